@@ -1,0 +1,172 @@
+package wire
+
+import (
+	"encoding/base64"
+	"net/netip"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits on user- and agent-supplied strings. They keep the database, the
+// logs and the admin page safe from absurd input.
+const (
+	MaxNameLen      = 63  // a DNS label
+	MaxHostnameLen  = 253 // a DNS name
+	MaxFactLen      = 128 // OS, arch, versions
+	MaxTags         = 32
+	MaxTagLen       = 63
+	MaxEndpoints    = 16
+	MaxEndpointLen  = 64
+	MaxBodyBytes    = 64 << 10 // request bodies
+	PublicKeyLength = 32
+)
+
+// ValidatePublicKey checks that s is a standard-base64 32-byte WireGuard key.
+func ValidatePublicKey(s string) error {
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil || len(b) != PublicKeyLength {
+		return Errorf(CodeInvalidPublicKey, "public key must be 32 bytes in standard base64 (as printed by `wg pubkey`)")
+	}
+	var zero [PublicKeyLength]byte
+	if string(b) == string(zero[:]) {
+		return Errorf(CodeInvalidPublicKey, "public key must not be all zeros")
+	}
+	return nil
+}
+
+// ValidateName checks that s is a DNS label usable as a machine name:
+// 1–63 characters of lowercase a–z, 0–9 and '-', not starting or ending
+// with '-'.
+func ValidateName(s string) error {
+	if s == "" || len(s) > MaxNameLen {
+		return Errorf(CodeInvalidName, "name must be 1–%d characters", MaxNameLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return Errorf(CodeInvalidName, "name may contain only lowercase letters, digits and '-'")
+		}
+	}
+	if s[0] == '-' || s[len(s)-1] == '-' {
+		return Errorf(CodeInvalidName, "name must not start or end with '-'")
+	}
+	return nil
+}
+
+// SanitizeName turns an arbitrary hostname into a valid machine name, or ""
+// when nothing usable is left. "Alice's MacBook Pro.local" → "alices-macbook-pro".
+func SanitizeName(s string) string {
+	if i := strings.IndexByte(s, '.'); i > 0 {
+		s = s[:i]
+	}
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+			dash = false
+		case r == '\'' || r == '’':
+			// drop apostrophes: "alice's" → "alices"
+		default:
+			if !dash && b.Len() > 0 {
+				b.WriteByte('-')
+				dash = true
+			}
+		}
+		if b.Len() >= MaxNameLen {
+			break
+		}
+	}
+	out := strings.Trim(b.String(), "-")
+	if len(out) > MaxNameLen {
+		out = strings.Trim(out[:MaxNameLen], "-")
+	}
+	return out
+}
+
+// ValidateTag checks a tag: the same alphabet as names plus ':' and '_', so
+// that "env:prod" and "team_a" work.
+func ValidateTag(s string) error {
+	if s == "" || len(s) > MaxTagLen {
+		return Errorf(CodeInvalidArgument, "tag must be 1–%d characters", MaxTagLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == ':' || c == '_') {
+			return Errorf(CodeInvalidArgument, "tag %q may contain only lowercase letters, digits, '-', '_' and ':'", s)
+		}
+	}
+	return nil
+}
+
+// ValidateTags checks a list of tags and returns it deduplicated, in order.
+func ValidateTags(tags []string) ([]string, error) {
+	if len(tags) > MaxTags {
+		return nil, Errorf(CodeInvalidArgument, "at most %d tags", MaxTags)
+	}
+	out := make([]string, 0, len(tags))
+	seen := make(map[string]bool, len(tags))
+	for _, t := range tags {
+		if err := ValidateTag(t); err != nil {
+			return nil, err
+		}
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// ValidateEndpoints checks host:port endpoints (IP literals only: the
+// overlay must not depend on DNS) and returns them normalised.
+func ValidateEndpoints(eps []string) ([]string, error) {
+	if len(eps) > MaxEndpoints {
+		return nil, Errorf(CodeInvalidArgument, "at most %d endpoints", MaxEndpoints)
+	}
+	out := make([]string, 0, len(eps))
+	for _, e := range eps {
+		if len(e) > MaxEndpointLen {
+			return nil, Errorf(CodeInvalidArgument, "endpoint too long")
+		}
+		ap, err := netip.ParseAddrPort(e)
+		if err != nil || ap.Port() == 0 || !ap.Addr().IsValid() || ap.Addr().IsUnspecified() {
+			return nil, Errorf(CodeInvalidArgument, "endpoint %q must be ip:port", clip(e))
+		}
+		out = append(out, ap.String())
+	}
+	return out, nil
+}
+
+// ValidateFact checks a free-text fact reported by an agent (hostname, OS,
+// version): bounded, valid UTF-8, printable. It is stored as given and
+// escaped wherever it is shown.
+func ValidateFact(field, s string, max int, required bool) error {
+	if s == "" {
+		if required {
+			return Errorf(CodeInvalidArgument, "%s is required", field)
+		}
+		return nil
+	}
+	if len(s) > max {
+		return Errorf(CodeInvalidArgument, "%s longer than %d bytes", field, max)
+	}
+	if !utf8.ValidString(s) {
+		return Errorf(CodeInvalidArgument, "%s is not valid UTF-8", field)
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return Errorf(CodeInvalidArgument, "%s contains control characters", field)
+		}
+	}
+	return nil
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}

@@ -1,0 +1,257 @@
+package wire
+
+import "time"
+
+// API paths. Agents and admins share the /api/v1 prefix.
+const (
+	PathEnroll    = "/api/v1/enroll"
+	PathNetmap    = "/api/v1/agent/netmap"
+	PathEndpoints = "/api/v1/agent/endpoints"
+	PathRekey     = "/api/v1/agent/rekey"
+	PathTokens    = "/api/v1/tokens"
+	PathMachines  = "/api/v1/machines"
+	PathAudit     = "/api/v1/audit"
+	PathAPIKeys   = "/api/v1/apikeys"
+	PathAdmins    = "/api/v1/admins"
+	PathServer    = "/api/v1/server"
+)
+
+// Secret prefixes. Every secret is the prefix followed by 256 random bits in
+// base32 (lowercase, no padding), so a leaked string is recognisable by
+// secret scanners and its kind is obvious in logs that should never hold it.
+const (
+	PrefixEnrollToken = "wfe_"
+	PrefixMachineCred = "wfm_"
+	PrefixAdminKey    = "wfa_"
+)
+
+// EnrollRequest is posted by an agent with a one-time (or reusable) token.
+// The private key never leaves the machine; only PublicKey is sent.
+type EnrollRequest struct {
+	Token        string   `json:"token"`
+	PublicKey    string   `json:"public_key"`     // base64 WireGuard public key
+	Hostname     string   `json:"hostname"`       // as reported by the OS
+	Name         string   `json:"name,omitempty"` // requested machine name; hostname when empty
+	OS           string   `json:"os"`             // GOOS
+	Arch         string   `json:"arch"`           // GOARCH
+	OSVersion    string   `json:"os_version,omitempty"`
+	AgentVersion string   `json:"agent_version"`
+	Endpoints    []string `json:"endpoints,omitempty"`   // ip:port candidates
+	ListenPort   int      `json:"listen_port,omitempty"` // WireGuard UDP port; the server pairs it with the source address it sees
+}
+
+// EnrollResponse carries the machine's identity. Credential is shown only
+// here, once; the server keeps its hash.
+type EnrollResponse struct {
+	MachineID  string `json:"machine_id"`
+	Name       string `json:"name"`
+	IPv4       string `json:"ipv4"`
+	IPv6       string `json:"ipv6"`
+	Credential string `json:"credential"`
+	Netmap     NetMap `json:"netmap"`
+}
+
+// Self is the receiving machine's own view of its place in the overlay.
+type Self struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	IPv4      string `json:"ipv4"`      // bare address, e.g. 100.64.0.7
+	IPv6      string `json:"ipv6"`      // bare address in the server's ULA /48
+	Prefix4   string `json:"prefix4"`   // overlay IPv4 prefix, 100.64.0.0/10
+	Prefix6   string `json:"prefix6"`   // overlay IPv6 prefix, the ULA /48
+	MTU       int    `json:"mtu"`       // suggested tunnel MTU
+	Keepalive int    `json:"keepalive"` // persistent keepalive seconds for peers
+}
+
+// Peer is one other machine the receiver should be able to reach.
+type Peer struct {
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	PublicKey  string   `json:"public_key"`
+	IPv4       string   `json:"ipv4"`
+	IPv6       string   `json:"ipv6"`
+	AllowedIPs []string `json:"allowed_ips"` // CIDRs to route to this peer
+	Endpoints  []string `json:"endpoints"`   // host:port candidates, best first
+	Tags       []string `json:"tags"`
+}
+
+// NetMap is the answer to a network-map poll. It is one of three shapes,
+// told apart explicitly so that "nothing changed" can never be confused with
+// "you have no peers" (headscale #1384):
+//
+//   - Unchanged: Version equals the version the agent sent; all else empty.
+//   - Full: Peers is the complete peer list (an empty, non-nil slice when the
+//     machine has no peers); the agent replaces its whole list.
+//   - Delta: Added, Changed and Removed are relative to the version the agent
+//     sent; peers not mentioned are unchanged. Agents treat Added and Changed
+//     alike (insert or replace by ID); Removed may name a peer the agent never
+//     saw (added and removed since V), which it ignores.
+//
+// Self is present in full maps and in deltas where the machine itself
+// changed (renamed, re-keyed).
+type NetMap struct {
+	Version   uint64   `json:"version"`
+	Unchanged bool     `json:"unchanged,omitempty"`
+	Full      bool     `json:"full,omitempty"`
+	Self      *Self    `json:"self,omitempty"`
+	Peers     []Peer   `json:"peers,omitempty"`
+	Added     []Peer   `json:"added,omitempty"`
+	Changed   []Peer   `json:"changed,omitempty"`
+	Removed   []string `json:"removed,omitempty"` // peer IDs
+}
+
+// EndpointsRequest reports the endpoints an agent believes it is reachable
+// on. The server adds the source address it observed.
+type EndpointsRequest struct {
+	Endpoints  []string `json:"endpoints"`
+	ListenPort int      `json:"listen_port,omitempty"`
+}
+
+// RekeyRequest replaces the machine's WireGuard public key.
+type RekeyRequest struct {
+	PublicKey string `json:"public_key"`
+}
+
+// Token describes an enrollment token. The secret itself is never listed;
+// Prefix is enough to recognise it.
+type Token struct {
+	ID        string     `json:"id"`
+	Prefix    string     `json:"prefix"`
+	Reusable  bool       `json:"reusable"`
+	Ephemeral bool       `json:"ephemeral"`
+	MaxUses   int        `json:"max_uses"` // 0 = unlimited (reusable only)
+	Uses      int        `json:"uses"`
+	Tags      []string   `json:"tags"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	CreatedBy string     `json:"created_by"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	State     string     `json:"state"` // active, expired, revoked, exhausted
+}
+
+// CreateTokenRequest creates an enrollment token. A token that is not
+// Reusable may be used once. ExpiresIn is a Go duration ("24h"); empty means
+// the server default.
+type CreateTokenRequest struct {
+	Reusable  bool     `json:"reusable,omitempty"`
+	Ephemeral bool     `json:"ephemeral,omitempty"`
+	MaxUses   int      `json:"max_uses,omitempty"`
+	Tags      []string `json:"tags,omitempty"`
+	ExpiresIn string   `json:"expires_in,omitempty"`
+}
+
+// CreateTokenResponse returns the token secret, once.
+type CreateTokenResponse struct {
+	Token  Token  `json:"token"`
+	Secret string `json:"secret"`
+}
+
+// Machine states.
+const (
+	MachineActive  = "active"
+	MachineRevoked = "revoked"
+)
+
+// Machine is the admin view of an enrolled machine.
+type Machine struct {
+	ID           string     `json:"id"`
+	Name         string     `json:"name"`
+	Hostname     string     `json:"hostname"`
+	OS           string     `json:"os"`
+	OSVersion    string     `json:"os_version,omitempty"`
+	Arch         string     `json:"arch"`
+	AgentVersion string     `json:"agent_version"`
+	PublicKey    string     `json:"public_key"`
+	IPv4         string     `json:"ipv4"`
+	IPv6         string     `json:"ipv6"`
+	Tags         []string   `json:"tags"`
+	Endpoints    []string   `json:"endpoints"`
+	Ephemeral    bool       `json:"ephemeral"`
+	State        string     `json:"state"`  // active or revoked
+	Online       bool       `json:"online"` // has a live connection to the server
+	CreatedAt    time.Time  `json:"created_at"`
+	LastSeen     *time.Time `json:"last_seen,omitempty"`
+	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+}
+
+// UpdateMachineRequest renames or re-tags a machine. Nil fields are left as
+// they are; an empty, non-nil Tags clears the tags.
+type UpdateMachineRequest struct {
+	Name *string   `json:"name,omitempty"`
+	Tags *[]string `json:"tags,omitempty"`
+}
+
+// AuditEvent is one entry in the audit log.
+type AuditEvent struct {
+	ID       int64          `json:"id"`
+	At       time.Time      `json:"at"`
+	Actor    string         `json:"actor"`  // admin:<name>, machine:<id>, token:<prefix>, local:cli
+	Action   string         `json:"action"` // e.g. token.create, machine.enroll, machine.revoke
+	Target   string         `json:"target"`
+	SourceIP string         `json:"source_ip"`
+	Details  map[string]any `json:"details,omitempty"`
+}
+
+// AuditPage is a page of the audit log, newest first. Pass Next as the
+// "before" query parameter to get the following page; 0 means no more.
+type AuditPage struct {
+	Events []AuditEvent `json:"events"`
+	Next   int64        `json:"next,omitempty"`
+}
+
+// Admin is an administrator of the server.
+type Admin struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// CreateAdminRequest creates an admin.
+type CreateAdminRequest struct {
+	Name string `json:"name"`
+}
+
+// CreateAdminResponse returns the new admin's password and first API key,
+// each once.
+type CreateAdminResponse struct {
+	Admin    Admin  `json:"admin"`
+	Password string `json:"password"`
+	APIKey   string `json:"api_key"`
+}
+
+// APIKey describes an admin API key; the secret is never listed.
+type APIKey struct {
+	ID         string     `json:"id"`
+	Prefix     string     `json:"prefix"`
+	Admin      string     `json:"admin"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+}
+
+// CreateAPIKeyRequest creates an API key for the calling admin (or, over the
+// local socket, for Admin).
+type CreateAPIKeyRequest struct {
+	Admin     string `json:"admin,omitempty"`
+	ExpiresIn string `json:"expires_in,omitempty"`
+}
+
+// CreateAPIKeyResponse returns the key secret, once.
+type CreateAPIKeyResponse struct {
+	Key    APIKey `json:"key"`
+	Secret string `json:"secret"`
+}
+
+// ServerInfo describes the server to admin tools.
+type ServerInfo struct {
+	Version   string    `json:"version"`
+	URL       string    `json:"url"`
+	Pin       string    `json:"pin,omitempty"` // sha256/<base64 SPKI hash> when self-signed
+	Prefix4   string    `json:"prefix4"`
+	Prefix6   string    `json:"prefix6"`
+	NetmapVer uint64    `json:"netmap_version"`
+	Machines  int       `json:"machines"`
+	Connected int       `json:"connected"`
+	StartedAt time.Time `json:"started_at"`
+}

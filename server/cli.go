@@ -1,0 +1,448 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/config"
+	"github.com/wirefleet/wirefleet/server/internal/daemon"
+)
+
+// conn holds the flags every admin subcommand shares: how to reach the
+// server and how to print.
+type conn struct {
+	dataDir string
+	server  string
+	apiKey  string
+	pin     string
+	json    bool
+	cfgFile string
+}
+
+func (c *conn) flags(cmd *cobra.Command) {
+	f := cmd.PersistentFlags()
+	f.StringVar(&c.dataDir, "data-dir", defaultDataDir, "talk to the server running on this data dir over its root-only socket")
+	f.StringVar(&c.server, "server", "", "talk to a remote server at this URL instead (needs --api-key)")
+	f.StringVar(&c.apiKey, "api-key", "", "admin API key (wfa_…) for --server")
+	f.StringVar(&c.pin, "pin", "", "pin the server's TLS key (sha256/…) for a self-signed certificate")
+	f.BoolVar(&c.json, "json", false, "print JSON instead of a table")
+	f.StringVar(&c.cfgFile, "config", "", "YAML config file")
+}
+
+func (c *conn) client(cmd *cobra.Command) (*client.Client, error) {
+	if err := config.Apply(cmd.Flags(), c.cfgFile); err != nil {
+		return nil, err
+	}
+	if c.server != "" {
+		if c.apiKey == "" {
+			return nil, fmt.Errorf("--server needs --api-key (or WIREFLEET_API_KEY)")
+		}
+		opts := []client.Option{client.WithToken(c.apiKey)}
+		if c.pin != "" {
+			opts = append(opts, client.WithPin(c.pin))
+		}
+		return client.New(c.server, opts...)
+	}
+	sock := c.dataDir + "/" + daemon.SocketName
+	if _, err := os.Stat(sock); err != nil {
+		return nil, fmt.Errorf("no running server found at %s (is `wirefleet-server serve --data-dir %s` running, and are you root?): %w", sock, c.dataDir, err)
+	}
+	return daemon.Client(c.dataDir)
+}
+
+func (c *conn) print(w io.Writer, v any, table func(*tabwriter.Writer)) error {
+	if c.json {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+// group makes a parent command whose children share connection flags.
+func group(use, short string, c *conn, children ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs}
+	c.flags(cmd)
+	cmd.AddCommand(children...)
+	return cmd
+}
+
+func ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 30*time.Second)
+}
+
+func when(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
+
+func tokensCmd() *cobra.Command {
+	c := &conn{}
+	var req wire.CreateTokenRequest
+	var expires string
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create an enrollment token (shown once) and print its one-liners",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			req.ExpiresIn = expires
+			resp, err := cl.CreateToken(ctx, req)
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.print(cmd.OutOrStdout(), resp, nil)
+			}
+			info, err := cl.ServerInfo(ctx)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "token:   %s\n", resp.Secret)
+			fmt.Fprintf(out, "expires: %s, uses: %s\n\n", when(resp.Token.ExpiresAt), usesText(resp.Token))
+			for _, l := range daemon.OneLiners(info.URL, info.Pin, resp.Secret) {
+				fmt.Fprintln(out, l)
+			}
+			return nil
+		},
+	}
+	cf := create.Flags()
+	cf.BoolVar(&req.Reusable, "reusable", false, "allow more than one enrollment")
+	cf.BoolVar(&req.Ephemeral, "ephemeral", false, "machines enrolled with it are removed once offline for --ephemeral-ttl")
+	cf.IntVar(&req.MaxUses, "max-uses", 0, "limit a reusable token to N enrollments (0 = unlimited)")
+	cf.StringSliceVar(&req.Tags, "tag", nil, "tag given to machines enrolled with it (repeatable)")
+	cf.StringVar(&expires, "expires", "", "lifetime, e.g. 1h, 24h, 720h (default: the server's --token-ttl)")
+
+	list := &cobra.Command{
+		Use: "list", Short: "List enrollment tokens", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			ts, err := cl.ListTokens(ctx)
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), ts, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "ID\tPREFIX\tSTATE\tREUSABLE\tEPHEMERAL\tUSES\tTAGS\tEXPIRES\tCREATED BY")
+				for _, t := range ts {
+					fmt.Fprintf(tw, "%s\t%s…\t%s\t%v\t%v\t%s\t%s\t%s\t%s\n", t.ID, t.Prefix, t.State, t.Reusable, t.Ephemeral,
+						usesText(t), strings.Join(t.Tags, ","), when(t.ExpiresAt), t.CreatedBy)
+				}
+			})
+		},
+	}
+	revoke := &cobra.Command{
+		Use: "revoke ID|PREFIX", Short: "Revoke an enrollment token", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			t, err := cl.RevokeToken(ctx, strings.TrimSuffix(args[0], "…"))
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), t, func(tw *tabwriter.Writer) { fmt.Fprintf(tw, "revoked token %s (%s…)\n", t.ID, t.Prefix) })
+		},
+	}
+	return group("tokens", "Create, list and revoke enrollment tokens", c, create, list, revoke)
+}
+
+func usesText(t wire.Token) string {
+	if t.MaxUses == 0 {
+		return fmt.Sprintf("%d/∞", t.Uses)
+	}
+	return fmt.Sprintf("%d/%d", t.Uses, t.MaxUses)
+}
+
+func printMachines(c *conn, w io.Writer, ms []wire.Machine) error {
+	return c.print(w, ms, func(tw *tabwriter.Writer) {
+		fmt.Fprintln(tw, "ID\tNAME\tSTATE\tONLINE\tIPV4\tIPV6\tOS\tAGENT\tTAGS\tLAST SEEN")
+		for _, m := range ms {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\t%s/%s\t%s\t%s\t%s\n", m.ID, m.Name, m.State, m.Online, m.IPv4, m.IPv6,
+				m.OS, m.Arch, m.AgentVersion, strings.Join(m.Tags, ","), when(m.LastSeen))
+		}
+	})
+}
+
+func machinesCmd() *cobra.Command {
+	c := &conn{}
+	var f client.MachineFilter
+	list := &cobra.Command{
+		Use: "list", Short: "List machines", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			ms, err := cl.ListMachines(ctx, f)
+			if err != nil {
+				return err
+			}
+			return printMachines(c, cmd.OutOrStdout(), ms)
+		},
+	}
+	list.Flags().StringVar(&f.State, "state", "", "active, revoked, online or offline")
+	list.Flags().StringVar(&f.Tag, "tag", "", "only machines with this tag")
+	list.Flags().StringVar(&f.Name, "name", "", "only machines whose name or hostname contains this")
+
+	one := func(use, short string, fn func(context.Context, *client.Client, []string) (wire.Machine, error), nargs int) *cobra.Command {
+		return &cobra.Command{
+			Use: use, Short: short, Args: cobra.ExactArgs(nargs),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				cl, err := c.client(cmd)
+				if err != nil {
+					return err
+				}
+				ctx, cancel := ctx()
+				defer cancel()
+				m, err := fn(ctx, cl, args)
+				if err != nil {
+					return err
+				}
+				return printMachines(c, cmd.OutOrStdout(), []wire.Machine{m})
+			},
+		}
+	}
+	show := one("show ID|NAME", "Show one machine", func(ctx context.Context, cl *client.Client, a []string) (wire.Machine, error) {
+		return cl.Machine(ctx, a[0])
+	}, 1)
+	rename := one("rename ID|NAME NEW-NAME", "Rename a machine", func(ctx context.Context, cl *client.Client, a []string) (wire.Machine, error) {
+		return cl.UpdateMachine(ctx, a[0], wire.UpdateMachineRequest{Name: &a[1]})
+	}, 2)
+	tag := &cobra.Command{
+		Use: "tag ID|NAME [TAG…]", Short: "Replace a machine's tags (none clears them)", Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			tags := append([]string{}, args[1:]...)
+			m, err := cl.UpdateMachine(ctx, args[0], wire.UpdateMachineRequest{Tags: &tags})
+			if err != nil {
+				return err
+			}
+			return printMachines(c, cmd.OutOrStdout(), []wire.Machine{m})
+		},
+	}
+	revoke := one("revoke ID|NAME", "Revoke a machine: its credential stops working at once", func(ctx context.Context, cl *client.Client, a []string) (wire.Machine, error) {
+		return cl.RevokeMachine(ctx, a[0])
+	}, 1)
+	del := one("delete ID|NAME", "Delete a machine", func(ctx context.Context, cl *client.Client, a []string) (wire.Machine, error) {
+		return cl.DeleteMachine(ctx, a[0])
+	}, 1)
+	return group("machines", "List, show, rename, tag, revoke and delete machines", c, list, show, rename, tag, revoke, del)
+}
+
+func apikeysCmd() *cobra.Command {
+	c := &conn{}
+	var req wire.CreateAPIKeyRequest
+	create := &cobra.Command{
+		Use: "create", Short: "Create an admin API key (shown once)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			resp, err := cl.CreateAPIKey(ctx, req)
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), resp, func(tw *tabwriter.Writer) { fmt.Fprintf(tw, "api key: %s\n", resp.Secret) })
+		},
+	}
+	create.Flags().StringVar(&req.Admin, "admin", "", "admin that owns the key (default: the caller; required over the socket)")
+	create.Flags().StringVar(&req.ExpiresIn, "expires", "", "lifetime, e.g. 720h (default: no expiry)")
+	list := &cobra.Command{
+		Use: "list", Short: "List admin API keys", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			ks, err := cl.ListAPIKeys(ctx)
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), ks, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "ID\tPREFIX\tADMIN\tCREATED\tEXPIRES\tREVOKED")
+				for _, k := range ks {
+					fmt.Fprintf(tw, "%s\t%s…\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, k.Admin, when(&k.CreatedAt), when(k.ExpiresAt), when(k.RevokedAt))
+				}
+			})
+		},
+	}
+	revoke := &cobra.Command{
+		Use: "revoke ID|PREFIX", Short: "Revoke an admin API key", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			if err := cl.RevokeAPIKey(ctx, strings.TrimSuffix(args[0], "…")); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked API key %s\n", args[0])
+			return nil
+		},
+	}
+	return group("apikeys", "Create, list and revoke admin API keys", c, create, list, revoke)
+}
+
+func adminCmd() *cobra.Command {
+	c := &conn{}
+	create := &cobra.Command{
+		Use: "create NAME", Short: "Create an admin; prints its password and API key once", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			resp, err := cl.CreateAdmin(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), resp, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "admin:\t%s\npassword:\t%s\napi key:\t%s\n", resp.Admin.Name, resp.Password, resp.APIKey)
+			})
+		},
+	}
+	list := &cobra.Command{
+		Use: "list", Short: "List admins", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			as, err := cl.ListAdmins(ctx)
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), as, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "ID\tNAME\tCREATED")
+				for _, a := range as {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", a.ID, a.Name, when(&a.CreatedAt))
+				}
+			})
+		},
+	}
+	del := &cobra.Command{
+		Use: "delete ID|NAME", Short: "Delete an admin and its API keys", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			if err := cl.DeleteAdmin(ctx, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted admin %s\n", args[0])
+			return nil
+		},
+	}
+	return group("admin", "Create, list and delete admins", c, create, list, del)
+}
+
+func auditCmd() *cobra.Command {
+	c := &conn{}
+	var f client.AuditFilter
+	cmd := &cobra.Command{
+		Use: "audit", Short: "Show the audit log, newest first", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			page, err := cl.Audit(ctx, f)
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), page, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "ID\tWHEN\tACTOR\tACTION\tTARGET\tFROM")
+				for _, e := range page.Events {
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.At.Local().Format("2006-01-02 15:04:05"), e.Actor, e.Action, e.Target, e.SourceIP)
+				}
+				if page.Next > 0 {
+					fmt.Fprintf(tw, "(more: --before %d)\n", page.Next)
+				}
+			})
+		},
+	}
+	c.flags(cmd)
+	cmd.Flags().Int64Var(&f.Before, "before", 0, "show events older than this ID (paging)")
+	cmd.Flags().IntVar(&f.Limit, "limit", 50, "events per page (1–1000)")
+	cmd.Flags().StringVar(&f.Action, "action", "", "only actions starting with this (machine., token.create)")
+	cmd.Flags().StringVar(&f.Target, "target", "", "only events about this ID")
+	cmd.Flags().StringVar(&f.Actor, "actor", "", "only events by this actor (admin:alice, local:cli)")
+	return cmd
+}
+
+// oneLinerCmd prints the enrollment one-liners for an existing token secret.
+func oneLinerCmd() *cobra.Command {
+	c := &conn{}
+	cmd := &cobra.Command{
+		Use: "oneliner TOKEN", Short: "Print the enrollment one-liners for a token", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			info, err := cl.ServerInfo(ctx)
+			if err != nil {
+				return err
+			}
+			for _, l := range daemon.OneLiners(info.URL, info.Pin, args[0]) {
+				fmt.Fprintln(cmd.OutOrStdout(), l)
+			}
+			return nil
+		},
+	}
+	c.flags(cmd)
+	return cmd
+}

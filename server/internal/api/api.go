@@ -1,0 +1,279 @@
+// Package api serves Wirefleet's HTTP+JSON protocol (pkg/wire) on the
+// standard library's ServeMux: enrollment and network maps for agents, and
+// the admin API used by the CLI and the web page.
+//
+// Every error leaves through writeError, the one place that turns an error
+// into a status and a stable code, and the only place internal errors are
+// logged.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/netmap"
+	"github.com/wirefleet/wirefleet/server/internal/store"
+)
+
+// Config holds what the API needs besides its dependencies.
+type Config struct {
+	// EnrollRate and EnrollBurst limit enrollment attempts per source IP
+	// (per minute). 0 disables the limit.
+	EnrollRate  float64
+	EnrollBurst int
+	// MaxWait caps a network-map long-poll (default 60 s).
+	MaxWait time.Duration
+	// DefaultTokenTTL applies when a token request names no expiry.
+	DefaultTokenTTL time.Duration
+	// Info describes the server for GET /api/v1/server.
+	Info func() wire.ServerInfo
+}
+
+// Server is the API. Create it with New.
+type Server struct {
+	db   *store.DB
+	hub  *netmap.Hub
+	log  *slog.Logger
+	cfg  Config
+	m    *metrics
+	now  func() time.Time
+	lim  *ipLimiter
+	info func() wire.ServerInfo
+}
+
+// New returns the API server. reg receives its Prometheus metrics.
+func New(db *store.DB, hub *netmap.Hub, log *slog.Logger, reg prometheus.Registerer, cfg Config) *Server {
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 60 * time.Second
+	}
+	if cfg.DefaultTokenTTL <= 0 {
+		cfg.DefaultTokenTTL = 24 * time.Hour
+	}
+	s := &Server{db: db, hub: hub, log: log, cfg: cfg, now: time.Now, info: cfg.Info}
+	if cfg.EnrollRate > 0 {
+		burst := cfg.EnrollBurst
+		if burst <= 0 {
+			burst = int(cfg.EnrollRate)
+		}
+		s.lim = newIPLimiter(rate.Limit(cfg.EnrollRate/60), burst)
+	}
+	s.m = newMetrics(reg, db, hub)
+	return s
+}
+
+type ctxKey int
+
+const (
+	keyAdmin ctxKey = iota
+	keyMachine
+)
+
+// Handler returns the public handler: agents authenticate with machine
+// credentials, admins with API keys.
+func (s *Server) Handler() http.Handler { return s.routes(false) }
+
+// LocalHandler returns the handler for the root-only Unix socket: every
+// request is an admin request by the local operator ("local:cli").
+func (s *Server) LocalHandler() http.Handler { return s.routes(true) }
+
+func (s *Server) routes(local bool) http.Handler {
+	mux := http.NewServeMux()
+	admin := func(pattern string, h http.HandlerFunc) {
+		if local {
+			mux.Handle(pattern, s.localAdmin(h))
+		} else {
+			mux.Handle(pattern, s.adminAuth(h))
+		}
+	}
+	agent := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.machineAuth(h)) }
+
+	mux.HandleFunc("POST "+wire.PathEnroll, s.enroll)
+	agent("GET "+wire.PathNetmap, s.netmap)
+	agent("POST "+wire.PathEndpoints, s.endpoints)
+	agent("POST "+wire.PathRekey, s.rekey)
+
+	admin("GET "+wire.PathServer, s.serverInfo)
+	admin("POST "+wire.PathTokens, s.createToken)
+	admin("GET "+wire.PathTokens, s.listTokens)
+	admin("DELETE "+wire.PathTokens+"/{id}", s.revokeToken)
+	admin("GET "+wire.PathMachines, s.listMachines)
+	admin("GET "+wire.PathMachines+"/{id}", s.getMachine)
+	admin("PATCH "+wire.PathMachines+"/{id}", s.updateMachine)
+	admin("POST "+wire.PathMachines+"/{id}/revoke", s.revokeMachine)
+	admin("DELETE "+wire.PathMachines+"/{id}", s.deleteMachine)
+	admin("GET "+wire.PathAudit, s.listAudit)
+	admin("POST "+wire.PathAPIKeys, s.createAPIKey)
+	admin("GET "+wire.PathAPIKeys, s.listAPIKeys)
+	admin("DELETE "+wire.PathAPIKeys+"/{id}", s.revokeAPIKey)
+	admin("POST "+wire.PathAdmins, s.createAdmin)
+	admin("GET "+wire.PathAdmins, s.listAdmins)
+	admin("DELETE "+wire.PathAdmins+"/{id}", s.deleteAdmin)
+
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, wire.Errorf(wire.CodeNotFound, "no API route %s %s", r.Method, r.URL.Path))
+	})
+	return s.instrument(mux)
+}
+
+// writeError writes err as a JSON error. *wire.Error values travel as they
+// are; anything else is logged here and reported as "internal" without
+// details, so no internal text reaches a client.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var we *wire.Error
+	if !errors.As(err, &we) {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		we = &wire.Error{Code: wire.CodeInternal, Message: "internal server error"}
+	}
+	if we.Code == wire.CodeRateLimited {
+		w.Header().Set("Retry-After", "60")
+	}
+	writeJSON(w, we.Code.Status(), wire.ErrorResponse{Error: we})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// decodeJSON reads exactly one JSON value of at most wire.MaxBodyBytes into
+// v, refusing unknown fields and trailing data.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	body := r.Body
+	if w != nil {
+		body = http.MaxBytesReader(w, r.Body, wire.MaxBodyBytes)
+	}
+	return DecodeStrict(body, v)
+}
+
+// DecodeStrict decodes one JSON value from rd into v and maps every failure
+// to a protocol error. It is exported for the fuzz tests' sake and for
+// anything else that reads protocol bodies.
+func DecodeStrict(rd io.Reader, v any) error {
+	dec := json.NewDecoder(io.LimitReader(rd, wire.MaxBodyBytes+1))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			return wire.Errorf(wire.CodeInvalidJSON, "request body must hold exactly one JSON value")
+		}
+		if dec.InputOffset() > wire.MaxBodyBytes {
+			return wire.Errorf(wire.CodeBodyTooLarge, "request body larger than %d bytes", wire.MaxBodyBytes)
+		}
+		return nil
+	}
+	var (
+		maxErr  *http.MaxBytesError
+		synErr  *json.SyntaxError
+		typeErr *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &maxErr):
+		return wire.Errorf(wire.CodeBodyTooLarge, "request body larger than %d bytes", wire.MaxBodyBytes)
+	case errors.Is(err, io.EOF):
+		return wire.Errorf(wire.CodeInvalidJSON, "request body is empty")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		if dec.InputOffset() >= wire.MaxBodyBytes {
+			return wire.Errorf(wire.CodeBodyTooLarge, "request body larger than %d bytes", wire.MaxBodyBytes)
+		}
+		return wire.Errorf(wire.CodeInvalidJSON, "request body ends in the middle of a JSON value")
+	case errors.As(err, &synErr):
+		return wire.Errorf(wire.CodeInvalidJSON, "malformed JSON at byte %d", synErr.Offset)
+	case errors.As(err, &typeErr):
+		return wire.Errorf(wire.CodeInvalidJSON, "field %q must be a %s", typeErr.Field, typeErr.Type.String())
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return wire.Errorf(wire.CodeUnknownField, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	default:
+		return wire.Errorf(wire.CodeInvalidJSON, "invalid JSON body")
+	}
+}
+
+// clientIP returns the request's source IP. Deployments behind a proxy pass
+// the real address at the TCP level (PROXY protocol) or accept that the
+// audit log shows the proxy.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// ipLimiter is a token bucket per source IP, with idle buckets dropped.
+type ipLimiter struct {
+	mu      sync.Mutex
+	limit   rate.Limit
+	burst   int
+	buckets map[string]*rate.Limiter
+	swept   time.Time
+}
+
+func newIPLimiter(l rate.Limit, burst int) *ipLimiter {
+	return &ipLimiter{limit: l, burst: burst, buckets: map[string]*rate.Limiter{}, swept: time.Now()}
+}
+
+func (l *ipLimiter) allow(ip string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.swept) > 10*time.Minute {
+		for k, b := range l.buckets {
+			if b.TokensAt(now) >= float64(l.burst) {
+				delete(l.buckets, k)
+			}
+		}
+		l.swept = now
+	}
+	b := l.buckets[ip]
+	if b == nil {
+		b = rate.NewLimiter(l.limit, l.burst)
+		l.buckets[ip] = b
+	}
+	return b.AllowN(now, 1)
+}
+
+func adminFrom(ctx context.Context) store.Actor {
+	a, _ := ctx.Value(keyAdmin).(store.Actor)
+	return a
+}
+
+func machineFrom(ctx context.Context) wire.Machine {
+	m, _ := ctx.Value(keyMachine).(wire.Machine)
+	return m
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const p = "Bearer "
+	if len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(p):]), true
+}
+
+func fmtDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, wire.Errorf(wire.CodeInvalidArgument, "invalid duration %q (use e.g. 90m, 24h, 720h)", clip(s))
+	}
+	return d, nil
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}

@@ -1,0 +1,377 @@
+// Package daemon runs wirefleet-server: it opens the store, builds the
+// network-map hub and the API, listens on TCP (TLS by default) and on the
+// root-only admin socket, runs the background jobs, and shuts down cleanly.
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/api"
+	"github.com/wirefleet/wirefleet/server/internal/netmap"
+	"github.com/wirefleet/wirefleet/server/internal/secret"
+	"github.com/wirefleet/wirefleet/server/internal/store"
+	"github.com/wirefleet/wirefleet/server/internal/tlsutil"
+)
+
+// Version is the server's version, stamped at build time.
+var Version = "dev"
+
+// SocketName is the admin socket's file name in the data directory.
+const SocketName = "wirefleet.sock"
+
+// Options configure Run.
+type Options struct {
+	Listen       string // TCP address, e.g. ":8443"
+	DataDir      string
+	DB           string // database URL; default sqlite://<DataDir>/wirefleet.db
+	InsecureHTTP bool
+	TLSCert      string
+	TLSKey       string
+	ExternalURL  string // URL agents use; default derived from Listen and the hostname
+
+	EnrollRate   float64 // enrollment attempts per minute per IP (0 = unlimited)
+	EnrollBurst  int
+	LongPoll     time.Duration // network-map long-poll hold time
+	EphemeralTTL time.Duration // remove ephemeral machines offline this long
+	TokenTTL     time.Duration // default enrollment token lifetime
+
+	// BootstrapToken mints a single-use enrollment token at start and prints
+	// its one-liner (make run uses it).
+	BootstrapToken bool
+
+	Logger *slog.Logger
+	// Ready, when set, receives the server's URL and pin once it listens.
+	Ready func(url, pin string)
+}
+
+// Run runs the server until ctx ends. Secrets shown once (the first admin's
+// credentials, a bootstrap token) go to out, never to the log.
+func Run(ctx context.Context, o Options, out io.Writer) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if o.DataDir == "" {
+		return errors.New("daemon: --data-dir is required")
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return fmt.Errorf("daemon: create data dir: %w", err)
+	}
+	if err := os.Chmod(o.DataDir, 0o700); err != nil {
+		return fmt.Errorf("daemon: restrict data dir: %w", err)
+	}
+	if o.DB == "" {
+		o.DB = "sqlite://" + filepath.Join(o.DataDir, "wirefleet.db")
+	}
+	db, err := store.Open(ctx, o.DB)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	defer stopHub()
+	hub, err := netmap.New(ctx, db, netmap.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	var bg sync.WaitGroup
+	bg.Add(1)
+	go func() { defer bg.Done(); hub.Run(hubCtx, 30*time.Second) }()
+
+	// Listen first: the URL and pin printed below must be the real ones.
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		stopHub()
+		bg.Wait()
+		return fmt.Errorf("daemon: listen on %s: %w", o.Listen, err)
+	}
+	extURL, host := externalURL(o, ln.Addr())
+	var pin string
+	if !o.InsecureHTTP {
+		var cert tls.Certificate
+		if o.TLSCert != "" || o.TLSKey != "" {
+			cert, pin, err = tlsutil.Load(o.TLSCert, o.TLSKey)
+			pin = "" // an operator certificate chains to a CA; no pin needed
+		} else {
+			cert, pin, err = tlsutil.LoadOrCreate(o.DataDir, []string{host})
+		}
+		if err != nil {
+			ln.Close()
+			stopHub()
+			bg.Wait()
+			return err
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+
+	started := time.Now().UTC()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a := api.New(db, hub, log, reg, api.Config{
+		EnrollRate: o.EnrollRate, EnrollBurst: o.EnrollBurst, MaxWait: o.LongPoll, DefaultTokenTTL: o.TokenTTL,
+		Info: func() wire.ServerInfo {
+			ula, _ := db.ULA(context.Background())
+			return wire.ServerInfo{Version: Version, URL: extURL, Pin: pin, Prefix4: store.OverlayPrefix4().String(), Prefix6: ula.String(), StartedAt: started}
+		},
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("/api/", a.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := db.Ping(ctx); err != nil {
+			http.Error(w, "database not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "Wirefleet server %s\n", Version)
+	})
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second, // long-polls extend their own deadline
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+
+	sockPath := filepath.Join(o.DataDir, SocketName)
+	sock, err := listenSocket(sockPath)
+	if err != nil {
+		ln.Close()
+		stopHub()
+		bg.Wait()
+		return err
+	}
+	local := &http.Server{Handler: a.LocalHandler(), ReadHeaderTimeout: 10 * time.Second}
+
+	if err := bootstrap(ctx, db, o, out, extURL, pin); err != nil {
+		ln.Close()
+		sock.Close()
+		stopHub()
+		bg.Wait()
+		return err
+	}
+
+	bg.Add(1)
+	go func() { defer bg.Done(); janitor(hubCtx, db, hub, log, o.EphemeralTTL) }()
+
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- local.Serve(sock) }()
+	log.Info("wirefleet-server listening", "url", extURL, "listen", ln.Addr().String(), "tls", !o.InsecureHTTP,
+		"db", redact(o.DB), "socket", sockPath, "version", Version)
+	if o.Ready != nil {
+		o.Ready(extURL, pin)
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	log.Info("wirefleet-server shutting down")
+	// Close the hub first: every held long-poll returns "unchanged" at once
+	// and its agent reconnects to another replica or to us after restart.
+	stopHub()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	_ = local.Shutdown(sctx)
+	bg.Wait()
+	_ = os.Remove(sockPath)
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("daemon: serve: %w", serveErr)
+	}
+	return nil
+}
+
+func redact(dbURL string) string {
+	if u, err := url.Parse(dbURL); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return dbURL
+}
+
+// externalURL returns the URL agents should use and its host part.
+func externalURL(o Options, addr net.Addr) (string, string) {
+	if o.ExternalURL != "" {
+		if u, err := url.Parse(o.ExternalURL); err == nil {
+			return o.ExternalURL, u.Hostname()
+		}
+	}
+	scheme := "https"
+	if o.InsecureHTTP {
+		scheme = "http"
+	}
+	host, port, _ := net.SplitHostPort(addr.String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			host = h
+		} else {
+			host = "localhost"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), host
+}
+
+// listenSocket opens the admin socket, refusing to steal it from a running
+// server and removing a stale one.
+func listenSocket(path string) (net.Listener, error) {
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("daemon: another wirefleet-server is already running on this data dir (%s answers)", path)
+	}
+	_ = os.Remove(path)
+	// The data dir is 0700, so nobody else can reach the socket in the
+	// moment before the chmod below.
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: admin socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("daemon: admin socket: %w", err)
+	}
+	return ln, nil
+}
+
+// bootstrap creates the first admin on first start and, when asked, a
+// single-use enrollment token, and prints what an operator needs.
+func bootstrap(ctx context.Context, db *store.DB, o Options, out io.Writer, extURL, pin string) error {
+	n, err := db.AdminCount(ctx)
+	if err != nil {
+		return err
+	}
+	sys := store.Actor{Name: "system:bootstrap", SourceIP: "local"}
+	if n == 0 {
+		resp, err := api.CreateAdmin(ctx, db, sys, "admin")
+		if err != nil {
+			return fmt.Errorf("daemon: create first admin: %w", err)
+		}
+		fmt.Fprintf(out, "\n=== First start: admin account created (shown once; only hashes are stored) ===\n")
+		fmt.Fprintf(out, "  admin user:     %s\n", resp.Admin.Name)
+		fmt.Fprintf(out, "  admin password: %s\n", resp.Password)
+		fmt.Fprintf(out, "  admin API key:  %s\n", resp.APIKey)
+		fmt.Fprintf(out, "  use it:         wirefleet-server machines list --server %s --api-key %s%s\n", extURL, resp.APIKey, pinFlag(pin))
+	}
+	if o.BootstrapToken {
+		tok, err := mintToken(ctx, db, sys, time.Hour)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\n=== Enroll a machine (single-use token, valid 1 hour) ===\n")
+		for _, l := range OneLiners(extURL, pin, tok) {
+			fmt.Fprintf(out, "  %s\n", l)
+		}
+		fmt.Fprintf(out, "  more tokens:  wirefleet-server tokens create --data-dir %s\n\n", o.DataDir)
+	}
+	if pin != "" {
+		fmt.Fprintf(out, "TLS: self-signed certificate, pin %s\n", pin)
+	}
+	return nil
+}
+
+func pinFlag(pin string) string {
+	if pin == "" {
+		return ""
+	}
+	return " --pin " + pin
+}
+
+// OneLiners returns the ready-to-paste enrollment commands for a token.
+// With a self-signed certificate, curl checks the same pin (its
+// --pinnedpubkey is enforced even with -k) and the agent pins it.
+func OneLiners(serverURL, pin, token string) []string {
+	curl := "curl -fsSL"
+	if pin != "" {
+		curl += " -k --pinnedpubkey 'sha256//" + pin[len("sha256/"):] + "'"
+	}
+	sh := fmt.Sprintf("%s %s/install.sh | sudo sh -s -- --server %s --token %s%s", curl, serverURL, serverURL, token, pinFlag(pin))
+	agent := fmt.Sprintf("wirefleet-agent enroll --server %s --token %s%s", serverURL, token, pinFlag(pin))
+	return []string{"Linux/macOS:  " + sh, "agent binary: " + agent}
+}
+
+func mintToken(ctx context.Context, db *store.DB, a store.Actor, ttl time.Duration) (string, error) {
+	sec, hash := secret.New(wire.PrefixEnrollToken)
+	exp := time.Now().Add(ttl).UTC()
+	if _, err := db.CreateToken(ctx, a, store.NewToken{Prefix: secret.Display(sec), Hash: hash, ExpiresAt: &exp}); err != nil {
+		return "", fmt.Errorf("daemon: create bootstrap token: %w", err)
+	}
+	return sec, nil
+}
+
+// janitor removes ephemeral machines that have been offline longer than
+// ttl and trims the network-map change log.
+func janitor(ctx context.Context, db *store.DB, hub *netmap.Hub, log *slog.Logger, ttl time.Duration) {
+	every := time.Minute
+	if ttl > 0 && ttl/4 < every {
+		every = max(ttl/4, time.Second)
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	trimmed := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if ttl > 0 {
+			hub.FlushSeen(ctx)
+			stale, err := db.StaleEphemeral(ctx, time.Now().Add(-ttl))
+			if err != nil {
+				log.Warn("janitor: list ephemeral machines", "err", err)
+			}
+			for _, m := range stale {
+				if hub.IsConnected(m.ID) {
+					continue
+				}
+				if _, _, err := db.DeleteMachine(ctx, store.Actor{Name: "system:ephemeral-gc", SourceIP: "local"}, m.ID); err != nil {
+					log.Warn("janitor: delete ephemeral machine", "machine", m.ID, "err", err)
+					continue
+				}
+				log.Info("removed offline ephemeral machine", "machine", m.ID, "name", m.Name)
+				hub.Kick()
+			}
+		}
+		if time.Since(trimmed) > 10*time.Minute {
+			trimmed = time.Now()
+			if err := db.TrimNetmapLog(ctx, 100_000); err != nil {
+				log.Warn("janitor: trim netmap log", "err", err)
+			}
+		}
+	}
+}
+
+// Client returns an admin client for a server's data dir (over its Unix
+// socket) — what the CLI uses when given --data-dir.
+func Client(dataDir string) (*client.Client, error) {
+	return client.New("http://wirefleet.sock", client.WithUnixSocket(filepath.Join(dataDir, SocketName)))
+}

@@ -1,0 +1,570 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// Enrollment is a validated enrollment request. TokenHash and CredentialHash
+// are SHA-256 hashes; the store never sees secrets.
+type Enrollment struct {
+	TokenHash      string
+	CredentialHash string
+	PublicKey      string
+	Hostname       string
+	Name           string // requested or derived from the hostname; made unique here
+	OS, OSVersion  string
+	Arch           string
+	AgentVersion   string
+	Endpoints      []string
+}
+
+// Change is what a mutation did to the network map: the new version and the
+// machine that changed. The netmap hub is told about it after commit.
+type Change struct {
+	Version   uint64
+	MachineID string
+}
+
+const machineCols = `id, name, hostname, os, os_version, arch, agent_version, public_key, ipv4, ipv6, tags, endpoints, ephemeral, state, created_at, last_seen, revoked_at`
+
+func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
+	var (
+		m                   wire.Machine
+		tags, eps           string
+		ephemeral           int
+		created             int64
+		lastSeen, revokedAt sql.NullInt64
+	)
+	err := row.Scan(&m.ID, &m.Name, &m.Hostname, &m.OS, &m.OSVersion, &m.Arch, &m.AgentVersion, &m.PublicKey,
+		&m.IPv4, &m.IPv6, &tags, &eps, &ephemeral, &m.State, &created, &lastSeen, &revokedAt)
+	if err != nil {
+		return m, err
+	}
+	m.Tags, m.Endpoints = parseList(tags), parseList(eps)
+	m.Ephemeral = ephemeral != 0
+	m.CreatedAt = fromMS(created)
+	m.LastSeen, m.RevokedAt = fromNullMS(lastSeen), fromNullMS(revokedAt)
+	return m, nil
+}
+
+// maxIPIndex is the number of host addresses handed out from 100.64.0.0/10.
+const maxIPIndex = 1<<22 - 2
+
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// OverlayPrefix4 is the IPv4 overlay prefix (RFC 6598 shared address space,
+// as Tailscale and headscale use).
+func OverlayPrefix4() netip.Prefix { return cgnat }
+
+// addrsFor maps an allocation index to the machine's two overlay addresses.
+// Addresses are never reused after a machine is deleted, so a stale peer
+// entry somewhere can never route to a different machine.
+func addrsFor(idx uint32, ula netip.Prefix) (netip.Addr, netip.Addr) {
+	base := cgnat.Addr().As4()
+	n := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
+	n += idx
+	v4 := netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+	u := ula.Addr().As16()
+	u[12], u[13], u[14], u[15] = byte(idx>>24), byte(idx>>16), byte(idx>>8), byte(idx)
+	return v4, netip.AddrFrom16(u)
+}
+
+// Enroll consumes one use of the token and registers the machine, all in
+// one transaction: token use, name, addresses, credential hash, map version
+// and audit event are committed together or not at all.
+func (db *DB) Enroll(ctx context.Context, a Actor, e Enrollment) (wire.Machine, Change, error) {
+	ula, err := db.ULA(ctx)
+	if err != nil {
+		return wire.Machine{}, Change{}, err
+	}
+	id := newID("m_")
+	var ch Change
+	err = db.tx(ctx, func(tx *sql.Tx) error {
+		tok, err := db.consumeToken(ctx, tx, e.TokenHash)
+		if err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM machines WHERE public_key = ?`), e.PublicKey).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return wire.Errorf(wire.CodePublicKeyInUse, "this WireGuard public key is already registered to another machine")
+		}
+		name, err := db.uniqueName(ctx, tx, e.Name)
+		if err != nil {
+			return err
+		}
+		var next string
+		if err := tx.QueryRowContext(ctx, db.q(`UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = ? RETURNING value`), metaNextIP).Scan(&next); err != nil {
+			return fmt.Errorf("allocate address: %w", err)
+		}
+		idx, _ := strconv.ParseUint(next, 10, 32)
+		idx-- // RETURNING gives the incremented value
+		if idx < 1 || idx > maxIPIndex {
+			return wire.Errorf(wire.CodeAddressPool, "the overlay address pool is exhausted")
+		}
+		v4, v6 := addrsFor(uint32(idx), ula)
+		now := ms(db.Now())
+		ch.Version, err = db.bumpVersion(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO machines (id, name, hostname, os, os_version, arch, agent_version, public_key, ip_index, ipv4, ipv6,
+				tags, endpoints, ephemeral, credential_hash, token_id, state, created_at, last_seen, version)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			id, name, e.Hostname, e.OS, e.OSVersion, e.Arch, e.AgentVersion, e.PublicKey, idx, v4.String(), v6.String(),
+			jsonList(tok.Tags), jsonList(e.Endpoints), b2i(tok.Ephemeral), e.CredentialHash, tok.ID, wire.MachineActive, now, now, ch.Version)
+		if isUnique(err, "public_key") {
+			return wire.Errorf(wire.CodePublicKeyInUse, "this WireGuard public key is already registered to another machine")
+		}
+		if err != nil {
+			return fmt.Errorf("insert machine: %w", err)
+		}
+		a.Name = "token:" + tok.Prefix
+		return db.audit(ctx, tx, a, "machine.enroll", id, map[string]any{
+			"name": name, "hostname": e.Hostname, "os": e.OS, "arch": e.Arch, "token": tok.ID, "ipv4": v4.String(),
+		})
+	})
+	if err != nil {
+		var we *wire.Error
+		if errors.As(err, &we) {
+			return wire.Machine{}, Change{}, we
+		}
+		return wire.Machine{}, Change{}, fmt.Errorf("store: enroll: %w", err)
+	}
+	ch.MachineID = id
+	m, err := db.Machine(ctx, id)
+	return m, ch, err
+}
+
+// uniqueName returns base, or base-2, base-3, … — the first name not taken.
+func (db *DB) uniqueName(ctx context.Context, tx *sql.Tx, base string) (string, error) {
+	if base == "" {
+		base = "machine"
+	}
+	rows, err := tx.QueryContext(ctx, db.q(`SELECT name FROM machines WHERE name = ? OR name LIKE ?`), base, base+"-%")
+	if err != nil {
+		return "", fmt.Errorf("find free name: %w", err)
+	}
+	taken := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return "", err
+		}
+		taken[n] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	if !taken[base] {
+		return base, nil
+	}
+	for i := 2; ; i++ {
+		suffix := "-" + strconv.Itoa(i)
+		b := base
+		if len(b)+len(suffix) > wire.MaxNameLen {
+			b = strings.TrimRight(b[:wire.MaxNameLen-len(suffix)], "-")
+		}
+		if n := b + suffix; !taken[n] {
+			return n, nil
+		}
+	}
+}
+
+// Machine returns a machine by ID, or by name when no ID matches.
+func (db *DB) Machine(ctx context.Context, idOrName string) (wire.Machine, error) {
+	m, err := scanMachine(db.r.QueryRowContext(ctx, db.q(`SELECT `+machineCols+` FROM machines WHERE id = ? OR name = ? ORDER BY (id = ?) DESC LIMIT 1`), idOrName, idOrName, idOrName))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, ErrNotFound
+	}
+	if err != nil {
+		return m, fmt.Errorf("store: read machine: %w", err)
+	}
+	return m, nil
+}
+
+// MachineByCredential returns the machine whose credential hashes to hash.
+// Revoked machines are returned too; the caller refuses them with
+// machine_revoked rather than the vaguer unauthenticated.
+func (db *DB) MachineByCredential(ctx context.Context, hash string) (wire.Machine, error) {
+	m, err := scanMachine(db.r.QueryRowContext(ctx, db.q(`SELECT `+machineCols+` FROM machines WHERE credential_hash = ?`), hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, ErrNotFound
+	}
+	if err != nil {
+		return m, fmt.Errorf("store: read machine: %w", err)
+	}
+	return m, nil
+}
+
+// MachineFilter narrows ListMachines. Empty fields match everything.
+type MachineFilter struct {
+	State string // active, revoked
+	Tag   string
+	Name  string // substring of name or hostname
+}
+
+// ListMachines returns machines ordered by name.
+func (db *DB) ListMachines(ctx context.Context, f MachineFilter) ([]wire.Machine, error) {
+	query := `SELECT ` + machineCols + ` FROM machines WHERE 1=1`
+	var args []any
+	if f.State != "" {
+		query += ` AND state = ?`
+		args = append(args, f.State)
+	}
+	if f.Name != "" {
+		query += ` AND (name LIKE ? ESCAPE '\' OR hostname LIKE ? ESCAPE '\')`
+		p := "%" + likeEscape(strings.ToLower(f.Name)) + "%"
+		args = append(args, p, p)
+	}
+	if f.Tag != "" {
+		// tags are a JSON list of validated tags: match the quoted element.
+		query += ` AND tags LIKE ? ESCAPE '\'`
+		args = append(args, `%"`+likeEscape(f.Tag)+`"%`)
+	}
+	query += ` ORDER BY name`
+	rows, err := db.r.QueryContext(ctx, db.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list machines: %w", err)
+	}
+	defer rows.Close()
+	out := []wire.Machine{}
+	for rows.Next() {
+		m, err := scanMachine(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list machines: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// mutateMachine runs fn on the machine with the given ID or name inside a
+// transaction, bumps the map version, and returns the machine as it is after.
+func (db *DB) mutateMachine(ctx context.Context, idOrName string, fn func(tx *sql.Tx, m wire.Machine, version uint64) error) (wire.Machine, Change, error) {
+	var ch Change
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		m, err := scanMachine(tx.QueryRowContext(ctx, db.q(`SELECT `+machineCols+` FROM machines WHERE id = ? OR name = ? ORDER BY (id = ?) DESC LIMIT 1`), idOrName, idOrName, idOrName))
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		ch.MachineID = m.ID
+		ch.Version, err = db.bumpVersion(ctx, tx, m.ID)
+		if err != nil {
+			return err
+		}
+		return fn(tx, m, ch.Version)
+	})
+	if err != nil {
+		var we *wire.Error
+		if errors.As(err, &we) {
+			return wire.Machine{}, Change{}, we
+		}
+		return wire.Machine{}, Change{}, fmt.Errorf("store: %w", err)
+	}
+	m, err := db.Machine(ctx, ch.MachineID)
+	if errors.Is(err, ErrNotFound) {
+		return wire.Machine{ID: ch.MachineID}, ch, nil // deleted
+	}
+	return m, ch, err
+}
+
+// UpdateMachine renames and/or re-tags a machine.
+func (db *DB) UpdateMachine(ctx context.Context, a Actor, idOrName string, name *string, tags *[]string) (wire.Machine, Change, error) {
+	return db.mutateMachine(ctx, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
+		details := map[string]any{}
+		if name != nil && *name != m.Name {
+			_, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET name = ?, version = ? WHERE id = ?`), *name, v, m.ID)
+			if isUnique(err, "name") {
+				return wire.Errorf(wire.CodeNameTaken, "another machine is already named %q", *name)
+			}
+			if err != nil {
+				return err
+			}
+			details["old_name"], details["name"] = m.Name, *name
+		}
+		if tags != nil {
+			if _, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET tags = ?, version = ? WHERE id = ?`), jsonList(*tags), v, m.ID); err != nil {
+				return err
+			}
+			details["tags"] = *tags
+		}
+		return db.audit(ctx, tx, a, "machine.update", m.ID, details)
+	})
+}
+
+// RevokeMachine revokes a machine's credential. It takes effect at once:
+// the next request with it, and every long-poll it holds, get
+// machine_revoked.
+func (db *DB) RevokeMachine(ctx context.Context, a Actor, idOrName string) (wire.Machine, Change, error) {
+	return db.mutateMachine(ctx, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET state = ?, revoked_at = COALESCE(revoked_at, ?), version = ? WHERE id = ?`),
+			wire.MachineRevoked, ms(db.Now()), v, m.ID); err != nil {
+			return err
+		}
+		return db.audit(ctx, tx, a, "machine.revoke", m.ID, map[string]any{"name": m.Name})
+	})
+}
+
+// DeleteMachine removes a machine. Its addresses are not handed out again.
+func (db *DB) DeleteMachine(ctx context.Context, a Actor, idOrName string) (wire.Machine, Change, error) {
+	var gone wire.Machine
+	_, ch, err := db.mutateMachine(ctx, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
+		gone = m
+		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM machines WHERE id = ?`), m.ID); err != nil {
+			return err
+		}
+		return db.audit(ctx, tx, a, "machine.delete", m.ID, map[string]any{"name": m.Name, "ipv4": m.IPv4})
+	})
+	return gone, ch, err
+}
+
+// SetEndpoints records the endpoints a machine is reachable on. Unchanged
+// endpoints do not move the map version (agents report them periodically).
+func (db *DB) SetEndpoints(ctx context.Context, machineID string, eps []string) (Change, bool, error) {
+	cur, err := db.Machine(ctx, machineID)
+	if err != nil {
+		return Change{}, false, err
+	}
+	if jsonList(cur.Endpoints) == jsonList(eps) {
+		return Change{}, false, nil
+	}
+	_, ch, err := db.mutateMachine(ctx, machineID, func(tx *sql.Tx, m wire.Machine, v uint64) error {
+		_, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET endpoints = ?, version = ? WHERE id = ?`), jsonList(eps), v, m.ID)
+		return err
+	})
+	return ch, err == nil, err
+}
+
+// Rekey replaces a machine's WireGuard public key.
+func (db *DB) Rekey(ctx context.Context, a Actor, machineID, publicKey string) (wire.Machine, Change, error) {
+	return db.mutateMachine(ctx, machineID, func(tx *sql.Tx, m wire.Machine, v uint64) error {
+		_, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET public_key = ?, version = ? WHERE id = ?`), publicKey, v, m.ID)
+		if isUnique(err, "public_key") {
+			return wire.Errorf(wire.CodePublicKeyInUse, "this WireGuard public key is already registered to another machine")
+		}
+		if err != nil {
+			return err
+		}
+		return db.audit(ctx, tx, a, "machine.rekey", m.ID, map[string]any{"old_public_key": m.PublicKey, "public_key": publicKey})
+	})
+}
+
+// TouchLastSeen records when machines were last heard from, in one
+// transaction. The server batches these so that polls cost no writes.
+func (db *DB) TouchLastSeen(ctx context.Context, seen map[string]time.Time) error {
+	if len(seen) == 0 {
+		return nil
+	}
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, db.q(`UPDATE machines SET last_seen = ? WHERE id = ? AND (last_seen IS NULL OR last_seen < ?)`))
+		if err != nil {
+			return fmt.Errorf("store: touch last seen: %w", err)
+		}
+		defer stmt.Close()
+		for id, t := range seen {
+			if _, err := stmt.ExecContext(ctx, ms(t), id, ms(t)); err != nil {
+				return fmt.Errorf("store: touch last seen: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// StaleEphemeral lists ephemeral machines last seen before cutoff.
+func (db *DB) StaleEphemeral(ctx context.Context, cutoff time.Time) ([]wire.Machine, error) {
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT `+machineCols+` FROM machines WHERE ephemeral = 1 AND COALESCE(last_seen, created_at) < ?`), ms(cutoff))
+	if err != nil {
+		return nil, fmt.Errorf("store: list stale ephemeral machines: %w", err)
+	}
+	defer rows.Close()
+	var out []wire.Machine
+	for rows.Next() {
+		m, err := scanMachine(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// MapState is what the netmap hub loads at start: every machine, the
+// current version, and the recent change log.
+type MapState struct {
+	Version  uint64
+	Machines []wire.Machine
+	Log      []Change // ascending by version
+	ULA      netip.Prefix
+}
+
+// LoadMapState reads the state the netmap hub needs, at one point in time,
+// with at most logLimit recent log entries.
+func (db *DB) LoadMapState(ctx context.Context, logLimit int) (MapState, error) {
+	var st MapState
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return st, fmt.Errorf("store: load map state: %w", err)
+	}
+	defer tx.Rollback()
+	var vs, ula string
+	if err := tx.QueryRowContext(ctx, db.q(`SELECT value FROM meta WHERE key = ?`), metaVersion).Scan(&vs); err != nil {
+		return st, fmt.Errorf("store: load map state: %w", err)
+	}
+	if err := tx.QueryRowContext(ctx, db.q(`SELECT value FROM meta WHERE key = ?`), metaULA).Scan(&ula); err != nil {
+		return st, fmt.Errorf("store: load map state: %w", err)
+	}
+	st.Version, _ = strconv.ParseUint(vs, 10, 64)
+	st.ULA, err = netip.ParsePrefix(ula)
+	if err != nil {
+		return st, fmt.Errorf("store: bad ULA prefix %q: %w", ula, err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+machineCols+` FROM machines ORDER BY id`)
+	if err != nil {
+		return st, fmt.Errorf("store: load machines: %w", err)
+	}
+	for rows.Next() {
+		m, err := scanMachine(rows)
+		if err != nil {
+			rows.Close()
+			return st, err
+		}
+		st.Machines = append(st.Machines, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return st, err
+	}
+	rows, err = tx.QueryContext(ctx, db.q(`SELECT version, machine_id FROM netmap_log ORDER BY version DESC LIMIT ?`), logLimit)
+	if err != nil {
+		return st, fmt.Errorf("store: load netmap log: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c Change
+		if err := rows.Scan(&c.Version, &c.MachineID); err != nil {
+			return st, err
+		}
+		st.Log = append(st.Log, c)
+	}
+	for i, j := 0, len(st.Log)-1; i < j; i, j = i+1, j-1 {
+		st.Log[i], st.Log[j] = st.Log[j], st.Log[i]
+	}
+	return st, rows.Err()
+}
+
+// TrimNetmapLog keeps only the newest keep entries of the change log.
+func (db *DB) TrimNetmapLog(ctx context.Context, keep int) error {
+	_, err := db.w.ExecContext(ctx, db.q(`DELETE FROM netmap_log WHERE version <= (SELECT COALESCE(MAX(version), 0) FROM netmap_log) - ?`), keep)
+	if err != nil {
+		return fmt.Errorf("store: trim netmap log: %w", err)
+	}
+	return nil
+}
+
+// ChangesSince returns the change-log entries after version, in order, and
+// the current rows of the machines they name (deleted machines are absent).
+func (db *DB) ChangesSince(ctx context.Context, version uint64) ([]Change, []wire.Machine, error) {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: read changes: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, db.q(`SELECT version, machine_id FROM netmap_log WHERE version > ? ORDER BY version`), version)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: read changes: %w", err)
+	}
+	var changes []Change
+	ids := map[string]bool{}
+	for rows.Next() {
+		var c Change
+		if err := rows.Scan(&c.Version, &c.MachineID); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("store: read changes: %w", err)
+		}
+		changes = append(changes, c)
+		ids[c.MachineID] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("store: read changes: %w", err)
+	}
+	if len(changes) == 0 {
+		return nil, nil, nil
+	}
+	var machines []wire.Machine
+	if len(ids) > 200 {
+		// Many changes at once (a restart of a replica, a bulk import):
+		// one scan beats hundreds of lookups.
+		rows, err := tx.QueryContext(ctx, `SELECT `+machineCols+` FROM machines`)
+		if err != nil {
+			return nil, nil, fmt.Errorf("store: read changed machines: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m, err := scanMachine(rows)
+			if err != nil {
+				return nil, nil, err
+			}
+			if ids[m.ID] {
+				machines = append(machines, m)
+			}
+		}
+		return changes, machines, rows.Err()
+	}
+	stmt, err := tx.PrepareContext(ctx, db.q(`SELECT `+machineCols+` FROM machines WHERE id = ?`))
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: read changed machines: %w", err)
+	}
+	defer stmt.Close()
+	for id := range ids {
+		m, err := scanMachine(stmt.QueryRowContext(ctx, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("store: read changed machines: %w", err)
+		}
+		machines = append(machines, m)
+	}
+	return changes, machines, nil
+}
+
+// CountMachines returns the number of machines in each state.
+func (db *DB) CountMachines(ctx context.Context) (map[string]int, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT state, COUNT(*) FROM machines GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("store: count machines: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{wire.MachineActive: 0, wire.MachineRevoked: 0}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		out[s] = n
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,354 @@
+// Package store keeps Wirefleet's state in SQL: SQLite (embedded, the
+// default) or PostgreSQL (for several replicas). Handlers never see SQL; they
+// call the methods here, each of which is one transaction that also writes
+// its audit event and, when the network map changes, bumps the map version.
+//
+// Queries are written once with '?' placeholders and portable SQL (BIGINT
+// unix-millisecond times, 0/1 integers, JSON text lists, RETURNING) and are
+// rebound for the dialect in use.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// ErrNotFound is returned when a row does not exist. It is a *wire.Error so
+// the API maps it to 404 without translation.
+var ErrNotFound = &wire.Error{Code: wire.CodeNotFound, Message: "not found"}
+
+// Actor says who performs a change and from where; it goes into the audit
+// event written in the same transaction as the change.
+type Actor struct {
+	Name     string // admin:alice, local:cli, token:wfe_abc123, machine:<id>, system:gc
+	SourceIP string
+}
+
+type dialect int
+
+const (
+	sqlite dialect = iota
+	postgres
+)
+
+// DB is the store. It is safe for concurrent use.
+type DB struct {
+	w, r    *sql.DB // writer (one connection on SQLite) and readers
+	dialect dialect
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// Open opens the database named by a URL: sqlite:///path/to/file.db (or
+// sqlite://relative.db, or a bare path) or postgres://…, and migrates it.
+func Open(ctx context.Context, dbURL string) (*DB, error) {
+	switch {
+	case strings.HasPrefix(dbURL, "postgres://"), strings.HasPrefix(dbURL, "postgresql://"):
+		return nil, fmt.Errorf("store: PostgreSQL is not supported by this build yet (use sqlite://)")
+	case strings.HasPrefix(dbURL, "sqlite://"):
+		return openSQLite(ctx, strings.TrimPrefix(dbURL, "sqlite://"))
+	case strings.Contains(dbURL, "://"):
+		return nil, fmt.Errorf("store: unsupported database URL scheme in %q (want sqlite:// or postgres://)", redactURL(dbURL))
+	default:
+		return openSQLite(ctx, dbURL)
+	}
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "<unparseable>"
+	}
+	return u.Redacted()
+}
+
+func openSQLite(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("store: empty SQLite path")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: create directory for %s: %w", path, err)
+	}
+	// WAL lets readers run beside the single writer; synchronous=FULL fsyncs
+	// the WAL on every commit so an acknowledged write survives a crash of
+	// the process and of the machine; busy_timeout rides out checkpoints.
+	params := "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	w, err := sql.Open("sqlite", "file:"+path+params)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1) // SQLite has one writer; queue in Go, not in busy loops
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	r, err := sql.Open("sqlite", "file:"+path+params+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	db := &DB{w: w, r: r, dialect: sqlite, Now: time.Now}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	// Restrict the database files to their owner: they hold hashes only,
+	// but also the audit log and the fleet's inventory.
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		_ = os.Chmod(path+suffix, 0o600)
+	}
+	return db, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	return errors.Join(db.r.Close(), db.w.Close())
+}
+
+// Ping checks that the database answers; it backs /readyz.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	return db.r.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// q rewrites '?' placeholders for the dialect.
+func (db *DB) q(query string) string {
+	if db.dialect != postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	dir := "migrations/sqlite"
+	entries, err := fs.ReadDir(migrations, dir)
+	if err != nil {
+		return fmt.Errorf("store: read migrations: %w", err)
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("store: create schema_migrations: %w", err)
+	}
+	for _, e := range entries {
+		v, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("store: migration %s: name must start with a number", e.Name())
+		}
+		body, err := migrations.ReadFile(dir + "/" + e.Name())
+		if err != nil {
+			return fmt.Errorf("store: read migration %s: %w", e.Name(), err)
+		}
+		err = db.tx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), v).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, db.q(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), v, db.Now().UnixMilli())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: apply migration %s: %w", e.Name(), err)
+		}
+	}
+	return db.initMeta(ctx)
+}
+
+// Meta keys.
+const (
+	metaULA     = "ula_prefix"
+	metaVersion = "netmap_version"
+	metaNextIP  = "next_ip_index"
+)
+
+// initMeta generates the per-server values on first start: the ULA /48
+// (RFC 4193: fd + 40 random bits) and the counters.
+func (db *DB) initMeta(ctx context.Context) error {
+	var g [5]byte
+	if _, err := rand.Read(g[:]); err != nil {
+		return fmt.Errorf("store: random ULA: %w", err)
+	}
+	ula := netip.PrefixFrom(netip.AddrFrom16([16]byte{0xfd, g[0], g[1], g[2], g[3], g[4]}), 48)
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		for k, v := range map[string]string{metaULA: ula.String(), metaVersion: "1", metaNextIP: "1"} {
+			var n int
+			if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM meta WHERE key = ?`), k).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO meta (key, value) VALUES (?, ?)`), k, v); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// ULA returns the server's IPv6 overlay prefix.
+func (db *DB) ULA(ctx context.Context) (netip.Prefix, error) {
+	var s string
+	if err := db.r.QueryRowContext(ctx, db.q(`SELECT value FROM meta WHERE key = ?`), metaULA).Scan(&s); err != nil {
+		return netip.Prefix{}, fmt.Errorf("store: read ULA prefix: %w", err)
+	}
+	return netip.ParsePrefix(s)
+}
+
+// NetmapVersion returns the current network-map version.
+func (db *DB) NetmapVersion(ctx context.Context) (uint64, error) {
+	var s string
+	if err := db.r.QueryRowContext(ctx, db.q(`SELECT value FROM meta WHERE key = ?`), metaVersion).Scan(&s); err != nil {
+		return 0, fmt.Errorf("store: read netmap version: %w", err)
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// tx runs fn in a write transaction and commits it.
+func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// bumpVersion increments the network-map version and logs which machine
+// changed; it runs inside the transaction that made the change.
+func (db *DB) bumpVersion(ctx context.Context, tx *sql.Tx, machineID string) (uint64, error) {
+	var s string
+	if err := tx.QueryRowContext(ctx, db.q(`UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = ? RETURNING value`), metaVersion).Scan(&s); err != nil {
+		return 0, fmt.Errorf("bump netmap version: %w", err)
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("bump netmap version: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO netmap_log (version, machine_id) VALUES (?, ?)`), v, machineID); err != nil {
+		return 0, fmt.Errorf("log netmap change: %w", err)
+	}
+	return v, nil
+}
+
+// audit writes an audit event inside tx.
+func (db *DB) audit(ctx context.Context, tx *sql.Tx, a Actor, action, target string, details map[string]any) error {
+	d := "{}"
+	if len(details) > 0 {
+		b, err := json.Marshal(details)
+		if err != nil {
+			return fmt.Errorf("audit details: %w", err)
+		}
+		d = string(b)
+	}
+	_, err := tx.ExecContext(ctx, db.q(`INSERT INTO audit (at, actor, action, target, source_ip, details) VALUES (?, ?, ?, ?, ?, ?)`),
+		db.Now().UnixMilli(), a.Name, action, target, a.SourceIP, d)
+	if err != nil {
+		return fmt.Errorf("write audit event %s: %w", action, err)
+	}
+	return nil
+}
+
+// newID returns a short random identifier with a kind prefix: 16 base32
+// characters (80 bits), enough to never collide in one fleet.
+func newID(prefix string) string {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("store: crypto/rand failed: " + err.Error())
+	}
+	const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+	out := make([]byte, 0, len(prefix)+16)
+	out = append(out, prefix...)
+	var acc uint64
+	bits := 0
+	for _, c := range b {
+		acc = acc<<8 | uint64(c)
+		bits += 8
+		for bits >= 5 {
+			bits -= 5
+			out = append(out, alphabet[(acc>>bits)&31])
+		}
+	}
+	return string(out)
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func nullMS(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
+}
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func fromNullMS(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMS(v.Int64)
+	return &t
+}
+
+func jsonList(l []string) string {
+	if l == nil {
+		l = []string{}
+	}
+	b, _ := json.Marshal(l)
+	return string(b)
+}
+
+func parseList(s string) []string {
+	out := []string{}
+	_ = json.Unmarshal([]byte(s), &out)
+	return out
+}
+
+// isUnique reports whether err is a uniqueness violation on the named
+// column (SQLite: "UNIQUE constraint failed: machines.name").
+func isUnique(err error, column string) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return (strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "duplicate key")) && strings.Contains(s, column)
+}

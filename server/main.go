@@ -1,0 +1,115 @@
+// Command wirefleet-server is the Wirefleet coordination server: it enrolls
+// machines, hands out overlay addresses and network maps, and serves the
+// admin API. Its admin subcommands talk to the running server, so every
+// change goes through it and wakes the agents it affects.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/config"
+	"github.com/wirefleet/wirefleet/server/internal/daemon"
+)
+
+func main() {
+	root := rootCmd()
+	if err := root.Execute(); err != nil {
+		var we *wire.Error
+		if errors.As(err, &we) {
+			fmt.Fprintf(os.Stderr, "error: %s (%s)\n", we.Message, we.Code)
+		} else {
+			fmt.Fprintf(os.Stderr, "error: %v\n", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "wirefleet-server",
+		Short:         "Wirefleet coordination server: enrollment, network maps and the admin API",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       daemon.Version,
+	}
+	root.AddCommand(serveCmd(), tokensCmd(), machinesCmd(), apikeysCmd(), adminCmd(), auditCmd(), oneLinerCmd())
+	return root
+}
+
+// defaultDataDir is where a packaged server keeps its state.
+const defaultDataDir = "/var/lib/wirefleet"
+
+func serveCmd() *cobra.Command {
+	var (
+		o         daemon.Options
+		cfgFile   string
+		logLevel  string
+		logFormat string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server",
+		Long: `Run the server. Settings come from flags, then WIREFLEET_* environment
+variables (--data-dir → WIREFLEET_DATA_DIR), then the YAML file named by
+--config (keys are the flag names).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := config.Apply(cmd.Flags(), cfgFile); err != nil {
+				return err
+			}
+			log, err := newLogger(logLevel, logFormat)
+			if err != nil {
+				return err
+			}
+			o.Logger = log
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return daemon.Run(ctx, o, os.Stdout)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfgFile, "config", os.Getenv(config.EnvName("config")), "YAML config file")
+	f.StringVar(&o.Listen, "listen", ":8443", "TCP address to serve agents and admins on")
+	f.StringVar(&o.DataDir, "data-dir", defaultDataDir, "state directory (database, TLS key, admin socket)")
+	f.StringVar(&o.DB, "db", "", "database URL (default sqlite://<data-dir>/wirefleet.db; postgres://… for replicas)")
+	f.BoolVar(&o.InsecureHTTP, "insecure-http", false, "serve plain HTTP (tests, or behind a TLS-terminating proxy)")
+	f.StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate (PEM); default: a self-signed one kept in the data dir")
+	f.StringVar(&o.TLSKey, "tls-key", "", "TLS private key (PEM)")
+	f.StringVar(&o.ExternalURL, "external-url", "", "URL agents reach this server at (default https://<hostname>:<port>)")
+	f.Float64Var(&o.EnrollRate, "enroll-rate", 30, "enrollment attempts allowed per minute per source IP (0 = unlimited)")
+	f.IntVar(&o.EnrollBurst, "enroll-burst", 30, "burst of enrollment attempts allowed per source IP")
+	f.DurationVar(&o.LongPoll, "long-poll", 60*time.Second, "how long a network-map poll is held when nothing changes")
+	f.DurationVar(&o.EphemeralTTL, "ephemeral-ttl", 30*time.Minute, "remove ephemeral machines offline for this long (0 = never)")
+	f.DurationVar(&o.TokenTTL, "token-ttl", 24*time.Hour, "default lifetime of enrollment tokens")
+	f.BoolVar(&o.BootstrapToken, "bootstrap-token", false, "create a single-use enrollment token at start and print its one-liner")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+}
