@@ -1,0 +1,492 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/netmap"
+	"github.com/wirefleet/wirefleet/server/internal/store"
+)
+
+type env struct {
+	url   string
+	db    *store.DB
+	hub   *netmap.Hub
+	admin *client.Client
+	key   string
+	srv   *httptest.Server
+}
+
+func newEnv(t testing.TB, cfg Config) *env {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "api.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub, err := netmap.New(ctx, db, netmap.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { hub.Run(hctx, time.Hour); close(done) }()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a := New(db, hub, log, prometheus.NewRegistry(), cfg)
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(func() { cancel(); srv.Close(); <-done; db.Close() })
+	resp, err := CreateAdmin(ctx, db, store.Actor{Name: "test"}, "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := client.New(srv.URL, client.WithToken(resp.APIKey))
+	return &env{url: srv.URL, db: db, hub: hub, admin: admin, key: resp.APIKey, srv: srv}
+}
+
+func pubkey() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+func (e *env) token(t testing.TB, req wire.CreateTokenRequest) string {
+	t.Helper()
+	resp, err := e.admin.CreateToken(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Secret
+}
+
+func enrollReq(tok, host string) wire.EnrollRequest {
+	return wire.EnrollRequest{Token: tok, PublicKey: pubkey(), Hostname: host, OS: "linux", Arch: "amd64", AgentVersion: "0.1.0"}
+}
+
+// agent enrolls a machine and returns a client holding its credential.
+func (e *env) agent(t testing.TB, tok, host string) (*client.Client, wire.EnrollResponse) {
+	t.Helper()
+	anon, _ := client.New(e.url)
+	resp, err := anon.Enroll(context.Background(), enrollReq(tok, host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := client.New(e.url, client.WithToken(resp.Credential))
+	return c, resp
+}
+
+func code(err error) wire.Code {
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return we.Code
+	}
+	return ""
+}
+
+func TestEnrollAndNetmapOverHTTP(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	tok := e.token(t, wire.CreateTokenRequest{Reusable: true, Tags: []string{"env:test"}})
+	a, ra := e.agent(t, tok, "Alice's Laptop.local")
+	if ra.Name != "alices-laptop" || !strings.HasPrefix(ra.Credential, "wfm_") || !strings.HasPrefix(ra.IPv4, "100.") {
+		t.Fatalf("enroll response = %+v", ra)
+	}
+	if !ra.Netmap.Full || len(ra.Netmap.Peers) != 0 || ra.Netmap.Self == nil || ra.Netmap.Self.IPv6 != ra.IPv6 {
+		t.Fatalf("first map = %+v, want full, empty, with self", ra.Netmap)
+	}
+	// a waits; b enrolls; a's poll returns with b added.
+	got := make(chan wire.NetMap, 1)
+	go func() {
+		nm, err := a.Netmap(ctx, ra.Netmap.Version, 30*time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- nm
+	}()
+	time.Sleep(100 * time.Millisecond)
+	_, rb := e.agent(t, tok, "bob")
+	select {
+	case nm := <-got:
+		if nm.Full || len(nm.Added) != 1 || nm.Added[0].PublicKey == "" || nm.Added[0].ID != rb.MachineID {
+			t.Fatalf("delta = %+v, want b added", nm)
+		}
+		if nm.Added[0].AllowedIPs[0] != rb.IPv4+"/32" {
+			t.Fatalf("allowed IPs = %v", nm.Added[0].AllowedIPs)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("long-poll not woken by an enrollment")
+	}
+	// The server's view: tags from the token, online while polling.
+	m, err := e.admin.Machine(ctx, rb.Name)
+	if err != nil || len(m.Tags) != 1 || m.Tags[0] != "env:test" {
+		t.Fatalf("machine = %+v (%v)", m, err)
+	}
+}
+
+func TestRevocationAnswersHeldPollsAtOnce(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	tok := e.token(t, wire.CreateTokenRequest{Reusable: true})
+	a, ra := e.agent(t, tok, "a")
+	b, rb := e.agent(t, tok, "b")
+	v := e.hub.Version()
+	type res struct {
+		nm  wire.NetMap
+		err error
+		at  time.Time
+	}
+	ca, cb := make(chan res, 1), make(chan res, 1)
+	go func() { nm, err := a.Netmap(ctx, v, 60*time.Second); ca <- res{nm, err, time.Now()} }()
+	go func() { nm, err := b.Netmap(ctx, v, 60*time.Second); cb <- res{nm, err, time.Now()} }()
+	time.Sleep(100 * time.Millisecond)
+	if e.hub.Connected() != 2 {
+		t.Fatalf("connected = %d, want 2 held polls", e.hub.Connected())
+	}
+	revokedAt := time.Now()
+	if _, err := e.admin.RevokeMachine(ctx, rb.Name); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]chan res{"a": ca, "b": cb} {
+		select {
+		case r := <-c:
+			if d := r.at.Sub(revokedAt); d > time.Second {
+				t.Errorf("%s answered %v after the revocation, want < 1s", name, d)
+			}
+			if name == "b" {
+				if code(r.err) != wire.CodeMachineRevoked {
+					t.Errorf("revoked agent got %v, want machine_revoked", r.err)
+				}
+			} else if r.err != nil || len(r.nm.Removed) != 1 || r.nm.Removed[0] != rb.MachineID {
+				t.Errorf("peer got %+v (%v), want b removed", r.nm, r.err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s's poll was not answered", name)
+		}
+	}
+	// Every agent endpoint now refuses b.
+	if _, err := b.Netmap(ctx, 0, 0); code(err) != wire.CodeMachineRevoked {
+		t.Fatalf("netmap after revoke: %v", err)
+	}
+	if _, err := b.ReportEndpoints(ctx, wire.EndpointsRequest{}); code(err) != wire.CodeMachineRevoked {
+		t.Fatalf("endpoints after revoke: %v", err)
+	}
+	if _, err := b.Rekey(ctx, pubkey()); code(err) != wire.CodeMachineRevoked {
+		t.Fatalf("rekey after revoke: %v", err)
+	}
+	_ = ra
+}
+
+func TestDeleteAndRekeyWakePeers(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	tok := e.token(t, wire.CreateTokenRequest{Reusable: true})
+	a, _ := e.agent(t, tok, "a")
+	b, rb := e.agent(t, tok, "b")
+	v := e.hub.Version()
+	got := make(chan wire.NetMap, 1)
+	go func() { nm, _ := a.Netmap(ctx, v, 30*time.Second); got <- nm }()
+	time.Sleep(50 * time.Millisecond)
+	newKey := pubkey()
+	if _, err := b.Rekey(ctx, newKey); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case nm := <-got:
+		if len(nm.Changed) != 1 || nm.Changed[0].PublicKey != newKey {
+			t.Fatalf("after rekey peer sees %+v", nm)
+		}
+		v = nm.Version
+	case <-time.After(3 * time.Second):
+		t.Fatal("rekey did not wake the peer")
+	}
+	go func() { nm, _ := a.Netmap(ctx, v, 30*time.Second); got <- nm }()
+	time.Sleep(50 * time.Millisecond)
+	if _, err := e.admin.DeleteMachine(ctx, rb.MachineID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case nm := <-got:
+		if len(nm.Removed) != 1 || nm.Removed[0] != rb.MachineID {
+			t.Fatalf("after delete peer sees %+v", nm)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("delete did not wake the peer")
+	}
+	if _, err := b.Netmap(ctx, 0, 0); code(err) != wire.CodeUnauthenticated {
+		t.Fatalf("deleted machine's credential: %v, want unauthenticated", err)
+	}
+}
+
+func TestEndpointsIncludeObservedAddress(t *testing.T) {
+	e := newEnv(t, Config{})
+	tok := e.token(t, wire.CreateTokenRequest{})
+	a, _ := e.agent(t, tok, "a")
+	got, err := a.ReportEndpoints(context.Background(), wire.EndpointsRequest{Endpoints: []string{"192.0.2.7:51820"}, ListenPort: 51820})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got.Endpoints) != "[192.0.2.7:51820 127.0.0.1:51820]" {
+		t.Fatalf("endpoints = %v, want reported + observed", got.Endpoints)
+	}
+}
+
+// raw posts body to path and returns status and decoded error code.
+func raw(t *testing.T, method, url, auth string, body io.Reader) (int, wire.Code) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, body)
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var er wire.ErrorResponse
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 400 {
+		if err := json.Unmarshal(b, &er); err != nil || er.Error == nil {
+			t.Fatalf("%s %s: %d with non-JSON error body %q", method, url, resp.StatusCode, b)
+		}
+		return resp.StatusCode, er.Error.Code
+	}
+	return resp.StatusCode, ""
+}
+
+func TestBadInputIsRefusedWithStableCodesAndWritesNothing(t *testing.T) {
+	e := newEnv(t, Config{})
+	tok := e.token(t, wire.CreateTokenRequest{})
+	good := func(mut func(m map[string]any)) string {
+		m := map[string]any{"token": tok, "public_key": pubkey(), "hostname": "h", "os": "linux", "arch": "amd64", "agent_version": "1"}
+		if mut != nil {
+			mut(m)
+		}
+		b, _ := json.Marshal(m)
+		return string(b)
+	}
+	huge := `{"token":"` + strings.Repeat("a", 10<<20) + `"}`
+	cases := []struct {
+		name, body string
+		status     int
+		code       wire.Code
+	}{
+		{"empty body", "", 400, wire.CodeInvalidJSON},
+		{"not json", "hello", 400, wire.CodeInvalidJSON},
+		{"truncated", `{"token":`, 400, wire.CodeInvalidJSON},
+		{"two values", good(nil) + good(nil), 400, wire.CodeInvalidJSON},
+		{"unknown field", good(func(m map[string]any) { m["admin"] = true }), 400, wire.CodeUnknownField},
+		{"wrong type", good(func(m map[string]any) { m["hostname"] = 42 }), 400, wire.CodeInvalidJSON},
+		{"10 MB body", huge, 413, wire.CodeBodyTooLarge},
+		{"malformed token", good(func(m map[string]any) { m["token"] = "wfe_short" }), 401, wire.CodeTokenInvalid},
+		{"unknown token", good(func(m map[string]any) { m["token"] = "wfe_" + strings.Repeat("a", 52) }), 401, wire.CodeTokenInvalid},
+		{"bad key", good(func(m map[string]any) { m["public_key"] = "not-a-key" }), 400, wire.CodeInvalidPublicKey},
+		{"short key", good(func(m map[string]any) { m["public_key"] = base64.StdEncoding.EncodeToString([]byte("short")) }), 400, wire.CodeInvalidPublicKey},
+		{"zero key", good(func(m map[string]any) { m["public_key"] = base64.StdEncoding.EncodeToString(make([]byte, 32)) }), 400, wire.CodeInvalidPublicKey},
+		{"script name", good(func(m map[string]any) { m["name"] = "<script>alert(1)</script>" }), 400, wire.CodeInvalidName},
+		{"500-char name", good(func(m map[string]any) { m["name"] = strings.Repeat("a", 500) }), 400, wire.CodeInvalidName},
+		{"500-char hostname", good(func(m map[string]any) { m["hostname"] = strings.Repeat("a", 500) }), 400, wire.CodeInvalidArgument},
+		{"control chars", good(func(m map[string]any) { m["hostname"] = "a\x00b" }), 400, wire.CodeInvalidArgument},
+		{"missing os", good(func(m map[string]any) { delete(m, "os") }), 400, wire.CodeInvalidArgument},
+		{"bad endpoint", good(func(m map[string]any) { m["endpoints"] = []string{"example.com:80"} }), 400, wire.CodeInvalidArgument},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st, c := raw(t, "POST", e.url+wire.PathEnroll, "", strings.NewReader(tc.body))
+			if st != tc.status || c != tc.code {
+				t.Fatalf("got %d %s, want %d %s", st, c, tc.status, tc.code)
+			}
+		})
+	}
+	ms, _ := e.db.ListMachines(context.Background(), store.MachineFilter{})
+	toks, _ := e.db.ListTokens(context.Background())
+	if len(ms) != 0 || toks[0].Uses != 0 {
+		t.Fatalf("bad input wrote state: %d machines, token uses %d", len(ms), toks[0].Uses)
+	}
+	// The hostile hostname is accepted as data (it is a fact, escaped where
+	// shown) but never becomes part of the DNS name.
+	_, r := e.agent(t, tok, "<img src=x onerror=alert(1)>")
+	if r.Name != "img-src-x-onerror-alert-1" {
+		t.Fatalf("name from hostile hostname = %q", r.Name)
+	}
+}
+
+func TestAuthIsRequiredWithStableCodes(t *testing.T) {
+	e := newEnv(t, Config{})
+	for _, tc := range []struct {
+		method, path, auth string
+		status             int
+		code               wire.Code
+	}{
+		{"GET", wire.PathNetmap, "", 401, wire.CodeUnauthenticated},
+		{"GET", wire.PathNetmap, "wfm_garbage", 401, wire.CodeUnauthenticated},
+		{"GET", wire.PathNetmap, "wfm_" + strings.Repeat("a", 52), 401, wire.CodeUnauthenticated},
+		{"GET", wire.PathNetmap, e.key, 401, wire.CodeUnauthenticated}, // admin key is not a machine credential
+		{"GET", wire.PathMachines, "", 401, wire.CodeUnauthenticated},
+		{"GET", wire.PathMachines, "wfa_" + strings.Repeat("b", 52), 401, wire.CodeUnauthenticated},
+		{"POST", wire.PathTokens, "", 401, wire.CodeUnauthenticated},
+		{"GET", "/api/v1/nope", e.key, 404, wire.CodeNotFound},
+		{"GET", wire.PathMachines + "/m_nothere", e.key, 404, wire.CodeNotFound},
+	} {
+		st, c := raw(t, tc.method, e.url+tc.path, tc.auth, nil)
+		if st != tc.status || c != tc.code {
+			t.Errorf("%s %s auth=%.8q: got %d %s, want %d %s", tc.method, tc.path, tc.auth, st, c, tc.status, tc.code)
+		}
+	}
+	// A revoked API key stops working.
+	keys, _ := e.admin.ListAPIKeys(context.Background())
+	if err := e.admin.RevokeAPIKey(context.Background(), keys[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.admin.ListMachines(context.Background(), client.MachineFilter{}); code(err) != wire.CodeUnauthenticated {
+		t.Fatalf("revoked API key: %v", err)
+	}
+}
+
+func TestEnrollmentIsRateLimitedPerIP(t *testing.T) {
+	e := newEnv(t, Config{EnrollRate: 5, EnrollBurst: 5})
+	limited := 0
+	for range 8 {
+		st, c := raw(t, "POST", e.url+wire.PathEnroll, "", strings.NewReader(`{}`))
+		if st == 429 && c == wire.CodeRateLimited {
+			limited++
+		}
+	}
+	if limited != 3 {
+		t.Fatalf("%d of 8 attempts rate-limited with burst 5, want 3", limited)
+	}
+}
+
+func TestTokenOptionsValidation(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		req  wire.CreateTokenRequest
+		code wire.Code
+	}{
+		{wire.CreateTokenRequest{ExpiresIn: "soon"}, wire.CodeInvalidArgument},
+		{wire.CreateTokenRequest{ExpiresIn: "-1h"}, wire.CodeInvalidArgument},
+		{wire.CreateTokenRequest{ExpiresIn: "100000h"}, wire.CodeInvalidArgument},
+		{wire.CreateTokenRequest{MaxUses: 5}, wire.CodeInvalidArgument},
+		{wire.CreateTokenRequest{Tags: []string{"Bad Tag"}}, wire.CodeInvalidArgument},
+		{wire.CreateTokenRequest{Reusable: true, MaxUses: 5, ExpiresIn: "2h", Tags: []string{"a", "a"}}, ""},
+	} {
+		resp, err := e.admin.CreateToken(ctx, tc.req)
+		if code(err) != tc.code {
+			t.Errorf("%+v: %v, want %q", tc.req, err, tc.code)
+		}
+		if err == nil && (len(resp.Token.Tags) != 1 || resp.Token.MaxUses != 5 || !strings.HasPrefix(resp.Secret, resp.Token.Prefix)) {
+			t.Errorf("token = %+v", resp.Token)
+		}
+	}
+}
+
+func TestEnrollConcurrentlyOverHTTP(t *testing.T) {
+	e := newEnv(t, Config{})
+	tok := e.token(t, wire.CreateTokenRequest{})
+	anon, _ := client.New(e.url)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[wire.Code]int{}
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := anon.Enroll(context.Background(), enrollReq(tok, fmt.Sprint("h", i)))
+			mu.Lock()
+			codes[code(err)]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if codes[""] != 1 || codes[wire.CodeTokenExhausted] != 19 {
+		t.Fatalf("results = %v, want 1 success and 19 token_exhausted", codes)
+	}
+	page, _ := e.admin.Audit(context.Background(), client.AuditFilter{Action: "machine.enroll_refused"})
+	if len(page.Events) != 19 {
+		t.Fatalf("audit has %d refused enrollments, want 19", len(page.Events))
+	}
+}
+
+func TestMachineAdminOperations(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	tok := e.token(t, wire.CreateTokenRequest{Reusable: true})
+	e.agent(t, tok, "one")
+	_, r2 := e.agent(t, tok, "two")
+	name := "renamed"
+	m, err := e.admin.UpdateMachine(ctx, r2.MachineID, wire.UpdateMachineRequest{Name: &name, Tags: &[]string{"x", "y"}})
+	if err != nil || m.Name != "renamed" || len(m.Tags) != 2 {
+		t.Fatalf("update = %+v (%v)", m, err)
+	}
+	bad := "one"
+	if _, err := e.admin.UpdateMachine(ctx, r2.MachineID, wire.UpdateMachineRequest{Name: &bad}); code(err) != wire.CodeNameTaken {
+		t.Fatalf("rename to taken name: %v", err)
+	}
+	bad = "UPPER"
+	if _, err := e.admin.UpdateMachine(ctx, r2.MachineID, wire.UpdateMachineRequest{Name: &bad}); code(err) != wire.CodeInvalidName {
+		t.Fatalf("rename to invalid name: %v", err)
+	}
+	ms, err := e.admin.ListMachines(ctx, client.MachineFilter{Tag: "x"})
+	if err != nil || len(ms) != 1 || ms[0].Name != "renamed" {
+		t.Fatalf("filter by tag = %+v (%v)", ms, err)
+	}
+	ms, _ = e.admin.ListMachines(ctx, client.MachineFilter{State: "online"})
+	if len(ms) != 2 {
+		t.Fatalf("online machines = %d, want 2 (just enrolled)", len(ms))
+	}
+	page, err := e.admin.Audit(ctx, client.AuditFilter{Target: r2.MachineID})
+	if err != nil || len(page.Events) != 2 || page.Events[0].Actor != "admin:root" || page.Events[0].SourceIP != "127.0.0.1" {
+		t.Fatalf("audit = %+v (%v)", page, err)
+	}
+}
+
+func TestMetricsCountRequestsByRoute(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	hub, _ := netmap.New(ctx, db, netmap.Options{})
+	reg := prometheus.NewRegistry()
+	a := New(db, hub, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, Config{})
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	http.Post(srv.URL+wire.PathEnroll, "application/json", bytes.NewReader([]byte(`{}`)))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, mf := range mfs {
+		found[mf.GetName()] = true
+		if mf.GetName() == "wirefleet_http_requests_total" {
+			l := mf.GetMetric()[0].GetLabel()
+			if l[0].GetValue() != "401" || l[1].GetValue() != "POST "+wire.PathEnroll {
+				t.Fatalf("labels = %v", l)
+			}
+		}
+	}
+	for _, n := range []string{"wirefleet_http_requests_total", "wirefleet_enrollments_total", "wirefleet_longpolls_connected", "wirefleet_machines"} {
+		if !found[n] {
+			t.Errorf("metric %s missing", n)
+		}
+	}
+}

@@ -1,0 +1,310 @@
+package netmap
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	mrand "math/rand/v2"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/store"
+)
+
+type fixture struct {
+	db  *store.DB
+	hub *Hub
+	tok string
+	n   int
+}
+
+func newFixture(t testing.TB, opts Options) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	hub, err := New(ctx, db, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { hub.Run(runCtx, time.Hour); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	f := &fixture{db: db, hub: hub, tok: "hub-token"}
+	if _, err := db.CreateToken(ctx, store.Actor{Name: "test"}, store.NewToken{Prefix: "wfe_test", Hash: f.tok, Reusable: true}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func key() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+func (f *fixture) enroll(t testing.TB) wire.Machine {
+	t.Helper()
+	f.n++
+	m, ch, err := f.db.Enroll(context.Background(), store.Actor{}, store.Enrollment{
+		TokenHash: f.tok, CredentialHash: fmt.Sprintf("c%d-%d", f.n, time.Now().UnixNano()), PublicKey: key(),
+		Hostname: "h", Name: fmt.Sprintf("m%d", f.n), OS: "linux", Arch: "amd64", AgentVersion: "1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sync(t, ch)
+	return m
+}
+
+func (f *fixture) sync(t testing.TB, ch store.Change) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := f.hub.Sync(ctx, ch.Version); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// view is an agent's picture of its peers, maintained by applying maps the
+// way an agent must.
+type view struct {
+	version uint64
+	peers   map[string]wire.Peer
+	self    *wire.Self
+}
+
+func (v *view) apply(t *testing.T, nm wire.NetMap) {
+	t.Helper()
+	switch {
+	case nm.Unchanged:
+		if len(nm.Peers)+len(nm.Added)+len(nm.Changed)+len(nm.Removed) != 0 || nm.Full {
+			t.Fatalf("unchanged map carries changes: %+v", nm)
+		}
+	case nm.Full:
+		if nm.Peers == nil {
+			t.Fatalf("full map with nil peers: zero peers must be an empty list")
+		}
+		v.peers = map[string]wire.Peer{}
+		for _, p := range nm.Peers {
+			v.peers[p.ID] = p
+		}
+	default:
+		for _, p := range append(nm.Added, nm.Changed...) {
+			v.peers[p.ID] = p
+		}
+		for _, id := range nm.Removed {
+			delete(v.peers, id)
+		}
+	}
+	if nm.Self != nil {
+		v.self = nm.Self
+	}
+	v.version = nm.Version
+}
+
+func (v *view) String() string {
+	ids := make([]string, 0, len(v.peers))
+	for id, p := range v.peers {
+		ids = append(ids, id+"/"+p.Name+"/"+p.PublicKey[:6]+"/"+fmt.Sprint(p.Endpoints))
+	}
+	sort.Strings(ids)
+	return fmt.Sprint(ids)
+}
+
+// TestDeltasReproduceFullMaps applies random changes to the fleet and checks
+// that an agent that follows deltas always ends up with exactly the peer
+// list a fresh full map gives.
+func TestDeltasReproduceFullMaps(t *testing.T) {
+	f := newFixture(t, Options{LogSize: 64})
+	ctx := context.Background()
+	admin := store.Actor{Name: "admin:t"}
+	var live []wire.Machine
+	for range 5 {
+		live = append(live, f.enroll(t))
+	}
+	watcher := live[0]
+	nm, ok := f.hub.Map(watcher.ID, 0)
+	if !ok || !nm.Full || len(nm.Peers) != 4 || nm.Self == nil || nm.Self.IPv4 != watcher.IPv4 {
+		t.Fatalf("first map = %+v, want full with 4 peers and self", nm)
+	}
+	v := &view{}
+	v.apply(t, nm)
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	deltas := 0
+	for step := range 300 {
+		switch op := rng.IntN(6); {
+		case op == 0 || len(live) < 3:
+			live = append(live, f.enroll(t))
+		case op == 1:
+			i := 1 + rng.IntN(len(live)-1)
+			_, ch, err := f.db.RevokeMachine(ctx, admin, live[i].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.sync(t, ch)
+			live = append(live[:i], live[i+1:]...)
+		case op == 2:
+			i := 1 + rng.IntN(len(live)-1)
+			_, ch, err := f.db.DeleteMachine(ctx, admin, live[i].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.sync(t, ch)
+			live = append(live[:i], live[i+1:]...)
+		case op == 3:
+			i := rng.IntN(len(live))
+			name := fmt.Sprintf("renamed-%d", step)
+			_, ch, err := f.db.UpdateMachine(ctx, admin, live[i].ID, &name, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.sync(t, ch)
+		case op == 4:
+			i := rng.IntN(len(live))
+			ch, _, err := f.db.SetEndpoints(ctx, live[i].ID, []string{fmt.Sprintf("192.0.2.%d:51820", step%250+1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.sync(t, ch)
+		default:
+			i := 1 + rng.IntN(len(live)-1)
+			_, ch, err := f.db.Rekey(ctx, admin, live[i].ID, key())
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.sync(t, ch)
+		}
+		if rng.IntN(3) == 0 { // let changes pile up between polls sometimes
+			continue
+		}
+		nm, ok := f.hub.Map(watcher.ID, v.version)
+		if !ok {
+			t.Fatal("watcher dropped out of the map")
+		}
+		if !nm.Full && !nm.Unchanged {
+			deltas++
+		}
+		v.apply(t, nm)
+		full, _ := f.hub.Map(watcher.ID, 0)
+		want := &view{}
+		want.apply(t, full)
+		if v.String() != want.String() {
+			t.Fatalf("step %d: delta-built view\n%s\n!= full map\n%s", step, v, want)
+		}
+		if v.self.Name != want.self.Name {
+			t.Fatalf("step %d: self name %q, full map says %q", step, v.self.Name, want.self.Name)
+		}
+	}
+	if deltas < 100 {
+		t.Fatalf("only %d polls were answered with deltas; the test did not exercise them", deltas)
+	}
+}
+
+func TestUnchangedAndZeroPeersAreDistinct(t *testing.T) {
+	f := newFixture(t, Options{})
+	m := f.enroll(t)
+	nm, _ := f.hub.Map(m.ID, 0)
+	if !nm.Full || nm.Peers == nil || len(nm.Peers) != 0 {
+		t.Fatalf("lone machine map = %+v, want full with an empty peer list", nm)
+	}
+	again, _ := f.hub.Map(m.ID, nm.Version)
+	if !again.Unchanged || again.Full {
+		t.Fatalf("same version map = %+v, want unchanged", again)
+	}
+}
+
+func TestTooOldVersionGetsFullMap(t *testing.T) {
+	f := newFixture(t, Options{LogSize: 4})
+	m := f.enroll(t)
+	nm, _ := f.hub.Map(m.ID, 0)
+	for range 20 {
+		f.enroll(t)
+	}
+	old, _ := f.hub.Map(m.ID, nm.Version)
+	if !old.Full || len(old.Peers) != 20 {
+		t.Fatalf("map for a version older than the log: full=%v peers=%d, want full with 20", old.Full, len(old.Peers))
+	}
+	recent := f.hub.Version()
+	f.enroll(t)
+	d, _ := f.hub.Map(m.ID, recent)
+	if d.Full || len(d.Added)+len(d.Changed) != 1 {
+		t.Fatalf("map for a recent version: %+v, want a one-peer delta", d)
+	}
+}
+
+func TestWaitWakesOnChangeAndOnRevocation(t *testing.T) {
+	f := newFixture(t, Options{})
+	a, b := f.enroll(t), f.enroll(t)
+	v := f.hub.Version()
+	type result struct {
+		who string
+		v   uint64
+	}
+	res := make(chan result, 2)
+	for _, m := range []wire.Machine{a, b} {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			res <- result{m.ID, f.hub.Wait(ctx, m.ID, v)}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	_, ch, err := f.db.RevokeMachine(context.Background(), store.Actor{}, b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sync(t, ch)
+	for range 2 {
+		select {
+		case r := <-res:
+			if r.v != ch.Version {
+				t.Fatalf("%s woke at version %d, want %d", r.who, r.v, ch.Version)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("a waiter was not woken by the revocation")
+		}
+	}
+	if _, ok := f.hub.Map(b.ID, v); ok {
+		t.Fatal("revoked machine still gets a map")
+	}
+	nm, ok := f.hub.Map(a.ID, v)
+	if !ok || len(nm.Removed) != 1 || nm.Removed[0] != b.ID {
+		t.Fatalf("peer's delta = %+v, want b removed", nm)
+	}
+}
+
+func TestRestartedHubAnswersDeltasFromTheLog(t *testing.T) {
+	f := newFixture(t, Options{})
+	a := f.enroll(t)
+	nm, _ := f.hub.Map(a.ID, 0)
+	b := f.enroll(t)
+	h2, err := New(context.Background(), f.db, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := h2.Map(a.ID, nm.Version)
+	if !ok || d.Full || len(d.Added)+len(d.Changed) != 1 || append(d.Added, d.Changed...)[0].ID != b.ID {
+		t.Fatalf("restarted hub map = %+v, want a delta with b", d)
+	}
+}
+
+func TestSeenTimesAreFlushedInBatches(t *testing.T) {
+	f := newFixture(t, Options{})
+	m := f.enroll(t)
+	at := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	f.hub.Seen(m.ID, at)
+	f.hub.FlushSeen(context.Background())
+	got, err := f.db.Machine(context.Background(), m.ID)
+	if err != nil || got.LastSeen == nil || !got.LastSeen.Equal(at) {
+		t.Fatalf("last seen = %v (%v), want %v", got.LastSeen, err, at)
+	}
+}
