@@ -332,3 +332,8 @@ func (c *Client) ListAdmins(ctx context.Context) ([]wire.Admin, error) {
 func (c *Client) DeleteAdmin(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, wire.PathAdmins+"/"+url.PathEscape(id), nil, nil)
 }
+
+// HTTPClient returns the underlying HTTP client, with the pinning or socket
+// transport the options installed, for requests outside the API (health
+// checks, metrics, installer downloads).
+func (c *Client) HTTPClient() *http.Client { return c.http }

@@ -1,0 +1,73 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// checkDecodeErr asserts the decoder's contract: every failure is a
+// *wire.Error whose status is a 4xx.
+func checkDecodeErr(t *testing.T, err error) {
+	if err == nil {
+		return
+	}
+	var we *wire.Error
+	if !errors.As(err, &we) {
+		t.Fatalf("decode error is not a protocol error: %v", err)
+	}
+	if s := we.Code.Status(); s < 400 || s > 499 {
+		t.Fatalf("decode error %s maps to status %d, want 4xx", we.Code, s)
+	}
+}
+
+func FuzzDecodeEnroll(f *testing.F) {
+	f.Add([]byte(`{"token":"wfe_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","public_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE=","hostname":"h","os":"linux","arch":"amd64","agent_version":"1"}`))
+	f.Add([]byte(`{"token":1}`))
+	f.Add([]byte(`{"name":"<script>"}`))
+	f.Add([]byte(`{"endpoints":["[::1]:1","1.2.3.4:0"]}`))
+	f.Add([]byte(`{} {}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req wire.EnrollRequest
+		err := DecodeStrict(bytes.NewReader(body), &req)
+		checkDecodeErr(t, err)
+		if err != nil {
+			return
+		}
+		e, err := validateEnroll(&req)
+		if err != nil {
+			var we *wire.Error
+			if !errors.As(err, &we) || we.Code.Status() >= 500 {
+				t.Fatalf("validation error is not a 4xx protocol error: %v", err)
+			}
+			return
+		}
+		if err := wire.ValidateName(e.Name); err != nil {
+			t.Fatalf("accepted request yields invalid machine name %q: %v", e.Name, err)
+		}
+	})
+}
+
+func FuzzDecodeAdminRequests(f *testing.F) {
+	f.Add([]byte(`{"reusable":true,"max_uses":3,"tags":["a"],"expires_in":"1h"}`))
+	f.Add([]byte(`{"name":"x","tags":["y"]}`))
+	f.Add([]byte(`{"endpoints":["1.2.3.4:5"],"listen_port":51820}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		checkDecodeErr(t, DecodeStrict(bytes.NewReader(body), &wire.CreateTokenRequest{}))
+		checkDecodeErr(t, DecodeStrict(bytes.NewReader(body), &wire.UpdateMachineRequest{}))
+		var ep wire.EndpointsRequest
+		if err := DecodeStrict(bytes.NewReader(body), &ep); err == nil {
+			if eps, err := wire.ValidateEndpoints(ep.Endpoints); err == nil {
+				for _, e := range eps {
+					if len(e) > wire.MaxEndpointLen+8 {
+						t.Fatalf("normalised endpoint too long: %q", e)
+					}
+				}
+			}
+		} else {
+			checkDecodeErr(t, err)
+		}
+	})
+}
