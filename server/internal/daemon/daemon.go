@@ -120,7 +120,11 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 			bg.Wait()
 			return err
 		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		ln = tls.NewListener(ln, &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			MinVersion:   tls.VersionTLS12,
+			NextProtos:   []string{"h2", "http/1.1"}, // HTTP/2 multiplexes an agent's long-poll with its other calls
+		})
 	}
 
 	started := time.Now().UTC()

@@ -1,0 +1,45 @@
+package wire_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// deps lists the packages that pkg imports, transitively, for goos.
+func deps(t *testing.T, goos, pkg string) []string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg)
+	cmd.Env = append(cmd.Environ(), "GOOS="+goos, "GOFLAGS=-mod=mod")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v", pkg, err)
+	}
+	return strings.Fields(string(out))
+}
+
+// TestDependencyRules keeps the layering of ARCHITECTURE.md true: the wire
+// protocol imports only the standard library, and agent and server never
+// import each other.
+func TestDependencyRules(t *testing.T) {
+	const mod = "github.com/wirefleet/wirefleet/"
+	for _, goos := range []string{"linux", "windows", "darwin"} {
+		for _, d := range deps(t, goos, "../../pkg/wire") {
+			if d != mod+"pkg/wire" {
+				t.Errorf("GOOS=%s: pkg/wire imports %s; it may use only the standard library", goos, d)
+			}
+		}
+		for _, rule := range []struct{ pkg, banned string }{
+			{"../../agent/...", mod + "server/"},
+			{"../../server/...", mod + "agent/"},
+			{"../../pkg/...", mod + "server/"},
+			{"../../pkg/...", mod + "agent/"},
+		} {
+			for _, d := range deps(t, goos, rule.pkg) {
+				if strings.HasPrefix(d, rule.banned) {
+					t.Errorf("GOOS=%s: %s depends on %s", goos, rule.pkg, d)
+				}
+			}
+		}
+	}
+}
