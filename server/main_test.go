@@ -326,3 +326,54 @@ func TestCLIErrorsAreClear(t *testing.T) {
 		t.Fatalf("bad --db: %v\n%s", err, out)
 	}
 }
+
+func TestEphemeralMachinesAreRemovedOnceOffline(t *testing.T) {
+	data := t.TempDir()
+	p := start(t, nil, "--data-dir", data, "--listen", freePort(t), "--insecure-http", "--ephemeral-ttl", "2s")
+	var tr wire.CreateTokenResponse
+	json.Unmarshal([]byte(mustCLI(t, "tokens", "create", "--data-dir", data, "--reusable", "--ephemeral", "--json")), &tr)
+	anon, _ := client.New(p.url)
+	enroll := func(host string) wire.EnrollResponse {
+		en, err := anon.Enroll(context.Background(), wire.EnrollRequest{Token: tr.Secret, PublicKey: pubkey(), Hostname: host, OS: "linux", Arch: "amd64", AgentVersion: "1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return en
+	}
+	gone, online := enroll("gone"), enroll("online")
+	// "online" holds a long-poll the whole time; "gone" never polls.
+	agent, _ := client.New(p.url, client.WithToken(online.Credential))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		v := online.Netmap.Version
+		for ctx.Err() == nil {
+			nm, err := agent.Netmap(ctx, v, 60*time.Second)
+			if err == nil {
+				v = nm.Version
+			}
+		}
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var ms []wire.Machine
+		json.Unmarshal([]byte(mustCLI(t, "machines", "list", "--data-dir", data, "--json")), &ms)
+		names := map[string]bool{}
+		for _, m := range ms {
+			names[m.Name] = true
+		}
+		if !names["online"] {
+			t.Fatal("an ephemeral machine holding a long-poll was removed")
+		}
+		if !names["gone"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("offline ephemeral machine %s not removed after 15s", gone.Name)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if audit := mustCLI(t, "audit", "--data-dir", data, "--actor", "system:ephemeral-gc"); !strings.Contains(audit, gone.MachineID) {
+		t.Fatalf("removal not audited:\n%s", audit)
+	}
+}

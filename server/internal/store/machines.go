@@ -152,11 +152,20 @@ func (db *DB) uniqueName(ctx context.Context, tx *sql.Tx, base string) (string, 
 	if base == "" {
 		base = "machine"
 	}
-	rows, err := tx.QueryContext(ctx, db.q(`SELECT name FROM machines WHERE name = ? OR name LIKE ?`), base, base+"-%")
+	var n int
+	if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM machines WHERE name = ?`), base).Scan(&n); err != nil {
+		return "", fmt.Errorf("find free name: %w", err)
+	}
+	if n == 0 {
+		return base, nil
+	}
+	// Names base-2, base-3, … sort between "base-" and "base." ('.' follows
+	// '-'), a range the unique index on name answers without a scan.
+	rows, err := tx.QueryContext(ctx, db.q(`SELECT name FROM machines WHERE name >= ? AND name < ?`), base+"-", base+".")
 	if err != nil {
 		return "", fmt.Errorf("find free name: %w", err)
 	}
-	taken := map[string]bool{}
+	taken := map[string]bool{base: true}
 	for rows.Next() {
 		var n string
 		if err := rows.Scan(&n); err != nil {
@@ -168,9 +177,6 @@ func (db *DB) uniqueName(ctx context.Context, tx *sql.Tx, base string) (string, 
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return "", err
-	}
-	if !taken[base] {
-		return base, nil
 	}
 	for i := 2; ; i++ {
 		suffix := "-" + strconv.Itoa(i)

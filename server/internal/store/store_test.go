@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,14 +36,14 @@ func pubkey(t testing.TB) string {
 	return base64.StdEncoding.EncodeToString(b[:])
 }
 
-var seq int
+var seq atomic.Int64
 
 func token(t testing.TB, db *DB, nt NewToken) string {
 	t.Helper()
-	seq++
-	hash := fmt.Sprintf("tokenhash-%d-%d", seq, time.Now().UnixNano())
+	n := seq.Add(1)
+	hash := fmt.Sprintf("tokenhash-%d-%d", n, time.Now().UnixNano())
 	nt.Hash = hash
-	nt.Prefix = fmt.Sprintf("wfe_%06d", seq)
+	nt.Prefix = fmt.Sprintf("wfe_%06d", n)
 	if _, err := db.CreateToken(context.Background(), admin, nt); err != nil {
 		t.Fatal(err)
 	}
@@ -50,9 +51,8 @@ func token(t testing.TB, db *DB, nt NewToken) string {
 }
 
 func enrollment(t testing.TB, tokenHash, name string) Enrollment {
-	seq++
 	return Enrollment{
-		TokenHash: tokenHash, CredentialHash: fmt.Sprintf("cred-%d-%d", seq, time.Now().UnixNano()), PublicKey: pubkey(t),
+		TokenHash: tokenHash, CredentialHash: fmt.Sprintf("cred-%d-%d", seq.Add(1), time.Now().UnixNano()), PublicKey: pubkey(t),
 		Hostname: name, Name: name, OS: "linux", Arch: "amd64", AgentVersion: "1.0.0",
 	}
 }
