@@ -10,7 +10,6 @@ package secret
 import (
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base32"
 	"encoding/hex"
 	"strings"
@@ -61,10 +60,4 @@ func Display(s string) string {
 		return s
 	}
 	return s[:PrefixLen]
-}
-
-// Equal compares two hashes in constant time. Lookups by hash already go
-// through an index, this guards the final comparison against timing leaks.
-func Equal(a, b string) bool {
-	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
