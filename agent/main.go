@@ -1,21 +1,67 @@
-// Command wirefleet-agent is the Wirefleet endpoint agent. This build is the
-// skeleton the server core ships with: it reports its version and passes the
-// self-test the updater runs; enrollment, the tunnel and the system service
-// arrive with the agent issue.
+// Command wirefleet-agent is the Wirefleet endpoint agent: it enrolls this
+// machine, keeps its secrets in the OS secret store, runs the WireGuard
+// tunnel as a system service, and keeps the peers in sync with the server.
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wirefleet/wirefleet/agent/internal/control"
+	"github.com/wirefleet/wirefleet/agent/internal/engine"
+	"github.com/wirefleet/wirefleet/agent/internal/keystore"
+	"github.com/wirefleet/wirefleet/agent/internal/paths"
+	"github.com/wirefleet/wirefleet/agent/internal/service"
+	"github.com/wirefleet/wirefleet/agent/internal/state"
+	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
 // Version is stamped at build time with -ldflags "-X main.Version=…".
 var Version = "dev"
 
+type globals struct {
+	stateDir string
+	iface    string
+	logLevel string
+}
+
+func (g *globals) paths() paths.Paths {
+	if g.stateDir != "" {
+		return paths.In(g.stateDir)
+	}
+	return paths.Default()
+}
+
+func (g *globals) logger() *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(g.logLevel))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+}
+
+// serviceArgs are the arguments the installed service runs with.
+func (g *globals) serviceArgs() []string {
+	args := []string{"run"}
+	if g.stateDir != "" {
+		args = append(args, "--state-dir", g.stateDir)
+	}
+	if g.iface != "" {
+		args = append(args, "--interface", g.iface)
+	}
+	return args
+}
+
 func main() {
+	g := &globals{}
 	root := &cobra.Command{
 		Use:           "wirefleet-agent",
 		Short:         "Wirefleet endpoint agent",
@@ -23,7 +69,254 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(&cobra.Command{
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.stateDir, "state-dir", os.Getenv("WIREFLEET_STATE_DIR"), "keep config, state and file secrets here instead of the OS default")
+	pf.StringVar(&g.iface, "interface", "", "tunnel interface name (default wf0; utun on macOS)")
+	pf.StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
+	root.AddCommand(enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), selfTestCmd())
+	for _, action := range []string{"install", "uninstall", "start", "stop", "restart"} {
+		root.AddCommand(serviceCmd(g, action))
+	}
+	if err := root.Execute(); err != nil {
+		var we *wire.Error
+		if errors.As(err, &we) {
+			fmt.Fprintf(os.Stderr, "error: %s (%s)\n", we.Message, we.Code)
+		} else {
+			fmt.Fprintf(os.Stderr, "error: %v\n", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func enrollCmd(g *globals) *cobra.Command {
+	var o engine.EnrollOptions
+	cmd := &cobra.Command{
+		Use:   "enroll --server URL --token wfe_…",
+		Short: "Enroll this machine: generate its WireGuard key locally and register with the server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Server == "" || o.Token == "" {
+				return errors.New("--server and --token are required")
+			}
+			o.Version = Version
+			log := g.logger()
+			p := g.paths()
+			ks, err := keystore.Open(p.State, log)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cfg, err := engine.Enroll(ctx, p, ks, o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "enrolled as %s (%s, %s); secrets in the %s keystore\n", cfg.Name, cfg.IPv4, cfg.IPv6, ks.Backend())
+			fmt.Fprintf(cmd.OutOrStdout(), "start the tunnel with: wirefleet-agent install   (or `wirefleet-agent run` in the foreground)\n")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Server, "server", "", "server URL, e.g. https://wirefleet.example.com:8443")
+	f.StringVar(&o.Token, "token", os.Getenv("WIREFLEET_TOKEN"), "enrollment token (wfe_…)")
+	f.StringVar(&o.Pin, "pin", "", "pin the server's self-signed certificate (sha256/…)")
+	f.StringVar(&o.Name, "name", "", "machine name (default: derived from the hostname)")
+	f.BoolVar(&o.Force, "force", false, "replace an existing enrollment")
+	f.IntVar(&o.ListenPort, "listen-port", engine.DefaultListenPort, "WireGuard UDP port")
+	return cmd
+}
+
+// runAgent is what the service executes.
+func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		p := g.paths()
+		ks, err := keystore.Open(p.State, log)
+		if err != nil {
+			return err
+		}
+		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface}
+		go func() {
+			if err := control.Serve(ctx, control.Addr(p.State), func() any { return eng.Status() }); err != nil {
+				log.Warn("control socket unavailable; `status` will show offline state", "err", err)
+			}
+		}()
+		err = eng.Run(ctx)
+		switch {
+		case errors.Is(err, engine.ErrRevoked), errors.Is(err, state.ErrNotEnrolled):
+			// Stay up and idle: exiting would make the service manager
+			// restart us in a loop.
+			log.Error("agent idle: "+err.Error(), "state_dir", p.State)
+			<-ctx.Done()
+			return nil
+		case ctx.Err() != nil:
+			return nil
+		}
+		return err
+	}
+}
+
+func runCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "run",
+		Short: "Run the agent in the foreground (what the system service executes)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := g.logger()
+			s, err := service.New(g.serviceArgs(), runAgent(g, log), log)
+			if err != nil {
+				return err
+			}
+			return s.Run()
+		},
+	}
+}
+
+func serviceCmd(g *globals, action string) *cobra.Command {
+	short := map[string]string{
+		"install":   "Install the system service and start it",
+		"uninstall": "Stop and remove the system service",
+		"start":     "Start the system service",
+		"stop":      "Stop the system service",
+		"restart":   "Restart the system service",
+	}[action]
+	return &cobra.Command{
+		Use: action, Short: short, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := g.logger()
+			s, err := service.New(g.serviceArgs(), runAgent(g, log), log)
+			if err != nil {
+				return err
+			}
+			switch action {
+			case "install":
+				err = service.Install(s)
+			case "uninstall":
+				err = service.Uninstall(s)
+			case "start":
+				err = s.Start()
+			case "stop":
+				err = s.Stop()
+			case "restart":
+				err = s.Restart()
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "service %s: %s done\n", service.Name, action)
+			return nil
+		},
+	}
+}
+
+func statusCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show enrollment, tunnel and peers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p := g.paths()
+			var st engine.Status
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := control.Status(ctx, control.Addr(p.State), &st); err != nil {
+				st = offlineStatus(g, p)
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			printStatus(out, st)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func offlineStatus(g *globals, p paths.Paths) engine.Status {
+	st := engine.Status{Running: false, Tunnel: "down", Version: Version, Peers: nil}
+	if ks, err := keystore.Open(p.State, slog.New(slog.DiscardHandler)); err == nil {
+		st.Keystore = ks.Backend()
+	}
+	if cfg, err := state.LoadConfig(p.ConfigFile()); err == nil {
+		st.Enrolled, st.Revoked = !cfg.Revoked, cfg.Revoked
+		st.Server, st.Machine, st.MachineID, st.IPv4, st.IPv6 = cfg.Server, cfg.Name, cfg.MachineID, cfg.IPv4, cfg.IPv6
+	}
+	return st
+}
+
+func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	state := "not enrolled"
+	switch {
+	case st.Revoked:
+		state = "revoked by an admin (secrets wiped; enroll again to rejoin)"
+	case st.Enrolled:
+		state = "enrolled"
+	}
+	running := "not running"
+	if st.Running {
+		running = "running"
+	}
+	fmt.Fprintf(tw, "machine:\t%s (%s)\n", orDash(st.Machine), state)
+	fmt.Fprintf(tw, "server:\t%s\n", orDash(st.Server))
+	fmt.Fprintf(tw, "agent:\t%s, version %s\n", running, st.Version)
+	fmt.Fprintf(tw, "addresses:\t%s %s\n", orDash(st.IPv4), st.IPv6)
+	fmt.Fprintf(tw, "tunnel:\t%s %s\n", st.Tunnel, st.Interface)
+	fmt.Fprintf(tw, "secrets:\t%s keystore\n", st.Keystore)
+	if st.LastSync != nil {
+		fmt.Fprintf(tw, "last sync:\t%s ago (map version %d)\n", time.Since(*st.LastSync).Round(time.Second), st.MapVer)
+	}
+	if st.LastError != "" {
+		fmt.Fprintf(tw, "last error:\t%s\n", st.LastError)
+	}
+	tw.Flush()
+	if len(st.Peers) > 0 {
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "\nPEER\tADDRESSES\tENDPOINT\tHANDSHAKE\tRX\tTX")
+		for _, p := range st.Peers {
+			hs := "never"
+			if !p.LastHandshake.IsZero() {
+				hs = time.Since(p.LastHandshake).Round(time.Second).String() + " ago"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", orDash(p.Name), strings.Join(p.AllowedIPs, ","), orDash(p.Endpoint), hs, p.RxBytes, p.TxBytes)
+		}
+		tw.Flush()
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func logoutCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "logout",
+		Short: "Wipe this machine's secrets and enrollment (stop the service first)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p := g.paths()
+			ks, err := keystore.Open(p.State, g.logger())
+			if err != nil {
+				return err
+			}
+			if err := engine.Logout(p, ks); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "logged out: secrets and enrollment removed; ask an admin to delete the machine on the server")
+			return nil
+		},
+	}
+}
+
+func selfTestCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "self-test",
 		Short: "Print the version and exit 0 (the updater runs this before swapping binaries)",
 		Args:  cobra.NoArgs,
@@ -31,9 +324,5 @@ func main() {
 			fmt.Fprintf(cmd.OutOrStdout(), "wirefleet-agent %s %s/%s\n", Version, runtime.GOOS, runtime.GOARCH)
 			return nil
 		},
-	})
-	if err := root.Execute(); err != nil {
-		fmt.Fprintf(os.Stderr, "error: %v\n", err)
-		os.Exit(1)
 	}
 }

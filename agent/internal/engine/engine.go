@@ -1,0 +1,329 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/wirefleet/wirefleet/agent/internal/keystore"
+	"github.com/wirefleet/wirefleet/agent/internal/paths"
+	"github.com/wirefleet/wirefleet/agent/internal/state"
+	"github.com/wirefleet/wirefleet/agent/internal/tunnel"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// ErrRevoked is returned by Run when the server revoked this machine. The
+// tunnel is down and the secrets are wiped by then.
+var ErrRevoked = errors.New("this machine was revoked by an admin; tunnel removed and secrets wiped")
+
+// Tunnel is what the engine needs of a WireGuard interface.
+type Tunnel interface {
+	Apply(wire.NetMap) error
+	Peers() ([]tunnel.PeerStatus, error)
+	Name() string
+	Close() error
+}
+
+// Engine runs an enrolled agent.
+type Engine struct {
+	Paths   paths.Paths
+	Store   keystore.Store
+	Log     *slog.Logger
+	Version string
+	Iface   string // interface name override
+	// Up creates the tunnel; tests replace it.
+	Up func(tunnel.Config) (Tunnel, error)
+
+	mu       sync.Mutex
+	view     view
+	tun      Tunnel
+	lastSync time.Time
+	lastErr  string
+}
+
+// view is the agent's full picture of the map, kept by applying deltas.
+type view struct {
+	version uint64
+	self    *wire.Self
+	peers   map[string]wire.Peer
+}
+
+// apply merges a map into v the way the protocol defines (see wire.NetMap).
+func (v *view) apply(nm wire.NetMap) {
+	if nm.Unchanged {
+		v.version = nm.Version
+		return
+	}
+	if nm.Full || v.peers == nil {
+		v.peers = map[string]wire.Peer{}
+	}
+	for _, p := range nm.Peers {
+		v.peers[p.ID] = p
+	}
+	for _, p := range append(nm.Added, nm.Changed...) {
+		v.peers[p.ID] = p
+	}
+	for _, id := range nm.Removed {
+		delete(v.peers, id)
+	}
+	if nm.Self != nil {
+		v.self = nm.Self
+	}
+	v.version = nm.Version
+}
+
+// full renders v as a full map, for the cache.
+func (v *view) full() wire.NetMap {
+	nm := wire.NetMap{Version: v.version, Full: true, Self: v.self, Peers: make([]wire.Peer, 0, len(v.peers))}
+	for _, p := range v.peers {
+		nm.Peers = append(nm.Peers, p)
+	}
+	return nm
+}
+
+// Backoff returns the wait before retry n (0-based): exponential from 1 s,
+// capped at 60 s, with ±50% jitter so that agents cut off together by a
+// server restart do not come back together.
+func Backoff(n int) time.Duration {
+	d := time.Second << min(n, 6)
+	if d > 60*time.Second {
+		d = 60 * time.Second
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d)))
+}
+
+// Run keeps the tunnel in sync until ctx ends or the machine is revoked.
+func (e *Engine) Run(ctx context.Context) error {
+	cfg, err := state.LoadConfig(e.Paths.ConfigFile())
+	if err != nil {
+		return err
+	}
+	if cfg.Revoked {
+		return ErrRevoked
+	}
+	keyb, err := e.Store.Get(keystore.PrivateKey)
+	if err != nil {
+		return fmt.Errorf("engine: WireGuard key missing from the %s keystore (enroll again): %w", e.Store.Backend(), err)
+	}
+	cred, err := e.Store.Get(keystore.Credential)
+	if err != nil {
+		return fmt.Errorf("engine: machine credential missing from the %s keystore (enroll again): %w", e.Store.Backend(), err)
+	}
+	var priv [32]byte
+	copy(priv[:], keyb)
+	cl, err := NewClient(cfg.Server, cfg.Pin, string(cred))
+	if err != nil {
+		return err
+	}
+
+	cache, ok, err := state.LoadCache(e.Paths.NetmapCache())
+	if err != nil {
+		e.Log.Warn("ignoring the network-map cache", "err", err)
+	}
+	if ok {
+		e.view.apply(cache.Map)
+		e.Log.Info("starting from the cached network map", "version", cache.Map.Version, "peers", len(cache.Map.Peers), "saved_at", cache.SavedAt)
+	}
+	self := e.view.self
+	if self == nil {
+		// No cache: wait for the first map to learn the prefixes.
+		nm, err := e.firstMap(ctx, cl)
+		if err != nil {
+			return err
+		}
+		e.view.apply(nm)
+		self = e.view.self
+	}
+	up := e.Up
+	if up == nil {
+		up = func(c tunnel.Config) (Tunnel, error) { return tunnel.Up(c, e.Log) }
+	}
+	tun, err := up(tunnel.Config{Name: e.Iface, MTU: cfg.MTU, ListenPort: cfg.ListenPort, PrivateKey: priv, Self: *self})
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.tun = tun
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		if e.tun != nil {
+			e.tun.Close()
+			e.tun = nil
+		}
+		e.mu.Unlock()
+	}()
+	if err := tun.Apply(e.view.full()); err != nil {
+		return err
+	}
+	e.Log.Info("tunnel up", "iface", tun.Name(), "ipv4", self.IPv4, "ipv6", self.IPv6, "peers", len(e.view.peers))
+
+	go e.reportEndpoints(ctx, cl, cfg.ListenPort, tun.Name())
+
+	failures := 0
+	for ctx.Err() == nil {
+		nm, err := cl.Netmap(ctx, e.view.version, 0)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if wire.ErrorCode(err) == wire.CodeMachineRevoked {
+				return e.revoked(cfg)
+			}
+			d := Backoff(failures)
+			failures++
+			e.setErr(err)
+			e.Log.Warn("network-map poll failed; retrying", "err", err, "retry_in", d.Round(time.Millisecond), "failures", failures)
+			select {
+			case <-ctx.Done():
+			case <-time.After(d):
+			}
+			continue
+		}
+		if failures > 0 {
+			e.Log.Info("server reachable again", "after_failures", failures)
+		}
+		failures = 0
+		e.setErr(nil)
+		if err := tun.Apply(nm); err != nil {
+			e.Log.Error("applying network map", "err", err)
+			continue
+		}
+		e.mu.Lock()
+		e.view.apply(nm)
+		full := e.view.full()
+		e.lastSync = time.Now()
+		e.mu.Unlock()
+		if !nm.Unchanged {
+			e.Log.Info("network map applied", "version", nm.Version, "full", nm.Full,
+				"added", len(nm.Added), "changed", len(nm.Changed), "removed", len(nm.Removed), "peers", len(full.Peers))
+			if err := state.SaveCache(e.Paths.NetmapCache(), state.Cache{SavedAt: time.Now().UTC(), Map: full}); err != nil {
+				e.Log.Warn("saving the network-map cache", "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (e *Engine) firstMap(ctx context.Context, cl interface {
+	Netmap(context.Context, uint64, time.Duration) (wire.NetMap, error)
+}) (wire.NetMap, error) {
+	for n := 0; ; n++ {
+		nm, err := cl.Netmap(ctx, 0, 0)
+		if err == nil {
+			return nm, nil
+		}
+		if wire.ErrorCode(err) == wire.CodeMachineRevoked {
+			return nm, err
+		}
+		e.Log.Warn("no cached network map and the server is unreachable; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nm, ctx.Err()
+		case <-time.After(Backoff(n)):
+		}
+	}
+}
+
+func (e *Engine) setErr(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err == nil {
+		e.lastErr = ""
+	} else {
+		e.lastErr = err.Error()
+	}
+}
+
+// revoked tears everything down and records the revocation so that the
+// service stays stopped instead of retrying.
+func (e *Engine) revoked(cfg state.Config) error {
+	e.Log.Error("this machine was revoked by an admin: removing the tunnel and wiping its secrets", "machine", cfg.Name)
+	e.mu.Lock()
+	if e.tun != nil {
+		e.tun.Close()
+		e.tun = nil
+	}
+	e.mu.Unlock()
+	if err := keystore.WipeAll(e.Store); err != nil {
+		e.Log.Error("wiping secrets", "err", err)
+	}
+	_ = removeIfExists(e.Paths.NetmapCache())
+	now := time.Now().UTC()
+	cfg.Revoked, cfg.RevokedAt = true, &now
+	if err := state.SaveConfig(e.Paths.ConfigFile(), cfg); err != nil {
+		e.Log.Error("recording the revocation", "err", err)
+	}
+	return ErrRevoked
+}
+
+// reportEndpoints tells the server where this machine can be reached, at
+// start and whenever the local addresses change (checked every minute).
+func (e *Engine) reportEndpoints(ctx context.Context, cl interface {
+	ReportEndpoints(context.Context, wire.EndpointsRequest) (wire.EndpointsRequest, error)
+}, port int, iface string) {
+	var last string
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		eps := LocalEndpoints(port, iface)
+		if key := fmt.Sprint(eps); key != last {
+			if _, err := cl.ReportEndpoints(ctx, wire.EndpointsRequest{Endpoints: eps, ListenPort: port}); err != nil {
+				e.Log.Warn("reporting endpoints", "err", err)
+			} else {
+				last = key
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Status is what `wirefleet-agent status` shows.
+type Status struct {
+	Enrolled  bool                `json:"enrolled"`
+	Running   bool                `json:"running"`
+	Revoked   bool                `json:"revoked,omitempty"`
+	Server    string              `json:"server,omitempty"`
+	Machine   string              `json:"machine,omitempty"`
+	MachineID string              `json:"machine_id,omitempty"`
+	IPv4      string              `json:"ipv4,omitempty"`
+	IPv6      string              `json:"ipv6,omitempty"`
+	Interface string              `json:"interface,omitempty"`
+	Tunnel    string              `json:"tunnel"` // up, down
+	MapVer    uint64              `json:"netmap_version,omitempty"`
+	LastSync  *time.Time          `json:"last_sync,omitempty"`
+	LastError string              `json:"last_error,omitempty"`
+	Peers     []tunnel.PeerStatus `json:"peers"`
+	Keystore  string              `json:"keystore"`
+	Version   string              `json:"version"`
+}
+
+// Status reports the running engine's state.
+func (e *Engine) Status() Status {
+	cfg, err := state.LoadConfig(e.Paths.ConfigFile())
+	st := Status{Enrolled: err == nil && !cfg.Revoked, Running: true, Revoked: cfg.Revoked, Server: cfg.Server, Machine: cfg.Name,
+		MachineID: cfg.MachineID, IPv4: cfg.IPv4, IPv6: cfg.IPv6, Keystore: e.Store.Backend(), Version: e.Version, Tunnel: "down", Peers: []tunnel.PeerStatus{}}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st.MapVer = e.view.version
+	st.LastError = e.lastErr
+	if !e.lastSync.IsZero() {
+		t := e.lastSync.UTC()
+		st.LastSync = &t
+	}
+	if e.tun != nil {
+		st.Tunnel, st.Interface = "up", e.tun.Name()
+		if ps, err := e.tun.Peers(); err == nil && ps != nil {
+			st.Peers = ps
+		}
+	}
+	return st
+}

@@ -1,0 +1,160 @@
+// Package engine is the agent's core: enrollment, and the run loop that
+// keeps the tunnel in line with the server's network map.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"time"
+
+	"golang.org/x/crypto/curve25519"
+
+	"github.com/wirefleet/wirefleet/agent/internal/keystore"
+	"github.com/wirefleet/wirefleet/agent/internal/paths"
+	"github.com/wirefleet/wirefleet/agent/internal/state"
+	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// DefaultListenPort is WireGuard's customary UDP port.
+const DefaultListenPort = 51820
+
+// EnrollOptions are the inputs of `wirefleet-agent enroll`.
+type EnrollOptions struct {
+	Server     string
+	Token      string
+	Pin        string
+	Name       string
+	Force      bool
+	Version    string
+	ListenPort int
+}
+
+// GenerateKey returns a fresh WireGuard (X25519) key pair. The private key
+// never leaves this machine.
+func GenerateKey() (priv [32]byte, pub string, err error) {
+	if _, err = rand.Read(priv[:]); err != nil {
+		return priv, "", fmt.Errorf("engine: generate key: %w", err)
+	}
+	priv[0] &= 248
+	priv[31] = (priv[31] & 127) | 64
+	p, err := curve25519.X25519(priv[:], curve25519.Basepoint)
+	if err != nil {
+		return priv, "", fmt.Errorf("engine: derive public key: %w", err)
+	}
+	return priv, base64.StdEncoding.EncodeToString(p), nil
+}
+
+// NewClient returns a client for cfg's server, pinned when cfg has a pin.
+func NewClient(server, pin, credential string) (*client.Client, error) {
+	var opts []client.Option
+	if pin != "" {
+		opts = append(opts, client.WithPin(pin))
+	}
+	if credential != "" {
+		opts = append(opts, client.WithToken(credential))
+	}
+	return client.New(server, opts...)
+}
+
+// Enroll registers this machine with the server and stores the result:
+// secrets in the keystore, the rest in config.json and the map cache.
+func Enroll(ctx context.Context, p paths.Paths, ks keystore.Store, o EnrollOptions) (state.Config, error) {
+	if old, err := state.LoadConfig(p.ConfigFile()); err == nil && !old.Revoked && !o.Force {
+		return old, fmt.Errorf("already enrolled with %s as %s; pass --force to enroll again", old.Server, old.Name)
+	}
+	if o.ListenPort == 0 {
+		o.ListenPort = DefaultListenPort
+	}
+	priv, pub, err := GenerateKey()
+	if err != nil {
+		return state.Config{}, err
+	}
+	cl, err := NewClient(o.Server, o.Pin, "")
+	if err != nil {
+		return state.Config{}, err
+	}
+	host, _ := os.Hostname()
+	resp, err := cl.Enroll(ctx, wire.EnrollRequest{
+		Token: o.Token, PublicKey: pub, Hostname: host, Name: o.Name, OS: runtime.GOOS, Arch: runtime.GOARCH,
+		AgentVersion: o.Version, Endpoints: LocalEndpoints(o.ListenPort, ""), ListenPort: o.ListenPort,
+	})
+	if err != nil {
+		return state.Config{}, err
+	}
+	if err := ks.Put(keystore.PrivateKey, priv[:]); err != nil {
+		return state.Config{}, err
+	}
+	if err := ks.Put(keystore.Credential, []byte(resp.Credential)); err != nil {
+		return state.Config{}, err
+	}
+	cfg := state.Config{
+		Server: o.Server, Pin: o.Pin, MachineID: resp.MachineID, Name: resp.Name, IPv4: resp.IPv4, IPv6: resp.IPv6,
+		ListenPort: o.ListenPort, EnrolledAt: time.Now().UTC(),
+	}
+	if err := state.SaveConfig(p.ConfigFile(), cfg); err != nil {
+		return cfg, err
+	}
+	if err := state.SaveCache(p.NetmapCache(), state.Cache{SavedAt: time.Now().UTC(), Map: resp.Netmap}); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// LocalEndpoints lists this machine's usable unicast addresses with the
+// WireGuard port: candidates for peers on the same network. The server adds
+// the address it sees the agent connect from.
+func LocalEndpoints(port int, skipIface string) []string {
+	var out []string
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 || ifc.Name == skipIface {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ip, ok := netip.AddrFromSlice(ipn.IP)
+			if !ok {
+				continue
+			}
+			ip = ip.Unmap()
+			if ip.IsLinkLocalUnicast() || ip.IsLoopback() || overlay4.Contains(ip) || (ip.Is6() && ip.As16()[0] == 0xfd) {
+				continue
+			}
+			out = append(out, netip.AddrPortFrom(ip, uint16(port)).String())
+			if len(out) == wire.MaxEndpoints-1 { // leave room for the observed one
+				return out
+			}
+		}
+	}
+	return out
+}
+
+var overlay4 = netip.MustParsePrefix("100.64.0.0/10")
+
+// Logout tells the server nothing yet (the server has no self-removal call
+// in this version) and wipes local secrets and state.
+func Logout(p paths.Paths, ks keystore.Store) error {
+	return errors.Join(keystore.WipeAll(ks), removeIfExists(p.ConfigFile()), removeIfExists(p.NetmapCache()))
+}
+
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,6 @@
+package paths
+
+func defaultPaths() Paths {
+	const dir = "/Library/Application Support/Wirefleet"
+	return Paths{Config: dir, State: dir}
+}

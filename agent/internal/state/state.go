@@ -1,0 +1,104 @@
+// Package state reads and writes the agent's non-secret files: config.json
+// (which server, which machine) and the network-map cache. Writes are
+// atomic (temp file, fsync, rename); a torn or corrupt file is reported,
+// never half-read.
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/wirefleet/wirefleet/pkg/atomicfile"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// Config is config.json. It holds no secrets: those are in the keystore.
+type Config struct {
+	Server     string    `json:"server"`
+	Pin        string    `json:"pin,omitempty"`
+	MachineID  string    `json:"machine_id"`
+	Name       string    `json:"name"`
+	IPv4       string    `json:"ipv4"`
+	IPv6       string    `json:"ipv6"`
+	Interface  string    `json:"interface,omitempty"`
+	ListenPort int       `json:"listen_port"`
+	MTU        int       `json:"mtu,omitempty"`
+	EnrolledAt time.Time `json:"enrolled_at"`
+	// Revoked is set when the server revoked this machine; the agent then
+	// stays stopped instead of retrying.
+	Revoked   bool       `json:"revoked,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// ErrNotEnrolled means there is no config.json.
+var ErrNotEnrolled = errors.New("not enrolled (run `wirefleet-agent enroll`)")
+
+// LoadConfig reads config.json.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, ErrNotEnrolled
+	}
+	if err != nil {
+		return c, fmt.Errorf("state: read %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("state: %s is corrupt: %w", path, err)
+	}
+	return c, nil
+}
+
+// SaveConfig writes config.json (0644: it holds nothing secret).
+func SaveConfig(path string, c Config) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFile(path, append(b, '\n'), 0o644)
+}
+
+// Cache is the last good network map, always stored as a full map.
+type Cache struct {
+	SavedAt time.Time   `json:"saved_at"`
+	Map     wire.NetMap `json:"map"`
+}
+
+// LoadCache reads the network-map cache. A missing cache is (Cache{}, nil
+// with ok=false); a corrupt one is an error the caller logs and ignores.
+func LoadCache(path string) (Cache, bool, error) {
+	var c Cache
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, fmt.Errorf("state: read %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil || !c.Map.Full || c.Map.Self == nil {
+		return Cache{}, false, fmt.Errorf("state: network-map cache %s is corrupt; ignoring it", path)
+	}
+	return c, true, nil
+}
+
+// SaveCache writes the network-map cache (0600: peer endpoints are not
+// secret, but nobody else needs them).
+func SaveCache(path string, c Cache) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return writeFile(path, b, 0o600)
+}
+
+func writeFile(path string, data []byte, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return atomicfile.WriteFile(path, data, mode)
+}

@@ -1,0 +1,333 @@
+// Package e2e proves the whole system with real parts: the real
+// wirefleet-server and wirefleet-agent binaries, each agent in its own
+// network namespace on a real TUN device running wireguard-go, joined by
+// veth pairs on a bridge, checked with ping and Debian's `wg`.
+//
+// It needs root, /dev/net/tun, iproute2, ping and wg; CI runs as root and
+// .ci/run installs the tools, so it runs there on every submission.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+var bins string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wirefleet-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	bins = dir
+	for _, b := range []string{"server", "agent"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "wirefleet-"+b), "../../"+b).CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b, err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func requireNetns(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces and TUN devices (CI runs as root)")
+	}
+	for _, tool := range []string{"ip", "ping", "wg"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (.ci/run installs iproute2, iputils-ping and wireguard-tools)", tool)
+		}
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		t.Skip("needs /dev/net/tun")
+	}
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// host is one network namespace on the test bridge.
+type host struct {
+	ns   string
+	addr string
+}
+
+func (h host) cmd(name string, args ...string) *exec.Cmd {
+	return exec.Command("ip", append([]string{"netns", "exec", h.ns, name}, args...)...)
+}
+
+func (h host) run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := h.cmd(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("[%s] %s %s: %v\n%s", h.ns, name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func (h host) ping(dst string) bool {
+	args := []string{"-c", "1", "-W", "1", dst}
+	if strings.Contains(dst, ":") {
+		args = append([]string{"-6"}, args...)
+	}
+	return h.cmd("ping", args...).Run() == nil
+}
+
+// network creates a bridge namespace and n hosts 10.77.X.i/24 on it.
+func network(t *testing.T, n int) []host {
+	t.Helper()
+	id := fmt.Sprintf("wf%d", os.Getpid()%100000)
+	br := id + "br"
+	run(t, "ip", "netns", "add", br)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", br).Run() })
+	run(t, "ip", "-n", br, "link", "add", "br0", "type", "bridge")
+	run(t, "ip", "-n", br, "link", "set", "br0", "up")
+	var hosts []host
+	for i := 1; i <= n; i++ {
+		h := host{ns: fmt.Sprintf("%sh%d", id, i), addr: fmt.Sprintf("10.77.0.%d", i)}
+		run(t, "ip", "netns", "add", h.ns)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", h.ns).Run() })
+		run(t, "ip", "link", "add", "eth0", "netns", h.ns, "type", "veth", "peer", "name", fmt.Sprintf("p%d", i), "netns", br)
+		run(t, "ip", "-n", br, "link", "set", fmt.Sprintf("p%d", i), "master", "br0", "up")
+		run(t, "ip", "-n", h.ns, "addr", "add", h.addr+"/24", "dev", "eth0")
+		run(t, "ip", "-n", h.ns, "link", "set", "eth0", "up")
+		run(t, "ip", "-n", h.ns, "link", "set", "lo", "up")
+		hosts = append(hosts, h)
+	}
+	return hosts
+}
+
+// proc is a background process whose output is kept.
+type proc struct {
+	cmd *exec.Cmd
+	mu  sync.Mutex
+	out bytes.Buffer
+}
+
+func (p *proc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+func startProc(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd}
+	cmd.Stdout, cmd.Stderr = p, p
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("output of %s:\n%s", strings.Join(cmd.Args, " "), p.output())
+		}
+	})
+	return p
+}
+
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < within {
+		if cond() {
+			return time.Since(start)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: not true within %v", what, within)
+	return 0
+}
+
+type agent struct {
+	h     host
+	dir   string
+	iface string
+	proc  *proc
+	cfg   map[string]any
+}
+
+func (a *agent) ipv4() string { return a.cfg["ipv4"].(string) }
+func (a *agent) ipv6() string { return a.cfg["ipv6"].(string) }
+func (a *agent) name() string { return a.cfg["name"].(string) }
+
+func TestFleetInNetworkNamespaces(t *testing.T) {
+	requireNetns(t)
+	hosts := network(t, 4)
+	srvHost := hosts[0]
+	data := t.TempDir()
+	serverURL := "https://" + srvHost.addr + ":8443"
+	server := bins + "/wirefleet-server"
+	startServer := func() *proc {
+		p := startProc(t, srvHost.cmd(server, "serve", "--data-dir", data, "--listen", srvHost.addr+":8443",
+			"--external-url", serverURL, "--long-poll", "20s"))
+		eventually(t, 15*time.Second, "server listening", func() bool { return strings.Contains(p.output(), "listening") })
+		return p
+	}
+	srv := startServer()
+	pin := regexp.MustCompile(`pin (sha256/\S+)`).FindStringSubmatch(srv.output())
+	if pin == nil {
+		t.Fatalf("no pin in server output:\n%s", srv.output())
+	}
+	token := func() string {
+		var resp wire.CreateTokenResponse
+		if err := json.Unmarshal([]byte(run(t, server, "tokens", "create", "--data-dir", data, "--json")), &resp); err != nil {
+			t.Fatal(err)
+		}
+		return resp.Secret
+	}
+	enroll := func(h host, i int) *agent {
+		a := &agent{h: h, dir: t.TempDir(), iface: fmt.Sprintf("wf%d", i)}
+		t0 := time.Now()
+		h.run(t, bins+"/wirefleet-agent", "enroll", "--server", serverURL, "--token", token(), "--pin", pin[1], "--state-dir", a.dir)
+		b, err := os.ReadFile(filepath.Join(a.dir, "config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.Unmarshal(b, &a.cfg)
+		a.proc = startProc(t, h.cmd(bins+"/wirefleet-agent", "run", "--state-dir", a.dir, "--interface", a.iface))
+		eventually(t, 15*time.Second, a.iface+" up", func() bool { return h.cmd("ip", "link", "show", a.iface).Run() == nil })
+		t.Logf("%s enrolled as %s %s %s; tunnel up %v after enroll started", h.ns, a.name(), a.ipv4(), a.ipv6(), time.Since(t0).Round(time.Millisecond))
+		return a
+	}
+
+	a := enroll(hosts[1], 1)
+	b := enroll(hosts[2], 2)
+
+	// 3. ping over the overlay, both ways, IPv4 and IPv6.
+	for _, pair := range [][2]*agent{{a, b}, {b, a}} {
+		from, to := pair[0], pair[1]
+		d := eventually(t, 20*time.Second, fmt.Sprintf("%s pings %s over IPv4", from.name(), to.name()), func() bool { return from.h.ping(to.ipv4()) })
+		t.Logf("first ping %s → %s after %v", from.name(), to.name(), d.Round(time.Millisecond))
+		eventually(t, 10*time.Second, fmt.Sprintf("%s pings %s over IPv6", from.name(), to.name()), func() bool { return from.h.ping(to.ipv6()) })
+	}
+	show := a.h.run(t, "wg", "show", a.iface)
+	if !strings.Contains(show, "latest handshake") || !strings.Contains(show, b.ipv4()+"/32") {
+		t.Fatalf("wg show %s lacks the peer with a handshake:\n%s", a.iface, show)
+	}
+	bKey := strings.TrimSpace(b.h.run(t, "wg", "show", b.iface, "public-key"))
+
+	// 4. a third machine joins; the first two reach it without restart.
+	c := enroll(hosts[3], 3)
+	for _, from := range []*agent{a, b} {
+		eventually(t, 20*time.Second, from.name()+" pings the new machine", func() bool { return from.h.ping(c.ipv4()) })
+	}
+
+	// The agent's status names the keystore and shows peers with handshakes.
+	var st struct {
+		Keystore string `json:"keystore"`
+		Tunnel   string `json:"tunnel"`
+		Peers    []struct {
+			Name          string    `json:"name"`
+			LastHandshake time.Time `json:"last_handshake"`
+		} `json:"peers"`
+	}
+	json.Unmarshal([]byte(a.h.run(t, bins+"/wirefleet-agent", "status", "--json", "--state-dir", a.dir)), &st)
+	if st.Keystore == "" || st.Tunnel != "up" || len(st.Peers) != 2 {
+		t.Fatalf("status = %+v, want keystore named, tunnel up, 2 peers", st)
+	}
+
+	// 6. restart the server: tunnels keep working meanwhile, agents reconnect.
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	srv.cmd.Wait()
+	for i := 0; i < 3; i++ {
+		if !a.h.ping(c.ipv4()) {
+			t.Fatal("the tunnel stopped working while the server was down")
+		}
+	}
+	srv = startServer()
+	d := eventually(t, 70*time.Second, "all three agents hold long-polls on the restarted server", func() bool { return connected(data) == 3 })
+	t.Logf("agents reconnected %v after the server came back", d.Round(time.Millisecond))
+
+	// 5. revoke b: within 5 s its peers drop it, ping fails, its agent has
+	// removed the interface and wiped its secrets.
+	t0 := time.Now()
+	run(t, server, "machines", "revoke", b.name(), "--data-dir", data)
+	eventually(t, 5*time.Second, "peers drop the revoked machine", func() bool {
+		return !strings.Contains(a.h.run(t, "wg", "show", a.iface, "peers"), bKey) &&
+			!strings.Contains(c.h.run(t, "wg", "show", c.iface, "peers"), bKey)
+	})
+	eventually(t, 5*time.Second, "revoked agent removes its interface", func() bool {
+		return b.h.cmd("ip", "link", "show", b.iface).Run() != nil
+	})
+	t.Logf("revocation took effect on every host in %v", time.Since(t0).Round(time.Millisecond))
+	if a.h.ping(b.ipv4()) {
+		t.Fatal("revoked machine still answers over the overlay")
+	}
+	secrets, _ := os.ReadDir(filepath.Join(b.dir, "secrets"))
+	if len(secrets) != 0 {
+		t.Fatalf("revoked agent kept %d secret files", len(secrets))
+	}
+	if !strings.Contains(b.proc.output(), "revoked") || b.proc.cmd.ProcessState != nil {
+		t.Fatalf("revoked agent should log the revocation and stay up idle (no restart loop):\n%s", b.proc.output())
+	}
+	if a.h.ping(c.ipv4()) == false {
+		t.Fatal("remaining machines lost each other after the revocation")
+	}
+
+	// Secrets never reach config files or logs.
+	for _, ag := range []*agent{a, c} {
+		for _, f := range []string{"config.json", "netmap.json"} {
+			b, _ := os.ReadFile(filepath.Join(ag.dir, f))
+			if bytes.Contains(b, []byte("wfm_")) || bytes.Contains(b, []byte("private")) {
+				t.Fatalf("%s/%s holds a secret:\n%s", ag.dir, f, b)
+			}
+		}
+		if strings.Contains(ag.proc.output(), "wfm_") {
+			t.Fatal("an agent logged its credential")
+		}
+	}
+}
+
+// connected asks the server, over its admin socket, how many long-polls
+// it holds.
+func connected(data string) int {
+	cl, err := client.New("http://local", client.WithUnixSocket(filepath.Join(data, "wirefleet.sock")))
+	if err != nil {
+		return -1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	info, err := cl.ServerInfo(ctx)
+	if err != nil {
+		return -1
+	}
+	return info.Connected
+}
