@@ -30,9 +30,10 @@ import (
 var Version = "dev"
 
 type globals struct {
-	stateDir string
-	iface    string
-	logLevel string
+	stateDir       string
+	iface          string
+	logLevel       string
+	healthInterval time.Duration
 }
 
 func (g *globals) paths() paths.Paths {
@@ -57,6 +58,9 @@ func (g *globals) serviceArgs() []string {
 	if g.iface != "" {
 		args = append(args, "--interface", g.iface)
 	}
+	if g.healthInterval != 30*time.Second {
+		args = append(args, "--health-interval", g.healthInterval.String())
+	}
 	return args
 }
 
@@ -73,6 +77,7 @@ func main() {
 	pf.StringVar(&g.stateDir, "state-dir", os.Getenv("WIREFLEET_STATE_DIR"), "keep config, state and file secrets here instead of the OS default")
 	pf.StringVar(&g.iface, "interface", "", "tunnel interface name (default wf0; utun on macOS)")
 	pf.StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
+	pf.DurationVar(&g.healthInterval, "health-interval", 30*time.Second, "how often to report health to the server")
 	root.AddCommand(enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), selfTestCmd())
 	for _, action := range []string{"install", "uninstall", "start", "stop", "restart"} {
 		root.AddCommand(serviceCmd(g, action))
@@ -134,7 +139,7 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 		if err != nil {
 			return err
 		}
-		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface}
+		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, HealthInterval: g.healthInterval}
 		go func() {
 			if err := control.Serve(ctx, control.Addr(p.State), func() any { return eng.Status() }); err != nil {
 				log.Warn("control socket unavailable; `status` will show offline state", "err", err)

@@ -261,7 +261,42 @@ func machinesCmd() *cobra.Command {
 	del := one("delete ID|NAME", "Delete a machine", func(ctx context.Context, cl *client.Client, a []string) (wire.Machine, error) {
 		return cl.DeleteMachine(ctx, a[0])
 	}, 1)
-	return group("machines", "List, show, rename, tag, revoke and delete machines", c, list, show, rename, tag, revoke, del)
+	var limit int
+	health := &cobra.Command{
+		Use: "health ID|NAME", Short: "Show a machine's latest health report and history", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			h, err := cl.Health(ctx, args[0], limit)
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), h, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "machine:\t%s (online: %v)\n", h.MachineID, h.Online)
+				if h.Latest == nil {
+					fmt.Fprintln(tw, "no health report yet")
+					return
+				}
+				r := h.Latest
+				fmt.Fprintf(tw, "reported:\t%s (agent %s, %s, kernel %s, up %s)\n", when(h.ReceivedAt), r.AgentVersion, r.Platform, r.Kernel, time.Duration(r.UptimeSec)*time.Second)
+				fmt.Fprintf(tw, "cpu:\t%.1f%%\nmemory:\t%d / %d MiB\ndisk:\t%d / %d GiB\n", r.CPUPercent, r.MemUsed>>20, r.MemTotal>>20, r.DiskUsed>>30, r.DiskTotal>>30)
+				fmt.Fprintf(tw, "tunnel:\tup=%v %s, %d/%d peers with a recent handshake\n", r.Tunnel.Up, r.Tunnel.Interface, r.Tunnel.Connected, r.Tunnel.PeerCount)
+				for _, p := range r.Tunnel.Peers {
+					fmt.Fprintf(tw, "  peer %s\t%s\thandshake %s\trx %d\ttx %d\n", p.Name, p.Endpoint, when(p.LastHandshake), p.RxBytes, p.TxBytes)
+				}
+				if r.Dropped > 0 {
+					fmt.Fprintf(tw, "dropped:\t%d reports while offline\n", r.Dropped)
+				}
+				fmt.Fprintf(tw, "history:\t%d reports\n", len(h.History))
+			})
+		},
+	}
+	health.Flags().IntVar(&limit, "limit", 60, "history entries to fetch (0–120)")
+	return group("machines", "List, show, rename, tag, revoke and delete machines; show health", c, list, show, rename, tag, revoke, del, health)
 }
 
 func apikeysCmd() *cobra.Command {

@@ -337,3 +337,19 @@ func (c *Client) DeleteAdmin(ctx context.Context, id string) error {
 // transport the options installed, for requests outside the API (health
 // checks, metrics, installer downloads).
 func (c *Client) HTTPClient() *http.Client { return c.http }
+
+// ReportHealth posts a health report for this machine.
+func (c *Client) ReportHealth(ctx context.Context, r wire.HealthReport) error {
+	return c.do(ctx, http.MethodPost, wire.PathHealth, r, nil)
+}
+
+// Health returns a machine's latest health report and up to limit history
+// entries (0 = the server's default).
+func (c *Client) Health(ctx context.Context, id string, limit int) (wire.MachineHealth, error) {
+	var out wire.MachineHealth
+	p := wire.PathMachines + "/" + url.PathEscape(id) + "/health"
+	if limit > 0 {
+		p += "?limit=" + strconv.Itoa(limit)
+	}
+	return out, c.do(ctx, http.MethodGet, p, nil, &out)
+}

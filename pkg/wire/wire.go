@@ -172,6 +172,8 @@ type Machine struct {
 	CreatedAt    time.Time  `json:"created_at"`
 	LastSeen     *time.Time `json:"last_seen,omitempty"`
 	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+	// Health is the latest health report, when one has arrived.
+	Health *HealthReport `json:"health,omitempty"`
 }
 
 // UpdateMachineRequest renames or re-tags a machine. Nil fields are left as
@@ -254,4 +256,61 @@ type ServerInfo struct {
 	Machines  int       `json:"machines"`
 	Connected int       `json:"connected"`
 	StartedAt time.Time `json:"started_at"`
+}
+
+// PathHealth is where agents post health reports.
+const PathHealth = "/api/v1/agent/health"
+
+// HealthReport is one periodic report from an agent. The server keeps the
+// latest per machine and a bounded history.
+type HealthReport struct {
+	At           time.Time    `json:"at"` // agent clock
+	AgentVersion string       `json:"agent_version"`
+	OS           string       `json:"os"`
+	Platform     string       `json:"platform,omitempty"` // e.g. "debian 12.7", "Windows 11 Pro"
+	Kernel       string       `json:"kernel,omitempty"`
+	UptimeSec    uint64       `json:"uptime_sec"`
+	CPUPercent   float64      `json:"cpu_percent"`
+	MemTotal     uint64       `json:"mem_total"`
+	MemUsed      uint64       `json:"mem_used"`
+	DiskTotal    uint64       `json:"disk_total"`
+	DiskUsed     uint64       `json:"disk_used"`
+	Tunnel       TunnelHealth `json:"tunnel"`
+	// Dropped counts reports the agent discarded from its offline queue
+	// (oldest first) while the server was unreachable.
+	Dropped int `json:"dropped,omitempty"`
+}
+
+// TunnelHealth is the tunnel part of a health report. Per-peer detail is
+// capped at MaxHealthPeers (most recent handshakes first) so that a report
+// stays small in a large full mesh; the counts cover every peer.
+type TunnelHealth struct {
+	Up        bool         `json:"up"`
+	Interface string       `json:"interface,omitempty"`
+	PeerCount int          `json:"peer_count"`
+	Connected int          `json:"connected"` // peers with a handshake in the last 3 minutes
+	Peers     []PeerHealth `json:"peers"`
+}
+
+// MaxHealthPeers caps the per-peer entries in a health report.
+const MaxHealthPeers = 32
+
+// PeerHealth is one peer as the agent's WireGuard device sees it.
+type PeerHealth struct {
+	ID            string     `json:"id"`
+	Name          string     `json:"name"`
+	Endpoint      string     `json:"endpoint,omitempty"`
+	LastHandshake *time.Time `json:"last_handshake,omitempty"`
+	RxBytes       int64      `json:"rx_bytes"`
+	TxBytes       int64      `json:"tx_bytes"`
+}
+
+// MachineHealth is the admin view of a machine's health: the latest report
+// and the stored history, newest first.
+type MachineHealth struct {
+	MachineID  string         `json:"machine_id"`
+	Online     bool           `json:"online"`
+	ReceivedAt *time.Time     `json:"received_at,omitempty"` // when the latest report arrived
+	Latest     *HealthReport  `json:"latest,omitempty"`
+	History    []HealthReport `json:"history"`
 }

@@ -222,7 +222,7 @@ func TestFleetInNetworkNamespaces(t *testing.T) {
 			t.Fatal(err)
 		}
 		json.Unmarshal(b, &a.cfg)
-		a.proc = startProc(t, h.cmd(bins+"/wirefleet-agent", "run", "--state-dir", a.dir, "--interface", a.iface))
+		a.proc = startProc(t, h.cmd(bins+"/wirefleet-agent", "run", "--state-dir", a.dir, "--interface", a.iface, "--health-interval", "1s"))
 		eventually(t, 15*time.Second, a.iface+" up", func() bool { return h.cmd("ip", "link", "show", a.iface).Run() == nil })
 		t.Logf("%s enrolled as %s %s %s; tunnel up %v after enroll started", h.ns, a.name(), a.ipv4(), a.ipv6(), time.Since(t0).Round(time.Millisecond))
 		return a
@@ -300,6 +300,24 @@ func TestFleetInNetworkNamespaces(t *testing.T) {
 	}
 	if a.h.ping(c.ipv4()) == false {
 		t.Fatal("remaining machines lost each other after the revocation")
+	}
+
+	// 7. health reports arrived for every machine, with tunnel peers.
+	for _, ag := range []*agent{a, c} {
+		var h wire.MachineHealth
+		eventually(t, 10*time.Second, "health report from "+ag.name(), func() bool {
+			if err := json.Unmarshal([]byte(run(t, server, "machines", "health", ag.name(), "--data-dir", data, "--json")), &h); err != nil {
+				return false
+			}
+			return h.Latest != nil && h.Latest.Tunnel.Up && h.Latest.Tunnel.Connected >= 1 && h.Latest.MemTotal > 0
+		})
+		t.Logf("%s health: cpu %.1f%%, mem %d/%d MiB, %d/%d peers connected, %d reports kept", ag.name(), h.Latest.CPUPercent,
+			h.Latest.MemUsed>>20, h.Latest.MemTotal>>20, h.Latest.Tunnel.Connected, h.Latest.Tunnel.PeerCount, len(h.History))
+	}
+	var hb wire.MachineHealth
+	json.Unmarshal([]byte(run(t, server, "machines", "health", b.name(), "--data-dir", data, "--json")), &hb)
+	if hb.Latest == nil {
+		t.Fatal("no health stored for the revoked machine from before its revocation")
 	}
 
 	// Secrets never reach config files or logs.

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/wirefleet/wirefleet/agent/internal/health"
 	"github.com/wirefleet/wirefleet/agent/internal/keystore"
 	"github.com/wirefleet/wirefleet/agent/internal/paths"
 	"github.com/wirefleet/wirefleet/agent/internal/state"
@@ -35,6 +37,8 @@ type Engine struct {
 	Log     *slog.Logger
 	Version string
 	Iface   string // interface name override
+	// HealthInterval is how often a health report is made (default 30 s).
+	HealthInterval time.Duration
 	// Up creates the tunnel; tests replace it.
 	Up func(tunnel.Config) (Tunnel, error)
 
@@ -98,6 +102,8 @@ func Backoff(n int) time.Duration {
 
 // Run keeps the tunnel in sync until ctx ends or the machine is revoked.
 func (e *Engine) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx) // stops the reporters when Run returns
+	defer cancel()
 	cfg, err := state.LoadConfig(e.Paths.ConfigFile())
 	if err != nil {
 		return err
@@ -163,6 +169,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.Log.Info("tunnel up", "iface", tun.Name(), "ipv4", self.IPv4, "ipv6", self.IPv6, "peers", len(e.view.peers))
 
 	go e.reportEndpoints(ctx, cl, cfg.ListenPort, tun.Name())
+	reporter := &health.Reporter{
+		Sender: cl, Path: e.healthQueue(), Interval: e.HealthInterval, Log: e.Log,
+		Collect: func(ctx context.Context) wire.HealthReport { return health.Collect(ctx, e.Version, e.tunnelHealth()) },
+	}
+	go reporter.Run(ctx)
 
 	failures := 0
 	for ctx.Err() == nil {
@@ -253,6 +264,7 @@ func (e *Engine) revoked(cfg state.Config) error {
 		e.Log.Error("wiping secrets", "err", err)
 	}
 	_ = removeIfExists(e.Paths.NetmapCache())
+	_ = removeIfExists(e.healthQueue())
 	now := time.Now().UTC()
 	cfg.Revoked, cfg.RevokedAt = true, &now
 	if err := state.SaveConfig(e.Paths.ConfigFile(), cfg); err != nil {
@@ -326,4 +338,34 @@ func (e *Engine) Status() Status {
 		}
 	}
 	return st
+}
+
+func (e *Engine) healthQueue() string { return filepath.Join(e.Paths.State, "health-queue.json") }
+
+// tunnelHealth summarises the tunnel for a health report.
+func (e *Engine) tunnelHealth() wire.TunnelHealth {
+	e.mu.Lock()
+	tun := e.tun
+	e.mu.Unlock()
+	th := wire.TunnelHealth{Peers: []wire.PeerHealth{}}
+	if tun == nil {
+		return th
+	}
+	th.Up, th.Interface = true, tun.Name()
+	ps, err := tun.Peers()
+	if err != nil {
+		return th
+	}
+	all := make([]wire.PeerHealth, 0, len(ps))
+	for _, p := range ps {
+		ph := wire.PeerHealth{ID: p.ID, Name: p.Name, Endpoint: p.Endpoint, RxBytes: p.RxBytes, TxBytes: p.TxBytes}
+		if !p.LastHandshake.IsZero() {
+			t := p.LastHandshake
+			ph.LastHandshake = &t
+		}
+		all = append(all, ph)
+	}
+	th.PeerCount = len(all)
+	th.Peers, th.Connected = health.TopPeers(all, time.Now())
+	return th
 }

@@ -51,6 +51,8 @@ type Server struct {
 	now  func() time.Time
 	lim  *ipLimiter
 	info func() wire.ServerInfo
+
+	healthq chan store.HealthEntry
 }
 
 // New returns the API server. reg receives its Prometheus metrics.
@@ -61,7 +63,7 @@ func New(db *store.DB, hub *netmap.Hub, log *slog.Logger, reg prometheus.Registe
 	if cfg.DefaultTokenTTL <= 0 {
 		cfg.DefaultTokenTTL = 24 * time.Hour
 	}
-	s := &Server{db: db, hub: hub, log: log, cfg: cfg, now: time.Now, info: cfg.Info}
+	s := &Server{db: db, hub: hub, log: log, cfg: cfg, now: time.Now, info: cfg.Info, healthq: make(chan store.HealthEntry, healthQueue)}
 	if cfg.EnrollRate > 0 {
 		burst := cfg.EnrollBurst
 		if burst <= 0 {
@@ -103,6 +105,7 @@ func (s *Server) routes(local bool) http.Handler {
 	agent("GET "+wire.PathNetmap, s.netmap)
 	agent("POST "+wire.PathEndpoints, s.endpoints)
 	agent("POST "+wire.PathRekey, s.rekey)
+	agent("POST "+wire.PathHealth, s.health)
 
 	admin("GET "+wire.PathServer, s.serverInfo)
 	admin("POST "+wire.PathTokens, s.createToken)
@@ -113,6 +116,7 @@ func (s *Server) routes(local bool) http.Handler {
 	admin("PATCH "+wire.PathMachines+"/{id}", s.updateMachine)
 	admin("POST "+wire.PathMachines+"/{id}/revoke", s.revokeMachine)
 	admin("DELETE "+wire.PathMachines+"/{id}", s.deleteMachine)
+	admin("GET "+wire.PathMachines+"/{id}/health", s.getHealth)
 	admin("GET "+wire.PathAudit, s.listAudit)
 	admin("POST "+wire.PathAPIKeys, s.createAPIKey)
 	admin("GET "+wire.PathAPIKeys, s.listAPIKeys)

@@ -51,8 +51,10 @@ func newEnv(t testing.TB, cfg Config) *env {
 	go func() { hub.Run(hctx, time.Hour); close(done) }()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a := New(db, hub, log, prometheus.NewRegistry(), cfg)
+	hdone := make(chan struct{})
+	go func() { a.RunHealthWriter(hctx); close(hdone) }()
 	srv := httptest.NewServer(a.Handler())
-	t.Cleanup(func() { cancel(); srv.Close(); <-done; db.Close() })
+	t.Cleanup(func() { cancel(); srv.Close(); <-done; <-hdone; db.Close() })
 	resp, err := CreateAdmin(ctx, db, store.Actor{Name: "test"}, "root")
 	if err != nil {
 		t.Fatal(err)
@@ -487,6 +489,53 @@ func TestMetricsCountRequestsByRoute(t *testing.T) {
 	for _, n := range []string{"wirefleet_http_requests_total", "wirefleet_enrollments_total", "wirefleet_longpolls_connected", "wirefleet_machines"} {
 		if !found[n] {
 			t.Errorf("metric %s missing", n)
+		}
+	}
+}
+
+func TestHealthReportsAreStoredWithBoundedHistory(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	tok := e.token(t, wire.CreateTokenRequest{})
+	a, ra := e.agent(t, tok, "healthy")
+	for i := range healthHistory + 10 {
+		rep := wire.HealthReport{At: time.Now(), AgentVersion: "1", OS: "linux", CPUPercent: float64(i), MemTotal: 100, MemUsed: 50,
+			Tunnel: wire.TunnelHealth{Up: true, Interface: "wf0", PeerCount: 1, Peers: []wire.PeerHealth{{ID: "m_x", Name: "peer", RxBytes: int64(i)}}}}
+		if err := a.ReportHealth(ctx, rep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var h wire.MachineHealth
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var err error
+		h, err = e.admin.Health(ctx, ra.Name, healthHistory)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Latest != nil && h.Latest.CPUPercent == float64(healthHistory+9) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if h.Latest == nil || h.Latest.CPUPercent != float64(healthHistory+9) || !h.Online || h.ReceivedAt == nil {
+		t.Fatalf("latest = %+v online=%v, want the last report and online", h.Latest, h.Online)
+	}
+	if len(h.History) != healthHistory || h.History[0].CPUPercent != float64(healthHistory+9) || h.History[healthHistory-1].CPUPercent != 10 {
+		t.Fatalf("history has %d entries from %v to %v; want the newest %d", len(h.History), h.History[0].CPUPercent, h.History[len(h.History)-1].CPUPercent, healthHistory)
+	}
+	m, _ := e.admin.Machine(ctx, ra.MachineID)
+	if m.Health == nil || m.Health.MemUsed != 50 {
+		t.Fatalf("machine listing lacks the latest health: %+v", m.Health)
+	}
+	// Hostile or oversized reports are refused and nothing is stored.
+	for _, bad := range []wire.HealthReport{
+		{OS: "linux\x00"},
+		{Kernel: strings.Repeat("k", 500)},
+		{Tunnel: wire.TunnelHealth{Peers: make([]wire.PeerHealth, wire.MaxHealthPeers+1)}},
+	} {
+		if err := a.ReportHealth(ctx, bad); code(err) != wire.CodeInvalidArgument {
+			t.Errorf("bad report accepted: %v", err)
 		}
 	}
 }

@@ -183,8 +183,9 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		return err
 	}
 
-	bg.Add(1)
+	bg.Add(2)
 	go func() { defer bg.Done(); janitor(hubCtx, db, hub, log, o.EphemeralTTL) }()
+	go func() { defer bg.Done(); a.RunHealthWriter(hubCtx) }()
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()

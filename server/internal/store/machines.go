@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -34,7 +35,7 @@ type Change struct {
 	MachineID string
 }
 
-const machineCols = `id, name, hostname, os, os_version, arch, agent_version, public_key, ipv4, ipv6, tags, endpoints, ephemeral, state, created_at, last_seen, revoked_at`
+const machineCols = `id, name, hostname, os, os_version, arch, agent_version, public_key, ipv4, ipv6, tags, endpoints, ephemeral, state, created_at, last_seen, revoked_at, health`
 
 func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 	var (
@@ -43,11 +44,18 @@ func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 		ephemeral           int
 		created             int64
 		lastSeen, revokedAt sql.NullInt64
+		health              sql.NullString
 	)
 	err := row.Scan(&m.ID, &m.Name, &m.Hostname, &m.OS, &m.OSVersion, &m.Arch, &m.AgentVersion, &m.PublicKey,
-		&m.IPv4, &m.IPv6, &tags, &eps, &ephemeral, &m.State, &created, &lastSeen, &revokedAt)
+		&m.IPv4, &m.IPv6, &tags, &eps, &ephemeral, &m.State, &created, &lastSeen, &revokedAt, &health)
 	if err != nil {
 		return m, err
+	}
+	if health.Valid {
+		var r wire.HealthReport
+		if json.Unmarshal([]byte(health.String), &r) == nil {
+			m.Health = &r
+		}
 	}
 	m.Tags, m.Endpoints = parseList(tags), parseList(eps)
 	m.Ephemeral = ephemeral != 0

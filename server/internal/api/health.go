@@ -1,0 +1,124 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/store"
+)
+
+// Health reports are telemetry: they are acknowledged once queued and
+// written in batches (one transaction per batch), so 10,000 agents
+// reporting every 30 s cost a few commits a second, not 333 fsyncs. A crash
+// may lose the last fraction of a second of reports; it can never lose a
+// token use, an enrollment or a revocation, which commit before answering.
+const (
+	healthQueue   = 65536
+	healthBatch   = 2000
+	healthEvery   = 250 * time.Millisecond
+	healthHistory = 120 // per machine: an hour at the default 30 s interval
+)
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	m := machineFrom(r.Context())
+	var rep wire.HealthReport
+	if err := decodeJSON(w, r, &rep); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for _, f := range []struct{ name, val string }{{"agent_version", rep.AgentVersion}, {"os", rep.OS}, {"platform", rep.Platform}, {"kernel", rep.Kernel}, {"interface", rep.Tunnel.Interface}} {
+		if err := wire.ValidateFact(f.name, f.val, wire.MaxFactLen, false); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	if len(rep.Tunnel.Peers) > wire.MaxHealthPeers {
+		s.writeError(w, r, wire.Errorf(wire.CodeInvalidArgument, "at most %d peers per health report", wire.MaxHealthPeers))
+		return
+	}
+	for _, p := range rep.Tunnel.Peers {
+		if wire.ValidateFact("peer name", p.Name, wire.MaxNameLen, false) != nil || wire.ValidateFact("peer id", p.ID, wire.MaxFactLen, false) != nil ||
+			wire.ValidateFact("peer endpoint", p.Endpoint, wire.MaxEndpointLen, false) != nil {
+			s.writeError(w, r, wire.Errorf(wire.CodeInvalidArgument, "malformed peer entry"))
+			return
+		}
+	}
+	now := s.now()
+	select {
+	case s.healthq <- store.HealthEntry{MachineID: m.ID, ReceivedAt: now, Report: rep}:
+	default:
+		s.writeError(w, r, wire.Errorf(wire.CodeUnavailable, "health queue full; retry later"))
+		return
+	}
+	s.hub.Seen(m.ID, now)
+	writeJSON(w, http.StatusAccepted, struct{}{})
+}
+
+// RunHealthWriter writes queued health reports in batches until ctx ends,
+// then writes what is left.
+func (s *Server) RunHealthWriter(ctx context.Context) {
+	t := time.NewTicker(healthEvery)
+	defer t.Stop()
+	batch := make([]store.HealthEntry, 0, healthBatch)
+	flush := func(ctx context.Context) {
+		if len(batch) == 0 {
+			return
+		}
+		if err := s.db.SaveHealth(ctx, batch, healthHistory); err != nil {
+			s.log.Error("writing health reports", "reports", len(batch), "err", err)
+		}
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case e := <-s.healthq:
+			batch = append(batch, e)
+			if len(batch) >= healthBatch {
+				flush(ctx)
+			}
+		case <-t.C:
+			flush(ctx)
+		case <-ctx.Done():
+		drain:
+			for {
+				select {
+				case e := <-s.healthq:
+					batch = append(batch, e)
+				default:
+					break drain
+				}
+			}
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			flush(fctx)
+			cancel()
+			return
+		}
+	}
+}
+
+func (s *Server) getHealth(w http.ResponseWriter, r *http.Request) {
+	limit := 60
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > healthHistory {
+			s.writeError(w, r, wire.Errorf(wire.CodeInvalidArgument, "limit must be 0–%d", healthHistory))
+			return
+		}
+		limit = n
+	}
+	h, err := s.db.Health(r.Context(), r.PathValue("id"), limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	m := wire.Machine{ID: h.MachineID, State: wire.MachineActive}
+	if got, err := s.db.Machine(r.Context(), h.MachineID); err == nil {
+		m = got
+	}
+	s.decorate(&m)
+	h.Online = m.Online
+	writeJSON(w, http.StatusOK, h)
+}
