@@ -1,0 +1,115 @@
+package engine
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/curve25519"
+
+	"github.com/wirefleet/wirefleet/agent/internal/keystore"
+	"github.com/wirefleet/wirefleet/agent/internal/paths"
+	"github.com/wirefleet/wirefleet/agent/internal/state"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+func TestGenerateKeyIsAValidX25519Pair(t *testing.T) {
+	priv, pub, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if priv[0]&7 != 0 || priv[31]&128 != 0 || priv[31]&64 == 0 {
+		t.Fatal("private key not clamped")
+	}
+	want, _ := curve25519.X25519(priv[:], curve25519.Basepoint)
+	if pub != base64.StdEncoding.EncodeToString(want) || wire.ValidatePublicKey(pub) != nil {
+		t.Fatalf("public key %s does not match the private key", pub)
+	}
+	_, pub2, _ := GenerateKey()
+	if pub == pub2 {
+		t.Fatal("two key pairs are equal")
+	}
+}
+
+func TestBackoffGrowsIsCappedAndJittered(t *testing.T) {
+	seen := map[time.Duration]bool{}
+	for n := range 20 {
+		d := Backoff(n)
+		base := time.Second << min(n, 6)
+		if base > time.Minute {
+			base = time.Minute
+		}
+		if d < base/2 || d >= base/2+base {
+			t.Fatalf("Backoff(%d) = %v outside [%v, %v)", n, d, base/2, base/2+base)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 15 {
+		t.Fatal("backoff is not jittered")
+	}
+}
+
+func TestViewAppliesDeltasAndFullMaps(t *testing.T) {
+	var v view
+	p := func(id string) wire.Peer { return wire.Peer{ID: id, PublicKey: id} }
+	v.apply(wire.NetMap{Version: 1, Full: true, Self: &wire.Self{ID: "me"}, Peers: []wire.Peer{p("a"), p("b")}})
+	v.apply(wire.NetMap{Version: 2, Added: []wire.Peer{p("c")}, Removed: []string{"a", "never-seen"}})
+	v.apply(wire.NetMap{Version: 2, Unchanged: true})
+	if len(v.peers) != 2 || v.peers["b"].ID == "" || v.peers["c"].ID == "" || v.version != 2 || v.self.ID != "me" {
+		t.Fatalf("view = %+v", v)
+	}
+	// A full map with zero peers empties the view ("no change" is a different shape).
+	v.apply(wire.NetMap{Version: 3, Full: true, Peers: []wire.Peer{}})
+	if len(v.peers) != 0 || v.self.ID != "me" {
+		t.Fatalf("after an empty full map: %+v", v)
+	}
+	full := v.full()
+	if !full.Full || full.Peers == nil || full.Version != 3 {
+		t.Fatalf("full() = %+v", full)
+	}
+}
+
+func TestEnrollRefusesToOverwriteAndRunStopsWhenRevokedOrNotEnrolled(t *testing.T) {
+	dir := t.TempDir()
+	p := paths.In(dir)
+	ks, _ := keystore.NewFileStore(filepath.Join(dir, "secrets"))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e := &Engine{Paths: p, Store: ks, Log: log}
+	if err := e.Run(context.Background()); !errors.Is(err, state.ErrNotEnrolled) {
+		t.Fatalf("Run without enrollment = %v, want ErrNotEnrolled", err)
+	}
+	state.SaveConfig(p.ConfigFile(), state.Config{Server: "https://x", Name: "m"})
+	if _, err := Enroll(context.Background(), p, ks, EnrollOptions{Server: "https://x", Token: "t"}); err == nil {
+		t.Fatal("enroll over an existing enrollment without --force succeeded")
+	}
+	state.SaveConfig(p.ConfigFile(), state.Config{Server: "https://x", Name: "m", Revoked: true})
+	if err := e.Run(context.Background()); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("Run when revoked = %v, want ErrRevoked", err)
+	}
+	state.SaveConfig(p.ConfigFile(), state.Config{Server: "https://x", Name: "m"})
+	if err := e.Run(context.Background()); err == nil || !errors.Is(err, keystore.ErrNotFound) {
+		t.Fatalf("Run with secrets missing = %v, want a keystore error", err)
+	}
+}
+
+func TestCorruptCacheIsReportedNotFatal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "netmap.json")
+	os.WriteFile(path, []byte(`{"map":{"version":3,"full":tr`), 0o600)
+	if _, ok, err := state.LoadCache(path); ok || err == nil {
+		t.Fatalf("torn cache: ok=%v err=%v, want an error and no map", ok, err)
+	}
+	good := state.Cache{Map: wire.NetMap{Version: 4, Full: true, Self: &wire.Self{ID: "me"}, Peers: []wire.Peer{}}}
+	if err := state.SaveCache(path, good); err != nil {
+		t.Fatal(err)
+	}
+	c, ok, err := state.LoadCache(path)
+	if !ok || err != nil || c.Map.Version != 4 {
+		t.Fatalf("rewritten cache: %+v %v %v", c, ok, err)
+	}
+}
