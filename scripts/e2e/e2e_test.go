@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func requireNetns(t *testing.T) {
+func requireNetns(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces and TUN devices (CI runs as root)")
@@ -61,7 +61,7 @@ func requireNetns(t *testing.T) {
 	}
 }
 
-func run(t *testing.T, name string, args ...string) string {
+func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
@@ -80,7 +80,7 @@ func (h host) cmd(name string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", h.ns, name}, args...)...)
 }
 
-func (h host) run(t *testing.T, name string, args ...string) string {
+func (h host) run(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := h.cmd(name, args...).CombinedOutput()
 	if err != nil {
@@ -98,7 +98,7 @@ func (h host) ping(dst string) bool {
 }
 
 // network creates a bridge namespace and n hosts 10.77.X.i/24 on it.
-func network(t *testing.T, n int) []host {
+func network(t testing.TB, n int) []host {
 	t.Helper()
 	id := fmt.Sprintf("wf%d", os.Getpid()%100000)
 	br := id + "br"
@@ -140,7 +140,7 @@ func (p *proc) output() string {
 	return p.out.String()
 }
 
-func startProc(t *testing.T, cmd *exec.Cmd) *proc {
+func startProc(t testing.TB, cmd *exec.Cmd) *proc {
 	t.Helper()
 	p := &proc{cmd: cmd}
 	cmd.Stdout, cmd.Stderr = p, p
@@ -163,7 +163,7 @@ func startProc(t *testing.T, cmd *exec.Cmd) *proc {
 	return p
 }
 
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for time.Since(start) < within {
@@ -177,11 +177,12 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 }
 
 type agent struct {
-	h     host
-	dir   string
-	iface string
-	proc  *proc
-	cfg   map[string]any
+	h          host
+	dir        string
+	iface      string
+	proc       *proc
+	cfg        map[string]any
+	enrolledAt time.Time
 }
 
 func (a *agent) ipv4() string { return a.cfg["ipv4"].(string) }
@@ -189,45 +190,11 @@ func (a *agent) ipv6() string { return a.cfg["ipv6"].(string) }
 func (a *agent) name() string { return a.cfg["name"].(string) }
 
 func TestFleetInNetworkNamespaces(t *testing.T) {
-	requireNetns(t)
-	hosts := network(t, 4)
-	srvHost := hosts[0]
-	data := t.TempDir()
-	serverURL := "https://" + srvHost.addr + ":8443"
-	server := bins + "/wirefleet-server"
-	startServer := func() *proc {
-		p := startProc(t, srvHost.cmd(server, "serve", "--data-dir", data, "--listen", srvHost.addr+":8443",
-			"--external-url", serverURL, "--long-poll", "20s"))
-		eventually(t, 15*time.Second, "server listening", func() bool { return strings.Contains(p.output(), "listening") })
-		return p
-	}
-	srv := startServer()
-	pin := regexp.MustCompile(`pin (sha256/\S+)`).FindStringSubmatch(srv.output())
-	if pin == nil {
-		t.Fatalf("no pin in server output:\n%s", srv.output())
-	}
-	token := func() string {
-		var resp wire.CreateTokenResponse
-		if err := json.Unmarshal([]byte(run(t, server, "tokens", "create", "--data-dir", data, "--json")), &resp); err != nil {
-			t.Fatal(err)
-		}
-		return resp.Secret
-	}
-	enroll := func(h host, i int) *agent {
-		a := &agent{h: h, dir: t.TempDir(), iface: fmt.Sprintf("wf%d", i)}
-		t0 := time.Now()
-		h.run(t, bins+"/wirefleet-agent", "enroll", "--server", serverURL, "--token", token(), "--pin", pin[1], "--state-dir", a.dir)
-		b, err := os.ReadFile(filepath.Join(a.dir, "config.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		json.Unmarshal(b, &a.cfg)
-		a.proc = startProc(t, h.cmd(bins+"/wirefleet-agent", "run", "--state-dir", a.dir, "--interface", a.iface, "--health-interval", "1s"))
-		eventually(t, 15*time.Second, a.iface+" up", func() bool { return h.cmd("ip", "link", "show", a.iface).Run() == nil })
-		t.Logf("%s enrolled as %s %s %s; tunnel up %v after enroll started", h.ns, a.name(), a.ipv4(), a.ipv6(), time.Since(t0).Round(time.Millisecond))
-		return a
-	}
-
+	f := newFleet(t, 4)
+	hosts, server, data := f.hosts, f.server, f.data
+	srv := f.srv
+	enroll := f.enroll
+	startServer := f.startServer
 	a := enroll(hosts[1], 1)
 	b := enroll(hosts[2], 2)
 
@@ -332,6 +299,63 @@ func TestFleetInNetworkNamespaces(t *testing.T) {
 			t.Fatal("an agent logged its credential")
 		}
 	}
+}
+
+// fleet is a server in hosts[0] and agents enrolled in the others.
+type fleet struct {
+	t         testing.TB
+	hosts     []host
+	data      string
+	server    string
+	serverURL string
+	pin       string
+	srv       *proc
+}
+
+func newFleet(t testing.TB, n int) *fleet {
+	requireNetns(t)
+	f := &fleet{t: t, hosts: network(t, n), data: t.TempDir(), server: bins + "/wirefleet-server"}
+	f.serverURL = "https://" + f.hosts[0].addr + ":8443"
+	f.srv = f.startServer()
+	pin := regexp.MustCompile(`pin (sha256/\S+)`).FindStringSubmatch(f.srv.output())
+	if pin == nil {
+		t.Fatalf("no pin in server output:\n%s", f.srv.output())
+	}
+	f.pin = pin[1]
+	return f
+}
+
+func (f *fleet) startServer() *proc {
+	p := startProc(f.t, f.hosts[0].cmd(f.server, "serve", "--data-dir", f.data, "--listen", f.hosts[0].addr+":8443",
+		"--external-url", f.serverURL, "--long-poll", "20s"))
+	eventually(f.t, 15*time.Second, "server listening", func() bool { return strings.Contains(p.output(), "listening") })
+	return p
+}
+
+func (f *fleet) token() string {
+	var resp wire.CreateTokenResponse
+	if err := json.Unmarshal([]byte(run(f.t, f.server, "tokens", "create", "--data-dir", f.data, "--json")), &resp); err != nil {
+		f.t.Fatal(err)
+	}
+	return resp.Secret
+}
+
+// enroll enrolls the agent in hosts[i] and runs it on interface wf<i>.
+func (f *fleet) enroll(h host, i int) *agent {
+	t := f.t
+	a := &agent{h: h, dir: t.TempDir(), iface: fmt.Sprintf("wf%d", i)}
+	t0 := time.Now()
+	h.run(t, bins+"/wirefleet-agent", "enroll", "--server", f.serverURL, "--token", f.token(), "--pin", f.pin, "--state-dir", a.dir)
+	b, err := os.ReadFile(filepath.Join(a.dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(b, &a.cfg)
+	a.proc = startProc(t, h.cmd(bins+"/wirefleet-agent", "run", "--state-dir", a.dir, "--interface", a.iface, "--health-interval", "1s"))
+	eventually(t, 15*time.Second, a.iface+" up", func() bool { return h.cmd("ip", "link", "show", a.iface).Run() == nil })
+	a.enrolledAt = t0
+	t.Logf("%s enrolled as %s %s %s; tunnel up %v after enroll started", h.ns, a.name(), a.ipv4(), a.ipv6(), time.Since(t0).Round(time.Millisecond))
+	return a
 }
 
 // connected asks the server, over its admin socket, how many long-polls
