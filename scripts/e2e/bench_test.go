@@ -47,7 +47,9 @@ func BenchmarkTunnel(b *testing.B) {
 	b.Logf("idle agent over %v: RSS %.1f MiB, CPU %.2f%% (health every 1 s in this run)", window, float64(rss)/1024, cpuPct)
 
 	startProc(b, c.h.cmd("iperf3", "-s"))
-	eventually(b, 5*time.Second, "iperf3 server", func() bool { return c.h.cmd("ss", "-ltn", "sport = :5201").Run() == nil && strings.Contains(c.h.run(b, "ss", "-ltn"), ":5201") })
+	eventually(b, 5*time.Second, "iperf3 server", func() bool {
+		return c.h.cmd("ss", "-ltn", "sport = :5201").Run() == nil && strings.Contains(c.h.run(b, "ss", "-ltn"), ":5201")
+	})
 	for _, target := range []struct{ name, addr string }{{"veth", c.h.addr}, {"tunnel", c.ipv4()}} {
 		out := a.h.run(b, "iperf3", "-c", target.addr, "-t", "5", "-J")
 		var res struct {
