@@ -9,7 +9,7 @@ DATA     ?= ./data
 LISTEN   ?= :8443
 PLATFORMS := linux/amd64 linux/arm64 windows/amd64 windows/arm64 darwin/amd64 darwin/arm64
 
-.PHONY: all build cross run test vet unit bench fuzz clean
+.PHONY: all build cross run test vet unit wine bench fuzz clean
 
 all: build
 
@@ -42,8 +42,16 @@ vet:
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-## test: vet for every OS, then the whole test suite — what CI runs
-test: vet unit
+## wine: the agent's Windows-only tests as real Windows binaries under Wine
+wine:
+	@if { command -v wine64 >/dev/null || [ -x /usr/lib/wine/wine64 ]; } && command -v x86_64-w64-mingw32-gcc >/dev/null; then \
+		scripts/wine-test.sh; \
+	else \
+		echo "wine: SKIPPED — needs wine64 and gcc-mingw-w64-x86-64-win32 (.ci/run installs them)"; \
+	fi
+
+## test: vet for every OS, the whole test suite, and the Windows tests under Wine — what CI runs
+test: vet unit wine
 
 ## bench: the benchmarks recorded in docs/BENCHMARKS.md
 bench:
