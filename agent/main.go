@@ -78,7 +78,7 @@ func main() {
 	pf.StringVar(&g.iface, "interface", "", "tunnel interface name (default wf0; utun on macOS)")
 	pf.StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
 	pf.DurationVar(&g.healthInterval, "health-interval", 30*time.Second, "how often to report health to the server")
-	root.AddCommand(enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), selfTestCmd())
+	root.AddCommand(enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), selfTestCmd())
 	for _, action := range []string{"install", "uninstall", "start", "stop", "restart"} {
 		root.AddCommand(serviceCmd(g, action))
 	}
@@ -141,13 +141,13 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 		}
 		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, HealthInterval: g.healthInterval}
 		go func() {
-			if err := control.Serve(ctx, control.Addr(p.State), func() any { return eng.Status() }); err != nil {
+			if err := control.Serve(ctx, control.Addr(p.State), controlAgent{eng}); err != nil {
 				log.Warn("control socket unavailable; `status` will show offline state", "err", err)
 			}
 		}()
 		err = eng.Run(ctx)
 		switch {
-		case errors.Is(err, engine.ErrRevoked), errors.Is(err, state.ErrNotEnrolled):
+		case errors.Is(err, engine.ErrRevoked), errors.Is(err, engine.ErrLoggedOut), errors.Is(err, state.ErrNotEnrolled):
 			// Stay up and idle: exiting would make the service manager
 			// restart us in a loop.
 			log.Error("agent idle: "+err.Error(), "state_dir", p.State)
@@ -300,21 +300,71 @@ func orDash(s string) string {
 	return s
 }
 
+// controlAgent adapts the engine to the control socket.
+type controlAgent struct{ *engine.Engine }
+
+func (c controlAgent) Status() any { return c.Engine.Status() }
+
 func logoutCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "logout",
-		Short: "Wipe this machine's secrets and enrollment (stop the service first)",
+		Short: "Leave the fleet: tell the server, remove the tunnel, wipe secrets and enrollment",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p := g.paths()
-			ks, err := keystore.Open(p.State, g.logger())
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err := control.Call(ctx, control.Addr(p.State), "logout")
+			if errors.Is(err, control.ErrNotRunning) {
+				err = offlineLogout(ctx, g, p)
+			}
 			if err != nil {
 				return err
 			}
-			if err := engine.Logout(p, ks); err != nil {
+			fmt.Fprintln(cmd.OutOrStdout(), "logged out: the server was told, the tunnel is gone, secrets and enrollment are wiped")
+			return nil
+		},
+	}
+}
+
+// offlineLogout is logout when the service is not running: tell the server
+// with the stored credential, then wipe.
+func offlineLogout(ctx context.Context, g *globals, p paths.Paths) error {
+	ks, err := keystore.Open(p.State, g.logger())
+	if err != nil {
+		return err
+	}
+	var serverErr error
+	cfg, cerr := state.LoadConfig(p.ConfigFile())
+	cred, kerr := ks.Get(keystore.Credential)
+	if cerr == nil && kerr == nil && !cfg.Revoked {
+		cl, err := engine.NewClient(cfg.Server, cfg.Pin, string(cred))
+		if err == nil {
+			serverErr = cl.Logout(ctx)
+		} else {
+			serverErr = err
+		}
+	}
+	if err := engine.Logout(p, ks); err != nil {
+		return err
+	}
+	if serverErr != nil {
+		return fmt.Errorf("wiped locally, but the server was not told (an admin should revoke this machine): %w", serverErr)
+	}
+	return nil
+}
+
+func upDownCmd(g *globals, action string) *cobra.Command {
+	short := map[string]string{"up": "Bring the tunnel back up after `down`", "down": "Remove the tunnel but stay enrolled (remembered across restarts)"}[action]
+	return &cobra.Command{
+		Use: action, Short: short, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := control.Call(ctx, control.Addr(g.paths().State), action); err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "logged out: secrets and enrollment removed; ask an admin to delete the machine on the server")
+			fmt.Fprintf(cmd.OutOrStdout(), "tunnel %s\n", action)
 			return nil
 		},
 	}

@@ -353,3 +353,9 @@ func (c *Client) Health(ctx context.Context, id string, limit int) (wire.Machine
 	}
 	return out, c.do(ctx, http.MethodGet, p, nil, &out)
 }
+
+// Logout tells the server this machine is leaving; its credential stops
+// working at once (the server revokes it).
+func (c *Client) Logout(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, wire.PathLogout, nil, nil)
+}

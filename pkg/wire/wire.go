@@ -8,6 +8,7 @@ const (
 	PathNetmap    = "/api/v1/agent/netmap"
 	PathEndpoints = "/api/v1/agent/endpoints"
 	PathRekey     = "/api/v1/agent/rekey"
+	PathLogout    = "/api/v1/agent/logout"
 	PathTokens    = "/api/v1/tokens"
 	PathMachines  = "/api/v1/machines"
 	PathAudit     = "/api/v1/audit"

@@ -10,6 +10,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -239,6 +241,19 @@ func TestFleetInNetworkNamespaces(t *testing.T) {
 			t.Fatal("the tunnel stopped working while the server was down")
 		}
 	}
+	// A reboot while the server is down: the agent starts from its cached
+	// map and the tunnel comes back without the server.
+	a.proc.cmd.Process.Signal(syscall.SIGTERM)
+	a.proc.cmd.Wait()
+	if a.h.cmd("ip", "link", "show", a.iface).Run() == nil {
+		t.Fatal("stopped agent left its interface behind")
+	}
+	a.proc = startProc(t, a.h.cmd(bins+"/wirefleet-agent", "run", "--state-dir", a.dir, "--interface", a.iface, "--health-interval", "1s"))
+	eventually(t, 20*time.Second, "restarted agent reaches a peer with the server down", func() bool { return a.h.ping(c.ipv4()) })
+	if !strings.Contains(a.proc.output(), "starting from the cached network map") {
+		t.Fatalf("restarted agent did not use its cache:\n%s", a.proc.output())
+	}
+
 	srv = startServer()
 	d := eventually(t, 70*time.Second, "all three agents hold long-polls on the restarted server", func() bool { return connected(data) == 3 })
 	t.Logf("agents reconnected %v after the server came back", d.Round(time.Millisecond))
@@ -287,17 +302,56 @@ func TestFleetInNetworkNamespaces(t *testing.T) {
 		t.Fatal("no health stored for the revoked machine from before its revocation")
 	}
 
-	// Secrets never reach config files or logs.
+	// Secrets never reach config files, caches, status or logs: look for
+	// the private key (as `wg` reports it, and in hex as UAPI speaks it)
+	// and any machine credential.
 	for _, ag := range []*agent{a, c} {
-		for _, f := range []string{"config.json", "netmap.json"} {
-			b, _ := os.ReadFile(filepath.Join(ag.dir, f))
-			if bytes.Contains(b, []byte("wfm_")) || bytes.Contains(b, []byte("private")) {
-				t.Fatalf("%s/%s holds a secret:\n%s", ag.dir, f, b)
+		priv := strings.TrimSpace(ag.h.run(t, "wg", "show", ag.iface, "private-key"))
+		raw, _ := base64.StdEncoding.DecodeString(priv)
+		needles := []string{priv, hex.EncodeToString(raw), "wfm_"}
+		haystacks := map[string]string{"log": ag.proc.output(), "status": ag.h.run(t, bins+"/wirefleet-agent", "status", "--json", "--state-dir", ag.dir)}
+		ents, _ := os.ReadDir(ag.dir)
+		for _, e := range ents {
+			if !e.IsDir() {
+				b, _ := os.ReadFile(filepath.Join(ag.dir, e.Name()))
+				haystacks[e.Name()] = string(b)
 			}
 		}
-		if strings.Contains(ag.proc.output(), "wfm_") {
-			t.Fatal("an agent logged its credential")
+		for where, text := range haystacks {
+			for _, n := range needles {
+				if len(n) > 8 && strings.Contains(text, n) {
+					t.Fatalf("%s of %s contains a secret (%.8s…)", where, ag.name(), n)
+				}
+			}
 		}
+	}
+
+	// down / up: the tunnel goes away and comes back, enrollment stays.
+	c.h.run(t, bins+"/wirefleet-agent", "down", "--state-dir", c.dir)
+	eventually(t, 5*time.Second, "down removes the interface", func() bool { return c.h.cmd("ip", "link", "show", c.iface).Run() != nil })
+	c.h.run(t, bins+"/wirefleet-agent", "up", "--state-dir", c.dir)
+	eventually(t, 10*time.Second, "up restores the tunnel", func() bool { return a.h.ping(c.ipv4()) })
+
+	// logout: the server is told (the machine is revoked), peers drop it,
+	// the tunnel and the secrets are gone.
+	cKey := strings.TrimSpace(c.h.run(t, "wg", "show", c.iface, "public-key"))
+	c.h.run(t, bins+"/wirefleet-agent", "logout", "--state-dir", c.dir)
+	var mc wire.Machine
+	json.Unmarshal([]byte(run(t, server, "machines", "show", c.name(), "--data-dir", data, "--json")), &[]*wire.Machine{&mc})
+	if mc.State != wire.MachineRevoked {
+		t.Fatalf("after logout the server shows %s as %q, want revoked", c.name(), mc.State)
+	}
+	eventually(t, 5*time.Second, "peers drop the logged-out machine", func() bool {
+		return !strings.Contains(a.h.run(t, "wg", "show", a.iface, "peers"), cKey)
+	})
+	if c.h.cmd("ip", "link", "show", c.iface).Run() == nil {
+		t.Fatal("logout left the interface")
+	}
+	if _, err := os.Stat(filepath.Join(c.dir, "config.json")); !os.IsNotExist(err) {
+		t.Fatal("logout left config.json")
+	}
+	if secrets, _ := os.ReadDir(filepath.Join(c.dir, "secrets")); len(secrets) != 0 {
+		t.Fatalf("logout left %d secret files", len(secrets))
 	}
 }
 

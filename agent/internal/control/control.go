@@ -6,14 +6,26 @@ package control
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
-// Serve answers GET /status with status() until ctx ends.
-func Serve(ctx context.Context, addr string, status func() any) error {
+// Agent is what the control socket exposes of the running agent.
+type Agent interface {
+	Status() any
+	Down() error
+	Up() error
+	Logout(ctx context.Context) error
+}
+
+// Serve answers the CLI until ctx ends: GET /status, POST /down, /up and
+// /logout.
+func Serve(ctx context.Context, addr string, a Agent) error {
 	ln, err := listen(addr)
 	if err != nil {
 		return fmt.Errorf("control: listen on %s: %w", addr, err)
@@ -21,8 +33,21 @@ func Serve(ctx context.Context, addr string, status func() any) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(status())
+		_ = json.NewEncoder(w).Encode(a.Status())
 	})
+	for name, fn := range map[string]func(context.Context) error{
+		"down":   func(context.Context) error { return a.Down() },
+		"up":     func(context.Context) error { return a.Up() },
+		"logout": a.Logout,
+	} {
+		mux.HandleFunc("POST /"+name, func(w http.ResponseWriter, r *http.Request) {
+			if err := fn(r.Context()); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		})
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -36,16 +61,37 @@ func Serve(ctx context.Context, addr string, status func() any) error {
 	return err
 }
 
+// ErrNotRunning means no agent answers on the control socket.
+var ErrNotRunning = errors.New("the agent is not running")
+
+func httpClient(addr string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx, addr) },
+	}, Timeout: 30 * time.Second}
+}
+
+// Call asks the running agent to act: "down", "up" or "logout".
+func Call(ctx context.Context, addr, action string) error {
+	req, _ := http.NewRequestWithContext(ctx, "POST", "http://agent/"+action, nil)
+	resp, err := httpClient(addr).Do(req)
+	if err != nil {
+		return fmt.Errorf("%w (%v)", ErrNotRunning, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("%s: %s", action, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
 // Status fetches the running agent's status into v. It fails when no agent
 // is running.
 func Status(ctx context.Context, addr string, v any) error {
-	hc := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx, addr) },
-	}, Timeout: 5 * time.Second}
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://agent/status", nil)
-	resp, err := hc.Do(req)
+	resp, err := httpClient(addr).Do(req)
 	if err != nil {
-		return fmt.Errorf("control: the agent is not running (%w)", err)
+		return fmt.Errorf("%w (%v)", ErrNotRunning, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

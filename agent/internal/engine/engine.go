@@ -15,6 +15,7 @@ import (
 	"github.com/wirefleet/wirefleet/agent/internal/paths"
 	"github.com/wirefleet/wirefleet/agent/internal/state"
 	"github.com/wirefleet/wirefleet/agent/internal/tunnel"
+	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -39,14 +40,19 @@ type Engine struct {
 	Iface   string // interface name override
 	// HealthInterval is how often a health report is made (default 30 s).
 	HealthInterval time.Duration
-	// Up creates the tunnel; tests replace it.
-	Up func(tunnel.Config) (Tunnel, error)
+	// NewTunnel creates the tunnel; tests replace it.
+	NewTunnel func(tunnel.Config) (Tunnel, error)
 
-	mu       sync.Mutex
-	view     view
-	tun      Tunnel
-	lastSync time.Time
-	lastErr  string
+	mu        sync.Mutex
+	view      view
+	tun       Tunnel
+	tcfg      tunnel.Config
+	cfg       state.Config
+	cl        *client.Client
+	cancel    context.CancelFunc
+	loggedOut bool
+	lastSync  time.Time
+	lastErr   string
 }
 
 // view is the agent's full picture of the map, kept by applying deltas.
@@ -100,6 +106,9 @@ func Backoff(n int) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d)))
 }
 
+// ErrLoggedOut is returned by Run after a logout through the control socket.
+var ErrLoggedOut = errors.New("logged out: tunnel removed and secrets wiped")
+
 // Run keeps the tunnel in sync until ctx ends or the machine is revoked.
 func (e *Engine) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx) // stops the reporters when Run returns
@@ -134,26 +143,17 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.view.apply(cache.Map)
 		e.Log.Info("starting from the cached network map", "version", cache.Map.Version, "peers", len(cache.Map.Peers), "saved_at", cache.SavedAt)
 	}
-	self := e.view.self
-	if self == nil {
+	if e.view.self == nil {
 		// No cache: wait for the first map to learn the prefixes.
 		nm, err := e.firstMap(ctx, cl)
 		if err != nil {
 			return err
 		}
 		e.view.apply(nm)
-		self = e.view.self
-	}
-	up := e.Up
-	if up == nil {
-		up = func(c tunnel.Config) (Tunnel, error) { return tunnel.Up(c, e.Log) }
-	}
-	tun, err := up(tunnel.Config{Name: e.Iface, MTU: cfg.MTU, ListenPort: cfg.ListenPort, PrivateKey: priv, Self: *self})
-	if err != nil {
-		return err
 	}
 	e.mu.Lock()
-	e.tun = tun
+	e.cfg, e.cl, e.cancel = cfg, cl, cancel
+	e.tcfg = tunnel.Config{Name: e.Iface, MTU: cfg.MTU, ListenPort: cfg.ListenPort, PrivateKey: priv}
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
@@ -163,12 +163,13 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		e.mu.Unlock()
 	}()
-	if err := tun.Apply(e.view.full()); err != nil {
+	if cfg.Down {
+		e.Log.Info("tunnel left down (`wirefleet-agent up` brings it back)")
+	} else if err := e.bringUp(); err != nil {
 		return err
 	}
-	e.Log.Info("tunnel up", "iface", tun.Name(), "ipv4", self.IPv4, "ipv6", self.IPv6, "peers", len(e.view.peers))
 
-	go e.reportEndpoints(ctx, cl, cfg.ListenPort, tun.Name())
+	go e.reportEndpoints(ctx, cl, cfg.ListenPort, e.tunName())
 	reporter := &health.Reporter{
 		Sender: cl, Path: e.healthQueue(), Interval: e.HealthInterval, Log: e.Log,
 		Collect: func(ctx context.Context) wire.HealthReport { return health.Collect(ctx, e.Version, e.tunnelHealth()) },
@@ -177,7 +178,10 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	failures := 0
 	for ctx.Err() == nil {
-		nm, err := cl.Netmap(ctx, e.view.version, 0)
+		e.mu.Lock()
+		since := e.view.version
+		e.mu.Unlock()
+		nm, err := cl.Netmap(ctx, since, 0)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -200,11 +204,14 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		failures = 0
 		e.setErr(nil)
-		if err := tun.Apply(nm); err != nil {
-			e.Log.Error("applying network map", "err", err)
-			continue
-		}
 		e.mu.Lock()
+		if e.tun != nil {
+			if err := e.tun.Apply(nm); err != nil {
+				e.mu.Unlock()
+				e.Log.Error("applying network map", "err", err)
+				continue
+			}
+		}
 		e.view.apply(nm)
 		full := e.view.full()
 		e.lastSync = time.Now()
@@ -217,7 +224,111 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		}
 	}
+	e.mu.Lock()
+	out := e.loggedOut
+	e.mu.Unlock()
+	if out {
+		return ErrLoggedOut
+	}
 	return nil
+}
+
+// bringUp creates the tunnel and applies the whole current view.
+func (e *Engine) bringUp() error {
+	up := e.NewTunnel
+	if up == nil {
+		up = func(c tunnel.Config) (Tunnel, error) { return tunnel.Up(c, e.Log) }
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.tun != nil {
+		return nil
+	}
+	c := e.tcfg
+	c.Self = *e.view.self
+	tun, err := up(c)
+	if err != nil {
+		return err
+	}
+	if err := tun.Apply(e.view.full()); err != nil {
+		tun.Close()
+		return err
+	}
+	e.tun = tun
+	e.Log.Info("tunnel up", "iface", tun.Name(), "ipv4", c.Self.IPv4, "ipv6", c.Self.IPv6, "peers", len(e.view.peers))
+	return nil
+}
+
+func (e *Engine) tunName() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.tun != nil {
+		return e.tun.Name()
+	}
+	return e.Iface
+}
+
+// Down removes the tunnel but keeps syncing, and remembers the choice
+// across restarts.
+func (e *Engine) Down() error {
+	e.mu.Lock()
+	if e.cancel == nil {
+		e.mu.Unlock()
+		return errors.New("engine: not running")
+	}
+	if e.tun != nil {
+		e.tun.Close()
+		e.tun = nil
+	}
+	e.cfg.Down = true
+	cfg := e.cfg
+	e.mu.Unlock()
+	e.Log.Info("tunnel taken down by the operator")
+	return state.SaveConfig(e.Paths.ConfigFile(), cfg)
+}
+
+// Up brings the tunnel back after Down.
+func (e *Engine) Up() error {
+	e.mu.Lock()
+	if e.cancel == nil {
+		e.mu.Unlock()
+		return errors.New("engine: not running")
+	}
+	e.cfg.Down = false
+	cfg := e.cfg
+	e.mu.Unlock()
+	if err := state.SaveConfig(e.Paths.ConfigFile(), cfg); err != nil {
+		return err
+	}
+	return e.bringUp()
+}
+
+// Logout tells the server this machine is leaving (it revokes itself),
+// then removes the tunnel and wipes secrets and state. When the server
+// cannot be told, the local wipe still happens and the error says so.
+func (e *Engine) Logout(ctx context.Context) error {
+	e.mu.Lock()
+	cl, cancel := e.cl, e.cancel
+	e.mu.Unlock()
+	if cancel == nil {
+		return errors.New("engine: not running")
+	}
+	// Stop the sync loop first, so that the server's revocation cannot
+	// reach it and be recorded as an admin's revocation.
+	e.mu.Lock()
+	e.loggedOut = true
+	if e.tun != nil {
+		e.tun.Close()
+		e.tun = nil
+	}
+	e.mu.Unlock()
+	cancel()
+	serverErr := cl.Logout(ctx)
+	err := errors.Join(Logout(e.Paths, e.Store), removeIfExists(e.healthQueue()))
+	if serverErr != nil {
+		return errors.Join(fmt.Errorf("wiped locally, but the server was not told (an admin should revoke this machine): %w", serverErr), err)
+	}
+	return err
 }
 
 func (e *Engine) firstMap(ctx context.Context, cl interface {
@@ -253,6 +364,12 @@ func (e *Engine) setErr(err error) {
 // revoked tears everything down and records the revocation so that the
 // service stays stopped instead of retrying.
 func (e *Engine) revoked(cfg state.Config) error {
+	e.mu.Lock()
+	out := e.loggedOut
+	e.mu.Unlock()
+	if out {
+		return ErrLoggedOut
+	}
 	e.Log.Error("this machine was revoked by an admin: removing the tunnel and wiping its secrets", "machine", cfg.Name)
 	e.mu.Lock()
 	if e.tun != nil {
@@ -309,7 +426,8 @@ type Status struct {
 	IPv4      string              `json:"ipv4,omitempty"`
 	IPv6      string              `json:"ipv6,omitempty"`
 	Interface string              `json:"interface,omitempty"`
-	Tunnel    string              `json:"tunnel"` // up, down
+	Tunnel    string              `json:"tunnel"`         // up, down
+	Down      bool                `json:"down,omitempty"` // taken down by the operator
 	MapVer    uint64              `json:"netmap_version,omitempty"`
 	LastSync  *time.Time          `json:"last_sync,omitempty"`
 	LastError string              `json:"last_error,omitempty"`
@@ -326,6 +444,7 @@ func (e *Engine) Status() Status {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st.MapVer = e.view.version
+	st.Down = e.cfg.Down
 	st.LastError = e.lastErr
 	if !e.lastSync.IsZero() {
 		t := e.lastSync.UTC()

@@ -31,7 +31,9 @@ type Config struct {
 	EnrolledAt time.Time `json:"enrolled_at"`
 	// Revoked is set when the server revoked this machine; the agent then
 	// stays stopped instead of retrying.
-	Revoked   bool       `json:"revoked,omitempty"`
+	Revoked bool `json:"revoked,omitempty"`
+	// Down is set by `wirefleet-agent down`: keep syncing, no tunnel.
+	Down      bool       `json:"down,omitempty"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
 

@@ -229,3 +229,20 @@ func (s *Server) rekey(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, m)
 }
+
+// logout lets an agent leave: its machine is revoked (kept for the admin,
+// with the audit event naming the machine itself as the actor).
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	m := machineFrom(r.Context())
+	_, ch, err := s.db.RevokeMachine(r.Context(), store.Actor{Name: "machine:" + m.ID, SourceIP: clientIP(r)}, m.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.hub.Sync(r.Context(), ch.Version); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.Info("machine logged out", "machine", m.ID, "name", m.Name)
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -106,6 +106,7 @@ func (s *Server) routes(local bool) http.Handler {
 	agent("POST "+wire.PathEndpoints, s.endpoints)
 	agent("POST "+wire.PathRekey, s.rekey)
 	agent("POST "+wire.PathHealth, s.health)
+	agent("POST "+wire.PathLogout, s.logout)
 
 	admin("GET "+wire.PathServer, s.serverInfo)
 	admin("POST "+wire.PathTokens, s.createToken)
