@@ -167,10 +167,14 @@ func runCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := g.logger()
-			s, err := service.New(g.serviceArgs(), runAgent(g, log), log)
+			// The logger reaches the run function through this variable, so
+			// that it can include the Event Log once the service exists.
+			var runLog *slog.Logger
+			s, err := service.New(g.serviceArgs(), func(ctx context.Context) error { return runAgent(g, runLog)(ctx) }, log)
 			if err != nil {
 				return err
 			}
+			runLog = service.SystemLogger(s, log)
 			return s.Run()
 		},
 	}
