@@ -9,7 +9,7 @@ DATA     ?= ./data
 LISTEN   ?= :8443
 PLATFORMS := linux/amd64 linux/arm64 windows/amd64 windows/arm64 darwin/amd64 darwin/arm64
 
-.PHONY: all build cross run test vet unit wine bench fuzz clean
+.PHONY: all build cross run test vet unit wine bench fuzz screenshots clean
 
 all: build
 
@@ -63,6 +63,10 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeEnroll -fuzztime $(FUZZTIME) ./server/internal/api/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeAdminRequests -fuzztime $(FUZZTIME) ./server/internal/api/
+
+## screenshots: refresh docs/screenshots from the Chromium test
+screenshots:
+	WIREFLEET_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run AdminPageInChromium ./server/internal/web/
 
 clean:
 	rm -rf $(BIN)

@@ -16,6 +16,7 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/config"
 	"github.com/wirefleet/wirefleet/server/internal/daemon"
+	"github.com/wirefleet/wirefleet/server/internal/oneliner"
 )
 
 // conn holds the flags every admin subcommand shares: how to reach the
@@ -120,8 +121,8 @@ func tokensCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "token:   %s\n", resp.Secret)
 			fmt.Fprintf(out, "expires: %s, uses: %s\n\n", when(resp.Token.ExpiresAt), usesText(resp.Token))
-			for _, l := range daemon.OneLiners(info.URL, info.Pin, resp.Secret) {
-				fmt.Fprintln(out, l)
+			for _, l := range oneliner.For(info.URL, info.Pin, resp.Secret) {
+				fmt.Fprintf(out, "%s:\n  %s\n", l.Label, l.Command)
 			}
 			return nil
 		},
@@ -417,7 +418,25 @@ func adminCmd() *cobra.Command {
 			return nil
 		},
 	}
-	return group("admin", "Create, list and delete admins", c, create, list, del)
+	passwd := &cobra.Command{
+		Use: "passwd ID|NAME", Short: "Give an admin a new random password (printed once) and sign its sessions out", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			resp, err := cl.ResetPassword(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), resp, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "admin:\t%s\npassword:\t%s\n", resp.Admin.Name, resp.Password)
+			})
+		},
+	}
+	return group("admin", "Create, list and delete admins; reset passwords", c, create, list, del, passwd)
 }
 
 func auditCmd() *cobra.Command {
@@ -472,8 +491,8 @@ func oneLinerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, l := range daemon.OneLiners(info.URL, info.Pin, args[0]) {
-				fmt.Fprintln(cmd.OutOrStdout(), l)
+			for _, l := range oneliner.For(info.URL, info.Pin, args[0]) {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s:\n  %s\n", l.Label, l.Command)
 			}
 			return nil
 		},

@@ -359,3 +359,10 @@ func (c *Client) Health(ctx context.Context, id string, limit int) (wire.Machine
 func (c *Client) Logout(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, wire.PathLogout, nil, nil)
 }
+
+// ResetPassword gives an admin a new random password (returned once) and
+// signs its web sessions out.
+func (c *Client) ResetPassword(ctx context.Context, admin string) (wire.PasswordResponse, error) {
+	var out wire.PasswordResponse
+	return out, c.do(ctx, http.MethodPost, wire.PathAdmins+"/"+url.PathEscape(admin)+"/password", nil, &out)
+}

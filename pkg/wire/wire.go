@@ -222,6 +222,12 @@ type CreateAdminResponse struct {
 	APIKey   string `json:"api_key"`
 }
 
+// PasswordResponse carries a newly generated admin password, once.
+type PasswordResponse struct {
+	Admin    Admin  `json:"admin"`
+	Password string `json:"password"`
+}
+
 // APIKey describes an admin API key; the secret is never listed.
 type APIKey struct {
 	ID         string     `json:"id"`

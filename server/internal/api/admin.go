@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -91,12 +92,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 
 // decorate fills in what only the live server knows: whether a machine is
 // online right now.
-func (s *Server) decorate(m *wire.Machine) {
-	if m.State != wire.MachineActive {
-		return
-	}
-	m.Online = s.hub.IsConnected(m.ID) || (m.LastSeen != nil && s.now().Sub(*m.LastSeen) < 2*time.Minute)
-}
+func (s *Server) decorate(m *wire.Machine) { m.Online = s.hub.Online(*m, s.now()) }
 
 func (s *Server) listMachines(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -320,9 +316,7 @@ func (s *Server) deleteAdmin(w http.ResponseWriter, r *http.Request) {
 // choose passwords, so they get a slow hash) and a first API key, and
 // returns both secrets once. The server calls it on first start.
 func CreateAdmin(ctx context.Context, db *store.DB, a store.Actor, name string) (wire.CreateAdminResponse, error) {
-	pw, _ := secret.New("")
-	pw = pw[:24] // 120 bits, still easy to paste
-	ph, err := bcrypt.GenerateFromPassword([]byte(pw), 12)
+	pw, ph, err := newPassword()
 	if err != nil {
 		return wire.CreateAdminResponse{}, err
 	}
@@ -332,4 +326,34 @@ func CreateAdmin(ctx context.Context, db *store.DB, a store.Actor, name string) 
 		return wire.CreateAdminResponse{}, err
 	}
 	return wire.CreateAdminResponse{Admin: ad, Password: pw, APIKey: key}, nil
+}
+
+// newPassword returns a random password (120 bits, easy to paste) and its
+// bcrypt hash.
+func newPassword() (string, string, error) {
+	pw, _ := secret.New("")
+	pw = pw[:24]
+	ph, err := bcrypt.GenerateFromPassword([]byte(pw), BcryptCost)
+	if err != nil {
+		return "", "", fmt.Errorf("hash password: %w", err)
+	}
+	return pw, string(ph), nil
+}
+
+// BcryptCost is the work factor for admin passwords (~250 ms here).
+var BcryptCost = 12
+
+// setPassword gives an admin a new random password and ends its sessions.
+func (s *Server) setPassword(w http.ResponseWriter, r *http.Request) {
+	pw, ph, err := newPassword()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ad, err := s.db.SetAdminPassword(r.Context(), adminFrom(r.Context()), r.PathValue("id"), ph)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.PasswordResponse{Admin: ad, Password: pw})
 }

@@ -79,7 +79,7 @@ func withObserved(eps []string, r *http.Request, port int) []string {
 
 func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
-	if s.lim != nil && !s.lim.allow(ip, s.now()) {
+	if s.lim != nil && !s.lim.Allow(ip, s.now()) {
 		s.m.enrollments.WithLabelValues(string(wire.CodeRateLimited)).Inc()
 		s.writeError(w, r, wire.Errorf(wire.CodeRateLimited, "too many enrollment attempts from %s; try again in a minute", ip))
 		return

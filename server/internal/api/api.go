@@ -16,14 +16,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
+	"github.com/wirefleet/wirefleet/server/internal/ratelimit"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -49,7 +48,7 @@ type Server struct {
 	cfg  Config
 	m    *metrics
 	now  func() time.Time
-	lim  *ipLimiter
+	lim  *ratelimit.Limiter
 	info func() wire.ServerInfo
 
 	healthq chan store.HealthEntry
@@ -65,11 +64,7 @@ func New(db *store.DB, hub *netmap.Hub, log *slog.Logger, reg prometheus.Registe
 	}
 	s := &Server{db: db, hub: hub, log: log, cfg: cfg, now: time.Now, info: cfg.Info, healthq: make(chan store.HealthEntry, healthQueue)}
 	if cfg.EnrollRate > 0 {
-		burst := cfg.EnrollBurst
-		if burst <= 0 {
-			burst = int(cfg.EnrollRate)
-		}
-		s.lim = newIPLimiter(rate.Limit(cfg.EnrollRate/60), burst)
+		s.lim = ratelimit.New(cfg.EnrollRate, cfg.EnrollBurst)
 	}
 	s.m = newMetrics(reg, db, hub)
 	return s
@@ -125,6 +120,7 @@ func (s *Server) routes(local bool) http.Handler {
 	admin("POST "+wire.PathAdmins, s.createAdmin)
 	admin("GET "+wire.PathAdmins, s.listAdmins)
 	admin("DELETE "+wire.PathAdmins+"/{id}", s.deleteAdmin)
+	admin("POST "+wire.PathAdmins+"/{id}/password", s.setPassword)
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, wire.Errorf(wire.CodeNotFound, "no API route %s %s", r.Method, r.URL.Path))
@@ -215,38 +211,6 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// ipLimiter is a token bucket per source IP, with idle buckets dropped.
-type ipLimiter struct {
-	mu      sync.Mutex
-	limit   rate.Limit
-	burst   int
-	buckets map[string]*rate.Limiter
-	swept   time.Time
-}
-
-func newIPLimiter(l rate.Limit, burst int) *ipLimiter {
-	return &ipLimiter{limit: l, burst: burst, buckets: map[string]*rate.Limiter{}, swept: time.Now()}
-}
-
-func (l *ipLimiter) allow(ip string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.swept) > 10*time.Minute {
-		for k, b := range l.buckets {
-			if b.TokensAt(now) >= float64(l.burst) {
-				delete(l.buckets, k)
-			}
-		}
-		l.swept = now
-	}
-	b := l.buckets[ip]
-	if b == nil {
-		b = rate.NewLimiter(l.limit, l.burst)
-		l.buckets[ip] = b
-	}
-	return b.AllowN(now, 1)
 }
 
 func adminFrom(ctx context.Context) store.Actor {

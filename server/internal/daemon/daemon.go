@@ -26,9 +26,11 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/api"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
+	"github.com/wirefleet/wirefleet/server/internal/oneliner"
 	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 	"github.com/wirefleet/wirefleet/server/internal/tlsutil"
+	"github.com/wirefleet/wirefleet/server/internal/web"
 )
 
 // Version is the server's version, stamped at build time.
@@ -151,10 +153,17 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "Wirefleet server %s\n", Version)
+	page, err := web.New(db, hub, log, web.Config{
+		Secure: !o.InsecureHTTP, TokenTTL: o.TokenTTL,
+		Server: func() (string, string) { return extURL, pin },
 	})
+	if err != nil {
+		ln.Close()
+		stopHub()
+		bg.Wait()
+		return err
+	}
+	mux.Handle("/", page.Handler())
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -292,8 +301,8 @@ func bootstrap(ctx context.Context, db *store.DB, o Options, out io.Writer, extU
 			return err
 		}
 		fmt.Fprintf(out, "\n=== Enroll a machine (single-use token, valid 1 hour) ===\n")
-		for _, l := range OneLiners(extURL, pin, tok) {
-			fmt.Fprintf(out, "  %s\n", l)
+		for _, l := range oneliner.For(extURL, pin, tok) {
+			fmt.Fprintf(out, "  %s:\n    %s\n", l.Label, l.Command)
 		}
 		fmt.Fprintf(out, "  more tokens:  wirefleet-server tokens create --data-dir %s\n\n", o.DataDir)
 	}
@@ -308,19 +317,6 @@ func pinFlag(pin string) string {
 		return ""
 	}
 	return " --pin " + pin
-}
-
-// OneLiners returns the ready-to-paste enrollment commands for a token.
-// With a self-signed certificate, curl checks the same pin (its
-// --pinnedpubkey is enforced even with -k) and the agent pins it.
-func OneLiners(serverURL, pin, token string) []string {
-	curl := "curl -fsSL"
-	if pin != "" {
-		curl += " -k --pinnedpubkey 'sha256//" + pin[len("sha256/"):] + "'"
-	}
-	sh := fmt.Sprintf("%s %s/install.sh | sudo sh -s -- --server %s --token %s%s", curl, serverURL, serverURL, token, pinFlag(pin))
-	agent := fmt.Sprintf("wirefleet-agent enroll --server %s --token %s%s", serverURL, token, pinFlag(pin))
-	return []string{"Linux/macOS:  " + sh, "agent binary: " + agent}
 }
 
 func mintToken(ctx context.Context, db *store.DB, a store.Actor, ttl time.Duration) (string, error) {

@@ -394,3 +394,12 @@ func (h *Hub) flushSeen(ctx context.Context) {
 
 // FlushSeen writes pending last-seen times now (tests, shutdown).
 func (h *Hub) FlushSeen(ctx context.Context) { h.flushSeen(ctx) }
+
+// Online reports whether an active machine is online: it holds a long-poll
+// now, or was heard from (poll or health report) in the last two minutes.
+func (h *Hub) Online(m wire.Machine, now time.Time) bool {
+	if m.State != wire.MachineActive {
+		return false
+	}
+	return h.IsConnected(m.ID) || (m.LastSeen != nil && now.Sub(*m.LastSeen) < 2*time.Minute)
+}

@@ -1,0 +1,394 @@
+package web_test
+
+// The admin page driven in Debian's real Chromium (headless, through
+// chromedp) against the real server on 127.0.0.1 with a real SQLite file.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/daemon"
+)
+
+// server starts wirefleet-server in-process on 127.0.0.1 and returns its URL,
+// the admin password and an admin API client.
+func server(t *testing.T) (string, string, *client.Client) {
+	t.Helper()
+	var out bytes.Buffer
+	ready := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- daemon.Run(ctx, daemon.Options{
+			Listen: "127.0.0.1:0", DataDir: t.TempDir(), InsecureHTTP: true,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Ready:  func(u, _ string) { ready <- u },
+		}, &out)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	var u string
+	select {
+	case u = <-ready:
+	case err := <-done:
+		t.Fatalf("server: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("server did not start")
+	}
+	pw := regexp.MustCompile(`admin password: (\S+)`).FindStringSubmatch(out.String())
+	key := regexp.MustCompile(`admin API key:\s+(\S+)`).FindStringSubmatch(out.String())
+	if pw == nil || key == nil {
+		t.Fatalf("no admin credentials printed:\n%s", out.String())
+	}
+	admin, _ := client.New(u, client.WithToken(key[1]))
+	return u, pw[1], admin
+}
+
+func chromium(t *testing.T) string {
+	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	t.Skip("needs Debian's chromium (apt-get install chromium; .ci/run installs it)")
+	return ""
+}
+
+func pubkey() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// shots saves screenshots to WIREFLEET_SCREENSHOT_DIR (make screenshots
+// points it at docs/screenshots) or to the test's temporary directory.
+func shots(t *testing.T) func(name string) chromedp.Action {
+	dir := os.Getenv("WIREFLEET_SCREENSHOT_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	os.MkdirAll(dir, 0o755)
+	return func(name string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			var buf []byte
+			if err := chromedp.FullScreenshot(&buf, 100).Do(ctx); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644)
+		})
+	}
+}
+
+func TestAdminPageInChromium(t *testing.T) {
+	exe := chromium(t)
+	base, password, admin := server(t)
+	shot := shots(t)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
+		chromedp.WindowSize(1280, 900), chromedp.UserDataDir(t.TempDir()))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelA()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	defer cancelT()
+
+	// Every dialog is recorded and accepted; the XSS check looks for alert(1).
+	var mu sync.Mutex
+	var dialogs []string
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if d, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			mu.Lock()
+			dialogs = append(dialogs, d.Message)
+			mu.Unlock()
+			go chromedp.Run(ctx, page.HandleJavaScriptDialog(true))
+		}
+	})
+	run := func(what string, actions ...chromedp.Action) {
+		t.Helper()
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+
+	// Wrong password: a readable message, no session.
+	var msg string
+	run("wrong password",
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible("#password"),
+		chromedp.SendKeys("#password", "not-the-password"),
+		chromedp.Click("#signin"),
+		chromedp.WaitVisible(".error"),
+		chromedp.Text(".error", &msg),
+		shot("login-error"),
+	)
+	if !strings.Contains(msg, "Wrong user name or password") {
+		t.Fatalf("wrong password message = %q", msg)
+	}
+
+	// Sign in.
+	run("sign in",
+		chromedp.SendKeys("#password", password),
+		chromedp.Click("#signin"),
+		chromedp.WaitVisible("table#machines"),
+		shot("machines-empty"),
+	)
+
+	// Create a single-use token; the page shows it once with one-liners.
+	var tok, line0 string
+	run("create token",
+		chromedp.Navigate(base+"/tokens"),
+		chromedp.WaitVisible("#create-token"),
+		chromedp.SendKeys("#ttags", "env:ci"),
+		chromedp.Click("#create-token"),
+		chromedp.WaitVisible("#token-secret"),
+		chromedp.Text("#token-secret", &tok),
+		chromedp.Text("#line-0", &line0),
+		shot("token-created"),
+	)
+	if !strings.HasPrefix(tok, "wfe_") || !strings.Contains(line0, tok) || !strings.Contains(line0, base) {
+		t.Fatalf("token %q, one-liner %q", tok, line0)
+	}
+
+	// Watch the machines page; the machine enrolled meanwhile appears
+	// without a reload.
+	run("open machines", chromedp.Navigate(base+"/machines"), chromedp.WaitVisible("table#machines"))
+	anon, _ := client.New(base)
+	en, err := anon.Enroll(context.Background(), wire.EnrollRequest{Token: tok, PublicKey: pubkey(), Hostname: "web-1", OS: "linux", Arch: "amd64", AgentVersion: "0.9.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, _ := client.New(base, client.WithToken(en.Credential))
+	agent.ReportHealth(context.Background(), wire.HealthReport{At: time.Now(), AgentVersion: "0.9.0", OS: "linux", Platform: "debian 12",
+		CPUPercent: 12, MemTotal: 8 << 30, MemUsed: 3 << 30, DiskTotal: 100 << 30, DiskUsed: 40 << 30})
+	run("machine appears without reload",
+		chromedp.WaitVisible(`//table[@id="machines"]//a[text()="web-1"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//table[@id="machines"]//span[contains(@class,"online")]`, chromedp.BySearch),
+		shot("machines"),
+	)
+
+	// A hostile hostname renders as text.
+	tok2, err := admin.CreateToken(context.Background(), wire.CreateTokenRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const evil = `<img src=x onerror=alert(1)>`
+	if _, err := anon.Enroll(context.Background(), wire.EnrollRequest{Token: tok2.Secret, PublicKey: pubkey(), Hostname: evil, OS: "linux", Arch: "amd64", AgentVersion: `"><script>alert(2)</script>`}); err != nil {
+		t.Fatal(err)
+	}
+	var imgs int
+	var evilText string
+	run("xss inert (live refresh)",
+		chromedp.WaitVisible(`//div[@class="sub" and text()='`+evil+`']`, chromedp.BySearch),
+		chromedp.Evaluate(`document.querySelectorAll('#machines img, #machines script').length`, &imgs),
+	)
+	run("xss inert (server render)",
+		chromedp.Reload(),
+		chromedp.WaitVisible(`//div[@class="sub" and text()='`+evil+`']`, chromedp.BySearch),
+		chromedp.Text(`//div[@class="sub" and text()='`+evil+`']`, &evilText, chromedp.BySearch),
+	)
+	var imgs2 int
+	run("count injected elements", chromedp.Evaluate(`document.querySelectorAll('#machines img, #machines script').length`, &imgs2))
+	if imgs != 0 || imgs2 != 0 || evilText != evil {
+		t.Fatalf("hostile hostname became markup: %d/%d elements, text %q", imgs, imgs2, evilText)
+	}
+
+	// Machine detail, then Revoke with the confirmation naming the machine.
+	var state string
+	run("open machine",
+		chromedp.Click(`//table[@id="machines"]//a[text()="web-1"]`, chromedp.BySearch),
+		chromedp.WaitVisible("#revoke"),
+		shot("machine"),
+		chromedp.Click("#revoke"),
+		chromedp.WaitVisible(`//span[@id="machine-state" and text()="revoked"]`, chromedp.BySearch),
+		chromedp.Text("#machine-state", &state),
+		shot("machine-revoked"),
+	)
+	mu.Lock()
+	got := append([]string(nil), dialogs...)
+	mu.Unlock()
+	if len(got) != 1 || !strings.Contains(got[0], "Revoke web-1?") {
+		t.Fatalf("dialogs = %q, want exactly the revoke confirmation naming web-1 (and no alert from the hostile strings)", got)
+	}
+	// The API agrees: the credential is refused.
+	var we *wire.Error
+	if _, err := agent.Netmap(context.Background(), 0, 0); !errors.As(err, &we) || we.Code != wire.CodeMachineRevoked {
+		t.Fatalf("revoked credential: %v", err)
+	}
+	m, _ := admin.Machine(context.Background(), en.MachineID)
+	if m.State != wire.MachineRevoked {
+		t.Fatalf("API shows state %q", m.State)
+	}
+	page, _ := admin.Audit(context.Background(), client.AuditFilter{Target: en.MachineID, Action: "machine.revoke"})
+	if len(page.Events) != 1 || page.Events[0].Actor != "admin:admin" {
+		t.Fatalf("revoke audit = %+v", page.Events)
+	}
+
+	// A state-changing POST without the CSRF token is refused and changes nothing.
+	var cookies []*network.Cookie
+	run("cookies", chromedp.ActionFunc(func(ctx context.Context) error {
+		var err error
+		cookies, err = network.GetCookies().Do(ctx)
+		return err
+	}))
+	req, _ := http.NewRequest("POST", base+"/machines/"+en.MachineID+"/delete", strings.NewReader(url.Values{}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range cookies {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "did not come from this page") {
+		t.Fatalf("CSRF-less POST: %d\n%s", resp.StatusCode, body)
+	}
+	if _, err := admin.Machine(context.Background(), en.MachineID); err != nil {
+		t.Fatalf("machine gone after a refused POST: %v", err)
+	}
+
+	// Security headers.
+	resp, err = http.Get(base + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") ||
+		resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("Referrer-Policy") == "" {
+		t.Fatalf("security headers: %v", resp.Header)
+	}
+
+	// Tokens and audit pages, and the machines page at phone width.
+	run("tokens and audit",
+		chromedp.Navigate(base+"/tokens"), chromedp.WaitVisible("table#tokens"), shot("tokens"),
+		chromedp.Navigate(base+"/audit"), chromedp.WaitVisible("table#audit"), shot("audit"),
+		emulation.SetDeviceMetricsOverride(390, 844, 2, true),
+		chromedp.Navigate(base+"/machines"), chromedp.WaitVisible("table#machines"), shot("machines-phone"),
+	)
+	var overflow bool
+	run("phone layout", chromedp.Evaluate(`document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow))
+	if overflow {
+		t.Fatal("the page scrolls sideways at phone width; only the table may")
+	}
+}
+
+func TestLoginIsRateLimitedAndErrorsAreReadable(t *testing.T) {
+	base, _, _ := server(t)
+	// Twelve attempts at once (the limit is checked before the slow
+	// password hash): the ones past the burst of ten are refused.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	limited, wrong := 0, 0
+	for range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &http.Client{Jar: &cookieJar{}, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := c.Get(base + "/login")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(string(b))
+			resp, err = c.PostForm(base+"/login", url.Values{"csrf": {csrf[1]}, "username": {"admin"}, "password": {"wrong"}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case resp.StatusCode == http.StatusTooManyRequests && strings.Contains(string(b), "Too many sign-in attempts"):
+				limited++
+			case resp.StatusCode == http.StatusUnauthorized && strings.Contains(string(b), "Wrong user name or password"):
+				wrong++
+			default:
+				t.Errorf("unexpected answer %d:\n%s", resp.StatusCode, b)
+			}
+		}()
+	}
+	wg.Wait()
+	if limited < 2 || wrong+limited != 12 {
+		t.Fatalf("%d wrong-password answers and %d rate-limited, want at least 2 limited of 12", wrong, limited)
+	}
+	jar := &cookieJar{}
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// Unknown pages and machines are readable pages, not stack traces.
+	resp, _ := http.Get(base + "/no/such/page")
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 404 || !strings.Contains(string(b), "There is no page at this address") {
+		t.Fatalf("404 page: %d %s", resp.StatusCode, b)
+	}
+	// Pages need a session.
+	resp, _ = c.Get(base + "/machines")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
+		t.Fatalf("machines without a session: %d → %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// cookieJar is a minimal jar that keeps cookies regardless of path (the
+// login cookie is scoped to /login).
+type cookieJar struct {
+	mu sync.Mutex
+	c  map[string]*http.Cookie
+}
+
+func (j *cookieJar) SetCookies(_ *url.URL, cs []*http.Cookie) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.c == nil {
+		j.c = map[string]*http.Cookie{}
+	}
+	for _, c := range cs {
+		if c.MaxAge < 0 {
+			delete(j.c, c.Name)
+		} else {
+			j.c[c.Name] = c
+		}
+	}
+}
+
+func (j *cookieJar) Cookies(*url.URL) []*http.Cookie {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []*http.Cookie
+	for _, c := range j.c {
+		out = append(out, c)
+	}
+	return out
+}

@@ -1,0 +1,388 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/oneliner"
+	"github.com/wirefleet/wirefleet/server/internal/secret"
+	"github.com/wirefleet/wirefleet/server/internal/store"
+)
+
+// row is one machine as the table shows it; the live refresh fetches the
+// same rows as JSON.
+type row struct {
+	ID       string   `json:"id"`
+	Name     string   `json:"name"`
+	Hostname string   `json:"hostname"`
+	State    string   `json:"state"` // online, offline, revoked
+	LastSeen string   `json:"last_seen"`
+	OS       string   `json:"os"`
+	Agent    string   `json:"agent"`
+	IPv4     string   `json:"ipv4"`
+	IPv6     string   `json:"ipv6"`
+	Tags     []string `json:"tags"`
+	CPU      string   `json:"cpu"`
+	Mem      string   `json:"mem"`
+	Disk     string   `json:"disk"`
+}
+
+func (w *Web) rowOf(m wire.Machine, now time.Time) row {
+	r := row{ID: m.ID, Name: m.Name, Hostname: m.Hostname, LastSeen: w.ago(m.LastSeen), OS: m.OS + "/" + m.Arch,
+		Agent: m.AgentVersion, IPv4: m.IPv4, IPv6: m.IPv6, Tags: m.Tags, CPU: "–", Mem: "–", Disk: "–"}
+	if m.OSVersion != "" {
+		r.OS = m.OSVersion + " (" + m.Arch + ")"
+	}
+	switch {
+	case m.State == wire.MachineRevoked:
+		r.State = "revoked"
+	case w.hub.Online(m, now):
+		r.State = "online"
+	default:
+		r.State = "offline"
+	}
+	if h := m.Health; h != nil {
+		if h.Platform != "" {
+			r.OS = h.Platform + " (" + m.Arch + ")"
+		}
+		r.CPU = fmt.Sprintf("%.0f%%", h.CPUPercent)
+		r.Mem, r.Disk = pct(h.MemUsed, h.MemTotal), pct(h.DiskUsed, h.DiskTotal)
+	}
+	if r.Tags == nil {
+		r.Tags = []string{}
+	}
+	return r
+}
+
+// listRows returns the machines matching ?q= (name, hostname or tag) and
+// ?state= (online, offline, revoked).
+func (w *Web) listRows(r *http.Request) ([]row, error) {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	state := r.URL.Query().Get("state")
+	f := store.MachineFilter{}
+	if state == "revoked" {
+		f.State = wire.MachineRevoked
+	} else if state == "online" || state == "offline" {
+		f.State = wire.MachineActive
+	}
+	ms, err := w.db.ListMachines(r.Context(), f)
+	if err != nil {
+		return nil, err
+	}
+	now := w.now()
+	rows := []row{}
+	lq := strings.ToLower(q)
+	for _, m := range ms {
+		if q != "" && !strings.Contains(m.Name, lq) && !strings.Contains(strings.ToLower(m.Hostname), lq) && !hasTag(m.Tags, lq) {
+			continue
+		}
+		rw := w.rowOf(m, now)
+		if (state == "online" || state == "offline") && rw.State != state {
+			continue
+		}
+		rows = append(rows, rw)
+	}
+	return rows, nil
+}
+
+func hasTag(tags []string, q string) bool {
+	for _, t := range tags {
+		if strings.Contains(t, q) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *Web) machines(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	rows, err := w.listRows(r)
+	if err != nil {
+		w.internal(rw, r, err)
+		return
+	}
+	w.render(rw, r, "machines", http.StatusOK, page{Title: "Machines", Nav: "machines", Admin: s.Admin.Name, CSRF: s.CSRF,
+		Flash: r.URL.Query().Get("flash"),
+		Data: map[string]any{"Rows": rows, "Q": r.URL.Query().Get("q"), "State": r.URL.Query().Get("state")}})
+}
+
+func (w *Web) machinesJSON(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	rows, err := w.listRows(r)
+	if err != nil {
+		w.internal(rw, r, err)
+		return
+	}
+	rw.Header().Set("Content-Type", "application/json")
+	rw.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(rw).Encode(rows)
+}
+
+func (w *Web) machine(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	m, err := w.db.Machine(r.Context(), r.PathValue("id"))
+	if err != nil {
+		if err == store.ErrNotFound {
+			w.fail(rw, r, http.StatusNotFound, "No such machine. It may have been deleted.")
+			return
+		}
+		w.internal(rw, r, err)
+		return
+	}
+	h, err := w.db.Health(r.Context(), m.ID, 120)
+	if err != nil {
+		w.internal(rw, r, err)
+		return
+	}
+	events, err := w.db.ListAudit(r.Context(), store.AuditFilter{Target: m.ID, Limit: 20})
+	if err != nil {
+		w.internal(rw, r, err)
+		return
+	}
+	w.render(rw, r, "machine", http.StatusOK, page{Title: m.Name, Nav: "machines", Admin: s.Admin.Name, CSRF: s.CSRF,
+		Flash: r.URL.Query().Get("flash"), Error: r.URL.Query().Get("error"),
+		Data: map[string]any{"M": m, "Row": w.rowOf(m, w.now()), "Health": h, "Chart": chart(h.History), "Events": events.Events}})
+}
+
+// mutate runs a machine change, waits for the network map to reflect it
+// (so every affected agent has been told), and redirects with a message.
+func (w *Web) mutate(rw http.ResponseWriter, r *http.Request, back string, fn func() (wire.Machine, store.Change, error), flash func(wire.Machine) string) {
+	m, ch, err := fn()
+	if err != nil {
+		if code := wire.ErrorCode(err); code != wire.CodeInternal {
+			http.Redirect(rw, r, back+"?error="+url.QueryEscape(err.(*wire.Error).Message), http.StatusSeeOther)
+			return
+		}
+		w.internal(rw, r, err)
+		return
+	}
+	if err := w.hub.Sync(r.Context(), ch.Version); err != nil {
+		w.internal(rw, r, err)
+		return
+	}
+	if back == "" {
+		back = "/machines/" + m.ID
+	}
+	http.Redirect(rw, r, back+"?flash="+url.QueryEscape(flash(m)), http.StatusSeeOther)
+}
+
+func (w *Web) revoke(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	id := r.PathValue("id")
+	w.mutate(rw, r, "/machines/"+url.PathEscape(id), func() (wire.Machine, store.Change, error) {
+		return w.db.RevokeMachine(r.Context(), w.actor(r, s), id)
+	}, func(m wire.Machine) string { return "Machine " + m.Name + " revoked: its credential no longer works." })
+}
+
+func (w *Web) delete(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	id := r.PathValue("id")
+	w.mutate(rw, r, "/machines", func() (wire.Machine, store.Change, error) {
+		return w.db.DeleteMachine(r.Context(), w.actor(r, s), id)
+	}, func(m wire.Machine) string { return "Machine " + m.Name + " deleted." })
+}
+
+func (w *Web) rename(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	id := r.PathValue("id")
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	w.mutate(rw, r, "/machines/"+url.PathEscape(id), func() (wire.Machine, store.Change, error) {
+		if err := wire.ValidateName(name); err != nil {
+			return wire.Machine{}, store.Change{}, err
+		}
+		return w.db.UpdateMachine(r.Context(), w.actor(r, s), id, &name, nil)
+	}, func(m wire.Machine) string { return "Renamed to " + m.Name + "." })
+}
+
+func (w *Web) retag(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	id := r.PathValue("id")
+	w.mutate(rw, r, "/machines/"+url.PathEscape(id), func() (wire.Machine, store.Change, error) {
+		tags, err := wire.ValidateTags(splitTags(r.PostFormValue("tags")))
+		if err != nil {
+			return wire.Machine{}, store.Change{}, err
+		}
+		return w.db.UpdateMachine(r.Context(), w.actor(r, s), id, nil, &tags)
+	}, func(m wire.Machine) string { return "Tags saved." })
+}
+
+func splitTags(s string) []string {
+	var out []string
+	for _, t := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		out = append(out, strings.ToLower(t))
+	}
+	return out
+}
+
+func (w *Web) tokens(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	ts, err := w.db.ListTokens(r.Context())
+	if err != nil {
+		w.internal(rw, r, err)
+		return
+	}
+	w.render(rw, r, "tokens", http.StatusOK, page{Title: "Enrollment tokens", Nav: "tokens", Admin: s.Admin.Name, CSRF: s.CSRF,
+		Flash: r.URL.Query().Get("flash"), Error: r.URL.Query().Get("error"), Data: map[string]any{"Tokens": ts}})
+}
+
+func (w *Web) createToken(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	back := func(msg string) { http.Redirect(rw, r, "/tokens?error="+url.QueryEscape(msg), http.StatusSeeOther) }
+	reusable := r.PostFormValue("reusable") == "on"
+	tags, err := wire.ValidateTags(splitTags(r.PostFormValue("tags")))
+	if err != nil {
+		back(err.(*wire.Error).Message)
+		return
+	}
+	maxUses := 0
+	if v := strings.TrimSpace(r.PostFormValue("max_uses")); v != "" {
+		if maxUses, err = strconv.Atoi(v); err != nil || maxUses < 0 || maxUses > 1_000_000 {
+			back("Max uses must be a number from 0 (unlimited) to 1000000.")
+			return
+		}
+	}
+	if maxUses > 1 && !reusable {
+		back("More than one use needs a reusable token.")
+		return
+	}
+	ttl := w.cfg.TokenTTL
+	if v := strings.TrimSpace(r.PostFormValue("expires")); v != "" {
+		if ttl, err = time.ParseDuration(v); err != nil || ttl <= 0 || ttl > 366*24*time.Hour {
+			back("Expiry must be a duration such as 1h, 24h or 720h (at most a year).")
+			return
+		}
+	}
+	exp := w.now().Add(ttl).UTC()
+	sec, hash := secret.New(wire.PrefixEnrollToken)
+	t, err := w.db.CreateToken(r.Context(), w.actor(r, s), store.NewToken{Prefix: secret.Display(sec), Hash: hash,
+		Reusable: reusable, Ephemeral: r.PostFormValue("ephemeral") == "on", MaxUses: maxUses, Tags: tags, ExpiresAt: &exp})
+	if err != nil {
+		w.internal(rw, r, err)
+		return
+	}
+	u, pin := "", ""
+	if w.cfg.Server != nil {
+		u, pin = w.cfg.Server()
+	}
+	w.render(rw, r, "token_created", http.StatusOK, page{Title: "Token created", Nav: "tokens", Admin: s.Admin.Name, CSRF: s.CSRF,
+		Data: map[string]any{"Token": t, "Secret": sec, "Lines": oneliner.For(u, pin, sec)}})
+}
+
+func (w *Web) revokeToken(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	t, err := w.db.RevokeToken(r.Context(), w.actor(r, s), r.PathValue("id"))
+	if err != nil {
+		if err == store.ErrNotFound {
+			http.Redirect(rw, r, "/tokens?error="+url.QueryEscape("No such token."), http.StatusSeeOther)
+			return
+		}
+		w.internal(rw, r, err)
+		return
+	}
+	http.Redirect(rw, r, "/tokens?flash="+url.QueryEscape("Token "+t.Prefix+"… revoked."), http.StatusSeeOther)
+}
+
+func (w *Web) audit(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	q := r.URL.Query()
+	f := store.AuditFilter{Action: q.Get("action"), Actor: q.Get("actor"), Target: q.Get("target"), Limit: 50}
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			w.fail(rw, r, http.StatusBadRequest, "The page link is malformed.")
+			return
+		}
+		f.Before = n
+	}
+	p, err := w.db.ListAudit(r.Context(), f)
+	if err != nil {
+		w.internal(rw, r, err)
+		return
+	}
+	next := ""
+	if p.Next > 0 {
+		v := url.Values{"before": {strconv.FormatInt(p.Next, 10)}}
+		for _, k := range []string{"action", "actor", "target"} {
+			if q.Get(k) != "" {
+				v.Set(k, q.Get(k))
+			}
+		}
+		next = "/audit?" + v.Encode()
+	}
+	w.render(rw, r, "audit", http.StatusOK, page{Title: "Audit log", Nav: "audit", Admin: s.Admin.Name, CSRF: s.CSRF,
+		Data: map[string]any{"Events": p.Events, "Next": next, "Action": f.Action, "Actor": f.Actor, "Target": f.Target}})
+}
+
+// ago renders a time as "2 min ago".
+func (w *Web) ago(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	d := w.now().Sub(*t)
+	switch {
+	case d < 10*time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%d s ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h ago", int(d.Hours()))
+	default:
+		return fmt.Sprintf("%d days ago", int(d.Hours()/24))
+	}
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil {
+		return "–"
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+func pct(used, total uint64) string {
+	if total == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f%%", float64(used)*100/float64(total))
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	default:
+		return fmt.Sprintf("%d B", n)
+	}
+}
+
+// chart draws CPU and memory use over the stored history as an inline SVG
+// (oldest on the left). Built from numbers only, so it is safe to mark as
+// HTML.
+func chart(history []wire.HealthReport) template.HTML {
+	if len(history) < 2 {
+		return ""
+	}
+	const w, h = 600.0, 120.0
+	n := len(history)
+	line := func(val func(wire.HealthReport) float64) string {
+		var b strings.Builder
+		for i := range n {
+			r := history[n-1-i] // history is newest first
+			x := float64(i) * w / float64(n-1)
+			y := h - min(max(val(r), 0), 100)*h/100
+			fmt.Fprintf(&b, "%.1f,%.1f ", x, y)
+		}
+		return strings.TrimSpace(b.String())
+	}
+	cpu := line(func(r wire.HealthReport) float64 { return r.CPUPercent })
+	mem := line(func(r wire.HealthReport) float64 {
+		if r.MemTotal == 0 {
+			return 0
+		}
+		return float64(r.MemUsed) * 100 / float64(r.MemTotal)
+	})
+	return template.HTML(fmt.Sprintf(`<svg class="chart" viewBox="0 0 %.0f %.0f" role="img" aria-label="CPU and memory use, last %d reports">`+
+		`<line x1="0" y1="%.0f" x2="%.0f" y2="%.0f" class="grid"/><polyline class="cpu" points="%s"/><polyline class="mem" points="%s"/></svg>`,
+		w, h, n, h/2, w, h/2, cpu, mem))
+}

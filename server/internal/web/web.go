@@ -1,0 +1,323 @@
+// Package web is the admin web page: sign-in, machines with live status and
+// health, machine detail with revoke, tokens with ready one-liners, and the
+// audit log. It is server-rendered html/template with one small script
+// (static/app.js) for live refresh, confirmations and copy buttons; there
+// is no build step and nothing is loaded from elsewhere.
+//
+// Safety: every page carries a strict Content-Security-Policy (no inline
+// script), every state-changing form a per-session CSRF token, and every
+// string from users or agents goes through html/template's escaping or, in
+// the script, textContent.
+package web
+
+import (
+	"context"
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/netmap"
+	"github.com/wirefleet/wirefleet/server/internal/ratelimit"
+	"github.com/wirefleet/wirefleet/server/internal/secret"
+	"github.com/wirefleet/wirefleet/server/internal/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Config holds the page's settings.
+type Config struct {
+	// Secure marks cookies Secure (the server speaks TLS).
+	Secure bool
+	// SessionTTL is how long a sign-in lasts (default 12 h).
+	SessionTTL time.Duration
+	// LoginRate limits sign-in attempts per source IP per minute (default 10).
+	LoginRate float64
+	// TokenTTL is the default token lifetime offered in the form.
+	TokenTTL time.Duration
+	// Server returns the URL and pin put into one-liners.
+	Server func() (url, pin string)
+}
+
+// Web serves the admin page.
+type Web struct {
+	db    *store.DB
+	hub   *netmap.Hub
+	log   *slog.Logger
+	cfg   Config
+	pages map[string]*template.Template
+	login *ratelimit.Limiter
+	now   func() time.Time
+}
+
+const (
+	sessionCookie = "wf_session"
+	loginCookie   = "wf_login"
+	sessionPrefix = "wfs_"
+)
+
+// New parses the templates (failing if one is missing or broken) and
+// returns the page.
+func New(db *store.DB, hub *netmap.Hub, log *slog.Logger, cfg Config) (*Web, error) {
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.LoginRate <= 0 {
+		cfg.LoginRate = 10
+	}
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = 24 * time.Hour
+	}
+	w := &Web{db: db, hub: hub, log: log, cfg: cfg, pages: map[string]*template.Template{},
+		login: ratelimit.New(cfg.LoginRate, int(cfg.LoginRate)), now: time.Now}
+	funcs := template.FuncMap{
+		"ago":   w.ago,
+		"when":  func(t *time.Time) string { return fmtTime(t) },
+		"join":  strings.Join,
+		"mib":   func(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) },
+		"gib":   func(b uint64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) },
+		"pct":   func(used, total uint64) string { return pct(used, total) },
+		"bytes": humanBytes,
+	}
+	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "error"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
+		if err != nil {
+			return nil, fmt.Errorf("web: template %s: %w", page, err)
+		}
+		if t.Lookup("content") == nil {
+			return nil, fmt.Errorf("web: template %s defines no content", page)
+		}
+		w.pages[page] = t
+	}
+	return w, nil
+}
+
+// Handler returns the page's routes; the daemon mounts it at "/".
+func (w *Web) Handler() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	mux.HandleFunc("GET /login", w.loginPage)
+	mux.HandleFunc("POST /login", w.loginPost)
+	mux.HandleFunc("GET /{$}", func(rw http.ResponseWriter, r *http.Request) { http.Redirect(rw, r, "/machines", http.StatusSeeOther) })
+
+	auth := func(pattern string, h func(http.ResponseWriter, *http.Request, store.Session)) {
+		mux.Handle(pattern, w.requireSession(h))
+	}
+	auth("POST /logout", w.logout)
+	auth("GET /machines", w.machines)
+	auth("GET /machines.json", w.machinesJSON)
+	auth("GET /machines/{id}", w.machine)
+	auth("POST /machines/{id}/revoke", w.revoke)
+	auth("POST /machines/{id}/delete", w.delete)
+	auth("POST /machines/{id}/rename", w.rename)
+	auth("POST /machines/{id}/tags", w.retag)
+	auth("GET /tokens", w.tokens)
+	auth("POST /tokens", w.createToken)
+	auth("POST /tokens/{id}/revoke", w.revokeToken)
+	auth("GET /audit", w.audit)
+	mux.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
+		w.fail(rw, r, http.StatusNotFound, "There is no page at this address.")
+	})
+	return securityHeaders(mux)
+}
+
+// securityHeaders sets the headers every page carries.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		h := rw.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(rw, r)
+	})
+}
+
+func cacheStatic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Cache-Control", "public, max-age=300")
+		next.ServeHTTP(rw, r)
+	})
+}
+
+type ctxKey struct{}
+
+// requireSession admits requests with a live session cookie and, for
+// POSTs, the session's CSRF token.
+func (w *Web) requireSession(h func(http.ResponseWriter, *http.Request, store.Session)) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(sessionCookie)
+		var sess store.Session
+		if err == nil && secret.WellFormed(c.Value, sessionPrefix) {
+			sess, err = w.db.SessionByHash(r.Context(), secret.Hash(c.Value))
+		} else if err == nil {
+			err = store.ErrNotFound
+		}
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, http.ErrNoCookie) {
+			if r.Method == http.MethodGet && !strings.HasSuffix(r.URL.Path, ".json") {
+				http.Redirect(rw, r, "/login", http.StatusSeeOther)
+				return
+			}
+			w.fail(rw, r, http.StatusUnauthorized, "Your session has ended. Sign in again.")
+			return
+		}
+		if err != nil {
+			w.internal(rw, r, err)
+			return
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(rw, r.Body, 64<<10)
+			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.CSRF)) != 1 {
+				w.fail(rw, r, http.StatusForbidden, "This form expired or did not come from this page. Reload the page and try again.")
+				return
+			}
+		}
+		h(rw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, sess)), sess)
+	})
+}
+
+func (w *Web) actor(r *http.Request, s store.Session) store.Actor {
+	return store.Actor{Name: "admin:" + s.Admin.Name, SourceIP: clientIP(r)}
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// page is what every template receives.
+type page struct {
+	Title  string
+	Nav    string
+	Admin  string
+	CSRF   string
+	Flash  string
+	Error  string
+	Status int
+	Data   any
+}
+
+func (w *Web) render(rw http.ResponseWriter, r *http.Request, name string, status int, p page) {
+	t := w.pages[name]
+	var b strings.Builder
+	if err := t.Execute(&b, p); err != nil {
+		w.log.Error("web: render", "page", name, "err", err)
+		http.Error(rw, "The page could not be drawn; the server log has details.", http.StatusInternalServerError)
+		return
+	}
+	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+	rw.Header().Set("Cache-Control", "no-store")
+	rw.WriteHeader(status)
+	_, _ = rw.Write([]byte(b.String()))
+}
+
+// fail shows a readable error page, never a stack trace.
+func (w *Web) fail(rw http.ResponseWriter, r *http.Request, status int, msg string) {
+	p := page{Title: http.StatusText(status), Error: msg, Status: status}
+	if s, ok := r.Context().Value(ctxKey{}).(store.Session); ok {
+		p.Admin, p.CSRF = s.Admin.Name, s.CSRF
+	}
+	w.render(rw, r, "error", status, p)
+}
+
+// internal logs err and shows a generic error page.
+func (w *Web) internal(rw http.ResponseWriter, r *http.Request, err error) {
+	var we *wire.Error
+	if errors.As(err, &we) {
+		w.fail(rw, r, we.Code.Status(), we.Message)
+		return
+	}
+	w.log.Error("web: request failed", "path", r.URL.Path, "err", err)
+	w.fail(rw, r, http.StatusInternalServerError, "Something went wrong on the server; the server log has the details.")
+}
+
+func (w *Web) loginPage(rw http.ResponseWriter, r *http.Request) {
+	w.showLogin(rw, r, http.StatusOK, "")
+}
+
+// showLogin renders the sign-in form with a fresh pre-session CSRF token,
+// kept in a cookie (double submit).
+func (w *Web) showLogin(rw http.ResponseWriter, r *http.Request, status int, msg string) {
+	tok, _ := secret.New("")
+	http.SetCookie(rw, &http.Cookie{Name: loginCookie, Value: tok, Path: "/login", HttpOnly: true, Secure: w.cfg.Secure, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
+	w.render(rw, r, "login", status, page{Title: "Sign in", CSRF: tok, Error: msg})
+}
+
+func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(rw, r.Body, 16<<10)
+	ip := clientIP(r)
+	if !w.login.Allow(ip, w.now()) {
+		w.showLogin(rw, r, http.StatusTooManyRequests, "Too many sign-in attempts from your address. Wait a minute and try again.")
+		return
+	}
+	c, err := r.Cookie(loginCookie)
+	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) != 1 {
+		w.showLogin(rw, r, http.StatusForbidden, "The sign-in form expired. Please try again.")
+		return
+	}
+	name, pw := r.PostFormValue("username"), r.PostFormValue("password")
+	ad, hash, err := w.db.AdminPasswordHash(r.Context(), name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		w.internal(rw, r, err)
+		return
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		hash = dummyHash // spend the same time as a real check
+	}
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)) != nil || errors.Is(err, store.ErrNotFound) {
+		_ = w.db.Audit(r.Context(), store.Actor{Name: "anonymous", SourceIP: ip}, "admin.login_failed", "", map[string]any{"username": clip(name, 64)})
+		w.showLogin(rw, r, http.StatusUnauthorized, "Wrong user name or password.")
+		return
+	}
+	sec, h := secret.New(sessionPrefix)
+	csrf, _ := secret.New("")
+	if err := w.db.CreateSession(r.Context(), store.Actor{Name: "admin:" + ad.Name, SourceIP: ip}, ad.ID, h, csrf, w.cfg.SessionTTL); err != nil {
+		w.internal(rw, r, err)
+		return
+	}
+	http.SetCookie(rw, &http.Cookie{Name: sessionCookie, Value: sec, Path: "/", HttpOnly: true, Secure: w.cfg.Secure,
+		SameSite: http.SameSiteStrictMode, MaxAge: int(w.cfg.SessionTTL / time.Second)})
+	http.SetCookie(rw, &http.Cookie{Name: loginCookie, Value: "", Path: "/login", MaxAge: -1})
+	http.Redirect(rw, r, "/machines", http.StatusSeeOther)
+}
+
+// dummyHash is a bcrypt hash of a random string, compared against when the
+// user name does not exist so that timing does not reveal valid names.
+var dummyHash = func() string {
+	s, _ := secret.New("")
+	h, _ := bcrypt.GenerateFromPassword([]byte(s), 12) // the cost real passwords use (api.BcryptCost)
+	return string(h)
+}()
+
+func (w *Web) logout(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		_ = w.db.DeleteSession(r.Context(), w.actor(r, s), secret.Hash(c.Value))
+	}
+	http.SetCookie(rw, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: w.cfg.Secure, SameSite: http.SameSiteStrictMode})
+	http.Redirect(rw, r, "/login", http.StatusSeeOther)
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
