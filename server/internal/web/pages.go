@@ -109,7 +109,7 @@ func (w *Web) machines(rw http.ResponseWriter, r *http.Request, s store.Session)
 	}
 	w.render(rw, r, "machines", http.StatusOK, page{Title: "Machines", Nav: "machines", Admin: s.Admin.Name, CSRF: s.CSRF,
 		Flash: r.URL.Query().Get("flash"),
-		Data: map[string]any{"Rows": rows, "Q": r.URL.Query().Get("q"), "State": r.URL.Query().Get("state")}})
+		Data:  map[string]any{"Rows": rows, "Q": r.URL.Query().Get("q"), "State": r.URL.Query().Get("state")}})
 }
 
 func (w *Web) machinesJSON(rw http.ResponseWriter, r *http.Request, s store.Session) {
