@@ -1,6 +1,9 @@
 package wire
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // API paths. Agents and admins share the /api/v1 prefix.
 const (
@@ -320,4 +323,68 @@ type MachineHealth struct {
 	ReceivedAt *time.Time     `json:"received_at,omitempty"` // when the latest report arrived
 	Latest     *HealthReport  `json:"latest,omitempty"`
 	History    []HealthReport `json:"history"`
+}
+
+// Flag paths.
+const (
+	PathFlags      = "/api/v1/flags"
+	PathAgentFlags = "/api/v1/agent/flags"
+)
+
+// Flag types.
+const (
+	FlagBoolean = "boolean"
+	FlagString  = "string"
+	FlagNumber  = "number"
+	FlagObject  = "object"
+)
+
+// Flag is a feature flag: a typed default value and ordered targeting
+// rules; the first rule that matches a machine decides its value.
+type Flag struct {
+	Key         string          `json:"key"`
+	Type        string          `json:"type"`
+	Enabled     bool            `json:"enabled"`
+	Default     json.RawMessage `json:"default"`
+	Rules       []FlagRule      `json:"rules"`
+	Description string          `json:"description,omitempty"`
+	Version     int64           `json:"version"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+	UpdatedBy   string          `json:"updated_by"`
+}
+
+// FlagRule matches machines by their facts; every condition given must
+// hold (a list matches when any of its entries does). Percentage, when
+// set, then admits the share of matching machines whose bucket — a
+// consistent hash of (flag key, machine ID), as flagd's "fractional" —
+// falls below it, so a machine keeps its bucket as the percentage grows.
+type FlagRule struct {
+	Tags       []string        `json:"tags,omitempty"`
+	OS         []string        `json:"os,omitempty"`
+	Arch       []string        `json:"arch,omitempty"`
+	Names      []string        `json:"names,omitempty"`
+	MinVersion string          `json:"min_version,omitempty"` // agent version ≥ (semver, "v" optional)
+	MaxVersion string          `json:"max_version,omitempty"` // agent version <
+	Percentage *float64        `json:"percentage,omitempty"`  // 0–100
+	Value      json.RawMessage `json:"value"`
+	Variant    string          `json:"variant,omitempty"`
+}
+
+// MachineFacts are what rules match on; the server sends them with the
+// flag set because tags live on the server.
+type MachineFacts struct {
+	ID           string   `json:"id"`
+	Name         string   `json:"name"`
+	Tags         []string `json:"tags"`
+	OS           string   `json:"os"`
+	Arch         string   `json:"arch"`
+	AgentVersion string   `json:"agent_version"`
+}
+
+// FlagSet is what an agent fetches: every flag and its own facts. Version
+// is the server's flags version, also sent as the ETag.
+type FlagSet struct {
+	Version int64        `json:"version"`
+	Machine MachineFacts `json:"machine"`
+	Flags   []Flag       `json:"flags"`
 }

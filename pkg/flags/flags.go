@@ -1,0 +1,238 @@
+// Package flags evaluates Wirefleet feature flags for a machine. The agent
+// evaluates locally from its cached flag set (so applications keep working
+// offline); the server uses the same code to validate and preview.
+//
+// Percentage rollouts follow flagd's "fractional" convention: the bucket is
+// murmur3-32 (seed 0) of flagKey+targetingKey, |hash| / MaxInt32 × 100, so
+// results agree with other OpenFeature tooling.
+package flags
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/murmur3"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// Reasons, as OpenFeature names them.
+const (
+	ReasonStatic   = "STATIC"          // no rules: the default value
+	ReasonDefault  = "DEFAULT"         // rules exist, none matched
+	ReasonTarget   = "TARGETING_MATCH" // a rule matched
+	ReasonSplit    = "SPLIT"           // a percentage rule admitted the machine
+	ReasonDisabled = "DISABLED"        // flag disabled: the default value
+)
+
+// Result is one evaluation.
+type Result struct {
+	Key     string          `json:"key"`
+	Value   json.RawMessage `json:"value"`
+	Reason  string          `json:"reason"`
+	Variant string          `json:"variant,omitempty"`
+	Rule    int             `json:"rule"` // index of the matching rule, -1 when none
+}
+
+// Bucket returns the machine's rollout bucket for a flag, in [0, 100].
+func Bucket(flagKey, targetingKey string) float64 {
+	h := int32(murmur3.StringSum32(flagKey + targetingKey))
+	return math.Abs(float64(h)) / math.MaxInt32 * 100
+}
+
+// Evaluate returns the flag's value for the machine. targetingKey is the
+// bucketing key for percentage rules (the machine ID unless an application
+// passes its own).
+func Evaluate(f wire.Flag, m wire.MachineFacts, targetingKey string) Result {
+	if targetingKey == "" {
+		targetingKey = m.ID
+	}
+	r := Result{Key: f.Key, Value: f.Default, Rule: -1}
+	switch {
+	case !f.Enabled:
+		r.Reason = ReasonDisabled
+		return r
+	case len(f.Rules) == 0:
+		r.Reason = ReasonStatic
+		return r
+	}
+	for i, rule := range f.Rules {
+		if !matches(rule, m) {
+			continue
+		}
+		if rule.Percentage != nil {
+			if Bucket(f.Key, targetingKey) >= *rule.Percentage {
+				continue
+			}
+			return Result{Key: f.Key, Value: rule.Value, Reason: ReasonSplit, Variant: rule.Variant, Rule: i}
+		}
+		return Result{Key: f.Key, Value: rule.Value, Reason: ReasonTarget, Variant: rule.Variant, Rule: i}
+	}
+	r.Reason = ReasonDefault
+	return r
+}
+
+func matches(r wire.FlagRule, m wire.MachineFacts) bool {
+	if len(r.Tags) > 0 && !anyIn(r.Tags, m.Tags) {
+		return false
+	}
+	if len(r.OS) > 0 && !anyIn(r.OS, []string{m.OS}) {
+		return false
+	}
+	if len(r.Arch) > 0 && !anyIn(r.Arch, []string{m.Arch}) {
+		return false
+	}
+	if len(r.Names) > 0 && !anyIn(r.Names, []string{m.Name}) {
+		return false
+	}
+	if r.MinVersion != "" && CompareVersions(m.AgentVersion, r.MinVersion) < 0 {
+		return false
+	}
+	if r.MaxVersion != "" && CompareVersions(m.AgentVersion, r.MaxVersion) >= 0 {
+		return false
+	}
+	return true
+}
+
+func anyIn(want, have []string) bool {
+	for _, w := range want {
+		for _, h := range have {
+			if w == h {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var versionRE = regexp.MustCompile(`^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?`)
+
+// CompareVersions compares semantic versions ("1.2.3", "v1.2", "1.3.0-rc1"),
+// returning -1, 0 or 1. A version that does not parse sorts first, so an
+// unknown ("dev") agent never satisfies a minimum.
+func CompareVersions(a, b string) int {
+	pa, oka := parseVersion(a)
+	pb, okb := parseVersion(b)
+	switch {
+	case !oka && !okb:
+		return strings.Compare(a, b)
+	case !oka:
+		return -1
+	case !okb:
+		return 1
+	}
+	for i := range 3 {
+		if pa.n[i] != pb.n[i] {
+			if pa.n[i] < pb.n[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	switch { // a pre-release sorts before the release
+	case pa.pre == pb.pre:
+		return 0
+	case pa.pre == "":
+		return 1
+	case pb.pre == "":
+		return -1
+	default:
+		return strings.Compare(pa.pre, pb.pre)
+	}
+}
+
+type version struct {
+	n   [3]int
+	pre string
+}
+
+func parseVersion(s string) (version, bool) {
+	m := versionRE.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return version{}, false
+	}
+	var v version
+	for i := range 3 {
+		if m[i+1] != "" {
+			v.n[i], _ = strconv.Atoi(m[i+1])
+		}
+	}
+	v.pre = m[4]
+	return v, true
+}
+
+var keyRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,127}$`)
+
+// Validate checks a flag definition: key, type, and that the default and
+// every rule value are JSON of the flag's type.
+func Validate(f wire.Flag) error {
+	if !keyRE.MatchString(f.Key) {
+		return wire.Errorf(wire.CodeInvalidArgument, "flag key must be 1–128 characters of a–z, 0–9, '.', '_' and '-', starting with a letter or digit")
+	}
+	if err := checkType(f.Type, f.Default); err != nil {
+		return wire.Errorf(wire.CodeInvalidArgument, "default: %v", err)
+	}
+	if len(f.Rules) > 100 {
+		return wire.Errorf(wire.CodeInvalidArgument, "at most 100 rules")
+	}
+	if len(f.Description) > 500 {
+		return wire.Errorf(wire.CodeInvalidArgument, "description longer than 500 characters")
+	}
+	for i, r := range f.Rules {
+		if err := checkType(f.Type, r.Value); err != nil {
+			return wire.Errorf(wire.CodeInvalidArgument, "rule %d value: %v", i+1, err)
+		}
+		if r.Percentage != nil && (*r.Percentage < 0 || *r.Percentage > 100) {
+			return wire.Errorf(wire.CodeInvalidArgument, "rule %d: percentage must be 0–100", i+1)
+		}
+		for _, v := range []string{r.MinVersion, r.MaxVersion} {
+			if _, ok := parseVersion(v); v != "" && !ok {
+				return wire.Errorf(wire.CodeInvalidArgument, "rule %d: %q is not a version", i+1, v)
+			}
+		}
+		if len(r.Tags)+len(r.OS)+len(r.Arch)+len(r.Names) > 1000 || len(r.Variant) > 64 {
+			return wire.Errorf(wire.CodeInvalidArgument, "rule %d is too large", i+1)
+		}
+	}
+	return nil
+}
+
+func checkType(typ string, v json.RawMessage) error {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return fmt.Errorf("missing value")
+	}
+	var x any
+	if err := json.Unmarshal(v, &x); err != nil {
+		return fmt.Errorf("not JSON: %v", err)
+	}
+	ok := false
+	switch typ {
+	case wire.FlagBoolean:
+		_, ok = x.(bool)
+	case wire.FlagString:
+		_, ok = x.(string)
+	case wire.FlagNumber:
+		_, ok = x.(float64)
+	case wire.FlagObject:
+		_, ok = x.(map[string]any)
+	default:
+		return fmt.Errorf("type must be boolean, string, number or object")
+	}
+	if !ok {
+		return fmt.Errorf("%s is not a %s", clip(string(v)), typ)
+	}
+	return nil
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
