@@ -366,3 +366,65 @@ func (c *Client) ResetPassword(ctx context.Context, admin string) (wire.Password
 	var out wire.PasswordResponse
 	return out, c.do(ctx, http.MethodPost, wire.PathAdmins+"/"+url.PathEscape(admin)+"/password", nil, &out)
 }
+
+// ListFlags lists feature flags.
+func (c *Client) ListFlags(ctx context.Context) ([]wire.Flag, error) {
+	var out []wire.Flag
+	return out, c.do(ctx, http.MethodGet, wire.PathFlags, nil, &out)
+}
+
+// Flag returns one flag.
+func (c *Client) Flag(ctx context.Context, key string) (wire.Flag, error) {
+	var out wire.Flag
+	return out, c.do(ctx, http.MethodGet, wire.PathFlags+"/"+url.PathEscape(key), nil, &out)
+}
+
+// SetFlag creates or replaces a flag.
+func (c *Client) SetFlag(ctx context.Context, f wire.Flag) (wire.Flag, error) {
+	var out wire.Flag
+	return out, c.do(ctx, http.MethodPut, wire.PathFlags+"/"+url.PathEscape(f.Key), f, &out)
+}
+
+// DeleteFlag deletes a flag.
+func (c *Client) DeleteFlag(ctx context.Context, key string) error {
+	return c.do(ctx, http.MethodDelete, wire.PathFlags+"/"+url.PathEscape(key), nil, nil)
+}
+
+// AgentFlags fetches this machine's flag set. With etag set, the server
+// answers "not modified" (notModified true, set empty) when nothing
+// changed, after holding the request up to wait for a change.
+func (c *Client) AgentFlags(ctx context.Context, etag string, wait time.Duration) (set wire.FlagSet, newETag string, notModified bool, err error) {
+	p := wire.PathAgentFlags
+	if wait > 0 {
+		p += "?wait=" + strconv.Itoa(int(wait/time.Second))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+p, nil)
+	if err != nil {
+		return set, "", false, fmt.Errorf("client: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return set, "", false, fmt.Errorf("client: GET %s: %w", p, err)
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotModified:
+		return set, etag, true, nil
+	case resp.StatusCode >= 300:
+		var er wire.ErrorResponse
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(raw, &er) == nil && er.Error != nil {
+			er.Error.Status = resp.StatusCode
+			return set, "", false, er.Error
+		}
+		return set, "", false, &wire.Error{Code: wire.CodeInternal, Status: resp.StatusCode, Message: fmt.Sprintf("GET %s: HTTP %d", p, resp.StatusCode)}
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 32<<20)).Decode(&set); err != nil {
+		return set, "", false, fmt.Errorf("client: decode flags: %w", err)
+	}
+	return set, resp.Header.Get("ETag"), false, nil
+}

@@ -52,6 +52,7 @@ type Server struct {
 	info func() wire.ServerInfo
 
 	healthq chan store.HealthEntry
+	flags   flagWatch
 }
 
 // New returns the API server. reg receives its Prometheus metrics.
@@ -67,6 +68,10 @@ func New(db *store.DB, hub *netmap.Hub, log *slog.Logger, reg prometheus.Registe
 		s.lim = ratelimit.New(cfg.EnrollRate, cfg.EnrollBurst)
 	}
 	s.m = newMetrics(reg, db, hub)
+	s.flags.wake = make(chan struct{})
+	if v, err := db.FlagsVersion(context.Background()); err == nil {
+		s.flags.version = v
+	}
 	return s
 }
 
@@ -102,6 +107,7 @@ func (s *Server) routes(local bool) http.Handler {
 	agent("POST "+wire.PathRekey, s.rekey)
 	agent("POST "+wire.PathHealth, s.health)
 	agent("POST "+wire.PathLogout, s.logout)
+	agent("GET "+wire.PathAgentFlags, s.agentFlags)
 
 	admin("GET "+wire.PathServer, s.serverInfo)
 	admin("POST "+wire.PathTokens, s.createToken)
@@ -114,6 +120,10 @@ func (s *Server) routes(local bool) http.Handler {
 	admin("DELETE "+wire.PathMachines+"/{id}", s.deleteMachine)
 	admin("GET "+wire.PathMachines+"/{id}/health", s.getHealth)
 	admin("GET "+wire.PathAudit, s.listAudit)
+	admin("GET "+wire.PathFlags, s.listFlags)
+	admin("GET "+wire.PathFlags+"/{key}", s.getFlag)
+	admin("PUT "+wire.PathFlags+"/{key}", s.putFlag)
+	admin("DELETE "+wire.PathFlags+"/{key}", s.deleteFlag)
 	admin("POST "+wire.PathAPIKeys, s.createAPIKey)
 	admin("GET "+wire.PathAPIKeys, s.listAPIKeys)
 	admin("DELETE "+wire.PathAPIKeys+"/{id}", s.revokeAPIKey)

@@ -539,3 +539,65 @@ func TestHealthReportsAreStoredWithBoundedHistory(t *testing.T) {
 		}
 	}
 }
+
+func TestFlagsCRUDETagAndLongPoll(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	tok := e.token(t, wire.CreateTokenRequest{Tags: []string{"env:prod"}})
+	a, _ := e.agent(t, tok, "flaggy")
+	set, et, nm, err := a.AgentFlags(ctx, "", 0)
+	if err != nil || nm || len(set.Flags) != 0 || et == "" || set.Machine.Tags[0] != "env:prod" {
+		t.Fatalf("first fetch = %+v %q %v %v", set, et, nm, err)
+	}
+	if _, _, nm, err := a.AgentFlags(ctx, et, 0); err != nil || !nm {
+		t.Fatalf("conditional fetch: notModified=%v err=%v, want 304", nm, err)
+	}
+	// Bad definitions are refused with a stable code and change nothing.
+	for _, bad := range []wire.Flag{
+		{Key: "x", Type: "boolean", Default: json.RawMessage(`"yes"`)},
+		{Key: "<b>", Type: "boolean", Default: json.RawMessage(`true`)},
+	} {
+		if _, err := e.admin.SetFlag(ctx, bad); code(err) != wire.CodeInvalidArgument {
+			t.Fatalf("bad flag %+v: %v", bad, err)
+		}
+	}
+	// A held poll returns as soon as a flag changes.
+	type res struct {
+		set wire.FlagSet
+		nm  bool
+		at  time.Time
+	}
+	got := make(chan res, 1)
+	go func() {
+		s, _, nm, _ := a.AgentFlags(ctx, et, 30*time.Second)
+		got <- res{s, nm, time.Now()}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	t0 := time.Now()
+	f, err := e.admin.SetFlag(ctx, wire.Flag{Key: "new-ui", Type: "boolean", Enabled: true, Default: json.RawMessage(`false`),
+		Rules: []wire.FlagRule{{Tags: []string{"env:prod"}, Value: json.RawMessage(`true`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-got:
+		if r.nm || len(r.set.Flags) != 1 || r.set.Flags[0].Key != "new-ui" || r.at.Sub(t0) > time.Second {
+			t.Fatalf("held poll = %+v after %v", r, r.at.Sub(t0))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("flag change did not wake the held poll")
+	}
+	if got, _ := e.admin.Flag(ctx, "new-ui"); got.Version != f.Version || got.UpdatedBy != "admin:root" {
+		t.Fatalf("stored flag = %+v", got)
+	}
+	if err := e.admin.DeleteFlag(ctx, "new-ui"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.admin.DeleteFlag(ctx, "new-ui"); code(err) != wire.CodeNotFound {
+		t.Fatalf("second delete: %v", err)
+	}
+	page, _ := e.admin.Audit(ctx, client.AuditFilter{Action: "flag."})
+	if len(page.Events) != 2 {
+		t.Fatalf("flag audit events = %d, want set + delete", len(page.Events))
+	}
+}

@@ -195,6 +195,7 @@ const (
 	metaULA     = "ula_prefix"
 	metaVersion = "netmap_version"
 	metaNextIP  = "next_ip_index"
+	metaFlags   = "flags_version"
 )
 
 // initMeta generates the per-server values on first start: the ULA /48
@@ -206,7 +207,7 @@ func (db *DB) initMeta(ctx context.Context) error {
 	}
 	ula := netip.PrefixFrom(netip.AddrFrom16([16]byte{0xfd, g[0], g[1], g[2], g[3], g[4]}), 48)
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		for k, v := range map[string]string{metaULA: ula.String(), metaVersion: "1", metaNextIP: "1"} {
+		for k, v := range map[string]string{metaULA: ula.String(), metaVersion: "1", metaNextIP: "1", metaFlags: "1"} {
 			var n int
 			if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM meta WHERE key = ?`), k).Scan(&n); err != nil {
 				return err
