@@ -19,6 +19,7 @@ import (
 
 	"github.com/wirefleet/wirefleet/agent/internal/control"
 	"github.com/wirefleet/wirefleet/agent/internal/engine"
+	"github.com/wirefleet/wirefleet/agent/internal/flags"
 	"github.com/wirefleet/wirefleet/agent/internal/keystore"
 	"github.com/wirefleet/wirefleet/agent/internal/paths"
 	"github.com/wirefleet/wirefleet/agent/internal/service"
@@ -34,6 +35,7 @@ type globals struct {
 	iface          string
 	logLevel       string
 	healthInterval time.Duration
+	flagsListen    string
 }
 
 func (g *globals) paths() paths.Paths {
@@ -58,6 +60,9 @@ func (g *globals) serviceArgs() []string {
 	if g.iface != "" {
 		args = append(args, "--interface", g.iface)
 	}
+	if g.flagsListen != defaultFlagsListen {
+		args = append(args, "--flags-listen", g.flagsListen)
+	}
 	if g.healthInterval != 30*time.Second {
 		args = append(args, "--health-interval", g.healthInterval.String())
 	}
@@ -78,7 +83,8 @@ func main() {
 	pf.StringVar(&g.iface, "interface", "", "tunnel interface name (default wf0; utun on macOS)")
 	pf.StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
 	pf.DurationVar(&g.healthInterval, "health-interval", 30*time.Second, "how often to report health to the server")
-	root.AddCommand(enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), selfTestCmd())
+	pf.StringVar(&g.flagsListen, "flags-listen", defaultFlagsListen, "address of the local OFREP flag endpoint (empty disables it)")
+	root.AddCommand(enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), flagsCmd(g), selfTestCmd())
 	for _, action := range []string{"install", "uninstall", "start", "stop", "restart"} {
 		root.AddCommand(serviceCmd(g, action))
 	}
@@ -139,7 +145,15 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 		if err != nil {
 			return err
 		}
-		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, HealthInterval: g.healthInterval}
+		fl := flags.NewStore(flagCache(p), log)
+		if g.flagsListen != "" {
+			go func() {
+				if err := flags.Serve(ctx, g.flagsListen, fl); err != nil {
+					log.Error("local flag endpoint unavailable", "err", err)
+				}
+			}()
+		}
+		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, HealthInterval: g.healthInterval, Flags: fl}
 		go func() {
 			if err := control.Serve(ctx, control.Addr(p.State), controlAgent{eng}); err != nil {
 				log.Warn("control socket unavailable; `status` will show offline state", "err", err)

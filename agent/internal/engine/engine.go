@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wirefleet/wirefleet/agent/internal/flags"
 	"github.com/wirefleet/wirefleet/agent/internal/health"
 	"github.com/wirefleet/wirefleet/agent/internal/keystore"
 	"github.com/wirefleet/wirefleet/agent/internal/paths"
@@ -40,6 +41,8 @@ type Engine struct {
 	Iface   string // interface name override
 	// HealthInterval is how often a health report is made (default 30 s).
 	HealthInterval time.Duration
+	// Flags, when set, is kept in sync with the server's flag set.
+	Flags *flags.Store
 	// NewTunnel creates the tunnel; tests replace it.
 	NewTunnel func(tunnel.Config) (Tunnel, error)
 
@@ -175,6 +178,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		Collect: func(ctx context.Context) wire.HealthReport { return health.Collect(ctx, e.Version, e.tunnelHealth()) },
 	}
 	go reporter.Run(ctx)
+	if e.Flags != nil {
+		go e.Flags.Sync(ctx, cl, Backoff)
+	}
 
 	failures := 0
 	for ctx.Err() == nil {
@@ -324,6 +330,9 @@ func (e *Engine) Logout(ctx context.Context) error {
 	e.mu.Unlock()
 	cancel()
 	serverErr := cl.Logout(ctx)
+	if e.Flags != nil {
+		e.Flags.Clear()
+	}
 	err := errors.Join(Logout(e.Paths, e.Store), removeIfExists(e.healthQueue()))
 	if serverErr != nil {
 		return errors.Join(fmt.Errorf("wiped locally, but the server was not told (an admin should revoke this machine): %w", serverErr), err)
@@ -382,6 +391,9 @@ func (e *Engine) revoked(cfg state.Config) error {
 	}
 	_ = removeIfExists(e.Paths.NetmapCache())
 	_ = removeIfExists(e.healthQueue())
+	if e.Flags != nil {
+		e.Flags.Clear()
+	}
 	now := time.Now().UTC()
 	cfg.Revoked, cfg.RevokedAt = true, &now
 	if err := state.SaveConfig(e.Paths.ConfigFile(), cfg); err != nil {
@@ -434,6 +446,7 @@ type Status struct {
 	Peers     []tunnel.PeerStatus `json:"peers"`
 	Keystore  string              `json:"keystore"`
 	Version   string              `json:"version"`
+	Flags     *flags.Freshness    `json:"flags,omitempty"`
 }
 
 // Status reports the running engine's state.
@@ -445,6 +458,10 @@ func (e *Engine) Status() Status {
 	defer e.mu.Unlock()
 	st.MapVer = e.view.version
 	st.Down = e.cfg.Down
+	if e.Flags != nil {
+		fr := e.Flags.Freshness()
+		st.Flags = &fr
+	}
 	st.LastError = e.lastErr
 	if !e.lastSync.IsZero() {
 		t := e.lastSync.UTC()

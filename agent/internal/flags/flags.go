@@ -1,0 +1,267 @@
+// Package flags keeps the agent's feature flags: it syncs the machine's
+// flag set from the server (long-poll with ETag), keeps the last good set
+// on disk (atomic write with a checksum, so a torn file is detected and
+// replaced, never trusted), evaluates flags locally, and serves them to
+// applications on this machine through an OpenFeature Remote Evaluation
+// Protocol (OFREP) endpoint on 127.0.0.1.
+//
+// Upstream errors never wipe the flags: the last good set keeps being
+// served, marked CACHED (loaded at start, not yet confirmed) or STALE (the
+// server is unreachable), with the age in the response metadata.
+package flags
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/wirefleet/wirefleet/pkg/atomicfile"
+	"github.com/wirefleet/wirefleet/pkg/flags"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// cacheFile is the on-disk form: the set, when it was saved, and a
+// checksum of the set's JSON.
+type cacheFile struct {
+	SavedAt time.Time       `json:"saved_at"`
+	ETag    string          `json:"etag"`
+	SHA256  string          `json:"sha256"`
+	Set     json.RawMessage `json:"set"`
+}
+
+// ErrCorrupt means the cache file is torn or was tampered with.
+var ErrCorrupt = errors.New("flags: cache file is corrupt")
+
+// LoadCache reads the cache; a missing file is ok=false with no error.
+func LoadCache(path string) (set wire.FlagSet, etag string, savedAt time.Time, ok bool, err error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return set, "", savedAt, false, nil
+	}
+	if err != nil {
+		return set, "", savedAt, false, fmt.Errorf("flags: read cache: %w", err)
+	}
+	var c cacheFile
+	if err := json.Unmarshal(b, &c); err != nil {
+		return set, "", savedAt, false, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	sum := sha256.Sum256(c.Set)
+	if hex.EncodeToString(sum[:]) != c.SHA256 {
+		return set, "", savedAt, false, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
+	}
+	if err := json.Unmarshal(c.Set, &set); err != nil {
+		return set, "", savedAt, false, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return set, c.ETag, c.SavedAt, true, nil
+}
+
+func saveCache(path string, set wire.FlagSet, etag string, at time.Time) error {
+	raw, err := json.Marshal(set)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(raw)
+	b, err := json.Marshal(cacheFile{SavedAt: at.UTC(), ETag: etag, SHA256: hex.EncodeToString(sum[:]), Set: raw})
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, b, 0o600)
+}
+
+// Store is the agent's current flag set.
+type Store struct {
+	path string
+	log  *slog.Logger
+	now  func() time.Time
+
+	mu        sync.RWMutex
+	set       wire.FlagSet
+	byKey     map[string]wire.Flag
+	etag      string
+	loaded    bool      // a set is present (from cache or server)
+	synced    bool      // confirmed by the server since start
+	lastSync  time.Time // last time the server confirmed the set
+	lastErr   string
+	cacheNote string
+}
+
+// NewStore loads the cache at path. A corrupt cache is logged and ignored;
+// the next sync replaces it.
+func NewStore(path string, log *slog.Logger) *Store {
+	s := &Store{path: path, log: log, now: time.Now, byKey: map[string]wire.Flag{}}
+	set, etag, at, ok, err := LoadCache(path)
+	switch {
+	case err != nil:
+		log.Warn("flag cache unusable; serving no flags until the next sync replaces it", "path", path, "err", err)
+		s.cacheNote = err.Error()
+	case ok:
+		s.install(set, etag)
+		s.lastSync = at
+		log.Info("flags loaded from cache", "flags", len(set.Flags), "version", set.Version, "saved_at", at)
+	}
+	return s
+}
+
+func (s *Store) install(set wire.FlagSet, etag string) {
+	s.set, s.etag, s.loaded = set, etag, true
+	s.byKey = make(map[string]wire.Flag, len(set.Flags))
+	for _, f := range set.Flags {
+		s.byKey[f.Key] = f
+	}
+}
+
+// Update installs a set fresh from the server and saves it.
+func (s *Store) Update(set wire.FlagSet, etag string) {
+	now := s.now()
+	s.mu.Lock()
+	s.install(set, etag)
+	s.synced, s.lastSync, s.lastErr, s.cacheNote = true, now, "", ""
+	s.mu.Unlock()
+	if err := saveCache(s.path, set, etag, now); err != nil {
+		s.log.Warn("saving the flag cache", "err", err)
+	}
+}
+
+// Confirm records that the server answered "not modified".
+func (s *Store) Confirm() {
+	s.mu.Lock()
+	s.synced, s.lastSync, s.lastErr = true, s.now(), ""
+	s.mu.Unlock()
+}
+
+// Failed records a sync error; the flags stay as they are.
+func (s *Store) Failed(err error) {
+	s.mu.Lock()
+	s.lastErr = err.Error()
+	s.mu.Unlock()
+}
+
+// Clear forgets the flags and deletes the cache (revocation, logout).
+func (s *Store) Clear() {
+	s.mu.Lock()
+	s.set, s.byKey, s.etag, s.loaded, s.synced = wire.FlagSet{}, map[string]wire.Flag{}, "", false, false
+	s.mu.Unlock()
+	_ = os.Remove(s.path)
+}
+
+// ETag returns the ETag of the current set ("" when none).
+func (s *Store) ETag() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.etag
+}
+
+// Freshness says how current the flags are.
+type Freshness struct {
+	Source       string     `json:"source"` // server, cache, none
+	Stale        bool       `json:"stale"`
+	StaleSeconds int64      `json:"stale_seconds"`
+	LastSync     *time.Time `json:"last_sync,omitempty"`
+	LastError    string     `json:"last_error,omitempty"`
+	Version      int64      `json:"version"`
+	Flags        int        `json:"flags"`
+}
+
+// Freshness reports the state of the set.
+func (s *Store) Freshness() Freshness {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.freshness()
+}
+
+func (s *Store) freshness() Freshness {
+	f := Freshness{Source: "none", Version: s.set.Version, Flags: len(s.set.Flags), LastError: s.lastErr}
+	if s.cacheNote != "" && f.LastError == "" {
+		f.LastError = s.cacheNote
+	}
+	if s.loaded {
+		f.Source = "cache"
+		if s.synced {
+			f.Source = "server"
+		}
+	}
+	if !s.lastSync.IsZero() {
+		t := s.lastSync.UTC()
+		f.LastSync = &t
+		f.StaleSeconds = int64(s.now().Sub(s.lastSync).Seconds())
+	}
+	f.Stale = !s.synced || s.lastErr != ""
+	return f
+}
+
+// Eval is one evaluation as served to applications.
+type Eval struct {
+	flags.Result
+	Freshness Freshness
+}
+
+// Evaluate evaluates key for this machine; ok is false when no such flag.
+func (s *Store) Evaluate(key, targetingKey string) (Eval, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	f, ok := s.byKey[key]
+	if !ok {
+		return Eval{}, false
+	}
+	return Eval{Result: flags.Evaluate(f, s.set.Machine, targetingKey), Freshness: s.freshness()}, true
+}
+
+// EvaluateAll evaluates every flag, sorted by key.
+func (s *Store) EvaluateAll(targetingKey string) []Eval {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]Eval, 0, len(s.set.Flags))
+	fr := s.freshness()
+	for _, f := range s.set.Flags {
+		out = append(out, Eval{Result: flags.Evaluate(f, s.set.Machine, targetingKey), Freshness: fr})
+	}
+	return out
+}
+
+// Fetcher is the server call the syncer makes.
+type Fetcher interface {
+	AgentFlags(ctx context.Context, etag string, wait time.Duration) (wire.FlagSet, string, bool, error)
+}
+
+// Sync keeps the store current until ctx ends: a long-poll that the server
+// answers as soon as a flag changes, with backoff on errors. It returns
+// the error that makes further syncing pointless (machine revoked).
+func (s *Store) Sync(ctx context.Context, f Fetcher, backoff func(int) time.Duration) error {
+	failures := 0
+	for ctx.Err() == nil {
+		set, etag, notModified, err := f.AgentFlags(ctx, s.ETag(), 60*time.Second)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if wire.ErrorCode(err) == wire.CodeMachineRevoked {
+				return err
+			}
+			s.Failed(err)
+			d := backoff(failures)
+			failures++
+			s.log.Warn("flag sync failed; serving the last good flags", "err", err, "retry_in", d.Round(time.Millisecond))
+			select {
+			case <-ctx.Done():
+			case <-time.After(d):
+			}
+			continue
+		}
+		failures = 0
+		if notModified {
+			s.Confirm()
+			continue
+		}
+		s.Update(set, etag)
+		s.log.Info("flags updated", "version", set.Version, "flags", len(set.Flags))
+	}
+	return nil
+}

@@ -1,0 +1,179 @@
+package flags
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func sampleSet(version int64, prodValue string) wire.FlagSet {
+	return wire.FlagSet{Version: version, Machine: wire.MachineFacts{ID: "m_1", Name: "web-1", Tags: []string{"env:prod"}, OS: "linux", AgentVersion: "1.0.0"},
+		Flags: []wire.Flag{
+			{Key: "new-ui", Type: "string", Enabled: true, Default: json.RawMessage(`"off"`),
+				Rules: []wire.FlagRule{{Tags: []string{"env:prod"}, Value: json.RawMessage(prodValue), Variant: "prod"}}},
+			{Key: "limit", Type: "number", Enabled: true, Default: json.RawMessage(`10`)},
+		}}
+}
+
+func post(t *testing.T, h http.Handler, path, body string, hdr ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest("POST", path, strings.NewReader(body))
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestOFREPSingleBulkErrorsAndETag(t *testing.T) {
+	s := NewStore(filepath.Join(t.TempDir(), "flags.json"), quiet)
+	s.Update(sampleSet(3, `"on"`), `"3-x"`)
+	h := Handler(s)
+
+	rec := post(t, h, "/ofrep/v1/evaluate/flags/new-ui", `{"context":{"targetingKey":"user-7"}}`)
+	var one ofrepResult
+	json.Unmarshal(rec.Body.Bytes(), &one)
+	if rec.Code != 200 || string(one.Value) != `"on"` || one.Reason != "TARGETING_MATCH" || one.Variant != "prod" || one.Metadata["stale"] != false {
+		t.Fatalf("single: %d %s", rec.Code, rec.Body)
+	}
+	if rec := post(t, h, "/ofrep/v1/evaluate/flags/nope", `{}`); rec.Code != 404 || !strings.Contains(rec.Body.String(), `"errorCode":"FLAG_NOT_FOUND"`) {
+		t.Fatalf("missing flag: %d %s", rec.Code, rec.Body)
+	}
+	for _, bad := range []string{`{"context":`, `[1]`, `{"context":{"targetingKey":7}}`} {
+		if rec := post(t, h, "/ofrep/v1/evaluate/flags/new-ui", bad); rec.Code != 400 || !strings.Contains(rec.Body.String(), `"errorCode":"PARSE_ERROR"`) {
+			t.Fatalf("bad body %s: %d %s", bad, rec.Code, rec.Body)
+		}
+	}
+	if rec := post(t, h, "/ofrep/v1/evaluate/flags/new-ui", ""); rec.Code != 200 {
+		t.Fatalf("empty body must be an empty context: %d", rec.Code)
+	}
+	bulk := post(t, h, "/ofrep/v1/evaluate/flags", `{"context":{}}`)
+	var all struct{ Flags []ofrepResult }
+	json.Unmarshal(bulk.Body.Bytes(), &all)
+	etag := bulk.Header().Get("ETag")
+	if bulk.Code != 200 || len(all.Flags) != 2 || etag == "" {
+		t.Fatalf("bulk: %d %s", bulk.Code, bulk.Body)
+	}
+	if rec := post(t, h, "/ofrep/v1/evaluate/flags", `{"context":{}}`, "If-None-Match", etag); rec.Code != 304 {
+		t.Fatalf("bulk with matching If-None-Match: %d", rec.Code)
+	}
+	s.Update(sampleSet(4, `"v2"`), `"4-x"`)
+	if rec := post(t, h, "/ofrep/v1/evaluate/flags", `{"context":{}}`, "If-None-Match", etag); rec.Code != 200 {
+		t.Fatalf("bulk after a change must not be 304: %d", rec.Code)
+	}
+}
+
+type fetcher struct {
+	sets []wire.FlagSet
+	err  error
+	n    int
+}
+
+func (f *fetcher) AgentFlags(ctx context.Context, etag string, wait time.Duration) (wire.FlagSet, string, bool, error) {
+	f.n++
+	if f.err != nil {
+		return wire.FlagSet{}, "", false, f.err
+	}
+	if len(f.sets) == 0 {
+		<-ctx.Done()
+		return wire.FlagSet{}, "", false, ctx.Err()
+	}
+	s := f.sets[0]
+	f.sets = f.sets[1:]
+	return s, `"` + string(rune('0'+s.Version)) + `"`, false, nil
+}
+
+func TestCacheSurvivesRestartsAndErrorsAndDetectsCorruption(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.json")
+	s := NewStore(path, quiet)
+	if fr := s.Freshness(); fr.Source != "none" {
+		t.Fatalf("empty store freshness = %+v", fr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(200 * time.Millisecond); cancel() }()
+	s.Sync(ctx, &fetcher{sets: []wire.FlagSet{sampleSet(5, `"on"`)}}, func(int) time.Duration { return time.Millisecond })
+	if e, ok := s.Evaluate("new-ui", ""); !ok || string(e.Value) != `"on"` || toOFREP(e).Reason != "TARGETING_MATCH" {
+		t.Fatalf("after sync: %+v", e)
+	}
+
+	// A restart with the server down: the cached flags are served, CACHED.
+	s2 := NewStore(path, quiet)
+	e, ok := s2.Evaluate("new-ui", "")
+	if !ok || string(e.Value) != `"on"` || toOFREP(e).Reason != ReasonCached {
+		t.Fatalf("from cache: %+v %s", e, toOFREP(e).Reason)
+	}
+	// The server is unreachable: values stay, marked STALE, never wiped.
+	s2.Confirm()
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	s2.Sync(ctx, &fetcher{err: errors.New("connection refused")}, func(int) time.Duration { return 10 * time.Millisecond })
+	cancel()
+	e, ok = s2.Evaluate("new-ui", "")
+	if r := toOFREP(e); !ok || string(e.Value) != `"on"` || r.Reason != ReasonStale || r.Metadata["stale"] != true {
+		t.Fatalf("while the server is down: %+v", r)
+	}
+	if fr := s2.Freshness(); !strings.Contains(fr.LastError, "connection refused") {
+		t.Fatalf("freshness does not say why: %+v", fr)
+	}
+
+	// A torn cache is detected, reported, never trusted, and replaced.
+	raw, _ := os.ReadFile(path)
+	os.WriteFile(path, raw[:len(raw)/2], 0o600)
+	if _, _, _, _, err := LoadCache(path); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("torn cache: %v", err)
+	}
+	flipped := bytes.Replace(raw, []byte(`"on"`), []byte(`"no"`), 1)
+	if bytes.Equal(flipped, raw) {
+		t.Fatal("test setup: value not found in the cache file")
+	}
+	os.WriteFile(path, flipped, 0o600)
+	if _, _, _, _, err := LoadCache(path); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("tampered cache: %v", err)
+	}
+	s3 := NewStore(path, quiet)
+	if _, ok := s3.Evaluate("new-ui", ""); ok || !strings.Contains(s3.Freshness().LastError, "corrupt") {
+		t.Fatalf("corrupt cache must give no flags and say why: %+v", s3.Freshness())
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+	s3.Sync(ctx, &fetcher{sets: []wire.FlagSet{sampleSet(6, `"again"`)}}, func(int) time.Duration { return time.Millisecond })
+	if _, _, _, ok, err := LoadCache(path); !ok || err != nil {
+		t.Fatalf("cache not replaced after a good sync: %v", err)
+	}
+}
+
+func BenchmarkOFREPSingle(b *testing.B) {
+	s := NewStore(filepath.Join(b.TempDir(), "flags.json"), quiet)
+	s.Update(sampleSet(1, `"on"`), `"1"`)
+	srv := httptest.NewServer(Handler(s))
+	defer srv.Close()
+	c := srv.Client()
+	body := []byte(`{"context":{"targetingKey":"user-1"}}`)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := c.Post(srv.URL+"/ofrep/v1/evaluate/flags/new-ui", "application/json", bytes.NewReader(body))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}

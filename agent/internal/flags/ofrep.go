@@ -1,0 +1,164 @@
+package flags
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Reasons for values served without the server's confirmation.
+const (
+	ReasonCached = "CACHED" // from the on-disk cache, not yet confirmed since start
+	ReasonStale  = "STALE"  // the server is unreachable; last good value
+)
+
+// OFREP error codes (spec v0.3.0).
+const (
+	codeParse    = "PARSE_ERROR"
+	codeNotFound = "FLAG_NOT_FOUND"
+	codeGeneral  = "GENERAL"
+)
+
+type ofrepRequest struct {
+	Context map[string]any `json:"context"`
+}
+
+type ofrepResult struct {
+	Key      string          `json:"key"`
+	Value    json.RawMessage `json:"value"`
+	Reason   string          `json:"reason"`
+	Variant  string          `json:"variant,omitempty"`
+	Metadata map[string]any  `json:"metadata"`
+}
+
+type ofrepError struct {
+	Key          string `json:"key,omitempty"`
+	ErrorCode    string `json:"errorCode"`
+	ErrorDetails string `json:"errorDetails"`
+}
+
+// toOFREP turns an evaluation into the protocol's shape: the reason is the
+// evaluation's own when the set is confirmed by the server, else CACHED or
+// STALE, with the evaluation reason and the age in the metadata.
+func toOFREP(e Eval) ofrepResult {
+	reason := e.Reason
+	switch {
+	case e.Freshness.Source == "cache":
+		reason = ReasonCached
+	case e.Freshness.Stale:
+		reason = ReasonStale
+	}
+	md := map[string]any{
+		"evaluationReason": e.Reason,
+		"stale":            e.Freshness.Stale,
+		"staleSeconds":     e.Freshness.StaleSeconds,
+		"source":           e.Freshness.Source,
+		"flagSetVersion":   e.Freshness.Version,
+	}
+	if e.Freshness.LastSync != nil {
+		md["lastSync"] = e.Freshness.LastSync.Format(time.RFC3339)
+	}
+	return ofrepResult{Key: e.Key, Value: e.Value, Reason: reason, Variant: e.Variant, Metadata: md}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// readContext parses an OFREP request body; an empty body is an empty
+// context.
+func readContext(r *http.Request) (string, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
+	if err != nil {
+		return "", err
+	}
+	if len(body) > 64<<10 {
+		return "", errors.New("request body larger than 64 KiB")
+	}
+	if len(body) == 0 {
+		return "", nil
+	}
+	var req ofrepRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return "", fmt.Errorf("invalid JSON: %v", err)
+	}
+	tk, _ := req.Context["targetingKey"].(string)
+	if v, present := req.Context["targetingKey"]; present && tk == "" && v != nil {
+		return "", errors.New("targetingKey must be a string")
+	}
+	return tk, nil
+}
+
+// Handler serves OFREP single and bulk evaluation from the store.
+func Handler(s *Store) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /ofrep/v1/evaluate/flags/{key}", func(w http.ResponseWriter, r *http.Request) {
+		key := r.PathValue("key")
+		tk, err := readContext(r)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, ofrepError{Key: key, ErrorCode: codeParse, ErrorDetails: err.Error()})
+			return
+		}
+		e, ok := s.Evaluate(key, tk)
+		if !ok {
+			writeJSON(w, http.StatusNotFound, ofrepError{Key: key, ErrorCode: codeNotFound, ErrorDetails: "flag " + key + " does not exist"})
+			return
+		}
+		writeJSON(w, http.StatusOK, toOFREP(e))
+	})
+	mux.HandleFunc("POST /ofrep/v1/evaluate/flags", func(w http.ResponseWriter, r *http.Request) {
+		tk, err := readContext(r)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, ofrepError{ErrorCode: codeParse, ErrorDetails: err.Error()})
+			return
+		}
+		all := s.EvaluateAll(tk)
+		out := struct {
+			Flags []ofrepResult `json:"flags"`
+		}{Flags: make([]ofrepResult, 0, len(all))}
+		for _, e := range all {
+			out.Flags = append(out.Flags, toOFREP(e))
+		}
+		body, err := json.Marshal(out)
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, ofrepError{ErrorCode: codeGeneral, ErrorDetails: err.Error()})
+			return
+		}
+		sum := sha256.Sum256(body)
+		etag := `"` + hex.EncodeToString(sum[:12]) + `"`
+		w.Header().Set("ETag", etag)
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(append(body, '\n'))
+	})
+	return mux
+}
+
+// Serve listens on addr (127.0.0.1:8016 by default) until ctx ends.
+func Serve(ctx context.Context, addr string, s *Store) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("flags: listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: Handler(s), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

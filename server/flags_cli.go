@@ -1,0 +1,155 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+func flagsCmd() *cobra.Command {
+	c := &conn{}
+	var (
+		typ, def, rulesJSON, desc string
+		ruleArgs                  []string
+		enabled                   bool
+	)
+	set := &cobra.Command{
+		Use:   "set KEY",
+		Short: "Create or change a flag (only the options given change an existing flag)",
+		Example: `  wirefleet-server flags set new-ui --type boolean --default false --enabled \
+    --rule '{"tags":["env:prod"],"value":true}' --rule '{"percentage":30,"value":true}'`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			f, err := cl.Flag(ctx, args[0])
+			if wire.ErrorCode(err) == wire.CodeNotFound {
+				f, err = wire.Flag{Key: args[0], Type: wire.FlagBoolean, Enabled: true, Default: json.RawMessage(`false`)}, nil
+			}
+			if err != nil {
+				return err
+			}
+			fs := cmd.Flags()
+			if fs.Changed("type") {
+				f.Type = typ
+			}
+			if fs.Changed("default") {
+				f.Default = jsonValue(def)
+			}
+			if fs.Changed("enabled") {
+				f.Enabled = enabled
+			}
+			if fs.Changed("description") {
+				f.Description = desc
+			}
+			if fs.Changed("rules") {
+				if err := json.Unmarshal([]byte(rulesJSON), &f.Rules); err != nil {
+					return fmt.Errorf("--rules: not a JSON list of rules: %w", err)
+				}
+			}
+			if fs.Changed("rule") {
+				f.Rules = nil
+				for i, r := range ruleArgs {
+					var rule wire.FlagRule
+					if err := json.Unmarshal([]byte(r), &rule); err != nil {
+						return fmt.Errorf("--rule %d: not a JSON rule: %w", i+1, err)
+					}
+					f.Rules = append(f.Rules, rule)
+				}
+			}
+			saved, err := cl.SetFlag(ctx, f)
+			if err != nil {
+				return err
+			}
+			return printFlags(c, cmd, []wire.Flag{saved})
+		},
+	}
+	sf := set.Flags()
+	sf.StringVar(&typ, "type", "boolean", "boolean, string, number or object")
+	sf.StringVar(&def, "default", "false", "default value (JSON; a bare word is taken as a string)")
+	sf.BoolVar(&enabled, "enabled", true, "evaluate rules (a disabled flag always gives its default)")
+	sf.StringVar(&desc, "description", "", "what the flag is for")
+	sf.StringArrayVar(&ruleArgs, "rule", nil, `a targeting rule as JSON, in order (repeatable): {"tags":[…],"os":[…],"arch":[…],"names":[…],"min_version":"1.2","max_version":"2","percentage":30,"value":…}`)
+	sf.StringVar(&rulesJSON, "rules", "", "all rules as one JSON list (replaces --rule)")
+
+	get := &cobra.Command{
+		Use: "get KEY", Short: "Show a flag", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			f, err := cl.Flag(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if !c.json {
+				c.json = true // a flag's rules read best as JSON
+			}
+			return c.print(cmd.OutOrStdout(), f, nil)
+		},
+	}
+	list := &cobra.Command{
+		Use: "list", Short: "List flags", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			fl, err := cl.ListFlags(ctx)
+			if err != nil {
+				return err
+			}
+			return printFlags(c, cmd, fl)
+		},
+	}
+	del := &cobra.Command{
+		Use: "delete KEY", Short: "Delete a flag", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			if err := cl.DeleteFlag(ctx, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted flag %s\n", args[0])
+			return nil
+		},
+	}
+	return group("flags", "Set, show, list and delete feature flags", c, set, get, list, del)
+}
+
+// jsonValue takes a JSON literal, or a bare word as a JSON string, so that
+// --default blue works as well as --default '"blue"'.
+func jsonValue(s string) json.RawMessage {
+	if json.Valid([]byte(s)) {
+		return json.RawMessage(s)
+	}
+	b, _ := json.Marshal(s)
+	return b
+}
+
+func printFlags(c *conn, cmd *cobra.Command, fl []wire.Flag) error {
+	return c.print(cmd.OutOrStdout(), fl, func(tw *tabwriter.Writer) {
+		fmt.Fprintln(tw, "KEY\tTYPE\tENABLED\tDEFAULT\tRULES\tVERSION\tUPDATED BY")
+		for _, f := range fl {
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%d\t%d\t%s\n", f.Key, f.Type, f.Enabled, strings.TrimSpace(string(f.Default)), len(f.Rules), f.Version, f.UpdatedBy)
+		}
+	})
+}
