@@ -155,7 +155,8 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	page, err := web.New(db, hub, log, web.Config{
 		Secure: !o.InsecureHTTP, TokenTTL: o.TokenTTL,
-		Server: func() (string, string) { return extURL, pin },
+		Server:       func() (string, string) { return extURL, pin },
+		FlagsChanged: a.FlagsChanged,
 	})
 	if err != nil {
 		ln.Close()

@@ -287,6 +287,30 @@ func TestAdminPageInChromium(t *testing.T) {
 		t.Fatalf("security headers: %v", resp.Header)
 	}
 
+	// Flags page: a bad rule is a readable error; a good flag is saved,
+	// audited, and served to agents.
+	var flagErr string
+	run("flag with bad rules",
+		chromedp.Navigate(base+"/flags"), chromedp.WaitVisible("#save-flag"),
+		chromedp.SendKeys("#fkey", "new-ui"),
+		chromedp.SetValue("#frules", `[{"tags":["env:ci"],"value":"yes"}]`),
+		chromedp.Click("#save-flag"),
+		chromedp.WaitVisible(".error"), chromedp.Text(".error", &flagErr),
+	)
+	if !strings.Contains(flagErr, "rule 1 value") {
+		t.Fatalf("bad flag error = %q", flagErr)
+	}
+	run("save flag",
+		chromedp.SetValue("#frules", `[{"tags":["env:ci"],"value":true}]`),
+		chromedp.Click("#save-flag"),
+		chromedp.WaitVisible(`//table[@id="flags"]//a[text()="new-ui"]`, chromedp.BySearch),
+		shot("flags"),
+	)
+	fl, err := admin.Flag(context.Background(), "new-ui")
+	if err != nil || !fl.Enabled || len(fl.Rules) != 1 || fl.UpdatedBy != "admin:admin" {
+		t.Fatalf("flag saved from the page = %+v (%v)", fl, err)
+	}
+
 	// Tokens and audit pages, and the machines page at phone width.
 	run("tokens and audit",
 		chromedp.Navigate(base+"/tokens"), chromedp.WaitVisible("table#tokens"), shot("tokens"),

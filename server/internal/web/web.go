@@ -51,6 +51,8 @@ type Config struct {
 	TokenTTL time.Duration
 	// Server returns the URL and pin put into one-liners.
 	Server func() (url, pin string)
+	// FlagsChanged wakes agents waiting for flag changes.
+	FlagsChanged func(version int64)
 }
 
 // Web serves the admin page.
@@ -92,8 +94,9 @@ func New(db *store.DB, hub *netmap.Hub, log *slog.Logger, cfg Config) (*Web, err
 		"gib":   func(b uint64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) },
 		"pct":   func(used, total uint64) string { return pct(used, total) },
 		"bytes": humanBytes,
+		"list":  func() []string { return []string{wire.FlagBoolean, wire.FlagString, wire.FlagNumber, wire.FlagObject} },
 	}
-	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "error"} {
+	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "error"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -130,6 +133,10 @@ func (w *Web) Handler() http.Handler {
 	auth("POST /tokens", w.createToken)
 	auth("POST /tokens/{id}/revoke", w.revokeToken)
 	auth("GET /audit", w.audit)
+	auth("GET /flags", w.flags)
+	auth("POST /flags", w.saveFlag)
+	auth("POST /flags/{key}/toggle", w.toggleFlag)
+	auth("POST /flags/{key}/delete", w.deleteFlag)
 	mux.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
 		w.fail(rw, r, http.StatusNotFound, "There is no page at this address.")
 	})

@@ -1,0 +1,113 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/api"
+	"github.com/wirefleet/wirefleet/server/internal/store"
+)
+
+// flagForm is a flag as the edit form shows it: values as JSON text.
+type flagForm struct {
+	Key, Type, Default, Rules, Description string
+	Enabled                                bool
+}
+
+func formOf(f wire.Flag) flagForm {
+	rules, _ := json.MarshalIndent(f.Rules, "", "  ")
+	if len(f.Rules) == 0 {
+		rules = []byte("[]")
+	}
+	return flagForm{Key: f.Key, Type: f.Type, Default: string(f.Default), Rules: string(rules), Description: f.Description, Enabled: f.Enabled}
+}
+
+func (w *Web) flags(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	fl, _, err := w.db.ListFlags(r.Context())
+	if err != nil {
+		w.internal(rw, r, err)
+		return
+	}
+	form := flagForm{Type: wire.FlagBoolean, Default: "false", Rules: "[]", Enabled: true}
+	if k := r.URL.Query().Get("edit"); k != "" {
+		f, err := w.db.Flag(r.Context(), k)
+		if err == nil {
+			form = formOf(f)
+		}
+	}
+	w.render(rw, r, "flags", http.StatusOK, page{Title: "Feature flags", Nav: "flags", Admin: s.Admin.Name, CSRF: s.CSRF,
+		Flash: r.URL.Query().Get("flash"), Error: r.URL.Query().Get("error"), Data: map[string]any{"Flags": fl, "Form": form}})
+}
+
+func (w *Web) saveFlag(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	form := flagForm{Key: strings.TrimSpace(r.PostFormValue("key")), Type: r.PostFormValue("type"), Default: strings.TrimSpace(r.PostFormValue("default")),
+		Rules: strings.TrimSpace(r.PostFormValue("rules")), Description: strings.TrimSpace(r.PostFormValue("description")), Enabled: r.PostFormValue("enabled") == "on"}
+	fail := func(msg string) {
+		fl, _, _ := w.db.ListFlags(r.Context())
+		w.render(rw, r, "flags", http.StatusBadRequest, page{Title: "Feature flags", Nav: "flags", Admin: s.Admin.Name, CSRF: s.CSRF,
+			Error: msg, Data: map[string]any{"Flags": fl, "Form": form}})
+	}
+	f := wire.Flag{Key: form.Key, Type: form.Type, Enabled: form.Enabled, Default: json.RawMessage(form.Default), Description: form.Description}
+	if form.Rules != "" {
+		dec := json.NewDecoder(strings.NewReader(form.Rules))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f.Rules); err != nil {
+			fail("Rules must be a JSON list of rules: " + err.Error())
+			return
+		}
+	}
+	saved, err := api.SetFlag(r.Context(), w.db, w.actor(r, s), f)
+	if err != nil {
+		if we, ok := err.(*wire.Error); ok {
+			fail(we.Message)
+			return
+		}
+		w.internal(rw, r, err)
+		return
+	}
+	if w.cfg.FlagsChanged != nil {
+		w.cfg.FlagsChanged(saved.Version)
+	}
+	http.Redirect(rw, r, "/flags?flash="+url.QueryEscape("Flag "+saved.Key+" saved; online agents have it within a second."), http.StatusSeeOther)
+}
+
+func (w *Web) toggleFlag(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	f, err := w.db.Flag(r.Context(), r.PathValue("key"))
+	if err != nil {
+		w.fail(rw, r, http.StatusNotFound, "No such flag.")
+		return
+	}
+	f.Enabled = !f.Enabled
+	saved, err := api.SetFlag(r.Context(), w.db, w.actor(r, s), f)
+	if err != nil {
+		w.internal(rw, r, err)
+		return
+	}
+	if w.cfg.FlagsChanged != nil {
+		w.cfg.FlagsChanged(saved.Version)
+	}
+	state := "disabled"
+	if saved.Enabled {
+		state = "enabled"
+	}
+	http.Redirect(rw, r, "/flags?flash="+url.QueryEscape("Flag "+saved.Key+" "+state+"."), http.StatusSeeOther)
+}
+
+func (w *Web) deleteFlag(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	key := r.PathValue("key")
+	if err := w.db.DeleteFlag(r.Context(), w.actor(r, s), key); err != nil {
+		if err == store.ErrNotFound {
+			w.fail(rw, r, http.StatusNotFound, "No such flag.")
+			return
+		}
+		w.internal(rw, r, err)
+		return
+	}
+	if v, err := w.db.FlagsVersion(r.Context()); err == nil && w.cfg.FlagsChanged != nil {
+		w.cfg.FlagsChanged(v)
+	}
+	http.Redirect(rw, r, "/flags?flash="+url.QueryEscape("Flag "+key+" deleted."), http.StatusSeeOther)
+}
