@@ -296,6 +296,13 @@ func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status) {
 	if st.LastError != "" {
 		fmt.Fprintf(tw, "last error:\t%s\n", st.LastError)
 	}
+	if f := st.Flags; f != nil {
+		fresh := "fresh"
+		if f.Stale {
+			fresh = fmt.Sprintf("stale %ds", f.StaleSeconds)
+		}
+		fmt.Fprintf(tw, "flags:\t%d flags, version %d, from %s, %s\n", f.Flags, f.Version, f.Source, fresh)
+	}
 	tw.Flush()
 	if len(st.Peers) > 0 {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
