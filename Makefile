@@ -2,7 +2,11 @@
 # two commands of the README's quickstart.
 
 GO       ?= go
-VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Semver-shaped so that releases and anti-rollback can compare versions.
+VERSION  ?= $(shell git describe --tags --match 'v[0-9]*' 2>/dev/null | sed 's/^v//' || true)
+ifeq ($(VERSION),)
+VERSION  := 0.1.0-dev.$(shell git rev-parse --short HEAD 2>/dev/null || echo 0)
+endif
 LDFLAGS  := -s -w -X github.com/wirefleet/wirefleet/server/internal/daemon.Version=$(VERSION) -X main.Version=$(VERSION)
 BIN      := bin
 DATA     ?= ./data
@@ -31,7 +35,7 @@ cross:
 
 ## run: the server on embedded SQLite under ./data; prints the admin login and an enrollment one-liner
 run: build
-	$(BIN)/wirefleet-server serve --data-dir $(DATA) --listen $(LISTEN) --bootstrap-token
+	$(BIN)/wirefleet-server serve --data-dir $(DATA) --listen $(LISTEN) --bootstrap-token --publish-agent $(BIN)/wirefleet-agent
 
 ## vet: go vet for every OS we ship
 vet:

@@ -428,3 +428,44 @@ func (c *Client) AgentFlags(ctx context.Context, etag string, wait time.Duration
 	}
 	return set, resp.Header.Get("ETag"), false, nil
 }
+
+// UploadReleaseFile uploads a release binary.
+func (c *Client) UploadReleaseFile(ctx context.Context, name string, r io.Reader) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.base+wire.PathReleases+"/files/"+url.PathEscape(name), r)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("client: upload %s: %w", name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var er wire.ErrorResponse
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(raw, &er) == nil && er.Error != nil {
+			return er.Error
+		}
+		return fmt.Errorf("client: upload %s: HTTP %d", name, resp.StatusCode)
+	}
+	return nil
+}
+
+// PublishKeys uploads the release root key and its signed keys.json.
+func (c *Client) PublishKeys(ctx context.Context, req wire.PublishKeysRequest) error {
+	return c.do(ctx, http.MethodPut, wire.PathReleases+"/keys", req, nil)
+}
+
+// PublishManifest uploads a channel's signed manifest; out receives the
+// manifest as the server accepted it.
+func (c *Client) PublishManifest(ctx context.Context, channel string, req wire.PublishManifestRequest, out any) error {
+	return c.do(ctx, http.MethodPut, wire.PathReleases+"/channels/"+url.PathEscape(channel), req, out)
+}
+
+// Releases lists channels and the agent versions machines run.
+func (c *Client) Releases(ctx context.Context) (wire.ReleasesInfo, error) {
+	var out wire.ReleasesInfo
+	return out, c.do(ctx, http.MethodGet, wire.PathReleases, nil, &out)
+}

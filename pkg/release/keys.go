@@ -124,8 +124,7 @@ func RootPublicKey(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	t, _ := pk.MarshalText()
-	return string(t), nil
+	return pk.String(), nil
 }
 
 // Signer signs artifacts and manifests with the signing key in a keys dir.

@@ -388,3 +388,30 @@ type FlagSet struct {
 	Machine MachineFacts `json:"machine"`
 	Flags   []Flag       `json:"flags"`
 }
+
+// Release publishing paths (admin).
+const (
+	PathReleases = "/api/v1/releases"
+)
+
+// PublishKeysRequest uploads the root public key (pinned by the server on
+// first use) and a keys.json signed by that root.
+type PublishKeysRequest struct {
+	RootPublicKey string `json:"root_public_key"`
+	KeysJSON      string `json:"keys_json"`
+	Signature     string `json:"signature"`
+}
+
+// PublishManifestRequest uploads a channel's signed manifest; its
+// artifacts must have been uploaded first.
+type PublishManifestRequest struct {
+	Manifest  string `json:"manifest"`
+	Signature string `json:"signature"`
+}
+
+// ReleasesInfo lists each channel's manifest and how many machines run
+// each agent version.
+type ReleasesInfo struct {
+	Channels []json.RawMessage `json:"channels"`
+	Versions map[string]int    `json:"versions"`
+}

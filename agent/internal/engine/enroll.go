@@ -8,10 +8,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/curve25519"
@@ -20,6 +23,7 @@ import (
 	"github.com/wirefleet/wirefleet/agent/internal/paths"
 	"github.com/wirefleet/wirefleet/agent/internal/state"
 	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/release"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -97,7 +101,7 @@ func Enroll(ctx context.Context, p paths.Paths, ks keystore.Store, o EnrollOptio
 	}
 	cfg := state.Config{
 		Server: o.Server, Pin: o.Pin, MachineID: resp.MachineID, Name: resp.Name, IPv4: resp.IPv4, IPv6: resp.IPv6,
-		ListenPort: o.ListenPort, EnrolledAt: time.Now().UTC(),
+		ListenPort: o.ListenPort, EnrolledAt: time.Now().UTC(), ReleaseRoot: releaseRoot(ctx, cl, o.Server),
 	}
 	if err := state.SaveConfig(p.ConfigFile(), cfg); err != nil {
 		return cfg, err
@@ -157,4 +161,28 @@ func removeIfExists(path string) error {
 		return err
 	}
 	return nil
+}
+
+// releaseRoot fetches the server's release root key over the (pinned)
+// connection, to pin it for self-updates. A server without releases yet
+// gives "", and updates stay off until the agent is re-enrolled.
+func releaseRoot(ctx context.Context, cl *client.Client, server string) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(server, "/")+"/releases/root.pub", nil)
+	if err != nil {
+		return ""
+	}
+	resp, err := cl.HTTPClient().Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	pk, err := release.ParsePublicKey(string(b))
+	if err != nil {
+		return ""
+	}
+	return pk.String()
 }

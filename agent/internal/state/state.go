@@ -29,6 +29,9 @@ type Config struct {
 	ListenPort int       `json:"listen_port"`
 	MTU        int       `json:"mtu,omitempty"`
 	EnrolledAt time.Time `json:"enrolled_at"`
+	// ReleaseRoot is the release root public key (minisign) pinned at
+	// enrollment; self-updates must chain to it.
+	ReleaseRoot string `json:"release_root,omitempty"`
 	// Revoked is set when the server revoked this machine; the agent then
 	// stays stopped instead of retrying.
 	Revoked bool `json:"revoked,omitempty"`

@@ -23,6 +23,7 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/ratelimit"
+	"github.com/wirefleet/wirefleet/server/internal/releases"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -38,6 +39,8 @@ type Config struct {
 	DefaultTokenTTL time.Duration
 	// Info describes the server for GET /api/v1/server.
 	Info func() wire.ServerInfo
+	// Releases, when set, is where published releases are kept.
+	Releases *releases.Store
 }
 
 // Server is the API. Create it with New.
@@ -120,6 +123,10 @@ func (s *Server) routes(local bool) http.Handler {
 	admin("DELETE "+wire.PathMachines+"/{id}", s.deleteMachine)
 	admin("GET "+wire.PathMachines+"/{id}/health", s.getHealth)
 	admin("GET "+wire.PathAudit, s.listAudit)
+	admin("GET "+wire.PathReleases, s.listReleases)
+	admin("PUT "+wire.PathReleases+"/files/{name}", s.uploadFile)
+	admin("PUT "+wire.PathReleases+"/keys", s.publishKeys)
+	admin("PUT "+wire.PathReleases+"/channels/{channel}", s.publishManifest)
 	admin("GET "+wire.PathFlags, s.listFlags)
 	admin("GET "+wire.PathFlags+"/{key}", s.getFlag)
 	admin("PUT "+wire.PathFlags+"/{key}", s.putFlag)

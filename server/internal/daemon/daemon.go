@@ -14,7 +14,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,10 +25,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/release"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/api"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/oneliner"
+	"github.com/wirefleet/wirefleet/server/internal/releases"
 	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 	"github.com/wirefleet/wirefleet/server/internal/tlsutil"
@@ -58,6 +62,10 @@ type Options struct {
 	// BootstrapToken mints a single-use enrollment token at start and prints
 	// its one-liner (make run uses it).
 	BootstrapToken bool
+	// PublishAgent, when set, signs this agent binary with release keys kept
+	// in the data dir (created on first use) and publishes it for the
+	// host's OS and architecture, so the one-liners work out of the box.
+	PublishAgent string
 
 	Logger *slog.Logger
 	// Ready, when set, receives the server's URL and pin once it listens.
@@ -129,11 +137,21 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		})
 	}
 
+	rel := releases.NewStore(filepath.Join(o.DataDir, "releases"))
+	if o.PublishAgent != "" {
+		if err := publishAgent(o, rel, log); err != nil {
+			ln.Close()
+			stopHub()
+			bg.Wait()
+			return err
+		}
+	}
+
 	started := time.Now().UTC()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a := api.New(db, hub, log, reg, api.Config{
-		EnrollRate: o.EnrollRate, EnrollBurst: o.EnrollBurst, MaxWait: o.LongPoll, DefaultTokenTTL: o.TokenTTL,
+		EnrollRate: o.EnrollRate, EnrollBurst: o.EnrollBurst, MaxWait: o.LongPoll, DefaultTokenTTL: o.TokenTTL, Releases: rel,
 		Info: func() wire.ServerInfo {
 			ula, _ := db.ULA(context.Background())
 			return wire.ServerInfo{Version: Version, URL: extURL, Pin: pin, Prefix4: store.OverlayPrefix4().String(), Prefix6: ula.String(), StartedAt: started}
@@ -164,6 +182,10 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		bg.Wait()
 		return err
 	}
+	relHandler := rel.Handler()
+	mux.Handle("GET /releases/", relHandler)
+	mux.Handle("GET /install.sh", relHandler)
+	mux.Handle("GET /install.ps1", relHandler)
 	mux.Handle("/", page.Handler())
 	srv := &http.Server{
 		Handler:           mux,
@@ -327,6 +349,35 @@ func mintToken(ctx context.Context, db *store.DB, a store.Actor, ttl time.Durati
 		return "", fmt.Errorf("daemon: create bootstrap token: %w", err)
 	}
 	return sec, nil
+}
+
+// publishAgent signs and publishes o.PublishAgent for this host with keys
+// kept in the data dir. That is the single-box setup: whoever is root on
+// the server can sign updates. Fleets that care keep the keys offline and
+// use `releases publish` from elsewhere.
+func publishAgent(o Options, rel *releases.Store, log *slog.Logger) error {
+	keys := filepath.Join(o.DataDir, "release-keys")
+	if _, err := os.Stat(filepath.Join(keys, release.RootKeyFile)); errors.Is(err, os.ErrNotExist) {
+		if err := release.Keygen(keys, "", 10*365*24*time.Hour); err != nil {
+			return fmt.Errorf("daemon: release keys: %w", err)
+		}
+		log.Warn("release keys created in the data dir (single-box setup): root on this server can sign agent updates", "dir", keys)
+	}
+	out, err := exec.Command(o.PublishAgent, "self-test").Output()
+	fields := strings.Fields(string(out))
+	if err != nil || len(fields) < 3 {
+		return fmt.Errorf("daemon: %s self-test failed: %v", o.PublishAgent, err)
+	}
+	version, target := fields[1], fields[2] // "wirefleet-agent VERSION os/arch"
+	if version == "" || version[0] < '0' || version[0] > '9' {
+		version = "0.0.0-" + version // an unstamped build ("dev")
+	}
+	m, err := releases.Publish(rel, keys, "", releases.PublishOptions{Channel: "stable", Version: version, Files: map[string]string{target: o.PublishAgent}})
+	if err != nil {
+		return fmt.Errorf("daemon: publish %s: %w", o.PublishAgent, err)
+	}
+	log.Info("published the agent", "channel", m.Channel, "version", m.Version, "target", target)
+	return nil
 }
 
 // janitor removes ephemeral machines that have been offline longer than

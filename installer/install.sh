@@ -1,0 +1,159 @@
+#!/bin/sh
+# Wirefleet agent installer for Linux and macOS.
+#
+#   curl -fsSL https://SERVER/install.sh | sudo sh -s -- --server https://SERVER --token wfe_… [--pin sha256/…]
+#
+# Downloads the agent for this OS and architecture from the server, checks
+# its SHA-256 against the server's signed release manifest, installs it,
+# enrolls this machine, and installs and starts the system service. Running
+# it again upgrades the binary and keeps the enrollment.
+#
+# Options:
+#   --server URL      the Wirefleet server (required)
+#   --token wfe_…     enrollment token (required unless already enrolled)
+#   --pin sha256/…    the server's TLS key pin (self-signed servers)
+#   --name NAME       machine name (default: from the hostname)
+#   --channel NAME    release channel (default: stable)
+#   --prefix DIR      where to put the binary (default: /usr/local/bin)
+#   --state-dir DIR   agent state directory (default: the OS default)
+#   --no-service      install and enroll only; do not install the service
+#   --uninstall       stop and remove the service, leave the fleet, remove the binary
+set -eu
+
+SERVER="" TOKEN="" PIN="" NAME="" CHANNEL="stable" PREFIX="/usr/local/bin" STATE_DIR="" NO_SERVICE="" UNINSTALL=""
+
+say() { printf 'wirefleet: %s\n' "$*"; }
+die() { printf 'wirefleet install: error: %s\n' "$*" >&2; exit 1; }
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--server) SERVER="${2:-}"; shift 2 ;;
+	--token) TOKEN="${2:-}"; shift 2 ;;
+	--pin) PIN="${2:-}"; shift 2 ;;
+	--name) NAME="${2:-}"; shift 2 ;;
+	--channel) CHANNEL="${2:-}"; shift 2 ;;
+	--prefix) PREFIX="${2:-}"; shift 2 ;;
+	--state-dir) STATE_DIR="${2:-}"; shift 2 ;;
+	--no-service) NO_SERVICE=1; shift ;;
+	--uninstall) UNINSTALL=1; shift ;;
+	-h|--help) sed -n '2,22p' "$0" 2>/dev/null || true; exit 0 ;;
+	*) die "unknown option $1 (see --help)" ;;
+	esac
+done
+
+[ "$(id -u)" = 0 ] || die "this installer must run as root: pipe it to 'sudo sh -s -- …'"
+
+AGENT="$PREFIX/wirefleet-agent"
+STATE_ARGS=""
+[ -n "$STATE_DIR" ] && STATE_ARGS="--state-dir $STATE_DIR"
+
+if [ -n "$UNINSTALL" ]; then
+	if [ -x "$AGENT" ]; then
+		# shellcheck disable=SC2086
+		"$AGENT" uninstall $STATE_ARGS >/dev/null 2>&1 || true
+		# shellcheck disable=SC2086
+		"$AGENT" logout $STATE_ARGS || say "could not tell the server; ask an admin to revoke this machine"
+		rm -f "$AGENT"
+	fi
+	say "uninstalled"
+	exit 0
+fi
+
+[ -n "$SERVER" ] || die "--server is required"
+case "$SERVER" in https://*|http://*) ;; *) die "--server must be a URL such as https://wirefleet.example.com:8443" ;; esac
+SERVER="${SERVER%/}"
+
+case "$(uname -s)" in
+Linux) OS=linux ;;
+Darwin) OS=darwin ;;
+*) die "unsupported operating system $(uname -s); use the MSI on Windows" ;;
+esac
+case "$(uname -m)" in
+x86_64|amd64) ARCH=amd64 ;;
+aarch64|arm64) ARCH=arm64 ;;
+*) die "unsupported architecture $(uname -m) (amd64 and arm64 are built)" ;;
+esac
+
+command -v curl >/dev/null 2>&1 || die "curl is required"
+if command -v sha256sum >/dev/null 2>&1; then
+	sha256() { sha256sum "$1" | cut -d' ' -f1; }
+elif command -v shasum >/dev/null 2>&1; then
+	sha256() { shasum -a 256 "$1" | cut -d' ' -f1; }
+else
+	die "sha256sum or shasum is required"
+fi
+
+# With a pin, curl trusts exactly the server's key (checked even with -k).
+fetch() {
+	if [ -n "$PIN" ]; then
+		curl -fsSL --retry 3 -k --pinnedpubkey "sha256//${PIN#sha256/}" "$@"
+	else
+		curl -fsSL --retry 3 "$@"
+	fi
+}
+explain() {
+	case "$1" in
+	6|7) die "cannot reach $SERVER (DNS or connection failed); is the server running and the URL right?" ;;
+	28) die "timed out talking to $SERVER" ;;
+	35|60) die "TLS with $SERVER failed; for a self-signed server pass the --pin printed by 'wirefleet-server serve'" ;;
+	90) die "the server's TLS key does not match --pin $PIN: wrong server, or a man in the middle" ;;
+	22) die "$SERVER answered with an error for $2" ;;
+	*) die "download of $2 failed (curl exit $1)" ;;
+	esac
+}
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+say "looking up the $CHANNEL release for $OS/$ARCH"
+fetch -o "$TMP/index" "$SERVER/releases/channel/$CHANNEL/$OS/$ARCH" || explain $? "the release index"
+read -r VERSION SUM SIZE FILE < "$TMP/index" || die "the release index is malformed"
+[ -n "$FILE" ] || die "the release index is malformed"
+
+if [ -x "$AGENT" ] && "$AGENT" --version 2>/dev/null | grep -q " $VERSION\$"; then
+	say "wirefleet-agent $VERSION is already installed"
+else
+	say "downloading wirefleet-agent $VERSION ($SIZE bytes)"
+	fetch -C - -o "$TMP/wirefleet-agent" "$SERVER/releases/files/$FILE" || explain $? "the agent binary"
+	GOT=$(sha256 "$TMP/wirefleet-agent")
+	[ "$GOT" = "$SUM" ] || die "SHA-256 mismatch: the download does not match the signed release manifest (got $GOT, want $SUM); nothing was installed"
+	chmod 0755 "$TMP/wirefleet-agent"
+	"$TMP/wirefleet-agent" self-test >/dev/null || die "the downloaded agent does not run on this machine"
+	mkdir -p "$PREFIX"
+	WAS_RUNNING=""
+	if [ -x "$AGENT" ] && [ -z "$NO_SERVICE" ]; then
+		# shellcheck disable=SC2086
+		"$AGENT" stop $STATE_ARGS >/dev/null 2>&1 && WAS_RUNNING=1
+	fi
+	mv -f "$TMP/wirefleet-agent" "$AGENT"
+	say "installed $AGENT"
+	if [ -n "$WAS_RUNNING" ]; then
+		# shellcheck disable=SC2086
+		"$AGENT" start $STATE_ARGS >/dev/null 2>&1 || true
+	fi
+fi
+
+# shellcheck disable=SC2086
+if "$AGENT" status --json $STATE_ARGS 2>/dev/null | grep -q '"enrolled": true'; then
+	say "this machine is already enrolled; keeping its enrollment"
+else
+	[ -n "$TOKEN" ] || die "--token is required to enroll"
+	set -- enroll --server "$SERVER" --token "$TOKEN"
+	[ -n "$PIN" ] && set -- "$@" --pin "$PIN"
+	[ -n "$NAME" ] && set -- "$@" --name "$NAME"
+	[ -n "$STATE_DIR" ] && set -- "$@" --state-dir "$STATE_DIR"
+	"$AGENT" "$@" || die "enrollment failed (see the message above: an expired, used or revoked token needs a new one from the admin page)"
+fi
+
+if [ -n "$NO_SERVICE" ]; then
+	say "done; start the agent with: $AGENT run${STATE_DIR:+ --state-dir $STATE_DIR}"
+	exit 0
+fi
+# shellcheck disable=SC2086
+if "$AGENT" install $STATE_ARGS >/dev/null 2>&1; then
+	say "service installed and started; check it with: wirefleet-agent status"
+else
+	# shellcheck disable=SC2086
+	"$AGENT" restart $STATE_ARGS >/dev/null 2>&1 || die "could not install or start the service (no systemd/launchd?); run '$AGENT run' under your supervisor"
+	say "service restarted with the new version"
+fi

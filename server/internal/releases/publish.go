@@ -1,0 +1,93 @@
+package releases
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/wirefleet/wirefleet/pkg/release"
+)
+
+// Target is where Publish puts a release: the local Store, or a remote
+// server through the admin API.
+type Target interface {
+	PutFile(name string, r io.Reader) (string, int64, error)
+	PutKeys(rootPub string, keys, sig []byte) error
+	PutManifest(channel string, body, sig []byte) (release.Manifest, error)
+}
+
+// PublishOptions describe one release.
+type PublishOptions struct {
+	Channel string
+	Version string
+	Files   map[string]string // "linux/amd64" → path of the binary
+	Rollout float64           // percent, default 100
+	Expires time.Duration     // manifest lifetime, default 30 days
+	Notes   string
+}
+
+var versionRE = regexp.MustCompile(`^v?[0-9][0-9A-Za-z.+-]{0,63}$`)
+
+// Publish signs the binaries and a manifest with the signing key in
+// keysDir and uploads keys, binaries and manifest to t.
+func Publish(t Target, keysDir, password string, o PublishOptions) (release.Manifest, error) {
+	if !versionRE.MatchString(o.Version) {
+		return release.Manifest{}, fmt.Errorf("releases: version %q must look like 1.2.3", o.Version)
+	}
+	if len(o.Files) == 0 {
+		return release.Manifest{}, fmt.Errorf("releases: no binaries given (--file linux/amd64=PATH)")
+	}
+	if o.Rollout == 0 {
+		o.Rollout = 100
+	}
+	if o.Expires == 0 {
+		o.Expires = 30 * 24 * time.Hour
+	}
+	signer, err := release.LoadSigner(keysDir, password)
+	if err != nil {
+		return release.Manifest{}, err
+	}
+	root, err := release.RootPublicKey(keysDir)
+	if err != nil {
+		return release.Manifest{}, err
+	}
+	keys, err1 := os.ReadFile(filepath.Join(keysDir, release.KeySetFile))
+	sig, err2 := os.ReadFile(filepath.Join(keysDir, release.KeySetFile+release.SigSuffix))
+	if err1 != nil || err2 != nil {
+		return release.Manifest{}, fmt.Errorf("releases: %s lacks keys.json and its signature (run releases keygen)", keysDir)
+	}
+	if err := t.PutKeys(root, keys, sig); err != nil {
+		return release.Manifest{}, fmt.Errorf("releases: publish keys: %w", err)
+	}
+	m := release.Manifest{Channel: o.Channel, Version: strings.TrimPrefix(o.Version, "v"), Published: time.Now().UTC(),
+		Expires: time.Now().Add(o.Expires).UTC(), Rollout: o.Rollout, Notes: o.Notes}
+	for target, path := range o.Files {
+		goos, goarch, ok := strings.Cut(target, "/")
+		if !ok || goos == "" || goarch == "" {
+			return m, fmt.Errorf("releases: %q must be os/arch=PATH", target)
+		}
+		bin, err := os.ReadFile(path)
+		if err != nil {
+			return m, fmt.Errorf("releases: %w", err)
+		}
+		name := fmt.Sprintf("wirefleet-agent-%s-%s-%s", m.Version, goos, goarch)
+		if goos == "windows" {
+			name += ".exe"
+		}
+		a := signer.Artifact(goos, goarch, name, bin)
+		if _, _, err := t.PutFile(name, bytes.NewReader(bin)); err != nil {
+			return m, fmt.Errorf("releases: upload %s: %w", name, err)
+		}
+		m.Artifacts = append(m.Artifacts, a)
+	}
+	body, msig, err := signer.Manifest(m)
+	if err != nil {
+		return m, err
+	}
+	return t.PutManifest(m.Channel, body, msig)
+}

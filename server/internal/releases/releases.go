@@ -1,0 +1,288 @@
+// Package releases hosts signed agent releases and the installers. The
+// server never signs: it stores what a publisher signed elsewhere (or, on a
+// single box, with keys in its data dir), checks on upload that it verifies
+// against the pinned root, and serves it — manifests, keys, binaries with
+// Range support so downloads resume, and install.sh / install.ps1.
+package releases
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wirefleet/wirefleet/installer"
+	"github.com/wirefleet/wirefleet/pkg/atomicfile"
+	"github.com/wirefleet/wirefleet/pkg/release"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// MaxFile bounds an uploaded binary.
+const MaxFile = 512 << 20
+
+var (
+	nameRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	channelRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+)
+
+// Store keeps releases under dir.
+type Store struct {
+	dir string
+	mu  sync.Mutex
+	now func() time.Time
+}
+
+// NewStore returns the store rooted at dir (created on first write).
+func NewStore(dir string) *Store { return &Store{dir: dir, now: time.Now} }
+
+func (s *Store) path(parts ...string) string {
+	return filepath.Join(append([]string{s.dir}, parts...)...)
+}
+
+func write(path string, data []byte, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, data, mode)
+}
+
+// PutFile stores a binary and returns its SHA-256 and size.
+func (s *Store) PutFile(name string, r io.Reader) (string, int64, error) {
+	if !nameRE.MatchString(name) {
+		return "", 0, wire.Errorf(wire.CodeInvalidArgument, "file name %q not allowed", name)
+	}
+	if err := os.MkdirAll(s.path("files"), 0o755); err != nil {
+		return "", 0, err
+	}
+	tmp, err := os.CreateTemp(s.path("files"), ".upload-")
+	if err != nil {
+		return "", 0, err
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, MaxFile+1))
+	if err == nil && n > MaxFile {
+		err = wire.Errorf(wire.CodeBodyTooLarge, "binary larger than %d bytes", MaxFile)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), s.path("files", name))
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// PutKeys stores the root public key (only the first time: it is the trust
+// anchor; replacing it needs a new data dir) and a keys.json it signed.
+func (s *Store) PutKeys(rootPub string, keys, sig []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	stored, err := os.ReadFile(s.path(release.RootPubFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if _, err := release.ParsePublicKey(rootPub); err != nil {
+			return wire.Errorf(wire.CodeInvalidArgument, "root public key: %v", err)
+		}
+		if err := write(s.path(release.RootPubFile), []byte(strings.TrimSpace(rootPub)+"\n"), 0o644); err != nil {
+			return err
+		}
+		stored = []byte(rootPub)
+	case err != nil:
+		return err
+	case rootPub != "" && strings.TrimSpace(rootPub) != strings.TrimSpace(string(stored)):
+		return wire.Errorf(wire.CodeConflict, "this server already pins a different release root key")
+	}
+	pk, err := release.ParsePublicKey(string(stored))
+	if err != nil {
+		return err
+	}
+	if _, err := release.VerifyKeySet(pk, keys, sig, s.now()); err != nil {
+		return wire.Errorf(wire.CodeInvalidArgument, "keys.json: %v", err)
+	}
+	if err := write(s.path(release.KeySetFile), keys, 0o644); err != nil {
+		return err
+	}
+	return write(s.path(release.KeySetFile+release.SigSuffix), sig, 0o644)
+}
+
+// KeySet returns the verified key set.
+func (s *Store) KeySet() (release.KeySet, error) {
+	root, err := os.ReadFile(s.path(release.RootPubFile))
+	if err != nil {
+		return release.KeySet{}, wire.Errorf(wire.CodeNotFound, "no release keys published yet")
+	}
+	pk, err := release.ParsePublicKey(string(root))
+	if err != nil {
+		return release.KeySet{}, err
+	}
+	body, err1 := os.ReadFile(s.path(release.KeySetFile))
+	sig, err2 := os.ReadFile(s.path(release.KeySetFile + release.SigSuffix))
+	if err := errors.Join(err1, err2); err != nil {
+		return release.KeySet{}, wire.Errorf(wire.CodeNotFound, "no release keys published yet")
+	}
+	return release.VerifyKeySet(pk, body, sig, s.now())
+}
+
+// PutManifest stores a channel's signed manifest after checking that it
+// verifies and that every artifact it names is here with the right digest.
+func (s *Store) PutManifest(channel string, body, sig []byte) (release.Manifest, error) {
+	if !channelRE.MatchString(channel) {
+		return release.Manifest{}, wire.Errorf(wire.CodeInvalidArgument, "channel must be a lowercase word")
+	}
+	ks, err := s.KeySet()
+	if err != nil {
+		return release.Manifest{}, err
+	}
+	m, err := release.VerifyManifest(ks, body, sig, s.now())
+	if err != nil {
+		return m, wire.Errorf(wire.CodeInvalidArgument, "manifest: %v", err)
+	}
+	if m.Channel != channel {
+		return m, wire.Errorf(wire.CodeInvalidArgument, "manifest is for channel %q, not %q", m.Channel, channel)
+	}
+	for _, a := range m.Artifacts {
+		bin, err := os.ReadFile(s.path("files", filepath.Base(a.File)))
+		if err != nil {
+			return m, wire.Errorf(wire.CodeInvalidArgument, "artifact %s has not been uploaded", a.File)
+		}
+		if err := release.VerifyArtifact(ks, a, bin, s.now()); err != nil {
+			return m, wire.Errorf(wire.CodeInvalidArgument, "artifact %s: %v", a.File, err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := write(s.path("channels", channel, "manifest.json"), body, 0o644); err != nil {
+		return m, err
+	}
+	return m, write(s.path("channels", channel, "manifest.json"+release.SigSuffix), sig, 0o644)
+}
+
+// Channels returns every channel's manifest (unverified read for listing).
+func (s *Store) Channels() ([]release.Manifest, error) {
+	ents, err := os.ReadDir(s.path("channels"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return []release.Manifest{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := []release.Manifest{}
+	for _, e := range ents {
+		b, err := os.ReadFile(s.path("channels", e.Name(), "manifest.json"))
+		if err != nil {
+			continue
+		}
+		var m release.Manifest
+		if json.Unmarshal(b, &m) == nil {
+			out = append(out, m)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Channel < out[j].Channel })
+	return out, nil
+}
+
+// Handler serves the public release files and the installers.
+func (s *Store) Handler() http.Handler {
+	mux := http.NewServeMux()
+	static := func(pattern, file, ctype string) {
+		mux.HandleFunc("GET "+pattern, func(w http.ResponseWriter, r *http.Request) {
+			s.serve(w, r, s.path(file), ctype)
+		})
+	}
+	static("/releases/root.pub", release.RootPubFile, "text/plain; charset=utf-8")
+	static("/releases/keys.json", release.KeySetFile, "application/json")
+	static("/releases/keys.json.minisig", release.KeySetFile+release.SigSuffix, "text/plain; charset=utf-8")
+	mux.HandleFunc("GET /releases/channel/{channel}/manifest.json", func(w http.ResponseWriter, r *http.Request) {
+		s.serve(w, r, s.path("channels", filepath.Base(r.PathValue("channel")), "manifest.json"), "application/json")
+	})
+	mux.HandleFunc("GET /releases/channel/{channel}/manifest.json.minisig", func(w http.ResponseWriter, r *http.Request) {
+		s.serve(w, r, s.path("channels", filepath.Base(r.PathValue("channel")), "manifest.json"+release.SigSuffix), "text/plain; charset=utf-8")
+	})
+	// A line-oriented index for the shell installer, which cannot parse
+	// JSON: "version sha256 size file". Derived from the verified manifest.
+	mux.HandleFunc("GET /releases/channel/{channel}/{os}/{arch}", func(w http.ResponseWriter, r *http.Request) {
+		ks, err := s.KeySet()
+		if err != nil {
+			http.Error(w, "no releases published", http.StatusNotFound)
+			return
+		}
+		ch := filepath.Base(r.PathValue("channel"))
+		body, err1 := os.ReadFile(s.path("channels", ch, "manifest.json"))
+		sig, err2 := os.ReadFile(s.path("channels", ch, "manifest.json"+release.SigSuffix))
+		if errors.Join(err1, err2) != nil {
+			http.Error(w, "no release in channel "+ch, http.StatusNotFound)
+			return
+		}
+		m, err := release.VerifyManifest(ks, body, sig, s.now())
+		if err != nil {
+			http.Error(w, "the "+ch+" manifest does not verify: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		a, ok := m.Artifact(r.PathValue("os"), r.PathValue("arch"))
+		if !ok {
+			http.Error(w, fmt.Sprintf("no %s/%s build in channel %s", r.PathValue("os"), r.PathValue("arch"), ch), http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "%s %s %d %s\n", m.Version, a.SHA256, a.Size, a.File)
+	})
+	mux.HandleFunc("GET /releases/files/{name}", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if !nameRE.MatchString(name) {
+			http.NotFound(w, r)
+			return
+		}
+		s.serve(w, r, s.path("files", name), "application/octet-stream")
+	})
+	for _, f := range []string{"install.sh", "install.ps1"} {
+		mux.HandleFunc("GET /"+f, func(w http.ResponseWriter, r *http.Request) {
+			b, err := installer.Files.ReadFile(f)
+			if err != nil {
+				http.NotFound(w, r)
+				return
+			}
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			_, _ = w.Write(b)
+		})
+	}
+	return mux
+}
+
+// serve sends a file with Range support (downloads resume).
+func (s *Store) serve(w http.ResponseWriter, r *http.Request, path, ctype string) {
+	f, err := os.Open(path)
+	if err != nil {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.IsDir() {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", ctype)
+	http.ServeContent(w, r, filepath.Base(path), st.ModTime(), f)
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/release"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/releases"
+)
+
+// remoteTarget publishes through the admin API.
+type remoteTarget struct {
+	ctx context.Context
+	cl  *client.Client
+}
+
+func (r remoteTarget) PutFile(name string, rd io.Reader) (string, int64, error) {
+	return "", 0, r.cl.UploadReleaseFile(r.ctx, name, rd)
+}
+
+func (r remoteTarget) PutKeys(root string, keys, sig []byte) error {
+	return r.cl.PublishKeys(r.ctx, wire.PublishKeysRequest{RootPublicKey: root, KeysJSON: string(keys), Signature: string(sig)})
+}
+
+func (r remoteTarget) PutManifest(channel string, body, sig []byte) (release.Manifest, error) {
+	var m release.Manifest
+	return m, r.cl.PublishManifest(r.ctx, channel, wire.PublishManifestRequest{Manifest: string(body), Signature: string(sig)}, &m)
+}
+
+func releasesCmd() *cobra.Command {
+	c := &conn{}
+	var keys, passwordEnv string
+	password := func() string {
+		if passwordEnv == "" {
+			return ""
+		}
+		return os.Getenv(passwordEnv)
+	}
+	var valid time.Duration
+	keygen := &cobra.Command{
+		Use:   "keygen",
+		Short: "Create a root key and a release-signing key (keep the root offline)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := release.Keygen(keys, password(), valid); err != nil {
+				return err
+			}
+			root, _ := release.RootPublicKey(keys)
+			fmt.Fprintf(cmd.OutOrStdout(), "keys in %s\nroot public key (agents pin it): %s\n", keys, root)
+			return nil
+		},
+	}
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Replace the signing key and re-sign keys.json with the root (no agent reinstall needed)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := release.RotateSigningKey(keys, password(), valid); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "new signing key in %s; publish a release to hand out the new keys.json\n", keys)
+			return nil
+		},
+	}
+	for _, cmd := range []*cobra.Command{keygen, rotate} {
+		cmd.Flags().DurationVar(&valid, "valid", 365*24*time.Hour, "how long keys.json (and the signing key) stay valid")
+	}
+	var o releases.PublishOptions
+	var files []string
+	publish := &cobra.Command{
+		Use:     "publish",
+		Short:   "Sign binaries and a manifest with the signing key, and upload them to the server",
+		Example: "  wirefleet-server releases publish --keys ./keys --channel stable --version 1.2.0 \\\n    --file linux/amd64=dist/linux-amd64/wirefleet-agent --file darwin/arm64=dist/darwin-arm64/wirefleet-agent",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			o.Files = map[string]string{}
+			for _, f := range files {
+				k, v, ok := strings.Cut(f, "=")
+				if !ok {
+					return fmt.Errorf("--file %q must be os/arch=PATH", f)
+				}
+				o.Files[k] = v
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+			defer cancel()
+			m, err := releases.Publish(remoteTarget{ctx, cl}, keys, password(), o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "published %s %s: %d binaries, rollout %.0f%%, manifest expires %s\n",
+				m.Channel, m.Version, len(m.Artifacts), m.Rollout, m.Expires.Format(time.RFC3339))
+			return nil
+		},
+	}
+	pf := publish.Flags()
+	pf.StringVar(&o.Channel, "channel", "stable", "release channel")
+	pf.StringVar(&o.Version, "version", "", "version of the binaries (required)")
+	pf.StringArrayVar(&files, "file", nil, "os/arch=PATH of a binary (repeatable)")
+	pf.Float64Var(&o.Rollout, "rollout", 100, "percent of machines offered the release")
+	pf.DurationVar(&o.Expires, "expires", 30*24*time.Hour, "manifest lifetime (agents refuse an expired manifest)")
+	pf.StringVar(&o.Notes, "notes", "", "release notes")
+	list := &cobra.Command{
+		Use: "list", Short: "Show each channel's release and the agent versions machines run", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := ctx()
+			defer cancel()
+			info, err := cl.Releases(ctx)
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), info, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "CHANNEL\tVERSION\tROLLOUT\tBINARIES\tEXPIRES")
+				for _, raw := range info.Channels {
+					var m release.Manifest
+					if json.NewDecoder(bytes.NewReader(raw)).Decode(&m) == nil {
+						fmt.Fprintf(tw, "%s\t%s\t%.0f%%\t%d\t%s\n", m.Channel, m.Version, m.Rollout, len(m.Artifacts), m.Expires.Format("2006-01-02"))
+					}
+				}
+				fmt.Fprintln(tw, "\nAGENT VERSION\tMACHINES")
+				for v, n := range info.Versions {
+					fmt.Fprintf(tw, "%s\t%d\n", v, n)
+				}
+			})
+		},
+	}
+	cmd := group("releases", "Signed agent releases: keygen, rotate, publish, list", c, keygen, rotate, publish, list)
+	cmd.PersistentFlags().StringVar(&keys, "keys", "./release-keys", "directory holding the release keys")
+	cmd.PersistentFlags().StringVar(&passwordEnv, "password-env", "", "environment variable holding the keys' password (default: keys unencrypted, 0600)")
+	return cmd
+}
