@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"text/tabwriter"
@@ -24,6 +26,7 @@ import (
 	"github.com/wirefleet/wirefleet/agent/internal/paths"
 	"github.com/wirefleet/wirefleet/agent/internal/service"
 	"github.com/wirefleet/wirefleet/agent/internal/state"
+	"github.com/wirefleet/wirefleet/agent/internal/update"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -36,6 +39,9 @@ type globals struct {
 	logLevel       string
 	healthInterval time.Duration
 	flagsListen    string
+	updateInterval time.Duration
+	updateGate     time.Duration
+	channel        string
 }
 
 func (g *globals) paths() paths.Paths {
@@ -63,6 +69,12 @@ func (g *globals) serviceArgs() []string {
 	if g.flagsListen != defaultFlagsListen {
 		args = append(args, "--flags-listen", g.flagsListen)
 	}
+	if g.updateInterval != 24*time.Hour {
+		args = append(args, "--update-interval", g.updateInterval.String())
+	}
+	if g.channel != "stable" {
+		args = append(args, "--channel", g.channel)
+	}
 	if g.healthInterval != 30*time.Second {
 		args = append(args, "--health-interval", g.healthInterval.String())
 	}
@@ -84,7 +96,10 @@ func main() {
 	pf.StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
 	pf.DurationVar(&g.healthInterval, "health-interval", 30*time.Second, "how often to report health to the server")
 	pf.StringVar(&g.flagsListen, "flags-listen", defaultFlagsListen, "address of the local OFREP flag endpoint (empty disables it)")
-	root.AddCommand(enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), flagsCmd(g), selfTestCmd())
+	pf.DurationVar(&g.updateInterval, "update-interval", 24*time.Hour, "how often to look for a signed release (0 disables self-update)")
+	pf.DurationVar(&g.updateGate, "update-gate", 2*time.Minute, "how long a new version has to report to the server before it is rolled back")
+	pf.StringVar(&g.channel, "channel", "stable", "release channel to follow")
+	root.AddCommand(enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), flagsCmd(g), selfTestCmd(), updateWatchCmd(g))
 	for _, action := range []string{"install", "uninstall", "start", "stop", "restart"} {
 		root.AddCommand(serviceCmd(g, action))
 	}
@@ -153,13 +168,18 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 				}
 			}()
 		}
-		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, HealthInterval: g.healthInterval, Flags: fl}
+		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, HealthInterval: g.healthInterval, Flags: fl,
+			Exe: executable(), UpdateInterval: g.updateInterval, UpdateGate: g.updateGate, Channel: g.channel}
 		go func() {
 			if err := control.Serve(ctx, control.Addr(p.State), controlAgent{eng}); err != nil {
 				log.Warn("control socket unavailable; `status` will show offline state", "err", err)
 			}
 		}()
 		err = eng.Run(ctx)
+		if errors.Is(err, update.ErrRestart) {
+			log.Info("restarting into the updated agent")
+			os.Exit(update.ExitForUpdate) // the service manager starts the new binary
+		}
 		switch {
 		case errors.Is(err, engine.ErrRevoked), errors.Is(err, engine.ErrLoggedOut), errors.Is(err, state.ErrNotEnrolled):
 			// Stay up and idle: exiting would make the service manager
@@ -403,6 +423,38 @@ func selfTestCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintf(cmd.OutOrStdout(), "wirefleet-agent %s %s/%s\n", Version, runtime.GOOS, runtime.GOARCH)
 			return nil
+		},
+	}
+}
+
+// executable is the path self-updates replace. After an update
+// os.Executable can name the ".old" copy (minio/selfupdate renames the
+// running file), so that suffix is dropped.
+func executable() string {
+	p, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		p = r
+	}
+	return strings.TrimSuffix(p, ".old")
+}
+
+// updateWatchCmd is the watchdog a self-update starts from the previous
+// binary (hidden: not for people).
+func updateWatchCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use: "update-watch", Hidden: true, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := g.logger()
+			var restart func() error
+			if os.Getenv("INVOCATION_ID") != "" { // under systemd: restart the service
+				restart = func() error { return exec.Command("systemctl", "restart", service.Name).Run() }
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+			defer cancel()
+			return update.Watch(ctx, g.paths().State, log, restart)
 		},
 	}
 }

@@ -178,6 +178,8 @@ type Machine struct {
 	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
 	// Health is the latest health report, when one has arrived.
 	Health *HealthReport `json:"health,omitempty"`
+	// LastUpdate is the outcome of the machine's last self-update.
+	LastUpdate *UpdateStatus `json:"last_update,omitempty"`
 }
 
 // UpdateMachineRequest renames or re-tags a machine. Nil fields are left as
@@ -286,6 +288,8 @@ type HealthReport struct {
 	DiskTotal    uint64       `json:"disk_total"`
 	DiskUsed     uint64       `json:"disk_used"`
 	Tunnel       TunnelHealth `json:"tunnel"`
+	// Update, when set, reports the outcome of the last self-update once.
+	Update *UpdateStatus `json:"update,omitempty"`
 	// Dropped counts reports the agent discarded from its offline queue
 	// (oldest first) while the server was unreachable.
 	Dropped int `json:"dropped,omitempty"`
@@ -414,4 +418,13 @@ type PublishManifestRequest struct {
 type ReleasesInfo struct {
 	Channels []json.RawMessage `json:"channels"`
 	Versions map[string]int    `json:"versions"`
+}
+
+// UpdateStatus tells the server what became of an agent's self-update.
+type UpdateStatus struct {
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	State  string    `json:"state"` // ok, rolled_back, failed
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/wirefleet/wirefleet/agent/internal/paths"
 	"github.com/wirefleet/wirefleet/agent/internal/state"
 	"github.com/wirefleet/wirefleet/agent/internal/tunnel"
+	"github.com/wirefleet/wirefleet/agent/internal/update"
 	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
@@ -43,6 +44,13 @@ type Engine struct {
 	HealthInterval time.Duration
 	// Flags, when set, is kept in sync with the server's flag set.
 	Flags *flags.Store
+	// Exe is the agent binary self-updates replace; UpdateInterval (0 = off)
+	// is how often to look for a release on Channel; UpdateGate is how long
+	// a new version has to report before it is rolled back.
+	Exe            string
+	UpdateInterval time.Duration
+	UpdateGate     time.Duration
+	Channel        string
 	// NewTunnel creates the tunnel; tests replace it.
 	NewTunnel func(tunnel.Config) (Tunnel, error)
 
@@ -56,6 +64,8 @@ type Engine struct {
 	loggedOut bool
 	lastSync  time.Time
 	lastErr   string
+	updateSt  *wire.UpdateStatus // to report once in the next health report
+	restart   bool               // an update was installed; Run returns update.ErrRestart
 }
 
 // view is the agent's full picture of the map, kept by applying deltas.
@@ -175,19 +185,41 @@ func (e *Engine) Run(ctx context.Context) error {
 	go e.reportEndpoints(ctx, cl, cfg.ListenPort, e.tunName())
 	reporter := &health.Reporter{
 		Sender: cl, Path: e.healthQueue(), Interval: e.HealthInterval, Log: e.Log,
-		Collect: func(ctx context.Context) wire.HealthReport { return health.Collect(ctx, e.Version, e.tunnelHealth()) },
+		Collect: func(ctx context.Context) wire.HealthReport {
+			r := health.Collect(ctx, e.Version, e.tunnelHealth())
+			r.Update = e.takeUpdate()
+			return r
+		},
 	}
 	go reporter.Run(ctx)
 	if e.Flags != nil {
 		go e.Flags.Sync(ctx, cl, Backoff)
 	}
+	update.Started(e.Paths.State, e.Version)
+	if st := update.Outcome(e.Paths.State, e.Version); st != nil {
+		e.Log.Error("the update to "+st.To+" failed and was rolled back; this version will not try it again", "reason", st.Reason)
+		e.setUpdate(st)
+	}
+	if e.UpdateInterval > 0 && e.Exe != "" {
+		u := &update.Updater{Server: cfg.Server, HTTP: cl.HTTPClient(), Root: cfg.ReleaseRoot, Channel: e.Channel, Current: e.Version,
+			MachineID: cfg.MachineID, Exe: e.Exe, StateDir: e.Paths.State, Gate: e.UpdateGate, Log: e.Log}
+		go e.checkUpdates(ctx, u, cancel)
+	}
+	committed := false
 
 	failures := 0
 	for ctx.Err() == nil {
 		e.mu.Lock()
 		since := e.view.version
 		e.mu.Unlock()
-		nm, err := cl.Netmap(ctx, since, 0)
+		wait := time.Duration(0) // the server's long-poll
+		if !committed {
+			// The first poll returns at once: it proves the server accepts
+			// us, which commits a pending self-update without waiting for
+			// the next map change.
+			wait = time.Millisecond
+		}
+		nm, err := cl.Netmap(ctx, since, wait)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -210,6 +242,13 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		failures = 0
 		e.setErr(nil)
+		if !committed {
+			committed = true
+			if m := update.Commit(e.Paths.State, e.Version); m != nil {
+				e.Log.Info("update healthy and committed", "from", m.From, "to", m.To)
+				e.setUpdate(&wire.UpdateStatus{From: m.From, To: m.To, State: "ok", At: time.Now().UTC()})
+			}
+		}
 		e.mu.Lock()
 		if e.tun != nil {
 			if err := e.tun.Apply(nm); err != nil {
@@ -231,12 +270,56 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}
 	e.mu.Lock()
-	out := e.loggedOut
+	out, restart := e.loggedOut, e.restart
 	e.mu.Unlock()
 	if out {
 		return ErrLoggedOut
 	}
+	if restart {
+		return update.ErrRestart
+	}
 	return nil
+}
+
+// checkUpdates looks for a release shortly after start and then every
+// UpdateInterval. After installing one it stops Run, whose caller exits so
+// the service manager starts the new binary.
+func (e *Engine) checkUpdates(ctx context.Context, u *update.Updater, stop context.CancelFunc) {
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := u.Check(ctx)
+		switch {
+		case errors.Is(err, update.ErrRestart):
+			e.mu.Lock()
+			e.restart = true
+			e.mu.Unlock()
+			stop()
+			return
+		case err != nil && ctx.Err() == nil:
+			e.Log.Warn("update check", "err", err)
+		}
+		t.Reset(e.UpdateInterval)
+	}
+}
+
+func (e *Engine) setUpdate(st *wire.UpdateStatus) {
+	e.mu.Lock()
+	e.updateSt = st
+	e.mu.Unlock()
+}
+
+func (e *Engine) takeUpdate() *wire.UpdateStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := e.updateSt
+	e.updateSt = nil
+	return st
 }
 
 // bringUp creates the tunnel and applies the whole current view.

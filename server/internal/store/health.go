@@ -32,7 +32,9 @@ func (db *DB) SaveHealth(ctx context.Context, batch []HealthEntry, keep int) err
 			return err
 		}
 		defer ins.Close()
-		latest, err := tx.PrepareContext(ctx, db.q(`UPDATE machines SET health = ?, health_at = ?, last_seen = ? WHERE id = ?`))
+		latest, err := tx.PrepareContext(ctx, db.q(`UPDATE machines SET health = ?, health_at = ?, last_seen = ?,
+			agent_version = CASE WHEN ? <> '' THEN ? ELSE agent_version END,
+			update_status = COALESCE(?, update_status) WHERE id = ?`))
 		if err != nil {
 			return err
 		}
@@ -53,7 +55,13 @@ func (db *DB) SaveHealth(ctx context.Context, batch []HealthEntry, keep int) err
 			if _, err := ins.ExecContext(ctx, e.MachineID, at, string(b), e.MachineID); err != nil {
 				return err
 			}
-			if _, err := latest.ExecContext(ctx, string(b), at, at, e.MachineID); err != nil {
+			var upd sql.NullString
+			if e.Report.Update != nil {
+				ub, _ := json.Marshal(e.Report.Update)
+				upd = sql.NullString{String: string(ub), Valid: true}
+			}
+			v := e.Report.AgentVersion
+			if _, err := latest.ExecContext(ctx, string(b), at, at, v, v, upd, e.MachineID); err != nil {
 				return err
 			}
 			touched[e.MachineID] = true

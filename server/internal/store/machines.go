@@ -35,7 +35,7 @@ type Change struct {
 	MachineID string
 }
 
-const machineCols = `id, name, hostname, os, os_version, arch, agent_version, public_key, ipv4, ipv6, tags, endpoints, ephemeral, state, created_at, last_seen, revoked_at, health`
+const machineCols = `id, name, hostname, os, os_version, arch, agent_version, public_key, ipv4, ipv6, tags, endpoints, ephemeral, state, created_at, last_seen, revoked_at, health, update_status`
 
 func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 	var (
@@ -44,12 +44,18 @@ func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 		ephemeral           int
 		created             int64
 		lastSeen, revokedAt sql.NullInt64
-		health              sql.NullString
+		health, update      sql.NullString
 	)
 	err := row.Scan(&m.ID, &m.Name, &m.Hostname, &m.OS, &m.OSVersion, &m.Arch, &m.AgentVersion, &m.PublicKey,
-		&m.IPv4, &m.IPv6, &tags, &eps, &ephemeral, &m.State, &created, &lastSeen, &revokedAt, &health)
+		&m.IPv4, &m.IPv6, &tags, &eps, &ephemeral, &m.State, &created, &lastSeen, &revokedAt, &health, &update)
 	if err != nil {
 		return m, err
+	}
+	if update.Valid {
+		var u wire.UpdateStatus
+		if json.Unmarshal([]byte(update.String), &u) == nil {
+			m.LastUpdate = &u
+		}
 	}
 	if health.Valid {
 		var r wire.HealthReport

@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// TestSelfUpdateWithRollback: an agent at 1.0.0 moves to a published 2.0.0;
+// a 3.0.0 that exits at start is rolled back to 2.0.0 and the server shows
+// the failed update; a 4.0.0 whose file does not match its signature is
+// never applied; an older 1.5.0 is refused.
+func TestSelfUpdateWithRollback(t *testing.T) {
+	f := newFleet(t, 2)
+	h := f.hosts[1]
+	work := t.TempDir()
+	build := func(version string) string {
+		out := filepath.Join(work, "agent-"+version)
+		b, err := exec.Command("go", "build", "-ldflags", "-X main.Version="+version, "-o", out, "../../agent").CombinedOutput()
+		if err != nil {
+			t.Fatalf("build %s: %v\n%s", version, err, b)
+		}
+		return out
+	}
+	v1, v2, v4 := build("1.0.0"), build("2.0.0"), build("4.0.0")
+	v3 := filepath.Join(work, "agent-3.0.0") // passes its self-test, exits at start
+	os.WriteFile(v3, []byte(fmt.Sprintf("#!/bin/sh\nif [ \"$1\" = self-test ]; then echo 'wirefleet-agent 3.0.0 %s/%s'; exit 0; fi\nexit 1\n", runtime.GOOS, runtime.GOARCH)), 0o755)
+
+	keys := filepath.Join(work, "keys")
+	run(t, f.server, "releases", "keygen", "--keys", keys)
+	target := runtime.GOOS + "/" + runtime.GOARCH
+	publish := func(version, bin string) {
+		run(t, f.server, "releases", "publish", "--keys", keys, "--data-dir", f.data, "--version", version, "--file", target+"="+bin)
+	}
+	publish("1.0.0", v1)
+
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "bin", "wirefleet-agent")
+	os.MkdirAll(filepath.Dir(exe), 0o755)
+	b, _ := os.ReadFile(v1)
+	os.WriteFile(exe, b, 0o755)
+	state := filepath.Join(dir, "state")
+	h.run(t, exe, "enroll", "--server", f.serverURL, "--token", f.token(), "--pin", f.pin, "--state-dir", state)
+
+	// Run the agent the way systemd does: restart it whenever it exits.
+	stop := filepath.Join(dir, "stop")
+	sup := startProc(t, h.cmd("sh", "-c", fmt.Sprintf(
+		"while [ ! -e %s ]; do %s run --state-dir %s --interface wfu --update-interval 2s --update-gate 8s --health-interval 1s; sleep 0.5; done",
+		stop, exe, state)))
+	t.Cleanup(func() {
+		os.WriteFile(stop, nil, 0o644)
+		exec.Command("pkill", "-f", dir).Run()
+	})
+	machine := func() wire.Machine {
+		var ms []wire.Machine
+		json.Unmarshal([]byte(run(t, f.server, "machines", "list", "--data-dir", f.data, "--json")), &ms)
+		if len(ms) != 1 {
+			return wire.Machine{}
+		}
+		return ms[0]
+	}
+	eventually(t, 20*time.Second, "agent 1.0.0 reports", func() bool { return machine().AgentVersion == "1.0.0" })
+
+	t0 := time.Now()
+	publish("2.0.0", v2)
+	eventually(t, 60*time.Second, "agent updates itself to 2.0.0", func() bool {
+		m := machine()
+		return m.AgentVersion == "2.0.0" && m.LastUpdate != nil && m.LastUpdate.State == "ok" && m.LastUpdate.To == "2.0.0"
+	})
+	t.Logf("1.0.0 → 2.0.0 committed %v after publishing", time.Since(t0).Round(time.Millisecond))
+	eventually(t, 5*time.Second, "the watchdog removes the previous binary after the commit", func() bool {
+		_, err := os.Stat(exe + ".old")
+		return os.IsNotExist(err)
+	})
+
+	t0 = time.Now()
+	publish("3.0.0", v3)
+	eventually(t, 90*time.Second, "broken 3.0.0 rolled back to 2.0.0 and reported", func() bool {
+		m := machine()
+		return m.LastUpdate != nil && m.LastUpdate.To == "3.0.0" && m.LastUpdate.State == "rolled_back" && m.AgentVersion == "2.0.0"
+	})
+	t.Logf("3.0.0 rolled back and reported %v after publishing", time.Since(t0).Round(time.Millisecond))
+	if out, _ := exec.Command(exe, "--version").Output(); !strings.Contains(string(out), "2.0.0") {
+		t.Fatalf("binary after rollback: %s", out)
+	}
+
+	// A 4.0.0 whose published file is then swapped for other bytes.
+	publish("4.0.0", v4)
+	name := filepath.Join(f.data, "releases", "files", fmt.Sprintf("wirefleet-agent-4.0.0-%s-%s", runtime.GOOS, runtime.GOARCH))
+	os.WriteFile(name, append(b, []byte("tampered")...), 0o644)
+	eventually(t, 30*time.Second, "tampered 4.0.0 refused", func() bool { return strings.Contains(sup.output(), "SHA-256 mismatch") })
+	if m := machine(); m.AgentVersion != "2.0.0" {
+		t.Fatalf("a tampered release was applied: %s", m.AgentVersion)
+	}
+
+	// An older release is refused (anti-rollback).
+	publish("1.5.0", v1)
+	time.Sleep(6 * time.Second)
+	if m := machine(); m.AgentVersion != "2.0.0" {
+		t.Fatalf("downgraded to %s", m.AgentVersion)
+	}
+	if out, _ := exec.Command(exe, "--version").Output(); !strings.Contains(string(out), "2.0.0") {
+		t.Fatalf("binary after an older release: %s", out)
+	}
+}
