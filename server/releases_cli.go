@@ -142,7 +142,29 @@ func releasesCmd() *cobra.Command {
 			})
 		},
 	}
-	cmd := group("releases", "Signed agent releases: keygen, rotate, publish, list", c, keygen, rotate, publish, list)
+	pauser := func(pause bool) *cobra.Command {
+		use, short := "resume CHANNEL", "Resume a paused rollout"
+		if pause {
+			use, short = "pause CHANNEL", "Pause a channel's rollout: agents stop updating (new installs still get it)"
+		}
+		return &cobra.Command{
+			Use: use, Short: short, Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				cl, err := c.client(cmd)
+				if err != nil {
+					return err
+				}
+				ctx, cancel := ctx()
+				defer cancel()
+				if err := cl.PauseRollout(ctx, args[0], pause); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], strings.Fields(use)[0]+"d")
+				return nil
+			},
+		}
+	}
+	cmd := group("releases", "Signed agent releases: keygen, rotate, publish, list, pause, resume", c, keygen, rotate, publish, list, pauser(true), pauser(false))
 	cmd.PersistentFlags().StringVar(&keys, "keys", "./release-keys", "directory holding the release keys")
 	cmd.PersistentFlags().StringVar(&passwordEnv, "password-env", "", "environment variable holding the keys' password (default: keys unencrypted, 0600)")
 	return cmd

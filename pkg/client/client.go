@@ -469,3 +469,12 @@ func (c *Client) Releases(ctx context.Context) (wire.ReleasesInfo, error) {
 	var out wire.ReleasesInfo
 	return out, c.do(ctx, http.MethodGet, wire.PathReleases, nil, &out)
 }
+
+// PauseRollout pauses (or, with pause false, resumes) a channel's rollout.
+func (c *Client) PauseRollout(ctx context.Context, channel string, pause bool) error {
+	action := "resume"
+	if pause {
+		action = "pause"
+	}
+	return c.do(ctx, http.MethodPost, wire.PathReleases+"/channels/"+url.PathEscape(channel)+"/"+action, nil, nil)
+}

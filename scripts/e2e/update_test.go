@@ -81,8 +81,18 @@ func TestSelfUpdateWithRollback(t *testing.T) {
 		return os.IsNotExist(err)
 	})
 
-	t0 = time.Now()
+	// A paused rollout stops agents from taking the next release.
+	run(t, f.server, "releases", "pause", "stable", "--data-dir", f.data)
 	publish("3.0.0", v3)
+	if !strings.Contains(run(t, f.server, "releases", "list", "--data-dir", f.data), "3.0.0") {
+		t.Fatal("3.0.0 not listed")
+	}
+	time.Sleep(6 * time.Second)
+	if m := machine(); m.AgentVersion != "2.0.0" || m.LastUpdate.To != "2.0.0" {
+		t.Fatalf("agent moved during a paused rollout: %+v", m.LastUpdate)
+	}
+	t0 = time.Now()
+	run(t, f.server, "releases", "resume", "stable", "--data-dir", f.data)
 	eventually(t, 90*time.Second, "broken 3.0.0 rolled back to 2.0.0 and reported", func() bool {
 		m := machine()
 		return m.LastUpdate != nil && m.LastUpdate.To == "3.0.0" && m.LastUpdate.State == "rolled_back" && m.AgentVersion == "2.0.0"

@@ -51,6 +51,9 @@ import (
 // so that the service manager starts the new version.
 const ExitForUpdate = 75
 
+// errPaused: the server says the channel's rollout is paused.
+var errPaused = errors.New("update: rollout paused")
+
 // ErrRestart is returned by Check after a successful swap: the caller exits
 // with ExitForUpdate.
 var ErrRestart = errors.New("update: new version installed; restarting")
@@ -111,6 +114,9 @@ func (u *Updater) get(ctx context.Context, path string, max int64) ([]byte, erro
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusConflict {
+		return nil, errPaused
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: HTTP %d", path, resp.StatusCode)
 	}
@@ -151,6 +157,9 @@ func (u *Updater) Find(ctx context.Context) (*Offer, error) {
 		return nil, err
 	}
 	mb, err := u.get(ctx, "/releases/channel/"+u.Channel+"/manifest.json", 1<<20)
+	if errors.Is(err, errPaused) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("update: %w", err)
 	}

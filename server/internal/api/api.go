@@ -127,6 +127,7 @@ func (s *Server) routes(local bool) http.Handler {
 	admin("PUT "+wire.PathReleases+"/files/{name}", s.uploadFile)
 	admin("PUT "+wire.PathReleases+"/keys", s.publishKeys)
 	admin("PUT "+wire.PathReleases+"/channels/{channel}", s.publishManifest)
+	admin("POST "+wire.PathReleases+"/channels/{channel}/{action}", s.pauseChannel)
 	admin("GET "+wire.PathFlags, s.listFlags)
 	admin("GET "+wire.PathFlags+"/{key}", s.getFlag)
 	admin("PUT "+wire.PathFlags+"/{key}", s.putFlag)

@@ -95,3 +95,21 @@ func (s *Server) listReleases(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, info)
 }
+
+func (s *Server) pauseChannel(w http.ResponseWriter, r *http.Request) {
+	rs := s.releasesOrErr(w, r)
+	if rs == nil {
+		return
+	}
+	pause := r.PathValue("action") == "pause"
+	if r.PathValue("action") != "pause" && r.PathValue("action") != "resume" {
+		s.writeError(w, r, wire.Errorf(wire.CodeNotFound, "use /pause or /resume"))
+		return
+	}
+	if err := rs.SetPaused(r.PathValue("channel"), pause); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	_ = s.db.Audit(r.Context(), adminFrom(r.Context()), "release."+r.PathValue("action"), r.PathValue("channel"), nil)
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -175,6 +175,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		Secure: !o.InsecureHTTP, TokenTTL: o.TokenTTL,
 		Server:       func() (string, string) { return extURL, pin },
 		FlagsChanged: a.FlagsChanged,
+		Releases:     rel,
 	})
 	if err != nil {
 		ln.Close()

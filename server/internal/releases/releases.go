@@ -178,6 +178,31 @@ func (s *Store) PutManifest(channel string, body, sig []byte) (release.Manifest,
 	return m, write(s.path("channels", channel, "manifest.json"+release.SigSuffix), sig, 0o644)
 }
 
+// SetPaused pauses or resumes a channel's rollout. A pause needs no
+// signature: it can only stop agents from updating, never make them.
+func (s *Store) SetPaused(channel string, paused bool) error {
+	if !channelRE.MatchString(channel) {
+		return wire.Errorf(wire.CodeInvalidArgument, "channel must be a lowercase word")
+	}
+	if _, err := os.Stat(s.path("channels", channel, "manifest.json")); err != nil {
+		return wire.Errorf(wire.CodeNotFound, "no release in channel %q", channel)
+	}
+	p := s.path("channels", channel, "paused")
+	if paused {
+		return write(p, []byte("paused\n"), 0o644)
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Paused reports whether a channel's rollout is paused.
+func (s *Store) Paused(channel string) bool {
+	_, err := os.Stat(s.path("channels", filepath.Base(channel), "paused"))
+	return err == nil
+}
+
 // Channels returns every channel's manifest (unverified read for listing).
 func (s *Store) Channels() ([]release.Manifest, error) {
 	ents, err := os.ReadDir(s.path("channels"))
@@ -195,6 +220,7 @@ func (s *Store) Channels() ([]release.Manifest, error) {
 		}
 		var m release.Manifest
 		if json.Unmarshal(b, &m) == nil {
+			m.Paused = m.Paused || s.Paused(e.Name())
 			out = append(out, m)
 		}
 	}
@@ -214,6 +240,10 @@ func (s *Store) Handler() http.Handler {
 	static("/releases/keys.json", release.KeySetFile, "application/json")
 	static("/releases/keys.json.minisig", release.KeySetFile+release.SigSuffix, "text/plain; charset=utf-8")
 	mux.HandleFunc("GET /releases/channel/{channel}/manifest.json", func(w http.ResponseWriter, r *http.Request) {
+		if s.Paused(r.PathValue("channel")) {
+			http.Error(w, "rollout paused by an admin", http.StatusConflict) // agents: no update for now
+			return
+		}
 		s.serve(w, r, s.path("channels", filepath.Base(r.PathValue("channel")), "manifest.json"), "application/json")
 	})
 	mux.HandleFunc("GET /releases/channel/{channel}/manifest.json.minisig", func(w http.ResponseWriter, r *http.Request) {

@@ -322,6 +322,7 @@ func TestAdminPageInChromium(t *testing.T) {
 	run("tokens and audit",
 		chromedp.Navigate(base+"/tokens"), chromedp.WaitVisible("table#tokens"), shot("tokens"),
 		chromedp.Navigate(base+"/audit"), chromedp.WaitVisible("table#audit"), shot("audit"),
+		chromedp.Navigate(base+"/updates"), chromedp.WaitVisible("table#channels"), shot("releases"),
 		emulation.SetDeviceMetricsOverride(390, 844, 2, true),
 		chromedp.Navigate(base+"/machines"), chromedp.WaitVisible("table#machines"), shot("machines-phone"),
 	)

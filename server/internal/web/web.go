@@ -29,6 +29,7 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/ratelimit"
+	"github.com/wirefleet/wirefleet/server/internal/releases"
 	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
@@ -53,6 +54,8 @@ type Config struct {
 	Server func() (url, pin string)
 	// FlagsChanged wakes agents waiting for flag changes.
 	FlagsChanged func(version int64)
+	// Releases is the release store (for the Releases page).
+	Releases *releases.Store
 }
 
 // Web serves the admin page.
@@ -96,7 +99,7 @@ func New(db *store.DB, hub *netmap.Hub, log *slog.Logger, cfg Config) (*Web, err
 		"bytes": humanBytes,
 		"list":  func() []string { return []string{wire.FlagBoolean, wire.FlagString, wire.FlagNumber, wire.FlagObject} },
 	}
-	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "error"} {
+	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "error"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -137,6 +140,8 @@ func (w *Web) Handler() http.Handler {
 	auth("POST /flags", w.saveFlag)
 	auth("POST /flags/{key}/toggle", w.toggleFlag)
 	auth("POST /flags/{key}/delete", w.deleteFlag)
+	auth("GET /updates", w.updates)
+	auth("POST /updates/{channel}/{action}", w.pause)
 	mux.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
 		w.fail(rw, r, http.StatusNotFound, "There is no page at this address.")
 	})

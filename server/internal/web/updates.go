@@ -1,0 +1,66 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"sort"
+
+	"github.com/wirefleet/wirefleet/pkg/release"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/store"
+)
+
+type versionCount struct {
+	Version  string
+	Machines int
+}
+
+func (w *Web) updates(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	var channels []release.Manifest
+	if w.cfg.Releases != nil {
+		var err error
+		if channels, err = w.cfg.Releases.Channels(); err != nil {
+			w.internal(rw, r, err)
+			return
+		}
+	}
+	ms, err := w.db.ListMachines(r.Context(), store.MachineFilter{State: wire.MachineActive})
+	if err != nil {
+		w.internal(rw, r, err)
+		return
+	}
+	counts := map[string]int{}
+	var failed []wire.Machine
+	for _, m := range ms {
+		counts[m.AgentVersion]++
+		if m.LastUpdate != nil && m.LastUpdate.State != "ok" {
+			failed = append(failed, m)
+		}
+	}
+	var versions []versionCount
+	for v, n := range counts {
+		versions = append(versions, versionCount{v, n})
+	}
+	sort.Slice(versions, func(i, j int) bool { return versions[i].Version > versions[j].Version })
+	w.render(rw, r, "updates", http.StatusOK, page{Title: "Releases", Nav: "updates", Admin: s.Admin.Name, CSRF: s.CSRF,
+		Flash: r.URL.Query().Get("flash"), Error: r.URL.Query().Get("error"),
+		Data: map[string]any{"Channels": channels, "Versions": versions, "Failed": failed}})
+}
+
+func (w *Web) pause(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	ch, action := r.PathValue("channel"), r.PathValue("action")
+	if w.cfg.Releases == nil || (action != "pause" && action != "resume") {
+		w.fail(rw, r, http.StatusNotFound, "No such action.")
+		return
+	}
+	if err := w.cfg.Releases.SetPaused(ch, action == "pause"); err != nil {
+		if we, ok := err.(*wire.Error); ok {
+			http.Redirect(rw, r, "/updates?error="+url.QueryEscape(we.Message), http.StatusSeeOther)
+			return
+		}
+		w.internal(rw, r, err)
+		return
+	}
+	_ = w.db.Audit(r.Context(), w.actor(r, s), "release."+action, ch, nil)
+	http.Redirect(rw, r, "/updates?flash="+url.QueryEscape("Rollout of "+ch+" "+action+"d."), http.StatusSeeOther)
+}
