@@ -13,7 +13,7 @@ DATA     ?= ./data
 LISTEN   ?= :8443
 PLATFORMS := linux/amd64 linux/arm64 windows/amd64 windows/arm64 darwin/amd64 darwin/arm64
 
-.PHONY: all build cross run test vet unit wine bench fuzz screenshots clean
+.PHONY: all build cross dist run test vet unit wine bench fuzz screenshots clean
 
 all: build
 
@@ -32,6 +32,31 @@ cross:
 				-o $(BIN)/$$os-$$arch/wirefleet-$$b$$ext ./$$b; \
 		done; \
 	done
+
+NFPM     := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.43.0
+DIST     := dist
+
+## dist: the agent for linux/darwin/windows × amd64/arm64 (version stamped), .deb and .rpm, and the MSI when wixl is installed
+dist: cross
+	@mkdir -p $(DIST)
+	@set -e; for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		cp $(BIN)/$$os-$$arch/wirefleet-agent$$ext $(DIST)/wirefleet-agent-$(VERSION)-$$os-$$arch$$ext; \
+	done
+	@set -e; for arch in amd64 arm64; do \
+		for fmt in deb rpm; do \
+			sed "s|\$${NFPM_BINARY}|$(BIN)/linux-$$arch/wirefleet-agent|" installer/nfpm.yaml > $(DIST)/nfpm-$$arch.yaml; \
+			NFPM_ARCH=$$arch NFPM_VERSION=$(VERSION) $(GO) run $(NFPM) package --config $(DIST)/nfpm-$$arch.yaml --packager $$fmt --target $(DIST)/; \
+		done; \
+	done
+	@if command -v wixl >/dev/null; then \
+		wixl -a x64 -D Version=$$(echo $(VERSION) | sed 's/[^0-9.].*//') -D AgentExe=$(BIN)/windows-amd64/wirefleet-agent.exe \
+			-o $(DIST)/wirefleet-agent-$(VERSION)-windows-amd64.msi wix/wirefleet-agent.wxs; \
+		if [ -n "$(SIGN_CERT)" ]; then osslsigncode sign -certs $(SIGN_CERT) -key $(SIGN_KEY) \
+			-in $(DIST)/wirefleet-agent-$(VERSION)-windows-amd64.msi -out $(DIST)/signed.msi && \
+			mv $(DIST)/signed.msi $(DIST)/wirefleet-agent-$(VERSION)-windows-amd64.msi; fi; \
+	else echo "dist: wixl not installed (apt-get install msitools); MSI skipped"; fi
+	@ls -l $(DIST)
 
 ## run: the server on embedded SQLite under ./data; prints the admin login and an enrollment one-liner
 run: build
@@ -76,4 +101,4 @@ screenshots:
 	WIREFLEET_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run AdminPageInChromium ./server/internal/web/
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)

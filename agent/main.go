@@ -99,7 +99,12 @@ func main() {
 	pf.DurationVar(&g.updateInterval, "update-interval", 24*time.Hour, "how often to look for a signed release (0 disables self-update)")
 	pf.DurationVar(&g.updateGate, "update-gate", 2*time.Minute, "how long a new version has to report to the server before it is rolled back")
 	pf.StringVar(&g.channel, "channel", "stable", "release channel to follow")
-	root.AddCommand(enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), flagsCmd(g), selfTestCmd(), updateWatchCmd(g))
+	root.AddCommand(enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), flagsCmd(g), selfTestCmd(), updateWatchCmd(g),
+		&cobra.Command{
+			Use: "service-recovery", Hidden: true, Args: cobra.NoArgs,
+			Short: "Set the Windows service's recovery actions (the MSI runs this; wixl cannot)",
+			RunE:  func(*cobra.Command, []string) error { return service.SetRecovery(service.Name) },
+		})
 	for _, action := range []string{"install", "uninstall", "start", "stop", "restart"} {
 		root.AddCommand(serviceCmd(g, action))
 	}

@@ -2,6 +2,6 @@
 
 package service
 
-// setRecovery is a no-op where the unit or plist already says how to
+// SetRecovery is a no-op where the unit or plist already says how to
 // restart (Restart=always, KeepAlive).
-func setRecovery(string) error { return nil }
+func SetRecovery(string) error { return nil }

@@ -6,11 +6,11 @@ import (
 	"golang.org/x/sys/windows/svc/mgr"
 )
 
-// setRecovery makes the Service Control Manager restart the agent after
+// SetRecovery makes the Service Control Manager restart the agent after
 // any failure — three restarts 5 s apart, counter reset daily — and also
 // when it stops with an error exit code rather than crashing, which
 // kardianos/service does not set.
-func setRecovery(name string) error {
+func SetRecovery(name string) error {
 	m, err := mgr.Connect()
 	if err != nil {
 		return err

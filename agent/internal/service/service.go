@@ -106,7 +106,7 @@ func Install(s service.Service) error {
 	if err := s.Install(); err != nil {
 		return fmt.Errorf("service: install: %w", err)
 	}
-	if err := setRecovery(Name); err != nil {
+	if err := SetRecovery(Name); err != nil {
 		return fmt.Errorf("service: recovery actions: %w", err)
 	}
 	if err := s.Start(); err != nil {
