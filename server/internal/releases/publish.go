@@ -76,7 +76,10 @@ func Publish(t Target, keysDir, password string, o PublishOptions) (release.Mani
 			return m, fmt.Errorf("releases: %w", err)
 		}
 		name := fmt.Sprintf("wirefleet-agent-%s-%s-%s", m.Version, goos, goarch)
-		if goos == "windows" {
+		switch {
+		case strings.HasSuffix(path, ".msi"):
+			name += ".msi" // published as windows/<arch>-msi for install.ps1
+		case goos == "windows":
 			name += ".exe"
 		}
 		a := signer.Artifact(goos, goarch, name, bin)
