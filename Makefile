@@ -1,6 +1,7 @@
 # Wirefleet build, test and run targets. `make run` and `make test` are the
 # two commands of the README's quickstart.
 
+SHELL    := /bin/bash
 GO       ?= go
 # Semver-shaped so that releases and anti-rollback can compare versions.
 VERSION  ?= $(shell git describe --tags --match 'v[0-9]*' 2>/dev/null | sed 's/^v//' || true)
@@ -67,9 +68,14 @@ vet:
 	@set -e; for os in linux windows darwin; do echo "  vet GOOS=$$os"; GOOS=$$os $(GO) vet ./...; done
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 
-## unit: the test suite (race detector on)
+## unit: the test suite (race detector on), then the store suite and the two-replica test on PostgreSQL
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
+	@dsn=$$(scripts/postgres.sh start) || { echo "postgres: SKIPPED — install Debian's postgresql to run the store suite and the replica test on PostgreSQL (.ci/run does)"; exit 0; }; \
+	echo "PostgreSQL at $$dsn"; \
+	WIREFLEET_TEST_POSTGRES="$$dsn" $(GO) test -race -count=1 ./server/internal/store/ && \
+	WIREFLEET_TEST_POSTGRES="$$dsn" $(GO) test -race -count=1 -run 'TestTwoReplicasOnPostgres' -v ./server/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|replicas_test'; \
+	status=$${PIPESTATUS[0]}; scripts/postgres.sh stop; exit $$status
 
 ## wine: the agent's Windows-only tests as real Windows binaries under Wine
 wine:

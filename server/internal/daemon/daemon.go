@@ -99,7 +99,14 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	defer stopHub()
-	hub, err := netmap.New(ctx, db, netmap.Options{Logger: log})
+	hopts := netmap.Options{Logger: log}
+	if db.IsShared() {
+		// Other replicas write to the same database: look for their
+		// changes twice a second, so their revocations reach our polls
+		// well within a second.
+		hopts.Poll = 500 * time.Millisecond
+	}
+	hub, err := netmap.New(ctx, db, hopts)
 	if err != nil {
 		return err
 	}
@@ -216,6 +223,10 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		return err
 	}
 
+	if db.IsShared() {
+		bg.Add(1)
+		go func() { defer bg.Done(); watchFlags(hubCtx, db, a) }()
+	}
 	bg.Add(2)
 	go func() { defer bg.Done(); janitor(hubCtx, db, hub, log, o.EphemeralTTL) }()
 	go func() { defer bg.Done(); a.RunHealthWriter(hubCtx) }()
@@ -310,15 +321,16 @@ func bootstrap(ctx context.Context, db *store.DB, o Options, out io.Writer, extU
 	sys := store.Actor{Name: "system:bootstrap", SourceIP: "local"}
 	if n == 0 {
 		resp, err := api.CreateAdmin(ctx, db, sys, "admin")
-		if err != nil {
+		switch {
+		case wire.ErrorCode(err) == wire.CodeConflict:
+			// Another replica on the same database created it just now.
+		case err != nil:
 			return fmt.Errorf("daemon: create first admin: %w", err)
+		default:
+			printAdmin(out, resp, extURL, pin)
 		}
-		fmt.Fprintf(out, "\n=== First start: admin account created (shown once; only hashes are stored) ===\n")
-		fmt.Fprintf(out, "  admin user:     %s\n", resp.Admin.Name)
-		fmt.Fprintf(out, "  admin password: %s\n", resp.Password)
-		fmt.Fprintf(out, "  admin API key:  %s\n", resp.APIKey)
-		fmt.Fprintf(out, "  use it:         wirefleet-server machines list --server %s --api-key %s%s\n", extURL, resp.APIKey, pinFlag(pin))
 	}
+
 	if o.BootstrapToken {
 		tok, err := mintToken(ctx, db, sys, time.Hour)
 		if err != nil {
@@ -334,6 +346,14 @@ func bootstrap(ctx context.Context, db *store.DB, o Options, out io.Writer, extU
 		fmt.Fprintf(out, "TLS: self-signed certificate, pin %s\n", pin)
 	}
 	return nil
+}
+
+func printAdmin(out io.Writer, resp wire.CreateAdminResponse, extURL, pin string) {
+	fmt.Fprintf(out, "\n=== First start: admin account created (shown once; only hashes are stored) ===\n")
+	fmt.Fprintf(out, "  admin user:     %s\n", resp.Admin.Name)
+	fmt.Fprintf(out, "  admin password: %s\n", resp.Password)
+	fmt.Fprintf(out, "  admin API key:  %s\n", resp.APIKey)
+	fmt.Fprintf(out, "  use it:         wirefleet-server machines list --server %s --api-key %s%s\n", extURL, resp.APIKey, pinFlag(pin))
 }
 
 func pinFlag(pin string) string {
@@ -379,6 +399,23 @@ func publishAgent(o Options, rel *releases.Store, log *slog.Logger) error {
 	}
 	log.Info("published the agent", "channel", m.Channel, "version", m.Version, "target", target)
 	return nil
+}
+
+// watchFlags wakes our agents' flag polls when another replica changes a
+// flag.
+func watchFlags(ctx context.Context, db *store.DB, a *api.Server) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if v, err := db.FlagsVersion(ctx); err == nil {
+			a.FlagsChanged(v)
+		}
+	}
 }
 
 // janitor removes ephemeral machines that have been offline longer than

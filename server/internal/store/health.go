@@ -27,14 +27,14 @@ func (db *DB) SaveHealth(ctx context.Context, batch []HealthEntry, keep int) err
 	}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		ins, err := tx.PrepareContext(ctx, db.q(`INSERT INTO health_reports (machine_id, received_at, report)
-			SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM machines WHERE id = ?)`))
+			SELECT CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT) WHERE EXISTS (SELECT 1 FROM machines WHERE id = ?)`))
 		if err != nil {
 			return err
 		}
 		defer ins.Close()
 		latest, err := tx.PrepareContext(ctx, db.q(`UPDATE machines SET health = ?, health_at = ?, last_seen = ?,
-			agent_version = CASE WHEN ? <> '' THEN ? ELSE agent_version END,
-			update_status = COALESCE(?, update_status) WHERE id = ?`))
+			agent_version = CASE WHEN CAST(? AS TEXT) <> '' THEN CAST(? AS TEXT) ELSE agent_version END,
+			update_status = COALESCE(CAST(? AS TEXT), update_status) WHERE id = ?`))
 		if err != nil {
 			return err
 		}

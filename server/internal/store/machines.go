@@ -96,6 +96,18 @@ func addrsFor(idx uint32, ula netip.Prefix) (netip.Addr, netip.Addr) {
 // one transaction: token use, name, addresses, credential hash, map version
 // and audit event are committed together or not at all.
 func (db *DB) Enroll(ctx context.Context, a Actor, e Enrollment) (wire.Machine, Change, error) {
+	// On PostgreSQL two replicas can pick the same free name at once; the
+	// unique index refuses the second, which then picks again.
+	for attempt := 0; ; attempt++ {
+		m, ch, err := db.enroll(ctx, a, e)
+		if attempt < 5 && isUnique(err, "name") {
+			continue
+		}
+		return m, ch, err
+	}
+}
+
+func (db *DB) enroll(ctx context.Context, a Actor, e Enrollment) (wire.Machine, Change, error) {
 	ula, err := db.ULA(ctx)
 	if err != nil {
 		return wire.Machine{}, Change{}, err

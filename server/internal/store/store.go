@@ -26,7 +26,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
@@ -65,7 +66,7 @@ type DB struct {
 func Open(ctx context.Context, dbURL string) (*DB, error) {
 	switch {
 	case strings.HasPrefix(dbURL, "postgres://"), strings.HasPrefix(dbURL, "postgresql://"):
-		return nil, fmt.Errorf("store: PostgreSQL is not supported by this build yet (use sqlite://)")
+		return openPostgres(ctx, dbURL)
 	case strings.HasPrefix(dbURL, "sqlite://"):
 		return openSQLite(ctx, strings.TrimPrefix(dbURL, "sqlite://"))
 	case strings.Contains(dbURL, "://"):
@@ -121,8 +122,39 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	return db, nil
 }
 
+// openPostgres opens a PostgreSQL database (several replicas may share
+// it). Writers and readers share one pool; row locks order the writes.
+func openPostgres(ctx context.Context, dbURL string) (*DB, error) {
+	pool, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", redactURL(dbURL), err)
+	}
+	pool.SetMaxOpenConns(32)
+	pool.SetMaxIdleConns(32)
+	pool.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := pool.PingContext(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("store: connect to %s: %w", redactURL(dbURL), err)
+	}
+	db := &DB{w: pool, r: pool, dialect: postgres, Now: time.Now}
+	if err := db.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// IsShared reports whether other server replicas may write to the same
+// database (PostgreSQL), so the server must look for their changes.
+func (db *DB) IsShared() bool { return db.dialect == postgres }
+
 // Close closes the database.
 func (db *DB) Close() error {
+	if db.r == db.w {
+		return db.w.Close()
+	}
 	return errors.Join(db.r.Close(), db.w.Close())
 }
 
@@ -152,12 +184,22 @@ func (db *DB) q(query string) string {
 
 func (db *DB) migrate(ctx context.Context) error {
 	dir := "migrations/sqlite"
+	if db.dialect == postgres {
+		dir = "migrations/postgres"
+	}
 	entries, err := fs.ReadDir(migrations, dir)
 	if err != nil {
 		return fmt.Errorf("store: read migrations: %w", err)
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+	err = db.tx(ctx, func(tx *sql.Tx) error {
+		if err := db.lockMigrations(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("store: create schema_migrations: %w", err)
 	}
 	for _, e := range entries {
@@ -170,6 +212,9 @@ func (db *DB) migrate(ctx context.Context) error {
 			return fmt.Errorf("store: read migration %s: %w", e.Name(), err)
 		}
 		err = db.tx(ctx, func(tx *sql.Tx) error {
+			if err := db.lockMigrations(ctx, tx); err != nil {
+				return err
+			}
 			var n int
 			if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), v).Scan(&n); err != nil {
 				return err
@@ -207,6 +252,9 @@ func (db *DB) initMeta(ctx context.Context) error {
 	}
 	ula := netip.PrefixFrom(netip.AddrFrom16([16]byte{0xfd, g[0], g[1], g[2], g[3], g[4]}), 48)
 	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := db.lockMigrations(ctx, tx); err != nil {
+			return err
+		}
 		for k, v := range map[string]string{metaULA: ula.String(), metaVersion: "1", metaNextIP: "1", metaFlags: "1"} {
 			var n int
 			if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM meta WHERE key = ?`), k).Scan(&n); err != nil {
@@ -220,6 +268,16 @@ func (db *DB) initMeta(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// lockMigrations makes replicas that start together migrate one at a time
+// (a transaction-scoped advisory lock on PostgreSQL; SQLite has one writer).
+func (db *DB) lockMigrations(ctx context.Context, tx *sql.Tx) error {
+	if db.dialect != postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(725301)`)
+	return err
 }
 
 // ULA returns the server's IPv6 overlay prefix.

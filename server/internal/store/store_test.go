@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -16,9 +17,16 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
+// openTest opens a fresh store: a SQLite file, or, when
+// WIREFLEET_TEST_POSTGRES names a server (make test starts one), a new
+// PostgreSQL database — so the whole suite runs against both.
 func openTest(t testing.TB) *DB {
 	t.Helper()
-	db, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "test.db"))
+	url := "sqlite://" + filepath.Join(t.TempDir(), "test.db")
+	if dsn := os.Getenv("WIREFLEET_TEST_POSTGRES"); dsn != "" {
+		url = FreshPostgres(t, dsn)
+	}
+	db, err := Open(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,8 +288,13 @@ func TestRenameToTakenNameIsConflict(t *testing.T) {
 
 func TestReopenKeepsStateAndMigratesOnce(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "w.db")
+	first := "sqlite://" + path
+	if dsn := os.Getenv("WIREFLEET_TEST_POSTGRES"); dsn != "" {
+		path = FreshPostgres(t, dsn)
+		first = path
+	}
 	ctx := context.Background()
-	db, err := Open(ctx, "sqlite://"+path)
+	db, err := Open(ctx, first)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +305,7 @@ func TestReopenKeepsStateAndMigratesOnce(t *testing.T) {
 	}
 	v1, _ := db.NetmapVersion(ctx)
 	db.Close()
-	db, err = Open(ctx, path) // bare path form
+	db, err = Open(ctx, path) // bare path form (for SQLite)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +327,7 @@ func TestReopenKeepsStateAndMigratesOnce(t *testing.T) {
 }
 
 func TestOpenRejectsUnknownScheme(t *testing.T) {
-	for _, u := range []string{"mysql://x", "postgres://u:secret@h/db"} {
+	for _, u := range []string{"mysql://x", "postgres://u:secret@127.0.0.1:1/db"} {
 		_, err := Open(context.Background(), u)
 		if err == nil {
 			t.Fatalf("Open(%q) succeeded", u)
