@@ -1,0 +1,327 @@
+// Command simulate is the fleet simulator: N agents speaking the real
+// protocol over real HTTP to a running wirefleet-server — enroll, hold
+// network-map long-polls, post health on a schedule, fetch flags — with no
+// TUN. It reports enrollments/s, health latency (p50/p99), how long one
+// revocation takes to reach every connected agent, and the server's RSS,
+// CPU and database size.
+//
+//	go run ./scripts/simulate -server http://127.0.0.1:8080 -api-key wfa_… -n 10000 \
+//	    -server-pid $(pgrep -f 'wirefleet-server serve') -db ./data/wirefleet.db
+//
+// Every loop is bounded by -duration; only the given server is contacted.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+type agent struct {
+	cl   *client.Client
+	resp wire.EnrollResponse
+}
+
+func main() {
+	server := flag.String("server", "http://127.0.0.1:8080", "server URL")
+	apiKey := flag.String("api-key", os.Getenv("WIREFLEET_API_KEY"), "admin API key")
+	pin := flag.String("pin", "", "server TLS pin")
+	n := flag.Int("n", 1000, "agents")
+	conc := flag.Int("concurrency", 32, "parallel enrollments")
+	healthEvery := flag.Duration("health", 30*time.Second, "health report interval per agent")
+	warm := flag.Duration("warm", 45*time.Second, "run this long with everyone connected before the revocation")
+	duration := flag.Duration("duration", 10*time.Minute, "hard limit on the whole run")
+	pid := flag.Int("server-pid", 0, "server process, for RSS and CPU")
+	dbPath := flag.String("db", "", "server's SQLite file, for its size")
+	jsonOut := flag.Bool("json", false, "print the summary as JSON")
+	flag.Parse()
+
+	ctx, cancel := context.WithTimeout(context.Background(), *duration)
+	defer cancel()
+	opts := []client.Option{client.WithToken(*apiKey)}
+	if *pin != "" {
+		opts = append(opts, client.WithPin(*pin))
+	}
+	admin, err := client.New(*server, opts...)
+	must(err)
+	tok, err := admin.CreateToken(ctx, wire.CreateTokenRequest{Reusable: true, ExpiresIn: "2h", Tags: []string{"sim"}})
+	must(err)
+
+	// Long-polls hold one connection each; health and flags share a small
+	// pool, so the simulator stays under its descriptor limit.
+	pollTr := http.DefaultTransport.(*http.Transport).Clone()
+	pollTr.MaxIdleConnsPerHost = *n + 16
+	pollTr.MaxConnsPerHost = 0
+	restTr := http.DefaultTransport.(*http.Transport).Clone()
+	restTr.MaxConnsPerHost, restTr.MaxIdleConnsPerHost = 256, 256
+	if *pin != "" {
+		pc, _ := client.New(*server, client.WithPin(*pin))
+		tlsCfg := pc.HTTPClient().Transport.(*http.Transport).TLSClientConfig
+		pollTr.TLSClientConfig, restTr.TLSClientConfig = tlsCfg, tlsCfg
+		pollTr.ForceAttemptHTTP2, restTr.ForceAttemptHTTP2 = false, false
+		// One TCP connection per agent, as real agents have.
+		pollTr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	anon, _ := client.New(*server, client.WithHTTPClient(&http.Client{Transport: restTr}))
+
+	// 1. Enroll, with a progress line.
+	agents := make([]*agent, *n+1) // the last one is revoked later
+	var done atomic.Int64
+	t0 := time.Now()
+	stopProgress := progress("enrolled", &done, int64(len(agents)), t0)
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range *conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				var b [32]byte
+				rand.Read(b[:])
+				resp, err := anon.Enroll(ctx, wire.EnrollRequest{Token: tok.Secret, PublicKey: base64.StdEncoding.EncodeToString(b[:]),
+					Hostname: "sim-" + strconv.Itoa(i), OS: "linux", Arch: "amd64", AgentVersion: "1.0.0",
+					Endpoints: []string{fmt.Sprintf("192.0.2.%d:51820", i%250+1)}})
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "\nenroll %d: %v\n", i, err)
+					os.Exit(1)
+				}
+				cl, _ := client.New(*server, client.WithToken(resp.Credential), client.WithHTTPClient(&http.Client{Transport: pollTr}))
+				agents[i] = &agent{cl: cl, resp: resp}
+				done.Add(1)
+			}
+		}()
+	}
+	for i := range agents {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	stopProgress()
+	enrollRate := float64(len(agents)) / time.Since(t0).Seconds()
+
+	// 2. Everyone long-polls; every version they see is timestamped.
+	victim := agents[len(agents)-1]
+	agents = agents[:len(agents)-1]
+	var connected atomic.Int64
+	type seen struct {
+		at      time.Time
+		removed bool
+	}
+	lastSeen := make([]atomic.Pointer[seen], len(agents))
+	for i, a := range agents {
+		go func() {
+			v := a.resp.Netmap.Version
+			first := true
+			for ctx.Err() == nil {
+				if first {
+					connected.Add(1)
+					first = false
+				}
+				nm, err := a.cl.Netmap(ctx, v, 0)
+				if err != nil {
+					time.Sleep(time.Second)
+					continue
+				}
+				if !nm.Unchanged {
+					removed := false
+					for _, id := range nm.Removed {
+						removed = removed || id == victim.resp.MachineID
+					}
+					if removed {
+						lastSeen[i].Store(&seen{at: time.Now(), removed: true})
+					}
+					v = nm.Version
+				}
+			}
+		}()
+	}
+
+	// 3. Health every interval per agent, spread evenly; flags once each.
+	healthCl := &http.Client{Transport: restTr}
+	var hmu sync.Mutex
+	var hlat []time.Duration
+	var herr atomic.Int64
+	for i, a := range agents {
+		hc, _ := client.New(*server, client.WithToken(a.resp.Credential), client.WithHTTPClient(healthCl))
+		go func() {
+			offset := time.Duration(int64(*healthEvery) * int64(i) / int64(len(agents)))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(offset):
+			}
+			hc.AgentFlags(ctx, "", 0)
+			t := time.NewTicker(*healthEvery)
+			defer t.Stop()
+			for {
+				s := time.Now()
+				err := hc.ReportHealth(ctx, wire.HealthReport{At: s, AgentVersion: "1.0.0", OS: "linux", CPUPercent: 3, MemTotal: 8 << 30, MemUsed: 2 << 30,
+					Tunnel: wire.TunnelHealth{Up: true, Interface: "wf0", PeerCount: len(agents)}})
+				if err != nil {
+					herr.Add(1)
+				} else {
+					hmu.Lock()
+					hlat = append(hlat, time.Since(s))
+					hmu.Unlock()
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+	fmt.Fprintf(os.Stderr, "all %d agents polling; warming up for %v…\n", len(agents), *warm)
+	hcount := func() int { hmu.Lock(); defer hmu.Unlock(); return len(hlat) }
+	cpu0, wall0, h0 := cpuTicks(*pid), time.Now(), hcount()
+	select {
+	case <-ctx.Done():
+	case <-time.After(*warm):
+	}
+	cpu1, wall1, h1 := cpuTicks(*pid), time.Now(), hcount()
+
+	// 4. One revocation; how long until every connected agent has it?
+	revStart := time.Now()
+	_, err = admin.RevokeMachine(ctx, victim.resp.MachineID)
+	must(err)
+	deadline := time.Now().Add(30 * time.Second)
+	var lat []time.Duration
+	for time.Now().Before(deadline) {
+		lat = lat[:0]
+		for i := range lastSeen {
+			if s := lastSeen[i].Load(); s != nil && s.removed {
+				lat = append(lat, s.at.Sub(revStart))
+			}
+		}
+		if len(lat) == len(agents) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	hmu.Lock()
+	h := append([]time.Duration(nil), hlat...)
+	hmu.Unlock()
+	sum := map[string]any{
+		"agents":               len(agents),
+		"enrollments_per_s":    round(enrollRate),
+		"health_reports":       len(h),
+		"health_errors":        herr.Load(),
+		"health_per_s":         round(float64(h1-h0) / wall1.Sub(wall0).Seconds()),
+		"health_p50_ms":        ms(pct(h, 0.5)),
+		"health_p99_ms":        ms(pct(h, 0.99)),
+		"revocation_reached":   len(lat),
+		"revocation_p50_ms":    ms(pct(lat, 0.5)),
+		"revocation_p99_ms":    ms(pct(lat, 0.99)),
+		"revocation_max_ms":    ms(pct(lat, 1)),
+		"server_rss_mib":       rssMiB(*pid),
+		"server_cpu_percent":   round(float64(cpu1-cpu0) / 100 / wall1.Sub(wall0).Seconds() * 100),
+		"db_mib":               fileMiB(*dbPath),
+		"connected_long_polls": connected.Load(),
+	}
+	if *jsonOut {
+		json.NewEncoder(os.Stdout).Encode(sum)
+		return
+	}
+	keys := make([]string, 0, len(sum))
+	for k := range sum {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Printf("%-22s %v\n", k, sum[k])
+	}
+}
+
+func progress(what string, done *atomic.Int64, total int64, t0 time.Time) func() {
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				fmt.Fprintf(os.Stderr, "\r%s %d/%d (%.0f/s)          \n", what, done.Load(), total, float64(done.Load())/time.Since(t0).Seconds())
+				return
+			case <-t.C:
+				fmt.Fprintf(os.Stderr, "\r%s %d/%d (%.0f/s)", what, done.Load(), total, float64(done.Load())/time.Since(t0).Seconds())
+			}
+		}
+	}()
+	return func() { close(stop); time.Sleep(10 * time.Millisecond) }
+}
+
+func pct(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[int(p*float64(len(s)-1))]
+}
+
+func ms(d time.Duration) float64 { return round(float64(d.Microseconds()) / 1000) }
+
+func round(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }
+
+func cpuTicks(pid int) int64 {
+	if pid == 0 {
+		return 0
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + st
+}
+
+func rssMiB(pid int) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
+			return round(kb / 1024)
+		}
+	}
+	return 0
+}
+
+func fileMiB(path string) float64 {
+	var total int64
+	for _, suffix := range []string{"", "-wal"} {
+		if st, err := os.Stat(path + suffix); err == nil && path != "" {
+			total += st.Size()
+		}
+	}
+	return round(float64(total) / (1 << 20))
+}
+
+func must(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "simulate:", err)
+		os.Exit(1)
+	}
+}
