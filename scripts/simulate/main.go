@@ -100,6 +100,9 @@ func main() {
 					fmt.Fprintf(os.Stderr, "\nenroll %d: %v\n", i, err)
 					os.Exit(1)
 				}
+				// Keep only the version: holding every agent's first full
+				// map would cost the simulator O(N²) memory.
+				resp.Netmap = wire.NetMap{Version: resp.Netmap.Version}
 				cl, _ := client.New(*server, client.WithToken(resp.Credential), client.WithHTTPClient(&http.Client{Transport: pollTr}))
 				agents[i] = &agent{cl: cl, resp: resp}
 				done.Add(1)
@@ -198,7 +201,13 @@ func main() {
 
 	// 4. One revocation; how long until every connected agent has it?
 	revStart := time.Now()
-	_, err = admin.RevokeMachine(ctx, victim.resp.MachineID)
+	// The admin connection may have idled out during the run; POST is not
+	// retried by net/http, so retry once on a fresh connection.
+	if _, err = admin.RevokeMachine(ctx, victim.resp.MachineID); err != nil {
+		admin.HTTPClient().CloseIdleConnections()
+		revStart = time.Now()
+		_, err = admin.RevokeMachine(ctx, victim.resp.MachineID)
+	}
 	must(err)
 	deadline := time.Now().Add(30 * time.Second)
 	var lat []time.Duration
