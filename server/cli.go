@@ -61,6 +61,18 @@ func (c *conn) client(cmd *cobra.Command) (*client.Client, error) {
 	return daemon.Client(c.dataDir)
 }
 
+// do runs fn with a client for the chosen server and a 30-second deadline:
+// the preamble every admin subcommand shares.
+func (c *conn) do(cmd *cobra.Command, fn func(context.Context, *client.Client) error) error {
+	cl, err := c.client(cmd)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := ctx()
+	defer cancel()
+	return fn(ctx, cl)
+}
+
 func (c *conn) print(w io.Writer, v any, table func(*tabwriter.Writer)) error {
 	if c.json {
 		enc := json.NewEncoder(w)
@@ -100,31 +112,27 @@ func tokensCmd() *cobra.Command {
 		Short: "Create an enrollment token (shown once) and print its one-liners",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			req.ExpiresIn = expires
-			resp, err := cl.CreateToken(ctx, req)
-			if err != nil {
-				return err
-			}
-			if c.json {
-				return c.print(cmd.OutOrStdout(), resp, nil)
-			}
-			info, err := cl.ServerInfo(ctx)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "token:   %s\n", resp.Secret)
-			fmt.Fprintf(out, "expires: %s, uses: %s\n\n", when(resp.Token.ExpiresAt), usesText(resp.Token))
-			for _, l := range oneliner.For(info.URL, info.Pin, resp.Secret) {
-				fmt.Fprintf(out, "%s:\n  %s\n", l.Label, l.Command)
-			}
-			return nil
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				req.ExpiresIn = expires
+				resp, err := cl.CreateToken(ctx, req)
+				if err != nil {
+					return err
+				}
+				if c.json {
+					return c.print(cmd.OutOrStdout(), resp, nil)
+				}
+				info, err := cl.ServerInfo(ctx)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "token:   %s\n", resp.Secret)
+				fmt.Fprintf(out, "expires: %s, uses: %s\n\n", when(resp.Token.ExpiresAt), usesText(resp.Token))
+				for _, l := range oneliner.For(info.URL, info.Pin, resp.Secret) {
+					fmt.Fprintf(out, "%s:\n  %s\n", l.Label, l.Command)
+				}
+				return nil
+			})
 		},
 	}
 	cf := create.Flags()
@@ -137,39 +145,31 @@ func tokensCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List enrollment tokens", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			ts, err := cl.ListTokens(ctx)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), ts, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "ID\tPREFIX\tSTATE\tREUSABLE\tEPHEMERAL\tUSES\tTAGS\tEXPIRES\tCREATED BY")
-				for _, t := range ts {
-					fmt.Fprintf(tw, "%s\t%s…\t%s\t%v\t%v\t%s\t%s\t%s\t%s\n", t.ID, t.Prefix, t.State, t.Reusable, t.Ephemeral,
-						usesText(t), strings.Join(t.Tags, ","), when(t.ExpiresAt), t.CreatedBy)
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				ts, err := cl.ListTokens(ctx)
+				if err != nil {
+					return err
 				}
+				return c.print(cmd.OutOrStdout(), ts, func(tw *tabwriter.Writer) {
+					fmt.Fprintln(tw, "ID\tPREFIX\tSTATE\tREUSABLE\tEPHEMERAL\tUSES\tTAGS\tEXPIRES\tCREATED BY")
+					for _, t := range ts {
+						fmt.Fprintf(tw, "%s\t%s…\t%s\t%v\t%v\t%s\t%s\t%s\t%s\n", t.ID, t.Prefix, t.State, t.Reusable, t.Ephemeral,
+							usesText(t), strings.Join(t.Tags, ","), when(t.ExpiresAt), t.CreatedBy)
+					}
+				})
 			})
 		},
 	}
 	revoke := &cobra.Command{
 		Use: "revoke ID|PREFIX", Short: "Revoke an enrollment token", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			t, err := cl.RevokeToken(ctx, strings.TrimSuffix(args[0], "…"))
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), t, func(tw *tabwriter.Writer) { fmt.Fprintf(tw, "revoked token %s (%s…)\n", t.ID, t.Prefix) })
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				t, err := cl.RevokeToken(ctx, strings.TrimSuffix(args[0], "…"))
+				if err != nil {
+					return err
+				}
+				return c.print(cmd.OutOrStdout(), t, func(tw *tabwriter.Writer) { fmt.Fprintf(tw, "revoked token %s (%s…)\n", t.ID, t.Prefix) })
+			})
 		},
 	}
 	return group("tokens", "Create, list and revoke enrollment tokens", c, create, list, revoke)
@@ -198,17 +198,13 @@ func machinesCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List machines", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			ms, err := cl.ListMachines(ctx, f)
-			if err != nil {
-				return err
-			}
-			return printMachines(c, cmd.OutOrStdout(), ms)
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				ms, err := cl.ListMachines(ctx, f)
+				if err != nil {
+					return err
+				}
+				return printMachines(c, cmd.OutOrStdout(), ms)
+			})
 		},
 	}
 	list.Flags().StringVar(&f.State, "state", "", "active, revoked, online or offline")
@@ -219,17 +215,13 @@ func machinesCmd() *cobra.Command {
 		return &cobra.Command{
 			Use: use, Short: short, Args: cobra.ExactArgs(nargs),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				cl, err := c.client(cmd)
-				if err != nil {
-					return err
-				}
-				ctx, cancel := ctx()
-				defer cancel()
-				m, err := fn(ctx, cl, args)
-				if err != nil {
-					return err
-				}
-				return printMachines(c, cmd.OutOrStdout(), []wire.Machine{m})
+				return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+					m, err := fn(ctx, cl, args)
+					if err != nil {
+						return err
+					}
+					return printMachines(c, cmd.OutOrStdout(), []wire.Machine{m})
+				})
 			},
 		}
 	}
@@ -242,18 +234,14 @@ func machinesCmd() *cobra.Command {
 	tag := &cobra.Command{
 		Use: "tag ID|NAME [TAG…]", Short: "Replace a machine's tags (none clears them)", Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			tags := append([]string{}, args[1:]...)
-			m, err := cl.UpdateMachine(ctx, args[0], wire.UpdateMachineRequest{Tags: &tags})
-			if err != nil {
-				return err
-			}
-			return printMachines(c, cmd.OutOrStdout(), []wire.Machine{m})
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				tags := append([]string{}, args[1:]...)
+				m, err := cl.UpdateMachine(ctx, args[0], wire.UpdateMachineRequest{Tags: &tags})
+				if err != nil {
+					return err
+				}
+				return printMachines(c, cmd.OutOrStdout(), []wire.Machine{m})
+			})
 		},
 	}
 	revoke := one("revoke ID|NAME", "Revoke a machine: its credential stops working at once", func(ctx context.Context, cl *client.Client, a []string) (wire.Machine, error) {
@@ -266,33 +254,29 @@ func machinesCmd() *cobra.Command {
 	health := &cobra.Command{
 		Use: "health ID|NAME", Short: "Show a machine's latest health report and history", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			h, err := cl.Health(ctx, args[0], limit)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), h, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "machine:\t%s (online: %v)\n", h.MachineID, h.Online)
-				if h.Latest == nil {
-					fmt.Fprintln(tw, "no health report yet")
-					return
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				h, err := cl.Health(ctx, args[0], limit)
+				if err != nil {
+					return err
 				}
-				r := h.Latest
-				fmt.Fprintf(tw, "reported:\t%s (agent %s, %s, kernel %s, up %s)\n", when(h.ReceivedAt), r.AgentVersion, r.Platform, r.Kernel, time.Duration(r.UptimeSec)*time.Second)
-				fmt.Fprintf(tw, "cpu:\t%.1f%%\nmemory:\t%d / %d MiB\ndisk:\t%d / %d GiB\n", r.CPUPercent, r.MemUsed>>20, r.MemTotal>>20, r.DiskUsed>>30, r.DiskTotal>>30)
-				fmt.Fprintf(tw, "tunnel:\tup=%v %s, %d/%d peers with a recent handshake\n", r.Tunnel.Up, r.Tunnel.Interface, r.Tunnel.Connected, r.Tunnel.PeerCount)
-				for _, p := range r.Tunnel.Peers {
-					fmt.Fprintf(tw, "  peer %s\t%s\thandshake %s\trx %d\ttx %d\n", p.Name, p.Endpoint, when(p.LastHandshake), p.RxBytes, p.TxBytes)
-				}
-				if r.Dropped > 0 {
-					fmt.Fprintf(tw, "dropped:\t%d reports while offline\n", r.Dropped)
-				}
-				fmt.Fprintf(tw, "history:\t%d reports\n", len(h.History))
+				return c.print(cmd.OutOrStdout(), h, func(tw *tabwriter.Writer) {
+					fmt.Fprintf(tw, "machine:\t%s (online: %v)\n", h.MachineID, h.Online)
+					if h.Latest == nil {
+						fmt.Fprintln(tw, "no health report yet")
+						return
+					}
+					r := h.Latest
+					fmt.Fprintf(tw, "reported:\t%s (agent %s, %s, kernel %s, up %s)\n", when(h.ReceivedAt), r.AgentVersion, r.Platform, r.Kernel, time.Duration(r.UptimeSec)*time.Second)
+					fmt.Fprintf(tw, "cpu:\t%.1f%%\nmemory:\t%d / %d MiB\ndisk:\t%d / %d GiB\n", r.CPUPercent, r.MemUsed>>20, r.MemTotal>>20, r.DiskUsed>>30, r.DiskTotal>>30)
+					fmt.Fprintf(tw, "tunnel:\tup=%v %s, %d/%d peers with a recent handshake\n", r.Tunnel.Up, r.Tunnel.Interface, r.Tunnel.Connected, r.Tunnel.PeerCount)
+					for _, p := range r.Tunnel.Peers {
+						fmt.Fprintf(tw, "  peer %s\t%s\thandshake %s\trx %d\ttx %d\n", p.Name, p.Endpoint, when(p.LastHandshake), p.RxBytes, p.TxBytes)
+					}
+					if r.Dropped > 0 {
+						fmt.Fprintf(tw, "dropped:\t%d reports while offline\n", r.Dropped)
+					}
+					fmt.Fprintf(tw, "history:\t%d reports\n", len(h.History))
+				})
 			})
 		},
 	}
@@ -306,17 +290,13 @@ func apikeysCmd() *cobra.Command {
 	create := &cobra.Command{
 		Use: "create", Short: "Create an admin API key (shown once)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			resp, err := cl.CreateAPIKey(ctx, req)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), resp, func(tw *tabwriter.Writer) { fmt.Fprintf(tw, "api key: %s\n", resp.Secret) })
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				resp, err := cl.CreateAPIKey(ctx, req)
+				if err != nil {
+					return err
+				}
+				return c.print(cmd.OutOrStdout(), resp, func(tw *tabwriter.Writer) { fmt.Fprintf(tw, "api key: %s\n", resp.Secret) })
+			})
 		},
 	}
 	create.Flags().StringVar(&req.Admin, "admin", "", "admin that owns the key (default: the caller; required over the socket)")
@@ -324,38 +304,30 @@ func apikeysCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List admin API keys", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			ks, err := cl.ListAPIKeys(ctx)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), ks, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "ID\tPREFIX\tADMIN\tCREATED\tEXPIRES\tREVOKED")
-				for _, k := range ks {
-					fmt.Fprintf(tw, "%s\t%s…\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, k.Admin, when(&k.CreatedAt), when(k.ExpiresAt), when(k.RevokedAt))
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				ks, err := cl.ListAPIKeys(ctx)
+				if err != nil {
+					return err
 				}
+				return c.print(cmd.OutOrStdout(), ks, func(tw *tabwriter.Writer) {
+					fmt.Fprintln(tw, "ID\tPREFIX\tADMIN\tCREATED\tEXPIRES\tREVOKED")
+					for _, k := range ks {
+						fmt.Fprintf(tw, "%s\t%s…\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, k.Admin, when(&k.CreatedAt), when(k.ExpiresAt), when(k.RevokedAt))
+					}
+				})
 			})
 		},
 	}
 	revoke := &cobra.Command{
 		Use: "revoke ID|PREFIX", Short: "Revoke an admin API key", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			if err := cl.RevokeAPIKey(ctx, strings.TrimSuffix(args[0], "…")); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "revoked API key %s\n", args[0])
-			return nil
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				if err := cl.RevokeAPIKey(ctx, strings.TrimSuffix(args[0], "…")); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "revoked API key %s\n", args[0])
+				return nil
+			})
 		},
 	}
 	return group("apikeys", "Create, list and revoke admin API keys", c, create, list, revoke)
@@ -366,73 +338,57 @@ func adminCmd() *cobra.Command {
 	create := &cobra.Command{
 		Use: "create NAME", Short: "Create an admin; prints its password and API key once", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			resp, err := cl.CreateAdmin(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), resp, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "admin:\t%s\npassword:\t%s\napi key:\t%s\n", resp.Admin.Name, resp.Password, resp.APIKey)
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				resp, err := cl.CreateAdmin(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return c.print(cmd.OutOrStdout(), resp, func(tw *tabwriter.Writer) {
+					fmt.Fprintf(tw, "admin:\t%s\npassword:\t%s\napi key:\t%s\n", resp.Admin.Name, resp.Password, resp.APIKey)
+				})
 			})
 		},
 	}
 	list := &cobra.Command{
 		Use: "list", Short: "List admins", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			as, err := cl.ListAdmins(ctx)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), as, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "ID\tNAME\tCREATED")
-				for _, a := range as {
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", a.ID, a.Name, when(&a.CreatedAt))
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				as, err := cl.ListAdmins(ctx)
+				if err != nil {
+					return err
 				}
+				return c.print(cmd.OutOrStdout(), as, func(tw *tabwriter.Writer) {
+					fmt.Fprintln(tw, "ID\tNAME\tCREATED")
+					for _, a := range as {
+						fmt.Fprintf(tw, "%s\t%s\t%s\n", a.ID, a.Name, when(&a.CreatedAt))
+					}
+				})
 			})
 		},
 	}
 	del := &cobra.Command{
 		Use: "delete ID|NAME", Short: "Delete an admin and its API keys", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			if err := cl.DeleteAdmin(ctx, args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted admin %s\n", args[0])
-			return nil
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				if err := cl.DeleteAdmin(ctx, args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted admin %s\n", args[0])
+				return nil
+			})
 		},
 	}
 	passwd := &cobra.Command{
 		Use: "passwd ID|NAME", Short: "Give an admin a new random password (printed once) and sign its sessions out", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			resp, err := cl.ResetPassword(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), resp, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "admin:\t%s\npassword:\t%s\n", resp.Admin.Name, resp.Password)
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				resp, err := cl.ResetPassword(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return c.print(cmd.OutOrStdout(), resp, func(tw *tabwriter.Writer) {
+					fmt.Fprintf(tw, "admin:\t%s\npassword:\t%s\n", resp.Admin.Name, resp.Password)
+				})
 			})
 		},
 	}
@@ -445,24 +401,20 @@ func auditCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "audit", Short: "Show the audit log, newest first", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			page, err := cl.Audit(ctx, f)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), page, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "ID\tWHEN\tACTOR\tACTION\tTARGET\tFROM")
-				for _, e := range page.Events {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.At.Local().Format("2006-01-02 15:04:05"), e.Actor, e.Action, e.Target, e.SourceIP)
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				page, err := cl.Audit(ctx, f)
+				if err != nil {
+					return err
 				}
-				if page.Next > 0 {
-					fmt.Fprintf(tw, "(more: --before %d)\n", page.Next)
-				}
+				return c.print(cmd.OutOrStdout(), page, func(tw *tabwriter.Writer) {
+					fmt.Fprintln(tw, "ID\tWHEN\tACTOR\tACTION\tTARGET\tFROM")
+					for _, e := range page.Events {
+						fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.At.Local().Format("2006-01-02 15:04:05"), e.Actor, e.Action, e.Target, e.SourceIP)
+					}
+					if page.Next > 0 {
+						fmt.Fprintf(tw, "(more: --before %d)\n", page.Next)
+					}
+				})
 			})
 		},
 	}
@@ -481,20 +433,16 @@ func oneLinerCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "oneliner TOKEN", Short: "Print the enrollment one-liners for a token", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			info, err := cl.ServerInfo(ctx)
-			if err != nil {
-				return err
-			}
-			for _, l := range oneliner.For(info.URL, info.Pin, args[0]) {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s:\n  %s\n", l.Label, l.Command)
-			}
-			return nil
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				info, err := cl.ServerInfo(ctx)
+				if err != nil {
+					return err
+				}
+				for _, l := range oneliner.For(info.URL, info.Pin, args[0]) {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s:\n  %s\n", l.Label, l.Command)
+				}
+				return nil
+			})
 		},
 	}
 	c.flags(cmd)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -25,52 +27,48 @@ func flagsCmd() *cobra.Command {
     --rule '{"tags":["env:prod"],"value":true}' --rule '{"percentage":30,"value":true}'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			f, err := cl.Flag(ctx, args[0])
-			if wire.ErrorCode(err) == wire.CodeNotFound {
-				f, err = wire.Flag{Key: args[0], Type: wire.FlagBoolean, Enabled: true, Default: json.RawMessage(`false`)}, nil
-			}
-			if err != nil {
-				return err
-			}
-			fs := cmd.Flags()
-			if fs.Changed("type") {
-				f.Type = typ
-			}
-			if fs.Changed("default") {
-				f.Default = jsonValue(def)
-			}
-			if fs.Changed("enabled") {
-				f.Enabled = enabled
-			}
-			if fs.Changed("description") {
-				f.Description = desc
-			}
-			if fs.Changed("rules") {
-				if err := json.Unmarshal([]byte(rulesJSON), &f.Rules); err != nil {
-					return fmt.Errorf("--rules: not a JSON list of rules: %w", err)
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				f, err := cl.Flag(ctx, args[0])
+				if wire.ErrorCode(err) == wire.CodeNotFound {
+					f, err = wire.Flag{Key: args[0], Type: wire.FlagBoolean, Enabled: true, Default: json.RawMessage(`false`)}, nil
 				}
-			}
-			if fs.Changed("rule") {
-				f.Rules = nil
-				for i, r := range ruleArgs {
-					var rule wire.FlagRule
-					if err := json.Unmarshal([]byte(r), &rule); err != nil {
-						return fmt.Errorf("--rule %d: not a JSON rule: %w", i+1, err)
+				if err != nil {
+					return err
+				}
+				fs := cmd.Flags()
+				if fs.Changed("type") {
+					f.Type = typ
+				}
+				if fs.Changed("default") {
+					f.Default = jsonValue(def)
+				}
+				if fs.Changed("enabled") {
+					f.Enabled = enabled
+				}
+				if fs.Changed("description") {
+					f.Description = desc
+				}
+				if fs.Changed("rules") {
+					if err := json.Unmarshal([]byte(rulesJSON), &f.Rules); err != nil {
+						return fmt.Errorf("--rules: not a JSON list of rules: %w", err)
 					}
-					f.Rules = append(f.Rules, rule)
 				}
-			}
-			saved, err := cl.SetFlag(ctx, f)
-			if err != nil {
-				return err
-			}
-			return printFlags(c, cmd, []wire.Flag{saved})
+				if fs.Changed("rule") {
+					f.Rules = nil
+					for i, r := range ruleArgs {
+						var rule wire.FlagRule
+						if err := json.Unmarshal([]byte(r), &rule); err != nil {
+							return fmt.Errorf("--rule %d: not a JSON rule: %w", i+1, err)
+						}
+						f.Rules = append(f.Rules, rule)
+					}
+				}
+				saved, err := cl.SetFlag(ctx, f)
+				if err != nil {
+					return err
+				}
+				return printFlags(c, cmd, []wire.Flag{saved})
+			})
 		},
 	}
 	sf := set.Flags()
@@ -84,52 +82,40 @@ func flagsCmd() *cobra.Command {
 	get := &cobra.Command{
 		Use: "get KEY", Short: "Show a flag", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			f, err := cl.Flag(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if !c.json {
-				c.json = true // a flag's rules read best as JSON
-			}
-			return c.print(cmd.OutOrStdout(), f, nil)
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				f, err := cl.Flag(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if !c.json {
+					c.json = true // a flag's rules read best as JSON
+				}
+				return c.print(cmd.OutOrStdout(), f, nil)
+			})
 		},
 	}
 	list := &cobra.Command{
 		Use: "list", Short: "List flags", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			fl, err := cl.ListFlags(ctx)
-			if err != nil {
-				return err
-			}
-			return printFlags(c, cmd, fl)
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				fl, err := cl.ListFlags(ctx)
+				if err != nil {
+					return err
+				}
+				return printFlags(c, cmd, fl)
+			})
 		},
 	}
 	del := &cobra.Command{
 		Use: "delete KEY", Short: "Delete a flag", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			if err := cl.DeleteFlag(ctx, args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted flag %s\n", args[0])
-			return nil
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				if err := cl.DeleteFlag(ctx, args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted flag %s\n", args[0])
+				return nil
+			})
 		},
 	}
 	return group("flags", "Set, show, list and delete feature flags", c, set, get, list, del)

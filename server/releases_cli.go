@@ -117,28 +117,24 @@ func releasesCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "Show each channel's release and the agent versions machines run", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := ctx()
-			defer cancel()
-			info, err := cl.Releases(ctx)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), info, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "CHANNEL\tVERSION\tROLLOUT\tBINARIES\tEXPIRES")
-				for _, raw := range info.Channels {
-					var m release.Manifest
-					if json.NewDecoder(bytes.NewReader(raw)).Decode(&m) == nil {
-						fmt.Fprintf(tw, "%s\t%s\t%.0f%%\t%d\t%s\n", m.Channel, m.Version, m.Rollout, len(m.Artifacts), m.Expires.Format("2006-01-02"))
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				info, err := cl.Releases(ctx)
+				if err != nil {
+					return err
+				}
+				return c.print(cmd.OutOrStdout(), info, func(tw *tabwriter.Writer) {
+					fmt.Fprintln(tw, "CHANNEL\tVERSION\tROLLOUT\tBINARIES\tEXPIRES")
+					for _, raw := range info.Channels {
+						var m release.Manifest
+						if json.NewDecoder(bytes.NewReader(raw)).Decode(&m) == nil {
+							fmt.Fprintf(tw, "%s\t%s\t%.0f%%\t%d\t%s\n", m.Channel, m.Version, m.Rollout, len(m.Artifacts), m.Expires.Format("2006-01-02"))
+						}
 					}
-				}
-				fmt.Fprintln(tw, "\nAGENT VERSION\tMACHINES")
-				for v, n := range info.Versions {
-					fmt.Fprintf(tw, "%s\t%d\n", v, n)
-				}
+					fmt.Fprintln(tw, "\nAGENT VERSION\tMACHINES")
+					for v, n := range info.Versions {
+						fmt.Fprintf(tw, "%s\t%d\n", v, n)
+					}
+				})
 			})
 		},
 	}
@@ -150,17 +146,13 @@ func releasesCmd() *cobra.Command {
 		return &cobra.Command{
 			Use: use, Short: short, Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				cl, err := c.client(cmd)
-				if err != nil {
-					return err
-				}
-				ctx, cancel := ctx()
-				defer cancel()
-				if err := cl.PauseRollout(ctx, args[0], pause); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], strings.Fields(use)[0]+"d")
-				return nil
+				return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+					if err := cl.PauseRollout(ctx, args[0], pause); err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], strings.Fields(use)[0]+"d")
+					return nil
+				})
 			},
 		}
 	}
