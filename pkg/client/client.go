@@ -180,12 +180,19 @@ func (c *Client) Enroll(ctx context.Context, req wire.EnrollRequest) (wire.Enrol
 	return out, c.do(ctx, http.MethodPost, wire.PathEnroll, req, &out)
 }
 
+// NoWait asks Netmap for an answer at once instead of a long-poll.
+const NoWait time.Duration = -1
+
 // Netmap long-polls the network map: it returns at once when the map
-// changed after since, else after up to wait (0 = the server's maximum).
+// changed after since, else after up to wait (0 = the server's maximum;
+// NoWait = do not hold the request).
 func (c *Client) Netmap(ctx context.Context, since uint64, wait time.Duration) (wire.NetMap, error) {
 	var out wire.NetMap
 	p := wire.PathNetmap + "?since=" + strconv.FormatUint(since, 10)
-	if wait > 0 {
+	switch {
+	case wait == NoWait:
+		p += "&wait=0"
+	case wait > 0:
 		p += "&wait=" + strconv.Itoa(int(wait/time.Second))
 	}
 	return out, c.do(ctx, http.MethodGet, p, nil, &out)

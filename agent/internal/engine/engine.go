@@ -217,7 +217,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			// The first poll returns at once: it proves the server accepts
 			// us, which commits a pending self-update without waiting for
 			// the next map change.
-			wait = time.Millisecond
+			wait = client.NoWait
 		}
 		nm, err := cl.Netmap(ctx, since, wait)
 		if err != nil {
