@@ -23,6 +23,7 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
+	"github.com/wirefleet/wirefleet/server/internal/releases"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -599,5 +600,30 @@ func TestFlagsCRUDETagAndLongPoll(t *testing.T) {
 	page, _ := e.admin.Audit(ctx, client.AuditFilter{Action: "flag."})
 	if len(page.Events) != 2 {
 		t.Fatalf("flag audit events = %d, want set + delete", len(page.Events))
+	}
+}
+
+func TestReleasePublishingRefusesBadInput(t *testing.T) {
+	e := newEnv(t, Config{Releases: releases.NewStore(t.TempDir())})
+	ctx := context.Background()
+	if err := e.admin.UploadReleaseFile(ctx, ".hidden", strings.NewReader("x")); code(err) != wire.CodeInvalidArgument {
+		t.Fatalf("disallowed file name: %v", err)
+	}
+	if err := e.admin.PublishKeys(ctx, wire.PublishKeysRequest{RootPublicKey: "not a key", KeysJSON: "{}", Signature: "x"}); code(err) != wire.CodeInvalidArgument {
+		t.Fatalf("bad root key: %v", err)
+	}
+	// No keys yet: a manifest cannot be accepted.
+	if err := e.admin.PublishManifest(ctx, "stable", wire.PublishManifestRequest{Manifest: "{}", Signature: "x"}, nil); code(err) != wire.CodeNotFound {
+		t.Fatalf("manifest before keys: %v", err)
+	}
+	if err := e.admin.PublishManifest(ctx, "Bad Channel", wire.PublishManifestRequest{}, nil); code(err) == "" {
+		t.Fatal("bad channel name accepted")
+	}
+	if err := e.admin.PauseRollout(ctx, "stable", true); code(err) != wire.CodeNotFound {
+		t.Fatalf("pausing a channel with no release: %v", err)
+	}
+	st, c := raw(t, "PUT", e.url+wire.PathReleases+"/files/x", "", strings.NewReader("x"))
+	if st != 401 || c != wire.CodeUnauthenticated {
+		t.Fatalf("upload without an API key: %d %s", st, c)
 	}
 }
