@@ -98,7 +98,10 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	defer db.Close()
 
 	hubCtx, stopHub := context.WithCancel(context.Background())
-	defer stopHub()
+	var bg sync.WaitGroup
+	// Every return stops the background jobs and waits for them (the hub
+	// flushes last-seen times) before the database closes.
+	defer func() { stopHub(); bg.Wait() }()
 	hopts := netmap.Options{Logger: log}
 	if db.IsShared() {
 		// Other replicas write to the same database: look for their
@@ -110,17 +113,15 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var bg sync.WaitGroup
 	bg.Add(1)
 	go func() { defer bg.Done(); hub.Run(hubCtx, 30*time.Second) }()
 
 	// Listen first: the URL and pin printed below must be the real ones.
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
-		stopHub()
-		bg.Wait()
 		return fmt.Errorf("daemon: listen on %s: %w", o.Listen, err)
 	}
+	defer ln.Close()
 	extURL, host := externalURL(o, ln.Addr())
 	var pin string
 	if !o.InsecureHTTP {
@@ -132,9 +133,6 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 			cert, pin, err = tlsutil.LoadOrCreate(o.DataDir, []string{host})
 		}
 		if err != nil {
-			ln.Close()
-			stopHub()
-			bg.Wait()
 			return err
 		}
 		ln = tls.NewListener(ln, &tls.Config{
@@ -147,9 +145,6 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	rel := releases.NewStore(filepath.Join(o.DataDir, "releases"))
 	if o.PublishAgent != "" {
 		if err := publishAgent(o, rel, log); err != nil {
-			ln.Close()
-			stopHub()
-			bg.Wait()
 			return err
 		}
 	}
@@ -185,9 +180,6 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		Releases:     rel,
 	})
 	if err != nil {
-		ln.Close()
-		stopHub()
-		bg.Wait()
 		return err
 	}
 	relHandler := rel.Handler()
@@ -208,18 +200,12 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	sockPath := filepath.Join(o.DataDir, SocketName)
 	sock, err := listenSocket(sockPath)
 	if err != nil {
-		ln.Close()
-		stopHub()
-		bg.Wait()
 		return err
 	}
+	defer sock.Close()
 	local := &http.Server{Handler: a.LocalHandler(), ReadHeaderTimeout: 10 * time.Second}
 
 	if err := bootstrap(ctx, db, o, out, extURL, pin); err != nil {
-		ln.Close()
-		sock.Close()
-		stopHub()
-		bg.Wait()
 		return err
 	}
 
