@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
@@ -115,16 +117,43 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	nm, ok := s.hub.Map(m.ID, 0)
+	nm, ok := s.hub.Reply(m.ID, 0)
 	if !ok {
 		s.writeError(w, r, wire.Errorf(wire.CodeMachineRevoked, "machine %s was removed during enrollment", m.Name))
 		return
 	}
 	s.m.enrollments.WithLabelValues("ok").Inc()
 	s.log.Info("machine enrolled", "machine", m.ID, "name", m.Name, "ipv4", m.IPv4, "source", ip)
-	writeJSON(w, http.StatusOK, wire.EnrollResponse{
-		MachineID: m.ID, Name: m.Name, IPv4: m.IPv4, IPv6: m.IPv6, Credential: cred, Netmap: nm,
-	})
+	// A wire.EnrollResponse whose "netmap" is streamed from the shared,
+	// pre-encoded map rather than encoded again for every enrollment.
+	head, err := json.Marshal(struct {
+		MachineID  string `json:"machine_id"`
+		Name       string `json:"name"`
+		IPv4       string `json:"ipv4"`
+		IPv6       string `json:"ipv6"`
+		Credential string `json:"credential"`
+	}{m.ID, m.Name, m.IPv4, m.IPv6, cred})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	setJSONHeaders(w)
+	w.WriteHeader(http.StatusOK)
+	w.Write(append(head[:len(head)-1], `,"netmap":`...))
+	nm.WriteTo(trimNewline{w})
+	w.Write([]byte("}\n"))
+}
+
+// trimNewline drops the newline Reply.WriteTo ends with, so that the map
+// can be embedded in a larger JSON object.
+type trimNewline struct{ w io.Writer }
+
+func (t trimNewline) Write(p []byte) (int, error) {
+	if n := len(p); n > 0 && p[n-1] == '\n' {
+		_, err := t.w.Write(p[:n-1])
+		return n, err
+	}
+	return t.w.Write(p)
 }
 
 // netmap answers at once when the map changed after ?since, else holds the
@@ -158,22 +187,23 @@ func (s *Server) netmap(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	s.hub.Seen(m.ID, s.now())
 
-	nm, ok := s.hub.Map(m.ID, since)
-	if ok && nm.Unchanged && wait > 0 {
+	if wait > 0 {
 		// Spread the timeouts so that agents that connected together do not
 		// come back together forever.
 		wait -= time.Duration(rand.Int64N(int64(wait) / 10))
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 15*time.Second))
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
-		s.hub.Wait(ctx, m.ID, since)
+		s.hub.Wait(ctx, m.ID, since) // at once if the agent is behind
 		cancel()
-		nm, ok = s.hub.Map(m.ID, since)
 	}
+	nm, ok := s.hub.Reply(m.ID, since)
 	if !ok {
 		s.writeError(w, r, wire.Errorf(wire.CodeMachineRevoked, "machine %s has been revoked or deleted by an admin", m.Name))
 		return
 	}
-	writeJSON(w, http.StatusOK, nm)
+	setJSONHeaders(w)
+	w.WriteHeader(http.StatusOK)
+	nm.WriteTo(w)
 }
 
 func (s *Server) endpoints(w http.ResponseWriter, r *http.Request) {

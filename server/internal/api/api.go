@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -140,6 +141,13 @@ func (s *Server) routes(local bool) http.Handler {
 	admin("DELETE "+wire.PathAdmins+"/{id}", s.deleteAdmin)
 	admin("POST "+wire.PathAdmins+"/{id}/password", s.setPassword)
 
+	// Profiles, for admins only: they reveal memory contents and cost CPU.
+	admin("GET /debug/pprof/", pprof.Index)
+	admin("GET /debug/pprof/cmdline", pprof.Cmdline)
+	admin("GET /debug/pprof/profile", pprof.Profile)
+	admin("GET /debug/pprof/symbol", pprof.Symbol)
+	admin("GET /debug/pprof/trace", pprof.Trace)
+
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, wire.Errorf(wire.CodeNotFound, "no API route %s %s", r.Method, r.URL.Path))
 	})
@@ -162,10 +170,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	setJSONHeaders(w)
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+func setJSONHeaders(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 }
 
 // decodeJSON reads exactly one JSON value of at most wire.MaxBodyBytes into

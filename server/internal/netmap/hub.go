@@ -6,7 +6,15 @@
 // answered with the machines that changed after V — a delta — so one change
 // costs each of N pollers O(1) work, O(N) in all, instead of rebuilding N
 // full maps of N peers (headscale's O(N²), its most common scaling complaint).
-// A full map is sent on first contact, or when V is older than the log.
+// A full map is sent on first contact, when V is older than the log, or
+// when the delta would name more than half the fleet; full maps are encoded
+// once per version and shared by every agent that gets one (see Reply).
+//
+// Wake-ups are coalesced: the first change after a quiet spell wakes the
+// pollers at once (a revocation is not delayed), later ones are gathered
+// and published together at most once per interval, which grows with the
+// number of held polls. A mass enrollment therefore costs each poller a few
+// answers a second instead of one per new machine.
 //
 // The database is the source of truth: after a commit the API calls Sync,
 // and the hub's single syncer goroutine reads the committed changes in
@@ -14,11 +22,14 @@
 package netmap
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -40,11 +51,17 @@ type Options struct {
 	MTU       int           // suggested tunnel MTU (default 1280)
 	Keepalive int           // persistent keepalive seconds (default 25)
 	Poll      time.Duration // how often to look for changes made elsewhere (replicas); 0 = only on Sync
-	Logger    *slog.Logger
+	// Coalesce is the shortest spacing of wake-ups (default 100 ms);
+	// CoalescePerPoll adds to it per held poll (default 100 µs, so 1 s at
+	// 10,000 agents, about three times what answering them all costs).
+	Coalesce        time.Duration
+	CoalescePerPoll time.Duration
+	Logger          *slog.Logger
 }
 
 type entry struct {
 	peer    wire.Peer
+	enc     []byte // peer as JSON; replaced, never modified, so answers may share it
 	addedAt uint64 // version at which it (re)appeared in the map
 }
 
@@ -61,8 +78,13 @@ type Hub struct {
 	version   uint64
 	floor     uint64 // deltas are exact for since >= floor
 	machines  map[string]*entry
+	order     []string       // IDs of machines, sorted
 	changes   []store.Change // ascending; versions > floor
-	wake      chan struct{}  // closed and replaced on every version move
+	applied   chan struct{}  // closed and replaced on every version move (Sync)
+	wake      chan struct{}  // closed and replaced when a version is published (Wait)
+	pub       uint64         // the version pollers were last woken for
+	lastWake  time.Time
+	timer     *time.Timer // pending coalesced wake-up, if any
 	prefix4   netip.Prefix
 	prefix6   netip.Prefix
 	connected map[string]int
@@ -71,6 +93,9 @@ type Hub struct {
 
 	seenMu sync.Mutex
 	seen   map[string]time.Time
+
+	snapMu sync.Mutex
+	snap   *snapshot // full peer list at some version, built on demand
 
 	kick chan struct{}
 }
@@ -86,6 +111,12 @@ func New(ctx context.Context, src Source, opts Options) (*Hub, error) {
 	if opts.Keepalive == 0 {
 		opts.Keepalive = 25
 	}
+	if opts.Coalesce == 0 {
+		opts.Coalesce = 100 * time.Millisecond
+	}
+	if opts.CoalescePerPoll == 0 {
+		opts.CoalescePerPoll = 100 * time.Microsecond
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -99,7 +130,9 @@ func New(ctx context.Context, src Source, opts Options) (*Hub, error) {
 		floor:     st.Version,
 		machines:  make(map[string]*entry, len(st.Machines)),
 		changes:   st.Log,
+		applied:   make(chan struct{}),
 		wake:      make(chan struct{}),
+		pub:       st.Version,
 		prefix4:   store.OverlayPrefix4(),
 		prefix6:   st.ULA,
 		connected: map[string]int{},
@@ -111,10 +144,21 @@ func New(ctx context.Context, src Source, opts Options) (*Hub, error) {
 	}
 	for _, m := range st.Machines {
 		if m.State == wire.MachineActive {
-			h.machines[m.ID] = &entry{peer: peerOf(m), addedAt: 0}
+			h.machines[m.ID] = newEntry(m, 0)
+			h.order = append(h.order, m.ID)
 		}
 	}
+	sort.Strings(h.order)
 	return h, nil
+}
+
+func newEntry(m wire.Machine, addedAt uint64) *entry {
+	p := peerOf(m)
+	enc, err := json.Marshal(p)
+	if err != nil { // a struct of strings always encodes
+		panic(fmt.Sprintf("netmap: encode peer: %v", err))
+	}
+	return &entry{peer: p, enc: enc, addedAt: addedAt}
 }
 
 func peerOf(m wire.Machine) wire.Peer {
@@ -179,7 +223,7 @@ func (h *Hub) Kick() {
 func (h *Hub) Sync(ctx context.Context, v uint64) error {
 	for {
 		h.mu.RLock()
-		cur, wake, closed := h.version, h.wake, h.closed
+		cur, wake, closed := h.version, h.applied, h.closed
 		h.mu.RUnlock()
 		if cur >= v {
 			return nil
@@ -216,12 +260,17 @@ func (h *Hub) catchUp(ctx context.Context) error {
 		}
 		if m, ok := byID[c.MachineID]; ok && m.State == wire.MachineActive {
 			if e := h.machines[m.ID]; e != nil {
-				e.peer = peerOf(m)
+				h.machines[m.ID] = newEntry(m, e.addedAt)
 			} else {
-				h.machines[m.ID] = &entry{peer: peerOf(m), addedAt: c.Version}
+				h.machines[m.ID] = newEntry(m, c.Version)
+				i, _ := slices.BinarySearch(h.order, m.ID)
+				h.order = slices.Insert(h.order, i, m.ID)
 			}
-		} else {
+		} else if h.machines[c.MachineID] != nil {
 			delete(h.machines, c.MachineID)
+			if i, found := slices.BinarySearch(h.order, c.MachineID); found {
+				h.order = slices.Delete(h.order, i, i+1)
+			}
 		}
 		h.changes = append(h.changes, c)
 		h.version = c.Version
@@ -231,9 +280,39 @@ func (h *Hub) catchUp(ctx context.Context) error {
 		h.floor = h.changes[drop-1].Version
 		h.changes = append([]store.Change(nil), h.changes[drop:]...)
 	}
+	close(h.applied)
+	h.applied = make(chan struct{})
+	h.schedule()
+	return nil
+}
+
+// schedule wakes the pollers now if the last wake-up was long enough ago,
+// else makes sure one follows when it is. h.mu is held.
+func (h *Hub) schedule() {
+	if h.timer != nil || h.closed {
+		return // the pending wake-up will publish this version too
+	}
+	spacing := h.opts.Coalesce + time.Duration(h.nconn)*h.opts.CoalescePerPoll
+	if wait := spacing - time.Since(h.lastWake); wait > 0 {
+		h.timer = time.AfterFunc(wait, func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.timer = nil
+			if !h.closed {
+				h.publish()
+			}
+		})
+		return
+	}
+	h.publish()
+}
+
+// publish wakes every waiting poller for the current version. h.mu is held.
+func (h *Hub) publish() {
+	h.pub = h.version
+	h.lastWake = time.Now()
 	close(h.wake)
 	h.wake = make(chan struct{})
-	return nil
 }
 
 func (h *Hub) close() {
@@ -241,6 +320,11 @@ func (h *Hub) close() {
 	defer h.mu.Unlock()
 	if !h.closed {
 		h.closed = true
+		if h.timer != nil {
+			h.timer.Stop()
+			h.timer = nil
+		}
+		close(h.applied)
 		close(h.wake)
 	}
 }
@@ -266,52 +350,74 @@ func (h *Hub) Len() int {
 	return len(h.machines)
 }
 
-// Wait blocks until the map version differs from since, the machine leaves
-// the map, ctx ends, or the hub closes. It returns the current version.
+// Wait blocks while machine id is up to date with what has been published:
+// until a wake-up publishes a version newer than since, the machine leaves
+// the map, ctx ends, or the hub closes. It returns at once when since is
+// behind (or, after a database reset, ahead of) the map. It returns the
+// published version.
 func (h *Hub) Wait(ctx context.Context, id string, since uint64) uint64 {
 	for {
 		h.mu.RLock()
-		cur, wake, closed, active := h.version, h.wake, h.closed, h.machines[id] != nil
+		pub, cur, wake, closed, active := h.pub, h.version, h.wake, h.closed, h.machines[id] != nil
 		h.mu.RUnlock()
-		if cur != since || closed || !active {
-			return cur
+		if pub > since || since > cur || closed || !active {
+			return pub
 		}
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return cur
+			return pub
 		}
 	}
 }
 
-// Map returns machine id's network map relative to since: unchanged, a
-// delta, or a full map (see wire.NetMap). ok is false when the machine is
-// not in the map (revoked or deleted).
+// Map returns machine id's network map relative to since, decoded from the
+// Reply the API would send. ok is false when the machine is not in the map
+// (revoked or deleted). It is for tests and tools; the API streams Reply.
 func (h *Hub) Map(id string, since uint64) (nm wire.NetMap, ok bool) {
+	r, ok := h.Reply(id, since)
+	if !ok {
+		return nm, false
+	}
+	var buf bytes.Buffer
+	if _, err := r.WriteTo(&buf); err != nil {
+		panic(err) // bytes.Buffer does not fail
+	}
+	if err := json.Unmarshal(buf.Bytes(), &nm); err != nil {
+		panic(fmt.Sprintf("netmap: reply does not decode: %v\n%s", err, buf.Bytes()))
+	}
+	return nm, true
+}
+
+// Reply returns machine id's network map relative to since: unchanged, a
+// delta, or a full map (see wire.NetMap), ready to write. ok is false when
+// the machine is not in the map (revoked or deleted).
+func (h *Hub) Reply(id string, since uint64) (r *Reply, ok bool) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	me := h.machines[id]
 	if me == nil {
-		return wire.NetMap{}, false
+		return nil, false
 	}
-	nm.Version = h.version
-	switch {
-	case since == h.version:
-		nm.Unchanged = true
-		return nm, true
-	case since == 0 || since < h.floor || since > h.version:
-		nm.Full = true
-		nm.Self = h.selfOf(me)
-		nm.Peers = make([]wire.Peer, 0, len(h.machines))
-		for pid, e := range h.machines {
-			if pid != id {
-				nm.Peers = append(nm.Peers, e.peer)
-			}
-		}
-		sort.Slice(nm.Peers, func(i, j int) bool { return nm.Peers[i].ID < nm.Peers[j].ID })
-		return nm, true
+	r = &Reply{Version: h.version}
+	if since == h.version {
+		r.Unchanged = true
+		return r, true
 	}
 	i := sort.Search(len(h.changes), func(i int) bool { return h.changes[i].Version > since })
+	// A delta naming more than half the fleet costs more to build and to
+	// apply than the shared full map.
+	if n := len(h.changes) - i; since == 0 || since < h.floor || since > h.version || (n > minFullDelta && n > len(h.machines)/2) {
+		r.Full = true
+		r.self = h.selfOf(me)
+		r.snap = h.snapshot()
+		if k, found := slices.BinarySearch(r.snap.ids, id); found {
+			r.skip = k
+		} else {
+			r.skip = -1
+		}
+		return r, true
+	}
 	seen := make(map[string]bool, len(h.changes)-i)
 	for _, c := range h.changes[i:] {
 		if seen[c.MachineID] {
@@ -319,20 +425,46 @@ func (h *Hub) Map(id string, since uint64) (nm wire.NetMap, ok bool) {
 		}
 		seen[c.MachineID] = true
 		if c.MachineID == id {
-			nm.Self = h.selfOf(me)
+			r.self = h.selfOf(me)
 			continue
 		}
 		e := h.machines[c.MachineID]
 		switch {
 		case e == nil:
-			nm.Removed = append(nm.Removed, c.MachineID)
+			r.removed = append(r.removed, c.MachineID)
 		case e.addedAt > since:
-			nm.Added = append(nm.Added, e.peer)
+			r.added = append(r.added, e.enc)
 		default:
-			nm.Changed = append(nm.Changed, e.peer)
+			r.changed = append(r.changed, e.enc)
 		}
 	}
-	return nm, true
+	return r, true
+}
+
+// minFullDelta is the number of changes below which a delta is always sent.
+const minFullDelta = 32
+
+// snapshot returns the full peer list at the current version, building it
+// if no poll has asked for it yet. h.mu is read-locked.
+func (h *Hub) snapshot() *snapshot {
+	h.snapMu.Lock()
+	defer h.snapMu.Unlock()
+	if h.snap != nil && h.snap.version == h.version {
+		return h.snap
+	}
+	s := &snapshot{version: h.version, ids: slices.Clone(h.order), offs: make([]int, len(h.order)+1)}
+	size := 0
+	for _, id := range h.order {
+		size += len(h.machines[id].enc) + 1
+	}
+	s.buf = make([]byte, 0, size)
+	for i, id := range h.order {
+		s.offs[i] = len(s.buf)
+		s.buf = append(append(s.buf, h.machines[id].enc...), ',')
+	}
+	s.offs[len(h.order)] = len(s.buf)
+	h.snap = s
+	return s
 }
 
 func (h *Hub) selfOf(e *entry) *wire.Self {

@@ -1,9 +1,11 @@
 package netmap
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
 	"path/filepath"
@@ -306,5 +308,103 @@ func TestSeenTimesAreFlushedInBatches(t *testing.T) {
 	got, err := f.db.Machine(context.Background(), m.ID)
 	if err != nil || got.LastSeen == nil || !got.LastSeen.Equal(at) {
 		t.Fatalf("last seen = %v (%v), want %v", got.LastSeen, err, at)
+	}
+}
+
+func TestFullMapsShareOneEncodingAndLeaveOutTheReceiver(t *testing.T) {
+	f := newFixture(t, Options{})
+	var ms []wire.Machine
+	for range 5 {
+		ms = append(ms, f.enroll(t))
+	}
+	var snap *snapshot
+	for _, m := range ms {
+		r, ok := f.hub.Reply(m.ID, 0)
+		if !ok || !r.Full {
+			t.Fatalf("%s: reply %+v, want a full map", m.Name, r)
+		}
+		if snap != nil && r.snap != snap {
+			t.Fatal("two full maps of one version were encoded separately")
+		}
+		snap = r.snap
+		var buf bytes.Buffer
+		r.WriteTo(&buf)
+		var nm wire.NetMap
+		dec := json.NewDecoder(&buf)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&nm); err != nil {
+			t.Fatalf("%s: full map is not a wire.NetMap: %v", m.Name, err)
+		}
+		if len(nm.Peers) != 4 || nm.Self == nil || nm.Self.ID != m.ID {
+			t.Fatalf("%s: %d peers, self %+v; want 4 and itself", m.Name, len(nm.Peers), nm.Self)
+		}
+		for _, p := range nm.Peers {
+			if p.ID == m.ID {
+				t.Fatalf("%s is its own peer", m.Name)
+			}
+		}
+	}
+}
+
+func TestDeltaNamingMostOfTheFleetIsSentFull(t *testing.T) {
+	f := newFixture(t, Options{})
+	m := f.enroll(t)
+	v := f.hub.Version()
+	for range minFullDelta + 8 {
+		f.enroll(t)
+	}
+	nm, _ := f.hub.Map(m.ID, v)
+	if !nm.Full || len(nm.Peers) != minFullDelta+8 {
+		t.Fatalf("map after %d enrollments: full=%v peers=%d added=%d, want full", minFullDelta+8, nm.Full, len(nm.Peers), len(nm.Added))
+	}
+	// A few changes in a large fleet stay a delta.
+	v = f.hub.Version()
+	f.enroll(t)
+	if d, _ := f.hub.Map(m.ID, v); d.Full || len(d.Added) != 1 {
+		t.Fatalf("one enrollment: %+v, want a one-peer delta", d)
+	}
+}
+
+// TestWakeUpsAreCoalesced: the first change after a quiet spell wakes the
+// pollers at once; a burst right after it is held for the next wake-up and
+// then arrives as one delta.
+func TestWakeUpsAreCoalesced(t *testing.T) {
+	f := newFixture(t, Options{Coalesce: time.Hour})
+	a := f.enroll(t) // wakes at once: nothing was published before
+	v0 := f.hub.Version()
+	wait := func(since uint64, d time.Duration) uint64 {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		return f.hub.Wait(ctx, a.ID, since)
+	}
+	if got := wait(0, 10*time.Second); got != v0 {
+		t.Fatalf("first change published %d, want %d", got, v0)
+	}
+	for range 5 {
+		f.enroll(t)
+	}
+	if got := wait(v0, 200*time.Millisecond); got != v0 {
+		t.Fatalf("a burst within the interval woke the pollers (published %d)", got)
+	}
+	if f.hub.Version() <= v0 {
+		t.Fatal("the burst did not reach the hub")
+	}
+	if d, _ := f.hub.Map(a.ID, v0); d.Full || len(d.Added) != 5 {
+		t.Fatalf("held changes: %+v, want one delta with 5 peers", d)
+	}
+
+	g := newFixture(t, Options{Coalesce: 50 * time.Millisecond})
+	b := g.enroll(t)
+	for range 5 {
+		g.enroll(t)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var pub uint64
+	for pub != g.hub.Version() && ctx.Err() == nil {
+		pub = g.hub.Wait(ctx, b.ID, pub)
+	}
+	if pub != g.hub.Version() {
+		t.Fatalf("the last change of a burst was never published: %d of %d", pub, g.hub.Version())
 	}
 }
