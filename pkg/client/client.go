@@ -129,6 +129,14 @@ func ParsePin(pin string) ([]byte, error) {
 }
 
 // do sends a JSON request and decodes a JSON answer into out (when not nil).
+// Do sends in (if not nil) as JSON to path and decodes the answer into out
+// (if not nil), with the client's credential; errors are as for the typed
+// methods. It is for callers that want only part of an answer, such as the
+// fleet simulator, which decodes network maps into a slimmer struct.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	return c.do(ctx, method, path, in, out)
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {

@@ -346,11 +346,25 @@ func TestAuthIsRequiredWithStableCodes(t *testing.T) {
 		{"POST", wire.PathTokens, "", 401, wire.CodeUnauthenticated},
 		{"GET", "/api/v1/nope", e.key, 404, wire.CodeNotFound},
 		{"GET", wire.PathMachines + "/m_nothere", e.key, 404, wire.CodeNotFound},
+		{"GET", "/debug/pprof/heap", "", 401, wire.CodeUnauthenticated},
+		{"GET", "/debug/pprof/heap", "wfm_" + strings.Repeat("a", 52), 401, wire.CodeUnauthenticated},
 	} {
 		st, c := raw(t, tc.method, e.url+tc.path, tc.auth, nil)
 		if st != tc.status || c != tc.code {
 			t.Errorf("%s %s auth=%.8q: got %d %s, want %d %s", tc.method, tc.path, tc.auth, st, c, tc.status, tc.code)
 		}
+	}
+	// Profiles are for admins.
+	req, _ := http.NewRequest("GET", e.url+"/debug/pprof/goroutine?debug=1", nil)
+	req.Header.Set("Authorization", "Bearer "+e.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "goroutine profile") {
+		t.Fatalf("admin pprof: %d %.80s", resp.StatusCode, body)
 	}
 	// A revoked API key stops working.
 	keys, _ := e.admin.ListAPIKeys(context.Background())

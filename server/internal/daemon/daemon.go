@@ -162,6 +162,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.Handler())
+	mux.Handle("/debug/pprof/", a.Handler()) // admin API key required
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
