@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,8 +34,41 @@ import (
 )
 
 type agent struct {
-	cl   *client.Client
-	resp wire.EnrollResponse
+	cl       *client.Client
+	id, cred string
+}
+
+// slimMap is the part of a wire.NetMap the simulator looks at.
+type slimMap struct {
+	Version   uint64   `json:"version"`
+	Unchanged bool     `json:"unchanged"`
+	Removed   []string `json:"removed"`
+}
+
+type slimEnroll struct {
+	MachineID  string  `json:"machine_id"`
+	Credential string  `json:"credential"`
+	Netmap     slimMap `json:"netmap"`
+}
+
+// poll holds a network-map long-poll for one agent, as the agent does, and
+// stamps the moment the victim's removal arrives.
+func poll(ctx context.Context, cl *client.Client, v uint64, victim *atomic.Pointer[string], seen *atomic.Pointer[time.Time]) {
+	for ctx.Err() == nil {
+		var nm slimMap
+		if err := cl.Do(ctx, http.MethodGet, wire.PathNetmap+"?since="+strconv.FormatUint(v, 10), nil, &nm); err != nil {
+			time.Sleep(time.Second)
+			continue
+		}
+		if nm.Unchanged {
+			continue
+		}
+		if id := victim.Load(); id != nil && slices.Contains(nm.Removed, *id) {
+			now := time.Now()
+			seen.Store(&now)
+		}
+		v = nm.Version
+	}
 }
 
 func main() {
@@ -79,11 +113,15 @@ func main() {
 	}
 	anon, _ := client.New(*server, client.WithHTTPClient(&http.Client{Transport: restTr}))
 
-	// 1. Enroll, with a progress line.
+	// 1. Enroll, with a progress line. Like real agents, each one holds a
+	// network-map long-poll from the moment it is enrolled, so the ramp also
+	// measures how the server copes with a fleet that grows under it.
 	agents := make([]*agent, *n+1) // the last one is revoked later
-	var done atomic.Int64
+	lastSeen := make([]atomic.Pointer[time.Time], len(agents))
+	var done, connected atomic.Int64
+	var victimID atomic.Pointer[string]
 	t0 := time.Now()
-	stopProgress := progress("enrolled", &done, int64(len(agents)), t0)
+	stopProgress := progress("enrolled", &done, &connected, int64(len(agents)), t0)
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for range *conc {
@@ -93,19 +131,25 @@ func main() {
 			for i := range work {
 				var b [32]byte
 				rand.Read(b[:])
-				resp, err := anon.Enroll(ctx, wire.EnrollRequest{Token: tok.Secret, PublicKey: base64.StdEncoding.EncodeToString(b[:]),
+				// Decode only what the simulator needs: every agent's first map
+				// names every agent before it, O(N²) bytes over the ramp.
+				var resp slimEnroll
+				err := anon.Do(ctx, http.MethodPost, wire.PathEnroll, wire.EnrollRequest{Token: tok.Secret, PublicKey: base64.StdEncoding.EncodeToString(b[:]),
 					Hostname: "sim-" + strconv.Itoa(i), OS: "linux", Arch: "amd64", AgentVersion: "1.0.0",
-					Endpoints: []string{fmt.Sprintf("192.0.2.%d:51820", i%250+1)}})
+					Endpoints: []string{fmt.Sprintf("192.0.2.%d:51820", i%250+1)}}, &resp)
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "\nenroll %d: %v\n", i, err)
 					os.Exit(1)
 				}
-				// Keep only the version: holding every agent's first full
-				// map would cost the simulator O(N²) memory.
-				resp.Netmap = wire.NetMap{Version: resp.Netmap.Version}
 				cl, _ := client.New(*server, client.WithToken(resp.Credential), client.WithHTTPClient(&http.Client{Transport: pollTr}))
-				agents[i] = &agent{cl: cl, resp: resp}
+				agents[i] = &agent{cl: cl, id: resp.MachineID, cred: resp.Credential}
 				done.Add(1)
+				if i == len(agents)-1 {
+					victimID.Store(&resp.MachineID) // not polling: it is the one revoked
+					continue
+				}
+				connected.Add(1)
+				go poll(ctx, cl, resp.Netmap.Version, &victimID, &lastSeen[i])
 			}
 		}()
 	}
@@ -116,43 +160,9 @@ func main() {
 	wg.Wait()
 	stopProgress()
 	enrollRate := float64(len(agents)) / time.Since(t0).Seconds()
-
-	// 2. Everyone long-polls; every version they see is timestamped.
 	victim := agents[len(agents)-1]
 	agents = agents[:len(agents)-1]
-	var connected atomic.Int64
-	type seen struct {
-		at      time.Time
-		removed bool
-	}
-	lastSeen := make([]atomic.Pointer[seen], len(agents))
-	for i, a := range agents {
-		go func() {
-			v := a.resp.Netmap.Version
-			first := true
-			for ctx.Err() == nil {
-				if first {
-					connected.Add(1)
-					first = false
-				}
-				nm, err := a.cl.Netmap(ctx, v, 0)
-				if err != nil {
-					time.Sleep(time.Second)
-					continue
-				}
-				if !nm.Unchanged {
-					removed := false
-					for _, id := range nm.Removed {
-						removed = removed || id == victim.resp.MachineID
-					}
-					if removed {
-						lastSeen[i].Store(&seen{at: time.Now(), removed: true})
-					}
-					v = nm.Version
-				}
-			}
-		}()
-	}
+	lastSeen = lastSeen[:len(agents)]
 
 	// 3. Health every interval per agent, spread evenly; flags once each.
 	healthCl := &http.Client{Transport: restTr}
@@ -160,7 +170,7 @@ func main() {
 	var hlat []time.Duration
 	var herr atomic.Int64
 	for i, a := range agents {
-		hc, _ := client.New(*server, client.WithToken(a.resp.Credential), client.WithHTTPClient(healthCl))
+		hc, _ := client.New(*server, client.WithToken(a.cred), client.WithHTTPClient(healthCl))
 		go func() {
 			offset := time.Duration(int64(*healthEvery) * int64(i) / int64(len(agents)))
 			select {
@@ -203,10 +213,10 @@ func main() {
 	revStart := time.Now()
 	// The admin connection may have idled out during the run; POST is not
 	// retried by net/http, so retry once on a fresh connection.
-	if _, err = admin.RevokeMachine(ctx, victim.resp.MachineID); err != nil {
+	if _, err = admin.RevokeMachine(ctx, victim.id); err != nil {
 		admin.HTTPClient().CloseIdleConnections()
 		revStart = time.Now()
-		_, err = admin.RevokeMachine(ctx, victim.resp.MachineID)
+		_, err = admin.RevokeMachine(ctx, victim.id)
 	}
 	must(err)
 	deadline := time.Now().Add(30 * time.Second)
@@ -214,8 +224,8 @@ func main() {
 	for time.Now().Before(deadline) {
 		lat = lat[:0]
 		for i := range lastSeen {
-			if s := lastSeen[i].Load(); s != nil && s.removed {
-				lat = append(lat, s.at.Sub(revStart))
+			if at := lastSeen[i].Load(); at != nil {
+				lat = append(lat, at.Sub(revStart))
 			}
 		}
 		if len(lat) == len(agents) {
@@ -258,18 +268,21 @@ func main() {
 	}
 }
 
-func progress(what string, done *atomic.Int64, total int64, t0 time.Time) func() {
+func progress(what string, done, polling *atomic.Int64, total int64, t0 time.Time) func() {
 	stop := make(chan struct{})
+	line := func() string {
+		return fmt.Sprintf("\r%s %d/%d (%.0f/s), %d polling", what, done.Load(), total, float64(done.Load())/time.Since(t0).Seconds(), polling.Load())
+	}
 	go func() {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		for {
 			select {
 			case <-stop:
-				fmt.Fprintf(os.Stderr, "\r%s %d/%d (%.0f/s)          \n", what, done.Load(), total, float64(done.Load())/time.Since(t0).Seconds())
+				fmt.Fprintln(os.Stderr, line()+"          ")
 				return
 			case <-t.C:
-				fmt.Fprintf(os.Stderr, "\r%s %d/%d (%.0f/s)", what, done.Load(), total, float64(done.Load())/time.Since(t0).Seconds())
+				fmt.Fprint(os.Stderr, line())
 			}
 		}
 	}()
