@@ -55,6 +55,7 @@ type Server struct {
 	lim  *ratelimit.Limiter
 	info func() wire.ServerInfo
 
+	creds   credCache
 	healthq chan store.HealthEntry
 	flags   flagWatch
 }

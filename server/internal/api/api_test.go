@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -639,5 +640,29 @@ func TestReleasePublishingRefusesBadInput(t *testing.T) {
 	st, c := raw(t, "PUT", e.url+wire.PathReleases+"/files/x", "", strings.NewReader("x"))
 	if st != 401 || c != wire.CodeUnauthenticated {
 		t.Fatalf("upload without an API key: %d %s", st, c)
+	}
+}
+
+// TestCachedCredentialsFollowMachineChanges: agent requests are
+// authenticated from memory, but an admin's change to the machine is seen
+// by its very next request.
+func TestCachedCredentialsFollowMachineChanges(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	a, ra := e.agent(t, e.token(t, wire.CreateTokenRequest{}), "a")
+	_, etag, _, err := a.AgentFlags(ctx, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, notMod, err := a.AgentFlags(ctx, etag, 0); err != nil || !notMod {
+		t.Fatalf("same facts: notModified=%v err=%v, want 304", notMod, err)
+	}
+	tags := []string{"moved"}
+	if _, err := e.admin.UpdateMachine(ctx, ra.MachineID, wire.UpdateMachineRequest{Tags: &tags}); err != nil {
+		t.Fatal(err)
+	}
+	set, etag2, notMod, err := a.AgentFlags(ctx, etag, 0)
+	if err != nil || notMod || etag2 == etag || !slices.Contains(set.Machine.Tags, "moved") {
+		t.Fatalf("after a tag change: notModified=%v etag %q→%q tags=%v err=%v; want the new tag at once", notMod, etag, etag2, set.Machine.Tags, err)
 	}
 }

@@ -61,6 +61,7 @@ type Options struct {
 
 type entry struct {
 	peer    wire.Peer
+	gen     uint64 // version of the machine's last change
 	enc     []byte // peer as JSON; replaced, never modified, so answers may share it
 	addedAt uint64 // version at which it (re)appeared in the map
 }
@@ -144,7 +145,7 @@ func New(ctx context.Context, src Source, opts Options) (*Hub, error) {
 	}
 	for _, m := range st.Machines {
 		if m.State == wire.MachineActive {
-			h.machines[m.ID] = newEntry(m, 0)
+			h.machines[m.ID] = newEntry(m, 0, 0)
 			h.order = append(h.order, m.ID)
 		}
 	}
@@ -152,13 +153,13 @@ func New(ctx context.Context, src Source, opts Options) (*Hub, error) {
 	return h, nil
 }
 
-func newEntry(m wire.Machine, addedAt uint64) *entry {
+func newEntry(m wire.Machine, gen, addedAt uint64) *entry {
 	p := peerOf(m)
 	enc, err := json.Marshal(p)
 	if err != nil { // a struct of strings always encodes
 		panic(fmt.Sprintf("netmap: encode peer: %v", err))
 	}
-	return &entry{peer: p, enc: enc, addedAt: addedAt}
+	return &entry{peer: p, gen: gen, enc: enc, addedAt: addedAt}
 }
 
 func peerOf(m wire.Machine) wire.Peer {
@@ -260,9 +261,9 @@ func (h *Hub) catchUp(ctx context.Context) error {
 		}
 		if m, ok := byID[c.MachineID]; ok && m.State == wire.MachineActive {
 			if e := h.machines[m.ID]; e != nil {
-				h.machines[m.ID] = newEntry(m, e.addedAt)
+				h.machines[m.ID] = newEntry(m, c.Version, e.addedAt)
 			} else {
-				h.machines[m.ID] = newEntry(m, c.Version)
+				h.machines[m.ID] = newEntry(m, c.Version, c.Version)
 				i, _ := slices.BinarySearch(h.order, m.ID)
 				h.order = slices.Insert(h.order, i, m.ID)
 			}
@@ -341,6 +342,18 @@ func (h *Hub) Active(id string) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return h.machines[id] != nil
+}
+
+// Generation returns the map version at which machine id last changed
+// (0 if not since the hub started) and whether it is in the map. Anything
+// cached about the machine is current while its generation is unchanged.
+func (h *Hub) Generation(id string) (gen uint64, active bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if e := h.machines[id]; e != nil {
+		return e.gen, true
+	}
+	return 0, false
 }
 
 // Len returns the number of active machines.
