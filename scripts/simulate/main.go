@@ -12,6 +12,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -19,9 +20,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,41 +35,113 @@ import (
 )
 
 type agent struct {
-	cl       *client.Client
 	id, cred string
 }
 
-// slimMap is the part of a wire.NetMap the simulator looks at.
-type slimMap struct {
-	Version   uint64   `json:"version"`
-	Unchanged bool     `json:"unchanged"`
-	Removed   []string `json:"removed"`
+// The simulator shares two cores with the server, so it does not decode
+// the peer lists it is sent (O(N²) bytes over a ramp to N agents): it reads
+// the fields it needs from the front of each answer with a streaming
+// decoder and discards the rest unparsed.
+
+// enroll enrolls one agent and returns its machine ID, credential and
+// first map version.
+func enroll(ctx context.Context, hc *http.Client, server string, req wire.EnrollRequest) (id, cred string, version uint64, err error) {
+	body, _ := json.Marshal(req)
+	r, _ := http.NewRequestWithContext(ctx, http.MethodPost, server+wire.PathEnroll, bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(r)
+	if err != nil {
+		return "", "", 0, err
+	}
+	defer resp.Body.Close()
+	defer io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return "", "", 0, fmt.Errorf("HTTP %d: %s", resp.StatusCode, raw)
+	}
+	dec := json.NewDecoder(resp.Body)
+	if _, err := dec.Token(); err != nil { // {
+		return "", "", 0, err
+	}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return "", "", 0, err
+		}
+		switch k {
+		case "machine_id":
+			err = dec.Decode(&id)
+		case "credential":
+			err = dec.Decode(&cred)
+		case "netmap":
+			version, err = leadingVersion(dec)
+			return id, cred, version, err // the map follows; not needed
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			return "", "", 0, err
+		}
+	}
+	return "", "", 0, fmt.Errorf("enroll answer has no netmap")
 }
 
-type slimEnroll struct {
-	MachineID  string  `json:"machine_id"`
-	Credential string  `json:"credential"`
-	Netmap     slimMap `json:"netmap"`
+// leadingVersion reads `{"version":N` from dec.
+func leadingVersion(dec *json.Decoder) (uint64, error) {
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return 0, fmt.Errorf("netmap: want an object (%v)", err)
+	}
+	if k, err := dec.Token(); err != nil || k != "version" {
+		return 0, fmt.Errorf("netmap: want version first (%v)", err)
+	}
+	var v uint64
+	return v, dec.Decode(&v)
 }
 
-// poll holds a network-map long-poll for one agent, as the agent does, and
-// stamps the moment the victim's removal arrives.
-func poll(ctx context.Context, cl *client.Client, v uint64, victim *atomic.Pointer[string], seen *atomic.Pointer[time.Time]) {
+// poll holds a network-map long-poll for one agent, as the agent does. Once
+// the victim is revoked, a map naming it can only be its removal; the
+// moment the first one arrives is stored in seen.
+func poll(ctx context.Context, hc *http.Client, server, cred string, v uint64, victim *atomic.Pointer[string], seen *atomic.Pointer[time.Time]) {
 	for ctx.Err() == nil {
-		var nm slimMap
-		if err := cl.Do(ctx, http.MethodGet, wire.PathNetmap+"?since="+strconv.FormatUint(v, 10), nil, &nm); err != nil {
+		nv, removed, err := pollOnce(ctx, hc, server, cred, v, victim.Load())
+		if err != nil {
 			time.Sleep(time.Second)
 			continue
 		}
-		if nm.Unchanged {
-			continue
-		}
-		if id := victim.Load(); id != nil && slices.Contains(nm.Removed, *id) {
+		if removed && seen.Load() == nil {
 			now := time.Now()
 			seen.Store(&now)
 		}
-		v = nm.Version
+		v = nv
 	}
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func pollOnce(ctx context.Context, hc *http.Client, server, cred string, since uint64, victim *string) (uint64, bool, error) {
+	r, _ := http.NewRequestWithContext(ctx, http.MethodGet, server+wire.PathNetmap+"?since="+strconv.FormatUint(since, 10), nil)
+	r.Header.Set("Authorization", "Bearer "+cred)
+	resp, err := hc.Do(r)
+	if err != nil {
+		return since, false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, resp.Body)
+		return since, false, fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(buf)
+	buf.Reset()
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		return since, false, err
+	}
+	v, err := leadingVersion(json.NewDecoder(bytes.NewReader(buf.Bytes())))
+	if err != nil {
+		return since, false, err
+	}
+	return v, victim != nil && bytes.Contains(buf.Bytes(), []byte(`"`+*victim+`"`)), nil
 }
 
 func main() {
@@ -111,7 +184,7 @@ func main() {
 		// One TCP connection per agent, as real agents have.
 		pollTr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	}
-	anon, _ := client.New(*server, client.WithHTTPClient(&http.Client{Transport: restTr}))
+	restCl, pollCl := &http.Client{Transport: restTr}, &http.Client{Transport: pollTr}
 
 	// 1. Enroll, with a progress line. Like real agents, each one holds a
 	// network-map long-poll from the moment it is enrolled, so the ramp also
@@ -131,25 +204,20 @@ func main() {
 			for i := range work {
 				var b [32]byte
 				rand.Read(b[:])
-				// Decode only what the simulator needs: every agent's first map
-				// names every agent before it, O(N²) bytes over the ramp.
-				var resp slimEnroll
-				err := anon.Do(ctx, http.MethodPost, wire.PathEnroll, wire.EnrollRequest{Token: tok.Secret, PublicKey: base64.StdEncoding.EncodeToString(b[:]),
+				id, cred, version, err := enroll(ctx, restCl, *server, wire.EnrollRequest{Token: tok.Secret, PublicKey: base64.StdEncoding.EncodeToString(b[:]),
 					Hostname: "sim-" + strconv.Itoa(i), OS: "linux", Arch: "amd64", AgentVersion: "1.0.0",
-					Endpoints: []string{fmt.Sprintf("192.0.2.%d:51820", i%250+1)}}, &resp)
+					Endpoints: []string{fmt.Sprintf("192.0.2.%d:51820", i%250+1)}})
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "\nenroll %d: %v\n", i, err)
 					os.Exit(1)
 				}
-				cl, _ := client.New(*server, client.WithToken(resp.Credential), client.WithHTTPClient(&http.Client{Transport: pollTr}))
-				agents[i] = &agent{cl: cl, id: resp.MachineID, cred: resp.Credential}
+				agents[i] = &agent{id: id, cred: cred}
 				done.Add(1)
 				if i == len(agents)-1 {
-					victimID.Store(&resp.MachineID) // not polling: it is the one revoked
-					continue
+					continue // the victim does not poll: it is the one revoked
 				}
 				connected.Add(1)
-				go poll(ctx, cl, resp.Netmap.Version, &victimID, &lastSeen[i])
+				go poll(ctx, pollCl, *server, cred, version, &victimID, &lastSeen[i])
 			}
 		}()
 	}
@@ -162,10 +230,11 @@ func main() {
 	enrollRate := float64(len(agents)) / time.Since(t0).Seconds()
 	victim := agents[len(agents)-1]
 	agents = agents[:len(agents)-1]
+
 	lastSeen = lastSeen[:len(agents)]
 
 	// 3. Health every interval per agent, spread evenly; flags once each.
-	healthCl := &http.Client{Transport: restTr}
+	healthCl := restCl
 	var hmu sync.Mutex
 	var hlat []time.Duration
 	var herr atomic.Int64
@@ -210,6 +279,7 @@ func main() {
 	cpu1, wall1, h1 := cpuTicks(*pid), time.Now(), hcount()
 
 	// 4. One revocation; how long until every connected agent has it?
+	victimID.Store(&victim.id) // it is quiet, so from now on a map naming it is its removal
 	revStart := time.Now()
 	// The admin connection may have idled out during the run; POST is not
 	// retried by net/http, so retry once on a fresh connection.
