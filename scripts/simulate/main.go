@@ -104,7 +104,7 @@ func leadingVersion(dec *json.Decoder) (uint64, error) {
 // moment the first one arrives is stored in seen.
 func poll(ctx context.Context, hc *http.Client, server, cred string, v uint64, victim *atomic.Pointer[string], seen *atomic.Pointer[time.Time]) {
 	for ctx.Err() == nil {
-		nv, removed, err := pollOnce(ctx, hc, server, cred, v, victim.Load())
+		nv, removed, err := pollOnce(ctx, hc, server, cred, v, victim)
 		if err != nil {
 			time.Sleep(time.Second)
 			continue
@@ -119,7 +119,7 @@ func poll(ctx context.Context, hc *http.Client, server, cred string, v uint64, v
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-func pollOnce(ctx context.Context, hc *http.Client, server, cred string, since uint64, victim *string) (uint64, bool, error) {
+func pollOnce(ctx context.Context, hc *http.Client, server, cred string, since uint64, victim *atomic.Pointer[string]) (uint64, bool, error) {
 	r, _ := http.NewRequestWithContext(ctx, http.MethodGet, server+wire.PathNetmap+"?since="+strconv.FormatUint(since, 10), nil)
 	r.Header.Set("Authorization", "Bearer "+cred)
 	resp, err := hc.Do(r)
@@ -141,7 +141,9 @@ func pollOnce(ctx context.Context, hc *http.Client, server, cred string, since u
 	if err != nil {
 		return since, false, err
 	}
-	return v, victim != nil && bytes.Contains(buf.Bytes(), []byte(`"`+*victim+`"`)), nil
+	// Loaded now, not when the poll was sent: polls are held for a minute.
+	id := victim.Load()
+	return v, id != nil && bytes.Contains(buf.Bytes(), []byte(`"`+*id+`"`)), nil
 }
 
 func main() {
