@@ -354,8 +354,9 @@ func (c *Client) DeleteAdmin(ctx context.Context, id string) error {
 func (c *Client) HTTPClient() *http.Client { return c.http }
 
 // ReportHealth posts a health report for this machine.
-func (c *Client) ReportHealth(ctx context.Context, r wire.HealthReport) error {
-	return c.do(ctx, http.MethodPost, wire.PathHealth, r, nil)
+func (c *Client) ReportHealth(ctx context.Context, r wire.HealthReport) (wire.HealthAck, error) {
+	var ack wire.HealthAck
+	return ack, c.do(ctx, http.MethodPost, wire.PathHealth, r, &ack)
 }
 
 // Health returns a machine's latest health report and up to limit history

@@ -273,6 +273,14 @@ type ServerInfo struct {
 // PathHealth is where agents post health reports.
 const PathHealth = "/api/v1/agent/health"
 
+// HealthAck answers a health report.
+type HealthAck struct {
+	// Releases is an opaque tag of the releases the server offers; when it
+	// changes the agent looks for an update at once instead of at its next
+	// periodic check. Empty when the server has no releases.
+	Releases string `json:"releases,omitempty"`
+}
+
 // HealthReport is one periodic report from an agent. The server keeps the
 // latest per machine and a bounded history.
 type HealthReport struct {

@@ -53,7 +53,7 @@ func TestSelfUpdateWithRollback(t *testing.T) {
 	// Run the agent the way systemd does: restart it whenever it exits.
 	stop := filepath.Join(dir, "stop")
 	sup := startProc(t, h.cmd("sh", "-c", fmt.Sprintf(
-		"while [ ! -e %s ]; do %s run --state-dir %s --interface wfu --update-interval 2s --update-gate 8s --health-interval 1s; sleep 0.5; done",
+		"while [ ! -e %s ]; do %s run --state-dir %s --interface wfu --update-interval 1h --update-gate 8s --health-interval 1s; sleep 0.5; done",
 		stop, exe, state)))
 	t.Cleanup(func() {
 		os.WriteFile(stop, nil, 0o644)

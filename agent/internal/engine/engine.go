@@ -66,6 +66,9 @@ type Engine struct {
 	lastErr   string
 	updateSt  *wire.UpdateStatus // to report once in the next health report
 	restart   bool               // an update was installed; Run returns update.ErrRestart
+	releases  string             // the server's release tag, from the last health acknowledgement
+
+	releasesChanged chan struct{} // wakes checkUpdates
 }
 
 // view is the agent's full picture of the map, kept by applying deltas.
@@ -126,6 +129,7 @@ var ErrLoggedOut = errors.New("logged out: tunnel removed and secrets wiped")
 func (e *Engine) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx) // stops the reporters when Run returns
 	defer cancel()
+	e.releasesChanged = make(chan struct{}, 1)
 	cfg, err := state.LoadConfig(e.Paths.ConfigFile())
 	if err != nil {
 		return err
@@ -190,6 +194,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			r.Update = e.takeUpdate()
 			return r
 		},
+		OnAck: e.noteReleases,
 	}
 	go reporter.Run(ctx)
 	if e.Flags != nil {
@@ -292,6 +297,8 @@ func (e *Engine) checkUpdates(ctx context.Context, u *update.Updater, stop conte
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-e.releasesChanged:
+			e.Log.Info("the server has new releases; looking for an update")
 		}
 		err := u.Check(ctx)
 		switch {
@@ -305,6 +312,24 @@ func (e *Engine) checkUpdates(ctx context.Context, u *update.Updater, stop conte
 			e.Log.Warn("update check", "err", err)
 		}
 		t.Reset(e.UpdateInterval)
+	}
+}
+
+// noteReleases wakes the update checker when the server's release tag
+// changes (the first tag seen is only recorded: the checker runs at start
+// anyway).
+func (e *Engine) noteReleases(ack wire.HealthAck) {
+	e.mu.Lock()
+	changed := ack.Releases != "" && e.releases != "" && ack.Releases != e.releases
+	if ack.Releases != "" {
+		e.releases = ack.Releases
+	}
+	e.mu.Unlock()
+	if changed {
+		select {
+		case e.releasesChanged <- struct{}{}:
+		default: // a check is already due
+		}
 	}
 }
 

@@ -113,3 +113,32 @@ func TestCorruptCacheIsReportedNotFatal(t *testing.T) {
 		t.Fatalf("rewritten cache: %+v %v %v", c, ok, err)
 	}
 }
+
+func TestANewReleaseTagWakesTheUpdateChecker(t *testing.T) {
+	e := &Engine{releasesChanged: make(chan struct{}, 1)}
+	woken := func() bool {
+		select {
+		case <-e.releasesChanged:
+			return true
+		default:
+			return false
+		}
+	}
+	steps := []struct {
+		tag  string
+		want bool
+	}{
+		{"", false},   // server without releases
+		{"aa", false}, // first tag: the start-up check covers it
+		{"aa", false},
+		{"", false}, // an answer without a tag forgets nothing
+		{"bb", true},
+		{"bb", false},
+	}
+	for i, s := range steps {
+		e.noteReleases(wire.HealthAck{Releases: s.tag})
+		if got := woken(); got != s.want {
+			t.Fatalf("step %d (tag %q): woken=%v, want %v", i, s.tag, got, s.want)
+		}
+	}
+}

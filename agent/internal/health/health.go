@@ -76,7 +76,7 @@ func TopPeers(peers []wire.PeerHealth, now time.Time) (top []wire.PeerHealth, co
 
 // Sender delivers one report.
 type Sender interface {
-	ReportHealth(ctx context.Context, r wire.HealthReport) error
+	ReportHealth(ctx context.Context, r wire.HealthReport) (wire.HealthAck, error)
 }
 
 // Queue is the on-disk queue of undelivered reports.
@@ -92,6 +92,7 @@ type Reporter struct {
 	Max      int    // queue bound (default 240: two hours at 30 s)
 	Interval time.Duration
 	Collect  func(ctx context.Context) wire.HealthReport
+	OnAck    func(wire.HealthAck) // optional: called with each acknowledgement
 	Log      *slog.Logger
 }
 
@@ -156,11 +157,15 @@ func (r *Reporter) Step(ctx context.Context, q Queue) Queue {
 	sent := 0
 	for _, rep := range q.Reports {
 		rep.Dropped = q.Dropped
-		if err := r.Sender.ReportHealth(ctx, rep); err != nil {
+		ack, err := r.Sender.ReportHealth(ctx, rep)
+		if err != nil {
 			if ctx.Err() == nil {
 				r.Log.Debug("health report not delivered; queued", "queued", len(q.Reports)-sent, "err", err)
 			}
 			break
+		}
+		if r.OnAck != nil {
+			r.OnAck(ack)
 		}
 		sent++
 		q.Dropped = 0 // the server has been told

@@ -18,12 +18,12 @@ type sender struct {
 	got  []wire.HealthReport
 }
 
-func (s *sender) ReportHealth(_ context.Context, r wire.HealthReport) error {
+func (s *sender) ReportHealth(_ context.Context, r wire.HealthReport) (wire.HealthAck, error) {
 	if s.down {
-		return errors.New("connection refused")
+		return wire.HealthAck{}, errors.New("connection refused")
 	}
 	s.got = append(s.got, r)
-	return nil
+	return wire.HealthAck{}, nil
 }
 
 func TestCollectReadsThisMachine(t *testing.T) {

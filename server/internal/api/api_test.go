@@ -517,7 +517,7 @@ func TestHealthReportsAreStoredWithBoundedHistory(t *testing.T) {
 	for i := range healthHistory + 10 {
 		rep := wire.HealthReport{At: time.Now(), AgentVersion: "1", OS: "linux", CPUPercent: float64(i), MemTotal: 100, MemUsed: 50,
 			Tunnel: wire.TunnelHealth{Up: true, Interface: "wf0", PeerCount: 1, Peers: []wire.PeerHealth{{ID: "m_x", Name: "peer", RxBytes: int64(i)}}}}
-		if err := a.ReportHealth(ctx, rep); err != nil {
+		if _, err := a.ReportHealth(ctx, rep); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -550,7 +550,7 @@ func TestHealthReportsAreStoredWithBoundedHistory(t *testing.T) {
 		{Kernel: strings.Repeat("k", 500)},
 		{Tunnel: wire.TunnelHealth{Peers: make([]wire.PeerHealth, wire.MaxHealthPeers+1)}},
 	} {
-		if err := a.ReportHealth(ctx, bad); code(err) != wire.CodeInvalidArgument {
+		if _, err := a.ReportHealth(ctx, bad); code(err) != wire.CodeInvalidArgument {
 			t.Errorf("bad report accepted: %v", err)
 		}
 	}

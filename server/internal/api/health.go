@@ -54,7 +54,11 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.hub.Seen(m.ID, now)
-	writeJSON(w, http.StatusAccepted, struct{}{})
+	var ack wire.HealthAck
+	if s.cfg.Releases != nil {
+		ack.Releases = s.cfg.Releases.Tag()
+	}
+	writeJSON(w, http.StatusAccepted, ack)
 }
 
 // RunHealthWriter writes queued health reports in batches until ctx ends,

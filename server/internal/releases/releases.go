@@ -41,6 +41,31 @@ type Store struct {
 	dir string
 	mu  sync.Mutex
 	now func() time.Time
+
+	tagMu sync.Mutex
+	tag   string
+	tagAt time.Time
+}
+
+// Tag is a short digest of what every channel offers (version, publication
+// time, paused). Agents get it with each health acknowledgement and look
+// for an update as soon as it changes, rather than at their next daily
+// check. It is recomputed at most once a second.
+func (s *Store) Tag() string {
+	s.tagMu.Lock()
+	defer s.tagMu.Unlock()
+	if now := s.now(); now.Sub(s.tagAt) >= time.Second || now.Before(s.tagAt) {
+		s.tagAt = now
+		s.tag = ""
+		if ms, err := s.Channels(); err == nil && len(ms) > 0 {
+			h := sha256.New()
+			for _, m := range ms {
+				fmt.Fprintf(h, "%s %s %d %v\n", m.Channel, m.Version, m.Published.UnixNano(), m.Paused)
+			}
+			s.tag = hex.EncodeToString(h.Sum(nil)[:8])
+		}
+	}
+	return s.tag
 }
 
 // NewStore returns the store rooted at dir (created on first write).
