@@ -264,7 +264,7 @@ func main() {
 			defer t.Stop()
 			for {
 				s := time.Now()
-				err := hc.ReportHealth(ctx, wire.HealthReport{At: s, AgentVersion: "1.0.0", OS: "linux", CPUPercent: 3, MemTotal: 8 << 30, MemUsed: 2 << 30,
+				_, err := hc.ReportHealth(ctx, wire.HealthReport{At: s, AgentVersion: "1.0.0", OS: "linux", CPUPercent: 3, MemTotal: 8 << 30, MemUsed: 2 << 30,
 					Tunnel: wire.TunnelHealth{Up: true, Interface: "wf0", PeerCount: len(agents)}})
 				if err != nil {
 					herr.Add(1)
@@ -321,16 +321,27 @@ func main() {
 	// before the revocation), and separately for reports sent while the
 	// revocation was being fanned out to every agent.
 	var h, hRev []time.Duration
+	var byTen [][]time.Duration // the steady window in 10 s slices, to see when slow reports happen
 	for _, s := range hlat {
 		switch {
 		case s.at.After(wall0) && s.at.Before(revStart):
 			h = append(h, s.lat)
+			i := int(s.at.Sub(wall0) / (10 * time.Second))
+			for len(byTen) <= i {
+				byTen = append(byTen, nil)
+			}
+			byTen[i] = append(byTen[i], s.lat)
 		case !s.at.Before(revStart):
 			hRev = append(hRev, s.lat)
 		}
 	}
 	hmu.Unlock()
+	var p99s []float64
+	for _, d := range byTen {
+		p99s = append(p99s, ms(pct(d, 0.99)))
+	}
 	sum := map[string]any{
+		"health_p99_ms_per_10s": p99s,
 		"agents":                len(agents),
 		"enrollments_per_s":     round(enrollRate),
 		"health_reports":        len(h),
