@@ -1,9 +1,10 @@
 // Command simulate is the fleet simulator: N agents speaking the real
 // protocol over real HTTP to a running wirefleet-server — enroll, hold
 // network-map long-polls, post health on a schedule, fetch flags — with no
-// TUN. It reports enrollments/s, health latency (p50/p99), how long one
-// revocation takes to reach every connected agent, and the server's RSS,
-// CPU and database size.
+// TUN. It reports enrollments/s, health latency (p50/p99) in a steady
+// window after the ramp has settled, how long each of a few revocations
+// takes to reach every connected agent, and the server's RSS, CPU and
+// database size.
 //
 //	go run ./scripts/simulate -server http://127.0.0.1:8080 -api-key wfa_… -n 10000 \
 //	    -server-pid $(pgrep -f 'wirefleet-server serve') -db ./data/wirefleet.db
@@ -99,51 +100,59 @@ func leadingVersion(dec *json.Decoder) (uint64, error) {
 	return v, dec.Decode(&v)
 }
 
-// poll holds a network-map long-poll for one agent, as the agent does. Once
-// the victim is revoked, a map naming it can only be its removal; the
-// moment the first one arrives is stored in seen.
-func poll(ctx context.Context, hc *http.Client, server, cred string, v uint64, victim *atomic.Pointer[string], seen *atomic.Pointer[time.Time]) {
+// revocation is one revocation being timed: the victim is quiet (it does
+// not poll and nothing about it changes), so once it is revoked a map
+// naming it can only be its removal.
+type revocation struct {
+	id    string
+	start time.Time
+	at    []atomic.Int64 // per agent: when the removal arrived (Unix ns), 0 = not yet
+}
+
+// poll holds a network-map long-poll for agent i, as the agent does, and
+// stamps the arrival of the current round's removal.
+func poll(ctx context.Context, hc *http.Client, server, cred string, v uint64, i int, cur *atomic.Pointer[revocation]) {
 	for ctx.Err() == nil {
-		nv, removed, err := pollOnce(ctx, hc, server, cred, v, victim)
+		nv, body, err := pollOnce(ctx, hc, server, cred, v)
 		if err != nil {
 			time.Sleep(time.Second)
 			continue
 		}
-		if removed && seen.Load() == nil {
-			now := time.Now()
-			seen.Store(&now)
+		// Loaded now, not when the poll was sent: polls are held for a minute.
+		if r := cur.Load(); r != nil && bytes.Contains(body.Bytes(), []byte(`"`+r.id+`"`)) {
+			r.at[i].CompareAndSwap(0, time.Now().UnixNano())
 		}
+		bufPool.Put(body)
 		v = nv
 	}
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-func pollOnce(ctx context.Context, hc *http.Client, server, cred string, since uint64, victim *atomic.Pointer[string]) (uint64, bool, error) {
+func pollOnce(ctx context.Context, hc *http.Client, server, cred string, since uint64) (uint64, *bytes.Buffer, error) {
 	r, _ := http.NewRequestWithContext(ctx, http.MethodGet, server+wire.PathNetmap+"?since="+strconv.FormatUint(since, 10), nil)
 	r.Header.Set("Authorization", "Bearer "+cred)
 	resp, err := hc.Do(r)
 	if err != nil {
-		return since, false, err
+		return since, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, resp.Body)
-		return since, false, fmt.Errorf("HTTP %d", resp.StatusCode)
+		return since, nil, fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
-	defer bufPool.Put(buf)
 	buf.Reset()
 	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		return since, false, err
+		bufPool.Put(buf)
+		return since, nil, err
 	}
 	v, err := leadingVersion(json.NewDecoder(bytes.NewReader(buf.Bytes())))
 	if err != nil {
-		return since, false, err
+		bufPool.Put(buf)
+		return since, nil, err
 	}
-	// Loaded now, not when the poll was sent: polls are held for a minute.
-	id := victim.Load()
-	return v, id != nil && bytes.Contains(buf.Bytes(), []byte(`"`+*id+`"`)), nil
+	return v, buf, nil
 }
 
 func main() {
@@ -153,7 +162,9 @@ func main() {
 	n := flag.Int("n", 1000, "agents")
 	conc := flag.Int("concurrency", 32, "parallel enrollments")
 	healthEvery := flag.Duration("health", 30*time.Second, "health report interval per agent")
-	warm := flag.Duration("warm", 45*time.Second, "run this long with everyone connected before the revocation")
+	settle := flag.Duration("settle", 15*time.Second, "after the ramp, wait this long before measuring (the last enrollments' maps are still going out)")
+	warm := flag.Duration("warm", 60*time.Second, "measure the steady state this long before the revocations")
+	revocations := flag.Int("revocations", 3, "revocations to time, 10 s apart")
 	duration := flag.Duration("duration", 10*time.Minute, "hard limit on the whole run")
 	pid := flag.Int("server-pid", 0, "server process, for RSS and CPU")
 	dbPath := flag.String("db", "", "server's SQLite file, for its size")
@@ -197,10 +208,9 @@ func main() {
 	// 1. Enroll, with a progress line. Like real agents, each one holds a
 	// network-map long-poll from the moment it is enrolled, so the ramp also
 	// measures how the server copes with a fleet that grows under it.
-	agents := make([]*agent, *n+1) // the last one is revoked later
-	lastSeen := make([]atomic.Pointer[time.Time], len(agents))
+	agents := make([]*agent, *n+*revocations) // the last ones are revoked later
 	var done, connected atomic.Int64
-	var victimID atomic.Pointer[string]
+	var cur atomic.Pointer[revocation]
 	t0 := time.Now()
 	stopProgress := progress("enrolled", &done, &connected, int64(len(agents)), t0)
 	work := make(chan int)
@@ -221,11 +231,11 @@ func main() {
 				}
 				agents[i] = &agent{id: id, cred: cred}
 				done.Add(1)
-				if i == len(agents)-1 {
-					continue // the victim does not poll: it is the one revoked
+				if i >= *n {
+					continue // a victim does not poll: it is revoked later
 				}
 				connected.Add(1)
-				go poll(ctx, pollCl, *server, cred, version, &victimID, &lastSeen[i])
+				go poll(ctx, pollCl, *server, cred, version, i, &cur)
 			}
 		}()
 	}
@@ -236,10 +246,8 @@ func main() {
 	wg.Wait()
 	stopProgress()
 	enrollRate := float64(len(agents)) / time.Since(t0).Seconds()
-	victim := agents[len(agents)-1]
-	agents = agents[:len(agents)-1]
-
-	lastSeen = lastSeen[:len(agents)]
+	victims := agents[*n:]
+	agents = agents[:*n]
 
 	// 3. Health every interval per agent, spread evenly; flags once each.
 	healthCl := restCl
@@ -281,7 +289,11 @@ func main() {
 			}
 		}()
 	}
-	fmt.Fprintf(os.Stderr, "all %d agents polling; warming up for %v…\n", len(agents), *warm)
+	fmt.Fprintf(os.Stderr, "all %d agents polling; settling for %v, then measuring for %v…\n", len(agents), *settle, *warm)
+	select {
+	case <-ctx.Done():
+	case <-time.After(*settle):
+	}
 	hcount := func() int { hmu.Lock(); defer hmu.Unlock(); return len(hlat) }
 	cpu0, wall0, h0, self0 := cpuTicks(*pid), time.Now(), hcount(), cpuTicks(os.Getpid())
 	select {
@@ -290,30 +302,44 @@ func main() {
 	}
 	cpu1, wall1, h1, self1 := cpuTicks(*pid), time.Now(), hcount(), cpuTicks(os.Getpid())
 
-	// 4. One revocation; how long until every connected agent has it?
-	victimID.Store(&victim.id) // it is quiet, so from now on a map naming it is its removal
-	revStart := time.Now()
-	// The admin connection may have idled out during the run; POST is not
-	// retried by net/http, so retry once on a fresh connection.
-	if _, err = admin.RevokeMachine(ctx, victim.id); err != nil {
-		admin.HTTPClient().CloseIdleConnections()
-		revStart = time.Now()
-		_, err = admin.RevokeMachine(ctx, victim.id)
-	}
-	must(err)
-	deadline := time.Now().Add(30 * time.Second)
-	var lat []time.Duration
-	for time.Now().Before(deadline) {
-		lat = lat[:0]
-		for i := range lastSeen {
-			if at := lastSeen[i].Load(); at != nil {
-				lat = append(lat, at.Sub(revStart))
+	// 4. Revocations; how long until every connected agent has each one?
+	var lat, p99s []time.Duration
+	var reached []int
+	var revStart time.Time
+	for k, v := range victims {
+		if k > 0 {
+			time.Sleep(10 * time.Second)
+		}
+		r := &revocation{id: v.id, at: make([]atomic.Int64, len(agents))}
+		cur.Store(r)
+		r.start = time.Now()
+		if k == 0 {
+			revStart = r.start
+		}
+		// The admin connection may have idled out during the run; POST is not
+		// retried by net/http, so retry once on a fresh connection.
+		if _, err = admin.RevokeMachine(ctx, v.id); err != nil {
+			admin.HTTPClient().CloseIdleConnections()
+			r.start = time.Now()
+			_, err = admin.RevokeMachine(ctx, v.id)
+		}
+		must(err)
+		var got []time.Duration
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			got = got[:0]
+			for i := range r.at {
+				if at := r.at[i].Load(); at != 0 {
+					got = append(got, time.Unix(0, at).Sub(r.start))
+				}
+			}
+			if len(got) == len(agents) {
+				break
 			}
 		}
-		if len(lat) == len(agents) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+		fmt.Fprintf(os.Stderr, "revocation %d reached %d agents, p99 %v\n", k+1, len(got), pct(got, 0.99).Round(time.Millisecond))
+		lat = append(lat, got...)
+		p99s = append(p99s, pct(got, 0.99))
+		reached = append(reached, len(got))
 	}
 
 	hmu.Lock()
@@ -336,32 +362,33 @@ func main() {
 		}
 	}
 	hmu.Unlock()
-	var p99s []float64
+	var tenP99 []float64
 	for _, d := range byTen {
-		p99s = append(p99s, ms(pct(d, 0.99)))
+		tenP99 = append(tenP99, ms(pct(d, 0.99)))
 	}
 	sum := map[string]any{
-		"health_p99_ms_per_10s": p99s,
-		"agents":                len(agents),
-		"enrollments_per_s":     round(enrollRate),
-		"health_reports":        len(h),
-		"health_rev_reports":    len(hRev),
-		"health_rev_p99_ms":     ms(pct(hRev, 0.99)),
-		"health_rev_max_ms":     ms(pct(hRev, 1)),
-		"health_errors":         herr.Load(),
-		"health_per_s":          round(float64(h1-h0) / wall1.Sub(wall0).Seconds()),
-		"health_p50_ms":         ms(pct(h, 0.5)),
-		"health_p99_ms":         ms(pct(h, 0.99)),
-		"health_max_ms":         ms(pct(h, 1)),
-		"revocation_reached":    len(lat),
-		"revocation_p50_ms":     ms(pct(lat, 0.5)),
-		"revocation_p99_ms":     ms(pct(lat, 0.99)),
-		"revocation_max_ms":     ms(pct(lat, 1)),
-		"server_rss_mib":        rssMiB(*pid),
-		"server_cpu_percent":    round(float64(cpu1-cpu0) / 100 / wall1.Sub(wall0).Seconds() * 100),
-		"db_mib":                fileMiB(*dbPath),
-		"simulator_cpu_percent": round(float64(self1-self0) / 100 / wall1.Sub(wall0).Seconds() * 100),
-		"connected_long_polls":  connected.Load(),
+		"health_p99_ms_per_10s":  tenP99,
+		"agents":                 len(agents),
+		"enrollments_per_s":      round(enrollRate),
+		"health_reports":         len(h),
+		"health_rev_reports":     len(hRev),
+		"health_rev_p99_ms":      ms(pct(hRev, 0.99)),
+		"health_rev_max_ms":      ms(pct(hRev, 1)),
+		"health_errors":          herr.Load(),
+		"health_per_s":           round(float64(h1-h0) / wall1.Sub(wall0).Seconds()),
+		"health_p50_ms":          ms(pct(h, 0.5)),
+		"health_p99_ms":          ms(pct(h, 0.99)),
+		"health_max_ms":          ms(pct(h, 1)),
+		"revocation_reached":     reached,
+		"revocation_p99_ms_each": msList(p99s),
+		"revocation_p50_ms":      ms(pct(lat, 0.5)),
+		"revocation_p99_ms":      ms(pct(lat, 0.99)),
+		"revocation_max_ms":      ms(pct(lat, 1)),
+		"server_rss_mib":         rssMiB(*pid),
+		"server_cpu_percent":     round(float64(cpu1-cpu0) / 100 / wall1.Sub(wall0).Seconds() * 100),
+		"db_mib":                 fileMiB(*dbPath),
+		"simulator_cpu_percent":  round(float64(self1-self0) / 100 / wall1.Sub(wall0).Seconds() * 100),
+		"connected_long_polls":   connected.Load(),
 	}
 	if *jsonOut {
 		json.NewEncoder(os.Stdout).Encode(sum)
@@ -405,6 +432,14 @@ func pct(d []time.Duration, p float64) time.Duration {
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[int(p*float64(len(s)-1))]
+}
+
+func msList(ds []time.Duration) []float64 {
+	out := make([]float64, len(ds))
+	for i, d := range ds {
+		out[i] = ms(d)
+	}
+	return out
 }
 
 func ms(d time.Duration) float64 { return round(float64(d.Microseconds()) / 1000) }
