@@ -186,8 +186,12 @@ func printMachines(c *conn, w io.Writer, ms []wire.Machine) error {
 	return c.print(w, ms, func(tw *tabwriter.Writer) {
 		fmt.Fprintln(tw, "ID\tNAME\tSTATE\tONLINE\tIPV4\tIPV6\tOS\tAGENT\tTAGS\tLAST SEEN")
 		for _, m := range ms {
+			agent := m.AgentVersion
+			if m.PinnedVersion != "" {
+				agent += " (pinned " + m.PinnedVersion + ")"
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\t%s/%s\t%s\t%s\t%s\n", m.ID, m.Name, m.State, m.Online, m.IPv4, m.IPv6,
-				m.OS, m.Arch, m.AgentVersion, strings.Join(m.Tags, ","), when(m.LastSeen))
+				m.OS, m.Arch, agent, strings.Join(m.Tags, ","), when(m.LastSeen))
 		}
 	})
 }
@@ -244,6 +248,13 @@ func machinesCmd() *cobra.Command {
 			})
 		},
 	}
+	pin := one("pin ID|NAME VERSION", "Pin a machine's agent to a published version (older ones included; overrides rollout and pause)", func(ctx context.Context, cl *client.Client, a []string) (wire.Machine, error) {
+		return cl.UpdateMachine(ctx, a[0], wire.UpdateMachineRequest{PinnedVersion: &a[1]})
+	}, 2)
+	unpin := one("unpin ID|NAME", "Let a pinned machine follow its channel again", func(ctx context.Context, cl *client.Client, a []string) (wire.Machine, error) {
+		none := ""
+		return cl.UpdateMachine(ctx, a[0], wire.UpdateMachineRequest{PinnedVersion: &none})
+	}, 1)
 	revoke := one("revoke ID|NAME", "Revoke a machine: its credential stops working at once", func(ctx context.Context, cl *client.Client, a []string) (wire.Machine, error) {
 		return cl.RevokeMachine(ctx, a[0])
 	}, 1)
@@ -281,7 +292,7 @@ func machinesCmd() *cobra.Command {
 		},
 	}
 	health.Flags().IntVar(&limit, "limit", 60, "history entries to fetch (0–120)")
-	return group("machines", "List, show, rename, tag, revoke and delete machines; show health", c, list, show, rename, tag, revoke, del, health)
+	return group("machines", "List, show, rename, tag, pin, revoke and delete machines; show health", c, list, show, rename, tag, pin, unpin, revoke, del, health)
 }
 
 func apikeysCmd() *cobra.Command {

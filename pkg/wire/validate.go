@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/base64"
 	"net/netip"
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -169,4 +170,14 @@ func clip(s string) string {
 		return s[:40] + "…"
 	}
 	return s
+}
+
+var versionRE = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$`)
+
+// ValidateVersion checks a release version string (also used in paths).
+func ValidateVersion(v string) error {
+	if !versionRE.MatchString(v) {
+		return Errorf(CodeInvalidArgument, "version must be 1–64 letters, digits, '.', '+', '_' or '-', starting with a letter or digit")
+	}
+	return nil
 }

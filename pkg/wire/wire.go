@@ -180,6 +180,9 @@ type Machine struct {
 	Health *HealthReport `json:"health,omitempty"`
 	// LastUpdate is the outcome of the machine's last self-update.
 	LastUpdate *UpdateStatus `json:"last_update,omitempty"`
+	// PinnedVersion is the agent version an admin pinned this machine to;
+	// empty when it follows its channel.
+	PinnedVersion string `json:"pinned_version,omitempty"`
 }
 
 // UpdateMachineRequest renames or re-tags a machine. Nil fields are left as
@@ -187,6 +190,10 @@ type Machine struct {
 type UpdateMachineRequest struct {
 	Name *string   `json:"name,omitempty"`
 	Tags *[]string `json:"tags,omitempty"`
+	// PinnedVersion pins the machine's agent to a published version ("" =
+	// unpin). A pin may go back to an older release: it overrides the
+	// agent's refusal to downgrade, and the channel's rollout and pause.
+	PinnedVersion *string `json:"pinned_version,omitempty"`
 }
 
 // AuditEvent is one entry in the audit log.
@@ -279,6 +286,8 @@ type HealthAck struct {
 	// changes the agent looks for an update at once instead of at its next
 	// periodic check. Empty when the server has no releases.
 	Releases string `json:"releases,omitempty"`
+	// Pin is the version an admin pinned this machine to, if any.
+	Pin string `json:"pin,omitempty"`
 }
 
 // HealthReport is one periodic report from an agent. The server keeps the

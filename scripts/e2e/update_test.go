@@ -30,7 +30,7 @@ func TestSelfUpdateWithRollback(t *testing.T) {
 		}
 		return out
 	}
-	v1, v2, v4 := build("1.0.0"), build("2.0.0"), build("4.0.0")
+	v1, v15, v2, v4 := build("1.0.0"), build("1.5.0"), build("2.0.0"), build("4.0.0")
 	v3 := filepath.Join(work, "agent-3.0.0") // passes its self-test, exits at start
 	os.WriteFile(v3, []byte(fmt.Sprintf("#!/bin/sh\nif [ \"$1\" = self-test ]; then echo 'wirefleet-agent 3.0.0 %s/%s'; exit 0; fi\nexit 1\n", runtime.GOOS, runtime.GOARCH)), 0o755)
 
@@ -112,12 +112,29 @@ func TestSelfUpdateWithRollback(t *testing.T) {
 	}
 
 	// An older release is refused (anti-rollback).
-	publish("1.5.0", v1)
+	publish("1.5.0", v15)
 	time.Sleep(6 * time.Second)
 	if m := machine(); m.AgentVersion != "2.0.0" {
 		t.Fatalf("downgraded to %s", m.AgentVersion)
 	}
 	if out, _ := exec.Command(exe, "--version").Output(); !strings.Contains(string(out), "2.0.0") {
 		t.Fatalf("binary after an older release: %s", out)
+	}
+
+	// …unless an admin pins the machine to it: then it goes back, through
+	// the same verified, health-gated path.
+	t0 = time.Now()
+	run(t, f.server, "machines", "pin", machine().Name, "1.5.0", "--data-dir", f.data)
+	eventually(t, 60*time.Second, "agent pinned to 1.5.0 moves back to it", func() bool {
+		m := machine()
+		return m.AgentVersion == "1.5.0" && m.PinnedVersion == "1.5.0" && m.LastUpdate != nil && m.LastUpdate.State == "ok" && m.LastUpdate.To == "1.5.0"
+	})
+	t.Logf("pin to 1.5.0 committed %v after pinning", time.Since(t0).Round(time.Millisecond))
+	if out, _ := exec.Command(exe, "--version").Output(); !strings.Contains(string(out), "1.5.0") {
+		t.Fatalf("binary after pinning: %s", out)
+	}
+	run(t, f.server, "machines", "unpin", machine().Name, "--data-dir", f.data)
+	if m := machine(); m.PinnedVersion != "" {
+		t.Fatalf("still pinned after unpin: %q", m.PinnedVersion)
 	}
 }

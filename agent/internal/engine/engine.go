@@ -67,6 +67,8 @@ type Engine struct {
 	updateSt  *wire.UpdateStatus // to report once in the next health report
 	restart   bool               // an update was installed; Run returns update.ErrRestart
 	releases  string             // the server's release tag, from the last health acknowledgement
+	pin       string             // the version an admin pinned this machine to, likewise
+	acked     bool               // a health acknowledgement has arrived
 
 	releasesChanged chan struct{} // wakes checkUpdates
 }
@@ -207,7 +209,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	if e.UpdateInterval > 0 && e.Exe != "" {
 		u := &update.Updater{Server: cfg.Server, HTTP: cl.HTTPClient(), Root: cfg.ReleaseRoot, Channel: e.Channel, Current: e.Version,
-			MachineID: cfg.MachineID, Exe: e.Exe, StateDir: e.Paths.State, Gate: e.UpdateGate, Log: e.Log}
+			MachineID: cfg.MachineID, Exe: e.Exe, StateDir: e.Paths.State, Gate: e.UpdateGate, Log: e.Log, Pin: e.pinned}
 		go e.checkUpdates(ctx, u, cancel)
 	}
 	committed := false
@@ -324,6 +326,11 @@ func (e *Engine) noteReleases(ack wire.HealthAck) {
 	if ack.Releases != "" {
 		e.releases = ack.Releases
 	}
+	if ack.Pin != e.pin {
+		changed = e.acked // the first acknowledgement only sets it: the start-up check follows
+		e.pin = ack.Pin
+	}
+	e.acked = true
 	e.mu.Unlock()
 	if changed {
 		select {
@@ -331,6 +338,14 @@ func (e *Engine) noteReleases(ack wire.HealthAck) {
 		default: // a check is already due
 		}
 	}
+}
+
+// pinned returns the version an admin pinned this machine to, as of the
+// last health acknowledgement.
+func (e *Engine) pinned() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pin
 }
 
 func (e *Engine) setUpdate(st *wire.UpdateStatus) {

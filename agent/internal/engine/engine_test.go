@@ -125,20 +125,23 @@ func TestANewReleaseTagWakesTheUpdateChecker(t *testing.T) {
 		}
 	}
 	steps := []struct {
-		tag  string
+		ack  wire.HealthAck
 		want bool
 	}{
-		{"", false},   // server without releases
-		{"aa", false}, // first tag: the start-up check covers it
-		{"aa", false},
-		{"", false}, // an answer without a tag forgets nothing
-		{"bb", true},
-		{"bb", false},
+		{wire.HealthAck{}, false},               // server without releases
+		{wire.HealthAck{Releases: "aa"}, false}, // first tag: the start-up check covers it
+		{wire.HealthAck{Releases: "aa"}, false},
+		{wire.HealthAck{}, false}, // an answer without a tag forgets nothing
+		{wire.HealthAck{Releases: "bb"}, true},
+		{wire.HealthAck{Releases: "bb"}, false},
+		{wire.HealthAck{Releases: "bb", Pin: "1.5.0"}, true}, // an admin pins a version
+		{wire.HealthAck{Releases: "bb", Pin: "1.5.0"}, false},
+		{wire.HealthAck{Releases: "bb"}, true}, // and lifts the pin
 	}
 	for i, s := range steps {
-		e.noteReleases(wire.HealthAck{Releases: s.tag})
+		e.noteReleases(s.ack)
 		if got := woken(); got != s.want {
-			t.Fatalf("step %d (tag %q): woken=%v, want %v", i, s.tag, got, s.want)
+			t.Fatalf("step %d (%+v): woken=%v, want %v", i, s.ack, got, s.want)
 		}
 	}
 }

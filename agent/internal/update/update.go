@@ -83,8 +83,12 @@ type Updater struct {
 	Exe       string // the binary to replace (resolved once at start)
 	StateDir  string
 	Gate      time.Duration // how long the new version has to report (default 2 min)
-	Log       *slog.Logger
-	Now       func() time.Time
+	// Pin, when set, returns the version an admin pinned this machine to
+	// ("" = follow the channel). A pinned version is installed even when it
+	// is older, whatever the channel's rollout or pause.
+	Pin func() string
+	Log *slog.Logger
+	Now func() time.Time
 	// Watch starts the watchdog; the default uses systemd-run or a detached
 	// process (watch_*.go).
 	Watch func(old string, args []string) error
@@ -156,6 +160,13 @@ func (u *Updater) Find(ctx context.Context) (*Offer, error) {
 	if err != nil {
 		return nil, err
 	}
+	pin := ""
+	if u.Pin != nil {
+		pin = u.Pin()
+	}
+	if pin != "" {
+		return u.findPinned(ctx, keys, pin)
+	}
 	mb, err := u.get(ctx, "/releases/channel/"+u.Channel+"/manifest.json", 1<<20)
 	if errors.Is(err, errPaused) {
 		return nil, nil
@@ -184,6 +195,38 @@ func (u *Updater) Find(ctx context.Context) (*Offer, error) {
 	a, ok := m.Artifact(runtime.GOOS, runtime.GOARCH)
 	if !ok {
 		return nil, nil
+	}
+	return &Offer{Manifest: m, Artifact: a, Keys: keys}, nil
+}
+
+// findPinned offers the pinned version, older or newer, from its own signed
+// manifest (which must still verify and not have expired).
+func (u *Updater) findPinned(ctx context.Context, keys release.KeySet, pin string) (*Offer, error) {
+	if pin == u.Current || u.failedBefore(pin) {
+		return nil, nil
+	}
+	if err := wire.ValidateVersion(pin); err != nil {
+		return nil, fmt.Errorf("update: the server pins a malformed version: %w", err)
+	}
+	base := "/releases/channel/" + u.Channel + "/versions/" + pin + "/manifest.json"
+	mb, err := u.get(ctx, base, 1<<20)
+	if err != nil {
+		return nil, fmt.Errorf("update: pinned version %s: %w", pin, err)
+	}
+	ms, err := u.get(ctx, base+".minisig", 4<<10)
+	if err != nil {
+		return nil, fmt.Errorf("update: pinned version %s: %w", pin, err)
+	}
+	m, err := release.VerifyManifest(keys, mb, ms, u.now())
+	if err != nil {
+		return nil, fmt.Errorf("update: pinned version %s: %w", pin, err)
+	}
+	if m.Version != pin {
+		return nil, fmt.Errorf("update: the manifest served for pinned version %s is for %s", pin, m.Version)
+	}
+	a, ok := m.Artifact(runtime.GOOS, runtime.GOARCH)
+	if !ok {
+		return nil, fmt.Errorf("update: pinned version %s has no %s/%s build", pin, runtime.GOOS, runtime.GOARCH)
 	}
 	return &Offer{Manifest: m, Artifact: a, Keys: keys}, nil
 }

@@ -168,11 +168,31 @@ func (s *Server) updateMachine(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Tags = &tags
 	}
-	if req.Name == nil && req.Tags == nil {
-		s.writeError(w, r, wire.Errorf(wire.CodeInvalidArgument, "nothing to change: give name and/or tags"))
+	if req.PinnedVersion != nil && *req.PinnedVersion != "" {
+		if err := wire.ValidateVersion(*req.PinnedVersion); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	if req.Name == nil && req.Tags == nil && req.PinnedVersion == nil {
+		s.writeError(w, r, wire.Errorf(wire.CodeInvalidArgument, "nothing to change: give name, tags and/or pinned_version"))
 		return
 	}
-	m, ch, err := s.db.UpdateMachine(r.Context(), adminFrom(r.Context()), r.PathValue("id"), req.Name, req.Tags)
+	var (
+		m   wire.Machine
+		ch  store.Change
+		err error
+	)
+	if req.Name != nil || req.Tags != nil {
+		m, ch, err = s.db.UpdateMachine(r.Context(), adminFrom(r.Context()), r.PathValue("id"), req.Name, req.Tags)
+	}
+	if err == nil && req.PinnedVersion != nil {
+		id := r.PathValue("id")
+		if m.ID != "" {
+			id = m.ID // the name may just have changed
+		}
+		m, ch, err = s.db.PinVersion(r.Context(), adminFrom(r.Context()), id, *req.PinnedVersion)
+	}
 	s.mutated(w, r, m, ch, err)
 }
 

@@ -666,3 +666,37 @@ func TestCachedCredentialsFollowMachineChanges(t *testing.T) {
 		t.Fatalf("after a tag change: notModified=%v etag %q→%q tags=%v err=%v; want the new tag at once", notMod, etag, etag2, set.Machine.Tags, err)
 	}
 }
+
+func TestPinnedVersionReachesTheAgentWithItsNextHealthReport(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	a, ra := e.agent(t, e.token(t, wire.CreateTokenRequest{}), "a")
+	rep := wire.HealthReport{At: time.Now(), AgentVersion: "2.0.0", OS: "linux"}
+	if ack, err := a.ReportHealth(ctx, rep); err != nil || ack.Pin != "" {
+		t.Fatalf("unpinned: ack %+v, %v", ack, err)
+	}
+	for _, bad := range []string{"../../etc/passwd", "1.0 beta", strings.Repeat("9", 65), "-rc1"} {
+		if _, err := e.admin.UpdateMachine(ctx, ra.MachineID, wire.UpdateMachineRequest{PinnedVersion: &bad}); code(err) != wire.CodeInvalidArgument {
+			t.Errorf("pin %q: %v, want invalid_argument", bad, err)
+		}
+	}
+	v := "1.5.0"
+	m, err := e.admin.UpdateMachine(ctx, ra.MachineID, wire.UpdateMachineRequest{PinnedVersion: &v})
+	if err != nil || m.PinnedVersion != v {
+		t.Fatalf("pin: %+v, %v", m, err)
+	}
+	if ack, err := a.ReportHealth(ctx, rep); err != nil || ack.Pin != v {
+		t.Fatalf("pinned: ack %+v, %v; want pin %s at once", ack, err, v)
+	}
+	none := ""
+	if _, err := e.admin.UpdateMachine(ctx, ra.MachineID, wire.UpdateMachineRequest{PinnedVersion: &none}); err != nil {
+		t.Fatal(err)
+	}
+	if ack, _ := a.ReportHealth(ctx, rep); ack.Pin != "" {
+		t.Fatalf("unpinned again: ack %+v", ack)
+	}
+	page, err := e.db.ListAudit(ctx, store.AuditFilter{Action: "machine.pin_version"})
+	if err != nil || len(page.Events) != 2 {
+		t.Fatalf("audit: %d pin events (%v), want 2", len(page.Events), err)
+	}
+}

@@ -54,7 +54,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.hub.Seen(m.ID, now)
-	var ack wire.HealthAck
+	ack := wire.HealthAck{Pin: m.PinnedVersion}
 	if s.cfg.Releases != nil {
 		ack.Releases = s.cfg.Releases.Tag()
 	}

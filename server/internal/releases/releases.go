@@ -195,12 +195,22 @@ func (s *Store) PutManifest(channel string, body, sig []byte) (release.Manifest,
 			return m, wire.Errorf(wire.CodeInvalidArgument, "artifact %s: %v", a.File, err)
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := write(s.path("channels", channel, "manifest.json"), body, 0o644); err != nil {
+	if err := wire.ValidateVersion(m.Version); err != nil {
 		return m, err
 	}
-	return m, write(s.path("channels", channel, "manifest.json"+release.SigSuffix), sig, 0o644)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Every version's manifest is kept, so that an admin can pin a machine
+	// to it later (older releases included).
+	for _, dir := range [][]string{{"channels", channel, "versions", m.Version}, {"channels", channel}} {
+		if err := write(s.path(append(dir, "manifest.json")...), body, 0o644); err != nil {
+			return m, err
+		}
+		if err := write(s.path(append(dir, "manifest.json"+release.SigSuffix)...), sig, 0o644); err != nil {
+			return m, err
+		}
+	}
+	return m, nil
 }
 
 // SetPaused pauses or resumes a channel's rollout. A pause needs no
@@ -273,6 +283,21 @@ func (s *Store) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /releases/channel/{channel}/manifest.json.minisig", func(w http.ResponseWriter, r *http.Request) {
 		s.serve(w, r, s.path("channels", filepath.Base(r.PathValue("channel")), "manifest.json"+release.SigSuffix), "text/plain; charset=utf-8")
+	})
+	// One version's manifest, for machines pinned to it. A pause does not
+	// apply: a pin is an admin's explicit choice.
+	version := func(w http.ResponseWriter, r *http.Request, file, ctype string) {
+		if wire.ValidateVersion(r.PathValue("version")) != nil {
+			http.Error(w, "bad version", http.StatusBadRequest)
+			return
+		}
+		s.serve(w, r, s.path("channels", filepath.Base(r.PathValue("channel")), "versions", r.PathValue("version"), file), ctype)
+	}
+	mux.HandleFunc("GET /releases/channel/{channel}/versions/{version}/manifest.json", func(w http.ResponseWriter, r *http.Request) {
+		version(w, r, "manifest.json", "application/json")
+	})
+	mux.HandleFunc("GET /releases/channel/{channel}/versions/{version}/manifest.json.minisig", func(w http.ResponseWriter, r *http.Request) {
+		version(w, r, "manifest.json"+release.SigSuffix, "text/plain; charset=utf-8")
 	})
 	// A line-oriented index for the shell installer, which cannot parse
 	// JSON: "version sha256 size file". Derived from the verified manifest.

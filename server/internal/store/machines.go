@@ -35,7 +35,7 @@ type Change struct {
 	MachineID string
 }
 
-const machineCols = `id, name, hostname, os, os_version, arch, agent_version, public_key, ipv4, ipv6, tags, endpoints, ephemeral, state, created_at, last_seen, revoked_at, health, update_status`
+const machineCols = `id, name, hostname, os, os_version, arch, agent_version, public_key, ipv4, ipv6, tags, endpoints, ephemeral, state, created_at, last_seen, revoked_at, health, update_status, pinned_version`
 
 func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 	var (
@@ -47,7 +47,7 @@ func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 		health, update      sql.NullString
 	)
 	err := row.Scan(&m.ID, &m.Name, &m.Hostname, &m.OS, &m.OSVersion, &m.Arch, &m.AgentVersion, &m.PublicKey,
-		&m.IPv4, &m.IPv6, &tags, &eps, &ephemeral, &m.State, &created, &lastSeen, &revokedAt, &health, &update)
+		&m.IPv4, &m.IPv6, &tags, &eps, &ephemeral, &m.State, &created, &lastSeen, &revokedAt, &health, &update, &m.PinnedVersion)
 	if err != nil {
 		return m, err
 	}
@@ -342,6 +342,19 @@ func (db *DB) UpdateMachine(ctx context.Context, a Actor, idOrName string, name 
 			details["tags"] = *tags
 		}
 		return db.audit(ctx, tx, a, "machine.update", m.ID, details)
+	})
+}
+
+// PinVersion sets the agent version an admin wants on a machine ("" lets
+// it follow its channel again). The agent learns it from its next health
+// acknowledgement and moves to it — even to an older release — when that
+// version's signed manifest is on the server.
+func (db *DB) PinVersion(ctx context.Context, a Actor, idOrName, version string) (wire.Machine, Change, error) {
+	return db.mutateMachine(ctx, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET pinned_version = ?, version = ? WHERE id = ?`), version, v, m.ID); err != nil {
+			return err
+		}
+		return db.audit(ctx, tx, a, "machine.pin_version", m.ID, map[string]any{"name": m.Name, "version": version, "previous": m.PinnedVersion})
 	})
 }
 

@@ -233,6 +233,18 @@ func TestAdminPageInChromium(t *testing.T) {
 		chromedp.Click(`//table[@id="machines"]//a[text()="web-1"]`, chromedp.BySearch),
 		chromedp.WaitVisible("#revoke"),
 		shot("machine"),
+	)
+	var pinned string
+	run("pin the agent version",
+		chromedp.SetValue("#pin", "1.5.0"),
+		chromedp.Click(`//form[contains(@action,"/pin")]//button`, chromedp.BySearch),
+		chromedp.WaitVisible("#pinned"),
+		chromedp.Text("#pinned", &pinned),
+	)
+	if m, err := admin.Machine(context.Background(), en.MachineID); err != nil || m.PinnedVersion != "1.5.0" || !strings.Contains(pinned, "1.5.0") {
+		t.Fatalf("pin from the page: stored %q (%v), shown %q", m.PinnedVersion, err, pinned)
+	}
+	run("revoke",
 		chromedp.Click("#revoke"),
 		chromedp.WaitVisible(`//span[@id="machine-state" and text()="revoked"]`, chromedp.BySearch),
 		chromedp.Text("#machine-state", &state),

@@ -206,6 +206,25 @@ func (w *Web) retag(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	}, func(m wire.Machine) string { return "Tags saved." })
 }
 
+// pin pins the machine's agent version; an empty version unpins it.
+func (w *Web) pin(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	id := r.PathValue("id")
+	version := strings.TrimSpace(r.PostFormValue("version"))
+	w.mutate(rw, r, "/machines/"+url.PathEscape(id), func() (wire.Machine, store.Change, error) {
+		if version != "" {
+			if err := wire.ValidateVersion(version); err != nil {
+				return wire.Machine{}, store.Change{}, err
+			}
+		}
+		return w.db.PinVersion(r.Context(), w.actor(r, s), id, version)
+	}, func(m wire.Machine) string {
+		if m.PinnedVersion == "" {
+			return "Unpinned: " + m.Name + " follows its channel again."
+		}
+		return "Pinned " + m.Name + " to " + m.PinnedVersion + "."
+	})
+}
+
 func splitTags(s string) []string {
 	var out []string
 	for _, t := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {

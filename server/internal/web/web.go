@@ -132,6 +132,7 @@ func (w *Web) Handler() http.Handler {
 	auth("POST /machines/{id}/delete", w.delete)
 	auth("POST /machines/{id}/rename", w.rename)
 	auth("POST /machines/{id}/tags", w.retag)
+	auth("POST /machines/{id}/pin", w.pin)
 	auth("GET /tokens", w.tokens)
 	auth("POST /tokens", w.createToken)
 	auth("POST /tokens/{id}/revoke", w.revokeToken)
