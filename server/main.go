@@ -93,6 +93,7 @@ variables (--data-dir → WIREFLEET_DATA_DIR), then the YAML file named by
 	f.DurationVar(&o.EphemeralTTL, "ephemeral-ttl", 30*time.Minute, "remove ephemeral machines offline for this long (0 = never)")
 	f.DurationVar(&o.TokenTTL, "token-ttl", 24*time.Hour, "default lifetime of enrollment tokens")
 	f.BoolVar(&o.BootstrapToken, "bootstrap-token", false, "create a single-use enrollment token at start and print its one-liner")
+	f.StringVar(&o.ReleasesDir, "releases-dir", "", "where published releases are kept (default <data-dir>/releases; replicas share one)")
 	f.StringVar(&o.PublishAgent, "publish-agent", "", "sign (keys in the data dir) and publish this agent binary for the host OS/arch at start")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")

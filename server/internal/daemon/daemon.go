@@ -66,6 +66,9 @@ type Options struct {
 	// in the data dir (created on first use) and publishes it for the
 	// host's OS and architecture, so the one-liners work out of the box.
 	PublishAgent string
+	// ReleasesDir holds published releases (default <data-dir>/releases).
+	// Replicas share it (a network file system) or are each published to.
+	ReleasesDir string
 
 	Logger *slog.Logger
 	// Ready, when set, receives the server's URL and pin once it listens.
@@ -142,7 +145,11 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		})
 	}
 
-	rel := releases.NewStore(filepath.Join(o.DataDir, "releases"))
+	relDir := o.ReleasesDir
+	if relDir == "" {
+		relDir = filepath.Join(o.DataDir, "releases")
+	}
+	rel := releases.NewStore(relDir)
 	if o.PublishAgent != "" {
 		if err := publishAgent(o, rel, log); err != nil {
 			return err
