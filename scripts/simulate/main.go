@@ -165,6 +165,8 @@ func main() {
 	settle := flag.Duration("settle", 15*time.Second, "after the ramp, wait this long before measuring (the last enrollments' maps are still going out)")
 	warm := flag.Duration("warm", 60*time.Second, "measure the steady state this long before the revocations")
 	revocations := flag.Int("revocations", 3, "revocations to time, 10 s apart")
+	restart := flag.Bool("restart", false, "finally restart the server (SIGTERM, then the same command line; needs -server-pid) and time until every agent polls again")
+	restartLog := flag.String("restart-log", "simulate-restarted-server.log", "where the restarted server's output goes")
 	duration := flag.Duration("duration", 10*time.Minute, "hard limit on the whole run")
 	pid := flag.Int("server-pid", 0, "server process, for RSS and CPU")
 	dbPath := flag.String("db", "", "server's SQLite file, for its size")
@@ -390,6 +392,39 @@ func main() {
 		"simulator_cpu_percent":  round(float64(self1-self0) / 100 / wall1.Sub(wall0).Seconds() * 100),
 		"connected_long_polls":   connected.Load(),
 	}
+	if *restart {
+		// 5. Restart: every agent's poll is answered by the shutdown, its
+		// retries are refused while the server is down, and it polls again
+		// once the server is back.
+		errs0 := herr.Load()
+		t0 := time.Now()
+		newPid, err := restartServer(*pid, *restartLog)
+		must(err)
+		fmt.Fprintf(os.Stderr, "server restarted (pid %d); waiting for every agent to poll again…\n", newPid)
+		var up, all time.Time
+		for deadline := t0.Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			n, err := connectedPolls(ctx, restCl, *server)
+			if err != nil {
+				continue
+			}
+			if up.IsZero() {
+				up = time.Now()
+			}
+			if n >= len(agents) {
+				all = time.Now()
+				break
+			}
+		}
+		sum["restart_server_up_ms"] = ms(up.Sub(t0))
+		if all.IsZero() {
+			sum["restart_all_polling_ms"] = "not within 3 min"
+		} else {
+			sum["restart_all_polling_ms"] = ms(all.Sub(t0))
+		}
+		time.Sleep(2 * time.Second)
+		sum["restart_server_rss_mib"] = rssMiB(newPid)
+		sum["restart_health_errors"] = herr.Load() - errs0
+	}
 	if *jsonOut {
 		json.NewEncoder(os.Stdout).Encode(sum)
 		return
@@ -423,6 +458,27 @@ func progress(what string, done, polling *atomic.Int64, total int64, t0 time.Tim
 		}
 	}()
 	return func() { close(stop); time.Sleep(10 * time.Millisecond) }
+}
+
+// connectedPolls reads the server's count of held long-polls from /metrics.
+func connectedPolls(ctx context.Context, hc *http.Client, server string) (int, error) {
+	r, _ := http.NewRequestWithContext(ctx, http.MethodGet, server+"/metrics", nil)
+	resp, err := hc.Do(r)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "wirefleet_longpolls_connected "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int(f), err
+		}
+	}
+	return 0, fmt.Errorf("no wirefleet_longpolls_connected in /metrics")
 }
 
 func pct(d []time.Duration, p float64) time.Duration {

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package main
+
+import "errors"
+
+func restartServer(pid int, logPath string) (int, error) {
+	return 0, errors.New("-restart needs Linux (/proc)")
+}
