@@ -102,10 +102,14 @@ func TestSelfUpdateWithRollback(t *testing.T) {
 		t.Fatalf("binary after rollback: %s", out)
 	}
 
-	// A 4.0.0 whose published file is then swapped for other bytes.
+	// A 4.0.0 whose published file is then swapped for other bytes. The
+	// channel is paused meanwhile, so that the agent cannot fetch the
+	// genuine file in the moment between publishing and swapping.
+	run(t, f.server, "releases", "pause", "stable", "--data-dir", f.data)
 	publish("4.0.0", v4)
 	name := filepath.Join(f.data, "releases", "files", fmt.Sprintf("wirefleet-agent-4.0.0-%s-%s", runtime.GOOS, runtime.GOARCH))
 	os.WriteFile(name, append(b, []byte("tampered")...), 0o644)
+	run(t, f.server, "releases", "resume", "stable", "--data-dir", f.data)
 	eventually(t, 30*time.Second, "tampered 4.0.0 refused", func() bool { return strings.Contains(sup.output(), "SHA-256 mismatch") })
 	if m := machine(); m.AgentVersion != "2.0.0" {
 		t.Fatalf("a tampered release was applied: %s", m.AgentVersion)
