@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
@@ -140,20 +139,8 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	setJSONHeaders(w)
 	w.WriteHeader(http.StatusOK)
 	w.Write(append(head[:len(head)-1], `,"netmap":`...))
-	nm.WriteTo(trimNewline{w})
+	nm.WriteObject(w)
 	w.Write([]byte("}\n"))
-}
-
-// trimNewline drops the newline Reply.WriteTo ends with, so that the map
-// can be embedded in a larger JSON object.
-type trimNewline struct{ w io.Writer }
-
-func (t trimNewline) Write(p []byte) (int, error) {
-	if n := len(p); n > 0 && p[n-1] == '\n' {
-		_, err := t.w.Write(p[:n-1])
-		return n, err
-	}
-	return t.w.Write(p)
 }
 
 // netmap answers at once when the map changed after ?since, else holds the

@@ -38,7 +38,13 @@ type Reply struct {
 // WriteTo writes the reply as JSON followed by a newline, as
 // json.Encoder would write the equivalent wire.NetMap (except that a full
 // map always carries "peers", [] when there are none).
-func (r *Reply) WriteTo(w io.Writer) (int64, error) {
+func (r *Reply) WriteTo(w io.Writer) (int64, error) { return r.write(w, "}\n") }
+
+// WriteObject writes the reply as a JSON object without the newline, for
+// embedding it in a larger answer (enrollment).
+func (r *Reply) WriteObject(w io.Writer) (int64, error) { return r.write(w, "}") }
+
+func (r *Reply) write(w io.Writer, end string) (int64, error) {
 	cw := &countWriter{w: w}
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
@@ -75,7 +81,7 @@ func (r *Reply) WriteTo(w io.Writer) (int64, error) {
 		}
 		b = append(append(b, `,"removed":`...), ids...)
 	}
-	b = append(b, "}\n"...)
+	b = append(b, end...)
 	cw.Write(b)
 	if cap(b) <= 64<<10 { // keep the pool's buffers small
 		*bp = b
