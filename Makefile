@@ -85,8 +85,9 @@ wine:
 		echo "wine: SKIPPED — needs wine64 and gcc-mingw-w64-x86-64-win32 (.ci/run installs them)"; \
 	fi
 
-## test: vet for every OS, the whole test suite, and the Windows tests under Wine — what CI runs
-test: vet unit wine
+## test: what CI runs — installs the suites' packages when root with apt, vet for every OS, the whole test suite, PostgreSQL and Wine suites; names every suite it had to skip
+test:
+	@scripts/test.sh
 
 ## bench: the benchmarks recorded in docs/BENCHMARKS.md
 bench:

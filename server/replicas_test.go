@@ -12,7 +12,7 @@ import (
 
 	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/wire"
-	"github.com/wirefleet/wirefleet/server/internal/store"
+	"github.com/wirefleet/wirefleet/server/internal/store/storetest"
 )
 
 // TestTwoReplicasOnPostgres runs two wirefleet-server processes on one
@@ -24,7 +24,7 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 	if dsn == "" {
 		t.Skip("needs PostgreSQL: WIREFLEET_TEST_POSTGRES (make test starts one with scripts/postgres.sh)")
 	}
-	db := store.FreshPostgres(t, dsn)
+	db := storetest.FreshPostgres(t, dsn)
 	dataA, dataB := t.TempDir(), t.TempDir()
 	var a, b *proc
 	var wg sync.WaitGroup

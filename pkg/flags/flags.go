@@ -13,11 +13,10 @@ import (
 	"fmt"
 	"math"
 	"regexp"
-	"strconv"
-	"strings"
 
 	"github.com/twmb/murmur3"
 
+	"github.com/wirefleet/wirefleet/pkg/version"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -90,10 +89,10 @@ func matches(r wire.FlagRule, m wire.MachineFacts) bool {
 	if len(r.Names) > 0 && !anyIn(r.Names, []string{m.Name}) {
 		return false
 	}
-	if r.MinVersion != "" && CompareVersions(m.AgentVersion, r.MinVersion) < 0 {
+	if r.MinVersion != "" && version.Compare(m.AgentVersion, r.MinVersion) < 0 {
 		return false
 	}
-	if r.MaxVersion != "" && CompareVersions(m.AgentVersion, r.MaxVersion) >= 0 {
+	if r.MaxVersion != "" && version.Compare(m.AgentVersion, r.MaxVersion) >= 0 {
 		return false
 	}
 	return true
@@ -108,62 +107,6 @@ func anyIn(want, have []string) bool {
 		}
 	}
 	return false
-}
-
-var versionRE = regexp.MustCompile(`^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?`)
-
-// CompareVersions compares semantic versions ("1.2.3", "v1.2", "1.3.0-rc1"),
-// returning -1, 0 or 1. A version that does not parse sorts first, so an
-// unknown ("dev") agent never satisfies a minimum.
-func CompareVersions(a, b string) int {
-	pa, oka := parseVersion(a)
-	pb, okb := parseVersion(b)
-	switch {
-	case !oka && !okb:
-		return strings.Compare(a, b)
-	case !oka:
-		return -1
-	case !okb:
-		return 1
-	}
-	for i := range 3 {
-		if pa.n[i] != pb.n[i] {
-			if pa.n[i] < pb.n[i] {
-				return -1
-			}
-			return 1
-		}
-	}
-	switch { // a pre-release sorts before the release
-	case pa.pre == pb.pre:
-		return 0
-	case pa.pre == "":
-		return 1
-	case pb.pre == "":
-		return -1
-	default:
-		return strings.Compare(pa.pre, pb.pre)
-	}
-}
-
-type version struct {
-	n   [3]int
-	pre string
-}
-
-func parseVersion(s string) (version, bool) {
-	m := versionRE.FindStringSubmatch(strings.TrimSpace(s))
-	if m == nil {
-		return version{}, false
-	}
-	var v version
-	for i := range 3 {
-		if m[i+1] != "" {
-			v.n[i], _ = strconv.Atoi(m[i+1])
-		}
-	}
-	v.pre = m[4]
-	return v, true
 }
 
 var keyRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,127}$`)
@@ -191,7 +134,7 @@ func Validate(f wire.Flag) error {
 			return wire.Errorf(wire.CodeInvalidArgument, "rule %d: percentage must be 0–100", i+1)
 		}
 		for _, v := range []string{r.MinVersion, r.MaxVersion} {
-			if _, ok := parseVersion(v); v != "" && !ok {
+			if v != "" && !version.IsValid(v) {
 				return wire.Errorf(wire.CodeInvalidArgument, "rule %d: %q is not a version", i+1, v)
 			}
 		}

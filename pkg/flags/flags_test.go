@@ -117,17 +117,6 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestCompareVersions(t *testing.T) {
-	for _, tc := range []struct {
-		a, b string
-		want int
-	}{{"1.2.3", "1.2.3", 0}, {"v1.2", "1.2.0", 0}, {"1.10.0", "1.9.9", 1}, {"1.3.0-rc1", "1.3.0", -1}, {"dev", "0.0.1", -1}, {"2", "1.99", 1}} {
-		if got := CompareVersions(tc.a, tc.b); got != tc.want {
-			t.Errorf("CompareVersions(%s, %s) = %d, want %d", tc.a, tc.b, got, tc.want)
-		}
-	}
-}
-
 func BenchmarkEvaluate(b *testing.B) {
 	f := wire.Flag{Key: "new-ui", Type: wire.FlagString, Enabled: true, Default: json.RawMessage(`"off"`), Rules: []wire.FlagRule{
 		{Names: []string{"laptop"}, Value: json.RawMessage(`"named"`)},

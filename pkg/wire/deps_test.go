@@ -43,3 +43,23 @@ func TestDependencyRules(t *testing.T) {
 		}
 	}
 }
+
+// TestBinariesDoNotLinkTesting keeps test helpers out of what we ship: a
+// helper that imports "testing" belongs in a *test package (storetest).
+func TestBinariesDoNotLinkTesting(t *testing.T) {
+	for _, bin := range []string{"../../server", "../../agent"} {
+		for _, goos := range []string{"linux", "windows"} {
+			cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", bin)
+			cmd.Env = append(cmd.Environ(), "GOOS="+goos)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("go list %s: %v", bin, err)
+			}
+			for _, d := range strings.Fields(string(out)) {
+				if d == "testing" || strings.HasSuffix(d, "/storetest") {
+					t.Errorf("GOOS=%s: %s links %s", goos, bin, d)
+				}
+			}
+		}
+	}
+}

@@ -44,6 +44,7 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/atomicfile"
 	"github.com/wirefleet/wirefleet/pkg/flags"
 	"github.com/wirefleet/wirefleet/pkg/release"
+	"github.com/wirefleet/wirefleet/pkg/version"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -185,7 +186,7 @@ func (u *Updater) Find(ctx context.Context) (*Offer, error) {
 	switch {
 	case m.Paused:
 		return nil, nil
-	case flags.CompareVersions(m.Version, u.Current) <= 0:
+	case version.Compare(m.Version, u.Current) <= 0:
 		return nil, nil // not newer: never downgrade
 	case flags.Bucket("release:"+m.Channel, u.MachineID) >= m.Rollout:
 		return nil, nil
@@ -205,7 +206,7 @@ func (u *Updater) findPinned(ctx context.Context, keys release.KeySet, pin strin
 	if pin == u.Current || u.failedBefore(pin) {
 		return nil, nil
 	}
-	if err := wire.ValidateVersion(pin); err != nil {
+	if err := version.Validate(pin); err != nil {
 		return nil, fmt.Errorf("update: the server pins a malformed version: %w", err)
 	}
 	base := "/releases/channel/" + u.Channel + "/versions/" + pin + "/manifest.json"

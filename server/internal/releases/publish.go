@@ -6,11 +6,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/release"
+	"github.com/wirefleet/wirefleet/pkg/version"
 )
 
 // Target is where Publish puts a release: the local Store, or a remote
@@ -31,13 +31,11 @@ type PublishOptions struct {
 	Notes   string
 }
 
-var versionRE = regexp.MustCompile(`^v?[0-9][0-9A-Za-z.+-]{0,63}$`)
-
 // Publish signs the binaries and a manifest with the signing key in
 // keysDir and uploads keys, binaries and manifest to t.
 func Publish(t Target, keysDir, password string, o PublishOptions) (release.Manifest, error) {
-	if !versionRE.MatchString(o.Version) {
-		return release.Manifest{}, fmt.Errorf("releases: version %q must look like 1.2.3", o.Version)
+	if err := version.Validate(o.Version); err != nil {
+		return release.Manifest{}, fmt.Errorf("releases: %w", err)
 	}
 	if len(o.Files) == 0 {
 		return release.Manifest{}, fmt.Errorf("releases: no binaries given (--file linux/amd64=PATH)")

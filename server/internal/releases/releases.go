@@ -25,6 +25,7 @@ import (
 	"github.com/wirefleet/wirefleet/installer"
 	"github.com/wirefleet/wirefleet/pkg/atomicfile"
 	"github.com/wirefleet/wirefleet/pkg/release"
+	"github.com/wirefleet/wirefleet/pkg/version"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -195,7 +196,7 @@ func (s *Store) PutManifest(channel string, body, sig []byte) (release.Manifest,
 			return m, wire.Errorf(wire.CodeInvalidArgument, "artifact %s: %v", a.File, err)
 		}
 	}
-	if err := wire.ValidateVersion(m.Version); err != nil {
+	if err := version.Validate(m.Version); err != nil {
 		return m, err
 	}
 	s.mu.Lock()

@@ -69,11 +69,29 @@ func Open(ctx context.Context, dbURL string) (*DB, error) {
 		return openPostgres(ctx, dbURL)
 	case strings.HasPrefix(dbURL, "sqlite://"):
 		return openSQLite(ctx, strings.TrimPrefix(dbURL, "sqlite://"))
-	case strings.Contains(dbURL, "://"):
+	case strings.Contains(dbURL, "://"), looksLikeURL(dbURL):
+		// A URL that is not ours must never become a SQLite file named
+		// after it (a mangled PostgreSQL URL once left "postgres:/…" files
+		// in the source tree).
 		return nil, fmt.Errorf("store: unsupported database URL scheme in %q (want sqlite:// or postgres://)", redactURL(dbURL))
 	default:
 		return openSQLite(ctx, dbURL)
 	}
+}
+
+// looksLikeURL reports whether a bare path starts with a URL scheme
+// ("postgres:/x", "mysql:db"). A one-letter scheme is a Windows drive.
+func looksLikeURL(s string) bool {
+	scheme, _, ok := strings.Cut(s, ":")
+	if !ok || len(scheme) < 2 {
+		return false
+	}
+	for i, r := range scheme {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && (r >= '0' && r <= '9' || r == '+' || r == '.' || r == '-')) {
+			return false
+		}
+	}
+	return true
 }
 
 func redactURL(s string) string {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/store/storetest"
 )
 
 // openTest opens a fresh store: a SQLite file, or, when
@@ -24,7 +25,7 @@ func openTest(t testing.TB) *DB {
 	t.Helper()
 	url := "sqlite://" + filepath.Join(t.TempDir(), "test.db")
 	if dsn := os.Getenv("WIREFLEET_TEST_POSTGRES"); dsn != "" {
-		url = FreshPostgres(t, dsn)
+		url = storetest.FreshPostgres(t, dsn)
 	}
 	db, err := Open(context.Background(), url)
 	if err != nil {
@@ -290,7 +291,7 @@ func TestReopenKeepsStateAndMigratesOnce(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "w.db")
 	first := "sqlite://" + path
 	if dsn := os.Getenv("WIREFLEET_TEST_POSTGRES"); dsn != "" {
-		path = FreshPostgres(t, dsn)
+		path = storetest.FreshPostgres(t, dsn)
 		first = path
 	}
 	ctx := context.Background()
@@ -327,7 +328,7 @@ func TestReopenKeepsStateAndMigratesOnce(t *testing.T) {
 }
 
 func TestOpenRejectsUnknownScheme(t *testing.T) {
-	for _, u := range []string{"mysql://x", "postgres://u:secret@127.0.0.1:1/db"} {
+	for _, u := range []string{"mysql://x", "postgres://u:secret@127.0.0.1:1/db", "postgres:/postgres@/wf_test_x", "mysql:db"} {
 		_, err := Open(context.Background(), u)
 		if err == nil {
 			t.Fatalf("Open(%q) succeeded", u)
@@ -335,6 +336,9 @@ func TestOpenRejectsUnknownScheme(t *testing.T) {
 		if s := err.Error(); contains(s, "secret") {
 			t.Fatalf("error leaks the password: %s", s)
 		}
+	}
+	if _, err := os.Stat("postgres:"); err == nil {
+		t.Fatal("a URL-shaped path was created as a SQLite file")
 	}
 }
 

@@ -1,4 +1,7 @@
-package store
+// Package storetest holds helpers for tests that run against a real
+// database. It lives apart from store so that the testing package is never
+// linked into the server binary.
+package storetest
 
 import (
 	"context"
@@ -7,6 +10,8 @@ import (
 	"encoding/hex"
 	"net/url"
 	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 )
 
 // FreshPostgres creates an empty database on the PostgreSQL server at dsn
