@@ -102,6 +102,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeEnroll -fuzztime $(FUZZTIME) ./server/internal/api/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeAdminRequests -fuzztime $(FUZZTIME) ./server/internal/api/
+	$(GO) test -run '^$$' -fuzz FuzzValidateEnroll -fuzztime $(FUZZTIME) ./server/internal/fleet/
 
 ## screenshots: refresh docs/screenshots from the Chromium test
 screenshots:

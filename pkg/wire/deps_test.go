@@ -34,6 +34,9 @@ func TestDependencyRules(t *testing.T) {
 			{"../../server/...", mod + "agent/"},
 			{"../../pkg/...", mod + "server/"},
 			{"../../pkg/...", mod + "agent/"},
+			// The page and the API are sibling adapters over the fleet
+			// service; neither builds on the other.
+			{"../../server/internal/web", mod + "server/internal/api"},
 		} {
 			for _, d := range deps(t, goos, rule.pkg) {
 				if strings.HasPrefix(d, rule.banned) {

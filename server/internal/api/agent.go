@@ -5,78 +5,12 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
-	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
-
-// validateEnroll checks an enrollment request without touching the
-// database and returns the store's view of it.
-func validateEnroll(req *wire.EnrollRequest) (store.Enrollment, error) {
-	var e store.Enrollment
-	if !secret.WellFormed(req.Token, wire.PrefixEnrollToken) {
-		return e, wire.Errorf(wire.CodeTokenInvalid, "enrollment token is malformed (expected wfe_ followed by 52 characters)")
-	}
-	if err := wire.ValidatePublicKey(req.PublicKey); err != nil {
-		return e, err
-	}
-	if err := wire.ValidateFact("hostname", req.Hostname, wire.MaxHostnameLen, true); err != nil {
-		return e, err
-	}
-	for _, f := range []struct {
-		name, val string
-		required  bool
-	}{{"os", req.OS, true}, {"arch", req.Arch, true}, {"os_version", req.OSVersion, false}, {"agent_version", req.AgentVersion, true}} {
-		if err := wire.ValidateFact(f.name, f.val, wire.MaxFactLen, f.required); err != nil {
-			return e, err
-		}
-	}
-	name := req.Name
-	if name != "" {
-		if err := wire.ValidateName(name); err != nil {
-			return e, err
-		}
-	} else if name = wire.SanitizeName(req.Hostname); name == "" {
-		name = "machine"
-	}
-	eps, err := wire.ValidateEndpoints(req.Endpoints)
-	if err != nil {
-		return e, err
-	}
-	if req.ListenPort < 0 || req.ListenPort > 65535 {
-		return e, wire.Errorf(wire.CodeInvalidArgument, "listen_port must be 0–65535")
-	}
-	return store.Enrollment{
-		TokenHash: secret.Hash(req.Token), PublicKey: req.PublicKey, Hostname: req.Hostname, Name: name,
-		OS: req.OS, OSVersion: req.OSVersion, Arch: req.Arch, AgentVersion: req.AgentVersion, Endpoints: eps,
-	}, nil
-}
-
-// withObserved adds the source address the server saw, paired with the
-// agent's WireGuard port, to the endpoints the agent reported.
-func withObserved(eps []string, r *http.Request, port int) []string {
-	if port == 0 {
-		return eps
-	}
-	ip, err := netip.ParseAddr(clientIP(r))
-	if err != nil || ip.IsUnspecified() {
-		return eps
-	}
-	obs := netip.AddrPortFrom(ip.Unmap(), uint16(port)).String()
-	for _, e := range eps {
-		if e == obs {
-			return eps
-		}
-	}
-	if len(eps) >= wire.MaxEndpoints {
-		eps = eps[:wire.MaxEndpoints-1]
-	}
-	return append(append([]string{}, eps...), obs)
-}
 
 func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
@@ -91,38 +25,19 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	e, err := validateEnroll(&req)
+	en, err := s.fl.Enroll(r.Context(), sourceAddr(r), req)
 	if err != nil {
 		s.m.enrollments.WithLabelValues(string(wire.ErrorCode(err))).Inc()
 		s.writeError(w, r, err)
 		return
 	}
-	e.Endpoints = withObserved(e.Endpoints, r, req.ListenPort)
-	cred, credHash := secret.New(wire.PrefixMachineCred)
-	e.CredentialHash = credHash
-	m, ch, err := s.db.Enroll(r.Context(), store.Actor{SourceIP: ip}, e)
-	if err != nil {
-		code := wire.ErrorCode(err)
-		s.m.enrollments.WithLabelValues(string(code)).Inc()
-		if code != wire.CodeInternal {
-			// Refusals are security events: keep them in the audit log.
-			_ = s.db.Audit(context.WithoutCancel(r.Context()), store.Actor{Name: "anonymous", SourceIP: ip}, "machine.enroll_refused",
-				"", map[string]any{"code": string(code), "hostname": req.Hostname})
-		}
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.hub.Sync(r.Context(), ch.Version); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	m, cred := en.Machine, en.Credential
 	nm, ok := s.hub.Reply(m.ID, 0)
 	if !ok {
 		s.writeError(w, r, wire.Errorf(wire.CodeMachineRevoked, "machine %s was removed during enrollment", m.Name))
 		return
 	}
 	s.m.enrollments.WithLabelValues("ok").Inc()
-	s.log.Info("machine enrolled", "machine", m.ID, "name", m.Name, "ipv4", m.IPv4, "source", ip)
 	// A wire.EnrollResponse whose "netmap" is streamed from the shared,
 	// pre-encoded map rather than encoded again for every enrollment.
 	head, err := json.Marshal(struct {
@@ -200,26 +115,10 @@ func (s *Server) endpoints(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	eps, err := wire.ValidateEndpoints(req.Endpoints)
+	eps, err := s.fl.SetEndpoints(r.Context(), m.ID, sourceAddr(r), req.Endpoints, req.ListenPort)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	if req.ListenPort < 0 || req.ListenPort > 65535 {
-		s.writeError(w, r, wire.Errorf(wire.CodeInvalidArgument, "listen_port must be 0–65535"))
-		return
-	}
-	eps = withObserved(eps, r, req.ListenPort)
-	ch, changed, err := s.db.SetEndpoints(r.Context(), m.ID, eps)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if changed {
-		if err := s.hub.Sync(r.Context(), ch.Version); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
 	}
 	writeJSON(w, http.StatusOK, wire.EndpointsRequest{Endpoints: eps, ListenPort: req.ListenPort})
 }
@@ -231,16 +130,8 @@ func (s *Server) rekey(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := wire.ValidatePublicKey(req.PublicKey); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	m, ch, err := s.db.Rekey(r.Context(), store.Actor{Name: "machine:" + m.ID, SourceIP: clientIP(r)}, m.ID, req.PublicKey)
+	m, err := s.fl.Rekey(r.Context(), machineActor(r, m), m.ID, req.PublicKey)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.hub.Sync(r.Context(), ch.Version); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -251,15 +142,14 @@ func (s *Server) rekey(w http.ResponseWriter, r *http.Request) {
 // with the audit event naming the machine itself as the actor).
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	m := machineFrom(r.Context())
-	_, ch, err := s.db.RevokeMachine(r.Context(), store.Actor{Name: "machine:" + m.ID, SourceIP: clientIP(r)}, m.ID)
-	if err != nil {
+	if _, err := s.fl.RevokeMachine(r.Context(), machineActor(r, m), m.ID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.hub.Sync(r.Context(), ch.Version); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.log.Info("machine logged out", "machine", m.ID, "name", m.Name)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// machineActor names an agent acting on its own machine, for the audit log.
+func machineActor(r *http.Request, m wire.Machine) store.Actor {
+	return store.Actor{Name: "machine:" + m.ID, SourceIP: clientIP(r)}
 }

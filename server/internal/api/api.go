@@ -16,15 +16,16 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/ratelimit"
-	"github.com/wirefleet/wirefleet/server/internal/releases"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -36,16 +37,14 @@ type Config struct {
 	EnrollBurst int
 	// MaxWait caps a network-map long-poll (default 60 s).
 	MaxWait time.Duration
-	// DefaultTokenTTL applies when a token request names no expiry.
-	DefaultTokenTTL time.Duration
 	// Info describes the server for GET /api/v1/server.
 	Info func() wire.ServerInfo
-	// Releases, when set, is where published releases are kept.
-	Releases *releases.Store
 }
 
-// Server is the API. Create it with New.
+// Server is the API. Create it with New. It is an adapter: changes go
+// through the fleet service, reads straight to the store and the hub.
 type Server struct {
+	fl   *fleet.Service
 	db   *store.DB
 	hub  *netmap.Hub
 	log  *slog.Logger
@@ -57,26 +56,20 @@ type Server struct {
 
 	creds   credCache
 	healthq chan store.HealthEntry
-	flags   flagWatch
 }
 
-// New returns the API server. reg receives its Prometheus metrics.
-func New(db *store.DB, hub *netmap.Hub, log *slog.Logger, reg prometheus.Registerer, cfg Config) *Server {
+// New returns the API server over the fleet service. reg receives its
+// Prometheus metrics.
+func New(fl *fleet.Service, log *slog.Logger, reg prometheus.Registerer, cfg Config) *Server {
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 60 * time.Second
 	}
-	if cfg.DefaultTokenTTL <= 0 {
-		cfg.DefaultTokenTTL = 24 * time.Hour
-	}
-	s := &Server{db: db, hub: hub, log: log, cfg: cfg, now: time.Now, info: cfg.Info, healthq: make(chan store.HealthEntry, healthQueue)}
+	db, hub := fl.DB(), fl.Hub()
+	s := &Server{fl: fl, db: db, hub: hub, log: log, cfg: cfg, now: time.Now, info: cfg.Info, healthq: make(chan store.HealthEntry, healthQueue)}
 	if cfg.EnrollRate > 0 {
 		s.lim = ratelimit.New(cfg.EnrollRate, cfg.EnrollBurst)
 	}
 	s.m = newMetrics(reg, db, hub)
-	s.flags.wake = make(chan struct{})
-	if v, err := db.FlagsVersion(context.Background()); err == nil {
-		s.flags.version = v
-	}
 	return s
 }
 
@@ -233,6 +226,12 @@ func DecodeStrict(rd io.Reader, v any) error {
 	}
 }
 
+// sourceAddr returns the request's source address, or the zero Addr.
+func sourceAddr(r *http.Request) netip.Addr {
+	a, _ := netip.ParseAddr(clientIP(r))
+	return a
+}
+
 // clientIP returns the request's source IP. Deployments behind a proxy pass
 // the real address at the TCP level (PROXY protocol) or accept that the
 // audit log shows the proxy.
@@ -261,14 +260,6 @@ func bearer(r *http.Request) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(h[len(p):]), true
-}
-
-func fmtDuration(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, wire.Errorf(wire.CodeInvalidArgument, "invalid duration %q (use e.g. 90m, 24h, 720h)", clip(s))
-	}
-	return d, nil
 }
 
 func clip(s string) string {

@@ -20,9 +20,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/releases"
 	"github.com/wirefleet/wirefleet/server/internal/store"
@@ -39,6 +41,13 @@ type env struct {
 
 func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
+	return newEnvWith(t, cfg, fleet.Config{BcryptCost: bcrypt.MinCost})
+}
+
+// newEnvWith starts the API over a real SQLite file, the hub and the fleet
+// service configured by fcfg, on an httptest server.
+func newEnvWith(t testing.TB, cfg Config, fcfg fleet.Config) *env {
+	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "api.db"))
 	if err != nil {
@@ -52,12 +61,13 @@ func newEnv(t testing.TB, cfg Config) *env {
 	done := make(chan struct{})
 	go func() { hub.Run(hctx, time.Hour); close(done) }()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a := New(db, hub, log, prometheus.NewRegistry(), cfg)
+	svc := fleet.New(db, hub, log, fcfg)
+	a := New(svc, log, prometheus.NewRegistry(), cfg)
 	hdone := make(chan struct{})
 	go func() { a.RunHealthWriter(hctx); close(hdone) }()
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(func() { cancel(); srv.Close(); <-done; <-hdone; db.Close() })
-	resp, err := CreateAdmin(ctx, db, store.Actor{Name: "test"}, "root")
+	resp, err := svc.CreateAdmin(ctx, store.Actor{Name: "test"}, "root")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,7 +494,8 @@ func TestMetricsCountRequestsByRoute(t *testing.T) {
 	defer db.Close()
 	hub, _ := netmap.New(ctx, db, netmap.Options{})
 	reg := prometheus.NewRegistry()
-	a := New(db, hub, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, Config{})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a := New(fleet.New(db, hub, log, fleet.Config{}), log, reg, Config{})
 	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
 	http.Post(srv.URL+wire.PathEnroll, "application/json", bytes.NewReader([]byte(`{}`)))
@@ -619,7 +630,7 @@ func TestFlagsCRUDETagAndLongPoll(t *testing.T) {
 }
 
 func TestReleasePublishingRefusesBadInput(t *testing.T) {
-	e := newEnv(t, Config{Releases: releases.NewStore(t.TempDir())})
+	e := newEnvWith(t, Config{}, fleet.Config{Releases: releases.NewStore(t.TempDir())})
 	ctx := context.Background()
 	if err := e.admin.UploadReleaseFile(ctx, ".hidden", strings.NewReader("x")); code(err) != wire.CodeInvalidArgument {
 		t.Fatalf("disallowed file name: %v", err)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/store"
@@ -66,7 +67,7 @@ func BenchmarkEnrollParallel(b *testing.B) {
 
 // fleet registers n machines directly in the store (fast setup) and
 // returns their credentials.
-func fleet(b *testing.B, db *store.DB, hub *netmap.Hub, n int) []string {
+func enrollFleet(b *testing.B, db *store.DB, hub *netmap.Hub, n int) []string {
 	b.Helper()
 	ctx := context.Background()
 	sec, hash := secret.New(wire.PrefixEnrollToken)
@@ -123,7 +124,8 @@ func benchFanout(b *testing.B, n int, proto string) {
 	hubDone := make(chan struct{})
 	go func() { hub.Run(hctx, time.Hour); close(hubDone) }()
 	defer func() { cancel(); <-hubDone }()
-	a := New(db, hub, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), Config{})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a := New(fleet.New(db, hub, log, fleet.Config{}), log, prometheus.NewRegistry(), Config{})
 	srv := httptest.NewUnstartedServer(a.Handler())
 	var tr *http.Transport
 	if proto == "h2" {
@@ -139,7 +141,7 @@ func benchFanout(b *testing.B, n int, proto string) {
 	}
 	defer srv.Close()
 	hc := &http.Client{Transport: tr}
-	creds := fleet(b, db, hub, n+b.N) // b.N spare machines to revoke
+	creds := enrollFleet(b, db, hub, n+b.N) // b.N spare machines to revoke
 	pollers := creds[:n]
 	victims := creds[n:]
 	lat := make([]time.Duration, 0, n*b.N)
@@ -230,7 +232,7 @@ func BenchmarkHubFanout(b *testing.B) {
 			hubDone := make(chan struct{})
 			go func() { hub.Run(hctx, time.Hour); close(hubDone) }()
 			defer func() { cancel(); <-hubDone }()
-			creds := fleet(b, db, hub, n+b.N)
+			creds := enrollFleet(b, db, hub, n+b.N)
 			ids := make([]string, len(creds))
 			for i, c := range creds {
 				m, _ := db.MachineByCredential(ctx, secret.Hash(c))
@@ -278,7 +280,7 @@ func BenchmarkFlags304(b *testing.B) {
 		b.Fatal(err)
 	}
 	const n = 10000
-	creds := fleet(b, e.db, e.hub, n)
+	creds := enrollFleet(b, e.db, e.hub, n)
 	etags := make([]string, n)
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	for i, c := range creds {

@@ -1,49 +1,17 @@
 package api
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/wirefleet/wirefleet/pkg/flags"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
-
-// flagWatch wakes agents holding a flags long-poll when the flag set
-// changes, the way the netmap hub wakes map polls.
-type flagWatch struct {
-	mu      sync.Mutex
-	version int64
-	wake    chan struct{}
-}
-
-func (f *flagWatch) set(v int64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if v > f.version {
-		f.version = v
-		close(f.wake)
-		f.wake = make(chan struct{})
-	}
-}
-
-func (f *flagWatch) current() (int64, chan struct{}) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.version, f.wake
-}
-
-// FlagsChanged tells waiting agents that the flag set moved to version v
-// (the web page calls it after its own changes).
-func (s *Server) FlagsChanged(v int64) { s.flags.set(v) }
 
 func factsOf(m wire.Machine) wire.MachineFacts {
 	tags := m.Tags
@@ -77,7 +45,7 @@ func (s *Server) agentFlags(w http.ResponseWriter, r *http.Request) {
 		wait = min(time.Duration(n)*time.Second, s.cfg.MaxWait)
 	}
 	inm := r.Header.Get("If-None-Match")
-	ver, wake := s.flags.current()
+	ver, wake := s.fl.Flags().Current()
 	if inm != "" && inm == etag(ver, facts) && wait > 0 {
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 15*time.Second))
 		t := time.NewTimer(wait)
@@ -87,7 +55,7 @@ func (s *Server) agentFlags(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 		}
 		t.Stop()
-		ver, _ = s.flags.current()
+		ver, _ = s.fl.Flags().Current()
 	}
 	if inm != "" && inm == etag(ver, facts) {
 		w.Header().Set("ETag", inm)
@@ -99,7 +67,7 @@ func (s *Server) agentFlags(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.flags.set(v)
+	s.fl.Flags().Set(v)
 	w.Header().Set("ETag", etag(v, facts))
 	writeJSON(w, http.StatusOK, wire.FlagSet{Version: v, Machine: facts, Flags: fl})
 }
@@ -135,35 +103,22 @@ func (s *Server) putFlag(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, wire.Errorf(wire.CodeInvalidArgument, "the key in the body (%q) differs from the path", clip(f.Key)))
 		return
 	}
-	saved, err := SetFlag(r.Context(), s.db, adminFrom(r.Context()), f)
+	saved, err := s.fl.SetFlag(r.Context(), adminFrom(r.Context()), f)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.flags.set(saved.Version)
 	writeJSON(w, http.StatusOK, saved)
 }
 
-// SetFlag validates and stores a flag; the web page and the API share it.
-func SetFlag(ctx context.Context, db *store.DB, a store.Actor, f wire.Flag) (wire.Flag, error) {
-	f.Type = strings.ToLower(f.Type)
-	if err := flags.Validate(f); err != nil {
-		return f, err
-	}
-	return db.SetFlag(ctx, a, f)
-}
-
 func (s *Server) deleteFlag(w http.ResponseWriter, r *http.Request) {
-	if err := s.db.DeleteFlag(r.Context(), adminFrom(r.Context()), r.PathValue("key")); err != nil {
+	if err := s.fl.DeleteFlag(r.Context(), adminFrom(r.Context()), r.PathValue("key")); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			s.writeError(w, r, wire.Errorf(wire.CodeNotFound, "no flag %q", clip(r.PathValue("key"))))
 			return
 		}
 		s.writeError(w, r, err)
 		return
-	}
-	if v, err := s.db.FlagsVersion(r.Context()); err == nil {
-		s.flags.set(v)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

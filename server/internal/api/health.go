@@ -55,8 +55,8 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	}
 	s.hub.Seen(m.ID, now)
 	ack := wire.HealthAck{Pin: m.PinnedVersion}
-	if s.cfg.Releases != nil {
-		ack.Releases = s.cfg.Releases.Tag()
+	if rs := s.fl.Releases(); rs != nil {
+		ack.Releases = rs.Tag()
 	}
 	writeJSON(w, http.StatusAccepted, ack)
 }

@@ -11,62 +11,48 @@ import (
 )
 
 func (s *Server) releasesOrErr(w http.ResponseWriter, r *http.Request) *releases.Store {
-	if s.cfg.Releases == nil {
+	rs := s.fl.Releases()
+	if rs == nil {
 		s.writeError(w, r, wire.Errorf(wire.CodeNotFound, "this server does not host releases"))
 	}
-	return s.cfg.Releases
+	return rs
 }
 
 // uploadFile stores a release binary (raw body, up to releases.MaxFile).
 func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) {
-	rs := s.releasesOrErr(w, r)
-	if rs == nil {
-		return
-	}
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(30 * time.Minute))
-	sum, n, err := rs.PutFile(r.PathValue("name"), http.MaxBytesReader(w, r.Body, releases.MaxFile+1))
+	sum, n, err := s.fl.UploadReleaseFile(r.Context(), adminFrom(r.Context()), r.PathValue("name"), http.MaxBytesReader(w, r.Body, releases.MaxFile+1))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	_ = s.db.Audit(r.Context(), adminFrom(r.Context()), "release.upload", r.PathValue("name"), map[string]any{"sha256": sum, "size": n})
 	writeJSON(w, http.StatusOK, map[string]any{"file": r.PathValue("name"), "sha256": sum, "size": n})
 }
 
 func (s *Server) publishKeys(w http.ResponseWriter, r *http.Request) {
-	rs := s.releasesOrErr(w, r)
-	if rs == nil {
-		return
-	}
 	var req wire.PublishKeysRequest
 	if err := decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := rs.PutKeys(req.RootPublicKey, []byte(req.KeysJSON), []byte(req.Signature)); err != nil {
+	if err := s.fl.PublishKeys(r.Context(), adminFrom(r.Context()), req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	_ = s.db.Audit(r.Context(), adminFrom(r.Context()), "release.keys", "", nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) publishManifest(w http.ResponseWriter, r *http.Request) {
-	rs := s.releasesOrErr(w, r)
-	if rs == nil {
-		return
-	}
 	var req wire.PublishManifestRequest
 	if err := decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	m, err := rs.PutManifest(r.PathValue("channel"), []byte(req.Manifest), []byte(req.Signature))
+	m, err := s.fl.PublishManifest(r.Context(), adminFrom(r.Context()), r.PathValue("channel"), req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	_ = s.db.Audit(r.Context(), adminFrom(r.Context()), "release.publish", m.Channel, map[string]any{"version": m.Version, "rollout": m.Rollout, "artifacts": len(m.Artifacts)})
 	writeJSON(w, http.StatusOK, m)
 }
 
@@ -97,19 +83,14 @@ func (s *Server) listReleases(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pauseChannel(w http.ResponseWriter, r *http.Request) {
-	rs := s.releasesOrErr(w, r)
-	if rs == nil {
-		return
-	}
-	pause := r.PathValue("action") == "pause"
-	if r.PathValue("action") != "pause" && r.PathValue("action") != "resume" {
+	action := r.PathValue("action")
+	if action != "pause" && action != "resume" {
 		s.writeError(w, r, wire.Errorf(wire.CodeNotFound, "use /pause or /resume"))
 		return
 	}
-	if err := rs.SetPaused(r.PathValue("channel"), pause); err != nil {
+	if err := s.fl.PauseRollout(r.Context(), adminFrom(r.Context()), r.PathValue("channel"), action == "pause"); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	_ = s.db.Audit(r.Context(), adminFrom(r.Context()), "release."+r.PathValue("action"), r.PathValue("channel"), nil)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -28,10 +28,10 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/release"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/api"
+	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/oneliner"
 	"github.com/wirefleet/wirefleet/server/internal/releases"
-	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 	"github.com/wirefleet/wirefleet/server/internal/tlsutil"
 	"github.com/wirefleet/wirefleet/server/internal/web"
@@ -58,6 +58,7 @@ type Options struct {
 	LongPoll     time.Duration // network-map long-poll hold time
 	EphemeralTTL time.Duration // remove ephemeral machines offline this long
 	TokenTTL     time.Duration // default enrollment token lifetime
+	BcryptCost   int           // admin password work factor (default 12)
 
 	// BootstrapToken mints a single-use enrollment token at start and prints
 	// its one-liner (make run uses it).
@@ -159,8 +160,9 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	started := time.Now().UTC()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := api.New(db, hub, log, reg, api.Config{
-		EnrollRate: o.EnrollRate, EnrollBurst: o.EnrollBurst, MaxWait: o.LongPoll, DefaultTokenTTL: o.TokenTTL, Releases: rel,
+	svc := fleet.New(db, hub, log, fleet.Config{DefaultTokenTTL: o.TokenTTL, Releases: rel, BcryptCost: o.BcryptCost})
+	a := api.New(svc, log, reg, api.Config{
+		EnrollRate: o.EnrollRate, EnrollBurst: o.EnrollBurst, MaxWait: o.LongPoll,
 		Info: func() wire.ServerInfo {
 			ula, _ := db.ULA(context.Background())
 			return wire.ServerInfo{Version: Version, URL: extURL, Pin: pin, Prefix4: store.OverlayPrefix4().String(), Prefix6: ula.String(), StartedAt: started}
@@ -181,11 +183,9 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	page, err := web.New(db, hub, log, web.Config{
-		Secure: !o.InsecureHTTP, TokenTTL: o.TokenTTL,
-		Server:       func() (string, string) { return extURL, pin },
-		FlagsChanged: a.FlagsChanged,
-		Releases:     rel,
+	page, err := web.New(svc, log, web.Config{
+		Secure: !o.InsecureHTTP, TokenTTL: o.TokenTTL, BcryptCost: o.BcryptCost,
+		Server: func() (string, string) { return extURL, pin },
 	})
 	if err != nil {
 		return err
@@ -213,16 +213,16 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	defer sock.Close()
 	local := &http.Server{Handler: a.LocalHandler(), ReadHeaderTimeout: 10 * time.Second}
 
-	if err := bootstrap(ctx, db, o, out, extURL, pin); err != nil {
+	if err := bootstrap(ctx, svc, o, out, extURL, pin); err != nil {
 		return err
 	}
 
 	if db.IsShared() {
 		bg.Add(1)
-		go func() { defer bg.Done(); watchFlags(hubCtx, db, a) }()
+		go func() { defer bg.Done(); watchFlags(hubCtx, svc) }()
 	}
 	bg.Add(2)
-	go func() { defer bg.Done(); janitor(hubCtx, db, hub, log, o.EphemeralTTL) }()
+	go func() { defer bg.Done(); janitor(hubCtx, svc, log, o.EphemeralTTL) }()
 	go func() { defer bg.Done(); a.RunHealthWriter(hubCtx) }()
 
 	errc := make(chan error, 2)
@@ -307,14 +307,14 @@ func listenSocket(path string) (net.Listener, error) {
 
 // bootstrap creates the first admin on first start and, when asked, a
 // single-use enrollment token, and prints what an operator needs.
-func bootstrap(ctx context.Context, db *store.DB, o Options, out io.Writer, extURL, pin string) error {
-	n, err := db.AdminCount(ctx)
+func bootstrap(ctx context.Context, svc *fleet.Service, o Options, out io.Writer, extURL, pin string) error {
+	n, err := svc.DB().AdminCount(ctx)
 	if err != nil {
 		return err
 	}
 	sys := store.Actor{Name: "system:bootstrap", SourceIP: "local"}
 	if n == 0 {
-		resp, err := api.CreateAdmin(ctx, db, sys, "admin")
+		resp, err := svc.CreateAdmin(ctx, sys, "admin")
 		switch {
 		case wire.ErrorCode(err) == wire.CodeConflict:
 			// Another replica on the same database created it just now.
@@ -326,9 +326,9 @@ func bootstrap(ctx context.Context, db *store.DB, o Options, out io.Writer, extU
 	}
 
 	if o.BootstrapToken {
-		tok, err := mintToken(ctx, db, sys, time.Hour)
+		_, tok, err := svc.CreateToken(ctx, sys, fleet.TokenSpec{TTL: time.Hour})
 		if err != nil {
-			return err
+			return fmt.Errorf("daemon: create bootstrap token: %w", err)
 		}
 		fmt.Fprintf(out, "\n=== Enroll a machine (single-use token, valid 1 hour) ===\n")
 		for _, l := range oneliner.For(extURL, pin, tok) {
@@ -355,15 +355,6 @@ func pinFlag(pin string) string {
 		return ""
 	}
 	return " --pin " + pin
-}
-
-func mintToken(ctx context.Context, db *store.DB, a store.Actor, ttl time.Duration) (string, error) {
-	sec, hash := secret.New(wire.PrefixEnrollToken)
-	exp := time.Now().Add(ttl).UTC()
-	if _, err := db.CreateToken(ctx, a, store.NewToken{Prefix: secret.Display(sec), Hash: hash, ExpiresAt: &exp}); err != nil {
-		return "", fmt.Errorf("daemon: create bootstrap token: %w", err)
-	}
-	return sec, nil
 }
 
 // publishAgent signs and publishes o.PublishAgent for this host with keys
@@ -397,7 +388,7 @@ func publishAgent(o Options, rel *releases.Store, log *slog.Logger) error {
 
 // watchFlags wakes our agents' flag polls when another replica changes a
 // flag.
-func watchFlags(ctx context.Context, db *store.DB, a *api.Server) {
+func watchFlags(ctx context.Context, svc *fleet.Service) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -406,15 +397,16 @@ func watchFlags(ctx context.Context, db *store.DB, a *api.Server) {
 			return
 		case <-t.C:
 		}
-		if v, err := db.FlagsVersion(ctx); err == nil {
-			a.FlagsChanged(v)
+		if v, err := svc.DB().FlagsVersion(ctx); err == nil {
+			svc.Flags().Set(v)
 		}
 	}
 }
 
 // janitor removes ephemeral machines that have been offline longer than
 // ttl and trims the network-map change log.
-func janitor(ctx context.Context, db *store.DB, hub *netmap.Hub, log *slog.Logger, ttl time.Duration) {
+func janitor(ctx context.Context, svc *fleet.Service, log *slog.Logger, ttl time.Duration) {
+	db, hub := svc.DB(), svc.Hub()
 	every := time.Minute
 	if ttl > 0 && ttl/4 < every {
 		every = max(ttl/4, time.Second)
@@ -430,20 +422,22 @@ func janitor(ctx context.Context, db *store.DB, hub *netmap.Hub, log *slog.Logge
 		}
 		if ttl > 0 {
 			hub.FlushSeen(ctx)
-			stale, err := db.StaleEphemeral(ctx, time.Now().Add(-ttl))
+			cutoff := time.Now().Add(-ttl)
+			stale, err := db.StaleEphemeral(ctx, cutoff)
 			if err != nil {
 				log.Warn("janitor: list ephemeral machines", "err", err)
 			}
 			for _, m := range stale {
-				if hub.IsConnected(m.ID) {
+				// Each removal answers every held poll, so an agent that
+				// was connected a moment ago may be re-polling right now.
+				if hub.HeardSince(m.ID, cutoff) {
 					continue
 				}
-				if _, _, err := db.DeleteMachine(ctx, store.Actor{Name: "system:ephemeral-gc", SourceIP: "local"}, m.ID); err != nil {
+				if _, err := svc.DeleteMachine(ctx, store.Actor{Name: "system:ephemeral-gc", SourceIP: "local"}, m.ID); err != nil {
 					log.Warn("janitor: delete ephemeral machine", "machine", m.ID, "err", err)
 					continue
 				}
 				log.Info("removed offline ephemeral machine", "machine", m.ID, "name", m.Name)
-				hub.Kick()
 			}
 		}
 		if time.Since(trimmed) > 10*time.Minute {

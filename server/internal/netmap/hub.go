@@ -502,6 +502,9 @@ func (h *Hub) Connect(id string) (release func()) {
 		}
 		h.nconn--
 		h.mu.Unlock()
+		// The agent was there until now: a poll it re-opens in a moment
+		// must not find it counted as long gone.
+		h.Seen(id, time.Now())
 	}
 }
 
@@ -517,6 +520,19 @@ func (h *Hub) IsConnected(id string) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return h.connected[id] > 0
+}
+
+// HeardSince reports whether machine id holds a long-poll now or was heard
+// from after t by this replica (including times not yet written to the
+// database).
+func (h *Hub) HeardSince(id string, t time.Time) bool {
+	if h.IsConnected(id) {
+		return true
+	}
+	h.seenMu.Lock()
+	defer h.seenMu.Unlock()
+	seen, ok := h.seen[id]
+	return ok && seen.After(t)
 }
 
 // Seen notes that machine id was heard from at t. Times are written to the

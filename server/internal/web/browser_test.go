@@ -26,6 +26,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -43,8 +44,12 @@ func server(t *testing.T) (string, string, *client.Client) {
 	go func() {
 		done <- daemon.Run(ctx, daemon.Options{
 			Listen: "127.0.0.1:0", DataDir: t.TempDir(), InsecureHTTP: true,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Ready:  func(u, _ string) { ready <- u },
+			// The cheapest bcrypt: twelve concurrent sign-ins at cost 12
+			// under the race detector can outlast the 30 s write timeout on
+			// a loaded 2-core machine. What is tested is the rate limit.
+			BcryptCost: bcrypt.MinCost,
+			Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Ready:      func(u, _ string) { ready <- u },
 		}, &out)
 	}()
 	t.Cleanup(func() { cancel(); <-done })

@@ -2,12 +2,12 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
-	"github.com/wirefleet/wirefleet/server/internal/api"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -59,35 +59,28 @@ func (w *Web) saveFlag(rw http.ResponseWriter, r *http.Request, s store.Session)
 			return
 		}
 	}
-	saved, err := api.SetFlag(r.Context(), w.db, w.actor(r, s), f)
+	saved, err := w.fl.SetFlag(r.Context(), w.actor(r, s), f)
 	if err != nil {
-		if we, ok := err.(*wire.Error); ok {
+		var we *wire.Error
+		if errors.As(err, &we) && we.Code != wire.CodeInternal {
 			fail(we.Message)
 			return
 		}
 		w.internal(rw, r, err)
 		return
 	}
-	if w.cfg.FlagsChanged != nil {
-		w.cfg.FlagsChanged(saved.Version)
-	}
 	http.Redirect(rw, r, "/flags?flash="+url.QueryEscape("Flag "+saved.Key+" saved; online agents have it within a second."), http.StatusSeeOther)
 }
 
 func (w *Web) toggleFlag(rw http.ResponseWriter, r *http.Request, s store.Session) {
-	f, err := w.db.Flag(r.Context(), r.PathValue("key"))
-	if err != nil {
+	saved, err := w.fl.ToggleFlag(r.Context(), w.actor(r, s), r.PathValue("key"))
+	if errors.Is(err, store.ErrNotFound) {
 		w.fail(rw, r, http.StatusNotFound, "No such flag.")
 		return
 	}
-	f.Enabled = !f.Enabled
-	saved, err := api.SetFlag(r.Context(), w.db, w.actor(r, s), f)
 	if err != nil {
 		w.internal(rw, r, err)
 		return
-	}
-	if w.cfg.FlagsChanged != nil {
-		w.cfg.FlagsChanged(saved.Version)
 	}
 	state := "disabled"
 	if saved.Enabled {
@@ -98,16 +91,13 @@ func (w *Web) toggleFlag(rw http.ResponseWriter, r *http.Request, s store.Sessio
 
 func (w *Web) deleteFlag(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	key := r.PathValue("key")
-	if err := w.db.DeleteFlag(r.Context(), w.actor(r, s), key); err != nil {
-		if err == store.ErrNotFound {
+	if err := w.fl.DeleteFlag(r.Context(), w.actor(r, s), key); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
 			w.fail(rw, r, http.StatusNotFound, "No such flag.")
 			return
 		}
 		w.internal(rw, r, err)
 		return
-	}
-	if v, err := w.db.FlagsVersion(r.Context()); err == nil && w.cfg.FlagsChanged != nil {
-		w.cfg.FlagsChanged(v)
 	}
 	http.Redirect(rw, r, "/flags?flash="+url.QueryEscape("Flag "+key+" deleted."), http.StatusSeeOther)
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -11,8 +12,8 @@ import (
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/oneliner"
-	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -126,7 +127,7 @@ func (w *Web) machinesJSON(rw http.ResponseWriter, r *http.Request, s store.Sess
 func (w *Web) machine(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	m, err := w.db.Machine(r.Context(), r.PathValue("id"))
 	if err != nil {
-		if err == store.ErrNotFound {
+		if errors.Is(err, store.ErrNotFound) {
 			w.fail(rw, r, http.StatusNotFound, "No such machine. It may have been deleted.")
 			return
 		}
@@ -148,19 +149,17 @@ func (w *Web) machine(rw http.ResponseWriter, r *http.Request, s store.Session) 
 		Data: map[string]any{"M": m, "Row": w.rowOf(m, w.now()), "Health": h, "Chart": chart(h.History), "Events": events.Events}})
 }
 
-// mutate runs a machine change, waits for the network map to reflect it
-// (so every affected agent has been told), and redirects with a message.
-func (w *Web) mutate(rw http.ResponseWriter, r *http.Request, back string, fn func() (wire.Machine, store.Change, error), flash func(wire.Machine) string) {
-	m, ch, err := fn()
+// mutate runs a machine change through the service (which returns once
+// every affected agent has been told) and redirects with a message; a
+// refused change goes back with the reason.
+func (w *Web) mutate(rw http.ResponseWriter, r *http.Request, back string, fn func() (wire.Machine, error), flash func(wire.Machine) string) {
+	m, err := fn()
 	if err != nil {
-		if code := wire.ErrorCode(err); code != wire.CodeInternal {
-			http.Redirect(rw, r, back+"?error="+url.QueryEscape(err.(*wire.Error).Message), http.StatusSeeOther)
+		var we *wire.Error
+		if errors.As(err, &we) && we.Code != wire.CodeInternal {
+			http.Redirect(rw, r, back+"?error="+url.QueryEscape(we.Message), http.StatusSeeOther)
 			return
 		}
-		w.internal(rw, r, err)
-		return
-	}
-	if err := w.hub.Sync(r.Context(), ch.Version); err != nil {
 		w.internal(rw, r, err)
 		return
 	}
@@ -172,37 +171,31 @@ func (w *Web) mutate(rw http.ResponseWriter, r *http.Request, back string, fn fu
 
 func (w *Web) revoke(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	id := r.PathValue("id")
-	w.mutate(rw, r, "/machines/"+url.PathEscape(id), func() (wire.Machine, store.Change, error) {
-		return w.db.RevokeMachine(r.Context(), w.actor(r, s), id)
+	w.mutate(rw, r, "/machines/"+url.PathEscape(id), func() (wire.Machine, error) {
+		return w.fl.RevokeMachine(r.Context(), w.actor(r, s), id)
 	}, func(m wire.Machine) string { return "Machine " + m.Name + " revoked: its credential no longer works." })
 }
 
 func (w *Web) delete(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	id := r.PathValue("id")
-	w.mutate(rw, r, "/machines", func() (wire.Machine, store.Change, error) {
-		return w.db.DeleteMachine(r.Context(), w.actor(r, s), id)
+	w.mutate(rw, r, "/machines", func() (wire.Machine, error) {
+		return w.fl.DeleteMachine(r.Context(), w.actor(r, s), id)
 	}, func(m wire.Machine) string { return "Machine " + m.Name + " deleted." })
 }
 
 func (w *Web) rename(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	id := r.PathValue("id")
 	name := strings.TrimSpace(r.PostFormValue("name"))
-	w.mutate(rw, r, "/machines/"+url.PathEscape(id), func() (wire.Machine, store.Change, error) {
-		if err := wire.ValidateName(name); err != nil {
-			return wire.Machine{}, store.Change{}, err
-		}
-		return w.db.UpdateMachine(r.Context(), w.actor(r, s), id, &name, nil)
+	w.mutate(rw, r, "/machines/"+url.PathEscape(id), func() (wire.Machine, error) {
+		return w.fl.UpdateMachine(r.Context(), w.actor(r, s), id, fleet.MachineUpdate{Name: &name})
 	}, func(m wire.Machine) string { return "Renamed to " + m.Name + "." })
 }
 
 func (w *Web) retag(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	id := r.PathValue("id")
-	w.mutate(rw, r, "/machines/"+url.PathEscape(id), func() (wire.Machine, store.Change, error) {
-		tags, err := wire.ValidateTags(splitTags(r.PostFormValue("tags")))
-		if err != nil {
-			return wire.Machine{}, store.Change{}, err
-		}
-		return w.db.UpdateMachine(r.Context(), w.actor(r, s), id, nil, &tags)
+	tags := splitTags(r.PostFormValue("tags"))
+	w.mutate(rw, r, "/machines/"+url.PathEscape(id), func() (wire.Machine, error) {
+		return w.fl.UpdateMachine(r.Context(), w.actor(r, s), id, fleet.MachineUpdate{Tags: &tags})
 	}, func(m wire.Machine) string { return "Tags saved." })
 }
 
@@ -210,13 +203,8 @@ func (w *Web) retag(rw http.ResponseWriter, r *http.Request, s store.Session) {
 func (w *Web) pin(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	id := r.PathValue("id")
 	version := strings.TrimSpace(r.PostFormValue("version"))
-	w.mutate(rw, r, "/machines/"+url.PathEscape(id), func() (wire.Machine, store.Change, error) {
-		if version != "" {
-			if err := wire.ValidateVersion(version); err != nil {
-				return wire.Machine{}, store.Change{}, err
-			}
-		}
-		return w.db.PinVersion(r.Context(), w.actor(r, s), id, version)
+	w.mutate(rw, r, "/machines/"+url.PathEscape(id), func() (wire.Machine, error) {
+		return w.fl.UpdateMachine(r.Context(), w.actor(r, s), id, fleet.MachineUpdate{PinnedVersion: &version})
 	}, func(m wire.Machine) string {
 		if m.PinnedVersion == "" {
 			return "Unpinned: " + m.Name + " follows its channel again."
@@ -245,35 +233,35 @@ func (w *Web) tokens(rw http.ResponseWriter, r *http.Request, s store.Session) {
 
 func (w *Web) createToken(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	back := func(msg string) { http.Redirect(rw, r, "/tokens?error="+url.QueryEscape(msg), http.StatusSeeOther) }
-	reusable := r.PostFormValue("reusable") == "on"
-	tags, err := wire.ValidateTags(splitTags(r.PostFormValue("tags")))
-	if err != nil {
-		back(err.(*wire.Error).Message)
-		return
+	spec := fleet.TokenSpec{
+		Reusable:  r.PostFormValue("reusable") == "on",
+		Ephemeral: r.PostFormValue("ephemeral") == "on",
+		Tags:      splitTags(r.PostFormValue("tags")),
+		TTL:       w.cfg.TokenTTL,
 	}
-	maxUses := 0
 	if v := strings.TrimSpace(r.PostFormValue("max_uses")); v != "" {
-		if maxUses, err = strconv.Atoi(v); err != nil || maxUses < 0 || maxUses > 1_000_000 {
+		n, err := strconv.Atoi(v)
+		if err != nil {
 			back("Max uses must be a number from 0 (unlimited) to 1000000.")
 			return
 		}
+		spec.MaxUses = n
 	}
-	if maxUses > 1 && !reusable {
-		back("More than one use needs a reusable token.")
-		return
-	}
-	ttl := w.cfg.TokenTTL
 	if v := strings.TrimSpace(r.PostFormValue("expires")); v != "" {
-		if ttl, err = time.ParseDuration(v); err != nil || ttl <= 0 || ttl > 366*24*time.Hour {
+		ttl, err := fleet.ParseTTL(v)
+		if err != nil || ttl <= 0 {
 			back("Expiry must be a duration such as 1h, 24h or 720h (at most a year).")
 			return
 		}
+		spec.TTL = ttl
 	}
-	exp := w.now().Add(ttl).UTC()
-	sec, hash := secret.New(wire.PrefixEnrollToken)
-	t, err := w.db.CreateToken(r.Context(), w.actor(r, s), store.NewToken{Prefix: secret.Display(sec), Hash: hash,
-		Reusable: reusable, Ephemeral: r.PostFormValue("ephemeral") == "on", MaxUses: maxUses, Tags: tags, ExpiresAt: &exp})
+	t, sec, err := w.fl.CreateToken(r.Context(), w.actor(r, s), spec)
 	if err != nil {
+		var we *wire.Error
+		if errors.As(err, &we) && we.Code != wire.CodeInternal {
+			back(we.Message)
+			return
+		}
 		w.internal(rw, r, err)
 		return
 	}
@@ -286,9 +274,9 @@ func (w *Web) createToken(rw http.ResponseWriter, r *http.Request, s store.Sessi
 }
 
 func (w *Web) revokeToken(rw http.ResponseWriter, r *http.Request, s store.Session) {
-	t, err := w.db.RevokeToken(r.Context(), w.actor(r, s), r.PathValue("id"))
+	t, err := w.fl.RevokeToken(r.Context(), w.actor(r, s), r.PathValue("id"))
 	if err != nil {
-		if err == store.ErrNotFound {
+		if errors.Is(err, store.ErrNotFound) {
 			http.Redirect(rw, r, "/tokens?error="+url.QueryEscape("No such token."), http.StatusSeeOther)
 			return
 		}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"sort"
@@ -17,9 +18,9 @@ type versionCount struct {
 
 func (w *Web) updates(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	var channels []release.Manifest
-	if w.cfg.Releases != nil {
+	if rs := w.fl.Releases(); rs != nil {
 		var err error
-		if channels, err = w.cfg.Releases.Channels(); err != nil {
+		if channels, err = rs.Channels(); err != nil {
 			w.internal(rw, r, err)
 			return
 		}
@@ -49,18 +50,18 @@ func (w *Web) updates(rw http.ResponseWriter, r *http.Request, s store.Session) 
 
 func (w *Web) pause(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	ch, action := r.PathValue("channel"), r.PathValue("action")
-	if w.cfg.Releases == nil || (action != "pause" && action != "resume") {
+	if w.fl.Releases() == nil || (action != "pause" && action != "resume") {
 		w.fail(rw, r, http.StatusNotFound, "No such action.")
 		return
 	}
-	if err := w.cfg.Releases.SetPaused(ch, action == "pause"); err != nil {
-		if we, ok := err.(*wire.Error); ok {
+	if err := w.fl.PauseRollout(r.Context(), w.actor(r, s), ch, action == "pause"); err != nil {
+		var we *wire.Error
+		if errors.As(err, &we) && we.Code != wire.CodeInternal {
 			http.Redirect(rw, r, "/updates?error="+url.QueryEscape(we.Message), http.StatusSeeOther)
 			return
 		}
 		w.internal(rw, r, err)
 		return
 	}
-	_ = w.db.Audit(r.Context(), w.actor(r, s), "release."+action, ch, nil)
 	http.Redirect(rw, r, "/updates?flash="+url.QueryEscape("Rollout of "+ch+" "+action+"d."), http.StatusSeeOther)
 }

@@ -27,9 +27,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/ratelimit"
-	"github.com/wirefleet/wirefleet/server/internal/releases"
 	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
@@ -48,18 +48,20 @@ type Config struct {
 	SessionTTL time.Duration
 	// LoginRate limits sign-in attempts per source IP per minute (default 10).
 	LoginRate float64
+	// BcryptCost is the admin passwords' work factor (default 12): unknown
+	// user names are checked against a dummy hash of the same cost, so that
+	// timing does not reveal which names exist.
+	BcryptCost int
 	// TokenTTL is the default token lifetime offered in the form.
 	TokenTTL time.Duration
 	// Server returns the URL and pin put into one-liners.
 	Server func() (url, pin string)
-	// FlagsChanged wakes agents waiting for flag changes.
-	FlagsChanged func(version int64)
-	// Releases is the release store (for the Releases page).
-	Releases *releases.Store
 }
 
-// Web serves the admin page.
+// Web serves the admin page. It is an adapter: changes go through the
+// fleet service, reads straight to the store and the hub.
 type Web struct {
+	fl    *fleet.Service
 	db    *store.DB
 	hub   *netmap.Hub
 	log   *slog.Logger
@@ -67,6 +69,9 @@ type Web struct {
 	pages map[string]*template.Template
 	login *ratelimit.Limiter
 	now   func() time.Time
+	// dummyHash is a bcrypt hash of a random string, compared against when
+	// the user name does not exist.
+	dummyHash string
 }
 
 const (
@@ -77,7 +82,7 @@ const (
 
 // New parses the templates (failing if one is missing or broken) and
 // returns the page.
-func New(db *store.DB, hub *netmap.Hub, log *slog.Logger, cfg Config) (*Web, error) {
+func New(fl *fleet.Service, log *slog.Logger, cfg Config) (*Web, error) {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour
 	}
@@ -87,8 +92,16 @@ func New(db *store.DB, hub *netmap.Hub, log *slog.Logger, cfg Config) (*Web, err
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = 24 * time.Hour
 	}
-	w := &Web{db: db, hub: hub, log: log, cfg: cfg, pages: map[string]*template.Template{},
-		login: ratelimit.New(cfg.LoginRate, int(cfg.LoginRate)), now: time.Now}
+	if cfg.BcryptCost == 0 {
+		cfg.BcryptCost = 12
+	}
+	rnd, _ := secret.New("")
+	dummy, err := bcrypt.GenerateFromPassword([]byte(rnd), cfg.BcryptCost)
+	if err != nil {
+		return nil, fmt.Errorf("web: dummy password hash: %w", err)
+	}
+	w := &Web{fl: fl, db: fl.DB(), hub: fl.Hub(), log: log, cfg: cfg, pages: map[string]*template.Template{},
+		login: ratelimit.New(cfg.LoginRate, int(cfg.LoginRate)), now: time.Now, dummyHash: string(dummy)}
 	funcs := template.FuncMap{
 		"ago":   w.ago,
 		"when":  func(t *time.Time) string { return fmtTime(t) },
@@ -293,7 +306,7 @@ func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		hash = dummyHash // spend the same time as a real check
+		hash = w.dummyHash // spend the same time as a real check
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)) != nil || errors.Is(err, store.ErrNotFound) {
 		_ = w.db.Audit(r.Context(), store.Actor{Name: "anonymous", SourceIP: ip}, "admin.login_failed", "", map[string]any{"username": clip(name, 64)})
@@ -311,14 +324,6 @@ func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
 	http.SetCookie(rw, &http.Cookie{Name: loginCookie, Value: "", Path: "/login", MaxAge: -1})
 	http.Redirect(rw, r, "/machines", http.StatusSeeOther)
 }
-
-// dummyHash is a bcrypt hash of a random string, compared against when the
-// user name does not exist so that timing does not reveal valid names.
-var dummyHash = func() string {
-	s, _ := secret.New("")
-	h, _ := bcrypt.GenerateFromPassword([]byte(s), 12) // the cost real passwords use (api.BcryptCost)
-	return string(h)
-}()
 
 func (w *Web) logout(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	if c, err := r.Cookie(sessionCookie); err == nil {

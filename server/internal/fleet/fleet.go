@@ -1,0 +1,78 @@
+// Package fleet is the server's service layer: every change to the fleet —
+// enrolling, revoking, deleting, renaming, tagging and pinning machines,
+// tokens, flags, admins and API keys, releases — goes through it. Each
+// method validates its input (one set of rules, whichever adapter calls),
+// runs one store transaction that also writes the audit event, and then
+// does what the change implies for connected agents: waits until the
+// network-map hub has the new version (so held long-polls are answered) or
+// wakes flag polls.
+//
+// The HTTP API, the admin web page and the server's own start-up and
+// background jobs are adapters over it; none of them calls a store mutation
+// or the hub's Sync directly. Reads stay on the store: they need no rules.
+package fleet
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/wirefleet/wirefleet/server/internal/netmap"
+	"github.com/wirefleet/wirefleet/server/internal/releases"
+	"github.com/wirefleet/wirefleet/server/internal/store"
+)
+
+// Actor says who makes a change and from where (audit log).
+type Actor = store.Actor
+
+// Config holds the service's settings.
+type Config struct {
+	// DefaultTokenTTL applies when a token request names no expiry
+	// (default 24 h).
+	DefaultTokenTTL time.Duration
+	// Releases, when set, is where published releases are kept.
+	Releases *releases.Store
+	// BcryptCost is the work factor for admin passwords (default 12).
+	BcryptCost int
+}
+
+// Service applies changes to the fleet. Create it with New.
+type Service struct {
+	db    *store.DB
+	hub   *netmap.Hub
+	log   *slog.Logger
+	cfg   Config
+	flags *FlagWatch
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// New returns the service over db and hub.
+func New(db *store.DB, hub *netmap.Hub, log *slog.Logger, cfg Config) *Service {
+	if cfg.DefaultTokenTTL <= 0 {
+		cfg.DefaultTokenTTL = 24 * time.Hour
+	}
+	if cfg.BcryptCost == 0 {
+		cfg.BcryptCost = 12
+	}
+	s := &Service{db: db, hub: hub, log: log, cfg: cfg, flags: newFlagWatch(), Now: time.Now}
+	if v, err := db.FlagsVersion(context.Background()); err == nil {
+		s.flags.Set(v)
+	}
+	return s
+}
+
+// DB returns the store, for reads.
+func (s *Service) DB() *store.DB { return s.db }
+
+// Hub returns the network-map hub, for reads and long-polls.
+func (s *Service) Hub() *netmap.Hub { return s.hub }
+
+// Releases returns the release store, or nil when the server hosts none.
+func (s *Service) Releases() *releases.Store { return s.cfg.Releases }
+
+// synced waits until the hub reflects the change, so every agent holding a
+// long-poll has been answered with it.
+func (s *Service) synced(ctx context.Context, ch store.Change) error {
+	return s.hub.Sync(ctx, ch.Version)
+}

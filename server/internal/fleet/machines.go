@@ -1,0 +1,229 @@
+package fleet
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/wirefleet/wirefleet/pkg/version"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/secret"
+	"github.com/wirefleet/wirefleet/server/internal/store"
+)
+
+// Enrolled is the result of an enrollment: the new machine and its
+// credential, which exists only here and in the answer to the agent.
+type Enrolled struct {
+	Machine    wire.Machine
+	Credential string
+}
+
+// Enroll validates an enrollment request, consumes the token and creates
+// the machine. source is the address the request came from: it is added
+// to the endpoints the agent reported, and refusals are audited with it.
+func (s *Service) Enroll(ctx context.Context, source netip.Addr, req wire.EnrollRequest) (Enrolled, error) {
+	e, err := validateEnroll(&req)
+	if err != nil {
+		return Enrolled{}, err
+	}
+	e.Endpoints = withObserved(e.Endpoints, source, req.ListenPort)
+	cred, credHash := secret.New(wire.PrefixMachineCred)
+	e.CredentialHash = credHash
+	ip := addrString(source)
+	m, ch, err := s.db.Enroll(ctx, Actor{SourceIP: ip}, e)
+	if err != nil {
+		if code := wire.ErrorCode(err); code != wire.CodeInternal {
+			// Refusals are security events: keep them in the audit log.
+			_ = s.db.Audit(context.WithoutCancel(ctx), Actor{Name: "anonymous", SourceIP: ip}, "machine.enroll_refused",
+				"", map[string]any{"code": string(code), "hostname": req.Hostname})
+		}
+		return Enrolled{}, err
+	}
+	if err := s.synced(ctx, ch); err != nil {
+		return Enrolled{}, err
+	}
+	s.log.Info("machine enrolled", "machine", m.ID, "name", m.Name, "ipv4", m.IPv4, "source", ip)
+	return Enrolled{Machine: m, Credential: cred}, nil
+}
+
+// validateEnroll checks an enrollment request without touching the
+// database and returns the store's view of it.
+func validateEnroll(req *wire.EnrollRequest) (store.Enrollment, error) {
+	var e store.Enrollment
+	if !secret.WellFormed(req.Token, wire.PrefixEnrollToken) {
+		return e, wire.Errorf(wire.CodeTokenInvalid, "enrollment token is malformed (expected wfe_ followed by 52 characters)")
+	}
+	if err := wire.ValidatePublicKey(req.PublicKey); err != nil {
+		return e, err
+	}
+	if err := wire.ValidateFact("hostname", req.Hostname, wire.MaxHostnameLen, true); err != nil {
+		return e, err
+	}
+	for _, f := range []struct {
+		name, val string
+		required  bool
+	}{{"os", req.OS, true}, {"arch", req.Arch, true}, {"os_version", req.OSVersion, false}, {"agent_version", req.AgentVersion, true}} {
+		if err := wire.ValidateFact(f.name, f.val, wire.MaxFactLen, f.required); err != nil {
+			return e, err
+		}
+	}
+	name := req.Name
+	if name != "" {
+		if err := wire.ValidateName(name); err != nil {
+			return e, err
+		}
+	} else if name = wire.SanitizeName(req.Hostname); name == "" {
+		name = "machine"
+	}
+	eps, err := wire.ValidateEndpoints(req.Endpoints)
+	if err != nil {
+		return e, err
+	}
+	if err := validatePort(req.ListenPort); err != nil {
+		return e, err
+	}
+	return store.Enrollment{
+		TokenHash: secret.Hash(req.Token), PublicKey: req.PublicKey, Hostname: req.Hostname, Name: name,
+		OS: req.OS, OSVersion: req.OSVersion, Arch: req.Arch, AgentVersion: req.AgentVersion, Endpoints: eps,
+	}, nil
+}
+
+func validatePort(p int) error {
+	if p < 0 || p > 65535 {
+		return wire.Errorf(wire.CodeInvalidArgument, "listen_port must be 0–65535")
+	}
+	return nil
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.Unmap().String()
+}
+
+// withObserved adds the source address the server saw, paired with the
+// agent's WireGuard port, to the endpoints the agent reported.
+func withObserved(eps []string, source netip.Addr, port int) []string {
+	if port == 0 || !source.IsValid() || source.IsUnspecified() {
+		return eps
+	}
+	obs := netip.AddrPortFrom(source.Unmap(), uint16(port)).String()
+	for _, e := range eps {
+		if e == obs {
+			return eps
+		}
+	}
+	if len(eps) >= wire.MaxEndpoints {
+		eps = eps[:wire.MaxEndpoints-1]
+	}
+	return append(append([]string{}, eps...), obs)
+}
+
+// SetEndpoints records the endpoints a machine reports (plus the address
+// the server observed) and returns what was stored.
+func (s *Service) SetEndpoints(ctx context.Context, machineID string, source netip.Addr, eps []string, port int) ([]string, error) {
+	eps, err := wire.ValidateEndpoints(eps)
+	if err != nil {
+		return nil, err
+	}
+	if err := validatePort(port); err != nil {
+		return nil, err
+	}
+	eps = withObserved(eps, source, port)
+	ch, changed, err := s.db.SetEndpoints(ctx, machineID, eps)
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		if err := s.synced(ctx, ch); err != nil {
+			return nil, err
+		}
+	}
+	return eps, nil
+}
+
+// Rekey gives a machine a new WireGuard public key.
+func (s *Service) Rekey(ctx context.Context, a Actor, machineID, publicKey string) (wire.Machine, error) {
+	if err := wire.ValidatePublicKey(publicKey); err != nil {
+		return wire.Machine{}, err
+	}
+	m, ch, err := s.db.Rekey(ctx, a, machineID, publicKey)
+	return s.done(ctx, m, ch, err)
+}
+
+// MachineUpdate names what to change on a machine; nil fields stay as
+// they are. An empty PinnedVersion unpins.
+type MachineUpdate struct {
+	Name          *string
+	Tags          *[]string
+	PinnedVersion *string
+}
+
+// UpdateMachine renames, re-tags and/or pins a machine.
+func (s *Service) UpdateMachine(ctx context.Context, a Actor, idOrName string, u MachineUpdate) (wire.Machine, error) {
+	if u.Name != nil {
+		if err := wire.ValidateName(*u.Name); err != nil {
+			return wire.Machine{}, err
+		}
+	}
+	if u.Tags != nil {
+		tags, err := wire.ValidateTags(*u.Tags)
+		if err != nil {
+			return wire.Machine{}, err
+		}
+		u.Tags = &tags
+	}
+	if u.PinnedVersion != nil && *u.PinnedVersion != "" {
+		if err := version.Validate(*u.PinnedVersion); err != nil {
+			return wire.Machine{}, err
+		}
+	}
+	if u.Name == nil && u.Tags == nil && u.PinnedVersion == nil {
+		return wire.Machine{}, wire.Errorf(wire.CodeInvalidArgument, "nothing to change: give name, tags and/or pinned_version")
+	}
+	var (
+		m   wire.Machine
+		ch  store.Change
+		err error
+	)
+	if u.Name != nil || u.Tags != nil {
+		m, ch, err = s.db.UpdateMachine(ctx, a, idOrName, u.Name, u.Tags)
+		if err == nil {
+			idOrName = m.ID // the name may just have changed
+		}
+	}
+	if err == nil && u.PinnedVersion != nil {
+		m, ch, err = s.db.PinVersion(ctx, a, idOrName, *u.PinnedVersion)
+	}
+	return s.done(ctx, m, ch, err)
+}
+
+// RevokeMachine revokes a machine: its credential stops working at once
+// and every peer's held long-poll is answered without it.
+func (s *Service) RevokeMachine(ctx context.Context, a Actor, idOrName string) (wire.Machine, error) {
+	m, ch, err := s.db.RevokeMachine(ctx, a, idOrName)
+	if err == nil {
+		s.log.Info("machine revoked", "machine", m.ID, "name", m.Name, "by", a.Name)
+	}
+	return s.done(ctx, m, ch, err)
+}
+
+// DeleteMachine removes a machine.
+func (s *Service) DeleteMachine(ctx context.Context, a Actor, idOrName string) (wire.Machine, error) {
+	m, ch, err := s.db.DeleteMachine(ctx, a, idOrName)
+	if err == nil {
+		s.log.Info("machine deleted", "machine", m.ID, "name", m.Name, "by", a.Name)
+	}
+	return s.done(ctx, m, ch, err)
+}
+
+// done finishes a map-changing mutation: on success it waits for the hub.
+func (s *Service) done(ctx context.Context, m wire.Machine, ch store.Change, err error) (wire.Machine, error) {
+	if err != nil {
+		return wire.Machine{}, err
+	}
+	if err := s.synced(ctx, ch); err != nil {
+		return wire.Machine{}, err
+	}
+	return m, nil
+}
