@@ -55,7 +55,7 @@ type Engine struct {
 	NewTunnel func(tunnel.Config) (Tunnel, error)
 
 	mu        sync.Mutex
-	view      view
+	view      wire.View // the agent's full picture of the map, kept by applying deltas
 	tun       Tunnel
 	tcfg      tunnel.Config
 	cfg       state.Config
@@ -71,46 +71,6 @@ type Engine struct {
 	acked     bool               // a health acknowledgement has arrived
 
 	releasesChanged chan struct{} // wakes checkUpdates
-}
-
-// view is the agent's full picture of the map, kept by applying deltas.
-type view struct {
-	version uint64
-	self    *wire.Self
-	peers   map[string]wire.Peer
-}
-
-// apply merges a map into v the way the protocol defines (see wire.NetMap).
-func (v *view) apply(nm wire.NetMap) {
-	if nm.Unchanged {
-		v.version = nm.Version
-		return
-	}
-	if nm.Full || v.peers == nil {
-		v.peers = map[string]wire.Peer{}
-	}
-	for _, p := range nm.Peers {
-		v.peers[p.ID] = p
-	}
-	for _, p := range append(nm.Added, nm.Changed...) {
-		v.peers[p.ID] = p
-	}
-	for _, id := range nm.Removed {
-		delete(v.peers, id)
-	}
-	if nm.Self != nil {
-		v.self = nm.Self
-	}
-	v.version = nm.Version
-}
-
-// full renders v as a full map, for the cache.
-func (v *view) full() wire.NetMap {
-	nm := wire.NetMap{Version: v.version, Full: true, Self: v.self, Peers: make([]wire.Peer, 0, len(v.peers))}
-	for _, p := range v.peers {
-		nm.Peers = append(nm.Peers, p)
-	}
-	return nm
 }
 
 // Backoff returns the wait before retry n (0-based): exponential from 1 s,
@@ -159,16 +119,18 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.Log.Warn("ignoring the network-map cache", "err", err)
 	}
 	if ok {
-		e.view.apply(cache.Map)
+		_ = e.view.Apply(cache.Map)
 		e.Log.Info("starting from the cached network map", "version", cache.Map.Version, "peers", len(cache.Map.Peers), "saved_at", cache.SavedAt)
 	}
-	if e.view.self == nil {
+	if e.view.Self == nil {
 		// No cache: wait for the first map to learn the prefixes.
 		nm, err := e.firstMap(ctx, cl)
 		if err != nil {
 			return err
 		}
-		e.view.apply(nm)
+		if err := e.view.Apply(nm); err != nil {
+			return fmt.Errorf("engine: first network map: %w", err)
+		}
 	}
 	e.mu.Lock()
 	e.cfg, e.cl, e.cancel = cfg, cl, cancel
@@ -217,7 +179,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	failures := 0
 	for ctx.Err() == nil {
 		e.mu.Lock()
-		since := e.view.version
+		since := e.view.Version
 		e.mu.Unlock()
 		wait := time.Duration(0) // the server's long-poll
 		if !committed {
@@ -264,8 +226,12 @@ func (e *Engine) Run(ctx context.Context) error {
 				continue
 			}
 		}
-		e.view.apply(nm)
-		full := e.view.full()
+		if err := e.view.Apply(nm); err != nil {
+			e.mu.Unlock()
+			e.Log.Error("ignoring a network map", "version", nm.Version, "err", err)
+			continue
+		}
+		full := e.view.Full()
 		e.lastSync = time.Now()
 		e.mu.Unlock()
 		if !nm.Unchanged {
@@ -374,17 +340,17 @@ func (e *Engine) bringUp() error {
 		return nil
 	}
 	c := e.tcfg
-	c.Self = *e.view.self
+	c.Self = *e.view.Self
 	tun, err := up(c)
 	if err != nil {
 		return err
 	}
-	if err := tun.Apply(e.view.full()); err != nil {
+	if err := tun.Apply(e.view.Full()); err != nil {
 		tun.Close()
 		return err
 	}
 	e.tun = tun
-	e.Log.Info("tunnel up", "iface", tun.Name(), "ipv4", c.Self.IPv4, "ipv6", c.Self.IPv6, "peers", len(e.view.peers))
+	e.Log.Info("tunnel up", "iface", tun.Name(), "ipv4", c.Self.IPv4, "ipv6", c.Self.IPv6, "peers", len(e.view.Peers))
 	return nil
 }
 
@@ -579,7 +545,7 @@ func (e *Engine) Status() Status {
 		MachineID: cfg.MachineID, IPv4: cfg.IPv4, IPv6: cfg.IPv6, Keystore: e.Store.Backend(), Version: e.Version, Tunnel: "down", Peers: []tunnel.PeerStatus{}}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	st.MapVer = e.view.version
+	st.MapVer = e.view.Version
 	st.Down = e.cfg.Down
 	if e.Flags != nil {
 		fr := e.Flags.Freshness()

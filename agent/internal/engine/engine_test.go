@@ -55,26 +55,6 @@ func TestBackoffGrowsIsCappedAndJittered(t *testing.T) {
 	}
 }
 
-func TestViewAppliesDeltasAndFullMaps(t *testing.T) {
-	var v view
-	p := func(id string) wire.Peer { return wire.Peer{ID: id, PublicKey: id} }
-	v.apply(wire.NetMap{Version: 1, Full: true, Self: &wire.Self{ID: "me"}, Peers: []wire.Peer{p("a"), p("b")}})
-	v.apply(wire.NetMap{Version: 2, Added: []wire.Peer{p("c")}, Removed: []string{"a", "never-seen"}})
-	v.apply(wire.NetMap{Version: 2, Unchanged: true})
-	if len(v.peers) != 2 || v.peers["b"].ID == "" || v.peers["c"].ID == "" || v.version != 2 || v.self.ID != "me" {
-		t.Fatalf("view = %+v", v)
-	}
-	// A full map with zero peers empties the view ("no change" is a different shape).
-	v.apply(wire.NetMap{Version: 3, Full: true, Peers: []wire.Peer{}})
-	if len(v.peers) != 0 || v.self.ID != "me" {
-		t.Fatalf("after an empty full map: %+v", v)
-	}
-	full := v.full()
-	if !full.Full || full.Peers == nil || full.Version != 3 {
-		t.Fatalf("full() = %+v", full)
-	}
-}
-
 func TestEnrollRefusesToOverwriteAndRunStopsWhenRevokedOrNotEnrolled(t *testing.T) {
 	dir := t.TempDir()
 	p := paths.In(dir)

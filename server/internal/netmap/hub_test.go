@@ -78,44 +78,23 @@ func (f *fixture) sync(t testing.TB, ch store.Change) {
 
 // view is an agent's picture of its peers, maintained by applying maps the
 // way an agent must.
-type view struct {
-	version uint64
-	peers   map[string]wire.Peer
-	self    *wire.Self
-}
+type view struct{ wire.View }
 
+// apply checks the shapes the protocol promises, then merges with the
+// agent's own rule (wire.View.Apply).
 func (v *view) apply(t *testing.T, nm wire.NetMap) {
 	t.Helper()
-	switch {
-	case nm.Unchanged:
-		if len(nm.Peers)+len(nm.Added)+len(nm.Changed)+len(nm.Removed) != 0 || nm.Full {
-			t.Fatalf("unchanged map carries changes: %+v", nm)
-		}
-	case nm.Full:
-		if nm.Peers == nil {
-			t.Fatalf("full map with nil peers: zero peers must be an empty list")
-		}
-		v.peers = map[string]wire.Peer{}
-		for _, p := range nm.Peers {
-			v.peers[p.ID] = p
-		}
-	default:
-		for _, p := range append(nm.Added, nm.Changed...) {
-			v.peers[p.ID] = p
-		}
-		for _, id := range nm.Removed {
-			delete(v.peers, id)
-		}
+	if nm.Full && nm.Peers == nil {
+		t.Fatalf("full map with nil peers: zero peers must be an empty list")
 	}
-	if nm.Self != nil {
-		v.self = nm.Self
+	if err := v.View.Apply(nm); err != nil {
+		t.Fatalf("map %+v: %v", nm, err)
 	}
-	v.version = nm.Version
 }
 
 func (v *view) String() string {
-	ids := make([]string, 0, len(v.peers))
-	for id, p := range v.peers {
+	ids := make([]string, 0, len(v.Peers))
+	for id, p := range v.Peers {
 		ids = append(ids, id+"/"+p.Name+"/"+p.PublicKey[:6]+"/"+fmt.Sprint(p.Endpoints))
 	}
 	sort.Strings(ids)
@@ -188,7 +167,7 @@ func TestDeltasReproduceFullMaps(t *testing.T) {
 		if rng.IntN(3) == 0 { // let changes pile up between polls sometimes
 			continue
 		}
-		nm, ok := f.hub.Map(watcher.ID, v.version)
+		nm, ok := f.hub.Map(watcher.ID, v.Version)
 		if !ok {
 			t.Fatal("watcher dropped out of the map")
 		}
@@ -202,8 +181,8 @@ func TestDeltasReproduceFullMaps(t *testing.T) {
 		if v.String() != want.String() {
 			t.Fatalf("step %d: delta-built view\n%s\n!= full map\n%s", step, v, want)
 		}
-		if v.self.Name != want.self.Name {
-			t.Fatalf("step %d: self name %q, full map says %q", step, v.self.Name, want.self.Name)
+		if v.Self.Name != want.Self.Name {
+			t.Fatalf("step %d: self name %q, full map says %q", step, v.Self.Name, want.Self.Name)
 		}
 	}
 	if deltas < 100 {
