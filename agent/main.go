@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/wirefleet/wirefleet/agent/internal/control"
 	"github.com/wirefleet/wirefleet/agent/internal/engine"
@@ -26,6 +27,7 @@ import (
 	"github.com/wirefleet/wirefleet/agent/internal/paths"
 	"github.com/wirefleet/wirefleet/agent/internal/service"
 	"github.com/wirefleet/wirefleet/agent/internal/state"
+	"github.com/wirefleet/wirefleet/agent/internal/tunnel"
 	"github.com/wirefleet/wirefleet/agent/internal/update"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
@@ -34,9 +36,12 @@ import (
 var Version = "dev"
 
 type globals struct {
+	flags          *pflag.FlagSet // the global flags, to tell which were set
 	stateDir       string
 	iface          string
+	wireguard      string
 	logLevel       string
+	level          slog.Level
 	healthInterval time.Duration
 	flagsListen    string
 	updateInterval time.Duration
@@ -51,33 +56,33 @@ func (g *globals) paths() paths.Paths {
 	return paths.Default()
 }
 
-func (g *globals) logger() *slog.Logger {
+// parseLevel reads --log-level; a typo is an error, not a silent "info".
+func parseLevel(s string) (slog.Level, error) {
 	var lv slog.Level
-	_ = lv.UnmarshalText([]byte(g.logLevel))
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+	if err := lv.UnmarshalText([]byte(s)); err != nil {
+		return lv, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return lv, nil
 }
 
-// serviceArgs are the arguments the installed service runs with.
+func (g *globals) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: g.level}))
+}
+
+// serviceArgs are the arguments the installed service runs with: "run" and
+// every global flag given on this command line (so defaults are stated once,
+// where the flags are defined), plus the state dir when it came from
+// WIREFLEET_STATE_DIR, which the service would not see.
 func (g *globals) serviceArgs() []string {
 	args := []string{"run"}
-	if g.stateDir != "" {
-		args = append(args, "--state-dir", g.stateDir)
-	}
-	if g.iface != "" {
-		args = append(args, "--interface", g.iface)
-	}
-	if g.flagsListen != defaultFlagsListen {
-		args = append(args, "--flags-listen", g.flagsListen)
-	}
-	if g.updateInterval != 24*time.Hour {
-		args = append(args, "--update-interval", g.updateInterval.String())
-	}
-	if g.channel != "stable" {
-		args = append(args, "--channel", g.channel)
-	}
-	if g.healthInterval != 30*time.Second {
-		args = append(args, "--health-interval", g.healthInterval.String())
-	}
+	g.flags.VisitAll(func(f *pflag.Flag) {
+		switch {
+		case f.Changed:
+			args = append(args, "--"+f.Name, f.Value.String())
+		case f.Name == "state-dir" && g.stateDir != "":
+			args = append(args, "--state-dir", g.stateDir)
+		}
+	})
 	return args
 }
 
@@ -91,8 +96,14 @@ func main() {
 		SilenceErrors: true,
 	}
 	pf := root.PersistentFlags()
+	g.flags = pf
+	root.PersistentPreRunE = func(*cobra.Command, []string) (err error) {
+		g.level, err = parseLevel(g.logLevel)
+		return err
+	}
 	pf.StringVar(&g.stateDir, "state-dir", os.Getenv("WIREFLEET_STATE_DIR"), "keep config, state and file secrets here instead of the OS default")
 	pf.StringVar(&g.iface, "interface", "", "tunnel interface name (default wf0; utun on macOS)")
+	pf.StringVar(&g.wireguard, "wireguard", tunnel.ModeAuto, "WireGuard backend: auto (the Linux kernel module when present, else wireguard-go), kernel or userspace")
 	pf.StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
 	pf.DurationVar(&g.healthInterval, "health-interval", 30*time.Second, "how often to report health to the server")
 	pf.StringVar(&g.flagsListen, "flags-listen", defaultFlagsListen, "address of the local OFREP flag endpoint (empty disables it)")
@@ -173,7 +184,7 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 				}
 			}()
 		}
-		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, HealthInterval: g.healthInterval, Flags: fl,
+		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, WireGuard: g.wireguard, HealthInterval: g.healthInterval, Flags: fl,
 			Exe: executable(), UpdateInterval: g.updateInterval, UpdateGate: g.updateGate, Channel: g.channel}
 		go func() {
 			if err := control.Serve(ctx, control.Addr(p.State), controlAgent{eng}); err != nil {
@@ -313,7 +324,11 @@ func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status) {
 	fmt.Fprintf(tw, "server:\t%s\n", orDash(st.Server))
 	fmt.Fprintf(tw, "agent:\t%s, version %s\n", running, st.Version)
 	fmt.Fprintf(tw, "addresses:\t%s %s\n", orDash(st.IPv4), st.IPv6)
-	fmt.Fprintf(tw, "tunnel:\t%s %s\n", st.Tunnel, st.Interface)
+	if st.WireGuard != "" {
+		fmt.Fprintf(tw, "tunnel:\t%s %s (%s WireGuard)\n", st.Tunnel, st.Interface, st.WireGuard)
+	} else {
+		fmt.Fprintf(tw, "tunnel:\t%s %s\n", st.Tunnel, st.Interface)
+	}
 	fmt.Fprintf(tw, "secrets:\t%s keystore\n", st.Keystore)
 	if st.LastSync != nil {
 		fmt.Fprintf(tw, "last sync:\t%s ago (map version %d)\n", time.Since(*st.LastSync).Round(time.Second), st.MapVer)

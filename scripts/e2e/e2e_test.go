@@ -221,9 +221,10 @@ func TestFleetInNetworkNamespaces(t *testing.T) {
 
 	// The agent's status names the keystore and shows peers with handshakes.
 	var st struct {
-		Keystore string `json:"keystore"`
-		Tunnel   string `json:"tunnel"`
-		Peers    []struct {
+		Keystore  string `json:"keystore"`
+		Tunnel    string `json:"tunnel"`
+		WireGuard string `json:"wireguard"`
+		Peers     []struct {
 			Name          string    `json:"name"`
 			LastHandshake time.Time `json:"last_handshake"`
 		} `json:"peers"`
@@ -231,6 +232,12 @@ func TestFleetInNetworkNamespaces(t *testing.T) {
 	json.Unmarshal([]byte(a.h.run(t, bins+"/wirefleet-agent", "status", "--json", "--state-dir", a.dir)), &st)
 	if st.Keystore == "" || st.Tunnel != "up" || len(st.Peers) != 2 {
 		t.Fatalf("status = %+v, want keystore named, tunnel up, 2 peers", st)
+	}
+	// The backend is named: auto picks the kernel module where there is one.
+	if _, err := os.Stat("/sys/module/wireguard"); err != nil && st.WireGuard != "userspace" {
+		t.Fatalf("status names WireGuard backend %q; without the kernel module auto must use userspace", st.WireGuard)
+	} else if st.WireGuard == "" {
+		t.Fatal("status does not name the WireGuard backend")
 	}
 
 	// 6. restart the server: tunnels keep working meanwhile, agents reconnect.

@@ -19,6 +19,7 @@ import (
 	"github.com/wirefleet/wirefleet/agent/internal/update"
 	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // ErrRevoked is returned by Run when the server revoked this machine. The
@@ -30,6 +31,7 @@ type Tunnel interface {
 	Apply(wire.NetMap) error
 	Peers() ([]tunnel.PeerStatus, error)
 	Name() string
+	Mode() string // the WireGuard backend: userspace or kernel
 	Close() error
 }
 
@@ -40,6 +42,9 @@ type Engine struct {
 	Log     *slog.Logger
 	Version string
 	Iface   string // interface name override
+	// WireGuard selects the backend: auto (kernel module when present, else
+	// wireguard-go), kernel or userspace.
+	WireGuard string
 	// HealthInterval is how often a health report is made (default 30 s).
 	HealthInterval time.Duration
 	// Flags, when set, is kept in sync with the server's flag set.
@@ -107,7 +112,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: machine credential missing from the %s keystore (enroll again): %w", e.Store.Backend(), err)
 	}
-	var priv [32]byte
+	var priv wgtypes.Key
 	copy(priv[:], keyb)
 	cl, err := NewClient(cfg.Server, cfg.Pin, string(cred))
 	if err != nil {
@@ -134,7 +139,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.mu.Lock()
 	e.cfg, e.cl, e.cancel = cfg, cl, cancel
-	e.tcfg = tunnel.Config{Name: e.Iface, MTU: cfg.MTU, ListenPort: cfg.ListenPort, PrivateKey: priv}
+	e.tcfg = tunnel.Config{Name: e.Iface, MTU: cfg.MTU, ListenPort: cfg.ListenPort, PrivateKey: priv, Mode: e.WireGuard}
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
@@ -527,8 +532,9 @@ type Status struct {
 	IPv4      string              `json:"ipv4,omitempty"`
 	IPv6      string              `json:"ipv6,omitempty"`
 	Interface string              `json:"interface,omitempty"`
-	Tunnel    string              `json:"tunnel"`         // up, down
-	Down      bool                `json:"down,omitempty"` // taken down by the operator
+	Tunnel    string              `json:"tunnel"`              // up, down
+	WireGuard string              `json:"wireguard,omitempty"` // the backend: userspace or kernel
+	Down      bool                `json:"down,omitempty"`      // taken down by the operator
 	MapVer    uint64              `json:"netmap_version,omitempty"`
 	LastSync  *time.Time          `json:"last_sync,omitempty"`
 	LastError string              `json:"last_error,omitempty"`
@@ -557,7 +563,7 @@ func (e *Engine) Status() Status {
 		st.LastSync = &t
 	}
 	if e.tun != nil {
-		st.Tunnel, st.Interface = "up", e.tun.Name()
+		st.Tunnel, st.Interface, st.WireGuard = "up", e.tun.Name(), e.tun.Mode()
 		if ps, err := e.tun.Peers(); err == nil && ps != nil {
 			st.Peers = ps
 		}

@@ -4,8 +4,6 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -17,14 +15,13 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/curve25519"
-
 	"github.com/wirefleet/wirefleet/agent/internal/keystore"
 	"github.com/wirefleet/wirefleet/agent/internal/paths"
 	"github.com/wirefleet/wirefleet/agent/internal/state"
 	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/release"
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // DefaultListenPort is WireGuard's customary UDP port.
@@ -43,17 +40,12 @@ type EnrollOptions struct {
 
 // GenerateKey returns a fresh WireGuard (X25519) key pair. The private key
 // never leaves this machine.
-func GenerateKey() (priv [32]byte, pub string, err error) {
-	if _, err = rand.Read(priv[:]); err != nil {
+func GenerateKey() (priv wgtypes.Key, pub string, err error) {
+	priv, err = wgtypes.GeneratePrivateKey()
+	if err != nil {
 		return priv, "", fmt.Errorf("engine: generate key: %w", err)
 	}
-	priv[0] &= 248
-	priv[31] = (priv[31] & 127) | 64
-	p, err := curve25519.X25519(priv[:], curve25519.Basepoint)
-	if err != nil {
-		return priv, "", fmt.Errorf("engine: derive public key: %w", err)
-	}
-	return priv, base64.StdEncoding.EncodeToString(p), nil
+	return priv, priv.PublicKey().String(), nil
 }
 
 // NewClient returns a client for cfg's server, pinned when cfg has a pin.

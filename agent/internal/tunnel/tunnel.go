@@ -1,61 +1,109 @@
-// Package tunnel runs the agent's WireGuard interface: a wireguard-go
-// device on a TUN interface (wf0; utun on macOS; Wintun on Windows), its
-// overlay addresses and route, and a UAPI socket so that `wg show` and
-// wgctrl can read it. Network maps are applied to the running device peer by
-// peer; the device is never recreated for a peer change.
+// Package tunnel runs the agent's WireGuard interface and keeps its peers
+// in line with the network map. The device is configured and read only
+// through wgctrl's types (wgtypes.Config, wgtypes.Device): over the UAPI
+// socket (named pipe on Windows) that the agent serves for its wireguard-go
+// device, or over netlink for Linux's kernel WireGuard — the same calls
+// either way, and the same socket `wg show` reads.
 //
-// The portable part lives here; addresses, routes and the UAPI listener are
-// in tunnel_{linux,darwin,windows}.go behind configureInterface and
-// listenUAPI.
+// Two backends:
+//   - userspace: wireguard-go on a TUN interface (wf0; utunN on macOS;
+//     Wintun on Windows). Start takes the TUN device, the UDP bind and the
+//     control as arguments, so tests run it on wireguard-go's tuntest and
+//     bindtest doubles;
+//   - kernel (Linux, when the module is there): a "wireguard" link.
+//
+// Network maps are applied to the running device peer by peer (see
+// PeerConfigs); the device is never recreated for a peer change. The
+// portable part lives here; addresses, routes, the UAPI listener and the
+// kernel link are in the _linux/_darwin/_windows files.
 package tunnel
 
 import (
-	"bufio"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
+	"golang.zx2c4.com/wireguard/wgctrl"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
+// Backends, as --wireguard names them.
+const (
+	ModeAuto      = "auto"
+	ModeKernel    = "kernel"
+	ModeUserspace = "userspace"
+)
+
 // Config describes the interface to bring up.
 type Config struct {
-	Name       string   // interface name: wf0 (Linux, Windows), utun (macOS)
-	MTU        int      // default 1280
-	ListenPort int      // UDP port; 0 picks one
-	PrivateKey [32]byte // never logged
+	Name       string      // interface name: wf0 (Linux, Windows), utun (macOS)
+	MTU        int         // default 1280
+	ListenPort int         // UDP port; 0 picks one
+	PrivateKey wgtypes.Key // never logged
 	Self       wire.Self
+	Mode       string // auto (default), kernel or userspace
+}
+
+// Control configures and reads WireGuard devices by name. *wgctrl.Client
+// is the implementation; it speaks UAPI to userspace devices and netlink
+// to kernel ones.
+type Control interface {
+	ConfigureDevice(name string, cfg wgtypes.Config) error
+	Device(name string) (*wgtypes.Device, error)
+	Close() error
 }
 
 // Tunnel is a running WireGuard interface.
 type Tunnel struct {
 	log       *slog.Logger
-	tun       tun.Device
-	dev       *device.Device
-	uapi      net.Listener
+	ctl       Control
 	name      string
-	keepalive int
+	mode      string
+	keepalive time.Duration
+	dev       *device.Device // userspace only
+	uapi      net.Listener   // userspace only
+	closeLink func() error   // kernel only
 
-	mu    sync.Mutex
-	peers map[string]wire.Peer // by peer ID
-	self  wire.Self
+	mu   sync.Mutex
+	view wire.View
 }
 
-// Up creates the interface, configures its key, port and addresses, and
-// starts serving UAPI. The caller applies peers with Apply.
+// ChooseBackends returns the backends to try, in order, for a --wireguard
+// mode: auto prefers the kernel module where this build has the kernel
+// path (Linux) and falls back to wireguard-go.
+func ChooseBackends(mode string, kernelBuilt bool) ([]string, error) {
+	switch mode {
+	case "", ModeAuto:
+		if kernelBuilt {
+			return []string{ModeKernel, ModeUserspace}, nil
+		}
+		return []string{ModeUserspace}, nil
+	case ModeKernel:
+		if !kernelBuilt {
+			return nil, errors.New("tunnel: kernel WireGuard is available only on Linux; use --wireguard=userspace or auto")
+		}
+		return []string{ModeKernel}, nil
+	case ModeUserspace:
+		return []string{ModeUserspace}, nil
+	default:
+		return nil, fmt.Errorf("tunnel: unknown WireGuard mode %q (want auto, kernel or userspace)", mode)
+	}
+}
+
+// Up creates the interface with the backend cfg.Mode selects, configures
+// its key, port and addresses, and returns it. The caller applies peers
+// with Apply.
 func Up(cfg Config, log *slog.Logger) (*Tunnel, error) {
 	if cfg.MTU == 0 {
 		cfg.MTU = 1280
@@ -63,41 +111,95 @@ func Up(cfg Config, log *slog.Logger) (*Tunnel, error) {
 	if cfg.Name == "" {
 		cfg.Name = DefaultName
 	}
+	backends, err := ChooseBackends(cfg.Mode, kernelBuilt)
+	if err != nil {
+		return nil, err
+	}
+	for i, b := range backends {
+		var t *Tunnel
+		if b == ModeKernel {
+			t, err = upKernel(cfg, log)
+		} else {
+			t, err = upUserspace(cfg, log)
+		}
+		if err == nil {
+			return t, nil
+		}
+		if i < len(backends)-1 {
+			log.Info("kernel WireGuard unavailable; using wireguard-go", "reason", err)
+		}
+	}
+	return nil, err
+}
+
+// upUserspace runs wireguard-go on a new TUN interface.
+func upUserspace(cfg Config, log *slog.Logger) (*Tunnel, error) {
 	tdev, err := tun.CreateTUN(cfg.Name, cfg.MTU)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: create TUN %s: %w", cfg.Name, err)
 	}
+	ctl, err := wgctrl.New()
+	if err != nil {
+		tdev.Close()
+		return nil, fmt.Errorf("tunnel: open wgctrl: %w", err)
+	}
+	t, err := Start(cfg, tdev, conn.NewDefaultBind(), ctl, log)
+	if err != nil {
+		return nil, err // Start closed tdev and ctl
+	}
+	if err := configureInterface(t.name, cfg.MTU, addrsOf(cfg.Self)); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("tunnel: configure %s: %w", t.name, err)
+	}
+	return t, nil
+}
+
+// Start runs a wireguard-go device on tdev and bind, serves its UAPI
+// socket (so ctl, `wg show` and wgctrl can reach it) and configures its
+// key and port through ctl. It does not touch the OS interface's
+// addresses; Up does that. On error everything passed in is closed.
+func Start(cfg Config, tdev tun.Device, bind conn.Bind, ctl Control, log *slog.Logger) (*Tunnel, error) {
 	name, err := tdev.Name()
 	if err != nil {
 		tdev.Close()
+		ctl.Close()
 		return nil, fmt.Errorf("tunnel: TUN name: %w", err)
 	}
 	wglog := &device.Logger{
 		Verbosef: func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...), "iface", name) },
 		Errorf:   func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...), "iface", name) },
 	}
-	dev := device.NewDevice(tdev, conn.NewDefaultBind(), wglog)
-	t := &Tunnel{log: log, tun: tdev, dev: dev, name: name, keepalive: cfg.Self.Keepalive, peers: map[string]wire.Peer{}, self: cfg.Self}
-	conf := fmt.Sprintf("private_key=%s\nlisten_port=%d\n", hex.EncodeToString(cfg.PrivateKey[:]), cfg.ListenPort)
-	if err := dev.IpcSet(conf); err != nil {
+	dev := device.NewDevice(tdev, bind, wglog)
+	uapi, err := listenUAPI(name)
+	if err != nil {
 		dev.Close()
-		return nil, fmt.Errorf("tunnel: configure device: %w", err)
+		ctl.Close()
+		// The control path is this socket: without it the device cannot be
+		// configured, and a socket of the same name belongs to another
+		// device (an agent in another network namespace, say).
+		return nil, fmt.Errorf("tunnel: UAPI socket for %s: %w (is another WireGuard interface with this name running, e.g. an agent in another network namespace? use --interface)", name, err)
+	}
+	t := &Tunnel{log: log, ctl: ctl, name: name, mode: ModeUserspace, dev: dev, uapi: uapi,
+		keepalive: time.Duration(cfg.Self.Keepalive) * time.Second, view: wire.View{Self: &cfg.Self}}
+	go t.serveUAPI()
+	if err := t.configureKey(cfg); err != nil {
+		t.Close()
+		return nil, err
 	}
 	if err := dev.Up(); err != nil {
-		dev.Close()
+		t.Close()
 		return nil, fmt.Errorf("tunnel: bring device up: %w", err)
 	}
-	if err := configureInterface(name, cfg.MTU, addrsOf(cfg.Self)); err != nil {
-		dev.Close()
-		return nil, fmt.Errorf("tunnel: configure %s: %w", name, err)
-	}
-	t.uapi, err = listenUAPI(name)
-	if err != nil {
-		log.Warn("tunnel: UAPI socket unavailable; `wg show` will not see the interface", "iface", name, "err", err)
-	} else {
-		go t.serveUAPI()
-	}
 	return t, nil
+}
+
+func (t *Tunnel) configureKey(cfg Config) error {
+	key := cfg.PrivateKey
+	port := cfg.ListenPort
+	if err := t.ctl.ConfigureDevice(t.name, wgtypes.Config{PrivateKey: &key, ListenPort: &port}); err != nil {
+		return fmt.Errorf("tunnel: configure device: %w", err)
+	}
+	return nil
 }
 
 func (t *Tunnel) serveUAPI() {
@@ -127,117 +229,142 @@ func addrsOf(s wire.Self) []netip.Prefix {
 // Name returns the interface's name (on macOS the kernel picks utunN).
 func (t *Tunnel) Name() string { return t.name }
 
+// Mode returns the backend in use: "userspace" or "kernel".
+func (t *Tunnel) Mode() string { return t.mode }
+
 // ListenPort returns the UDP port the device listens on.
 func (t *Tunnel) ListenPort() int {
-	st, err := t.dev.IpcGet()
+	d, err := t.ctl.Device(t.name)
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(st, "\n") {
-		if v, ok := strings.CutPrefix(line, "listen_port="); ok {
-			n, _ := strconv.Atoi(v)
-			return n
-		}
-	}
-	return 0
+	return d.ListenPort
 }
 
-func hexKey(b64 string) (string, error) {
-	b, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil || len(b) != 32 {
-		return "", fmt.Errorf("tunnel: bad public key %q", b64)
-	}
-	return hex.EncodeToString(b), nil
-}
-
-// Apply brings the device's peers in line with a network map: a full map
-// replaces the peer set (peers absent from it are removed), a delta adds,
-// changes and removes the peers it names. Peers not mentioned are not
-// touched, so their sessions survive.
+// Apply brings the device's peers in line with a network map (merged by
+// the protocol's one rule, wire.View.Apply) and configures only what
+// changed: peers the map does not touch keep their sessions.
 func (t *Tunnel) Apply(nm wire.NetMap) error {
 	if nm.Unchanged {
 		return nil
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var b strings.Builder
-	next := make(map[string]wire.Peer, len(t.peers))
-	for id, p := range t.peers {
-		next[id] = p
+	next := t.view.Clone()
+	if err := next.Apply(nm); err != nil {
+		return fmt.Errorf("tunnel: %w", err)
 	}
-	upserts := append(append([]wire.Peer{}, nm.Added...), nm.Changed...)
-	removed := append([]string{}, nm.Removed...)
-	if nm.Full {
-		upserts = nm.Peers
-		keep := make(map[string]bool, len(nm.Peers))
-		for _, p := range nm.Peers {
-			keep[p.ID] = true
-		}
-		for id := range t.peers {
-			if !keep[id] {
-				removed = append(removed, id)
-			}
-		}
+	cfgs, bad := PeerConfigs(t.view.Peers, next.Peers, t.keepalive)
+	for _, id := range bad {
+		t.log.Warn("tunnel: skipping peer with a bad key", "peer", id)
 	}
-	for _, id := range removed {
-		old, ok := next[id]
-		if !ok {
-			continue
-		}
-		hk, err := hexKey(old.PublicKey)
-		if err == nil {
-			fmt.Fprintf(&b, "public_key=%s\nremove=true\n", hk)
-		}
-		delete(next, id)
-	}
-	for _, p := range upserts {
-		hk, err := hexKey(p.PublicKey)
-		if err != nil {
-			t.log.Warn("tunnel: skipping peer with a bad key", "peer", p.ID)
-			continue
-		}
-		if old, ok := next[p.ID]; ok && old.PublicKey != p.PublicKey {
-			if ok2, err := hexKey(old.PublicKey); err == nil {
-				fmt.Fprintf(&b, "public_key=%s\nremove=true\n", ok2) // re-keyed peer
-			}
-		}
-		fmt.Fprintf(&b, "public_key=%s\nreplace_allowed_ips=true\n", hk)
-		for _, a := range p.AllowedIPs {
-			if _, err := netip.ParsePrefix(a); err == nil {
-				fmt.Fprintf(&b, "allowed_ip=%s\n", a)
-			}
-		}
-		if ep := pickEndpoint(p.Endpoints); ep != "" {
-			fmt.Fprintf(&b, "endpoint=%s\n", ep)
-		}
-		if t.keepalive > 0 {
-			fmt.Fprintf(&b, "persistent_keepalive_interval=%d\n", t.keepalive)
-		}
-		next[p.ID] = p
-	}
-	if nm.Self != nil {
-		t.self = *nm.Self
-	}
-	if b.Len() > 0 {
-		if err := t.dev.IpcSet(b.String()); err != nil {
+	if len(cfgs) > 0 {
+		if err := t.ctl.ConfigureDevice(t.name, wgtypes.Config{Peers: cfgs}); err != nil {
 			return fmt.Errorf("tunnel: apply peers: %w", err)
 		}
 	}
-	t.peers = next
+	t.view = next
 	return nil
+}
+
+// PeerConfigs returns the device changes that turn the peer set old into
+// next: removals first (sorted by peer ID), then additions and changes.
+// A peer whose key changed is removed under the old key and added under
+// the new one; a peer whose allowed IPs or chosen endpoint changed is
+// updated in place (UpdateOnly, so a concurrent removal is not undone);
+// a peer whose device configuration is unchanged is left alone. bad lists
+// the IDs of peers with unusable keys, which are skipped.
+func PeerConfigs(old, next map[string]wire.Peer, keepalive time.Duration) (cfgs []wgtypes.PeerConfig, bad []string) {
+	var removed, upserted []string
+	for id := range old {
+		if _, ok := next[id]; !ok {
+			removed = append(removed, id)
+		}
+	}
+	for id := range next {
+		upserted = append(upserted, id)
+	}
+	sort.Strings(removed)
+	sort.Strings(upserted)
+	for _, id := range removed {
+		if k, err := wgtypes.ParseKey(old[id].PublicKey); err == nil {
+			cfgs = append(cfgs, wgtypes.PeerConfig{PublicKey: k, Remove: true})
+		}
+	}
+	for _, id := range upserted {
+		p := next[id]
+		k, err := wgtypes.ParseKey(p.PublicKey)
+		if err != nil {
+			bad = append(bad, id)
+			continue
+		}
+		prev, had := old[id]
+		prevKey, prevErr := wgtypes.ParseKey(prev.PublicKey)
+		switch {
+		case had && prevErr == nil && prevKey == k:
+			if sameDeviceConfig(prev, p) {
+				continue
+			}
+			pc := peerConfig(k, p, keepalive)
+			pc.UpdateOnly = true
+			cfgs = append(cfgs, pc)
+		case had && prevErr == nil:
+			cfgs = append(cfgs, wgtypes.PeerConfig{PublicKey: prevKey, Remove: true}) // re-keyed
+			cfgs = append(cfgs, peerConfig(k, p, keepalive))
+		default:
+			cfgs = append(cfgs, peerConfig(k, p, keepalive))
+		}
+	}
+	return cfgs, bad
+}
+
+func peerConfig(k wgtypes.Key, p wire.Peer, keepalive time.Duration) wgtypes.PeerConfig {
+	pc := wgtypes.PeerConfig{PublicKey: k, ReplaceAllowedIPs: true, AllowedIPs: allowedIPs(p)}
+	if ep := pickEndpoint(p.Endpoints); ep.IsValid() {
+		pc.Endpoint = net.UDPAddrFromAddrPort(ep)
+	}
+	if keepalive > 0 {
+		pc.PersistentKeepaliveInterval = &keepalive
+	}
+	return pc
+}
+
+// sameDeviceConfig reports whether two versions of a peer configure the
+// device identically (its name, say, may differ).
+func sameDeviceConfig(a, b wire.Peer) bool {
+	if pickEndpoint(a.Endpoints) != pickEndpoint(b.Endpoints) || len(a.AllowedIPs) != len(b.AllowedIPs) {
+		return false
+	}
+	for i := range a.AllowedIPs {
+		if a.AllowedIPs[i] != b.AllowedIPs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func allowedIPs(p wire.Peer) []net.IPNet {
+	var out []net.IPNet
+	for _, a := range p.AllowedIPs {
+		if pfx, err := netip.ParsePrefix(a); err == nil {
+			pfx = pfx.Masked()
+			out = append(out, net.IPNet{IP: pfx.Addr().AsSlice(), Mask: net.CIDRMask(pfx.Bits(), pfx.Addr().BitLen())})
+		}
+	}
+	return out
 }
 
 // pickEndpoint chooses the endpoint to configure. Without NAT traversal
 // (later work) the first reachable-looking one wins: the agent lists its
 // own interface addresses first and the server appends the address it
 // observed.
-func pickEndpoint(eps []string) string {
+func pickEndpoint(eps []string) netip.AddrPort {
 	for _, e := range eps {
 		if ap, err := netip.ParseAddrPort(e); err == nil && !ap.Addr().IsLoopback() {
-			return ap.String()
+			return ap
 		}
 	}
-	return ""
+	return netip.AddrPort{}
 }
 
 // PeerStatus is what `status` shows of a peer.
@@ -253,67 +380,34 @@ type PeerStatus struct {
 }
 
 // Peers returns the device's peers with handshake times and byte counts,
-// read through UAPI as `wg show` does.
+// read through wgctrl as `wg show` reads them.
 func (t *Tunnel) Peers() ([]PeerStatus, error) {
-	st, err := t.dev.IpcGet()
+	d, err := t.ctl.Device(t.name)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: read device: %w", err)
 	}
 	t.mu.Lock()
-	byKey := make(map[string]wire.Peer, len(t.peers))
-	for _, p := range t.peers {
-		if hk, err := hexKey(p.PublicKey); err == nil {
-			byKey[hk] = p
-		}
+	byKey := make(map[string]wire.Peer, len(t.view.Peers))
+	for _, p := range t.view.Peers {
+		byKey[p.PublicKey] = p
 	}
 	t.mu.Unlock()
-	var out []PeerStatus
-	var cur *PeerStatus
-	var sec, nsec int64
-	flush := func() {
-		if cur != nil {
-			if sec > 0 {
-				cur.LastHandshake = time.Unix(sec, nsec).UTC()
-			}
-			out = append(out, *cur)
+	out := make([]PeerStatus, 0, len(d.Peers))
+	for _, dp := range d.Peers {
+		key := base64.StdEncoding.EncodeToString(dp.PublicKey[:])
+		p := byKey[key]
+		ps := PeerStatus{ID: p.ID, Name: p.Name, PublicKey: key, RxBytes: dp.ReceiveBytes, TxBytes: dp.TransmitBytes, AllowedIPs: []string{}}
+		if dp.Endpoint != nil {
+			ps.Endpoint = dp.Endpoint.String()
 		}
+		for _, a := range dp.AllowedIPs {
+			ps.AllowedIPs = append(ps.AllowedIPs, a.String())
+		}
+		if !dp.LastHandshakeTime.IsZero() && dp.LastHandshakeTime.Unix() > 0 {
+			ps.LastHandshake = dp.LastHandshakeTime.UTC()
+		}
+		out = append(out, ps)
 	}
-	sc := bufio.NewScanner(strings.NewReader(st))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
-		if !ok {
-			continue
-		}
-		switch k {
-		case "public_key":
-			flush()
-			p := byKey[v]
-			kb, _ := hex.DecodeString(v)
-			cur = &PeerStatus{ID: p.ID, Name: p.Name, PublicKey: base64.StdEncoding.EncodeToString(kb)}
-			sec, nsec = 0, 0
-		case "endpoint":
-			if cur != nil {
-				cur.Endpoint = v
-			}
-		case "allowed_ip":
-			if cur != nil {
-				cur.AllowedIPs = append(cur.AllowedIPs, v)
-			}
-		case "last_handshake_time_sec":
-			sec, _ = strconv.ParseInt(v, 10, 64)
-		case "last_handshake_time_nsec":
-			nsec, _ = strconv.ParseInt(v, 10, 64)
-		case "rx_bytes":
-			if cur != nil {
-				cur.RxBytes, _ = strconv.ParseInt(v, 10, 64)
-			}
-		case "tx_bytes":
-			if cur != nil {
-				cur.TxBytes, _ = strconv.ParseInt(v, 10, 64)
-			}
-		}
-	}
-	flush()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
@@ -324,6 +418,12 @@ func (t *Tunnel) Close() error {
 	if t.uapi != nil {
 		errs = append(errs, t.uapi.Close())
 	}
-	t.dev.Close() // closes the TUN too, which removes the interface
+	if t.dev != nil {
+		t.dev.Close() // closes the TUN too, which removes the interface
+	}
+	if t.closeLink != nil {
+		errs = append(errs, t.closeLink())
+	}
+	errs = append(errs, t.ctl.Close())
 	return errors.Join(errs...)
 }

@@ -1,0 +1,232 @@
+package tunnel
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/conn/bindtest"
+	"golang.zx2c4.com/wireguard/tun"
+	"golang.zx2c4.com/wireguard/tun/tuntest"
+	"golang.zx2c4.com/wireguard/wgctrl"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// The device tests run wireguard-go on wireguard-go's own test doubles
+// (tuntest's channel TUN, bindtest's channel bind: no TUN device, no
+// network) and control it through the real wgctrl, which reaches a
+// userspace device only at /var/run/wireguard/<name>.sock. So that the
+// tests neither need nor touch the host's /run, TestMain runs them again
+// in a private mount namespace (inside a user namespace when not root)
+// with a tmpfs on /run.
+const nsEnv = "WIREFLEET_TUNNEL_TEST_NS"
+
+var nsErr error // why the device tests cannot run here, if they cannot
+
+func TestMain(m *testing.M) {
+	if os.Getenv(nsEnv) == "" {
+		cmd := exec.Command(os.Args[0], os.Args[1:]...)
+		cmd.Env = append(os.Environ(), nsEnv+"=1")
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		attr := &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS}
+		if os.Getuid() != 0 {
+			attr.Cloneflags |= syscall.CLONE_NEWUSER
+			attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}}
+			attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}}
+		}
+		cmd.SysProcAttr = attr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			os.Exit(exit.ExitCode())
+		}
+		if err == nil {
+			os.Exit(0)
+		}
+		nsErr = fmt.Errorf("cannot enter a private mount namespace: %w", err)
+		os.Exit(m.Run())
+	}
+	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
+		nsErr = fmt.Errorf("make mounts private: %w", err)
+	} else if err := syscall.Mount("tmpfs", "/run", "tmpfs", 0, "mode=0755"); err != nil {
+		nsErr = fmt.Errorf("mount tmpfs on /run: %w", err)
+	} else if fi, err := os.Lstat("/var/run"); err == nil && fi.Mode()&os.ModeSymlink == 0 {
+		if err := syscall.Mount("tmpfs", "/var/run", "tmpfs", 0, "mode=0755"); err != nil {
+			nsErr = fmt.Errorf("mount tmpfs on /var/run: %w", err)
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// namedTUN gives a channel TUN a name of our choosing (tuntest names every
+// device alike), which is also its UAPI socket's name.
+type namedTUN struct {
+	tun.Device
+	name string
+}
+
+func (n namedTUN) Name() (string, error) { return n.name, nil }
+
+// countingControl counts device configurations, to show what is not sent.
+type countingControl struct {
+	Control
+	configs atomic.Int32
+}
+
+func (c *countingControl) ConfigureDevice(name string, cfg wgtypes.Config) error {
+	c.configs.Add(1)
+	return c.Control.ConfigureDevice(name, cfg)
+}
+
+type node struct {
+	t    *Tunnel
+	tun  *tuntest.ChannelTUN
+	ctl  *countingControl
+	key  wgtypes.Key
+	ip   netip.Addr
+	peer wire.Peer // how the other node sees this one
+}
+
+func startNode(t *testing.T, name string, bind conn.Bind, ip string) *node {
+	t.Helper()
+	if nsErr != nil {
+		t.Skipf("device tests need a private /run: %v", nsErr)
+	}
+	priv, _ := wgtypes.GeneratePrivateKey()
+	wc, err := wgctrl.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl := &countingControl{Control: wc}
+	ct := tuntest.NewChannelTUN()
+	tn, err := Start(Config{PrivateKey: priv, Self: wire.Self{IPv4: ip}}, namedTUN{ct.TUN(), name}, bind, ctl,
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tn.Close() })
+	n := &node{t: tn, tun: ct, ctl: ctl, key: priv, ip: netip.MustParseAddr(ip)}
+	n.peer = wire.Peer{ID: "m_" + name, Name: name, PublicKey: priv.PublicKey().String(), AllowedIPs: []string{ip + "/32"},
+		Endpoints: []string{fmt.Sprintf("192.0.2.1:%d", tn.ListenPort())}}
+	return n
+}
+
+// ping sends one packet from a to b through the tunnels and reports
+// whether it came out of b's TUN.
+func ping(a, b *node, wait time.Duration) bool {
+	select {
+	case a.tun.Outbound <- tuntest.Ping(b.ip, a.ip):
+	case <-time.After(wait):
+		return false
+	}
+	select {
+	case <-b.tun.Inbound:
+		return true
+	case <-time.After(wait):
+		return false
+	}
+}
+
+func peerKeys(t *testing.T, n *node) map[string]PeerStatus {
+	t.Helper()
+	ps, err := n.t.Peers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]PeerStatus{}
+	for _, p := range ps {
+		out[p.PublicKey] = p
+	}
+	return out
+}
+
+// TestPeersAppliedRekeyedAndRemoved runs two real wireguard-go devices
+// against each other and applies maps to them the way the engine does.
+func TestPeersAppliedRekeyedAndRemoved(t *testing.T) {
+	binds := bindtest.NewChannelBinds()
+	a := startNode(t, "wft-a", binds[0], "100.64.0.1")
+	b := startNode(t, "wft-b", binds[1], "100.64.0.2")
+	if err := a.t.Apply(wire.NetMap{Version: 1, Full: true, Peers: []wire.Peer{b.peer}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.t.Apply(wire.NetMap{Version: 1, Full: true, Peers: []wire.Peer{a.peer}}); err != nil {
+		t.Fatal(err)
+	}
+	if !ping(a, b, 5*time.Second) || !ping(b, a, 5*time.Second) {
+		t.Fatal("no packet through the tunnel after applying full maps")
+	}
+	st := peerKeys(t, a)[b.peer.PublicKey]
+	if st.ID != b.peer.ID || st.Name != "wft-b" || st.LastHandshake.IsZero() || st.TxBytes == 0 || len(st.AllowedIPs) != 1 {
+		t.Fatalf("a's view of b: %+v", st)
+	}
+
+	// The same full map again (an agent reconnecting) configures nothing,
+	// so the session survives.
+	before := a.ctl.configs.Load()
+	if err := a.t.Apply(wire.NetMap{Version: 2, Full: true, Peers: []wire.Peer{b.peer}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := a.ctl.configs.Load() - before; n != 0 {
+		t.Fatalf("re-applying an identical map configured the device %d times", n)
+	}
+	if got := peerKeys(t, a)[b.peer.PublicKey].LastHandshake; !got.Equal(st.LastHandshake) {
+		t.Fatalf("handshake reset by an identical map: %v → %v", st.LastHandshake, got)
+	}
+
+	// b re-keys: a replaces the peer's key; traffic flows once b uses it.
+	newKey, _ := wgtypes.GeneratePrivateKey()
+	rekeyed := b.peer
+	rekeyed.PublicKey = newKey.PublicKey().String()
+	if err := a.t.Apply(wire.NetMap{Version: 3, Changed: []wire.Peer{rekeyed}}); err != nil {
+		t.Fatal(err)
+	}
+	ks := peerKeys(t, a)
+	if _, old := ks[b.peer.PublicKey]; old || len(ks) != 1 || ks[rekeyed.PublicKey].ID != b.peer.ID {
+		t.Fatalf("after re-key a has peers %v", ks)
+	}
+	if err := b.t.ctl.ConfigureDevice(b.t.Name(), wgtypes.Config{PrivateKey: &newKey}); err != nil {
+		t.Fatal(err)
+	}
+	if !ping(b, a, 5*time.Second) {
+		t.Fatal("no traffic after the re-key")
+	}
+
+	// Removal: a forgets b and stops accepting its packets.
+	if err := a.t.Apply(wire.NetMap{Version: 4, Removed: []string{b.peer.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if ks := peerKeys(t, a); len(ks) != 0 {
+		t.Fatalf("after removal a still has %v", ks)
+	}
+	if ping(b, a, 500*time.Millisecond) {
+		t.Fatal("a packet from a removed peer came through")
+	}
+}
+
+// TestUAPINameInUseIsRefused: a second device with the same name (an
+// agent in another network namespace shares /var/run/wireguard) must not
+// start and then configure the first one's device through its socket.
+func TestUAPINameInUseIsRefused(t *testing.T) {
+	binds := bindtest.NewChannelBinds()
+	startNode(t, "wft-same", binds[0], "100.64.0.1")
+	if nsErr != nil {
+		t.Skip(nsErr)
+	}
+	wc, _ := wgctrl.New()
+	priv, _ := wgtypes.GeneratePrivateKey()
+	_, err := Start(Config{PrivateKey: priv}, namedTUN{tuntest.NewChannelTUN().TUN(), "wft-same"}, binds[1], wc, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil {
+		t.Fatal("a second device took the name of a running one")
+	}
+}

@@ -1,0 +1,104 @@
+package tunnel
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+func key(t *testing.T) string {
+	t.Helper()
+	k, err := wgtypes.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.PublicKey().String()
+}
+
+// describe renders peer configs compactly for comparison.
+func describe(cfgs []wgtypes.PeerConfig, names map[string]string) []string {
+	var out []string
+	for _, c := range cfgs {
+		n := names[c.PublicKey.String()]
+		switch {
+		case c.Remove:
+			out = append(out, "remove "+n)
+		case c.UpdateOnly:
+			out = append(out, fmt.Sprintf("update %s ep=%v ips=%d", n, c.Endpoint, len(c.AllowedIPs)))
+		default:
+			out = append(out, fmt.Sprintf("add %s ep=%v ips=%d", n, c.Endpoint, len(c.AllowedIPs)))
+		}
+	}
+	return out
+}
+
+func TestPeerConfigs(t *testing.T) {
+	ka, kb, kb2, kc := key(t), key(t), key(t), key(t)
+	names := map[string]string{ka: "a", kb: "b", kb2: "b2", kc: "c"}
+	peer := func(id, k string, eps ...string) wire.Peer {
+		return wire.Peer{ID: id, Name: id, PublicKey: k, AllowedIPs: []string{"100.64.0.9/32", "fd00::9/128"}, Endpoints: eps}
+	}
+	set := func(ps ...wire.Peer) map[string]wire.Peer {
+		m := map[string]wire.Peer{}
+		for _, p := range ps {
+			m[p.ID] = p
+		}
+		return m
+	}
+	a := peer("a", ka, "192.0.2.1:51820")
+	b := peer("b", kb, "127.0.0.1:1", "192.0.2.2:51820") // loopback is skipped
+	for _, tc := range []struct {
+		name      string
+		old, next map[string]wire.Peer
+		want      []string
+		bad       []string
+	}{
+		{"first map adds every peer", nil, set(a, b), []string{"add a ep=192.0.2.1:51820 ips=2", "add b ep=192.0.2.2:51820 ips=2"}, nil},
+		{"the same map again changes nothing", set(a, b), set(a, b), nil, nil},
+		{"a renamed peer changes nothing on the device", set(a), set(wire.Peer{ID: "a", Name: "new", PublicKey: ka, AllowedIPs: a.AllowedIPs, Endpoints: a.Endpoints}), nil, nil},
+		{"a moved endpoint updates in place", set(a), set(peer("a", ka, "198.51.100.1:4000")), []string{"update a ep=198.51.100.1:4000 ips=2"}, nil},
+		{"new allowed IPs update in place", set(a), set(wire.Peer{ID: "a", PublicKey: ka, AllowedIPs: []string{"100.64.0.9/32"}, Endpoints: a.Endpoints}), []string{"update a ep=192.0.2.1:51820 ips=1"}, nil},
+		{"a re-keyed peer is removed and added", set(b), set(peer("b", kb2, "192.0.2.2:51820")), []string{"remove b", "add b2 ep=192.0.2.2:51820 ips=2"}, nil},
+		{"removals come first", set(a, b), set(b, peer("c", kc)), []string{"remove a", "add c ep=<nil> ips=2"}, nil},
+		{"everything removed", set(a, b), map[string]wire.Peer{}, []string{"remove a", "remove b"}, nil},
+		{"a bad key is skipped and reported", nil, set(a, wire.Peer{ID: "x", PublicKey: "not-a-key"}), []string{"add a ep=192.0.2.1:51820 ips=2"}, []string{"x"}},
+	} {
+		cfgs, bad := PeerConfigs(tc.old, tc.next, 25*time.Second)
+		if got := describe(cfgs, names); !reflect.DeepEqual(got, tc.want) || !reflect.DeepEqual(bad, tc.bad) {
+			t.Errorf("%s:\n got %q bad %q\nwant %q bad %q", tc.name, got, bad, tc.want, tc.bad)
+		}
+		for _, c := range cfgs {
+			if !c.Remove && (c.PersistentKeepaliveInterval == nil || *c.PersistentKeepaliveInterval != 25*time.Second || !c.ReplaceAllowedIPs) {
+				t.Errorf("%s: %s lacks keepalive or replace_allowed_ips", tc.name, names[c.PublicKey.String()])
+			}
+		}
+	}
+}
+
+func TestChooseBackends(t *testing.T) {
+	for _, tc := range []struct {
+		mode   string
+		kernel bool
+		want   []string
+		err    bool
+	}{
+		{"auto", true, []string{"kernel", "userspace"}, false},
+		{"", true, []string{"kernel", "userspace"}, false},
+		{"auto", false, []string{"userspace"}, false},
+		{"kernel", true, []string{"kernel"}, false},
+		{"kernel", false, nil, true},
+		{"userspace", true, []string{"userspace"}, false},
+		{"userspace", false, []string{"userspace"}, false},
+		{"wireguard-nt", true, nil, true},
+	} {
+		got, err := ChooseBackends(tc.mode, tc.kernel)
+		if (err != nil) != tc.err || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("ChooseBackends(%q, kernel=%v) = %v, %v; want %v (error %v)", tc.mode, tc.kernel, got, err, tc.want, tc.err)
+		}
+	}
+}
