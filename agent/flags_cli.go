@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,15 +15,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wirefleet/wirefleet/agent/internal/flags"
-	"github.com/wirefleet/wirefleet/agent/internal/paths"
 	pkgflags "github.com/wirefleet/wirefleet/pkg/flags"
 )
 
 // defaultFlagsListen is the local OFREP endpoint. Port 8016 is flagd's
 // OFREP port, so OpenFeature OFREP providers find it with little config.
 const defaultFlagsListen = "127.0.0.1:8016"
-
-func flagCache(p paths.Paths) string { return filepath.Join(p.State, "flags.json") }
 
 // evaluation is one flag as the CLI prints it (the OFREP result shape).
 type evaluation struct {
@@ -64,7 +60,7 @@ func fetchFlags(g *globals, key string) ([]evaluation, error) {
 			}
 		}
 	}
-	set, _, savedAt, ok, err := flags.LoadCache(flagCache(g.paths()))
+	set, _, savedAt, ok, err := flags.LoadCache(g.paths().FlagCache())
 	if err != nil {
 		return nil, fmt.Errorf("the agent is not running and its flag cache is unusable: %w", err)
 	}

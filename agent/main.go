@@ -176,7 +176,7 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 		if err != nil {
 			return err
 		}
-		fl := flags.NewStore(flagCache(p), log)
+		fl := flags.NewStore(p.FlagCache(), log)
 		if g.flagsListen != "" {
 			go func() {
 				if err := flags.Serve(ctx, g.flagsListen, fl); err != nil {
@@ -187,7 +187,7 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, WireGuard: g.wireguard, HealthInterval: g.healthInterval, Flags: fl,
 			Exe: executable(), UpdateInterval: g.updateInterval, UpdateGate: g.updateGate, Channel: g.channel}
 		go func() {
-			if err := control.Serve(ctx, control.Addr(p.State), controlAgent{eng}); err != nil {
+			if err := control.Serve(ctx, p.ControlSocket(), controlAgent{eng}); err != nil {
 				log.Warn("control socket unavailable; `status` will show offline state", "err", err)
 			}
 		}()
@@ -278,7 +278,7 @@ func statusCmd(g *globals) *cobra.Command {
 			var st engine.Status
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			if err := control.Status(ctx, control.Addr(p.State), &st); err != nil {
+			if err := control.Status(ctx, p.ControlSocket(), &st); err != nil {
 				st = offlineStatus(g, p)
 			}
 			out := cmd.OutOrStdout()
@@ -379,7 +379,7 @@ func logoutCmd(g *globals) *cobra.Command {
 			p := g.paths()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			err := control.Call(ctx, control.Addr(p.State), "logout")
+			err := control.Call(ctx, p.ControlSocket(), "logout")
 			if errors.Is(err, control.ErrNotRunning) {
 				err = offlineLogout(ctx, g, p)
 			}
@@ -426,7 +426,7 @@ func upDownCmd(g *globals, action string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if err := control.Call(ctx, control.Addr(g.paths().State), action); err != nil {
+			if err := control.Call(ctx, g.paths().ControlSocket(), action); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "tunnel %s\n", action)

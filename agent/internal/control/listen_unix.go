@@ -9,9 +9,6 @@ import (
 	"path/filepath"
 )
 
-// Addr returns the socket path in the state directory.
-func Addr(stateDir string) string { return filepath.Join(stateDir, "agent.sock") }
-
 func listen(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err

@@ -7,9 +7,6 @@ import (
 	"github.com/Microsoft/go-winio"
 )
 
-// Addr returns the named pipe; the state directory does not matter on Windows.
-func Addr(stateDir string) string { return `\\.\pipe\wirefleet-agent` }
-
 // sddl admits SYSTEM and built-in Administrators only, and no one else.
 const sddl = "D:P(A;;GA;;;SY)(A;;GA;;;BA)"
 

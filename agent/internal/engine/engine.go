@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -571,7 +570,7 @@ func (e *Engine) Status() Status {
 	return st
 }
 
-func (e *Engine) healthQueue() string { return filepath.Join(e.Paths.State, "health-queue.json") }
+func (e *Engine) healthQueue() string { return e.Paths.HealthQueue() }
 
 // tunnelHealth summarises the tunnel for a health report.
 func (e *Engine) tunnelHealth() wire.TunnelHealth {

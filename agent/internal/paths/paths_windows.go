@@ -13,3 +13,7 @@ func defaultPaths() Paths {
 	dir := filepath.Join(base, "Wirefleet")
 	return Paths{Config: dir, State: dir}
 }
+
+// controlSocket is a named pipe; the state dir does not matter on Windows
+// (the pipe's ACL admits SYSTEM and Administrators only).
+func controlSocket(Paths) string { return `\\.\pipe\wirefleet-agent` }

@@ -41,6 +41,7 @@ import (
 
 	"github.com/minio/selfupdate"
 
+	"github.com/wirefleet/wirefleet/agent/internal/paths"
 	"github.com/wirefleet/wirefleet/pkg/atomicfile"
 	"github.com/wirefleet/wirefleet/pkg/flags"
 	"github.com/wirefleet/wirefleet/pkg/release"
@@ -102,12 +103,14 @@ func (u *Updater) now() time.Time {
 	return time.Now()
 }
 
-func (u *Updater) dir() string        { return filepath.Join(u.StateDir, "update") }
+func (u *Updater) dir() string        { return paths.In(u.StateDir).UpdateDir() }
 func (u *Updater) markerPath() string { return filepath.Join(u.dir(), "pending.json") }
 func (u *Updater) failedPath() string { return filepath.Join(u.dir(), "failed.json") }
 
 // MarkerPath returns the marker location for a state dir.
-func MarkerPath(stateDir string) string { return filepath.Join(stateDir, "update", "pending.json") }
+func MarkerPath(stateDir string) string {
+	return filepath.Join(paths.In(stateDir).UpdateDir(), "pending.json")
+}
 
 func (u *Updater) get(ctx context.Context, path string, max int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(u.Server, "/")+path, nil)
