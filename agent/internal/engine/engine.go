@@ -96,28 +96,66 @@ func (e *Engine) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx) // stops the reporters when Run returns
 	defer cancel()
 	e.releasesChanged = make(chan struct{}, 1)
-	cfg, err := state.LoadConfig(e.Paths.ConfigFile())
+	cfg, priv, cl, err := e.loadIdentity()
 	if err != nil {
 		return err
 	}
+	if err := e.loadStartingMap(ctx, cl); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.cfg, e.cl, e.cancel = cfg, cl, cancel
+	e.tcfg = tunnel.Config{Name: e.Iface, MTU: cfg.MTU, ListenPort: cfg.ListenPort, PrivateKey: priv, Mode: e.WireGuard}
+	e.mu.Unlock()
+	defer e.closeTunnel()
+	if cfg.Down {
+		e.Log.Info("tunnel left down (`wirefleet-agent up` brings it back)")
+	} else if err := e.bringUp(); err != nil {
+		return err
+	}
+	e.startBackground(ctx, cfg, cl, cancel)
+	if err := e.pollMaps(ctx, cfg, cl); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	out, restart := e.loggedOut, e.restart
+	e.mu.Unlock()
+	if out {
+		return ErrLoggedOut
+	}
+	if restart {
+		return update.ErrRestart
+	}
+	return nil
+}
+
+// loadIdentity reads the enrollment, the WireGuard key and the machine
+// credential, and builds the pinned server client.
+func (e *Engine) loadIdentity() (state.Config, wgtypes.Key, *client.Client, error) {
+	var priv wgtypes.Key
+	cfg, err := state.LoadConfig(e.Paths.ConfigFile())
+	if err != nil {
+		return cfg, priv, nil, err
+	}
 	if cfg.Revoked {
-		return ErrRevoked
+		return cfg, priv, nil, ErrRevoked
 	}
 	keyb, err := e.Store.Get(keystore.PrivateKey)
 	if err != nil {
-		return fmt.Errorf("engine: WireGuard key missing from the %s keystore (enroll again): %w", e.Store.Backend(), err)
+		return cfg, priv, nil, fmt.Errorf("engine: WireGuard key missing from the %s keystore (enroll again): %w", e.Store.Backend(), err)
 	}
 	cred, err := e.Store.Get(keystore.Credential)
 	if err != nil {
-		return fmt.Errorf("engine: machine credential missing from the %s keystore (enroll again): %w", e.Store.Backend(), err)
+		return cfg, priv, nil, fmt.Errorf("engine: machine credential missing from the %s keystore (enroll again): %w", e.Store.Backend(), err)
 	}
-	var priv wgtypes.Key
 	copy(priv[:], keyb)
 	cl, err := NewClient(cfg.Server, cfg.Pin, string(cred))
-	if err != nil {
-		return err
-	}
+	return cfg, priv, cl, err
+}
 
+// loadStartingMap starts from the cached map, so the tunnel comes up while
+// the server is unreachable, or else waits for the first map.
+func (e *Engine) loadStartingMap(ctx context.Context, cl *client.Client) error {
 	cache, ok, err := state.LoadCache(e.Paths.NetmapCache())
 	if err != nil {
 		e.Log.Warn("ignoring the network-map cache", "err", err)
@@ -126,34 +164,32 @@ func (e *Engine) Run(ctx context.Context) error {
 		_ = e.view.Apply(cache.Map)
 		e.Log.Info("starting from the cached network map", "version", cache.Map.Version, "peers", len(cache.Map.Peers), "saved_at", cache.SavedAt)
 	}
-	if e.view.Self == nil {
-		// No cache: wait for the first map to learn the prefixes.
-		nm, err := e.firstMap(ctx, cl)
-		if err != nil {
-			return err
-		}
-		if err := e.view.Apply(nm); err != nil {
-			return fmt.Errorf("engine: first network map: %w", err)
-		}
+	if e.view.Self != nil {
+		return nil
 	}
-	e.mu.Lock()
-	e.cfg, e.cl, e.cancel = cfg, cl, cancel
-	e.tcfg = tunnel.Config{Name: e.Iface, MTU: cfg.MTU, ListenPort: cfg.ListenPort, PrivateKey: priv, Mode: e.WireGuard}
-	e.mu.Unlock()
-	defer func() {
-		e.mu.Lock()
-		if e.tun != nil {
-			e.tun.Close()
-			e.tun = nil
-		}
-		e.mu.Unlock()
-	}()
-	if cfg.Down {
-		e.Log.Info("tunnel left down (`wirefleet-agent up` brings it back)")
-	} else if err := e.bringUp(); err != nil {
+	// No cache: wait for the first map to learn the prefixes.
+	nm, err := e.firstMap(ctx, cl)
+	if err != nil {
 		return err
 	}
+	if err := e.view.Apply(nm); err != nil {
+		return fmt.Errorf("engine: first network map: %w", err)
+	}
+	return nil
+}
 
+func (e *Engine) closeTunnel() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.tun != nil {
+		e.tun.Close()
+		e.tun = nil
+	}
+}
+
+// startBackground starts what runs beside the map poll until ctx ends:
+// endpoint reports, health reports, flag sync and update checks.
+func (e *Engine) startBackground(ctx context.Context, cfg state.Config, cl *client.Client, cancel context.CancelFunc) {
 	go e.reportEndpoints(ctx, cl, cfg.ListenPort, e.tunName())
 	reporter := &health.Reporter{
 		Sender: cl, Path: e.healthQueue(), Interval: e.HealthInterval, Log: e.Log,
@@ -178,8 +214,13 @@ func (e *Engine) Run(ctx context.Context) error {
 			MachineID: cfg.MachineID, Exe: e.Exe, StateDir: e.Paths.State, Gate: e.UpdateGate, Log: e.Log, Pin: e.pinned}
 		go e.checkUpdates(ctx, u, cancel)
 	}
-	committed := false
+}
 
+// pollMaps long-polls the network map until ctx ends, applying each map
+// and retrying with backoff while the server is unreachable. It returns
+// early only when the machine is revoked.
+func (e *Engine) pollMaps(ctx context.Context, cfg state.Config, cl *client.Client) error {
+	committed := false
 	failures := 0
 	for ctx.Err() == nil {
 		e.mu.Lock()
@@ -222,40 +263,38 @@ func (e *Engine) Run(ctx context.Context) error {
 				e.setUpdate(&wire.UpdateStatus{From: m.From, To: m.To, State: "ok", At: time.Now().UTC()})
 			}
 		}
-		e.mu.Lock()
-		if e.tun != nil {
-			if err := e.tun.Apply(nm); err != nil {
-				e.mu.Unlock()
-				e.Log.Error("applying network map", "err", err)
-				continue
-			}
-		}
-		if err := e.view.Apply(nm); err != nil {
-			e.mu.Unlock()
-			e.Log.Error("ignoring a network map", "version", nm.Version, "err", err)
-			continue
-		}
-		full := e.view.Full()
-		e.lastSync = time.Now()
-		e.mu.Unlock()
-		if !nm.Unchanged {
-			e.Log.Info("network map applied", "version", nm.Version, "full", nm.Full,
-				"added", len(nm.Added), "changed", len(nm.Changed), "removed", len(nm.Removed), "peers", len(full.Peers))
-			if err := state.SaveCache(e.Paths.NetmapCache(), state.Cache{SavedAt: time.Now().UTC(), Map: full}); err != nil {
-				e.Log.Warn("saving the network-map cache", "err", err)
-			}
-		}
-	}
-	e.mu.Lock()
-	out, restart := e.loggedOut, e.restart
-	e.mu.Unlock()
-	if out {
-		return ErrLoggedOut
-	}
-	if restart {
-		return update.ErrRestart
+		e.applyMap(nm)
 	}
 	return nil
+}
+
+// applyMap applies one map to the tunnel and the view, and caches the
+// result on disk when it changed anything.
+func (e *Engine) applyMap(nm wire.NetMap) {
+	e.mu.Lock()
+	if e.tun != nil {
+		if err := e.tun.Apply(nm); err != nil {
+			e.mu.Unlock()
+			e.Log.Error("applying network map", "err", err)
+			return
+		}
+	}
+	if err := e.view.Apply(nm); err != nil {
+		e.mu.Unlock()
+		e.Log.Error("ignoring a network map", "version", nm.Version, "err", err)
+		return
+	}
+	full := e.view.Full()
+	e.lastSync = time.Now()
+	e.mu.Unlock()
+	if nm.Unchanged {
+		return
+	}
+	e.Log.Info("network map applied", "version", nm.Version, "full", nm.Full,
+		"added", len(nm.Added), "changed", len(nm.Changed), "removed", len(nm.Removed), "peers", len(full.Peers))
+	if err := state.SaveCache(e.Paths.NetmapCache(), state.Cache{SavedAt: time.Now().UTC(), Map: full}); err != nil {
+		e.Log.Warn("saving the network-map cache", "err", err)
+	}
 }
 
 // checkUpdates looks for a release shortly after start and then every

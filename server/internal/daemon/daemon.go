@@ -83,19 +83,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	if o.DataDir == "" {
-		return errors.New("daemon: --data-dir is required")
-	}
-	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
-		return fmt.Errorf("daemon: create data dir: %w", err)
-	}
-	if err := os.Chmod(o.DataDir, 0o700); err != nil {
-		return fmt.Errorf("daemon: restrict data dir: %w", err)
-	}
-	if o.DB == "" {
-		o.DB = "sqlite://" + filepath.Join(o.DataDir, "wirefleet.db")
-	}
-	db, err := store.Open(ctx, o.DB)
+	db, err := openStore(ctx, &o)
 	if err != nil {
 		return err
 	}
@@ -106,97 +94,29 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	// Every return stops the background jobs and waits for them (the hub
 	// flushes last-seen times) before the database closes.
 	defer func() { stopHub(); bg.Wait() }()
-	hopts := netmap.Options{Logger: log}
-	if db.IsShared() {
-		// Other replicas write to the same database: look for their
-		// changes twice a second, so their revocations reach our polls
-		// well within a second.
-		hopts.Poll = 500 * time.Millisecond
-	}
-	hub, err := netmap.New(ctx, db, hopts)
+	hub, err := startHub(ctx, hubCtx, db, log, &bg)
 	if err != nil {
 		return err
 	}
-	bg.Add(1)
-	go func() { defer bg.Done(); hub.Run(hubCtx, 30*time.Second) }()
 
 	// Listen first: the URL and pin printed below must be the real ones.
-	ln, err := net.Listen("tcp", o.Listen)
-	if err != nil {
-		return fmt.Errorf("daemon: listen on %s: %w", o.Listen, err)
-	}
-	defer ln.Close()
-	extURL, host := externalURL(o, ln.Addr())
-	var pin string
-	if !o.InsecureHTTP {
-		var cert tls.Certificate
-		if o.TLSCert != "" || o.TLSKey != "" {
-			cert, pin, err = tlsutil.Load(o.TLSCert, o.TLSKey)
-			pin = "" // an operator certificate chains to a CA; no pin needed
-		} else {
-			cert, pin, err = tlsutil.LoadOrCreate(o.DataDir, []string{host})
-		}
-		if err != nil {
-			return err
-		}
-		ln = tls.NewListener(ln, &tls.Config{
-			Certificates: []tls.Certificate{cert},
-			MinVersion:   tls.VersionTLS12,
-			NextProtos:   []string{"h2", "http/1.1"}, // HTTP/2 multiplexes an agent's long-poll with its other calls
-		})
-	}
-
-	relDir := o.ReleasesDir
-	if relDir == "" {
-		relDir = filepath.Join(o.DataDir, "releases")
-	}
-	rel := releases.NewStore(relDir)
-	if o.PublishAgent != "" {
-		if err := publishAgent(o, rel, log); err != nil {
-			return err
-		}
-	}
-
-	started := time.Now().UTC()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	svc := fleet.New(db, hub, log, fleet.Config{DefaultTokenTTL: o.TokenTTL, Releases: rel, BcryptCost: o.BcryptCost})
-	a := api.New(svc, log, reg, api.Config{
-		EnrollRate: o.EnrollRate, EnrollBurst: o.EnrollBurst, MaxWait: o.LongPoll,
-		Info: func() wire.ServerInfo {
-			ula, _ := db.ULA(context.Background())
-			return wire.ServerInfo{Version: Version, URL: extURL, Pin: pin, Prefix4: store.OverlayPrefix4().String(), Prefix6: ula.String(), StartedAt: started}
-		},
-	})
-
-	mux := http.NewServeMux()
-	mux.Handle("/api/", a.Handler())
-	mux.Handle("/debug/pprof/", a.Handler()) // admin API key required
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := db.Ping(ctx); err != nil {
-			http.Error(w, "database not ready", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	page, err := web.New(svc, log, web.Config{
-		Secure: !o.InsecureHTTP, TokenTTL: o.TokenTTL, BcryptCost: o.BcryptCost,
-		Server: func() (string, string) { return extURL, pin },
-	})
+	ln, extURL, pin, err := listen(o)
 	if err != nil {
 		return err
 	}
-	relHandler := rel.Handler()
-	mux.Handle("GET /releases/", relHandler)
-	mux.Handle("GET /install.sh", relHandler)
-	mux.Handle("GET /install.ps1", relHandler)
-	mux.Handle("/", page.Handler())
+	defer ln.Close()
+
+	rel, err := openReleases(o, log)
+	if err != nil {
+		return err
+	}
+	svc := fleet.New(db, hub, log, fleet.Config{DefaultTokenTTL: o.TokenTTL, Releases: rel, BcryptCost: o.BcryptCost})
+	handler, a, err := routes(o, svc, log, extURL, pin)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second, // long-polls extend their own deadline
@@ -216,14 +136,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err := bootstrap(ctx, svc, o, out, extURL, pin); err != nil {
 		return err
 	}
-
-	if db.IsShared() {
-		bg.Add(1)
-		go func() { defer bg.Done(); watchFlags(hubCtx, svc) }()
-	}
-	bg.Add(2)
-	go func() { defer bg.Done(); janitor(hubCtx, svc, log, o.EphemeralTTL) }()
-	go func() { defer bg.Done(); a.RunHealthWriter(hubCtx) }()
+	startJobs(hubCtx, svc, a, log, o.EphemeralTTL, &bg)
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
@@ -253,6 +166,145 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		return fmt.Errorf("daemon: serve: %w", serveErr)
 	}
 	return nil
+}
+
+// openStore prepares the data dir (owner-only) and opens the database,
+// SQLite in the data dir unless o.DB names another.
+func openStore(ctx context.Context, o *Options) (*store.DB, error) {
+	if o.DataDir == "" {
+		return nil, errors.New("daemon: --data-dir is required")
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("daemon: create data dir: %w", err)
+	}
+	if err := os.Chmod(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("daemon: restrict data dir: %w", err)
+	}
+	if o.DB == "" {
+		o.DB = "sqlite://" + filepath.Join(o.DataDir, "wirefleet.db")
+	}
+	return store.Open(ctx, o.DB)
+}
+
+// startHub loads the network map and runs the hub until hubCtx ends.
+func startHub(ctx, hubCtx context.Context, db *store.DB, log *slog.Logger, bg *sync.WaitGroup) (*netmap.Hub, error) {
+	hopts := netmap.Options{Logger: log}
+	if db.IsShared() {
+		// Other replicas write to the same database: look for their
+		// changes twice a second, so their revocations reach our polls
+		// well within a second.
+		hopts.Poll = 500 * time.Millisecond
+	}
+	hub, err := netmap.New(ctx, db, hopts)
+	if err != nil {
+		return nil, err
+	}
+	bg.Add(1)
+	go func() { defer bg.Done(); hub.Run(hubCtx, 30*time.Second) }()
+	return hub, nil
+}
+
+// listen opens the TCP listener (TLS unless --insecure-http) and returns
+// it with the URL agents should use and the self-signed certificate's pin
+// ("" for an operator certificate or plain HTTP).
+func listen(o Options) (net.Listener, string, string, error) {
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("daemon: listen on %s: %w", o.Listen, err)
+	}
+	extURL, host := externalURL(o, ln.Addr())
+	if o.InsecureHTTP {
+		return ln, extURL, "", nil
+	}
+	var (
+		cert tls.Certificate
+		pin  string
+	)
+	if o.TLSCert != "" || o.TLSKey != "" {
+		cert, _, err = tlsutil.Load(o.TLSCert, o.TLSKey) // chains to a CA; no pin needed
+	} else {
+		cert, pin, err = tlsutil.LoadOrCreate(o.DataDir, []string{host})
+	}
+	if err != nil {
+		ln.Close()
+		return nil, "", "", err
+	}
+	return tls.NewListener(ln, &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"h2", "http/1.1"}, // HTTP/2 multiplexes an agent's long-poll with its other calls
+	}), extURL, pin, nil
+}
+
+// openReleases opens the release store and, with --publish-agent,
+// publishes this host's agent to it.
+func openReleases(o Options, log *slog.Logger) (*releases.Store, error) {
+	relDir := o.ReleasesDir
+	if relDir == "" {
+		relDir = filepath.Join(o.DataDir, "releases")
+	}
+	rel := releases.NewStore(relDir)
+	if o.PublishAgent != "" {
+		if err := publishAgent(o, rel, log); err != nil {
+			return nil, err
+		}
+	}
+	return rel, nil
+}
+
+// routes builds the public handler: the API, health and readiness,
+// metrics, releases and installers, and the admin page.
+func routes(o Options, svc *fleet.Service, log *slog.Logger, extURL, pin string) (http.Handler, *api.Server, error) {
+	db := svc.DB()
+	started := time.Now().UTC()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a := api.New(svc, log, reg, api.Config{
+		EnrollRate: o.EnrollRate, EnrollBurst: o.EnrollBurst, MaxWait: o.LongPoll,
+		Info: func() wire.ServerInfo {
+			ula, _ := db.ULA(context.Background())
+			return wire.ServerInfo{Version: Version, URL: extURL, Pin: pin, Prefix4: store.OverlayPrefix4().String(), Prefix6: ula.String(), StartedAt: started}
+		},
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/api/", a.Handler())
+	mux.Handle("/debug/pprof/", a.Handler()) // admin API key required
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := db.Ping(ctx); err != nil {
+			http.Error(w, "database not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	page, err := web.New(svc, log, web.Config{
+		Secure: !o.InsecureHTTP, TokenTTL: o.TokenTTL, BcryptCost: o.BcryptCost,
+		Server: func() (string, string) { return extURL, pin },
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	relHandler := svc.Releases().Handler()
+	mux.Handle("GET /releases/", relHandler)
+	mux.Handle("GET /install.sh", relHandler)
+	mux.Handle("GET /install.ps1", relHandler)
+	mux.Handle("/", page.Handler())
+	return mux, a, nil
+}
+
+// startJobs runs the background jobs until ctx ends: flag changes of other
+// replicas, ephemeral-machine removal, and the health-report writer.
+func startJobs(ctx context.Context, svc *fleet.Service, a *api.Server, log *slog.Logger, ephemeralTTL time.Duration, bg *sync.WaitGroup) {
+	if svc.DB().IsShared() {
+		bg.Add(1)
+		go func() { defer bg.Done(); watchFlags(ctx, svc) }()
+	}
+	bg.Add(2)
+	go func() { defer bg.Done(); janitor(ctx, svc, log, ephemeralTTL) }()
+	go func() { defer bg.Done(); a.RunHealthWriter(ctx) }()
 }
 
 func redact(dbURL string) string {
