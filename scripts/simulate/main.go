@@ -155,76 +155,152 @@ func pollOnce(ctx context.Context, hc *http.Client, server, cred string, since u
 	return v, buf, nil
 }
 
-func main() {
-	server := flag.String("server", "http://127.0.0.1:8080", "server URL")
-	apiKey := flag.String("api-key", os.Getenv("WIREFLEET_API_KEY"), "admin API key")
-	pin := flag.String("pin", "", "server TLS pin")
-	n := flag.Int("n", 1000, "agents")
-	conc := flag.Int("concurrency", 32, "parallel enrollments")
-	healthEvery := flag.Duration("health", 30*time.Second, "health report interval per agent")
-	settle := flag.Duration("settle", 15*time.Second, "after the ramp, wait this long before measuring (the last enrollments' maps are still going out)")
-	warm := flag.Duration("warm", 60*time.Second, "measure the steady state this long before the revocations")
-	revocations := flag.Int("revocations", 3, "revocations to time, 10 s apart")
-	restart := flag.Bool("restart", false, "finally restart the server (SIGTERM, then the same command line; needs -server-pid) and time until every agent polls again")
-	restartLog := flag.String("restart-log", "simulate-restarted-server.log", "where the restarted server's output goes")
-	duration := flag.Duration("duration", 10*time.Minute, "hard limit on the whole run")
-	pid := flag.Int("server-pid", 0, "server process, for RSS and CPU")
-	dbPath := flag.String("db", "", "server's SQLite file, for its size")
-	jsonOut := flag.Bool("json", false, "print the summary as JSON")
-	h2 := flag.Bool("http2", false, "multiplex the agents' requests over HTTP/2 connections (needs -pin, i.e. TLS): "+
+// options are the simulator's command-line settings.
+type options struct {
+	server, apiKey, pin  string
+	n, conc, revocations int
+	health, settle, warm time.Duration
+	restart              bool
+	restartLog           string
+	duration             time.Duration
+	pid                  int
+	dbPath               string
+	jsonOut, http2       bool
+}
+
+func parseFlags() options {
+	var o options
+	flag.StringVar(&o.server, "server", "http://127.0.0.1:8080", "server URL")
+	flag.StringVar(&o.apiKey, "api-key", os.Getenv("WIREFLEET_API_KEY"), "admin API key")
+	flag.StringVar(&o.pin, "pin", "", "server TLS pin")
+	flag.IntVar(&o.n, "n", 1000, "agents")
+	flag.IntVar(&o.conc, "concurrency", 32, "parallel enrollments")
+	flag.DurationVar(&o.health, "health", 30*time.Second, "health report interval per agent")
+	flag.DurationVar(&o.settle, "settle", 15*time.Second, "after the ramp, wait this long before measuring (the last enrollments' maps are still going out)")
+	flag.DurationVar(&o.warm, "warm", 60*time.Second, "measure the steady state this long before the revocations")
+	flag.IntVar(&o.revocations, "revocations", 3, "revocations to time, 10 s apart")
+	flag.BoolVar(&o.restart, "restart", false, "finally restart the server (SIGTERM, then the same command line; needs -server-pid) and time until every agent polls again")
+	flag.StringVar(&o.restartLog, "restart-log", "simulate-restarted-server.log", "where the restarted server's output goes")
+	flag.DurationVar(&o.duration, "duration", 10*time.Minute, "hard limit on the whole run")
+	flag.IntVar(&o.pid, "server-pid", 0, "server process, for RSS and CPU")
+	flag.StringVar(&o.dbPath, "db", "", "server's SQLite file, for its size")
+	flag.BoolVar(&o.jsonOut, "json", false, "print the summary as JSON")
+	flag.BoolVar(&o.http2, "http2", false, "multiplex the agents' requests over HTTP/2 connections (needs -pin, i.e. TLS): "+
 		"how to go past one process's descriptor limit, as an HTTP/2 load balancer in front of the server would")
 	flag.Parse()
+	return o
+}
 
-	ctx, cancel := context.WithTimeout(context.Background(), *duration)
+// sample is one health report's send time and latency.
+type sample struct {
+	at  time.Time
+	lat time.Duration
+}
+
+// sim is one simulation run: the admin client, the agents' HTTP clients,
+// and what the agents measure.
+type sim struct {
+	o               options
+	admin           *client.Client
+	token           string
+	restCl, pollCl  *http.Client
+	agents, victims []*agent
+	cur             atomic.Pointer[revocation]
+	connected       atomic.Int64
+
+	hmu  sync.Mutex
+	hlat []sample
+	herr atomic.Int64
+}
+
+// window is the steady-state measurement: CPU ticks of the server and of
+// the simulator, and the health-report count, at both ends.
+type window struct {
+	wall0, wall1             time.Time
+	cpu0, cpu1, self0, self1 int64
+	h0, h1                   int
+}
+
+// revocations holds what the timed revocations measured.
+type revocations struct {
+	start   time.Time
+	lat     []time.Duration
+	p99s    []time.Duration
+	reached []int
+}
+
+func main() {
+	o := parseFlags()
+	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
 	defer cancel()
-	opts := []client.Option{client.WithToken(*apiKey)}
-	if *pin != "" {
-		opts = append(opts, client.WithPin(*pin))
+	s, err := newSim(ctx, o)
+	must(err)
+	enrollRate := s.enrollAll(ctx)
+	s.startHealth(ctx)
+	w := s.measureSteady(ctx)
+	rev := s.timeRevocations(ctx)
+	sum := s.summary(enrollRate, w, rev)
+	if o.restart {
+		s.timeRestart(ctx, sum)
 	}
-	admin, err := client.New(*server, opts...)
-	must(err)
-	tok, err := admin.CreateToken(ctx, wire.CreateTokenRequest{Reusable: true, ExpiresIn: "2h", Tags: []string{"sim"}})
-	must(err)
+	printSummary(sum, o.jsonOut)
+}
 
-	// Long-polls hold one connection each; health and flags share a small
-	// pool, so the simulator stays under its descriptor limit.
+// newSim creates the reusable token the agents enroll with and the HTTP
+// clients: long-polls hold one connection each; health and flags share a
+// small pool, so the simulator stays under its descriptor limit.
+func newSim(ctx context.Context, o options) (*sim, error) {
+	opts := []client.Option{client.WithToken(o.apiKey)}
+	if o.pin != "" {
+		opts = append(opts, client.WithPin(o.pin))
+	}
+	admin, err := client.New(o.server, opts...)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := admin.CreateToken(ctx, wire.CreateTokenRequest{Reusable: true, ExpiresIn: "2h", Tags: []string{"sim"}})
+	if err != nil {
+		return nil, err
+	}
 	pollTr := http.DefaultTransport.(*http.Transport).Clone()
-	pollTr.MaxIdleConnsPerHost = *n + 16
+	pollTr.MaxIdleConnsPerHost = o.n + 16
 	pollTr.MaxConnsPerHost = 0
 	restTr := http.DefaultTransport.(*http.Transport).Clone()
 	restTr.MaxConnsPerHost, restTr.MaxIdleConnsPerHost = 256, 256
-	if *pin != "" {
-		pc, _ := client.New(*server, client.WithPin(*pin))
+	if o.pin != "" {
+		pc, _ := client.New(o.server, client.WithPin(o.pin))
 		tlsCfg := pc.HTTPClient().Transport.(*http.Transport).TLSClientConfig
 		pollTr.TLSClientConfig, restTr.TLSClientConfig = tlsCfg, tlsCfg
-		pollTr.ForceAttemptHTTP2, restTr.ForceAttemptHTTP2 = *h2, *h2
-		if !*h2 {
+		pollTr.ForceAttemptHTTP2, restTr.ForceAttemptHTTP2 = o.http2, o.http2
+		if !o.http2 {
 			// One TCP connection per agent, as real agents have.
 			pollTr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 		}
-	} else if *h2 {
-		must(fmt.Errorf("-http2 needs a TLS server and its -pin"))
+	} else if o.http2 {
+		return nil, fmt.Errorf("-http2 needs a TLS server and its -pin")
 	}
-	restCl, pollCl := &http.Client{Transport: restTr}, &http.Client{Transport: pollTr}
+	return &sim{o: o, admin: admin, token: tok.Secret, restCl: &http.Client{Transport: restTr}, pollCl: &http.Client{Transport: pollTr}}, nil
+}
 
-	// 1. Enroll, with a progress line. Like real agents, each one holds a
-	// network-map long-poll from the moment it is enrolled, so the ramp also
-	// measures how the server copes with a fleet that grows under it.
-	agents := make([]*agent, *n+*revocations) // the last ones are revoked later
-	var done, connected atomic.Int64
-	var cur atomic.Pointer[revocation]
+// enrollAll enrolls the agents (and the victims to revoke later) with a
+// progress line and returns enrollments per second. Like real agents, each
+// one holds a network-map long-poll from the moment it is enrolled, so the
+// ramp also measures how the server copes with a fleet that grows under it.
+func (s *sim) enrollAll(ctx context.Context) float64 {
+	agents := make([]*agent, s.o.n+s.o.revocations) // the last ones are revoked later
+	var done atomic.Int64
 	t0 := time.Now()
-	stopProgress := progress("enrolled", &done, &connected, int64(len(agents)), t0)
+	stopProgress := progress("enrolled", &done, &s.connected, int64(len(agents)), t0)
 	work := make(chan int)
 	var wg sync.WaitGroup
-	for range *conc {
+	for range s.o.conc {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range work {
 				var b [32]byte
 				rand.Read(b[:])
-				id, cred, version, err := enroll(ctx, restCl, *server, wire.EnrollRequest{Token: tok.Secret, PublicKey: base64.StdEncoding.EncodeToString(b[:]),
+				id, cred, version, err := enroll(ctx, s.restCl, s.o.server, wire.EnrollRequest{Token: s.token, PublicKey: base64.StdEncoding.EncodeToString(b[:]),
 					Hostname: "sim-" + strconv.Itoa(i), OS: "linux", Arch: "amd64", AgentVersion: "1.0.0",
 					Endpoints: []string{fmt.Sprintf("192.0.2.%d:51820", i%250+1)}})
 				if err != nil {
@@ -233,11 +309,11 @@ func main() {
 				}
 				agents[i] = &agent{id: id, cred: cred}
 				done.Add(1)
-				if i >= *n {
+				if i >= s.o.n {
 					continue // a victim does not poll: it is revoked later
 				}
-				connected.Add(1)
-				go poll(ctx, pollCl, *server, cred, version, i, &cur)
+				s.connected.Add(1)
+				go poll(ctx, s.pollCl, s.o.server, cred, version, i, &s.cur)
 			}
 		}()
 	}
@@ -247,41 +323,35 @@ func main() {
 	close(work)
 	wg.Wait()
 	stopProgress()
-	enrollRate := float64(len(agents)) / time.Since(t0).Seconds()
-	victims := agents[*n:]
-	agents = agents[:*n]
+	s.agents, s.victims = agents[:s.o.n], agents[s.o.n:]
+	return float64(len(agents)) / time.Since(t0).Seconds()
+}
 
-	// 3. Health every interval per agent, spread evenly; flags once each.
-	healthCl := restCl
-	var hmu sync.Mutex
-	type sample struct {
-		at  time.Time
-		lat time.Duration
-	}
-	var hlat []sample
-	var herr atomic.Int64
-	for i, a := range agents {
-		hc, _ := client.New(*server, client.WithToken(a.cred), client.WithHTTPClient(healthCl))
+// startHealth has every agent fetch its flags once and report health every
+// interval, spread evenly over the interval.
+func (s *sim) startHealth(ctx context.Context) {
+	for i, a := range s.agents {
+		hc, _ := client.New(s.o.server, client.WithToken(a.cred), client.WithHTTPClient(s.restCl))
 		go func() {
-			offset := time.Duration(int64(*healthEvery) * int64(i) / int64(len(agents)))
+			offset := time.Duration(int64(s.o.health) * int64(i) / int64(len(s.agents)))
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(offset):
 			}
 			hc.AgentFlags(ctx, "", 0)
-			t := time.NewTicker(*healthEvery)
+			t := time.NewTicker(s.o.health)
 			defer t.Stop()
 			for {
-				s := time.Now()
-				_, err := hc.ReportHealth(ctx, wire.HealthReport{At: s, AgentVersion: "1.0.0", OS: "linux", CPUPercent: 3, MemTotal: 8 << 30, MemUsed: 2 << 30,
-					Tunnel: wire.TunnelHealth{Up: true, Interface: "wf0", PeerCount: len(agents)}})
+				start := time.Now()
+				_, err := hc.ReportHealth(ctx, wire.HealthReport{At: start, AgentVersion: "1.0.0", OS: "linux", CPUPercent: 3, MemTotal: 8 << 30, MemUsed: 2 << 30,
+					Tunnel: wire.TunnelHealth{Up: true, Interface: "wf0", PeerCount: len(s.agents)}})
 				if err != nil {
-					herr.Add(1)
+					s.herr.Add(1)
 				} else {
-					hmu.Lock()
-					hlat = append(hlat, sample{s, time.Since(s)})
-					hmu.Unlock()
+					s.hmu.Lock()
+					s.hlat = append(s.hlat, sample{start, time.Since(start)})
+					s.hmu.Unlock()
 				}
 				select {
 				case <-ctx.Done():
@@ -291,39 +361,49 @@ func main() {
 			}
 		}()
 	}
-	fmt.Fprintf(os.Stderr, "all %d agents polling; settling for %v, then measuring for %v…\n", len(agents), *settle, *warm)
-	select {
-	case <-ctx.Done():
-	case <-time.After(*settle):
-	}
-	hcount := func() int { hmu.Lock(); defer hmu.Unlock(); return len(hlat) }
-	cpu0, wall0, h0, self0 := cpuTicks(*pid), time.Now(), hcount(), cpuTicks(os.Getpid())
-	select {
-	case <-ctx.Done():
-	case <-time.After(*warm):
-	}
-	cpu1, wall1, h1, self1 := cpuTicks(*pid), time.Now(), hcount(), cpuTicks(os.Getpid())
+}
 
-	// 4. Revocations; how long until every connected agent has each one?
-	var lat, p99s []time.Duration
-	var reached []int
-	var revStart time.Time
-	for k, v := range victims {
+// measureSteady waits for the fleet to settle, then measures the steady
+// window's CPU use and health-report count.
+func (s *sim) measureSteady(ctx context.Context) window {
+	fmt.Fprintf(os.Stderr, "all %d agents polling; settling for %v, then measuring for %v…\n", len(s.agents), s.o.settle, s.o.warm)
+	sleep(ctx, s.o.settle)
+	hcount := func() int { s.hmu.Lock(); defer s.hmu.Unlock(); return len(s.hlat) }
+	var w window
+	w.cpu0, w.wall0, w.h0, w.self0 = cpuTicks(s.o.pid), time.Now(), hcount(), cpuTicks(os.Getpid())
+	sleep(ctx, s.o.warm)
+	w.cpu1, w.wall1, w.h1, w.self1 = cpuTicks(s.o.pid), time.Now(), hcount(), cpuTicks(os.Getpid())
+	return w
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// timeRevocations revokes the victims 10 s apart and times how long each
+// revocation takes to reach every connected agent.
+func (s *sim) timeRevocations(ctx context.Context) revocations {
+	var out revocations
+	for k, v := range s.victims {
 		if k > 0 {
 			time.Sleep(10 * time.Second)
 		}
-		r := &revocation{id: v.id, at: make([]atomic.Int64, len(agents))}
-		cur.Store(r)
+		r := &revocation{id: v.id, at: make([]atomic.Int64, len(s.agents))}
+		s.cur.Store(r)
 		r.start = time.Now()
 		if k == 0 {
-			revStart = r.start
+			out.start = r.start
 		}
 		// The admin connection may have idled out during the run; POST is not
 		// retried by net/http, so retry once on a fresh connection.
-		if _, err = admin.RevokeMachine(ctx, v.id); err != nil {
-			admin.HTTPClient().CloseIdleConnections()
+		_, err := s.admin.RevokeMachine(ctx, v.id)
+		if err != nil {
+			s.admin.HTTPClient().CloseIdleConnections()
 			r.start = time.Now()
-			_, err = admin.RevokeMachine(ctx, v.id)
+			_, err = s.admin.RevokeMachine(ctx, v.id)
 		}
 		must(err)
 		var got []time.Duration
@@ -334,98 +414,106 @@ func main() {
 					got = append(got, time.Unix(0, at).Sub(r.start))
 				}
 			}
-			if len(got) == len(agents) {
+			if len(got) == len(s.agents) {
 				break
 			}
 		}
 		fmt.Fprintf(os.Stderr, "revocation %d reached %d agents, p99 %v\n", k+1, len(got), pct(got, 0.99).Round(time.Millisecond))
-		lat = append(lat, got...)
-		p99s = append(p99s, pct(got, 0.99))
-		reached = append(reached, len(got))
+		out.lat = append(out.lat, got...)
+		out.p99s = append(out.p99s, pct(got, 0.99))
+		out.reached = append(out.reached, len(got))
 	}
+	return out
+}
 
-	hmu.Lock()
-	// Health latency in the steady window (everyone enrolled and polling,
-	// before the revocation), and separately for reports sent while the
-	// revocation was being fanned out to every agent.
+// summary computes the figures. Health latency is taken in the steady
+// window (everyone enrolled and polling, before the revocations), and
+// separately for reports sent while revocations were fanned out.
+func (s *sim) summary(enrollRate float64, w window, rev revocations) map[string]any {
+	s.hmu.Lock()
 	var h, hRev []time.Duration
 	var byTen [][]time.Duration // the steady window in 10 s slices, to see when slow reports happen
-	for _, s := range hlat {
+	for _, smp := range s.hlat {
 		switch {
-		case s.at.After(wall0) && s.at.Before(revStart):
-			h = append(h, s.lat)
-			i := int(s.at.Sub(wall0) / (10 * time.Second))
+		case smp.at.After(w.wall0) && smp.at.Before(rev.start):
+			h = append(h, smp.lat)
+			i := int(smp.at.Sub(w.wall0) / (10 * time.Second))
 			for len(byTen) <= i {
 				byTen = append(byTen, nil)
 			}
-			byTen[i] = append(byTen[i], s.lat)
-		case !s.at.Before(revStart):
-			hRev = append(hRev, s.lat)
+			byTen[i] = append(byTen[i], smp.lat)
+		case !smp.at.Before(rev.start):
+			hRev = append(hRev, smp.lat)
 		}
 	}
-	hmu.Unlock()
+	s.hmu.Unlock()
 	var tenP99 []float64
 	for _, d := range byTen {
 		tenP99 = append(tenP99, ms(pct(d, 0.99)))
 	}
-	sum := map[string]any{
+	secs := w.wall1.Sub(w.wall0).Seconds()
+	return map[string]any{
 		"health_p99_ms_per_10s":  tenP99,
-		"agents":                 len(agents),
+		"agents":                 len(s.agents),
 		"enrollments_per_s":      round(enrollRate),
 		"health_reports":         len(h),
 		"health_rev_reports":     len(hRev),
 		"health_rev_p99_ms":      ms(pct(hRev, 0.99)),
 		"health_rev_max_ms":      ms(pct(hRev, 1)),
-		"health_errors":          herr.Load(),
-		"health_per_s":           round(float64(h1-h0) / wall1.Sub(wall0).Seconds()),
+		"health_errors":          s.herr.Load(),
+		"health_per_s":           round(float64(w.h1-w.h0) / secs),
 		"health_p50_ms":          ms(pct(h, 0.5)),
 		"health_p99_ms":          ms(pct(h, 0.99)),
 		"health_max_ms":          ms(pct(h, 1)),
-		"revocation_reached":     reached,
-		"revocation_p99_ms_each": msList(p99s),
-		"revocation_p50_ms":      ms(pct(lat, 0.5)),
-		"revocation_p99_ms":      ms(pct(lat, 0.99)),
-		"revocation_max_ms":      ms(pct(lat, 1)),
-		"server_rss_mib":         rssMiB(*pid),
-		"server_cpu_percent":     round(float64(cpu1-cpu0) / 100 / wall1.Sub(wall0).Seconds() * 100),
-		"db_mib":                 fileMiB(*dbPath),
-		"simulator_cpu_percent":  round(float64(self1-self0) / 100 / wall1.Sub(wall0).Seconds() * 100),
-		"connected_long_polls":   connected.Load(),
+		"revocation_reached":     rev.reached,
+		"revocation_p99_ms_each": msList(rev.p99s),
+		"revocation_p50_ms":      ms(pct(rev.lat, 0.5)),
+		"revocation_p99_ms":      ms(pct(rev.lat, 0.99)),
+		"revocation_max_ms":      ms(pct(rev.lat, 1)),
+		"server_rss_mib":         rssMiB(s.o.pid),
+		"server_cpu_percent":     round(float64(w.cpu1-w.cpu0) / 100 / secs * 100),
+		"db_mib":                 fileMiB(s.o.dbPath),
+		"simulator_cpu_percent":  round(float64(w.self1-w.self0) / 100 / secs * 100),
+		"connected_long_polls":   s.connected.Load(),
 	}
-	if *restart {
-		// 5. Restart: every agent's poll is answered by the shutdown, its
-		// retries are refused while the server is down, and it polls again
-		// once the server is back.
-		errs0 := herr.Load()
-		t0 := time.Now()
-		newPid, err := restartServer(*pid, *restartLog)
-		must(err)
-		fmt.Fprintf(os.Stderr, "server restarted (pid %d); waiting for every agent to poll again…\n", newPid)
-		var up, all time.Time
-		for deadline := t0.Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			n, err := connectedPolls(ctx, restCl, *server)
-			if err != nil {
-				continue
-			}
-			if up.IsZero() {
-				up = time.Now()
-			}
-			if n >= len(agents) {
-				all = time.Now()
-				break
-			}
+}
+
+// timeRestart restarts the server: every agent's poll is answered by the
+// shutdown, its retries are refused while the server is down, and it polls
+// again once the server is back. The figures are added to sum.
+func (s *sim) timeRestart(ctx context.Context, sum map[string]any) {
+	errs0 := s.herr.Load()
+	t0 := time.Now()
+	newPid, err := restartServer(s.o.pid, s.o.restartLog)
+	must(err)
+	fmt.Fprintf(os.Stderr, "server restarted (pid %d); waiting for every agent to poll again…\n", newPid)
+	var up, all time.Time
+	for deadline := t0.Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		n, err := connectedPolls(ctx, s.restCl, s.o.server)
+		if err != nil {
+			continue
 		}
-		sum["restart_server_up_ms"] = ms(up.Sub(t0))
-		if all.IsZero() {
-			sum["restart_all_polling_ms"] = "not within 3 min"
-		} else {
-			sum["restart_all_polling_ms"] = ms(all.Sub(t0))
+		if up.IsZero() {
+			up = time.Now()
 		}
-		time.Sleep(2 * time.Second)
-		sum["restart_server_rss_mib"] = rssMiB(newPid)
-		sum["restart_health_errors"] = herr.Load() - errs0
+		if n >= len(s.agents) {
+			all = time.Now()
+			break
+		}
 	}
-	if *jsonOut {
+	sum["restart_server_up_ms"] = ms(up.Sub(t0))
+	if all.IsZero() {
+		sum["restart_all_polling_ms"] = "not within 3 min"
+	} else {
+		sum["restart_all_polling_ms"] = ms(all.Sub(t0))
+	}
+	time.Sleep(2 * time.Second)
+	sum["restart_server_rss_mib"] = rssMiB(newPid)
+	sum["restart_health_errors"] = s.herr.Load() - errs0
+}
+
+func printSummary(sum map[string]any, asJSON bool) {
+	if asJSON {
 		json.NewEncoder(os.Stdout).Encode(sum)
 		return
 	}
