@@ -55,7 +55,7 @@ func Serve(ctx context.Context, addr string, a Agent) error {
 	}()
 	err = srv.Serve(ln)
 	cleanup(addr)
-	if err == http.ErrServerClosed {
+	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
