@@ -34,10 +34,6 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		if ttl <= 0 {
-			s.writeError(w, r, wire.Errorf(wire.CodeInvalidArgument, "expiry must be between 1s and %s", fleet.MaxTokenTTL))
-			return
-		}
 		spec.TTL = ttl
 	}
 	t, sec, err := s.fl.CreateToken(r.Context(), adminFrom(r.Context()), spec)
@@ -181,10 +177,6 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) {
 		d, err := fleet.ParseTTL(req.ExpiresIn)
 		if err != nil {
 			s.writeError(w, r, err)
-			return
-		}
-		if d <= 0 {
-			s.writeError(w, r, wire.Errorf(wire.CodeInvalidArgument, "expiry must be positive"))
 			return
 		}
 		ttl = d

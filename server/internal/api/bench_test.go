@@ -65,7 +65,7 @@ func BenchmarkEnrollParallel(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "enrollments/s")
 }
 
-// fleet registers n machines directly in the store (fast setup) and
+// enrollFleet registers n machines directly in the store (fast setup) and
 // returns their credentials.
 func enrollFleet(b *testing.B, db *store.DB, hub *netmap.Hub, n int) []string {
 	b.Helper()

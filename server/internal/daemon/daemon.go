@@ -281,7 +281,7 @@ func routes(o Options, svc *fleet.Service, log *slog.Logger, extURL, pin string)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	page, err := web.New(svc, log, web.Config{
-		Secure: !o.InsecureHTTP, TokenTTL: o.TokenTTL, BcryptCost: o.BcryptCost,
+		Secure: !o.InsecureHTTP,
 		Server: func() (string, string) { return extURL, pin },
 	})
 	if err != nil {

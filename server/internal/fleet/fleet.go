@@ -68,6 +68,9 @@ func (s *Service) DB() *store.DB { return s.db }
 // Hub returns the network-map hub, for reads and long-polls.
 func (s *Service) Hub() *netmap.Hub { return s.hub }
 
+// BcryptCost returns the admin passwords' work factor.
+func (s *Service) BcryptCost() int { return s.cfg.BcryptCost }
+
 // Releases returns the release store, or nil when the server hosts none.
 func (s *Service) Releases() *releases.Store { return s.cfg.Releases }
 

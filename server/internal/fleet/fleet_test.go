@@ -195,3 +195,14 @@ func TestAPIKeysNeedAnOwner(t *testing.T) {
 		t.Fatalf("bad admin name: %v", err)
 	}
 }
+
+func TestParseTTLRefusesNonPositiveDurations(t *testing.T) {
+	for _, s := range []string{"0s", "-1h", "soon", ""} {
+		if _, err := ParseTTL(s); code(err) != wire.CodeInvalidArgument {
+			t.Errorf("ParseTTL(%q) = %v, want invalid_argument", s, err)
+		}
+	}
+	if d, err := ParseTTL("90m"); err != nil || d != 90*time.Minute {
+		t.Errorf("ParseTTL(90m) = %v, %v", d, err)
+	}
+}

@@ -25,11 +25,15 @@ type TokenSpec struct {
 	TTL       time.Duration // 0 = the default
 }
 
-// ParseTTL reads a token or key lifetime such as "90m", "24h" or "720h".
+// ParseTTL reads a token or key lifetime such as "90m", "24h" or "720h";
+// it must be positive.
 func ParseTTL(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		return 0, wire.Errorf(wire.CodeInvalidArgument, "invalid duration %q (use e.g. 90m, 24h, 720h)", clip(s))
+	}
+	if d <= 0 {
+		return 0, wire.Errorf(wire.CodeInvalidArgument, "expiry must be positive (e.g. 90m, 24h, 720h)")
 	}
 	return d, nil
 }

@@ -236,8 +236,7 @@ func (w *Web) createToken(rw http.ResponseWriter, r *http.Request, s store.Sessi
 	spec := fleet.TokenSpec{
 		Reusable:  r.PostFormValue("reusable") == "on",
 		Ephemeral: r.PostFormValue("ephemeral") == "on",
-		Tags:      splitTags(r.PostFormValue("tags")),
-		TTL:       w.cfg.TokenTTL,
+		Tags:      splitTags(r.PostFormValue("tags")), // no expiry given: the service's default
 	}
 	if v := strings.TrimSpace(r.PostFormValue("max_uses")); v != "" {
 		n, err := strconv.Atoi(v)
@@ -249,7 +248,7 @@ func (w *Web) createToken(rw http.ResponseWriter, r *http.Request, s store.Sessi
 	}
 	if v := strings.TrimSpace(r.PostFormValue("expires")); v != "" {
 		ttl, err := fleet.ParseTTL(v)
-		if err != nil || ttl <= 0 {
+		if err != nil {
 			back("Expiry must be a duration such as 1h, 24h or 720h (at most a year).")
 			return
 		}

@@ -48,12 +48,6 @@ type Config struct {
 	SessionTTL time.Duration
 	// LoginRate limits sign-in attempts per source IP per minute (default 10).
 	LoginRate float64
-	// BcryptCost is the admin passwords' work factor (default 12): unknown
-	// user names are checked against a dummy hash of the same cost, so that
-	// timing does not reveal which names exist.
-	BcryptCost int
-	// TokenTTL is the default token lifetime offered in the form.
-	TokenTTL time.Duration
 	// Server returns the URL and pin put into one-liners.
 	Server func() (url, pin string)
 }
@@ -89,14 +83,10 @@ func New(fl *fleet.Service, log *slog.Logger, cfg Config) (*Web, error) {
 	if cfg.LoginRate <= 0 {
 		cfg.LoginRate = 10
 	}
-	if cfg.TokenTTL <= 0 {
-		cfg.TokenTTL = 24 * time.Hour
-	}
-	if cfg.BcryptCost == 0 {
-		cfg.BcryptCost = 12
-	}
+	// Unknown user names are checked against a dummy hash of the cost real
+	// passwords use, so that timing does not reveal which names exist.
 	rnd, _ := secret.New("")
-	dummy, err := bcrypt.GenerateFromPassword([]byte(rnd), cfg.BcryptCost)
+	dummy, err := bcrypt.GenerateFromPassword([]byte(rnd), fl.BcryptCost())
 	if err != nil {
 		return nil, fmt.Errorf("web: dummy password hash: %w", err)
 	}
