@@ -56,6 +56,7 @@ func serveCmd() *cobra.Command {
 		cfgFile   string
 		logLevel  string
 		logFormat string
+		relayOn   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -68,6 +69,7 @@ variables (--data-dir → WIREFLEET_DATA_DIR), then the YAML file named by
 			if err := config.Apply(cmd.Flags(), cfgFile); err != nil {
 				return err
 			}
+			o.NoRelay = !relayOn
 			log, err := newLogger(logLevel, logFormat)
 			if err != nil {
 				return err
@@ -95,6 +97,10 @@ variables (--data-dir → WIREFLEET_DATA_DIR), then the YAML file named by
 	f.BoolVar(&o.BootstrapToken, "bootstrap-token", false, "create a single-use enrollment token at start and print its one-liner")
 	f.StringVar(&o.ReleasesDir, "releases-dir", "", "where published releases are kept (default <data-dir>/releases; replicas share one)")
 	f.StringVar(&o.PublishAgent, "publish-agent", "", "sign (keys in the data dir) and publish this agent binary for the host OS/arch at start")
+	f.StringVar(&o.STUNListen, "stun-listen", ":3478", "UDP address of the STUN responder agents learn their public address from (off: none)")
+	f.StringVar(&o.STUNAdvertise, "stun-advertise", "", "host:port agents send STUN requests to (default: the external URL's host and the --stun-listen port)")
+	f.BoolVar(&relayOn, "relay", true, "relay WireGuard packets over the HTTPS port for agents that cannot reach each other directly")
+	f.Float64Var(&o.RelayRate, "relay-rate", 50e6, "bytes per second each machine may send through the relay")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

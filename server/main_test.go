@@ -85,7 +85,8 @@ func freePort(t *testing.T) string {
 func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(binary, append([]string{"serve"}, args...)...)}
-	p.cmd.Env = append(os.Environ(), env...)
+	// Tests run side by side: the STUN responder takes any free port.
+	p.cmd.Env = append(append(os.Environ(), "WIREFLEET_STUN_LISTEN=127.0.0.1:0"), env...)
 	p.cmd.Stdout = lockedWriter{&p.mu, &p.stdout}
 	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}
 	if err := p.cmd.Start(); err != nil {
@@ -247,7 +248,7 @@ func TestServerLifecycleTLSPinCLIAndKill9(t *testing.T) {
 	}
 
 	// A second server on the same data dir is refused.
-	second := exec.Command(binary, "serve", "--data-dir", data, "--listen", freePort(t))
+	second := exec.Command(binary, "serve", "--data-dir", data, "--listen", freePort(t), "--stun-listen", "127.0.0.1:0")
 	if out, err := second.CombinedOutput(); err == nil || !strings.Contains(string(out), "already running") {
 		t.Fatalf("second server on the same data dir: %v\n%s", err, out)
 	}

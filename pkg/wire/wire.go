@@ -12,6 +12,7 @@ const (
 	PathEndpoints = "/api/v1/agent/endpoints"
 	PathRekey     = "/api/v1/agent/rekey"
 	PathLogout    = "/api/v1/agent/logout"
+	PathRelay     = "/api/v1/agent/relay" // WebSocket; frames in pkg/relay
 	PathTokens    = "/api/v1/tokens"
 	PathMachines  = "/api/v1/machines"
 	PathAudit     = "/api/v1/audit"
@@ -65,6 +66,10 @@ type Self struct {
 	Prefix6   string `json:"prefix6"`   // overlay IPv6 prefix, the ULA /48
 	MTU       int    `json:"mtu"`       // suggested tunnel MTU
 	Keepalive int    `json:"keepalive"` // persistent keepalive seconds for peers
+	// STUN is the host:port of the server's STUN responder ("" = none);
+	// Relay says the server relays packets (relay.Path).
+	STUN  string `json:"stun,omitempty"`
+	Relay bool   `json:"relay,omitempty"`
 }
 
 // Peer is one other machine the receiver should be able to reach.

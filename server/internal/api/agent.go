@@ -153,3 +153,12 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 func machineActor(r *http.Request, m wire.Machine) store.Actor {
 	return store.Actor{Name: "machine:" + m.ID, SourceIP: clientIP(r)}
 }
+
+// relay upgrades the request to the machine's relay session.
+func (s *Server) relay(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Relay == nil {
+		s.writeError(w, r, wire.Errorf(wire.CodeNotFound, "this server does not relay packets (started with --relay=false)"))
+		return
+	}
+	s.cfg.Relay.Serve(w, r, machineFrom(r.Context()))
+}

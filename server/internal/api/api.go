@@ -26,6 +26,7 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/ratelimit"
+	"github.com/wirefleet/wirefleet/server/internal/relay"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -39,6 +40,8 @@ type Config struct {
 	MaxWait time.Duration
 	// Info describes the server for GET /api/v1/server.
 	Info func() wire.ServerInfo
+	// Relay, when set, serves agents' relay sessions.
+	Relay *relay.Server
 }
 
 // Server is the API. Create it with New. It is an adapter: changes go
@@ -106,6 +109,7 @@ func (s *Server) routes(local bool) http.Handler {
 	agent("POST "+wire.PathHealth, s.health)
 	agent("POST "+wire.PathLogout, s.logout)
 	agent("GET "+wire.PathAgentFlags, s.agentFlags)
+	agent("GET "+wire.PathRelay, s.relay)
 
 	admin("GET "+wire.PathServer, s.serverInfo)
 	admin("POST "+wire.PathTokens, s.createToken)

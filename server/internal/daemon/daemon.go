@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,8 +32,10 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/oneliner"
+	"github.com/wirefleet/wirefleet/server/internal/relay"
 	"github.com/wirefleet/wirefleet/server/internal/releases"
 	"github.com/wirefleet/wirefleet/server/internal/store"
+	"github.com/wirefleet/wirefleet/server/internal/stunserver"
 	"github.com/wirefleet/wirefleet/server/internal/tlsutil"
 	"github.com/wirefleet/wirefleet/server/internal/web"
 )
@@ -59,6 +62,16 @@ type Options struct {
 	EphemeralTTL time.Duration // remove ephemeral machines offline this long
 	TokenTTL     time.Duration // default enrollment token lifetime
 	BcryptCost   int           // admin password work factor (default 12)
+
+	// STUNListen is the UDP address of the STUN responder ("" or "off":
+	// none); STUNAdvertise the host:port agents are told to use (default:
+	// the external URL's host and the listener's port).
+	STUNListen    string
+	STUNAdvertise string
+	// NoRelay turns the packet relay off; RelayRate is each machine's
+	// relay budget in bytes per second (0: the relay's default).
+	NoRelay   bool
+	RelayRate float64
 
 	// BootstrapToken mints a single-use enrollment token at start and prints
 	// its one-liner (make run uses it).
@@ -89,29 +102,49 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	}
 	defer db.Close()
 
-	hubCtx, stopHub := context.WithCancel(context.Background())
-	var bg sync.WaitGroup
-	// Every return stops the background jobs and waits for them (the hub
-	// flushes last-seen times) before the database closes.
-	defer func() { stopHub(); bg.Wait() }()
-	hub, err := startHub(ctx, hubCtx, db, log, &bg)
-	if err != nil {
-		return err
-	}
-
-	// Listen first: the URL and pin printed below must be the real ones.
+	// Listen first: the URL and pin printed below must be the real ones,
+	// and agents are told the STUN address in their maps.
 	ln, extURL, pin, err := listen(o)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
-
-	rel, err := openReleases(o, log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	stunSrv, stunAddr, err := listenSTUN(o, extURL, log, reg)
 	if err != nil {
 		return err
 	}
-	svc := fleet.New(db, hub, log, fleet.Config{DefaultTokenTTL: o.TokenTTL, Releases: rel, BcryptCost: o.BcryptCost})
-	handler, a, err := routes(o, svc, log, extURL, pin)
+
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	// Every return stops the background jobs and waits for them (the hub
+	// flushes last-seen times) before the database closes.
+	defer func() { stopHub(); bg.Wait() }()
+	hub, err := startHub(ctx, hubCtx, db, log, &bg, netmap.Options{STUN: stunAddr, Relay: !o.NoRelay})
+	if err != nil {
+		if stunSrv != nil {
+			stunSrv.Close()
+		}
+		return err
+	}
+	if stunSrv != nil {
+		bg.Add(1)
+		go func() { defer bg.Done(); stunSrv.Serve(hubCtx) }()
+	}
+
+	releaseStore, err := openReleases(o, log)
+	if err != nil {
+		return err
+	}
+	svc := fleet.New(db, hub, log, fleet.Config{DefaultTokenTTL: o.TokenTTL, Releases: releaseStore, BcryptCost: o.BcryptCost})
+	var rel *relay.Server
+	if !o.NoRelay {
+		rel = relay.New(hub, log, reg, relay.Config{Rate: o.RelayRate})
+		bg.Add(1)
+		go func() { defer bg.Done(); rel.Watch(hubCtx) }()
+	}
+	handler, a, err := routes(o, svc, rel, reg, log, extURL, pin)
 	if err != nil {
 		return err
 	}
@@ -187,8 +220,8 @@ func openStore(ctx context.Context, o *Options) (*store.DB, error) {
 }
 
 // startHub loads the network map and runs the hub until hubCtx ends.
-func startHub(ctx, hubCtx context.Context, db *store.DB, log *slog.Logger, bg *sync.WaitGroup) (*netmap.Hub, error) {
-	hopts := netmap.Options{Logger: log}
+func startHub(ctx, hubCtx context.Context, db *store.DB, log *slog.Logger, bg *sync.WaitGroup, hopts netmap.Options) (*netmap.Hub, error) {
+	hopts.Logger = log
 	if db.IsShared() {
 		// Other replicas write to the same database: look for their
 		// changes twice a second, so their revocations reach our polls
@@ -236,6 +269,33 @@ func listen(o Options) (net.Listener, string, string, error) {
 	}), extURL, pin, nil
 }
 
+// listenSTUN opens the STUN responder and returns it with the address
+// agents are told to use ("" and nil when it is off).
+func listenSTUN(o Options, extURL string, log *slog.Logger, reg prometheus.Registerer) (*stunserver.Server, string, error) {
+	if o.STUNListen == "" || o.STUNListen == "off" {
+		return nil, "", nil
+	}
+	srv, err := stunserver.Listen(o.STUNListen, log, reg)
+	if err != nil {
+		return nil, "", fmt.Errorf("daemon: %w (pass --stun-listen off to run without STUN)", err)
+	}
+	adv := o.STUNAdvertise
+	if adv == "" {
+		u, err := url.Parse(extURL)
+		if err != nil {
+			srv.Close()
+			return nil, "", fmt.Errorf("daemon: external URL %q: %w", extURL, err)
+		}
+		adv = net.JoinHostPort(u.Hostname(), strconv.Itoa(int(srv.Addr().Port())))
+	}
+	if _, _, err := net.SplitHostPort(adv); err != nil {
+		srv.Close()
+		return nil, "", fmt.Errorf("daemon: --stun-advertise %q: want host:port", adv)
+	}
+	log.Info("STUN responder listening", "listen", srv.Addr().String(), "advertised", adv)
+	return srv, adv, nil
+}
+
 // openReleases opens the release store and, with --publish-agent,
 // publishes this host's agent to it.
 func openReleases(o Options, log *slog.Logger) (*releases.Store, error) {
@@ -254,13 +314,11 @@ func openReleases(o Options, log *slog.Logger) (*releases.Store, error) {
 
 // routes builds the public handler: the API, health and readiness,
 // metrics, releases and installers, and the admin page.
-func routes(o Options, svc *fleet.Service, log *slog.Logger, extURL, pin string) (http.Handler, *api.Server, error) {
+func routes(o Options, svc *fleet.Service, rel *relay.Server, reg *prometheus.Registry, log *slog.Logger, extURL, pin string) (http.Handler, *api.Server, error) {
 	db := svc.DB()
 	started := time.Now().UTC()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a := api.New(svc, log, reg, api.Config{
-		EnrollRate: o.EnrollRate, EnrollBurst: o.EnrollBurst, MaxWait: o.LongPoll,
+		EnrollRate: o.EnrollRate, EnrollBurst: o.EnrollBurst, MaxWait: o.LongPoll, Relay: rel,
 		Info: func() wire.ServerInfo {
 			ula, _ := db.ULA(context.Background())
 			return wire.ServerInfo{Version: Version, URL: extURL, Pin: pin, Prefix4: store.OverlayPrefix4().String(), Prefix6: ula.String(), StartedAt: started}

@@ -50,6 +50,8 @@ type Options struct {
 	LogSize   int           // change-log entries kept for deltas (default 8192)
 	MTU       int           // suggested tunnel MTU (default 1280)
 	Keepalive int           // persistent keepalive seconds (default 25)
+	STUN      string        // host:port of the STUN responder agents use ("" = none)
+	Relay     bool          // the server relays packets (wire.Self.Relay)
 	Poll      time.Duration // how often to look for changes made elsewhere (replicas); 0 = only on Sync
 	// Coalesce is the shortest spacing of wake-ups (default 100 ms);
 	// CoalescePerPoll adds to it per held poll (default 100 µs, so 1 s at
@@ -356,6 +358,27 @@ func (h *Hub) Generation(id string) (gen uint64, active bool) {
 	return 0, false
 }
 
+// Peer returns machine id as its peers see it, and whether it is in the
+// map (enrolled, not revoked).
+func (h *Hub) Peer(id string) (wire.Peer, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if e := h.machines[id]; e != nil {
+		return e.peer, true
+	}
+	return wire.Peer{}, false
+}
+
+// Applied returns a channel that is closed the next time the map moves
+// (a change from this or another replica is applied) or the hub closes.
+// Unlike Wait it is not coalesced: watchers that must act at once on a
+// revocation (the relay) use it.
+func (h *Hub) Applied() <-chan struct{} {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.applied
+}
+
 // Len returns the number of active machines.
 func (h *Hub) Len() int {
 	h.mu.RLock()
@@ -484,7 +507,7 @@ func (h *Hub) selfOf(e *entry) *wire.Self {
 	return &wire.Self{
 		ID: e.peer.ID, Name: e.peer.Name, IPv4: e.peer.IPv4, IPv6: e.peer.IPv6,
 		Prefix4: h.prefix4.String(), Prefix6: h.prefix6.String(),
-		MTU: h.opts.MTU, Keepalive: h.opts.Keepalive,
+		MTU: h.opts.MTU, Keepalive: h.opts.Keepalive, STUN: h.opts.STUN, Relay: h.opts.Relay,
 	}
 }
 

@@ -1,0 +1,394 @@
+// Package relay forwards WireGuard packets between agents that cannot
+// reach each other directly. Each agent holds one WebSocket to the server
+// (on the HTTPS port, so it passes firewalls that allow only outbound TCP
+// 443 and load balancers that forward Upgrade), authenticated by its
+// machine credential; frames (pkg/relay) name the destination by its
+// WireGuard public key, and the server hands them to that machine's
+// WebSocket. The packets are WireGuard ciphertext: the relay holds no key
+// that opens them.
+//
+// A machine has at most one session; a newer one replaces it. A session
+// ends when the machine leaves the network map (revoked, deleted) or its
+// key changes — the watcher checks every session against the map each
+// time the map moves — and when the server stops. Each session sends
+// through a bounded queue, so one slow receiver never stalls others, and
+// is limited to a byte rate.
+package relay
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/wirefleet/wirefleet/pkg/relay"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// Map is what the relay needs of the network map: whether a machine is
+// in it and under which key, and a signal each time it changes.
+type Map interface {
+	Peer(id string) (wire.Peer, bool)
+	Applied() <-chan struct{}
+}
+
+// Config tunes the relay.
+type Config struct {
+	// Rate is each machine's sending budget in bytes per second (default
+	// 50 MB/s); Burst the bucket size (default 1 MiB).
+	Rate  float64
+	Burst int
+	// Queue is how many frames may wait for a slow receiver before
+	// further ones are dropped (default 512).
+	Queue int
+	// PingEvery is how often the server pings each agent, so that a
+	// vanished one is noticed (default 20 s).
+	PingEvery time.Duration
+}
+
+// Server is the relay. Create it with New and run Watch beside it.
+type Server struct {
+	m   Map
+	log *slog.Logger
+	cfg Config
+
+	mu    sync.RWMutex
+	byKey map[relay.Key]*session
+	byID  map[string]*session
+	done  bool
+
+	pool sync.Pool
+
+	sessions prometheus.Gauge
+	opened   prometheus.Counter
+	bytes    prometheus.Counter
+	packets  prometheus.Counter
+	dropped  *prometheus.CounterVec
+}
+
+type session struct {
+	id     string
+	name   string
+	key    relay.Key
+	conn   *websocket.Conn
+	out    chan *[]byte
+	lim    *rate.Limiter
+	once   sync.Once
+}
+
+// end closes the session with a close frame that tells the agent why.
+func (sess *session) end(code websocket.StatusCode, reason string) {
+	sess.once.Do(func() { go sess.conn.Close(code, reason) })
+}
+
+// readLimit is the largest message read (and dropped) before a session is
+// ended for it; frames above relay.MaxFrame are dropped.
+const readLimit = 64 << 10
+
+// Reasons a frame is dropped, as the dropped counter labels them.
+const (
+	DropMalformed = "malformed"  // does not parse, or not a Send frame
+	DropNoPeer    = "no_peer"    // destination has no session
+	DropRate      = "rate"       // sender over its byte rate
+	DropQueue     = "queue_full" // receiver's queue is full
+)
+
+// New returns a relay over the network map m, registering its metrics
+// with reg (when not nil).
+func New(m Map, log *slog.Logger, reg prometheus.Registerer, cfg Config) *Server {
+	if cfg.Rate <= 0 {
+		cfg.Rate = 50e6
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = 1 << 20
+	}
+	if cfg.Burst < relay.MaxFrame {
+		cfg.Burst = relay.MaxFrame
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 512
+	}
+	if cfg.PingEvery <= 0 {
+		cfg.PingEvery = 20 * time.Second
+	}
+	s := &Server{m: m, log: log, cfg: cfg, byKey: map[relay.Key]*session{}, byID: map[string]*session{},
+		sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "wirefleet_relay_sessions", Help: "Agents connected to the relay right now."}),
+		opened:   prometheus.NewCounter(prometheus.CounterOpts{Name: "wirefleet_relay_sessions_total", Help: "Relay sessions opened."}),
+		bytes:    prometheus.NewCounter(prometheus.CounterOpts{Name: "wirefleet_relay_bytes_total", Help: "Packet bytes forwarded by the relay."}),
+		packets:  prometheus.NewCounter(prometheus.CounterOpts{Name: "wirefleet_relay_packets_total", Help: "Packets forwarded by the relay."}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wirefleet_relay_dropped_total",
+			Help: "Relay frames dropped, by reason (malformed, no_peer, rate, queue_full)."}, []string{"reason"}),
+	}
+	s.pool.New = func() any { b := make([]byte, relay.MaxFrame); return &b }
+	for _, r := range []string{DropMalformed, DropNoPeer, DropRate, DropQueue} {
+		s.dropped.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(s.sessions, s.opened, s.bytes, s.packets, s.dropped)
+	}
+	return s
+}
+
+// Serve upgrades an agent's request to a relay session for machine m,
+// whose credential the caller has checked, and runs it until it ends.
+func (s *Server) Serve(w http.ResponseWriter, r *http.Request, m wire.Machine) {
+	kb, err := base64.StdEncoding.DecodeString(m.PublicKey)
+	if err != nil || len(kb) != relay.KeyLen {
+		http.Error(w, "machine has no usable WireGuard key", http.StatusConflict)
+		return
+	}
+	// The HTTP server's read and write timeouts are for requests; a relay
+	// session lives for hours and watches itself with pings.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		s.log.Debug("relay: upgrade failed", "machine", m.ID, "err", err)
+		return // Accept wrote the error response
+	}
+	conn.SetReadLimit(readLimit)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess := &session{id: m.ID, name: m.Name, conn: conn, out: make(chan *[]byte, s.cfg.Queue),
+		lim: rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.Burst)}
+	copy(sess.key[:], kb)
+	if !s.register(sess) {
+		conn.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	s.log.Debug("relay: session open", "machine", m.ID, "name", m.Name)
+	go s.write(ctx, sess)
+	go s.ping(ctx, sess)
+	err = s.read(ctx, sess)
+	s.unregister(sess)
+	sess.end(websocket.StatusNormalClosure, "bye")
+	s.log.Debug("relay: session closed", "machine", m.ID, "err", err)
+}
+
+func (s *Server) register(sess *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return false
+	}
+	if old := s.byID[sess.id]; old != nil {
+		old.end(websocket.StatusPolicyViolation, "replaced by a newer session of this machine")
+		if s.byKey[old.key] == old {
+			delete(s.byKey, old.key)
+		}
+	}
+	s.byID[sess.id] = sess
+	s.byKey[sess.key] = sess
+	s.sessions.Set(float64(len(s.byID)))
+	s.opened.Inc()
+	return true
+}
+
+func (s *Server) unregister(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byID[sess.id] == sess {
+		delete(s.byID, sess.id)
+	}
+	if s.byKey[sess.key] == sess {
+		delete(s.byKey, sess.key)
+	}
+	s.sessions.Set(float64(len(s.byID)))
+}
+
+// read forwards the agent's frames until the connection ends.
+func (s *Server) read(ctx context.Context, sess *session) error {
+	for {
+		typ, rd, err := sess.conn.Reader(ctx)
+		if err != nil {
+			return err
+		}
+		bp := s.pool.Get().(*[]byte)
+		b := (*bp)[:cap(*bp)]
+		n, err := io.ReadFull(rd, b)
+		switch {
+		case err == nil: // the buffer is full: is there more?
+			extra, err := io.Copy(io.Discard, rd)
+			if err != nil {
+				s.pool.Put(bp)
+				return err // over the read limit: the session ends
+			}
+			if extra > 0 {
+				s.pool.Put(bp)
+				s.dropped.WithLabelValues(DropMalformed).Inc()
+				continue
+			}
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+		default:
+			s.pool.Put(bp)
+			return err
+		}
+		if typ != websocket.MessageBinary {
+			s.pool.Put(bp)
+			s.dropped.WithLabelValues(DropMalformed).Inc()
+			continue
+		}
+		s.forward(sess, bp, b[:n])
+	}
+}
+
+// forward relays one frame from sess, taking ownership of bp.
+func (s *Server) forward(sess *session, bp *[]byte, b []byte) {
+	f, err := relay.Parse(b)
+	if err != nil || f.Type != relay.TypeSend {
+		s.pool.Put(bp)
+		s.dropped.WithLabelValues(DropMalformed).Inc()
+		return
+	}
+	if !sess.lim.AllowN(time.Now(), len(f.Payload)) {
+		s.pool.Put(bp)
+		s.dropped.WithLabelValues(DropRate).Inc()
+		return
+	}
+	s.mu.RLock()
+	live, dst := s.byID[sess.id] == sess, s.byKey[f.Key]
+	s.mu.RUnlock()
+	if !live {
+		s.pool.Put(bp) // the session is closing (revoked, replaced): its packets go nowhere
+		s.dropped.WithLabelValues(DropNoPeer).Inc()
+		return
+	}
+	if dst == nil {
+		// Tell the sender, reusing the buffer: it then tries a direct path.
+		*bp = relay.Append((*bp)[:0], relay.TypeNoPeer, f.Key, nil)
+		s.enqueue(sess, bp)
+		s.dropped.WithLabelValues(DropNoPeer).Inc()
+		return
+	}
+	// Rewrite the header in place: the receiver learns the sender.
+	b[0] = relay.TypeRecv
+	copy(b[1:relay.HeaderLen], sess.key[:])
+	*bp = b
+	if s.enqueue(dst, bp) {
+		s.bytes.Add(float64(len(f.Payload)))
+		s.packets.Inc()
+	}
+}
+
+func (s *Server) enqueue(dst *session, bp *[]byte) bool {
+	select {
+	case dst.out <- bp:
+		return true
+	default:
+		s.pool.Put(bp)
+		s.dropped.WithLabelValues(DropQueue).Inc()
+		return false
+	}
+}
+
+// write sends queued frames to the agent.
+func (s *Server) write(ctx context.Context, sess *session) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case bp := <-sess.out:
+			err := sess.conn.Write(ctx, websocket.MessageBinary, *bp)
+			s.pool.Put(bp)
+			if err != nil {
+				sess.conn.CloseNow()
+				return
+			}
+		}
+	}
+}
+
+// ping ends a session whose agent stopped answering.
+func (s *Server) ping(ctx context.Context, sess *session) {
+	t := time.NewTicker(s.cfg.PingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, s.cfg.PingEvery/2)
+		err := sess.conn.Ping(pctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			sess.conn.CloseNow() // no answer to ping
+			return
+		}
+	}
+}
+
+// Watch ends the session of every machine that leaves the network map or
+// changes its key, each time the map moves, until ctx ends; then it closes
+// every session.
+func (s *Server) Watch(ctx context.Context) {
+	for {
+		changed := s.m.Applied()
+		s.check()
+		select {
+		case <-ctx.Done():
+			s.Close()
+			return
+		case <-changed:
+		}
+	}
+}
+
+func (s *Server) check() {
+	s.mu.RLock()
+	var stale []*session
+	for _, sess := range s.byID {
+		p, ok := s.m.Peer(sess.id)
+		if !ok || p.PublicKey != base64.StdEncoding.EncodeToString(sess.key[:]) {
+			stale = append(stale, sess)
+		}
+	}
+	s.mu.RUnlock()
+	for _, sess := range stale {
+		s.unregister(sess)
+		sess.end(websocket.StatusPolicyViolation, "machine revoked or re-keyed")
+		s.log.Info("relay: session ended: machine left the map or changed its key", "machine", sess.id, "name", sess.name)
+	}
+}
+
+// Close ends every session and refuses new ones.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.done = true
+	all := make([]*session, 0, len(s.byID))
+	for _, sess := range s.byID {
+		all = append(all, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range all {
+		sess.end(websocket.StatusGoingAway, "server shutting down")
+	}
+}
+
+// Sessions returns the number of connected agents.
+func (s *Server) Sessions() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.byID)
+}
+
+// Connected reports whether machine id has a relay session.
+func (s *Server) Connected(id string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.byID[id] != nil
+}
+
+// String describes the relay for logs.
+func (s *Server) String() string {
+	return fmt.Sprintf("relay(%d sessions)", s.Sessions())
+}

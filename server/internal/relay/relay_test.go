@@ -1,0 +1,270 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/wirefleet/wirefleet/pkg/relay"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// fakeMap is the network map: machines by ID, and a channel closed on
+// every change.
+type fakeMap struct {
+	mu      sync.Mutex
+	peers   map[string]wire.Peer
+	applied chan struct{}
+}
+
+func (m *fakeMap) Peer(id string) (wire.Peer, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.peers[id]
+	return p, ok
+}
+
+func (m *fakeMap) Applied() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.applied
+}
+
+func (m *fakeMap) set(id string, p *wire.Peer) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p == nil {
+		delete(m.peers, id)
+	} else {
+		m.peers[id] = *p
+	}
+	close(m.applied)
+	m.applied = make(chan struct{})
+}
+
+func key(b byte) relay.Key {
+	var k relay.Key
+	for i := range k {
+		k[i] = b
+	}
+	return k
+}
+
+type rig struct {
+	t   *testing.T
+	m   *fakeMap
+	srv *Server
+	url string
+}
+
+// newRig serves the relay over real HTTP; the test handler stands in for
+// the API's credential check (tested in package api) and admits the
+// machine named by the Authorization header.
+func newRig(t *testing.T, cfg Config) *rig {
+	m := &fakeMap{peers: map[string]wire.Peer{}, applied: make(chan struct{})}
+	for i, id := range []string{"m_a", "m_b", "m_c"} {
+		k := key(byte(i + 1))
+		m.peers[id] = wire.Peer{ID: id, Name: id, PublicKey: base64.StdEncoding.EncodeToString(k[:])}
+	}
+	s := New(m, slog.New(slog.DiscardHandler), nil, cfg)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := m.Peer(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+		if !ok {
+			http.Error(w, "unknown", http.StatusUnauthorized)
+			return
+		}
+		s.Serve(w, r, wire.Machine{ID: p.ID, Name: p.Name, PublicKey: p.PublicKey})
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	go s.Watch(ctx)
+	t.Cleanup(func() { cancel(); hs.Close() })
+	return &rig{t: t, m: m, srv: s, url: "ws" + strings.TrimPrefix(hs.URL, "http")}
+}
+
+func (r *rig) dial(id string) *websocket.Conn {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, r.url, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + id}}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	c.SetReadLimit(1 << 20)
+	r.t.Cleanup(func() { c.CloseNow() })
+	deadline := time.Now().Add(5 * time.Second)
+	for !r.srv.Connected(id) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return c
+}
+
+func send(t *testing.T, c *websocket.Conn, typ websocket.MessageType, b []byte) {
+	t.Helper()
+	if err := c.Write(context.Background(), typ, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func recv(t *testing.T, c *websocket.Conn) relay.Frame {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, b, err := c.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := relay.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestForwardsBetweenMachines(t *testing.T) {
+	r := newRig(t, Config{})
+	a, b := r.dial("m_a"), r.dial("m_b")
+	send(t, a, websocket.MessageBinary, relay.Append(nil, relay.TypeSend, key(2), []byte("to b")))
+	f := recv(t, b)
+	if f.Type != relay.TypeRecv || f.Key != key(1) || string(f.Payload) != "to b" {
+		t.Fatalf("b got %+v, want Recv from a's key", f)
+	}
+	send(t, b, websocket.MessageBinary, relay.Append(nil, relay.TypeSend, key(1), []byte("to a")))
+	if f := recv(t, a); f.Key != key(2) || string(f.Payload) != "to a" {
+		t.Fatalf("a got %+v", f)
+	}
+	if got := testutil.ToFloat64(r.srv.bytes); got != 8 {
+		t.Errorf("relayed bytes %v, want 8", got)
+	}
+	// No session for c: the sender is told, so it can try a direct path.
+	send(t, a, websocket.MessageBinary, relay.Append(nil, relay.TypeSend, key(3), []byte("to c")))
+	if f := recv(t, a); f.Type != relay.TypeNoPeer || f.Key != key(3) {
+		t.Fatalf("a got %+v, want NoPeer for c", f)
+	}
+}
+
+func TestDropsBadFramesAndKeepsTheSession(t *testing.T) {
+	r := newRig(t, Config{})
+	a, b := r.dial("m_a"), r.dial("m_b")
+	bad := [][]byte{
+		{},
+		{relay.TypeSend, 1, 2},
+		relay.Append(nil, 9, key(2), []byte("x")),
+		relay.Append(nil, relay.TypeRecv, key(2), []byte("spoofed")), // only the server sends Recv
+		relay.Append(nil, relay.TypeSend, key(2), make([]byte, relay.MaxPayload+100)),
+	}
+	for _, f := range bad {
+		send(t, a, websocket.MessageBinary, f)
+	}
+	send(t, a, websocket.MessageText, relay.Append(nil, relay.TypeSend, key(2), []byte("text")))
+	send(t, a, websocket.MessageBinary, relay.Append(nil, relay.TypeSend, key(2), []byte("after")))
+	if f := recv(t, b); string(f.Payload) != "after" {
+		t.Fatalf("b got %q first, want only the good frame", f.Payload)
+	}
+	if got := testutil.ToFloat64(r.srv.dropped.WithLabelValues(DropMalformed)); got != float64(len(bad)+1) {
+		t.Errorf("malformed drops %v, want %d", got, len(bad)+1)
+	}
+	// A message beyond the read limit ends the sender's session, not the server.
+	send(t, a, websocket.MessageBinary, make([]byte, readLimit+1))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, _, err := a.Read(ctx); websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+		t.Fatalf("oversized message: %v, want close 1009", err)
+	}
+	send(t, r.dial("m_c"), websocket.MessageBinary, relay.Append(nil, relay.TypeSend, key(2), []byte("still serving")))
+	if f := recv(t, b); string(f.Payload) != "still serving" {
+		t.Fatalf("b got %q", f.Payload)
+	}
+}
+
+func TestRevocationEndsTheSession(t *testing.T) {
+	r := newRig(t, Config{})
+	a, b := r.dial("m_a"), r.dial("m_b")
+	r.m.set("m_b", nil) // revoked
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _, err := b.Read(ctx)
+	if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+		t.Fatalf("revoked machine's read: %v, want close 1008", err)
+	}
+	if r.srv.Connected("m_b") {
+		t.Fatal("revoked machine still has a session")
+	}
+	// Its packets go nowhere, and packets to it are refused.
+	send(t, a, websocket.MessageBinary, relay.Append(nil, relay.TypeSend, key(2), []byte("to revoked")))
+	if f := recv(t, a); f.Type != relay.TypeNoPeer {
+		t.Fatalf("a got %+v, want NoPeer", f)
+	}
+	// A re-keyed machine's session ends too (it reconnects under the new key).
+	p, _ := r.m.Peer("m_a")
+	k := key(9)
+	p.PublicKey = base64.StdEncoding.EncodeToString(k[:])
+	r.m.set("m_a", &p)
+	if _, _, err := a.Read(ctx); websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+		t.Fatalf("re-keyed machine's read: %v, want close 1008", err)
+	}
+}
+
+func TestNewerSessionReplacesOlder(t *testing.T) {
+	r := newRig(t, Config{})
+	old := r.dial("m_a")
+	cur := r.dial("m_a")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, _, err := old.Read(ctx); websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+		t.Fatalf("old session: %v, want close 1008", err)
+	}
+	b := r.dial("m_b")
+	send(t, b, websocket.MessageBinary, relay.Append(nil, relay.TypeSend, key(1), []byte("hi")))
+	if f := recv(t, cur); string(f.Payload) != "hi" {
+		t.Fatalf("current session got %q", f.Payload)
+	}
+}
+
+func TestRateLimitPerMachine(t *testing.T) {
+	r := newRig(t, Config{Rate: 1000, Burst: 1}) // the burst is raised to one frame
+	a, b := r.dial("m_a"), r.dial("m_b")
+	payload := bytes.Repeat([]byte{1}, 1000)
+	for range 20 {
+		send(t, a, websocket.MessageBinary, relay.Append(nil, relay.TypeSend, key(2), payload))
+	}
+	// Wait until the server has handled all 20, then read what it passed.
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(r.srv.packets)+testutil.ToFloat64(r.srv.dropped.WithLabelValues(DropRate)) < 20 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	passed := int(testutil.ToFloat64(r.srv.packets))
+	if passed >= 20 || passed == 0 {
+		t.Fatalf("%d of a's 20 frames passed at 1000 B/s; want some, not all", passed)
+	}
+	for range passed {
+		if f := recv(t, b); f.Key != key(1) {
+			t.Fatalf("b got %+v", f)
+		}
+	}
+	// Another machine has its own budget.
+	send(t, r.dial("m_c"), websocket.MessageBinary, relay.Append(nil, relay.TypeSend, key(2), []byte("c is not limited by a")))
+	if f := recv(t, b); string(f.Payload) != "c is not limited by a" {
+		t.Fatalf("b got %q", f.Payload)
+	}
+}
+
+func TestCloseEndsEverySession(t *testing.T) {
+	r := newRig(t, Config{})
+	a := r.dial("m_a")
+	r.srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, _, err := a.Read(ctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Fatalf("after Close: %v, want close 1001", err)
+	}
+}
