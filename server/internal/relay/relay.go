@@ -75,13 +75,13 @@ type Server struct {
 }
 
 type session struct {
-	id     string
-	name   string
-	key    relay.Key
-	conn   *websocket.Conn
-	out    chan *[]byte
-	lim    *rate.Limiter
-	once   sync.Once
+	id   string
+	name string
+	key  relay.Key
+	conn *websocket.Conn
+	out  chan *[]byte
+	lim  *rate.Limiter
+	once sync.Once
 }
 
 // end closes the session with a close frame that tells the agent why.
