@@ -6,14 +6,13 @@
 // WireGuard ciphertext; the relay never holds a key that opens them.
 //
 // Agents open the WebSocket at wire.PathRelay with their machine
-// credential. Each WebSocket binary message is one frame:
+// credential. Each WebSocket binary message is one frame: a type byte,
+// a WireGuard public key (32 bytes), and a payload.
 //
-//		type (1 byte) | public key (32 bytes) | payload
-//
-//	  - Send (agent → server): key is the destination; payload the packet.
-//	  - Recv (server → agent): key is the source; payload the packet.
-//	  - NoPeer (server → agent): the destination named by key has no relay
-//	    session; no payload. The agent stops relaying to it for a while.
+//   - Send (agent → server): key is the destination; payload the packet.
+//   - Recv (server → agent): key is the source; payload the packet.
+//   - NoPeer (server → agent): the destination named by key has no relay
+//     session; no payload. The agent stops relaying to it for a while.
 package relay
 
 import (
