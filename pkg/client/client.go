@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -493,4 +494,33 @@ func (c *Client) PauseRollout(ctx context.Context, channel string, pause bool) e
 		action = "pause"
 	}
 	return c.do(ctx, http.MethodPost, wire.PathReleases+"/channels/"+url.PathEscape(channel)+"/"+action, nil, nil)
+}
+
+// DialRelay opens the packet relay's WebSocket (wire.PathRelay) with the
+// client's credential and TLS settings (pin included). It always speaks
+// HTTP/1.1, which the WebSocket upgrade needs.
+func (c *Client) DialRelay(ctx context.Context) (*websocket.Conn, error) {
+	hc := *c.http
+	if tr, ok := c.http.Transport.(*http.Transport); ok {
+		tr = tr.Clone()
+		tr.ForceAttemptHTTP2 = false
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		if tr.TLSClientConfig != nil {
+			tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
+		}
+		hc.Transport = tr
+	}
+	u := "ws" + strings.TrimPrefix(c.base, "http") + wire.PathRelay
+	h := http.Header{}
+	if c.token != "" {
+		h.Set("Authorization", "Bearer "+c.token)
+	}
+	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: &hc, HTTPHeader: h, CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		if resp != nil && resp.StatusCode >= 400 {
+			return nil, fmt.Errorf("client: relay: %s: %w", resp.Status, err)
+		}
+		return nil, fmt.Errorf("client: relay: %w", err)
+	}
+	return conn, nil
 }

@@ -6,18 +6,22 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/wirefleet/wirefleet/agent/internal/flags"
 	"github.com/wirefleet/wirefleet/agent/internal/health"
 	"github.com/wirefleet/wirefleet/agent/internal/keystore"
+	"github.com/wirefleet/wirefleet/agent/internal/netpath"
 	"github.com/wirefleet/wirefleet/agent/internal/paths"
 	"github.com/wirefleet/wirefleet/agent/internal/state"
 	"github.com/wirefleet/wirefleet/agent/internal/tunnel"
 	"github.com/wirefleet/wirefleet/agent/internal/update"
 	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -75,6 +79,8 @@ type Engine struct {
 	acked     bool               // a health acknowledgement has arrived
 
 	releasesChanged chan struct{} // wakes checkUpdates
+	paths           *netpath.Bind // the tunnel's path-choosing bind (userspace backend)
+	endpointsDirty  chan struct{} // wakes reportEndpoints: STUN saw a new address
 }
 
 // Backoff returns the wait before retry n (0-based): exponential from 1 s,
@@ -96,6 +102,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx) // stops the reporters when Run returns
 	defer cancel()
 	e.releasesChanged = make(chan struct{}, 1)
+	e.endpointsDirty = make(chan struct{}, 1)
 	cfg, priv, cl, err := e.loadIdentity()
 	if err != nil {
 		return err
@@ -184,6 +191,10 @@ func (e *Engine) closeTunnel() {
 	if e.tun != nil {
 		e.tun.Close()
 		e.tun = nil
+	}
+	if e.paths != nil {
+		e.paths.Shutdown()
+		e.paths = nil
 	}
 }
 
@@ -286,7 +297,11 @@ func (e *Engine) applyMap(nm wire.NetMap) {
 	}
 	full := e.view.Full()
 	e.lastSync = time.Now()
+	paths := e.paths
 	e.mu.Unlock()
+	if paths != nil && nm.Self != nil {
+		paths.SetServer(nm.Self.STUN, nm.Self.Relay)
+	}
 	if nm.Unchanged {
 		return
 	}
@@ -384,8 +399,25 @@ func (e *Engine) bringUp() error {
 	}
 	c := e.tcfg
 	c.Self = *e.view.Self
+	if c.Mode != tunnel.ModeKernel && e.cl != nil {
+		// Userspace WireGuard with NAT traversal: direct paths where they
+		// work, the server's relay where they do not.
+		paths, err := netpath.New(conn.NewDefaultBind(), netpath.Options{
+			PrivateKey: c.PrivateKey, Relay: e.cl.DialRelay, Log: e.Log,
+			OnReflexive: func(netip.AddrPort) { wake(e.endpointsDirty) },
+		})
+		if err != nil {
+			return err
+		}
+		paths.SetServer(c.Self.STUN, c.Self.Relay)
+		c.Paths, e.paths = paths, paths
+	}
 	tun, err := up(c)
 	if err != nil {
+		if e.paths != nil {
+			e.paths.Shutdown()
+			e.paths = nil
+		}
 		return err
 	}
 	if err := tun.Apply(e.view.Full()); err != nil {
@@ -544,6 +576,15 @@ func (e *Engine) reportEndpoints(ctx context.Context, cl interface {
 	defer t.Stop()
 	for {
 		eps := LocalEndpoints(port, iface)
+		e.mu.Lock()
+		paths := e.paths
+		e.mu.Unlock()
+		if paths != nil {
+			// Where STUN sees us: the address peers behind other NATs use.
+			if r := paths.Reflexive(); r.IsValid() && !slices.Contains(eps, r.String()) && len(eps) < wire.MaxEndpoints-1 {
+				eps = append(eps, r.String())
+			}
+		}
 		if key := fmt.Sprint(eps); key != last {
 			if _, err := cl.ReportEndpoints(ctx, wire.EndpointsRequest{Endpoints: eps, ListenPort: port}); err != nil {
 				e.Log.Warn("reporting endpoints", "err", err)
@@ -555,7 +596,16 @@ func (e *Engine) reportEndpoints(ctx context.Context, cl interface {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-e.endpointsDirty:
 		}
+	}
+}
+
+// wake signals c without blocking.
+func wake(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 
@@ -580,6 +630,9 @@ type Status struct {
 	Keystore  string              `json:"keystore"`
 	Version   string              `json:"version"`
 	Flags     *flags.Freshness    `json:"flags,omitempty"`
+	// Paths describes NAT traversal: the relay connection, the STUN
+	// server and the reflexive address it reported.
+	Paths *netpath.Status `json:"paths,omitempty"`
 }
 
 // Status reports the running engine's state.
@@ -604,6 +657,10 @@ func (e *Engine) Status() Status {
 		st.Tunnel, st.Interface, st.WireGuard = "up", e.tun.Name(), e.tun.Mode()
 		if ps, err := e.tun.Peers(); err == nil && ps != nil {
 			st.Peers = ps
+		}
+		if e.paths != nil {
+			ps := e.paths.Status()
+			st.Paths = &ps
 		}
 	}
 	return st

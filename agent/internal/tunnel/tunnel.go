@@ -35,6 +35,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/wirefleet/wirefleet/agent/internal/netpath"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -53,6 +54,10 @@ type Config struct {
 	PrivateKey wgtypes.Key // never logged
 	Self       wire.Self
 	Mode       string // auto (default), kernel or userspace
+	// Paths, when set, carries the packets of the userspace device and
+	// chooses each peer's path (direct or relayed; see netpath). The
+	// kernel backend cannot use it, so auto means userspace with it.
+	Paths *netpath.Bind
 }
 
 // Control configures and reads WireGuard devices by name. *wgctrl.Client
@@ -74,6 +79,7 @@ type Tunnel struct {
 	dev       *device.Device // userspace only
 	uapi      net.Listener   // userspace only
 	closeLink func() error   // kernel only
+	paths     *netpath.Bind  // userspace with NAT traversal
 
 	mu   sync.Mutex
 	view wire.View
@@ -111,7 +117,7 @@ func Up(cfg Config, log *slog.Logger) (*Tunnel, error) {
 	if cfg.Name == "" {
 		cfg.Name = DefaultName
 	}
-	backends, err := ChooseBackends(cfg.Mode, kernelBuilt)
+	backends, err := ChooseBackends(cfg.Mode, kernelBuilt && cfg.Paths == nil)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +149,11 @@ func upUserspace(cfg Config, log *slog.Logger) (*Tunnel, error) {
 		tdev.Close()
 		return nil, fmt.Errorf("tunnel: open wgctrl: %w", err)
 	}
-	t, err := Start(cfg, tdev, conn.NewDefaultBind(), ctl, log)
+	var bind conn.Bind = conn.NewDefaultBind()
+	if cfg.Paths != nil {
+		bind = cfg.Paths
+	}
+	t, err := Start(cfg, tdev, bind, ctl, log)
 	if err != nil {
 		return nil, err // Start closed tdev and ctl
 	}
@@ -170,6 +180,12 @@ func Start(cfg Config, tdev tun.Device, bind conn.Bind, ctl Control, log *slog.L
 		Errorf:   func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...), "iface", name) },
 	}
 	dev := device.NewDevice(tdev, bind, wglog)
+	paths, _ := bind.(*netpath.Bind)
+	if paths != nil {
+		// Peers keep their synthetic endpoints: the bind, not the source
+		// address of the last packet, decides where packets go.
+		dev.DisableSomeRoamingForBrokenMobileSemantics()
+	}
 	uapi, err := listenUAPI(name)
 	if err != nil {
 		dev.Close()
@@ -179,7 +195,7 @@ func Start(cfg Config, tdev tun.Device, bind conn.Bind, ctl Control, log *slog.L
 		// device (an agent in another network namespace, say).
 		return nil, fmt.Errorf("tunnel: UAPI socket for %s: %w (is another WireGuard interface with this name running, e.g. an agent in another network namespace? use --interface)", name, err)
 	}
-	t := &Tunnel{log: log, ctl: ctl, name: name, mode: ModeUserspace, dev: dev, uapi: uapi,
+	t := &Tunnel{log: log, ctl: ctl, name: name, mode: ModeUserspace, dev: dev, uapi: uapi, paths: paths,
 		keepalive: time.Duration(cfg.Self.Keepalive) * time.Second, view: wire.View{Self: &cfg.Self}}
 	go t.serveUAPI()
 	if err := t.configureKey(cfg); err != nil {
@@ -229,6 +245,9 @@ func addrsOf(s wire.Self) []netip.Prefix {
 // Name returns the interface's name (on macOS the kernel picks utunN).
 func (t *Tunnel) Name() string { return t.name }
 
+// Paths returns the path-choosing bind, or nil.
+func (t *Tunnel) Paths() *netpath.Bind { return t.paths }
+
 // Mode returns the backend in use: "userspace" or "kernel".
 func (t *Tunnel) Mode() string { return t.mode }
 
@@ -254,7 +273,12 @@ func (t *Tunnel) Apply(nm wire.NetMap) error {
 	if err := next.Apply(nm); err != nil {
 		return fmt.Errorf("tunnel: %w", err)
 	}
-	cfgs, bad := PeerConfigs(t.view.Peers, next.Peers, t.keepalive)
+	if t.paths != nil {
+		// The bind must know every peer before wireguard-go parses its
+		// synthetic endpoint.
+		t.paths.SetPeers(pathPeers(next.Peers))
+	}
+	cfgs, bad := PeerConfigs(t.view.Peers, next.Peers, t.keepalive, t.endpointOf)
 	for _, id := range bad {
 		t.log.Warn("tunnel: skipping peer with a bad key", "peer", id)
 	}
@@ -267,14 +291,37 @@ func (t *Tunnel) Apply(nm wire.NetMap) error {
 	return nil
 }
 
+// endpointOf is the endpoint a peer is configured with: its synthetic
+// one under netpath, else the map's first usable address.
+func (t *Tunnel) endpointOf(p wire.Peer) netip.AddrPort {
+	if t.paths != nil {
+		ap, _ := t.paths.Endpoint(p.PublicKey)
+		return ap
+	}
+	return pickEndpoint(p.Endpoints)
+}
+
+func pathPeers(peers map[string]wire.Peer) []netpath.Peer {
+	out := make([]netpath.Peer, 0, len(peers))
+	for _, p := range peers {
+		out = append(out, netpath.Peer{PublicKey: p.PublicKey, Name: p.Name, Endpoints: p.Endpoints})
+	}
+	return out
+}
+
 // PeerConfigs returns the device changes that turn the peer set old into
 // next: removals first (sorted by peer ID), then additions and changes.
 // A peer whose key changed is removed under the old key and added under
 // the new one; a peer whose allowed IPs or chosen endpoint changed is
 // updated in place (UpdateOnly, so a concurrent removal is not undone);
 // a peer whose device configuration is unchanged is left alone. bad lists
-// the IDs of peers with unusable keys, which are skipped.
-func PeerConfigs(old, next map[string]wire.Peer, keepalive time.Duration) (cfgs []wgtypes.PeerConfig, bad []string) {
+// the IDs of peers with unusable keys, which are skipped. endpoint
+// chooses a peer's configured endpoint (nil: the map's first usable
+// address).
+func PeerConfigs(old, next map[string]wire.Peer, keepalive time.Duration, endpoint func(wire.Peer) netip.AddrPort) (cfgs []wgtypes.PeerConfig, bad []string) {
+	if endpoint == nil {
+		endpoint = func(p wire.Peer) netip.AddrPort { return pickEndpoint(p.Endpoints) }
+	}
 	var removed, upserted []string
 	for id := range old {
 		if _, ok := next[id]; !ok {
@@ -302,25 +349,25 @@ func PeerConfigs(old, next map[string]wire.Peer, keepalive time.Duration) (cfgs 
 		prevKey, prevErr := wgtypes.ParseKey(prev.PublicKey)
 		switch {
 		case had && prevErr == nil && prevKey == k:
-			if sameDeviceConfig(prev, p) {
+			if sameDeviceConfig(prev, p, endpoint) {
 				continue
 			}
-			pc := peerConfig(k, p, keepalive)
+			pc := peerConfig(k, p, keepalive, endpoint)
 			pc.UpdateOnly = true
 			cfgs = append(cfgs, pc)
 		case had && prevErr == nil:
 			cfgs = append(cfgs, wgtypes.PeerConfig{PublicKey: prevKey, Remove: true}) // re-keyed
-			cfgs = append(cfgs, peerConfig(k, p, keepalive))
+			cfgs = append(cfgs, peerConfig(k, p, keepalive, endpoint))
 		default:
-			cfgs = append(cfgs, peerConfig(k, p, keepalive))
+			cfgs = append(cfgs, peerConfig(k, p, keepalive, endpoint))
 		}
 	}
 	return cfgs, bad
 }
 
-func peerConfig(k wgtypes.Key, p wire.Peer, keepalive time.Duration) wgtypes.PeerConfig {
+func peerConfig(k wgtypes.Key, p wire.Peer, keepalive time.Duration, endpoint func(wire.Peer) netip.AddrPort) wgtypes.PeerConfig {
 	pc := wgtypes.PeerConfig{PublicKey: k, ReplaceAllowedIPs: true, AllowedIPs: allowedIPs(p)}
-	if ep := pickEndpoint(p.Endpoints); ep.IsValid() {
+	if ep := endpoint(p); ep.IsValid() {
 		pc.Endpoint = net.UDPAddrFromAddrPort(ep)
 	}
 	if keepalive > 0 {
@@ -331,8 +378,8 @@ func peerConfig(k wgtypes.Key, p wire.Peer, keepalive time.Duration) wgtypes.Pee
 
 // sameDeviceConfig reports whether two versions of a peer configure the
 // device identically (its name, say, may differ).
-func sameDeviceConfig(a, b wire.Peer) bool {
-	if pickEndpoint(a.Endpoints) != pickEndpoint(b.Endpoints) || len(a.AllowedIPs) != len(b.AllowedIPs) {
+func sameDeviceConfig(a, b wire.Peer, endpoint func(wire.Peer) netip.AddrPort) bool {
+	if endpoint(a) != endpoint(b) || len(a.AllowedIPs) != len(b.AllowedIPs) {
 		return false
 	}
 	for i := range a.AllowedIPs {
@@ -354,9 +401,9 @@ func allowedIPs(p wire.Peer) []net.IPNet {
 	return out
 }
 
-// pickEndpoint chooses the endpoint to configure. Without NAT traversal
-// (later work) the first reachable-looking one wins: the agent lists its
-// own interface addresses first and the server appends the address it
+// pickEndpoint chooses the endpoint to configure without netpath (the
+// kernel backend): the first reachable-looking one wins. The agent lists
+// its own interface addresses first and the server appends the address it
 // observed.
 func pickEndpoint(eps []string) netip.AddrPort {
 	for _, e := range eps {
@@ -377,6 +424,11 @@ type PeerStatus struct {
 	LastHandshake time.Time `json:"last_handshake,omitzero"`
 	RxBytes       int64     `json:"rx_bytes"`
 	TxBytes       int64     `json:"tx_bytes"`
+	// Path is how packets reach the peer: direct (to Endpoint) or relay;
+	// with the kernel backend always direct.
+	Path      string        `json:"path"`
+	Latency   time.Duration `json:"latency_ns,omitempty"` // round trip of the last probe answer
+	LastProbe time.Time     `json:"last_probe,omitzero"`
 }
 
 // Peers returns the device's peers with handshake times and byte counts,
@@ -399,6 +451,11 @@ func (t *Tunnel) Peers() ([]PeerStatus, error) {
 		ps := PeerStatus{ID: p.ID, Name: p.Name, PublicKey: key, RxBytes: dp.ReceiveBytes, TxBytes: dp.TransmitBytes, AllowedIPs: []string{}}
 		if dp.Endpoint != nil {
 			ps.Endpoint = dp.Endpoint.String()
+		}
+		ps.Path = "direct"
+		if t.paths != nil {
+			st, _ := t.paths.Path(key)
+			ps.Path, ps.Endpoint, ps.Latency, ps.LastProbe = st.Path, st.Addr, st.Latency, st.LastProbe
 		}
 		for _, a := range dp.AllowedIPs {
 			ps.AllowedIPs = append(ps.AllowedIPs, a.String())
@@ -423,6 +480,9 @@ func (t *Tunnel) Close() error {
 	}
 	if t.closeLink != nil {
 		errs = append(errs, t.closeLink())
+	}
+	if t.paths != nil {
+		t.paths.Shutdown()
 	}
 	errs = append(errs, t.ctl.Close())
 	return errors.Join(errs...)

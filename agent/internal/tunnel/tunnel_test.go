@@ -68,7 +68,7 @@ func TestPeerConfigs(t *testing.T) {
 		{"everything removed", set(a, b), map[string]wire.Peer{}, []string{"remove a", "remove b"}, nil},
 		{"a bad key is skipped and reported", nil, set(a, wire.Peer{ID: "x", PublicKey: "not-a-key"}), []string{"add a ep=192.0.2.1:51820 ips=2"}, []string{"x"}},
 	} {
-		cfgs, bad := PeerConfigs(tc.old, tc.next, 25*time.Second)
+		cfgs, bad := PeerConfigs(tc.old, tc.next, 25*time.Second, nil)
 		if got := describe(cfgs, names); !reflect.DeepEqual(got, tc.want) || !reflect.DeepEqual(bad, tc.bad) {
 			t.Errorf("%s:\n got %q bad %q\nwant %q bad %q", tc.name, got, bad, tc.want, tc.bad)
 		}

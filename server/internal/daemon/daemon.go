@@ -292,7 +292,7 @@ func listenSTUN(o Options, extURL string, log *slog.Logger, reg prometheus.Regis
 		srv.Close()
 		return nil, "", fmt.Errorf("daemon: --stun-advertise %q: want host:port", adv)
 	}
-	log.Info("STUN responder listening", "listen", srv.Addr().String(), "advertised", adv)
+	log.Info("STUN responder started", "listen", srv.Addr().String(), "advertised", adv)
 	return srv, adv, nil
 }
 

@@ -1,0 +1,221 @@
+package netpath
+
+import (
+	"crypto/rand"
+	"net/netip"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/curve25519"
+
+	"github.com/wirefleet/wirefleet/pkg/relay"
+)
+
+func keypair(t testing.TB) (priv, pub relay.Key) {
+	rand.Read(priv[:])
+	priv[0] &= 248
+	priv[31] = (priv[31] & 127) | 64
+	p, err := curve25519.X25519(priv[:], curve25519.Basepoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(pub[:], p)
+	return priv, pub
+}
+
+// Both sides derive the same MAC key; a third party's key does not
+// verify; any flipped bit fails.
+func TestDiscoAuthentication(t *testing.T) {
+	aPriv, aPub := keypair(t)
+	bPriv, bPub := keypair(t)
+	cPriv, _ := keypair(t)
+	kab, err := discoKey(aPriv, bPub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kba, _ := discoKey(bPriv, aPub)
+	kcb, _ := discoKey(cPriv, bPub)
+	if kab != kba {
+		t.Fatal("the two sides derive different keys")
+	}
+	m := discoMsg{typ: discoPing, sender: aPub}
+	rand.Read(m.tx[:])
+	pkt := appendDisco(nil, m, kab)
+	if len(pkt) != discoLen || !isDisco(pkt) {
+		t.Fatalf("packet of %d bytes", len(pkt))
+	}
+	got, err := parseDisco(pkt)
+	if err != nil || got != m {
+		t.Fatalf("parse: %+v %v", got, err)
+	}
+	if !verifyDisco(pkt, kba) {
+		t.Fatal("b cannot verify a's ping")
+	}
+	if verifyDisco(pkt, kcb) {
+		t.Fatal("a ping MACed for a verifies under c's key")
+	}
+	for i := range pkt {
+		bad := append([]byte(nil), pkt...)
+		bad[i] ^= 1
+		if _, err := parseDisco(bad); err == nil && verifyDisco(bad, kba) {
+			t.Fatalf("flipping byte %d still verifies", i)
+		}
+	}
+	// WireGuard's own messages never look like probes.
+	for typ := byte(1); typ <= 4; typ++ {
+		if isDisco([]byte{typ, 0, 0, 0, 1, 2, 3}) {
+			t.Fatalf("WireGuard message type %d taken for a probe", typ)
+		}
+	}
+	if _, err := discoKey(aPriv, relay.Key{}); err == nil {
+		t.Fatal("a low-order (all-zero) public key gave a MAC key")
+	}
+}
+
+func FuzzParseDisco(f *testing.F) {
+	_, pub := keypair(f)
+	f.Add(appendDisco(nil, discoMsg{typ: discoPong, sender: pub}, [32]byte{}))
+	f.Add([]byte("WFD1"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := parseDisco(b)
+		if err != nil {
+			return
+		}
+		if m.typ < discoPing || m.typ > discoCall || len(b) != discoLen {
+			t.Fatalf("accepted %x as %+v", b, m)
+		}
+	})
+}
+
+var (
+	lan  = netip.MustParseAddrPort("192.168.1.20:51820")
+	wan  = netip.MustParseAddrPort("203.0.113.7:51820")
+	t0   = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	tick = func(d time.Duration) time.Time { return t0.Add(d) }
+)
+
+func newPeer(eps ...netip.AddrPort) *peer {
+	p := &peer{}
+	p.setCandidates(eps)
+	return p
+}
+
+// The life of a path: relay at once with a probe round and a call; the
+// first pong makes the path direct; heartbeats while it is trusted; when
+// pongs stop, packets go both ways and probing resumes; a pong brings it
+// back.
+func TestPathDecisions(t *testing.T) {
+	p := newPeer(lan, wan)
+	d := p.decide(tick(0), true)
+	if !d.relay || d.direct.IsValid() || !d.probe || !d.call || d.pathChanged != "relay" {
+		t.Fatalf("first packet: %+v, want relay with probe and call", d)
+	}
+	if d := p.decide(tick(100*time.Millisecond), true); d.probe || d.call {
+		t.Fatalf("probed again within probeMin: %+v", d)
+	}
+	tx := txid{1}
+	p.addPing(tx, wan, tick(0))
+	if _, ok := p.gotPong(txid{9}, tick(time.Millisecond)); ok {
+		t.Fatal("a pong for an unknown ping counted")
+	}
+	if a, ok := p.gotPong(tx, tick(20*time.Millisecond)); !ok || a != wan {
+		t.Fatalf("pong: %v %v", a, ok)
+	}
+	d = p.decide(tick(30*time.Millisecond), true)
+	if d.direct != wan || d.relay || d.pathChanged != "direct "+wan.String() {
+		t.Fatalf("after the pong: %+v, want direct to %v only", d, wan)
+	}
+	// A clearly faster address (the LAN one) takes over.
+	p.addPing(txid{2}, lan, tick(40*time.Millisecond))
+	p.gotPong(txid{2}, tick(41*time.Millisecond))
+	if d := p.decide(tick(50*time.Millisecond), true); d.direct != lan {
+		t.Fatalf("faster LAN address not chosen: %+v", d)
+	}
+	// Heartbeats once a second while trusted.
+	if d := p.decide(tick(1100*time.Millisecond), true); !d.heartbeat || d.direct != lan {
+		t.Fatalf("no heartbeat after a second: %+v", d)
+	}
+	if d := p.decide(tick(1200*time.Millisecond), true); d.heartbeat {
+		t.Fatal("heartbeat again within a second")
+	}
+	// No pong for trustFor: both paths, and probing again.
+	d = p.decide(tick(41*time.Millisecond+trustFor), true)
+	if d.direct != lan || !d.relay || !d.probe || d.pathChanged != "relay" {
+		t.Fatalf("stale path: %+v, want direct+relay with probe", d)
+	}
+	p.addPing(txid{3}, lan, tick(3*time.Second))
+	p.gotPong(txid{3}, tick(3*time.Second+time.Millisecond))
+	if d := p.decide(tick(3*time.Second+2*time.Millisecond), true); d.relay || d.direct != lan {
+		t.Fatalf("recovered path: %+v", d)
+	}
+}
+
+// Without a relay (or when the relay says the peer is absent) packets go
+// to the map's first address, as before NAT traversal.
+func TestPathWithoutRelay(t *testing.T) {
+	p := newPeer(lan, wan)
+	if d := p.decide(tick(0), false); d.relay || d.guess != lan || d.call {
+		t.Fatalf("no relay: %+v, want a guess at %v and no call", d, lan)
+	}
+	p.noRelayUntil = tick(noRelayFor)
+	if d := p.decide(tick(time.Second), true); d.relay || d.guess != lan {
+		t.Fatalf("peer absent from relay: %+v", d)
+	}
+	if d := p.decide(tick(noRelayFor+time.Millisecond), true); !d.relay {
+		t.Fatalf("relay not retried after noRelayFor: %+v", d)
+	}
+	if d := newPeer().decide(tick(0), false); d.relay || d.guess.IsValid() || d.probe {
+		t.Fatalf("peer without addresses or relay: %+v", d)
+	}
+}
+
+// Probe rounds back off from probeMin to probeMax while no path works,
+// and new candidates reset the backoff.
+func TestProbeBackoff(t *testing.T) {
+	p := newPeer(wan)
+	var rounds []time.Duration
+	for ms := 0; ms <= 40000; ms += 100 {
+		at := time.Duration(ms) * time.Millisecond
+		if p.decide(tick(at), true).probe {
+			rounds = append(rounds, at)
+		}
+	}
+	if len(rounds) < 4 || rounds[1]-rounds[0] != probeMin || rounds[len(rounds)-1]-rounds[len(rounds)-2] != probeMax {
+		t.Fatalf("probe rounds at %v", rounds)
+	}
+	p.setCandidates([]netip.AddrPort{wan, lan})
+	if !p.decide(tick(40100*time.Millisecond), true).probe {
+		t.Fatal("new candidates did not trigger a probe")
+	}
+}
+
+func TestLearnedCandidatesAreCapped(t *testing.T) {
+	p := newPeer(wan)
+	for i := range 3 * maxCandidates {
+		p.learn(netip.AddrPortFrom(netip.MustParseAddr("198.51.100.1"), uint16(1000+i)))
+	}
+	c := p.candidateList()
+	if len(c) != maxCandidates || c[0] != wan {
+		t.Fatalf("%d candidates, first %v", len(c), c[0])
+	}
+	if p.learn(c[1]) {
+		t.Fatal("a known address learned twice")
+	}
+	p.setCandidates([]netip.AddrPort{lan})
+	if c := p.candidateList(); c[0] != lan || len(c) != maxCandidates {
+		t.Fatalf("after a map update: %v", c)
+	}
+}
+
+func TestSyntheticEndpoints(t *testing.T) {
+	_, a := keypair(t)
+	_, b := keypair(t)
+	sa, sb := Synthetic(a), Synthetic(b)
+	if sa == sb || !sa.Addr().Is6() || sa.Addr().As16()[0] != 0xfd {
+		t.Fatalf("synthetic %v %v", sa, sb)
+	}
+	cands := parseCandidates([]string{"127.0.0.1:1", "[::]:5", "203.0.113.7:0", "bogus", wan.String(), wan.String(), "[::ffff:192.168.1.20]:51820"})
+	if len(cands) != 2 || cands[0] != wan || cands[1] != lan {
+		t.Fatalf("candidates %v", cands)
+	}
+}

@@ -1,0 +1,248 @@
+package netpath
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.zx2c4.com/wireguard/conn"
+
+	"github.com/wirefleet/wirefleet/pkg/relay"
+)
+
+// Timings of path selection. All are driven by traffic: an idle peer has
+// no timer and sends nothing.
+const (
+	// trustFor is how long a direct path is used without a fresh pong;
+	// heartbeatEvery how often it is pinged while packets flow. A path
+	// that stops answering is abandoned within trustFor of its last pong.
+	trustFor       = 2500 * time.Millisecond
+	heartbeatEvery = 1 * time.Second
+	// probeMin and probeMax bound the spacing of probe rounds (every
+	// candidate pinged) while a peer is active without a direct path.
+	probeMin = 1 * time.Second
+	probeMax = 8 * time.Second
+	// noRelayFor is how long the relay is skipped for a peer it reported
+	// as absent (an older agent, or one still connecting).
+	noRelayFor = 2 * time.Second
+	// pingTimeout forgets unanswered pings.
+	pingTimeout = 5 * time.Second
+	// maxCandidates caps the addresses kept per peer.
+	maxCandidates = 16
+)
+
+// peer is the path state of one WireGuard peer.
+type peer struct {
+	key   relay.Key
+	name  string
+	ep    *endpoint
+	macMu sync.Once
+	mac   [32]byte
+	macOK bool
+
+	mu           sync.Mutex
+	candidates   []netip.AddrPort // from the map, best first, then learned ones
+	fromMap      int              // how many of candidates came from the map
+	eps          map[netip.AddrPort]conn.Endpoint
+	best         netip.AddrPort // confirmed direct address, if any
+	bestLatency  time.Duration
+	lastPong     time.Time
+	lastPing     time.Time // last heartbeat to best
+	lastProbe    time.Time // last probe round
+	probeGap     time.Duration
+	lastCall     time.Time
+	lastPingBack time.Time
+	pending      map[txid]sentPing
+	noRelayUntil time.Time
+	lastPath     string
+}
+
+type sentPing struct {
+	addr netip.AddrPort
+	at   time.Time
+}
+
+// pathDecision is what to do with packets for a peer now.
+type pathDecision struct {
+	direct      netip.AddrPort // send here (valid when a direct path is known)
+	relay       bool           // and/or through the relay
+	guess       netip.AddrPort // no relay and no confirmed path: the map's first address
+	heartbeat   bool           // ping direct now
+	probe       bool           // ping every candidate now
+	call        bool           // ask the peer (via relay) to probe us
+	pathChanged string         // non-empty when the path changed: "direct …", "relay"
+}
+
+// decide chooses where packets to the peer go at now and which probes to
+// send. relayUp says the relay is connected.
+func (p *peer) decide(now time.Time, relayUp bool) pathDecision {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var d pathDecision
+	trusted := p.best.IsValid() && now.Sub(p.lastPong) < trustFor
+	useRelay := relayUp && now.After(p.noRelayUntil)
+	switch {
+	case trusted:
+		d.direct = p.best
+		if now.Sub(p.lastPing) >= heartbeatEvery {
+			d.heartbeat = true
+			p.lastPing = now
+		}
+	case p.best.IsValid():
+		// The path stopped answering (or traffic resumed after a pause):
+		// keep trying it, but let the relay carry the packets meanwhile.
+		d.direct = p.best
+		d.relay = useRelay
+		if now.Sub(p.lastPing) >= probeMin/2 {
+			d.heartbeat = true
+			p.lastPing = now
+		}
+	default:
+		d.relay = useRelay
+		if !useRelay && len(p.candidates) > 0 {
+			d.guess = p.candidates[0]
+		}
+	}
+	if !trusted && len(p.candidates) > 0 && now.Sub(p.lastProbe) >= p.probeGap {
+		d.probe = true
+		d.call = useRelay && now.Sub(p.lastCall) >= probeMin
+		if d.call {
+			p.lastCall = now
+		}
+		p.lastProbe = now
+		p.probeGap = min(max(p.probeGap*2, probeMin), probeMax)
+	}
+	path := "relay"
+	switch {
+	case trusted:
+		path = "direct " + p.best.String()
+	case !useRelay && d.guess.IsValid():
+		path = "guess " + d.guess.String()
+	case !useRelay:
+		path = "none"
+	}
+	if path != p.lastPath {
+		d.pathChanged = path
+		p.lastPath = path
+	}
+	return d
+}
+
+// addPing records a ping sent to addr.
+func (p *peer) addPing(tx txid, addr netip.AddrPort, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending == nil {
+		p.pending = map[txid]sentPing{}
+	}
+	for k, s := range p.pending {
+		if now.Sub(s.at) > pingTimeout {
+			delete(p.pending, k)
+		}
+	}
+	p.pending[tx] = sentPing{addr: addr, at: now}
+}
+
+// gotPong records the answer to ping tx and reports whether it matched.
+// A working address becomes the path when there is none, when the
+// current one is stale, or when it is clearly faster (a LAN address
+// beside a NAT's public one).
+func (p *peer) gotPong(tx txid, now time.Time) (netip.AddrPort, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s, ok := p.pending[tx]
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	delete(p.pending, tx)
+	lat := now.Sub(s.at)
+	switch {
+	case s.addr == p.best:
+		p.lastPong, p.bestLatency = now, lat
+	case !p.best.IsValid(), now.Sub(p.lastPong) >= trustFor, lat < p.bestLatency*7/10:
+		p.best, p.bestLatency, p.lastPong = s.addr, lat, now
+		p.probeGap = probeMin
+	}
+	return s.addr, true
+}
+
+// learn adds an address a valid ping came from (a peer-reflexive
+// candidate) and reports whether it was new.
+func (p *peer) learn(addr netip.AddrPort) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.candidates {
+		if c == addr {
+			return false
+		}
+	}
+	if len(p.candidates) >= maxCandidates {
+		if p.fromMap >= maxCandidates {
+			return false
+		}
+		p.candidates = append(p.candidates[:p.fromMap], p.candidates[p.fromMap+1:]...) // drop the oldest learned one
+	}
+	p.candidates = append(p.candidates, addr)
+	return true
+}
+
+// setCandidates replaces the map's candidates, keeping learned ones and
+// the current path when it is still plausible.
+func (p *peer) setCandidates(eps []netip.AddrPort) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	learned := append([]netip.AddrPort(nil), p.candidates[p.fromMap:]...)
+	p.candidates = append([]netip.AddrPort(nil), eps...)
+	p.fromMap = len(eps)
+	for _, a := range learned {
+		if len(p.candidates) < maxCandidates && !contains(p.candidates, a) {
+			p.candidates = append(p.candidates, a)
+		}
+	}
+	p.probeGap = 0 // new addresses: probe at the next packet
+}
+
+func (p *peer) candidateList() []netip.AddrPort {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]netip.AddrPort(nil), p.candidates...)
+}
+
+func contains(list []netip.AddrPort, a netip.AddrPort) bool {
+	for _, c := range list {
+		if c == a {
+			return true
+		}
+	}
+	return false
+}
+
+// PathStatus is what `status` shows of one peer's path.
+type PathStatus struct {
+	Path      string        `json:"path"`                 // direct, relay or none
+	Addr      string        `json:"addr,omitempty"`       // the direct address
+	Latency   time.Duration `json:"latency_ns,omitempty"` // round trip of the last pong
+	LastPong  time.Time     `json:"last_pong,omitzero"`
+	LastProbe time.Time     `json:"last_probe,omitzero"`
+}
+
+func (p *peer) status(now time.Time, relayUp bool) PathStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := PathStatus{Path: "none", LastPong: p.lastPong, LastProbe: p.lastProbe}
+	switch {
+	case p.best.IsValid() && now.Sub(p.lastPong) < trustFor:
+		st.Path, st.Addr, st.Latency = "direct", p.best.String(), p.bestLatency
+	case relayUp:
+		st.Path = "relay"
+	case len(p.candidates) > 0:
+		st.Path, st.Addr = "direct", p.candidates[0].String() // unconfirmed: the map's first address
+	}
+	if !st.LastPong.IsZero() {
+		st.LastPong = st.LastPong.UTC()
+	}
+	if !st.LastProbe.IsZero() {
+		st.LastProbe = st.LastProbe.UTC()
+	}
+	return st
+}

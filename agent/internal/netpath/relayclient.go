@@ -1,0 +1,216 @@
+package netpath
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/wirefleet/wirefleet/pkg/relay"
+)
+
+// Dialer opens the relay WebSocket (pkg/client.DialRelay, with the
+// machine credential and the pinned TLS of the agent's server client).
+type Dialer func(ctx context.Context) (*websocket.Conn, error)
+
+// relayClient keeps one WebSocket to the server's relay open, sends
+// frames on it and hands received frames to deliver. Packets sent while
+// it is (re)connecting wait in a short queue, so the first handshake of
+// a freshly started agent is not lost to the dial.
+type relayClient struct {
+	dial    Dialer
+	log     *slog.Logger
+	deliver func(relay.Frame)
+	ping    time.Duration
+
+	mu      sync.Mutex
+	conn    *websocket.Conn
+	pending [][]byte // frames queued while not connected
+	since   time.Time
+	lastErr string
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+const relayQueue = 64
+
+func newRelayClient(dial Dialer, log *slog.Logger, deliver func(relay.Frame)) *relayClient {
+	return &relayClient{dial: dial, log: log, deliver: deliver, ping: 10 * time.Second}
+}
+
+// start connects and keeps connecting until stop.
+func (c *relayClient) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.mu.Lock()
+	c.cancel = cancel
+	c.mu.Unlock()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.loop(ctx)
+	}()
+}
+
+func (c *relayClient) stop() {
+	c.mu.Lock()
+	cancel, conn := c.cancel, c.conn
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	if conn != nil {
+		conn.CloseNow()
+	}
+	c.wg.Wait()
+}
+
+func (c *relayClient) loop(ctx context.Context) {
+	failures := 0
+	for ctx.Err() == nil {
+		conn, err := c.dial(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.setErr(err)
+			d := min(time.Second<<min(failures, 5), 30*time.Second)
+			failures++
+			if failures == 1 || failures%10 == 0 {
+				c.log.Warn("relay: cannot connect; retrying", "err", err, "retry_in", d, "failures", failures)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d):
+			}
+			continue
+		}
+		if failures > 0 {
+			c.log.Info("relay: connected", "after_failures", failures)
+		}
+		failures = 0
+		conn.SetReadLimit(relay.MaxFrame)
+		c.mu.Lock()
+		c.conn, c.since, c.lastErr = conn, time.Now(), ""
+		queued := c.pending
+		c.pending = nil
+		c.mu.Unlock()
+		for _, f := range queued {
+			_ = conn.Write(ctx, websocket.MessageBinary, f)
+		}
+		err = c.serve(ctx, conn)
+		c.mu.Lock()
+		c.conn = nil
+		c.mu.Unlock()
+		conn.CloseNow()
+		if ctx.Err() != nil {
+			return
+		}
+		c.setErr(err)
+		c.log.Info("relay: connection ended; reconnecting", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// serve reads frames and pings the server until the connection fails.
+func (c *relayClient) serve(ctx context.Context, conn *websocket.Conn) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		t := time.NewTicker(c.ping)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			pctx, pcancel := context.WithTimeout(ctx, c.ping/2)
+			err := conn.Ping(pctx)
+			pcancel()
+			if err != nil {
+				conn.CloseNow() // the server vanished without closing: reconnect
+				return
+			}
+		}
+	}()
+	for {
+		typ, b, err := conn.Read(ctx)
+		if err != nil {
+			return err
+		}
+		if typ != websocket.MessageBinary {
+			continue
+		}
+		f, err := relay.Parse(b)
+		if err != nil || f.Type == relay.TypeSend {
+			continue
+		}
+		c.deliver(f)
+	}
+}
+
+func (c *relayClient) setErr(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		c.lastErr = err.Error()
+	}
+}
+
+var errRelayDown = errors.New("netpath: relay not connected")
+
+// send relays packets to the peer with key dst.
+func (c *relayClient) send(dst relay.Key, bufs [][]byte) error {
+	c.mu.Lock()
+	conn := c.conn
+	if conn == nil {
+		for _, b := range bufs {
+			if len(c.pending) < relayQueue {
+				c.pending = append(c.pending, relay.Append(nil, relay.TypeSend, dst, b))
+			}
+		}
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	frame := make([]byte, 0, relay.HeaderLen+1500)
+	for _, b := range bufs {
+		frame = relay.Append(frame[:0], relay.TypeSend, dst, b)
+		if err := conn.Write(context.Background(), websocket.MessageBinary, frame); err != nil {
+			return errRelayDown
+		}
+	}
+	return nil
+}
+
+// connected reports whether the relay is up.
+func (c *relayClient) connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn != nil
+}
+
+// RelayStatus is what `status` shows of the relay connection.
+type RelayStatus struct {
+	Connected bool      `json:"connected"`
+	Since     time.Time `json:"since,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+func (c *relayClient) status() RelayStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := RelayStatus{Connected: c.conn != nil, LastError: c.lastErr}
+	if c.conn != nil {
+		st.Since = c.since.UTC()
+	}
+	return st
+}
