@@ -31,6 +31,9 @@ import (
 var bins string
 
 func TestMain(m *testing.M) {
+	if tcpHelper() {
+		return
+	}
 	dir, err := os.MkdirTemp("", "wirefleet-e2e-bin")
 	if err != nil {
 		panic(err)

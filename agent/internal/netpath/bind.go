@@ -235,6 +235,13 @@ func (b *Bind) Reflexive() netip.AddrPort {
 	return b.reflexive
 }
 
+func (b *Bind) relayUsable(now time.Time) bool {
+	b.mu.RLock()
+	on := b.relayOn
+	b.mu.RUnlock()
+	return on && b.relay.usable(now)
+}
+
 func (b *Bind) relayUp() bool {
 	b.mu.RLock()
 	on := b.relayOn
@@ -315,7 +322,7 @@ func (b *Bind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	case *endpoint:
 		return b.sendPeer(bufs, e.p)
 	case *relayEndpoint:
-		if b.relayUp() {
+		if b.relayUsable(b.now()) {
 			b.counters.relayTx.Add(uint64(len(bufs)))
 			return b.relay.send(e.key, bufs)
 		}
@@ -327,7 +334,7 @@ func (b *Bind) Send(bufs [][]byte, ep conn.Endpoint) error {
 
 func (b *Bind) sendPeer(bufs [][]byte, p *peer) error {
 	now := b.now()
-	relayUp := b.relayUp()
+	relayUp := b.relayUsable(now)
 	d := p.decide(now, relayUp)
 	if d.pathChanged != "" {
 		b.log.Info("path to peer", "peer", p.name, "path", d.pathChanged)

@@ -30,6 +30,7 @@ type relayClient struct {
 	conn    *websocket.Conn
 	pending [][]byte // frames queued while not connected
 	since   time.Time
+	down    time.Time // when the connection was last lost (or first dialled)
 	lastErr string
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -45,7 +46,7 @@ func newRelayClient(dial Dialer, log *slog.Logger, deliver func(relay.Frame)) *r
 func (c *relayClient) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.mu.Lock()
-	c.cancel = cancel
+	c.cancel, c.down = cancel, time.Now()
 	c.mu.Unlock()
 	c.wg.Add(1)
 	go func() {
@@ -103,7 +104,7 @@ func (c *relayClient) loop(ctx context.Context) {
 		}
 		err = c.serve(ctx, conn)
 		c.mu.Lock()
-		c.conn = nil
+		c.conn, c.down = nil, time.Now()
 		c.mu.Unlock()
 		conn.CloseNow()
 		if ctx.Err() != nil {
@@ -196,6 +197,18 @@ func (c *relayClient) connected() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.conn != nil
+}
+
+// reconnectGrace is how long packets keep going to the relay (queued)
+// while it reconnects, before peers fall back to guessing a direct path.
+const reconnectGrace = 3 * time.Second
+
+// usable reports whether packets should go to the relay: it is up, or
+// was lost so recently that it is likely back in a moment.
+func (c *relayClient) usable(now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn != nil || now.Sub(c.down) < reconnectGrace
 }
 
 // RelayStatus is what `status` shows of the relay connection.
