@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,7 +62,7 @@ func key(b byte) relay.Key {
 }
 
 type rig struct {
-	t   *testing.T
+	t   testing.TB
 	m   *fakeMap
 	srv *Server
 	url string
@@ -70,7 +71,7 @@ type rig struct {
 // newRig serves the relay over real HTTP; the test handler stands in for
 // the API's credential check (tested in package api) and admits the
 // machine named by the Authorization header.
-func newRig(t *testing.T, cfg Config) *rig {
+func newRig(t testing.TB, cfg Config) *rig {
 	m := &fakeMap{peers: map[string]wire.Peer{}, applied: make(chan struct{})}
 	for i, id := range []string{"m_a", "m_b", "m_c"} {
 		k := key(byte(i + 1))
@@ -266,5 +267,43 @@ func TestCloseEndsEverySession(t *testing.T) {
 	defer cancel()
 	if _, _, err := a.Read(ctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {
 		t.Fatalf("after Close: %v, want close 1001", err)
+	}
+}
+
+// BenchmarkRelayThroughput relays 1,400-byte packets (a full WireGuard
+// packet on the default 1280 MTU plus headroom) from one agent's
+// WebSocket to another's over loopback HTTP: b.SetBytes makes -bench
+// print MB/s of payload.
+func BenchmarkRelayThroughput(b *testing.B) {
+	r := newRig(b, Config{Rate: 1e12, Burst: 1 << 30, Queue: 4096})
+	src, dst := r.dial("m_a"), r.dial("m_b")
+	frame := relay.Append(nil, relay.TypeSend, key(2), make([]byte, 1400))
+	var received atomic.Int64
+	done := make(chan struct{})
+	b.SetBytes(1400)
+	b.ResetTimer()
+	go func() {
+		defer close(done)
+		for received.Load() < int64(b.N) {
+			if _, _, err := dst.Read(context.Background()); err != nil {
+				return
+			}
+			received.Add(1)
+		}
+	}()
+	for i := range b.N {
+		if err := src.Write(context.Background(), websocket.MessageBinary, frame); err != nil {
+			b.Fatal(err)
+		}
+		// Keep at most 1,024 packets in flight: the relay drops rather
+		// than buffers beyond its queue, like the network it stands in for.
+		for int64(i)-received.Load() > 1024 {
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+	<-done
+	b.StopTimer()
+	if got := received.Load(); got < int64(b.N) {
+		b.Fatalf("received %d of %d", got, b.N)
 	}
 }
