@@ -357,10 +357,7 @@ func (e *Engine) noteReleases(ack wire.HealthAck) {
 	e.acked = true
 	e.mu.Unlock()
 	if changed {
-		select {
-		case e.releasesChanged <- struct{}{}:
-		default: // a check is already due
-		}
+		wake(e.releasesChanged) // unless a check is already due
 	}
 }
 

@@ -209,6 +209,7 @@ type Status struct {
 	DirectTx  uint64       `json:"direct_tx_packets"`
 	RelayTx   uint64       `json:"relay_tx_packets"`
 	Dropped   uint64       `json:"dropped_packets"`
+	BadProbes uint64       `json:"bad_probes"` // probe messages that did not parse or verify
 }
 
 // Status reports the bind's state for `status`.
@@ -225,6 +226,7 @@ func (b *Bind) Status() Status {
 		st.Reflexive = r.String()
 	}
 	st.DirectTx, st.RelayTx, st.Dropped = b.counters.directTx.Load(), b.counters.relayTx.Load(), b.counters.dropped.Load()
+	st.BadProbes = b.counters.badDisco.Load()
 	return st
 }
 
@@ -550,17 +552,7 @@ func (b *Bind) handleDisco(pkt []byte, from netip.AddrPort, viaRelay bool) {
 			b.ping(p, from)
 		}
 	case m.typ == discoPong && !viaRelay:
-		if addr, ok := p.gotPong(m.tx, now); ok {
-			p.mu.Lock()
-			changed := p.best == addr && p.lastPath != "direct "+addr.String()
-			if changed {
-				p.lastPath = "direct " + addr.String()
-			}
-			p.mu.Unlock()
-			if changed {
-				b.log.Info("path to peer", "peer", p.name, "path", "direct "+addr.String())
-			}
-		}
+		p.gotPong(m.tx, now) // the next packet's decision logs a new path
 	case m.typ == discoCall && viaRelay:
 		p.mu.Lock()
 		due := now.Sub(p.lastProbe) >= probeMin/2

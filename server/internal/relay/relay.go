@@ -18,7 +18,6 @@ package relay
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -75,13 +74,14 @@ type Server struct {
 }
 
 type session struct {
-	id   string
-	name string
-	key  relay.Key
-	conn *websocket.Conn
-	out  chan *[]byte
-	lim  *rate.Limiter
-	once sync.Once
+	id    string
+	name  string
+	key   relay.Key
+	key64 string // key as the map spells it
+	conn  *websocket.Conn
+	out   chan *[]byte
+	lim   *rate.Limiter
+	once  sync.Once
 }
 
 // end closes the session with a close frame that tells the agent why.
@@ -158,7 +158,7 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, m wire.Machine) {
 	conn.SetReadLimit(readLimit)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sess := &session{id: m.ID, name: m.Name, conn: conn, out: make(chan *[]byte, s.cfg.Queue),
+	sess := &session{id: m.ID, name: m.Name, key64: m.PublicKey, conn: conn, out: make(chan *[]byte, s.cfg.Queue),
 		lim: rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.Burst)}
 	copy(sess.key[:], kb)
 	if !s.register(sess) {
@@ -348,7 +348,7 @@ func (s *Server) check() {
 	var stale []*session
 	for _, sess := range s.byID {
 		p, ok := s.m.Peer(sess.id)
-		if !ok || p.PublicKey != base64.StdEncoding.EncodeToString(sess.key[:]) {
+		if !ok || p.PublicKey != sess.key64 {
 			stale = append(stale, sess)
 		}
 	}
@@ -374,21 +374,9 @@ func (s *Server) Close() {
 	}
 }
 
-// Sessions returns the number of connected agents.
-func (s *Server) Sessions() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.byID)
-}
-
 // Connected reports whether machine id has a relay session.
 func (s *Server) Connected(id string) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.byID[id] != nil
-}
-
-// String describes the relay for logs.
-func (s *Server) String() string {
-	return fmt.Sprintf("relay(%d sessions)", s.Sessions())
 }
