@@ -13,6 +13,10 @@
 //   - Recv (server → agent): key is the source; payload the packet.
 //   - NoPeer (server → agent): the destination named by key has no relay
 //     session; no payload. The agent stops relaying to it for a while.
+//   - Present (server → agent): the machine named by key, which had no
+//     session when this agent last sent to it, has one now; no payload.
+//     The agent resends the handshake that was lost, instead of waiting
+//     for WireGuard's five-second retry.
 package relay
 
 import (
@@ -22,9 +26,10 @@ import (
 
 // Frame types.
 const (
-	TypeSend   byte = 1
-	TypeRecv   byte = 2
-	TypeNoPeer byte = 3
+	TypeSend    byte = 1
+	TypeRecv    byte = 2
+	TypeNoPeer  byte = 3
+	TypePresent byte = 4
 )
 
 // KeyLen is the length of a WireGuard public key.
@@ -72,7 +77,7 @@ func Parse(b []byte) (Frame, error) {
 		if len(f.Payload) > MaxPayload {
 			return Frame{}, ErrOversized
 		}
-	case TypeNoPeer:
+	case TypeNoPeer, TypePresent:
 		if len(f.Payload) != 0 {
 			return Frame{}, ErrPayload
 		}

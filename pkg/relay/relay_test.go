@@ -19,6 +19,7 @@ func TestParseRoundTrip(t *testing.T) {
 		{TypeRecv, bytes.Repeat([]byte{7}, MaxPayload)},
 		{TypeSend, nil},
 		{TypeNoPeer, nil},
+		{TypePresent, nil},
 	} {
 		b := Append(nil, tc.typ, k, tc.payload)
 		f, err := Parse(b)
@@ -44,6 +45,7 @@ func TestParseRejects(t *testing.T) {
 		{"type zero", Append(nil, 0, k, []byte("x")), ErrType},
 		{"oversized", Append(nil, TypeSend, k, make([]byte, MaxPayload+1)), ErrOversized},
 		{"nopeer with payload", Append(nil, TypeNoPeer, k, []byte("x")), ErrPayload},
+		{"present with payload", Append(nil, TypePresent, k, []byte("x")), ErrPayload},
 	} {
 		if _, err := Parse(tc.b); !errors.Is(err, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)

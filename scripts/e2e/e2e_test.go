@@ -415,11 +415,16 @@ func (f *fleet) enroll(h host, i int) *agent {
 		t.Fatal(err)
 	}
 	json.Unmarshal(b, &a.cfg)
-	a.proc = startProc(t, h.cmd(bins+"/wirefleet-agent", "run", "--state-dir", a.dir, "--interface", a.iface, "--health-interval", "1s"))
+	a.start(t)
 	eventually(t, 15*time.Second, a.iface+" up", func() bool { return h.cmd("ip", "link", "show", a.iface).Run() == nil })
 	a.enrolledAt = t0
 	t.Logf("%s enrolled as %s %s %s; tunnel up %v after enroll started", h.ns, a.name(), a.ipv4(), a.ipv6(), time.Since(t0).Round(time.Millisecond))
 	return a
+}
+
+// start runs the agent in its namespace.
+func (a *agent) start(t testing.TB) {
+	a.proc = startProc(t, a.h.cmd(bins+"/wirefleet-agent", "run", "--state-dir", a.dir, "--interface", a.iface, "--health-interval", "1s"))
 }
 
 // connected asks the server, over its admin socket, how many long-polls

@@ -10,9 +10,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
+
+// trustForE2E is longer than the agent's trust in a direct path without
+// a pong (netpath's trustFor, 2.5 s).
+const trustForE2E = 3 * time.Second
 
 // A small internet in network namespaces: the server on a "public"
 // bridge (203.0.113.0/24, documentation addresses that exist only in
@@ -318,6 +323,36 @@ func TestNATTraversal(t *testing.T) {
 		if after := relayBytes(t, srvHost); after-before > 32<<10 {
 			t.Errorf("the relay carried %v bytes of a 256 KiB transfer on a direct path", after-before)
 		}
+	})
+
+	outer := t // the restarted agent lives as long as the whole test
+	t.Run("cold start: from run to the first ping and to the direct path", func(t *testing.T) {
+		// b restarts (as after a reboot) while a1 pings it every 20 ms:
+		// a1's first handshake reaches the relay before b's session does.
+		b.proc.cmd.Process.Signal(syscall.SIGTERM)
+		b.proc.cmd.Wait()
+		eventually(t, 10*time.Second, "b's interface gone", func() bool { return b.h.cmd("ip", "link", "show", b.iface).Run() != nil })
+		time.Sleep(trustForE2E) // a1's direct path to b goes stale
+		pinger := a1.h.cmd("ping", "-n", "-i", "0.02", "-w", "8", b.ipv4())
+		var out strings.Builder
+		pinger.Stdout = &out
+		if err := pinger.Start(); err != nil {
+			t.Fatal(err)
+		}
+		b.start(outer)
+		direct := eventually(t, 15*time.Second, "direct a1 ↔ b after b's restart", func() bool {
+			p, _ := a1.pathTo(t, b)
+			q, _ := b.pathTo(t, a1)
+			return p == "direct" && q == "direct"
+		})
+		pinger.Wait()
+		m := regexp.MustCompile(`icmp_seq=(\d+)`).FindStringSubmatch(out.String())
+		if m == nil {
+			t.Fatalf("no ping answered within 8 s of b's start:\n%s", out.String())
+		}
+		seq, _ := strconv.Atoi(m[1])
+		t.Logf("cold start of b: first ping from a1 answered %v after run (ping %d at 20 ms), both sides direct after %v",
+			time.Duration(seq-1)*20*time.Millisecond, seq, direct.Round(100*time.Millisecond))
 	})
 
 	t.Run("symmetric NAT on both sides: the relay carries ping and TCP", func(t *testing.T) {

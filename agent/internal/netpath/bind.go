@@ -338,6 +338,7 @@ func (b *Bind) sendPeer(bufs [][]byte, p *peer) error {
 	now := b.now()
 	relayUp := b.relayUsable(now)
 	d := p.decide(now, relayUp)
+	p.hold(bufs, now)
 	if d.pathChanged != "" {
 		b.log.Info("path to peer", "peer", p.name, "path", d.pathChanged)
 	}
@@ -462,6 +463,22 @@ func (b *Bind) fromRelay(f relay.Frame) {
 			p.mu.Lock()
 			p.noRelayUntil = b.now().Add(noRelayFor)
 			p.mu.Unlock()
+		}
+	case relay.TypePresent:
+		b.mu.RLock()
+		p := b.peers[f.Key]
+		b.mu.RUnlock()
+		if p == nil {
+			return
+		}
+		if p.present(b.now()) {
+			time.AfterFunc(presentDelay, func() {
+				if init := p.resendDue(b.now()); init != nil && b.relayUsable(b.now()) {
+					b.log.Debug("relay: peer connected, resending our handshake", "peer", p.name)
+					b.counters.relayTx.Add(1)
+					_ = b.relay.send(p.key, [][]byte{init})
+				}
+			})
 		}
 	case relay.TypeRecv:
 		if isDisco(f.Payload) {

@@ -169,6 +169,66 @@ func TestPathWithoutRelay(t *testing.T) {
 	}
 }
 
+// A handshake initiation the relay could not deliver is resent after
+// the relay announces the peer, if WireGuard would not have retried yet
+// and the peer has not started a handshake of its own meanwhile; other
+// packets are not held.
+func TestPresentResendsTheHeldHandshake(t *testing.T) {
+	init := make([]byte, initLen)
+	init[0] = 1
+	data := make([]byte, initLen)
+	data[0] = 4 // transport data of the same length
+	resp := make([]byte, responseLen)
+	resp[0] = 2
+
+	p := newPeer(lan)
+	p.hold([][]byte{data}, tick(0))
+	if p.present(tick(time.Millisecond)) || p.resendDue(tick(presentDelay)) != nil {
+		t.Fatal("a data packet was held")
+	}
+
+	p = newPeer(lan)
+	p.hold([][]byte{data, init, data}, tick(0))
+	p.noRelayUntil = tick(noRelayFor)
+	if !p.present(tick(time.Second)) {
+		t.Fatal("present found no initiation to resend")
+	}
+	if !p.noRelayUntil.IsZero() {
+		t.Fatal("present left the relay skipped for the peer")
+	}
+	if got := p.resendDue(tick(time.Second + presentDelay)); string(got) != string(init) {
+		t.Fatalf("resendDue gave %x, want the initiation", got)
+	}
+	if p.resendDue(tick(time.Second+presentDelay)) != nil {
+		t.Fatal("the initiation was resent twice")
+	}
+
+	// The peer initiated and we answered: a resend would cross it.
+	p = newPeer(lan)
+	p.hold([][]byte{init}, tick(0))
+	p.present(tick(time.Second))
+	p.hold([][]byte{resp}, tick(time.Second+time.Millisecond))
+	if p.resendDue(tick(time.Second+presentDelay)) != nil {
+		t.Fatal("resent although the peer's own handshake was answered")
+	}
+
+	// WireGuard sent a newer initiation itself: nothing to resend.
+	p = newPeer(lan)
+	p.hold([][]byte{init}, tick(0))
+	p.present(tick(time.Second))
+	p.hold([][]byte{init}, tick(time.Second+time.Millisecond))
+	if p.resendDue(tick(time.Second+presentDelay)) != nil {
+		t.Fatal("resent although a newer initiation went out")
+	}
+
+	// Too old: WireGuard has retried by now.
+	p = newPeer(lan)
+	p.hold([][]byte{init}, tick(0))
+	if p.present(tick(holdInit)) || p.resendDue(tick(holdInit+presentDelay)) != nil {
+		t.Fatal("an initiation WireGuard has already retried was resent")
+	}
+}
+
 // Probe rounds back off from probeMin to probeMax while no path works,
 // and new candidates reset the backoff.
 func TestProbeBackoff(t *testing.T) {

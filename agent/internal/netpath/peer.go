@@ -55,6 +55,70 @@ type peer struct {
 	pending      map[txid]sentPing
 	noRelayUntil time.Time
 	lastPath     string
+	heldInit     []byte    // last handshake initiation sent to the peer
+	heldAt       time.Time // when
+	respondedAt  time.Time // last handshake response sent to the peer
+	presentAt    time.Time // when the relay last announced the peer
+}
+
+// A handshake initiation the relay could not deliver (the peer was still
+// connecting) is resent when the relay announces the peer, within the
+// 5 s after which WireGuard would send a new one anyway. Not at once:
+// a peer that just connected usually initiates itself, and two
+// initiations that cross leave both sides with a half-made session until
+// WireGuard's retry. So the resend waits presentDelay and is skipped if
+// we answered an initiation of the peer's meanwhile.
+const (
+	initLen      = 148 // WireGuard message type 1
+	responseLen  = 92  // type 2
+	holdInit     = 5 * time.Second
+	presentDelay = 250 * time.Millisecond
+)
+
+func isHandshake(b []byte, typ byte, n int) bool {
+	return len(b) == n && b[0] == typ && b[1] == 0 && b[2] == 0 && b[3] == 0
+}
+
+// hold keeps a copy of the last handshake initiation among bufs and
+// notes handshake responses.
+func (p *peer) hold(bufs [][]byte, now time.Time) {
+	for _, b := range bufs {
+		switch {
+		case isHandshake(b, 1, initLen):
+			p.mu.Lock()
+			p.heldInit = append(p.heldInit[:0], b...)
+			p.heldAt = now
+			p.mu.Unlock()
+		case isHandshake(b, 2, responseLen):
+			p.mu.Lock()
+			p.respondedAt = now
+			p.mu.Unlock()
+		}
+	}
+}
+
+// present is the relay's news that the peer connected: relay to it again.
+// It reports whether an initiation is held for a resend (see resendDue).
+func (p *peer) present(now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.noRelayUntil = time.Time{}
+	p.presentAt = now
+	return p.heldInit != nil && now.Sub(p.heldAt) < holdInit
+}
+
+// resendDue returns the held initiation if it should be resent now:
+// it is still WireGuard's current one, and no handshake with the peer
+// has happened since the announcement.
+func (p *peer) resendDue(now time.Time) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.heldInit == nil || now.Sub(p.heldAt) >= holdInit || !p.heldAt.Before(p.presentAt) || !p.respondedAt.Before(p.presentAt) {
+		return nil
+	}
+	b := p.heldInit
+	p.heldInit = nil
+	return b
 }
 
 type sentPing struct {

@@ -63,6 +63,10 @@ type Server struct {
 	byKey map[relay.Key]*session
 	byID  map[string]*session
 	done  bool
+	// waiting holds, per absent destination, the sessions that were told
+	// NoPeer for it, so its arrival can be announced (see announce).
+	waiting  map[relay.Key][]waiter
+	nWaiting int
 
 	pool sync.Pool
 
@@ -88,6 +92,21 @@ type session struct {
 func (sess *session) end(code websocket.StatusCode, reason string) {
 	sess.once.Do(func() { go sess.conn.Close(code, reason) })
 }
+
+// waiter is a session that sent to an absent destination at a time.
+type waiter struct {
+	sess *session
+	at   time.Time
+}
+
+// Announcements of arrivals: a sender is told for presentWindow after its
+// last NoPeer (WireGuard retries a handshake after 5 s; later than that
+// the resend is moot). maxWaiting caps the entries, so an agent sending
+// to random keys cannot grow the table.
+const (
+	presentWindow = 10 * time.Second
+	maxWaiting    = 4096
+)
 
 // readLimit is the largest message read (and dropped) before a session is
 // ended for it; frames above relay.MaxFrame are dropped.
@@ -120,6 +139,7 @@ func New(m Map, log *slog.Logger, reg prometheus.Registerer, cfg Config) *Server
 		cfg.PingEvery = 20 * time.Second
 	}
 	s := &Server{m: m, log: log, cfg: cfg, byKey: map[relay.Key]*session{}, byID: map[string]*session{},
+		waiting:  map[relay.Key][]waiter{},
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "wirefleet_relay_sessions", Help: "Agents connected to the relay right now."}),
 		opened:   prometheus.NewCounter(prometheus.CounterOpts{Name: "wirefleet_relay_sessions_total", Help: "Relay sessions opened."}),
 		bytes:    prometheus.NewCounter(prometheus.CounterOpts{Name: "wirefleet_relay_bytes_total", Help: "Packet bytes forwarded by the relay."}),
@@ -190,7 +210,66 @@ func (s *Server) register(sess *session) bool {
 	s.byKey[sess.key] = sess
 	s.sessions.Set(float64(len(s.byID)))
 	s.opened.Inc()
+	s.announce(sess.key)
 	return true
+}
+
+// wait records that sess was told NoPeer for key.
+func (s *Server) wait(sess *session, key relay.Key, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ws := s.waiting[key]
+	for i := range ws {
+		if ws[i].sess == sess {
+			ws[i].at = now
+			return
+		}
+	}
+	if s.nWaiting >= maxWaiting {
+		s.pruneWaiting(now)
+		if s.nWaiting >= maxWaiting {
+			return
+		}
+	}
+	s.waiting[key] = append(ws, waiter{sess, now})
+	s.nWaiting++
+}
+
+func (s *Server) pruneWaiting(now time.Time) {
+	for k, ws := range s.waiting {
+		kept := ws[:0]
+		for _, w := range ws {
+			if now.Sub(w.at) < presentWindow && s.byID[w.sess.id] == w.sess {
+				kept = append(kept, w)
+			}
+		}
+		s.nWaiting -= len(ws) - len(kept)
+		if len(kept) == 0 {
+			delete(s.waiting, k)
+		} else {
+			s.waiting[k] = kept
+		}
+	}
+}
+
+// announce tells the live sessions that recently sent to key, which has
+// just connected, that it is present. Called with s.mu held.
+func (s *Server) announce(key relay.Key) {
+	ws := s.waiting[key]
+	if ws == nil {
+		return
+	}
+	delete(s.waiting, key)
+	s.nWaiting -= len(ws)
+	now := time.Now()
+	for _, w := range ws {
+		if now.Sub(w.at) >= presentWindow || s.byID[w.sess.id] != w.sess {
+			continue
+		}
+		bp := s.pool.Get().(*[]byte)
+		*bp = relay.Append((*bp)[:0], relay.TypePresent, key, nil)
+		s.enqueue(w.sess, bp)
+	}
 }
 
 func (s *Server) unregister(sess *session) {
@@ -264,9 +343,11 @@ func (s *Server) forward(sess *session, bp *[]byte, b []byte) {
 	}
 	if dst == nil {
 		// Tell the sender, reusing the buffer: it then tries a direct path.
-		*bp = relay.Append((*bp)[:0], relay.TypeNoPeer, f.Key, nil)
+		key := f.Key
+		*bp = relay.Append((*bp)[:0], relay.TypeNoPeer, key, nil)
 		s.enqueue(sess, bp)
 		s.dropped.WithLabelValues(DropNoPeer).Inc()
+		s.wait(sess, key, time.Now())
 		return
 	}
 	// Rewrite the header in place: the receiver learns the sender.

@@ -151,6 +151,37 @@ func TestForwardsBetweenMachines(t *testing.T) {
 	if f := recv(t, a); f.Type != relay.TypeNoPeer || f.Key != key(3) {
 		t.Fatalf("a got %+v, want NoPeer for c", f)
 	}
+	// When c connects, a (which tried to reach it) is told, b is not.
+	r.dial("m_c")
+	if f := recv(t, a); f.Type != relay.TypePresent || f.Key != key(3) {
+		t.Fatalf("a got %+v, want Present for c", f)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, msg, err := b.Read(ctx); err == nil {
+		t.Fatalf("b, which never sent to c, got %x", msg)
+	}
+}
+
+func TestWaitingIsBounded(t *testing.T) {
+	r := newRig(t, Config{})
+	a := r.dial("m_a")
+	// An agent sending to ever new keys leaves at most maxWaiting entries.
+	now := time.Now()
+	for i := range maxWaiting + 100 {
+		var k relay.Key
+		k[0], k[1], k[2] = byte(i), byte(i>>8), 0xee
+		r.srv.wait(r.srv.byID["m_a"], k, now)
+	}
+	if r.srv.nWaiting != maxWaiting {
+		t.Fatalf("waiting %d, want the cap %d", r.srv.nWaiting, maxWaiting)
+	}
+	// Expired entries make room again.
+	r.srv.wait(r.srv.byID["m_a"], key(9), now.Add(presentWindow))
+	if r.srv.nWaiting != 1 {
+		t.Fatalf("waiting %d after expiry, want 1", r.srv.nWaiting)
+	}
+	_ = a
 }
 
 func TestDropsBadFramesAndKeepsTheSession(t *testing.T) {
