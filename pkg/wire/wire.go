@@ -339,7 +339,20 @@ type PeerHealth struct {
 	LastHandshake *time.Time `json:"last_handshake,omitempty"`
 	RxBytes       int64      `json:"rx_bytes"`
 	TxBytes       int64      `json:"tx_bytes"`
+	// Path is how packets reach the peer: "direct" (to Endpoint), "relay"
+	// or "none"; empty from agents before NAT traversal.
+	Path string `json:"path,omitempty"`
+	// LatencyMS is the round trip of the last answered probe on a direct
+	// path, in milliseconds.
+	LatencyMS float64    `json:"latency_ms,omitempty"`
+	LastProbe *time.Time `json:"last_probe,omitempty"`
 }
+
+// PeerPaths are the values of PeerHealth.Path.
+var PeerPaths = []string{"", "direct", "relay", "none"}
+
+// MaxLatencyMS bounds PeerHealth.LatencyMS.
+const MaxLatencyMS = 60_000
 
 // MachineHealth is the admin view of a machine's health: the latest report
 // and the stored history, newest first.

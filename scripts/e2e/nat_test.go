@@ -1,18 +1,22 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wirefleet/wirefleet/pkg/client"
 )
 
 // trustForE2E is longer than the agent's trust in a direct path without
@@ -177,6 +181,27 @@ func relayBytes(t testing.TB, srv host) float64 {
 	return v
 }
 
+// reportedPath is the path to peer that machine's latest health report
+// shows, read from the server over its admin socket.
+func reportedPath(data, machine, peer string) string {
+	cl, err := client.New("http://local", client.WithUnixSocket(filepath.Join(data, "wirefleet.sock")))
+	if err != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h, err := cl.Health(ctx, machine, 1)
+	if err != nil || h.Latest == nil {
+		return ""
+	}
+	for _, p := range h.Latest.Tunnel.Peers {
+		if p.Name == peer {
+			return p.Path
+		}
+	}
+	return ""
+}
+
 // pingsOK sends n pings 50 ms apart and returns how many were answered.
 func pingsOK(h host, dst string, n int) int {
 	out, _ := h.cmd("ping", "-n", "-c", strconv.Itoa(n), "-i", "0.05", "-W", "1", dst).CombinedOutput()
@@ -311,6 +336,11 @@ func TestNATTraversal(t *testing.T) {
 		if !strings.HasPrefix(ep, cone2.wan+":") {
 			t.Errorf("a1 reaches b at %s, want b's router %s", ep, cone2.wan)
 		}
+		// The server learns the path from a1's health reports (the web
+		// machine page shows it).
+		eventually(t, 10*time.Second, "a1's health report shows the direct path to b", func() bool {
+			return reportedPath(f.data, a1.name(), b.name()) == "direct"
+		})
 		t.Logf("first ping through the overlay %v, both sides direct %v later", first.Round(time.Millisecond), (first + took).Round(time.Millisecond))
 		if got := pingsOK(a1.h, b.ipv4(), 40); got < 36 {
 			t.Errorf("%d of 40 pings answered on the direct path", got)

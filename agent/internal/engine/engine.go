@@ -681,10 +681,15 @@ func (e *Engine) tunnelHealth() wire.TunnelHealth {
 	}
 	all := make([]wire.PeerHealth, 0, len(ps))
 	for _, p := range ps {
-		ph := wire.PeerHealth{ID: p.ID, Name: p.Name, Endpoint: p.Endpoint, RxBytes: p.RxBytes, TxBytes: p.TxBytes}
+		ph := wire.PeerHealth{ID: p.ID, Name: p.Name, Endpoint: p.Endpoint, RxBytes: p.RxBytes, TxBytes: p.TxBytes,
+			Path: p.Path, LatencyMS: float64(p.Latency.Microseconds()) / 1000}
 		if !p.LastHandshake.IsZero() {
 			t := p.LastHandshake
 			ph.LastHandshake = &t
+		}
+		if !p.LastProbe.IsZero() {
+			t := p.LastProbe
+			ph.LastProbe = &t
 		}
 		all = append(all, ph)
 	}

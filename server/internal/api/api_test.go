@@ -527,7 +527,7 @@ func TestHealthReportsAreStoredWithBoundedHistory(t *testing.T) {
 	a, ra := e.agent(t, tok, "healthy")
 	for i := range healthHistory + 10 {
 		rep := wire.HealthReport{At: time.Now(), AgentVersion: "1", OS: "linux", CPUPercent: float64(i), MemTotal: 100, MemUsed: 50,
-			Tunnel: wire.TunnelHealth{Up: true, Interface: "wf0", PeerCount: 1, Peers: []wire.PeerHealth{{ID: "m_x", Name: "peer", RxBytes: int64(i)}}}}
+			Tunnel: wire.TunnelHealth{Up: true, Interface: "wf0", PeerCount: 1, Peers: []wire.PeerHealth{{ID: "m_x", Name: "peer", RxBytes: int64(i), Path: "direct", LatencyMS: 1.5}}}}
 		if _, err := a.ReportHealth(ctx, rep); err != nil {
 			t.Fatal(err)
 		}
@@ -551,6 +551,9 @@ func TestHealthReportsAreStoredWithBoundedHistory(t *testing.T) {
 	if len(h.History) != healthHistory || h.History[0].CPUPercent != float64(healthHistory+9) || h.History[healthHistory-1].CPUPercent != 10 {
 		t.Fatalf("history has %d entries from %v to %v; want the newest %d", len(h.History), h.History[0].CPUPercent, h.History[len(h.History)-1].CPUPercent, healthHistory)
 	}
+	if p := h.Latest.Tunnel.Peers; len(p) != 1 || p[0].Path != "direct" || p[0].LatencyMS != 1.5 {
+		t.Fatalf("peer path not kept: %+v", p)
+	}
 	m, _ := e.admin.Machine(ctx, ra.MachineID)
 	if m.Health == nil || m.Health.MemUsed != 50 {
 		t.Fatalf("machine listing lacks the latest health: %+v", m.Health)
@@ -560,6 +563,9 @@ func TestHealthReportsAreStoredWithBoundedHistory(t *testing.T) {
 		{OS: "linux\x00"},
 		{Kernel: strings.Repeat("k", 500)},
 		{Tunnel: wire.TunnelHealth{Peers: make([]wire.PeerHealth, wire.MaxHealthPeers+1)}},
+		{Tunnel: wire.TunnelHealth{Peers: []wire.PeerHealth{{Path: "direct\u202e"}}}},
+		{Tunnel: wire.TunnelHealth{Peers: []wire.PeerHealth{{Path: "relay", LatencyMS: -1}}}},
+		{Tunnel: wire.TunnelHealth{Peers: []wire.PeerHealth{{Path: "direct", LatencyMS: 1e23}}}},
 	} {
 		if _, err := a.ReportHealth(ctx, bad); code(err) != wire.CodeInvalidArgument {
 			t.Errorf("bad report accepted: %v", err)

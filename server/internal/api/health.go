@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -41,7 +42,8 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, p := range rep.Tunnel.Peers {
 		if wire.ValidateFact("peer name", p.Name, wire.MaxNameLen, false) != nil || wire.ValidateFact("peer id", p.ID, wire.MaxFactLen, false) != nil ||
-			wire.ValidateFact("peer endpoint", p.Endpoint, wire.MaxEndpointLen, false) != nil {
+			wire.ValidateFact("peer endpoint", p.Endpoint, wire.MaxEndpointLen, false) != nil ||
+			!slices.Contains(wire.PeerPaths, p.Path) || !(p.LatencyMS >= 0 && p.LatencyMS <= wire.MaxLatencyMS) {
 			s.writeError(w, r, wire.Errorf(wire.CodeInvalidArgument, "malformed peer entry"))
 			return
 		}

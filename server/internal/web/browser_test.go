@@ -199,7 +199,11 @@ func TestAdminPageInChromium(t *testing.T) {
 	}
 	agent, _ := client.New(base, client.WithToken(en.Credential))
 	agent.ReportHealth(context.Background(), wire.HealthReport{At: time.Now(), AgentVersion: "0.9.0", OS: "linux", Platform: "debian 12",
-		CPUPercent: 12, MemTotal: 8 << 30, MemUsed: 3 << 30, DiskTotal: 100 << 30, DiskUsed: 40 << 30})
+		CPUPercent: 12, MemTotal: 8 << 30, MemUsed: 3 << 30, DiskTotal: 100 << 30, DiskUsed: 40 << 30,
+		Tunnel: wire.TunnelHealth{Up: true, Interface: "wf0", PeerCount: 2, Peers: []wire.PeerHealth{
+			{ID: "m_1", Name: "db-1", Path: "direct", Endpoint: "203.0.113.7:41641", LatencyMS: 3.2},
+			{ID: "m_2", Name: "laptop-9", Path: "relay"},
+		}}})
 	run("machine appears without reload",
 		chromedp.WaitVisible(`//table[@id="machines"]//a[text()="web-1"]`, chromedp.BySearch),
 		chromedp.WaitVisible(`//table[@id="machines"]//span[contains(@class,"online")]`, chromedp.BySearch),
@@ -232,13 +236,25 @@ func TestAdminPageInChromium(t *testing.T) {
 		t.Fatalf("hostile hostname became markup: %d/%d elements, text %q", imgs, imgs2, evilText)
 	}
 
-	// Machine detail, then Revoke with the confirmation naming the machine.
-	var state string
+	// Machine detail, with each tunnel peer's path from the health
+	// report, then Revoke with the confirmation naming the machine.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if h, err := admin.Health(context.Background(), en.MachineID, 1); err == nil && h.Latest != nil {
+			break
+		}
+	}
+	var state, peers string
 	run("open machine",
 		chromedp.Click(`//table[@id="machines"]//a[text()="web-1"]`, chromedp.BySearch),
 		chromedp.WaitVisible("#revoke"),
+		chromedp.Text("#tunnel-peers", &peers),
 		shot("machine"),
 	)
+	for _, want := range []string{"db-1\tdirect\t203.0.113.7:41641\t3.2 ms", "laptop-9\trelay"} {
+		if !strings.Contains(peers, want) {
+			t.Errorf("tunnel peers on the machine page lack %q:\n%s", want, peers)
+		}
+	}
 	var pinned string
 	run("pin the agent version",
 		chromedp.SetValue("#pin", "1.5.0"),
