@@ -46,26 +46,80 @@ func BenchmarkTunnel(b *testing.B) {
 	b.ReportMetric(cpuPct, "idle-cpu-%")
 	b.Logf("idle agent over %v: RSS %.1f MiB, CPU %.2f%% (health every 1 s in this run)", window, float64(rss)/1024, cpuPct)
 
-	startProc(b, c.h.cmd("iperf3", "-s"))
-	eventually(b, 5*time.Second, "iperf3 server", func() bool {
-		return c.h.cmd("ss", "-ltn", "sport = :5201").Run() == nil && strings.Contains(c.h.run(b, "ss", "-ltn"), ":5201")
-	})
+	iperfServer(b, c.h)
 	for _, target := range []struct{ name, addr string }{{"veth", c.h.addr}, {"tunnel", c.ipv4()}} {
-		out := a.h.run(b, "iperf3", "-c", target.addr, "-t", "5", "-J")
-		var res struct {
-			End struct {
-				SumReceived struct {
-					BitsPerSecond float64 `json:"bits_per_second"`
-				} `json:"sum_received"`
-			} `json:"end"`
-		}
-		if err := json.Unmarshal([]byte(out), &res); err != nil {
-			b.Fatalf("iperf3 output: %v\n%s", err, out)
-		}
-		gbps := res.End.SumReceived.BitsPerSecond / 1e9
+		gbps := iperf(b, a.h, target.addr, 5)
 		b.ReportMetric(gbps, target.name+"-Gbit/s")
 		b.Logf("TCP over %s: %.2f Gbit/s", target.name, gbps)
 	}
+}
+
+// BenchmarkRelay records the relay figures of docs/BENCHMARKS.md: TCP
+// throughput between two agents behind symmetric NAT (so every packet
+// crosses the server's relay), the server's CPU per Gbit/s relayed, and
+// the agents' CPU. Run it once:
+//
+//	go test -run '^$' -bench Relay -benchtime 1x ./scripts/e2e/
+//
+// WIREFLEET_RELAY_RATE (bytes/s per machine, the server's --relay-rate)
+// is passed on to the server; the default 50 MB/s caps one sender.
+func BenchmarkRelay(b *testing.B) {
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		b.Skip("needs iperf3 (apt-get install iperf3)")
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		b.Skip("needs nft (apt-get install nftables)")
+	}
+	in, srvHost := newInternet(b)
+	s1 := in.addSite("203.0.113.13", "masquerade random", 1)
+	s2 := in.addSite("203.0.113.14", "masquerade random", 1)
+	f := &fleet{t: b, data: b.TempDir(), server: bins + "/wirefleet-server", hosts: []host{srvHost}}
+	f.serverURL = "https://" + srvHost.addr + ":8443"
+	f.srv = f.startServer()
+	f.pin = serverPin(b, f.srv)
+	c, d := f.enroll(s1.hosts[0], 1), f.enroll(s2.hosts[0], 2)
+	eventually(b, 20*time.Second, "ping c → d", func() bool { return c.h.ping(d.ipv4()) })
+	if p, _ := c.pathTo(b, d); p != "relay" {
+		b.Fatalf("path c → d %q, want relay", p)
+	}
+	iperfServer(b, d.h)
+	const secs = 10
+	srvPid, cPid, dPid := f.srv.cmd.Process.Pid, c.proc.cmd.Process.Pid, d.proc.cmd.Process.Pid
+	s0, c0, d0 := cpuTicks(b, srvPid), cpuTicks(b, cPid), cpuTicks(b, dPid)
+	bytes0 := relayBytes(b, srvHost)
+	gbps := iperf(b, c.h, d.ipv4(), secs)
+	relayed := relayBytes(b, srvHost) - bytes0
+	s1t, c1, d1 := cpuTicks(b, srvPid), cpuTicks(b, cPid), cpuTicks(b, dPid)
+	srvCPU := float64(s1t-s0) / 100 / secs // cores busy, USER_HZ = 100
+	b.ReportMetric(gbps, "relay-Gbit/s")
+	b.ReportMetric(srvCPU/gbps, "server-cores-per-Gbit/s")
+	b.Logf("TCP through the relay: %.2f Gbit/s (%.0f MiB relayed); server %.2f cores busy = %.2f cores per Gbit/s; sender agent %.2f cores, receiver %.2f",
+		gbps, relayed/(1<<20), srvCPU, srvCPU/gbps, float64(c1-c0)/100/secs, float64(d1-d0)/100/secs)
+}
+
+// iperfServer starts iperf3 -s in h and waits for it to listen.
+func iperfServer(b testing.TB, h host) {
+	startProc(b, h.cmd("iperf3", "-s"))
+	eventually(b, 5*time.Second, "iperf3 server", func() bool {
+		return strings.Contains(h.run(b, "ss", "-ltn"), ":5201")
+	})
+}
+
+// iperf runs a TCP iperf3 client in h against addr for secs seconds and
+// returns the received rate in Gbit/s.
+func iperf(b testing.TB, h host, addr string, secs int) float64 {
+	out := h.run(b, "iperf3", "-c", addr, "-t", strconv.Itoa(secs), "-J")
+	var res struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		b.Fatalf("iperf3 output: %v\n%s", err, out)
+	}
+	return res.End.SumReceived.BitsPerSecond / 1e9
 }
 
 // cpuTicks returns utime+stime of pid in clock ticks.

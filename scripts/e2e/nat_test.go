@@ -37,14 +37,14 @@ type site struct {
 }
 
 type internet struct {
-	t     *testing.T
+	t     testing.TB
 	id    string
 	br    string
 	sites []*site
 	n     int
 }
 
-func newInternet(t *testing.T) (*internet, host) {
+func newInternet(t testing.TB) (*internet, host) {
 	id := fmt.Sprintf("wn%d", os.Getpid()%100000)
 	in := &internet{t: t, id: id, br: id + "br"}
 	run(t, "ip", "netns", "add", in.br)
@@ -181,6 +181,15 @@ func relayBytes(t testing.TB, srv host) float64 {
 	return v
 }
 
+// serverPin is the TLS pin the server printed at start.
+func serverPin(t testing.TB, srv *proc) string {
+	pin := regexp.MustCompile(`pin (sha256/\S+)`).FindStringSubmatch(srv.output())
+	if pin == nil {
+		t.Fatalf("no pin in server output:\n%s", srv.output())
+	}
+	return pin[1]
+}
+
 // reportedPath is the path to peer that machine's latest health report
 // shows, read from the server over its admin socket.
 func reportedPath(data, machine, peer string) string {
@@ -296,11 +305,7 @@ func TestNATTraversal(t *testing.T) {
 	f := &fleet{t: t, data: t.TempDir(), server: bins + "/wirefleet-server", hosts: []host{srvHost}}
 	f.serverURL = "https://" + srvHost.addr + ":8443"
 	f.srv = f.startServer()
-	pin := regexp.MustCompile(`pin (sha256/\S+)`).FindStringSubmatch(f.srv.output())
-	if pin == nil {
-		t.Fatalf("no pin in server output:\n%s", f.srv.output())
-	}
-	f.pin = pin[1]
+	f.pin = serverPin(t, f.srv)
 
 	a1 := f.enroll(cone1.hosts[0], 1)
 	a2 := f.enroll(cone1.hosts[1], 2)

@@ -37,6 +37,7 @@ import (
 
 type agent struct {
 	id, cred string
+	key      [32]byte // WireGuard public key (random: the simulator has no tunnel)
 }
 
 // The simulator shares two cores with the server, so it does not decode
@@ -166,6 +167,8 @@ type options struct {
 	pid                  int
 	dbPath               string
 	jsonOut, http2       bool
+	relay                bool
+	relayEvery           time.Duration
 }
 
 func parseFlags() options {
@@ -182,6 +185,8 @@ func parseFlags() options {
 	flag.BoolVar(&o.restart, "restart", false, "finally restart the server (SIGTERM, then the same command line; needs -server-pid) and time until every agent polls again")
 	flag.StringVar(&o.restartLog, "restart-log", "simulate-restarted-server.log", "where the restarted server's output goes")
 	flag.DurationVar(&o.duration, "duration", 10*time.Minute, "hard limit on the whole run")
+	flag.BoolVar(&o.relay, "relay", false, "every agent also holds a relay session (needs -pin, i.e. TLS) and sends a keepalive-sized frame to a random other agent every -relay-every")
+	flag.DurationVar(&o.relayEvery, "relay-every", 25*time.Second, "with -relay, the interval of each agent's frames (WireGuard's persistent keepalive)")
 	flag.IntVar(&o.pid, "server-pid", 0, "server process, for RSS and CPU")
 	flag.StringVar(&o.dbPath, "db", "", "server's SQLite file, for its size")
 	flag.BoolVar(&o.jsonOut, "json", false, "print the summary as JSON")
@@ -236,10 +241,17 @@ func main() {
 	s, err := newSim(ctx, o)
 	must(err)
 	enrollRate := s.enrollAll(ctx)
+	var rs *relayStats
+	if o.relay {
+		rs = s.openRelays(ctx)
+	}
 	s.startHealth(ctx)
 	w := s.measureSteady(ctx)
 	rev := s.timeRevocations(ctx)
 	sum := s.summary(enrollRate, w, rev)
+	if rs != nil {
+		rs.add(sum)
+	}
 	if o.restart {
 		s.timeRestart(ctx, sum)
 	}
@@ -307,7 +319,7 @@ func (s *sim) enrollAll(ctx context.Context) float64 {
 					fmt.Fprintf(os.Stderr, "\nenroll %d: %v\n", i, err)
 					os.Exit(1)
 				}
-				agents[i] = &agent{id: id, cred: cred}
+				agents[i] = &agent{id: id, cred: cred, key: b}
 				done.Add(1)
 				if i >= s.o.n {
 					continue // a victim does not poll: it is revoked later
