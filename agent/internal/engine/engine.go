@@ -282,6 +282,7 @@ func (e *Engine) pollMaps(ctx context.Context, cfg state.Config, cl *client.Clie
 // applyMap applies one map to the tunnel and the view, and caches the
 // result on disk when it changed anything.
 func (e *Engine) applyMap(nm wire.NetMap) {
+	t0 := time.Now()
 	e.mu.Lock()
 	if e.tun != nil {
 		if err := e.tun.Apply(nm); err != nil {
@@ -306,7 +307,8 @@ func (e *Engine) applyMap(nm wire.NetMap) {
 		return
 	}
 	e.Log.Info("network map applied", "version", nm.Version, "full", nm.Full,
-		"added", len(nm.Added), "changed", len(nm.Changed), "removed", len(nm.Removed), "peers", len(full.Peers))
+		"added", len(nm.Added), "changed", len(nm.Changed), "removed", len(nm.Removed), "peers", len(full.Peers),
+		"took", time.Since(t0).Round(time.Microsecond))
 	if err := state.SaveCache(e.Paths.NetmapCache(), state.Cache{SavedAt: time.Now().UTC(), Map: full}); err != nil {
 		e.Log.Warn("saving the network-map cache", "err", err)
 	}
@@ -417,12 +419,14 @@ func (e *Engine) bringUp() error {
 		}
 		return err
 	}
+	t0 := time.Now()
 	if err := tun.Apply(e.view.Full()); err != nil {
 		tun.Close()
 		return err
 	}
 	e.tun = tun
-	e.Log.Info("tunnel up", "iface", tun.Name(), "ipv4", c.Self.IPv4, "ipv6", c.Self.IPv6, "peers", len(e.view.Peers))
+	e.Log.Info("tunnel up", "iface", tun.Name(), "ipv4", c.Self.IPv4, "ipv6", c.Self.IPv6, "peers", len(e.view.Peers),
+		"peers_took", time.Since(t0).Round(time.Microsecond))
 	return nil
 }
 
