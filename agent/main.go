@@ -40,6 +40,8 @@ type globals struct {
 	stateDir       string
 	iface          string
 	wireguard      string
+	eagerPeers     bool
+	peerIdle       time.Duration
 	logLevel       string
 	level          slog.Level
 	healthInterval time.Duration
@@ -104,6 +106,8 @@ func main() {
 	pf.StringVar(&g.stateDir, "state-dir", os.Getenv("WIREFLEET_STATE_DIR"), "keep config, state and file secrets here instead of the OS default")
 	pf.StringVar(&g.iface, "interface", "", "tunnel interface name (default wf0; utun on macOS)")
 	pf.StringVar(&g.wireguard, "wireguard", tunnel.ModeAuto, "WireGuard backend: auto or userspace (wireguard-go with NAT traversal: direct where possible, else the server's relay) or kernel (the Linux module; direct paths only)")
+	pf.BoolVar(&g.eagerPeers, "eager-peers", false, "keep every peer configured in wireguard-go (by default a peer is configured on its first packet and removed after --peer-idle without traffic; userspace only)")
+	pf.DurationVar(&g.peerIdle, "peer-idle", 5*time.Minute, "quiet period after which a peer is removed from wireguard-go until its next packet")
 	pf.StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
 	pf.DurationVar(&g.healthInterval, "health-interval", 30*time.Second, "how often to report health to the server")
 	pf.StringVar(&g.flagsListen, "flags-listen", defaultFlagsListen, "address of the local OFREP flag endpoint (empty disables it)")
@@ -184,7 +188,7 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 				}
 			}()
 		}
-		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, WireGuard: g.wireguard, HealthInterval: g.healthInterval, Flags: fl,
+		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, WireGuard: g.wireguard, EagerPeers: g.eagerPeers, PeerIdle: g.peerIdle, HealthInterval: g.healthInterval, Flags: fl,
 			Exe: executable(), UpdateInterval: g.updateInterval, UpdateGate: g.updateGate, Channel: g.channel}
 		go func() {
 			if err := control.Serve(ctx, p.ControlSocket(), controlAgent{eng}); err != nil {

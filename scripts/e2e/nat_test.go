@@ -139,6 +139,7 @@ type natStatus struct {
 		Name     string `json:"name"`
 		Path     string `json:"path"`
 		Endpoint string `json:"endpoint"`
+		State    string `json:"state"`
 	} `json:"peers"`
 	Paths struct {
 		Relay *struct {

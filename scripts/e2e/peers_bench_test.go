@@ -56,13 +56,19 @@ func BenchmarkPeers(b *testing.B) {
 		return strings.Contains(a.proc.output(), fmt.Sprintf("peers=%d ", n))
 	})
 
-	// Restart a: it brings the tunnel up from the cached map with every
-	// peer, then takes the server's full map.
-	a.proc.cmd.Process.Signal(syscall.SIGTERM)
-	a.proc.cmd.Wait()
-	eventually(b, 10*time.Second, "a's interface gone", func() bool { return a.h.cmd("ip", "link", "show", a.iface).Run() != nil })
+	// Restart both (so no WireGuard session is left between them, and b
+	// is an idle peer of a's until the last step) with the agent's
+	// defaults (health every 30 s), as on a user's machine. a brings the
+	// tunnel up from the cached map with every peer, then takes the
+	// server's full map.
+	for _, x := range []*agent{peer, a} {
+		x.proc.cmd.Process.Signal(syscall.SIGTERM)
+		x.proc.cmd.Wait()
+		eventually(b, 10*time.Second, x.iface+" gone", func() bool { return x.h.cmd("ip", "link", "show", x.iface).Run() != nil })
+	}
+	peer.proc = startProc(b, peer.h.cmd(bins+"/wirefleet-agent", "run", "--state-dir", peer.dir, "--interface", peer.iface))
 	start := time.Now()
-	a.start(b)
+	a.proc = startProc(b, a.h.cmd(bins+"/wirefleet-agent", "run", "--state-dir", a.dir, "--interface", a.iface))
 	eventually(b, time.Minute, "a up again", func() bool { return strings.Contains(a.proc.output(), "tunnel up") })
 	up := time.Since(start)
 	pid := a.proc.cmd.Process.Pid
@@ -86,9 +92,13 @@ func BenchmarkPeers(b *testing.B) {
 	b.ReportMetric(perMin, "log-lines/min")
 	b.Logf("%d peers, idle %v: RSS %.1f MiB, CPU %.2f%% of a core, %d log lines (%.1f/min)", n, window, float64(rss)/1024, cpuPct, lines, perMin)
 	if lines > 0 {
-		out := a.proc.output()
-		tail := out[max(0, len(out)-2000):]
-		b.Logf("last log lines:\n%s", tail)
+		all := strings.Split(strings.TrimSpace(a.proc.output()), "\n")
+		b.Logf("log lines in the idle window:\n%s", strings.Join(all[len(all)-min(lines, 20):], "\n"))
+	}
+	for _, p := range a.status(b).Peers {
+		if p.Name == peer.name() && p.State != "idle" {
+			b.Logf("b is %q before the first ping, not idle: the figure below is not an idle peer's", p.State)
+		}
 	}
 
 	// First ping to b after the idle window, then ten more.

@@ -48,6 +48,11 @@ type Engine struct {
 	// WireGuard selects the backend: auto (kernel module when present, else
 	// wireguard-go), kernel or userspace.
 	WireGuard string
+	// EagerPeers turns lazy peers off: every peer of the map stays
+	// configured in wireguard-go (with persistent keepalives). PeerIdle is
+	// the quiet period after which a lazy peer is removed (0 = default).
+	EagerPeers bool
+	PeerIdle   time.Duration
 	// HealthInterval is how often a health report is made (default 30 s).
 	HealthInterval time.Duration
 	// Flags, when set, is kept in sync with the server's flag set.
@@ -410,6 +415,7 @@ func (e *Engine) bringUp() error {
 		}
 		paths.SetServer(c.Self.STUN, c.Self.Relay)
 		c.Paths, e.paths = paths, paths
+		c.Lazy, c.IdleAfter = !e.EagerPeers, e.PeerIdle
 	}
 	tun, err := up(c)
 	if err != nil {

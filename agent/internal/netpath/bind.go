@@ -67,13 +67,16 @@ type Bind struct {
 
 	relay  *relayClient
 	fromRe chan relayed
+	resp   *responder
+	admit  atomic.Pointer[AdmitFunc]
 
-	mu      sync.RWMutex
-	peers   map[relay.Key]*peer
-	bySynth map[netip.AddrPort]*peer
-	done    chan struct{} // closed by Close; per Open
-	stunSrv string        // host:port
-	relayOn bool          // the server relays
+	mu       sync.RWMutex
+	peers    map[relay.Key]*peer
+	bySynth  map[netip.AddrPort]*peer
+	bySource map[netip.AddrPort]*peer // peers' map addresses and confirmed paths
+	done     chan struct{}            // closed by Close; per Open
+	stunSrv  string                   // host:port
+	relayOn  bool                     // the server relays
 
 	stunMu    sync.Mutex
 	stunTx    stun.TxID
@@ -102,12 +105,96 @@ func New(inner conn.Bind, opts Options) (*Bind, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bind{inner: inner, opts: opts, log: opts.Log, pub: pub, now: time.Now,
-		peers: map[relay.Key]*peer{}, bySynth: map[netip.AddrPort]*peer{}, fromRe: make(chan relayed, 256)}
+	b := &Bind{inner: inner, opts: opts, log: opts.Log, pub: pub, now: time.Now, resp: newResponder(opts.PrivateKey, pub),
+		peers: map[relay.Key]*peer{}, bySynth: map[netip.AddrPort]*peer{}, bySource: map[netip.AddrPort]*peer{}, fromRe: make(chan relayed, 256)}
 	if opts.Relay != nil {
 		b.relay = newRelayClient(opts.Relay, opts.Log, b.fromRelay)
 	}
 	return b, nil
+}
+
+// AdmitFunc is told the key of a peer a packet just came from, before
+// wireguard-go sees it: for every handshake initiation, and for other
+// packets when the sender is known (a relay frame names it, or the source
+// is one of its addresses). When the peer is not configured in the device
+// (an idle lazy peer) it configures it and, for an initiation, returns a
+// channel closed when done: the packet is delivered after that (or after
+// admitWait). For other packets (data of a session this side no longer
+// has, say after a restart) it starts a handshake instead. Nil when there
+// is nothing to wait for.
+type AdmitFunc func(key [32]byte, initiation bool) <-chan struct{}
+
+// admitWait bounds how long a receive waits for a peer to be configured.
+const admitWait = time.Second
+
+// SetAdmit installs the lazy-peer hook (nil removes it).
+func (b *Bind) SetAdmit(fn AdmitFunc) {
+	if fn == nil {
+		b.admit.Store(nil)
+		return
+	}
+	b.admit.Store(&fn)
+}
+
+// admitInitiations runs the admit hook for the packets whose sender it
+// can tell (from is the sender a relay frame names, or nil: read the key
+// from an initiation, or look up the source in eps) and waits until the
+// peers of initiations are configured.
+func (b *Bind) admitInitiations(pkts [][]byte, sizes []int, eps []conn.Endpoint, n int, from *relay.Key, done <-chan struct{}) {
+	fn := b.admit.Load()
+	if fn == nil {
+		return
+	}
+	var waits []<-chan struct{}
+	var lastSrc netip.AddrPort
+	for i := 0; i < n; i++ {
+		pkt := pkts[i][:sizes[i]]
+		init := isHandshake(pkt, 1, initLen)
+		var key [32]byte
+		switch {
+		case from != nil:
+			key = *from
+		case init:
+			k, ok := b.resp.initiator(pkt)
+			if !ok {
+				continue // not for us: wireguard-go drops it
+			}
+			key = k
+		case len(pkt) >= 32 && pkt[0] == 4 && eps != nil:
+			// Transport data: known by its source, once per batch.
+			src := addrOf(eps[i])
+			if src == lastSrc {
+				continue
+			}
+			lastSrc = src
+			b.mu.RLock()
+			p := b.bySource[src]
+			b.mu.RUnlock()
+			if p == nil {
+				continue
+			}
+			key = p.key
+		default:
+			continue
+		}
+		if ch := (*fn)(key, init); ch != nil {
+			waits = append(waits, ch)
+		}
+	}
+	if len(waits) == 0 {
+		return
+	}
+	timeout := time.NewTimer(admitWait)
+	defer timeout.Stop()
+	for _, ch := range waits {
+		select {
+		case <-ch:
+		case <-done:
+			return
+		case <-timeout.C:
+			return
+		}
+	}
 }
 
 // SetServer applies what the network map says of the server: its STUN
@@ -163,6 +250,12 @@ func (b *Bind) SetPeers(ps []Peer) {
 		if !keep[k] {
 			delete(b.peers, k)
 			delete(b.bySynth, p.ep.synth)
+		}
+	}
+	clear(b.bySource)
+	for _, p := range b.peers {
+		for _, a := range p.candidateList() {
+			b.bySource[a] = p
 		}
 	}
 }
@@ -266,7 +359,7 @@ func (b *Bind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	b.mu.Unlock()
 	out := make([]conn.ReceiveFunc, 0, len(fns)+1)
 	for _, fn := range fns {
-		out = append(out, b.wrapReceive(fn))
+		out = append(out, b.wrapReceive(fn, done))
 	}
 	out = append(out, b.receiveRelayed(done))
 	go b.stunLoop(done)
@@ -339,8 +432,11 @@ func (b *Bind) sendPeer(bufs [][]byte, p *peer) error {
 	relayUp := b.relayUsable(now)
 	d := p.decide(now, relayUp)
 	p.hold(bufs, now)
-	if d.pathChanged != "" {
-		b.log.Info("path to peer", "peer", p.name, "path", d.pathChanged)
+	switch {
+	case d.broke:
+		b.log.Info("direct path to peer stopped answering", "peer", p.name, "path", d.pathChanged)
+	case d.pathChanged != "":
+		b.log.Debug("path to peer", "peer", p.name, "path", d.pathChanged)
 	}
 	var err error
 	switch {
@@ -428,9 +524,10 @@ func (b *Bind) sendCall(p *peer) {
 
 // --- receiving ---
 
-func (b *Bind) wrapReceive(fn conn.ReceiveFunc) conn.ReceiveFunc {
+func (b *Bind) wrapReceive(fn conn.ReceiveFunc, done <-chan struct{}) conn.ReceiveFunc {
 	return func(packets [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
 		n, err := fn(packets, sizes, eps)
+		b.admitInitiations(packets, sizes, eps, n, nil, done)
 		for i := 0; i < n; i++ {
 			pkt := packets[i][:sizes[i]]
 			switch {
@@ -443,6 +540,23 @@ func (b *Bind) wrapReceive(fn conn.ReceiveFunc) conn.ReceiveFunc {
 			}
 		}
 		return n, err
+	}
+}
+
+// noteSource records that packets from a come from p (see admitInitiations).
+func (b *Bind) noteSource(a netip.AddrPort, p *peer) {
+	if !a.IsValid() {
+		return
+	}
+	b.mu.RLock()
+	known := b.bySource[a] == p
+	b.mu.RUnlock()
+	if !known {
+		b.mu.Lock()
+		if b.peers[p.key] == p {
+			b.bySource[a] = p
+		}
+		b.mu.Unlock()
 	}
 }
 
@@ -500,12 +614,12 @@ func (b *Bind) receiveRelayed(done chan struct{}) conn.ReceiveFunc {
 		case <-done:
 			return 0, net.ErrClosed
 		case r := <-b.fromRe:
-			n = b.takeRelayed(r, packets, sizes, eps, n)
+			n = b.takeRelayed(r, packets, sizes, eps, n, done)
 		}
 		for n < len(packets) {
 			select {
 			case r := <-b.fromRe:
-				n = b.takeRelayed(r, packets, sizes, eps, n)
+				n = b.takeRelayed(r, packets, sizes, eps, n, done)
 			default:
 				return n, nil
 			}
@@ -514,12 +628,13 @@ func (b *Bind) receiveRelayed(done chan struct{}) conn.ReceiveFunc {
 	}
 }
 
-func (b *Bind) takeRelayed(r relayed, packets [][]byte, sizes []int, eps []conn.Endpoint, n int) int {
+func (b *Bind) takeRelayed(r relayed, packets [][]byte, sizes []int, eps []conn.Endpoint, n int, done <-chan struct{}) int {
 	if len(r.data) > len(packets[n]) {
 		b.counters.dropped.Add(1)
 		return n
 	}
 	sizes[n] = copy(packets[n], r.data)
+	b.admitInitiations(packets[n:], sizes[n:], nil, 1, &r.from, done)
 	b.mu.RLock()
 	p := b.peers[r.from]
 	b.mu.RUnlock()
@@ -557,6 +672,7 @@ func (b *Bind) handleDisco(pkt []byte, from netip.AddrPort, viaRelay bool) {
 		pong := discoMsg{typ: discoPong, sender: b.pub, tx: m.tx}
 		_ = b.send([][]byte{appendDisco(nil, pong, key)}, p, from)
 		p.learn(from)
+		b.noteSource(from, p)
 		// Ping back at once: the peer's NAT now has a mapping toward us,
 		// so our ping gets through and both sides confirm the path.
 		p.mu.Lock()
@@ -570,6 +686,7 @@ func (b *Bind) handleDisco(pkt []byte, from netip.AddrPort, viaRelay bool) {
 		}
 	case m.typ == discoPong && !viaRelay:
 		p.gotPong(m.tx, now) // the next packet's decision logs a new path
+		b.noteSource(from, p)
 	case m.typ == discoCall && viaRelay:
 		p.mu.Lock()
 		due := now.Sub(p.lastProbe) >= probeMin/2

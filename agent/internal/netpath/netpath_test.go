@@ -110,8 +110,14 @@ func TestPathDecisions(t *testing.T) {
 	if !d.relay || d.direct.IsValid() || !d.probe || !d.call || d.pathChanged != "relay" {
 		t.Fatalf("first packet: %+v, want relay with probe and call", d)
 	}
+	if d.guess != lan {
+		t.Fatalf("first packet: also to %v (map's first address) for guessFor: %+v", lan, d)
+	}
 	if d := p.decide(tick(100*time.Millisecond), true); d.probe || d.call {
 		t.Fatalf("probed again within probeMin: %+v", d)
+	}
+	if d := p.decide(tick(guessFor), true); d.guess.IsValid() || !d.relay {
+		t.Fatalf("still guessing after guessFor: %+v", d)
 	}
 	tx := txid{1}
 	p.addPing(tx, wan, tick(0))
@@ -140,13 +146,17 @@ func TestPathDecisions(t *testing.T) {
 	}
 	// No pong for trustFor: both paths, and probing again.
 	d = p.decide(tick(41*time.Millisecond+trustFor), true)
-	if d.direct != lan || !d.relay || !d.probe || d.pathChanged != "relay" {
-		t.Fatalf("stale path: %+v, want direct+relay with probe", d)
+	if d.direct != lan || !d.relay || !d.probe || d.pathChanged != "relay" || !d.broke {
+		t.Fatalf("stale path: %+v, want direct+relay with probe, reported as a break", d)
 	}
 	p.addPing(txid{3}, lan, tick(3*time.Second))
 	p.gotPong(txid{3}, tick(3*time.Second+time.Millisecond))
 	if d := p.decide(tick(3*time.Second+2*time.Millisecond), true); d.relay || d.direct != lan {
 		t.Fatalf("recovered path: %+v", d)
+	}
+	// Quiet for a minute, then traffic again: the lapsed path is no news.
+	if d := p.decide(tick(time.Minute), true); d.pathChanged != "relay" || d.broke {
+		t.Fatalf("path lapsed while quiet: %+v, want a change to relay that is not a break", d)
 	}
 }
 

@@ -2,6 +2,7 @@ package netpath
 
 import (
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,12 @@ const (
 	// noRelayFor is how long the relay is skipped for a peer it reported
 	// as absent (an older agent, or one still connecting).
 	noRelayFor = 2 * time.Second
+	// guessFor is how long, when packets start flowing to a peer without
+	// a known direct path, they also go to its map's first address: where
+	// that address works (same LAN, a public address) the first packets
+	// take it instead of two relay hops; elsewhere the copies are lost.
+	// WireGuard drops the duplicates (replay protection).
+	guessFor = time.Second
 	// pingTimeout forgets unanswered pings.
 	pingTimeout = 5 * time.Second
 	// maxCandidates caps the addresses kept per peer.
@@ -55,6 +62,8 @@ type peer struct {
 	pending      map[txid]sentPing
 	noRelayUntil time.Time
 	lastPath     string
+	lastSend     time.Time // last decision (packets sent)
+	guessUntil   time.Time // see guessFor
 	heldInit     []byte    // last handshake initiation sent to the peer
 	heldAt       time.Time // when
 	respondedAt  time.Time // last handshake response sent to the peer
@@ -135,6 +144,7 @@ type pathDecision struct {
 	probe       bool           // ping every candidate now
 	call        bool           // ask the peer (via relay) to probe us
 	pathChanged string         // non-empty when the path changed: "direct …", "relay"
+	broke       bool           // and it changed because a direct path in use stopped answering
 }
 
 // decide chooses where packets to the peer go at now and which probes to
@@ -145,6 +155,10 @@ func (p *peer) decide(now time.Time, relayUp bool) pathDecision {
 	var d pathDecision
 	trusted := p.best.IsValid() && now.Sub(p.lastPong) < trustFor
 	useRelay := relayUp && now.After(p.noRelayUntil)
+	if now.Sub(p.lastSend) >= trustFor {
+		p.guessUntil = now.Add(guessFor) // traffic starts (again)
+	}
+	p.lastSend = now
 	switch {
 	case trusted:
 		d.direct = p.best
@@ -163,7 +177,7 @@ func (p *peer) decide(now time.Time, relayUp bool) pathDecision {
 		}
 	default:
 		d.relay = useRelay
-		if !useRelay && len(p.candidates) > 0 {
+		if (!useRelay && len(p.candidates) > 0) || (now.Before(p.guessUntil) && p.fromMap > 0) {
 			d.guess = p.candidates[0]
 		}
 	}
@@ -187,6 +201,9 @@ func (p *peer) decide(now time.Time, relayUp bool) pathDecision {
 	}
 	if path != p.lastPath {
 		d.pathChanged = path
+		// A fallback while packets were flowing is news; a path that
+		// lapsed while the peer was quiet and is taken up again is not.
+		d.broke = !trusted && strings.HasPrefix(p.lastPath, "direct") && now.Sub(p.lastPong) < trustFor+2*heartbeatEvery
 		p.lastPath = path
 	}
 	return d

@@ -58,6 +58,11 @@ type Config struct {
 	// chooses each peer's path (direct or relayed; see netpath). The
 	// kernel backend cannot use it, so auto means userspace with it.
 	Paths *netpath.Bind
+	// Lazy configures peers in the device only while they have traffic
+	// (see lazy.go); it needs Paths. IdleAfter is the quiet period after
+	// which an active peer is removed again (default DefaultIdleAfter).
+	Lazy      bool
+	IdleAfter time.Duration
 }
 
 // Control configures and reads WireGuard devices by name. *wgctrl.Client
@@ -80,6 +85,9 @@ type Tunnel struct {
 	uapi      net.Listener   // userspace only
 	closeLink func() error   // kernel only
 	paths     *netpath.Bind  // userspace with NAT traversal
+	lazy      *lazyIndex     // lazy peers (with paths), else nil
+	idleAfter time.Duration
+	stopSweep chan struct{}
 
 	mu   sync.Mutex
 	view wire.View
@@ -179,8 +187,13 @@ func Start(cfg Config, tdev tun.Device, bind conn.Bind, ctl Control, log *slog.L
 		Verbosef: func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...), "iface", name) },
 		Errorf:   func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...), "iface", name) },
 	}
-	dev := device.NewDevice(tdev, bind, wglog)
 	paths, _ := bind.(*netpath.Bind)
+	var ltun *lazyTUN
+	if paths != nil && cfg.Lazy {
+		ltun = &lazyTUN{Device: tdev, closed: make(chan struct{})}
+		tdev = ltun
+	}
+	dev := device.NewDevice(tdev, bind, wglog)
 	if paths != nil {
 		// Peers keep their synthetic endpoints: the bind, not the source
 		// address of the last packet, decides where packets go.
@@ -197,6 +210,15 @@ func Start(cfg Config, tdev tun.Device, bind conn.Bind, ctl Control, log *slog.L
 	}
 	t := &Tunnel{log: log, ctl: ctl, name: name, mode: ModeUserspace, dev: dev, uapi: uapi, paths: paths,
 		keepalive: time.Duration(cfg.Self.Keepalive) * time.Second, view: wire.View{Self: &cfg.Self}}
+	if ltun != nil {
+		t.lazy, t.idleAfter, t.stopSweep = newLazyIndex(), cfg.IdleAfter, make(chan struct{})
+		if t.idleAfter <= 0 {
+			t.idleAfter = DefaultIdleAfter
+		}
+		ltun.t.Store(t)
+		paths.SetAdmit(t.admitKey)
+		go t.runSweeps(t.stopSweep)
+	}
 	go t.serveUAPI()
 	if err := t.configureKey(cfg); err != nil {
 		t.Close()
@@ -278,7 +300,16 @@ func (t *Tunnel) Apply(nm wire.NetMap) error {
 		// synthetic endpoint.
 		t.paths.SetPeers(pathPeers(next.Peers))
 	}
-	cfgs, bad := PeerConfigs(t.view.Peers, next.Peers, t.keepalive, t.endpointOf)
+	var cfgs []wgtypes.PeerConfig
+	var bad []string
+	if t.lazy != nil {
+		// Only peers configured in the device are configured again.
+		oldActive, nextActive := t.activeSubset(t.view.Peers, next.Peers)
+		bad = t.lazy.update(t.view.Peers, next.Peers)
+		cfgs, _ = PeerConfigs(oldActive, nextActive, 0, t.endpointOf)
+	} else {
+		cfgs, bad = PeerConfigs(t.view.Peers, next.Peers, t.keepalive, t.endpointOf)
+	}
 	for _, id := range bad {
 		t.log.Warn("tunnel: skipping peer with a bad key", "peer", id)
 	}
@@ -429,6 +460,9 @@ type PeerStatus struct {
 	Path      string        `json:"path"`
 	Latency   time.Duration `json:"latency_ns,omitempty"` // round trip of the last probe answer
 	LastProbe time.Time     `json:"last_probe,omitzero"`
+	// State is "active" (configured in the device) or "idle" (a lazy peer
+	// without recent traffic: configured again on the first packet).
+	State string `json:"state"`
 }
 
 // Peers returns the device's peers with handshake times and byte counts,
@@ -444,11 +478,12 @@ func (t *Tunnel) Peers() ([]PeerStatus, error) {
 		byKey[p.PublicKey] = p
 	}
 	t.mu.Unlock()
-	out := make([]PeerStatus, 0, len(d.Peers))
+	out := make([]PeerStatus, 0, len(byKey))
 	for _, dp := range d.Peers {
 		key := base64.StdEncoding.EncodeToString(dp.PublicKey[:])
 		p := byKey[key]
-		ps := PeerStatus{ID: p.ID, Name: p.Name, PublicKey: key, RxBytes: dp.ReceiveBytes, TxBytes: dp.TransmitBytes, AllowedIPs: []string{}}
+		delete(byKey, key)
+		ps := PeerStatus{ID: p.ID, Name: p.Name, PublicKey: key, RxBytes: dp.ReceiveBytes, TxBytes: dp.TransmitBytes, AllowedIPs: []string{}, State: "active"}
 		if dp.Endpoint != nil {
 			ps.Endpoint = dp.Endpoint.String()
 		}
@@ -465,6 +500,14 @@ func (t *Tunnel) Peers() ([]PeerStatus, error) {
 		}
 		out = append(out, ps)
 	}
+	if t.lazy != nil {
+		for key, p := range byKey {
+			ps := PeerStatus{ID: p.ID, Name: p.Name, PublicKey: key, AllowedIPs: append([]string{}, p.AllowedIPs...), State: "idle"}
+			st, _ := t.paths.Path(key)
+			ps.Path, ps.Endpoint, ps.Latency, ps.LastProbe = st.Path, st.Addr, st.Latency, st.LastProbe
+			out = append(out, ps)
+		}
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
@@ -472,6 +515,13 @@ func (t *Tunnel) Peers() ([]PeerStatus, error) {
 // Close removes the interface and stops the UAPI socket.
 func (t *Tunnel) Close() error {
 	var errs []error
+	if t.stopSweep != nil {
+		close(t.stopSweep)
+		t.stopSweep = nil
+	}
+	if t.paths != nil {
+		t.paths.SetAdmit(nil)
+	}
 	if t.uapi != nil {
 		errs = append(errs, t.uapi.Close())
 	}
