@@ -395,7 +395,7 @@ func (t *Tunnel) sweep(now time.Time) {
 			lp.rx, lp.tx, lp.quietSince = dp.ReceiveBytes, dp.TransmitBytes, now
 			continue
 		}
-		if now.Sub(lp.quietSince) >= t.idleAfter && now.Sub(dp.LastHandshakeTime) >= sessionLifetime {
+		if now.Sub(lp.quietSince) >= t.idleAfter && now.Sub(dp.LastHandshakeTime) >= t.sessionLife {
 			remove = append(remove, wgtypes.PeerConfig{PublicKey: dp.PublicKey, Remove: true})
 			gone = append(gone, lp)
 		}

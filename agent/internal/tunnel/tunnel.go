@@ -76,18 +76,19 @@ type Control interface {
 
 // Tunnel is a running WireGuard interface.
 type Tunnel struct {
-	log       *slog.Logger
-	ctl       Control
-	name      string
-	mode      string
-	keepalive time.Duration
-	dev       *device.Device // userspace only
-	uapi      net.Listener   // userspace only
-	closeLink func() error   // kernel only
-	paths     *netpath.Bind  // userspace with NAT traversal
-	lazy      *lazyIndex     // lazy peers (with paths), else nil
-	idleAfter time.Duration
-	stopSweep chan struct{}
+	log         *slog.Logger
+	ctl         Control
+	name        string
+	mode        string
+	keepalive   time.Duration
+	dev         *device.Device // userspace only
+	uapi        net.Listener   // userspace only
+	closeLink   func() error   // kernel only
+	paths       *netpath.Bind  // userspace with NAT traversal
+	lazy        *lazyIndex     // lazy peers (with paths), else nil
+	idleAfter   time.Duration
+	sessionLife time.Duration // sessionLifetime; tests shorten it
+	stopSweep   chan struct{}
 
 	mu   sync.Mutex
 	view wire.View
@@ -211,7 +212,7 @@ func Start(cfg Config, tdev tun.Device, bind conn.Bind, ctl Control, log *slog.L
 	t := &Tunnel{log: log, ctl: ctl, name: name, mode: ModeUserspace, dev: dev, uapi: uapi, paths: paths,
 		keepalive: time.Duration(cfg.Self.Keepalive) * time.Second, view: wire.View{Self: &cfg.Self}}
 	if ltun != nil {
-		t.lazy, t.idleAfter, t.stopSweep = newLazyIndex(), cfg.IdleAfter, make(chan struct{})
+		t.lazy, t.idleAfter, t.sessionLife, t.stopSweep = newLazyIndex(), cfg.IdleAfter, sessionLifetime, make(chan struct{})
 		if t.idleAfter <= 0 {
 			t.idleAfter = DefaultIdleAfter
 		}

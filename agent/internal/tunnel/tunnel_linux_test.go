@@ -20,6 +20,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/wirefleet/wirefleet/agent/internal/netpath"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -100,17 +101,26 @@ type node struct {
 
 func startNode(t *testing.T, name string, bind conn.Bind, ip string) *node {
 	t.Helper()
+	return startNodeWith(t, name, bind, ip, Config{})
+}
+
+func startNodeWith(t *testing.T, name string, bind conn.Bind, ip string, cfg Config) *node {
+	t.Helper()
 	if nsErr != nil {
 		t.Skipf("device tests need a private /run: %v", nsErr)
 	}
-	priv, _ := wgtypes.GeneratePrivateKey()
+	priv := cfg.PrivateKey
+	if priv == (wgtypes.Key{}) {
+		priv, _ = wgtypes.GeneratePrivateKey()
+	}
 	wc, err := wgctrl.New()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctl := &countingControl{Control: wc}
 	ct := tuntest.NewChannelTUN()
-	tn, err := Start(Config{PrivateKey: priv, Self: wire.Self{IPv4: ip}}, namedTUN{ct.TUN(), name}, bind, ctl,
+	cfg.PrivateKey, cfg.Self = priv, wire.Self{IPv4: ip}
+	tn, err := Start(cfg, namedTUN{ct.TUN(), name}, bind, ctl,
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -228,5 +238,90 @@ func TestUAPINameInUseIsRefused(t *testing.T) {
 	_, err := Start(Config{PrivateKey: priv}, namedTUN{tuntest.NewChannelTUN().TUN(), "wft-same"}, binds[1], wc, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil {
 		t.Fatal("a second device took the name of a running one")
+	}
+}
+
+// deviceKeys lists the peers configured in n's wireguard-go device.
+func deviceKeys(t *testing.T, n *node) []string {
+	t.Helper()
+	d, err := n.ctl.Device(n.t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range d.Peers {
+		out = append(out, p.PublicKey.String())
+	}
+	return out
+}
+
+// TestLazyPeers runs two wireguard-go devices with lazy peers over the
+// netpath bind: peers are configured on the first packet in either
+// direction (the receiver learns the sender from the handshake itself),
+// removed after a quiet period, and a side that lost its session (as in
+// a restart) gets it back from the other side's next packet.
+func TestLazyPeers(t *testing.T) {
+	binds := bindtest.NewChannelBinds()
+	var nodes [2]*node
+	for i, name := range []string{"wfl-a", "wfl-b"} {
+		priv, _ := wgtypes.GeneratePrivateKey()
+		nb, err := netpath.New(binds[i], netpath.Options{PrivateKey: priv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[i] = startNodeWith(t, name, nb, fmt.Sprintf("100.64.0.%d", i+1), Config{Lazy: true, IdleAfter: time.Millisecond, PrivateKey: priv})
+	}
+	a, b := nodes[0], nodes[1]
+	if err := a.t.Apply(wire.NetMap{Version: 1, Full: true, Peers: []wire.Peer{b.peer}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.t.Apply(wire.NetMap{Version: 1, Full: true, Peers: []wire.Peer{a.peer}}); err != nil {
+		t.Fatal(err)
+	}
+	if ks := deviceKeys(t, a); len(ks) != 0 {
+		t.Fatalf("a configured %v before any traffic", ks)
+	}
+	if st := peerKeys(t, a)[b.peer.PublicKey]; st.State != "idle" || st.Name != "wfl-b" {
+		t.Fatalf("a's status of b before traffic: %+v, want idle", st)
+	}
+
+	// The first packet is not lost: a configures b in its TUN read, b
+	// configures a when the handshake initiation arrives.
+	if !ping(a, b, 5*time.Second) {
+		t.Fatal("the first packet to an idle peer was lost")
+	}
+	if len(deviceKeys(t, a)) != 1 || len(deviceKeys(t, b)) != 1 {
+		t.Fatalf("after the first packet: a has %v, b has %v", deviceKeys(t, a), deviceKeys(t, b))
+	}
+	if st := peerKeys(t, b)[a.peer.PublicKey]; st.State != "active" || st.LastHandshake.IsZero() {
+		t.Fatalf("b's status of a: %+v, want active with a handshake", st)
+	}
+	if !ping(b, a, 5*time.Second) {
+		t.Fatal("no reply through the tunnel")
+	}
+
+	// Quiet: a's sweep removes b (the session-lifetime guard is shortened
+	// here; in use it is WireGuard's 180 s).
+	a.t.sessionLife = 0
+	now := time.Now()
+	a.t.sweep(now)                       // counters noted
+	a.t.sweep(now.Add(time.Millisecond)) // unchanged since: idle
+	if ks := deviceKeys(t, a); len(ks) != 0 {
+		t.Fatalf("a kept %v after the quiet period", ks)
+	}
+	if st := peerKeys(t, a)[b.peer.PublicKey]; st.State != "idle" {
+		t.Fatalf("a's status of b after the sweep: %+v", st)
+	}
+
+	// b still has its session and sends on it; a dropped its half. The
+	// packet is lost, but a recognises b by its address, configures it and
+	// starts a handshake, so the next packet gets through at once instead
+	// of after b's 15 s handshake timeout.
+	ping(b, a, 300*time.Millisecond)
+	deadline := time.Now().Add(3 * time.Second)
+	for !ping(b, a, 200*time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a did not recover the session b still used")
+		}
 	}
 }

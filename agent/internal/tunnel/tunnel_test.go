@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"fmt"
+	"net/netip"
 	"reflect"
 	"testing"
 	"time"
@@ -99,6 +100,64 @@ func TestChooseBackends(t *testing.T) {
 		got, err := ChooseBackends(tc.mode, tc.kernel)
 		if (err != nil) != tc.err || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("ChooseBackends(%q, kernel=%v) = %v, %v; want %v (error %v)", tc.mode, tc.kernel, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+// The lazy-peer index follows the map: host addresses and wider routes
+// (longest prefix wins), re-keys, removals (an active peer removed from
+// the map is no longer counted active).
+func TestLazyIndex(t *testing.T) {
+	ka, kb, kb2 := key(t), key(t), key(t)
+	a := wire.Peer{ID: "a", PublicKey: ka, AllowedIPs: []string{"100.64.0.1/32", "fd00::1/128", "10.1.0.0/16"}}
+	b := wire.Peer{ID: "b", PublicKey: kb, AllowedIPs: []string{"100.64.0.2/32", "10.1.2.0/24"}}
+	x := newLazyIndex()
+	x.update(nil, map[string]wire.Peer{"a": a, "b": b})
+	look := func(ip string) string {
+		if lp := x.lookup(netip.MustParseAddr(ip)); lp != nil {
+			return lp.id
+		}
+		return ""
+	}
+	for ip, want := range map[string]string{"100.64.0.1": "a", "fd00::1": "a", "100.64.0.2": "b", "10.1.9.9": "a", "10.1.2.3": "b", "100.64.0.3": "", "10.2.0.1": ""} {
+		if got := look(ip); got != want {
+			t.Errorf("lookup %s = %q, want %q", ip, got, want)
+		}
+	}
+	// b re-keys and loses its route; a is removed while active.
+	x.byID["a"].active.Store(true)
+	x.active = 1
+	b2 := wire.Peer{ID: "b", PublicKey: kb2, AllowedIPs: []string{"100.64.0.2/32"}}
+	x.update(map[string]wire.Peer{"a": a, "b": b}, map[string]wire.Peer{"b": b2})
+	kb2k, _ := wgtypes.ParseKey(kb2)
+	kbk, _ := wgtypes.ParseKey(kb)
+	if x.byKey[kb2k] == nil || x.byKey[kbk] != nil {
+		t.Error("re-keyed peer not found by its new key only")
+	}
+	for ip, want := range map[string]string{"100.64.0.1": "", "10.1.9.9": "", "10.1.2.3": "", "100.64.0.2": "b"} {
+		if got := look(ip); got != want {
+			t.Errorf("after the change, lookup %s = %q, want %q", ip, got, want)
+		}
+	}
+	if x.active != 0 || len(x.routes) != 0 {
+		t.Errorf("active %d routes %d after removing the active peer and the routes", x.active, len(x.routes))
+	}
+}
+
+func TestDstAddr(t *testing.T) {
+	v4 := make([]byte, 20)
+	v4[0] = 0x45
+	copy(v4[16:], []byte{100, 64, 0, 7})
+	v6 := make([]byte, 40)
+	v6[0] = 0x60
+	v6[24], v6[39] = 0xfd, 7
+	for _, tc := range []struct {
+		pkt  []byte
+		want string
+	}{{v4, "100.64.0.7"}, {v6, "fd00::7"}, {v4[:19], ""}, {nil, ""}, {[]byte{0x70}, ""}} {
+		got, ok := dstAddr(tc.pkt)
+		if (tc.want == "") == ok || ok && got.String() != tc.want {
+			t.Errorf("dstAddr(% x) = %v %v, want %q", tc.pkt, got, ok, tc.want)
 		}
 	}
 }
