@@ -32,7 +32,9 @@ import (
 //	sudo go test -run '^$' -bench Peers -benchtime 1x ./scripts/e2e/                       # N=500
 //	sudo WIREFLEET_PEERS=5000 go test -run '^$' -bench Peers -benchtime 1x -timeout 30m ./scripts/e2e/
 //
-// WIREFLEET_IDLE sets the idle window (default 60s).
+// WIREFLEET_IDLE sets the idle window (default 60s); WIREFLEET_EAGER=1
+// runs the agents with --eager-peers (every peer configured, as before
+// lazy peers) for comparison.
 func BenchmarkPeers(b *testing.B) {
 	n := 500
 	if v := os.Getenv("WIREFLEET_PEERS"); v != "" {
@@ -66,9 +68,16 @@ func BenchmarkPeers(b *testing.B) {
 		x.proc.cmd.Wait()
 		eventually(b, 10*time.Second, x.iface+" gone", func() bool { return x.h.cmd("ip", "link", "show", x.iface).Run() != nil })
 	}
-	peer.proc = startProc(b, peer.h.cmd(bins+"/wirefleet-agent", "run", "--state-dir", peer.dir, "--interface", peer.iface))
+	run := func(x *agent) *proc {
+		args := []string{"run", "--state-dir", x.dir, "--interface", x.iface}
+		if os.Getenv("WIREFLEET_EAGER") == "1" {
+			args = append(args, "--eager-peers")
+		}
+		return startProc(b, x.h.cmd(bins+"/wirefleet-agent", args...))
+	}
+	peer.proc = run(peer)
 	start := time.Now()
-	a.proc = startProc(b, a.h.cmd(bins+"/wirefleet-agent", "run", "--state-dir", a.dir, "--interface", a.iface))
+	a.proc = run(a)
 	eventually(b, time.Minute, "a up again", func() bool { return strings.Contains(a.proc.output(), "tunnel up") })
 	up := time.Since(start)
 	pid := a.proc.cmd.Process.Pid
