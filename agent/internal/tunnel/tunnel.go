@@ -184,9 +184,18 @@ func Start(cfg Config, tdev tun.Device, bind conn.Bind, ctl Control, log *slog.L
 		ctl.Close()
 		return nil, fmt.Errorf("tunnel: TUN name: %w", err)
 	}
+	lim := &logLimiter{every: time.Minute, byFormat: map[string]*limitedLine{}}
 	wglog := &device.Logger{
 		Verbosef: func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...), "iface", name) },
-		Errorf:   func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...), "iface", name) },
+		Errorf: func(format string, args ...any) {
+			if ok, suppressed := lim.allow(format, time.Now()); ok {
+				if suppressed > 0 {
+					log.Warn(fmt.Sprintf(format, args...), "iface", name, "similar_suppressed", suppressed)
+				} else {
+					log.Warn(fmt.Sprintf(format, args...), "iface", name)
+				}
+			}
+		},
 	}
 	paths, _ := bind.(*netpath.Bind)
 	var ltun *lazyTUN
@@ -230,6 +239,41 @@ func Start(cfg Config, tdev tun.Device, bind conn.Bind, ctl Control, log *slog.L
 		return nil, fmt.Errorf("tunnel: bring device up: %w", err)
 	}
 	return t, nil
+}
+
+// logLimiter lets each kind of wireguard-go error (its format string:
+// "%v - Failed to send handshake initiation: %v", say) through once per
+// interval and counts the rest, which the next line it lets through
+// reports. With hundreds of unreachable peers the device would otherwise
+// log each one on every retry.
+type logLimiter struct {
+	every    time.Duration
+	mu       sync.Mutex
+	byFormat map[string]*limitedLine
+}
+
+type limitedLine struct {
+	until      time.Time
+	suppressed int
+}
+
+// allow reports whether a line of this format may be logged now and how
+// many were suppressed since the last one.
+func (l *logLimiter) allow(format string, now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.byFormat[format]
+	if e == nil {
+		e = &limitedLine{}
+		l.byFormat[format] = e
+	}
+	if now.Before(e.until) {
+		e.suppressed++
+		return false, 0
+	}
+	n := e.suppressed
+	e.until, e.suppressed = now.Add(l.every), 0
+	return true, n
 }
 
 func (t *Tunnel) configureKey(cfg Config) error {

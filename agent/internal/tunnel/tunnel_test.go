@@ -161,3 +161,23 @@ func TestDstAddr(t *testing.T) {
 		}
 	}
 }
+
+func TestLogLimiter(t *testing.T) {
+	l := &logLimiter{every: time.Minute, byFormat: map[string]*limitedLine{}}
+	t0 := time.Now()
+	const f = "%v - Failed to send handshake initiation: %v"
+	if ok, n := l.allow(f, t0); !ok || n != 0 {
+		t.Fatal("first line suppressed")
+	}
+	for i := range 99 {
+		if ok, _ := l.allow(f, t0.Add(time.Duration(i)*time.Millisecond)); ok {
+			t.Fatal("a repeat within the interval got through")
+		}
+	}
+	if ok, _ := l.allow("%v - other", t0); !ok {
+		t.Fatal("another kind of line was suppressed")
+	}
+	if ok, n := l.allow(f, t0.Add(time.Minute)); !ok || n != 99 {
+		t.Fatalf("after the interval: %v, %d suppressed; want true, 99", ok, n)
+	}
+}
