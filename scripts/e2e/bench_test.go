@@ -73,10 +73,7 @@ func BenchmarkRelay(b *testing.B) {
 	in, srvHost := newInternet(b)
 	s1 := in.addSite("203.0.113.13", "masquerade random", 1)
 	s2 := in.addSite("203.0.113.14", "masquerade random", 1)
-	f := &fleet{t: b, data: b.TempDir(), server: bins + "/wirefleet-server", hosts: []host{srvHost}}
-	f.serverURL = "https://" + srvHost.addr + ":8443"
-	f.srv = f.startServer()
-	f.pin = serverPin(b, f.srv)
+	f := in.fleet(srvHost)
 	c, d := f.enroll(s1.hosts[0], 1), f.enroll(s2.hosts[0], 2)
 	eventually(b, 20*time.Second, "ping c → d", func() bool { return c.h.ping(d.ipv4()) })
 	if p, _ := c.pathTo(b, d); p != "relay" {

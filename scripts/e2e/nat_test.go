@@ -182,6 +182,15 @@ func relayBytes(t testing.TB, srv host) float64 {
 	return v
 }
 
+// fleet starts the server on the public bridge.
+func (in *internet) fleet(srvHost host) *fleet {
+	f := &fleet{t: in.t, data: in.t.TempDir(), server: bins + "/wirefleet-server", hosts: []host{srvHost}}
+	f.serverURL = "https://" + srvHost.addr + ":8443"
+	f.srv = f.startServer()
+	f.pin = serverPin(in.t, f.srv)
+	return f
+}
+
 // serverPin is the TLS pin the server printed at start.
 func serverPin(t testing.TB, srv *proc) string {
 	pin := regexp.MustCompile(`pin (sha256/\S+)`).FindStringSubmatch(srv.output())
@@ -303,10 +312,7 @@ func TestNATTraversal(t *testing.T) {
 	noUDP := in.addSite("203.0.113.15", "masquerade", 1)
 	noUDP.router.nft(t, `add rule ip filter forwarding iifname "lan0" meta l4proto udp drop`)
 
-	f := &fleet{t: t, data: t.TempDir(), server: bins + "/wirefleet-server", hosts: []host{srvHost}}
-	f.serverURL = "https://" + srvHost.addr + ":8443"
-	f.srv = f.startServer()
-	f.pin = serverPin(t, f.srv)
+	f := in.fleet(srvHost)
 
 	a1 := f.enroll(cone1.hosts[0], 1)
 	a2 := f.enroll(cone1.hosts[1], 2)

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func (r *recordBind) Open(uint16) ([]conn.ReceiveFunc, uint16, error) {
 	closed := r.closed
 	return []conn.ReceiveFunc{func([][]byte, []int, []conn.Endpoint) (int, error) {
 		<-closed
-		return 0, errClosedForTest
+		return 0, net.ErrClosed
 	}}, 1, nil
 }
 func (r *recordBind) Close() error {
@@ -49,8 +50,6 @@ func (r *recordBind) ParseEndpoint(s string) (conn.Endpoint, error) {
 	return conn.NewDefaultBind().ParseEndpoint(s)
 }
 func (r *recordBind) BatchSize() int { return 1 }
-
-var errClosedForTest = fmt.Errorf("closed")
 
 func newKey(t *testing.T) (priv, pub [32]byte) {
 	t.Helper()

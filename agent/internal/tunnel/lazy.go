@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,9 +77,8 @@ type lazyIndex struct {
 }
 
 type lazyRoute struct {
-	pfx   netip.Prefix
-	p     *lazyPeer
-	stale bool
+	pfx netip.Prefix
+	p   *lazyPeer
 }
 
 func newLazyIndex() *lazyIndex {
@@ -92,11 +92,10 @@ func newLazyIndex() *lazyIndex {
 func (x *lazyIndex) update(old, next map[string]wire.Peer) (bad []string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	routesDirty := false
 	for id, p := range old {
 		if _, ok := next[id]; !ok {
 			if lp := x.byID[id]; lp != nil {
-				routesDirty = x.unindex(lp, p) || routesDirty
+				x.unindex(lp, p)
 				delete(x.byID, id)
 				if lp.active.Swap(false) {
 					x.active--
@@ -107,7 +106,7 @@ func (x *lazyIndex) update(old, next map[string]wire.Peer) (bad []string) {
 	for id, p := range next {
 		prev, had := old[id]
 		lp := x.byID[id]
-		if had && lp != nil && prev.PublicKey == p.PublicKey && sameStrings(prev.AllowedIPs, p.AllowedIPs) {
+		if had && lp != nil && prev.PublicKey == p.PublicKey && slices.Equal(prev.AllowedIPs, p.AllowedIPs) {
 			continue
 		}
 		k, err := wgtypes.ParseKey(p.PublicKey)
@@ -119,16 +118,11 @@ func (x *lazyIndex) update(old, next map[string]wire.Peer) (bad []string) {
 			lp = &lazyPeer{id: id}
 			x.byID[id] = lp
 		} else {
-			routesDirty = x.unindex(lp, prev) || routesDirty
+			x.unindex(lp, prev)
 		}
 		lp.key = k
 		x.byKey[k] = lp
-		for _, a := range p.AllowedIPs {
-			pfx, err := netip.ParsePrefix(a)
-			if err != nil {
-				continue
-			}
-			pfx = pfx.Masked()
+		for _, pfx := range prefixes(p) {
 			if pfx.IsSingleIP() {
 				x.byAddr[pfx.Addr()] = lp
 			} else {
@@ -136,47 +130,25 @@ func (x *lazyIndex) update(old, next map[string]wire.Peer) (bad []string) {
 			}
 		}
 	}
-	if routesDirty {
-		kept := x.routes[:0]
-		for _, r := range x.routes {
-			if x.byID[r.p.id] == r.p && !r.stale {
-				kept = append(kept, r)
-			}
-		}
-		x.routes = kept
-	}
 	return bad
 }
 
-// unindex removes p's addresses and key from the index; it reports
-// whether wider routes need pruning.
-func (x *lazyIndex) unindex(lp *lazyPeer, p wire.Peer) bool {
+// unindex removes p's addresses, routes and key from the index.
+func (x *lazyIndex) unindex(lp *lazyPeer, p wire.Peer) {
 	if x.byKey[lp.key] == lp {
 		delete(x.byKey, lp.key)
 	}
 	wide := false
-	for _, a := range p.AllowedIPs {
-		pfx, err := netip.ParsePrefix(a)
-		if err != nil {
-			continue
-		}
-		pfx = pfx.Masked()
-		if pfx.IsSingleIP() {
-			if x.byAddr[pfx.Addr()] == lp {
-				delete(x.byAddr, pfx.Addr())
-			}
-		} else {
+	for _, pfx := range prefixes(p) {
+		if !pfx.IsSingleIP() {
 			wide = true
+		} else if x.byAddr[pfx.Addr()] == lp {
+			delete(x.byAddr, pfx.Addr())
 		}
 	}
 	if wide {
-		for i := range x.routes {
-			if x.routes[i].p == lp {
-				x.routes[i].stale = true
-			}
-		}
+		x.routes = slices.DeleteFunc(x.routes, func(r lazyRoute) bool { return r.p == lp })
 	}
-	return wide
 }
 
 // lookup returns the peer an overlay destination belongs to. Called with
@@ -193,18 +165,6 @@ func (x *lazyIndex) lookup(dst netip.Addr) *lazyPeer {
 		}
 	}
 	return best
-}
-
-func sameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // dstAddr returns an IP packet's destination.

@@ -468,10 +468,19 @@ func sameDeviceConfig(a, b wire.Peer, endpoint func(wire.Peer) netip.AddrPort) b
 
 func allowedIPs(p wire.Peer) []net.IPNet {
 	var out []net.IPNet
+	for _, pfx := range prefixes(p) {
+		out = append(out, net.IPNet{IP: pfx.Addr().AsSlice(), Mask: net.CIDRMask(pfx.Bits(), pfx.Addr().BitLen())})
+	}
+	return out
+}
+
+// prefixes returns a peer's allowed IPs, masked; unparsable ones are
+// skipped (the server validates them).
+func prefixes(p wire.Peer) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(p.AllowedIPs))
 	for _, a := range p.AllowedIPs {
 		if pfx, err := netip.ParsePrefix(a); err == nil {
-			pfx = pfx.Masked()
-			out = append(out, net.IPNet{IP: pfx.Addr().AsSlice(), Mask: net.CIDRMask(pfx.Bits(), pfx.Addr().BitLen())})
+			out = append(out, pfx.Masked())
 		}
 	}
 	return out
