@@ -169,6 +169,9 @@ func (b *Bind) admitInitiations(pkts [][]byte, sizes []int, eps []conn.Endpoint,
 			lastSrc = src
 			b.mu.RLock()
 			p := b.bySource[src]
+			if p != nil && b.peers[p.key] != p {
+				p = nil // a source noted for a peer since forgotten
+			}
 			b.mu.RUnlock()
 			if p == nil {
 				continue
@@ -226,36 +229,72 @@ type Peer struct {
 }
 
 // SetPeers replaces the peer set. Peers not listed are forgotten.
-func (b *Bind) SetPeers(ps []Peer) {
+func (b *Bind) SetPeers(ps []Peer) { b.updatePeers(ps, nil, true) }
+
+// UpdatePeers adds or updates the peers in upsert and forgets those with
+// the base64 keys in removed; peers named in neither are left alone (a
+// map delta touches only its peers). A peer whose name and map addresses
+// are unchanged keeps its probe schedule.
+func (b *Bind) UpdatePeers(upsert []Peer, removed []string) { b.updatePeers(upsert, removed, false) }
+
+func (b *Bind) updatePeers(ps []Peer, removed []string, replace bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	keep := make(map[relay.Key]bool, len(ps))
+	var keep map[relay.Key]bool
+	if replace {
+		keep = make(map[relay.Key]bool, len(ps))
+	}
 	for _, in := range ps {
 		k, err := parseKey(in.PublicKey)
 		if err != nil {
 			continue
 		}
-		keep[k] = true
+		if keep != nil {
+			keep[k] = true
+		}
+		eps := parseCandidates(in.Endpoints)
 		p := b.peers[k]
 		if p == nil {
 			p = &peer{key: k}
 			p.ep = &endpoint{p: p, synth: Synthetic(k)}
 			b.peers[k] = p
 			b.bySynth[p.ep.synth] = p
+		} else if p.name == in.Name && p.fromMapEqual(eps) {
+			continue
 		}
+		b.forgetSources(p)
 		p.name = in.Name
-		p.setCandidates(parseCandidates(in.Endpoints))
-	}
-	for k, p := range b.peers {
-		if !keep[k] {
-			delete(b.peers, k)
-			delete(b.bySynth, p.ep.synth)
-		}
-	}
-	clear(b.bySource)
-	for _, p := range b.peers {
+		p.setCandidates(eps)
 		for _, a := range p.candidateList() {
 			b.bySource[a] = p
+		}
+	}
+	for k, p := range b.peers {
+		if keep != nil && !keep[k] {
+			b.forget(p)
+		}
+	}
+	for _, s := range removed {
+		if k, err := parseKey(s); err == nil && b.peers[k] != nil {
+			b.forget(b.peers[k])
+		}
+	}
+}
+
+// forget drops p from every index. Called with b.mu held.
+func (b *Bind) forget(p *peer) {
+	delete(b.peers, p.key)
+	delete(b.bySynth, p.ep.synth)
+	b.forgetSources(p)
+}
+
+// forgetSources drops the source addresses recorded for p (its
+// candidates; sources noted from its traffic are learned candidates, or
+// are checked against b.peers where they are used). Called with b.mu held.
+func (b *Bind) forgetSources(p *peer) {
+	for _, a := range p.candidateList() {
+		if b.bySource[a] == p {
+			delete(b.bySource, a)
 		}
 	}
 }

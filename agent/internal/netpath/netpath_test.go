@@ -2,6 +2,7 @@ package netpath
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"net/netip"
 	"testing"
 	"time"
@@ -287,5 +288,47 @@ func TestSyntheticEndpoints(t *testing.T) {
 	cands := parseCandidates([]string{"127.0.0.1:1", "[::]:5", "203.0.113.7:0", "bogus", wan.String(), wan.String(), "[::ffff:192.168.1.20]:51820"})
 	if len(cands) != 2 || cands[0] != wan || cands[1] != lan {
 		t.Fatalf("candidates %v", cands)
+	}
+}
+
+// A delta's UpdatePeers touches only the peers it names: the others keep
+// their probe schedule and their source addresses; a removed peer's
+// addresses no longer identify it.
+func TestUpdatePeersTouchesOnlyItsPeers(t *testing.T) {
+	priv, _ := keypair(t)
+	b, err := New(&recordBind{}, Options{PrivateKey: priv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, k1 := keypair(t)
+	_, k2 := keypair(t)
+	s1, s2 := base64.StdEncoding.EncodeToString(k1[:]), base64.StdEncoding.EncodeToString(k2[:])
+	other := netip.MustParseAddrPort("198.51.100.9:4000")
+	b.SetPeers([]Peer{{PublicKey: s1, Name: "one", Endpoints: []string{wan.String()}}, {PublicKey: s2, Name: "two", Endpoints: []string{lan.String()}}})
+	p1, p2 := b.peers[k1], b.peers[k2]
+	p1.probeGap, p2.probeGap = time.Minute, time.Minute
+
+	// Unchanged peer listed again (a full map) and p2 moved (a delta).
+	b.SetPeers([]Peer{{PublicKey: s1, Name: "one", Endpoints: []string{wan.String()}}, {PublicKey: s2, Name: "two", Endpoints: []string{lan.String()}}})
+	if p1.probeGap != time.Minute || p2.probeGap != time.Minute {
+		t.Fatalf("an unchanged map reset the probe schedule: %v %v", p1.probeGap, p2.probeGap)
+	}
+	b.UpdatePeers([]Peer{{PublicKey: s2, Name: "two", Endpoints: []string{other.String()}}}, nil)
+	if b.peers[k2] != p2 || p2.probeGap != 0 || p2.candidateList()[0] != other {
+		t.Fatalf("moved peer: %+v", p2.candidateList())
+	}
+	if p1.probeGap != time.Minute || b.bySource[wan] != p1 {
+		t.Fatalf("a delta for two touched one: gap %v, source %v", p1.probeGap, b.bySource[wan])
+	}
+	if b.bySource[lan] != nil || b.bySource[other] != p2 {
+		t.Fatalf("sources after the move: lan→%v other→%v", b.bySource[lan], b.bySource[other])
+	}
+
+	b.UpdatePeers(nil, []string{s2})
+	if b.peers[k2] != nil || b.bySource[other] != nil || b.bySynth[Synthetic(k2)] != nil || b.peers[k1] != p1 {
+		t.Fatalf("after removing two: peers %d, source %v", len(b.peers), b.bySource[other])
+	}
+	if _, ok := b.Path(s2); ok {
+		t.Fatal("a removed peer still has a path")
 	}
 }

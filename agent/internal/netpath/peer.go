@@ -2,6 +2,7 @@ package netpath
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -281,6 +282,13 @@ func (p *peer) setCandidates(eps []netip.AddrPort) {
 		}
 	}
 	p.probeGap = 0 // new addresses: probe at the next packet
+}
+
+// fromMapEqual reports whether the map's candidates are eps already.
+func (p *peer) fromMapEqual(eps []netip.AddrPort) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Equal(p.candidates[:p.fromMap], eps)
 }
 
 func (p *peer) candidateList() []netip.AddrPort {
