@@ -392,14 +392,14 @@ func (t *Tunnel) runSweeps(stop <-chan struct{}) {
 // the device, so a map change configures only those.
 func (t *Tunnel) activeSubset(old, next map[string]wire.Peer) (map[string]wire.Peer, map[string]wire.Peer) {
 	o, n := map[string]wire.Peer{}, map[string]wire.Peer{}
-	for id, lp := range t.lazy.byID {
-		if !lp.active.Load() {
-			continue
-		}
-		if p, ok := old[id]; ok {
+	active := func(id string) bool { lp := t.lazy.byID[id]; return lp != nil && lp.active.Load() }
+	for id, p := range old {
+		if active(id) {
 			o[id] = p
 		}
-		if p, ok := next[id]; ok {
+	}
+	for id, p := range next {
+		if active(id) {
 			n[id] = p
 		}
 	}

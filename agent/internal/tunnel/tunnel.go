@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"sort"
@@ -336,24 +337,61 @@ func (t *Tunnel) Apply(nm wire.NetMap) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	next := t.view.Clone()
-	if err := next.Apply(nm); err != nil {
+	// old and next are the peer sets before and after: all of them for a
+	// full map, only the peers a delta names otherwise, so that a delta
+	// costs what it changes rather than the size of the fleet.
+	old, next := t.view.Peers, map[string]wire.Peer(nil)
+	var delta wire.View
+	if nm.Full || t.view.Peers == nil {
+		delta = wire.View{}
+	} else {
+		old = make(map[string]wire.Peer, len(nm.Added)+len(nm.Changed)+len(nm.Removed))
+		for _, list := range [][]wire.Peer{nm.Added, nm.Changed} {
+			for _, p := range list {
+				if q, ok := t.view.Peers[p.ID]; ok {
+					old[p.ID] = q
+				}
+			}
+		}
+		for _, id := range nm.Removed {
+			if q, ok := t.view.Peers[id]; ok {
+				old[id] = q
+			}
+		}
+		delta = wire.View{Peers: maps.Clone(old)}
+	}
+	if err := delta.Apply(nm); err != nil {
 		return fmt.Errorf("tunnel: %w", err)
 	}
+	next = delta.Peers
 	if t.paths != nil {
 		// The bind must know every peer before wireguard-go parses its
 		// synthetic endpoint.
-		t.paths.SetPeers(pathPeers(next.Peers))
+		if nm.Full || t.view.Peers == nil {
+			t.paths.SetPeers(pathPeers(next))
+		} else {
+			keys := make(map[string]bool, len(next))
+			for _, p := range next {
+				keys[p.PublicKey] = true
+			}
+			var removed []string
+			for _, p := range old {
+				if !keys[p.PublicKey] {
+					removed = append(removed, p.PublicKey)
+				}
+			}
+			t.paths.UpdatePeers(pathPeers(next), removed)
+		}
 	}
 	var cfgs []wgtypes.PeerConfig
 	var bad []string
 	if t.lazy != nil {
 		// Only peers configured in the device are configured again.
-		oldActive, nextActive := t.activeSubset(t.view.Peers, next.Peers)
-		bad = t.lazy.update(t.view.Peers, next.Peers)
+		oldActive, nextActive := t.activeSubset(old, next)
+		bad = t.lazy.update(old, next)
 		cfgs, _ = PeerConfigs(oldActive, nextActive, 0, t.endpointOf)
 	} else {
-		cfgs, bad = PeerConfigs(t.view.Peers, next.Peers, t.keepalive, t.endpointOf)
+		cfgs, bad = PeerConfigs(old, next, t.keepalive, t.endpointOf)
 	}
 	for _, id := range bad {
 		t.log.Warn("tunnel: skipping peer with a bad key", "peer", id)
@@ -363,7 +401,18 @@ func (t *Tunnel) Apply(nm wire.NetMap) error {
 			return fmt.Errorf("tunnel: apply peers: %w", err)
 		}
 	}
-	t.view = next
+	if nm.Full || t.view.Peers == nil {
+		t.view.Peers = next
+	} else {
+		for id := range old {
+			delete(t.view.Peers, id)
+		}
+		maps.Copy(t.view.Peers, next)
+	}
+	t.view.Version = nm.Version
+	if nm.Self != nil {
+		t.view.Self = nm.Self
+	}
 	return nil
 }
 

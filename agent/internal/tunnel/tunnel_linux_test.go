@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -99,12 +100,12 @@ type node struct {
 	peer wire.Peer // how the other node sees this one
 }
 
-func startNode(t *testing.T, name string, bind conn.Bind, ip string) *node {
+func startNode(t testing.TB, name string, bind conn.Bind, ip string) *node {
 	t.Helper()
 	return startNodeWith(t, name, bind, ip, Config{})
 }
 
-func startNodeWith(t *testing.T, name string, bind conn.Bind, ip string, cfg Config) *node {
+func startNodeWith(t testing.TB, name string, bind conn.Bind, ip string, cfg Config) *node {
 	t.Helper()
 	if nsErr != nil {
 		t.Skipf("device tests need a private /run: %v", nsErr)
@@ -194,11 +195,29 @@ func TestPeersAppliedRekeyedAndRemoved(t *testing.T) {
 		t.Fatalf("handshake reset by an identical map: %v → %v", st.LastHandshake, got)
 	}
 
+	// Deltas configure only the peers they name: adding c is one
+	// configuration, b's session stays; naming b unchanged configures
+	// nothing; removing c leaves b alone.
+	c := wire.Peer{ID: "m_c", Name: "c", PublicKey: key(t), AllowedIPs: []string{"100.64.0.3/32"}}
+	before = a.ctl.configs.Load()
+	if err := a.t.Apply(wire.NetMap{Version: 3, Added: []wire.Peer{c}, Changed: []wire.Peer{b.peer}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, ks := a.ctl.configs.Load()-before, deviceKeys(t, a); n != 1 || len(ks) != 2 {
+		t.Fatalf("adding c: %d configurations, device has %v", n, ks)
+	}
+	if err := a.t.Apply(wire.NetMap{Version: 4, Removed: []string{c.ID, "m_never_there"}}); err != nil {
+		t.Fatal(err)
+	}
+	if ks := peerKeys(t, a); len(ks) != 1 || !ks[b.peer.PublicKey].LastHandshake.Equal(st.LastHandshake) {
+		t.Fatalf("after removing c a has %v", ks)
+	}
+
 	// b re-keys: a replaces the peer's key; traffic flows once b uses it.
 	newKey, _ := wgtypes.GeneratePrivateKey()
 	rekeyed := b.peer
 	rekeyed.PublicKey = newKey.PublicKey().String()
-	if err := a.t.Apply(wire.NetMap{Version: 3, Changed: []wire.Peer{rekeyed}}); err != nil {
+	if err := a.t.Apply(wire.NetMap{Version: 5, Changed: []wire.Peer{rekeyed}}); err != nil {
 		t.Fatal(err)
 	}
 	ks := peerKeys(t, a)
@@ -213,7 +232,7 @@ func TestPeersAppliedRekeyedAndRemoved(t *testing.T) {
 	}
 
 	// Removal: a forgets b and stops accepting its packets.
-	if err := a.t.Apply(wire.NetMap{Version: 4, Removed: []string{b.peer.ID}}); err != nil {
+	if err := a.t.Apply(wire.NetMap{Version: 6, Removed: []string{b.peer.ID}}); err != nil {
 		t.Fatal(err)
 	}
 	if ks := peerKeys(t, a); len(ks) != 0 {
@@ -324,4 +343,120 @@ func TestLazyPeers(t *testing.T) {
 			t.Fatal("a did not recover the session b still used")
 		}
 	}
+}
+
+// BenchmarkFirstPacket times the first packet from a to b and b's reply
+// on a fresh pair of devices, so that both ends must handshake: with
+// lazy peers (b idle on a, a unknown to b's device until its handshake
+// arrives) and eager ones (configured, no session yet). The difference
+// is what lazy peers add to the first packet (issue 13: < 2 ms).
+//
+//	sudo go test -run '^$' -bench FirstPacket -benchtime 200x ./agent/internal/tunnel/
+func BenchmarkFirstPacket(b *testing.B) {
+	for _, lazy := range []bool{false, true} {
+		name := "eager"
+		if lazy {
+			name = "lazy"
+		}
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				a, c := pair(b, fmt.Sprintf("wfb%da", i), fmt.Sprintf("wfb%db", i), lazy)
+				b.StartTimer()
+				if !ping(a, c, 5*time.Second) || !ping(c, a, 5*time.Second) {
+					b.Fatal("first packet lost")
+				}
+				b.StopTimer()
+				a.t.Close()
+				c.t.Close()
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// pair starts two devices on netpath binds that know each other.
+func pair(t testing.TB, an, bn string, lazy bool) (*node, *node) {
+	binds := bindtest.NewChannelBinds()
+	var nodes [2]*node
+	for i, name := range []string{an, bn} {
+		priv, _ := wgtypes.GeneratePrivateKey()
+		nb, err := netpath.New(binds[i], netpath.Options{PrivateKey: priv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[i] = startNodeWith(t, name, nb, fmt.Sprintf("100.64.0.%d", i+1), Config{Lazy: lazy, PrivateKey: priv})
+	}
+	a, b := nodes[0], nodes[1]
+	for _, x := range [][2]*node{{a, b}, {b, a}} {
+		if err := x[0].t.Apply(wire.NetMap{Version: 1, Full: true, Peers: []wire.Peer{x[1].peer}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a, b
+}
+
+// simulatedPeers returns n peers with random keys, half with an
+// endpoint, as a server's full map would carry them.
+func simulatedPeers(tb testing.TB, n int) []wire.Peer {
+	ps := make([]wire.Peer, n)
+	for i := range ps {
+		k, _ := wgtypes.GeneratePrivateKey()
+		ps[i] = wire.Peer{ID: fmt.Sprintf("m_%06d", i), Name: fmt.Sprintf("host-%d", i), PublicKey: k.PublicKey().String(),
+			AllowedIPs: []string{netip.AddrFrom4([4]byte{100, 64 + byte(i>>16), byte(i >> 8), byte(i)}).String() + "/32"}}
+		if i%2 == 0 {
+			ps[i].Endpoints = []string{fmt.Sprintf("192.0.2.%d:51820", i%250+1)}
+		}
+	}
+	return ps
+}
+
+// BenchmarkApply times applying a 5,000-peer full map to a lazy tunnel
+// (the start-up and reconnect case) and a one-peer delta against it (the
+// steady state), and reports the heap each full map leaves behind per
+// peer.
+//
+//	go test -run '^$' -bench Apply -benchmem ./agent/internal/tunnel/
+func BenchmarkApply(b *testing.B) {
+	const n = 5000
+	peers := simulatedPeers(b, n)
+	newTunnel := func(b *testing.B) *node {
+		binds := bindtest.NewChannelBinds()
+		priv, _ := wgtypes.GeneratePrivateKey()
+		nb, err := netpath.New(binds[0], netpath.Options{PrivateKey: priv})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return startNodeWith(b, "wfl-apply", nb, "100.64.0.1", Config{Lazy: true, PrivateKey: priv})
+	}
+	b.Run("full", func(b *testing.B) {
+		a := newTunnel(b)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := a.t.Apply(wire.NetMap{Version: uint64(i + 1), Full: true, Peers: peers}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/n, "retained-B/peer")
+	})
+	b.Run("delta", func(b *testing.B) {
+		a := newTunnel(b)
+		if err := a.t.Apply(wire.NetMap{Version: 1, Full: true, Peers: peers}); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			p := peers[i%n]
+			p.Endpoints = []string{fmt.Sprintf("198.51.100.%d:%d", i%250+1, 1024+i%60000)}
+			if err := a.t.Apply(wire.NetMap{Version: uint64(i + 2), Changed: []wire.Peer{p}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
