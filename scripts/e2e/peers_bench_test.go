@@ -57,7 +57,7 @@ func BenchmarkPeers(b *testing.B) {
 	enrollSimulated(b, f.data, sim)
 	b.Logf("%d simulated peers enrolled in %v", sim, time.Since(t0).Round(time.Millisecond))
 	eventually(b, 5*time.Minute, fmt.Sprintf("a's map has %d peers", n), func() bool {
-		return strings.Contains(a.proc.output(), fmt.Sprintf("peers=%d ", n))
+		return len(a.status(b).Peers) == n
 	})
 
 	// Restart both (so no WireGuard session is left between them, and b

@@ -86,7 +86,18 @@ type Engine struct {
 	releasesChanged chan struct{} // wakes checkUpdates
 	paths           *netpath.Bind // the tunnel's path-choosing bind (userspace backend)
 	endpointsDirty  chan struct{} // wakes reportEndpoints: STUN saw a new address
+	cacheDirty      chan struct{} // wakes saveCaches: a delta changed the view
+	cacheStale      bool          // the view has changes the cache lacks
+	cacheMu         sync.Mutex    // orders cache writes
 }
+
+// CacheEvery is how often at most a map delta is written to the map
+// cache. Deltas arrive whenever any machine in the fleet changes and the
+// cache is the whole map (a megabyte at 5,000 peers), so they are
+// coalesced; full maps are written at once, and Run writes what is left
+// when it returns. A crash loses at most this much: the agent then asks
+// the server for the changes since the older version.
+const CacheEvery = 10 * time.Second
 
 // Backoff returns the wait before retry n (0-based): exponential from 1 s,
 // capped at 60 s, with ±50% jitter so that agents cut off together by a
@@ -108,6 +119,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer cancel()
 	e.releasesChanged = make(chan struct{}, 1)
 	e.endpointsDirty = make(chan struct{}, 1)
+	e.cacheDirty = make(chan struct{}, 1)
 	cfg, priv, cl, err := e.loadIdentity()
 	if err != nil {
 		return err
@@ -120,6 +132,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.tcfg = tunnel.Config{Name: e.Iface, MTU: cfg.MTU, ListenPort: cfg.ListenPort, PrivateKey: priv, Mode: e.WireGuard}
 	e.mu.Unlock()
 	defer e.closeTunnel()
+	defer e.saveCache()
 	if cfg.Down {
 		e.Log.Info("tunnel left down (`wirefleet-agent up` brings it back)")
 	} else if err := e.bringUp(); err != nil {
@@ -207,6 +220,7 @@ func (e *Engine) closeTunnel() {
 // endpoint reports, health reports, flag sync and update checks.
 func (e *Engine) startBackground(ctx context.Context, cfg state.Config, cl *client.Client, cancel context.CancelFunc) {
 	go e.reportEndpoints(ctx, cl, cfg.ListenPort, e.tunName())
+	go e.saveCaches(ctx)
 	reporter := &health.Reporter{
 		Sender: cl, Path: e.healthQueue(), Interval: e.HealthInterval, Log: e.Log,
 		Collect: func(ctx context.Context) wire.HealthReport {
@@ -301,9 +315,12 @@ func (e *Engine) applyMap(nm wire.NetMap) {
 		e.Log.Error("ignoring a network map", "version", nm.Version, "err", err)
 		return
 	}
-	full := e.view.Full()
+	peers := len(e.view.Peers)
 	e.lastSync = time.Now()
 	paths := e.paths
+	if !nm.Unchanged {
+		e.cacheStale = true
+	}
 	e.mu.Unlock()
 	if paths != nil && nm.Self != nil {
 		paths.SetServer(nm.Self.STUN, nm.Self.Relay)
@@ -311,11 +328,60 @@ func (e *Engine) applyMap(nm wire.NetMap) {
 	if nm.Unchanged {
 		return
 	}
-	e.Log.Info("network map applied", "version", nm.Version, "full", nm.Full,
-		"added", len(nm.Added), "changed", len(nm.Changed), "removed", len(nm.Removed), "peers", len(full.Peers),
+	// Deltas come whenever any machine in the fleet changes: Debug, so a
+	// big fleet does not fill the log; full maps (start, reconnect) Info.
+	lvl := slog.LevelDebug
+	if nm.Full {
+		lvl = slog.LevelInfo
+	}
+	e.Log.Log(context.Background(), lvl, "network map applied", "version", nm.Version, "full", nm.Full,
+		"added", len(nm.Added), "changed", len(nm.Changed), "removed", len(nm.Removed), "peers", peers,
 		"took", time.Since(t0).Round(time.Microsecond))
+	if nm.Full || e.cacheDirty == nil {
+		e.saveCache()
+		return
+	}
+	select {
+	case e.cacheDirty <- struct{}{}:
+	default:
+	}
+}
+
+// saveCaches writes the map cache at most every CacheEvery while deltas
+// arrive.
+func (e *Engine) saveCaches(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.cacheDirty:
+		}
+		select {
+		case <-ctx.Done():
+			return // Run writes it
+		case <-time.After(CacheEvery):
+		}
+		e.saveCache()
+	}
+}
+
+// saveCache writes the view to the map cache if the cache lacks some of it.
+func (e *Engine) saveCache() {
+	e.cacheMu.Lock()
+	defer e.cacheMu.Unlock()
+	e.mu.Lock()
+	if !e.cacheStale || e.view.Self == nil {
+		e.mu.Unlock()
+		return
+	}
+	full := e.view.Full()
+	e.cacheStale = false
+	e.mu.Unlock()
 	if err := state.SaveCache(e.Paths.NetmapCache(), state.Cache{SavedAt: time.Now().UTC(), Map: full}); err != nil {
 		e.Log.Warn("saving the network-map cache", "err", err)
+		e.mu.Lock()
+		e.cacheStale = true
+		e.mu.Unlock()
 	}
 }
 

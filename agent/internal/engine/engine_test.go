@@ -125,3 +125,36 @@ func TestANewReleaseTagWakesTheUpdateChecker(t *testing.T) {
 		}
 	}
 }
+
+// Full maps are cached at once; deltas mark the cache stale and are
+// written together by saveCache (CacheEvery later, or when Run returns).
+func TestDeltasAreCachedTogether(t *testing.T) {
+	p := paths.In(t.TempDir())
+	e := &Engine{Paths: p, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), cacheDirty: make(chan struct{}, 1)}
+	cached := func() uint64 {
+		c, ok, err := state.LoadCache(p.NetmapCache())
+		if !ok || err != nil {
+			t.Fatalf("cache: ok=%v err=%v", ok, err)
+		}
+		return c.Map.Version
+	}
+	e.applyMap(wire.NetMap{Version: 1, Full: true, Self: &wire.Self{ID: "me"}, Peers: []wire.Peer{{ID: "a"}}})
+	if v := cached(); v != 1 {
+		t.Fatalf("after a full map the cache has version %d", v)
+	}
+	e.applyMap(wire.NetMap{Version: 2, Added: []wire.Peer{{ID: "b"}}})
+	e.applyMap(wire.NetMap{Version: 3, Removed: []string{"a"}})
+	if v := cached(); v != 1 {
+		t.Fatalf("deltas were written at once: cache version %d", v)
+	}
+	select {
+	case <-e.cacheDirty:
+	default:
+		t.Fatal("deltas did not wake the cache writer")
+	}
+	e.saveCache()
+	c, _, _ := state.LoadCache(p.NetmapCache())
+	if c.Map.Version != 3 || len(c.Map.Peers) != 1 || c.Map.Peers[0].ID != "b" {
+		t.Fatalf("cache after saveCache: %+v", c.Map)
+	}
+}
