@@ -59,6 +59,14 @@ func (g *globals) paths() paths.Paths {
 }
 
 // parseLevel reads --log-level; a typo is an error, not a silent "info".
+// checkPeerIdle refuses a --peer-idle that would remove peers at once.
+func checkPeerIdle(d time.Duration) error {
+	if d < time.Second {
+		return fmt.Errorf("--peer-idle %v: want at least 1s (--eager-peers keeps every peer configured)", d)
+	}
+	return nil
+}
+
 func parseLevel(s string) (slog.Level, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(s)); err != nil {
@@ -101,7 +109,10 @@ func main() {
 	g.flags = pf
 	root.PersistentPreRunE = func(*cobra.Command, []string) (err error) {
 		g.level, err = parseLevel(g.logLevel)
-		return err
+		if err != nil {
+			return err
+		}
+		return checkPeerIdle(g.peerIdle)
 	}
 	pf.StringVar(&g.stateDir, "state-dir", os.Getenv("WIREFLEET_STATE_DIR"), "keep config, state and file secrets here instead of the OS default")
 	pf.StringVar(&g.iface, "interface", "", "tunnel interface name (default wf0; utun on macOS)")
