@@ -339,7 +339,9 @@ func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status) {
 	fmt.Fprintf(tw, "server:\t%s\n", orDash(st.Server))
 	fmt.Fprintf(tw, "agent:\t%s, version %s\n", running, st.Version)
 	fmt.Fprintf(tw, "addresses:\t%s %s\n", orDash(st.IPv4), st.IPv6)
-	if st.WireGuard != "" {
+	if st.TunnelError != "" {
+		fmt.Fprintf(tw, "tunnel:\tdown, cannot be created (retrying): %s\n", st.TunnelError)
+	} else if st.WireGuard != "" {
 		fmt.Fprintf(tw, "tunnel:\t%s %s (%s WireGuard)\n", st.Tunnel, st.Interface, st.WireGuard)
 	} else {
 		fmt.Fprintf(tw, "tunnel:\t%s %s\n", st.Tunnel, st.Interface)

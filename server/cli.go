@@ -280,6 +280,9 @@ func machinesCmd() *cobra.Command {
 					fmt.Fprintf(tw, "reported:\t%s (agent %s, %s, kernel %s, up %s)\n", when(h.ReceivedAt), r.AgentVersion, r.Platform, r.Kernel, time.Duration(r.UptimeSec)*time.Second)
 					fmt.Fprintf(tw, "cpu:\t%.1f%%\nmemory:\t%d / %d MiB\ndisk:\t%d / %d GiB\n", r.CPUPercent, r.MemUsed>>20, r.MemTotal>>20, r.DiskUsed>>30, r.DiskTotal>>30)
 					fmt.Fprintf(tw, "tunnel:\tup=%v %s, %d/%d peers with a recent handshake\n", r.Tunnel.Up, r.Tunnel.Interface, r.Tunnel.Connected, r.Tunnel.PeerCount)
+					if r.Tunnel.Error != "" {
+						fmt.Fprintf(tw, "tunnel error:\t%s\n", r.Tunnel.Error)
+					}
 					for _, p := range r.Tunnel.Peers {
 						fmt.Fprintf(tw, "  peer %s\t%s\thandshake %s\trx %d\ttx %d\n", p.Name, p.Endpoint, when(p.LastHandshake), p.RxBytes, p.TxBytes)
 					}

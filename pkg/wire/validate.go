@@ -165,6 +165,25 @@ func ValidateFact(field, s string, max int, required bool) error {
 	return nil
 }
 
+// ClipFact makes s a valid fact of at most max bytes: control characters
+// become spaces and it is cut at a character boundary, with "…" when cut.
+func ClipFact(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) <= max {
+		return s
+	}
+	cut := max - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
 func clip(s string) string {
 	if len(s) > 40 {
 		return s[:40] + "…"

@@ -79,3 +79,22 @@ func TestEveryCodeHasAClientErrorOrServerStatus(t *testing.T) {
 		t.Error("unknown codes must map to 500")
 	}
 }
+
+func TestClipFact(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"fine", 10, "fine"},
+		{"a\r\nb\x00c", 10, "a  b c"},
+		{"bad \xff byte", 20, "bad   byte"},
+		{"ééééé", 7, "éé…"}, // cut at a character boundary, room for the ellipsis
+		{strings.Repeat("x", 300), 256, strings.Repeat("x", 253) + "…"},
+	} {
+		got := ClipFact(c.in, c.max)
+		if got != c.want || len(got) > c.max || ValidateFact("f", got, c.max, false) != nil {
+			t.Errorf("ClipFact(%q, %d) = %q, want %q (valid, ≤ max)", c.in, c.max, got, c.want)
+		}
+	}
+}

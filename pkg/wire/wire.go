@@ -326,7 +326,13 @@ type TunnelHealth struct {
 	PeerCount int          `json:"peer_count"`
 	Connected int          `json:"connected"` // peers with a handshake in the last 3 minutes
 	Peers     []PeerHealth `json:"peers"`
+	// Error says why the tunnel cannot be created while it is down
+	// (at most MaxTunnelErrorLen bytes, printable).
+	Error string `json:"error,omitempty"`
 }
+
+// MaxTunnelErrorLen caps TunnelHealth.Error.
+const MaxTunnelErrorLen = 256
 
 // MaxHealthPeers caps the per-peer entries in a health report.
 const MaxHealthPeers = 32

@@ -89,6 +89,11 @@ type Engine struct {
 	cacheDirty      chan struct{} // wakes saveCaches: a delta changed the view
 	cacheStale      bool          // the view has changes the cache lacks
 	cacheMu         sync.Mutex    // orders cache writes
+	tunErr          string        // why the tunnel could not be created, while it cannot
+	retrying        bool          // keepTunnel runs
+	runCtx          context.Context
+	// RetryWait is the wait before tunnel retry n (default Backoff).
+	RetryWait func(n int) time.Duration
 }
 
 // CacheEvery is how often at most a map delta is written to the map
@@ -128,7 +133,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	e.mu.Lock()
-	e.cfg, e.cl, e.cancel = cfg, cl, cancel
+	e.cfg, e.cl, e.cancel, e.runCtx = cfg, cl, cancel, ctx
 	e.tcfg = tunnel.Config{Name: e.Iface, MTU: cfg.MTU, ListenPort: cfg.ListenPort, PrivateKey: priv, Mode: e.WireGuard}
 	e.mu.Unlock()
 	defer e.closeTunnel()
@@ -136,7 +141,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	if cfg.Down {
 		e.Log.Info("tunnel left down (`wirefleet-agent up` brings it back)")
 	} else if err := e.bringUp(); err != nil {
-		return err
+		// The service stays up (a restart would not help: a missing
+		// driver, an interface name in use): it keeps the map, reports
+		// the error in status and health, and tries again.
+		e.Log.Error("the tunnel cannot be created; retrying with backoff", "err", err)
+		e.retryTunnel()
 	}
 	e.startBackground(ctx, cfg, cl, cancel)
 	if err := e.pollMaps(ctx, cfg, cl); err != nil {
@@ -456,8 +465,69 @@ func (e *Engine) takeUpdate() *wire.UpdateStatus {
 	return st
 }
 
-// bringUp creates the tunnel and applies the whole current view.
+// bringUp creates the tunnel and applies the whole current view; the
+// error, while there is one, is reported in status and health.
 func (e *Engine) bringUp() error {
+	err := e.createTunnel()
+	e.mu.Lock()
+	e.tunErr = ""
+	if err != nil {
+		e.tunErr = err.Error()
+	}
+	e.mu.Unlock()
+	return err
+}
+
+// retryTunnel starts keepTunnel unless it runs.
+func (e *Engine) retryTunnel() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.retrying || e.runCtx == nil {
+		return
+	}
+	e.retrying = true
+	go e.keepTunnel(e.runCtx)
+}
+
+// keepTunnel retries bringUp with backoff until the tunnel is up, the
+// operator took it down, or ctx ends.
+func (e *Engine) keepTunnel(ctx context.Context) {
+	defer func() {
+		e.mu.Lock()
+		e.retrying = false
+		e.mu.Unlock()
+	}()
+	wait := e.RetryWait
+	if wait == nil {
+		wait = Backoff
+	}
+	for n := 0; ; n++ {
+		t := time.NewTimer(wait(n))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		e.mu.Lock()
+		done := e.tun != nil || e.cfg.Down
+		e.mu.Unlock()
+		if done {
+			return
+		}
+		err := e.bringUp()
+		if err == nil {
+			e.Log.Info("the tunnel is up after failing", "attempts", n+2)
+			return
+		}
+		if n < 3 || n%10 == 0 {
+			e.Log.Warn("the tunnel still cannot be created", "attempt", n+2, "err", err)
+		}
+	}
+}
+
+// createTunnel creates the tunnel and applies the whole current view.
+func (e *Engine) createTunnel() error {
 	up := e.NewTunnel
 	if up == nil {
 		up = func(c tunnel.Config) (Tunnel, error) { return tunnel.Up(c, e.Log) }
@@ -543,7 +613,11 @@ func (e *Engine) Up() error {
 	if err := state.SaveConfig(e.Paths.ConfigFile(), cfg); err != nil {
 		return err
 	}
-	return e.bringUp()
+	if err := e.bringUp(); err != nil {
+		e.retryTunnel()
+		return fmt.Errorf("%w (the agent keeps trying)", err)
+	}
+	return nil
 }
 
 // Logout tells the server this machine is leaving (it revokes itself),
@@ -684,25 +758,28 @@ func wake(c chan struct{}) {
 
 // Status is what `wirefleet-agent status` shows.
 type Status struct {
-	Enrolled  bool                `json:"enrolled"`
-	Running   bool                `json:"running"`
-	Revoked   bool                `json:"revoked,omitempty"`
-	Server    string              `json:"server,omitempty"`
-	Machine   string              `json:"machine,omitempty"`
-	MachineID string              `json:"machine_id,omitempty"`
-	IPv4      string              `json:"ipv4,omitempty"`
-	IPv6      string              `json:"ipv6,omitempty"`
-	Interface string              `json:"interface,omitempty"`
-	Tunnel    string              `json:"tunnel"`              // up, down
-	WireGuard string              `json:"wireguard,omitempty"` // the backend: userspace or kernel
-	Down      bool                `json:"down,omitempty"`      // taken down by the operator
-	MapVer    uint64              `json:"netmap_version,omitempty"`
-	LastSync  *time.Time          `json:"last_sync,omitempty"`
-	LastError string              `json:"last_error,omitempty"`
-	Peers     []tunnel.PeerStatus `json:"peers"`
-	Keystore  string              `json:"keystore"`
-	Version   string              `json:"version"`
-	Flags     *flags.Freshness    `json:"flags,omitempty"`
+	Enrolled  bool       `json:"enrolled"`
+	Running   bool       `json:"running"`
+	Revoked   bool       `json:"revoked,omitempty"`
+	Server    string     `json:"server,omitempty"`
+	Machine   string     `json:"machine,omitempty"`
+	MachineID string     `json:"machine_id,omitempty"`
+	IPv4      string     `json:"ipv4,omitempty"`
+	IPv6      string     `json:"ipv6,omitempty"`
+	Interface string     `json:"interface,omitempty"`
+	Tunnel    string     `json:"tunnel"`              // up, down
+	WireGuard string     `json:"wireguard,omitempty"` // the backend: userspace or kernel
+	Down      bool       `json:"down,omitempty"`      // taken down by the operator
+	MapVer    uint64     `json:"netmap_version,omitempty"`
+	LastSync  *time.Time `json:"last_sync,omitempty"`
+	LastError string     `json:"last_error,omitempty"`
+	// TunnelError says why the tunnel cannot be created while the agent
+	// retries.
+	TunnelError string              `json:"tunnel_error,omitempty"`
+	Peers       []tunnel.PeerStatus `json:"peers"`
+	Keystore    string              `json:"keystore"`
+	Version     string              `json:"version"`
+	Flags       *flags.Freshness    `json:"flags,omitempty"`
 	// Paths describes NAT traversal: the relay connection, the STUN
 	// server and the reflexive address it reported.
 	Paths *netpath.Status `json:"paths,omitempty"`
@@ -721,7 +798,7 @@ func (e *Engine) Status() Status {
 		fr := e.Flags.Freshness()
 		st.Flags = &fr
 	}
-	st.LastError = e.lastErr
+	st.LastError, st.TunnelError = e.lastErr, e.tunErr
 	if !e.lastSync.IsZero() {
 		t := e.lastSync.UTC()
 		st.LastSync = &t
@@ -744,10 +821,11 @@ func (e *Engine) healthQueue() string { return e.Paths.HealthQueue() }
 // tunnelHealth summarises the tunnel for a health report.
 func (e *Engine) tunnelHealth() wire.TunnelHealth {
 	e.mu.Lock()
-	tun := e.tun
+	tun, tunErr := e.tun, e.tunErr
 	e.mu.Unlock()
 	th := wire.TunnelHealth{Peers: []wire.PeerHealth{}}
 	if tun == nil {
+		th.Error = wire.ClipFact(tunErr, wire.MaxTunnelErrorLen)
 		return th
 	}
 	th.Up, th.Interface = true, tun.Name()

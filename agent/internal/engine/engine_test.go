@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/wirefleet/wirefleet/agent/internal/keystore"
 	"github.com/wirefleet/wirefleet/agent/internal/paths"
 	"github.com/wirefleet/wirefleet/agent/internal/state"
+	"github.com/wirefleet/wirefleet/agent/internal/tunnel"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -156,5 +158,68 @@ func TestDeltasAreCachedTogether(t *testing.T) {
 	c, _, _ := state.LoadCache(p.NetmapCache())
 	if c.Map.Version != 3 || len(c.Map.Peers) != 1 || c.Map.Peers[0].ID != "b" {
 		t.Fatalf("cache after saveCache: %+v", c.Map)
+	}
+}
+
+// fakeTunnel stands in for a created tunnel.
+type fakeTunnel struct{ maps int }
+
+func (f *fakeTunnel) Apply(wire.NetMap) error             { f.maps++; return nil }
+func (f *fakeTunnel) Peers() ([]tunnel.PeerStatus, error) { return nil, nil }
+func (f *fakeTunnel) Name() string                        { return "wf-test" }
+func (f *fakeTunnel) Mode() string                        { return tunnel.ModeUserspace }
+func (f *fakeTunnel) Close() error                        { return nil }
+
+// A tunnel that cannot be created (no wintun.dll, a name in use) leaves
+// the engine running: the error is in status and health until a retry
+// succeeds, and the retry applies the map the engine kept meanwhile.
+func TestTunnelFailureIsRetriedAndReported(t *testing.T) {
+	fails := 3
+	var created *fakeTunnel
+	attempts := make(chan struct{}, 10)
+	ks, err := keystore.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Engine{Paths: paths.In(t.TempDir()), Store: ks, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		RetryWait: func(int) time.Duration { return time.Millisecond },
+		NewTunnel: func(tunnel.Config) (Tunnel, error) {
+			defer func() { attempts <- struct{}{} }()
+			if fails > 0 {
+				fails--
+				return nil, errors.New("Error loading wintun.dll: the specified module could not be found\r\n")
+			}
+			created = &fakeTunnel{}
+			return created, nil
+		}}
+	e.view.Apply(wire.NetMap{Version: 1, Full: true, Self: &wire.Self{ID: "me", IPv4: "100.64.0.1"}})
+	if err := e.bringUp(); err == nil {
+		t.Fatal("bringUp succeeded with a failing tunnel")
+	}
+	<-attempts
+	st, th := e.Status(), e.tunnelHealth()
+	if !strings.Contains(st.TunnelError, "wintun.dll") || st.Tunnel != "down" || th.Up || !strings.Contains(th.Error, "wintun.dll") || strings.ContainsAny(th.Error, "\r\n") {
+		t.Fatalf("while failing: status %q %q, health %+v", st.Tunnel, st.TunnelError, th)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.mu.Lock()
+	e.runCtx = ctx
+	e.mu.Unlock()
+	e.retryTunnel()
+	e.retryTunnel() // one retry loop, however often asked
+	deadline := time.After(10 * time.Second)
+	for e.tunName() == "" {
+		select {
+		case <-attempts:
+		case <-deadline:
+			t.Fatal("the tunnel was not retried")
+		}
+	}
+	if st := e.Status(); st.TunnelError != "" || st.Tunnel != "up" || created.maps != 1 {
+		t.Fatalf("after the retry: %+v, maps applied %d", st, created.maps)
+	}
+	if th := e.tunnelHealth(); !th.Up || th.Error != "" {
+		t.Fatalf("health after the retry: %+v", th)
 	}
 }

@@ -566,6 +566,8 @@ func TestHealthReportsAreStoredWithBoundedHistory(t *testing.T) {
 		{Tunnel: wire.TunnelHealth{Peers: []wire.PeerHealth{{Path: "direct\u202e"}}}},
 		{Tunnel: wire.TunnelHealth{Peers: []wire.PeerHealth{{Path: "relay", LatencyMS: -1}}}},
 		{Tunnel: wire.TunnelHealth{Peers: []wire.PeerHealth{{Path: "direct", LatencyMS: 1e23}}}},
+		{Tunnel: wire.TunnelHealth{Error: "Error loading wintun.dll\r\nforged: line"}},
+		{Tunnel: wire.TunnelHealth{Error: strings.Repeat("e", wire.MaxTunnelErrorLen+1)}},
 	} {
 		if _, err := a.ReportHealth(ctx, bad); code(err) != wire.CodeInvalidArgument {
 			t.Errorf("bad report accepted: %v", err)

@@ -36,6 +36,10 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := wire.ValidateFact("tunnel error", rep.Tunnel.Error, wire.MaxTunnelErrorLen, false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if len(rep.Tunnel.Peers) > wire.MaxHealthPeers {
 		s.writeError(w, r, wire.Errorf(wire.CodeInvalidArgument, "at most %d peers per health report", wire.MaxHealthPeers))
 		return
