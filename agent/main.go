@@ -58,7 +58,6 @@ func (g *globals) paths() paths.Paths {
 	return paths.Default()
 }
 
-// parseLevel reads --log-level; a typo is an error, not a silent "info".
 // checkPeerIdle refuses a --peer-idle that would remove peers at once.
 func checkPeerIdle(d time.Duration) error {
 	if d < time.Second {
@@ -67,6 +66,7 @@ func checkPeerIdle(d time.Duration) error {
 	return nil
 }
 
+// parseLevel reads --log-level; a typo is an error, not a silent "info".
 func parseLevel(s string) (slog.Level, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(s)); err != nil {
@@ -125,7 +125,7 @@ func main() {
 	pf.DurationVar(&g.updateInterval, "update-interval", 24*time.Hour, "how often to look for a signed release (0 disables self-update)")
 	pf.DurationVar(&g.updateGate, "update-gate", 2*time.Minute, "how long a new version has to report to the server before it is rolled back")
 	pf.StringVar(&g.channel, "channel", "stable", "release channel to follow")
-	root.AddCommand(enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), flagsCmd(g), selfTestCmd(), updateWatchCmd(g),
+	root.AddCommand(enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), flagsCmd(g), selfTestCmd(), updateWatchCmd(g), installerCmd(g),
 		&cobra.Command{
 			Use: "service-recovery", Hidden: true, Args: cobra.NoArgs,
 			Short: "Set the Windows service's recovery actions (the MSI runs this; wixl cannot)",

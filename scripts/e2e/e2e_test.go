@@ -422,9 +422,14 @@ func (f *fleet) enroll(h host, i int) *agent {
 	return a
 }
 
-// start runs the agent in its namespace.
+// start runs the agent in its namespace; with WIREFLEET_EAGER=1 (for
+// benchmarks' comparisons) every peer is kept configured.
 func (a *agent) start(t testing.TB) {
-	a.proc = startProc(t, a.h.cmd(bins+"/wirefleet-agent", "run", "--state-dir", a.dir, "--interface", a.iface, "--health-interval", "1s"))
+	args := []string{"run", "--state-dir", a.dir, "--interface", a.iface, "--health-interval", "1s"}
+	if os.Getenv("WIREFLEET_EAGER") == "1" {
+		args = append(args, "--eager-peers")
+	}
+	a.proc = startProc(t, a.h.cmd(bins+"/wirefleet-agent", args...))
 }
 
 // connected asks the server, over its admin socket, how many long-polls

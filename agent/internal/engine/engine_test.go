@@ -223,3 +223,21 @@ func TestTunnelFailureIsRetriedAndReported(t *testing.T) {
 		t.Fatalf("health after the retry: %+v", th)
 	}
 }
+
+func TestSameServer(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{"https://fleet.example.com:8443", "https://FLEET.example.com:8443/", true},
+		{"https://fleet.example.com", "https://fleet.example.com:443", true},
+		{"https://fleet.example.com:8443", "https://fleet.example.com:9443", false},
+		{"https://fleet.example.com:8443", "http://fleet.example.com:8443", false},
+		{"https://a.example.com", "https://b.example.com", false},
+		{"https://[2001:db8::1]:8443", "https://[2001:DB8::1]:8443", true},
+	} {
+		if got := SameServer(c.a, c.b); got != c.same {
+			t.Errorf("SameServer(%q, %q) = %v, want %v", c.a, c.b, got, c.same)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"runtime"
 	"strings"
@@ -29,13 +30,18 @@ const DefaultListenPort = 51820
 
 // EnrollOptions are the inputs of `wirefleet-agent enroll`.
 type EnrollOptions struct {
-	Server     string
-	Token      string
-	Pin        string
-	Name       string
-	Force      bool
-	Version    string
-	ListenPort int
+	Server string
+	Token  string
+	Pin    string
+	Name   string
+	Force  bool
+	// KeepSameServer makes enrolling again with the server this machine
+	// is already enrolled with a no-op (ErrKept) and enrolling with
+	// another server replace the enrollment, as installers re-run with
+	// the same token expect.
+	KeepSameServer bool
+	Version        string
+	ListenPort     int
 }
 
 // GenerateKey returns a fresh WireGuard (X25519) key pair. The private key
@@ -60,11 +66,39 @@ func NewClient(server, pin, credential string) (*client.Client, error) {
 	return client.New(server, opts...)
 }
 
+// ErrKept is returned by Enroll with KeepSameServer when the machine is
+// already enrolled with that server; nothing was changed.
+var ErrKept = errors.New("already enrolled with this server; enrollment kept")
+
+// SameServer reports whether two server URLs name the same server: the
+// scheme and host compare case-insensitively, a default port and a
+// trailing slash do not matter.
+func SameServer(a, b string) bool {
+	norm := func(s string) string {
+		u, err := url.Parse(strings.TrimSpace(s))
+		if err != nil || u.Host == "" {
+			return strings.TrimRight(strings.ToLower(s), "/")
+		}
+		host, port := strings.ToLower(u.Hostname()), u.Port()
+		scheme := strings.ToLower(u.Scheme)
+		if port == "" || (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+			port = ""
+		}
+		return scheme + "://" + net.JoinHostPort(host, port) + strings.TrimRight(u.Path, "/")
+	}
+	return norm(a) == norm(b)
+}
+
 // Enroll registers this machine with the server and stores the result:
 // secrets in the keystore, the rest in config.json and the map cache.
 func Enroll(ctx context.Context, p paths.Paths, ks keystore.Store, o EnrollOptions) (state.Config, error) {
 	if old, err := state.LoadConfig(p.ConfigFile()); err == nil && !old.Revoked && !o.Force {
-		return old, fmt.Errorf("already enrolled with %s as %s; pass --force to enroll again", old.Server, old.Name)
+		switch {
+		case o.KeepSameServer && SameServer(old.Server, o.Server):
+			return old, ErrKept
+		case !o.KeepSameServer:
+			return old, fmt.Errorf("already enrolled with %s as %s; pass --force to enroll again", old.Server, old.Name)
+		}
 	}
 	if o.ListenPort == 0 {
 		o.ListenPort = DefaultListenPort
