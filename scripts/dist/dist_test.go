@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -107,37 +108,120 @@ func TestRpmAndMSI(t *testing.T) {
 	if st, err := os.Stat(rpm); err != nil || st.Size() < 1<<20 {
 		t.Fatalf("rpm: %v", err)
 	}
+}
+
+// stubWintun builds the test-only wintun.dll stand-in (never shipped; see
+// testdata/wintun-stub) with mingw.
+func stubWintun(t *testing.T, dir string) string {
+	t.Helper()
+	if _, err := exec.LookPath("x86_64-w64-mingw32-gcc"); err != nil {
+		t.Skip("needs gcc-mingw-w64-x86-64-win32 for the wintun.dll stand-in (.ci/run installs it)")
+	}
+	out := filepath.Join(dir, "wintun.dll")
+	if b, err := exec.Command("x86_64-w64-mingw32-gcc", "-shared", "-O2", "-o", out, "../../testdata/wintun-stub/wintun.c").CombinedOutput(); err != nil {
+		t.Fatalf("mingw: %v\n%s", err, b)
+	}
+	return out
+}
+
+// buildMSI runs scripts/dist/msi.sh as make dist does.
+func buildMSI(t *testing.T, exe, dll, version, build, out string) {
+	t.Helper()
+	cmd := exec.Command("scripts/dist/msi.sh", exe, dll, version, out)
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "MSI_BUILD="+build)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("msi.sh: %v\n%s", err, b)
+	}
+}
+
+func msiTable(t *testing.T, msi, name string) string {
+	t.Helper()
+	b, err := exec.Command("msiinfo", "export", msi, name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("msiinfo %s: %v\n%s", name, err, b)
+	}
+	return string(b)
+}
+
+// TestMSITables checks what msi.sh fixes after wixl, table by table.
+func TestMSITables(t *testing.T) {
 	if _, err := exec.LookPath("wixl"); err != nil {
 		t.Skip("needs wixl (apt-get install wixl msitools; .ci/run installs them)")
 	}
-	exe := filepath.Join("bin", "test-windows-amd64", "wirefleet-agent.exe") // wixl wants a relative path
-	os.MkdirAll(filepath.Join("..", "..", filepath.Dir(exe)), 0o755)
-	t.Cleanup(func() { os.RemoveAll(filepath.Join("..", "..", "bin", "test-windows-amd64")) })
-	buildAgent(t, "windows", "1.0.0", filepath.Join("..", "..", exe))
+	work := t.TempDir()
+	exe := filepath.Join(work, "wirefleet-agent.exe")
+	buildAgent(t, "windows", "1.0.0", exe)
+	dll := stubWintun(t, work)
 	msi := filepath.Join(work, "agent.msi")
-	cmd := exec.Command("wixl", "-a", "x64", "-D", "Version=1.0.0", "-D", "AgentExe="+exe, "-o", msi, "wix/wirefleet-agent.wxs")
-	cmd.Dir = "../.."
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("wixl: %v\n%s", err, b)
-	}
-	table := func(name string) string {
-		b, err := exec.Command("msiinfo", "export", msi, name).CombinedOutput()
-		if err != nil {
-			t.Fatalf("msiinfo %s: %v\n%s", name, err, b)
-		}
-		return string(b)
+	buildMSI(t, exe, dll, "1.2.0-dev.7", "41", msi)
+	table := func(name string) string { return msiTable(t, msi, name) }
+
+	if s := table("File"); !strings.Contains(s, "\twirefleet-agent.exe\t") || !strings.Contains(s, "\twintun.dll\t") {
+		t.Fatalf("File table lacks the exe or wintun.dll:\n%s", s)
 	}
 	if s := table("ServiceInstall"); !strings.Contains(s, "wirefleet-agent") || !strings.Contains(s, "LocalSystem") || !strings.Contains(s, "run") {
 		t.Fatalf("ServiceInstall:\n%s", s)
 	}
-	if s := table("CustomAction"); !strings.Contains(s, `enroll --server "[SERVER]" --token "[TOKEN]" --pin "[PIN]"`) || !strings.Contains(s, "service-recovery") {
-		t.Fatalf("CustomAction:\n%s", s)
+	props := table("Property")
+	for _, want := range []string{"ProductVersion\t1.2.0.41", "MsiHiddenProperties\tTOKEN", "SecureCustomProperties\tWIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;SAMEVERSIONDETECTED;SERVER;TOKEN;PIN;FORCE;UNENROLL;NOSTART"} {
+		if !strings.Contains(props, want) {
+			t.Errorf("Property table lacks %q:\n%s", want, props)
+		}
 	}
-	seq := table("InstallExecuteSequence")
-	if !strings.Contains(seq, "Enroll\tTOKEN AND NOT Installed\t4001") {
-		t.Fatalf("enrollment must run after InstallFiles, on first install with a token:\n%s", seq)
+	// Custom action types: 18 exe + 1024 deferred + 2048 no impersonation,
+	// +256 rollback, +512 commit, +64 ignore exit, +8192 hidden target.
+	ca := map[string]string{}
+	for _, line := range strings.Split(strings.ReplaceAll(table("CustomAction"), "\r", ""), "\n") {
+		if f := strings.Split(line, "\t"); len(f) >= 4 {
+			ca[f[0]] = f[1] + " " + f[3]
+		}
 	}
-	if s := table("Upgrade"); !strings.Contains(s, "WIX_UPGRADE_DETECTED") {
-		t.Fatalf("no major upgrade:\n%s", s)
+	for name, want := range map[string]string{
+		"EnrollRollback":      "3410 installer rollback",
+		"Enroll":              `11282 installer enroll --server "[SERVER]" --token "[TOKEN]" --pin "[PIN]"`,
+		"EnrollForce":         `11282 installer enroll --force --server "[SERVER]" --token "[TOKEN]" --pin "[PIN]"`,
+		"EnrollCommit":        "3666 installer commit",
+		"RemoveState":         "3154 installer uninstall",
+		"RemoveStateUnenroll": "3154 installer uninstall --unenroll",
+	} {
+		if ca[name] != want {
+			t.Errorf("custom action %s = %q, want %q", name, ca[name], want)
+		}
+	}
+	seq := map[string]int{}
+	for _, line := range strings.Split(strings.ReplaceAll(table("InstallExecuteSequence"), "\r", ""), "\n") {
+		if f := strings.Split(line, "\t"); len(f) == 3 {
+			n, _ := strconv.Atoi(f[2])
+			seq[f[0]] = n
+		}
+	}
+	for _, order := range [][2]string{
+		{"InstallInitialize", "RemoveExistingProducts"}, {"RemoveExistingProducts", "InstallFiles"}, // ICE63
+		{"StopServices", "RemoveState"}, {"RemoveStateUnenroll", "RemoveFiles"},
+		{"InstallFiles", "EnrollRollback"}, {"EnrollRollback", "Enroll"}, {"Enroll", "EnrollForce"}, {"EnrollForce", "EnrollCommit"},
+		{"EnrollCommit", "StartServices"}, {"InstallServices", "Recovery"}, {"Recovery", "StartServices"}, {"StartServices", "InstallFinalize"},
+	} {
+		if seq[order[0]] == 0 || seq[order[1]] == 0 || seq[order[0]] >= seq[order[1]] {
+			t.Errorf("%s (%d) must come before %s (%d)", order[0], seq[order[0]], order[1], seq[order[1]])
+		}
+	}
+	// A build replaces one of the same version (Windows compares three
+	// fields); older ones are upgraded; newer ones stop the install.
+	if s := table("Upgrade"); !strings.Contains(s, "\t1.2.0.41\t\t\t256\t\tSAMEVERSIONDETECTED") ||
+		!strings.Contains(s, "\t\t1.2.0.41\t\t1\t\tWIX_UPGRADE_DETECTED") || !strings.Contains(s, "\t1.2.0.41\t\t\t2\t\tWIX_DOWNGRADE_DETECTED") {
+		t.Fatalf("Upgrade table:\n%s", s)
+	}
+	if s := table("Registry"); !strings.Contains(s, `EventLog\Application\wirefleet-agent`) || !strings.Contains(s, "EventCreate.exe") {
+		t.Fatalf("no Event Log source:\n%s", s)
+	}
+
+	// Version checks: not semver or beyond MSI's range is refused.
+	for _, v := range []string{"1.2", "256.0.0", "1.0.70000"} {
+		cmd := exec.Command("scripts/dist/msi.sh", exe, "none", v, filepath.Join(work, "bad.msi"))
+		cmd.Dir = "../.."
+		if b, err := cmd.CombinedOutput(); err == nil {
+			t.Errorf("msi.sh accepted version %q:\n%s", v, b)
+		}
 	}
 }
