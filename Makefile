@@ -37,7 +37,7 @@ cross:
 NFPM     := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.43.0
 DIST     := dist
 
-## dist: the agent for linux/darwin/windows × amd64/arm64 (version stamped), .deb and .rpm, and the MSI when wixl is installed
+## dist: the agent for linux/darwin/windows × amd64/arm64 (version stamped), .deb and .rpm, and the MSI (needs WINTUN_ZIP=wintun-0.14.1.zip or WINTUN=none)
 dist: cross
 	@mkdir -p $(DIST)
 	@set -e; for p in $(PLATFORMS); do \
@@ -50,13 +50,14 @@ dist: cross
 			NFPM_ARCH=$$arch NFPM_VERSION=$(VERSION) $(GO) run $(NFPM) package --config $(DIST)/nfpm-$$arch.yaml --packager $$fmt --target $(DIST)/; \
 		done; \
 	done
-	@if command -v wixl >/dev/null; then \
-		wixl -a x64 -D Version=$$(echo $(VERSION) | sed 's/[^0-9.].*//') -D AgentExe=$(BIN)/windows-amd64/wirefleet-agent.exe \
-			-o $(DIST)/wirefleet-agent-$(VERSION)-windows-amd64.msi wix/wirefleet-agent.wxs; \
-		if [ -n "$(SIGN_CERT)" ]; then osslsigncode sign -certs $(SIGN_CERT) -key $(SIGN_KEY) \
-			-in $(DIST)/wirefleet-agent-$(VERSION)-windows-amd64.msi -out $(DIST)/signed.msi && \
-			mv $(DIST)/signed.msi $(DIST)/wirefleet-agent-$(VERSION)-windows-amd64.msi; fi; \
-	else echo "dist: wixl not installed (apt-get install msitools); MSI skipped"; fi
+	@set -e; if ! command -v wixl >/dev/null; then echo "dist: wixl not installed (apt-get install wixl msitools); MSI skipped"; exit 0; fi; \
+	if [ "$(WINTUN)" = none ]; then dll=none; msi=$(DIST)/wirefleet-agent-$(VERSION)-windows-amd64-nowintun.msi; \
+		echo "dist: WINTUN=none: the MSI has no wintun.dll; the tunnel cannot come up on Windows until one is put beside the exe"; \
+	elif [ -n "$(WINTUN_ZIP)" ]; then scripts/dist/wintun.sh "$(WINTUN_ZIP)" $(DIST)/wintun; dll=$(DIST)/wintun/amd64/wintun.dll; \
+		msi=$(DIST)/wirefleet-agent-$(VERSION)-windows-amd64.msi; \
+	else echo "dist: the MSI needs the official Wintun: WINTUN_ZIP=wintun-0.14.1.zip (https://www.wintun.net/builds/wintun-0.14.1.zip; checked by SHA-256 and signature), or WINTUN=none for a package without it"; exit 1; fi; \
+	scripts/dist/msi.sh $(BIN)/windows-amd64/wirefleet-agent.exe $$dll $(VERSION) $$msi; \
+	if [ -n "$(SIGN_CERT)" ]; then osslsigncode sign -certs $(SIGN_CERT) -key $(SIGN_KEY) -in $$msi -out $(DIST)/signed.msi && mv $(DIST)/signed.msi $$msi; fi
 	@ls -l $(DIST)
 
 ## run: the server on embedded SQLite under ./data; prints the admin login and an enrollment one-liner

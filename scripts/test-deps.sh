@@ -22,6 +22,7 @@ command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64-win3
 command -v chromium >/dev/null || need+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v wixl >/dev/null || need+=(wixl msitools)
+command -v osslsigncode >/dev/null || need+=(osslsigncode)
 
 case "${1:-missing}" in
 missing)

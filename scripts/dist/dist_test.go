@@ -216,6 +216,28 @@ func TestMSITables(t *testing.T) {
 		t.Fatalf("no Event Log source:\n%s", s)
 	}
 
+	// The stand-in is never taken for the official DLL: it is unsigned,
+	// and a zip that is not the official one is refused by its digest.
+	if _, err := exec.LookPath("osslsigncode"); err == nil {
+		cmd := exec.Command("scripts/dist/wintun.sh", "--check-dll", dll)
+		cmd.Dir = "../.."
+		if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "no valid Authenticode signature") {
+			t.Errorf("the unsigned stand-in passed the Wintun check (%v):\n%s", err, b)
+		}
+	} else {
+		t.Error("osslsigncode missing: the Wintun signature check cannot be tested (.ci/run installs it)")
+	}
+	zip := filepath.Join(work, "wintun-0.14.1.zip")
+	zcmd := exec.Command("python3", "-m", "zipfile", "-c", zip, dll)
+	if b, err := zcmd.CombinedOutput(); err != nil {
+		t.Fatalf("zip: %v\n%s", err, b)
+	}
+	cmd := exec.Command("scripts/dist/wintun.sh", zip, filepath.Join(work, "wintun"))
+	cmd.Dir = "../.."
+	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "want 07c256185d6ee3652e09fa55c0b673e2624b565e02c4b9091c79ca7d2f24ef51") {
+		t.Errorf("a zip that is not the official one was accepted (%v):\n%s", err, b)
+	}
+
 	// Version checks: not semver or beyond MSI's range is refused.
 	for _, v := range []string{"1.2", "256.0.0", "1.0.70000"} {
 		cmd := exec.Command("scripts/dist/msi.sh", exe, "none", v, filepath.Join(work, "bad.msi"))
