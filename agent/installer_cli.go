@@ -138,7 +138,8 @@ func removeState(g *globals, p paths.Paths) error {
 	} else {
 		errs = append(errs, err)
 	}
-	for _, f := range []string{p.ConfigFile(), p.NetmapCache(), p.FlagCache(), p.HealthQueue(), filepath.Join(p.State, installerMarker), executable() + ".old"} {
+	// engine.Logout removed the config and the map cache.
+	for _, f := range []string{p.FlagCache(), p.HealthQueue(), filepath.Join(p.State, installerMarker), executable() + ".old"} {
 		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}

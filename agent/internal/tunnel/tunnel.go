@@ -340,47 +340,26 @@ func (t *Tunnel) Apply(nm wire.NetMap) error {
 	// old and next are the peer sets before and after: all of them for a
 	// full map, only the peers a delta names otherwise, so that a delta
 	// costs what it changes rather than the size of the fleet.
-	old, next := t.view.Peers, map[string]wire.Peer(nil)
-	var delta wire.View
-	if nm.Full || t.view.Peers == nil {
-		delta = wire.View{}
-	} else {
-		old = make(map[string]wire.Peer, len(nm.Added)+len(nm.Changed)+len(nm.Removed))
-		for _, list := range [][]wire.Peer{nm.Added, nm.Changed} {
-			for _, p := range list {
-				if q, ok := t.view.Peers[p.ID]; ok {
-					old[p.ID] = q
-				}
-			}
-		}
-		for _, id := range nm.Removed {
-			if q, ok := t.view.Peers[id]; ok {
-				old[id] = q
-			}
-		}
-		delta = wire.View{Peers: maps.Clone(old)}
+	whole := nm.Full || t.view.Peers == nil
+	old := t.view.Peers
+	if !whole {
+		old = named(t.view.Peers, nm)
 	}
-	if err := delta.Apply(nm); err != nil {
+	var after wire.View // a full map starts from an empty set
+	if !whole {
+		after.Peers = maps.Clone(old)
+	}
+	if err := after.Apply(nm); err != nil {
 		return fmt.Errorf("tunnel: %w", err)
 	}
-	next = delta.Peers
+	next := after.Peers
 	if t.paths != nil {
 		// The bind must know every peer before wireguard-go parses its
 		// synthetic endpoint.
-		if nm.Full || t.view.Peers == nil {
+		if whole {
 			t.paths.SetPeers(pathPeers(next))
 		} else {
-			keys := make(map[string]bool, len(next))
-			for _, p := range next {
-				keys[p.PublicKey] = true
-			}
-			var removed []string
-			for _, p := range old {
-				if !keys[p.PublicKey] {
-					removed = append(removed, p.PublicKey)
-				}
-			}
-			t.paths.UpdatePeers(pathPeers(next), removed)
+			t.paths.UpdatePeers(pathPeers(next), goneKeys(old, next))
 		}
 	}
 	var cfgs []wgtypes.PeerConfig
@@ -401,7 +380,7 @@ func (t *Tunnel) Apply(nm wire.NetMap) error {
 			return fmt.Errorf("tunnel: apply peers: %w", err)
 		}
 	}
-	if nm.Full || t.view.Peers == nil {
+	if whole {
 		t.view.Peers = next
 	} else {
 		for id := range old {
@@ -414,6 +393,42 @@ func (t *Tunnel) Apply(nm wire.NetMap) error {
 		t.view.Self = nm.Self
 	}
 	return nil
+}
+
+// named returns the peers of view that a delta names (added, changed or
+// removed), as they are before it.
+func named(view map[string]wire.Peer, nm wire.NetMap) map[string]wire.Peer {
+	out := make(map[string]wire.Peer, len(nm.Added)+len(nm.Changed)+len(nm.Removed))
+	note := func(id string) {
+		if p, ok := view[id]; ok {
+			out[id] = p
+		}
+	}
+	for _, p := range nm.Added {
+		note(p.ID)
+	}
+	for _, p := range nm.Changed {
+		note(p.ID)
+	}
+	for _, id := range nm.Removed {
+		note(id)
+	}
+	return out
+}
+
+// goneKeys lists the public keys of old that no peer of next has.
+func goneKeys(old, next map[string]wire.Peer) []string {
+	keys := make(map[string]bool, len(next))
+	for _, p := range next {
+		keys[p.PublicKey] = true
+	}
+	var gone []string
+	for _, p := range old {
+		if !keys[p.PublicKey] {
+			gone = append(gone, p.PublicKey)
+		}
+	}
+	return gone
 }
 
 // endpointOf is the endpoint a peer is configured with: its synthetic
