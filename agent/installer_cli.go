@@ -36,7 +36,7 @@ func installerCmd(g *globals) *cobra.Command {
 				return errors.New("--server and --token are required")
 			}
 			p := g.paths()
-			ks, err := keystore.Open(p.State, g.logger())
+			ks, err := openKeystore(p, g.logger())
 			if err != nil {
 				return err
 			}

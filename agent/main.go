@@ -25,6 +25,7 @@ import (
 	"github.com/wirefleet/wirefleet/agent/internal/flags"
 	"github.com/wirefleet/wirefleet/agent/internal/keystore"
 	"github.com/wirefleet/wirefleet/agent/internal/paths"
+	"github.com/wirefleet/wirefleet/agent/internal/secdir"
 	"github.com/wirefleet/wirefleet/agent/internal/service"
 	"github.com/wirefleet/wirefleet/agent/internal/state"
 	"github.com/wirefleet/wirefleet/agent/internal/tunnel"
@@ -158,7 +159,7 @@ func enrollCmd(g *globals) *cobra.Command {
 			o.Version = Version
 			log := g.logger()
 			p := g.paths()
-			ks, err := keystore.Open(p.State, log)
+			ks, err := openKeystore(p, log)
 			if err != nil {
 				return err
 			}
@@ -183,11 +184,29 @@ func enrollCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// openKeystore makes the state and configuration directories private to
+// the machine's administrators (refusing ones a standard user owns), then
+// opens the secret store in the state directory.
+func openKeystore(p paths.Paths, log *slog.Logger) (keystore.Store, error) {
+	for _, dir := range []string{p.State, p.Config} {
+		err := secdir.Ensure(dir)
+		if errors.Is(err, secdir.ErrNotEnforced) {
+			log.Warn("the state directory is not restricted to administrators on this platform", "dir", dir, "err", err)
+		} else if err != nil {
+			return nil, err
+		}
+		if p.Config == p.State {
+			break
+		}
+	}
+	return keystore.Open(p.State, log)
+}
+
 // runAgent is what the service executes.
 func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 	return func(ctx context.Context) error {
 		p := g.paths()
-		ks, err := keystore.Open(p.State, log)
+		ks, err := openKeystore(p, log)
 		if err != nil {
 			return err
 		}
@@ -412,7 +431,7 @@ func logoutCmd(g *globals) *cobra.Command {
 // offlineLogout is logout when the service is not running: tell the server
 // with the stored credential, then wipe.
 func offlineLogout(ctx context.Context, g *globals, p paths.Paths) error {
-	ks, err := keystore.Open(p.State, g.logger())
+	ks, err := openKeystore(p, g.logger())
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -65,6 +66,10 @@ __declspec(dllexport) BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T len) { return S
 func (w *wine) cmd(args ...string) *exec.Cmd {
 	cmd := exec.Command(w.bin, args...)
 	cmd.Env = append(os.Environ(), "WINEPREFIX="+w.prefix, "WINEDEBUG=-all", "WINEDLLOVERRIDES=mscoree=;mshtml=")
+	// Helper processes Wine starts on demand (winedevice.exe for the
+	// network stack) can inherit the output pipe and keep it open after
+	// the program exits: stop waiting for them.
+	cmd.WaitDelay = 2 * time.Second
 	return cmd
 }
 
@@ -72,6 +77,9 @@ func (w *wine) cmd(args ...string) *exec.Cmd {
 func (w *wine) run(args ...string) (out string, rc int) {
 	w.t.Helper()
 	b, err := w.cmd(args...).CombinedOutput()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		err = nil
+	}
 	if ee, ok := err.(*exec.ExitError); ok {
 		return string(b), ee.ExitCode()
 	} else if err != nil {
@@ -282,5 +290,139 @@ func TestMSIUnderWine(t *testing.T) {
 	}
 	if n := products(); n != 0 {
 		t.Errorf("%d products registered after uninstall", n)
+	}
+}
+
+// TestAgentUnderWine runs the Windows agent as a Windows program: enroll
+// against a real server, run (with the test-only wintun.dll beside it the
+// adapter path runs, and Wine's named pipes stop wireguard-go's UAPI
+// socket, so the tunnel cannot be created), status through the control
+// pipe under ProtectedPrefix\Administrators showing the tunnel error while
+// the agent stays up and retries, the same error in the server's health
+// record, and logout through the pipe: the server revokes the machine and
+// the secrets are gone.
+func TestAgentUnderWine(t *testing.T) {
+	w := newWine(t)
+	dir := w.path(`C:\Program Files\Wirefleet`)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	buildAgent(t, "windows", "1.2.3", filepath.Join(dir, "wirefleet-agent.exe"))
+	stubWintun(t, dir)
+	url, pin, data, server := startServer(t)
+	out, err := exec.Command(server, "tokens", "create", "--data-dir", data, "--json").Output()
+	if err != nil {
+		t.Fatalf("tokens create: %v", err)
+	}
+	var tok struct {
+		Secret string `json:"secret"`
+	}
+	json.Unmarshal(out, &tok)
+
+	exe := `C:\Program Files\Wirefleet\wirefleet-agent.exe`
+	state := []string{"--state-dir", `C:\ProgramData\Wirefleet`, "--health-interval", "1s"}
+	agent := func(args ...string) (string, int) {
+		return w.run(append(append([]string{exe}, args...), state...)...)
+	}
+	if out, rc := agent("enroll", "--server", url, "--token", tok.Secret, "--pin", pin, "--name", "win-1"); rc != 0 {
+		t.Fatalf("enroll: exit %d\n%s", rc, out)
+	}
+	stateDir := w.path(`C:\ProgramData\Wirefleet`)
+	for _, f := range []string{"config.json", `secrets\machine-credential.dpapi`, `secrets\wireguard-private-key.dpapi`} {
+		if _, err := os.Stat(filepath.Join(stateDir, filepath.FromSlash(strings.ReplaceAll(f, `\`, "/")))); err != nil {
+			t.Errorf("enroll left no %s: %v", f, err)
+		}
+	}
+
+	// The agent's output goes to a file: Wine's helper processes inherit
+	// its descriptors, so a pipe would never report EOF.
+	logFile := filepath.Join(t.TempDir(), "agent.log")
+	lf, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	run := w.cmd(append([]string{exe, "run"}, state...)...)
+	run.Stdout, run.Stderr = lf, lf
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- run.Wait() }()
+	t.Cleanup(func() { run.Process.Kill(); <-exited })
+	logs := logText(logFile)
+
+	type status struct {
+		Running     bool   `json:"running"`
+		Tunnel      string `json:"tunnel"`
+		TunnelError string `json:"tunnel_error"`
+		Machine     string `json:"machine"`
+	}
+	var st status
+	deadline := time.Now().Add(60 * time.Second)
+	for ; ; time.Sleep(500 * time.Millisecond) {
+		out, _ := agent("status", "--json")
+		st = status{}
+		json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &st)
+		if st.Running && st.TunnelError != "" {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("the agent exited (%v) instead of retrying the tunnel:\n%s", err, logs())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed a running agent with a tunnel error: %+v\n%s", st, logs())
+		}
+	}
+	t.Logf("status: tunnel %s: %s", st.Tunnel, st.TunnelError)
+	if st.Tunnel != "down" || st.Machine != "win-1" {
+		t.Errorf("status %+v", st)
+	}
+	text, _ := agent("status")
+	if !strings.Contains(text, "cannot be created (retrying)") {
+		t.Errorf("status text does not show the tunnel error:\n%s", text)
+	}
+
+	// The server learns the error from the health report.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		out, _ := exec.Command(server, "machines", "health", "win-1", "--data-dir", data).CombinedOutput()
+		if strings.Contains(string(out), "tunnel error:") && strings.Contains(string(out), "agent 1.2.3") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server's health record has no tunnel error:\n%s", out)
+		}
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("the agent exited: %v\n%s", err, logs())
+	default:
+	}
+	if n := strings.Count(logs(), "the tunnel cannot be created"); n != 1 {
+		t.Errorf("%d ERROR lines for the tunnel; retries should warn once per attempt after the first error", n)
+	}
+
+	// Logout through the pipe.
+	if out, rc := agent("logout"); rc != 0 || !strings.Contains(out, "the server was told") {
+		t.Fatalf("logout: exit %d\n%s", rc, out)
+	}
+	list, _ := exec.Command(server, "machines", "list", "--data-dir", data).CombinedOutput()
+	if !strings.Contains(string(list), "revoked") {
+		t.Errorf("the server did not revoke the machine:\n%s", list)
+	}
+	if e, _ := os.ReadDir(filepath.Join(stateDir, "secrets")); len(e) != 0 {
+		t.Errorf("logout left %d secrets", len(e))
+	}
+	if _, err := os.Stat(filepath.Join(stateDir, "config.json")); err == nil {
+		t.Error("logout left config.json")
+	}
+}
+
+func logText(path string) func() string {
+	return func() string {
+		b, _ := os.ReadFile(path)
+		return string(b)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -217,6 +218,9 @@ func Start(cfg Config, tdev tun.Device, bind conn.Bind, ctl Control, log *slog.L
 		// The control path is this socket: without it the device cannot be
 		// configured, and a socket of the same name belongs to another
 		// device (an agent in another network namespace, say).
+		if runtime.GOOS == "windows" { // a pipe name, not a file another namespace can hold
+			return nil, fmt.Errorf("tunnel: UAPI pipe for %s: %w", name, err)
+		}
 		return nil, fmt.Errorf("tunnel: UAPI socket for %s: %w (is another WireGuard interface with this name running, e.g. an agent in another network namespace? use --interface)", name, err)
 	}
 	t := &Tunnel{log: log, ctl: ctl, name: name, mode: ModeUserspace, dev: dev, uapi: uapi, paths: paths,
