@@ -61,8 +61,10 @@ dist: cross
 	@ls -l $(DIST)
 
 ## run: the server on embedded SQLite under ./data; prints the admin login and an enrollment one-liner
+## (MSI=dist/…-windows-amd64.msi also publishes that MSI for the PowerShell one-liner)
 run: build
-	$(BIN)/wirefleet-server serve --data-dir $(DATA) --listen $(LISTEN) --bootstrap-token --publish-agent $(BIN)/wirefleet-agent
+	$(BIN)/wirefleet-server serve --data-dir $(DATA) --listen $(LISTEN) --bootstrap-token --publish-agent $(BIN)/wirefleet-agent \
+		$(if $(MSI),--publish-also windows/amd64-msi=$(MSI))
 
 ## vet: go vet for every OS we ship
 vet:

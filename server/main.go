@@ -97,6 +97,7 @@ variables (--data-dir → WIREFLEET_DATA_DIR), then the YAML file named by
 	f.BoolVar(&o.BootstrapToken, "bootstrap-token", false, "create a single-use enrollment token at start and print its one-liner")
 	f.StringVar(&o.ReleasesDir, "releases-dir", "", "where published releases are kept (default <data-dir>/releases; replicas share one)")
 	f.StringVar(&o.PublishAgent, "publish-agent", "", "sign (keys in the data dir) and publish this agent binary for the host OS/arch at start")
+	f.StringArrayVar(&o.PublishAlso, "publish-also", nil, "with --publish-agent: more files of that release, os/arch=PATH (the agent for other systems, windows/amd64-msi=PATH for install.ps1; repeatable)")
 	f.StringVar(&o.STUNListen, "stun-listen", ":3478", "UDP address of the STUN responder agents learn their public address from (off: none)")
 	f.StringVar(&o.STUNAdvertise, "stun-advertise", "", "host:port agents send STUN requests to (default: the external URL's host and the --stun-listen port)")
 	f.BoolVar(&relayOn, "relay", true, "relay WireGuard packets over the HTTPS port for agents that cannot reach each other directly")

@@ -77,18 +77,28 @@ func releasesCmd() *cobra.Command {
 		cmd.Flags().DurationVar(&valid, "valid", 365*24*time.Hour, "how long keys.json (and the signing key) stay valid")
 	}
 	var o releases.PublishOptions
-	var files []string
+	var (
+		files []string
+		dist  string
+	)
 	publish := &cobra.Command{
-		Use:     "publish",
-		Short:   "Sign binaries and a manifest with the signing key, and upload them to the server",
-		Example: "  wirefleet-server releases publish --keys ./keys --channel stable --version 1.2.0 \\\n    --file linux/amd64=dist/linux-amd64/wirefleet-agent --file darwin/arm64=dist/darwin-arm64/wirefleet-agent",
-		Args:    cobra.NoArgs,
+		Use:   "publish",
+		Short: "Sign binaries and a manifest with the signing key, and upload them to the server",
+		Example: "  wirefleet-server releases publish --keys ./keys --channel stable --version 1.2.0 --dist dist\n" +
+			"  wirefleet-server releases publish --keys ./keys --channel stable --version 1.2.0 \\\n" +
+			"    --file linux/amd64=dist/wirefleet-agent-1.2.0-linux-amd64 --file windows/amd64-msi=dist/wirefleet-agent-1.2.0-windows-amd64.msi",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.client(cmd)
 			if err != nil {
 				return err
 			}
 			o.Files = map[string]string{}
+			if dist != "" {
+				if o.Files, err = releases.DistFiles(dist, o.Version); err != nil {
+					return err
+				}
+			}
 			for _, f := range files {
 				k, v, ok := strings.Cut(f, "=")
 				if !ok {
@@ -110,7 +120,8 @@ func releasesCmd() *cobra.Command {
 	pf := publish.Flags()
 	pf.StringVar(&o.Channel, "channel", "stable", "release channel")
 	pf.StringVar(&o.Version, "version", "", "version of the binaries (required)")
-	pf.StringArrayVar(&files, "file", nil, "os/arch=PATH of a binary (repeatable)")
+	pf.StringArrayVar(&files, "file", nil, "os/arch=PATH of a binary, or windows/ARCH-msi=PATH of the MSI install.ps1 downloads (repeatable)")
+	pf.StringVar(&dist, "dist", "", "publish every agent binary and MSI of --version that `make dist` wrote to this directory")
 	pf.Float64Var(&o.Rollout, "rollout", 100, "percent of machines offered the release")
 	pf.DurationVar(&o.Expires, "expires", 30*24*time.Hour, "manifest lifetime (agents refuse an expired manifest)")
 	pf.StringVar(&o.Notes, "notes", "", "release notes")

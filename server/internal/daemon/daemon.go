@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,6 +81,10 @@ type Options struct {
 	// in the data dir (created on first use) and publishes it for the
 	// host's OS and architecture, so the one-liners work out of the box.
 	PublishAgent string
+	// PublishAlso are more files for the same release, "os/arch=PATH": the
+	// agent cross-built for other systems and "windows/amd64-msi=PATH", the
+	// MSI install.ps1 downloads. They carry PublishAgent's version.
+	PublishAlso []string
 	// ReleasesDir holds published releases (default <data-dir>/releases).
 	// Replicas share it (a network file system) or are each published to.
 	ReleasesDir string
@@ -488,11 +493,24 @@ func publishAgent(o Options, rel *releases.Store, log *slog.Logger) error {
 	if version == "" || version[0] < '0' || version[0] > '9' {
 		version = "0.0.0-" + version // an unstamped build ("dev")
 	}
-	m, err := releases.Publish(rel, keys, "", releases.PublishOptions{Channel: "stable", Version: version, Files: map[string]string{target: o.PublishAgent}})
+	files := map[string]string{target: o.PublishAgent}
+	for _, f := range o.PublishAlso {
+		t, path, ok := strings.Cut(f, "=")
+		if !ok {
+			return fmt.Errorf("daemon: --publish-also %q must be os/arch=PATH", f)
+		}
+		files[t] = path
+	}
+	m, err := releases.Publish(rel, keys, "", releases.PublishOptions{Channel: "stable", Version: version, Files: files})
 	if err != nil {
 		return fmt.Errorf("daemon: publish %s: %w", o.PublishAgent, err)
 	}
-	log.Info("published the agent", "channel", m.Channel, "version", m.Version, "target", target)
+	targets := make([]string, 0, len(m.Artifacts))
+	for _, a := range m.Artifacts {
+		targets = append(targets, a.OS+"/"+a.Arch)
+	}
+	slices.Sort(targets)
+	log.Info("published the agent", "channel", m.Channel, "version", m.Version, "targets", strings.Join(targets, " "))
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -69,6 +70,12 @@ func Publish(t Target, keysDir, password string, o PublishOptions) (release.Mani
 		if !ok || goos == "" || goarch == "" {
 			return m, fmt.Errorf("releases: %q must be os/arch=PATH", target)
 		}
+		// An MSI under an agent's own target would be downloaded by its
+		// self-update as the new executable, and an exe under -msi would
+		// be handed to msiexec by install.ps1.
+		if isMSI, msiTarget := strings.HasSuffix(strings.ToLower(path), ".msi"), strings.HasSuffix(goarch, "-msi"); isMSI != msiTarget || (msiTarget && goos != "windows") {
+			return m, fmt.Errorf("releases: %s=%s: MSI packages are published as windows/ARCH-msi, and only MSI packages are", target, path)
+		}
 		bin, err := os.ReadFile(path)
 		if err != nil {
 			return m, fmt.Errorf("releases: %w", err)
@@ -91,4 +98,38 @@ func Publish(t Target, keysDir, password string, o PublishOptions) (release.Mani
 		return m, err
 	}
 	return t.PutManifest(m.Channel, body, msig)
+}
+
+// distName matches what `make dist` writes: the agent per OS/arch and the
+// Windows MSI (the -nowintun MSI has no tunnel driver and is never
+// offered to installers).
+var distName = regexp.MustCompile(`^wirefleet-agent-(.+)-(linux|darwin|windows)-(amd64|arm64)(\.exe|\.msi)?$`)
+
+// DistFiles lists the agent binaries and MSI packages of one version in a
+// `make dist` directory as Publish's Files: "linux/amd64" → path, and
+// "windows/amd64-msi" → the MSI that install.ps1 downloads.
+func DistFiles(dir, version string) (map[string]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("releases: %w", err)
+	}
+	files := map[string]string{}
+	for _, e := range entries {
+		m := distName.FindStringSubmatch(e.Name())
+		if m == nil || m[1] != strings.TrimPrefix(version, "v") || e.IsDir() {
+			continue
+		}
+		goos, goarch, ext := m[2], m[3], m[4]
+		switch {
+		case ext == ".msi" && goos == "windows":
+			goarch += "-msi"
+		case ext == ".msi", (ext == ".exe") != (goos == "windows"):
+			continue
+		}
+		files[goos+"/"+goarch] = filepath.Join(dir, e.Name())
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("releases: no wirefleet-agent-%s-OS-ARCH files in %s (run make dist VERSION=%s)", version, dir, version)
+	}
+	return files, nil
 }

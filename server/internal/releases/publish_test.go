@@ -1,8 +1,16 @@
 package releases
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/wirefleet/wirefleet/pkg/release"
 )
 
 // TestPublishRefusesNonSemverVersions: anti-rollback compares versions, so
@@ -14,5 +22,84 @@ func TestPublishRefusesNonSemverVersions(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "version") {
 			t.Errorf("Publish(version %q) = %v, want a version error", v, err)
 		}
+	}
+}
+
+// TestPublishMSI: `make dist`'s directory is published as one release, the
+// MSI under windows/amd64-msi where install.ps1 asks for it (the
+// -nowintun MSI and other versions' files left out), and an MSI is never
+// accepted as an agent executable or the other way round.
+func TestPublishMSI(t *testing.T) {
+	dist := t.TempDir()
+	for name, body := range map[string]string{
+		"wirefleet-agent-1.4.0-linux-amd64":                "elf",
+		"wirefleet-agent-1.4.0-windows-amd64.exe":          "pe",
+		"wirefleet-agent-1.4.0-windows-amd64.msi":          "msi",
+		"wirefleet-agent-1.4.0-windows-amd64-nowintun.msi": "msi without wintun",
+		"wirefleet-agent-1.3.0-linux-amd64":                "old",
+		"wirefleet-agent_1.4.0_amd64.deb":                  "deb",
+	} {
+		if err := os.WriteFile(filepath.Join(dist, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := DistFiles(dist, "1.4.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"linux/amd64":       "wirefleet-agent-1.4.0-linux-amd64",
+		"windows/amd64":     "wirefleet-agent-1.4.0-windows-amd64.exe",
+		"windows/amd64-msi": "wirefleet-agent-1.4.0-windows-amd64.msi",
+	}
+	if len(files) != len(want) {
+		t.Errorf("DistFiles = %v, want %v", files, want)
+	}
+	for k, v := range want {
+		if filepath.Base(files[k]) != v {
+			t.Errorf("DistFiles[%s] = %q, want %s", k, files[k], v)
+		}
+	}
+	if _, err := DistFiles(dist, "9.9.9"); err == nil {
+		t.Error("DistFiles found files of a version that is not there")
+	}
+
+	keys := t.TempDir()
+	if err := release.Keygen(keys, "", 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	s := NewStore(t.TempDir())
+	for target, path := range map[string]string{
+		"windows/amd64":     files["windows/amd64-msi"],
+		"windows/amd64-msi": files["windows/amd64"],
+		"linux/amd64-msi":   files["windows/amd64-msi"],
+	} {
+		if _, err := Publish(s, keys, "", PublishOptions{Channel: "stable", Version: "1.4.0", Files: map[string]string{target: path}}); err == nil || !strings.Contains(err.Error(), "MSI") {
+			t.Errorf("Publish(%s=%s) = %v, want an MSI error", target, filepath.Base(path), err)
+		}
+	}
+	if _, err := Publish(s, keys, "", PublishOptions{Channel: "stable", Version: "1.4.0", Files: files}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/releases/channel/stable/windows/amd64-msi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	f := strings.Fields(string(line))
+	if resp.StatusCode != 200 || len(f) != 4 || f[0] != "1.4.0" || !strings.HasSuffix(f[3], ".msi") {
+		t.Fatalf("index: %d %q", resp.StatusCode, line)
+	}
+	resp, err = http.Get(srv.URL + "/releases/files/" + f[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "msi" {
+		t.Errorf("the MSI served is %q", body)
 	}
 }
