@@ -3,7 +3,7 @@
 # need: network namespaces and WireGuard tools for the end-to-end tests,
 # Chromium for the admin page, PostgreSQL for the store suite and the
 # replica test, Wine and mingw-w64 for the Windows tests, msitools/wixl and
-# dpkg for the packages. Shared by .ci/run and `make test`.
+# dpkg for the packages, Mono's C# compiler for install.ps1's C# block. Shared by .ci/run and `make test`.
 #
 #   scripts/test-deps.sh missing   print the missing packages (one line)
 #   scripts/test-deps.sh install   apt-get install them (needs root and apt)
@@ -23,6 +23,7 @@ command -v chromium >/dev/null || need+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v wixl >/dev/null || need+=(wixl msitools)
 command -v osslsigncode >/dev/null || need+=(osslsigncode)
+{ command -v mcs >/dev/null && [ -e /usr/lib/mono/4.5/System.Numerics.dll ]; } || need+=(mono-mcs mono-runtime libmono-system-numerics4.0-cil) # install.ps1's C#
 
 case "${1:-missing}" in
 missing)

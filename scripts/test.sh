@@ -21,6 +21,7 @@ have chromium || skipped+=("admin page in Chromium (needs chromium)")
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || skipped+=("store suite and replica test on PostgreSQL (need postgresql)")
 { have wine64 || [ -x /usr/lib/wine/wine64 ]; } && have x86_64-w64-mingw32-gcc || skipped+=("Windows tests under Wine (need wine64 and gcc-mingw-w64-x86-64-win32)")
 have wixl || skipped+=("MSI build and table checks (need wixl and msitools)")
+have mcs && have mono || skipped+=("install.ps1's TLS pinning and release verification (need mono-mcs)")
 { [ "$(id -u)" = 0 ] && have dpkg; } || skipped+=("deb install/upgrade/remove (needs root and dpkg)")
 
 untracked() { git ls-files --others --exclude-standard 2>/dev/null | sort; }

@@ -128,7 +128,7 @@ func tokensCmd() *cobra.Command {
 				out := cmd.OutOrStdout()
 				fmt.Fprintf(out, "token:   %s\n", resp.Secret)
 				fmt.Fprintf(out, "expires: %s, uses: %s\n\n", when(resp.Token.ExpiresAt), usesText(resp.Token))
-				for _, l := range oneliner.For(info.URL, info.Pin, resp.Secret) {
+				for _, l := range oneliner.For(oneliner.Server{URL: info.URL, Pin: info.Pin, ReleaseKey: info.ReleaseKey, ScriptSHA256: info.InstallPS1}, resp.Secret) {
 					fmt.Fprintf(out, "%s:\n  %s\n", l.Label, l.Command)
 				}
 				return nil
@@ -452,7 +452,7 @@ func oneLinerCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				for _, l := range oneliner.For(info.URL, info.Pin, args[0]) {
+				for _, l := range oneliner.For(oneliner.Server{URL: info.URL, Pin: info.Pin, ReleaseKey: info.ReleaseKey, ScriptSHA256: info.InstallPS1}, args[0]) {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s:\n  %s\n", l.Label, l.Command)
 				}
 				return nil

@@ -326,7 +326,8 @@ func routes(o Options, svc *fleet.Service, rel *relay.Server, reg *prometheus.Re
 		EnrollRate: o.EnrollRate, EnrollBurst: o.EnrollBurst, MaxWait: o.LongPoll, Relay: rel,
 		Info: func() wire.ServerInfo {
 			ula, _ := db.ULA(context.Background())
-			return wire.ServerInfo{Version: Version, URL: extURL, Pin: pin, Prefix4: store.OverlayPrefix4().String(), Prefix6: ula.String(), StartedAt: started}
+			return wire.ServerInfo{Version: Version, URL: extURL, Pin: pin, Prefix4: store.OverlayPrefix4().String(), Prefix6: ula.String(), StartedAt: started,
+				ReleaseKey: svc.Releases().RootKey(), InstallPS1: oneliner.ScriptSHA256()}
 		},
 	})
 	mux := http.NewServeMux()
@@ -345,7 +346,9 @@ func routes(o Options, svc *fleet.Service, rel *relay.Server, reg *prometheus.Re
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	page, err := web.New(svc, log, web.Config{
 		Secure: !o.InsecureHTTP,
-		Server: func() (string, string) { return extURL, pin },
+		Server: func() oneliner.Server {
+			return oneliner.Server{URL: extURL, Pin: pin, ReleaseKey: svc.Releases().RootKey()}
+		},
 	})
 	if err != nil {
 		return nil, nil, err
@@ -446,7 +449,7 @@ func bootstrap(ctx context.Context, svc *fleet.Service, o Options, out io.Writer
 			return fmt.Errorf("daemon: create bootstrap token: %w", err)
 		}
 		fmt.Fprintf(out, "\n=== Enroll a machine (single-use token, valid 1 hour) ===\n")
-		for _, l := range oneliner.For(extURL, pin, tok) {
+		for _, l := range oneliner.For(oneliner.Server{URL: extURL, Pin: pin, ReleaseKey: svc.Releases().RootKey()}, tok) {
 			fmt.Fprintf(out, "  %s:\n    %s\n", l.Label, l.Command)
 		}
 		fmt.Fprintf(out, "  more tokens:  wirefleet-server tokens create --data-dir %s\n\n", o.DataDir)

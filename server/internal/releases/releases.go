@@ -119,6 +119,17 @@ func (s *Store) PutFile(name string, r io.Reader) (string, int64, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
+// RootKey returns the release root public key (the base64 line of
+// root.pub), or "" before anything was published.
+func (s *Store) RootKey() string {
+	b, err := os.ReadFile(s.path(release.RootPubFile))
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
 // PutKeys stores the root public key (only the first time: it is the trust
 // anchor; replacing it needs a new data dir) and a keys.json it signed.
 func (s *Store) PutKeys(rootPub string, keys, sig []byte) error {

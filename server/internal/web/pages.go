@@ -264,12 +264,12 @@ func (w *Web) createToken(rw http.ResponseWriter, r *http.Request, s store.Sessi
 		w.internal(rw, r, err)
 		return
 	}
-	u, pin := "", ""
+	var srv oneliner.Server
 	if w.cfg.Server != nil {
-		u, pin = w.cfg.Server()
+		srv = w.cfg.Server()
 	}
 	w.render(rw, r, "token_created", http.StatusOK, page{Title: "Token created", Nav: "tokens", Admin: s.Admin.Name, CSRF: s.CSRF,
-		Data: map[string]any{"Token": t, "Secret": sec, "Lines": oneliner.For(u, pin, sec)}})
+		Data: map[string]any{"Token": t, "Secret": sec, "Lines": oneliner.For(srv, sec)}})
 }
 
 func (w *Web) revokeToken(rw http.ResponseWriter, r *http.Request, s store.Session) {

@@ -29,6 +29,7 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
+	"github.com/wirefleet/wirefleet/server/internal/oneliner"
 	"github.com/wirefleet/wirefleet/server/internal/ratelimit"
 	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/store"
@@ -49,7 +50,7 @@ type Config struct {
 	// LoginRate limits sign-in attempts per source IP per minute (default 10).
 	LoginRate float64
 	// Server returns the URL and pin put into one-liners.
-	Server func() (url, pin string)
+	Server func() oneliner.Server
 }
 
 // Web serves the admin page. It is an adapter: changes go through the
