@@ -271,20 +271,20 @@ type CreateAPIKeyResponse struct {
 
 // ServerInfo describes the server to admin tools.
 type ServerInfo struct {
-	Version   string    `json:"version"`
-	URL       string    `json:"url"`
-	Pin       string    `json:"pin,omitempty"` // sha256/<base64 SPKI hash> when self-signed
+	Version string `json:"version"`
+	URL     string `json:"url"`
+	Pin     string `json:"pin,omitempty"` // sha256/<base64 SPKI hash> when self-signed
 	// ReleaseKey is the release root public key (minisign), once releases
 	// are published; InstallPS1 the SHA-256 of the install.ps1 served.
 	// Both go into the PowerShell one-liner.
-	ReleaseKey string `json:"release_key,omitempty"`
-	InstallPS1 string `json:"install_ps1_sha256,omitempty"`
-	Prefix4   string    `json:"prefix4"`
-	Prefix6   string    `json:"prefix6"`
-	NetmapVer uint64    `json:"netmap_version"`
-	Machines  int       `json:"machines"`
-	Connected int       `json:"connected"`
-	StartedAt time.Time `json:"started_at"`
+	ReleaseKey string    `json:"release_key,omitempty"`
+	InstallPS1 string    `json:"install_ps1_sha256,omitempty"`
+	Prefix4    string    `json:"prefix4"`
+	Prefix6    string    `json:"prefix6"`
+	NetmapVer  uint64    `json:"netmap_version"`
+	Machines   int       `json:"machines"`
+	Connected  int       `json:"connected"`
+	StartedAt  time.Time `json:"started_at"`
 }
 
 // PathHealth is where agents post health reports.
