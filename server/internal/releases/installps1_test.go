@@ -225,7 +225,9 @@ func TestInstallPS1Release(t *testing.T) {
 	verify := func(root, keysFile, keysSig, manifest, manifestSig, channel, version, arch, now string) (string, error) {
 		return run("release", root, keysFile, keysSig, manifest, manifestSig, channel, version, "windows", arch, now)
 	}
+	start := time.Now()
 	out, err := verify(files["root"], files["keys"], files["keysSig"], files["manifest"], files["manifestSig"], "stable", "2.1.0", "amd64-msi", now)
+	t.Logf("release chain verified by the C# in %v (one mono process: start, JIT, 4 Ed25519 verifications)", time.Since(start).Round(time.Millisecond))
 	if want := strings.Join([]string{"2.1.0", art.File, art.SHA256, "300000"}, " "); err != nil || out != want {
 		t.Fatalf("verify: %q (%v), want %q", out, err, want)
 	}
