@@ -51,13 +51,16 @@ dist: cross
 		done; \
 	done
 	@set -e; if ! command -v wixl >/dev/null; then echo "dist: wixl not installed (apt-get install wixl msitools); MSI skipped"; exit 0; fi; \
-	if [ "$(WINTUN)" = none ]; then dll=none; msi=$(DIST)/wirefleet-agent-$(VERSION)-windows-amd64-nowintun.msi; \
-		echo "dist: WINTUN=none: the MSI has no wintun.dll; the tunnel cannot come up on Windows until one is put beside the exe"; \
-	elif [ -n "$(WINTUN_ZIP)" ]; then scripts/dist/wintun.sh "$(WINTUN_ZIP)" $(DIST)/wintun; dll=$(DIST)/wintun/amd64/wintun.dll; \
-		msi=$(DIST)/wirefleet-agent-$(VERSION)-windows-amd64.msi; \
+	if [ "$(WINTUN)" = none ]; then suffix=-nowintun; \
+		echo "dist: WINTUN=none: the MSIs have no wintun.dll; the tunnel cannot come up on Windows until one is put beside the exe"; \
+	elif [ -n "$(WINTUN_ZIP)" ]; then suffix=; scripts/dist/wintun.sh "$(WINTUN_ZIP)" $(DIST)/wintun; \
 	else echo "dist: the MSI needs the official Wintun: WINTUN_ZIP=wintun-0.14.1.zip (https://www.wintun.net/builds/wintun-0.14.1.zip; checked by SHA-256 and signature), or WINTUN=none for a package without it"; exit 1; fi; \
-	scripts/dist/msi.sh $(BIN)/windows-amd64/wirefleet-agent.exe $$dll $(VERSION) $$msi; \
-	if [ -n "$(SIGN_CERT)" ]; then osslsigncode sign -certs $(SIGN_CERT) -key $(SIGN_KEY) -in $$msi -out $(DIST)/signed.msi && mv $(DIST)/signed.msi $$msi; fi
+	for arch in amd64 arm64; do \
+		dll=none; [ -z "$$suffix" ] && dll=$(DIST)/wintun/$$arch/wintun.dll; \
+		msi=$(DIST)/wirefleet-agent-$(VERSION)-windows-$$arch$$suffix.msi; \
+		scripts/dist/msi.sh $(BIN)/windows-$$arch/wirefleet-agent.exe $$dll $(VERSION) $$msi $$arch; \
+		if [ -n "$(SIGN_CERT)" ]; then osslsigncode sign -certs $(SIGN_CERT) -key $(SIGN_KEY) -in $$msi -out $(DIST)/signed.msi && mv $(DIST)/signed.msi $$msi; fi; \
+	done
 	@ls -l $(DIST)
 
 ## run: the server on embedded SQLite under ./data; prints the admin login and an enrollment one-liner

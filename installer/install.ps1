@@ -465,7 +465,9 @@ try { $proto = $proto -bor [Net.SecurityProtocolType]::Tls13 } catch {}
 
 $web = New-Object Net.WebClient
 function Get-Bytes([string]$path) {
-    try { return $web.DownloadData("$Server$path") }
+    # The comma keeps the byte array whole: PowerShell would otherwise send
+    # it down the pipeline one byte at a time.
+    try { return , $web.DownloadData("$Server$path") }
     catch { Fail "GET $Server$path failed: $($_.Exception.InnerException.Message) $($_.Exception.Message)" }
 }
 function Get-Text([string]$path) { return [Text.Encoding]::UTF8.GetString((Get-Bytes $path)) }
@@ -526,7 +528,7 @@ if (-not $NoStart) {
     $svc = Get-Service wirefleet-agent -ErrorAction SilentlyContinue
     if (-not $svc) { Fail "the MSI installed but no wirefleet-agent service exists; see $log" }
     try { $svc.WaitForStatus("Running", [TimeSpan]::FromSeconds(30)) }
-    catch { Fail "the wirefleet-agent service is $($svc.Status), not running; see the Application event log (source wirefleet-agent)" }
+    catch { $svc.Refresh(); Fail "the wirefleet-agent service is $($svc.Status), not running after 30 s; see the Application event log (source wirefleet-agent)" }
     & (Join-Path $env:ProgramFiles "Wirefleet\wirefleet-agent.exe") status
 }
 Write-Host "wirefleet: done"

@@ -216,6 +216,40 @@ func TestMSITables(t *testing.T) {
 		t.Fatalf("no Event Log source:\n%s", s)
 	}
 
+	if s, _ := exec.Command("msiinfo", "suminfo", msi).CombinedOutput(); !strings.Contains(string(s), "Template: x64;1033") {
+		t.Errorf("the amd64 MSI's summary:\n%s", s)
+	}
+
+	// arm64: wixl builds x64; msi.sh makes it an Arm64 package, and
+	// refuses an exe or DLL built for another architecture.
+	armExe := filepath.Join(work, "arm64", "wirefleet-agent.exe")
+	cmd := exec.Command("go", "build", "-o", armExe, "../../agent")
+	cmd.Env = append(os.Environ(), "GOOS=windows", "GOARCH=arm64", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build arm64: %v\n%s", err, b)
+	}
+	armMSI := filepath.Join(work, "arm64.msi")
+	msiSh := func(args ...string) (string, error) {
+		cmd := exec.Command("scripts/dist/msi.sh", args...)
+		cmd.Dir = "../.."
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+	if out, err := msiSh(armExe, "none", "1.2.0", armMSI, "arm64"); err != nil {
+		t.Fatalf("arm64 MSI: %v\n%s", err, out)
+	}
+	if s, _ := exec.Command("msiinfo", "suminfo", armMSI).CombinedOutput(); !strings.Contains(string(s), "Template: Arm64;1033") || !strings.Contains(string(s), "Version: 500") {
+		t.Errorf("the arm64 MSI's summary:\n%s", s)
+	}
+	if !strings.Contains(msiTable(t, armMSI, "File"), "\twirefleet-agent.exe\t") {
+		t.Error("the arm64 MSI has no exe")
+	}
+	for _, c := range [][]string{{exe, "none"}, {armExe, dll}} {
+		if out, err := msiSh(c[0], c[1], "1.2.0", filepath.Join(work, "mixed.msi"), "arm64"); err == nil || !strings.Contains(out, "is not a windows/arm64 PE file") {
+			t.Errorf("msi.sh arm64 with %s and %s: %v\n%s", c[0], c[1], err, out)
+		}
+	}
+
 	// The stand-in is never taken for the official DLL: it is unsigned,
 	// and a zip that is not the official one is refused by its digest.
 	if _, err := exec.LookPath("osslsigncode"); err == nil {
@@ -232,7 +266,7 @@ func TestMSITables(t *testing.T) {
 	if b, err := zcmd.CombinedOutput(); err != nil {
 		t.Fatalf("zip: %v\n%s", err, b)
 	}
-	cmd := exec.Command("scripts/dist/wintun.sh", zip, filepath.Join(work, "wintun"))
+	cmd = exec.Command("scripts/dist/wintun.sh", zip, filepath.Join(work, "wintun"))
 	cmd.Dir = "../.."
 	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "want 07c256185d6ee3652e09fa55c0b673e2624b565e02c4b9091c79ca7d2f24ef51") {
 		t.Errorf("a zip that is not the official one was accepted (%v):\n%s", err, b)

@@ -10,13 +10,36 @@
 #   - SERVER, TOKEN, PIN, FORCE, UNENROLL and NOSTART are Secure properties;
 #   - StartServices is skipped with NOSTART=1.
 #
-# Usage: scripts/dist/msi.sh AGENT.exe WINTUN.dll|none VERSION OUT.msi
+# Usage: scripts/dist/msi.sh AGENT.exe WINTUN.dll|none VERSION OUT.msi [amd64|arm64]
+# The exe and the DLL must be built for ARCH (default amd64; checked in
+# their PE headers). wixl knows only x86 and x64: an arm64 package is built
+# as x64 (64-bit components, ProgramFiles64Folder) and its summary's
+# Template is set to Arm64, which is what makes it an Arm64 package for
+# Windows Installer 5.
 # The MSI's ProductVersion is VERSION's MAJOR.MINOR.PATCH; pre-release and
 # dev builds add a fourth field, MSI_BUILD (default: the commit count), so
 # builds are told apart in Programs and Features.
 set -euo pipefail
-[ $# -eq 4 ] || { echo "usage: $0 AGENT.exe WINTUN.dll|none VERSION OUT.msi" >&2; exit 2; }
-exe=$1 dll=$2 version=$3 out=$4
+[ $# -eq 4 ] || [ $# -eq 5 ] || { echo "usage: $0 AGENT.exe WINTUN.dll|none VERSION OUT.msi [amd64|arm64]" >&2; exit 2; }
+exe=$1 dll=$2 version=$3 out=$4 arch=${5:-amd64}
+case $arch in
+amd64) machine=8664 template="x64;1033" ;;
+arm64) machine=aa64 template="Arm64;1033" ;;
+*) echo "msi: architecture $arch: want amd64 or arm64" >&2; exit 2 ;;
+esac
+# pe_machine prints a PE file's machine field (hex): the uint16 after the
+# "PE\0\0" signature, whose offset is at 0x3c.
+pe_machine() {
+	local off
+	off=$(od -An -tu4 -j60 -N4 "$1" 2>/dev/null | tr -d ' ')
+	[ -n "$off" ] || { echo none; return; }
+	[ "$(od -An -c -j"$off" -N2 "$1" 2>/dev/null | tr -d ' ')" = PE ] || { echo none; return; }
+	od -An -tx2 -j$((off + 4)) -N2 "$1" | tr -d ' '
+}
+for f in "$exe" $([ "$dll" != none ] && echo "$dll"); do
+	m=$(pe_machine "$f")
+	[ "$m" = "$machine" ] || { echo "msi: $f is not a windows/$arch PE file (machine $m, want $machine)" >&2; exit 1; }
+done
 root=$(cd "$(dirname "$0")/../.." && pwd)
 
 core=${version%%[-+]*}
@@ -66,5 +89,8 @@ q "UPDATE \`Property\` SET \`Value\` = 'WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETEC
 # NOSTART=1 installs the service without starting it (images that enroll
 # later; Wine, whose service manager cannot run it).
 q "UPDATE \`InstallExecuteSequence\` SET \`Condition\` = 'VersionNT AND NOT NOSTART' WHERE \`Action\` = 'StartServices'"
+if [ "$arch" = arm64 ]; then
+	msibuild "$msi" -s "Wirefleet agent" "Wirefleet" "$template" "{$(tr a-z A-Z </proc/sys/kernel/random/uuid)}"
+fi
 mv "$msi" "$out"
-echo "msi: $out (ProductVersion $msiver, wintun.dll: $wintun)"
+echo "msi: $out ($arch, ProductVersion $msiver, wintun.dll: $wintun)"

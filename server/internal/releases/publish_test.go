@@ -35,6 +35,7 @@ func TestPublishMSI(t *testing.T) {
 		"wirefleet-agent-1.4.0-linux-amd64":                "elf",
 		"wirefleet-agent-1.4.0-windows-amd64.exe":          "pe",
 		"wirefleet-agent-1.4.0-windows-amd64.msi":          "msi",
+		"wirefleet-agent-1.4.0-windows-arm64.msi":          "arm64 msi",
 		"wirefleet-agent-1.4.0-windows-amd64-nowintun.msi": "msi without wintun",
 		"wirefleet-agent-1.3.0-linux-amd64":                "old",
 		"wirefleet-agent_1.4.0_amd64.deb":                  "deb",
@@ -51,6 +52,7 @@ func TestPublishMSI(t *testing.T) {
 		"linux/amd64":       "wirefleet-agent-1.4.0-linux-amd64",
 		"windows/amd64":     "wirefleet-agent-1.4.0-windows-amd64.exe",
 		"windows/amd64-msi": "wirefleet-agent-1.4.0-windows-amd64.msi",
+		"windows/arm64-msi": "wirefleet-agent-1.4.0-windows-arm64.msi",
 	}
 	if len(files) != len(want) {
 		t.Errorf("DistFiles = %v, want %v", files, want)
