@@ -58,6 +58,35 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("}\n"))
 }
 
+// hold holds a long-poll for up to wait, until wake closes, the request
+// ends, or the server stops (the hub closes: the caller answers at once and
+// its agent reconnects). It returns false when the machine left the map
+// meanwhile (revoked or deleted): whatever the poll was waiting for, the
+// caller must answer machine_revoked, never data. Every long-poll but the
+// network map's (which the hub itself ends) holds through here.
+func (s *Server) hold(ctx context.Context, id string, wait time.Duration, wake <-chan struct{}) (active bool) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		moved := s.hub.Applied() // taken before the check: no move is missed
+		if !s.hub.Active(id) {
+			return false
+		}
+		if s.hub.Closed() {
+			return true
+		}
+		select {
+		case <-moved: // the map moved: is the machine still in it?
+		case <-wake:
+			return s.hub.Active(id)
+		case <-t.C:
+			return s.hub.Active(id)
+		case <-ctx.Done():
+			return s.hub.Active(id)
+		}
+	}
+}
+
 // netmap answers at once when the map changed after ?since, else holds the
 // request until it does (or ?wait seconds, at most MaxWait, pass). A
 // revocation or deletion of the caller answers its held poll with

@@ -37,6 +37,8 @@ type env struct {
 	admin *client.Client
 	key   string
 	srv   *httptest.Server
+	// stopHub closes the hub as the daemon does first on SIGTERM.
+	stopHub context.CancelFunc
 }
 
 func newEnv(t testing.TB, cfg Config) *env {
@@ -72,7 +74,7 @@ func newEnvWith(t testing.TB, cfg Config, fcfg fleet.Config) *env {
 		t.Fatal(err)
 	}
 	admin, _ := client.New(srv.URL, client.WithToken(resp.APIKey))
-	return &env{url: srv.URL, db: db, hub: hub, admin: admin, key: resp.APIKey, srv: srv}
+	return &env{url: srv.URL, db: db, hub: hub, admin: admin, key: resp.APIKey, srv: srv, stopHub: cancel}
 }
 
 func pubkey() string {
@@ -634,6 +636,103 @@ func TestFlagsCRUDETagAndLongPoll(t *testing.T) {
 	page, _ := e.admin.Audit(ctx, client.AuditFilter{Action: "flag."})
 	if len(page.Events) != 2 {
 		t.Fatalf("flag audit events = %d, want set + delete", len(page.Events))
+	}
+}
+
+// TestRevocationEndsHeldFlagPolls: a revoked or deleted machine holding a
+// flags long-poll gets machine_revoked at once — and never the flag set,
+// even when an admin changes a flag right after the revocation (before,
+// the poll slept on the flags alone and then answered 200 with every
+// flag). The same for a poll still held when the server stops: it is
+// answered at once.
+func TestRevocationEndsHeldFlagPolls(t *testing.T) {
+	for _, how := range []string{"revoke", "delete", "revoke then change a flag", "delete then change a flag"} {
+		t.Run(how, func(t *testing.T) {
+			e := newEnv(t, Config{})
+			ctx := context.Background()
+			tok := e.token(t, wire.CreateTokenRequest{Reusable: true})
+			a, ra := e.agent(t, tok, "a")
+			peer, _ := e.agent(t, tok, "peer")
+			_, et, _, err := a.AgentFlags(ctx, "", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, pet, _, _ := peer.AgentFlags(ctx, "", 0)
+			type res struct {
+				set wire.FlagSet
+				nm  bool
+				err error
+				at  time.Time
+			}
+			ca, cp := make(chan res, 1), make(chan res, 1)
+			go func() { s, _, nm, err := a.AgentFlags(ctx, et, 30*time.Second); ca <- res{s, nm, err, time.Now()} }()
+			go func() { s, _, nm, err := peer.AgentFlags(ctx, pet, 30*time.Second); cp <- res{s, nm, err, time.Now()} }()
+			time.Sleep(150 * time.Millisecond)
+			t0 := time.Now()
+			if strings.HasPrefix(how, "revoke") {
+				_, err = e.admin.RevokeMachine(ctx, ra.Name)
+			} else {
+				_, err = e.admin.DeleteMachine(ctx, ra.Name)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasSuffix(how, "change a flag") {
+				if _, err := e.admin.SetFlag(ctx, wire.Flag{Key: "secret-feature", Type: "string", Enabled: true, Default: json.RawMessage(`"internal-url"`)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			select {
+			case r := <-ca:
+				if code(r.err) != wire.CodeMachineRevoked || len(r.set.Flags) != 0 {
+					t.Fatalf("the revoked machine's poll got %d flags, not-modified=%v, err %v; want machine_revoked", len(r.set.Flags), r.nm, r.err)
+				}
+				if d := r.at.Sub(t0); d > 2*time.Second {
+					t.Errorf("answered %v after the revocation", d)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the revoked machine's flags poll was still held")
+			}
+			if strings.HasSuffix(how, "change a flag") { // the peer, still active, gets the change
+				select {
+				case r := <-cp:
+					if r.err != nil || len(r.set.Flags) != 1 {
+						t.Fatalf("the active peer's poll: %+v", r)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("the active peer's poll was not woken by the flag change")
+				}
+			}
+		})
+	}
+}
+
+// TestShutdownAnswersHeldFlagPolls: when the server stops (the daemon
+// closes the hub first), held flag polls are answered at once, so
+// Shutdown does not wait for them (before: up to the whole hold).
+func TestShutdownAnswersHeldFlagPolls(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	a, _ := e.agent(t, e.token(t, wire.CreateTokenRequest{}), "a")
+	_, et, _, err := a.AgentFlags(ctx, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type res struct {
+		nm  bool
+		err error
+	}
+	got := make(chan res, 1)
+	go func() { _, _, nm, err := a.AgentFlags(ctx, et, 30*time.Second); got <- res{nm, err} }()
+	time.Sleep(150 * time.Millisecond)
+	e.stopHub()
+	select {
+	case r := <-got:
+		if r.err != nil || !r.nm {
+			t.Fatalf("held poll at shutdown: not-modified=%v err=%v, want 304", r.nm, r.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a held flags poll outlived the hub's close")
 	}
 }
 

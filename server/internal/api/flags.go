@@ -48,13 +48,10 @@ func (s *Server) agentFlags(w http.ResponseWriter, r *http.Request) {
 	ver, wake := s.fl.Flags().Current()
 	if inm != "" && inm == etag(ver, facts) && wait > 0 {
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 15*time.Second))
-		t := time.NewTimer(wait)
-		select {
-		case <-wake:
-		case <-t.C:
-		case <-r.Context().Done():
+		if !s.hold(r.Context(), m.ID, wait, wake) {
+			s.writeError(w, r, wire.Errorf(wire.CodeMachineRevoked, "machine %s has been revoked or deleted by an admin", m.Name))
+			return
 		}
-		t.Stop()
 		ver, _ = s.fl.Flags().Current()
 	}
 	if inm != "" && inm == etag(ver, facts) {

@@ -379,6 +379,13 @@ func (h *Hub) Applied() <-chan struct{} {
 	return h.applied
 }
 
+// Closed reports whether the hub has closed (the server is stopping).
+func (h *Hub) Closed() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.closed
+}
+
 // Len returns the number of active machines.
 func (h *Hub) Len() int {
 	h.mu.RLock()
