@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -423,6 +424,47 @@ func TestLoginIsRateLimitedAndErrorsAreReadable(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
 		t.Fatalf("machines without a session: %d → %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestFailedSignInKeepsNoTypedSecret: a password typed into the user
+// field never reaches the audit log; a wrong password for a real admin
+// names that admin.
+func TestFailedSignInKeepsNoTypedSecret(t *testing.T) {
+	base, _, admin := server(t)
+	signIn := func(user, pw string) int {
+		c := &http.Client{Jar: &cookieJar{}, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.Get(base + "/login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(string(b))
+		resp, err = c.PostForm(base+"/login", url.Values{"csrf": {csrf[1]}, "username": {user}, "password": {pw}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	const typed = "Correct-Horse-Battery-Staple-42"
+	if code := signIn(typed, ""); code != http.StatusUnauthorized {
+		t.Fatalf("sign-in with a password as user name: %d", code)
+	}
+	if code := signIn("admin", "wrong"); code != http.StatusUnauthorized {
+		t.Fatalf("wrong password: %d", code)
+	}
+	page, err := admin.Audit(context.Background(), client.AuditFilter{Action: "admin.login_failed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(page)
+	if strings.Contains(string(raw), typed) || strings.Contains(strings.ToLower(string(raw)), "correct-horse") {
+		t.Fatalf("the audit log kept what was typed into the user field:\n%s", raw)
+	}
+	if len(page.Events) != 2 || !strings.Contains(string(raw), `"known_user":false`) || !strings.Contains(string(raw), `"admin":"admin"`) {
+		t.Fatalf("audit events for failed sign-ins:\n%s", raw)
 	}
 }
 

@@ -300,7 +300,14 @@ func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
 		hash = w.dummyHash // spend the same time as a real check
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)) != nil || errors.Is(err, store.ErrNotFound) {
-		_ = w.db.Audit(r.Context(), store.Actor{Name: "anonymous", SourceIP: ip}, "admin.login_failed", "", map[string]any{"username": clip(name, 64)})
+		// What was typed into the user field is not kept: it is often a
+		// password typed one field too early. A known admin is named by
+		// the database; an unknown name is recorded only as unknown.
+		if errors.Is(err, store.ErrNotFound) {
+			_ = w.db.Audit(r.Context(), store.Actor{Name: "anonymous", SourceIP: ip}, "admin.login_failed", "", map[string]any{"known_user": false})
+		} else {
+			_ = w.db.Audit(r.Context(), store.Actor{Name: "anonymous", SourceIP: ip}, "admin.login_failed", ad.ID, map[string]any{"known_user": true, "admin": ad.Name})
+		}
 		w.showLogin(rw, r, http.StatusUnauthorized, "Wrong user name or password.")
 		return
 	}
