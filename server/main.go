@@ -95,6 +95,8 @@ variables (--data-dir → WIREFLEET_DATA_DIR), then the YAML file named by
 	f.DurationVar(&o.EphemeralTTL, "ephemeral-ttl", 30*time.Minute, "remove ephemeral machines offline for this long (0 = never)")
 	f.DurationVar(&o.TokenTTL, "token-ttl", 24*time.Hour, "default lifetime of enrollment tokens")
 	f.BoolVar(&o.BootstrapToken, "bootstrap-token", false, "create a single-use enrollment token at start and print its one-liner")
+	f.StringVar(&o.MetricsListen, "metrics-listen", "", "also serve /metrics without authentication on this address, e.g. 127.0.0.1:9464 (keep it private)")
+	f.StringVar(&o.MetricsTokenFile, "metrics-token-file", "", "file holding a bearer token that may read /metrics on the main port (admin API keys may too)")
 	f.StringVar(&o.ReleasesDir, "releases-dir", "", "where published releases are kept (default <data-dir>/releases; replicas share one)")
 	f.StringVar(&o.PublishAgent, "publish-agent", "", "sign (keys in the data dir) and publish this agent binary for the host OS/arch at start")
 	f.StringArrayVar(&o.PublishAlso, "publish-also", nil, "with --publish-agent: more files of that release, os/arch=PATH (the agent for other systems, windows/amd64-msi=PATH for install.ps1; repeatable)")

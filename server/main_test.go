@@ -233,10 +233,14 @@ func TestServerLifecycleTLSPinCLIAndKill9(t *testing.T) {
 		}
 	}
 
-	// Health, readiness and metrics.
+	// Health, readiness and metrics (with the admin key).
 	hc := &http.Client{Transport: mustTransport(t, p2.pin)}
 	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "wirefleet_machines{state=\"revoked\"} 1"} {
-		resp, err := hc.Get(p2.url + path)
+		req, _ := http.NewRequest(http.MethodGet, p2.url+path, nil)
+		if path == "/metrics" {
+			req.Header.Set("Authorization", "Bearer "+key[1])
+		}
+		resp, err := hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -376,5 +380,66 @@ func TestEphemeralMachinesAreRemovedOnceOffline(t *testing.T) {
 	}
 	if audit := mustCLI(t, "audit", "--data-dir", data, "--actor", "system:ephemeral-gc"); !strings.Contains(audit, gone.MachineID) {
 		t.Fatalf("removal not audited:\n%s", audit)
+	}
+}
+
+// TestMetricsAreNotPublicAndTLSSetsHSTS: /metrics on the main port answers
+// only the metrics token or an admin key; --metrics-listen serves it
+// without authentication on its own address; every TLS answer carries
+// Strict-Transport-Security.
+func TestMetricsAreNotPublicAndTLSSetsHSTS(t *testing.T) {
+	data := t.TempDir()
+	tokenFile := filepath.Join(t.TempDir(), "metrics-token")
+	const token = "scrape-token-0123456789"
+	os.WriteFile(tokenFile, []byte(token+"\n"), 0o600)
+	metricsAddr := freePort(t)
+	p := start(t, nil, "--data-dir", data, "--listen", freePort(t), "--metrics-listen", metricsAddr, "--metrics-token-file", tokenFile)
+	key := regexp.MustCompile(`admin API key:\s+(wfa_\S+)`).FindStringSubmatch(p.output())
+	if key == nil {
+		t.Fatalf("no admin key printed:\n%s", p.output())
+	}
+	hc := &http.Client{Transport: mustTransport(t, p.pin)}
+	get := func(url, auth string) (int, string, http.Header) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b), resp.Header
+	}
+	for _, c := range []struct {
+		auth string
+		want int
+	}{{"", 401}, {"wrong-token-0123456789", 401}, {"wfa_" + strings.Repeat("a", 40), 401}, {token, 200}, {key[1], 200}} {
+		code, body, _ := get(p.url+"/metrics", c.auth)
+		if code != c.want || (code == 200) != strings.Contains(body, "wirefleet_machines") {
+			t.Errorf("GET /metrics with %q: %d, want %d\n%.200s", c.auth, code, c.want, body)
+		}
+		if code == 401 && !strings.Contains(body, `"code":"unauthenticated"`) {
+			t.Errorf("401 without the stable code: %s", body)
+		}
+	}
+	if code, body, _ := get("http://"+metricsAddr+"/metrics", ""); code != 200 || !strings.Contains(body, "wirefleet_machines") {
+		t.Errorf("--metrics-listen: %d\n%.200s", code, body)
+	}
+	for _, path := range []string{"/healthz", "/login", "/api/v1/info"} {
+		if _, _, h := get(p.url+path, ""); h.Get("Strict-Transport-Security") != "max-age=31536000" {
+			t.Errorf("GET %s over TLS: Strict-Transport-Security %q", path, h.Get("Strict-Transport-Security"))
+		}
+	}
+	// Plain HTTP (behind a TLS proxy) sends none: the proxy decides.
+	ph := start(t, nil, "--data-dir", t.TempDir(), "--listen", freePort(t), "--insecure-http")
+	resp, err := http.Get(ph.url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Strict-Transport-Security") != "" {
+		t.Error("plain HTTP sent Strict-Transport-Security")
 	}
 }

@@ -391,7 +391,7 @@ func newFleet(t testing.TB, n int) *fleet {
 
 func (f *fleet) startServer() *proc {
 	p := startProc(f.t, f.hosts[0].cmd(f.server, "serve", "--data-dir", f.data, "--listen", f.hosts[0].addr+":8443",
-		"--external-url", f.serverURL, "--long-poll", "20s"))
+		"--external-url", f.serverURL, "--long-poll", "20s", "--metrics-listen", "127.0.0.1:9464"))
 	eventually(f.t, 15*time.Second, "server listening", func() bool { return strings.Contains(p.output(), "listening") })
 	return p
 }

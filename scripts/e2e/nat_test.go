@@ -173,7 +173,7 @@ func (a *agent) pathTo(t testing.TB, b *agent) (string, string) {
 
 // relayBytes reads the server's relayed-bytes counter from /metrics.
 func relayBytes(t testing.TB, srv host) float64 {
-	out, _ := srv.cmd("curl", "-sk", "https://"+srv.addr+":8443/metrics").Output()
+	out, _ := srv.cmd("curl", "-s", "http://127.0.0.1:9464/metrics").Output() // the fleet's --metrics-listen
 	m := regexp.MustCompile(`(?m)^wirefleet_relay_bytes_total (\S+)$`).FindSubmatch(out)
 	if m == nil {
 		return -1

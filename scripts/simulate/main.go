@@ -501,7 +501,7 @@ func (s *sim) timeRestart(ctx context.Context, sum map[string]any) {
 	fmt.Fprintf(os.Stderr, "server restarted (pid %d); waiting for every agent to poll again…\n", newPid)
 	var up, all time.Time
 	for deadline := t0.Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		n, err := connectedPolls(ctx, s.restCl, s.o.server)
+		n, err := connectedPolls(ctx, s.restCl, s.o.server, s.o.apiKey)
 		if err != nil {
 			continue
 		}
@@ -561,8 +561,9 @@ func progress(what string, done, polling *atomic.Int64, total int64, t0 time.Tim
 }
 
 // connectedPolls reads the server's count of held long-polls from /metrics.
-func connectedPolls(ctx context.Context, hc *http.Client, server string) (int, error) {
+func connectedPolls(ctx context.Context, hc *http.Client, server, apiKey string) (int, error) {
 	r, _ := http.NewRequestWithContext(ctx, http.MethodGet, server+"/metrics", nil)
+	r.Header.Set("Authorization", "Bearer "+apiKey) // /metrics is not public
 	resp, err := hc.Do(r)
 	if err != nil {
 		return 0, err

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"sync"
@@ -73,6 +75,28 @@ func (s *Server) adminAuth(next http.Handler) http.Handler {
 		}
 		a := store.Actor{Name: "admin:" + ad.Name, SourceIP: clientIP(r)}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyAdmin, a)))
+	})
+}
+
+// MetricsAuth admits a scrape carrying the metrics bearer token (compared
+// in constant time; "" disables it) or an admin API key. /metrics names
+// machine counts, routes and versions: not for the public.
+func (s *Server) MetricsAuth(token string, next http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	admin := s.adminAuth(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok, ok := bearer(r); ok && token != "" {
+			got := sha256.Sum256([]byte(tok))
+			if subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		if _, ok := bearer(r); !ok {
+			s.writeError(w, r, wire.Errorf(wire.CodeUnauthenticated, "/metrics needs Authorization: Bearer with the metrics token (--metrics-token-file) or an admin API key; or scrape --metrics-listen"))
+			return
+		}
+		admin.ServeHTTP(w, r)
 	})
 }
 

@@ -85,6 +85,11 @@ type Options struct {
 	// agent cross-built for other systems and "windows/amd64-msi=PATH", the
 	// MSI install.ps1 downloads. They carry PublishAgent's version.
 	PublishAlso []string
+	// MetricsListen, when set, serves /metrics without authentication on
+	// its own listener (loopback or a monitoring network). On the main
+	// port /metrics needs the token in MetricsTokenFile or an admin key.
+	MetricsListen    string
+	MetricsTokenFile string
 	// ReleasesDir holds published releases (default <data-dir>/releases).
 	// Replicas share it (a network file system) or are each published to.
 	ReleasesDir string
@@ -153,6 +158,9 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if !o.InsecureHTTP {
+		handler = hsts(handler)
+	}
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -170,15 +178,27 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	}
 	defer sock.Close()
 	local := &http.Server{Handler: a.LocalHandler(), ReadHeaderTimeout: 10 * time.Second}
+	metricsSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
+	var mln net.Listener
+	if o.MetricsListen != "" {
+		if mln, err = net.Listen("tcp", o.MetricsListen); err != nil {
+			return fmt.Errorf("daemon: --metrics-listen: %w", err)
+		}
+		defer mln.Close()
+	}
 
 	if err := bootstrap(ctx, svc, o, out, extURL, pin); err != nil {
 		return err
 	}
 	startJobs(hubCtx, svc, a, log, o.EphemeralTTL, &bg)
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ln) }()
 	go func() { errc <- local.Serve(sock) }()
+	if mln != nil {
+		go func() { errc <- metricsSrv.Serve(mln) }()
+		log.Info("metrics without authentication", "listen", mln.Addr().String())
+	}
 	log.Info("wirefleet-server listening", "url", extURL, "listen", ln.Addr().String(), "tls", !o.InsecureHTTP,
 		"db", redact(o.DB), "socket", sockPath, "version", Version)
 	if o.Ready != nil {
@@ -198,6 +218,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	defer cancel()
 	_ = srv.Shutdown(sctx)
 	_ = local.Shutdown(sctx)
+	_ = metricsSrv.Shutdown(sctx)
 	bg.Wait()
 	_ = os.Remove(sockPath)
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
@@ -343,7 +364,17 @@ func routes(o Options, svc *fleet.Service, rel *relay.Server, reg *prometheus.Re
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	metricsToken := ""
+	if o.MetricsTokenFile != "" {
+		b, err := os.ReadFile(o.MetricsTokenFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("daemon: --metrics-token-file: %w", err)
+		}
+		if metricsToken = strings.TrimSpace(string(b)); len(metricsToken) < 16 {
+			return nil, nil, fmt.Errorf("daemon: --metrics-token-file: the token must be at least 16 characters")
+		}
+	}
+	mux.Handle("GET /metrics", a.MetricsAuth(metricsToken, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	page, err := web.New(svc, log, web.Config{
 		Secure: !o.InsecureHTTP,
 		Server: func() oneliner.Server {
@@ -584,4 +615,15 @@ func janitor(ctx context.Context, svc *fleet.Service, log *slog.Logger, ttl time
 // socket) — what the CLI uses when given --data-dir.
 func Client(dataDir string) (*client.Client, error) {
 	return client.New("http://wirefleet.sock", client.WithUnixSocket(filepath.Join(dataDir, SocketName)))
+}
+
+// hsts tells browsers to use HTTPS only for this host for a year. Browsers
+// ignore the header on a connection whose certificate they did not trust
+// (a self-signed one clicked through) and for IP addresses, so it cannot
+// lock anyone out of a self-signed server.
+func hsts(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		next.ServeHTTP(w, r)
+	})
 }
