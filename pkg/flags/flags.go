@@ -123,8 +123,8 @@ func Validate(f wire.Flag) error {
 	if len(f.Rules) > 100 {
 		return wire.Errorf(wire.CodeInvalidArgument, "at most 100 rules")
 	}
-	if len(f.Description) > 500 {
-		return wire.Errorf(wire.CodeInvalidArgument, "description longer than 500 characters")
+	if err := wire.ValidateFact("description", f.Description, MaxDescriptionLen, false); err != nil {
+		return err // also refuses CR/LF and bidirectional overrides, which the page would render
 	}
 	for i, r := range f.Rules {
 		if err := checkType(f.Type, r.Value); err != nil {
@@ -141,14 +141,35 @@ func Validate(f wire.Flag) error {
 		if len(r.Tags)+len(r.OS)+len(r.Arch)+len(r.Names) > 1000 || len(r.Variant) > 64 {
 			return wire.Errorf(wire.CodeInvalidArgument, "rule %d is too large", i+1)
 		}
+		for _, list := range [][]string{{r.Variant}, r.Tags, r.OS, r.Arch, r.Names} {
+			for _, s := range list {
+				if err := wire.ValidateFact(fmt.Sprintf("rule %d", i+1), s, wire.MaxFactLen, false); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	return nil
 }
+
+// Limits on a flag definition: what agents cache, evaluate and serve to
+// local applications, and what the page shows.
+const (
+	MaxDescriptionLen = 500
+	MaxValueBytes     = 16 << 10 // one default or rule value
+	MaxValueDepth     = 32       // nesting of objects and arrays in a value
+)
 
 func checkType(typ string, v json.RawMessage) error {
 	v = bytes.TrimSpace(v)
 	if len(v) == 0 {
 		return fmt.Errorf("missing value")
+	}
+	if len(v) > MaxValueBytes {
+		return fmt.Errorf("value larger than %d bytes", MaxValueBytes)
+	}
+	if d := depth(v); d > MaxValueDepth {
+		return fmt.Errorf("value nested deeper than %d levels", MaxValueDepth)
 	}
 	var x any
 	if err := json.Unmarshal(v, &x); err != nil {
@@ -178,4 +199,27 @@ func clip(s string) string {
 		return s[:40] + "…"
 	}
 	return s
+}
+
+// depth returns how deeply v's objects and arrays nest, counting brackets
+// outside strings (v is checked as JSON afterwards).
+func depth(v []byte) int {
+	d, most, inString, escaped := 0, 0, false, false
+	for _, c := range v {
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			d++
+			most = max(most, d)
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return most
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -100,6 +101,12 @@ func TestValidate(t *testing.T) {
 	if err := Validate(ok); err != nil {
 		t.Fatal(err)
 	}
+	// At the limits: 32 levels, brackets inside strings do not count.
+	deep := wire.Flag{Key: "k", Type: wire.FlagObject, Description: "Größe ≤ 32 — fine",
+		Default: json.RawMessage(strings.Repeat(`{"a":`, 32) + `"[[[[{{{{\"]]"` + strings.Repeat("}", 32))}
+	if err := Validate(deep); err != nil {
+		t.Fatalf("32 levels with brackets in a string: %v", err)
+	}
 	for name, f := range map[string]wire.Flag{
 		"bad key":        {Key: "Bad Key", Type: wire.FlagBoolean, Default: json.RawMessage(`true`)},
 		"script key":     {Key: "<script>", Type: wire.FlagBoolean, Default: json.RawMessage(`true`)},
@@ -110,6 +117,15 @@ func TestValidate(t *testing.T) {
 		"percent > 100":  {Key: "k", Type: wire.FlagNumber, Default: json.RawMessage(`1`), Rules: []wire.FlagRule{{Value: json.RawMessage(`2`), Percentage: pct(101)}}},
 		"bad version":    {Key: "k", Type: wire.FlagNumber, Default: json.RawMessage(`1`), Rules: []wire.FlagRule{{Value: json.RawMessage(`2`), MinVersion: "latest"}}},
 		"object default": {Key: "k", Type: wire.FlagObject, Default: json.RawMessage(`[1]`)},
+		// Found by hostile testing: accepted before.
+		"5,000-deep default":       {Key: "k", Type: wire.FlagObject, Default: json.RawMessage(strings.Repeat(`{"a":`, 5000) + "1" + strings.Repeat("}", 5000))},
+		"33-deep default":          {Key: "k", Type: wire.FlagObject, Default: json.RawMessage(strings.Repeat(`{"a":`, 33) + "1" + strings.Repeat("}", 33))},
+		"20 KiB default":           {Key: "k", Type: wire.FlagString, Default: json.RawMessage(`"` + strings.Repeat("x", 20<<10) + `"`)},
+		"description with CR/LF":   {Key: "k", Type: wire.FlagBoolean, Default: json.RawMessage(`true`), Description: "fine\r\nforged"},
+		"description with RLO":     {Key: "k", Type: wire.FlagBoolean, Default: json.RawMessage(`true`), Description: "\u202etxt.exe"},
+		"description of 501 bytes": {Key: "k", Type: wire.FlagBoolean, Default: json.RawMessage(`true`), Description: strings.Repeat("d", 501)},
+		"rule tag with a newline":  {Key: "k", Type: wire.FlagNumber, Default: json.RawMessage(`1`), Rules: []wire.FlagRule{{Value: json.RawMessage(`2`), Tags: []string{"env\nprod"}}}},
+		"rule variant with a RLO":  {Key: "k", Type: wire.FlagNumber, Default: json.RawMessage(`1`), Rules: []wire.FlagRule{{Value: json.RawMessage(`2`), Variant: "\u202eon"}}},
 	} {
 		if err := Validate(f); wire.ErrorCode(err) != wire.CodeInvalidArgument {
 			t.Errorf("%s: %v, want invalid_argument", name, err)

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -197,6 +198,82 @@ var versionRE = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$`)
 func ValidateVersion(v string) error {
 	if !versionRE.MatchString(v) {
 		return Errorf(CodeInvalidArgument, "version must be 1–64 letters, digits, '.', '+', '_' or '-', starting with a letter or digit")
+	}
+	return nil
+}
+
+// Bounds on the figures a health report carries.
+const (
+	MaxUpdateReasonLen = 256
+	maxBytes           = 1 << 60 // memory, disk and traffic counters
+	maxUptimeSec       = 100 * 365 * 24 * 3600
+	maxPeerCount       = 1 << 20
+)
+
+// UpdateStates are the outcomes an agent reports for a self-update.
+var UpdateStates = []string{"ok", "rolled_back", "failed"}
+
+// Validate checks every field an agent sends in a health report: strings
+// are bounded, printable UTF-8 (no CR/LF, no bidirectional overrides),
+// versions are versions, figures are within what a machine can report.
+// The first problem is returned with the field's name.
+func (r HealthReport) Validate() error {
+	for _, f := range []struct{ name, val string }{{"agent_version", r.AgentVersion}, {"os", r.OS}, {"platform", r.Platform}, {"kernel", r.Kernel}, {"tunnel.interface", r.Tunnel.Interface}} {
+		if err := ValidateFact(f.name, f.val, MaxFactLen, false); err != nil {
+			return err
+		}
+	}
+	if err := ValidateFact("tunnel.error", r.Tunnel.Error, MaxTunnelErrorLen, false); err != nil {
+		return err
+	}
+	figure := func(name string, ok bool) error {
+		if !ok {
+			return Errorf(CodeInvalidArgument, "%s is out of range", name)
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		name string
+		ok   bool
+	}{
+		{"cpu_percent", r.CPUPercent >= 0 && r.CPUPercent <= 100},
+		{"mem_total", r.MemTotal <= maxBytes},
+		{"mem_used", r.MemUsed <= r.MemTotal || r.MemTotal == 0 && r.MemUsed <= maxBytes},
+		{"disk_total", r.DiskTotal <= maxBytes},
+		{"disk_used", r.DiskUsed <= r.DiskTotal || r.DiskTotal == 0 && r.DiskUsed <= maxBytes},
+		{"uptime_sec", r.UptimeSec <= maxUptimeSec},
+		{"dropped", r.Dropped >= 0 && r.Dropped <= 1<<30},
+		{"tunnel.peer_count", r.Tunnel.PeerCount >= 0 && r.Tunnel.PeerCount <= maxPeerCount},
+		{"tunnel.connected", r.Tunnel.Connected >= 0 && r.Tunnel.Connected <= r.Tunnel.PeerCount},
+	} {
+		if err := figure(c.name, c.ok); err != nil {
+			return err
+		}
+	}
+	if len(r.Tunnel.Peers) > MaxHealthPeers {
+		return Errorf(CodeInvalidArgument, "at most %d peers per health report", MaxHealthPeers)
+	}
+	for _, p := range r.Tunnel.Peers {
+		if ValidateFact("peer name", p.Name, MaxNameLen, false) != nil || ValidateFact("peer id", p.ID, MaxFactLen, false) != nil ||
+			ValidateFact("peer endpoint", p.Endpoint, MaxEndpointLen, false) != nil ||
+			!slices.Contains(PeerPaths, p.Path) || !(p.LatencyMS >= 0 && p.LatencyMS <= MaxLatencyMS) ||
+			p.RxBytes < 0 || p.RxBytes > maxBytes || p.TxBytes < 0 || p.TxBytes > maxBytes {
+			return Errorf(CodeInvalidArgument, "malformed peer entry")
+		}
+	}
+	if u := r.Update; u != nil {
+		if err := ValidateVersion(u.From); err != nil {
+			return Errorf(CodeInvalidArgument, "update.from: %v", err)
+		}
+		if err := ValidateVersion(u.To); err != nil {
+			return Errorf(CodeInvalidArgument, "update.to: %v", err)
+		}
+		if !slices.Contains(UpdateStates, u.State) {
+			return Errorf(CodeInvalidArgument, "update.state must be one of %s", strings.Join(UpdateStates, ", "))
+		}
+		if err := ValidateFact("update.reason", u.Reason, MaxUpdateReasonLen, false); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/cpu"
@@ -32,7 +33,7 @@ import (
 func Collect(ctx context.Context, version string, tunnel wire.TunnelHealth) wire.HealthReport {
 	r := wire.HealthReport{At: time.Now().UTC(), AgentVersion: version, OS: runtime.GOOS, Tunnel: tunnel}
 	if pct, err := cpu.PercentWithContext(ctx, 0, false); err == nil && len(pct) == 1 {
-		r.CPUPercent = pct[0] // since the previous call: the reporting interval
+		r.CPUPercent = min(max(pct[0], 0), 100) // since the previous call: the reporting interval
 	}
 	if vm, err := mem.VirtualMemoryWithContext(ctx); err == nil {
 		r.MemTotal, r.MemUsed = vm.Total, vm.Used
@@ -42,17 +43,12 @@ func Collect(ctx context.Context, version string, tunnel wire.TunnelHealth) wire
 	}
 	if hi, err := host.InfoWithContext(ctx); err == nil {
 		r.UptimeSec = hi.Uptime
-		r.Platform = clip(hi.Platform+" "+hi.PlatformVersion, wire.MaxFactLen)
-		r.Kernel = clip(hi.KernelVersion, wire.MaxFactLen)
+		// ClipFact, not a byte cut: the server refuses control characters
+		// and split UTF-8, and a refused report would be retried forever.
+		r.Platform = wire.ClipFact(strings.TrimSpace(hi.Platform+" "+hi.PlatformVersion), wire.MaxFactLen)
+		r.Kernel = wire.ClipFact(hi.KernelVersion, wire.MaxFactLen)
 	}
 	return r
-}
-
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }
 
 // TopPeers keeps the MaxHealthPeers peers with the most recent handshakes

@@ -425,7 +425,7 @@ func Outcome(stateDir, version string) *wire.UpdateStatus {
 		os.Remove(path)
 		u := &Updater{StateDir: stateDir}
 		u.recordFailure(m.To)
-		return &wire.UpdateStatus{From: m.From, To: m.To, State: "rolled_back", Reason: m.Reason, At: time.Now().UTC()}
+		return &wire.UpdateStatus{From: m.From, To: m.To, State: "rolled_back", Reason: wire.ClipFact(m.Reason, wire.MaxUpdateReasonLen), At: time.Now().UTC()}
 	case m.Committed && m.To == version:
 		os.Remove(path)
 		return &wire.UpdateStatus{From: m.From, To: m.To, State: "ok", At: time.Now().UTC()}

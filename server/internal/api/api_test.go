@@ -528,7 +528,7 @@ func TestHealthReportsAreStoredWithBoundedHistory(t *testing.T) {
 	tok := e.token(t, wire.CreateTokenRequest{})
 	a, ra := e.agent(t, tok, "healthy")
 	for i := range healthHistory + 10 {
-		rep := wire.HealthReport{At: time.Now(), AgentVersion: "1", OS: "linux", CPUPercent: float64(i), MemTotal: 100, MemUsed: 50,
+		rep := wire.HealthReport{At: time.Now(), AgentVersion: "1", OS: "linux", CPUPercent: float64(i) / 2, MemTotal: 100, MemUsed: 50,
 			Tunnel: wire.TunnelHealth{Up: true, Interface: "wf0", PeerCount: 1, Peers: []wire.PeerHealth{{ID: "m_x", Name: "peer", RxBytes: int64(i), Path: "direct", LatencyMS: 1.5}}}}
 		if _, err := a.ReportHealth(ctx, rep); err != nil {
 			t.Fatal(err)
@@ -542,15 +542,15 @@ func TestHealthReportsAreStoredWithBoundedHistory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if h.Latest != nil && h.Latest.CPUPercent == float64(healthHistory+9) || time.Now().After(deadline) {
+		if h.Latest != nil && h.Latest.CPUPercent == float64(healthHistory+9)/2 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if h.Latest == nil || h.Latest.CPUPercent != float64(healthHistory+9) || !h.Online || h.ReceivedAt == nil {
+	if h.Latest == nil || h.Latest.CPUPercent != float64(healthHistory+9)/2 || !h.Online || h.ReceivedAt == nil {
 		t.Fatalf("latest = %+v online=%v, want the last report and online", h.Latest, h.Online)
 	}
-	if len(h.History) != healthHistory || h.History[0].CPUPercent != float64(healthHistory+9) || h.History[healthHistory-1].CPUPercent != 10 {
+	if len(h.History) != healthHistory || h.History[0].CPUPercent != float64(healthHistory+9)/2 || h.History[healthHistory-1].CPUPercent != 5 {
 		t.Fatalf("history has %d entries from %v to %v; want the newest %d", len(h.History), h.History[0].CPUPercent, h.History[len(h.History)-1].CPUPercent, healthHistory)
 	}
 	if p := h.Latest.Tunnel.Peers; len(p) != 1 || p[0].Path != "direct" || p[0].LatencyMS != 1.5 {
@@ -733,6 +733,54 @@ func TestShutdownAnswersHeldFlagPolls(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("a held flags poll outlived the hub's close")
+	}
+}
+
+// TestHealthReportFieldsAreValidated: every figure and string an agent
+// sends is checked; a bad report is refused with invalid_argument and
+// stores nothing (before, negative or 1e23 CPU, CR/LF and U+202E in update
+// reasons and any update fields were stored and shown on the page).
+func TestHealthReportFieldsAreValidated(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	a, ra := e.agent(t, e.token(t, wire.CreateTokenRequest{}), "hostile")
+	good := func() wire.HealthReport {
+		return wire.HealthReport{At: time.Now(), AgentVersion: "1.2.3", OS: "linux", CPUPercent: 12.5, MemTotal: 100, MemUsed: 50, DiskTotal: 10, DiskUsed: 1,
+			Tunnel: wire.TunnelHealth{Up: true, Interface: "wf0", PeerCount: 2, Connected: 1, Peers: []wire.PeerHealth{{ID: "m_x", Name: "peer", RxBytes: 1, Path: "direct"}}},
+			Update: &wire.UpdateStatus{From: "1.2.2", To: "1.2.3", State: "rolled_back", Reason: "crashed at start"}}
+	}
+	for name, mutate := range map[string]func(*wire.HealthReport){
+		"negative cpu":             func(r *wire.HealthReport) { r.CPUPercent = -5 },
+		"cpu 1e23":                 func(r *wire.HealthReport) { r.CPUPercent = 1e23 },
+		"memory used > total":      func(r *wire.HealthReport) { r.MemUsed = 101 },
+		"disk used > total":        func(r *wire.HealthReport) { r.DiskUsed = 11 },
+		"uptime of 1000 years":     func(r *wire.HealthReport) { r.UptimeSec = 1000 * 365 * 24 * 3600 },
+		"negative dropped":         func(r *wire.HealthReport) { r.Dropped = -1 },
+		"connected > peers":        func(r *wire.HealthReport) { r.Tunnel.Connected = 3 },
+		"negative peer count":      func(r *wire.HealthReport) { r.Tunnel.PeerCount, r.Tunnel.Connected = -1, -1 },
+		"negative rx":              func(r *wire.HealthReport) { r.Tunnel.Peers[0].RxBytes = -1 },
+		"update reason with CR/LF": func(r *wire.HealthReport) { r.Update.Reason = "ok\r\nFAKE LOG LINE" },
+		"update reason with RLO":   func(r *wire.HealthReport) { r.Update.Reason = "\u202eevil" },
+		"update reason 300 bytes":  func(r *wire.HealthReport) { r.Update.Reason = strings.Repeat("x", 300) },
+		"update from not a version": func(r *wire.HealthReport) {
+			r.Update.From = "<script>"
+		},
+		"update to empty":       func(r *wire.HealthReport) { r.Update.To = "" },
+		"update state unknown":  func(r *wire.HealthReport) { r.Update.State = "pwned" },
+		"platform with newline": func(r *wire.HealthReport) { r.Platform = "debian\n12" },
+	} {
+		rep := good()
+		mutate(&rep)
+		if _, err := a.ReportHealth(ctx, rep); code(err) != wire.CodeInvalidArgument {
+			t.Errorf("%s: %v, want invalid_argument", name, err)
+		}
+	}
+	time.Sleep(2 * healthEvery)
+	if h, err := e.admin.Health(ctx, ra.Name, 10); err != nil || h.Latest != nil {
+		t.Fatalf("a refused report was stored: %+v (%v)", h.Latest, err)
+	}
+	if _, err := a.ReportHealth(ctx, good()); err != nil {
+		t.Fatalf("the good report: %v", err)
 	}
 }
 

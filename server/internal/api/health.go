@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -30,27 +29,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	for _, f := range []struct{ name, val string }{{"agent_version", rep.AgentVersion}, {"os", rep.OS}, {"platform", rep.Platform}, {"kernel", rep.Kernel}, {"interface", rep.Tunnel.Interface}} {
-		if err := wire.ValidateFact(f.name, f.val, wire.MaxFactLen, false); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-	}
-	if err := wire.ValidateFact("tunnel error", rep.Tunnel.Error, wire.MaxTunnelErrorLen, false); err != nil {
+	if err := rep.Validate(); err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	if len(rep.Tunnel.Peers) > wire.MaxHealthPeers {
-		s.writeError(w, r, wire.Errorf(wire.CodeInvalidArgument, "at most %d peers per health report", wire.MaxHealthPeers))
-		return
-	}
-	for _, p := range rep.Tunnel.Peers {
-		if wire.ValidateFact("peer name", p.Name, wire.MaxNameLen, false) != nil || wire.ValidateFact("peer id", p.ID, wire.MaxFactLen, false) != nil ||
-			wire.ValidateFact("peer endpoint", p.Endpoint, wire.MaxEndpointLen, false) != nil ||
-			!slices.Contains(wire.PeerPaths, p.Path) || !(p.LatencyMS >= 0 && p.LatencyMS <= wire.MaxLatencyMS) {
-			s.writeError(w, r, wire.Errorf(wire.CodeInvalidArgument, "malformed peer entry"))
-			return
-		}
 	}
 	now := s.now()
 	select {
