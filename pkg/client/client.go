@@ -57,7 +57,7 @@ func WithPin(pin string) Option {
 		if err != nil {
 			return err
 		}
-		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr := newTransport()
 		tr.TLSClientConfig = &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			// Chain verification is replaced by the pin check below.
@@ -98,13 +98,53 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("client: server URL %q must look like https://host:port", baseURL)
 	}
-	c := &Client{base: strings.TrimRight(baseURL, "/"), http: &http.Client{}}
+	c := &Client{base: strings.TrimRight(baseURL, "/"), http: &http.Client{Transport: newTransport()}}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
 		}
 	}
 	return c, nil
+}
+
+// How soon a connection to a server that vanished without closing it (its
+// link went down, a replica behind a load balancer died) is given up. A
+// held long-poll sends nothing for a minute, so without these the kernel's
+// TCP retries decide: about 16 minutes on Linux.
+var (
+	// HTTP/2 (every TLS connection): after pingAfter without a frame from
+	// the server the client pings; no answer within pingTimeout closes the
+	// connection and fails every request on it. (Variables for tests.)
+	pingAfter   = 10 * time.Second
+	pingTimeout = 5 * time.Second
+)
+
+const (
+	// TCP (also plain HTTP): keep-alive probes after 5 s of silence, every
+	// 3 s; on Linux TCP_USER_TIMEOUT gives up after 15 s without an
+	// acknowledgement (probes included).
+	keepIdle     = 5 * time.Second
+	keepInterval = 3 * time.Second
+	keepCount    = 3
+	userTimeout  = 15 * time.Second
+	// pollGrace is how much longer than its ?wait a long-poll may take
+	// before the client gives up on it (the server's jitter, a slow
+	// network): a server that accepts connections and pings but never
+	// answers does not hold an agent forever either.
+	pollGrace = 30 * time.Second
+)
+
+// newTransport is http.DefaultTransport with the liveness checks above.
+func newTransport() *http.Transport {
+	d := &net.Dialer{
+		Timeout:         10 * time.Second,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: keepIdle, Interval: keepInterval, Count: keepCount},
+		Control:         setUserTimeout,
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = d.DialContext
+	tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: pingAfter, PingTimeout: pingTimeout}
+	return tr
 }
 
 // SPKIHash returns the SHA-256 of a certificate's SubjectPublicKeyInfo.
@@ -203,6 +243,9 @@ func (c *Client) Netmap(ctx context.Context, since uint64, wait time.Duration) (
 		p += "&wait=0"
 	case wait > 0:
 		p += "&wait=" + strconv.Itoa(int(wait/time.Second))
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, wait+pollGrace)
+		defer cancel()
 	}
 	return out, c.do(ctx, http.MethodGet, p, nil, &out)
 }
@@ -414,6 +457,9 @@ func (c *Client) AgentFlags(ctx context.Context, etag string, wait time.Duration
 	p := wire.PathAgentFlags
 	if wait > 0 {
 		p += "?wait=" + strconv.Itoa(int(wait/time.Second))
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, wait+pollGrace)
+		defer cancel()
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+p, nil)
 	if err != nil {
