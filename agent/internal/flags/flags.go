@@ -188,12 +188,17 @@ func (s *Store) freshness() Freshness {
 			f.Source = "server"
 		}
 	}
+	f.Stale = !s.synced || s.lastErr != ""
 	if !s.lastSync.IsZero() {
 		t := s.lastSync.UTC()
 		f.LastSync = &t
-		f.StaleSeconds = int64(s.now().Sub(s.lastSync).Seconds())
+		// While fresh a long-poll is held, which the server answers as soon
+		// as anything changes: the flags are current, not "as old as the
+		// last answer". The age counts only once they are stale.
+		if f.Stale {
+			f.StaleSeconds = int64(s.now().Sub(s.lastSync).Seconds())
+		}
 	}
-	f.Stale = !s.synced || s.lastErr != ""
 	return f
 }
 
@@ -236,8 +241,16 @@ type Fetcher interface {
 // the error that makes further syncing pointless (machine revoked).
 func (s *Store) Sync(ctx context.Context, f Fetcher, backoff func(int) time.Duration) error {
 	failures := 0
+	confirmed := false // since the start or the last failure
 	for ctx.Err() == nil {
-		set, etag, notModified, err := f.AgentFlags(ctx, s.ETag(), 60*time.Second)
+		// The first request after a start or an outage is answered at
+		// once, so freshness is confirmed as soon as the server is
+		// reachable; then the long-poll waits for changes.
+		wait := 60 * time.Second
+		if !confirmed {
+			wait = 0
+		}
+		set, etag, notModified, err := f.AgentFlags(ctx, s.ETag(), wait)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -246,6 +259,7 @@ func (s *Store) Sync(ctx context.Context, f Fetcher, backoff func(int) time.Dura
 				return err
 			}
 			s.Failed(err)
+			confirmed = false
 			d := backoff(failures)
 			failures++
 			s.log.Warn("flag sync failed; serving the last good flags", "err", err, "retry_in", d.Round(time.Millisecond))
@@ -255,7 +269,7 @@ func (s *Store) Sync(ctx context.Context, f Fetcher, backoff func(int) time.Dura
 			}
 			continue
 		}
-		failures = 0
+		failures, confirmed = 0, true
 		if notModified {
 			s.Confirm()
 			continue

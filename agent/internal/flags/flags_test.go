@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,6 +72,24 @@ func TestOFREPSingleBulkErrorsAndETag(t *testing.T) {
 	}
 	if rec := post(t, h, "/ofrep/v1/evaluate/flags", `{"context":{}}`, "If-None-Match", etag); rec.Code != 304 {
 		t.Fatalf("bulk with matching If-None-Match: %d", rec.Code)
+	}
+	// Time passing changes nothing the answer says: still 304 (before, the
+	// ETag hashed staleSeconds and changed every second).
+	now := time.Now()
+	s.now = func() time.Time { return now.Add(7 * time.Second) }
+	if rec := post(t, h, "/ofrep/v1/evaluate/flags", `{"context":{}}`, "If-None-Match", etag); rec.Code != 304 {
+		t.Fatalf("bulk 7 s later, nothing changed: %d, want 304", rec.Code)
+	}
+	if fr := s.Freshness(); fr.StaleSeconds != 0 || fr.Stale {
+		t.Fatalf("fresh flags report staleSeconds %d (stale %v), want 0", fr.StaleSeconds, fr.Stale)
+	}
+	// Turning stale changes the answer (reason STALE) and the age counts.
+	s.Failed(errors.New("connection lost"))
+	if rec := post(t, h, "/ofrep/v1/evaluate/flags", `{"context":{}}`, "If-None-Match", etag); rec.Code != 200 {
+		t.Fatalf("bulk after the flags turned stale: %d, want 200", rec.Code)
+	}
+	if fr := s.Freshness(); fr.StaleSeconds < 7 || !fr.Stale {
+		t.Fatalf("stale flags: %+v, want the age since the last sync", fr)
 	}
 	s.Update(sampleSet(4, `"v2"`), `"4-x"`)
 	if rec := post(t, h, "/ofrep/v1/evaluate/flags", `{"context":{}}`, "If-None-Match", etag); rec.Code != 200 {
@@ -176,4 +195,59 @@ func BenchmarkOFREPSingle(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}
+
+// waits records the wait of each AgentFlags call and answers 304.
+type waits struct {
+	mu   sync.Mutex
+	seen []time.Duration
+	fail int // the first fail calls fail
+}
+
+func (w *waits) AgentFlags(ctx context.Context, etag string, wait time.Duration) (wire.FlagSet, string, bool, error) {
+	w.mu.Lock()
+	w.seen = append(w.seen, wait)
+	n := len(w.seen)
+	w.mu.Unlock()
+	if n <= w.fail {
+		return wire.FlagSet{}, "", false, errors.New("connection refused")
+	}
+	if wait > 0 {
+		<-ctx.Done()
+		return wire.FlagSet{}, "", false, ctx.Err()
+	}
+	return wire.FlagSet{}, etag, true, nil
+}
+
+// TestFreshnessIsConfirmedAtOnce: after a start (flags from the cache) and
+// after an outage the first request asks for an immediate answer, so the
+// flags are fresh as soon as the server is reachable — not when a 60 s
+// long-poll returns.
+func TestFreshnessIsConfirmedAtOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.json")
+	NewStore(path, quiet).Update(sampleSet(3, `"on"`), `"3-x"`)
+	s := NewStore(path, quiet) // a restart: CACHED
+	if fr := s.Freshness(); fr.Source != "cache" || !fr.Stale {
+		t.Fatalf("after a restart: %+v", fr)
+	}
+	w := &waits{fail: 1}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Sync(ctx, w, func(int) time.Duration { return time.Millisecond }); close(done) }()
+	deadline := time.Now().Add(2 * time.Second)
+	for s.Freshness().Stale && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	fr := s.Freshness()
+	cancel()
+	<-done
+	if fr.Stale || fr.Source != "server" {
+		t.Fatalf("freshness after the server answered: %+v", fr)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// fail (immediate), confirm after the outage (immediate), then hold.
+	if len(w.seen) < 3 || w.seen[0] != 0 || w.seen[1] != 0 || w.seen[2] != 60*time.Second {
+		t.Fatalf("waits asked for: %v, want 0 (after the start), 0 (after the failure), then 60s", w.seen)
+	}
 }

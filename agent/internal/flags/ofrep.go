@@ -133,8 +133,7 @@ func Handler(s *Store) http.Handler {
 			writeJSON(w, http.StatusInternalServerError, ofrepError{ErrorCode: codeGeneral, ErrorDetails: err.Error()})
 			return
 		}
-		sum := sha256.Sum256(body)
-		etag := `"` + hex.EncodeToString(sum[:12]) + `"`
+		etag := bulkETag(out.Flags)
 		w.Header().Set("ETag", etag)
 		if r.Header.Get("If-None-Match") == etag {
 			w.WriteHeader(http.StatusNotModified)
@@ -161,4 +160,16 @@ func Serve(ctx context.Context, addr string, s *Store) error {
 		return err
 	}
 	return nil
+}
+
+// bulkETag identifies what a bulk answer says — each flag's value, reason,
+// variant, staleness, source and set version — and not the seconds since
+// the last sync, which change every second and would defeat If-None-Match.
+func bulkETag(results []ofrepResult) string {
+	h := sha256.New()
+	enc := json.NewEncoder(h)
+	for _, r := range results {
+		_ = enc.Encode([]any{r.Key, r.Value, r.Reason, r.Variant, r.Metadata["evaluationReason"], r.Metadata["stale"], r.Metadata["source"], r.Metadata["flagSetVersion"]})
+	}
+	return `"` + hex.EncodeToString(h.Sum(nil)[:12]) + `"`
 }
