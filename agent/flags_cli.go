@@ -1,19 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/wirefleet/wirefleet/agent/internal/control"
 	"github.com/wirefleet/wirefleet/agent/internal/flags"
 	pkgflags "github.com/wirefleet/wirefleet/pkg/flags"
 )
@@ -31,33 +31,29 @@ type evaluation struct {
 	Metadata map[string]any  `json:"metadata"`
 }
 
-// fetchFlags asks the running agent's OFREP endpoint; when the agent is not
-// running it evaluates from the on-disk cache instead (reason CACHED).
+// fetchFlags asks the agent of this state directory, through its control
+// socket (never a TCP port some other program may hold); when that agent
+// is not running it evaluates from its on-disk cache (reason CACHED).
 func fetchFlags(g *globals, key string) ([]evaluation, error) {
-	if g.flagsListen != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		u := "http://" + g.flagsListen + "/ofrep/v1/evaluate/flags"
-		if key != "" {
-			u += "/" + key
-		}
-		req, _ := http.NewRequestWithContext(ctx, "POST", u, bytes.NewReader([]byte(`{"context":{}}`)))
-		req.Header.Set("Content-Type", "application/json")
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-			switch {
-			case resp.StatusCode == http.StatusNotFound:
-				return nil, fmt.Errorf("no flag %q", key)
-			case resp.StatusCode != http.StatusOK:
-				return nil, fmt.Errorf("flag endpoint: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
-			case key != "":
-				var e evaluation
-				return []evaluation{e}, json.Unmarshal(body, &e)
-			default:
-				var all struct{ Flags []evaluation }
-				return all.Flags, json.Unmarshal(body, &all)
-			}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	path := "/ofrep/v1/evaluate/flags"
+	if key != "" {
+		path += "/" + url.PathEscape(key)
+	}
+	status, body, err := control.Post(ctx, g.paths().ControlSocket(), path, []byte(`{"context":{}}`))
+	if err == nil {
+		switch {
+		case status == http.StatusNotFound:
+			return nil, fmt.Errorf("no flag %q", key)
+		case status != http.StatusOK:
+			return nil, fmt.Errorf("the agent's flag endpoint: HTTP %d: %s", status, strings.TrimSpace(string(body)))
+		case key != "":
+			var e evaluation
+			return []evaluation{e}, json.Unmarshal(body, &e)
+		default:
+			var all struct{ Flags []evaluation }
+			return all.Flags, json.Unmarshal(body, &all)
 		}
 	}
 	set, _, savedAt, ok, err := flags.LoadCache(g.paths().FlagCache())

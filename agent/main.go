@@ -221,7 +221,7 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, WireGuard: g.wireguard, EagerPeers: g.eagerPeers, PeerIdle: g.peerIdle, HealthInterval: g.healthInterval, Flags: fl,
 			Exe: executable(), UpdateInterval: g.updateInterval, UpdateGate: g.updateGate, Channel: g.channel}
 		go func() {
-			if err := control.Serve(ctx, p.ControlSocket(), controlAgent{eng}); err != nil {
+			if err := control.Serve(ctx, p.ControlSocket(), controlAgent{eng}, flags.Handler(fl)); err != nil {
 				log.Warn("control socket unavailable; `status` will show offline state", "err", err)
 			}
 		}()

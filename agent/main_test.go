@@ -1,8 +1,19 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/wirefleet/wirefleet/agent/internal/control"
+	"github.com/wirefleet/wirefleet/agent/internal/flags"
+	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
 func TestCheckPeerIdle(t *testing.T) {
@@ -13,5 +24,54 @@ func TestCheckPeerIdle(t *testing.T) {
 		if err := checkPeerIdle(c.d); (err == nil) != c.ok {
 			t.Errorf("checkPeerIdle(%v) = %v, want ok=%v", c.d, err, c.ok)
 		}
+	}
+}
+
+type idleAgent struct{}
+
+func (idleAgent) Status() any                      { return map[string]bool{"running": true} }
+func (idleAgent) Down() error                      { return nil }
+func (idleAgent) Up() error                        { return nil }
+func (idleAgent) Logout(ctx context.Context) error { return nil }
+
+// TestFlagsCLIAsksTheAgentOfItsStateDir: `flags list --state-dir S` gets
+// its answer from the agent of S (its control socket) or, when that agent
+// is not running, from S's cache — never from whatever program listens on
+// the OFREP port (before, a decoy on 127.0.0.1:8016 answered).
+func TestFlagsCLIAsksTheAgentOfItsStateDir(t *testing.T) {
+	decoy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"flags":[{"key":"decoy","value":true,"reason":"STATIC","metadata":{}}]}`)
+	}))
+	defer decoy.Close()
+	dir := t.TempDir()
+	g := &globals{stateDir: dir, flagsListen: strings.TrimPrefix(decoy.URL, "http://")}
+	quiet := slog.New(slog.DiscardHandler)
+	st := flags.NewStore(g.paths().FlagCache(), quiet)
+	st.Update(wire.FlagSet{Version: 3, Flags: []wire.Flag{{Key: "mine", Type: wire.FlagString, Enabled: true, Default: json.RawMessage(`"from-S"`)}}}, `"3-x"`)
+
+	// Not running: S's cache.
+	evs, err := fetchFlags(g, "")
+	if err != nil || len(evs) != 1 || evs[0].Key != "mine" || evs[0].Reason != flags.ReasonCached {
+		t.Fatalf("agent not running: %+v (%v), want S's cached flag", evs, err)
+	}
+	// Running: its control socket.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- control.Serve(ctx, g.paths().ControlSocket(), idleAgent{}, flags.Handler(st)) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		evs, err = fetchFlags(g, "mine")
+		if err == nil && len(evs) == 1 && evs[0].Reason != flags.ReasonCached || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil || len(evs) != 1 || evs[0].Key != "mine" || string(evs[0].Value) != `"from-S"` || evs[0].Metadata["source"] != "server" {
+		t.Fatalf("agent running: %+v (%v), want its own flag from the server", evs, err)
+	}
+	if _, err := fetchFlags(g, "decoy"); err == nil {
+		t.Fatal("the decoy on the OFREP port answered")
 	}
 }

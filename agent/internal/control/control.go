@@ -4,6 +4,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,8 +25,10 @@ type Agent interface {
 }
 
 // Serve answers the CLI until ctx ends: GET /status, POST /down, /up and
-// /logout.
-func Serve(ctx context.Context, addr string, a Agent) error {
+// /logout, and, when flags is not nil, the agent's OFREP endpoint under
+// /ofrep/ (so `flags list --state-dir S` asks the agent of S, not
+// whatever listens on a TCP port).
+func Serve(ctx context.Context, addr string, a Agent, flags http.Handler) error {
 	ln, err := listen(addr)
 	if err != nil {
 		return fmt.Errorf("control: listen on %s: %w", addr, err)
@@ -47,6 +50,9 @@ func Serve(ctx context.Context, addr string, a Agent) error {
 			}
 			w.WriteHeader(http.StatusNoContent)
 		})
+	}
+	if flags != nil {
+		mux.Handle("/ofrep/", flags)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -98,4 +104,18 @@ func Status(ctx context.Context, addr string, v any) error {
 		return fmt.Errorf("control: status: HTTP %d", resp.StatusCode)
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// Post sends body to path on the running agent and returns the answer's
+// status and body. It fails with ErrNotRunning when no agent answers.
+func Post(ctx context.Context, addr, path string, body []byte) (int, []byte, error) {
+	req, _ := http.NewRequestWithContext(ctx, "POST", "http://agent"+path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := httpClient(addr).Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w (%v)", ErrNotRunning, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	return resp.StatusCode, b, err
 }
