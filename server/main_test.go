@@ -443,3 +443,58 @@ func TestMetricsAreNotPublicAndTLSSetsHSTS(t *testing.T) {
 		t.Error("plain HTTP sent Strict-Transport-Security")
 	}
 }
+
+// TestConnectionCapPerIP: one address opening 200 idle connections holds
+// at most --max-conns-per-ip of the server's descriptors (before: one per
+// connection); the rest are closed at accept and counted.
+func TestConnectionCapPerIP(t *testing.T) {
+	metricsAddr := freePort(t)
+	p := start(t, nil, "--data-dir", t.TempDir(), "--listen", freePort(t), "--insecure-http", "--max-conns-per-ip", "20", "--metrics-listen", metricsAddr)
+	fds := func() int {
+		e, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid))
+		return len(e)
+	}
+	before := fds()
+	host := strings.TrimPrefix(p.url, "http://")
+	var conns []net.Conn
+	for range 200 {
+		c, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if after := fds(); after > before+25 {
+		t.Errorf("200 connections from one address took %d descriptors (cap 20)", after-before)
+	} else {
+		t.Logf("200 idle connections from one address: %d more descriptors", after-before)
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`(?m)^wirefleet_connections_refused_total (\d+)`).FindSubmatch(b)
+	if m == nil || string(m[1]) != "180" {
+		t.Errorf("wirefleet_connections_refused_total: %q, want 180", m)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	// The address is welcome again once its connections are gone.
+	var code int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(p.url + "/healthz"); err == nil {
+			code = resp.StatusCode
+			resp.Body.Close()
+			if code == 200 {
+				break
+			}
+		}
+	}
+	if code != 200 {
+		t.Fatalf("after closing its connections the address is still refused (%d)", code)
+	}
+}

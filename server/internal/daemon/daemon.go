@@ -24,12 +24,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/release"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/api"
+	"github.com/wirefleet/wirefleet/server/internal/connlimit"
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/oneliner"
@@ -85,6 +87,9 @@ type Options struct {
 	// agent cross-built for other systems and "windows/amd64-msi=PATH", the
 	// MSI install.ps1 downloads. They carry PublishAgent's version.
 	PublishAlso []string
+	// MaxConnsPerIP caps the connections one source address may hold open
+	// (0: no cap).
+	MaxConnsPerIP int
 	// MetricsListen, when set, serves /metrics without authentication on
 	// its own listener (loopback or a monitoring network). On the main
 	// port /metrics needs the token in MetricsTokenFile or an admin key.
@@ -114,13 +119,13 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 
 	// Listen first: the URL and pin printed below must be the real ones,
 	// and agents are told the STUN address in their maps.
-	ln, extURL, pin, err := listen(o)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ln, extURL, pin, err := listen(o, reg)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	stunSrv, stunAddr, err := listenSTUN(o, extURL, log, reg)
 	if err != nil {
 		return err
@@ -266,11 +271,16 @@ func startHub(ctx, hubCtx context.Context, db *store.DB, log *slog.Logger, bg *s
 // listen opens the TCP listener (TLS unless --insecure-http) and returns
 // it with the URL agents should use and the self-signed certificate's pin
 // ("" for an operator certificate or plain HTTP).
-func listen(o Options) (net.Listener, string, string, error) {
+func listen(o Options, reg prometheus.Registerer) (net.Listener, string, string, error) {
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return nil, "", "", fmt.Errorf("daemon: listen on %s: %w", o.Listen, err)
 	}
+	refused := promauto.With(reg).NewCounter(prometheus.CounterOpts{
+		Name: "wirefleet_connections_refused_total",
+		Help: "Connections closed at accept because their source address held --max-conns-per-ip already.",
+	})
+	ln = connlimit.New(ln, o.MaxConnsPerIP, refused.Inc)
 	extURL, host := externalURL(o, ln.Addr())
 	if o.InsecureHTTP {
 		return ln, extURL, "", nil
