@@ -343,11 +343,13 @@ func (s *Server) forward(sess *session, bp *[]byte, b []byte) {
 	}
 	if dst == nil {
 		// Tell the sender, reusing the buffer: it then tries a direct path.
+		// It is recorded as waiting first: once it has read NoPeer, a
+		// connect of the destination must find it and announce Present.
 		key := f.Key
+		s.wait(sess, key, time.Now())
 		*bp = relay.Append((*bp)[:0], relay.TypeNoPeer, key, nil)
 		s.enqueue(sess, bp)
 		s.dropped.WithLabelValues(DropNoPeer).Inc()
-		s.wait(sess, key, time.Now())
 		return
 	}
 	// Rewrite the header in place: the receiver learns the sender.

@@ -143,6 +143,11 @@ func TestForwardsBetweenMachines(t *testing.T) {
 	if f := recv(t, a); f.Key != key(2) || string(f.Payload) != "to a" {
 		t.Fatalf("a got %+v", f)
 	}
+	// The counter moves just after the frame is queued, so the receiver
+	// can see the frame first: wait for it briefly.
+	for deadline := time.Now().Add(2 * time.Second); testutil.ToFloat64(r.srv.bytes) != 8 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if got := testutil.ToFloat64(r.srv.bytes); got != 8 {
 		t.Errorf("relayed bytes %v, want 8", got)
 	}
