@@ -46,10 +46,10 @@ func (l *Listener) Accept() (net.Conn, error) {
 		l.mu.Lock()
 		if l.per[ip] >= l.max {
 			l.mu.Unlock()
-			c.Close()
 			if l.refused != nil {
-				l.refused()
+				l.refused() // before the close, which the client may see at once
 			}
+			c.Close()
 			continue
 		}
 		l.per[ip]++
