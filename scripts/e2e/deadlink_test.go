@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -62,4 +63,36 @@ func TestDeadLinkIsNoticedInSeconds(t *testing.T) {
 		return a.h.cmd("ip", "link", "show", a.iface).Run() != nil
 	})
 	t.Logf("revocation applied %v after the link came back (outage %v)", time.Since(back).Round(100*time.Millisecond), back.Sub(cut).Round(time.Second))
+}
+
+// TestInterfaceNameTakenInAnotherNamespace: two agents given the same
+// interface name in different network namespaces share the UAPI socket
+// directory; the second must say plainly that the name is taken and how
+// to fix it (in status and on the server), keep running and retrying,
+// and leave the first agent's device alone.
+func TestInterfaceNameTakenInAnotherNamespace(t *testing.T) {
+	f := newFleet(t, 3)
+	a := f.enroll(f.hosts[1], 1)
+	b := &agent{h: f.hosts[2], dir: t.TempDir(), iface: a.iface}
+	b.h.run(t, bins+"/wirefleet-agent", "enroll", "--server", f.serverURL, "--token", f.token(), "--pin", f.pin, "--state-dir", b.dir)
+	b.start(t)
+	var tunErr string
+	eventually(t, 20*time.Second, "the second agent reports the name as taken", func() bool {
+		out, _ := b.h.cmd(bins+"/wirefleet-agent", "status", "--json", "--state-dir", b.dir).Output()
+		var s struct {
+			Running     bool   `json:"running"`
+			TunnelError string `json:"tunnel_error"`
+		}
+		json.Unmarshal(out, &s)
+		tunErr = s.TunnelError
+		return s.Running && strings.Contains(s.TunnelError, a.iface+" is taken") && strings.Contains(s.TunnelError, "--interface")
+	})
+	t.Logf("second agent: %s", tunErr)
+	if b.proc.cmd.ProcessState != nil {
+		t.Fatal("the second agent exited")
+	}
+	// The first agent's tunnel is untouched.
+	if a.h.cmd("ip", "link", "show", a.iface).Run() != nil {
+		t.Fatal("the first agent's interface is gone")
+	}
 }

@@ -28,6 +28,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -99,6 +100,11 @@ type Tunnel struct {
 // ChooseBackends returns the backends to try, in order, for a --wireguard
 // mode: auto prefers the kernel module where this build has the kernel
 // path (Linux) and falls back to wireguard-go.
+
+// ErrNameTaken is wrapped when the interface name's UAPI socket belongs to
+// another running WireGuard device.
+var ErrNameTaken = errors.New("interface name in use")
+
 func ChooseBackends(mode string, kernelBuilt bool) ([]string, error) {
 	switch mode {
 	case "", ModeAuto:
@@ -221,7 +227,13 @@ func Start(cfg Config, tdev tun.Device, bind conn.Bind, ctl Control, log *slog.L
 		if runtime.GOOS == "windows" { // a pipe name, not a file another namespace can hold
 			return nil, fmt.Errorf("tunnel: UAPI pipe for %s: %w", name, err)
 		}
-		return nil, fmt.Errorf("tunnel: UAPI socket for %s: %w (is another WireGuard interface with this name running, e.g. an agent in another network namespace? use --interface)", name, err)
+		if strings.Contains(err.Error(), "in use") {
+			// wireguard-go found a live socket of that name: another device
+			// (an agent in another network namespace shares the directory)
+			// owns it, and `wg show` would show that device, not ours.
+			return nil, fmt.Errorf("tunnel: %w: %s is taken: another running WireGuard device (an agent in another network namespace?) answers on its UAPI socket; give this agent its own name with --interface", ErrNameTaken, name)
+		}
+		return nil, fmt.Errorf("tunnel: UAPI socket for %s: %w", name, err)
 	}
 	t := &Tunnel{log: log, ctl: ctl, name: name, mode: ModeUserspace, dev: dev, uapi: uapi, paths: paths,
 		keepalive: time.Duration(cfg.Self.Keepalive) * time.Second, view: wire.View{Self: &cfg.Self}}
