@@ -33,9 +33,9 @@ func (r remoteTarget) PutKeys(root string, keys, sig []byte) error {
 	return r.cl.PublishKeys(r.ctx, wire.PublishKeysRequest{RootPublicKey: root, KeysJSON: string(keys), Signature: string(sig)})
 }
 
-func (r remoteTarget) PutManifest(channel string, body, sig []byte) (release.Manifest, error) {
+func (r remoteTarget) PutManifest(channel string, body, sig []byte, allowOlder bool) (release.Manifest, error) {
 	var m release.Manifest
-	return m, r.cl.PublishManifest(r.ctx, channel, wire.PublishManifestRequest{Manifest: string(body), Signature: string(sig)}, &m)
+	return m, r.cl.PublishManifest(r.ctx, channel, wire.PublishManifestRequest{Manifest: string(body), Signature: string(sig), AllowOlder: allowOlder}, &m)
 }
 
 func releasesCmd() *cobra.Command {
@@ -112,8 +112,11 @@ func releasesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "published %s %s: %d binaries, rollout %.0f%%, manifest expires %s\n",
+			fmt.Fprintf(cmd.OutOrStdout(), "published %s %s: %d binaries, rollout %g%%, manifest expires %s\n",
 				m.Channel, m.Version, len(m.Artifacts), m.Rollout, m.Expires.Format(time.RFC3339))
+			if m.Rollout == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "rollout 0%: no machine takes it yet; publish again with a higher --rollout to start")
+			}
 			return nil
 		},
 	}
@@ -122,7 +125,8 @@ func releasesCmd() *cobra.Command {
 	pf.StringVar(&o.Version, "version", "", "version of the binaries (required)")
 	pf.StringArrayVar(&files, "file", nil, "os/arch=PATH of a binary, or windows/ARCH-msi=PATH of the MSI install.ps1 downloads (repeatable)")
 	pf.StringVar(&dist, "dist", "", "publish every agent binary and MSI of --version that `make dist` wrote to this directory")
-	pf.Float64Var(&o.Rollout, "rollout", 100, "percent of machines offered the release")
+	pf.Float64Var(&o.Rollout, "rollout", 100, "percent of machines offered the release: 0 (nobody yet; raise it later by publishing again) to 100")
+	pf.BoolVar(&o.AllowOlder, "allow-older", false, "publish a version older than the channel's current one (its machines keep the newer one; new installs get this one)")
 	pf.DurationVar(&o.Expires, "expires", 30*24*time.Hour, "manifest lifetime (agents refuse an expired manifest)")
 	pf.StringVar(&o.Notes, "notes", "", "release notes")
 	list := &cobra.Command{
@@ -138,7 +142,7 @@ func releasesCmd() *cobra.Command {
 					for _, raw := range info.Channels {
 						var m release.Manifest
 						if json.NewDecoder(bytes.NewReader(raw)).Decode(&m) == nil {
-							fmt.Fprintf(tw, "%s\t%s\t%.0f%%\t%d\t%s\n", m.Channel, m.Version, m.Rollout, len(m.Artifacts), m.Expires.Format("2006-01-02"))
+							fmt.Fprintf(tw, "%s\t%s\t%g%%\t%d\t%s\n", m.Channel, m.Version, m.Rollout, len(m.Artifacts), m.Expires.Format("2006-01-02"))
 						}
 					}
 					fmt.Fprintln(tw, "\nAGENT VERSION\tMACHINES")

@@ -457,6 +457,10 @@ type PublishKeysRequest struct {
 type PublishManifestRequest struct {
 	Manifest  string `json:"manifest"`
 	Signature string `json:"signature"`
+	// AllowOlder accepts a version older than the channel's current one:
+	// agents running the newer one keep it (they never downgrade), while
+	// new installs get the older one.
+	AllowOlder bool `json:"allow_older,omitempty"`
 }
 
 // ReleasesInfo lists each channel's manifest and how many machines run

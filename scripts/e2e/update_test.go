@@ -37,8 +37,8 @@ func TestSelfUpdateWithRollback(t *testing.T) {
 	keys := filepath.Join(work, "keys")
 	run(t, f.server, "releases", "keygen", "--keys", keys)
 	target := runtime.GOOS + "/" + runtime.GOARCH
-	publish := func(version, bin string) {
-		run(t, f.server, "releases", "publish", "--keys", keys, "--data-dir", f.data, "--version", version, "--file", target+"="+bin)
+	publish := func(version, bin string, extra ...string) {
+		run(t, f.server, append([]string{"releases", "publish", "--keys", keys, "--data-dir", f.data, "--version", version, "--file", target + "=" + bin}, extra...)...)
 	}
 	publish("1.0.0", v1)
 
@@ -69,8 +69,15 @@ func TestSelfUpdateWithRollback(t *testing.T) {
 	}
 	eventually(t, 20*time.Second, "agent 1.0.0 reports", func() bool { return machine().AgentVersion == "1.0.0" })
 
+	// A 0 % rollout reaches nobody (it used to mean 100 %): the agent,
+	// told of the release at its next health report, stays on 1.0.0.
+	publish("2.0.0", v2, "--rollout", "0")
+	time.Sleep(5 * time.Second) // health every second: several release tags seen
+	if m := machine(); m.AgentVersion != "1.0.0" {
+		t.Fatalf("a 0%% rollout was taken: the agent runs %s", m.AgentVersion)
+	}
 	t0 := time.Now()
-	publish("2.0.0", v2)
+	publish("2.0.0", v2, "--rollout", "100")
 	eventually(t, 60*time.Second, "agent updates itself to 2.0.0", func() bool {
 		m := machine()
 		return m.AgentVersion == "2.0.0" && m.LastUpdate != nil && m.LastUpdate.State == "ok" && m.LastUpdate.To == "2.0.0"
@@ -115,8 +122,12 @@ func TestSelfUpdateWithRollback(t *testing.T) {
 		t.Fatalf("a tampered release was applied: %s", m.AgentVersion)
 	}
 
-	// An older release is refused (anti-rollback).
-	publish("1.5.0", v15)
+	// Publishing an older release needs --allow-older; once published,
+	// agents refuse it (anti-rollback).
+	if out, err := exec.Command(f.server, "releases", "publish", "--keys", keys, "--data-dir", f.data, "--version", "1.5.0", "--file", target+"="+v15).CombinedOutput(); err == nil || !strings.Contains(string(out), "--allow-older") {
+		t.Fatalf("publishing an older version without --allow-older: %v\n%s", err, out)
+	}
+	publish("1.5.0", v15, "--allow-older")
 	time.Sleep(6 * time.Second)
 	if m := machine(); m.AgentVersion != "2.0.0" {
 		t.Fatalf("downgraded to %s", m.AgentVersion)

@@ -191,7 +191,7 @@ func (u *Updater) Find(ctx context.Context) (*Offer, error) {
 		return nil, nil
 	case version.Compare(m.Version, u.Current) <= 0:
 		return nil, nil // not newer: never downgrade
-	case flags.Bucket("release:"+m.Channel, u.MachineID) >= m.Rollout:
+	case m.Rollout < 100 && flags.Bucket("release:"+m.Channel, u.MachineID) >= m.Rollout: // 0: nobody
 		return nil, nil
 	case u.failedBefore(m.Version):
 		return nil, nil

@@ -545,7 +545,7 @@ func publishAgent(o Options, rel *releases.Store, log *slog.Logger) error {
 		}
 		files[t] = path
 	}
-	m, err := releases.Publish(rel, keys, "", releases.PublishOptions{Channel: "stable", Version: version, Files: files})
+	m, err := releases.Publish(rel, keys, "", releases.PublishOptions{Channel: "stable", Version: version, Files: files, Rollout: 100, AllowOlder: true})
 	if err != nil {
 		return fmt.Errorf("daemon: publish %s: %w", o.PublishAgent, err)
 	}

@@ -50,7 +50,7 @@ func (s *Service) PublishManifest(ctx context.Context, a Actor, channel string, 
 	if err != nil {
 		return release.Manifest{}, err
 	}
-	m, err := rs.PutManifest(channel, []byte(req.Manifest), []byte(req.Signature))
+	m, err := rs.PutManifest(channel, []byte(req.Manifest), []byte(req.Signature), req.AllowOlder)
 	if err != nil {
 		return release.Manifest{}, err
 	}

@@ -19,7 +19,7 @@ import (
 type Target interface {
 	PutFile(name string, r io.Reader) (string, int64, error)
 	PutKeys(rootPub string, keys, sig []byte) error
-	PutManifest(channel string, body, sig []byte) (release.Manifest, error)
+	PutManifest(channel string, body, sig []byte, allowOlder bool) (release.Manifest, error)
 }
 
 // PublishOptions describe one release.
@@ -27,7 +27,9 @@ type PublishOptions struct {
 	Channel string
 	Version string
 	Files   map[string]string // "linux/amd64" → path of the binary
-	Rollout float64           // percent, default 100
+	Rollout float64           // percent of machines offered it: 0 (nobody yet) to 100
+	// AllowOlder publishes a version older than the channel's current one.
+	AllowOlder bool
 	Expires time.Duration     // manifest lifetime, default 30 days
 	Notes   string
 }
@@ -41,8 +43,8 @@ func Publish(t Target, keysDir, password string, o PublishOptions) (release.Mani
 	if len(o.Files) == 0 {
 		return release.Manifest{}, fmt.Errorf("releases: no binaries given (--file linux/amd64=PATH)")
 	}
-	if o.Rollout == 0 {
-		o.Rollout = 100
+	if !(o.Rollout >= 0 && o.Rollout <= 100) { // also NaN
+		return release.Manifest{}, fmt.Errorf("releases: rollout must be 0–100 percent, not %v", o.Rollout)
 	}
 	if o.Expires == 0 {
 		o.Expires = 30 * 24 * time.Hour
@@ -97,7 +99,7 @@ func Publish(t Target, keysDir, password string, o PublishOptions) (release.Mani
 	if err != nil {
 		return m, err
 	}
-	return t.PutManifest(m.Channel, body, msig)
+	return t.PutManifest(m.Channel, body, msig, o.AllowOlder)
 }
 
 // distName matches what `make dist` writes: the agent per OS/arch and the

@@ -2,6 +2,7 @@ package releases
 
 import (
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -103,5 +104,39 @@ func TestPublishMSI(t *testing.T) {
 	resp.Body.Close()
 	if string(body) != "msi" {
 		t.Errorf("the MSI served is %q", body)
+	}
+}
+
+// TestRolloutMeansWhatItSays: a 0 % rollout is published as 0 (it was
+// turned into 100 %), out-of-range rollouts are refused, and a version
+// older than the channel's current one needs AllowOlder.
+func TestRolloutMeansWhatItSays(t *testing.T) {
+	keys := t.TempDir()
+	if err := release.Keygen(keys, "", 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "wirefleet-agent")
+	os.WriteFile(bin, []byte("agent"), 0o755)
+	s := NewStore(t.TempDir())
+	pub := func(v string, rollout float64, older bool) (release.Manifest, error) {
+		return Publish(s, keys, "", PublishOptions{Channel: "stable", Version: v, Rollout: rollout, AllowOlder: older, Files: map[string]string{"linux/amd64": bin}})
+	}
+	m, err := pub("1.5.0", 0, false)
+	if err != nil || m.Rollout != 0 {
+		t.Fatalf("--rollout 0 published as %v (%v), want 0", m.Rollout, err)
+	}
+	for _, bad := range []float64{-1, 100.5, math.NaN()} {
+		if _, err := pub("1.5.1", bad, false); err == nil || !strings.Contains(err.Error(), "0–100") {
+			t.Errorf("rollout %v: %v, want refused", bad, err)
+		}
+	}
+	if m, err := pub("1.5.0", 37.5, false); err != nil || m.Rollout != 37.5 {
+		t.Fatalf("republishing with 37.5 %%: %v (%v)", m.Rollout, err)
+	}
+	if _, err := pub("1.4.9", 100, false); err == nil || !strings.Contains(err.Error(), "--allow-older") {
+		t.Fatalf("an older version without AllowOlder: %v", err)
+	}
+	if m, err := pub("1.4.9", 100, true); err != nil || m.Version != "1.4.9" {
+		t.Fatalf("an older version with AllowOlder: %+v (%v)", m, err)
 	}
 }

@@ -183,7 +183,7 @@ func (s *Store) KeySet() (release.KeySet, error) {
 
 // PutManifest stores a channel's signed manifest after checking that it
 // verifies and that every artifact it names is here with the right digest.
-func (s *Store) PutManifest(channel string, body, sig []byte) (release.Manifest, error) {
+func (s *Store) PutManifest(channel string, body, sig []byte, allowOlder bool) (release.Manifest, error) {
 	if !channelRE.MatchString(channel) {
 		return release.Manifest{}, wire.Errorf(wire.CodeInvalidArgument, "channel must be a lowercase word")
 	}
@@ -210,8 +210,20 @@ func (s *Store) PutManifest(channel string, body, sig []byte) (release.Manifest,
 	if err := version.Validate(m.Version); err != nil {
 		return m, err
 	}
+	if !(m.Rollout >= 0 && m.Rollout <= 100) { // also NaN
+		return m, wire.Errorf(wire.CodeInvalidArgument, "rollout must be 0–100 percent, not %v", m.Rollout)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if cur, err := os.ReadFile(s.path("channels", channel, "manifest.json")); err == nil && !allowOlder {
+		var prev release.Manifest
+		if json.Unmarshal(cur, &prev) == nil && version.Compare(m.Version, prev.Version) < 0 {
+			return m, wire.Errorf(wire.CodeInvalidArgument, "%s is older than %s, the %s channel's current release: "+
+				"machines on %s keep it (agents never downgrade) while new installs would get %s; "+
+				"publish with --allow-older if that is what you want, or pin machines to a version instead",
+				m.Version, prev.Version, channel, prev.Version, m.Version)
+		}
+	}
 	// Every version's manifest is kept, so that an admin can pin a machine
 	// to it later (older releases included).
 	for _, dir := range [][]string{{"channels", channel, "versions", m.Version}, {"channels", channel}} {
