@@ -30,8 +30,8 @@ type PublishOptions struct {
 	Rollout float64           // percent of machines offered it: 0 (nobody yet) to 100
 	// AllowOlder publishes a version older than the channel's current one.
 	AllowOlder bool
-	Expires time.Duration     // manifest lifetime, default 30 days
-	Notes   string
+	Expires    time.Duration // manifest lifetime, default 30 days
+	Notes      string
 }
 
 // Publish signs the binaries and a manifest with the signing key in
