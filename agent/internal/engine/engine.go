@@ -245,7 +245,11 @@ func (e *Engine) startBackground(ctx context.Context, cfg state.Config, cl *clie
 	}
 	update.Started(e.Paths.State, e.Version)
 	if st := update.Outcome(e.Paths.State, e.Version); st != nil {
-		e.Log.Error("the update to "+st.To+" failed and was rolled back; this version will not try it again", "reason", st.Reason)
+		if st.State == "ok" {
+			e.Log.Info("the update to "+st.To+" succeeded", "from", st.From)
+		} else {
+			e.Log.Error("the update to "+st.To+" failed and was rolled back; this version will not try it again", "reason", st.Reason)
+		}
 		e.setUpdate(st)
 	}
 	if e.UpdateInterval > 0 && e.Exe != "" {

@@ -107,6 +107,8 @@ func (rs *releaseServer) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		signed(m, isSig)
+	case strings.HasPrefix(p, "/releases/files/agent-"):
+		w.Write([]byte("binary " + strings.TrimPrefix(p, "/releases/files/agent-")))
 	default:
 		http.NotFound(w, r)
 	}
@@ -224,5 +226,29 @@ func TestFailuresAreRemembered(t *testing.T) {
 	var list []string
 	if json.Unmarshal(b, &list) != nil || len(list) != 2 {
 		t.Fatalf("failed.json = %s", b)
+	}
+}
+
+// TestDownloadsAreCleanedUp: a verified download leaves no .part file, and
+// partial downloads of other versions are removed (before, every version
+// taken left a ~9 MB .part file behind).
+func TestDownloadsAreCleanedUp(t *testing.T) {
+	rs := newReleaseServer(t)
+	rs.publish(release.Manifest{Version: "2.0.0", Rollout: 100, Expires: time.Now().Add(time.Hour)})
+	u := &Updater{Server: rs.srv.URL, HTTP: rs.srv.Client(), Root: rs.root, Channel: "stable", Current: "1.0.0",
+		MachineID: "m_any", StateDir: t.TempDir(), Pin: func() string { return "" }}
+	o, err := u.Find(context.Background())
+	if err != nil || o == nil {
+		t.Fatalf("Find: %+v %v", o, err)
+	}
+	os.MkdirAll(u.dir(), 0o700)
+	stale := filepath.Join(u.dir(), "agent-1.5.0.part")
+	os.WriteFile(stale, make([]byte, 1<<20), 0o600)
+	bin, err := u.download(context.Background(), o)
+	if err != nil || string(bin) != "binary 2.0.0" {
+		t.Fatalf("download: %q %v", bin, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(u.dir(), "*.part")); len(left) != 0 {
+		t.Fatalf("downloads left behind: %v", left)
 	}
 }

@@ -267,6 +267,15 @@ func (u *Updater) download(ctx context.Context, o *Offer) ([]byte, error) {
 		return nil, err
 	}
 	part := filepath.Join(u.dir(), filepath.Base(o.Artifact.File)+".part")
+	// Downloads of other versions (superseded, or taken and done with)
+	// are never resumed: they would only fill the disk.
+	if stale, _ := filepath.Glob(filepath.Join(u.dir(), "*.part")); len(stale) > 0 {
+		for _, p := range stale {
+			if p != part {
+				_ = os.Remove(p)
+			}
+		}
+	}
 	f, err := os.OpenFile(part, os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, err
@@ -306,8 +315,10 @@ func (u *Updater) download(ctx context.Context, o *Offer) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Verified or corrupt, the file has served its purpose: the bytes are
+	// in memory, and a corrupt download is fetched afresh next time.
+	os.Remove(part)
 	if err := release.VerifyArtifact(o.Keys, o.Artifact, bin, u.now()); err != nil {
-		os.Remove(part) // corrupt: never applied, fetched afresh next time
 		return nil, err
 	}
 	return bin, nil
