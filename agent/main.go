@@ -52,6 +52,15 @@ type globals struct {
 	channel        string
 }
 
+// channelOverride is --channel when given on the command line, else "":
+// then config.json's channel (set at install) is followed.
+func (g *globals) channelOverride() (string, error) {
+	if g.flags == nil || !g.flags.Changed("channel") {
+		return "", nil
+	}
+	return g.channel, state.ValidateChannel(g.channel)
+}
+
 func (g *globals) paths() paths.Paths {
 	if g.stateDir != "" {
 		return paths.In(g.stateDir)
@@ -125,8 +134,8 @@ func main() {
 	pf.StringVar(&g.flagsListen, "flags-listen", defaultFlagsListen, "address of the local OFREP flag endpoint (empty disables it)")
 	pf.DurationVar(&g.updateInterval, "update-interval", 24*time.Hour, "how often to look for a signed release (0 disables self-update)")
 	pf.DurationVar(&g.updateGate, "update-gate", 2*time.Minute, "how long a new version has to report to the server before it is rolled back")
-	pf.StringVar(&g.channel, "channel", "stable", "release channel to follow")
-	root.AddCommand(enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), flagsCmd(g), selfTestCmd(), updateWatchCmd(g), installerCmd(g),
+	pf.StringVar(&g.channel, "channel", "stable", "release channel to follow (enroll stores it; run overrides the stored one)")
+	root.AddCommand(channelCmd(g), enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), flagsCmd(g), selfTestCmd(), updateWatchCmd(g), installerCmd(g),
 		&cobra.Command{
 			Use: "service-recovery", Hidden: true, Args: cobra.NoArgs,
 			Short: "Set the Windows service's recovery actions (the MSI runs this; wixl cannot)",
@@ -157,6 +166,10 @@ func enrollCmd(g *globals) *cobra.Command {
 				return errors.New("--server and --token are required")
 			}
 			o.Version = Version
+			var err error
+			if o.Channel, err = g.channelOverride(); err != nil {
+				return err
+			}
 			log := g.logger()
 			p := g.paths()
 			ks, err := openKeystore(p, log)
@@ -205,6 +218,10 @@ func openKeystore(p paths.Paths, log *slog.Logger) (keystore.Store, error) {
 // runAgent is what the service executes.
 func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 	return func(ctx context.Context) error {
+		channel, err := g.channelOverride()
+		if err != nil {
+			return err
+		}
 		p := g.paths()
 		ks, err := openKeystore(p, log)
 		if err != nil {
@@ -219,7 +236,7 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 			}()
 		}
 		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, WireGuard: g.wireguard, EagerPeers: g.eagerPeers, PeerIdle: g.peerIdle, HealthInterval: g.healthInterval, Flags: fl,
-			Exe: executable(), UpdateInterval: g.updateInterval, UpdateGate: g.updateGate, Channel: g.channel}
+			Exe: executable(), UpdateInterval: g.updateInterval, UpdateGate: g.updateGate, Channel: channel}
 		go func() {
 			if err := control.Serve(ctx, p.ControlSocket(), controlAgent{eng}, flags.Handler(fl)); err != nil {
 				log.Warn("control socket unavailable; `status` will show offline state", "err", err)
@@ -337,6 +354,7 @@ func offlineStatus(g *globals, p paths.Paths) engine.Status {
 	if cfg, err := state.LoadConfig(p.ConfigFile()); err == nil {
 		st.Enrolled, st.Revoked = !cfg.Revoked, cfg.Revoked
 		st.Server, st.Machine, st.MachineID, st.IPv4, st.IPv6 = cfg.Server, cfg.Name, cfg.MachineID, cfg.IPv4, cfg.IPv6
+		st.Channel = cfg.EffectiveChannel("")
 	}
 	return st
 }
@@ -357,6 +375,9 @@ func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status) {
 	fmt.Fprintf(tw, "machine:\t%s (%s)\n", orDash(st.Machine), state)
 	fmt.Fprintf(tw, "server:\t%s\n", orDash(st.Server))
 	fmt.Fprintf(tw, "agent:\t%s, version %s\n", running, st.Version)
+	if st.Channel != "" {
+		fmt.Fprintf(tw, "channel:\t%s\n", st.Channel)
+	}
 	fmt.Fprintf(tw, "addresses:\t%s %s\n", orDash(st.IPv4), st.IPv6)
 	if st.TunnelError != "" {
 		fmt.Fprintf(tw, "tunnel:\tdown, cannot be created (retrying): %s\n", st.TunnelError)
@@ -511,6 +532,35 @@ func updateWatchCmd(g *globals) *cobra.Command {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 			defer cancel()
 			return update.Watch(ctx, g.paths().State, log, restart)
+		},
+	}
+}
+
+// channelCmd shows or sets the release channel stored in config.json.
+func channelCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "channel [NAME]",
+		Short: "Show the release channel this machine follows, or set it (takes effect when the agent restarts)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p := g.paths()
+			cfg, err := state.LoadConfig(p.ConfigFile())
+			if err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), cfg.EffectiveChannel(""))
+				return nil
+			}
+			if err := state.ValidateChannel(args[0]); err != nil {
+				return err
+			}
+			cfg.Channel = args[0]
+			if err := state.SaveConfig(p.ConfigFile(), cfg); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "this machine follows the %s channel from the agent's next start\n", args[0])
+			return nil
 		},
 	}
 }

@@ -13,14 +13,14 @@
 #   --token wfe_…     enrollment token (required unless already enrolled)
 #   --pin sha256/…    the server's TLS key pin (self-signed servers)
 #   --name NAME       machine name (default: from the hostname)
-#   --channel NAME    release channel (default: stable)
+#   --channel NAME    release channel to install from and follow (default: stable; stored, so updates come from it)
 #   --prefix DIR      where to put the binary (default: /usr/local/bin)
 #   --state-dir DIR   agent state directory (default: the OS default)
 #   --no-service      install and enroll only; do not install the service
 #   --uninstall       stop and remove the service, leave the fleet, remove the binary
 set -eu
 
-SERVER="" TOKEN="" PIN="" NAME="" CHANNEL="stable" PREFIX="/usr/local/bin" STATE_DIR="" NO_SERVICE="" UNINSTALL=""
+SERVER="" TOKEN="" PIN="" NAME="" CHANNEL="stable" CHANNEL_SET="" PREFIX="/usr/local/bin" STATE_DIR="" NO_SERVICE="" UNINSTALL=""
 
 say() { printf 'wirefleet: %s\n' "$*"; }
 die() { printf 'wirefleet install: error: %s\n' "$*" >&2; exit 1; }
@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
 	--token) TOKEN="${2:-}"; shift 2 ;;
 	--pin) PIN="${2:-}"; shift 2 ;;
 	--name) NAME="${2:-}"; shift 2 ;;
-	--channel) CHANNEL="${2:-}"; shift 2 ;;
+	--channel) CHANNEL="${2:-}"; CHANNEL_SET=1; shift 2 ;;
 	--prefix) PREFIX="${2:-}"; shift 2 ;;
 	--state-dir) STATE_DIR="${2:-}"; shift 2 ;;
 	--no-service) NO_SERVICE=1; shift ;;
@@ -136,11 +136,17 @@ fi
 # shellcheck disable=SC2086
 if "$AGENT" status --json $STATE_ARGS 2>/dev/null | grep -q '"enrolled": true'; then
 	say "this machine is already enrolled; keeping its enrollment"
+	if [ -n "$CHANNEL_SET" ]; then
+		# shellcheck disable=SC2086
+		"$AGENT" channel "$CHANNEL" $STATE_ARGS >/dev/null || die "could not store the release channel $CHANNEL"
+		say "following the $CHANNEL channel"
+	fi
 else
 	[ -n "$TOKEN" ] || die "--token is required to enroll"
 	set -- enroll --server "$SERVER" --token "$TOKEN"
 	[ -n "$PIN" ] && set -- "$@" --pin "$PIN"
 	[ -n "$NAME" ] && set -- "$@" --name "$NAME"
+	[ -n "$CHANNEL_SET" ] && set -- "$@" --channel "$CHANNEL"
 	[ -n "$STATE_DIR" ] && set -- "$@" --state-dir "$STATE_DIR"
 	"$AGENT" "$@" || die "enrollment failed (see the message above: an expired, used or revoked token needs a new one from the admin page)"
 fi

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -86,6 +87,27 @@ func TestInstallerOneLiner(t *testing.T) {
 	if err != nil || !strings.Contains(out, "already enrolled") {
 		t.Fatalf("re-run: %v\n%s", err, out)
 	}
+	if ch := h.run(t, dir+"/bin/wirefleet-agent", "channel", "--state-dir", dir+"/state"); strings.TrimSpace(ch) != "stable" {
+		t.Fatalf("channel after a plain install: %q", ch)
+	}
+	// --channel beta is stored and followed (before, it chose only the
+	// download, and the agent went on following stable).
+	run(t, f.server, "releases", "publish", "--keys", keys, "--data-dir", f.data, "--channel", "beta", "--version", "1.2.3",
+		"--file", "linux/amd64="+bins+"/wirefleet-agent", "--file", "linux/arm64="+bins+"/wirefleet-agent")
+	out, err = oneliner(f.pin, "wfe_unused", "--channel beta")
+	if err != nil || !strings.Contains(out, "following the beta channel") {
+		t.Fatalf("re-run with --channel beta: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "state", "config.json")); !strings.Contains(string(b), `"channel": "beta"`) {
+		t.Fatalf("config.json does not store the channel:\n%s", b)
+	}
+	ag.cmd.Process.Signal(syscall.SIGTERM)
+	ag.cmd.Wait()
+	ag = startProc(t, h.cmd(dir+"/bin/wirefleet-agent", "run", "--state-dir", dir+"/state", "--interface", "wfi"))
+	eventually(t, 15*time.Second, "the restarted agent follows beta", func() bool {
+		st, _ := h.cmd(dir+"/bin/wirefleet-agent", "status", "--json", "--state-dir", dir+"/state").Output()
+		return strings.Contains(string(st), `"channel": "beta"`) && strings.Contains(string(st), `"running": true`)
+	})
 
 	// A binary that does not match the signed manifest is never installed.
 	files, _ := filepath.Glob(filepath.Join(f.data, "releases", "files", "wirefleet-agent-1.2.3-linux-amd64"))

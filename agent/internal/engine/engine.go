@@ -90,6 +90,7 @@ type Engine struct {
 	cacheStale      bool          // the view has changes the cache lacks
 	cacheMu         sync.Mutex    // orders cache writes
 	tunErr          string        // why the tunnel could not be created, while it cannot
+	following       string        // the release channel the updater follows (set at start)
 	retrying        bool          // keepTunnel runs
 	runCtx          context.Context
 	// RetryWait is the wait before tunnel retry n (default Backoff).
@@ -253,7 +254,10 @@ func (e *Engine) startBackground(ctx context.Context, cfg state.Config, cl *clie
 		e.setUpdate(st)
 	}
 	if e.UpdateInterval > 0 && e.Exe != "" {
-		u := &update.Updater{Server: cfg.Server, HTTP: cl.HTTPClient(), Root: cfg.ReleaseRoot, Channel: e.Channel, Current: e.Version,
+		e.mu.Lock()
+		e.following = cfg.EffectiveChannel(e.Channel)
+		e.mu.Unlock()
+		u := &update.Updater{Server: cfg.Server, HTTP: cl.HTTPClient(), Root: cfg.ReleaseRoot, Channel: cfg.EffectiveChannel(e.Channel), Current: e.Version,
 			MachineID: cfg.MachineID, Exe: e.Exe, StateDir: e.Paths.State, Gate: e.UpdateGate, Log: e.Log, Pin: e.pinned}
 		go e.checkUpdates(ctx, u, cancel)
 	}
@@ -570,7 +574,7 @@ func (e *Engine) createTunnel() error {
 		tun.Close()
 		return err
 	}
-	e.tun = tun
+	e.tun, e.tunErr = tun, "" // together: status never shows the tunnel up with the old error
 	e.Log.Info("tunnel up", "iface", tun.Name(), "ipv4", c.Self.IPv4, "ipv6", c.Self.IPv6, "peers", len(e.view.Peers),
 		"peers_took", time.Since(t0).Round(time.Microsecond))
 	return nil
@@ -783,6 +787,7 @@ type Status struct {
 	Peers       []tunnel.PeerStatus `json:"peers"`
 	Keystore    string              `json:"keystore"`
 	Version     string              `json:"version"`
+	Channel     string              `json:"channel,omitempty"` // the release channel followed
 	Flags       *flags.Freshness    `json:"flags,omitempty"`
 	// Paths describes NAT traversal: the relay connection, the STUN
 	// server and the reflexive address it reported.
@@ -793,9 +798,13 @@ type Status struct {
 func (e *Engine) Status() Status {
 	cfg, err := state.LoadConfig(e.Paths.ConfigFile())
 	st := Status{Enrolled: err == nil && !cfg.Revoked, Running: true, Revoked: cfg.Revoked, Server: cfg.Server, Machine: cfg.Name,
-		MachineID: cfg.MachineID, IPv4: cfg.IPv4, IPv6: cfg.IPv6, Keystore: e.Store.Backend(), Version: e.Version, Tunnel: "down", Peers: []tunnel.PeerStatus{}}
+		MachineID: cfg.MachineID, IPv4: cfg.IPv4, IPv6: cfg.IPv6, Keystore: e.Store.Backend(), Version: e.Version, Tunnel: "down", Peers: []tunnel.PeerStatus{},
+		Channel: cfg.EffectiveChannel(e.Channel)}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.following != "" {
+		st.Channel = e.following // what the updater follows until the next start
+	}
 	st.MapVer = e.view.Version
 	st.Down = e.cfg.Down
 	if e.Flags != nil {

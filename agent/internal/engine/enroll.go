@@ -42,6 +42,9 @@ type EnrollOptions struct {
 	KeepSameServer bool
 	Version        string
 	ListenPort     int
+	// Channel is stored in config.json as the release channel to follow
+	// ("" leaves the default, stable).
+	Channel string
 }
 
 // GenerateKey returns a fresh WireGuard (X25519) key pair. The private key
@@ -127,7 +130,7 @@ func Enroll(ctx context.Context, p paths.Paths, ks keystore.Store, o EnrollOptio
 	}
 	cfg := state.Config{
 		Server: o.Server, Pin: o.Pin, MachineID: resp.MachineID, Name: resp.Name, IPv4: resp.IPv4, IPv6: resp.IPv6,
-		ListenPort: o.ListenPort, EnrolledAt: time.Now().UTC(), ReleaseRoot: releaseRoot(ctx, cl, o.Server),
+		ListenPort: o.ListenPort, EnrolledAt: time.Now().UTC(), ReleaseRoot: releaseRoot(ctx, cl, o.Server), Channel: o.Channel,
 	}
 	if err := state.SaveConfig(p.ConfigFile(), cfg); err != nil {
 		return cfg, err

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/atomicfile"
@@ -32,6 +33,10 @@ type Config struct {
 	// ReleaseRoot is the release root public key (minisign) pinned at
 	// enrollment; self-updates must chain to it.
 	ReleaseRoot string `json:"release_root,omitempty"`
+	// Channel is the release channel chosen at install (enroll --channel,
+	// `wirefleet-agent channel NAME`); "" follows stable. A --channel
+	// given to `run` overrides it.
+	Channel string `json:"channel,omitempty"`
 	// Revoked is set when the server revoked this machine; the agent then
 	// stays stopped instead of retrying.
 	Revoked bool `json:"revoked,omitempty"`
@@ -106,4 +111,30 @@ func writeFile(path string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("state: %w", err)
 	}
 	return atomicfile.WriteFile(path, data, mode)
+}
+
+// DefaultChannel is followed when neither the command line nor config.json
+// names one.
+const DefaultChannel = "stable"
+
+var channelRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+
+// ValidateChannel checks a release channel name (the server's rule).
+func ValidateChannel(name string) error {
+	if !channelRE.MatchString(name) {
+		return fmt.Errorf("channel %q: want a lowercase word such as stable or beta (letters, digits, '-')", name)
+	}
+	return nil
+}
+
+// EffectiveChannel is the channel an agent follows: override (the
+// command line) when given, else the configured one, else stable.
+func (c Config) EffectiveChannel(override string) string {
+	switch {
+	case override != "":
+		return override
+	case c.Channel != "":
+		return c.Channel
+	}
+	return DefaultChannel
 }
