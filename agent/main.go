@@ -329,7 +329,9 @@ func statusCmd(g *globals) *cobra.Command {
 			var st engine.Status
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			if err := control.Status(ctx, p.ControlSocket(), &st); err != nil {
+			if err := control.Status(ctx, p.ControlSocket(), &st); errors.Is(err, control.ErrDenied) {
+				return err // not "not running": the agent may well run
+			} else if err != nil {
 				st = offlineStatus(g, p)
 			}
 			out := cmd.OutOrStdout()

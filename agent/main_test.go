@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +76,46 @@ func TestFlagsCLIAsksTheAgentOfItsStateDir(t *testing.T) {
 	}
 	if _, err := fetchFlags(g, "decoy"); err == nil {
 		t.Fatal("the decoy on the OFREP port answered")
+	}
+}
+
+// TestStatusAsAnotherUserSaysPermissionDenied: a user the control socket
+// does not admit is told to use sudo (or an elevated Administrator), not
+// that the agent is not running.
+func TestStatusAsAnotherUserSaysPermissionDenied(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the CLI as another user (CI runs as root)")
+	}
+	runuser, err := exec.LookPath("runuser")
+	if err != nil {
+		t.Skip("needs runuser (util-linux)")
+	}
+	dir, err := os.MkdirTemp("", "wirefleet-denied-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755) // others may look in, the socket itself is 0600
+	bin := filepath.Join(dir, "wirefleet-agent")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	os.Chmod(bin, 0o755)
+	g := &globals{stateDir: dir}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- control.Serve(ctx, g.paths().ControlSocket(), idleAgent{}, nil) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(g.paths().ControlSocket()); err == nil {
+			break
+		}
+	}
+	out, err := exec.Command(runuser, "-u", "nobody", "--", bin, "status", "--state-dir", dir).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "permission denied") || !strings.Contains(string(out), "sudo") {
+		t.Fatalf("status as nobody: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "not running") {
+		t.Fatalf("told a user without access that the agent is not running:\n%s", out)
 	}
 }

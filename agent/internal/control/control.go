@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
@@ -70,6 +71,17 @@ func Serve(ctx context.Context, addr string, a Agent, flags http.Handler) error 
 // ErrNotRunning means no agent answers on the control socket.
 var ErrNotRunning = errors.New("the agent is not running")
 
+// ErrDenied means the control socket exists but refuses this user: it
+// admits root (SYSTEM and Administrators on Windows) only.
+var ErrDenied = errors.New("permission denied: the agent's control socket admits only root (an elevated Administrator on Windows); run this command with sudo or as Administrator")
+
+func dialErr(err error) error {
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%w (%v)", ErrDenied, err)
+	}
+	return fmt.Errorf("%w (%v)", ErrNotRunning, err)
+}
+
 func httpClient(addr string) *http.Client {
 	return &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx, addr) },
@@ -81,7 +93,7 @@ func Call(ctx context.Context, addr, action string) error {
 	req, _ := http.NewRequestWithContext(ctx, "POST", "http://agent/"+action, nil)
 	resp, err := httpClient(addr).Do(req)
 	if err != nil {
-		return fmt.Errorf("%w (%v)", ErrNotRunning, err)
+		return dialErr(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
@@ -97,7 +109,7 @@ func Status(ctx context.Context, addr string, v any) error {
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://agent/status", nil)
 	resp, err := httpClient(addr).Do(req)
 	if err != nil {
-		return fmt.Errorf("%w (%v)", ErrNotRunning, err)
+		return dialErr(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -113,7 +125,7 @@ func Post(ctx context.Context, addr, path string, body []byte) (int, []byte, err
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := httpClient(addr).Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%w (%v)", ErrNotRunning, err)
+		return 0, nil, dialErr(err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
