@@ -92,6 +92,20 @@ func (w *wine) path(winPath string) string {
 	return filepath.Join(w.prefix, "drive_c", filepath.FromSlash(strings.ReplaceAll(strings.TrimPrefix(winPath, `C:\`), `\`, "/")))
 }
 
+// newToken creates a single-use enrollment token on the server of data.
+func newToken(t *testing.T, server, data string) string {
+	t.Helper()
+	out, err := exec.Command(server, "tokens", "create", "--data-dir", data, "--json").Output()
+	if err != nil {
+		t.Fatalf("tokens create: %v", err)
+	}
+	var resp struct {
+		Secret string `json:"secret"`
+	}
+	json.Unmarshal(out, &resp)
+	return resp.Secret
+}
+
 // startServer runs a real wirefleet-server on a loopback port (Wine's
 // processes share the host's network) and returns its URL, pin, data
 // directory and binary.
@@ -171,18 +185,7 @@ func TestMSIUnderWine(t *testing.T) {
 	buildMSI(t, exe, dll, "1.0.0-dev.2", "2", v2)
 	url, pin, data, server := startServer(t)
 
-	token := func() string {
-		t.Helper()
-		out, err := exec.Command(server, "tokens", "create", "--data-dir", data, "--json").Output()
-		if err != nil {
-			t.Fatalf("tokens create: %v", err)
-		}
-		var resp struct {
-			Secret string `json:"secret"`
-		}
-		json.Unmarshal(out, &resp)
-		return resp.Secret
-	}
+	token := func() string { return newToken(t, server, data) }
 	install := func(msi string, props ...string) (string, int) {
 		args := append([]string{"msiexec", "/i", `C:\` + filepath.Base(msi), "/qn", "NOSTART=1"}, props...)
 		return w.run(args...)
@@ -310,21 +313,13 @@ func TestAgentUnderWine(t *testing.T) {
 	buildAgent(t, "windows", "1.2.3", filepath.Join(dir, "wirefleet-agent.exe"))
 	stubWintun(t, dir)
 	url, pin, data, server := startServer(t)
-	out, err := exec.Command(server, "tokens", "create", "--data-dir", data, "--json").Output()
-	if err != nil {
-		t.Fatalf("tokens create: %v", err)
-	}
-	var tok struct {
-		Secret string `json:"secret"`
-	}
-	json.Unmarshal(out, &tok)
 
 	exe := `C:\Program Files\Wirefleet\wirefleet-agent.exe`
 	state := []string{"--state-dir", `C:\ProgramData\Wirefleet`, "--health-interval", "1s"}
 	agent := func(args ...string) (string, int) {
 		return w.run(append(append([]string{exe}, args...), state...)...)
 	}
-	if out, rc := agent("enroll", "--server", url, "--token", tok.Secret, "--pin", pin, "--name", "win-1"); rc != 0 {
+	if out, rc := agent("enroll", "--server", url, "--token", newToken(t, server, data), "--pin", pin, "--name", "win-1"); rc != 0 {
 		t.Fatalf("enroll: exit %d\n%s", rc, out)
 	}
 	stateDir := w.path(`C:\ProgramData\Wirefleet`)

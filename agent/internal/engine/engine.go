@@ -254,10 +254,11 @@ func (e *Engine) startBackground(ctx context.Context, cfg state.Config, cl *clie
 		e.setUpdate(st)
 	}
 	if e.UpdateInterval > 0 && e.Exe != "" {
+		channel := cfg.EffectiveChannel(e.Channel)
 		e.mu.Lock()
-		e.following = cfg.EffectiveChannel(e.Channel)
+		e.following = channel
 		e.mu.Unlock()
-		u := &update.Updater{Server: cfg.Server, HTTP: cl.HTTPClient(), Root: cfg.ReleaseRoot, Channel: cfg.EffectiveChannel(e.Channel), Current: e.Version,
+		u := &update.Updater{Server: cfg.Server, HTTP: cl.HTTPClient(), Root: cfg.ReleaseRoot, Channel: channel, Current: e.Version,
 			MachineID: cfg.MachineID, Exe: e.Exe, StateDir: e.Paths.State, Gate: e.UpdateGate, Log: e.Log, Pin: e.pinned}
 		go e.checkUpdates(ctx, u, cancel)
 	}
