@@ -9,6 +9,7 @@ require (
 	github.com/chromedp/cdproto v0.0.0-20260714215040-dc233986426f
 	github.com/chromedp/chromedp v0.16.0
 	github.com/coder/websocket v1.8.15
+	github.com/gofrs/flock v0.13.0
 	github.com/jackc/pgx/v5 v5.9.2
 	github.com/kardianos/service v1.3.0
 	github.com/minio/selfupdate v0.6.0

@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -135,7 +137,7 @@ func main() {
 	pf.DurationVar(&g.updateInterval, "update-interval", 24*time.Hour, "how often to look for a signed release (0 disables self-update)")
 	pf.DurationVar(&g.updateGate, "update-gate", 2*time.Minute, "how long a new version has to report to the server before it is rolled back")
 	pf.StringVar(&g.channel, "channel", "stable", "release channel to follow (enroll stores it; run overrides the stored one)")
-	root.AddCommand(channelCmd(g), enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), flagsCmd(g), selfTestCmd(), updateWatchCmd(g), installerCmd(g),
+	root.AddCommand(channelCmd(g), superviseCmd(g), enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), flagsCmd(g), selfTestCmd(), updateWatchCmd(g), installerCmd(g),
 		&cobra.Command{
 			Use: "service-recovery", Hidden: true, Args: cobra.NoArgs,
 			Short: "Set the Windows service's recovery actions (the MSI runs this; wixl cannot)",
@@ -223,6 +225,24 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 			return err
 		}
 		p := g.paths()
+		// First, before anything that a broken version could fail at: is
+		// this version on trial after a self-update, and has it used up
+		// its starts?
+		start, err := update.Begin(p.State, Version, time.Now())
+		if err != nil {
+			log.Error("reading the self-update trial record", "err", err)
+		}
+		if start.RolledBack {
+			log.Error("rolling back a self-update: "+start.Reason, "version", Version)
+			os.Exit(update.ExitForUpdate) // the service manager starts the previous version
+		}
+		ctx, stopRun := context.WithCancel(ctx)
+		defer stopRun()
+		expired := make(chan string, 1)
+		if t := start.Trial; t != nil {
+			log.Info("this version is on trial after a self-update", "from", t.From, "start", t.Starts, "of", t.MaxStarts, "deadline", t.Deadline.Format(time.RFC3339))
+			go watchTrial(ctx, p.State, t.Deadline, log, expired, stopRun)
+		}
 		ks, err := openKeystore(p, log)
 		if err != nil {
 			return err
@@ -236,13 +256,19 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 			}()
 		}
 		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, WireGuard: g.wireguard, EagerPeers: g.eagerPeers, PeerIdle: g.peerIdle, HealthInterval: g.healthInterval, Flags: fl,
-			Exe: executable(), UpdateInterval: g.updateInterval, UpdateGate: g.updateGate, Channel: channel}
+			Exe: executable(), UpdateInterval: g.updateInterval, UpdateGate: g.updateGate, Channel: channel, UpdateOutcome: start.Outcome}
 		go func() {
 			if err := control.Serve(ctx, p.ControlSocket(), controlAgent{eng}, flags.Handler(fl)); err != nil {
 				log.Warn("control socket unavailable; `status` will show offline state", "err", err)
 			}
 		}()
 		err = eng.Run(ctx)
+		select {
+		case reason := <-expired:
+			log.Error("rolled back the self-update: "+reason, "version", Version)
+			os.Exit(update.ExitForUpdate) // the service manager starts the previous version
+		default:
+		}
 		if errors.Is(err, update.ErrRestart) {
 			log.Info("restarting into the updated agent")
 			os.Exit(update.ExitForUpdate) // the service manager starts the new binary
@@ -258,6 +284,32 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 			return nil
 		}
 		return err
+	}
+}
+
+// watchTrial rolls this version back when it has not committed by its
+// start's deadline: it stops the agent (stop) and sends the reason on
+// expired, and runAgent then exits so the previous version starts.
+func watchTrial(ctx context.Context, stateDir string, deadline time.Time, log *slog.Logger, expired chan<- string, stop context.CancelFunc) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(deadline) + 100*time.Millisecond):
+		}
+		rolled, reason, err := update.Expire(stateDir, Version, time.Now())
+		switch {
+		case err != nil:
+			log.Error("rolling back the self-update", "err", err)
+		case rolled:
+			expired <- reason
+			stop()
+			return
+		}
+		if _, on := update.Pending(stateDir); !on {
+			return // committed
+		}
+		deadline = time.Now().Add(5 * time.Second) // retry a failed rollback
 	}
 }
 
@@ -312,6 +364,10 @@ func serviceCmd(g *globals, action string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if action == "install" {
+				fmt.Fprintf(cmd.OutOrStdout(), "service %s installed and started: %s\n", service.Name, service.Describe(s))
+				return nil
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "service %s: %s done\n", service.Name, action)
 			return nil
 		},
@@ -358,6 +414,7 @@ func offlineStatus(g *globals, p paths.Paths) engine.Status {
 		st.Server, st.Machine, st.MachineID, st.IPv4, st.IPv6 = cfg.Server, cfg.Name, cfg.MachineID, cfg.IPv4, cfg.IPv6
 		st.Channel = cfg.EffectiveChannel("")
 	}
+	st.Update = engine.UpdateState(p.State)
 	return st
 }
 
@@ -379,6 +436,18 @@ func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status) {
 	fmt.Fprintf(tw, "agent:\t%s, version %s\n", running, st.Version)
 	if st.Channel != "" {
 		fmt.Fprintf(tw, "channel:\t%s\n", st.Channel)
+	}
+	if t := st.Update.Trial; t != nil {
+		fmt.Fprintf(tw, "update:\ton trial: %s → %s, start %d of %d, must reach the server by %s (else rolled back)\n",
+			t.From, t.To, t.Starts, t.MaxStarts, t.Deadline.Local().Format(time.DateTime))
+	}
+	if l := st.Update.Last; l != nil {
+		what := map[string]string{"ok": "succeeded", "rolled_back": "failed and was rolled back", "failed": "refused"}[l.State]
+		line := fmt.Sprintf("%s → %s %s %s", l.From, l.To, what, l.At.Local().Format(time.DateTime))
+		if l.Reason != "" {
+			line += ": " + l.Reason
+		}
+		fmt.Fprintf(tw, "last update:\t%s\n", line)
 	}
 	fmt.Fprintf(tw, "addresses:\t%s %s\n", orDash(st.IPv4), st.IPv6)
 	if st.TunnelError != "" {
@@ -534,6 +603,33 @@ func updateWatchCmd(g *globals) *cobra.Command {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 			defer cancel()
 			return update.Watch(ctx, g.paths().State, log, restart)
+		},
+	}
+}
+
+// superviseCmd runs the agent and restarts it whenever it exits: what the
+// SysV init script runs, and what to run in a container or under an init
+// system that restarts nothing.
+func superviseCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "supervise -- run [FLAGS]",
+		Short:   "Run the agent and start it again whenever it exits (for init systems and containers that restart nothing)",
+		Example: "  wirefleet-agent supervise -- run\n  wirefleet-agent supervise -- run --state-dir /srv/wirefleet",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 || args[0] != "run" {
+				return errors.New("give the agent's command after --, e.g. `wirefleet-agent supervise -- run`")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			exe := executable()
+			if exe == "" {
+				return errors.New("cannot find this program's path")
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			sup := &service.Supervisor{Exe: exe, Args: args, Log: g.logger()}
+			return sup.Run(ctx)
 		},
 	}
 }

@@ -155,11 +155,16 @@ if [ -n "$NO_SERVICE" ]; then
 	say "done; start the agent with: $AGENT run${STATE_DIR:+ --state-dir $STATE_DIR}"
 	exit 0
 fi
+# `install` says which service manager runs the agent and what restarts it
+# after it exits (a self-update ends with an exit); on SysV init, which
+# restarts nothing, the init script runs it under `wirefleet-agent supervise`.
 # shellcheck disable=SC2086
-if "$AGENT" install $STATE_ARGS >/dev/null 2>&1; then
-	say "service installed and started; check it with: wirefleet-agent status"
-else
-	# shellcheck disable=SC2086
-	"$AGENT" restart $STATE_ARGS >/dev/null 2>&1 || die "could not install or start the service (no systemd/launchd?); run '$AGENT run' under your supervisor"
+if OUT=$("$AGENT" install $STATE_ARGS 2>&1); then
+	say "$OUT"
+	say "check it with: wirefleet-agent status"
+elif "$AGENT" restart $STATE_ARGS >/dev/null 2>&1; then
 	say "service restarted with the new version"
+else
+	die "could not install or start the service: $OUT
+run the agent under your init system with: $AGENT supervise -- run${STATE_DIR:+ --state-dir $STATE_DIR}"
 fi

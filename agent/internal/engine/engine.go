@@ -64,6 +64,9 @@ type Engine struct {
 	UpdateInterval time.Duration
 	UpdateGate     time.Duration
 	Channel        string
+	// UpdateOutcome is what became of the last self-update, found when
+	// this start began (update.Begin), for the next health report.
+	UpdateOutcome *wire.UpdateStatus
 	// NewTunnel creates the tunnel; tests replace it.
 	NewTunnel func(tunnel.Config) (Tunnel, error)
 
@@ -244,8 +247,7 @@ func (e *Engine) startBackground(ctx context.Context, cfg state.Config, cl *clie
 	if e.Flags != nil {
 		go e.Flags.Sync(ctx, cl, Backoff)
 	}
-	update.Started(e.Paths.State, e.Version)
-	if st := update.Outcome(e.Paths.State, e.Version); st != nil {
+	if st := e.UpdateOutcome; st != nil {
 		if st.State == "ok" {
 			e.Log.Info("the update to "+st.To+" succeeded", "from", st.From)
 		} else {
@@ -259,7 +261,8 @@ func (e *Engine) startBackground(ctx context.Context, cfg state.Config, cl *clie
 		e.following = channel
 		e.mu.Unlock()
 		u := &update.Updater{Server: cfg.Server, HTTP: cl.HTTPClient(), Root: cfg.ReleaseRoot, Channel: channel, Current: e.Version,
-			MachineID: cfg.MachineID, Exe: e.Exe, StateDir: e.Paths.State, Gate: e.UpdateGate, Log: e.Log, Pin: e.pinned}
+			MachineID: cfg.MachineID, Exe: e.Exe, StateDir: e.Paths.State, Gate: e.UpdateGate, Log: e.Log, Pin: e.pinned,
+			OnOutcome: func(st wire.UpdateStatus) { e.setUpdate(&st) }}
 		go e.checkUpdates(ctx, u, cancel)
 	}
 }
@@ -306,7 +309,7 @@ func (e *Engine) pollMaps(ctx context.Context, cfg state.Config, cl *client.Clie
 		e.setErr(nil)
 		if !committed {
 			committed = true
-			if m := update.Commit(e.Paths.State, e.Version); m != nil {
+			if m := update.Commit(e.Paths.State, e.Version, time.Now()); m != nil {
 				e.Log.Info("update healthy and committed", "from", m.From, "to", m.To)
 				e.setUpdate(&wire.UpdateStatus{From: m.From, To: m.To, State: "ok", At: time.Now().UTC()})
 			}
@@ -789,10 +792,44 @@ type Status struct {
 	Keystore    string              `json:"keystore"`
 	Version     string              `json:"version"`
 	Channel     string              `json:"channel,omitempty"` // the release channel followed
-	Flags       *flags.Freshness    `json:"flags,omitempty"`
+	// Update is the self-update state: a trial in progress and the last
+	// attempt's outcome.
+	Update UpdateView       `json:"update"`
+	Flags  *flags.Freshness `json:"flags,omitempty"`
 	// Paths describes NAT traversal: the relay connection, the STUN
 	// server and the reflexive address it reported.
 	Paths *netpath.Status `json:"paths,omitempty"`
+}
+
+// UpdateView is the self-update part of status.
+type UpdateView struct {
+	// Trial is the version on trial, when one is: it must reach the
+	// server before Deadline, within MaxStarts starts.
+	Trial *TrialView         `json:"trial,omitempty"`
+	Last  *wire.UpdateStatus `json:"last,omitempty"` // the last attempt's outcome
+}
+
+// TrialView describes a self-update on trial.
+type TrialView struct {
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+	Starts    int       `json:"starts"`
+	MaxStarts int       `json:"max_starts"`
+	Deadline  time.Time `json:"deadline"`
+}
+
+// UpdateState reads the self-update state from the state directory (the
+// same whether the agent runs or not).
+func UpdateState(stateDir string) UpdateView {
+	v := UpdateView{Last: update.Last(stateDir)}
+	if m, ok := update.Pending(stateDir); ok {
+		max := m.MaxStarts
+		if max <= 0 {
+			max = update.DefaultMaxStarts
+		}
+		v.Trial = &TrialView{From: m.From, To: m.To, Starts: m.Starts, MaxStarts: max, Deadline: m.Deadline.UTC()}
+	}
+	return v
 }
 
 // Status reports the running engine's state.
@@ -800,7 +837,7 @@ func (e *Engine) Status() Status {
 	cfg, err := state.LoadConfig(e.Paths.ConfigFile())
 	st := Status{Enrolled: err == nil && !cfg.Revoked, Running: true, Revoked: cfg.Revoked, Server: cfg.Server, Machine: cfg.Name,
 		MachineID: cfg.MachineID, IPv4: cfg.IPv4, IPv6: cfg.IPv6, Keystore: e.Store.Backend(), Version: e.Version, Tunnel: "down", Peers: []tunnel.PeerStatus{},
-		Channel: cfg.EffectiveChannel(e.Channel)}
+		Channel: cfg.EffectiveChannel(e.Channel), Update: UpdateState(e.Paths.State)}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.following != "" {

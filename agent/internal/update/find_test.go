@@ -185,7 +185,7 @@ func TestFindDecisions(t *testing.T) {
 			u := &Updater{Server: rs.srv.URL, HTTP: rs.srv.Client(), Root: rs.root, Channel: "stable", Current: tc.current,
 				MachineID: machine, StateDir: t.TempDir(), Now: func() time.Time { return now }, Pin: func() string { return tc.pin }}
 			for _, f := range tc.failed {
-				u.recordFailure(f)
+				recordFailure(u.StateDir, f)
 			}
 			o, err := u.Find(context.Background())
 			switch {
@@ -217,12 +217,13 @@ func TestFindRefusesAForeignRoot(t *testing.T) {
 
 func TestFailuresAreRemembered(t *testing.T) {
 	u := &Updater{StateDir: t.TempDir()}
-	u.recordFailure("1.1.0")
-	u.recordFailure("1.2.0")
+	recordFailure(u.StateDir, "1.1.0")
+	recordFailure(u.StateDir, "1.2.0")
+	recordFailure(u.StateDir, "1.1.0") // once only
 	if !u.failedBefore("1.1.0") || !u.failedBefore("1.2.0") || u.failedBefore("1.3.0") {
 		t.Fatal("failure record lost or invented entries")
 	}
-	b, _ := os.ReadFile(u.failedPath())
+	b, _ := os.ReadFile(failedPath(u.StateDir))
 	var list []string
 	if json.Unmarshal(b, &list) != nil || len(list) != 2 {
 		t.Fatalf("failed.json = %s", b)

@@ -10,21 +10,22 @@
 //  2. Download with resume into the state dir; verify size, SHA-256 and
 //     signature; run the new binary's self-test.
 //  3. Swap with github.com/minio/selfupdate (TargetPath set explicitly,
-//     OldSavePath keeping the previous binary), write a pending-update
-//     marker, start a watchdog — a copy of the old binary running
+//     OldSavePath keeping the previous binary), write the trial record
+//     (trial.go), start a watchdog — a copy of the old binary running
 //     `update-watch`, outside the service's process group (systemd-run on
 //     Linux, a detached process elsewhere) so the restart cannot kill it —
 //     and exit so the service manager starts the new version.
-//  4. The new version commits by marking the update healthy once it has
-//     reported to the server. If that does not happen before the deadline
-//     (it crashes, hangs or cannot reach the server), the watchdog puts the
-//     old binary back, restarts it, and the old version reports the failed
-//     update and never tries that version again.
+//  4. The new version is on trial: it counts its starts and commits once
+//     it has reported to the server. A version that does not commit within
+//     its starts or before a start's deadline is rolled back by the next
+//     start, by itself at the deadline, or by the watchdog, whichever comes
+//     first; the old version then reports the failed update and never
+//     tries that version again.
 package update
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -41,7 +42,6 @@ import (
 
 	"github.com/minio/selfupdate"
 
-	"github.com/wirefleet/wirefleet/agent/internal/paths"
 	"github.com/wirefleet/wirefleet/pkg/atomicfile"
 	"github.com/wirefleet/wirefleet/pkg/flags"
 	"github.com/wirefleet/wirefleet/pkg/release"
@@ -60,20 +60,6 @@ var errPaused = errors.New("update: rollout paused")
 // with ExitForUpdate.
 var ErrRestart = errors.New("update: new version installed; restarting")
 
-// Marker is the pending-update record shared by the new version (which
-// commits it) and the watchdog (which rolls back when it is not committed).
-type Marker struct {
-	From      string    `json:"from"`
-	To        string    `json:"to"`
-	Exe       string    `json:"exe"`
-	Old       string    `json:"old"`
-	Deadline  time.Time `json:"deadline"`
-	Committed bool      `json:"committed,omitempty"`
-	PID       int       `json:"pid,omitempty"` // the new version's process, for the watchdog
-	Failed    bool      `json:"failed,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
-}
-
 // Updater checks for and applies updates.
 type Updater struct {
 	Server    string
@@ -84,7 +70,8 @@ type Updater struct {
 	MachineID string
 	Exe       string // the binary to replace (resolved once at start)
 	StateDir  string
-	Gate      time.Duration // how long the new version has to report (default 2 min)
+	Gate      time.Duration // how long each start of the new version has to report (default 2 min)
+	MaxStarts int           // starts the new version gets to report (default 3)
 	// Pin, when set, returns the version an admin pinned this machine to
 	// ("" = follow the channel). A pinned version is installed even when it
 	// is older, whatever the channel's rollout or pause.
@@ -94,6 +81,11 @@ type Updater struct {
 	// Watch starts the watchdog; the default uses systemd-run or a detached
 	// process (watch_*.go).
 	Watch func(old string, args []string) error
+	// OnOutcome is told of a release refused before the swap (failed
+	// verification or self-test), once per version, for the server.
+	OnOutcome func(wire.UpdateStatus)
+
+	reported map[string]bool
 }
 
 func (u *Updater) now() time.Time {
@@ -103,14 +95,8 @@ func (u *Updater) now() time.Time {
 	return time.Now()
 }
 
-func (u *Updater) dir() string        { return paths.In(u.StateDir).UpdateDir() }
-func (u *Updater) markerPath() string { return filepath.Join(u.dir(), "pending.json") }
-func (u *Updater) failedPath() string { return filepath.Join(u.dir(), "failed.json") }
-
-// MarkerPath returns the marker location for a state dir.
-func MarkerPath(stateDir string) string {
-	return filepath.Join(paths.In(stateDir).UpdateDir(), "pending.json")
-}
+func (u *Updater) dir() string        { return updateDir(u.StateDir) }
+func (u *Updater) markerPath() string { return MarkerPath(u.StateDir) }
 
 func (u *Updater) get(ctx context.Context, path string, max int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(u.Server, "/")+path, nil)
@@ -235,30 +221,7 @@ func (u *Updater) findPinned(ctx context.Context, keys release.KeySet, pin strin
 	return &Offer{Manifest: m, Artifact: a, Keys: keys}, nil
 }
 
-func (u *Updater) failedBefore(version string) bool {
-	var failed []string
-	b, err := os.ReadFile(u.failedPath())
-	if err == nil {
-		_ = json.Unmarshal(b, &failed)
-	}
-	for _, f := range failed {
-		if f == version {
-			return true
-		}
-	}
-	return false
-}
-
-func (u *Updater) recordFailure(version string) {
-	var failed []string
-	if b, err := os.ReadFile(u.failedPath()); err == nil {
-		_ = json.Unmarshal(b, &failed)
-	}
-	failed = append(failed, version)
-	b, _ := json.Marshal(failed)
-	_ = os.MkdirAll(u.dir(), 0o700)
-	_ = atomicfile.WriteFile(u.failedPath(), b, 0o600)
-}
+func (u *Updater) failedBefore(version string) bool { return failedBefore(u.StateDir, version) }
 
 // download fetches the artifact into the update dir, resuming a partial
 // download, and verifies it completely before returning its bytes.
@@ -331,9 +294,13 @@ func (u *Updater) Check(ctx context.Context) error {
 	if err != nil || o == nil {
 		return err
 	}
-	u.Log.Info("update available", "from", u.Current, "to", o.Manifest.Version, "channel", o.Manifest.Channel)
+	to := o.Manifest.Version
+	u.Log.Info("update available", "from", u.Current, "to", to, "channel", o.Manifest.Channel)
 	bin, err := u.download(ctx, o)
 	if err != nil {
+		if errors.Is(err, release.ErrDigest) || errors.Is(err, release.ErrSignature) {
+			u.refused(to, err)
+		}
 		return err
 	}
 	candidate := filepath.Join(u.dir(), "candidate"+filepath.Ext(u.Exe))
@@ -344,20 +311,22 @@ func (u *Updater) Check(ctx context.Context) error {
 	out, err := exec.CommandContext(tctx, candidate, "self-test").Output()
 	cancel()
 	os.Remove(candidate)
-	if err != nil || !strings.Contains(string(out), " "+o.Manifest.Version+" ") {
-		u.recordFailure(o.Manifest.Version)
-		return fmt.Errorf("update: %s fails its self-test (%v, %q); not installed", o.Manifest.Version, err, strings.TrimSpace(string(out)))
+	if err != nil || !strings.Contains(string(out), " "+to+" ") {
+		err := fmt.Errorf("update: %s fails its self-test (%v, %q); not installed", to, err, strings.TrimSpace(string(out)))
+		recordFailure(u.StateDir, to)
+		u.refused(to, err)
+		return err
 	}
 	old := u.Exe + ".old"
 	gate := u.Gate
 	if gate <= 0 {
-		gate = 2 * time.Minute
+		gate = DefaultGate
 	}
-	m := Marker{From: u.Current, To: o.Manifest.Version, Exe: u.Exe, Old: old, Deadline: u.now().Add(gate)}
-	if err := writeMarker(u.markerPath(), m); err != nil {
+	m := Marker{From: u.Current, To: to, Exe: u.Exe, Old: old, Deadline: u.now().Add(gate), Gate: gate, MaxStarts: u.MaxStarts}
+	if err := withLock(u.StateDir, func() error { return writeMarker(u.markerPath(), m) }); err != nil {
 		return err
 	}
-	err = selfupdate.Apply(strings.NewReader(string(bin)), selfupdate.Options{TargetPath: u.Exe, OldSavePath: old})
+	err = selfupdate.Apply(bytes.NewReader(bin), selfupdate.Options{TargetPath: u.Exe, OldSavePath: old})
 	if err != nil {
 		os.Remove(u.markerPath())
 		if rerr := selfupdate.RollbackError(err); rerr != nil {
@@ -365,115 +334,89 @@ func (u *Updater) Check(ctx context.Context) error {
 		}
 		return fmt.Errorf("update: swap: %w", err)
 	}
+	m.Swapped = true
+	if err := withLock(u.StateDir, func() error { return writeMarker(u.markerPath(), m) }); err != nil {
+		_ = restore(m)
+		os.Remove(u.markerPath())
+		return fmt.Errorf("update: record the trial, update undone: %w", err)
+	}
 	watch := u.Watch
 	if watch == nil {
 		watch = startWatchdog
 	}
 	if err := watch(old, []string{"update-watch", "--state-dir", u.StateDir}); err != nil {
-		// Without a watchdog there is no rollback: put the old binary back.
-		_ = os.Rename(old, u.Exe)
+		// The trial record alone would still roll a broken version back
+		// at its next start; without the watchdog a hung one would wait
+		// for a restart. Keep it simple: no watchdog, no update.
+		_ = restore(m)
 		os.Remove(u.markerPath())
 		return fmt.Errorf("update: cannot start the watchdog, update undone: %w", err)
 	}
-	u.Log.Info("update installed; restarting into the new version", "to", o.Manifest.Version)
+	u.Log.Info("update installed; restarting into the new version", "to", to)
 	return ErrRestart
 }
 
-func writeMarker(path string, m Marker) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
+// refused reports, once per version, a release this machine will not
+// install (failed verification or self-test).
+func (u *Updater) refused(version string, err error) {
+	if u.reported[version] {
+		return
 	}
-	b, _ := json.Marshal(m)
-	return atomicfile.WriteFile(path, b, 0o600)
-}
-
-// ReadMarker reads the pending-update marker (ok=false when none).
-func ReadMarker(path string) (Marker, bool) {
-	var m Marker
-	b, err := os.ReadFile(path)
-	if err != nil || json.Unmarshal(b, &m) != nil {
-		return m, false
+	if u.reported == nil {
+		u.reported = map[string]bool{}
 	}
-	return m, true
-}
-
-// Started is called by a starting agent: when it is the version a pending
-// update installed, it records its PID for the watchdog.
-func Started(stateDir, version string) {
-	path := MarkerPath(stateDir)
-	if m, ok := ReadMarker(path); ok && m.To == version && !m.Failed {
-		m.PID = os.Getpid()
-		_ = writeMarker(path, m)
+	u.reported[version] = true
+	st := wire.UpdateStatus{From: u.Current, To: version, State: "failed", Reason: wire.ClipFact(err.Error(), wire.MaxUpdateReasonLen), At: u.now().UTC()}
+	RecordOutcome(u.StateDir, st)
+	if u.OnOutcome != nil {
+		u.OnOutcome(st)
 	}
-}
-
-// Commit is called once the running version has reported to the server:
-// a pending update to this version is healthy. It returns the marker it
-// committed (nil when there was none).
-func Commit(stateDir, version string) *Marker {
-	path := MarkerPath(stateDir)
-	m, ok := ReadMarker(path)
-	if !ok || m.To != version || m.Failed || m.Committed {
-		return nil
-	}
-	m.Committed = true
-	if err := writeMarker(path, m); err != nil {
-		return nil
-	}
-	return &m
-}
-
-// Outcome reports, once, what became of the last update: the old version
-// calls it at start to learn that a newer one failed and was rolled back.
-func Outcome(stateDir, version string) *wire.UpdateStatus {
-	path := MarkerPath(stateDir)
-	m, ok := ReadMarker(path)
-	if !ok {
-		return nil
-	}
-	switch {
-	case m.Failed && m.From == version:
-		os.Remove(path)
-		u := &Updater{StateDir: stateDir}
-		u.recordFailure(m.To)
-		return &wire.UpdateStatus{From: m.From, To: m.To, State: "rolled_back", Reason: wire.ClipFact(m.Reason, wire.MaxUpdateReasonLen), At: time.Now().UTC()}
-	case m.Committed && m.To == version:
-		os.Remove(path)
-		return &wire.UpdateStatus{From: m.From, To: m.To, State: "ok", At: time.Now().UTC()}
-	}
-	return nil
 }
 
 // Watch is the watchdog (the old binary's `update-watch`): it waits for the
 // new version to commit; when the deadline passes first it restores the
 // old binary and stops the new one, so the service manager starts the old.
+// It is a second line: the trial record rolls back without it.
 func Watch(ctx context.Context, stateDir string, log *slog.Logger, restart func() error) error {
 	path := MarkerPath(stateDir)
 	for {
-		m, ok := ReadMarker(path)
-		if !ok {
-			return nil
-		}
-		if m.Committed {
-			_ = os.Remove(m.Old)
-			log.Info("update committed", "to", m.To)
-			return nil
-		}
-		if time.Now().After(m.Deadline) {
-			log.Error("new version did not report in time; rolling back", "from", m.To, "to", m.From)
-			if err := os.Rename(m.Old, m.Exe); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("update: restore %s: %w", m.Old, err)
+		var done, rolled bool
+		var pid int
+		err := withLock(stateDir, func() error {
+			m, ok := ReadMarker(path)
+			switch {
+			case !ok:
+				done = true // committed (record removed) or resolved by a start
+			case m.Committed:
+				_ = os.Remove(m.Old)
+				if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
+				log.Info("update committed", "to", m.To)
+				done = true
+			case m.Failed:
+				done = true // rolled back by the new version's own start or deadline
+			case time.Now().After(m.Deadline):
+				log.Error("new version did not report in time; rolling back", "from", m.To, "to", m.From)
+				if _, err := rollback(stateDir, m, gateReason(m)); err != nil {
+					return err
+				}
+				done, rolled, pid = true, true, m.PID
 			}
-			m.Failed, m.Reason = true, fmt.Sprintf("version %s did not report to the server within the health gate", m.To)
-			if err := writeMarker(path, m); err != nil {
-				return err
-			}
-			if m.PID > 0 {
-				stopProcess(m.PID)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if rolled {
+			if pid > 0 {
+				stopProcess(pid)
 			}
 			if restart != nil {
 				return restart()
 			}
+		}
+		if done {
 			return nil
 		}
 		select {
