@@ -61,7 +61,9 @@ const initScript = `#!/bin/sh
 
 # The agent runs under "wirefleet-agent supervise", which restarts it
 # whenever it exits (SysV init does not).
-cmd="{{Path | cmdEscape}} supervise --{{range Arguments}} {{. | cmd}}{{end}}"
+start_agent() {
+	exec {{Path | cmd}} supervise --{{range Arguments}} {{. | cmd}}{{end}}
+}
 name=wirefleet-agent
 pid_file="/var/run/$name.pid"
 stdout_log="{{LogDirectory}}/$name.log"
@@ -78,7 +80,7 @@ start)
 		exit 0
 	fi
 	echo "Starting $name"
-	$cmd >>"$stdout_log" 2>>"$stderr_log" </dev/null &
+	start_agent >>"$stdout_log" 2>>"$stderr_log" </dev/null &
 	echo $! >"$pid_file"
 	sleep 0.2 2>/dev/null || sleep 1
 	is_running || { echo "Unable to start; see $stderr_log"; exit 1; }
