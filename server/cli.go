@@ -193,7 +193,26 @@ func printMachines(c *conn, w io.Writer, ms []wire.Machine) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\t%s/%s\t%s\t%s\t%s\n", m.ID, m.Name, m.State, m.Online, m.IPv4, m.IPv6,
 				m.OS, m.Arch, agent, strings.Join(m.Tags, ","), when(m.LastSeen))
 		}
+		if len(ms) == 1 && len(ms[0].Updates) > 0 { // machines show
+			fmt.Fprintln(tw, "\nSELF-UPDATES\tFROM\tTO\tOUTCOME\tREASON")
+			for _, u := range ms[0].Updates {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.At.Local().Format(time.DateTime), u.From, u.To, outcome(u.State), u.Reason)
+			}
+		}
 	})
+}
+
+// outcome names a self-update attempt's state for people.
+func outcome(state string) string {
+	switch state {
+	case "ok":
+		return "installed"
+	case "rolled_back":
+		return "FAILED, rolled back"
+	case "failed":
+		return "REFUSED before install"
+	}
+	return state
 }
 
 func machinesCmd() *cobra.Command {

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/release"
+	"github.com/wirefleet/wirefleet/pkg/version"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/releases"
 )
@@ -142,12 +145,24 @@ func releasesCmd() *cobra.Command {
 					for _, raw := range info.Channels {
 						var m release.Manifest
 						if json.NewDecoder(bytes.NewReader(raw)).Decode(&m) == nil {
-							fmt.Fprintf(tw, "%s\t%s\t%g%%\t%d\t%s\n", m.Channel, m.Version, m.Rollout, len(m.Artifacts), m.Expires.Format("2006-01-02"))
+							rollout := fmt.Sprintf("%g%%", m.Rollout)
+							if m.Paused {
+								rollout += " PAUSED"
+							}
+							fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", m.Channel, m.Version, rollout, len(m.Artifacts), m.Expires.Format("2006-01-02"))
 						}
 					}
 					fmt.Fprintln(tw, "\nAGENT VERSION\tMACHINES")
-					for v, n := range info.Versions {
-						fmt.Fprintf(tw, "%s\t%d\n", v, n)
+					versions := slices.Collect(maps.Keys(info.Versions))
+					slices.SortFunc(versions, func(a, b string) int { return version.Compare(b, a) })
+					for _, v := range versions {
+						fmt.Fprintf(tw, "%s\t%d\n", v, info.Versions[v])
+					}
+					if len(info.Updates) > 0 {
+						fmt.Fprintln(tw, "\nRECENT SELF-UPDATES\tMACHINE\tFROM\tTO\tOUTCOME\tREASON")
+						for _, u := range info.Updates {
+							fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.At.Local().Format(time.DateTime), u.Machine, u.From, u.To, outcome(u.State), u.Reason)
+						}
 					}
 				})
 			})

@@ -185,6 +185,9 @@ type Machine struct {
 	Health *HealthReport `json:"health,omitempty"`
 	// LastUpdate is the outcome of the machine's last self-update.
 	LastUpdate *UpdateStatus `json:"last_update,omitempty"`
+	// Updates is the machine's update history, newest first (only when
+	// one machine is asked for).
+	Updates []UpdateStatus `json:"updates,omitempty"`
 	// PinnedVersion is the agent version an admin pinned this machine to;
 	// empty when it follows its channel.
 	PinnedVersion string `json:"pinned_version,omitempty"`
@@ -468,6 +471,15 @@ type PublishManifestRequest struct {
 type ReleasesInfo struct {
 	Channels []json.RawMessage `json:"channels"`
 	Versions map[string]int    `json:"versions"`
+	// Updates are the fleet's latest self-update attempts, newest first.
+	Updates []UpdateAttempt `json:"updates"`
+}
+
+// UpdateAttempt is one machine's self-update attempt.
+type UpdateAttempt struct {
+	MachineID string `json:"machine_id"`
+	Machine   string `json:"machine"` // its name
+	UpdateStatus
 }
 
 // UpdateStatus tells the server what became of an agent's self-update.

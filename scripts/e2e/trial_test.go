@@ -152,6 +152,10 @@ func TestRollbackSurvivesWatchdogAndReboot(t *testing.T) {
 		t.Fatalf("binary after the reboot: %s", out)
 	}
 	sup = service()
+	eventually(t, 10*time.Second, "status shows the trial", func() bool {
+		st, _ := h.cmd(exe, "status", "--state-dir", state).Output()
+		return strings.Contains(string(st), "on trial: 1.0.0 → 3.0.0, start 2 of 3")
+	})
 	eventually(t, 60*time.Second, "hanging 3.0.0 rolled back after a reboot", func() bool {
 		m := machine()
 		return m.AgentVersion == "1.0.0" && m.LastUpdate != nil && m.LastUpdate.To == "3.0.0" && m.LastUpdate.State == "rolled_back"

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -91,8 +92,8 @@ func TestSelfUpdateWithRollback(t *testing.T) {
 	// A paused rollout stops agents from taking the next release.
 	run(t, f.server, "releases", "pause", "stable", "--data-dir", f.data)
 	publish("3.0.0", v3)
-	if !strings.Contains(run(t, f.server, "releases", "list", "--data-dir", f.data), "3.0.0") {
-		t.Fatal("3.0.0 not listed")
+	if l := run(t, f.server, "releases", "list", "--data-dir", f.data); !regexp.MustCompile(`stable\s+3\.0\.0\s+100% PAUSED`).MatchString(l) {
+		t.Fatalf("3.0.0 not listed as paused:\n%s", l)
 	}
 	time.Sleep(6 * time.Second)
 	if m := machine(); m.AgentVersion != "2.0.0" || m.LastUpdate.To != "2.0.0" {
@@ -147,6 +148,17 @@ func TestSelfUpdateWithRollback(t *testing.T) {
 	t.Logf("pin to 1.5.0 committed %v after pinning", time.Since(t0).Round(time.Millisecond))
 	if out, _ := exec.Command(exe, "--version").Output(); !strings.Contains(string(out), "1.5.0") {
 		t.Fatalf("binary after pinning: %s", out)
+	}
+	// Every attempt stays in the machine's history, the failures too.
+	show := run(t, f.server, "machines", "show", machine().Name, "--data-dir", f.data)
+	for _, want := range []string{`1\.0\.0\s+2\.0\.0\s+installed`, `2\.0\.0\s+3\.0\.0\s+FAILED, rolled back\s+version 3\.0\.0 did not report`,
+		`2\.0\.0\s+4\.0\.0\s+REFUSED before install\s+release: SHA-256 mismatch`, `2\.0\.0\s+1\.5\.0\s+installed`} {
+		if !regexp.MustCompile(want).MatchString(show) {
+			t.Fatalf("machines show lacks %s:\n%s", want, show)
+		}
+	}
+	if l := run(t, f.server, "releases", "list", "--data-dir", f.data); !regexp.MustCompile(`\S+\s+\S+\s+2\.0\.0\s+3\.0\.0\s+FAILED, rolled back`).MatchString(l) {
+		t.Fatalf("releases list does not show the failed update:\n%s", l)
 	}
 	run(t, f.server, "machines", "unpin", machine().Name, "--data-dir", f.data)
 	if m := machine(); m.PinnedVersion != "" {

@@ -101,6 +101,10 @@ func (s *Server) getMachine(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if m.Updates, err = s.db.UpdateHistory(r.Context(), m.ID, 20); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	s.decorate(&m)
 	writeJSON(w, http.StatusOK, m)
 }

@@ -79,6 +79,10 @@ func (s *Server) listReleases(w http.ResponseWriter, r *http.Request) {
 	for _, m := range machines {
 		info.Versions[m.AgentVersion]++
 	}
+	if info.Updates, err = s.db.RecentUpdates(r.Context(), 50); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, info)
 }
 

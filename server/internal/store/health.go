@@ -45,7 +45,22 @@ func (db *DB) SaveHealth(ctx context.Context, batch []HealthEntry, keep int) err
 			return err
 		}
 		defer trim.Close()
+		hist, err := tx.PrepareContext(ctx, db.q(`INSERT INTO update_history (machine_id, from_version, to_version, state, reason, at, received_at)
+			SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT)
+			WHERE EXISTS (SELECT 1 FROM machines WHERE id = ?)
+			ON CONFLICT (machine_id, to_version, state, at) DO NOTHING`))
+		if err != nil {
+			return err
+		}
+		defer hist.Close()
+		trimHist, err := tx.PrepareContext(ctx, db.q(`DELETE FROM update_history WHERE machine_id = ? AND id <=
+			(SELECT id FROM update_history WHERE machine_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`))
+		if err != nil {
+			return err
+		}
+		defer trimHist.Close()
 		touched := map[string]bool{}
+		updated := map[string]bool{}
 		for _, e := range batch {
 			b, err := json.Marshal(e.Report)
 			if err != nil {
@@ -56,9 +71,13 @@ func (db *DB) SaveHealth(ctx context.Context, batch []HealthEntry, keep int) err
 				return err
 			}
 			var upd sql.NullString
-			if e.Report.Update != nil {
-				ub, _ := json.Marshal(e.Report.Update)
+			if u := e.Report.Update; u != nil {
+				ub, _ := json.Marshal(u)
 				upd = sql.NullString{String: string(ub), Valid: true}
+				if _, err := hist.ExecContext(ctx, e.MachineID, u.From, u.To, u.State, u.Reason, ms(u.At), at, e.MachineID); err != nil {
+					return err
+				}
+				updated[e.MachineID] = true
 			}
 			v := e.Report.AgentVersion
 			if _, err := latest.ExecContext(ctx, string(b), at, at, v, v, upd, e.MachineID); err != nil {
@@ -68,6 +87,11 @@ func (db *DB) SaveHealth(ctx context.Context, batch []HealthEntry, keep int) err
 		}
 		for id := range touched {
 			if _, err := trim.ExecContext(ctx, id, id, keep); err != nil {
+				return err
+			}
+		}
+		for id := range updated {
+			if _, err := trimHist.ExecContext(ctx, id, id, KeepUpdates); err != nil {
 				return err
 			}
 		}
@@ -117,6 +141,52 @@ func (db *DB) Health(ctx context.Context, idOrName string, limit int) (wire.Mach
 		if json.Unmarshal([]byte(s), &r) == nil {
 			out.History = append(out.History, r)
 		}
+	}
+	return out, rows.Err()
+}
+
+// KeepUpdates is how many update attempts are kept per machine.
+const KeepUpdates = 100
+
+// UpdateHistory returns a machine's update attempts, newest first.
+func (db *DB) UpdateHistory(ctx context.Context, machineID string, limit int) ([]wire.UpdateStatus, error) {
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT from_version, to_version, state, reason, at FROM update_history
+		WHERE machine_id = ? ORDER BY at DESC, id DESC LIMIT ?`), machineID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: update history: %w", err)
+	}
+	defer rows.Close()
+	out := []wire.UpdateStatus{}
+	for rows.Next() {
+		var u wire.UpdateStatus
+		var at int64
+		if err := rows.Scan(&u.From, &u.To, &u.State, &u.Reason, &at); err != nil {
+			return nil, err
+		}
+		u.At = fromMS(at)
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// RecentUpdates returns the fleet's latest update attempts, newest first,
+// with the machines' names.
+func (db *DB) RecentUpdates(ctx context.Context, limit int) ([]wire.UpdateAttempt, error) {
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT h.machine_id, m.name, h.from_version, h.to_version, h.state, h.reason, h.at
+		FROM update_history h JOIN machines m ON m.id = h.machine_id ORDER BY h.at DESC, h.id DESC LIMIT ?`), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: recent updates: %w", err)
+	}
+	defer rows.Close()
+	out := []wire.UpdateAttempt{}
+	for rows.Next() {
+		var u wire.UpdateAttempt
+		var at int64
+		if err := rows.Scan(&u.MachineID, &u.Machine, &u.From, &u.To, &u.State, &u.Reason, &at); err != nil {
+			return nil, err
+		}
+		u.At = fromMS(at)
+		out = append(out, u)
 	}
 	return out, rows.Err()
 }

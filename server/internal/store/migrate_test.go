@@ -157,7 +157,8 @@ func populate(t *testing.T, db *DB) {
 	if _, _, err := db.PinVersion(ctx, admin, ids[0], "1.5.0"); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SaveHealth(ctx, []HealthEntry{{MachineID: ids[0], ReceivedAt: time.Now(), Report: wire.HealthReport{At: time.Now(), AgentVersion: "1.0.0", OS: "linux", CPUPercent: 12}}}, 10); err != nil {
+	if err := db.SaveHealth(ctx, []HealthEntry{{MachineID: ids[0], ReceivedAt: time.Now(), Report: wire.HealthReport{At: time.Now(), AgentVersion: "1.0.0", OS: "linux", CPUPercent: 12,
+		Update: &wire.UpdateStatus{From: "0.9.0", To: "1.0.0", State: "ok", At: time.Now()}}}}, 10); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.SetFlag(ctx, admin, wire.Flag{Key: "new-ui", Type: wire.FlagBoolean, Enabled: true, Default: []byte(`false`)}); err != nil {
@@ -225,6 +226,9 @@ func TestUpgradeFromEarlierSchemas(t *testing.T) {
 			}
 			if h, err := db.Health(ctx, "web-1", 10); err != nil || h.Latest == nil {
 				t.Fatalf("health from %s: %+v %v", d, h, err)
+			}
+			if _, err := db.UpdateHistory(ctx, web.ID, 10); err != nil {
+				t.Fatalf("update history from %s: %v", d, err)
 			}
 			// And the old database takes new writes.
 			tok := token(t, db, NewToken{})

@@ -199,6 +199,21 @@ func TestAdminPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	agent, _ := client.New(base, client.WithToken(en.Credential))
+	// Two self-updates: a failure, then a success. Both stay in the
+	// history (one last_update used to erase the failure).
+	for _, u := range []wire.UpdateStatus{
+		{From: "0.9.0", To: "1.0.0", State: "rolled_back", Reason: "version 1.0.0 started 3 times without reaching the server", At: time.Now().Add(-time.Hour)},
+		{From: "0.9.0", To: "1.1.0", State: "ok", At: time.Now()},
+	} {
+		if _, err := agent.ReportHealth(context.Background(), wire.HealthReport{At: time.Now(), AgentVersion: "0.9.0", OS: "linux", Update: &u}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if m, err := admin.Machine(context.Background(), en.MachineID); err == nil && len(m.Updates) == 2 {
+			break
+		}
+	}
 	agent.ReportHealth(context.Background(), wire.HealthReport{At: time.Now(), AgentVersion: "0.9.0", OS: "linux", Platform: "debian 12",
 		CPUPercent: 12, MemTotal: 8 << 30, MemUsed: 3 << 30, DiskTotal: 100 << 30, DiskUsed: 40 << 30,
 		Tunnel: wire.TunnelHealth{Up: true, Interface: "wf0", PeerCount: 2, Peers: []wire.PeerHealth{
@@ -244,17 +259,26 @@ func TestAdminPageInChromium(t *testing.T) {
 			break
 		}
 	}
-	var state, peers string
+	var state, peers, updates, recent string
 	run("open machine",
 		chromedp.Click(`//table[@id="machines"]//a[text()="web-1"]`, chromedp.BySearch),
 		chromedp.WaitVisible("#revoke"),
 		chromedp.Text("#tunnel-peers", &peers),
+		chromedp.Text("#update-history", &updates),
 		shot("machine"),
 	)
 	for _, want := range []string{"db-1\tdirect\t203.0.113.7:41641\t3.2 ms", "laptop-9\trelay"} {
 		if !strings.Contains(peers, want) {
 			t.Errorf("tunnel peers on the machine page lack %q:\n%s", want, peers)
 		}
+	}
+	for _, want := range []string{"0.9.0\t1.1.0\tinstalled", "0.9.0\t1.0.0\tfailed and rolled back\tversion 1.0.0 started 3 times"} {
+		if !strings.Contains(updates, want) {
+			t.Errorf("the machine page's update history lacks %q:\n%s", want, updates)
+		}
+	}
+	if i, j := strings.Index(updates, "1.1.0"), strings.Index(updates, "1.0.0\tfailed"); i < 0 || j < i {
+		t.Errorf("update history not newest first:\n%s", updates)
 	}
 	var pinned string
 	run("pin the agent version",
@@ -356,10 +380,15 @@ func TestAdminPageInChromium(t *testing.T) {
 	run("tokens and audit",
 		chromedp.Navigate(base+"/tokens"), chromedp.WaitVisible("table#tokens"), shot("tokens"),
 		chromedp.Navigate(base+"/audit"), chromedp.WaitVisible("table#audit"), shot("audit"),
-		chromedp.Navigate(base+"/updates"), chromedp.WaitVisible("table#channels"), shot("releases"),
+		chromedp.Navigate(base+"/updates"), chromedp.WaitVisible("table#channels"), chromedp.Text("#recent-updates", &recent), shot("releases"),
 		emulation.SetDeviceMetricsOverride(390, 844, 2, true),
 		chromedp.Navigate(base+"/machines"), chromedp.WaitVisible("table#machines"), shot("machines-phone"),
 	)
+	for _, want := range []string{"web-1\t0.9.0\t1.1.0\tinstalled", "web-1\t0.9.0\t1.0.0\tfailed and rolled back"} {
+		if !strings.Contains(recent, want) {
+			t.Errorf("the Releases page's recent self-updates lack %q:\n%s", want, recent)
+		}
+	}
 	var overflow bool
 	run("phone layout", chromedp.Evaluate(`document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow))
 	if overflow {

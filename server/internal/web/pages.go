@@ -139,6 +139,11 @@ func (w *Web) machine(rw http.ResponseWriter, r *http.Request, s store.Session) 
 		w.internal(rw, r, err)
 		return
 	}
+	updates, err := w.db.UpdateHistory(r.Context(), m.ID, 20)
+	if err != nil {
+		w.internal(rw, r, err)
+		return
+	}
 	events, err := w.db.ListAudit(r.Context(), store.AuditFilter{Target: m.ID, Limit: 20})
 	if err != nil {
 		w.internal(rw, r, err)
@@ -146,7 +151,7 @@ func (w *Web) machine(rw http.ResponseWriter, r *http.Request, s store.Session) 
 	}
 	w.render(rw, r, "machine", http.StatusOK, page{Title: m.Name, Nav: "machines", Admin: s.Admin.Name, CSRF: s.CSRF,
 		Flash: r.URL.Query().Get("flash"), Error: r.URL.Query().Get("error"),
-		Data: map[string]any{"M": m, "Row": w.rowOf(m, w.now()), "Health": h, "Chart": chart(h.History), "Events": events.Events}})
+		Data: map[string]any{"M": m, "Row": w.rowOf(m, w.now()), "Health": h, "Chart": chart(h.History), "Events": events.Events, "Updates": updates}})
 }
 
 // mutate runs a machine change through the service (which returns once

@@ -31,12 +31,13 @@ func (w *Web) updates(rw http.ResponseWriter, r *http.Request, s store.Session) 
 		return
 	}
 	counts := map[string]int{}
-	var failed []wire.Machine
 	for _, m := range ms {
 		counts[m.AgentVersion]++
-		if m.LastUpdate != nil && m.LastUpdate.State != "ok" {
-			failed = append(failed, m)
-		}
+	}
+	recent, err := w.db.RecentUpdates(r.Context(), 50)
+	if err != nil {
+		w.internal(rw, r, err)
+		return
 	}
 	var versions []versionCount
 	for v, n := range counts {
@@ -45,7 +46,7 @@ func (w *Web) updates(rw http.ResponseWriter, r *http.Request, s store.Session) 
 	sort.Slice(versions, func(i, j int) bool { return versions[i].Version > versions[j].Version })
 	w.render(rw, r, "updates", http.StatusOK, page{Title: "Releases", Nav: "updates", Admin: s.Admin.Name, CSRF: s.CSRF,
 		Flash: r.URL.Query().Get("flash"), Error: r.URL.Query().Get("error"),
-		Data: map[string]any{"Channels": channels, "Versions": versions, "Failed": failed}})
+		Data: map[string]any{"Channels": channels, "Versions": versions, "Recent": recent}})
 }
 
 func (w *Web) pause(rw http.ResponseWriter, r *http.Request, s store.Session) {
