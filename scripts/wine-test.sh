@@ -4,7 +4,7 @@
 # which Wine 8 lacks; a ten-line shim built with mingw-w64 forwards it to
 # RtlGenRandom (SystemFunction036).
 #
-# Usage: scripts/wine-test.sh [packages…]   (default: keystore and secdir)
+# Usage: scripts/wine-test.sh [packages…]   (default: keystore, secdir and update)
 # Needs: wine64, gcc-mingw-w64-x86-64-win32 (.ci/run installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,5 +32,5 @@ SH
 chmod +x "$work/exec"
 
 pkgs=("$@")
-[ ${#pkgs[@]} -gt 0 ] || pkgs=(./agent/internal/keystore/ ./agent/internal/secdir/)
+[ ${#pkgs[@]} -gt 0 ] || pkgs=(./agent/internal/keystore/ ./agent/internal/secdir/ ./agent/internal/update/)
 GOOS=windows GOARCH=amd64 CGO_ENABLED=0 go test -count=1 -exec "$work/exec" -v "${pkgs[@]}"

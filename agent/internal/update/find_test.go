@@ -36,7 +36,7 @@ type releaseServer struct {
 }
 
 func newReleaseServer(t *testing.T) *releaseServer {
-	dir := t.TempDir()
+	dir := testDir(t)
 	if err := release.Keygen(dir, "", 24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestFindDecisions(t *testing.T) {
 				machine = "m_any"
 			}
 			u := &Updater{Server: rs.srv.URL, HTTP: rs.srv.Client(), Root: rs.root, Channel: "stable", Current: tc.current,
-				MachineID: machine, StateDir: t.TempDir(), Now: func() time.Time { return now }, Pin: func() string { return tc.pin }}
+				MachineID: machine, StateDir: testDir(t), Now: func() time.Time { return now }, Pin: func() string { return tc.pin }}
 			for _, f := range tc.failed {
 				recordFailure(u.StateDir, f)
 			}
@@ -209,14 +209,14 @@ func TestFindDecisions(t *testing.T) {
 func TestFindRefusesAForeignRoot(t *testing.T) {
 	rs, other := newReleaseServer(t), newReleaseServer(t)
 	rs.publish(release.Manifest{Version: "9.0.0", Rollout: 100, Expires: time.Now().Add(time.Hour)})
-	u := &Updater{Server: rs.srv.URL, HTTP: rs.srv.Client(), Root: other.root, Channel: "stable", Current: "1.0.0", MachineID: "m", StateDir: t.TempDir()}
+	u := &Updater{Server: rs.srv.URL, HTTP: rs.srv.Client(), Root: other.root, Channel: "stable", Current: "1.0.0", MachineID: "m", StateDir: testDir(t)}
 	if o, err := u.Find(context.Background()); err == nil || o != nil {
 		t.Fatalf("Find under a foreign root = %+v, %v; want a signature error", o, err)
 	}
 }
 
 func TestFailuresAreRemembered(t *testing.T) {
-	u := &Updater{StateDir: t.TempDir()}
+	u := &Updater{StateDir: testDir(t)}
 	recordFailure(u.StateDir, "1.1.0")
 	recordFailure(u.StateDir, "1.2.0")
 	recordFailure(u.StateDir, "1.1.0") // once only
@@ -237,7 +237,7 @@ func TestDownloadsAreCleanedUp(t *testing.T) {
 	rs := newReleaseServer(t)
 	rs.publish(release.Manifest{Version: "2.0.0", Rollout: 100, Expires: time.Now().Add(time.Hour)})
 	u := &Updater{Server: rs.srv.URL, HTTP: rs.srv.Client(), Root: rs.root, Channel: "stable", Current: "1.0.0",
-		MachineID: "m_any", StateDir: t.TempDir(), Pin: func() string { return "" }}
+		MachineID: "m_any", StateDir: testDir(t), Pin: func() string { return "" }}
 	o, err := u.Find(context.Background())
 	if err != nil || o == nil {
 		t.Fatalf("Find: %+v %v", o, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,9 +18,22 @@ type trialFixture struct {
 	t0              time.Time
 }
 
+// testDir is t.TempDir without its failure on cleanup: under Wine (which
+// scripts/wine-test.sh runs these tests in) Go's RemoveAll fails on files
+// replaced by rename with "Invalid function".
+func testDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "wirefleet-update-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 func newTrial(t *testing.T, edit func(*Marker)) trialFixture {
 	t.Helper()
-	dir := t.TempDir()
+	dir := testDir(t)
 	f := trialFixture{state: filepath.Join(dir, "state"), exe: filepath.Join(dir, "wirefleet-agent"), t0: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
 	f.old = f.exe + ".old"
 	os.WriteFile(f.exe, []byte("binary 2.0.0"), 0o755)
@@ -249,5 +263,62 @@ func TestWatchdog(t *testing.T) {
 	}
 	if got := h.binary(t); got != "binary 2.0.0" {
 		t.Fatalf("binary after a commit: %q", got)
+	}
+}
+
+// TestMain lets the test binary stand in for a running agent: with
+// WIREFLEET_TEST_SLEEP set it only sleeps.
+func TestMain(m *testing.M) {
+	if os.Getenv("WIREFLEET_TEST_SLEEP") != "" {
+		time.Sleep(time.Minute)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// The rollback restores the previous binary over a new one that is still
+// running — which Windows does not allow to be replaced, only renamed: it
+// is moved aside and removed by the previous version's next start.
+func TestRestoreOverARunningBinary(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newTrial(t, nil)
+	f.exe += filepath.Ext(self)
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.exe, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := ReadMarker(MarkerPath(f.state))
+	m.Exe = f.exe
+	writeMarker(MarkerPath(f.state), m)
+	cmd := exec.Command(f.exe)
+	cmd.Env = append(os.Environ(), "WIREFLEET_TEST_SLEEP=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	time.Sleep(500 * time.Millisecond) // the image is mapped
+	for range 3 {
+		f.begin(t, "2.0.0", f.t0)
+	}
+	if s := f.begin(t, "2.0.0", f.t0); !s.RolledBack {
+		t.Fatalf("no rollback: %+v", s)
+	}
+	if got := f.binary(t); got != "binary 1.0.0" {
+		t.Fatalf("binary after restoring over a running one: %.20q", got)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	s := f.begin(t, "1.0.0", f.t0.Add(time.Hour))
+	if s.Outcome == nil || s.Outcome.State != "rolled_back" {
+		t.Fatalf("outcome: %+v", s.Outcome)
+	}
+	if _, err := os.Stat(f.exe + ".failed"); !os.IsNotExist(err) {
+		t.Fatalf("the failed binary was left aside: %v", err)
 	}
 }

@@ -274,6 +274,11 @@ func (u *Updater) download(ctx context.Context, o *Offer) ([]byte, error) {
 			return nil, err
 		}
 	}
+	// Closed before the file is read and removed: Windows refuses to
+	// remove a file that is open.
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
 	bin, err := os.ReadFile(part)
 	if err != nil {
 		return nil, err
