@@ -218,6 +218,9 @@ type Start struct {
 // by version running from the binary at its usual path.
 func Begin(stateDir, version string, now time.Time) (Start, error) {
 	var s Start
+	if _, err := os.Stat(MarkerPath(stateDir)); errors.Is(err, fs.ErrNotExist) {
+		return s, nil // no update in progress (nothing created: the state dir may not exist yet)
+	}
 	err := withLock(stateDir, func() error {
 		path := MarkerPath(stateDir)
 		m, ok := ReadMarker(path)
