@@ -1,0 +1,281 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// bitset is a set of atom indexes.
+type bitset []uint64
+
+func (b *bitset) set(i int) {
+	for len(*b) <= i/64 {
+		*b = append(*b, 0)
+	}
+	(*b)[i/64] |= 1 << (i % 64)
+}
+
+func (b bitset) intersects(o bitset) bool {
+	for i := 0; i < len(b) && i < len(o); i++ {
+		if b[i]&o[i] != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Class identifies the machines a policy cannot tell apart: those that
+// match the same selectors. Machines of one class have the same peers and
+// the same rules, so visibility is computed per pair of classes, not per
+// pair of machines.
+type Class string
+
+// ClassOf returns m's class under p.
+func (p *Policy) ClassOf(m Machine) Class {
+	var b bitset
+	for i, a := range p.atoms {
+		if a.match(m) {
+			b.set(i)
+		}
+	}
+	return classOf(b)
+}
+
+func classOf(b bitset) Class {
+	for len(b) > 0 && b[len(b)-1] == 0 {
+		b = b[:len(b)-1]
+	}
+	buf := make([]byte, 0, 16*len(b))
+	for _, w := range b {
+		buf = fmt.Appendf(buf, "%016x", w)
+	}
+	return Class(buf)
+}
+
+func (c Class) bits() bitset {
+	b := make(bitset, 0, len(c)/16)
+	for i := 0; i+16 <= len(c); i += 16 {
+		w, _ := strconv.ParseUint(string(c[i:i+16]), 16, 64)
+		b = append(b, w)
+	}
+	return b
+}
+
+// Visible reports whether machines of classes a and b are peers: some rule
+// lets one reach the other.
+func (p *Policy) Visible(a, b Class) bool {
+	if a > b {
+		a, b = b, a
+	}
+	k := [2]Class{a, b}
+	p.visMu.RLock()
+	v, ok := p.vis[k]
+	p.visMu.RUnlock()
+	if ok {
+		return v
+	}
+	ab, bb := a.bits(), b.bits()
+	for _, r := range p.rules {
+		if r.src.intersects(ab) && r.dst.intersects(bb) || r.src.intersects(bb) && r.dst.intersects(ab) {
+			v = true
+			break
+		}
+	}
+	p.visMu.Lock()
+	p.vis[k] = v
+	p.visMu.Unlock()
+	return v
+}
+
+// Peers reports whether machines a and b are peers under p.
+func (p *Policy) Peers(a, b Machine) bool { return p.Visible(p.ClassOf(a), p.ClassOf(b)) }
+
+// Allows reports whether src may open a connection to dst with proto on
+// port (port is ignored for ICMP).
+func (p *Policy) Allows(src, dst Machine, proto Proto, port uint16) bool {
+	sb, db := p.ClassOf(src).bits(), p.ClassOf(dst).bits()
+	for _, r := range p.rules {
+		if r.src.intersects(sb) && r.dst.intersects(db) && r.allows(proto, port) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r rule) allows(proto Proto, port uint16) bool {
+	if r.proto != Any && r.proto != proto {
+		return false
+	}
+	if proto == ICMP {
+		return r.ports == nil // "any" with ports limits to those ports: no ICMP
+	}
+	if r.ports == nil {
+		return true
+	}
+	for _, pr := range r.ports {
+		if port >= pr.First && port <= pr.Last {
+			return true
+		}
+	}
+	return false
+}
+
+// Rules returns the number of rules.
+func (p *Policy) Rules() int { return len(p.rules) }
+
+// Target is a destination in a test or a `policy test` query:
+// "SELECTOR:PORT", "SELECTOR:PORT/udp" or "SELECTOR:icmp".
+type Target struct {
+	Who   string
+	Proto Proto
+	Port  uint16
+}
+
+// ParseTarget parses a destination such as tag:web:443, machine:db-1:5432/tcp,
+// 100.64.0.9:53/udp, [fd00::9]:22 or tag:web:icmp.
+func ParseTarget(s string) (Target, error) {
+	i := strings.LastIndexByte(s, ':')
+	if i <= 0 || i == len(s)-1 {
+		return Target{}, fmt.Errorf("%q: write the destination as SELECTOR:PORT, SELECTOR:PORT/udp or SELECTOR:icmp", s)
+	}
+	who, what := s[:i], s[i+1:]
+	if strings.HasPrefix(who, "[") && strings.HasSuffix(who, "]") {
+		who = who[1 : len(who)-1]
+	}
+	t := Target{Who: who, Proto: TCP}
+	if what == "icmp" {
+		t.Proto = ICMP
+		return t, nil
+	}
+	port, proto, hasProto := strings.Cut(what, "/")
+	if hasProto {
+		switch proto {
+		case "tcp":
+		case "udp":
+			t.Proto = UDP
+		default:
+			return t, fmt.Errorf("%q: the protocol after / is tcp or udp", s)
+		}
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return t, fmt.Errorf("%q: write the destination as SELECTOR:PORT (1–65535), SELECTOR:PORT/udp or SELECTOR:icmp", s)
+	}
+	t.Port = uint16(n)
+	return t, nil
+}
+
+// resolve turns a test's selector into the machine it stands for: a real
+// machine (by name, ID or address) from fleet, or a hypothetical one with
+// only the given tag.
+func (p *Policy) resolve(who string, fleet []Machine) (Machine, error) {
+	switch {
+	case strings.HasPrefix(who, "tag:"):
+		name := who[len("tag:"):]
+		return Machine{ID: "(test)", Name: "(a machine with " + who + ")", Tags: []string{name}}, nil
+	case strings.HasPrefix(who, "machine:"):
+		name := who[len("machine:"):]
+		for _, m := range fleet {
+			if m.Name == name || m.ID == name {
+				return m, nil
+			}
+		}
+		return Machine{}, fmt.Errorf("no machine named %q", name)
+	}
+	ip, err := netip.ParseAddr(who)
+	if err != nil {
+		return Machine{}, fmt.Errorf("%q: a test names tag:NAME, machine:NAME or an overlay address", who)
+	}
+	for _, m := range fleet {
+		for _, a := range m.Addrs {
+			if a == ip {
+				return m, nil
+			}
+		}
+	}
+	return Machine{ID: "(test)", Name: ip.String(), Addrs: []netip.Addr{ip}}, nil
+}
+
+// Check answers a query: may src reach dst (a Target)?
+func (p *Policy) Check(src, dst string, fleet []Machine) (bool, error) {
+	s, err := p.resolve(src, fleet)
+	if err != nil {
+		return false, err
+	}
+	t, err := ParseTarget(dst)
+	if err != nil {
+		return false, err
+	}
+	d, err := p.resolve(t.Who, fleet)
+	if err != nil {
+		return false, err
+	}
+	return p.Allows(s, d, t.Proto, t.Port), nil
+}
+
+// TestResult is the outcome of one expectation of a test.
+type TestResult struct {
+	Test   int    `json:"test"` // index in Doc.Tests
+	Src    string `json:"src"`
+	Dst    string `json:"dst"`
+	Accept bool   `json:"accept"` // expected
+	Pass   bool   `json:"pass"`
+}
+
+// TestResults evaluates every test against fleet.
+func (p *Policy) TestResults(fleet []Machine) []TestResult {
+	var out []TestResult
+	for i, t := range p.Doc.Tests {
+		for _, want := range []struct {
+			list   []string
+			accept bool
+		}{{t.Accept, true}, {t.Deny, false}} {
+			for _, dst := range want.list {
+				got, err := p.Check(t.Src, dst, fleet)
+				out = append(out, TestResult{Test: i, Src: t.Src, Dst: dst, Accept: want.accept, Pass: err == nil && got == want.accept})
+			}
+		}
+	}
+	return out
+}
+
+func (c *checker) runTests(p *Policy, fleet []Machine) {
+	for i, t := range p.Doc.Tests {
+		path := fmt.Sprintf("/tests/%d", i)
+		if t.Src == "" {
+			c.add(path, "test %d has no src", i+1)
+			continue
+		}
+		if strings.HasPrefix(t.Src, "tag:") && !c.declared[t.Src[len("tag:"):]] {
+			c.add(path+"/src", "unknown tag %q: declare it in \"tags\"", t.Src)
+			continue
+		}
+		if len(t.Accept)+len(t.Deny) == 0 {
+			c.add(path, "test %d expects nothing: give accept or deny", i+1)
+		}
+		for _, want := range []struct {
+			key    string
+			list   []string
+			accept bool
+		}{{"accept", t.Accept, true}, {"deny", t.Deny, false}} {
+			for j, dst := range want.list {
+				at := fmt.Sprintf("%s/%s/%d", path, want.key, j)
+				if tg, err := ParseTarget(dst); err == nil && strings.HasPrefix(tg.Who, "tag:") && !c.declared[tg.Who[len("tag:"):]] {
+					c.add(at, "unknown tag %q: declare it in \"tags\"", tg.Who)
+					continue
+				}
+				got, err := p.Check(t.Src, dst, fleet)
+				switch {
+				case err != nil:
+					c.add(at, "%v", err)
+				case got && !want.accept:
+					c.add(at, "test failed: %s can reach %s, which the test denies", t.Src, dst)
+				case !got && want.accept:
+					c.add(at, "test failed: %s cannot reach %s, which the test accepts", t.Src, dst)
+				}
+			}
+		}
+	}
+}
