@@ -34,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wirefleet/wirefleet/pkg/policy"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
@@ -43,6 +44,7 @@ type Source interface {
 	LoadMapState(ctx context.Context, logLimit int) (store.MapState, error)
 	ChangesSince(ctx context.Context, version uint64) ([]store.Change, []wire.Machine, error)
 	TouchLastSeen(ctx context.Context, seen map[string]time.Time) error
+	PolicyVersion(ctx context.Context, v int64) (store.StoredPolicy, error)
 }
 
 // Options tune the hub.
@@ -66,6 +68,20 @@ type entry struct {
 	gen     uint64 // version of the machine's last change
 	enc     []byte // peer as JSON; replaced, never modified, so answers may share it
 	addedAt uint64 // version at which it (re)appeared in the map
+	attrs   policy.Machine
+	class   policy.Class // under the hub's policy ("" without one)
+}
+
+// logEntry is one map version: which machine changed and what it was
+// before, or which policy replaced which.
+type logEntry struct {
+	store.Change
+	// known: before and polBefore are known (false for entries read from
+	// the database at start, whose earlier state the hub never saw).
+	known     bool
+	before    *policy.Machine // the machine before the change; nil: not in the map
+	isPolicy  bool
+	polBefore *policy.Policy // the policy before a policy change (nil: none)
 }
 
 // ErrClosed is returned by Sync after the hub has stopped.
@@ -82,7 +98,7 @@ type Hub struct {
 	floor     uint64 // deltas are exact for since >= floor
 	machines  map[string]*entry
 	order     []string       // IDs of machines, sorted
-	changes   []store.Change // ascending; versions > floor
+	changes   []logEntry // ascending; versions > floor
 	applied   chan struct{}  // closed and replaced on every version move (Sync)
 	wake      chan struct{}  // closed and replaced when a version is published (Wait)
 	pub       uint64         // the version pollers were last woken for
@@ -99,6 +115,17 @@ type Hub struct {
 
 	snapMu sync.Mutex
 	snap   *snapshot // full peer list at some version, built on demand
+
+	// With an access policy, a machine's map holds only its peers under
+	// it. Machines the policy cannot tell apart share a class; maps are
+	// computed per class, not per machine.
+	pol      *policy.Policy
+	polVer   int64
+	byClass  map[policy.Class]map[string]bool // machine IDs by class
+	classMu  sync.Mutex
+	classSnp map[policy.Class]*snapshot // full maps per class at classVer
+	classVer uint64
+	joint    *jointIndex
 
 	kick chan struct{}
 }
@@ -132,7 +159,6 @@ func New(ctx context.Context, src Source, opts Options) (*Hub, error) {
 		version:   st.Version,
 		floor:     st.Version,
 		machines:  make(map[string]*entry, len(st.Machines)),
-		changes:   st.Log,
 		applied:   make(chan struct{}),
 		wake:      make(chan struct{}),
 		pub:       st.Version,
@@ -142,26 +168,101 @@ func New(ctx context.Context, src Source, opts Options) (*Hub, error) {
 		seen:      map[string]time.Time{},
 		kick:      make(chan struct{}, 1),
 	}
+	h.changes = make([]logEntry, 0, len(st.Log))
+	for _, c := range st.Log {
+		_, isPol := store.PolicyVersionOf(c)
+		h.changes = append(h.changes, logEntry{Change: c, isPolicy: isPol})
+	}
 	if len(st.Log) > 0 {
 		h.floor = st.Log[0].Version - 1
 	}
+	h.pol, h.polVer = h.loadPolicy(st.Policy)
 	for _, m := range st.Machines {
 		if m.State == wire.MachineActive {
-			h.machines[m.ID] = newEntry(m, 0, 0)
+			h.machines[m.ID] = h.newEntry(m, 0, 0)
 			h.order = append(h.order, m.ID)
 		}
 	}
 	sort.Strings(h.order)
+	h.reclass()
 	return h, nil
 }
 
-func newEntry(m wire.Machine, gen, addedAt uint64) *entry {
+// loadPolicy compiles a stored policy. One that no longer loads (it was
+// accepted by another version of the server) denies everything rather
+// than opening the network.
+func (h *Hub) loadPolicy(sp store.StoredPolicy) (*policy.Policy, int64) {
+	if sp.Text == "" {
+		return nil, sp.Version
+	}
+	p, err := policy.Load([]byte(sp.Text))
+	if err != nil {
+		h.log.Error("netmap: the stored access policy does not load; denying all traffic until it is fixed", "version", sp.Version, "err", err)
+		p, _ = policy.Load([]byte(`{"rules": []}`))
+	}
+	return p, sp.Version
+}
+
+// PolicyOf returns what the policy knows of a machine.
+func PolicyOf(m wire.Machine) policy.Machine {
+	pm := policy.Machine{ID: m.ID, Name: m.Name, Tags: m.Tags}
+	for _, s := range []string{m.IPv4, m.IPv6} {
+		if a, err := netip.ParseAddr(s); err == nil {
+			pm.Addrs = append(pm.Addrs, a)
+		}
+	}
+	return pm
+}
+
+// reclass recomputes every machine's class after a policy change. h.mu is
+// held (or the hub is not shared yet).
+func (h *Hub) reclass() {
+	h.byClass = nil
+	if h.pol == nil {
+		for _, e := range h.machines {
+			e.class = ""
+		}
+		return
+	}
+	h.byClass = map[policy.Class]map[string]bool{}
+	for id, e := range h.machines {
+		e.class = h.pol.ClassOf(e.attrs)
+		h.addClass(id, e.class)
+	}
+}
+
+func (h *Hub) addClass(id string, c policy.Class) {
+	if h.byClass == nil {
+		return
+	}
+	set := h.byClass[c]
+	if set == nil {
+		set = map[string]bool{}
+		h.byClass[c] = set
+	}
+	set[id] = true
+}
+
+func (h *Hub) dropClass(id string, c policy.Class) {
+	if set := h.byClass[c]; set != nil {
+		delete(set, id)
+		if len(set) == 0 {
+			delete(h.byClass, c)
+		}
+	}
+}
+
+func (h *Hub) newEntry(m wire.Machine, gen, addedAt uint64) *entry {
 	p := peerOf(m)
 	enc, err := json.Marshal(p)
 	if err != nil { // a struct of strings always encodes
 		panic(fmt.Sprintf("netmap: encode peer: %v", err))
 	}
-	return &entry{peer: p, gen: gen, enc: enc, addedAt: addedAt}
+	e := &entry{peer: p, gen: gen, enc: enc, addedAt: addedAt, attrs: PolicyOf(m)}
+	if h.pol != nil {
+		e.class = h.pol.ClassOf(e.attrs)
+	}
+	return e
 }
 
 func peerOf(m wire.Machine) wire.Peer {
@@ -255,33 +356,60 @@ func (h *Hub) catchUp(ctx context.Context) error {
 	for _, m := range machines {
 		byID[m.ID] = m
 	}
+	// Policies are read and compiled before the lock is taken.
+	policies := map[int64]*policy.Policy{}
+	for _, c := range changes {
+		if v, ok := store.PolicyVersionOf(c); ok && c.Version > from {
+			sp, err := h.src.PolicyVersion(ctx, v)
+			if err != nil {
+				return err
+			}
+			policies[v], _ = h.loadPolicy(sp)
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, c := range changes {
 		if c.Version <= h.version {
 			continue
 		}
-		if m, ok := byID[c.MachineID]; ok && m.State == wire.MachineActive {
-			if e := h.machines[m.ID]; e != nil {
-				h.machines[m.ID] = newEntry(m, c.Version, e.addedAt)
-			} else {
-				h.machines[m.ID] = newEntry(m, c.Version, c.Version)
-				i, _ := slices.BinarySearch(h.order, m.ID)
-				h.order = slices.Insert(h.order, i, m.ID)
+		le := logEntry{Change: c, known: true}
+		if v, ok := store.PolicyVersionOf(c); ok {
+			le.isPolicy, le.polBefore = true, h.pol
+			h.pol, h.polVer = policies[v], v
+			h.reclass()
+		} else {
+			old := h.machines[c.MachineID]
+			if old != nil {
+				before := old.attrs
+				le.before = &before
 			}
-		} else if h.machines[c.MachineID] != nil {
-			delete(h.machines, c.MachineID)
-			if i, found := slices.BinarySearch(h.order, c.MachineID); found {
-				h.order = slices.Delete(h.order, i, i+1)
+			if m, ok := byID[c.MachineID]; ok && m.State == wire.MachineActive {
+				e := h.newEntry(m, c.Version, c.Version)
+				if old != nil {
+					e.addedAt = old.addedAt
+					h.dropClass(m.ID, old.class)
+				} else {
+					i, _ := slices.BinarySearch(h.order, m.ID)
+					h.order = slices.Insert(h.order, i, m.ID)
+				}
+				h.machines[m.ID] = e
+				h.addClass(m.ID, e.class)
+			} else if old != nil {
+				delete(h.machines, c.MachineID)
+				h.dropClass(c.MachineID, old.class)
+				if i, found := slices.BinarySearch(h.order, c.MachineID); found {
+					h.order = slices.Delete(h.order, i, i+1)
+				}
 			}
 		}
-		h.changes = append(h.changes, c)
+		h.changes = append(h.changes, le)
 		h.version = c.Version
 	}
 	if len(h.changes) > 2*h.opts.LogSize {
 		drop := len(h.changes) - h.opts.LogSize
 		h.floor = h.changes[drop-1].Version
-		h.changes = append([]store.Change(nil), h.changes[drop:]...)
+		h.changes = append([]logEntry(nil), h.changes[drop:]...)
 	}
 	close(h.applied)
 	h.applied = make(chan struct{})
@@ -448,6 +576,9 @@ func (h *Hub) Reply(id string, since uint64) (r *Reply, ok bool) {
 		return r, true
 	}
 	i := sort.Search(len(h.changes), func(i int) bool { return h.changes[i].Version > since })
+	if h.pol != nil || h.policyChangedSince(i) {
+		return h.policyReply(r, me, since, i), true
+	}
 	// A delta naming more than half the fleet costs more to build and to
 	// apply than the shared full map.
 	if n := len(h.changes) - i; since == 0 || since < h.floor || since > h.version || (n > minFullDelta && n > len(h.machines)/2) {

@@ -461,6 +461,7 @@ type MapState struct {
 	Machines []wire.Machine
 	Log      []Change // ascending by version
 	ULA      netip.Prefix
+	Policy   StoredPolicy // in force at Version
 }
 
 // LoadMapState reads the state the netmap hub needs, at one point in time,
@@ -483,6 +484,9 @@ func (db *DB) LoadMapState(ctx context.Context, logLimit int) (MapState, error) 
 	st.ULA, err = netip.ParsePrefix(ula)
 	if err != nil {
 		return st, fmt.Errorf("store: bad ULA prefix %q: %w", ula, err)
+	}
+	if st.Policy, err = db.policyWhere(ctx, tx, `ORDER BY version DESC LIMIT 1`); err != nil {
+		return st, err
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT `+machineCols+` FROM machines ORDER BY id`)
 	if err != nil {

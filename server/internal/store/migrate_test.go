@@ -167,6 +167,9 @@ func populate(t *testing.T, db *DB) {
 	if _, err := db.CreateAdmin(ctx, admin, "alice", "$2a$04$notarealhash", NewAPIKey{Prefix: "wfa_abc", Hash: "keyhash"}); err != nil {
 		t.Fatal(err)
 	}
+	if _, _, _, err := db.SetPolicy(ctx, admin, `{"tags": ["tag:env:prod"], "rules": [{"src": ["tag:env:prod"], "dst": ["*"]}]}`, ""); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestUpgradeFromEarlierSchemas opens each committed dump of an earlier

@@ -1,0 +1,203 @@
+package netmap
+
+import (
+	"slices"
+	"sort"
+
+	"github.com/wirefleet/wirefleet/pkg/policy"
+)
+
+// Maps under an access policy. A machine's map holds the machines it may
+// reach or that may reach it. Deltas stay deltas:
+//
+//   - a changed machine is sent as added, changed or removed according to
+//     whether the reader saw it before the change (its state then is kept
+//     in the log) and sees it now;
+//   - when the policy changed since the reader's version, or the reader's
+//     own class did, the machines whose visibility flipped are found per
+//     pair of classes (then, now), not per machine: the cost per reader is
+//     the number of classes plus what it is sent, never the fleet squared.
+//
+// Full maps are built once per class and version and shared, like the
+// unfiltered one.
+
+// policyChangedSince reports whether a policy change is in changes[i:].
+func (h *Hub) policyChangedSince(i int) bool {
+	for _, c := range h.changes[i:] {
+		if c.isPolicy {
+			return true
+		}
+	}
+	return false
+}
+
+func visible(p *policy.Policy, a, b policy.Class) bool {
+	return p == nil || p.Visible(a, b)
+}
+
+func classUnder(p *policy.Policy, m policy.Machine) policy.Class {
+	if p == nil {
+		return ""
+	}
+	return p.ClassOf(m)
+}
+
+// policyReply fills r for machine me relative to since, where changes[i:]
+// are the log entries after since. h.mu is read-locked.
+func (h *Hub) policyReply(r *Reply, me *entry, since uint64, i int) *Reply {
+	id := me.peer.ID
+	if since == 0 || since < h.floor || since > h.version {
+		return h.fullPolicyReply(r, me)
+	}
+	// The policy and the reader as they were at since.
+	polS, polChanged := h.pol, false
+	first := map[string]*logEntry{}
+	for k := range h.changes[i:] {
+		le := &h.changes[i+k]
+		if le.isPolicy {
+			if !polChanged {
+				if !le.known {
+					return h.fullPolicyReply(r, me) // the policy before it is not known
+				}
+				polS, polChanged = le.polBefore, true
+			}
+			continue
+		}
+		if first[le.MachineID] == nil {
+			first[le.MachineID] = le
+		}
+	}
+	meS := me.attrs
+	if le := first[id]; le != nil {
+		if !le.known || le.before == nil {
+			return h.fullPolicyReply(r, me) // new since, or its past is unknown
+		}
+		meS = *le.before
+		r.self = h.selfOf(me)
+	}
+	if polChanged {
+		r.self = h.selfOf(me) // the rules it enforces come with the policy
+	}
+	cNow, cThen := me.class, classUnder(polS, meS)
+	for mid, le := range first {
+		if mid == id {
+			continue
+		}
+		e := h.machines[mid]
+		now := e != nil && visible(h.pol, cNow, e.class)
+		was := true // unknown past: a removal the agent may not need is harmless
+		if le.known {
+			was = le.before != nil && visible(polS, cThen, classUnder(polS, *le.before))
+		}
+		switch {
+		case now && !was:
+			r.added = append(r.added, e.enc)
+		case now && was:
+			r.changed = append(r.changed, e.enc)
+		case was:
+			r.removed = append(r.removed, mid)
+		}
+	}
+	// Unchanged machines move only when what decides visibility moved:
+	// the policy or the reader's own class.
+	if polChanged || (h.pol != nil && cThen != cNow) {
+		for k, members := range h.jointClasses(polS) {
+			was, now := visible(polS, cThen, k[0]), visible(h.pol, cNow, k[1])
+			if was == now {
+				continue
+			}
+			for _, mid := range members {
+				if mid == id || first[mid] != nil {
+					continue
+				}
+				if now {
+					r.added = append(r.added, h.machines[mid].enc)
+				} else {
+					r.removed = append(r.removed, mid)
+				}
+			}
+		}
+	}
+	return r
+}
+
+// jointIndex groups the machines by (class under an earlier policy, class
+// now), for one map version.
+type jointIndex struct {
+	from, to *policy.Policy
+	version  uint64
+	groups   map[[2]policy.Class][]string
+}
+
+// jointClasses returns the machines grouped by their class under polS and
+// under the current policy. h.mu is read-locked.
+func (h *Hub) jointClasses(polS *policy.Policy) map[[2]policy.Class][]string {
+	h.classMu.Lock()
+	defer h.classMu.Unlock()
+	if j := h.joint; j != nil && j.from == polS && j.to == h.pol && j.version == h.version {
+		return j.groups
+	}
+	groups := map[[2]policy.Class][]string{}
+	for _, mid := range h.order {
+		e := h.machines[mid]
+		k := [2]policy.Class{e.class, e.class}
+		if polS != h.pol {
+			k[0] = classUnder(polS, e.attrs)
+		}
+		groups[k] = append(groups[k], mid)
+	}
+	h.joint = &jointIndex{from: polS, to: h.pol, version: h.version, groups: groups}
+	return groups
+}
+
+// fullPolicyReply makes r a full map of the machines me may see, shared
+// with every machine of its class. h.mu is read-locked.
+func (h *Hub) fullPolicyReply(r *Reply, me *entry) *Reply {
+	r.Full = true
+	r.self = h.selfOf(me)
+	r.snap = h.classSnapshot(me.class)
+	if k, found := slices.BinarySearch(r.snap.ids, me.peer.ID); found {
+		r.skip = k
+	} else {
+		r.skip = -1
+	}
+	return r
+}
+
+// classSnapshot returns the full peer list of class c at the current
+// version. h.mu is read-locked.
+func (h *Hub) classSnapshot(c policy.Class) *snapshot {
+	if h.pol == nil {
+		return h.snapshot()
+	}
+	h.classMu.Lock()
+	defer h.classMu.Unlock()
+	if h.classVer != h.version || h.classSnp == nil {
+		h.classSnp, h.classVer = map[policy.Class]*snapshot{}, h.version
+	}
+	if s := h.classSnp[c]; s != nil {
+		return s
+	}
+	var ids []string
+	for k, members := range h.byClass {
+		if h.pol.Visible(c, k) {
+			for id := range members {
+				ids = append(ids, id)
+			}
+		}
+	}
+	sort.Strings(ids)
+	s := &snapshot{version: h.version, ids: ids, offs: make([]int, len(ids)+1)}
+	size := 0
+	for _, id := range ids {
+		size += len(h.machines[id].enc) + 1
+	}
+	s.buf = make([]byte, 0, size)
+	for i, id := range ids {
+		s.offs[i] = len(s.buf)
+		s.buf = append(append(s.buf, h.machines[id].enc...), ',')
+	}
+	s.offs[len(ids)] = len(s.buf)
+	h.classSnp[c] = s
+	return s
+}

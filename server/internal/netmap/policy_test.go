@@ -1,0 +1,234 @@
+package netmap
+
+import (
+	"context"
+	"fmt"
+	mrand "math/rand/v2"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/wirefleet/wirefleet/pkg/policy"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/store"
+)
+
+// randomPolicy writes a random, valid policy over tags t1…t4, a group,
+// machine names and an address range.
+func randomPolicy(rng *mrand.Rand, names []string) string {
+	sel := func() string {
+		switch rng.IntN(6) {
+		case 0:
+			return "*"
+		case 1:
+			return "group:g"
+		case 2:
+			if len(names) > 0 {
+				return "machine:" + names[rng.IntN(len(names))]
+			}
+			return "*"
+		case 3:
+			return "100.64.0.0/30"
+		}
+		return fmt.Sprintf("tag:t%d", 1+rng.IntN(4))
+	}
+	for {
+		var rules []string
+		for range rng.IntN(4) {
+			rules = append(rules, fmt.Sprintf(`{"src": [%q], "dst": [%q, %q], "ports": ["%d"]}`, sel(), sel(), sel(), 1+rng.IntN(3)))
+		}
+		text := `{
+  // random
+  "tags": ["tag:t1", "tag:t2", "tag:t3", "tag:t4"],
+  "groups": {"group:g": ["tag:t1", "tag:t2"]},
+  "rules": [` + strings.Join(rules, ",\n") + `],
+}`
+		if _, err := policy.Load([]byte(text)); err == nil {
+			return text
+		}
+	}
+}
+
+// scratch computes machine id's peers from nothing but the database and
+// the policy package: the reference the hub's deltas must reproduce.
+func scratch(t *testing.T, db *store.DB, id string) []string {
+	t.Helper()
+	ctx := context.Background()
+	ms, err := db.ListMachines(ctx, store.MachineFilter{State: wire.MachineActive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := db.Policy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pol *policy.Policy
+	if sp.Text != "" {
+		if pol, err = policy.Load([]byte(sp.Text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var me wire.Machine
+	for _, m := range ms {
+		if m.ID == id {
+			me = m
+		}
+	}
+	var out []string
+	for _, m := range ms {
+		if m.ID != id && (pol == nil || pol.Peers(PolicyOf(me), PolicyOf(m))) {
+			out = append(out, m.ID+"/"+m.Name+"/"+strings.Join(m.Tags, ","))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func peersOf(v *view) []string {
+	var out []string
+	for id, p := range v.Peers {
+		out = append(out, id+"/"+p.Name+"/"+strings.Join(p.Tags, ","))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestPolicyDeltasEqualScratch: random policies over a random fleet with
+// random changes (enrollments, revocations, retags, renames, endpoint moves,
+// policy set and cleared). Every machine follows deltas, some falling
+// several versions behind; each map it builds must equal what the policy
+// allows computed from scratch — so no map ever holds a peer the policy
+// forbids both ways — and policy and tag changes must mostly arrive as
+// deltas.
+func TestPolicyDeltasEqualScratch(t *testing.T) {
+	for seed := range uint64(4) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			testPolicyDeltas(t, seed)
+		})
+	}
+}
+
+func testPolicyDeltas(t *testing.T, seed uint64) {
+	f := newFixture(t, Options{LogSize: 64})
+	ctx := context.Background()
+	admin := store.Actor{Name: "admin:t"}
+	rng := mrand.New(mrand.NewPCG(seed, 7))
+	views := map[string]*view{}
+	var live []wire.Machine
+	names := func() []string {
+		var out []string
+		for _, m := range live {
+			out = append(out, m.Name)
+		}
+		return out
+	}
+	retag := func(m wire.Machine) {
+		var tags []string
+		for i := 1; i <= 4; i++ {
+			if rng.IntN(3) == 0 {
+				tags = append(tags, fmt.Sprintf("t%d", i))
+			}
+		}
+		_, ch, err := f.db.UpdateMachine(ctx, admin, m.ID, nil, &tags)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.sync(t, ch)
+	}
+	setPolicy := func(text string) {
+		_, ch, ok, err := f.db.SetPolicy(ctx, admin, text, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			f.sync(t, ch)
+		}
+	}
+	for range 8 {
+		m := f.enroll(t)
+		live = append(live, m)
+		views[m.ID] = &view{}
+		retag(m)
+	}
+	setPolicy(randomPolicy(rng, names()))
+	var deltas, fulls, policyDeltas int
+	for step := range 250 {
+		policyStep := false
+		switch op := rng.IntN(10); {
+		case op == 0 || len(live) < 4:
+			m := f.enroll(t)
+			live = append(live, m)
+			views[m.ID] = &view{}
+		case op == 1:
+			i := rng.IntN(len(live))
+			_, ch, err := f.db.RevokeMachine(ctx, admin, live[i].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.sync(t, ch)
+			delete(views, live[i].ID)
+			live = append(live[:i], live[i+1:]...)
+		case op <= 4:
+			retag(live[rng.IntN(len(live))])
+		case op == 5:
+			i := rng.IntN(len(live))
+			name := fmt.Sprintf("r%d", step)
+			_, ch, err := f.db.UpdateMachine(ctx, admin, live[i].ID, &name, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.sync(t, ch)
+			live[i].Name = name
+		case op == 6:
+			ch, _, err := f.db.SetEndpoints(ctx, live[rng.IntN(len(live))].ID, []string{fmt.Sprintf("192.0.2.%d:51820", step%250+1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.sync(t, ch)
+		case op == 7 && rng.IntN(4) == 0:
+			setPolicy("")
+			policyStep = true
+		default:
+			setPolicy(randomPolicy(rng, names()))
+			policyStep = true
+		}
+		for id, v := range views {
+			if rng.IntN(3) == 0 && v.Version != 0 {
+				continue // falls behind for a while
+			}
+			nm, ok := f.hub.Map(id, v.Version)
+			if !ok {
+				t.Fatalf("step %d: %s dropped out of the map", step, id)
+			}
+			switch {
+			case nm.Full:
+				fulls++
+			case !nm.Unchanged:
+				deltas++
+				if policyStep {
+					policyDeltas++
+				}
+			}
+			v.apply(t, nm)
+			got, want := peersOf(v), scratch(t, f.db, id)
+			if strings.Join(got, " ") != strings.Join(want, " ") {
+				sp, _ := f.db.Policy(ctx)
+				t.Fatalf("step %d: %s's map after %s\n got %v\nwant %v\npolicy:\n%s", step, id, mapKind(nm), got, want, sp.Text)
+			}
+		}
+	}
+	t.Logf("seed %d: %d deltas (%d right after a policy change), %d full maps", seed, deltas, policyDeltas, fulls)
+	if policyDeltas < 50 || deltas < 5*fulls {
+		t.Fatalf("policy changes should reach agents as deltas: %d deltas (%d after policy changes), %d full maps", deltas, policyDeltas, fulls)
+	}
+}
+
+func mapKind(nm wire.NetMap) string {
+	switch {
+	case nm.Full:
+		return "a full map"
+	case nm.Unchanged:
+		return "unchanged"
+	}
+	return fmt.Sprintf("a delta (+%d ~%d -%d)", len(nm.Added), len(nm.Changed), len(nm.Removed))
+}
