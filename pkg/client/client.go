@@ -570,3 +570,23 @@ func (c *Client) DialRelay(ctx context.Context) (*websocket.Conn, error) {
 	}
 	return conn, nil
 }
+
+// Policy fetches the access-control policy in force.
+func (c *Client) Policy(ctx context.Context) (wire.Policy, error) {
+	var out wire.Policy
+	return out, c.do(ctx, http.MethodGet, wire.PathPolicy, nil, &out)
+}
+
+// SetPolicy replaces the access-control policy (or, with DryRun, checks
+// it). A policy with problems fails with wire.CodePolicyInvalid and the
+// problems in the *wire.Error.
+func (c *Client) SetPolicy(ctx context.Context, req wire.PutPolicyRequest) (wire.Policy, error) {
+	var out wire.Policy
+	return out, c.do(ctx, http.MethodPut, wire.PathPolicy, req, &out)
+}
+
+// QueryPolicy asks whether the policy in force lets q.Src reach q.Dst.
+func (c *Client) QueryPolicy(ctx context.Context, q wire.PolicyQuery) (wire.PolicyAnswer, error) {
+	var out wire.PolicyAnswer
+	return out, c.do(ctx, http.MethodPost, wire.PathPolicyQuery, q, &out)
+}

@@ -95,13 +95,19 @@ func (p *Policy) Peers(a, b Machine) bool { return p.Visible(p.ClassOf(a), p.Cla
 // Allows reports whether src may open a connection to dst with proto on
 // port (port is ignored for ICMP).
 func (p *Policy) Allows(src, dst Machine, proto Proto, port uint16) bool {
+	return p.Rule(src, dst, proto, port) >= 0
+}
+
+// Rule returns the index of the first rule that lets src open a
+// connection to dst with proto on port, or -1.
+func (p *Policy) Rule(src, dst Machine, proto Proto, port uint16) int {
 	sb, db := p.ClassOf(src).bits(), p.ClassOf(dst).bits()
 	for _, r := range p.rules {
 		if r.src.intersects(sb) && r.dst.intersects(db) && r.allows(proto, port) {
-			return true
+			return r.index
 		}
 	}
-	return false
+	return -1
 }
 
 func (r rule) allows(proto Proto, port uint16) bool {
@@ -200,19 +206,26 @@ func (p *Policy) resolve(who string, fleet []Machine) (Machine, error) {
 
 // Check answers a query: may src reach dst (a Target)?
 func (p *Policy) Check(src, dst string, fleet []Machine) (bool, error) {
+	i, err := p.CheckRule(src, dst, fleet)
+	return i >= 0, err
+}
+
+// CheckRule is Check returning the index of the rule that allows it (-1:
+// none does).
+func (p *Policy) CheckRule(src, dst string, fleet []Machine) (int, error) {
 	s, err := p.resolve(src, fleet)
 	if err != nil {
-		return false, err
+		return -1, err
 	}
 	t, err := ParseTarget(dst)
 	if err != nil {
-		return false, err
+		return -1, err
 	}
 	d, err := p.resolve(t.Who, fleet)
 	if err != nil {
-		return false, err
+		return -1, err
 	}
-	return p.Allows(s, d, t.Proto, t.Port), nil
+	return p.Rule(s, d, t.Proto, t.Port), nil
 }
 
 // TestResult is the outcome of one expectation of a test.

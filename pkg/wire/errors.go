@@ -41,13 +41,15 @@ const (
 	CodeMachineRevoked Code = "machine_revoked" // machine credential revoked or machine deleted
 	CodeAddressPool    Code = "address_pool_exhausted"
 	CodeUnavailable    Code = "unavailable" // server shutting down or not ready
+
+	CodePolicyInvalid Code = "policy_invalid" // the access policy has problems (listed in Error.Problems) or a test fails
 )
 
 // Status maps a code to its HTTP status. It is the only place that decides
 // which status an error code travels with.
 func (c Code) Status() int {
 	switch c {
-	case CodeInvalidJSON, CodeUnknownField, CodeInvalidArgument, CodeInvalidPublicKey, CodeInvalidName:
+	case CodeInvalidJSON, CodeUnknownField, CodeInvalidArgument, CodeInvalidPublicKey, CodeInvalidName, CodePolicyInvalid:
 		return http.StatusBadRequest
 	case CodeBodyTooLarge:
 		return http.StatusRequestEntityTooLarge
@@ -77,6 +79,9 @@ func (c Code) Status() int {
 type Error struct {
 	Code    Code   `json:"code"`
 	Message string `json:"message"`
+	// Problems locates each problem in a document the request carried
+	// (the access policy).
+	Problems []Problem `json:"problems,omitempty"`
 	// Status is the HTTP status the error arrived with; only set by clients.
 	Status int `json:"-"`
 }
@@ -86,6 +91,14 @@ func (e *Error) Error() string {
 		return string(e.Code)
 	}
 	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Problem is one problem in a submitted document, where it is.
+type Problem struct {
+	Line    int    `json:"line,omitempty"` // 1-based
+	Col     int    `json:"col,omitempty"`
+	Path    string `json:"path,omitempty"` // JSON pointer
+	Message string `json:"message"`
 }
 
 // Errorf builds an *Error with a formatted message.

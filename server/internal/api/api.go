@@ -130,6 +130,9 @@ func (s *Server) routes(local bool) http.Handler {
 	admin("GET "+wire.PathFlags, s.listFlags)
 	admin("GET "+wire.PathFlags+"/{key}", s.getFlag)
 	admin("PUT "+wire.PathFlags+"/{key}", s.putFlag)
+	admin("GET "+wire.PathPolicy, s.getPolicy)
+	admin("PUT "+wire.PathPolicy, s.putPolicy)
+	admin("POST "+wire.PathPolicyQuery, s.queryPolicy)
 	admin("DELETE "+wire.PathFlags+"/{key}", s.deleteFlag)
 	admin("POST "+wire.PathAPIKeys, s.createAPIKey)
 	admin("GET "+wire.PathAPIKeys, s.listAPIKeys)
@@ -191,16 +194,19 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 // DecodeStrict decodes one JSON value from rd into v and maps every failure
 // to a protocol error. It is exported for the fuzz tests' sake and for
 // anything else that reads protocol bodies.
-func DecodeStrict(rd io.Reader, v any) error {
-	dec := json.NewDecoder(io.LimitReader(rd, wire.MaxBodyBytes+1))
+func DecodeStrict(rd io.Reader, v any) error { return decodeLimit(rd, v, wire.MaxBodyBytes) }
+
+// decodeLimit is DecodeStrict with a size limit of its own.
+func decodeLimit(rd io.Reader, v any, limit int64) error {
+	dec := json.NewDecoder(io.LimitReader(rd, limit+1))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
 		if _, terr := dec.Token(); terr != io.EOF {
 			return wire.Errorf(wire.CodeInvalidJSON, "request body must hold exactly one JSON value")
 		}
-		if dec.InputOffset() > wire.MaxBodyBytes {
-			return wire.Errorf(wire.CodeBodyTooLarge, "request body larger than %d bytes", wire.MaxBodyBytes)
+		if dec.InputOffset() > limit {
+			return wire.Errorf(wire.CodeBodyTooLarge, "request body larger than %d bytes", limit)
 		}
 		return nil
 	}
@@ -211,12 +217,12 @@ func DecodeStrict(rd io.Reader, v any) error {
 	)
 	switch {
 	case errors.As(err, &maxErr):
-		return wire.Errorf(wire.CodeBodyTooLarge, "request body larger than %d bytes", wire.MaxBodyBytes)
+		return wire.Errorf(wire.CodeBodyTooLarge, "request body larger than %d bytes", limit)
 	case errors.Is(err, io.EOF):
 		return wire.Errorf(wire.CodeInvalidJSON, "request body is empty")
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		if dec.InputOffset() >= wire.MaxBodyBytes {
-			return wire.Errorf(wire.CodeBodyTooLarge, "request body larger than %d bytes", wire.MaxBodyBytes)
+		if dec.InputOffset() >= limit {
+			return wire.Errorf(wire.CodeBodyTooLarge, "request body larger than %d bytes", limit)
 		}
 		return wire.Errorf(wire.CodeInvalidJSON, "request body ends in the middle of a JSON value")
 	case errors.As(err, &synErr):

@@ -10,7 +10,7 @@ import (
 
 // storeMutation matches a call of a store mutation or of the hub's Sync
 // on anything named db or hub: what only this package may do.
-var storeMutation = regexp.MustCompile(`\b(db|hub)\.(Enroll|RevokeMachine|DeleteMachine|UpdateMachine|PinVersion|Rekey|SetEndpoints|CreateToken|RevokeToken|SetFlag|DeleteFlag|CreateAdmin|DeleteAdmin|SetAdminPassword|CreateAPIKey|RevokeAPIKey|Sync)\(`)
+var storeMutation = regexp.MustCompile(`\b(db|hub)\.(Enroll|RevokeMachine|DeleteMachine|UpdateMachine|PinVersion|Rekey|SetEndpoints|CreateToken|RevokeToken|SetFlag|DeleteFlag|SetPolicy|CreateAdmin|DeleteAdmin|SetAdminPassword|CreateAPIKey|RevokeAPIKey|Sync)\(`)
 
 // TestAdaptersGoThroughTheService keeps the layering true: the API, the
 // web page and the daemon change the fleet only through this package, so

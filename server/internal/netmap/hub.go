@@ -97,11 +97,11 @@ type Hub struct {
 	version   uint64
 	floor     uint64 // deltas are exact for since >= floor
 	machines  map[string]*entry
-	order     []string       // IDs of machines, sorted
-	changes   []logEntry // ascending; versions > floor
-	applied   chan struct{}  // closed and replaced on every version move (Sync)
-	wake      chan struct{}  // closed and replaced when a version is published (Wait)
-	pub       uint64         // the version pollers were last woken for
+	order     []string      // IDs of machines, sorted
+	changes   []logEntry    // ascending; versions > floor
+	applied   chan struct{} // closed and replaced on every version move (Sync)
+	wake      chan struct{} // closed and replaced when a version is published (Wait)
+	pub       uint64        // the version pollers were last woken for
 	lastWake  time.Time
 	timer     *time.Timer // pending coalesced wake-up, if any
 	prefix4   netip.Prefix

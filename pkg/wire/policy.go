@@ -1,0 +1,53 @@
+package wire
+
+import "time"
+
+// PathPolicy is the access-control policy: GET it, PUT a PutPolicyRequest;
+// POST a PolicyQuery to PathPolicyQuery to ask what it allows.
+const (
+	PathPolicy      = "/api/v1/policy"
+	PathPolicyQuery = "/api/v1/policy/query"
+)
+
+// Policy is the access-control policy in force. Text "" means none: every
+// machine reaches every machine.
+type Policy struct {
+	Version   int64              `json:"version"`
+	Text      string             `json:"text"`
+	Author    string             `json:"author,omitempty"`
+	CreatedAt *time.Time         `json:"created_at,omitempty"`
+	Rules     int                `json:"rules"`
+	Tests     []PolicyTestResult `json:"tests"`
+	// Applied is false for a dry run (check) or a text identical to the
+	// one in force.
+	Applied bool `json:"applied,omitempty"`
+}
+
+// PolicyTestResult is one expectation of the policy's tests.
+type PolicyTestResult struct {
+	Src    string `json:"src"`
+	Dst    string `json:"dst"`
+	Accept bool   `json:"accept"` // what the test expects
+	Pass   bool   `json:"pass"`
+}
+
+// PutPolicyRequest replaces the policy ("" removes it). With DryRun it is
+// only checked.
+type PutPolicyRequest struct {
+	Text   string `json:"text"`
+	DryRun bool   `json:"dry_run,omitempty"`
+}
+
+// PolicyQuery asks whether Src (tag:NAME, machine:NAME or an overlay
+// address) may reach Dst (the same, then :PORT, :PORT/udp or :icmp).
+type PolicyQuery struct {
+	Src string `json:"src"`
+	Dst string `json:"dst"`
+}
+
+// PolicyAnswer answers a PolicyQuery under policy Version.
+type PolicyAnswer struct {
+	Allowed bool   `json:"allowed"`
+	Version int64  `json:"version"`
+	Reason  string `json:"reason"`
+}
