@@ -19,6 +19,7 @@ command -v wg   >/dev/null || need+=(wireguard-tools)          # `wg show` again
 command -v nft  >/dev/null || need+=(nftables)                 # NAT routers in the namespace tests
 command -v service >/dev/null || need+=(init-system-helpers)   # the SysV install fallback test
 command -v unshare >/dev/null || need+=(util-linux)
+command -v nc >/dev/null || need+=(netcat-openbsd)           # the access-policy test's TCP ports
 { command -v wine64 >/dev/null || [ -x /usr/lib/wine/wine64 ]; } || need+=(wine64)
 command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64-win32)
 command -v chromium >/dev/null || need+=(chromium)

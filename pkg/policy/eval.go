@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
 // bitset is a set of atom indexes.
@@ -292,3 +294,43 @@ func (c *checker) runTests(p *Policy, fleet []Machine) {
 		}
 	}
 }
+
+// Inbound returns the rules that machines of class c enforce: who may
+// open connections to them, with what.
+func (p *Policy) Inbound(c Class) []wire.FilterRule {
+	p.visMu.RLock()
+	rs, ok := p.inbound[c]
+	p.visMu.RUnlock()
+	if ok {
+		return rs
+	}
+	cb := c.bits()
+	rs = []wire.FilterRule{}
+	for _, r := range p.rules {
+		if !r.dst.intersects(cb) {
+			continue
+		}
+		fr := wire.FilterRule{Src: []string{}}
+		for i, a := range p.atoms {
+			if r.src.has(i) {
+				fr.Src = append(fr.Src, a.String())
+			}
+		}
+		if r.proto != Any {
+			fr.Proto = r.proto.String()
+		}
+		for _, pr := range r.ports {
+			fr.Ports = append(fr.Ports, pr.String())
+		}
+		rs = append(rs, fr)
+	}
+	p.visMu.Lock()
+	if p.inbound == nil {
+		p.inbound = map[Class][]wire.FilterRule{}
+	}
+	p.inbound[c] = rs
+	p.visMu.Unlock()
+	return rs
+}
+
+func (b bitset) has(i int) bool { return i/64 < len(b) && b[i/64]&(1<<(i%64)) != 0 }

@@ -46,6 +46,7 @@ import (
 	"sync"
 
 	"github.com/tailscale/hujson"
+	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
 // MaxSize is the largest policy accepted.
@@ -165,8 +166,9 @@ type Policy struct {
 	atoms []atom
 	rules []rule
 
-	visMu sync.RWMutex
-	vis   map[[2]Class]bool
+	visMu   sync.RWMutex
+	vis     map[[2]Class]bool
+	inbound map[Class][]wire.FilterRule
 }
 
 type atomKind uint8

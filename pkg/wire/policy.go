@@ -51,3 +51,21 @@ type PolicyAnswer struct {
 	Version int64  `json:"version"`
 	Reason  string `json:"reason"`
 }
+
+// Filter is what a machine enforces on its tunnel under the access policy:
+// who may open connections to it. Replies to its own connections always
+// pass.
+type Filter struct {
+	Policy int64        `json:"policy"` // the policy version it comes from
+	Rules  []FilterRule `json:"rules"`  // none: nobody may connect
+}
+
+// FilterRule lets the sources it names open connections with Proto to
+// Ports.
+type FilterRule struct {
+	// Src: "*", "tag:NAME", "machine:NAME" (name or ID) or an address or
+	// range; the agent resolves names and tags against its peers.
+	Src   []string `json:"src"`
+	Proto string   `json:"proto,omitempty"` // tcp, udp, icmp; empty: any
+	Ports []string `json:"ports,omitempty"` // "443", "8000-8100"; none: all
+}

@@ -70,6 +70,9 @@ type Self struct {
 	// Relay says the server relays packets (relay.Path).
 	STUN  string `json:"stun,omitempty"`
 	Relay bool   `json:"relay,omitempty"`
+	// Filter is what this machine enforces on its tunnel under the access
+	// policy; nil when no policy is set (every peer may reach every port).
+	Filter *Filter `json:"filter,omitempty"`
 }
 
 // Peer is one other machine the receiver should be able to reach.

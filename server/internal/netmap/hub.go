@@ -642,11 +642,15 @@ func (h *Hub) snapshot() *snapshot {
 }
 
 func (h *Hub) selfOf(e *entry) *wire.Self {
-	return &wire.Self{
+	s := &wire.Self{
 		ID: e.peer.ID, Name: e.peer.Name, IPv4: e.peer.IPv4, IPv6: e.peer.IPv6,
 		Prefix4: h.prefix4.String(), Prefix6: h.prefix6.String(),
 		MTU: h.opts.MTU, Keepalive: h.opts.Keepalive, STUN: h.opts.STUN, Relay: h.opts.Relay,
 	}
+	if h.pol != nil {
+		s.Filter = &wire.Filter{Policy: h.polVer, Rules: h.pol.Inbound(e.class)}
+	}
+	return s
 }
 
 // Connect records a live long-poll from machine id; call the returned

@@ -2,6 +2,7 @@ package netmap
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
 	"sort"
@@ -49,9 +50,10 @@ func randomPolicy(rng *mrand.Rand, names []string) string {
 	}
 }
 
-// scratch computes machine id's peers from nothing but the database and
-// the policy package: the reference the hub's deltas must reproduce.
-func scratch(t *testing.T, db *store.DB, id string) []string {
+// scratch computes machine id's peers and the filter it enforces from
+// nothing but the database and the policy package: the reference the
+// hub's deltas must reproduce.
+func scratch(t *testing.T, db *store.DB, id string) ([]string, string) {
 	t.Helper()
 	ctx := context.Background()
 	ms, err := db.ListMachines(ctx, store.MachineFilter{State: wire.MachineActive})
@@ -81,7 +83,20 @@ func scratch(t *testing.T, db *store.DB, id string) []string {
 		}
 	}
 	sort.Strings(out)
-	return out
+	filter := "none"
+	if pol != nil {
+		b, _ := json.Marshal(wire.Filter{Policy: sp.Version, Rules: pol.Inbound(pol.ClassOf(PolicyOf(me)))})
+		filter = string(b)
+	}
+	return out, filter
+}
+
+func filterOf(v *view) string {
+	if v.Self == nil || v.Self.Filter == nil {
+		return "none"
+	}
+	b, _ := json.Marshal(v.Self.Filter)
+	return string(b)
 }
 
 func peersOf(v *view) []string {
@@ -210,7 +225,11 @@ func testPolicyDeltas(t *testing.T, seed uint64) {
 				}
 			}
 			v.apply(t, nm)
-			got, want := peersOf(v), scratch(t, f.db, id)
+			got := peersOf(v)
+			want, wantFilter := scratch(t, f.db, id)
+			if gotFilter := filterOf(v); gotFilter != wantFilter {
+				t.Fatalf("step %d: %s enforces %s, want %s", step, id, gotFilter, wantFilter)
+			}
 			if strings.Join(got, " ") != strings.Join(want, " ") {
 				sp, _ := f.db.Policy(ctx)
 				t.Fatalf("step %d: %s's map after %s\n got %v\nwant %v\npolicy:\n%s", step, id, mapKind(nm), got, want, sp.Text)
