@@ -69,6 +69,21 @@ const (
 	UDP  Proto = 17
 )
 
+// ParseProto parses tcp, udp, icmp, or "" and "any".
+func ParseProto(s string) (Proto, error) {
+	switch strings.ToLower(s) {
+	case "", "any", "*":
+		return Any, nil
+	case "tcp":
+		return TCP, nil
+	case "udp":
+		return UDP, nil
+	case "icmp":
+		return ICMP, nil
+	}
+	return Any, fmt.Errorf("proto %q: use tcp, udp or icmp (or leave it out for any)", s)
+}
+
 func (p Proto) String() string {
 	switch p {
 	case TCP:
@@ -592,6 +607,9 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
+
+// ParsePorts parses "443", "8000-8100" or "*".
+func ParsePorts(s string) (PortRange, error) { return parsePorts(s) }
 
 func parsePorts(s string) (PortRange, error) {
 	if s == "*" {

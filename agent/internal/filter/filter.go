@@ -1,0 +1,456 @@
+// Package filter is the agent's stateful packet filter: under the fleet's
+// access policy it lets peers open only the connections the policy allows
+// to this machine, and lets through the replies to connections this
+// machine opened. It sits in the userspace WireGuard packet path (the TUN
+// device wireguard-go reads and writes), so it works the same on Linux,
+// macOS and Windows.
+//
+// Outbound packets (from this machine into the tunnel) record their flow;
+// inbound packets pass when they belong to a recorded flow (a reply, or a
+// connection allowed before), and otherwise only when a rule lets their
+// source open that connection, which is then recorded. ICMP errors pass
+// when the packet they quote belongs to a flow. New rules apply at once:
+// inbound-opened flows they no longer allow are forgotten, so access
+// closes without restarting the tunnel, and everything they still allow
+// continues undisturbed.
+package filter
+
+import (
+	"fmt"
+	"hash/maphash"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wirefleet/wirefleet/pkg/policy"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// Idle times after which a flow is forgotten.
+const (
+	TCPIdle   = 15 * time.Minute
+	UDPIdle   = 3 * time.Minute
+	OtherIdle = 30 * time.Second
+)
+
+// MaxFlows bounds the flow table; when it is full, the oldest flow of a
+// shard makes room.
+const MaxFlows = 1 << 16
+
+const shards = 16
+
+type flowKey struct {
+	proto         uint8
+	local, remote netip.Addr
+	lport, rport  uint16
+}
+
+type flow struct {
+	last    int64 // unix nanoseconds
+	inbound bool  // opened by the peer (allowed by a rule)
+}
+
+type shard struct {
+	mu    sync.Mutex
+	flows map[flowKey]*flow
+}
+
+type rule struct {
+	proto  policy.Proto
+	ports  []policy.PortRange // nil: all
+	any    bool
+	addrs  map[netip.Addr]bool
+	ranges []netip.Prefix
+	text   string
+}
+
+type ruleSet struct {
+	policy int64
+	rules  []rule
+}
+
+// Filter is safe for concurrent use; the zero value is not: use New.
+type Filter struct {
+	rules atomic.Pointer[ruleSet] // nil: no policy, everything passes
+	seed  maphash.Seed
+	tab   [shards]shard
+	now   func() time.Time
+
+	dropped   atomic.Uint64
+	denied    atomic.Uint64 // no rule allows the new connection
+	unmatched atomic.Uint64 // a reply or ICMP error with no flow
+	full      atomic.Uint64
+
+	lastMu sync.Mutex
+	last   []string     // the latest drops, for status…
+	lastAt atomic.Int64 // …described at most every 100 ms (a flood costs no formatting)
+}
+
+// New returns a filter that lets everything through until Update gives it
+// rules.
+func New() *Filter {
+	f := &Filter{seed: maphash.MakeSeed(), now: time.Now}
+	for i := range f.tab {
+		f.tab[i].flows = map[flowKey]*flow{}
+	}
+	return f
+}
+
+// Update installs the rules of fl (nil: no policy), resolving tags and
+// machine names against peers. Inbound-opened flows the new rules do not
+// allow are forgotten.
+func (f *Filter) Update(fl *wire.Filter, peers map[string]wire.Peer) error {
+	if fl == nil {
+		f.rules.Store(nil)
+		return nil
+	}
+	rs := &ruleSet{policy: fl.Policy}
+	var bad []string
+	for i, fr := range fl.Rules {
+		r, err := compile(fr, peers)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("rule %d: %v", i+1, err))
+			continue // the rest still apply; a bad rule allows nothing
+		}
+		rs.rules = append(rs.rules, r)
+	}
+	f.rules.Store(rs)
+	f.recheck(rs)
+	if len(bad) > 0 {
+		return fmt.Errorf("filter: %s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+func compile(fr wire.FilterRule, peers map[string]wire.Peer) (rule, error) {
+	r := rule{addrs: map[netip.Addr]bool{}}
+	var err error
+	if r.proto, err = policy.ParseProto(fr.Proto); err != nil {
+		return r, err
+	}
+	for _, s := range fr.Ports {
+		pr, err := policy.ParsePorts(s)
+		if err != nil {
+			return r, err
+		}
+		if pr.First == 0 && pr.Last == 65535 {
+			r.ports = nil
+			break
+		}
+		r.ports = append(r.ports, pr)
+	}
+	for _, s := range fr.Src {
+		switch {
+		case s == "*":
+			r.any = true
+		case strings.HasPrefix(s, "tag:"):
+			tag := s[len("tag:"):]
+			for _, p := range peers {
+				for _, t := range p.Tags {
+					if t == tag {
+						r.addPeer(p)
+						break
+					}
+				}
+			}
+		case strings.HasPrefix(s, "machine:"):
+			name := s[len("machine:"):]
+			for _, p := range peers {
+				if p.Name == name || p.ID == name {
+					r.addPeer(p)
+				}
+			}
+		default:
+			pfx, err := netip.ParsePrefix(s)
+			if err != nil {
+				a, aerr := netip.ParseAddr(s)
+				if aerr != nil {
+					return r, fmt.Errorf("source %q: %v", s, err)
+				}
+				pfx = netip.PrefixFrom(a, a.BitLen())
+			}
+			r.ranges = append(r.ranges, pfx)
+		}
+	}
+	r.text = describe(fr)
+	return r, nil
+}
+
+func (r *rule) addPeer(p wire.Peer) {
+	for _, s := range []string{p.IPv4, p.IPv6} {
+		if a, err := netip.ParseAddr(s); err == nil {
+			r.addrs[a] = true
+		}
+	}
+}
+
+func describe(fr wire.FilterRule) string {
+	proto := fr.Proto
+	if proto == "" {
+		proto = "any"
+	}
+	ports := "all ports"
+	if len(fr.Ports) > 0 {
+		ports = "ports " + strings.Join(fr.Ports, ",")
+	}
+	if proto == "icmp" {
+		ports = "icmp"
+		proto = ""
+	} else {
+		proto += " "
+	}
+	return fmt.Sprintf("from %s: %s%s", strings.Join(fr.Src, ","), proto, ports)
+}
+
+func (r *rule) allows(src netip.Addr, proto uint8, port uint16, hasPort bool) bool {
+	switch {
+	case r.proto == policy.Any:
+	case uint8(r.proto) != proto:
+		return false
+	}
+	if r.ports != nil {
+		if !hasPort || proto == protoICMP {
+			return false
+		}
+		in := false
+		for _, pr := range r.ports {
+			if port >= pr.First && port <= pr.Last {
+				in = true
+				break
+			}
+		}
+		if !in {
+			return false
+		}
+	}
+	if r.any || r.addrs[src] {
+		return true
+	}
+	for _, p := range r.ranges {
+		if p.Contains(src) {
+			return true
+		}
+	}
+	return false
+}
+
+func (rs *ruleSet) allows(src netip.Addr, proto uint8, port uint16, hasPort bool) bool {
+	for i := range rs.rules {
+		if rs.rules[i].allows(src, proto, port, hasPort) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *Filter) shardOf(k flowKey) *shard {
+	return &f.tab[maphash.Comparable(f.seed, k)%shards]
+}
+
+func idle(proto uint8) time.Duration {
+	switch proto {
+	case protoTCP:
+		return TCPIdle
+	case protoUDP:
+		return UDPIdle
+	}
+	return OtherIdle
+}
+
+// Outbound records the flow of a packet this machine sends.
+func (f *Filter) Outbound(b []byte) {
+	if f.rules.Load() == nil {
+		return
+	}
+	p, ok := parse(b)
+	if !ok || !p.hasPorts && p.proto != protoICMP {
+		return
+	}
+	if p.proto == protoICMP && p.icmpType != icmpEchoRequest && p.icmpType != icmpEchoReply {
+		return // errors and others open nothing
+	}
+	k := flowKey{proto: p.proto, local: p.src, remote: p.dst, lport: p.sport, rport: p.dport}
+	now := f.now().UnixNano()
+	s := f.shardOf(k)
+	s.mu.Lock()
+	if fl := s.flows[k]; fl != nil {
+		fl.last = now
+	} else {
+		f.insert(s, k, &flow{last: now}, now)
+	}
+	s.mu.Unlock()
+}
+
+// insert adds a flow, making room when the table is full. s.mu is held.
+func (f *Filter) insert(s *shard, k flowKey, fl *flow, now int64) bool {
+	if len(s.flows) >= MaxFlows/shards {
+		var oldest flowKey
+		var oldestAt int64 = now + 1
+		for ok, of := range s.flows {
+			if now-of.last > int64(idle(ok.proto)) {
+				delete(s.flows, ok)
+				continue
+			}
+			if of.last < oldestAt {
+				oldest, oldestAt = ok, of.last
+			}
+		}
+		if len(s.flows) >= MaxFlows/shards {
+			delete(s.flows, oldest)
+			f.full.Add(1)
+		}
+	}
+	s.flows[k] = fl
+	return true
+}
+
+// Inbound reports whether a packet a peer sent may reach this machine.
+func (f *Filter) Inbound(b []byte) bool {
+	rs := f.rules.Load()
+	if rs == nil {
+		return true
+	}
+	p, ok := parse(b)
+	if !ok {
+		return f.drop(&f.denied, func() string { return "malformed packet" })
+	}
+	now := f.now().UnixNano()
+	if p.fragment {
+		// No transport header: let it through when the source may reach
+		// this machine with that protocol at all.
+		for i := range rs.rules {
+			r := rs.rules[i]
+			if (r.proto == policy.Any || uint8(r.proto) == p.proto) && (r.any || r.addrs[p.src] || inRanges(r.ranges, p.src)) {
+				return true
+			}
+		}
+		return f.drop(&f.denied, func() string { return fmt.Sprintf("fragment from %s", p.src) })
+	}
+	if p.proto == protoICMP && p.icmpType == icmpError {
+		q, ok := p.quoted()
+		if ok && q.hasPorts && f.known(flowKey{proto: q.proto, local: q.src, remote: q.dst, lport: q.sport, rport: q.dport}, now) {
+			return true
+		}
+		return f.drop(&f.unmatched, func() string { return fmt.Sprintf("icmp error from %s about no known flow", p.src) })
+	}
+	k := flowKey{proto: p.proto, local: p.dst, remote: p.src, lport: p.dport, rport: p.sport}
+	if p.hasPorts && f.known(k, now) {
+		return true
+	}
+	if p.proto == protoICMP && p.icmpType == icmpEchoReply {
+		return f.drop(&f.unmatched, func() string { return fmt.Sprintf("icmp echo reply from %s to no request", p.src) })
+	}
+	if !rs.allows(p.src, p.proto, p.dport, p.hasPorts) {
+		return f.drop(&f.denied, func() string {
+			what := fmt.Sprintf("proto %d", p.proto)
+			switch p.proto {
+			case protoTCP:
+				what = fmt.Sprintf("tcp port %d", p.dport)
+			case protoUDP:
+				what = fmt.Sprintf("udp port %d", p.dport)
+			case protoICMP:
+				what = "icmp"
+			}
+			return fmt.Sprintf("%s from %s: no rule allows it", what, p.src)
+		})
+	}
+	if p.hasPorts {
+		s := f.shardOf(k)
+		s.mu.Lock()
+		f.insert(s, k, &flow{last: now, inbound: true}, now)
+		s.mu.Unlock()
+	}
+	return true
+}
+
+func inRanges(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// known reports whether k is a live flow, refreshing it.
+func (f *Filter) known(k flowKey, now int64) bool {
+	s := f.shardOf(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fl := s.flows[k]
+	if fl == nil {
+		return false
+	}
+	if now-fl.last > int64(idle(k.proto)) {
+		delete(s.flows, k)
+		return false
+	}
+	fl.last = now
+	return true
+}
+
+func (f *Filter) drop(counter *atomic.Uint64, why func() string) bool {
+	f.dropped.Add(1)
+	counter.Add(1)
+	now := f.now().UnixNano()
+	if prev := f.lastAt.Load(); now-prev < int64(100*time.Millisecond) || !f.lastAt.CompareAndSwap(prev, now) {
+		return false
+	}
+	line := why()
+	f.lastMu.Lock()
+	if len(f.last) >= 8 {
+		copy(f.last, f.last[1:])
+		f.last = f.last[:7]
+	}
+	f.last = append(f.last, line)
+	f.lastMu.Unlock()
+	return false
+}
+
+// recheck forgets the inbound-opened flows rs no longer allows.
+func (f *Filter) recheck(rs *ruleSet) {
+	for i := range f.tab {
+		s := &f.tab[i]
+		s.mu.Lock()
+		for k, fl := range s.flows {
+			if fl.inbound && !rs.allows(k.remote, k.proto, k.lport, true) {
+				delete(s.flows, k)
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// Status is what `wirefleet-agent status` shows of the filter.
+type Status struct {
+	Enforced  bool     `json:"enforced"`         // a policy is in force here
+	Policy    int64    `json:"policy,omitempty"` // its version
+	Rules     []string `json:"rules"`            // who may connect to this machine
+	Flows     int      `json:"flows"`
+	Dropped   uint64   `json:"dropped"`
+	Denied    uint64   `json:"denied"`    // new connections no rule allows
+	Unmatched uint64   `json:"unmatched"` // replies and ICMP errors with no flow
+	LastDrops []string `json:"last_drops,omitempty"`
+}
+
+// Status reports the rules in force and what was dropped.
+func (f *Filter) Status() Status {
+	st := Status{Rules: []string{}, Dropped: f.dropped.Load(), Denied: f.denied.Load(), Unmatched: f.unmatched.Load()}
+	if rs := f.rules.Load(); rs != nil {
+		st.Enforced, st.Policy = true, rs.policy
+		for _, r := range rs.rules {
+			st.Rules = append(st.Rules, r.text)
+		}
+	}
+	for i := range f.tab {
+		f.tab[i].mu.Lock()
+		st.Flows += len(f.tab[i].flows)
+		f.tab[i].mu.Unlock()
+	}
+	f.lastMu.Lock()
+	st.LastDrops = append([]string(nil), f.last...)
+	f.lastMu.Unlock()
+	return st
+}
