@@ -464,6 +464,24 @@ func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status) {
 	if st.LastError != "" {
 		fmt.Fprintf(tw, "last error:\t%s\n", st.LastError)
 	}
+	switch a := st.Access; {
+	case a == nil && st.Running:
+		fmt.Fprintf(tw, "access:\tno policy: every peer may connect to any port\n")
+	case a != nil && a.Note != "":
+		fmt.Fprintf(tw, "access:\tpolicy v%d, %s\n", a.Policy, a.Note)
+	case a != nil:
+		fmt.Fprintf(tw, "access:\tpolicy v%d, %d inbound rule(s); dropped %d packets (%d not allowed, %d replies to nothing), %d flows tracked\n",
+			a.Policy, len(a.Rules), a.Dropped, a.Denied, a.Unmatched, a.Flows)
+		if len(a.Rules) == 0 {
+			fmt.Fprintf(tw, "\tnobody may open connections to this machine\n")
+		}
+		for _, r := range a.Rules {
+			fmt.Fprintf(tw, "\t%s\n", r)
+		}
+		if n := len(a.LastDrops); n > 0 {
+			fmt.Fprintf(tw, "last drop:\t%s\n", a.LastDrops[n-1])
+		}
+	}
 	if f := st.Flags; f != nil {
 		fresh := "fresh"
 		if f.Stale {

@@ -396,20 +396,25 @@ func (f *fleet) startServer() *proc {
 	return p
 }
 
-func (f *fleet) token() string {
+func (f *fleet) token(tags ...string) string {
+	args := []string{"tokens", "create", "--data-dir", f.data, "--json"}
+	for _, tag := range tags {
+		args = append(args, "--tag", tag)
+	}
 	var resp wire.CreateTokenResponse
-	if err := json.Unmarshal([]byte(run(f.t, f.server, "tokens", "create", "--data-dir", f.data, "--json")), &resp); err != nil {
+	if err := json.Unmarshal([]byte(run(f.t, f.server, args...)), &resp); err != nil {
 		f.t.Fatal(err)
 	}
 	return resp.Secret
 }
 
-// enroll enrolls the agent in hosts[i] and runs it on interface wf<i>.
-func (f *fleet) enroll(h host, i int) *agent {
+// enroll enrolls the agent in hosts[i] and runs it on interface wf<i>;
+// the machine gets tags.
+func (f *fleet) enroll(h host, i int, tags ...string) *agent {
 	t := f.t
 	a := &agent{h: h, dir: t.TempDir(), iface: fmt.Sprintf("wf%d", i)}
 	t0 := time.Now()
-	h.run(t, bins+"/wirefleet-agent", "enroll", "--server", f.serverURL, "--token", f.token(), "--pin", f.pin, "--state-dir", a.dir)
+	h.run(t, bins+"/wirefleet-agent", "enroll", "--server", f.serverURL, "--token", f.token(tags...), "--pin", f.pin, "--state-dir", a.dir)
 	b, err := os.ReadFile(filepath.Join(a.dir, "config.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wirefleet/wirefleet/agent/internal/filter"
 	"github.com/wirefleet/wirefleet/agent/internal/flags"
 	"github.com/wirefleet/wirefleet/agent/internal/health"
 	"github.com/wirefleet/wirefleet/agent/internal/keystore"
@@ -36,6 +37,12 @@ type Tunnel interface {
 	Name() string
 	Mode() string // the WireGuard backend: userspace or kernel
 	Close() error
+}
+
+// filtering is a Tunnel that enforces the access policy (the userspace
+// device; a kernel device cannot).
+type filtering interface {
+	Filter() *filter.Filter
 }
 
 // Engine runs an enrolled agent.
@@ -799,6 +806,16 @@ type Status struct {
 	// Paths describes NAT traversal: the relay connection, the STUN
 	// server and the reflexive address it reported.
 	Paths *netpath.Status `json:"paths,omitempty"`
+	// Access is the access policy's filter on the tunnel: the rules in
+	// force (who may connect to this machine) and what was dropped.
+	Access *AccessView `json:"access,omitempty"`
+}
+
+// AccessView is the access-policy part of status.
+type AccessView struct {
+	filter.Status
+	// Note explains a policy that is not enforced here.
+	Note string `json:"note,omitempty"`
 }
 
 // UpdateView is the self-update part of status.
@@ -853,6 +870,16 @@ func (e *Engine) Status() Status {
 	if !e.lastSync.IsZero() {
 		t := e.lastSync.UTC()
 		st.LastSync = &t
+	}
+	if e.view.Self != nil && e.view.Self.Filter != nil {
+		st.Access = &AccessView{Status: filter.Status{Enforced: false, Policy: e.view.Self.Filter.Policy, Rules: []string{}}}
+		if e.tun == nil {
+			st.Access.Note = "the tunnel is down"
+		} else if ft, ok := e.tun.(filtering); ok && ft.Filter() != nil {
+			st.Access.Status = ft.Filter().Status()
+		} else {
+			st.Access.Note = "not enforced: the kernel WireGuard device cannot filter; peers are still limited to the policy's (use --wireguard userspace to enforce ports)"
+		}
 	}
 	if e.tun != nil {
 		st.Tunnel, st.Interface, st.WireGuard = "up", e.tun.Name(), e.tun.Mode()

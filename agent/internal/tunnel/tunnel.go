@@ -38,6 +38,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/wirefleet/wirefleet/agent/internal/filter"
 	"github.com/wirefleet/wirefleet/agent/internal/netpath"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
@@ -92,6 +93,7 @@ type Tunnel struct {
 	idleAfter   time.Duration
 	sessionLife time.Duration // sessionLifetime; tests shorten it
 	stopSweep   chan struct{}
+	filter      *filter.Filter // userspace only: the access policy's packet filter
 
 	mu   sync.Mutex
 	view wire.View
@@ -206,6 +208,8 @@ func Start(cfg Config, tdev tun.Device, bind conn.Bind, ctl Control, log *slog.L
 		},
 	}
 	paths, _ := bind.(*netpath.Bind)
+	pf := filter.New()
+	tdev = &filterTUN{Device: tdev, f: pf}
 	var ltun *lazyTUN
 	if paths != nil && cfg.Lazy {
 		ltun = &lazyTUN{Device: tdev, closed: make(chan struct{})}
@@ -235,7 +239,7 @@ func Start(cfg Config, tdev tun.Device, bind conn.Bind, ctl Control, log *slog.L
 		}
 		return nil, fmt.Errorf("tunnel: UAPI socket for %s: %w", name, err)
 	}
-	t := &Tunnel{log: log, ctl: ctl, name: name, mode: ModeUserspace, dev: dev, uapi: uapi, paths: paths,
+	t := &Tunnel{log: log, ctl: ctl, name: name, mode: ModeUserspace, dev: dev, uapi: uapi, paths: paths, filter: pf,
 		keepalive: time.Duration(cfg.Self.Keepalive) * time.Second, view: wire.View{Self: &cfg.Self}}
 	if ltun != nil {
 		t.lazy, t.idleAfter, t.sessionLife, t.stopSweep = newLazyIndex(), cfg.IdleAfter, sessionLifetime, make(chan struct{})
@@ -408,8 +412,23 @@ func (t *Tunnel) Apply(nm wire.NetMap) error {
 	if nm.Self != nil {
 		t.view.Self = nm.Self
 	}
+	if t.filter != nil && (nm.Self != nil || t.view.Self != nil && t.view.Self.Filter != nil) {
+		// Rules name tags and machines: resolved again whenever the
+		// peers or the rules change.
+		var fl *wire.Filter
+		if t.view.Self != nil {
+			fl = t.view.Self.Filter
+		}
+		if err := t.filter.Update(fl, t.view.Peers); err != nil {
+			t.log.Warn("tunnel: some access rules could not be applied (they allow nothing)", "err", err)
+		}
+	}
 	return nil
 }
+
+// Filter returns the access policy's packet filter, nil for a kernel
+// device (which cannot enforce it).
+func (t *Tunnel) Filter() *filter.Filter { return t.filter }
 
 // named returns the peers of view that a delta names (added, changed or
 // removed), as they are before it.
