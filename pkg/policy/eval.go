@@ -334,3 +334,34 @@ func (p *Policy) Inbound(c Class) []wire.FilterRule {
 }
 
 func (b bitset) has(i int) bool { return i/64 < len(b) && b[i/64]&(1<<(i%64)) != 0 }
+
+// RulesBetween returns the indexes of the rules that let src open some
+// connection to dst.
+func (p *Policy) RulesBetween(src, dst Machine) []int {
+	sb, db := p.ClassOf(src).bits(), p.ClassOf(dst).bits()
+	var out []int
+	for _, r := range p.rules {
+		if r.src.intersects(sb) && r.dst.intersects(db) {
+			out = append(out, r.index)
+		}
+	}
+	return out
+}
+
+// RuleText describes rule i for people: "tag:laptop → tag:web: tcp 22,443".
+func (p *Policy) RuleText(i int) string {
+	r := p.Doc.Rules[i]
+	what := "any protocol, all ports"
+	proto := strings.ToLower(r.Proto)
+	switch {
+	case proto == "icmp":
+		what = "icmp"
+	case len(r.Ports) > 0 && (proto == "" || proto == "any"):
+		what = "ports " + strings.Join(r.Ports, ",")
+	case len(r.Ports) > 0:
+		what = proto + " " + strings.Join(r.Ports, ",")
+	case proto != "" && proto != "any":
+		what = proto + ", all ports"
+	}
+	return fmt.Sprintf("%s → %s: %s", strings.Join(r.Src, ", "), strings.Join(r.Dst, ", "), what)
+}

@@ -376,6 +376,62 @@ func TestAdminPageInChromium(t *testing.T) {
 		t.Fatalf("flag saved from the page = %+v (%v)", fl, err)
 	}
 
+	// The Policy page: problems are shown where they are; a valid policy
+	// is checked (tests shown), then saved; the machine page says who can
+	// reach the machine.
+	var srvID string
+	for _, m := range []struct{ name, tag string }{{"laptop-1", "laptop"}, {"srv-1", "server"}} {
+		tk, err := admin.CreateToken(context.Background(), wire.CreateTokenRequest{Tags: []string{m.tag}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		en, err := anon.Enroll(context.Background(), wire.EnrollRequest{Token: tk.Secret, PublicKey: pubkey(), Hostname: m.name, OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srvID = en.MachineID
+	}
+	bad := "{\n  \"tags\": [\"tag:laptop\", \"tag:server\"],\n  \"rules\": [\n    {\"src\": [\"tag:laptpo\"], \"dst\": [\"tag:server\"], \"ports\": [\"22\"]},\n  ],\n}"
+	var problems, badLine string
+	run("policy with a typo",
+		chromedp.Navigate(base+"/policy"), chromedp.WaitVisible("#policy-text"),
+		chromedp.SetValue("#policy-text", bad),
+		chromedp.Click("#save-policy"),
+		chromedp.WaitVisible("#policy-problems"),
+		chromedp.Text("#policy-problems", &problems),
+		chromedp.Text("#policy-source .bad", &badLine),
+		shot("policy-problems"),
+	)
+	if !strings.Contains(problems, `line 4, column 14: unknown tag "tag:laptpo"`) || !strings.Contains(problems, "did you mean tag:laptop?") || !strings.Contains(badLine, `"tag:laptpo"`) {
+		t.Fatalf("problems shown = %q, marked line = %q", problems, badLine)
+	}
+	if p, _ := admin.Policy(context.Background()); p.Text != "" {
+		t.Fatalf("a policy with problems was saved: %+v", p)
+	}
+	good := strings.Replace(bad, "laptpo", "laptop", 1)
+	good = strings.Replace(good, "\n}", "\n  \"tests\": [{\"src\": \"tag:laptop\", \"accept\": [\"tag:server:22\"], \"deny\": [\"tag:server:23\"]}],\n}", 1)
+	var tests, flash, reachRules, reachSources string
+	run("check, then save a policy",
+		chromedp.SetValue("#policy-text", good),
+		chromedp.Click("#check-policy"),
+		chromedp.WaitVisible("#policy-tests"),
+		chromedp.Text("#policy-tests", &tests),
+		chromedp.Click("#save-policy"),
+		chromedp.WaitVisible(`//p[@id="policy-state" and contains(., "Version 1 in force")]`, chromedp.BySearch),
+		chromedp.Text(".flash", &flash),
+		shot("policy"),
+	)
+	if !strings.Contains(tests, "tag:laptop\ttag:server:22\treachable\tpass") || !strings.Contains(tests, "tag:server:23\tunreachable\tpass") || !strings.Contains(flash, "Policy version 1 in force") {
+		t.Fatalf("tests %q, flash %q", tests, flash)
+	}
+	run("who can reach srv-1",
+		chromedp.Navigate(base+"/machines/"+srvID), chromedp.WaitVisible("#reach-sources"),
+		chromedp.Text("#reach-rules", &reachRules), chromedp.Text("#reach-sources", &reachSources),
+	)
+	if !strings.Contains(reachRules, "from tag:laptop: ports 22") || !strings.Contains(reachSources, "laptop-1") || !strings.Contains(reachSources, "tag:laptop → tag:server: ports 22") || strings.Contains(reachSources, "web-1") {
+		t.Fatalf("reach rules %q, sources %q", reachRules, reachSources)
+	}
+
 	// Tokens and audit pages, and the machines page at phone width.
 	run("tokens and audit",
 		chromedp.Navigate(base+"/tokens"), chromedp.WaitVisible("table#tokens"), shot("tokens"),

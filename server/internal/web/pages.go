@@ -139,6 +139,11 @@ func (w *Web) machine(rw http.ResponseWriter, r *http.Request, s store.Session) 
 		w.internal(rw, r, err)
 		return
 	}
+	reach, err := w.reach(r, m)
+	if err != nil {
+		w.internal(rw, r, err)
+		return
+	}
 	updates, err := w.db.UpdateHistory(r.Context(), m.ID, 20)
 	if err != nil {
 		w.internal(rw, r, err)
@@ -151,7 +156,7 @@ func (w *Web) machine(rw http.ResponseWriter, r *http.Request, s store.Session) 
 	}
 	w.render(rw, r, "machine", http.StatusOK, page{Title: m.Name, Nav: "machines", Admin: s.Admin.Name, CSRF: s.CSRF,
 		Flash: r.URL.Query().Get("flash"), Error: r.URL.Query().Get("error"),
-		Data: map[string]any{"M": m, "Row": w.rowOf(m, w.now()), "Health": h, "Chart": chart(h.History), "Events": events.Events, "Updates": updates}})
+		Data: map[string]any{"M": m, "Row": w.rowOf(m, w.now()), "Health": h, "Chart": chart(h.History), "Events": events.Events, "Updates": updates, "Reach": reach}})
 }
 
 // mutate runs a machine change through the service (which returns once
