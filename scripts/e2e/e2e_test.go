@@ -389,6 +389,17 @@ func newFleet(t testing.TB, n int) *fleet {
 	return f
 }
 
+// soleMachine returns the fleet's only machine as the server lists it
+// (the zero Machine while there is not exactly one).
+func (f *fleet) soleMachine() wire.Machine {
+	var ms []wire.Machine
+	json.Unmarshal([]byte(run(f.t, f.server, "machines", "list", "--data-dir", f.data, "--json")), &ms)
+	if len(ms) != 1 {
+		return wire.Machine{}
+	}
+	return ms[0]
+}
+
 func (f *fleet) startServer() *proc {
 	p := startProc(f.t, f.hosts[0].cmd(f.server, "serve", "--data-dir", f.data, "--listen", f.hosts[0].addr+":8443",
 		"--external-url", f.serverURL, "--long-poll", "20s", "--metrics-listen", "127.0.0.1:9464"))

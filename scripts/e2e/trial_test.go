@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
 // buildAgent builds the agent at version; patch, when set, rewrites
@@ -92,14 +90,7 @@ func TestRollbackSurvivesWatchdogAndReboot(t *testing.T) {
 		os.WriteFile(stop, nil, 0o644)
 		exec.Command("pkill", "-f", dir).Run()
 	})
-	machine := func() wire.Machine {
-		var ms []wire.Machine
-		json.Unmarshal([]byte(run(t, f.server, "machines", "list", "--data-dir", f.data, "--json")), &ms)
-		if len(ms) != 1 {
-			return wire.Machine{}
-		}
-		return ms[0]
-	}
+	machine := f.soleMachine
 	eventually(t, 20*time.Second, "agent 1.0.0 reports", func() bool { return machine().AgentVersion == "1.0.0" })
 	pending := filepath.Join(state, "update", "pending.json")
 	trialStarts := func() int {
@@ -228,14 +219,7 @@ head -20 /etc/init.d/wirefleet-agent
 	if !strings.Contains(string(out), fmt.Sprintf("exec %q supervise -- \"run\" \"--state-dir\" %q", exe, state)) {
 		t.Fatalf("the init script does not run the agent under its supervisor:\n%s", out)
 	}
-	machine := func() wire.Machine {
-		var ms []wire.Machine
-		json.Unmarshal([]byte(run(t, f.server, "machines", "list", "--data-dir", f.data, "--json")), &ms)
-		if len(ms) != 1 {
-			return wire.Machine{}
-		}
-		return ms[0]
-	}
+	machine := f.soleMachine
 	eventually(t, 30*time.Second, "the installed agent 1.0.0 reports", func() bool { return machine().AgentVersion == "1.0.0" })
 
 	publish("stable", "9.0.0", v9) // not this machine's channel

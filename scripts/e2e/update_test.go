@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
 // TestSelfUpdateWithRollback: an agent at 1.0.0 moves to a published 2.0.0;
@@ -23,14 +20,7 @@ func TestSelfUpdateWithRollback(t *testing.T) {
 	f := newFleet(t, 2)
 	h := f.hosts[1]
 	work := t.TempDir()
-	build := func(version string) string {
-		out := filepath.Join(work, "agent-"+version)
-		b, err := exec.Command("go", "build", "-ldflags", "-X main.Version="+version, "-o", out, "../../agent").CombinedOutput()
-		if err != nil {
-			t.Fatalf("build %s: %v\n%s", version, err, b)
-		}
-		return out
-	}
+	build := func(version string) string { return buildAgent(t, work, version, nil) }
 	v1, v15, v2, v4 := build("1.0.0"), build("1.5.0"), build("2.0.0"), build("4.0.0")
 	v3 := filepath.Join(work, "agent-3.0.0") // passes its self-test, exits at start
 	os.WriteFile(v3, []byte(fmt.Sprintf("#!/bin/sh\nif [ \"$1\" = self-test ]; then echo 'wirefleet-agent 3.0.0 %s/%s'; exit 0; fi\nexit 1\n", runtime.GOOS, runtime.GOARCH)), 0o755)
@@ -60,14 +50,7 @@ func TestSelfUpdateWithRollback(t *testing.T) {
 		os.WriteFile(stop, nil, 0o644)
 		exec.Command("pkill", "-f", dir).Run()
 	})
-	machine := func() wire.Machine {
-		var ms []wire.Machine
-		json.Unmarshal([]byte(run(t, f.server, "machines", "list", "--data-dir", f.data, "--json")), &ms)
-		if len(ms) != 1 {
-			return wire.Machine{}
-		}
-		return ms[0]
-	}
+	machine := f.soleMachine
 	eventually(t, 20*time.Second, "agent 1.0.0 reports", func() bool { return machine().AgentVersion == "1.0.0" })
 
 	// A 0 % rollout reaches nobody (it used to mean 100 %): the agent,

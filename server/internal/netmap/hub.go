@@ -626,18 +626,24 @@ func (h *Hub) snapshot() *snapshot {
 	if h.snap != nil && h.snap.version == h.version {
 		return h.snap
 	}
-	s := &snapshot{version: h.version, ids: slices.Clone(h.order), offs: make([]int, len(h.order)+1)}
+	h.snap = h.buildSnapshot(slices.Clone(h.order))
+	return h.snap
+}
+
+// buildSnapshot encodes the peers ids (sorted) at the current version.
+// h.mu is read-locked.
+func (h *Hub) buildSnapshot(ids []string) *snapshot {
+	s := &snapshot{version: h.version, ids: ids, offs: make([]int, len(ids)+1)}
 	size := 0
-	for _, id := range h.order {
+	for _, id := range ids {
 		size += len(h.machines[id].enc) + 1
 	}
 	s.buf = make([]byte, 0, size)
-	for i, id := range h.order {
+	for i, id := range ids {
 		s.offs[i] = len(s.buf)
 		s.buf = append(append(s.buf, h.machines[id].enc...), ',')
 	}
-	s.offs[len(h.order)] = len(s.buf)
-	h.snap = s
+	s.offs[len(ids)] = len(s.buf)
 	return s
 }
 

@@ -187,17 +187,7 @@ func (h *Hub) classSnapshot(c policy.Class) *snapshot {
 		}
 	}
 	sort.Strings(ids)
-	s := &snapshot{version: h.version, ids: ids, offs: make([]int, len(ids)+1)}
-	size := 0
-	for _, id := range ids {
-		size += len(h.machines[id].enc) + 1
-	}
-	s.buf = make([]byte, 0, size)
-	for i, id := range ids {
-		s.offs[i] = len(s.buf)
-		s.buf = append(append(s.buf, h.machines[id].enc...), ',')
-	}
-	s.offs[len(ids)] = len(s.buf)
+	s := h.buildSnapshot(ids)
 	h.classSnp[c] = s
 	return s
 }
