@@ -48,12 +48,24 @@ type flowKey struct {
 }
 
 type flow struct {
-	last    int64 // unix nanoseconds
-	inbound bool  // opened by the peer (allowed by a rule)
+	key     flowKey
+	last    atomic.Int64 // unix nanoseconds, refreshed at most every refreshEvery
+	inbound bool         // opened by the peer (allowed by a rule)
+	dead    atomic.Bool  // removed from the table (a cached pointer must not use it)
+}
+
+// refreshEvery: a flow's last-use time is written at most this often, so
+// that the two directions of a busy flow do not fight over its cache line.
+const refreshEvery = int64(time.Second)
+
+func (fl *flow) touch(now int64) {
+	if now-fl.last.Load() > refreshEvery {
+		fl.last.Store(now)
+	}
 }
 
 type shard struct {
-	mu    sync.Mutex
+	mu    sync.RWMutex
 	flows map[flowKey]*flow
 }
 
@@ -74,7 +86,10 @@ type ruleSet struct {
 // Filter is safe for concurrent use; the zero value is not: use New.
 type Filter struct {
 	rules atomic.Pointer[ruleSet] // nil: no policy, everything passes
-	seed  maphash.Seed
+	// The flow each direction saw last: a bulk transfer hits it on almost
+	// every packet and skips the table.
+	lastIn, lastOut atomic.Pointer[flow]
+	seed            maphash.Seed
 	tab   [shards]shard
 	now   func() time.Time
 
@@ -260,7 +275,20 @@ func idle(proto uint8) time.Duration {
 }
 
 // Outbound records the flow of a packet this machine sends.
-func (f *Filter) Outbound(b []byte) {
+func (f *Filter) Outbound(b []byte) { f.outbound(b, f.now().UnixNano()) }
+
+// Outbounds records the flows of the first n packets of a batch (a TUN read).
+func (f *Filter) Outbounds(bufs [][]byte, sizes []int, offset, n int) {
+	if f.rules.Load() == nil || n == 0 {
+		return
+	}
+	now := f.now().UnixNano()
+	for i := 0; i < n; i++ {
+		f.outbound(bufs[i][offset:offset+sizes[i]], now)
+	}
+}
+
+func (f *Filter) outbound(b []byte, now int64) {
 	if f.rules.Load() == nil {
 		return
 	}
@@ -272,78 +300,116 @@ func (f *Filter) Outbound(b []byte) {
 		return // errors and others open nothing
 	}
 	k := flowKey{proto: p.proto, local: p.src, remote: p.dst, lport: p.sport, rport: p.dport}
-	now := f.now().UnixNano()
-	s := f.shardOf(k)
-	s.mu.Lock()
-	if fl := s.flows[k]; fl != nil {
-		fl.last = now
-	} else {
-		f.insert(s, k, &flow{last: now}, now)
+	if fl := f.lastOut.Load(); fl != nil && fl.key == k && !fl.dead.Load() {
+		fl.touch(now)
+		return
 	}
-	s.mu.Unlock()
+	s := f.shardOf(k)
+	s.mu.RLock()
+	fl := s.flows[k]
+	s.mu.RUnlock()
+	if fl == nil {
+		s.mu.Lock()
+		if fl = s.flows[k]; fl == nil {
+			fl = &flow{key: k}
+			fl.last.Store(now)
+			f.insert(s, fl, now)
+		}
+		s.mu.Unlock()
+	}
+	fl.touch(now)
+	f.lastOut.Store(fl)
 }
 
 // insert adds a flow, making room when the table is full. s.mu is held.
-func (f *Filter) insert(s *shard, k flowKey, fl *flow, now int64) bool {
+func (f *Filter) insert(s *shard, fl *flow, now int64) {
 	if len(s.flows) >= MaxFlows/shards {
-		var oldest flowKey
-		var oldestAt int64 = now + 1
-		for ok, of := range s.flows {
-			if now-of.last > int64(idle(ok.proto)) {
-				delete(s.flows, ok)
+		var oldest *flow
+		for k, of := range s.flows {
+			if now-of.last.Load() > int64(idle(k.proto)) {
+				f.remove(s, of)
 				continue
 			}
-			if of.last < oldestAt {
-				oldest, oldestAt = ok, of.last
+			if oldest == nil || of.last.Load() < oldest.last.Load() {
+				oldest = of
 			}
 		}
-		if len(s.flows) >= MaxFlows/shards {
-			delete(s.flows, oldest)
+		if len(s.flows) >= MaxFlows/shards && oldest != nil {
+			f.remove(s, oldest)
 			f.full.Add(1)
 		}
 	}
-	s.flows[k] = fl
-	return true
+	s.flows[fl.key] = fl
+}
+
+// remove takes a flow out of the table. s.mu is held.
+func (f *Filter) remove(s *shard, fl *flow) {
+	fl.dead.Store(true)
+	delete(s.flows, fl.key)
 }
 
 // Inbound reports whether a packet a peer sent may reach this machine.
-func (f *Filter) Inbound(b []byte) bool {
+func (f *Filter) Inbound(b []byte) bool { return f.inbound(b, f.now().UnixNano()) }
+
+// Inbounds filters a batch of packets peers sent (a TUN write): it returns
+// bufs compacted in place to the packets that may pass.
+func (f *Filter) Inbounds(bufs [][]byte, offset int) [][]byte {
+	if f.rules.Load() == nil {
+		return bufs
+	}
+	now := f.now().UnixNano()
+	kept := bufs[:0]
+	for _, b := range bufs {
+		if f.inbound(b[offset:], now) {
+			kept = append(kept, b)
+		}
+	}
+	return kept
+}
+
+func (f *Filter) inbound(b []byte, now int64) bool {
 	rs := f.rules.Load()
 	if rs == nil {
 		return true
 	}
 	p, ok := parse(b)
 	if !ok {
-		return f.drop(&f.denied, func() string { return "malformed packet" })
+		return f.drop(&f.denied, now, func() string { return "malformed packet" })
 	}
-	now := f.now().UnixNano()
 	if p.fragment {
 		// No transport header: let it through when the source may reach
 		// this machine with that protocol at all.
 		for i := range rs.rules {
-			r := rs.rules[i]
+			r := &rs.rules[i]
 			if (r.proto == policy.Any || uint8(r.proto) == p.proto) && (r.any || r.addrs[p.src] || inRanges(r.ranges, p.src)) {
 				return true
 			}
 		}
-		return f.drop(&f.denied, func() string { return fmt.Sprintf("fragment from %s", p.src) })
+		return f.drop(&f.denied, now, func() string { return fmt.Sprintf("fragment from %s", p.src) })
 	}
 	if p.proto == protoICMP && p.icmpType == icmpError {
 		q, ok := p.quoted()
-		if ok && q.hasPorts && f.known(flowKey{proto: q.proto, local: q.src, remote: q.dst, lport: q.sport, rport: q.dport}, now) {
+		if ok && q.hasPorts && f.known(flowKey{proto: q.proto, local: q.src, remote: q.dst, lport: q.sport, rport: q.dport}, now) != nil {
 			return true
 		}
-		return f.drop(&f.unmatched, func() string { return fmt.Sprintf("icmp error from %s about no known flow", p.src) })
+		return f.drop(&f.unmatched, now, func() string { return fmt.Sprintf("icmp error from %s about no known flow", p.src) })
 	}
 	k := flowKey{proto: p.proto, local: p.dst, remote: p.src, lport: p.dport, rport: p.sport}
-	if p.hasPorts && f.known(k, now) {
-		return true
+	if p.hasPorts {
+		if fl := f.lastIn.Load(); fl != nil && fl.key == k && !fl.dead.Load() && now-fl.last.Load() <= int64(idle(k.proto)) {
+			fl.touch(now)
+			return true
+		}
+		if fl := f.known(k, now); fl != nil {
+			f.lastIn.Store(fl)
+			return true
+		}
 	}
 	if p.proto == protoICMP && p.icmpType == icmpEchoReply {
-		return f.drop(&f.unmatched, func() string { return fmt.Sprintf("icmp echo reply from %s to no request", p.src) })
+		return f.drop(&f.unmatched, now, func() string { return fmt.Sprintf("icmp echo reply from %s to no request", p.src) })
 	}
 	if !rs.allows(p.src, p.proto, p.dport, p.hasPorts) {
-		return f.drop(&f.denied, func() string {
+		return f.drop(&f.denied, now, func() string {
 			what := fmt.Sprintf("proto %d", p.proto)
 			switch p.proto {
 			case protoTCP:
@@ -359,8 +425,14 @@ func (f *Filter) Inbound(b []byte) bool {
 	if p.hasPorts {
 		s := f.shardOf(k)
 		s.mu.Lock()
-		f.insert(s, k, &flow{last: now, inbound: true}, now)
+		fl := s.flows[k]
+		if fl == nil {
+			fl = &flow{key: k, inbound: true}
+			fl.last.Store(now)
+			f.insert(s, fl, now)
+		}
 		s.mu.Unlock()
+		f.lastIn.Store(fl)
 	}
 	return true
 }
@@ -374,27 +446,30 @@ func inRanges(ps []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
-// known reports whether k is a live flow, refreshing it.
-func (f *Filter) known(k flowKey, now int64) bool {
+// known returns k's flow when it is live, refreshing it.
+func (f *Filter) known(k flowKey, now int64) *flow {
 	s := f.shardOf(k)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
 	fl := s.flows[k]
+	s.mu.RUnlock()
 	if fl == nil {
-		return false
+		return nil
 	}
-	if now-fl.last > int64(idle(k.proto)) {
-		delete(s.flows, k)
-		return false
+	if now-fl.last.Load() > int64(idle(k.proto)) {
+		s.mu.Lock()
+		if s.flows[k] == fl {
+			f.remove(s, fl)
+		}
+		s.mu.Unlock()
+		return nil
 	}
-	fl.last = now
-	return true
+	fl.touch(now)
+	return fl
 }
 
-func (f *Filter) drop(counter *atomic.Uint64, why func() string) bool {
+func (f *Filter) drop(counter *atomic.Uint64, now int64, why func() string) bool {
 	f.dropped.Add(1)
 	counter.Add(1)
-	now := f.now().UnixNano()
 	if prev := f.lastAt.Load(); now-prev < int64(100*time.Millisecond) || !f.lastAt.CompareAndSwap(prev, now) {
 		return false
 	}
@@ -416,7 +491,7 @@ func (f *Filter) recheck(rs *ruleSet) {
 		s.mu.Lock()
 		for k, fl := range s.flows {
 			if fl.inbound && !rs.allows(k.remote, k.proto, k.lport, true) {
-				delete(s.flows, k)
+				f.remove(s, fl)
 			}
 		}
 		s.mu.Unlock()
@@ -445,9 +520,9 @@ func (f *Filter) Status() Status {
 		}
 	}
 	for i := range f.tab {
-		f.tab[i].mu.Lock()
+		f.tab[i].mu.RLock()
 		st.Flows += len(f.tab[i].flows)
-		f.tab[i].mu.Unlock()
+		f.tab[i].mu.RUnlock()
 	}
 	f.lastMu.Lock()
 	st.LastDrops = append([]string(nil), f.last...)

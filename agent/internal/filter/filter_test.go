@@ -194,6 +194,9 @@ func TestRuleChangeClosesAndKeeps(t *testing.T) {
 		t.Fatal("setup: flows not admitted")
 	}
 	f.Outbound(tcp(me, 51000, laptop, 443)) // ours: survives any rule change
+	if !f.Inbound(tcp(laptop, 40000, me, 22)) { // the last flow seen: the fast path holds it
+		t.Fatal("setup: ssh flow dropped")
+	}
 	narrower := &wire.Filter{Policy: 4, Rules: []wire.FilterRule{{Src: []string{"machine:web-1"}, Ports: []string{"5432"}}}}
 	if err := f.Update(narrower, peers); err != nil {
 		t.Fatal(err)
@@ -311,6 +314,19 @@ func BenchmarkInbound(b *testing.B) {
 		for range b.N {
 			f.Inbound(denied)
 		}
+	})
+	b.Run("batch-of-64-known", func(b *testing.B) {
+		b.ReportAllocs()
+		batch := make([][]byte, 64)
+		for range b.N {
+			for i := range batch {
+				batch[i] = known
+			}
+			if len(f.Inbounds(batch, 0)) != 64 {
+				b.Fatal("dropped")
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64), "ns/packet")
 	})
 	b.Run("outbound", func(b *testing.B) {
 		b.ReportAllocs()

@@ -16,26 +16,20 @@ type filterTUN struct {
 
 func (t *filterTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	n, err := t.Device.Read(bufs, sizes, offset)
-	for i := 0; i < n; i++ {
-		t.f.Outbound(bufs[i][offset : offset+sizes[i]])
-	}
+	t.f.Outbounds(bufs, sizes, offset, n)
 	return n, err
 }
 
 // Write drops what the filter refuses. bufs is compacted in place:
 // wireguard-go resets it after every call.
 func (t *filterTUN) Write(bufs [][]byte, offset int) (int, error) {
-	kept := bufs[:0]
-	for _, b := range bufs {
-		if t.f.Inbound(b[offset:]) {
-			kept = append(kept, b)
-		}
-	}
+	n := len(bufs)
+	kept := t.f.Inbounds(bufs, offset)
 	if len(kept) == 0 {
-		return len(bufs), nil
+		return n, nil
 	}
 	if _, err := t.Device.Write(kept, offset); err != nil {
 		return 0, err
 	}
-	return len(bufs), nil
+	return n, nil
 }
