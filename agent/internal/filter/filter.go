@@ -90,8 +90,8 @@ type Filter struct {
 	// every packet and skips the table.
 	lastIn, lastOut atomic.Pointer[flow]
 	seed            maphash.Seed
-	tab   [shards]shard
-	now   func() time.Time
+	tab             [shards]shard
+	now             func() time.Time
 
 	dropped   atomic.Uint64
 	denied    atomic.Uint64 // no rule allows the new connection

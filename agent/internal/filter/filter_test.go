@@ -193,7 +193,7 @@ func TestRuleChangeClosesAndKeeps(t *testing.T) {
 	if !f.Inbound(tcp(laptop, 40000, me, 22)) || !f.Inbound(tcp(web, 40001, me, 5432)) {
 		t.Fatal("setup: flows not admitted")
 	}
-	f.Outbound(tcp(me, 51000, laptop, 443)) // ours: survives any rule change
+	f.Outbound(tcp(me, 51000, laptop, 443))     // ours: survives any rule change
 	if !f.Inbound(tcp(laptop, 40000, me, 22)) { // the last flow seen: the fast path holds it
 		t.Fatal("setup: ssh flow dropped")
 	}
