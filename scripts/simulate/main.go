@@ -112,7 +112,7 @@ type revocation struct {
 
 // poll holds a network-map long-poll for agent i, as the agent does, and
 // stamps the arrival of the current round's removal.
-func poll(ctx context.Context, hc *http.Client, server, cred string, v uint64, i int, cur *atomic.Pointer[revocation]) {
+func poll(ctx context.Context, hc *http.Client, server, cred string, v uint64, i int, cur *atomic.Pointer[revocation], pol *atomic.Pointer[policyRound]) {
 	for ctx.Err() == nil {
 		nv, body, err := pollOnce(ctx, hc, server, cred, v)
 		if err != nil {
@@ -122,6 +122,9 @@ func poll(ctx context.Context, hc *http.Client, server, cred string, v uint64, i
 		// Loaded now, not when the poll was sent: polls are held for a minute.
 		if r := cur.Load(); r != nil && bytes.Contains(body.Bytes(), []byte(`"`+r.id+`"`)) {
 			r.at[i].CompareAndSwap(0, time.Now().UnixNano())
+		}
+		if r := pol.Load(); r != nil {
+			r.note(i, body.Bytes())
 		}
 		bufPool.Put(body)
 		v = nv
@@ -169,6 +172,8 @@ type options struct {
 	jsonOut, http2       bool
 	relay                bool
 	relayEvery           time.Duration
+	teamSize             int
+	policyChange         bool
 }
 
 func parseFlags() options {
@@ -190,6 +195,8 @@ func parseFlags() options {
 	flag.IntVar(&o.pid, "server-pid", 0, "server process, for RSS and CPU")
 	flag.StringVar(&o.dbPath, "db", "", "server's SQLite file, for its size")
 	flag.BoolVar(&o.jsonOut, "json", false, "print the summary as JSON")
+	flag.IntVar(&o.teamSize, "team-size", 0, "split the fleet into teams of this many machines (half laptops, half servers) under an access policy in which a team's laptops reach its servers (0: no policy, a full mesh)")
+	flag.BoolVar(&o.policyChange, "policy-change", false, "with -team-size: finally change the policy for every machine and time how long it takes to reach every agent")
 	flag.BoolVar(&o.http2, "http2", false, "multiplex the agents' requests over HTTP/2 connections (needs -pin, i.e. TLS): "+
 		"how to go past one process's descriptor limit, as an HTTP/2 load balancer in front of the server would")
 	flag.Parse()
@@ -211,6 +218,8 @@ type sim struct {
 	restCl, pollCl  *http.Client
 	agents, victims []*agent
 	cur             atomic.Pointer[revocation]
+	pol             atomic.Pointer[policyRound]
+	teamTokens      map[string]string
 	connected       atomic.Int64
 
 	hmu  sync.Mutex
@@ -240,6 +249,9 @@ func main() {
 	defer cancel()
 	s, err := newSim(ctx, o)
 	must(err)
+	if o.teamSize > 0 {
+		must(s.setupTeams(ctx))
+	}
 	enrollRate := s.enrollAll(ctx)
 	var rs *relayStats
 	if o.relay {
@@ -251,6 +263,9 @@ func main() {
 	sum := s.summary(enrollRate, w, rev)
 	if rs != nil {
 		rs.add(sum)
+	}
+	if o.teamSize > 0 && o.policyChange {
+		s.timePolicyChange(ctx, sum)
 	}
 	if o.restart {
 		s.timeRestart(ctx, sum)
@@ -312,7 +327,7 @@ func (s *sim) enrollAll(ctx context.Context) float64 {
 			for i := range work {
 				var b [32]byte
 				rand.Read(b[:])
-				id, cred, version, err := enroll(ctx, s.restCl, s.o.server, wire.EnrollRequest{Token: s.token, PublicKey: base64.StdEncoding.EncodeToString(b[:]),
+				id, cred, version, err := enroll(ctx, s.restCl, s.o.server, wire.EnrollRequest{Token: s.tokenFor(i), PublicKey: base64.StdEncoding.EncodeToString(b[:]),
 					Hostname: "sim-" + strconv.Itoa(i), OS: "linux", Arch: "amd64", AgentVersion: "1.0.0",
 					Endpoints: []string{fmt.Sprintf("192.0.2.%d:51820", i%250+1)}})
 				if err != nil {
@@ -325,7 +340,7 @@ func (s *sim) enrollAll(ctx context.Context) float64 {
 					continue // a victim does not poll: it is revoked later
 				}
 				s.connected.Add(1)
-				go poll(ctx, s.pollCl, s.o.server, cred, version, i, &s.cur)
+				go poll(ctx, s.pollCl, s.o.server, cred, version, i, &s.cur, &s.pol)
 			}
 		}()
 	}
@@ -426,11 +441,11 @@ func (s *sim) timeRevocations(ctx context.Context) revocations {
 					got = append(got, time.Unix(0, at).Sub(r.start))
 				}
 			}
-			if len(got) == len(s.agents) {
+			if len(got) == s.seers() {
 				break
 			}
 		}
-		fmt.Fprintf(os.Stderr, "revocation %d reached %d agents, p99 %v\n", k+1, len(got), pct(got, 0.99).Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "revocation %d reached %d of the %d agents that see it, p99 %v\n", k+1, len(got), s.seers(), pct(got, 0.99).Round(time.Millisecond))
 		out.lat = append(out.lat, got...)
 		out.p99s = append(out.p99s, pct(got, 0.99))
 		out.reached = append(out.reached, len(got))

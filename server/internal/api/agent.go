@@ -124,7 +124,18 @@ func (s *Server) netmap(w http.ResponseWriter, r *http.Request) {
 		wait -= time.Duration(rand.Int64N(int64(wait) / 10))
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 15*time.Second))
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
-		s.hub.Wait(ctx, m.ID, since) // at once if the agent is behind
+		seen := since
+		for {
+			s.hub.Wait(ctx, m.ID, seen) // at once if the agent is behind
+			nm, ok := s.hub.Reply(m.ID, since)
+			if !ok || ctx.Err() != nil || !nm.Empty() {
+				break
+			}
+			// Nothing for this machine (under an access policy, most
+			// changes concern others): keep holding the poll instead of
+			// sending an empty answer it would only poll again after.
+			seen = nm.Version
+		}
 		cancel()
 	}
 	nm, ok := s.hub.Reply(m.ID, since)

@@ -866,3 +866,62 @@ func TestPinnedVersionReachesTheAgentWithItsNextHealthReport(t *testing.T) {
 		t.Fatalf("audit: %d pin events (%v), want 2", len(page.Events), err)
 	}
 }
+
+// Under an access policy a held poll is answered only by changes that
+// concern the machine: an enrollment in another team keeps it held; one
+// in its own team answers it at once; the policy change that makes them
+// peers does too. (Before, every change answered every poll with an empty
+// delta, which each agent then polled again after.)
+func TestPolicyPollsHoldThroughOtherMachinesChanges(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	policy := `{"tags": ["tag:a", "tag:b"], "rules": [{"src": ["tag:a"], "dst": ["tag:a"]}, {"src": ["tag:b"], "dst": ["tag:b"]}]}`
+	if _, err := e.admin.SetPolicy(ctx, wire.PutPolicyRequest{Text: policy}); err != nil {
+		t.Fatal(err)
+	}
+	ta := e.token(t, wire.CreateTokenRequest{Reusable: true, Tags: []string{"a"}})
+	tb := e.token(t, wire.CreateTokenRequest{Reusable: true, Tags: []string{"b"}})
+	a, _ := e.agent(t, ta, "a1")
+	poll := func() chan wire.NetMap {
+		ch := make(chan wire.NetMap, 1)
+		v := e.hub.Version()
+		go func() {
+			nm, err := a.Netmap(ctx, v, 60*time.Second)
+			if err != nil {
+				t.Error(err)
+			}
+			ch <- nm
+		}()
+		time.Sleep(100 * time.Millisecond)
+		return ch
+	}
+	ch := poll()
+	e.agent(t, tb, "b1") // another team: a1 does not see it
+	select {
+	case nm := <-ch:
+		t.Fatalf("a1's poll was answered by a change it cannot see: %+v", nm)
+	case <-time.After(time.Second):
+	}
+	_, a2 := e.agent(t, ta, "a2") // a1's peer
+	select {
+	case nm := <-ch:
+		if len(nm.Added) != 1 || nm.Added[0].ID != a2.MachineID {
+			t.Fatalf("a1 got %+v, want a2 added", nm)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a peer's enrollment did not answer the held poll")
+	}
+	ch = poll()
+	open := `{"tags": ["tag:a", "tag:b"], "rules": [{"src": ["*"], "dst": ["*"]}]}`
+	if _, err := e.admin.SetPolicy(ctx, wire.PutPolicyRequest{Text: open}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case nm := <-ch:
+		if len(nm.Added) != 1 || nm.Added[0].Name != "b1" || nm.Self == nil || nm.Self.Filter == nil || nm.Self.Filter.Policy != 2 {
+			t.Fatalf("after the policy change a1 got %+v, want b1 added and its new rules", nm)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the policy change did not answer the held poll")
+	}
+}

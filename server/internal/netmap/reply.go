@@ -35,6 +35,12 @@ type Reply struct {
 	removed []string
 }
 
+// Empty reports whether the reply is a delta that changes nothing for
+// the machine: only its version moves.
+func (r *Reply) Empty() bool {
+	return !r.Unchanged && !r.Full && r.self == nil && len(r.added)+len(r.changed)+len(r.removed) == 0
+}
+
 // WriteTo writes the reply as JSON followed by a newline, as
 // json.Encoder would write the equivalent wire.NetMap (except that a full
 // map always carries "peers", [] when there are none).
