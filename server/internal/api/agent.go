@@ -124,9 +124,8 @@ func (s *Server) netmap(w http.ResponseWriter, r *http.Request) {
 		wait -= time.Duration(rand.Int64N(int64(wait) / 10))
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 15*time.Second))
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
-		seen := since
 		for {
-			s.hub.Wait(ctx, m.ID, seen) // at once if the agent is behind
+			s.hub.Wait(ctx, m.ID, since) // at once if the agent is behind
 			nm, ok := s.hub.Reply(m.ID, since)
 			if !ok || ctx.Err() != nil || !nm.Empty() {
 				break
@@ -134,7 +133,8 @@ func (s *Server) netmap(w http.ResponseWriter, r *http.Request) {
 			// Nothing for this machine (under an access policy, most
 			// changes concern others): keep holding the poll instead of
 			// sending an empty answer it would only poll again after.
-			seen = nm.Version
+			// Empty deltas compose, so the answer may start from here.
+			since = nm.Version
 		}
 		cancel()
 	}
