@@ -80,8 +80,13 @@ type logEntry struct {
 	// the database at start, whose earlier state the hub never saw).
 	known     bool
 	before    *policy.Machine // the machine before the change; nil: not in the map
-	isPolicy  bool
-	polBefore *policy.Policy // the policy before a policy change (nil: none)
+	// beforeClass is before's class under polAt, the policy in force when
+	// the change was applied (what a reader with no policy change since
+	// compares with, without recomputing it).
+	beforeClass policy.Class
+	polAt       *policy.Policy
+	isPolicy    bool
+	polBefore   *policy.Policy // the policy before a policy change (nil: none)
 }
 
 // ErrClosed is returned by Sync after the hub has stopped.
@@ -380,9 +385,10 @@ func (h *Hub) catchUp(ctx context.Context) error {
 			h.reclass()
 		} else {
 			old := h.machines[c.MachineID]
+			le.polAt = h.pol
 			if old != nil {
 				before := old.attrs
-				le.before = &before
+				le.before, le.beforeClass = &before, old.class
 			}
 			if m, ok := byID[c.MachineID]; ok && m.State == wire.MachineActive {
 				e := h.newEntry(m, c.Version, c.Version)

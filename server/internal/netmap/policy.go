@@ -49,6 +49,9 @@ func (h *Hub) policyReply(r *Reply, me *entry, since uint64, i int) *Reply {
 	if since == 0 || since < h.floor || since > h.version {
 		return h.fullPolicyReply(r, me)
 	}
+	if h.nothingFor(me, i) {
+		return r // the common case under a policy: other machines' changes
+	}
 	// The policy and the reader as they were at since.
 	polS, polChanged := h.pol, false
 	first := map[string]*logEntry{}
@@ -87,7 +90,7 @@ func (h *Hub) policyReply(r *Reply, me *entry, since uint64, i int) *Reply {
 		now := e != nil && visible(h.pol, cNow, e.class)
 		was := true // unknown past: a removal the agent may not need is harmless
 		if le.known {
-			was = le.before != nil && visible(polS, cThen, classUnder(polS, *le.before))
+			was = le.before != nil && visible(polS, cThen, le.classUnder(polS))
 		}
 		switch {
 		case now && !was:
@@ -119,6 +122,33 @@ func (h *Hub) policyReply(r *Reply, me *entry, since uint64, i int) *Reply {
 		}
 	}
 	return r
+}
+
+// classUnder returns the machine's class before the change under p.
+func (le *logEntry) classUnder(p *policy.Policy) policy.Class {
+	if p == le.polAt {
+		return le.beforeClass
+	}
+	return classUnder(p, *le.before)
+}
+
+// nothingFor reports, without allocating, that changes[i:] hold nothing
+// for reader me: no policy change, no change of its own, and every
+// machine that changed was and is invisible to it. h.mu is read-locked.
+func (h *Hub) nothingFor(me *entry, i int) bool {
+	for k := range h.changes[i:] {
+		le := &h.changes[i+k]
+		if le.isPolicy || !le.known || le.MachineID == me.peer.ID || le.polAt != h.pol {
+			return false
+		}
+		if le.before != nil && visible(h.pol, me.class, le.beforeClass) {
+			return false
+		}
+		if e := h.machines[le.MachineID]; e != nil && visible(h.pol, me.class, e.class) {
+			return false
+		}
+	}
+	return true
 }
 
 // jointIndex groups the machines by (class under an earlier policy, class
