@@ -78,8 +78,8 @@ type logEntry struct {
 	store.Change
 	// known: before and polBefore are known (false for entries read from
 	// the database at start, whose earlier state the hub never saw).
-	known     bool
-	before    *policy.Machine // the machine before the change; nil: not in the map
+	known  bool
+	before *policy.Machine // the machine before the change; nil: not in the map
 	// beforeClass is before's class under polAt, the policy in force when
 	// the change was applied (what a reader with no policy change since
 	// compares with, without recomputing it).
