@@ -34,15 +34,36 @@ func (b bitset) intersects(o bitset) bool {
 // pair of machines.
 type Class string
 
-// ClassOf returns m's class under p.
+// ClassOf returns m's class under p. When the policy names only tags
+// (and *), machines with the same tags share it: it is computed once per
+// set of tags.
 func (p *Policy) ClassOf(m Machine) Class {
+	var key string
+	if p.tagsOnly {
+		key = strings.Join(m.Tags, "\x00")
+		p.visMu.RLock()
+		c, ok := p.byTags[key]
+		p.visMu.RUnlock()
+		if ok {
+			return c
+		}
+	}
 	var b bitset
 	for i, a := range p.atoms {
 		if a.match(m) {
 			b.set(i)
 		}
 	}
-	return classOf(b)
+	c := classOf(b)
+	if p.tagsOnly {
+		p.visMu.Lock()
+		if p.byTags == nil {
+			p.byTags = map[string]Class{}
+		}
+		p.byTags[key] = c
+		p.visMu.Unlock()
+	}
+	return c
 }
 
 func classOf(b bitset) Class {

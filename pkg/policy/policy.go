@@ -184,6 +184,10 @@ type Policy struct {
 	visMu   sync.RWMutex
 	vis     map[[2]Class]bool
 	inbound map[Class][]wire.FilterRule
+	// tagsOnly: every atom is * or a tag, so a machine's class depends on
+	// its tags alone (byTags caches it).
+	tagsOnly bool
+	byTags   map[string]Class
 }
 
 type atomKind uint8
@@ -504,6 +508,12 @@ func (c *checker) compile(p *Policy) {
 		atoms[i] = a
 	}
 	p.atoms = atoms
+	p.tagsOnly = true
+	for _, a := range atoms {
+		if a.kind != atomAll && a.kind != atomTag {
+			p.tagsOnly = false
+		}
+	}
 }
 
 func (r rule) key() string {

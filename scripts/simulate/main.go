@@ -221,6 +221,7 @@ type sim struct {
 	pol             atomic.Pointer[policyRound]
 	teamTokens      map[string]string
 	connected       atomic.Int64
+	enrollRetries   atomic.Int64
 
 	hmu  sync.Mutex
 	hlat []sample
@@ -327,9 +328,17 @@ func (s *sim) enrollAll(ctx context.Context) float64 {
 			for i := range work {
 				var b [32]byte
 				rand.Read(b[:])
-				id, cred, version, err := enroll(ctx, s.restCl, s.o.server, wire.EnrollRequest{Token: s.tokenFor(i), PublicKey: base64.StdEncoding.EncodeToString(b[:]),
+				req := wire.EnrollRequest{Token: s.tokenFor(i), PublicKey: base64.StdEncoding.EncodeToString(b[:]),
 					Hostname: "sim-" + strconv.Itoa(i), OS: "linux", Arch: "amd64", AgentVersion: "1.0.0",
-					Endpoints: []string{fmt.Sprintf("192.0.2.%d:51820", i%250+1)}})
+					Endpoints: []string{fmt.Sprintf("192.0.2.%d:51820", i%250+1)}}
+				id, cred, version, err := enroll(ctx, s.restCl, s.o.server, req)
+				for try := 1; err != nil && try < 5 && ctx.Err() == nil; try++ {
+					// A transport error under load (a reset HTTP/2 stream):
+					// retry as an agent would; the key is unused until it works.
+					s.enrollRetries.Add(1)
+					time.Sleep(time.Duration(try) * time.Second)
+					id, cred, version, err = enroll(ctx, s.restCl, s.o.server, req)
+				}
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "\nenroll %d: %v\n", i, err)
 					os.Exit(1)
@@ -493,6 +502,7 @@ func (s *sim) summary(enrollRate float64, w window, rev revocations) map[string]
 		"health_p99_ms":          ms(pct(h, 0.99)),
 		"health_max_ms":          ms(pct(h, 1)),
 		"revocation_reached":     rev.reached,
+		"enroll_retries":         s.enrollRetries.Load(),
 		"revocation_p99_ms_each": msList(rev.p99s),
 		"revocation_p50_ms":      ms(pct(rev.lat, 0.5)),
 		"revocation_p99_ms":      ms(pct(rev.lat, 0.99)),

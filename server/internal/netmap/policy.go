@@ -104,16 +104,12 @@ func (h *Hub) policyReply(r *Reply, me *entry, since uint64, i int) *Reply {
 	// Unchanged machines move only when what decides visibility moved:
 	// the policy or the reader's own class.
 	if polChanged || (h.pol != nil && cThen != cNow) {
-		for k, members := range h.jointClasses(polS) {
-			was, now := visible(polS, cThen, k[0]), visible(h.pol, cNow, k[1])
-			if was == now {
-				continue
-			}
-			for _, mid := range members {
+		for _, fl := range h.flips(polS, cThen, cNow) {
+			for _, mid := range fl.members {
 				if mid == id || first[mid] != nil {
 					continue
 				}
-				if now {
+				if fl.now {
 					r.added = append(r.added, h.machines[mid].enc)
 				} else {
 					r.removed = append(r.removed, mid)
@@ -122,6 +118,39 @@ func (h *Hub) policyReply(r *Reply, me *entry, since uint64, i int) *Reply {
 		}
 	}
 	return r
+}
+
+// flip is a group of machines whose visibility to a reader flipped.
+type flip struct {
+	members []string
+	now     bool // visible now (added), else removed
+}
+
+// flips returns, for readers whose class was cThen under polS and is
+// cNow, the groups of machines that appeared or disappeared. Every reader
+// of the same pair of classes shares the answer, so a policy change costs
+// the number of class pairs times the number of classes, not the fleet
+// times it. h.mu is read-locked.
+func (h *Hub) flips(polS *policy.Policy, cThen, cNow policy.Class) []flip {
+	j := h.jointClasses(polS)
+	k := [2]policy.Class{cThen, cNow}
+	h.classMu.Lock()
+	fl, ok := j.flips[k]
+	h.classMu.Unlock()
+	if ok {
+		return fl
+	}
+	fl = []flip{}
+	for jk, members := range j.groups {
+		was, now := visible(polS, cThen, jk[0]), visible(h.pol, cNow, jk[1])
+		if was != now {
+			fl = append(fl, flip{members: members, now: now})
+		}
+	}
+	h.classMu.Lock()
+	j.flips[k] = fl
+	h.classMu.Unlock()
+	return fl
 }
 
 // classUnder returns the machine's class before the change under p.
@@ -157,15 +186,16 @@ type jointIndex struct {
 	from, to *policy.Policy
 	version  uint64
 	groups   map[[2]policy.Class][]string
+	flips    map[[2]policy.Class][]flip // by the reader's (class then, class now)
 }
 
 // jointClasses returns the machines grouped by their class under polS and
 // under the current policy. h.mu is read-locked.
-func (h *Hub) jointClasses(polS *policy.Policy) map[[2]policy.Class][]string {
+func (h *Hub) jointClasses(polS *policy.Policy) *jointIndex {
 	h.classMu.Lock()
 	defer h.classMu.Unlock()
 	if j := h.joint; j != nil && j.from == polS && j.to == h.pol && j.version == h.version {
-		return j.groups
+		return j
 	}
 	groups := map[[2]policy.Class][]string{}
 	for _, mid := range h.order {
@@ -176,8 +206,8 @@ func (h *Hub) jointClasses(polS *policy.Policy) map[[2]policy.Class][]string {
 		}
 		groups[k] = append(groups[k], mid)
 	}
-	h.joint = &jointIndex{from: polS, to: h.pol, version: h.version, groups: groups}
-	return groups
+	h.joint = &jointIndex{from: polS, to: h.pol, version: h.version, groups: groups, flips: map[[2]policy.Class][]flip{}}
+	return h.joint
 }
 
 // fullPolicyReply makes r a full map of the machines me may see, shared
