@@ -418,23 +418,39 @@ func (db *DB) Rekey(ctx context.Context, a Actor, machineID, publicKey string) (
 // TouchLastSeen records when machines were last heard from, in one
 // transaction. The server batches these so that polls cost no writes.
 func (db *DB) TouchLastSeen(ctx context.Context, seen map[string]time.Time) error {
-	if len(seen) == 0 {
-		return nil
+	ids := make([]string, 0, len(seen))
+	for id := range seen {
+		ids = append(ids, id)
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, db.q(`UPDATE machines SET last_seen = ? WHERE id = ? AND (last_seen IS NULL OR last_seen < ?)`))
+	// In transactions of touchChunk rows: one transaction over a whole
+	// fleet's rows (50,000 every 30 s) would hold SQLite's single writer for
+	// seconds, and every health report waiting to commit with it.
+	for len(ids) > 0 {
+		chunk := ids[:min(touchChunk, len(ids))]
+		ids = ids[len(chunk):]
+		err := db.tx(ctx, func(tx *sql.Tx) error {
+			stmt, err := tx.PrepareContext(ctx, db.q(`UPDATE machines SET last_seen = ? WHERE id = ? AND (last_seen IS NULL OR last_seen < ?)`))
+			if err != nil {
+				return err
+			}
+			defer stmt.Close()
+			for _, id := range chunk {
+				t := ms(seen[id])
+				if _, err := stmt.ExecContext(ctx, t, id, t); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 		if err != nil {
 			return fmt.Errorf("store: touch last seen: %w", err)
 		}
-		defer stmt.Close()
-		for id, t := range seen {
-			if _, err := stmt.ExecContext(ctx, ms(t), id, ms(t)); err != nil {
-				return fmt.Errorf("store: touch last seen: %w", err)
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
+
+// touchChunk is how many last-seen times one transaction writes.
+var touchChunk = 1000
 
 // StaleEphemeral lists ephemeral machines last seen before cutoff.
 func (db *DB) StaleEphemeral(ctx context.Context, cutoff time.Time) ([]wire.Machine, error) {

@@ -404,3 +404,30 @@ func TestAuditPaging(t *testing.T) {
 		t.Fatalf("paged %d events, first %q last %q; want 25 newest first", len(all), all[0].Target, all[len(all)-1].Target)
 	}
 }
+
+// Last-seen times are written in chunks of transactions; every one lands.
+func TestTouchLastSeenInChunks(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	defer func(n int) { touchChunk = n }(touchChunk)
+	touchChunk = 2
+	tok := token(t, db, NewToken{Reusable: true})
+	seen := map[string]time.Time{}
+	at := time.Now().Add(time.Minute).Truncate(time.Millisecond) // later than the enrollments' own
+	for i := range 5 {
+		m, _, err := db.Enroll(ctx, admin, enrollment(t, tok, fmt.Sprintf("m%d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[m.ID] = at.Add(time.Duration(i) * time.Second)
+	}
+	if err := db.TouchLastSeen(ctx, seen); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range seen {
+		m, _ := db.Machine(ctx, id)
+		if m.LastSeen == nil || !m.LastSeen.Equal(want) {
+			t.Fatalf("%s last seen %v, want %v", id, m.LastSeen, want)
+		}
+	}
+}
