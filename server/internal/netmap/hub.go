@@ -126,6 +126,12 @@ type Hub struct {
 	// computed per class, not per machine.
 	pol      *policy.Policy
 	polVer   int64
+	polAt    uint64 // map version of the last policy change seen (0: none since start)
+	loadedAt uint64 // the version the hub started at: it knows nothing relevant before
+	// lastRelevant is, per class, the last map version at which a machine
+	// that machines of the class see (before or after the change) changed:
+	// a held poll checks it instead of walking the changes.
+	lastRelevant map[policy.Class]uint64
 	byClass  map[policy.Class]map[string]bool // machine IDs by class
 	classMu  sync.Mutex
 	classSnp map[policy.Class]*snapshot // full maps per class at classVer
@@ -163,6 +169,7 @@ func New(ctx context.Context, src Source, opts Options) (*Hub, error) {
 		src: src, opts: opts, log: opts.Logger,
 		version:   st.Version,
 		floor:     st.Version,
+		loadedAt:  st.Version,
 		machines:  make(map[string]*entry, len(st.Machines)),
 		applied:   make(chan struct{}),
 		wake:      make(chan struct{}),
@@ -230,9 +237,27 @@ func (h *Hub) reclass() {
 		return
 	}
 	h.byClass = map[policy.Class]map[string]bool{}
+	h.lastRelevant = nil // readers before the policy change see it changed anyway
 	for id, e := range h.machines {
 		e.class = h.pol.ClassOf(e.attrs)
 		h.addClass(id, e.class)
+	}
+}
+
+// noteRelevant records, for every class that saw the machine before the
+// change (old) or sees it after (now), that it changed at version v. h.mu
+// is held.
+func (h *Hub) noteRelevant(old, now *entry, v uint64) {
+	if h.pol == nil {
+		return
+	}
+	if h.lastRelevant == nil {
+		h.lastRelevant = map[policy.Class]uint64{}
+	}
+	for k := range h.byClass {
+		if old != nil && h.pol.Visible(k, old.class) || now != nil && h.pol.Visible(k, now.class) {
+			h.lastRelevant[k] = v
+		}
 	}
 }
 
@@ -381,7 +406,7 @@ func (h *Hub) catchUp(ctx context.Context) error {
 		le := logEntry{Change: c, known: true}
 		if v, ok := store.PolicyVersionOf(c); ok {
 			le.isPolicy, le.polBefore = true, h.pol
-			h.pol, h.polVer = policies[v], v
+			h.pol, h.polVer, h.polAt = policies[v], v, c.Version
 			h.reclass()
 		} else {
 			old := h.machines[c.MachineID]
@@ -401,9 +426,11 @@ func (h *Hub) catchUp(ctx context.Context) error {
 				}
 				h.machines[m.ID] = e
 				h.addClass(m.ID, e.class)
+				h.noteRelevant(old, e, c.Version)
 			} else if old != nil {
 				delete(h.machines, c.MachineID)
 				h.dropClass(c.MachineID, old.class)
+				h.noteRelevant(old, nil, c.Version)
 				if i, found := slices.BinarySearch(h.order, c.MachineID); found {
 					h.order = slices.Delete(h.order, i, i+1)
 				}

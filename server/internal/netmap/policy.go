@@ -21,6 +21,10 @@ import (
 // Full maps are built once per class and version and shared, like the
 // unfiltered one.
 
+// maxPolicyDelta is the most changes a delta under a policy walks;
+// readers further behind get the full map of their class.
+const maxPolicyDelta = 1024
+
 // policyChangedSince reports whether a policy change is in changes[i:].
 func (h *Hub) policyChangedSince(i int) bool {
 	for _, c := range h.changes[i:] {
@@ -46,10 +50,13 @@ func classUnder(p *policy.Policy, m policy.Machine) policy.Class {
 // are the log entries after since. h.mu is read-locked.
 func (h *Hub) policyReply(r *Reply, me *entry, since uint64, i int) *Reply {
 	id := me.peer.ID
-	if since == 0 || since < h.floor || since > h.version {
+	if since == 0 || since < h.floor || since > h.version || len(h.changes)-i > maxPolicyDelta {
+		// A reader far behind gets its class's full map: shared, and the
+		// size of what it may see, where walking the changes it missed
+		// would cost every such reader the size of the window.
 		return h.fullPolicyReply(r, me)
 	}
-	if h.nothingFor(me, i) {
+	if h.nothingFor(me, since) {
 		return r // the common case under a policy: other machines' changes
 	}
 	// The policy and the reader as they were at since.
@@ -161,23 +168,12 @@ func (le *logEntry) classUnder(p *policy.Policy) policy.Class {
 	return classUnder(p, *le.before)
 }
 
-// nothingFor reports, without allocating, that changes[i:] hold nothing
-// for reader me: no policy change, no change of its own, and every
-// machine that changed was and is invisible to it. h.mu is read-locked.
-func (h *Hub) nothingFor(me *entry, i int) bool {
-	for k := range h.changes[i:] {
-		le := &h.changes[i+k]
-		if le.isPolicy || !le.known || le.MachineID == me.peer.ID || le.polAt != h.pol {
-			return false
-		}
-		if le.before != nil && visible(h.pol, me.class, le.beforeClass) {
-			return false
-		}
-		if e := h.machines[le.MachineID]; e != nil && visible(h.pol, me.class, e.class) {
-			return false
-		}
-	}
-	return true
+// nothingFor reports, in constant time, that nothing since `since`
+// concerns reader me: no policy change, no change of its own, no change of
+// a machine its class sees or saw (h.lastRelevant). Conservative: a "no"
+// may still end in an empty delta. h.mu is read-locked.
+func (h *Hub) nothingFor(me *entry, since uint64) bool {
+	return h.pol != nil && since >= h.loadedAt && h.polAt <= since && me.gen <= since && h.lastRelevant[me.class] <= since
 }
 
 // jointIndex groups the machines by (class under an earlier policy, class

@@ -251,3 +251,33 @@ func mapKind(nm wire.NetMap) string {
 	}
 	return fmt.Sprintf("a delta (+%d ~%d -%d)", len(nm.Added), len(nm.Changed), len(nm.Removed))
 }
+
+// After a restart the hub knows the change log but not what came before
+// it: a reader behind the restart still gets the changes it missed.
+func TestPolicyReaderBehindARestart(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	admin := store.Actor{Name: "admin:t"}
+	if _, ch, _, err := f.db.SetPolicy(ctx, admin, `{"rules": [{"src": ["*"], "dst": ["*"]}]}`, ""); err != nil {
+		t.Fatal(err)
+	} else {
+		f.sync(t, ch)
+	}
+	r := f.enroll(t)
+	v := &view{}
+	nm, _ := f.hub.Map(r.ID, 0)
+	v.apply(t, nm)
+	x := f.enroll(t) // while r is away…
+	hub, err := New(ctx, f.db, Options{}) // …the server restarts
+	if err != nil {
+		t.Fatal(err)
+	}
+	nm, ok := hub.Map(r.ID, v.Version)
+	if !ok {
+		t.Fatal("reader not in the restarted hub's map")
+	}
+	v.apply(t, nm)
+	if _, ok := v.Peers[x.ID]; !ok {
+		t.Fatalf("after the restart the reader got %s and does not know %s", mapKind(nm), x.Name)
+	}
+}
