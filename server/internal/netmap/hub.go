@@ -132,11 +132,11 @@ type Hub struct {
 	// that machines of the class see (before or after the change) changed:
 	// a held poll checks it instead of walking the changes.
 	lastRelevant map[policy.Class]uint64
-	byClass  map[policy.Class]map[string]bool // machine IDs by class
-	classMu  sync.Mutex
-	classSnp map[policy.Class]*snapshot // full maps per class at classVer
-	classVer uint64
-	joint    *jointIndex
+	byClass      map[policy.Class]map[string]bool // machine IDs by class
+	classMu      sync.Mutex
+	classSnp     map[policy.Class]*snapshot // full maps per class at classVer
+	classVer     uint64
+	joint        *jointIndex
 
 	kick chan struct{}
 }

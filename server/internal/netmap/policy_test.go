@@ -267,7 +267,7 @@ func TestPolicyReaderBehindARestart(t *testing.T) {
 	v := &view{}
 	nm, _ := f.hub.Map(r.ID, 0)
 	v.apply(t, nm)
-	x := f.enroll(t) // while r is away…
+	x := f.enroll(t)                      // while r is away…
 	hub, err := New(ctx, f.db, Options{}) // …the server restarts
 	if err != nil {
 		t.Fatal(err)
