@@ -164,7 +164,7 @@ func hostileBodies() [][]byte {
 		bytes.Repeat([]byte("x"), 2<<20), []byte(`{"unknown_field":1}`), []byte("\xff\xfe")}
 	for _, s := range hostileStrings {
 		v, _ := json.Marshal(s)
-		for _, field := range []string{"token", "public_key", "hostname", "name", "key", "type", "default", "agent_version", "os", "tags", "endpoints", "cpu_percent", "state", "pinned_version"} {
+		for _, field := range []string{"token", "public_key", "hostname", "name", "key", "type", "default", "agent_version", "os", "tags", "endpoints", "cpu_percent", "state", "pinned_version", "text", "src", "dst"} {
 			bodies = append(bodies, []byte(`{"`+field+`":`+string(v)+`}`))
 		}
 	}
@@ -199,6 +199,9 @@ var routes = []route{
 	{"PUT", wire.PathFlags + "/{}", "admin"},
 	{"GET", wire.PathFlags + "/{}", "admin"},
 	{"DELETE", wire.PathFlags + "/{}", "admin"},
+	{"GET", wire.PathPolicy, "admin"},
+	{"PUT", wire.PathPolicy, "admin"},
+	{"POST", wire.PathPolicyQuery, "admin"},
 	{"PUT", wire.PathReleases + "/files/{}", "admin"},
 	{"PUT", wire.PathReleases + "/channels/{}", "admin"},
 	{"POST", wire.PathReleases + "/channels/{}/{}", "admin"},
