@@ -369,20 +369,33 @@ func (p *Policy) RulesBetween(src, dst Machine) []int {
 	return out
 }
 
-// RuleText describes rule i for people: "tag:laptop → tag:web: tcp 22,443".
+// RuleText describes rule i for people: "tag:laptop → tag:web: tcp ports 22,443".
 func (p *Policy) RuleText(i int) string {
 	r := p.Doc.Rules[i]
-	what := "any protocol, all ports"
-	proto := strings.ToLower(r.Proto)
+	return fmt.Sprintf("%s → %s: %s", strings.Join(r.Src, ", "), strings.Join(r.Dst, ", "), what(r.Proto, r.Ports))
+}
+
+// Describe says for people whom a filter rule admits and to what:
+// "from tag:laptop: tcp ports 22,443".
+func Describe(fr wire.FilterRule) string {
+	return "from " + strings.Join(fr.Src, ", ") + ": " + what(fr.Proto, fr.Ports)
+}
+
+// what names a rule's protocol and ports for people.
+func what(proto string, ports []string) string {
+	proto = strings.ToLower(proto)
+	if proto == "any" || proto == "*" {
+		proto = ""
+	}
 	switch {
 	case proto == "icmp":
-		what = "icmp"
-	case len(r.Ports) > 0 && (proto == "" || proto == "any"):
-		what = "ports " + strings.Join(r.Ports, ",")
-	case len(r.Ports) > 0:
-		what = proto + " " + strings.Join(r.Ports, ",")
-	case proto != "" && proto != "any":
-		what = proto + ", all ports"
+		return "icmp"
+	case len(ports) == 0 && proto == "":
+		return "any protocol, all ports"
+	case len(ports) == 0:
+		return proto + ", all ports"
+	case proto == "":
+		return "ports " + strings.Join(ports, ",")
 	}
-	return fmt.Sprintf("%s → %s: %s", strings.Join(r.Src, ", "), strings.Join(r.Dst, ", "), what)
+	return proto + " ports " + strings.Join(ports, ",")
 }

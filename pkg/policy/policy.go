@@ -466,18 +466,11 @@ func (c *checker) compile(p *Policy) {
 				cr.dst.set(a)
 			}
 		}
-		switch strings.ToLower(r.Proto) {
-		case "", "any", "*":
-			cr.proto = Any
-		case "tcp":
-			cr.proto = TCP
-		case "udp":
-			cr.proto = UDP
-		case "icmp":
-			cr.proto = ICMP
-		default:
-			c.add(path+"/proto", "proto %q: use tcp, udp or icmp (or leave it out for any)", r.Proto)
+		proto, err := ParseProto(r.Proto)
+		if err != nil {
+			c.add(path+"/proto", "%v", err)
 		}
+		cr.proto = proto
 		if cr.proto == ICMP && len(r.Ports) > 0 {
 			c.add(path+"/ports", "an icmp rule has no ports")
 		}

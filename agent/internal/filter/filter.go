@@ -189,7 +189,7 @@ func compile(fr wire.FilterRule, peers map[string]wire.Peer) (rule, error) {
 			r.ranges = append(r.ranges, pfx)
 		}
 	}
-	r.text = describe(fr)
+	r.text = policy.Describe(fr)
 	return r, nil
 }
 
@@ -199,24 +199,6 @@ func (r *rule) addPeer(p wire.Peer) {
 			r.addrs[a] = true
 		}
 	}
-}
-
-func describe(fr wire.FilterRule) string {
-	proto := fr.Proto
-	if proto == "" {
-		proto = "any"
-	}
-	ports := "all ports"
-	if len(fr.Ports) > 0 {
-		ports = "ports " + strings.Join(fr.Ports, ",")
-	}
-	if proto == "icmp" {
-		ports = "icmp"
-		proto = ""
-	} else {
-		proto += " "
-	}
-	return fmt.Sprintf("from %s: %s%s", strings.Join(fr.Src, ","), proto, ports)
 }
 
 func (r *rule) allows(src netip.Addr, proto uint8, port uint16, hasPort bool) bool {

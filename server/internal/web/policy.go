@@ -168,22 +168,7 @@ func (w *Web) reach(r *http.Request, m wire.Machine) (*reachView, error) {
 		v.Sources = append(v.Sources, src)
 	}
 	for _, fr := range p.Inbound(p.ClassOf(me)) {
-		v.Rules = append(v.Rules, describeFilter(fr))
+		v.Rules = append(v.Rules, policy.Describe(fr))
 	}
 	return v, nil
-}
-
-func describeFilter(fr wire.FilterRule) string {
-	what := "any protocol, all ports"
-	switch {
-	case fr.Proto == "icmp":
-		what = "icmp"
-	case len(fr.Ports) > 0 && fr.Proto == "":
-		what = "ports " + strings.Join(fr.Ports, ",")
-	case len(fr.Ports) > 0:
-		what = fr.Proto + " " + strings.Join(fr.Ports, ",")
-	case fr.Proto != "":
-		what = fr.Proto + ", all ports"
-	}
-	return "from " + strings.Join(fr.Src, ", ") + ": " + what
 }
