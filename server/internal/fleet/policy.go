@@ -28,23 +28,37 @@ func (s *Service) policyFleet(ctx context.Context) ([]policy.Machine, error) {
 	return out, nil
 }
 
+// PolicyInForce returns the stored policy and its compiled form (nil
+// when none is set): the hub's when it has applied that version, so a
+// query or a page view does not parse up to 1 MiB again.
+func (s *Service) PolicyInForce(ctx context.Context) (*policy.Policy, store.StoredPolicy, error) {
+	sp, err := s.db.Policy(ctx)
+	if err != nil || sp.Text == "" {
+		return nil, sp, err
+	}
+	if p, v := s.hub.Policy(); p != nil && v == sp.Version {
+		return p, sp, nil
+	}
+	p, err := policy.Load([]byte(sp.Text))
+	if err != nil {
+		return nil, sp, fmt.Errorf("fleet: the stored policy does not load: %w", err)
+	}
+	return p, sp, nil
+}
+
 // Policy returns the policy in force with its tests' results.
 func (s *Service) Policy(ctx context.Context) (wire.Policy, error) {
-	sp, err := s.db.Policy(ctx)
+	p, sp, err := s.PolicyInForce(ctx)
 	if err != nil {
 		return wire.Policy{}, err
 	}
 	out := wirePolicy(sp)
-	if sp.Text == "" {
+	if p == nil {
 		return out, nil
 	}
 	fl, err := s.policyFleet(ctx)
 	if err != nil {
 		return out, err
-	}
-	p, err := policy.Load([]byte(sp.Text))
-	if err != nil {
-		return out, fmt.Errorf("fleet: the stored policy does not load: %w", err)
 	}
 	out.Rules, out.Tests = p.Rules(), testResults(p, fl)
 	return out, nil
@@ -134,19 +148,15 @@ func (s *Service) SetPolicy(ctx context.Context, a Actor, text string, dryRun bo
 // QueryPolicy answers whether q.Src may reach q.Dst under the policy in
 // force.
 func (s *Service) QueryPolicy(ctx context.Context, q wire.PolicyQuery) (wire.PolicyAnswer, error) {
-	sp, err := s.db.Policy(ctx)
-	if err != nil {
-		return wire.PolicyAnswer{}, err
-	}
 	if _, err := policy.ParseTarget(q.Dst); err != nil {
 		return wire.PolicyAnswer{}, wire.Errorf(wire.CodeInvalidArgument, "%v", err)
 	}
-	if sp.Text == "" {
-		return wire.PolicyAnswer{Allowed: true, Version: sp.Version, Reason: "no policy is set: every machine reaches every machine"}, nil
-	}
-	p, err := policy.Load([]byte(sp.Text))
+	p, sp, err := s.PolicyInForce(ctx)
 	if err != nil {
 		return wire.PolicyAnswer{}, err
+	}
+	if p == nil {
+		return wire.PolicyAnswer{Allowed: true, Version: sp.Version, Reason: "no policy is set: every machine reaches every machine"}, nil
 	}
 	fl, err := s.policyFleet(ctx)
 	if err != nil {

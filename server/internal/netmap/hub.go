@@ -493,6 +493,14 @@ func (h *Hub) close() {
 	}
 }
 
+// Policy returns the compiled access policy the hub applies and its
+// version (nil: none).
+func (h *Hub) Policy() (*policy.Policy, int64) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.pol, h.polVer
+}
+
 // Version returns the current network-map version.
 func (h *Hub) Version() uint64 {
 	h.mu.RLock()

@@ -139,12 +139,8 @@ type reachSource struct {
 // reach computes who may open connections to m under the policy in force
 // (nil: no policy).
 func (w *Web) reach(r *http.Request, m wire.Machine) (*reachView, error) {
-	sp, err := w.db.Policy(r.Context())
-	if err != nil || sp.Text == "" {
-		return nil, err
-	}
-	p, err := policy.Load([]byte(sp.Text))
-	if err != nil {
+	p, sp, err := w.fl.PolicyInForce(r.Context())
+	if err != nil || p == nil {
 		return nil, err
 	}
 	ms, err := w.db.ListMachines(r.Context(), store.MachineFilter{State: wire.MachineActive})
