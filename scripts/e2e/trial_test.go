@@ -43,6 +43,34 @@ func buildAgent(t *testing.T, dir, version string, patch func(string) string) st
 	return out
 }
 
+// publisher makes release keys in work/keys and returns a function that
+// publishes bin as version for this platform (extra: more publish flags).
+func (f *fleet) publisher(t *testing.T, work string) func(version, bin string, extra ...string) {
+	t.Helper()
+	keys := filepath.Join(work, "keys")
+	run(t, f.server, "releases", "keygen", "--keys", keys)
+	target := runtime.GOOS + "/" + runtime.GOARCH
+	return func(version, bin string, extra ...string) {
+		run(t, f.server, append([]string{"releases", "publish", "--keys", keys, "--data-dir", f.data, "--version", version, "--file", target + "=" + bin}, extra...)...)
+	}
+}
+
+// installAgent copies bin to DIR/bin/wirefleet-agent and enrolls it from
+// host h with state in DIR/state.
+func (f *fleet) installAgent(t *testing.T, h host, bin string) (dir, exe, state string) {
+	t.Helper()
+	dir = t.TempDir()
+	exe, state = filepath.Join(dir, "bin", "wirefleet-agent"), filepath.Join(dir, "state")
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Dir(exe), 0o755)
+	os.WriteFile(exe, b, 0o755)
+	h.run(t, exe, "enroll", "--server", f.serverURL, "--token", f.token(), "--pin", f.pin, "--state-dir", state)
+	return dir, exe, state
+}
+
 // The line of runAgent a broken release replaces.
 const engineRunLine = "\t\terr = eng.Run(ctx)\n"
 
@@ -62,21 +90,9 @@ func TestRollbackSurvivesWatchdogAndReboot(t *testing.T) {
 	hang := buildAgent(t, work, "3.0.0", func(s string) string {
 		return strings.Replace(s, engineRunLine, "\t\t<-ctx.Done() // 3.0.0 never reaches the server\n\t\terr = ctx.Err()\n", 1)
 	})
-	keys := filepath.Join(work, "keys")
-	run(t, f.server, "releases", "keygen", "--keys", keys)
-	target := runtime.GOOS + "/" + runtime.GOARCH
-	publish := func(version, bin string) {
-		run(t, f.server, "releases", "publish", "--keys", keys, "--data-dir", f.data, "--version", version, "--file", target+"="+bin)
-	}
+	publish := f.publisher(t, work)
 	publish("1.0.0", v1)
-
-	dir := t.TempDir()
-	exe := filepath.Join(dir, "bin", "wirefleet-agent")
-	os.MkdirAll(filepath.Dir(exe), 0o755)
-	b, _ := os.ReadFile(v1)
-	os.WriteFile(exe, b, 0o755)
-	state := filepath.Join(dir, "state")
-	h.run(t, exe, "enroll", "--server", f.serverURL, "--token", f.token(), "--pin", f.pin, "--state-dir", state)
+	dir, exe, state := f.installAgent(t, h, v1)
 
 	// The service manager: restart the agent whenever it exits.
 	stop := filepath.Join(dir, "stop")
@@ -182,12 +198,8 @@ func TestInstallWithoutSystemd(t *testing.T) {
 	h := f.hosts[1]
 	work := t.TempDir()
 	v1, v2, v3, v9 := buildAgent(t, work, "1.0.0", nil), buildAgent(t, work, "2.0.0", nil), buildAgent(t, work, "3.0.0", nil), buildAgent(t, work, "9.0.0", nil)
-	keys := filepath.Join(work, "keys")
-	run(t, f.server, "releases", "keygen", "--keys", keys)
-	target := runtime.GOOS + "/" + runtime.GOARCH
-	publish := func(channel, version, bin string) {
-		run(t, f.server, "releases", "publish", "--keys", keys, "--data-dir", f.data, "--channel", channel, "--version", version, "--file", target+"="+bin)
-	}
+	release := f.publisher(t, work)
+	publish := func(channel, version, bin string) { release(version, bin, "--channel", channel) }
 	publish("stable", "1.0.0", v1)
 	publish("beta", "1.0.0", v1)
 

@@ -25,21 +25,11 @@ func TestSelfUpdateWithRollback(t *testing.T) {
 	v3 := filepath.Join(work, "agent-3.0.0") // passes its self-test, exits at start
 	os.WriteFile(v3, []byte(fmt.Sprintf("#!/bin/sh\nif [ \"$1\" = self-test ]; then echo 'wirefleet-agent 3.0.0 %s/%s'; exit 0; fi\nexit 1\n", runtime.GOOS, runtime.GOARCH)), 0o755)
 
-	keys := filepath.Join(work, "keys")
-	run(t, f.server, "releases", "keygen", "--keys", keys)
-	target := runtime.GOOS + "/" + runtime.GOARCH
-	publish := func(version, bin string, extra ...string) {
-		run(t, f.server, append([]string{"releases", "publish", "--keys", keys, "--data-dir", f.data, "--version", version, "--file", target + "=" + bin}, extra...)...)
-	}
+	publish := f.publisher(t, work)
+	keys, target := filepath.Join(work, "keys"), runtime.GOOS+"/"+runtime.GOARCH
 	publish("1.0.0", v1)
-
-	dir := t.TempDir()
-	exe := filepath.Join(dir, "bin", "wirefleet-agent")
-	os.MkdirAll(filepath.Dir(exe), 0o755)
+	dir, exe, state := f.installAgent(t, h, v1)
 	b, _ := os.ReadFile(v1)
-	os.WriteFile(exe, b, 0o755)
-	state := filepath.Join(dir, "state")
-	h.run(t, exe, "enroll", "--server", f.serverURL, "--token", f.token(), "--pin", f.pin, "--state-dir", state)
 
 	// Run the agent the way systemd does: restart it whenever it exits.
 	stop := filepath.Join(dir, "stop")
