@@ -126,7 +126,7 @@ type Hub struct {
 	// computed per class, not per machine.
 	pol      *policy.Policy
 	polVer   int64
-	polAt    uint64 // map version of the last policy change seen (0: none since start)
+	polAt    uint64 // map version of the last policy change in the log (0: none)
 	loadedAt uint64 // the version the hub started at: it knows nothing relevant before
 	// lastRelevant is, per class, the last map version at which a machine
 	// that machines of the class see (before or after the change) changed:
@@ -184,6 +184,9 @@ func New(ctx context.Context, src Source, opts Options) (*Hub, error) {
 	for _, c := range st.Log {
 		_, isPol := store.PolicyVersionOf(c)
 		h.changes = append(h.changes, logEntry{Change: c, isPolicy: isPol})
+		if isPol {
+			h.polAt = c.Version
+		}
 	}
 	if len(st.Log) > 0 {
 		h.floor = st.Log[0].Version - 1
@@ -617,7 +620,7 @@ func (h *Hub) Reply(id string, since uint64) (r *Reply, ok bool) {
 		return r, true
 	}
 	i := sort.Search(len(h.changes), func(i int) bool { return h.changes[i].Version > since })
-	if h.pol != nil || h.policyChangedSince(i) {
+	if h.pol != nil || h.polAt > since {
 		return h.policyReply(r, me, since, i), true
 	}
 	// A delta naming more than half the fleet costs more to build and to

@@ -25,16 +25,6 @@ import (
 // readers further behind get the full map of their class.
 const maxPolicyDelta = 1024
 
-// policyChangedSince reports whether a policy change is in changes[i:].
-func (h *Hub) policyChangedSince(i int) bool {
-	for _, c := range h.changes[i:] {
-		if c.isPolicy {
-			return true
-		}
-	}
-	return false
-}
-
 func visible(p *policy.Policy, a, b policy.Class) bool {
 	return p == nil || p.Visible(a, b)
 }
