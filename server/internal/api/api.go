@@ -160,7 +160,15 @@ func (s *Server) routes(local bool) http.Handler {
 // details, so no internal text reaches a client.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var we *wire.Error
-	if !errors.As(err, &we) {
+	if !errors.As(err, &we) && r.Context().Err() != nil {
+		// The client went away (an agent restarted, a load balancer timed
+		// out): nobody reads this answer and the server did nothing wrong,
+		// so it is neither an error in the log nor a 500 in the metrics.
+		s.log.Debug("client went away", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.WriteHeader(statusClientClosed)
+		return
+	}
+	if we == nil {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		we = &wire.Error{Code: wire.CodeInternal, Message: "internal server error"}
 	}
@@ -169,6 +177,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	writeJSON(w, we.Code.Status(), wire.ErrorResponse{Error: we})
 }
+
+// statusClientClosed is recorded for requests whose client left before the
+// answer (nginx's 499): the metrics tell them from the server's own failures.
+const statusClientClosed = 499
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	setJSONHeaders(w)

@@ -90,6 +90,8 @@ type Options struct {
 	// MaxConnsPerIP caps the connections one source address may hold open
 	// (0: no cap).
 	MaxConnsPerIP int
+	// MemoryLimit is --memory-limit: auto, off or a size (see applyMemoryLimit).
+	MemoryLimit string
 	// MetricsListen, when set, serves /metrics without authentication on
 	// its own listener (loopback or a monitoring network). On the main
 	// port /metrics needs the token in MetricsTokenFile or an admin key.
@@ -110,6 +112,9 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	log := o.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	if _, err := applyMemoryLimit(o.MemoryLimit, log); err != nil {
+		return err
 	}
 	db, err := openStore(ctx, &o)
 	if err != nil {

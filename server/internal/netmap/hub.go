@@ -32,6 +32,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/policy"
@@ -98,22 +99,26 @@ type Hub struct {
 	opts Options
 	log  *slog.Logger
 
-	mu        sync.RWMutex
-	version   uint64
-	floor     uint64 // deltas are exact for since >= floor
-	machines  map[string]*entry
-	order     []string      // IDs of machines, sorted
-	changes   []logEntry    // ascending; versions > floor
-	applied   chan struct{} // closed and replaced on every version move (Sync)
-	wake      chan struct{} // closed and replaced when a version is published (Wait)
-	pub       uint64        // the version pollers were last woken for
-	lastWake  time.Time
-	timer     *time.Timer // pending coalesced wake-up, if any
-	prefix4   netip.Prefix
-	prefix6   netip.Prefix
+	mu       sync.RWMutex
+	version  uint64
+	floor    uint64 // deltas are exact for since >= floor
+	machines map[string]*entry
+	order    []string      // IDs of machines, sorted
+	changes  []logEntry    // ascending; versions > floor
+	applied  chan struct{} // closed and replaced on every version move (Sync)
+	wake     chan struct{} // closed and replaced when a version is published (Wait)
+	pub      uint64        // the version pollers were last woken for
+	lastWake time.Time
+	timer    *time.Timer // pending coalesced wake-up, if any
+	prefix4  netip.Prefix
+	prefix6  netip.Prefix
+	closed   bool
+
+	// Open long-polls, under a lock of their own: every poll takes it
+	// twice, and a writer on h.mu would stall every held poll's read.
+	connMu    sync.Mutex
 	connected map[string]int
-	nconn     int
-	closed    bool
+	nconn     atomic.Int64
 
 	seenMu sync.Mutex
 	seen   map[string]time.Time
@@ -459,7 +464,7 @@ func (h *Hub) schedule() {
 	if h.timer != nil || h.closed {
 		return // the pending wake-up will publish this version too
 	}
-	spacing := h.opts.Coalesce + time.Duration(h.nconn)*h.opts.CoalescePerPoll
+	spacing := h.opts.Coalesce + time.Duration(h.nconn.Load())*h.opts.CoalescePerPoll
 	if wait := spacing - time.Since(h.lastWake); wait > 0 {
 		h.timer = time.AfterFunc(wait, func() {
 			h.mu.Lock()
@@ -706,17 +711,17 @@ func (h *Hub) selfOf(e *entry) *wire.Self {
 // Connect records a live long-poll from machine id; call the returned
 // function when it ends.
 func (h *Hub) Connect(id string) (release func()) {
-	h.mu.Lock()
+	h.connMu.Lock()
 	h.connected[id]++
-	h.nconn++
-	h.mu.Unlock()
+	h.connMu.Unlock()
+	h.nconn.Add(1)
 	return func() {
-		h.mu.Lock()
+		h.connMu.Lock()
 		if h.connected[id]--; h.connected[id] <= 0 {
 			delete(h.connected, id)
 		}
-		h.nconn--
-		h.mu.Unlock()
+		h.connMu.Unlock()
+		h.nconn.Add(-1)
 		// The agent was there until now: a poll it re-opens in a moment
 		// must not find it counted as long gone.
 		h.Seen(id, time.Now())
@@ -724,16 +729,12 @@ func (h *Hub) Connect(id string) (release func()) {
 }
 
 // Connected returns the number of open long-polls.
-func (h *Hub) Connected() int {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return h.nconn
-}
+func (h *Hub) Connected() int { return int(h.nconn.Load()) }
 
 // IsConnected reports whether machine id holds a long-poll right now.
 func (h *Hub) IsConnected(id string) bool {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
+	h.connMu.Lock()
+	defer h.connMu.Unlock()
 	return h.connected[id] > 0
 }
 

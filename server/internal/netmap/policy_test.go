@@ -281,3 +281,42 @@ func TestPolicyReaderBehindARestart(t *testing.T) {
 		t.Fatalf("after the restart the reader got %s and does not know %s", mapKind(nm), x.Name)
 	}
 }
+
+// A reader of a quiet class may fall any number of changes behind between
+// two wake-ups (at 50,000 agents, thousands of enrollments) and is still
+// owed nothing: it must get an empty answer, not its full map. Before,
+// every held poll further than maxPolicyDelta behind got a full map at
+// every wake-up, all at once, stalling the server for seconds.
+func TestPolicyQuietReaderFarBehindGetsNothing(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	reader, peer := f.enroll(t), f.enroll(t)
+	text := fmt.Sprintf(`{"rules": [{"src": ["machine:%s"], "dst": ["machine:%s"], "ports": ["22"]}]}`, reader.Name, peer.Name)
+	if _, ch, _, err := f.db.SetPolicy(ctx, store.Actor{Name: "admin:t"}, text, ""); err != nil {
+		t.Fatal(err)
+	} else {
+		f.sync(t, ch)
+	}
+	v := &view{}
+	nm, _ := f.hub.Map(reader.ID, 0)
+	v.apply(t, nm)
+	for range maxPolicyDelta + 50 { // machines the reader does not see
+		f.enroll(t)
+	}
+	r, _ := f.hub.Reply(reader.ID, v.Version)
+	if !r.Empty() {
+		nm, _ = f.hub.Map(reader.ID, v.Version)
+		t.Fatalf("%d changes the reader does not see: got %s, want an empty answer", maxPolicyDelta+50, mapKind(nm))
+	}
+	// What it sees still arrives, however far behind it is.
+	if _, ch, err := f.db.RevokeMachine(ctx, store.Actor{Name: "admin:t"}, peer.ID); err != nil {
+		t.Fatal(err)
+	} else {
+		f.sync(t, ch)
+	}
+	nm, _ = f.hub.Map(reader.ID, v.Version)
+	v.apply(t, nm)
+	if _, ok := v.Peers[peer.ID]; ok || len(v.Peers) != 0 {
+		t.Fatalf("after %s the reader still has peers %v", mapKind(nm), v.Peers)
+	}
+}
