@@ -132,7 +132,8 @@ func installerCmd(g *globals) *cobra.Command {
 // the previous binary a self-update left beside this one, and the state
 // directories when that leaves them empty.
 func removeState(g *globals, p paths.Paths) error {
-	var errs []error
+	// The resolver configuration first: its record is in the state dir.
+	errs := []error{dnsManager(p, g.logger()).Restore()}
 	if ks, err := keystore.Open(p.State, g.logger()); err == nil {
 		errs = append(errs, engine.Logout(p, ks))
 	} else {
@@ -144,7 +145,7 @@ func removeState(g *globals, p paths.Paths) error {
 			errs = append(errs, err)
 		}
 	}
-	errs = append(errs, os.RemoveAll(p.UpdateDir()))
+	errs = append(errs, os.RemoveAll(p.UpdateDir()), os.RemoveAll(filepath.Join(p.State, "dns")))
 	for _, d := range []string{filepath.Join(p.State, "secrets"), p.State, p.Config} {
 		os.Remove(d) // only when empty
 	}

@@ -44,6 +44,7 @@ type globals struct {
 	iface          string
 	wireguard      string
 	eagerPeers     bool
+	acceptDNS      bool
 	peerIdle       time.Duration
 	logLevel       string
 	level          slog.Level
@@ -130,6 +131,7 @@ func main() {
 	pf.StringVar(&g.iface, "interface", "", "tunnel interface name (default wf0; utun on macOS)")
 	pf.StringVar(&g.wireguard, "wireguard", tunnel.ModeAuto, "WireGuard backend: auto or userspace (wireguard-go with NAT traversal: direct where possible, else the server's relay) or kernel (the Linux module; direct paths only)")
 	pf.BoolVar(&g.eagerPeers, "eager-peers", false, "keep every peer configured in wireguard-go (by default a peer is configured on its first packet and removed after --peer-idle without traffic; userspace only)")
+	pf.BoolVar(&g.acceptDNS, "accept-dns", true, "answer NAME.<fleet domain> on the overlay address and point the system's resolver at it for that domain only (false: leave DNS alone)")
 	pf.DurationVar(&g.peerIdle, "peer-idle", 5*time.Minute, "quiet period after which a peer is removed from wireguard-go until its next packet")
 	pf.StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
 	pf.DurationVar(&g.healthInterval, "health-interval", 30*time.Second, "how often to report health to the server")
@@ -137,7 +139,7 @@ func main() {
 	pf.DurationVar(&g.updateInterval, "update-interval", 24*time.Hour, "how often to look for a signed release (0 disables self-update)")
 	pf.DurationVar(&g.updateGate, "update-gate", 2*time.Minute, "how long a new version has to report to the server before it is rolled back")
 	pf.StringVar(&g.channel, "channel", "stable", "release channel to follow (enroll stores it; run overrides the stored one)")
-	root.AddCommand(channelCmd(g), superviseCmd(g), enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), flagsCmd(g), selfTestCmd(), updateWatchCmd(g), installerCmd(g),
+	root.AddCommand(dnsCmd(g), channelCmd(g), superviseCmd(g), enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), flagsCmd(g), selfTestCmd(), updateWatchCmd(g), installerCmd(g),
 		&cobra.Command{
 			Use: "service-recovery", Hidden: true, Args: cobra.NoArgs,
 			Short: "Set the Windows service's recovery actions (the MSI runs this; wixl cannot)",
@@ -257,6 +259,9 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 		}
 		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, WireGuard: g.wireguard, EagerPeers: g.eagerPeers, PeerIdle: g.peerIdle, HealthInterval: g.healthInterval, Flags: fl,
 			Exe: executable(), UpdateInterval: g.updateInterval, UpdateGate: g.updateGate, Channel: channel, UpdateOutcome: start.Outcome}
+		if g.acceptDNS {
+			eng.DNS = dnsManager(p, log)
+		}
 		go func() {
 			if err := control.Serve(ctx, p.ControlSocket(), controlAgent{eng}, flags.Handler(fl)); err != nil {
 				log.Warn("control socket unavailable; `status` will show offline state", "err", err)
@@ -354,6 +359,10 @@ func serviceCmd(g *globals, action string) *cobra.Command {
 				err = service.Install(s)
 			case "uninstall":
 				err = service.Uninstall(s)
+				if err == nil {
+					// The stopped agent restored it; this is for one that crashed.
+					err = dnsManager(g.paths(), log).Restore()
+				}
 			case "start":
 				err = s.Start()
 			case "stop":
@@ -481,6 +490,19 @@ func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status) {
 		if n := len(a.LastDrops); n > 0 {
 			fmt.Fprintf(tw, "last drop:\t%s\n", a.LastDrops[n-1])
 		}
+	}
+	if d := st.DNS; d != nil {
+		line := d.Domain
+		switch {
+		case d.Error != "":
+			line += ": " + d.Error
+		case d.Resolver == "":
+			line += ": not answering (" + orDash(d.Note) + ")"
+		default:
+			line += fmt.Sprintf(": %d names at %s, system resolver: %s; %d queries (%d answered, %d NXDOMAIN, %d refused)",
+				d.Names, d.Resolver, orDash(d.OS), d.Queries, d.Answered, d.NXDomain, d.Refused)
+		}
+		fmt.Fprintf(tw, "dns:\t%s\n", line)
 	}
 	if f := st.Flags; f != nil {
 		fresh := "fresh"

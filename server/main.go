@@ -96,6 +96,7 @@ variables (--data-dir → WIREFLEET_DATA_DIR), then the YAML file named by
 	f.DurationVar(&o.TokenTTL, "token-ttl", 24*time.Hour, "default lifetime of enrollment tokens")
 	f.BoolVar(&o.BootstrapToken, "bootstrap-token", false, "create a single-use enrollment token at start and print its one-liner")
 	f.IntVar(&o.MaxConnsPerIP, "max-conns-per-ip", 1024, "connections one source address may hold open (agents behind one NAT each hold one; 0 = no cap)")
+	f.StringVar(&o.DNSDomain, "dns-domain", "fleet.internal", "DNS domain of the fleet: every machine answers NAME.<domain> on its agent's resolver (off: no names; .internal is reserved for private use)")
 	f.StringVar(&o.MemoryLimit, "memory-limit", "auto", "soft limit on the server's memory, where garbage collection works harder instead of the heap growing: auto (GOMEMLIMIT, else 90% of the cgroup's limit, else none), off, or a size such as 1.8GiB")
 	f.StringVar(&o.MetricsListen, "metrics-listen", "", "also serve /metrics without authentication on this address, e.g. 127.0.0.1:9464 (keep it private)")
 	f.StringVar(&o.MetricsTokenFile, "metrics-token-file", "", "file holding a bearer token that may read /metrics on the main port (admin API keys may too)")

@@ -277,3 +277,22 @@ func (r HealthReport) Validate() error {
 	}
 	return nil
 }
+
+// MaxDomainLen caps the fleet's DNS domain, leaving room for a 63-character
+// machine name in a 253-character DNS name.
+const MaxDomainLen = 180
+
+// ValidateDomain checks the fleet's DNS domain: dot-separated labels as
+// machine names are (lowercase letters, digits, '-'), without a leading
+// or trailing dot, e.g. "fleet.internal".
+func ValidateDomain(d string) error {
+	if d == "" || len(d) > MaxDomainLen {
+		return Errorf(CodeInvalidArgument, "DNS domain must be 1–%d characters", MaxDomainLen)
+	}
+	for _, l := range strings.Split(d, ".") {
+		if err := ValidateName(l); err != nil {
+			return Errorf(CodeInvalidArgument, "DNS domain %q: label %q: lowercase letters, digits and '-', not starting or ending with '-'", d, l)
+		}
+	}
+	return nil
+}

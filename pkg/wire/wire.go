@@ -70,6 +70,9 @@ type Self struct {
 	// Relay says the server relays packets (relay.Path).
 	STUN  string `json:"stun,omitempty"`
 	Relay bool   `json:"relay,omitempty"`
+	// DNSDomain is the fleet's DNS domain ("fleet.internal"): every
+	// machine in the map is NAME.<DNSDomain>. Empty: names are off.
+	DNSDomain string `json:"dns_domain,omitempty"`
 	// Filter is what this machine enforces on its tunnel under the access
 	// policy; nil when no policy is set (every peer may reach every port).
 	Filter *Filter `json:"filter,omitempty"`

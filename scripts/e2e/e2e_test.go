@@ -31,7 +31,7 @@ import (
 var bins string
 
 func TestMain(m *testing.M) {
-	if tcpHelper() {
+	if tcpHelper() || dnsHelper() {
 		return
 	}
 	dir, err := os.MkdirTemp("", "wirefleet-e2e-bin")
@@ -116,6 +116,7 @@ func network(t testing.TB, n int) []host {
 		h := host{ns: fmt.Sprintf("%sh%d", id, i), addr: fmt.Sprintf("10.77.0.%d", i)}
 		run(t, "ip", "netns", "add", h.ns)
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", h.ns).Run() })
+		privateResolvConf(t, h.ns, "10.77.0.1")
 		run(t, "ip", "link", "add", "eth0", "netns", h.ns, "type", "veth", "peer", "name", fmt.Sprintf("p%d", i), "netns", br)
 		run(t, "ip", "-n", br, "link", "set", fmt.Sprintf("p%d", i), "master", "br0", "up")
 		run(t, "ip", "-n", h.ns, "addr", "add", h.addr+"/24", "dev", "eth0")
@@ -124,6 +125,21 @@ func network(t testing.TB, n int) []host {
 		hosts = append(hosts, h)
 	}
 	return hosts
+}
+
+// privateResolvConf gives namespace ns a resolv.conf of its own (naming
+// upstream), which `ip netns exec` mounts over /etc/resolv.conf: agents
+// configure their namespace's resolver, never the host's.
+func privateResolvConf(t testing.TB, ns, upstream string) {
+	t.Helper()
+	dir := filepath.Join("/etc/netns", ns)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte("# the namespace's own\nnameserver "+upstream+"\noptions timeout:1 attempts:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // proc is a background process whose output is kept.

@@ -59,6 +59,7 @@ func (in *internet) ns(name string) host {
 	h := host{ns: in.id + name}
 	run(in.t, "ip", "netns", "add", h.ns)
 	in.t.Cleanup(func() { exec.Command("ip", "netns", "del", h.ns).Run() })
+	privateResolvConf(in.t, h.ns, "203.0.113.1")
 	run(in.t, "ip", "-n", h.ns, "link", "set", "lo", "up")
 	return h
 }

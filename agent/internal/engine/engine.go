@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wirefleet/wirefleet/agent/internal/dnsconfig"
 	"github.com/wirefleet/wirefleet/agent/internal/filter"
 	"github.com/wirefleet/wirefleet/agent/internal/flags"
 	"github.com/wirefleet/wirefleet/agent/internal/health"
@@ -76,6 +77,12 @@ type Engine struct {
 	UpdateOutcome *wire.UpdateStatus
 	// NewTunnel creates the tunnel; tests replace it.
 	NewTunnel func(tunnel.Config) (Tunnel, error)
+	// DNS, when set, serves the fleet's names on the overlay address and
+	// points the OS resolver at them for the fleet's domain (nil:
+	// --accept-dns=false). DNSPort is the resolver's port (0: 53).
+	DNS     *dnsconfig.Manager
+	DNSPort uint16
+	dns     dnsRun
 
 	mu        sync.Mutex
 	view      wire.View // the agent's full picture of the map, kept by applying deltas
@@ -142,6 +149,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	if err := e.loadStartingMap(ctx, cl); err != nil {
 		return err
+	}
+	if e.DNS != nil {
+		// What a crashed run left in the OS's resolver configuration.
+		if err := e.DNS.Restore(); err != nil {
+			e.Log.Warn("DNS: cleaning up after the last run", "err", err)
+		}
+		defer e.stopDNS("the agent stopped")
 	}
 	e.mu.Lock()
 	e.cfg, e.cl, e.cancel, e.runCtx = cfg, cl, cancel, ctx
@@ -356,6 +370,7 @@ func (e *Engine) applyMap(nm wire.NetMap) {
 	if nm.Unchanged {
 		return
 	}
+	e.syncDNS() // renames and revocations answer with the next query
 	// Deltas come whenever any machine in the fleet changes: Debug, so a
 	// big fleet does not fill the log; full maps (start, reconnect) Info.
 	lvl := slog.LevelDebug
@@ -494,6 +509,9 @@ func (e *Engine) bringUp() error {
 		e.tunErr = err.Error()
 	}
 	e.mu.Unlock()
+	if err == nil {
+		e.syncDNS()
+	}
 	return err
 }
 
@@ -615,6 +633,7 @@ func (e *Engine) Down() error {
 	e.cfg.Down = true
 	cfg := e.cfg
 	e.mu.Unlock()
+	e.stopDNS("the tunnel was taken down")
 	e.Log.Info("tunnel taken down by the operator")
 	return state.SaveConfig(e.Paths.ConfigFile(), cfg)
 }
@@ -658,6 +677,7 @@ func (e *Engine) Logout(ctx context.Context) error {
 		e.tun = nil
 	}
 	e.mu.Unlock()
+	e.stopDNS("logged out")
 	cancel()
 	serverErr := cl.Logout(ctx)
 	if e.Flags != nil {
@@ -809,6 +829,9 @@ type Status struct {
 	// Access is the access policy's filter on the tunnel: the rules in
 	// force (who may connect to this machine) and what was dropped.
 	Access *AccessView `json:"access,omitempty"`
+	// DNS is the fleet resolver: the domain, the names it answers, how
+	// the OS was told (nil when --accept-dns=false).
+	DNS *DNSView `json:"dns,omitempty"`
 }
 
 // AccessView is the access-policy part of status.
@@ -854,7 +877,7 @@ func (e *Engine) Status() Status {
 	cfg, err := state.LoadConfig(e.Paths.ConfigFile())
 	st := Status{Enrolled: err == nil && !cfg.Revoked, Running: true, Revoked: cfg.Revoked, Server: cfg.Server, Machine: cfg.Name,
 		MachineID: cfg.MachineID, IPv4: cfg.IPv4, IPv6: cfg.IPv6, Keystore: e.Store.Backend(), Version: e.Version, Tunnel: "down", Peers: []tunnel.PeerStatus{},
-		Channel: cfg.EffectiveChannel(e.Channel), Update: UpdateState(e.Paths.State)}
+		Channel: cfg.EffectiveChannel(e.Channel), Update: UpdateState(e.Paths.State), DNS: e.dnsStatus()}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.following != "" {

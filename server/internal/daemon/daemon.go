@@ -69,7 +69,10 @@ type Options struct {
 	// STUNListen is the UDP address of the STUN responder ("" or "off":
 	// none); STUNAdvertise the host:port agents are told to use (default:
 	// the external URL's host and the listener's port).
-	STUNListen    string
+	STUNListen string
+	// DNSDomain is --dns-domain: agents answer NAME.<DNSDomain> ("" or
+	// "off": no names).
+	DNSDomain     string
 	STUNAdvertise string
 	// NoRelay turns the packet relay off; RelayRate is each machine's
 	// relay budget in bytes per second (0: the relay's default).
@@ -116,6 +119,10 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if _, err := applyMemoryLimit(o.MemoryLimit, log); err != nil {
 		return err
 	}
+	dnsDomain, err := checkDNSDomain(o.DNSDomain)
+	if err != nil {
+		return err
+	}
 	db, err := openStore(ctx, &o)
 	if err != nil {
 		return err
@@ -141,7 +148,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	// Every return stops the background jobs and waits for them (the hub
 	// flushes last-seen times) before the database closes.
 	defer func() { stopHub(); bg.Wait() }()
-	hub, err := startHub(ctx, hubCtx, db, log, &bg, netmap.Options{STUN: stunAddr, Relay: !o.NoRelay})
+	hub, err := startHub(ctx, hubCtx, db, log, &bg, netmap.Options{STUN: stunAddr, Relay: !o.NoRelay, DNSDomain: dnsDomain})
 	if err != nil {
 		if stunSrv != nil {
 			stunSrv.Close()
@@ -641,4 +648,17 @@ func hsts(next http.Handler) http.Handler {
 		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// checkDNSDomain validates --dns-domain and returns it canonical ("" when
+// names are off).
+func checkDNSDomain(d string) (string, error) {
+	d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
+	if d == "" || d == "off" {
+		return "", nil
+	}
+	if err := wire.ValidateDomain(d); err != nil {
+		return "", fmt.Errorf("--dns-domain %q: %w", d, err)
+	}
+	return d, nil
 }

@@ -35,3 +35,16 @@ func TestMemoryLimit(t *testing.T) {
 		t.Fatalf("auto under GOMEMLIMIT: limit %d, %v; want GOMEMLIMIT's", got, err)
 	}
 }
+
+func TestDNSDomainFlag(t *testing.T) {
+	for in, want := range map[string]string{"fleet.internal": "fleet.internal", "Corp.Example.": "corp.example", "off": "", "": "", " lan ": "lan"} {
+		if got, err := checkDNSDomain(in); err != nil || got != want {
+			t.Errorf("%q: %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"fleet..internal", "-x.internal", "under_score.internal", "fleet internal", "ünï.internal", strings.Repeat("a.", 100) + "internal"} {
+		if _, err := checkDNSDomain(bad); err == nil || !strings.Contains(err.Error(), "--dns-domain") {
+			t.Errorf("%q: want a --dns-domain error, got %v", bad, err)
+		}
+	}
+}

@@ -54,6 +54,7 @@ type Options struct {
 	MTU       int           // suggested tunnel MTU (default 1280)
 	Keepalive int           // persistent keepalive seconds (default 25)
 	STUN      string        // host:port of the STUN responder agents use ("" = none)
+	DNSDomain string        // the fleet's DNS domain, told to agents ("" = names off)
 	Relay     bool          // the server relays packets (wire.Self.Relay)
 	Poll      time.Duration // how often to look for changes made elsewhere (replicas); 0 = only on Sync
 	// Coalesce is the shortest spacing of wake-ups (default 100 ms);
@@ -626,7 +627,11 @@ func (h *Hub) Reply(id string, since uint64) (r *Reply, ok bool) {
 	}
 	i := sort.Search(len(h.changes), func(i int) bool { return h.changes[i].Version > since })
 	if h.pol != nil || h.polAt > since {
-		return h.policyReply(r, me, since, i), true
+		r = h.policyReply(r, me, since, i)
+		if since < h.loadedAt && r.self == nil {
+			r.self = h.selfOf(me) // see below
+		}
+		return r, true
 	}
 	// A delta naming more than half the fleet costs more to build and to
 	// apply than the shared full map.
@@ -642,6 +647,11 @@ func (h *Hub) Reply(id string, since uint64) (r *Reply, ok bool) {
 		return r, true
 	}
 	seen := make(map[string]bool, len(h.changes)-i)
+	if since < h.loadedAt {
+		// The reader's map predates this server process, whose settings
+		// (DNS domain, STUN, relay, MTU) may differ: its Self comes again.
+		r.self = h.selfOf(me)
+	}
 	for _, c := range h.changes[i:] {
 		if seen[c.MachineID] {
 			continue
@@ -700,7 +710,7 @@ func (h *Hub) selfOf(e *entry) *wire.Self {
 	s := &wire.Self{
 		ID: e.peer.ID, Name: e.peer.Name, IPv4: e.peer.IPv4, IPv6: e.peer.IPv6,
 		Prefix4: h.prefix4.String(), Prefix6: h.prefix6.String(),
-		MTU: h.opts.MTU, Keepalive: h.opts.Keepalive, STUN: h.opts.STUN, Relay: h.opts.Relay,
+		MTU: h.opts.MTU, Keepalive: h.opts.Keepalive, STUN: h.opts.STUN, Relay: h.opts.Relay, DNSDomain: h.opts.DNSDomain,
 	}
 	if h.pol != nil {
 		s.Filter = &wire.Filter{Policy: h.polVer, Rules: h.pol.Inbound(e.class)}

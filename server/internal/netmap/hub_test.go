@@ -387,3 +387,38 @@ func TestWakeUpsAreCoalesced(t *testing.T) {
 		t.Fatalf("the last change of a burst was never published: %d of %d", pub, g.hub.Version())
 	}
 }
+
+// A server restarted with other settings (here the DNS domain) tells them
+// to agents that follow deltas from before the restart, with or without a
+// policy.
+func TestSettingsReachReadersAcrossARestart(t *testing.T) {
+	for _, withPolicy := range []bool{false, true} {
+		f := newFixture(t, Options{DNSDomain: "old.internal"})
+		ctx := context.Background()
+		if withPolicy {
+			if _, ch, _, err := f.db.SetPolicy(ctx, store.Actor{Name: "admin:t"}, `{"rules": [{"src": ["*"], "dst": ["*"]}]}`, ""); err != nil {
+				t.Fatal(err)
+			} else {
+				f.sync(t, ch)
+			}
+		}
+		r := f.enroll(t)
+		nm, _ := f.hub.Map(r.ID, 0)
+		if nm.Self == nil || nm.Self.DNSDomain != "old.internal" {
+			t.Fatalf("first map's self: %+v", nm.Self)
+		}
+		f.enroll(t)
+		hub, err := New(ctx, f.db, Options{DNSDomain: "new.internal"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nm2, _ := hub.Map(r.ID, nm.Version)
+		if nm2.Full || nm2.Self == nil || nm2.Self.DNSDomain != "new.internal" {
+			t.Fatalf("policy %v: after the restart the reader got %s with self %+v; want a delta with the new domain", withPolicy, mapKind(nm2), nm2.Self)
+		}
+		// Readers that started after the restart are not sent it again.
+		if nm3, _ := hub.Map(r.ID, nm2.Version); nm3.Self != nil {
+			t.Fatalf("self sent again: %+v", nm3)
+		}
+	}
+}

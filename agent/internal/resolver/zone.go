@@ -1,0 +1,180 @@
+// Package resolver answers DNS queries for the fleet's domain from the
+// network map: NAME.<domain> gives a machine's overlay addresses, PTR
+// queries for overlay addresses give names back, and every other name is
+// REFUSED, so the operating system keeps its own resolvers for the rest of
+// the world (split DNS; see package dnsconfig for how the OS is told).
+//
+// A Zone is an immutable snapshot built from one network map; the Server
+// swaps zones atomically, so a rename or revocation takes effect with the
+// next map and a query never sees half of one.
+package resolver
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// TTL is the time to live of every answer, in seconds: short, so that a
+// rename or revocation is not hidden by a cache for long.
+const TTL = 5
+
+// Host is one machine as the zone names it.
+type Host struct {
+	Name string // machine name; normalised to a DNS label
+	IPv4 netip.Addr
+	IPv6 netip.Addr
+}
+
+// Zone is the fleet's names at one network-map version.
+type Zone struct {
+	domain   string // canonical FQDN: lowercase, trailing dot
+	hosts    map[string]*Host
+	ptr      map[netip.Addr]string // address → FQDN
+	prefixes []netip.Prefix        // overlay ranges: reverse names inside are ours
+	soa      *dns.SOA
+}
+
+// NewZone builds a zone for domain (e.g. "fleet.internal") from hosts.
+// Names are normalised to DNS labels (wire.SanitizeName); a host whose
+// name normalises to nothing is left out, and of two hosts with the same
+// name the first wins. prefixes are the overlay ranges whose reverse
+// names the zone answers for (NXDOMAIN for unknown addresses in them).
+func NewZone(domain string, prefixes []netip.Prefix, hosts []Host) (*Zone, error) {
+	d, err := CanonicalDomain(domain)
+	if err != nil {
+		return nil, err
+	}
+	z := &Zone{
+		domain:   d,
+		hosts:    make(map[string]*Host, len(hosts)),
+		ptr:      make(map[netip.Addr]string, 2*len(hosts)),
+		prefixes: prefixes,
+		soa: &dns.SOA{
+			Hdr:     dns.RR_Header{Name: d, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: TTL},
+			Ns:      "ns." + d,
+			Mbox:    "hostmaster." + d,
+			Serial:  1,
+			Refresh: 3600, Retry: 600, Expire: 86400,
+			Minttl: TTL, // negative answers are cached no longer than positive ones
+		},
+	}
+	for i := range hosts {
+		h := hosts[i]
+		label := wire.SanitizeName(h.Name)
+		if label == "" {
+			continue
+		}
+		fqdn := label + "." + d
+		if _, dup := z.hosts[fqdn]; dup {
+			continue
+		}
+		h.Name = label
+		z.hosts[fqdn] = &h
+		for _, a := range []netip.Addr{h.IPv4, h.IPv6} {
+			if a.IsValid() {
+				z.ptr[a.Unmap()] = fqdn
+			}
+		}
+	}
+	return z, nil
+}
+
+// CanonicalDomain checks a fleet domain and returns it lowercase with a
+// trailing dot.
+func CanonicalDomain(domain string) (string, error) {
+	d := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(domain)), ".")
+	if err := wire.ValidateDomain(d); err != nil {
+		return "", fmt.Errorf("resolver: %w", err)
+	}
+	return d + ".", nil
+}
+
+// Domain is the zone's domain without the trailing dot.
+func (z *Zone) Domain() string { return strings.TrimSuffix(z.domain, ".") }
+
+// Len is the number of names in the zone.
+func (z *Zone) Len() int { return len(z.hosts) }
+
+// Lookup returns the host named fqdn (any case, with or without the
+// trailing dot).
+func (z *Zone) Lookup(name string) (Host, bool) {
+	h, ok := z.hosts[dns.CanonicalName(name)]
+	if !ok {
+		return Host{}, false
+	}
+	return *h, true
+}
+
+// ours reports whether addr is in an overlay range of the zone.
+func (z *Zone) ours(addr netip.Addr) bool {
+	for _, p := range z.prefixes {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// reverseAddr parses a full reverse name (d.c.b.a.in-addr.arpa. or the 32
+// nibbles of ip6.arpa.). ok is false for anything else, including partial
+// names.
+func reverseAddr(name string) (netip.Addr, bool) {
+	if rest, ok := strings.CutSuffix(name, ".in-addr.arpa."); ok {
+		labels := strings.Split(rest, ".")
+		if len(labels) != 4 {
+			return netip.Addr{}, false
+		}
+		var b [4]byte
+		for i, l := range labels {
+			var n int
+			if len(l) == 0 || len(l) > 3 || (len(l) > 1 && l[0] == '0') {
+				return netip.Addr{}, false
+			}
+			for _, c := range l {
+				if c < '0' || c > '9' {
+					return netip.Addr{}, false
+				}
+				n = n*10 + int(c-'0')
+			}
+			if n > 255 {
+				return netip.Addr{}, false
+			}
+			b[3-i] = byte(n)
+		}
+		return netip.AddrFrom4(b), true
+	}
+	if rest, ok := strings.CutSuffix(name, ".ip6.arpa."); ok {
+		if len(rest) != 63 { // 32 nibbles and 31 dots
+			return netip.Addr{}, false
+		}
+		var b [16]byte
+		for i := 0; i < 32; i++ {
+			c := rest[2*i]
+			if i < 31 && rest[2*i+1] != '.' {
+				return netip.Addr{}, false
+			}
+			var v byte
+			switch {
+			case c >= '0' && c <= '9':
+				v = c - '0'
+			case c >= 'a' && c <= 'f':
+				v = c - 'a' + 10
+			default:
+				return netip.Addr{}, false
+			}
+			pos := 31 - i // nibbles come least significant first
+			if pos%2 == 0 {
+				b[pos/2] |= v << 4
+			} else {
+				b[pos/2] |= v
+			}
+		}
+		return netip.AddrFrom16(b), true
+	}
+	return netip.Addr{}, false
+}
