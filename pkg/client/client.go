@@ -590,3 +590,27 @@ func (c *Client) QueryPolicy(ctx context.Context, q wire.PolicyQuery) (wire.Poli
 	var out wire.PolicyAnswer
 	return out, c.do(ctx, http.MethodPost, wire.PathPolicyQuery, q, &out)
 }
+
+// DNSRecords lists the fleet's DNS records and its domain.
+func (c *Client) DNSRecords(ctx context.Context) (wire.DNSRecordsResponse, error) {
+	var out wire.DNSRecordsResponse
+	return out, c.do(ctx, http.MethodGet, wire.PathDNSRecords, nil, &out)
+}
+
+// AddDNSRecord adds a record to the fleet's domain; it returns the record
+// as stored (canonical).
+func (c *Client) AddDNSRecord(ctx context.Context, r wire.DNSRecord) (wire.DNSRecord, error) {
+	var out wire.DNSRecord
+	return out, c.do(ctx, http.MethodPost, wire.PathDNSRecords, r, &out)
+}
+
+// RemoveDNSRecords removes a name's records (only those of rtype, when
+// given) and returns them.
+func (c *Client) RemoveDNSRecords(ctx context.Context, name, rtype string) ([]wire.DNSRecord, error) {
+	var out wire.DNSRecordsResponse
+	p := wire.PathDNSRecords + "/" + url.PathEscape(name)
+	if rtype != "" {
+		p += "?type=" + url.QueryEscape(rtype)
+	}
+	return out.Records, c.do(ctx, http.MethodDelete, p, nil, &out)
+}

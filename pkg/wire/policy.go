@@ -69,3 +69,8 @@ type FilterRule struct {
 	Proto string   `json:"proto,omitempty"` // tcp, udp, icmp; empty: any
 	Ports []string `json:"ports,omitempty"` // "443", "8000-8100"; none: all
 }
+
+// PathDNSRecords is the fleet's DNS records: GET a DNSRecordsResponse,
+// POST a DNSRecord to add one; DELETE PathDNSRecords/{name}[?type=T]
+// removes a name's records.
+const PathDNSRecords = "/api/v1/dns/records"

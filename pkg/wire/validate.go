@@ -296,3 +296,47 @@ func ValidateDomain(d string) error {
 	}
 	return nil
 }
+
+// MaxRecordNameLen caps a DNS record's name (relative to the domain).
+const MaxRecordNameLen = 63
+
+// NormalizeDNSRecord checks an admin's DNS record and returns it in
+// canonical form: lowercase name and type, a parsed address, a CNAME
+// target without the trailing dot.
+func NormalizeDNSRecord(r DNSRecord) (DNSRecord, error) {
+	out := DNSRecord{Name: strings.ToLower(strings.TrimSuffix(strings.TrimSpace(r.Name), ".")), Type: strings.ToUpper(strings.TrimSpace(r.Type))}
+	if out.Name == "" || len(out.Name) > MaxRecordNameLen {
+		return out, Errorf(CodeInvalidArgument, "record name must be 1–%d characters, relative to the fleet domain (\"db\", \"api.prod\")", MaxRecordNameLen)
+	}
+	for _, l := range strings.Split(out.Name, ".") {
+		if ValidateName(l) != nil {
+			return out, Errorf(CodeInvalidArgument, "record name %q: label %q: lowercase letters, digits and '-', not starting or ending with '-'", r.Name, l)
+		}
+	}
+	v := strings.TrimSpace(r.Value)
+	switch out.Type {
+	case "A", "AAAA":
+		a, err := netip.ParseAddr(v)
+		if err != nil || a.Zone() != "" || (out.Type == "A") != a.Is4() {
+			want := map[string]string{"A": "an IPv4 address", "AAAA": "an IPv6 address"}[out.Type]
+			return out, Errorf(CodeInvalidArgument, "%s record %s: value %q must be %s", out.Type, out.Name, r.Value, want)
+		}
+		out.Value = a.String()
+	case "CNAME":
+		t := strings.ToLower(strings.TrimSuffix(v, "."))
+		if t == "" || len(t) > 253 {
+			return out, Errorf(CodeInvalidArgument, "CNAME record %s: the target must be a DNS name", out.Name)
+		}
+		for _, l := range strings.Split(t, ".") {
+			if l == "" || len(l) > 63 || strings.ContainsFunc(l, func(c rune) bool {
+				return !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_')
+			}) {
+				return out, Errorf(CodeInvalidArgument, "CNAME record %s: target %q is not a DNS name", out.Name, r.Value)
+			}
+		}
+		out.Value = t
+	default:
+		return out, Errorf(CodeInvalidArgument, "record type %q: want A, AAAA or CNAME", r.Type)
+	}
+	return out, nil
+}

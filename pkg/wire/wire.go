@@ -73,6 +73,8 @@ type Self struct {
 	// DNSDomain is the fleet's DNS domain ("fleet.internal"): every
 	// machine in the map is NAME.<DNSDomain>. Empty: names are off.
 	DNSDomain string `json:"dns_domain,omitempty"`
+	// DNSRecords are the admin's records in that domain, all of them.
+	DNSRecords []DNSRecord `json:"dns_records,omitempty"`
 	// Filter is what this machine enforces on its tunnel under the access
 	// policy; nil when no policy is set (every peer may reach every port).
 	Filter *Filter `json:"filter,omitempty"`
@@ -495,4 +497,23 @@ type UpdateStatus struct {
 	State  string    `json:"state"` // ok, rolled_back, failed
 	Reason string    `json:"reason,omitempty"`
 	At     time.Time `json:"at"`
+}
+
+// DNSRecord is an admin-defined record in the fleet's DNS domain: Name is
+// relative to the domain ("db" is db.fleet.internal, "api.prod" is
+// api.prod.fleet.internal); Type is A, AAAA or CNAME; Value an address,
+// or for a CNAME the full name it points at. A machine of the same name
+// wins over a record.
+type DNSRecord struct {
+	Name      string     `json:"name"`
+	Type      string     `json:"type"`
+	Value     string     `json:"value"`
+	CreatedBy string     `json:"created_by,omitempty"`
+	CreatedAt *time.Time `json:"created_at,omitempty"`
+}
+
+// DNSRecordsResponse lists the fleet's DNS records.
+type DNSRecordsResponse struct {
+	Domain  string      `json:"domain"` // "" when names are off
+	Records []DNSRecord `json:"records"`
 }

@@ -111,6 +111,20 @@ func TestNamesInNamespaces(t *testing.T) {
 	if got := resolves(bName); got != "" {
 		t.Errorf("the old name still resolves to %s", got)
 	}
+	// The admin's records: an address outside the fleet and a CNAME to a
+	// machine, answered from the next map.
+	t0 = time.Now()
+	run(t, f.server, "dns", "add", "files", "A", "192.0.2.77", "--data-dir", f.data)
+	took = eventually(t, 5*time.Second, "the admin's A record", func() bool { return resolves("files.fleet.internal") == "192.0.2.77" })
+	t.Logf("record: files.fleet.internal resolved %v after `dns add` returned (%v after it started)", took.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+	run(t, f.server, "dns", "add", "api.prod", "CNAME", "renamed-b.fleet.internal", "--data-dir", f.data)
+	eventually(t, 5*time.Second, "the CNAME", func() bool { return resolves("api.prod.fleet.internal") == b.ipv4() })
+	run(t, f.server, "dns", "remove", "files", "--data-dir", f.data)
+	eventually(t, 5*time.Second, "the removed record gone", func() bool { return resolves("files.fleet.internal") == "" })
+	if out := run(t, f.server, "dns", "list", "--data-dir", f.data); !strings.Contains(out, "api.prod.fleet.internal  CNAME  renamed-b.fleet.internal") {
+		t.Errorf("dns list:\n%s", out)
+	}
+
 	// A revoked machine's name stops resolving.
 	run(t, f.server, "machines", "revoke", c.name(), "--data-dir", f.data)
 	took = eventually(t, 5*time.Second, "the revoked machine's name gone", func() bool { return resolves(c.name()+".fleet.internal") == "" })

@@ -7,6 +7,7 @@ import (
 
 	"github.com/wirefleet/wirefleet/agent/internal/dnsconfig"
 	"github.com/wirefleet/wirefleet/agent/internal/resolver"
+	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
 // DNSView is the DNS part of status.
@@ -56,8 +57,9 @@ func (e *Engine) syncDNS() {
 	var hosts []resolver.Host
 	var prefixes []netip.Prefix
 	var ns netip.Addr
+	var records []wire.DNSRecord
 	if self != nil && self.DNSDomain != "" {
-		domain = self.DNSDomain
+		domain, records = self.DNSDomain, self.DNSRecords
 		hosts = make([]resolver.Host, 0, len(e.view.Peers)+1)
 		hosts = append(hosts, hostOf(self.Name, self.IPv4, self.IPv6))
 		for _, p := range e.view.Peers {
@@ -82,7 +84,7 @@ func (e *Engine) syncDNS() {
 		e.stopDNSLocked("the server gives no DNS domain")
 		return
 	}
-	z, err := resolver.NewZone(domain, prefixes, hosts)
+	z, err := resolver.NewZone(domain, prefixes, hosts, records...)
 	if err != nil {
 		d.err = err.Error()
 		return

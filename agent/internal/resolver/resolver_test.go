@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
 var overlay = []netip.Prefix{netip.MustParsePrefix("100.64.0.0/10"), netip.MustParsePrefix("fd7a:115c:a1e0::/48")}
@@ -268,5 +269,45 @@ func BenchmarkAnswer(b *testing.B) {
 		if r := s.Answer(q); len(r.Answer) != 1 {
 			b.Fatal(r)
 		}
+	}
+}
+
+// The admin's records: addresses, a CNAME followed inside the zone and
+// left to the client outside it, and a record a machine's name shadows.
+func TestRecords(t *testing.T) {
+	z, err := NewZone("fleet.internal", overlay, []Host{{Name: "web-1", IPv4: netip.MustParseAddr("100.64.0.1"), IPv6: netip.MustParseAddr("fd7a:115c:a1e0::1")}},
+		wire.DNSRecord{Name: "db", Type: "A", Value: "10.0.0.5"},
+		wire.DNSRecord{Name: "db", Type: "A", Value: "10.0.0.6"},
+		wire.DNSRecord{Name: "db", Type: "AAAA", Value: "fd00::5"},
+		wire.DNSRecord{Name: "api.prod", Type: "CNAME", Value: "web-1.fleet.internal"},
+		wire.DNSRecord{Name: "docs", Type: "CNAME", Value: "docs.example.com."},
+		wire.DNSRecord{Name: "web-1", Type: "A", Value: "192.0.2.66"},  // a machine's name: the machine wins
+		wire.DNSRecord{Name: "bad name", Type: "A", Value: "10.0.0.1"}, // skipped
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Server
+	s.SetZone(z)
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+		want  string
+	}{
+		{"db.fleet.internal.", dns.TypeA, "NOERROR db.fleet.internal. 5 IN A 10.0.0.5;db.fleet.internal. 5 IN A 10.0.0.6|"},
+		{"db.fleet.internal.", dns.TypeAAAA, "NOERROR db.fleet.internal. 5 IN AAAA fd00::5|"},
+		{"api.prod.fleet.internal.", dns.TypeA, "NOERROR api.prod.fleet.internal. 5 IN CNAME web-1.fleet.internal.;web-1.fleet.internal. 5 IN A 100.64.0.1|"},
+		{"api.prod.fleet.internal.", dns.TypeAAAA, "NOERROR api.prod.fleet.internal. 5 IN CNAME web-1.fleet.internal.;web-1.fleet.internal. 5 IN AAAA fd7a:115c:a1e0::1|"},
+		{"api.prod.fleet.internal.", dns.TypeCNAME, "NOERROR api.prod.fleet.internal. 5 IN CNAME web-1.fleet.internal.|"},
+		{"docs.fleet.internal.", dns.TypeA, "NOERROR docs.fleet.internal. 5 IN CNAME docs.example.com.|"},
+		{"web-1.fleet.internal.", dns.TypeA, "NOERROR web-1.fleet.internal. 5 IN A 100.64.0.1|"},
+		{"prod.fleet.internal.", dns.TypeA, "NXDOMAIN |SOA"},
+	} {
+		if got := summary(s.Answer(query(tc.name, tc.qtype))); got != tc.want {
+			t.Errorf("%s %s:\ngot  %s\nwant %s", tc.name, dns.TypeToString[tc.qtype], got, tc.want)
+		}
+	}
+	if z.Len() != 4 {
+		t.Errorf("%d names, want 4 (web-1, db, api.prod, docs)", z.Len())
 	}
 }

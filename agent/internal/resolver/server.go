@@ -188,17 +188,32 @@ func answer(z *Zone, req *dns.Msg) *dns.Msg {
 			}
 			return resp
 		}
-		h, ok := z.hosts[name]
+		v4, v6, cname, ok := z.lookup(name)
 		if !ok {
 			resp.Rcode = dns.RcodeNameError
 			resp.Ns = append(resp.Ns, z.soa)
 			return resp
 		}
-		if h.IPv4.IsValid() && (q.Qtype == dns.TypeA || q.Qtype == dns.TypeANY) {
-			resp.Answer = append(resp.Answer, &dns.A{Hdr: hdr(dns.TypeA), A: h.IPv4.AsSlice()})
+		owner := q.Name
+		if cname != "" {
+			resp.Answer = append(resp.Answer, &dns.CNAME{Hdr: hdr(dns.TypeCNAME), Target: cname})
+			if q.Qtype == dns.TypeCNAME {
+				return resp
+			}
+			// Follow it within the zone; a target elsewhere is the
+			// client's to resolve (through its other resolvers).
+			v4, v6, _, _ = z.lookup(cname)
+			owner = cname
 		}
-		if h.IPv6.IsValid() && (q.Qtype == dns.TypeAAAA || q.Qtype == dns.TypeANY) {
-			resp.Answer = append(resp.Answer, &dns.AAAA{Hdr: hdr(dns.TypeAAAA), AAAA: h.IPv6.AsSlice()})
+		for _, a := range v4 {
+			if q.Qtype == dns.TypeA || q.Qtype == dns.TypeANY {
+				resp.Answer = append(resp.Answer, &dns.A{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: TTL}, A: a.AsSlice()})
+			}
+		}
+		for _, a := range v6 {
+			if q.Qtype == dns.TypeAAAA || q.Qtype == dns.TypeANY {
+				resp.Answer = append(resp.Answer, &dns.AAAA{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: TTL}, AAAA: a.AsSlice()})
+			}
 		}
 		if len(resp.Answer) == 0 {
 			resp.Ns = append(resp.Ns, z.soa) // the name exists, not with this type (NODATA)
@@ -224,4 +239,14 @@ func answer(z *Zone, req *dns.Msg) *dns.Msg {
 		}
 		return resp
 	}
+}
+
+// lookup finds a name (canonical FQDN) among the machines and the admin's
+// records.
+func (z *Zone) lookup(name string) (v4, v6 []netip.Addr, cname string, ok bool) {
+	x, ok := z.extra[name]
+	if !ok {
+		return nil, nil, "", false
+	}
+	return x.v4, x.v6, x.cname, true
 }

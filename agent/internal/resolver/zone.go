@@ -34,17 +34,26 @@ type Host struct {
 type Zone struct {
 	domain   string // canonical FQDN: lowercase, trailing dot
 	hosts    map[string]*Host
+	extra    map[string]*extraName // every name's answers, by FQDN: machines' and the admin's records
 	ptr      map[netip.Addr]string // address → FQDN
 	prefixes []netip.Prefix        // overlay ranges: reverse names inside are ours
 	soa      *dns.SOA
 }
 
-// NewZone builds a zone for domain (e.g. "fleet.internal") from hosts.
+// extraName is an admin-defined name: addresses, or a CNAME.
+type extraName struct {
+	v4, v6 []netip.Addr
+	cname  string // FQDN
+}
+
+// NewZone builds a zone for domain (e.g. "fleet.internal") from hosts and
+// the admin's records (wire.DNSRecord, names relative to the domain; a
+// record whose name a machine has is left out: the machine wins).
 // Names are normalised to DNS labels (wire.SanitizeName); a host whose
 // name normalises to nothing is left out, and of two hosts with the same
 // name the first wins. prefixes are the overlay ranges whose reverse
 // names the zone answers for (NXDOMAIN for unknown addresses in them).
-func NewZone(domain string, prefixes []netip.Prefix, hosts []Host) (*Zone, error) {
+func NewZone(domain string, prefixes []netip.Prefix, hosts []Host, records ...wire.DNSRecord) (*Zone, error) {
 	d, err := CanonicalDomain(domain)
 	if err != nil {
 		return nil, err
@@ -52,6 +61,7 @@ func NewZone(domain string, prefixes []netip.Prefix, hosts []Host) (*Zone, error
 	z := &Zone{
 		domain:   d,
 		hosts:    make(map[string]*Host, len(hosts)),
+		extra:    make(map[string]*extraName, len(records)),
 		ptr:      make(map[netip.Addr]string, 2*len(hosts)),
 		prefixes: prefixes,
 		soa: &dns.SOA{
@@ -75,10 +85,49 @@ func NewZone(domain string, prefixes []netip.Prefix, hosts []Host) (*Zone, error
 		}
 		h.Name = label
 		z.hosts[fqdn] = &h
+		x := &extraName{}
+		if h.IPv4.IsValid() {
+			x.v4 = []netip.Addr{h.IPv4.Unmap()}
+		}
+		if h.IPv6.IsValid() {
+			x.v6 = []netip.Addr{h.IPv6}
+		}
+		z.extra[fqdn] = x
 		for _, a := range []netip.Addr{h.IPv4, h.IPv6} {
 			if a.IsValid() {
 				z.ptr[a.Unmap()] = fqdn
 			}
+		}
+	}
+	for _, r := range records {
+		r, err := wire.NormalizeDNSRecord(r)
+		if err != nil {
+			continue // the server checked it; a newer server's kind is skipped
+		}
+		fqdn := r.Name + "." + d
+		if _, machine := z.hosts[fqdn]; machine {
+			continue
+		}
+		x := z.extra[fqdn]
+		if x == nil {
+			x = &extraName{}
+			z.extra[fqdn] = x
+		}
+		switch r.Type {
+		case "A", "AAAA":
+			a := netip.MustParseAddr(r.Value) // normalised above
+			if a.Is4() {
+				x.v4 = append(x.v4, a)
+			} else {
+				x.v6 = append(x.v6, a)
+			}
+		case "CNAME":
+			x.cname = r.Value + "."
+		}
+	}
+	for _, x := range z.extra {
+		if x.cname != "" && len(x.v4)+len(x.v6) > 0 {
+			x.v4, x.v6 = nil, nil // a CNAME stands alone
 		}
 	}
 	return z, nil
@@ -97,8 +146,8 @@ func CanonicalDomain(domain string) (string, error) {
 // Domain is the zone's domain without the trailing dot.
 func (z *Zone) Domain() string { return strings.TrimSuffix(z.domain, ".") }
 
-// Len is the number of names in the zone.
-func (z *Zone) Len() int { return len(z.hosts) }
+// Len is the number of names in the zone: machines and the admin's.
+func (z *Zone) Len() int { return len(z.extra) }
 
 // Lookup returns the host named fqdn (any case, with or without the
 // trailing dot).

@@ -55,7 +55,7 @@ func newEnvWith(t testing.TB, cfg Config, fcfg fleet.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub, err := netmap.New(ctx, db, netmap.Options{})
+	hub, err := netmap.New(ctx, db, netmap.Options{DNSDomain: "fleet.internal"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,7 @@ type Source interface {
 	ChangesSince(ctx context.Context, version uint64) ([]store.Change, []wire.Machine, error)
 	TouchLastSeen(ctx context.Context, seen map[string]time.Time) error
 	PolicyVersion(ctx context.Context, v int64) (store.StoredPolicy, error)
+	DNSRecords(ctx context.Context) ([]wire.DNSRecord, error)
 }
 
 // Options tune the hub.
@@ -89,6 +90,9 @@ type logEntry struct {
 	polAt       *policy.Policy
 	isPolicy    bool
 	polBefore   *policy.Policy // the policy before a policy change (nil: none)
+	// isDNS: the fleet's DNS records changed; every reader gets its Self
+	// (which carries them) again. Not a machine.
+	isDNS bool
 }
 
 // ErrClosed is returned by Sync after the hub has stopped.
@@ -132,8 +136,10 @@ type Hub struct {
 	// computed per class, not per machine.
 	pol      *policy.Policy
 	polVer   int64
-	polAt    uint64 // map version of the last policy change in the log (0: none)
-	loadedAt uint64 // the version the hub started at: it knows nothing relevant before
+	polAt    uint64           // map version of the last policy change in the log (0: none)
+	records  []wire.DNSRecord // the fleet's DNS records, sent in Self
+	dnsAt    uint64           // map version of the last change of them (0: none known)
+	loadedAt uint64           // the version the hub started at: it knows nothing relevant before
 	// lastRelevant is, per class, the last map version at which a machine
 	// that machines of the class see (before or after the change) changed:
 	// a held poll checks it instead of walking the changes.
@@ -189,15 +195,20 @@ func New(ctx context.Context, src Source, opts Options) (*Hub, error) {
 	h.changes = make([]logEntry, 0, len(st.Log))
 	for _, c := range st.Log {
 		_, isPol := store.PolicyVersionOf(c)
-		h.changes = append(h.changes, logEntry{Change: c, isPolicy: isPol})
+		isDNS := store.IsDNSChange(c)
+		h.changes = append(h.changes, logEntry{Change: c, isPolicy: isPol, isDNS: isDNS})
 		if isPol {
 			h.polAt = c.Version
+		}
+		if isDNS {
+			h.dnsAt = c.Version
 		}
 	}
 	if len(st.Log) > 0 {
 		h.floor = st.Log[0].Version - 1
 	}
 	h.pol, h.polVer = h.loadPolicy(st.Policy)
+	h.records = mapRecords(st.DNS)
 	for _, m := range st.Machines {
 		if m.State == wire.MachineActive {
 			h.machines[m.ID] = h.newEntry(m, 0, 0)
@@ -395,7 +406,16 @@ func (h *Hub) catchUp(ctx context.Context) error {
 	for _, m := range machines {
 		byID[m.ID] = m
 	}
-	// Policies are read and compiled before the lock is taken.
+	// Policies and DNS records are read before the lock is taken.
+	var records []wire.DNSRecord
+	for _, c := range changes {
+		if store.IsDNSChange(c) && c.Version > from {
+			if records, err = h.src.DNSRecords(ctx); err != nil {
+				return err
+			}
+			break
+		}
+	}
 	policies := map[int64]*policy.Policy{}
 	for _, c := range changes {
 		if v, ok := store.PolicyVersionOf(c); ok && c.Version > from {
@@ -413,7 +433,10 @@ func (h *Hub) catchUp(ctx context.Context) error {
 			continue
 		}
 		le := logEntry{Change: c, known: true}
-		if v, ok := store.PolicyVersionOf(c); ok {
+		if store.IsDNSChange(c) {
+			le.isDNS = true
+			h.records, h.dnsAt = mapRecords(records), c.Version
+		} else if v, ok := store.PolicyVersionOf(c); ok {
 			le.isPolicy, le.polBefore = true, h.pol
 			h.pol, h.polVer, h.polAt = policies[v], v, c.Version
 			h.reclass()
@@ -509,6 +532,9 @@ func (h *Hub) Policy() (*policy.Policy, int64) {
 	defer h.mu.RUnlock()
 	return h.pol, h.polVer
 }
+
+// DNSDomain is the fleet's DNS domain ("" when names are off).
+func (h *Hub) DNSDomain() string { return h.opts.DNSDomain }
 
 // Version returns the current network-map version.
 func (h *Hub) Version() uint64 {
@@ -628,7 +654,7 @@ func (h *Hub) Reply(id string, since uint64) (r *Reply, ok bool) {
 	i := sort.Search(len(h.changes), func(i int) bool { return h.changes[i].Version > since })
 	if h.pol != nil || h.polAt > since {
 		r = h.policyReply(r, me, since, i)
-		if since < h.loadedAt && r.self == nil {
+		if (since < h.loadedAt || since < h.dnsAt) && r.self == nil {
 			r.self = h.selfOf(me) // see below
 		}
 		return r, true
@@ -647,12 +673,16 @@ func (h *Hub) Reply(id string, since uint64) (r *Reply, ok bool) {
 		return r, true
 	}
 	seen := make(map[string]bool, len(h.changes)-i)
-	if since < h.loadedAt {
+	if since < h.loadedAt || since < h.dnsAt {
 		// The reader's map predates this server process, whose settings
-		// (DNS domain, STUN, relay, MTU) may differ: its Self comes again.
+		// (DNS domain, STUN, relay, MTU) may differ, or the DNS records
+		// changed: its Self, which carries them, comes again.
 		r.self = h.selfOf(me)
 	}
 	for _, c := range h.changes[i:] {
+		if c.isDNS || c.isPolicy {
+			continue
+		}
 		if seen[c.MachineID] {
 			continue
 		}
@@ -711,6 +741,7 @@ func (h *Hub) selfOf(e *entry) *wire.Self {
 		ID: e.peer.ID, Name: e.peer.Name, IPv4: e.peer.IPv4, IPv6: e.peer.IPv6,
 		Prefix4: h.prefix4.String(), Prefix6: h.prefix6.String(),
 		MTU: h.opts.MTU, Keepalive: h.opts.Keepalive, STUN: h.opts.STUN, Relay: h.opts.Relay, DNSDomain: h.opts.DNSDomain,
+		DNSRecords: h.records,
 	}
 	if h.pol != nil {
 		s.Filter = &wire.Filter{Policy: h.polVer, Rules: h.pol.Inbound(e.class)}
@@ -789,4 +820,13 @@ func (h *Hub) Online(m wire.Machine, now time.Time) bool {
 		return false
 	}
 	return h.IsConnected(m.ID) || (m.LastSeen != nil && now.Sub(*m.LastSeen) < 2*time.Minute)
+}
+
+// mapRecords is what agents get of the DNS records: no authors or times.
+func mapRecords(rs []wire.DNSRecord) []wire.DNSRecord {
+	out := make([]wire.DNSRecord, len(rs))
+	for i, r := range rs {
+		out[i] = wire.DNSRecord{Name: r.Name, Type: r.Type, Value: r.Value}
+	}
+	return out
 }

@@ -422,3 +422,56 @@ func TestSettingsReachReadersAcrossARestart(t *testing.T) {
 		}
 	}
 }
+
+// A change of the fleet's DNS records reaches every reader as a delta with
+// its Self (which carries them), with or without a policy, and is never
+// mistaken for a machine.
+func TestDNSRecordsReachEveryReader(t *testing.T) {
+	for _, withPolicy := range []bool{false, true} {
+		f := newFixture(t, Options{DNSDomain: "fleet.internal"})
+		ctx := context.Background()
+		a, b := f.enroll(t), f.enroll(t)
+		if withPolicy {
+			// a and b do not see each other: the change concerns no peer.
+			if _, ch, _, err := f.db.SetPolicy(ctx, store.Actor{Name: "admin:t"}, `{"rules": []}`, ""); err != nil {
+				t.Fatal(err)
+			} else {
+				f.sync(t, ch)
+			}
+		}
+		views := map[string]*view{}
+		for _, m := range []wire.Machine{a, b} {
+			v := &view{}
+			nm, _ := f.hub.Map(m.ID, 0)
+			v.apply(t, nm)
+			views[m.ID] = v
+		}
+		ch, err := f.db.AddDNSRecord(ctx, store.Actor{Name: "admin:t"}, wire.DNSRecord{Name: "db", Type: "A", Value: "10.0.0.5"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.sync(t, ch)
+		for id, v := range views {
+			r, _ := f.hub.Reply(id, v.Version)
+			if r.Empty() {
+				t.Fatalf("policy %v: the record change is an empty answer", withPolicy)
+			}
+			nm, _ := f.hub.Map(id, v.Version)
+			if nm.Full || nm.Self == nil || len(nm.Self.DNSRecords) != 1 || nm.Self.DNSRecords[0] != (wire.DNSRecord{Name: "db", Type: "A", Value: "10.0.0.5"}) {
+				t.Fatalf("policy %v: got %s with self %+v", withPolicy, mapKind(nm), nm.Self)
+			}
+			if len(nm.Removed)+len(nm.Added)+len(nm.Changed) != 0 {
+				t.Fatalf("policy %v: the record change moved peers: %+v", withPolicy, nm)
+			}
+			v.apply(t, nm)
+		}
+		// A restarted hub loads them.
+		hub, err := New(ctx, f.db, Options{DNSDomain: "fleet.internal"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if nm, _ := hub.Map(a.ID, 0); len(nm.Self.DNSRecords) != 1 {
+			t.Fatalf("after a restart: %+v", nm.Self)
+		}
+	}
+}

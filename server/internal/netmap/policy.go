@@ -61,6 +61,9 @@ func (h *Hub) policyReply(r *Reply, me *entry, since uint64, i int) *Reply {
 	first := map[string]*logEntry{}
 	for k := range h.changes[i:] {
 		le := &h.changes[i+k]
+		if le.isDNS {
+			continue // Self carries the records (Reply adds it)
+		}
 		if le.isPolicy {
 			if !polChanged {
 				if !le.known {
@@ -170,7 +173,7 @@ func (le *logEntry) classUnder(p *policy.Policy) policy.Class {
 // a machine its class sees or saw (h.lastRelevant). Conservative: a "no"
 // may still end in an empty delta. h.mu is read-locked.
 func (h *Hub) nothingFor(me *entry, since uint64) bool {
-	return h.pol != nil && since >= h.loadedAt && h.polAt <= since && me.gen <= since && h.lastRelevant[me.class] <= since
+	return h.pol != nil && since >= h.loadedAt && h.polAt <= since && h.dnsAt <= since && me.gen <= since && h.lastRelevant[me.class] <= since
 }
 
 // jointIndex groups the machines by (class under an earlier policy, class

@@ -478,6 +478,7 @@ type MapState struct {
 	Log      []Change // ascending by version
 	ULA      netip.Prefix
 	Policy   StoredPolicy // in force at Version
+	DNS      []wire.DNSRecord
 }
 
 // LoadMapState reads the state the netmap hub needs, at one point in time,
@@ -502,6 +503,9 @@ func (db *DB) LoadMapState(ctx context.Context, logLimit int) (MapState, error) 
 		return st, fmt.Errorf("store: bad ULA prefix %q: %w", ula, err)
 	}
 	if st.Policy, err = db.policyWhere(ctx, tx, `ORDER BY version DESC LIMIT 1`); err != nil {
+		return st, err
+	}
+	if st.DNS, err = db.dnsRecords(ctx, tx); err != nil {
 		return st, err
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT `+machineCols+` FROM machines ORDER BY id`)

@@ -44,7 +44,7 @@ func server(t *testing.T) (string, string, *client.Client) {
 	done := make(chan error, 1)
 	go func() {
 		done <- daemon.Run(ctx, daemon.Options{
-			Listen: "127.0.0.1:0", DataDir: t.TempDir(), InsecureHTTP: true,
+			Listen: "127.0.0.1:0", DataDir: t.TempDir(), InsecureHTTP: true, DNSDomain: "fleet.internal",
 			// The cheapest bcrypt: twelve concurrent sign-ins at cost 12
 			// under the race detector can outlast the 30 s write timeout on
 			// a loaded 2-core machine. What is tested is the rate limit.
@@ -430,6 +430,25 @@ func TestAdminPageInChromium(t *testing.T) {
 	)
 	if !strings.Contains(reachRules, "from tag:laptop: ports 22") || !strings.Contains(reachSources, "laptop-1") || !strings.Contains(reachSources, "tag:laptop → tag:server: ports 22") || strings.Contains(reachSources, "web-1") {
 		t.Fatalf("reach rules %q, sources %q", reachRules, reachSources)
+	}
+
+	// The Names page: a bad record is refused in place, a good one listed.
+	var dnsErr, dnsRows string
+	run("names page",
+		chromedp.Navigate(base+"/dns"), chromedp.WaitVisible("#add-dns"),
+		chromedp.SetValue("#dname", "<b>db</b>"), chromedp.SetValue("#dvalue", "10.0.0.5"),
+		chromedp.Submit("#add-dns"),
+		chromedp.WaitVisible("p.error"), chromedp.Text("p.error", &dnsErr),
+		chromedp.SetValue("#dname", "db"), chromedp.SetValue("#dvalue", "10.0.0.5"),
+		chromedp.Submit("#add-dns"),
+		chromedp.WaitVisible(`//table[@id="dns-records"]//code[contains(., "db.fleet.internal")]`, chromedp.BySearch),
+		chromedp.Text("#dns-records", &dnsRows), shot("names"),
+	)
+	if !strings.Contains(dnsErr, `record name "<b>db</b>"`) || !strings.Contains(dnsErr, "Nothing was changed") || !strings.Contains(dnsRows, "10.0.0.5") {
+		t.Fatalf("names page: error %q, rows %q", dnsErr, dnsRows)
+	}
+	if rs, _ := admin.DNSRecords(context.Background()); len(rs.Records) != 1 || rs.Records[0].Name != "db" {
+		t.Fatalf("records after the page: %+v", rs)
 	}
 
 	// Tokens and audit pages, and the machines page at phone width.

@@ -103,7 +103,7 @@ func New(fl *fleet.Service, log *slog.Logger, cfg Config) (*Web, error) {
 		"bytes": humanBytes,
 		"list":  func() []string { return []string{wire.FlagBoolean, wire.FlagString, wire.FlagNumber, wire.FlagObject} },
 	}
-	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "error"} {
+	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "error"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -147,6 +147,9 @@ func (w *Web) Handler() http.Handler {
 	auth("POST /flags/{key}/delete", w.deleteFlag)
 	auth("GET /policy", w.policyPage)
 	auth("POST /policy", w.savePolicy)
+	auth("GET /dns", w.dnsPage)
+	auth("POST /dns", w.addDNS)
+	auth("POST /dns/{name}/delete", w.removeDNS)
 	auth("GET /updates", w.updates)
 	auth("POST /updates/{channel}/{action}", w.pause)
 	mux.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
