@@ -32,5 +32,5 @@ SH
 chmod +x "$work/exec"
 
 pkgs=("$@")
-[ ${#pkgs[@]} -gt 0 ] || pkgs=(./agent/internal/keystore/ ./agent/internal/secdir/ ./agent/internal/update/)
+[ ${#pkgs[@]} -gt 0 ] || pkgs=(./agent/internal/keystore/ ./agent/internal/secdir/ ./agent/internal/update/ ./agent/internal/dnsconfig/)
 GOOS=windows GOARCH=amd64 CGO_ENABLED=0 go test -count=1 -exec "$work/exec" -v "${pkgs[@]}"
