@@ -252,6 +252,11 @@ func parse(text []byte, fleet []Machine, tests bool) (*Policy, error) {
 	if len(text) > MaxSize {
 		return nil, &Error{[]Problem{{Msg: fmt.Sprintf("the policy is %d bytes; the limit is %d (1 MiB)", len(text), MaxSize)}}}
 	}
+	if len(text) > 0 && text[len(text)-1] != '\n' {
+		// A file that ends in a // comment without a newline is valid to
+		// anyone reading it; hujson wants the newline. Positions stay.
+		text = append(text[:len(text):len(text)], '\n')
+	}
 	v, err := hujson.Parse(text)
 	if err != nil {
 		return nil, &Error{[]Problem{syntaxProblem(err)}}

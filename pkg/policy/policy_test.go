@@ -186,3 +186,14 @@ func TestCheckAgainstFleet(t *testing.T) {
 		}
 	}
 }
+
+// A file ending in a // comment without a final newline is valid (hujson
+// alone refuses it with "parsing comment: unexpected EOF").
+func TestTrailingCommentWithoutNewline(t *testing.T) {
+	if _, err := Load([]byte(`{"rules": []} // nobody reaches anybody`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load([]byte("{\"rules\": [] /* open")); err == nil {
+		t.Fatal("an unterminated block comment passed")
+	}
+}

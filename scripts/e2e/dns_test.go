@@ -130,6 +130,17 @@ func TestNamesInNamespaces(t *testing.T) {
 	took = eventually(t, 5*time.Second, "the revoked machine's name gone", func() bool { return resolves(c.name()+".fleet.internal") == "" })
 	t.Logf("revocation: %s stopped resolving %v after `machines revoke` returned", c.name(), took.Round(time.Millisecond))
 
+	// Under an access policy only the machines this one may see have names.
+	pol := filepath.Join(t.TempDir(), "deny.hujson")
+	os.WriteFile(pol, []byte(`{"rules": []} // nobody reaches anybody`), 0o644)
+	run(t, f.server, "policy", "set", pol, "--data-dir", f.data)
+	eventually(t, 5*time.Second, "an invisible machine's name gone", func() bool { return resolves("renamed-b.fleet.internal") == "" })
+	if got := resolves(a.name() + ".fleet.internal"); got != a.ipv4() {
+		t.Errorf("under the policy its own name resolves to %q", got)
+	}
+	run(t, f.server, "policy", "clear", "--data-dir", f.data)
+	eventually(t, 5*time.Second, "the name back without the policy", func() bool { return resolves("renamed-b.fleet.internal") == b.ipv4() })
+
 	same := func(when string) {
 		t.Helper()
 		now, _ := os.ReadFile(conf)
