@@ -16,6 +16,8 @@ func (m *Manager) plan(c Config) (Record, error) {
 		File: filepath.Join(m.resolverDir(), c.Domain)}, nil
 }
 
-func (m *Manager) apply(rec Record, _ Config) error { return applyResolverFile(rec.File, rec.Nameserver) }
+func (m *Manager) apply(rec Record, _ Config) error {
+	return applyResolverFile(rec.File, rec.Nameserver)
+}
 
 func (m *Manager) undo(rec Record) error { return undoResolverFile(rec.File) }
