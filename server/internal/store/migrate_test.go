@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -239,5 +240,40 @@ func TestUpgradeFromEarlierSchemas(t *testing.T) {
 				t.Fatalf("enroll after upgrading %s: %v", d, err)
 			}
 		})
+	}
+}
+
+// A database written by a newer server (a schema version this binary does
+// not have) is refused with a clear error, and nothing in it changes.
+func TestNewerSchemaIsRefused(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "new.db")
+	db, err := Open(ctx, "sqlite://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.w.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	raw, _ := sql.Open("sqlite", "file:"+path)
+	defer raw.Close()
+	snapshot := func() string {
+		var parts []string
+		for _, q := range []string{`SELECT group_concat(name) FROM (SELECT name FROM sqlite_master ORDER BY name)`, `SELECT group_concat(version) FROM schema_migrations`, `SELECT group_concat(key || '=' || value) FROM meta`} {
+			var s sql.NullString
+			raw.QueryRow(q).Scan(&s)
+			parts = append(parts, s.String)
+		}
+		return strings.Join(parts, "|")
+	}
+	before := snapshot()
+	_, err = Open(ctx, "sqlite://"+path)
+	var newer *NewerSchemaError
+	if !errors.As(err, &newer) || newer.Database != 999 || !strings.Contains(err.Error(), "newer wirefleet-server") || !strings.Contains(err.Error(), "Nothing was changed") {
+		t.Fatalf("open = %v", err)
+	}
+	if after := snapshot(); after != before {
+		t.Fatalf("the database changed:\n%s\n%s", before, after)
 	}
 }

@@ -200,6 +200,17 @@ func (db *DB) q(query string) string {
 	return b.String()
 }
 
+// NewerSchemaError is returned by Open for a database written by a newer
+// server: this one stops before changing anything.
+type NewerSchemaError struct {
+	Database, Known int // the database's schema version; the newest this binary has
+}
+
+func (e *NewerSchemaError) Error() string {
+	return fmt.Sprintf("store: the database has schema version %d, written by a newer wirefleet-server; this one knows versions up to %d. "+
+		"Nothing was changed: run the newer server again, or restore a backup taken before the upgrade (wirefleet-server restore)", e.Database, e.Known)
+}
+
 func (db *DB) migrate(ctx context.Context) error {
 	dir := "migrations/sqlite"
 	if db.dialect == postgres {
@@ -219,6 +230,21 @@ func (db *DB) migrate(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("store: create schema_migrations: %w", err)
+	}
+	// A database a newer server wrote may hold what this one cannot read
+	// or would undo: refuse before touching anything.
+	known := 0
+	for _, e := range entries {
+		if v, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0]); err == nil && v > known {
+			known = v
+		}
+	}
+	var newest sql.NullInt64
+	if err := db.w.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&newest); err != nil {
+		return fmt.Errorf("store: read schema version: %w", err)
+	}
+	if newest.Valid && int(newest.Int64) > known {
+		return &NewerSchemaError{Database: int(newest.Int64), Known: known}
 	}
 	for _, e := range entries {
 		v, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
