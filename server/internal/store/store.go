@@ -57,6 +57,7 @@ const (
 type DB struct {
 	w, r    *sql.DB // writer (one connection on SQLite) and readers
 	dialect dialect
+	path    string // the SQLite file
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -127,7 +128,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	db := &DB{w: w, r: r, dialect: sqlite, Now: time.Now}
+	db := &DB{w: w, r: r, dialect: sqlite, Now: time.Now, path: path}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -454,4 +455,48 @@ func isUnique(err error, column string) bool {
 	}
 	s := err.Error()
 	return (strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "duplicate key")) && strings.Contains(s, column)
+}
+
+// Snapshot writes a consistent copy of a SQLite database to path while the
+// server may be writing to it (VACUUM INTO reads one transaction's view).
+func (db *DB) Snapshot(ctx context.Context, path string) error {
+	if db.dialect == postgres {
+		return errors.New("store: a PostgreSQL database is backed up with pg_dump (see the README)")
+	}
+	// A connection of its own: the readers are query-only, and the writer
+	// must stay free for the server (a WAL reader does not block it).
+	c, err := sql.Open("sqlite", "file:"+db.path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return fmt.Errorf("store: snapshot: %w", err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		return fmt.Errorf("store: snapshot: %w", err)
+	}
+	return nil
+}
+
+// SchemaVersion is the newest migration applied to the database.
+func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	if err := db.r.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: schema version: %w", err)
+	}
+	return int(v.Int64), nil
+}
+
+// ForgetMapHistory is for a database just restored from a backup: agents
+// may hold map versions the restored server never had (changes made after
+// the backup). It empties the change log and moves the map version past
+// anything an agent can have seen, so every agent gets a full map at its
+// next poll instead of a delta from a version that no longer means what
+// it did.
+func (db *DB) ForgetMapHistory(ctx context.Context, jump uint64) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM netmap_log`); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, db.q(`UPDATE meta SET value = CAST(CAST(value AS BIGINT) + ? AS TEXT) WHERE key = ?`), jump, metaVersion)
+		return err
+	})
 }

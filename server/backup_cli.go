@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wirefleet/wirefleet/server/internal/backup"
+	"github.com/wirefleet/wirefleet/server/internal/daemon"
+	"github.com/wirefleet/wirefleet/server/internal/store"
+)
+
+// readPassphrase reads a passphrase file ("" → none).
+func readPassphrase(p string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "", fmt.Errorf("--passphrase-file: %w", err)
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if len(s) < 12 {
+		return "", errors.New("--passphrase-file: the passphrase must be at least 12 characters")
+	}
+	return s, nil
+}
+
+func backupCmd() *cobra.Command {
+	var to, dataDir, passFile string
+	cmd := &cobra.Command{
+		Use:   "backup --to FILE",
+		Short: "Write the server's database and keys to one file, while it serves",
+		Long: `Write a consistent copy of the SQLite database (taken while the server runs),
+the TLS certificate and key, the release signing keys and the published
+releases in the data directory to one file, encrypted with the passphrase in
+--passphrase-file when given. Restore it with ` + "`wirefleet-server restore`" + `.
+A PostgreSQL database is backed up with pg_dump (see the README).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if to == "" {
+				return errors.New("--to FILE is required")
+			}
+			pass, err := readPassphrase(passFile)
+			if err != nil {
+				return err
+			}
+			ctx := context.Background()
+			db, err := store.Open(ctx, "sqlite://"+filepath.Join(dataDir, "wirefleet.db"))
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			tmp := to + ".part"
+			f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+			if err != nil {
+				return err
+			}
+			m, err := backup.Create(ctx, db, dataDir, daemon.Version, pass, f)
+			if err == nil {
+				err = f.Sync()
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				os.Remove(tmp)
+				return err
+			}
+			if err := os.Rename(tmp, to); err != nil {
+				return err
+			}
+			fi, _ := os.Stat(to)
+			enc := "not encrypted (anyone with the file has the server's keys; keep it safe or use --passphrase-file)"
+			if m.Encrypted {
+				enc = "encrypted with the passphrase"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "backup written to %s: %d files, %d bytes, schema %d, %s\n", to, len(m.Files), fi.Size(), m.Schema, enc)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "the backup file to write")
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir, "the server's data directory")
+	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "encrypt with the passphrase in this file (age, scrypt)")
+	return cmd
+}
+
+func restoreCmd() *cobra.Command {
+	var dataDir, passFile string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "restore FILE --data-dir DIR",
+		Short: "Restore a backup into a data directory (the server must not be running on it)",
+		Long: `Restore a backup written by ` + "`wirefleet-server backup`" + ` into DIR, then start the
+server on it. Every file is checked against the backup's manifest before any
+is written. Agents keep their credentials; each gets a full network map at
+its next poll (the map history is not restored). Machines enrolled after the
+backup was taken are not in it and must enroll again.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pass, err := readPassphrase(passFile)
+			if err != nil {
+				return err
+			}
+			if _, err := os.Stat(filepath.Join(dataDir, daemon.SocketName)); err == nil && force {
+				if cl, err := daemon.Client(dataDir); err == nil {
+					ctx, cancel := ctx()
+					_, serr := cl.ServerInfo(ctx)
+					cancel()
+					if serr == nil {
+						return fmt.Errorf("a server is running on %s: stop it first", dataDir)
+					}
+				}
+			}
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			m, err := backup.Restore(context.Background(), f, dataDir, pass, force)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "restored %d files into %s from a backup of %s (server %s, schema %d); start the server on it\n",
+				len(m.Files), dataDir, m.CreatedAt.Format("2006-01-02 15:04 MST"), m.ServerVersion, m.Schema)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir, "the data directory to restore into")
+	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "the passphrase of an encrypted backup")
+	cmd.Flags().BoolVar(&force, "force", false, "replace the database in --data-dir (the server must be stopped)")
+	return cmd
+}
