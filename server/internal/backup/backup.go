@@ -317,4 +317,3 @@ func writeChecked(path string, r io.Reader, mode os.FileMode, want string) error
 	}
 	return nil
 }
-
