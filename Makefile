@@ -74,13 +74,13 @@ vet:
 	@set -e; for os in linux windows darwin; do echo "  vet GOOS=$$os"; GOOS=$$os $(GO) vet ./...; done
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 
-## unit: the test suite (race detector on), then the store suite, the two-replica test and the replica failover in namespaces on PostgreSQL
+## unit: the test suite (race detector on), then the store suite, the two-replica test, the pg_dump restore and the replica failover in namespaces on PostgreSQL
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
 	@dsn=$$(scripts/postgres.sh start) || { echo "postgres: SKIPPED — install Debian's postgresql to run the store suite and the replica test on PostgreSQL (.ci/run does)"; exit 0; }; \
 	echo "PostgreSQL at $$dsn"; \
 	WIREFLEET_TEST_POSTGRES="$$dsn" $(GO) test -race -count=1 ./server/internal/store/ && \
-	WIREFLEET_TEST_POSTGRES="$$dsn" $(GO) test -race -count=1 -run 'TestTwoReplicasOnPostgres' -v ./server/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|replicas_test'; \
+	WIREFLEET_TEST_POSTGRES="$$dsn" $(GO) test -race -count=1 -run 'TestTwoReplicasOnPostgres|TestPostgresDumpRestore' -v ./server/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|replicas_test|backup_cli_test'; \
 	status=$${PIPESTATUS[0]}; \
 	if [ $$status = 0 ]; then \
 		WIREFLEET_TEST_POSTGRES="$$dsn" $(GO) test -count=1 -run 'TestFailoverToAnotherReplica' -v ./scripts/e2e/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|failover_test'; \

@@ -91,18 +91,41 @@ A PostgreSQL database is backed up with pg_dump (see the README).`,
 }
 
 func restoreCmd() *cobra.Command {
-	var dataDir, passFile string
+	var dataDir, passFile, dbURL string
 	var force bool
 	cmd := &cobra.Command{
-		Use:   "restore FILE --data-dir DIR",
+		Use:   "restore FILE --data-dir DIR | restore --db postgres://…",
 		Short: "Restore a backup into a data directory (the server must not be running on it)",
 		Long: `Restore a backup written by ` + "`wirefleet-server backup`" + ` into DIR, then start the
 server on it. Every file is checked against the backup's manifest before any
 is written. Agents keep their credentials; each gets a full network map at
 its next poll (the map history is not restored). Machines enrolled after the
-backup was taken are not in it and must enroll again.`,
-		Args: cobra.ExactArgs(1),
+backup was taken are not in it and must enroll again.
+
+For PostgreSQL, restore the pg_dump with pg_restore, then run
+` + "`wirefleet-server restore --db postgres://…`" + ` (before starting any replica): it
+only forgets the map history, so that agents get full maps.`,
+		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if dbURL != "" {
+				if len(args) != 0 || !strings.HasPrefix(dbURL, "postgres") {
+					return errors.New("--db takes a postgres:// URL of a database pg_restore has filled, and no FILE")
+				}
+				ctx := context.Background()
+				db, err := store.Open(ctx, dbURL)
+				if err != nil {
+					return err
+				}
+				defer db.Close()
+				if err := db.ForgetMapHistory(ctx, backup.MapJump); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), "map history forgotten: every agent gets a full map at its next poll; start the replicas")
+				return nil
+			}
+			if len(args) != 1 {
+				return errors.New("give the backup FILE (or --db for a PostgreSQL database restored with pg_restore)")
+			}
 			pass, err := readPassphrase(passFile)
 			if err != nil {
 				return err
@@ -134,5 +157,6 @@ backup was taken are not in it and must enroll again.`,
 	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir, "the data directory to restore into")
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "the passphrase of an encrypted backup")
 	cmd.Flags().BoolVar(&force, "force", false, "replace the database in --data-dir (the server must be stopped)")
+	cmd.Flags().StringVar(&dbURL, "db", "", "a PostgreSQL database just filled by pg_restore: only forget its map history")
 	return cmd
 }

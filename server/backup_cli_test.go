@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -11,6 +12,9 @@ import (
 
 	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/backup"
+	"github.com/wirefleet/wirefleet/server/internal/store"
+	"github.com/wirefleet/wirefleet/server/internal/store/storetest"
 )
 
 // The restore drill on real processes: a backup taken while the server
@@ -83,5 +87,51 @@ func TestBackupRestoreDrill(t *testing.T) {
 	// Restoring over a running server's directory is refused.
 	if out, err := cli(t, "restore", file, "--data-dir", restored, "--passphrase-file", pass, "--force"); err == nil || !strings.Contains(out, "stop it first") {
 		t.Fatalf("restore over a running server: %v\n%s", err, out)
+	}
+}
+
+// PostgreSQL: pg_dump and pg_restore (Debian's), then `restore --db`; the
+// machines and credentials are there and the map history is forgotten.
+func TestPostgresDumpRestore(t *testing.T) {
+	dsn := os.Getenv("WIREFLEET_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("needs WIREFLEET_TEST_POSTGRES (make test starts one with scripts/postgres.sh; CI runs it)")
+	}
+	for _, tool := range []string{"pg_dump", "pg_restore"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (.ci/run installs postgresql)", tool)
+		}
+	}
+	ctx := context.Background()
+	src, dst := storetest.FreshPostgres(t, dsn), storetest.FreshPostgres(t, dsn)
+	db, err := store.Open(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateToken(ctx, store.Actor{Name: "t"}, store.NewToken{Prefix: "wfe_t", Hash: "tok", Reusable: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.Enroll(ctx, store.Actor{}, store.Enrollment{TokenHash: "tok", CredentialHash: "cred-1", PublicKey: pubkey(), Hostname: "h", Name: "m1", OS: "linux", Arch: "amd64", AgentVersion: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := db.LoadMapState(ctx, 10)
+	db.Close()
+	dump := filepath.Join(t.TempDir(), "wf.dump")
+	for _, c := range [][]string{{"pg_dump", "-Fc", "-f", dump, "-d", src}, {"pg_restore", "--no-owner", "-d", dst, dump}} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", c, err, out)
+		}
+	}
+	mustCLI(t, "restore", "--db", dst)
+	rdb, err := store.Open(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	if m, err := rdb.MachineByCredential(ctx, "cred-1"); err != nil || m.Name != "m1" {
+		t.Fatalf("credential after pg_restore: %+v %v", m, err)
+	}
+	if st, _ := rdb.LoadMapState(ctx, 10); len(st.Log) != 0 || st.Version < before.Version+backup.MapJump {
+		t.Fatalf("map history: %d entries, version %d (was %d)", len(st.Log), st.Version, before.Version)
 	}
 }
