@@ -118,6 +118,10 @@ func (s *Server) netmap(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	s.hub.Seen(m.ID, s.now())
 
+	// A poll that starts up to date and is answered with a change measures
+	// how long agents wait for changes (one that starts behind measures
+	// how long the agent was away).
+	upToDate := since != 0 && since >= s.hub.Version()
 	if wait > 0 {
 		// Spread the timeouts so that agents that connected together do not
 		// come back together forever.
@@ -142,6 +146,11 @@ func (s *Server) netmap(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		s.writeError(w, r, wire.Errorf(wire.CodeMachineRevoked, "machine %s has been revoked or deleted by an admin", m.Name))
 		return
+	}
+	if upToDate && !nm.Empty() && nm.Version > since {
+		if at := s.hub.AppliedAfter(since); !at.IsZero() {
+			s.m.delivery.Observe(time.Since(at).Seconds())
+		}
 	}
 	setJSONHeaders(w)
 	w.WriteHeader(http.StatusOK)

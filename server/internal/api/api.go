@@ -173,6 +173,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if we == nil {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		if s.m != nil {
+			s.m.dbErrors.WithLabelValues("request").Inc()
+		}
 		we = &wire.Error{Code: wire.CodeInternal, Message: "internal server error"}
 	}
 	if we.Code == wire.CodeRateLimited {

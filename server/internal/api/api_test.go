@@ -37,6 +37,7 @@ type env struct {
 	admin *client.Client
 	key   string
 	srv   *httptest.Server
+	reg   *prometheus.Registry
 	// stopHub closes the hub as the daemon does first on SIGTERM.
 	stopHub context.CancelFunc
 }
@@ -64,7 +65,8 @@ func newEnvWith(t testing.TB, cfg Config, fcfg fleet.Config) *env {
 	go func() { hub.Run(hctx, time.Hour); close(done) }()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := fleet.New(db, hub, log, fcfg)
-	a := New(svc, log, prometheus.NewRegistry(), cfg)
+	reg := prometheus.NewRegistry()
+	a := New(svc, log, reg, cfg)
 	hdone := make(chan struct{})
 	go func() { a.RunHealthWriter(hctx); close(hdone) }()
 	srv := httptest.NewServer(a.Handler())
@@ -74,7 +76,7 @@ func newEnvWith(t testing.TB, cfg Config, fcfg fleet.Config) *env {
 		t.Fatal(err)
 	}
 	admin, _ := client.New(srv.URL, client.WithToken(resp.APIKey))
-	return &env{url: srv.URL, db: db, hub: hub, admin: admin, key: resp.APIKey, srv: srv, stopHub: cancel}
+	return &env{url: srv.URL, db: db, hub: hub, admin: admin, key: resp.APIKey, srv: srv, stopHub: cancel, reg: reg}
 }
 
 func pubkey() string {

@@ -41,6 +41,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.hub.Seen(m.ID, now)
+	if u := rep.Update; u != nil {
+		s.m.updates.WithLabelValues(u.State).Inc() // Validate allows only the three outcomes
+	}
 	ack := wire.HealthAck{Pin: m.PinnedVersion}
 	if rs := s.fl.Releases(); rs != nil {
 		ack.Releases = rs.Tag()
@@ -60,6 +63,7 @@ func (s *Server) RunHealthWriter(ctx context.Context) {
 		}
 		if err := s.db.SaveHealth(ctx, batch, healthHistory); err != nil {
 			s.log.Error("writing health reports", "reports", len(batch), "err", err)
+			s.m.dbErrors.WithLabelValues("health").Inc()
 		}
 		batch = batch[:0]
 	}

@@ -16,6 +16,9 @@ type metrics struct {
 	requests    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	enrollments *prometheus.CounterVec
+	updates     *prometheus.CounterVec
+	dbErrors    *prometheus.CounterVec
+	delivery    prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer, db *store.DB, hub *netmap.Hub) *metrics {
@@ -30,29 +33,48 @@ func newMetrics(reg prometheus.Registerer, db *store.DB, hub *netmap.Hub) *metri
 		enrollments: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wirefleet_enrollments_total", Help: "Enrollment attempts by result code (ok or an error code).",
 		}, []string{"result"}),
+		updates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wirefleet_agent_updates_total", Help: "Self-update outcomes agents reported: ok, rolled_back (the new version failed its trial) or failed (refused before install).",
+		}, []string{"outcome"}),
+		dbErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wirefleet_db_errors_total", Help: "Database operations that failed, by what was being done (request: an API request answered 500; health: a batch of health reports not written).",
+		}, []string{"op"}),
+		delivery: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "wirefleet_netmap_delivery_seconds",
+			Help:    "From a network-map change (enrollment, revocation, policy…) being applied to a held poll answering with it: how long agents wait to learn of changes.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+	}
+	for _, o := range []string{"ok", "rolled_back", "failed"} {
+		m.updates.WithLabelValues(o)
+	}
+	for _, op := range []string{"request", "health"} {
+		m.dbErrors.WithLabelValues(op)
 	}
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(m.requests, m.duration, m.enrollments,
+	reg.MustRegister(m.requests, m.duration, m.enrollments, m.updates, m.dbErrors, m.delivery,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "wirefleet_longpolls_connected", Help: "Agents holding a network-map long-poll right now.",
 		}, func() float64 { return float64(hub.Connected()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "wirefleet_netmap_version", Help: "Current network-map version.",
 		}, func() float64 { return float64(hub.Version()) }),
-		&machineCollector{db: db, desc: prometheus.NewDesc("wirefleet_machines", "Machines by state.", []string{"state"}, nil)},
+		&machineCollector{db: db, hub: hub, desc: prometheus.NewDesc("wirefleet_machines", "Machines by state.", []string{"state"}, nil),
+			offline: prometheus.NewDesc("wirefleet_machines_offline", "Active machines not heard from in the last 2 minutes (no long-poll, no report).", nil, nil)},
 	)
 	return m
 }
 
 // machineCollector counts machines by state at scrape time.
 type machineCollector struct {
-	db   *store.DB
-	desc *prometheus.Desc
+	db            *store.DB
+	hub           *netmap.Hub
+	desc, offline *prometheus.Desc
 }
 
-func (c *machineCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *machineCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc; ch <- c.offline }
 
 func (c *machineCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -65,6 +87,18 @@ func (c *machineCollector) Collect(ch chan<- prometheus.Metric) {
 	for state, n := range counts {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), state)
 	}
+	quiet, err := c.db.QuietMachines(ctx, time.Now().Add(-2*time.Minute))
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.offline, err)
+		return
+	}
+	n := 0
+	for _, id := range quiet {
+		if !c.hub.HeardSince(id, time.Now().Add(-2*time.Minute)) {
+			n++
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.offline, prometheus.GaugeValue, float64(n))
 }
 
 type statusWriter struct {

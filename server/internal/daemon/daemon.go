@@ -6,6 +6,7 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -309,6 +310,13 @@ func listen(o Options, reg prometheus.Registerer) (net.Listener, string, string,
 	if err != nil {
 		ln.Close()
 		return nil, "", "", err
+	}
+	if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil {
+		notAfter := float64(leaf.NotAfter.Unix())
+		promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "wirefleet_tls_cert_expiry_timestamp_seconds",
+			Help: "When the serving certificate expires (Unix time).",
+		}, func() float64 { return notAfter })
 	}
 	return tls.NewListener(ln, &tls.Config{
 		Certificates: []tls.Certificate{cert},

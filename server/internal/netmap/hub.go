@@ -93,6 +93,7 @@ type logEntry struct {
 	// isDNS: the fleet's DNS records changed; every reader gets its Self
 	// (which carries them) again. Not a machine.
 	isDNS bool
+	at    time.Time // when this hub applied it (zero: read at start)
 }
 
 // ErrClosed is returned by Sync after the hub has stopped.
@@ -432,7 +433,7 @@ func (h *Hub) catchUp(ctx context.Context) error {
 		if c.Version <= h.version {
 			continue
 		}
-		le := logEntry{Change: c, known: true}
+		le := logEntry{Change: c, known: true, at: time.Now()}
 		if store.IsDNSChange(c) {
 			le.isDNS = true
 			h.records, h.dnsAt = mapRecords(records), c.Version
@@ -531,6 +532,19 @@ func (h *Hub) Policy() (*policy.Policy, int64) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return h.pol, h.polVer
+}
+
+// AppliedAfter returns when this hub applied the first change after
+// version since (zero when it did not see it applied: read at start, or
+// no such change).
+func (h *Hub) AppliedAfter(since uint64) time.Time {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	i := sort.Search(len(h.changes), func(i int) bool { return h.changes[i].Version > since })
+	if i == len(h.changes) {
+		return time.Time{}
+	}
+	return h.changes[i].at
 }
 
 // DNSDomain is the fleet's DNS domain ("" when names are off).

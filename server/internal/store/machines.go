@@ -637,3 +637,22 @@ func (db *DB) CountMachines(ctx context.Context) (map[string]int, error) {
 	}
 	return out, rows.Err()
 }
+
+// QuietMachines lists the active machines last heard from before cutoff
+// (or never), by the times written so far (the hub holds newer ones).
+func (db *DB) QuietMachines(ctx context.Context, cutoff time.Time) ([]string, error) {
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT id FROM machines WHERE state = 'active' AND (last_seen IS NULL OR last_seen < ?)`), ms(cutoff))
+	if err != nil {
+		return nil, fmt.Errorf("store: quiet machines: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}

@@ -431,3 +431,34 @@ func TestTouchLastSeenInChunks(t *testing.T) {
 		}
 	}
 }
+
+// QuietMachines (the offline-machines metric) lists the active machines
+// not heard from since a cutoff, never the revoked ones.
+func TestQuietMachines(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	t0 := time.Now()
+	db.Now = func() time.Time { return t0.Add(-time.Hour) }
+	if _, err := db.CreateToken(ctx, admin, NewToken{Prefix: "wfe_q", Hash: "q", Reusable: true}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 3 {
+		m, _, err := db.Enroll(ctx, Actor{}, Enrollment{TokenHash: "q", CredentialHash: fmt.Sprintf("q%d", i), PublicKey: fmt.Sprintf("%043dA=", i), Hostname: "h", Name: fmt.Sprintf("q%d", i), OS: "linux", Arch: "amd64", AgentVersion: "1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	db.Now = time.Now
+	if err := db.TouchLastSeen(ctx, map[string]time.Time{ids[0]: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.RevokeMachine(ctx, admin, ids[2]); err != nil {
+		t.Fatal(err)
+	}
+	quiet, err := db.QuietMachines(ctx, t0.Add(-2*time.Minute))
+	if err != nil || len(quiet) != 1 || quiet[0] != ids[1] {
+		t.Fatalf("quiet = %v %v, want only %s", quiet, err, ids[1])
+	}
+}
