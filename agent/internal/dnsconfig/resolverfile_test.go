@@ -10,7 +10,12 @@ import (
 // macOS's /etc/resolver/<domain>, tested everywhere: written, refused
 // over someone else's file, removed only when it is the agent's.
 func TestResolverFile(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "resolver", "fleet.internal")
+	dir, err := os.MkdirTemp("", "dnsconfig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir) // not t.TempDir: under Wine (make wine runs this package) its cleanup fails
+	p := filepath.Join(dir, "resolver", "fleet.internal")
 	if err := applyResolverFile(p, "100.64.0.7"); err != nil {
 		t.Fatal(err)
 	}
