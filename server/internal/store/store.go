@@ -500,3 +500,15 @@ func (db *DB) ForgetMapHistory(ctx context.Context, jump uint64) error {
 		return err
 	})
 }
+
+// KnownSchema is the newest schema version this binary has.
+func KnownSchema() int {
+	entries, _ := fs.ReadDir(migrations, "migrations/sqlite")
+	known := 0
+	for _, e := range entries {
+		if v, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0]); err == nil && v > known {
+			known = v
+		}
+	}
+	return known
+}

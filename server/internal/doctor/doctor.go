@@ -1,0 +1,266 @@
+// Package doctor checks a wirefleet-server installation and says what to
+// fix: the running server, the database, disk space, the TLS
+// certificate, the release keys, the descriptor limit and the clocks of
+// the agents against the server's. It reads; it changes nothing.
+package doctor
+
+import (
+	"context"
+	"crypto/x509"
+	"database/sql"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/shirou/gopsutil/v4/disk"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// Statuses of a check.
+const (
+	OK   = "ok"
+	Warn = "warn"
+	Fail = "fail"
+)
+
+// Check is one finding.
+type Check struct {
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+// Input is what the doctor looks at.
+type Input struct {
+	DataDir string
+	TLSCert string // the serving certificate (default <data-dir>/tls.crt)
+	// Known is the newest schema version this binary has.
+	Known int
+	// Client reaches the running server (over its admin socket); ClientErr
+	// is why there is none.
+	Client    *client.Client
+	ClientErr error
+	Now       time.Time
+}
+
+// Thresholds.
+const (
+	certWarn   = 21 * 24 * time.Hour
+	diskWarn   = 1 << 30   // free bytes
+	diskFail   = 100 << 20 // free bytes
+	skewWarn   = time.Minute
+	skewSample = 20 // machines whose latest report is compared
+)
+
+// Run runs every check.
+func Run(ctx context.Context, in Input) []Check {
+	if in.Now.IsZero() {
+		in.Now = time.Now()
+	}
+	info, infoErr := serverInfo(ctx, in)
+	out := []Check{checkServer(info, infoErr), checkDatabase(ctx, in), checkDisk(in), checkCert(in), checkReleaseKeys(in)}
+	out = append(out, checkDescriptors(info, infoErr))
+	out = append(out, checkClock(ctx, in, infoErr))
+	return out
+}
+
+func serverInfo(ctx context.Context, in Input) (wire.ServerInfo, error) {
+	if in.Client == nil {
+		return wire.ServerInfo{}, in.ClientErr
+	}
+	return in.Client.ServerInfo(ctx)
+}
+
+func checkServer(info wire.ServerInfo, err error) Check {
+	c := Check{Name: "server"}
+	if err != nil {
+		c.Status, c.Detail = Fail, fmt.Sprintf("not answering on its admin socket: %v", err)
+		c.Fix = "start it (systemctl start wirefleet-server) and read its log (journalctl -u wirefleet-server)"
+		return c
+	}
+	c.Status = OK
+	c.Detail = fmt.Sprintf("version %s at %s, %d machines, %d holding a long-poll, up since %s", info.Version, info.URL, info.Machines, info.Connected, info.StartedAt.UTC().Format(time.RFC3339))
+	return c
+}
+
+// checkDatabase opens the SQLite file read-only (never migrating it) and
+// runs SQLite's quick_check.
+func checkDatabase(ctx context.Context, in Input) Check {
+	c := Check{Name: "database"}
+	path := filepath.Join(in.DataDir, "wirefleet.db")
+	if _, err := os.Stat(path); err != nil {
+		c.Status, c.Detail = Warn, fmt.Sprintf("no SQLite database at %s (%v)", path, err)
+		c.Fix = "with PostgreSQL (--db postgres://…), check the replicas' /readyz and pg_isready; else check --data-dir"
+		return c
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		c.Status, c.Detail = Fail, err.Error()
+		return c
+	}
+	defer db.Close()
+	var schema sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&schema); err != nil {
+		c.Status, c.Detail, c.Fix = Fail, fmt.Sprintf("%s does not read as a wirefleet database: %v", path, err), "restore a backup (wirefleet-server restore)"
+		return c
+	}
+	if int(schema.Int64) > in.Known {
+		c.Status = Fail
+		c.Detail = fmt.Sprintf("schema version %d was written by a newer server; this binary knows up to %d", schema.Int64, in.Known)
+		c.Fix = "run the newer server again, or restore a backup taken before the upgrade"
+		return c
+	}
+	var res string
+	if err := db.QueryRowContext(ctx, `PRAGMA quick_check`).Scan(&res); err != nil || res != "ok" {
+		c.Status, c.Detail = Fail, fmt.Sprintf("quick_check: %s %v", res, err)
+		c.Fix = "stop the server and restore the last backup (wirefleet-server restore)"
+		return c
+	}
+	fi, _ := os.Stat(path)
+	c.Status, c.Detail = OK, fmt.Sprintf("%s, schema %d, %.1f MiB, quick_check ok", path, schema.Int64, float64(fi.Size())/(1<<20))
+	if int(schema.Int64) < in.Known {
+		c.Status = Warn
+		c.Detail += fmt.Sprintf("; this binary would migrate it to %d", in.Known)
+		c.Fix = "take a backup before starting the newer server (wirefleet-server backup --to FILE)"
+	}
+	return c
+}
+
+func checkDisk(in Input) Check {
+	c := Check{Name: "disk"}
+	u, err := disk.Usage(in.DataDir)
+	if err != nil {
+		c.Status, c.Detail = Warn, fmt.Sprintf("cannot read free space of %s: %v", in.DataDir, err)
+		return c
+	}
+	c.Detail = fmt.Sprintf("%s: %.1f GiB free of %.1f GiB (%.0f %% used)", in.DataDir, float64(u.Free)/(1<<30), float64(u.Total)/(1<<30), u.UsedPercent)
+	switch {
+	case u.Free < diskFail:
+		c.Status, c.Fix = Fail, "free space now: the database stops accepting writes (health, enrollments) when the disk is full"
+	case u.Free < diskWarn || u.UsedPercent > 90:
+		c.Status, c.Fix = Warn, "free space soon: health history and releases grow with the fleet"
+	default:
+		c.Status = OK
+	}
+	return c
+}
+
+func checkCert(in Input) Check {
+	c := Check{Name: "certificate"}
+	p := in.TLSCert
+	if p == "" {
+		p = filepath.Join(in.DataDir, "tls.crt")
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		c.Status, c.Detail = OK, fmt.Sprintf("no %s: plain HTTP behind a TLS proxy, or created at first start", p)
+		return c
+	}
+	if err != nil {
+		c.Status, c.Detail = Fail, err.Error()
+		return c
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		c.Status, c.Detail, c.Fix = Fail, p+" holds no PEM certificate", "put the certificate back, or remove it and its key to have a new self-signed one made (agents pinned to the old key then need re-enrolling)"
+		return c
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		c.Status, c.Detail = Fail, fmt.Sprintf("%s: %v", p, err)
+		return c
+	}
+	left := cert.NotAfter.Sub(in.Now)
+	c.Detail = fmt.Sprintf("%s expires %s (in %d days)", p, cert.NotAfter.UTC().Format("2006-01-02"), int(left.Hours()/24))
+	switch {
+	case left <= 0:
+		c.Status, c.Detail = Fail, fmt.Sprintf("%s expired on %s", p, cert.NotAfter.UTC().Format("2006-01-02"))
+		c.Fix = "renew it with the same key (agents pin the key), then restart the server"
+	case left < certWarn:
+		c.Status, c.Fix = Warn, "renew it with the same key (agents pin the key) before it expires"
+	default:
+		c.Status = OK
+	}
+	return c
+}
+
+func checkReleaseKeys(in Input) Check {
+	c := Check{Name: "release keys"}
+	dir := filepath.Join(in.DataDir, "release-keys")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		c.Status, c.Detail = OK, "none in the data directory (releases are signed elsewhere, or not published)"
+		return c
+	}
+	if err != nil {
+		c.Status, c.Detail = Fail, err.Error()
+		return c
+	}
+	var loose []string
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o077 != 0 {
+			loose = append(loose, e.Name())
+		}
+	}
+	if len(loose) > 0 {
+		c.Status, c.Detail = Warn, fmt.Sprintf("%s: %v readable by others", dir, loose)
+		c.Fix = "chmod 600 " + filepath.Join(dir, "*") + " (whoever reads a signing key can publish agent releases)"
+		return c
+	}
+	c.Status, c.Detail = OK, fmt.Sprintf("%s: %d files, owner-only", dir, len(entries))
+	return c
+}
+
+func checkClock(ctx context.Context, in Input, infoErr error) Check {
+	c := Check{Name: "clock"}
+	if in.Client == nil || infoErr != nil {
+		c.Status, c.Detail = Warn, "not checked: the server does not answer"
+		return c
+	}
+	ms, err := in.Client.ListMachines(ctx, client.MachineFilter{State: "online"})
+	if err != nil {
+		c.Status, c.Detail = Warn, fmt.Sprintf("not checked: %v", err)
+		return c
+	}
+	type skew struct {
+		name string
+		d    time.Duration
+	}
+	var skews []skew
+	for _, m := range ms[:min(len(ms), skewSample)] {
+		h, err := in.Client.Health(ctx, m.ID, 1)
+		if err != nil || h.Latest == nil || h.ReceivedAt == nil {
+			continue
+		}
+		d := h.ReceivedAt.Sub(h.Latest.At)
+		if d < 0 {
+			d = -d
+		}
+		skews = append(skews, skew{m.Name, d})
+	}
+	if len(skews) == 0 {
+		c.Status, c.Detail = OK, "no recent agent reports to compare with"
+		return c
+	}
+	sort.Slice(skews, func(i, j int) bool { return skews[i].d > skews[j].d })
+	off := slices.IndexFunc(skews, func(s skew) bool { return s.d <= skewWarn })
+	if off < 0 {
+		off = len(skews)
+	}
+	c.Detail = fmt.Sprintf("%d of %d agents' clocks within %v of the server's (largest difference %v, %s)", len(skews)-off, len(skews), skewWarn, skews[0].d.Round(time.Second), skews[0].name)
+	if off > 0 {
+		c.Status, c.Fix = Warn, "run NTP (systemd-timesyncd, chrony) on the server and the agents: token and key expiry depend on the clocks"
+		return c
+	}
+	c.Status = OK
+	return c
+}
