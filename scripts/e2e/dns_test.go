@@ -175,6 +175,28 @@ func TestNamesInNamespaces(t *testing.T) {
 	a.proc.cmd.Process.Signal(syscall.SIGTERM)
 	a.proc.cmd.Wait()
 	same("after the agent stopped")
+
+	// logout restores it too (the running agent does it before wiping).
+	a.start(t)
+	eventually(t, 15*time.Second, "names back", func() bool { return resolves("renamed-b.fleet.internal") == b.ipv4() })
+	h.run(t, bins+"/wirefleet-agent", "logout", "--state-dir", a.dir)
+	same("after logout")
+
+	// --accept-dns=false: the tunnel comes up, the namespace's resolver
+	// configuration is never touched.
+	bConf := filepath.Join("/etc/netns", b.h.ns, "resolv.conf")
+	b.proc.cmd.Process.Signal(syscall.SIGTERM)
+	b.proc.cmd.Wait()
+	bBefore := mustRead(t, bConf)
+	b.proc = startProc(t, b.h.cmd(bins+"/wirefleet-agent", "run", "--state-dir", b.dir, "--interface", b.iface, "--accept-dns=false"))
+	eventually(t, 15*time.Second, b.iface+" up without names", func() bool { return b.h.cmd("ip", "link", "show", b.iface).Run() == nil })
+	time.Sleep(time.Second)
+	if got := mustRead(t, bConf); got != bBefore {
+		t.Errorf("--accept-dns=false changed resolv.conf:\n%s", got)
+	}
+	if st := b.h.run(t, bins+"/wirefleet-agent", "status", "--state-dir", b.dir); strings.Contains(st, "dns:") {
+		t.Errorf("--accept-dns=false: status shows a dns line:\n%s", st)
+	}
 }
 
 func mustRead(t testing.TB, p string) string {
