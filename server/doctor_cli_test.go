@@ -63,6 +63,19 @@ func TestDoctor(t *testing.T) {
 		t.Fatalf("a skewed agent clock: %v\n%s", err, out)
 	}
 
+	// Release keys: public ones may be readable, a private one may not.
+	keys := filepath.Join(data, "release-keys")
+	os.MkdirAll(keys, 0o700)
+	os.WriteFile(filepath.Join(keys, "signing.pub"), []byte("pub"), 0o644)
+	os.WriteFile(filepath.Join(keys, "signing.key"), []byte("secret"), 0o600)
+	if out, _ := cli(t, "doctor", "--data-dir", data); status(out, "release keys") != "ok" {
+		t.Fatalf("owner-only private key, public public key:\n%s", out)
+	}
+	os.Chmod(filepath.Join(keys, "signing.key"), 0o644)
+	if out, _ := cli(t, "doctor", "--data-dir", data); status(out, "release keys") != "WARN" || !strings.Contains(out, "signing.key") {
+		t.Fatalf("a readable private key:\n%s", out)
+	}
+
 	// Broken: the server stopped, the certificate expired, a newer schema.
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.cmd.Wait()

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/disk"
@@ -205,18 +206,25 @@ func checkReleaseKeys(in Input) Check {
 		c.Status, c.Detail = Fail, err.Error()
 		return c
 	}
+	// The private keys (*.key) must be the owner's alone; the public keys
+	// and the signed key list may be read by anyone.
 	var loose []string
+	keys := 0
 	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".key") {
+			continue
+		}
+		keys++
 		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o077 != 0 {
 			loose = append(loose, e.Name())
 		}
 	}
 	if len(loose) > 0 {
-		c.Status, c.Detail = Warn, fmt.Sprintf("%s: %v readable by others", dir, loose)
-		c.Fix = "chmod 600 " + filepath.Join(dir, "*") + " (whoever reads a signing key can publish agent releases)"
+		c.Status, c.Detail = Warn, fmt.Sprintf("%s: private keys %v are readable by others", dir, loose)
+		c.Fix = "chmod 600 " + filepath.Join(dir, "*.key") + " (whoever reads a signing key can publish agent releases)"
 		return c
 	}
-	c.Status, c.Detail = OK, fmt.Sprintf("%s: %d files, owner-only", dir, len(entries))
+	c.Status, c.Detail = OK, fmt.Sprintf("%s: %d private keys, owner-only", dir, keys)
 	return c
 }
 
