@@ -166,6 +166,7 @@ type options struct {
 	health, settle, warm time.Duration
 	restart              bool
 	restartLog           string
+	restartBinary        string
 	duration             time.Duration
 	pid                  int
 	dbPath               string
@@ -189,6 +190,7 @@ func parseFlags() options {
 	flag.IntVar(&o.revocations, "revocations", 3, "revocations to time, 10 s apart")
 	flag.BoolVar(&o.restart, "restart", false, "finally restart the server (SIGTERM, then the same command line; needs -server-pid) and time until every agent polls again")
 	flag.StringVar(&o.restartLog, "restart-log", "simulate-restarted-server.log", "where the restarted server's output goes")
+	flag.StringVar(&o.restartBinary, "restart-binary", "", "with -restart: start this server binary instead (an upgrade); a machine is revoked just before the old server stops, and the summary says whether every agent learned of it and whether any acknowledged health report is missing")
 	flag.DurationVar(&o.duration, "duration", 10*time.Minute, "hard limit on the whole run")
 	flag.BoolVar(&o.relay, "relay", false, "every agent also holds a relay session (needs -pin, i.e. TLS) and sends a keepalive-sized frame to a random other agent every -relay-every")
 	flag.DurationVar(&o.relayEvery, "relay-every", 25*time.Second, "with -relay, the interval of each agent's frames (WireGuard's persistent keepalive)")
@@ -217,11 +219,18 @@ type sim struct {
 	token           string
 	restCl, pollCl  *http.Client
 	agents, victims []*agent
-	cur             atomic.Pointer[revocation]
-	pol             atomic.Pointer[policyRound]
-	teamTokens      map[string]string
-	connected       atomic.Int64
-	enrollRetries   atomic.Int64
+	upgradeVictim   *agent // with -restart: revoked just before the server stops
+
+	// With -restart, agents resend a refused health report until it is
+	// acknowledged (as the agent's queue does); the first ackSample agents'
+	// acknowledged reports are checked against the server's history.
+	amu           sync.Mutex
+	acked         map[int][]time.Time
+	cur           atomic.Pointer[revocation]
+	pol           atomic.Pointer[policyRound]
+	teamTokens    map[string]string
+	connected     atomic.Int64
+	enrollRetries atomic.Int64
 
 	hmu  sync.Mutex
 	hlat []sample
@@ -307,7 +316,7 @@ func newSim(ctx context.Context, o options) (*sim, error) {
 	} else if o.http2 {
 		return nil, fmt.Errorf("-http2 needs a TLS server and its -pin")
 	}
-	return &sim{o: o, admin: admin, token: tok.Secret, restCl: &http.Client{Transport: restTr}, pollCl: &http.Client{Transport: pollTr}}, nil
+	return &sim{o: o, admin: admin, token: tok.Secret, restCl: &http.Client{Transport: restTr}, pollCl: &http.Client{Transport: pollTr}, acked: map[int][]time.Time{}}, nil
 }
 
 // enrollAll enrolls the agents (and the victims to revoke later) with a
@@ -315,7 +324,11 @@ func newSim(ctx context.Context, o options) (*sim, error) {
 // one holds a network-map long-poll from the moment it is enrolled, so the
 // ramp also measures how the server copes with a fleet that grows under it.
 func (s *sim) enrollAll(ctx context.Context) float64 {
-	agents := make([]*agent, s.o.n+s.o.revocations) // the last ones are revoked later
+	extra := 0
+	if s.o.restart {
+		extra = 1 // the machine revoked across the restart
+	}
+	agents := make([]*agent, s.o.n+s.o.revocations+extra) // the last ones are revoked later
 	var done atomic.Int64
 	t0 := time.Now()
 	stopProgress := progress("enrolled", &done, &s.connected, int64(len(agents)), t0)
@@ -359,7 +372,10 @@ func (s *sim) enrollAll(ctx context.Context) float64 {
 	close(work)
 	wg.Wait()
 	stopProgress()
-	s.agents, s.victims = agents[:s.o.n], agents[s.o.n:]
+	s.agents, s.victims = agents[:s.o.n], agents[s.o.n:s.o.n+s.o.revocations]
+	if extra > 0 {
+		s.upgradeVictim = agents[len(agents)-1]
+	}
 	return float64(len(agents)) / time.Since(t0).Seconds()
 }
 
@@ -380,8 +396,20 @@ func (s *sim) startHealth(ctx context.Context) {
 			defer t.Stop()
 			for {
 				start := time.Now()
-				_, err := hc.ReportHealth(ctx, wire.HealthReport{At: start, AgentVersion: "1.0.0", OS: "linux", CPUPercent: 3, MemTotal: 8 << 30, MemUsed: 2 << 30,
-					Tunnel: wire.TunnelHealth{Up: true, Interface: "wf0", PeerCount: len(s.agents)}})
+				rep := wire.HealthReport{At: start, AgentVersion: "1.0.0", OS: "linux", CPUPercent: 3, MemTotal: 8 << 30, MemUsed: 2 << 30,
+					Tunnel: wire.TunnelHealth{Up: true, Interface: "wf0", PeerCount: len(s.agents)}}
+				_, err := hc.ReportHealth(ctx, rep)
+				for s.o.restart && err != nil && ctx.Err() == nil {
+					// Kept and sent again, as the agent's queue does.
+					s.herr.Add(1)
+					time.Sleep(time.Second)
+					_, err = hc.ReportHealth(ctx, rep)
+				}
+				if err == nil && s.o.restart && i < ackSample {
+					s.amu.Lock()
+					s.acked[i] = append(s.acked[i], rep.At)
+					s.amu.Unlock()
+				}
 				if err != nil {
 					s.herr.Add(1)
 				} else {
@@ -515,13 +543,28 @@ func (s *sim) summary(enrollRate float64, w window, rev revocations) map[string]
 	}
 }
 
+// ackSample is how many agents' acknowledged health reports -restart
+// checks against the server's history.
+const ackSample = 100
+
 // timeRestart restarts the server: every agent's poll is answered by the
 // shutdown, its retries are refused while the server is down, and it polls
 // again once the server is back. The figures are added to sum.
 func (s *sim) timeRestart(ctx context.Context, sum map[string]any) {
 	errs0 := s.herr.Load()
+	// A revocation committed just before the server stops: its fan-out
+	// may be cut short; the restarted server must still deliver it.
+	r := &revocation{id: s.upgradeVictim.id, at: make([]atomic.Int64, len(s.agents))}
+	s.cur.Store(r)
+	r.start = time.Now()
+	_, err := s.admin.RevokeMachine(ctx, r.id)
+	if err != nil {
+		s.admin.HTTPClient().CloseIdleConnections()
+		_, err = s.admin.RevokeMachine(ctx, r.id)
+	}
+	must(err)
 	t0 := time.Now()
-	newPid, err := restartServer(s.o.pid, s.o.restartLog)
+	newPid, err := restartServer(s.o.pid, s.o.restartLog, s.o.restartBinary)
 	must(err)
 	fmt.Fprintf(os.Stderr, "server restarted (pid %d); waiting for every agent to poll again…\n", newPid)
 	var up, all time.Time
@@ -544,9 +587,48 @@ func (s *sim) timeRestart(ctx context.Context, sum map[string]any) {
 	} else {
 		sum["restart_all_polling_ms"] = ms(all.Sub(t0))
 	}
-	time.Sleep(2 * time.Second)
+	reached := 0
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		reached = 0
+		for i := range r.at {
+			if r.at[i].Load() != 0 {
+				reached++
+			}
+		}
+		if reached >= s.seers() {
+			break
+		}
+	}
+	sum["restart_revocation_reached"] = fmt.Sprintf("%d of %d", reached, s.seers())
+	// Two more rounds of reports, then every acknowledged one must be in
+	// the server's history.
+	time.Sleep(2*s.o.health + 2*time.Second)
 	sum["restart_server_rss_mib"] = rssMiB(newPid)
-	sum["restart_health_errors"] = s.herr.Load() - errs0
+	sum["restart_health_refused_then_resent"] = s.herr.Load() - errs0
+	s.amu.Lock()
+	acked := s.acked
+	s.amu.Unlock()
+	checked, missing := 0, 0
+	for i, ats := range acked {
+		h, err := s.admin.Health(ctx, s.agents[i].id, 120) // the server keeps 120 per machine
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "health history of agent %d: %v\n", i, err)
+			missing += len(ats)
+			continue
+		}
+		have := map[int64]bool{}
+		for _, rep := range h.History {
+			have[rep.At.UnixNano()] = true
+		}
+		for _, at := range ats {
+			checked++
+			if !have[at.UnixNano()] {
+				missing++
+			}
+		}
+	}
+	sum["restart_health_acked_checked"] = checked
+	sum["restart_health_acked_missing"] = missing
 }
 
 func printSummary(sum map[string]any, asJSON bool) {

@@ -13,7 +13,7 @@ import (
 // exit, and starts it again with the same command line and working
 // directory (read from /proc), its output going to logPath. It returns the
 // new process's pid.
-func restartServer(pid int, logPath string) (int, error) {
+func restartServer(pid int, logPath, binary string) (int, error) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {
 		return 0, fmt.Errorf("read the server's command line: %w", err)
@@ -39,6 +39,9 @@ func restartServer(pid int, logPath string) (int, error) {
 		return 0, err
 	}
 	defer out.Close()
+	if binary != "" {
+		args[0] = binary // the upgrade
+	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlives the simulator

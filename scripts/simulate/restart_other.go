@@ -4,6 +4,6 @@ package main
 
 import "errors"
 
-func restartServer(pid int, logPath string) (int, error) {
+func restartServer(pid int, logPath, binary string) (int, error) {
 	return 0, errors.New("-restart needs Linux (/proc)")
 }
