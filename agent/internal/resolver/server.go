@@ -244,7 +244,7 @@ func answer(z *Zone, req *dns.Msg) *dns.Msg {
 // lookup finds a name (canonical FQDN) among the machines and the admin's
 // records.
 func (z *Zone) lookup(name string) (v4, v6 []netip.Addr, cname string, ok bool) {
-	x, ok := z.extra[name]
+	x, ok := z.names[name]
 	if !ok {
 		return nil, nil, "", false
 	}

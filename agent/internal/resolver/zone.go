@@ -32,18 +32,18 @@ type Host struct {
 
 // Zone is the fleet's names at one network-map version.
 type Zone struct {
-	domain   string // canonical FQDN: lowercase, trailing dot
-	hosts    map[string]*Host
-	extra    map[string]*extraName // every name's answers, by FQDN: machines' and the admin's records
+	domain   string                // canonical FQDN: lowercase, trailing dot
+	names    map[string]*answers   // by FQDN: machines' names and the admin's records
 	ptr      map[netip.Addr]string // address → FQDN
 	prefixes []netip.Prefix        // overlay ranges: reverse names inside are ours
 	soa      *dns.SOA
 }
 
-// extraName is an admin-defined name: addresses, or a CNAME.
-type extraName struct {
-	v4, v6 []netip.Addr
-	cname  string // FQDN
+// answers is what one name resolves to: addresses, or a CNAME.
+type answers struct {
+	v4, v6  []netip.Addr
+	cname   string // FQDN
+	machine bool   // a machine's name (an admin's record of the same name is left out)
 }
 
 // NewZone builds a zone for domain (e.g. "fleet.internal") from hosts and
@@ -60,8 +60,7 @@ func NewZone(domain string, prefixes []netip.Prefix, hosts []Host, records ...wi
 	}
 	z := &Zone{
 		domain:   d,
-		hosts:    make(map[string]*Host, len(hosts)),
-		extra:    make(map[string]*extraName, len(records)),
+		names:    make(map[string]*answers, len(hosts)+len(records)),
 		ptr:      make(map[netip.Addr]string, 2*len(hosts)),
 		prefixes: prefixes,
 		soa: &dns.SOA{
@@ -73,26 +72,23 @@ func NewZone(domain string, prefixes []netip.Prefix, hosts []Host, records ...wi
 			Minttl: TTL, // negative answers are cached no longer than positive ones
 		},
 	}
-	for i := range hosts {
-		h := hosts[i]
+	for _, h := range hosts {
 		label := wire.SanitizeName(h.Name)
 		if label == "" {
 			continue
 		}
 		fqdn := label + "." + d
-		if _, dup := z.hosts[fqdn]; dup {
+		if _, dup := z.names[fqdn]; dup {
 			continue
 		}
-		h.Name = label
-		z.hosts[fqdn] = &h
-		x := &extraName{}
+		x := &answers{machine: true}
 		if h.IPv4.IsValid() {
 			x.v4 = []netip.Addr{h.IPv4.Unmap()}
 		}
 		if h.IPv6.IsValid() {
 			x.v6 = []netip.Addr{h.IPv6}
 		}
-		z.extra[fqdn] = x
+		z.names[fqdn] = x
 		for _, a := range []netip.Addr{h.IPv4, h.IPv6} {
 			if a.IsValid() {
 				z.ptr[a.Unmap()] = fqdn
@@ -105,13 +101,12 @@ func NewZone(domain string, prefixes []netip.Prefix, hosts []Host, records ...wi
 			continue // the server checked it; a newer server's kind is skipped
 		}
 		fqdn := r.Name + "." + d
-		if _, machine := z.hosts[fqdn]; machine {
-			continue
-		}
-		x := z.extra[fqdn]
+		x := z.names[fqdn]
 		if x == nil {
-			x = &extraName{}
-			z.extra[fqdn] = x
+			x = &answers{}
+			z.names[fqdn] = x
+		} else if x.machine {
+			continue
 		}
 		switch r.Type {
 		case "A", "AAAA":
@@ -125,7 +120,7 @@ func NewZone(domain string, prefixes []netip.Prefix, hosts []Host, records ...wi
 			x.cname = r.Value + "."
 		}
 	}
-	for _, x := range z.extra {
+	for _, x := range z.names {
 		if x.cname != "" && len(x.v4)+len(x.v6) > 0 {
 			x.v4, x.v6 = nil, nil // a CNAME stands alone
 		}
@@ -147,17 +142,7 @@ func CanonicalDomain(domain string) (string, error) {
 func (z *Zone) Domain() string { return strings.TrimSuffix(z.domain, ".") }
 
 // Len is the number of names in the zone: machines and the admin's.
-func (z *Zone) Len() int { return len(z.extra) }
-
-// Lookup returns the host named fqdn (any case, with or without the
-// trailing dot).
-func (z *Zone) Lookup(name string) (Host, bool) {
-	h, ok := z.hosts[dns.CanonicalName(name)]
-	if !ok {
-		return Host{}, false
-	}
-	return *h, true
-}
+func (z *Zone) Len() int { return len(z.names) }
 
 // ours reports whether addr is in an overlay range of the zone.
 func (z *Zone) ours(addr netip.Addr) bool {
