@@ -300,18 +300,29 @@ func ValidateDomain(d string) error {
 // MaxRecordNameLen caps a DNS record's name (relative to the domain).
 const MaxRecordNameLen = 63
 
+// NormalizeDNSRecordName checks a record's name (relative to the fleet
+// domain) and returns it lowercase without a trailing dot.
+func NormalizeDNSRecordName(name string) (string, error) {
+	n := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(name), "."))
+	if n == "" || len(n) > MaxRecordNameLen {
+		return n, Errorf(CodeInvalidArgument, "record name must be 1–%d characters, relative to the fleet domain (\"db\", \"api.prod\")", MaxRecordNameLen)
+	}
+	for _, l := range strings.Split(n, ".") {
+		if ValidateName(l) != nil {
+			return n, Errorf(CodeInvalidArgument, "record name %q: label %q: lowercase letters, digits and '-', not starting or ending with '-'", name, l)
+		}
+	}
+	return n, nil
+}
+
 // NormalizeDNSRecord checks an admin's DNS record and returns it in
 // canonical form: lowercase name and type, a parsed address, a CNAME
 // target without the trailing dot.
 func NormalizeDNSRecord(r DNSRecord) (DNSRecord, error) {
-	out := DNSRecord{Name: strings.ToLower(strings.TrimSuffix(strings.TrimSpace(r.Name), ".")), Type: strings.ToUpper(strings.TrimSpace(r.Type))}
-	if out.Name == "" || len(out.Name) > MaxRecordNameLen {
-		return out, Errorf(CodeInvalidArgument, "record name must be 1–%d characters, relative to the fleet domain (\"db\", \"api.prod\")", MaxRecordNameLen)
-	}
-	for _, l := range strings.Split(out.Name, ".") {
-		if ValidateName(l) != nil {
-			return out, Errorf(CodeInvalidArgument, "record name %q: label %q: lowercase letters, digits and '-', not starting or ending with '-'", r.Name, l)
-		}
+	out := DNSRecord{Type: strings.ToUpper(strings.TrimSpace(r.Type))}
+	var err error
+	if out.Name, err = NormalizeDNSRecordName(r.Name); err != nil {
+		return out, err
 	}
 	v := strings.TrimSpace(r.Value)
 	switch out.Type {

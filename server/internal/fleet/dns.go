@@ -35,7 +35,7 @@ func (s *Service) AddDNSRecord(ctx context.Context, a Actor, r wire.DNSRecord) (
 
 // RemoveDNSRecords removes a name's records (of one type, when given).
 func (s *Service) RemoveDNSRecords(ctx context.Context, a Actor, name, rtype string) ([]wire.DNSRecord, error) {
-	probe, err := wire.NormalizeDNSRecord(wire.DNSRecord{Name: name, Type: "A", Value: "192.0.2.1"})
+	name, err := wire.NormalizeDNSRecordName(name)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +43,7 @@ func (s *Service) RemoveDNSRecords(ctx context.Context, a Actor, name, rtype str
 	if rtype != "" && rtype != "A" && rtype != "AAAA" && rtype != "CNAME" {
 		return nil, wire.Errorf(wire.CodeInvalidArgument, "record type %q: want A, AAAA or CNAME", rtype)
 	}
-	removed, ch, err := s.db.RemoveDNSRecords(ctx, a, probe.Name, rtype)
+	removed, ch, err := s.db.RemoveDNSRecords(ctx, a, name, rtype)
 	if err != nil {
 		return nil, err
 	}

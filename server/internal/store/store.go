@@ -234,12 +234,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	// A database a newer server wrote may hold what this one cannot read
 	// or would undo: refuse before touching anything.
-	known := 0
-	for _, e := range entries {
-		if v, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0]); err == nil && v > known {
-			known = v
-		}
-	}
+	known := KnownSchema()
 	var newest sql.NullInt64
 	if err := db.w.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&newest); err != nil {
 		return fmt.Errorf("store: read schema version: %w", err)
