@@ -159,6 +159,23 @@ func (e *Engine) dnsStatus() *DNSView {
 	return v
 }
 
+// namesMove reports whether applying nm to v changes what the fleet
+// resolver answers: a full map, Self (the domain, the admin's records, its
+// own name), a peer added or removed, or a peer renamed or readdressed.
+// Most deltas only move endpoints; they do not rebuild the zone.
+func namesMove(v *wire.View, nm wire.NetMap) bool {
+	if nm.Full || nm.Self != nil || len(nm.Added)+len(nm.Removed) > 0 {
+		return true
+	}
+	for _, p := range nm.Changed {
+		old, ok := v.Peers[p.ID]
+		if !ok || old.Name != p.Name || old.IPv4 != p.IPv4 || old.IPv6 != p.IPv6 {
+			return true
+		}
+	}
+	return false
+}
+
 func hostOf(name, v4, v6 string) resolver.Host {
 	h := resolver.Host{Name: name}
 	h.IPv4, _ = netip.ParseAddr(v4)

@@ -352,6 +352,7 @@ func (e *Engine) applyMap(nm wire.NetMap) {
 			return
 		}
 	}
+	names := e.DNS != nil && namesMove(&e.view, nm) // asked of the view before the map
 	if err := e.view.Apply(nm); err != nil {
 		e.mu.Unlock()
 		e.Log.Error("ignoring a network map", "version", nm.Version, "err", err)
@@ -370,7 +371,9 @@ func (e *Engine) applyMap(nm wire.NetMap) {
 	if nm.Unchanged {
 		return
 	}
-	e.syncDNS() // renames and revocations answer with the next query
+	if names {
+		e.syncDNS() // renames and revocations answer with the next query
+	}
 	// Deltas come whenever any machine in the fleet changes: Debug, so a
 	// big fleet does not fill the log; full maps (start, reconnect) Info.
 	lvl := slog.LevelDebug
