@@ -197,7 +197,7 @@ func TestUpgradeFromEarlierSchemas(t *testing.T) {
 		t.Fatal("no schema dumps under testdata/sqlite (run with -update-dump)")
 	}
 	if _, err := os.Stat(current); err != nil {
-		t.Errorf("no dump of the current schema %s: run `go test ./server/internal/store -run TestUpgrade -update-dump` and commit it", current)
+		t.Errorf("no dump of the current schema %s: run `WIREFLEET_TEST_POSTGRES=$(scripts/postgres.sh start) go test ./server/internal/store -run TestUpgrade -update-dump` and commit it (both databases' dumps)", current)
 	}
 	for _, d := range dumps {
 		t.Run(filepath.Base(d), func(t *testing.T) {
@@ -217,29 +217,46 @@ func TestUpgradeFromEarlierSchemas(t *testing.T) {
 				t.Fatalf("open %s with today's schema: %v", d, err)
 			}
 			defer db.Close()
-			ms, err := db.ListMachines(ctx, MachineFilter{})
-			if err != nil || len(ms) != 2 {
-				t.Fatalf("machines from %s: %d (%v)", d, len(ms), err)
-			}
-			web, err := db.Machine(ctx, "web-1")
-			if err != nil || web.PinnedVersion != "1.5.0" || web.State != wire.MachineActive {
-				t.Fatalf("web-1 from %s: %+v %v", d, web, err)
-			}
-			if f, err := db.Flag(ctx, "new-ui"); err != nil || !f.Enabled {
-				t.Fatalf("flag from %s: %+v %v", d, f, err)
-			}
-			if h, err := db.Health(ctx, "web-1", 10); err != nil || h.Latest == nil {
-				t.Fatalf("health from %s: %+v %v", d, h, err)
-			}
-			if _, err := db.UpdateHistory(ctx, web.ID, 10); err != nil {
-				t.Fatalf("update history from %s: %v", d, err)
-			}
-			// And the old database takes new writes.
-			tok := token(t, db, NewToken{})
-			if _, _, err := db.Enroll(ctx, admin, enrollment(t, tok, "after-upgrade")); err != nil {
-				t.Fatalf("enroll after upgrading %s: %v", d, err)
-			}
+			checkUpgraded(t, db, d)
 		})
+	}
+}
+
+// checkUpgraded asserts that a store opened on a dump written by populate
+// (under any schema) reads back what populate wrote and takes new writes.
+func checkUpgraded(t *testing.T, db *DB, d string) {
+	t.Helper()
+	ctx := context.Background()
+	ms, err := db.ListMachines(ctx, MachineFilter{})
+	if err != nil || len(ms) != 2 {
+		t.Fatalf("machines from %s: %d (%v)", d, len(ms), err)
+	}
+	web, err := db.Machine(ctx, "web-1")
+	if err != nil || web.PinnedVersion != "1.5.0" || web.State != wire.MachineActive {
+		t.Fatalf("web-1 from %s: %+v %v", d, web, err)
+	}
+	if f, err := db.Flag(ctx, "new-ui"); err != nil || !f.Enabled {
+		t.Fatalf("flag from %s: %+v %v", d, f, err)
+	}
+	if h, err := db.Health(ctx, "web-1", 10); err != nil || h.Latest == nil {
+		t.Fatalf("health from %s: %+v %v", d, h, err)
+	}
+	if _, err := db.UpdateHistory(ctx, web.ID, 10); err != nil {
+		t.Fatalf("update history from %s: %v", d, err)
+	}
+	// And the old database takes new writes: an enrollment (a machine, an
+	// audit row from the dump's sequence), a health report and a revocation.
+	tok := token(t, db, NewToken{})
+	m, _, err := db.Enroll(ctx, admin, enrollment(t, tok, "after-upgrade"))
+	if err != nil {
+		t.Fatalf("enroll after upgrading %s: %v", d, err)
+	}
+	if err := db.SaveHealth(ctx, []HealthEntry{{MachineID: m.ID, ReceivedAt: time.Now(), Report: wire.HealthReport{At: time.Now(), AgentVersion: "1.1.0", OS: "linux",
+		Update: &wire.UpdateStatus{From: "1.0.0", To: "1.1.0", State: "ok", At: time.Now()}}}}, 10); err != nil {
+		t.Fatalf("health after upgrading %s: %v", d, err)
+	}
+	if _, _, err := db.RevokeMachine(ctx, admin, m.ID); err != nil {
+		t.Fatalf("revoke after upgrading %s: %v", d, err)
 	}
 }
 
