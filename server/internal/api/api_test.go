@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -33,6 +34,7 @@ import (
 type env struct {
 	url   string
 	db    *store.DB
+	path  string // the SQLite file
 	hub   *netmap.Hub
 	admin *client.Client
 	key   string
@@ -52,7 +54,8 @@ func newEnv(t testing.TB, cfg Config) *env {
 func newEnvWith(t testing.TB, cfg Config, fcfg fleet.Config) *env {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "api.db"))
+	path := filepath.Join(t.TempDir(), "api.db")
+	db, err := store.Open(ctx, "sqlite://"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +79,7 @@ func newEnvWith(t testing.TB, cfg Config, fcfg fleet.Config) *env {
 		t.Fatal(err)
 	}
 	admin, _ := client.New(srv.URL, client.WithToken(resp.APIKey))
-	return &env{url: srv.URL, db: db, hub: hub, admin: admin, key: resp.APIKey, srv: srv, stopHub: cancel, reg: reg}
+	return &env{url: srv.URL, db: db, path: path, hub: hub, admin: admin, key: resp.APIKey, srv: srv, stopHub: cancel, reg: reg}
 }
 
 func pubkey() string {
@@ -925,5 +928,46 @@ func TestPolicyPollsHoldThroughOtherMachinesChanges(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the policy change did not answer the held poll")
+	}
+}
+
+// Health reports are acknowledged before they are written: a batch the
+// database refuses for a moment (a deadlock, a failover) is written again,
+// not dropped.
+func TestHealthBatchIsRetriedAfterAFailedWrite(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	a, ra := e.agent(t, e.token(t, wire.CreateTokenRequest{}), "retried")
+	raw, err := sql.Open("sqlite", "file:"+e.path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, q := range []string{
+		`CREATE TABLE fail_health (on_ INTEGER)`, `INSERT INTO fail_health VALUES (1)`,
+		`CREATE TRIGGER fail_health BEFORE INSERT ON health_reports WHEN (SELECT on_ FROM fail_health) = 1 BEGIN SELECT RAISE(ABORT, 'refused for the test'); END`,
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.ReportHealth(ctx, wire.HealthReport{At: time.Now(), AgentVersion: "1", OS: "linux", CPUPercent: 42}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(healthEvery + 100*time.Millisecond) // the first write has failed
+	if _, err := raw.Exec(`UPDATE fail_health SET on_ = 0`); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		h, err := e.admin.Health(ctx, ra.Name, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Latest != nil && h.Latest.CPUPercent == 42 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the acknowledged report was not written after the database recovered")
+		}
 	}
 }

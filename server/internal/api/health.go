@@ -22,6 +22,9 @@ const (
 	healthHistory = 120 // per machine: an hour at the default 30 s interval
 )
 
+// healthRetries are the waits before a failed batch is written again.
+var healthRetries = []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second}
+
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	m := machineFrom(r.Context())
 	var rep wire.HealthReport
@@ -61,9 +64,23 @@ func (s *Server) RunHealthWriter(ctx context.Context) {
 		if len(batch) == 0 {
 			return
 		}
-		if err := s.db.SaveHealth(ctx, batch, healthHistory); err != nil {
-			s.log.Error("writing health reports", "reports", len(batch), "err", err)
+		// The reports were acknowledged: a failed write (a deadlock, a
+		// replica failing over) is tried again before they are given up.
+		for attempt := 0; ; attempt++ {
+			err := s.db.SaveHealth(ctx, batch, healthHistory)
+			if err == nil {
+				break
+			}
 			s.m.dbErrors.WithLabelValues("health").Inc()
+			if attempt == len(healthRetries) || ctx.Err() != nil {
+				s.log.Error("writing health reports; these are lost", "reports", len(batch), "err", err)
+				break
+			}
+			s.log.Warn("writing health reports; trying again", "reports", len(batch), "in", healthRetries[attempt], "err", err)
+			select {
+			case <-time.After(healthRetries[attempt]):
+			case <-ctx.Done():
+			}
 		}
 		batch = batch[:0]
 	}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -25,6 +27,11 @@ func (db *DB) SaveHealth(ctx context.Context, batch []HealthEntry, keep int) err
 	if len(batch) == 0 {
 		return nil
 	}
+	// Rows are locked in machine-ID order, as TouchLastSeen locks them: in
+	// any other order two batches over the same machines deadlock on
+	// PostgreSQL and one is rolled back. A machine's reports keep their order.
+	batch = slices.Clone(batch)
+	slices.SortStableFunc(batch, func(a, b HealthEntry) int { return strings.Compare(a.MachineID, b.MachineID) })
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		ins, err := tx.PrepareContext(ctx, db.q(`INSERT INTO health_reports (machine_id, received_at, report)
 			SELECT CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT) WHERE EXISTS (SELECT 1 FROM machines WHERE id = ?)`))
@@ -59,8 +66,7 @@ func (db *DB) SaveHealth(ctx context.Context, batch []HealthEntry, keep int) err
 			return err
 		}
 		defer trimHist.Close()
-		touched := map[string]bool{}
-		updated := map[string]bool{}
+		var touched, updated []string
 		for _, e := range batch {
 			b, err := json.Marshal(e.Report)
 			if err != nil {
@@ -77,20 +83,24 @@ func (db *DB) SaveHealth(ctx context.Context, batch []HealthEntry, keep int) err
 				if _, err := hist.ExecContext(ctx, e.MachineID, u.From, u.To, u.State, u.Reason, ms(u.At), at, e.MachineID); err != nil {
 					return err
 				}
-				updated[e.MachineID] = true
+				if len(updated) == 0 || updated[len(updated)-1] != e.MachineID {
+					updated = append(updated, e.MachineID)
+				}
 			}
 			v := e.Report.AgentVersion
 			if _, err := latest.ExecContext(ctx, string(b), at, at, v, v, upd, e.MachineID); err != nil {
 				return err
 			}
-			touched[e.MachineID] = true
+			if len(touched) == 0 || touched[len(touched)-1] != e.MachineID {
+				touched = append(touched, e.MachineID)
+			}
 		}
-		for id := range touched {
+		for _, id := range touched {
 			if _, err := trim.ExecContext(ctx, id, id, keep); err != nil {
 				return err
 			}
 		}
-		for id := range updated {
+		for _, id := range updated {
 			if _, err := trimHist.ExecContext(ctx, id, id, KeepUpdates); err != nil {
 				return err
 			}

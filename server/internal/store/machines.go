@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -422,6 +423,7 @@ func (db *DB) TouchLastSeen(ctx context.Context, seen map[string]time.Time) erro
 	for id := range seen {
 		ids = append(ids, id)
 	}
+	slices.Sort(ids) // the order SaveHealth locks rows in: see there
 	// In transactions of touchChunk rows: one transaction over a whole
 	// fleet's rows (50,000 every 30 s) would hold SQLite's single writer for
 	// seconds, and every health report waiting to commit with it.
