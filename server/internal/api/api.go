@@ -27,6 +27,7 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/ratelimit"
 	"github.com/wirefleet/wirefleet/server/internal/relay"
+	"github.com/wirefleet/wirefleet/server/internal/reqid"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -155,7 +156,7 @@ func (s *Server) routes(local bool) http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, wire.Errorf(wire.CodeNotFound, "no API route %s %s", r.Method, r.URL.Path))
 	})
-	return requestID(s.instrument(mux))
+	return reqid.Middleware(s.instrument(mux))
 }
 
 // writeError writes err as a JSON error. *wire.Error values travel as they
@@ -167,12 +168,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// The client went away (an agent restarted, a load balancer timed
 		// out): nobody reads this answer and the server did nothing wrong,
 		// so it is neither an error in the log nor a 500 in the metrics.
-		s.log.Debug("client went away", "method", r.Method, "path", r.URL.Path, "request_id", requestIDOf(r.Context()), "err", err)
+		s.log.Debug("client went away", "method", r.Method, "path", r.URL.Path, "request_id", reqid.From(r.Context()), "err", err)
 		w.WriteHeader(statusClientClosed)
 		return
 	}
 	if we == nil {
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", requestIDOf(r.Context()), "err", err)
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", reqid.From(r.Context()), "err", err)
 		if s.m != nil {
 			s.m.dbErrors.WithLabelValues("request").Inc()
 		}

@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/wirefleet/wirefleet/server/internal/reqid"
 )
 
 // Every answer carries an X-Request-ID, a proxy's well-formed one is kept
@@ -16,7 +18,7 @@ import (
 func TestRequestIDs(t *testing.T) {
 	var logs bytes.Buffer
 	s := &Server{log: slog.New(slog.NewJSONHandler(&logs, nil))}
-	h := requestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := reqid.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errors.New("store: disk I/O error"))
 	}))
 	for _, tc := range []struct{ sent, want string }{

@@ -31,6 +31,7 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/oneliner"
 	"github.com/wirefleet/wirefleet/server/internal/ratelimit"
+	"github.com/wirefleet/wirefleet/server/internal/reqid"
 	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
@@ -155,7 +156,7 @@ func (w *Web) Handler() http.Handler {
 	mux.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
 		w.fail(rw, r, http.StatusNotFound, "There is no page at this address.")
 	})
-	return securityHeaders(mux)
+	return reqid.Middleware(securityHeaders(mux))
 }
 
 // securityHeaders sets the headers every page carries.
@@ -241,8 +242,9 @@ func (w *Web) render(rw http.ResponseWriter, r *http.Request, name string, statu
 	t := w.pages[name]
 	var b strings.Builder
 	if err := t.Execute(&b, p); err != nil {
-		w.log.Error("web: render", "page", name, "err", err)
-		http.Error(rw, "The page could not be drawn; the server log has details.", http.StatusInternalServerError)
+		id := reqid.From(r.Context())
+		w.log.Error("web: render", "page", name, "request_id", id, "err", err)
+		http.Error(rw, "The page could not be drawn; the server log has details (request ID "+id+").", http.StatusInternalServerError)
 		return
 	}
 	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -267,8 +269,9 @@ func (w *Web) internal(rw http.ResponseWriter, r *http.Request, err error) {
 		w.fail(rw, r, we.Code.Status(), we.Message)
 		return
 	}
-	w.log.Error("web: request failed", "path", r.URL.Path, "err", err)
-	w.fail(rw, r, http.StatusInternalServerError, "Something went wrong on the server; the server log has the details.")
+	id := reqid.From(r.Context())
+	w.log.Error("web: request failed", "path", r.URL.Path, "request_id", id, "err", err)
+	w.fail(rw, r, http.StatusInternalServerError, "Something went wrong on the server; the server log has the details under request ID "+id+".")
 }
 
 func (w *Web) loginPage(rw http.ResponseWriter, r *http.Request) {
