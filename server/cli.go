@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -280,6 +281,36 @@ func machinesCmd() *cobra.Command {
 	del := one("delete ID|NAME", "Delete a machine", func(ctx context.Context, cl *client.Client, a []string) (wire.Machine, error) {
 		return cl.DeleteMachine(ctx, a[0])
 	}, 1)
+	var all bool
+	rotate := &cobra.Command{
+		Use:   "rotate-key ID|NAME | rotate-key --all",
+		Short: "Ask a machine's agent (or every active machine's) to replace its WireGuard key now; peers follow through their maps",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if all != (len(args) == 0) || len(args) > 1 {
+				return errors.New("give one machine, or --all and no machine")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				if all {
+					r, err := cl.RotateAllKeys(ctx)
+					if err != nil {
+						return err
+					}
+					return c.print(cmd.OutOrStdout(), r, func(tw *tabwriter.Writer) {
+						fmt.Fprintf(tw, "asked %d machines to rotate their WireGuard keys; each does at its next map (offline ones when they return)\n", r.Machines)
+					})
+				}
+				m, err := cl.RotateKey(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return printMachines(c, cmd.OutOrStdout(), []wire.Machine{m})
+			})
+		},
+	}
+	rotate.Flags().BoolVar(&all, "all", false, "every active machine (after a suspected compromise)")
 	var limit int
 	health := &cobra.Command{
 		Use: "health ID|NAME", Short: "Show a machine's latest health report and history", Args: cobra.ExactArgs(1),
@@ -314,7 +345,7 @@ func machinesCmd() *cobra.Command {
 		},
 	}
 	health.Flags().IntVar(&limit, "limit", 60, "history entries to fetch (0–120)")
-	return group("machines", "List, show, rename, tag, pin, revoke and delete machines; show health", c, list, show, rename, tag, pin, unpin, revoke, del, health)
+	return group("machines", "List, show, rename, tag, pin, revoke and delete machines; rotate their keys; show health", c, list, show, rename, tag, pin, unpin, revoke, del, rotate, health)
 }
 
 func apikeysCmd() *cobra.Command {

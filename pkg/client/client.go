@@ -323,6 +323,18 @@ func (c *Client) RevokeMachine(ctx context.Context, id string) (wire.Machine, er
 	return out, c.do(ctx, http.MethodPost, wire.PathMachines+"/"+url.PathEscape(id)+"/revoke", nil, &out)
 }
 
+// RotateKey asks a machine's agent to replace its WireGuard key now.
+func (c *Client) RotateKey(ctx context.Context, id string) (wire.Machine, error) {
+	var out wire.Machine
+	return out, c.do(ctx, http.MethodPost, wire.PathMachines+"/"+url.PathEscape(id)+"/rotate-key", nil, &out)
+}
+
+// RotateAllKeys asks every active machine to replace its WireGuard key.
+func (c *Client) RotateAllKeys(ctx context.Context) (wire.RotateKeysResponse, error) {
+	var out wire.RotateKeysResponse
+	return out, c.do(ctx, http.MethodPost, wire.PathRotateKeys, nil, &out)
+}
+
 // DeleteMachine deletes a machine.
 func (c *Client) DeleteMachine(ctx context.Context, id string) (wire.Machine, error) {
 	var out wire.Machine

@@ -15,10 +15,12 @@ const (
 	PathRelay     = "/api/v1/agent/relay" // WebSocket; frames in pkg/relay
 	PathTokens    = "/api/v1/tokens"
 	PathMachines  = "/api/v1/machines"
-	PathAudit     = "/api/v1/audit"
-	PathAPIKeys   = "/api/v1/apikeys"
-	PathAdmins    = "/api/v1/admins"
-	PathServer    = "/api/v1/server"
+	// PathRotateKeys asks every active machine to replace its WireGuard key.
+	PathRotateKeys = "/api/v1/machines/rotate-keys"
+	PathAudit      = "/api/v1/audit"
+	PathAPIKeys    = "/api/v1/apikeys"
+	PathAdmins     = "/api/v1/admins"
+	PathServer     = "/api/v1/server"
 )
 
 // Secret prefixes. Every secret is the prefix followed by 256 random bits in
@@ -78,6 +80,13 @@ type Self struct {
 	// Filter is what this machine enforces on its tunnel under the access
 	// policy; nil when no policy is set (every peer may reach every port).
 	Filter *Filter `json:"filter,omitempty"`
+	// PublicKey is the WireGuard key the server has for this machine (the
+	// peers' maps carry it): an agent that crashed in the middle of a key
+	// rotation learns here which of its two keys is in force.
+	PublicKey string `json:"public_key,omitempty"`
+	// RotateKeyBefore, when set, asks the agent to replace a WireGuard key
+	// created before it (an admin's request, for one machine or the fleet).
+	RotateKeyBefore *time.Time `json:"rotate_key_before,omitempty"`
 }
 
 // Peer is one other machine the receiver should be able to reach.
@@ -199,6 +208,17 @@ type Machine struct {
 	// PinnedVersion is the agent version an admin pinned this machine to;
 	// empty when it follows its channel.
 	PinnedVersion string `json:"pinned_version,omitempty"`
+	// KeyCreatedAt is when the machine's WireGuard key was registered
+	// (at enrollment, then at each rotation).
+	KeyCreatedAt *time.Time `json:"key_created_at,omitempty"`
+	// RotateKeyBefore is an admin's pending request that the agent replace
+	// a key older than this; it is done once KeyCreatedAt passes it.
+	RotateKeyBefore *time.Time `json:"rotate_key_before,omitempty"`
+}
+
+// RotateKeysResponse says how many machines were asked to rotate their key.
+type RotateKeysResponse struct {
+	Machines int `json:"machines"`
 }
 
 // UpdateMachineRequest renames or re-tags a machine. Nil fields are left as

@@ -136,6 +136,20 @@ func (s *Server) revokeMachine(w http.ResponseWriter, r *http.Request) {
 	s.mutated(w, r, m, err)
 }
 
+func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) {
+	m, err := s.fl.RequestKeyRotation(r.Context(), adminFrom(r.Context()), r.PathValue("id"))
+	s.mutated(w, r, m, err)
+}
+
+func (s *Server) rotateAllKeys(w http.ResponseWriter, r *http.Request) {
+	n, err := s.fl.RequestKeyRotationAll(r.Context(), adminFrom(r.Context()))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.RotateKeysResponse{Machines: n})
+}
+
 func (s *Server) deleteMachine(w http.ResponseWriter, r *http.Request) {
 	m, err := s.fl.DeleteMachine(r.Context(), adminFrom(r.Context()), r.PathValue("id"))
 	s.mutated(w, r, m, err)

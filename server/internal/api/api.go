@@ -120,6 +120,8 @@ func (s *Server) routes(local bool) http.Handler {
 	admin("GET "+wire.PathMachines+"/{id}", s.getMachine)
 	admin("PATCH "+wire.PathMachines+"/{id}", s.updateMachine)
 	admin("POST "+wire.PathMachines+"/{id}/revoke", s.revokeMachine)
+	admin("POST "+wire.PathMachines+"/{id}/rotate-key", s.rotateKey)
+	admin("POST "+wire.PathRotateKeys, s.rotateAllKeys)
 	admin("DELETE "+wire.PathMachines+"/{id}", s.deleteMachine)
 	admin("GET "+wire.PathMachines+"/{id}/health", s.getHealth)
 	admin("GET "+wire.PathAudit, s.listAudit)

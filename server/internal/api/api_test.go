@@ -971,3 +971,84 @@ func TestHealthBatchIsRetriedAfterAFailedWrite(t *testing.T) {
 		}
 	}
 }
+
+// An admin's key-rotation request reaches the machine's agent in its Self;
+// the rotation (a rekey) registers a dated key, ends the request, reaches
+// peers, and is audited. A retried rekey of the same key changes nothing;
+// a revoked machine cannot be asked.
+func TestKeyRotationRequest(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	tok := e.token(t, wire.CreateTokenRequest{Reusable: true})
+	a, ra := e.agent(t, tok, "a")
+	b, _ := e.agent(t, tok, "b")
+	first, err := e.admin.Machine(ctx, ra.Name)
+	if err != nil || first.KeyCreatedAt == nil || first.RotateKeyBefore != nil {
+		t.Fatalf("fresh machine: key created %v, rotation %v (%v)", first.KeyCreatedAt, first.RotateKeyBefore, err)
+	}
+	nm, err := a.Netmap(ctx, 0, 0)
+	if err != nil || nm.Self.PublicKey != first.PublicKey || nm.Self.RotateKeyBefore != nil {
+		t.Fatalf("self before the request: %+v (%v)", nm.Self, err)
+	}
+	v := nm.Version
+	time.Sleep(2 * time.Millisecond) // the request is dated after the key
+	asked, err := e.admin.RotateKey(ctx, ra.Name)
+	if err != nil || asked.RotateKeyBefore == nil {
+		t.Fatalf("rotate-key: %+v %v", asked, err)
+	}
+	nm, err = a.Netmap(ctx, v, 5*time.Second)
+	if err != nil || nm.Self == nil || nm.Self.RotateKeyBefore == nil || !nm.Self.RotateKeyBefore.Equal(*asked.RotateKeyBefore) {
+		t.Fatalf("the request did not reach the agent: %+v (%v)", nm.Self, err)
+	}
+	v = nm.Version
+	bv := e.hub.Version()
+	got := make(chan wire.NetMap, 1)
+	go func() { nm, _ := b.Netmap(ctx, bv, 30*time.Second); got <- nm }()
+	time.Sleep(50 * time.Millisecond)
+	newKey := pubkey()
+	done, err := a.Rekey(ctx, newKey)
+	if err != nil || done.PublicKey != newKey || done.RotateKeyBefore != nil || !done.KeyCreatedAt.After(*first.KeyCreatedAt) {
+		t.Fatalf("rekey: %+v %v", done, err)
+	}
+	select {
+	case nm := <-got:
+		if len(nm.Changed) != 1 || nm.Changed[0].PublicKey != newKey {
+			t.Fatalf("the peer sees %+v", nm)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the rotation did not reach the peer")
+	}
+	nm, err = a.Netmap(ctx, v, 5*time.Second)
+	if err != nil || nm.Self == nil || nm.Self.PublicKey != newKey || nm.Self.RotateKeyBefore != nil {
+		t.Fatalf("self after the rotation: %+v (%v)", nm.Self, err)
+	}
+	v = e.hub.Version()
+	again, err := a.Rekey(ctx, newKey)
+	if err != nil || !again.KeyCreatedAt.Equal(*done.KeyCreatedAt) || e.hub.Version() != v {
+		t.Fatalf("a retried rekey changed something: %+v %v (version %d → %d)", again, err, v, e.hub.Version())
+	}
+	ev, err := e.admin.Audit(ctx, client.AuditFilter{Target: ra.MachineID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, x := range ev.Events {
+		actions = append(actions, x.Action)
+	}
+	if s := strings.Join(actions, " "); !strings.Contains(s, "machine.rekey") || !strings.Contains(s, "machine.rotate_key") || strings.Count(s, "machine.rekey") != 1 {
+		t.Fatalf("audit: %s", s)
+	}
+	n, err := e.admin.RotateAllKeys(ctx)
+	if err != nil || n.Machines != 2 {
+		t.Fatalf("rotate all: %+v %v", n, err)
+	}
+	if _, err := e.admin.RevokeMachine(ctx, ra.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.admin.RotateKey(ctx, ra.Name); code(err) != wire.CodeConflict {
+		t.Fatalf("rotate a revoked machine: %v, want conflict", err)
+	}
+	if n, err := e.admin.RotateAllKeys(ctx); err != nil || n.Machines != 1 {
+		t.Fatalf("rotate all after a revocation: %+v %v", n, err)
+	}
+}

@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 
 	"github.com/wirefleet/wirefleet/pkg/version"
@@ -147,8 +149,43 @@ func (s *Service) Rekey(ctx context.Context, a Actor, machineID, publicKey strin
 	if err := wire.ValidatePublicKey(publicKey); err != nil {
 		return wire.Machine{}, err
 	}
+	if cur, err := s.db.Machine(ctx, machineID); err == nil && cur.PublicKey == publicKey {
+		return cur, nil // a retried rotation: the key is registered already
+	}
 	m, ch, err := s.db.Rekey(ctx, a, machineID, publicKey)
+	if err == nil {
+		s.log.Info("WireGuard key rotated", "machine", m.ID, "name", m.Name)
+	}
 	return s.done(ctx, m, ch, err)
+}
+
+// RequestKeyRotation asks one machine's agent to replace its WireGuard
+// key now; it does so at its next map, and peers follow through theirs.
+func (s *Service) RequestKeyRotation(ctx context.Context, a Actor, idOrName string) (wire.Machine, error) {
+	m, ch, err := s.db.RequestKeyRotation(ctx, a, idOrName)
+	return s.done(ctx, m, ch, err)
+}
+
+// RequestKeyRotationAll asks every active machine to replace its key (the
+// answer to a suspected compromise) and returns how many were asked.
+func (s *Service) RequestKeyRotationAll(ctx context.Context, a Actor) (int, error) {
+	ms, err := s.db.ListMachines(ctx, store.MachineFilter{State: wire.MachineActive})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range ms {
+		if _, err := s.RequestKeyRotation(ctx, a, m.ID); err != nil {
+			var we *wire.Error
+			if errors.Is(err, store.ErrNotFound) || errors.As(err, &we) && we.Code == wire.CodeConflict {
+				continue // revoked or deleted meanwhile
+			}
+			return n, fmt.Errorf("fleet: rotate the key of %s: %w", m.Name, err)
+		}
+		n++
+	}
+	s.log.Info("WireGuard key rotation requested for the fleet", "machines", n, "by", a.Name)
+	return n, nil
 }
 
 // MachineUpdate names what to change on a machine; nil fields stay as

@@ -73,6 +73,8 @@ type entry struct {
 	addedAt uint64 // version at which it (re)appeared in the map
 	attrs   policy.Machine
 	class   policy.Class // under the hub's policy ("" without one)
+	// rotateBefore is an admin's pending key-rotation request (nil: none).
+	rotateBefore *time.Time
 }
 
 // logEntry is one map version: which machine changed and what it was
@@ -309,7 +311,7 @@ func (h *Hub) newEntry(m wire.Machine, gen, addedAt uint64) *entry {
 	if err != nil { // a struct of strings always encodes
 		panic(fmt.Sprintf("netmap: encode peer: %v", err))
 	}
-	e := &entry{peer: p, gen: gen, enc: enc, addedAt: addedAt, attrs: PolicyOf(m)}
+	e := &entry{peer: p, gen: gen, enc: enc, addedAt: addedAt, attrs: PolicyOf(m), rotateBefore: m.RotateKeyBefore}
 	if h.pol != nil {
 		e.class = h.pol.ClassOf(e.attrs)
 	}
@@ -755,7 +757,7 @@ func (h *Hub) selfOf(e *entry) *wire.Self {
 		ID: e.peer.ID, Name: e.peer.Name, IPv4: e.peer.IPv4, IPv6: e.peer.IPv6,
 		Prefix4: h.prefix4.String(), Prefix6: h.prefix6.String(),
 		MTU: h.opts.MTU, Keepalive: h.opts.Keepalive, STUN: h.opts.STUN, Relay: h.opts.Relay, DNSDomain: h.opts.DNSDomain,
-		DNSRecords: h.records,
+		DNSRecords: h.records, PublicKey: e.peer.PublicKey, RotateKeyBefore: e.rotateBefore,
 	}
 	if h.pol != nil {
 		s.Filter = &wire.Filter{Policy: h.polVer, Rules: h.pol.Inbound(e.class)}

@@ -36,7 +36,7 @@ type Change struct {
 	MachineID string
 }
 
-const machineCols = `id, name, hostname, os, os_version, arch, agent_version, public_key, ipv4, ipv6, tags, endpoints, ephemeral, state, created_at, last_seen, revoked_at, health, update_status, pinned_version`
+const machineCols = `id, name, hostname, os, os_version, arch, agent_version, public_key, ipv4, ipv6, tags, endpoints, ephemeral, state, created_at, last_seen, revoked_at, health, update_status, pinned_version, key_created_at, rotate_key_before`
 
 func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 	var (
@@ -45,10 +45,11 @@ func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 		ephemeral           int
 		created             int64
 		lastSeen, revokedAt sql.NullInt64
+		keyAt, rotate       sql.NullInt64
 		health, update      sql.NullString
 	)
 	err := row.Scan(&m.ID, &m.Name, &m.Hostname, &m.OS, &m.OSVersion, &m.Arch, &m.AgentVersion, &m.PublicKey,
-		&m.IPv4, &m.IPv6, &tags, &eps, &ephemeral, &m.State, &created, &lastSeen, &revokedAt, &health, &update, &m.PinnedVersion)
+		&m.IPv4, &m.IPv6, &tags, &eps, &ephemeral, &m.State, &created, &lastSeen, &revokedAt, &health, &update, &m.PinnedVersion, &keyAt, &rotate)
 	if err != nil {
 		return m, err
 	}
@@ -68,6 +69,13 @@ func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 	m.Ephemeral = ephemeral != 0
 	m.CreatedAt = fromMS(created)
 	m.LastSeen, m.RevokedAt = fromNullMS(lastSeen), fromNullMS(revokedAt)
+	m.KeyCreatedAt, m.RotateKeyBefore = fromNullMS(keyAt), fromNullMS(rotate)
+	if m.KeyCreatedAt == nil { // enrolled before keys were dated
+		m.KeyCreatedAt = &m.CreatedAt
+	}
+	if m.RotateKeyBefore != nil && !m.KeyCreatedAt.Before(*m.RotateKeyBefore) {
+		m.RotateKeyBefore = nil // done
+	}
 	return m, nil
 }
 
@@ -147,10 +155,10 @@ func (db *DB) enroll(ctx context.Context, a Actor, e Enrollment) (wire.Machine, 
 			return err
 		}
 		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO machines (id, name, hostname, os, os_version, arch, agent_version, public_key, ip_index, ipv4, ipv6,
-				tags, endpoints, ephemeral, credential_hash, token_id, state, created_at, last_seen, version)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+				tags, endpoints, ephemeral, credential_hash, token_id, state, created_at, last_seen, version, key_created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			id, name, e.Hostname, e.OS, e.OSVersion, e.Arch, e.AgentVersion, e.PublicKey, idx, v4.String(), v6.String(),
-			jsonList(tok.Tags), jsonList(e.Endpoints), b2i(tok.Ephemeral), e.CredentialHash, tok.ID, wire.MachineActive, now, now, ch.Version)
+			jsonList(tok.Tags), jsonList(e.Endpoints), b2i(tok.Ephemeral), e.CredentialHash, tok.ID, wire.MachineActive, now, now, ch.Version, now)
 		if isUnique(err, "public_key") {
 			return wire.Errorf(wire.CodePublicKeyInUse, "this WireGuard public key is already registered to another machine")
 		}
@@ -405,14 +413,33 @@ func (db *DB) SetEndpoints(ctx context.Context, machineID string, eps []string) 
 // Rekey replaces a machine's WireGuard public key.
 func (db *DB) Rekey(ctx context.Context, a Actor, machineID, publicKey string) (wire.Machine, Change, error) {
 	return db.mutateMachine(ctx, machineID, func(tx *sql.Tx, m wire.Machine, v uint64) error {
-		_, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET public_key = ?, version = ? WHERE id = ?`), publicKey, v, m.ID)
+		_, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET public_key = ?, key_created_at = ?, version = ? WHERE id = ?`), publicKey, ms(db.Now()), v, m.ID)
 		if isUnique(err, "public_key") {
 			return wire.Errorf(wire.CodePublicKeyInUse, "this WireGuard public key is already registered to another machine")
 		}
 		if err != nil {
 			return err
 		}
-		return db.audit(ctx, tx, a, "machine.rekey", m.ID, map[string]any{"old_public_key": m.PublicKey, "public_key": publicKey})
+		details := map[string]any{"old_public_key": m.PublicKey, "public_key": publicKey, "key_age_s": int64(db.Now().Sub(*m.KeyCreatedAt).Seconds())}
+		if m.RotateKeyBefore != nil {
+			details["requested"] = true
+		}
+		return db.audit(ctx, tx, a, "machine.rekey", m.ID, details)
+	})
+}
+
+// RequestKeyRotation asks the agent of one machine to replace its
+// WireGuard key: the request reaches it in its own part of the map, and is
+// done when a key newer than the request is registered.
+func (db *DB) RequestKeyRotation(ctx context.Context, a Actor, idOrName string) (wire.Machine, Change, error) {
+	return db.mutateMachine(ctx, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
+		if m.State != wire.MachineActive {
+			return wire.Errorf(wire.CodeConflict, "machine %s is %s; only an active machine can rotate its key", m.Name, m.State)
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET rotate_key_before = ?, version = ? WHERE id = ?`), ms(db.Now()), v, m.ID); err != nil {
+			return err
+		}
+		return db.audit(ctx, tx, a, "machine.rotate_key", m.ID, map[string]any{"name": m.Name})
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -81,6 +82,10 @@ func writePostgresDumps(t *testing.T, dsn string) {
 	dir := filepath.Join("testdata", "postgres")
 	os.MkdirAll(dir, 0o755)
 	lite, _ := filepath.Glob(filepath.Join("testdata", "sqlite", "schema-*.sql"))
+	current := filepath.Join("testdata", "sqlite", fmt.Sprintf("schema-%04d.sql", KnownSchema()))
+	if !slices.Contains(lite, current) {
+		lite = append(lite, current) // TestUpgradeFromEarlierSchemas writes it after this test
+	}
 	for _, l := range lite {
 		n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(l), "schema-"), ".sql"))
 		if err != nil {
