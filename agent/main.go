@@ -45,6 +45,7 @@ type globals struct {
 	wireguard      string
 	eagerPeers     bool
 	acceptDNS      bool
+	keyRotation    time.Duration
 	peerIdle       time.Duration
 	logLevel       string
 	level          slog.Level
@@ -125,6 +126,9 @@ func main() {
 		if err != nil {
 			return err
 		}
+		if g.keyRotation != 0 && g.keyRotation < time.Hour {
+			return fmt.Errorf("--key-rotation %s: give at least 1h, or 0 to rotate only when an admin asks", g.keyRotation)
+		}
 		return checkPeerIdle(g.peerIdle)
 	}
 	pf.StringVar(&g.stateDir, "state-dir", os.Getenv("WIREFLEET_STATE_DIR"), "keep config, state and file secrets here instead of the OS default")
@@ -132,6 +136,7 @@ func main() {
 	pf.StringVar(&g.wireguard, "wireguard", tunnel.ModeAuto, "WireGuard backend: auto or userspace (wireguard-go with NAT traversal: direct where possible, else the server's relay) or kernel (the Linux module; direct paths only)")
 	pf.BoolVar(&g.eagerPeers, "eager-peers", false, "keep every peer configured in wireguard-go (by default a peer is configured on its first packet and removed after --peer-idle without traffic; userspace only)")
 	pf.BoolVar(&g.acceptDNS, "accept-dns", true, "answer NAME.<fleet domain> on the overlay address and point the system's resolver at it for that domain only (false: leave DNS alone)")
+	pf.DurationVar(&g.keyRotation, "key-rotation", engine.DefaultKeyRotation, "replace the WireGuard key when it is this old (0: only when an admin asks); peers follow through their maps")
 	pf.DurationVar(&g.peerIdle, "peer-idle", 5*time.Minute, "quiet period after which a peer is removed from wireguard-go until its next packet")
 	pf.StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
 	pf.DurationVar(&g.healthInterval, "health-interval", 30*time.Second, "how often to report health to the server")
@@ -258,7 +263,8 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 			}()
 		}
 		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, WireGuard: g.wireguard, EagerPeers: g.eagerPeers, PeerIdle: g.peerIdle, HealthInterval: g.healthInterval, Flags: fl,
-			Exe: executable(), UpdateInterval: g.updateInterval, UpdateGate: g.updateGate, Channel: channel, UpdateOutcome: start.Outcome}
+			Exe: executable(), UpdateInterval: g.updateInterval, UpdateGate: g.updateGate, Channel: channel, UpdateOutcome: start.Outcome,
+			KeyRotation: g.keyRotation}
 		if g.acceptDNS {
 			eng.DNS = dnsManager(p, log)
 		}

@@ -83,6 +83,10 @@ type Engine struct {
 	DNS     *dnsconfig.Manager
 	DNSPort uint16
 	dns     dnsRun
+	// KeyRotation is how old the WireGuard key may get before the agent
+	// replaces it (0: only when an admin asks).
+	KeyRotation time.Duration
+	keyWake     chan struct{} // wakes rotateKeys: a map brought Self
 
 	mu        sync.Mutex
 	view      wire.View // the agent's full picture of the map, kept by applying deltas
@@ -143,6 +147,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.releasesChanged = make(chan struct{}, 1)
 	e.endpointsDirty = make(chan struct{}, 1)
 	e.cacheDirty = make(chan struct{}, 1)
+	e.keyWake = make(chan struct{}, 1)
 	cfg, priv, cl, err := e.loadIdentity()
 	if err != nil {
 		return err
@@ -161,6 +166,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.cfg, e.cl, e.cancel, e.runCtx = cfg, cl, cancel, ctx
 	e.tcfg = tunnel.Config{Name: e.Iface, MTU: cfg.MTU, ListenPort: cfg.ListenPort, PrivateKey: priv, Mode: e.WireGuard}
 	e.mu.Unlock()
+	e.finishRotation(priv)
 	defer e.closeTunnel()
 	defer e.saveCache()
 	if cfg.Down {
@@ -255,6 +261,7 @@ func (e *Engine) closeTunnel() {
 func (e *Engine) startBackground(ctx context.Context, cfg state.Config, cl *client.Client, cancel context.CancelFunc) {
 	go e.reportEndpoints(ctx, cl, cfg.ListenPort, e.tunName())
 	go e.saveCaches(ctx)
+	go e.rotateKeys(ctx, cl)
 	reporter := &health.Reporter{
 		Sender: cl, Path: e.healthQueue(), Interval: e.HealthInterval, Log: e.Log,
 		Collect: func(ctx context.Context) wire.HealthReport {
@@ -367,6 +374,9 @@ func (e *Engine) applyMap(nm wire.NetMap) {
 	e.mu.Unlock()
 	if paths != nil && nm.Self != nil {
 		paths.SetServer(nm.Self.STUN, nm.Self.Relay)
+	}
+	if nm.Self != nil {
+		wake(e.keyWake) // it may carry an admin's request to rotate the key
 	}
 	if nm.Unchanged {
 		return

@@ -22,6 +22,10 @@ import (
 const (
 	PrivateKey = "wireguard-private-key"
 	Credential = "machine-credential"
+	// NextPrivateKey is a rotation's new WireGuard key between the moment
+	// it is made and the moment the server has it and it replaces
+	// PrivateKey: a crash in between leaves both, and the agent finishes.
+	NextPrivateKey = "wireguard-private-key-next"
 )
 
 // ErrNotFound is returned by Get for a secret that was never stored or has
@@ -52,5 +56,5 @@ func checkName(name string) error {
 
 // WipeAll deletes every secret the agent keeps (logout, revocation).
 func WipeAll(s Store) error {
-	return errors.Join(s.Delete(PrivateKey), s.Delete(Credential))
+	return errors.Join(s.Delete(PrivateKey), s.Delete(NextPrivateKey), s.Delete(Credential))
 }

@@ -62,16 +62,16 @@ type Bind struct {
 	inner conn.Bind
 	opts  Options
 	log   *slog.Logger
-	pub   relay.Key
+	ident atomic.Pointer[identity] // replaced by SetPrivateKey
 	now   func() time.Time
 
 	relay  *relayClient
 	fromRe chan relayed
-	resp   *responder
 	admit  atomic.Pointer[AdmitFunc]
 
 	mu       sync.RWMutex
 	peers    map[relay.Key]*peer
+	byID     map[string]*peer // by machine ID, for key rotations
 	bySynth  map[netip.AddrPort]*peer
 	bySource map[netip.AddrPort]*peer // peers' map addresses and confirmed paths
 	done     chan struct{}            // closed by Close; per Open
@@ -88,6 +88,33 @@ type Bind struct {
 	}
 }
 
+// identity is our WireGuard key and what is derived from it.
+type identity struct {
+	priv, pub relay.Key
+	resp      *responder
+}
+
+func newIdentity(priv [32]byte) (*identity, error) {
+	pub, err := publicKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	return &identity{priv: priv, pub: pub, resp: newResponder(priv, pub)}, nil
+}
+
+func (b *Bind) id() *identity { return b.ident.Load() }
+
+// SetPrivateKey swaps in a rotated WireGuard key (the device's is set
+// beside it): probes and initiations are checked against the new one.
+func (b *Bind) SetPrivateKey(priv [32]byte) error {
+	id, err := newIdentity(priv)
+	if err != nil {
+		return err
+	}
+	b.ident.Store(id)
+	return nil
+}
+
 type relayed struct {
 	from relay.Key
 	data []byte
@@ -101,12 +128,13 @@ func New(inner conn.Bind, opts Options) (*Bind, error) {
 	if opts.STUNEvery <= 0 {
 		opts.STUNEvery = 20 * time.Second
 	}
-	pub, err := publicKey(opts.PrivateKey)
+	id, err := newIdentity(opts.PrivateKey)
 	if err != nil {
 		return nil, err
 	}
-	b := &Bind{inner: inner, opts: opts, log: opts.Log, pub: pub, now: time.Now, resp: newResponder(opts.PrivateKey, pub),
-		peers: map[relay.Key]*peer{}, bySynth: map[netip.AddrPort]*peer{}, bySource: map[netip.AddrPort]*peer{}, fromRe: make(chan relayed, 256)}
+	b := &Bind{inner: inner, opts: opts, log: opts.Log, now: time.Now,
+		peers: map[relay.Key]*peer{}, byID: map[string]*peer{}, bySynth: map[netip.AddrPort]*peer{}, bySource: map[netip.AddrPort]*peer{}, fromRe: make(chan relayed, 256)}
+	b.ident.Store(id)
 	if opts.Relay != nil {
 		b.relay = newRelayClient(opts.Relay, opts.Log, b.fromRelay)
 	}
@@ -155,7 +183,7 @@ func (b *Bind) admitInitiations(pkts [][]byte, sizes []int, eps []conn.Endpoint,
 		case from != nil:
 			key = *from
 		case init:
-			k, ok := b.resp.initiator(pkt)
+			k, ok := b.id().resp.initiator(pkt)
 			if !ok {
 				continue // not for us: wireguard-go drops it
 			}
@@ -224,6 +252,7 @@ func (b *Bind) SetServer(stunAddr string, relays bool) {
 // Peer is a peer's identity and the addresses the map lists for it.
 type Peer struct {
 	PublicKey string // base64
+	ID        string // the machine's ID: a new key under the same ID keeps the confirmed path
 	Name      string
 	Endpoints []string // ip:port candidates, best first
 }
@@ -255,10 +284,23 @@ func (b *Bind) updatePeers(ps []Peer, removed []string, replace bool) {
 		eps := parseCandidates(in.Endpoints)
 		p := b.peers[k]
 		if p == nil {
-			p = &peer{key: k}
+			p = &peer{key: k, id: in.ID}
 			p.ep = &endpoint{p: p, synth: Synthetic(k)}
+			if old := b.byID[in.ID]; in.ID != "" && old != nil && old.key != k {
+				// The machine rotated its key: the address its packets
+				// came from is still where it is, so its new key starts
+				// on the confirmed path instead of waiting for probes.
+				p.inherit(old)
+				b.forget(old)
+				if keep != nil {
+					delete(keep, old.key)
+				}
+			}
 			b.peers[k] = p
 			b.bySynth[p.ep.synth] = p
+			if in.ID != "" {
+				b.byID[in.ID] = p
+			}
 		} else if p.name == in.Name && p.fromMapEqual(eps) {
 			continue
 		}
@@ -285,6 +327,9 @@ func (b *Bind) updatePeers(ps []Peer, removed []string, replace bool) {
 func (b *Bind) forget(p *peer) {
 	delete(b.peers, p.key)
 	delete(b.bySynth, p.ep.synth)
+	if b.byID[p.id] == p {
+		delete(b.byID, p.id)
+	}
 	b.forgetSources(p)
 }
 
@@ -533,10 +578,13 @@ func (b *Bind) send(bufs [][]byte, p *peer, a netip.AddrPort) error {
 }
 
 func (b *Bind) macKey(p *peer) ([32]byte, bool) {
-	p.macMu.Do(func() {
-		k, err := discoKey(b.opts.PrivateKey, p.key)
-		p.mac, p.macOK = k, err == nil
-	})
+	id := b.id()
+	p.macMu.Lock()
+	defer p.macMu.Unlock()
+	if p.macFor != id {
+		k, err := discoKey(id.priv, p.key)
+		p.mac, p.macOK, p.macFor = k, err == nil, id
+	}
 	return p.mac, p.macOK
 }
 
@@ -545,7 +593,7 @@ func (b *Bind) ping(p *peer, a netip.AddrPort) {
 	if !ok || !a.IsValid() {
 		return
 	}
-	m := discoMsg{typ: discoPing, sender: b.pub}
+	m := discoMsg{typ: discoPing, sender: b.id().pub}
 	rand.Read(m.tx[:])
 	p.addPing(m.tx, a, b.now())
 	_ = b.send([][]byte{appendDisco(nil, m, key)}, p, a)
@@ -556,7 +604,7 @@ func (b *Bind) sendCall(p *peer) {
 	if !ok {
 		return
 	}
-	m := discoMsg{typ: discoCall, sender: b.pub}
+	m := discoMsg{typ: discoCall, sender: b.id().pub}
 	rand.Read(m.tx[:])
 	_ = b.relay.send(p.key, [][]byte{appendDisco(nil, m, key)})
 }
@@ -708,7 +756,7 @@ func (b *Bind) handleDisco(pkt []byte, from netip.AddrPort, viaRelay bool) {
 	now := b.now()
 	switch {
 	case m.typ == discoPing && !viaRelay && from.IsValid():
-		pong := discoMsg{typ: discoPong, sender: b.pub, tx: m.tx}
+		pong := discoMsg{typ: discoPong, sender: b.id().pub, tx: m.tx}
 		_ = b.send([][]byte{appendDisco(nil, pong, key)}, p, from)
 		p.learn(from)
 		b.noteSource(from, p)

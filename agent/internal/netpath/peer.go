@@ -42,11 +42,15 @@ const (
 // peer is the path state of one WireGuard peer.
 type peer struct {
 	key   relay.Key
+	id    string // the machine's ID ("" when not told)
 	name  string
 	ep    *endpoint
-	macMu sync.Once
-	mac   [32]byte
-	macOK bool
+	// The probe MAC key shared with this peer, for our identity macFor
+	// (a rotated key makes a new one).
+	macMu  sync.Mutex
+	macFor *identity
+	mac    [32]byte
+	macOK  bool
 
 	mu           sync.Mutex
 	candidates   []netip.AddrPort // from the map, best first, then learned ones
@@ -69,6 +73,17 @@ type peer struct {
 	heldAt       time.Time // when
 	respondedAt  time.Time // last handshake response sent to the peer
 	presentAt    time.Time // when the relay last announced the peer
+}
+
+// inherit takes over old's confirmed direct path: old is the same machine
+// under its previous key.
+func (p *peer) inherit(old *peer) {
+	old.mu.Lock()
+	best, lat, pong, path := old.best, old.bestLatency, old.lastPong, old.lastPath
+	old.mu.Unlock()
+	p.mu.Lock()
+	p.best, p.bestLatency, p.lastPong, p.lastPath = best, lat, pong, path
+	p.mu.Unlock()
 }
 
 // A handshake initiation the relay could not deliver (the peer was still

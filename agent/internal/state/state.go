@@ -30,6 +30,9 @@ type Config struct {
 	ListenPort int       `json:"listen_port"`
 	MTU        int       `json:"mtu,omitempty"`
 	EnrolledAt time.Time `json:"enrolled_at"`
+	// KeyCreatedAt is when the WireGuard key in use was registered (zero:
+	// at enrollment); key rotation counts from it.
+	KeyCreatedAt time.Time `json:"key_created_at,omitempty"`
 	// ReleaseRoot is the release root public key (minisign) pinned at
 	// enrollment; self-updates must chain to it.
 	ReleaseRoot string `json:"release_root,omitempty"`

@@ -306,6 +306,21 @@ func (t *Tunnel) configureKey(cfg Config) error {
 	return nil
 }
 
+// SetPrivateKey swaps in a rotated WireGuard key without taking the
+// tunnel down: the device drops its sessions and handshakes again with the
+// new key as soon as there is traffic (peers learn the key from their maps).
+func (t *Tunnel) SetPrivateKey(key wgtypes.Key) error {
+	if t.paths != nil {
+		if err := t.paths.SetPrivateKey(key); err != nil {
+			return fmt.Errorf("tunnel: new key for the paths: %w", err)
+		}
+	}
+	if err := t.ctl.ConfigureDevice(t.name, wgtypes.Config{PrivateKey: &key}); err != nil {
+		return fmt.Errorf("tunnel: set the new private key: %w", err)
+	}
+	return nil
+}
+
 func (t *Tunnel) serveUAPI() {
 	for {
 		c, err := t.uapi.Accept()
@@ -400,6 +415,7 @@ func (t *Tunnel) Apply(nm wire.NetMap) error {
 			return fmt.Errorf("tunnel: apply peers: %w", err)
 		}
 	}
+	t.handshakeRekeyed(old, next)
 	if whole {
 		t.view.Peers = next
 	} else {
@@ -424,6 +440,36 @@ func (t *Tunnel) Apply(nm wire.NetMap) error {
 		}
 	}
 	return nil
+}
+
+// handshakeRekeyed starts a handshake with every configured peer whose key
+// just changed (it rotated its key). The peer swapped its key in when the
+// server registered it; its own handshake to us may have arrived before
+// this map and been refused, and WireGuard would retry only after 5 s.
+// Either side's handshake lands once both have the new key, so together
+// they bound the interruption by the time this map took to arrive.
+func (t *Tunnel) handshakeRekeyed(old, next map[string]wire.Peer) {
+	if t.dev == nil {
+		return // a kernel device: WireGuard's own retry
+	}
+	for id, p := range next {
+		prev, had := old[id]
+		if !had || prev.PublicKey == p.PublicKey {
+			continue
+		}
+		if t.lazy != nil {
+			if lp := t.lazy.byID[id]; lp == nil || !lp.active.Load() {
+				continue // idle: its next packet configures it and handshakes
+			}
+		}
+		k, err := wgtypes.ParseKey(p.PublicKey)
+		if err != nil {
+			continue
+		}
+		if dp := t.dev.LookupPeer(device.NoisePublicKey(k)); dp != nil {
+			dp.SendKeepalive() // no session yet: a handshake initiation goes first
+		}
+	}
 }
 
 // Filter returns the access policy's packet filter, nil for a kernel
@@ -479,7 +525,7 @@ func (t *Tunnel) endpointOf(p wire.Peer) netip.AddrPort {
 func pathPeers(peers map[string]wire.Peer) []netpath.Peer {
 	out := make([]netpath.Peer, 0, len(peers))
 	for _, p := range peers {
-		out = append(out, netpath.Peer{PublicKey: p.PublicKey, Name: p.Name, Endpoints: p.Endpoints})
+		out = append(out, netpath.Peer{PublicKey: p.PublicKey, ID: p.ID, Name: p.Name, Endpoints: p.Endpoints})
 	}
 	return out
 }
