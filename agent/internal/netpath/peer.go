@@ -41,10 +41,10 @@ const (
 
 // peer is the path state of one WireGuard peer.
 type peer struct {
-	key   relay.Key
-	id    string // the machine's ID ("" when not told)
-	name  string
-	ep    *endpoint
+	key  relay.Key
+	id   string // the machine's ID ("" when not told)
+	name string
+	ep   *endpoint
 	// The probe MAC key shared with this peer, for our identity macFor
 	// (a rotated key makes a new one).
 	macMu  sync.Mutex
