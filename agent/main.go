@@ -473,6 +473,17 @@ func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status) {
 		fmt.Fprintf(tw, "tunnel:\t%s %s\n", st.Tunnel, st.Interface)
 	}
 	fmt.Fprintf(tw, "secrets:\t%s keystore\n", st.Keystore)
+	if k := st.Key; k != nil {
+		every := "only when an admin asks"
+		if k.RotateEvery > 0 {
+			every = "every " + fmtAge(k.RotateEvery)
+		}
+		line := fmt.Sprintf("%s, %s old, rotates %s", k.PublicKey, fmtAge(time.Since(k.CreatedAt)), every)
+		if k.Pending != "" {
+			line += "; rotation pending: " + k.Pending
+		}
+		fmt.Fprintf(tw, "wireguard key:\t%s\n", line)
+	}
 	if st.LastSync != nil {
 		fmt.Fprintf(tw, "last sync:\t%s ago (map version %d)\n", time.Since(*st.LastSync).Round(time.Second), st.MapVer)
 	}
@@ -530,6 +541,14 @@ func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status) {
 		}
 		tw.Flush()
 	}
+}
+
+// fmtAge writes a duration in days past two days, else rounded to a minute.
+func fmtAge(d time.Duration) string {
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+	}
+	return d.Round(time.Minute).String()
 }
 
 func orDash(s string) string {

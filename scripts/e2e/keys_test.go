@@ -88,6 +88,10 @@ func TestKeyRotationUnderPing(t *testing.T) {
 	if c := strings.Count(audit, `"machine.rekey"`); c != 4 {
 		t.Errorf("%d machine.rekey audit events, want 4:\n%s", c, audit)
 	}
+	st := a.h.run(t, bins+"/wirefleet-agent", "status", "--state-dir", a.dir)
+	if !regexp.MustCompile(`wireguard key:\s+`+regexp.QuoteMeta(key(a))+`, `).MatchString(st) || !strings.Contains(st, "rotates every 90d") || strings.Contains(st, "rotation pending") {
+		t.Errorf("a's status does not show its new key, current and rotating every 90 days:\n%s", st)
+	}
 	// And after all that, both ways still work.
 	if !a.h.ping(b.ipv4()) || !b.h.ping(a.ipv4()) {
 		t.Fatal("the machines lost each other after the rotations")

@@ -845,6 +845,18 @@ type Status struct {
 	// DNS is the fleet resolver: the domain, the names it answers, how
 	// the OS was told (nil when --accept-dns=false).
 	DNS *DNSView `json:"dns,omitempty"`
+	// Key is the WireGuard key's age and rotation.
+	Key *KeyView `json:"key,omitempty"`
+}
+
+// KeyView is the key-rotation part of status.
+type KeyView struct {
+	PublicKey string    `json:"public_key"`
+	CreatedAt time.Time `json:"created_at"`
+	// RotateEvery is --key-rotation (0: only on an admin's request);
+	// Pending says why a rotation is due and not done yet ("" when none).
+	RotateEvery time.Duration `json:"rotate_every"`
+	Pending     string        `json:"pending,omitempty"`
 }
 
 // AccessView is the access-policy part of status.
@@ -916,6 +928,16 @@ func (e *Engine) Status() Status {
 		} else {
 			st.Access.Note = "not enforced: the kernel WireGuard device cannot filter; peers are still limited to the policy's (use --wireguard userspace to enforce ports)"
 		}
+	}
+	if e.cancel != nil {
+		born := e.cfg.KeyCreatedAt
+		if born.IsZero() {
+			born = e.cfg.EnrolledAt
+		}
+		st.Key = &KeyView{PublicKey: e.tcfg.PrivateKey.PublicKey().String(), CreatedAt: born, RotateEvery: e.KeyRotation}
+		e.mu.Unlock()
+		st.Key.Pending = e.keyDue(time.Now())
+		e.mu.Lock()
 	}
 	if e.tun != nil {
 		st.Tunnel, st.Interface, st.WireGuard = "up", e.tun.Name(), e.tun.Mode()

@@ -290,6 +290,22 @@ func TestAdminPageInChromium(t *testing.T) {
 	if m, err := admin.Machine(context.Background(), en.MachineID); err != nil || m.PinnedVersion != "1.5.0" || !strings.Contains(pinned, "1.5.0") {
 		t.Fatalf("pin from the page: stored %q (%v), shown %q", m.PinnedVersion, err, pinned)
 	}
+	var keyAge, pending string
+	run("ask for a key rotation",
+		chromedp.Text("#key-age", &keyAge),
+		chromedp.Click("#rotate-key"),
+		chromedp.WaitVisible("#key-rotation-pending"),
+		chromedp.Text("#key-rotation-pending", &pending),
+	)
+	if !strings.Contains(keyAge, "registered") || !strings.Contains(pending, "waiting for the agent") {
+		t.Errorf("key age %q, pending rotation %q", keyAge, pending)
+	}
+	if m, err := admin.Machine(context.Background(), en.MachineID); err != nil || m.RotateKeyBefore == nil {
+		t.Fatalf("rotate-key from the page: %+v %v", m.RotateKeyBefore, err)
+	}
+	if nm, err := agent.Netmap(context.Background(), 0, 0); err != nil || nm.Self == nil || nm.Self.RotateKeyBefore == nil {
+		t.Fatalf("the agent's map carries no rotation request: %v", err)
+	}
 	run("revoke",
 		chromedp.Click("#revoke"),
 		chromedp.WaitVisible(`//span[@id="machine-state" and text()="revoked"]`, chromedp.BySearch),

@@ -186,6 +186,15 @@ func (w *Web) revoke(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	}, func(m wire.Machine) string { return "Machine " + m.Name + " revoked: its credential no longer works." })
 }
 
+func (w *Web) rotateKey(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	id := r.PathValue("id")
+	w.mutate(rw, r, "/machines/"+url.PathEscape(id), func() (wire.Machine, error) {
+		return w.fl.RequestKeyRotation(r.Context(), w.actor(r, s), id)
+	}, func(m wire.Machine) string {
+		return "Asked " + m.Name + " to rotate its WireGuard key: its agent does at its next map (at once when online), and its peers follow."
+	})
+}
+
 func (w *Web) delete(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	id := r.PathValue("id")
 	w.mutate(rw, r, "/machines", func() (wire.Machine, error) {

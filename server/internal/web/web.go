@@ -134,6 +134,7 @@ func (w *Web) Handler() http.Handler {
 	auth("GET /machines.json", w.machinesJSON)
 	auth("GET /machines/{id}", w.machine)
 	auth("POST /machines/{id}/revoke", w.revoke)
+	auth("POST /machines/{id}/rotate-key", w.rotateKey)
 	auth("POST /machines/{id}/delete", w.delete)
 	auth("POST /machines/{id}/rename", w.rename)
 	auth("POST /machines/{id}/tags", w.retag)
