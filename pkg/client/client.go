@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -31,7 +32,7 @@ import (
 type Client struct {
 	base  string
 	http  *http.Client
-	token string
+	token atomic.Pointer[string] // replaced by SetToken (a rotated credential)
 }
 
 // Option configures a Client.
@@ -40,7 +41,19 @@ type Option func(*Client) error
 // WithToken sets the bearer credential: a machine credential (wfm_…) or an
 // admin API key (wfa_…).
 func WithToken(tok string) Option {
-	return func(c *Client) error { c.token = tok; return nil }
+	return func(c *Client) error { c.token.Store(&tok); return nil }
+}
+
+// SetToken replaces the bearer credential for the requests that follow
+// (an agent's rotated machine credential).
+func (c *Client) SetToken(tok string) { c.token.Store(&tok) }
+
+// bearer returns the credential requests carry ("" for none).
+func (c *Client) bearer() string {
+	if t := c.token.Load(); t != nil {
+		return *t
+	}
+	return ""
 }
 
 // WithHTTPClient replaces the HTTP client (tests, custom transports).
@@ -195,8 +208,8 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if tok := c.bearer(); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -321,6 +334,16 @@ func (c *Client) UpdateMachine(ctx context.Context, id string, req wire.UpdateMa
 func (c *Client) RevokeMachine(ctx context.Context, id string) (wire.Machine, error) {
 	var out wire.Machine
 	return out, c.do(ctx, http.MethodPost, wire.PathMachines+"/"+url.PathEscape(id)+"/revoke", nil, &out)
+}
+
+// NextCredential asks for this machine's next credential. It works beside
+// the current one until its first use; store it before using it.
+func (c *Client) NextCredential(ctx context.Context) (string, error) {
+	var out wire.CredentialResponse
+	if err := c.do(ctx, http.MethodPost, wire.PathCredential, nil, &out); err != nil {
+		return "", err
+	}
+	return out.Credential, nil
 }
 
 // RotateKey asks a machine's agent to replace its WireGuard key now.
@@ -477,7 +500,7 @@ func (c *Client) AgentFlags(ctx context.Context, etag string, wait time.Duration
 	if err != nil {
 		return set, "", false, fmt.Errorf("client: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Authorization", "Bearer "+c.bearer())
 	if etag != "" {
 		req.Header.Set("If-None-Match", etag)
 	}
@@ -511,7 +534,7 @@ func (c *Client) UploadReleaseFile(ctx context.Context, name string, r io.Reader
 		return fmt.Errorf("client: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Authorization", "Bearer "+c.bearer())
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("client: upload %s: %w", name, err)
@@ -570,8 +593,8 @@ func (c *Client) DialRelay(ctx context.Context) (*websocket.Conn, error) {
 	}
 	u := "ws" + strings.TrimPrefix(c.base, "http") + wire.PathRelay
 	h := http.Header{}
-	if c.token != "" {
-		h.Set("Authorization", "Bearer "+c.token)
+	if tok := c.bearer(); tok != "" {
+		h.Set("Authorization", "Bearer "+tok)
 	}
 	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: &hc, HTTPHeader: h, CompressionMode: websocket.CompressionDisabled})
 	if err != nil {

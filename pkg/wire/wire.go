@@ -11,10 +11,12 @@ const (
 	PathNetmap    = "/api/v1/agent/netmap"
 	PathEndpoints = "/api/v1/agent/endpoints"
 	PathRekey     = "/api/v1/agent/rekey"
-	PathLogout    = "/api/v1/agent/logout"
-	PathRelay     = "/api/v1/agent/relay" // WebSocket; frames in pkg/relay
-	PathTokens    = "/api/v1/tokens"
-	PathMachines  = "/api/v1/machines"
+	// PathCredential issues the machine's next credential (rotation).
+	PathCredential = "/api/v1/agent/credential"
+	PathLogout     = "/api/v1/agent/logout"
+	PathRelay      = "/api/v1/agent/relay" // WebSocket; frames in pkg/relay
+	PathTokens     = "/api/v1/tokens"
+	PathMachines   = "/api/v1/machines"
 	// PathRotateKeys asks every active machine to replace its WireGuard key.
 	PathRotateKeys = "/api/v1/machines/rotate-keys"
 	PathAudit      = "/api/v1/audit"
@@ -214,6 +216,12 @@ type Machine struct {
 	// RotateKeyBefore is an admin's pending request that the agent replace
 	// a key older than this; it is done once KeyCreatedAt passes it.
 	RotateKeyBefore *time.Time `json:"rotate_key_before,omitempty"`
+}
+
+// CredentialResponse carries a machine's next credential. It works beside
+// the current one until its first use, which retires the current one.
+type CredentialResponse struct {
+	Credential string `json:"credential"`
 }
 
 // RotateKeysResponse says how many machines were asked to rotate their key.

@@ -3,9 +3,11 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,6 +90,22 @@ func TestKeyRotationUnderPing(t *testing.T) {
 	if c := strings.Count(audit, `"machine.rekey"`); c != 4 {
 		t.Errorf("%d machine.rekey audit events, want 4:\n%s", c, audit)
 	}
+	// Each key rotation replaced the machine credential too: the new ones
+	// were used (which retires the old ones) and reports keep arriving.
+	eventually(t, 10*time.Second, "4 credential rotations audited", func() bool {
+		return strings.Count(run(t, f.server, "audit", "--data-dir", f.data, "--action", "machine.credential_rotate", "--json"), `"machine.credential_rotate"`) == 4
+	})
+	rotated := time.Now()
+	for _, ag := range []*agent{a, b} {
+		eventually(t, 10*time.Second, ag.name()+" reports health with its new credential", func() bool {
+			var h wire.MachineHealth
+			json.Unmarshal([]byte(run(t, f.server, "machines", "health", ag.name(), "--data-dir", f.data, "--json", "--limit", "1")), &h)
+			return h.ReceivedAt != nil && h.ReceivedAt.After(rotated)
+		})
+		if c := strings.Count(ag.proc.output(), "machine credential rotated"); c != 2 {
+			t.Errorf("%s logged %d credential rotations, want 2", ag.name(), c)
+		}
+	}
 	st := a.h.run(t, bins+"/wirefleet-agent", "status", "--state-dir", a.dir)
 	if !regexp.MustCompile(`wireguard key:\s+`+regexp.QuoteMeta(key(a))+`, `).MatchString(st) || !strings.Contains(st, "rotates every 90d") || strings.Contains(st, "rotation pending") {
 		t.Errorf("a's status does not show its new key, current and rotating every 90 days:\n%s", st)
@@ -119,4 +137,68 @@ func gaps(out string, sent int) string {
 		i = j
 	}
 	return strings.Join(runs, " ")
+}
+
+// TestRotationSurvivesACrashAtEveryStep stops the agent, as a power cut
+// would, at each step of a key and credential rotation (WIREFLEET_TEST_CRASH_AT
+// makes it exit there) and starts it again: every time it finishes the
+// rotation, its tunnel works with the key the server has, and its
+// credential is accepted — no step can lock a machine out.
+func TestRotationSurvivesACrashAtEveryStep(t *testing.T) {
+	f := newFleet(t, 3)
+	a := f.enroll(f.hosts[1], 1)
+	b := f.enroll(f.hosts[2], 2)
+	eventually(t, 20*time.Second, "a reaches b", func() bool { return a.h.ping(b.ipv4()) })
+	server := func() wire.Machine {
+		var ms []wire.Machine
+		json.Unmarshal([]byte(run(t, f.server, "machines", "show", a.name(), "--data-dir", f.data, "--json")), &ms)
+		if len(ms) != 1 {
+			t.Fatalf("machines show: %d machines", len(ms))
+		}
+		return ms[0]
+	}
+	var status struct {
+		Key *struct {
+			PublicKey string `json:"public_key"`
+			Pending   string `json:"pending"`
+		} `json:"key"`
+	}
+	for _, step := range []string{"key-aside", "key-registered", "key-swapped", "credential-issued", "credential-stored"} {
+		a.proc.cmd.Process.Signal(syscall.SIGTERM)
+		a.proc.cmd.Wait()
+		cmd := a.h.cmd(bins+"/wirefleet-agent", "run", "--state-dir", a.dir, "--interface", a.iface, "--health-interval", "1s")
+		cmd.Env = append(os.Environ(), "WIREFLEET_TEST_CRASH_AT="+step)
+		a.proc = startProc(t, cmd)
+		eventually(t, 15*time.Second, a.iface+" up before the crash", func() bool { return a.h.ping(b.ipv4()) })
+		before := server().PublicKey
+		run(t, f.server, "machines", "rotate-key", a.name(), "--data-dir", f.data)
+		done := make(chan error, 1)
+		go func() { done <- a.proc.cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s: the agent did not stop at the crash point:\n%s", step, a.proc.output())
+		}
+		if !strings.Contains(a.proc.output(), "WIREFLEET_TEST_CRASH_AT="+step) {
+			t.Fatalf("%s: the agent stopped elsewhere:\n%s", step, a.proc.output())
+		}
+		t0 := time.Now()
+		a.start(t)
+		took := eventually(t, 20*time.Second, step+": the rotation finished and the tunnel works", func() bool {
+			json.Unmarshal([]byte(a.h.run(t, bins+"/wirefleet-agent", "status", "--json", "--state-dir", a.dir)), &status)
+			m := server()
+			return status.Key != nil && status.Key.Pending == "" && status.Key.PublicKey == m.PublicKey && m.PublicKey != before &&
+				m.RotateKeyBefore == nil && a.h.ping(b.ipv4()) && b.h.ping(a.ipv4())
+		})
+		eventually(t, 10*time.Second, step+": health arrives with the machine's credential", func() bool {
+			var h wire.MachineHealth
+			json.Unmarshal([]byte(run(t, f.server, "machines", "health", a.name(), "--data-dir", f.data, "--json", "--limit", "1")), &h)
+			return h.ReceivedAt != nil && h.ReceivedAt.After(t0)
+		})
+		t.Logf("crash at %s: rotation finished, tunnel and credential working %v after the restart", step, took.Round(time.Millisecond))
+	}
+	audit := run(t, f.server, "audit", "--data-dir", f.data, "--action", "machine.credential_rotate", "--json")
+	if c := strings.Count(audit, `"machine.credential_rotate"`); c != 5 {
+		t.Errorf("%d credential rotations audited after 5 interrupted rotations, want 5", c)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -38,6 +39,17 @@ type keySwapper interface {
 // the map's Self names the new key, and the agent finishes step 3 without
 // asking (a rekey of a registered key changes nothing on the server).
 
+// crashPoint ends the process at once, as a power cut would, when the
+// environment names this step of a rotation (WIREFLEET_TEST_CRASH_AT): the
+// namespace test kills the agent at every step and checks it comes back
+// working. Nothing else sets it.
+func crashPoint(step string) {
+	if os.Getenv("WIREFLEET_TEST_CRASH_AT") == step {
+		fmt.Fprintf(os.Stderr, "WIREFLEET_TEST_CRASH_AT=%s: exiting\n", step)
+		os.Exit(75)
+	}
+}
+
 // keyDue says why the key must be replaced now ("" when it need not).
 func (e *Engine) keyDue(now time.Time) string {
 	if _, err := e.Store.Get(keystore.NextPrivateKey); err == nil {
@@ -58,23 +70,36 @@ func (e *Engine) keyDue(now time.Time) string {
 	return ""
 }
 
-// rotateKeys replaces the key whenever it is due, until ctx ends: woken by
-// maps (an admin's request arrives in Self) and every keyCheckEvery.
-func (e *Engine) rotateKeys(ctx context.Context, cl interface {
+// rotator is the server side of a rotation (*client.Client).
+type rotator interface {
 	Rekey(context.Context, string) (wire.Machine, error)
-}) {
+	NextCredential(context.Context) (string, error)
+	SetToken(string)
+}
+
+// rotateKeys replaces the key whenever it is due, and the machine
+// credential after each key, until ctx ends: woken by maps (an admin's
+// request arrives in Self) and every keyCheckEvery.
+func (e *Engine) rotateKeys(ctx context.Context, cl rotator) {
 	t := time.NewTicker(keyCheckEvery)
 	defer t.Stop()
 	failures := 0
 	for {
-		if why := e.keyDue(time.Now()); why != "" {
-			if err := e.rotateKey(ctx, cl, why); err != nil {
+		if why := e.keyDue(time.Now()); why != "" || e.credentialDue() {
+			err := error(nil)
+			if why != "" {
+				err = e.rotateKey(ctx, cl, why)
+			}
+			if err == nil {
+				err = e.rotateCredential(ctx, cl)
+			}
+			if err != nil {
 				if ctx.Err() != nil {
 					return
 				}
 				d := Backoff(failures)
 				failures++
-				e.Log.Warn("WireGuard key rotation failed; retrying", "err", err, "retry_in", d.Round(time.Millisecond))
+				e.Log.Warn("key or credential rotation failed; retrying", "err", err, "retry_in", d.Round(time.Millisecond))
 				select {
 				case <-ctx.Done():
 					return
@@ -93,19 +118,56 @@ func (e *Engine) rotateKeys(ctx context.Context, cl interface {
 	}
 }
 
+// credentialDue says the machine credential has not been replaced since
+// the key was: each key rotation replaces the credential too.
+func (e *Engine) credentialDue() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return !e.cfg.KeyCreatedAt.IsZero() && e.cfg.CredentialKeyAt.Before(e.cfg.KeyCreatedAt)
+}
+
+// rotateCredential replaces the machine credential. The server's next
+// credential works beside the current one until its first use, which
+// retires the current one; so it is stored before it is used, and a crash
+// at any point leaves a credential that works (the stored one).
+func (e *Engine) rotateCredential(ctx context.Context, cl rotator) error {
+	if !e.credentialDue() {
+		return nil
+	}
+	sec, err := cl.NextCredential(ctx)
+	if err != nil {
+		return fmt.Errorf("asking for the next machine credential: %w", err)
+	}
+	crashPoint("credential-issued")
+	if err := e.Store.Put(keystore.Credential, []byte(sec)); err != nil {
+		return fmt.Errorf("storing the next machine credential in the %s keystore: %w", e.Store.Backend(), err)
+	}
+	crashPoint("credential-stored")
+	cl.SetToken(sec)
+	e.mu.Lock()
+	e.cfg.CredentialKeyAt = e.cfg.KeyCreatedAt
+	cfg := e.cfg
+	e.mu.Unlock()
+	if err := state.SaveConfig(e.Paths.ConfigFile(), cfg); err != nil {
+		return fmt.Errorf("recording the credential rotation: %w", err)
+	}
+	e.Log.Info("machine credential rotated")
+	return nil
+}
+
 // rotateKey runs steps 1–3 above.
-func (e *Engine) rotateKey(ctx context.Context, cl interface {
-	Rekey(context.Context, string) (wire.Machine, error)
-}, why string) error {
+func (e *Engine) rotateKey(ctx context.Context, cl rotator, why string) error {
 	next, err := e.nextKey()
 	if err != nil {
 		return err
 	}
+	crashPoint("key-aside")
 	t0 := time.Now()
 	m, err := cl.Rekey(ctx, next.PublicKey().String())
 	if err != nil {
 		return fmt.Errorf("registering the new key: %w", err)
 	}
+	crashPoint("key-registered")
 	born := time.Now().UTC()
 	if m.KeyCreatedAt != nil {
 		born = *m.KeyCreatedAt
@@ -113,6 +175,7 @@ func (e *Engine) rotateKey(ctx context.Context, cl interface {
 	if err := e.promoteKey(next, born); err != nil {
 		return err
 	}
+	crashPoint("key-swapped")
 	e.Log.Info("WireGuard key rotated", "why", why, "public_key", next.PublicKey().String(), "took", time.Since(t0).Round(time.Microsecond))
 	return nil
 }

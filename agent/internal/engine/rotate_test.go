@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -17,11 +18,25 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
-// rekeyer records the keys it is asked to register; it fails while fail is set.
+// rekeyer records the keys it is asked to register and the credentials
+// it hands out; it fails while fail is set.
 type rekeyer struct {
-	fail bool
-	got  []string
+	fail   bool
+	got    []string
+	issued []string
+	token  string
 }
+
+func (r *rekeyer) NextCredential(context.Context) (string, error) {
+	if r.fail {
+		return "", errors.New("server down")
+	}
+	c := fmt.Sprintf("wfm_next%d", len(r.issued))
+	r.issued = append(r.issued, c)
+	return c, nil
+}
+
+func (r *rekeyer) SetToken(t string) { r.token = t }
 
 func (r *rekeyer) Rekey(_ context.Context, pub string) (wire.Machine, error) {
 	r.got = append(r.got, pub)
@@ -150,5 +165,46 @@ func TestKeyRotationFinishedAfterACrash(t *testing.T) {
 	}
 	if _, ok := stored(t, e.Store, keystore.NextPrivateKey); ok {
 		t.Fatal("the spare key was left behind")
+	}
+}
+
+// Each key rotation replaces the machine credential too: stored before the
+// client uses it (the server keeps the current one valid until then), so a
+// failure leaves the current one in place and the next try replaces it.
+func TestCredentialRotatedAfterTheKey(t *testing.T) {
+	e, _ := rotationEngine(t)
+	if err := e.Store.Put(keystore.Credential, []byte("wfm_current")); err != nil {
+		t.Fatal(err)
+	}
+	if e.credentialDue() {
+		t.Fatal("a credential is due before any key rotation")
+	}
+	srv := &rekeyer{}
+	if err := e.rotateKey(context.Background(), srv, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if !e.credentialDue() {
+		t.Fatal("the credential is not due after a key rotation")
+	}
+	srv.fail = true
+	if err := e.rotateCredential(context.Background(), srv); err == nil {
+		t.Fatal("credential rotation with the server down succeeded")
+	}
+	if c, _ := e.Store.Get(keystore.Credential); string(c) != "wfm_current" || srv.token != "" {
+		t.Fatalf("a failed rotation changed the credential: stored %q, client %q", c, srv.token)
+	}
+	srv.fail = false
+	if err := e.rotateCredential(context.Background(), srv); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := e.Store.Get(keystore.Credential); string(c) != "wfm_next0" || srv.token != "wfm_next0" {
+		t.Fatalf("after the rotation: stored %q, client %q", c, srv.token)
+	}
+	if e.credentialDue() {
+		t.Fatal("the credential is still due")
+	}
+	cfg, _ := state.LoadConfig(e.Paths.ConfigFile())
+	if !cfg.CredentialKeyAt.Equal(cfg.KeyCreatedAt) {
+		t.Fatalf("the config does not record the rotation: %v vs %v", cfg.CredentialKeyAt, cfg.KeyCreatedAt)
 	}
 }

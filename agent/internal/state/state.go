@@ -33,6 +33,9 @@ type Config struct {
 	// KeyCreatedAt is when the WireGuard key in use was registered (zero:
 	// at enrollment); key rotation counts from it.
 	KeyCreatedAt time.Time `json:"key_created_at,omitempty"`
+	// CredentialKeyAt is the KeyCreatedAt of the rotation that last
+	// replaced the machine credential: each key rotation replaces it too.
+	CredentialKeyAt time.Time `json:"credential_key_at,omitempty"`
 	// ReleaseRoot is the release root public key (minisign) pinned at
 	// enrollment; self-updates must chain to it.
 	ReleaseRoot string `json:"release_root,omitempty"`

@@ -187,6 +187,18 @@ func (s *Server) rekey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, m)
 }
 
+// credential issues the machine's next credential (rotation).
+func (s *Server) credential(w http.ResponseWriter, r *http.Request) {
+	m := machineFrom(r.Context())
+	sec, err := s.fl.IssueNextCredential(r.Context(), m.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, wire.CredentialResponse{Credential: sec})
+}
+
 // logout lets an agent leave: its machine is revoked (kept for the admin,
 // with the audit event naming the machine itself as the actor).
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {

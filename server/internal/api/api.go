@@ -107,6 +107,7 @@ func (s *Server) routes(local bool) http.Handler {
 	agent("GET "+wire.PathNetmap, s.netmap)
 	agent("POST "+wire.PathEndpoints, s.endpoints)
 	agent("POST "+wire.PathRekey, s.rekey)
+	agent("POST "+wire.PathCredential, s.credential)
 	agent("POST "+wire.PathHealth, s.health)
 	agent("POST "+wire.PathLogout, s.logout)
 	agent("GET "+wire.PathAgentFlags, s.agentFlags)

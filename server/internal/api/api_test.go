@@ -1052,3 +1052,60 @@ func TestKeyRotationRequest(t *testing.T) {
 		t.Fatalf("rotate all after a revocation: %+v %v", n, err)
 	}
 }
+
+// Credential rotation: the next credential works beside the current one
+// until its first use, which retires the current one (a crash between
+// issuing and storing it leaves the current one working). An unused next
+// credential is replaced by the next issue; a revoked machine's is refused.
+func TestCredentialRotation(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	a, ra := e.agent(t, e.token(t, wire.CreateTokenRequest{}), "rotating")
+	with := func(cred string) *client.Client { c, _ := client.New(e.url, client.WithToken(cred)); return c }
+	lost, err := a.NextCredential(ctx)
+	if err != nil || lost == ra.Credential || !strings.HasPrefix(lost, wire.PrefixMachineCred) {
+		t.Fatalf("next credential: %q %v", lost, err)
+	}
+	// The agent "crashed" before storing it: the current one still works,
+	// and asking again replaces the lost one.
+	if _, err := a.Netmap(ctx, 0, 0); err != nil {
+		t.Fatalf("the current credential after an issue: %v", err)
+	}
+	next, err := a.NextCredential(ctx)
+	if err != nil || next == lost {
+		t.Fatalf("second issue: %q %v", next, err)
+	}
+	if _, err := with(lost).Netmap(ctx, 0, 0); code(err) != wire.CodeUnauthenticated {
+		t.Fatalf("a replaced, never-used next credential: %v, want unauthenticated", err)
+	}
+	if _, err := a.Netmap(ctx, 0, 0); err != nil {
+		t.Fatalf("the current credential before the next one is used: %v", err)
+	}
+	a.SetToken(next)
+	if _, err := a.Netmap(ctx, 0, 0); err != nil {
+		t.Fatalf("the next credential's first use: %v", err)
+	}
+	if _, err := with(ra.Credential).Netmap(ctx, 0, 0); code(err) != wire.CodeUnauthenticated {
+		t.Fatalf("the retired credential: %v, want unauthenticated", err)
+	}
+	if _, err := a.ReportHealth(ctx, wire.HealthReport{At: time.Now(), AgentVersion: "1", OS: "linux"}); err != nil {
+		t.Fatalf("the new credential afterwards: %v", err)
+	}
+	page, err := e.admin.Audit(ctx, client.AuditFilter{Target: ra.MachineID, Action: "machine.credential_rotate"})
+	if err != nil || len(page.Events) != 1 {
+		t.Fatalf("audit: %+v %v", page.Events, err)
+	}
+	third, err := a.NextCredential(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.admin.RevokeMachine(ctx, ra.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := with(third).Netmap(ctx, 0, 0); code(err) != wire.CodeMachineRevoked {
+		t.Fatalf("a revoked machine's next credential: %v, want machine_revoked", err)
+	}
+	if _, err := a.NextCredential(ctx); code(err) != wire.CodeMachineRevoked {
+		t.Fatalf("issue for a revoked machine: %v, want machine_revoked", err)
+	}
+}

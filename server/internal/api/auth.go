@@ -121,9 +121,14 @@ func (s *Server) localAdmin(next http.Handler) http.Handler {
 // fleet enrolled together do not all expire together), so facts written
 // elsewhere (agent version, OS) are at most that old. At 50,000 agents a
 // 30 s TTL meant 1,700 database reads a second, in waves.
+//
+// A machine has one cached credential: caching its rotated credential drops
+// the entry of the one it replaced (on this replica at once; on others
+// within the TTL).
 type credCache struct {
-	mu sync.Mutex
-	m  map[string]credEntry
+	mu        sync.Mutex
+	m         map[string]credEntry
+	byMachine map[string]string // machine ID → the hash cached for it
 }
 
 type credEntry struct {
@@ -155,12 +160,19 @@ func (c *credCache) put(hash string, m wire.Machine, hub *netmap.Hub, now time.T
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = map[string]credEntry{}
+		c.m, c.byMachine = map[string]credEntry{}, map[string]string{}
 	}
+	if old, ok := c.byMachine[m.ID]; ok && old != hash {
+		delete(c.m, old)
+	}
+	c.byMachine[m.ID] = hash
 	if len(c.m) >= 2*hub.Len()+1024 { // only live credentials get here; drop the stale ones
 		for k, e := range c.m {
 			if now.After(e.expiry) {
 				delete(c.m, k)
+				if c.byMachine[e.m.ID] == k {
+					delete(c.byMachine, e.m.ID)
+				}
 			}
 		}
 	}

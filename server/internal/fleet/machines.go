@@ -159,6 +159,17 @@ func (s *Service) Rekey(ctx context.Context, a Actor, machineID, publicKey strin
 	return s.done(ctx, m, ch, err)
 }
 
+// IssueNextCredential mints a machine's next credential (credential
+// rotation): only its hash is stored; the current credential keeps working
+// until the new one is first used.
+func (s *Service) IssueNextCredential(ctx context.Context, machineID string) (string, error) {
+	sec, hash := secret.New(wire.PrefixMachineCred)
+	if err := s.db.IssueNextCredential(ctx, machineID, hash); err != nil {
+		return "", err
+	}
+	return sec, nil
+}
+
 // RequestKeyRotation asks one machine's agent to replace its WireGuard
 // key now; it does so at its next map, and peers follow through theirs.
 func (s *Service) RequestKeyRotation(ctx context.Context, a Actor, idOrName string) (wire.Machine, error) {

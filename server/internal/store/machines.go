@@ -240,15 +240,54 @@ func (db *DB) Machine(ctx context.Context, idOrName string) (wire.Machine, error
 // MachineByCredential returns the machine whose credential hashes to hash.
 // Revoked machines are returned too; the caller refuses them with
 // machine_revoked rather than the vaguer unauthenticated.
+//
+// A machine's next credential (see IssueNextCredential) is accepted too:
+// its first use makes it the current one and retires the old one.
 func (db *DB) MachineByCredential(ctx context.Context, hash string) (wire.Machine, error) {
 	m, err := scanMachine(db.r.QueryRowContext(ctx, db.q(`SELECT `+machineCols+` FROM machines WHERE credential_hash = ?`), hash))
 	if errors.Is(err, sql.ErrNoRows) {
-		return m, ErrNotFound
+		m, err = scanMachine(db.r.QueryRowContext(ctx, db.q(`SELECT `+machineCols+` FROM machines WHERE next_credential_hash = ?`), hash))
+		if errors.Is(err, sql.ErrNoRows) {
+			return m, ErrNotFound
+		}
+		if err == nil && m.State == wire.MachineActive {
+			err = db.promoteCredential(ctx, m, hash)
+		}
 	}
 	if err != nil {
 		return m, fmt.Errorf("store: read machine: %w", err)
 	}
 	return m, nil
+}
+
+// IssueNextCredential records nextHash as the machine's next credential
+// (replacing a next one never used): the agent stores the credential, then
+// uses it, which retires the current one. Until then both work.
+func (db *DB) IssueNextCredential(ctx context.Context, machineID, nextHash string) error {
+	res, err := db.w.ExecContext(ctx, db.q(`UPDATE machines SET next_credential_hash = ? WHERE id = ? AND state = ?`), nextHash, machineID, wire.MachineActive)
+	if err != nil {
+		return fmt.Errorf("store: issue the next credential: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// promoteCredential makes the machine's next credential (hash) its
+// current one, retiring the old, on the next credential's first use.
+func (db *DB) promoteCredential(ctx context.Context, m wire.Machine, hash string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET credential_hash = next_credential_hash, next_credential_hash = NULL, credential_created_at = ?
+			WHERE id = ? AND next_credential_hash = ?`), ms(db.Now()), m.ID, hash)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil // a concurrent request promoted it
+		}
+		return db.audit(ctx, tx, Actor{Name: "machine:" + m.Name, SourceIP: ""}, "machine.credential_rotate", m.ID, map[string]any{"name": m.Name})
+	})
 }
 
 // MachineFilter narrows ListMachines. Empty fields match everything.

@@ -168,6 +168,12 @@ func populate(t *testing.T, db *DB) {
 	if _, err := db.CreateAdmin(ctx, admin, "alice", "$2a$04$notarealhash", NewAPIKey{Prefix: "wfa_abc", Hash: "keyhash"}); err != nil {
 		t.Fatal(err)
 	}
+	if _, _, err := db.RequestKeyRotation(ctx, admin, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.IssueNextCredential(ctx, ids[0], "next-credential-hash"); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, _, err := db.SetPolicy(ctx, admin, `{"tags": ["tag:env:prod"], "rules": [{"src": ["tag:env:prod"], "dst": ["*"]}]}`, ""); err != nil {
 		t.Fatal(err)
 	}
