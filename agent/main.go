@@ -144,7 +144,7 @@ func main() {
 	pf.DurationVar(&g.updateInterval, "update-interval", 24*time.Hour, "how often to look for a signed release (0 disables self-update)")
 	pf.DurationVar(&g.updateGate, "update-gate", 2*time.Minute, "how long a new version has to report to the server before it is rolled back")
 	pf.StringVar(&g.channel, "channel", "stable", "release channel to follow (enroll stores it; run overrides the stored one)")
-	root.AddCommand(dnsCmd(g), channelCmd(g), superviseCmd(g), enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), flagsCmd(g), selfTestCmd(), updateWatchCmd(g), installerCmd(g),
+	root.AddCommand(dnsCmd(g), channelCmd(g), superviseCmd(g), enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), loginCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), flagsCmd(g), selfTestCmd(), updateWatchCmd(g), installerCmd(g),
 		&cobra.Command{
 			Use: "service-recovery", Hidden: true, Args: cobra.NoArgs,
 			Short: "Set the Windows service's recovery actions (the MSI runs this; wixl cannot)",
@@ -610,6 +610,62 @@ func offlineLogout(ctx context.Context, g *globals, p paths.Paths) error {
 		return fmt.Errorf("wiped locally, but the server was not told (an admin should revoke this machine): %w", serverErr)
 	}
 	return nil
+}
+
+// loginCmd re-authenticates an expired machine with an enrollment token: it
+// keeps its name, addresses and keys (enroll --force would make a new
+// machine).
+func loginCmd(g *globals) *cobra.Command {
+	var token string
+	cmd := &cobra.Command{
+		Use:   "login --token wfe_…",
+		Short: "Re-authenticate this machine after its enrollment expired (keeps its name and addresses)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if token == "" {
+				token = os.Getenv("WIREFLEET_TOKEN")
+			}
+			if token == "" {
+				return errors.New("give --token wfe_… (or WIREFLEET_TOKEN): an enrollment token from an admin")
+			}
+			p := g.paths()
+			cfg, err := state.LoadConfig(p.ConfigFile())
+			if err != nil {
+				return err
+			}
+			if cfg.Revoked {
+				return errors.New("this machine was revoked: it cannot come back; enroll it again (wirefleet-agent enroll --force)")
+			}
+			ks, err := openKeystore(p, g.logger())
+			if err != nil {
+				return err
+			}
+			cred, err := ks.Get(keystore.Credential)
+			if err != nil {
+				return fmt.Errorf("the machine credential is missing from the %s keystore (enroll again): %w", ks.Backend(), err)
+			}
+			cl, err := engine.NewClient(cfg.Server, cfg.Pin, string(cred))
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			m, err := cl.Reauth(ctx, token)
+			if err != nil {
+				return fmt.Errorf("re-authentication refused: %w", err)
+			}
+			// The running agent is waiting before its next poll: now.
+			_ = control.Call(ctx, p.ControlSocket(), "wake")
+			until := "it does not expire"
+			if m.ExpiresAt != nil {
+				until = "it expires " + m.ExpiresAt.Local().Format("2006-01-02 15:04")
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "re-authenticated %s (%s, %s); %s\n", m.Name, m.IPv4, m.IPv6, until)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&token, "token", "", "enrollment token (wfe_…); or WIREFLEET_TOKEN")
+	return cmd
 }
 
 func upDownCmd(g *globals, action string) *cobra.Command {

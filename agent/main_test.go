@@ -36,6 +36,7 @@ func (idleAgent) Status() any                      { return map[string]bool{"run
 func (idleAgent) Down() error                      { return nil }
 func (idleAgent) Up() error                        { return nil }
 func (idleAgent) Logout(ctx context.Context) error { return nil }
+func (idleAgent) Wake()                            {}
 
 // TestFlagsCLIAsksTheAgentOfItsStateDir: `flags list --state-dir S` gets
 // its answer from the agent of S (its control socket) or, when that agent

@@ -142,6 +142,7 @@ func tokensCmd() *cobra.Command {
 	cf.IntVar(&req.MaxUses, "max-uses", 0, "limit a reusable token to N enrollments (0 = unlimited)")
 	cf.StringSliceVar(&req.Tags, "tag", nil, "tag given to machines enrolled with it (repeatable)")
 	cf.StringVar(&expires, "expires", "", "lifetime, e.g. 1h, 24h, 720h (default: the server's --token-ttl)")
+	cf.StringVar(&req.MachineExpiry, "machine-expiry", "", "machines enrolled (or re-authenticated) with it expire after this long, e.g. 720h (default: the server's --machine-expiry)")
 
 	list := &cobra.Command{
 		Use: "list", Short: "List enrollment tokens", Args: cobra.NoArgs,
@@ -193,6 +194,21 @@ func printMachines(c *conn, w io.Writer, ms []wire.Machine) error {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\t%s/%s\t%s\t%s\t%s\n", m.ID, m.Name, m.State, m.Online, m.IPv4, m.IPv6,
 				m.OS, m.Arch, agent, strings.Join(m.Tags, ","), when(m.LastSeen))
+		}
+		if len(ms) == 1 { // machines show: the key and the expiry
+			m := ms[0]
+			key := "registered " + when(m.KeyCreatedAt)
+			if m.RotateKeyBefore != nil {
+				key += "; rotation asked " + when(m.RotateKeyBefore) + ", waiting for the agent"
+			}
+			exp := "never"
+			switch {
+			case m.ExpiryDisabled:
+				exp = "never (turned off by an admin)"
+			case m.ExpiresAt != nil:
+				exp = when(m.ExpiresAt)
+			}
+			fmt.Fprintf(tw, "\nwireguard key:\t%s\t%s\nexpires:\t%s\n", m.PublicKey, key, exp)
 		}
 		if len(ms) == 1 && len(ms[0].Updates) > 0 { // machines show
 			fmt.Fprintln(tw, "\nSELF-UPDATES\tFROM\tTO\tOUTCOME\tREASON")
@@ -281,6 +297,9 @@ func machinesCmd() *cobra.Command {
 	del := one("delete ID|NAME", "Delete a machine", func(ctx context.Context, cl *client.Client, a []string) (wire.Machine, error) {
 		return cl.DeleteMachine(ctx, a[0])
 	}, 1)
+	expiry := one("expiry ID|NAME off|DURATION", "Turn a machine's expiry off, or set it to a duration from now (an expired machine comes back)", func(ctx context.Context, cl *client.Client, a []string) (wire.Machine, error) {
+		return cl.UpdateMachine(ctx, a[0], wire.UpdateMachineRequest{Expiry: &a[1]})
+	}, 2)
 	var all bool
 	rotate := &cobra.Command{
 		Use:   "rotate-key ID|NAME | rotate-key --all",
@@ -345,7 +364,7 @@ func machinesCmd() *cobra.Command {
 		},
 	}
 	health.Flags().IntVar(&limit, "limit", 60, "history entries to fetch (0–120)")
-	return group("machines", "List, show, rename, tag, pin, revoke and delete machines; rotate their keys; show health", c, list, show, rename, tag, pin, unpin, revoke, del, rotate, health)
+	return group("machines", "List, show, rename, tag, pin, revoke and delete machines; rotate their keys; show health", c, list, show, rename, tag, pin, unpin, revoke, del, rotate, expiry, health)
 }
 
 func apikeysCmd() *cobra.Command {

@@ -92,6 +92,7 @@ variables (--data-dir → WIREFLEET_DATA_DIR), then the YAML file named by
 	f.Float64Var(&o.EnrollRate, "enroll-rate", 30, "enrollment attempts allowed per minute per source IP (0 = unlimited)")
 	f.IntVar(&o.EnrollBurst, "enroll-burst", 30, "burst of enrollment attempts allowed per source IP")
 	f.DurationVar(&o.LongPoll, "long-poll", 60*time.Second, "how long a network-map poll is held when nothing changes")
+	f.DurationVar(&o.MachineExpiry, "machine-expiry", 0, "how long a machine stays enrolled before it must re-authenticate with a token (e.g. 4320h = 180 days; 0 = never; a token's --machine-expiry wins)")
 	f.DurationVar(&o.EphemeralTTL, "ephemeral-ttl", 30*time.Minute, "remove ephemeral machines offline for this long (0 = never)")
 	f.DurationVar(&o.TokenTTL, "token-ttl", 24*time.Hour, "default lifetime of enrollment tokens")
 	f.BoolVar(&o.BootstrapToken, "bootstrap-token", false, "create a single-use enrollment token at start and print its one-liner")

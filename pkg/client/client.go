@@ -336,6 +336,13 @@ func (c *Client) RevokeMachine(ctx context.Context, id string) (wire.Machine, er
 	return out, c.do(ctx, http.MethodPost, wire.PathMachines+"/"+url.PathEscape(id)+"/revoke", nil, &out)
 }
 
+// Reauth re-authenticates this (expired) machine with an enrollment token:
+// it keeps its name, addresses and keys.
+func (c *Client) Reauth(ctx context.Context, token string) (wire.Machine, error) {
+	var out wire.Machine
+	return out, c.do(ctx, http.MethodPost, wire.PathReauth, wire.ReauthRequest{Token: token}, &out)
+}
+
 // NextCredential asks for this machine's next credential. It works beside
 // the current one until its first use; store it before using it.
 func (c *Client) NextCredential(ctx context.Context) (string, error) {

@@ -39,6 +39,7 @@ const (
 	CodeTokenExhausted Code = "token_exhausted" // token has no uses left (a single-use token already used)
 
 	CodeMachineRevoked Code = "machine_revoked" // machine credential revoked or machine deleted
+	CodeMachineExpired Code = "machine_expired" // the machine's enrollment expired: re-authenticate with a token (wirefleet-agent login)
 	CodeAddressPool    Code = "address_pool_exhausted"
 	CodeUnavailable    Code = "unavailable" // server shutting down or not ready
 
@@ -53,7 +54,7 @@ func (c Code) Status() int {
 		return http.StatusBadRequest
 	case CodeBodyTooLarge:
 		return http.StatusRequestEntityTooLarge
-	case CodeUnauthenticated, CodeMachineRevoked:
+	case CodeUnauthenticated, CodeMachineRevoked, CodeMachineExpired:
 		return http.StatusUnauthorized
 	case CodeTokenInvalid, CodeTokenExpired, CodeTokenRevoked, CodeTokenExhausted:
 		return http.StatusUnauthorized

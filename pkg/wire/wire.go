@@ -11,6 +11,8 @@ const (
 	PathNetmap    = "/api/v1/agent/netmap"
 	PathEndpoints = "/api/v1/agent/endpoints"
 	PathRekey     = "/api/v1/agent/rekey"
+	// PathReauth re-authenticates an expired machine with a token.
+	PathReauth = "/api/v1/agent/reauth"
 	// PathCredential issues the machine's next credential (rotation).
 	PathCredential = "/api/v1/agent/credential"
 	PathLogout     = "/api/v1/agent/logout"
@@ -155,6 +157,10 @@ type Token struct {
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 	State     string     `json:"state"` // active, expired, revoked, exhausted
+	// MachineExpiry is how long machines enrolled (or re-authenticated)
+	// with this token stay enrolled, overriding the server's
+	// --machine-expiry ("" = the server's).
+	MachineExpiry string `json:"machine_expiry,omitempty"`
 }
 
 // CreateTokenRequest creates an enrollment token. A token that is not
@@ -166,6 +172,8 @@ type CreateTokenRequest struct {
 	MaxUses   int      `json:"max_uses,omitempty"`
 	Tags      []string `json:"tags,omitempty"`
 	ExpiresIn string   `json:"expires_in,omitempty"`
+	// MachineExpiry: see Token.MachineExpiry (a Go duration).
+	MachineExpiry string `json:"machine_expiry,omitempty"`
 }
 
 // CreateTokenResponse returns the token secret, once.
@@ -178,6 +186,10 @@ type CreateTokenResponse struct {
 const (
 	MachineActive  = "active"
 	MachineRevoked = "revoked"
+	// MachineExpired: its enrollment reached its expiry; it is out of every
+	// map until it re-authenticates with a token, keeping its name and
+	// addresses.
+	MachineExpired = "expired"
 )
 
 // Machine is the admin view of an enrolled machine.
@@ -216,6 +228,10 @@ type Machine struct {
 	// RotateKeyBefore is an admin's pending request that the agent replace
 	// a key older than this; it is done once KeyCreatedAt passes it.
 	RotateKeyBefore *time.Time `json:"rotate_key_before,omitempty"`
+	// ExpiresAt is when the machine's enrollment expires (nil: never);
+	// ExpiryDisabled says an admin turned expiry off for it.
+	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
+	ExpiryDisabled bool       `json:"expiry_disabled,omitempty"`
 }
 
 // CredentialResponse carries a machine's next credential. It works beside
@@ -238,6 +254,15 @@ type UpdateMachineRequest struct {
 	// unpin). A pin may go back to an older release: it overrides the
 	// agent's refusal to downgrade, and the channel's rollout and pause.
 	PinnedVersion *string `json:"pinned_version,omitempty"`
+	// Expiry sets the machine's expiry: "off" (never expires), or a Go
+	// duration from now ("720h"), which also turns it back on.
+	Expiry *string `json:"expiry,omitempty"`
+}
+
+// ReauthRequest re-authenticates an expired machine with an enrollment
+// token: it keeps its name, addresses and keys, and gets a new expiry.
+type ReauthRequest struct {
+	Token string `json:"token"`
 }
 
 // AuditEvent is one entry in the audit log.

@@ -23,10 +23,13 @@ type Agent interface {
 	Down() error
 	Up() error
 	Logout(ctx context.Context) error
+	// Wake makes the agent ask the server again now (after a
+	// re-authentication), instead of at its next retry.
+	Wake()
 }
 
-// Serve answers the CLI until ctx ends: GET /status, POST /down, /up and
-// /logout, and, when flags is not nil, the agent's OFREP endpoint under
+// Serve answers the CLI until ctx ends: GET /status, POST /down, /up,
+// /logout and /wake, and, when flags is not nil, the agent's OFREP endpoint under
 // /ofrep/ (so `flags list --state-dir S` asks the agent of S, not
 // whatever listens on a TCP port).
 func Serve(ctx context.Context, addr string, a Agent, flags http.Handler) error {
@@ -43,6 +46,7 @@ func Serve(ctx context.Context, addr string, a Agent, flags http.Handler) error 
 		"down":   func(context.Context) error { return a.Down() },
 		"up":     func(context.Context) error { return a.Up() },
 		"logout": a.Logout,
+		"wake":   func(context.Context) error { a.Wake(); return nil },
 	} {
 		mux.HandleFunc("POST /"+name, func(w http.ResponseWriter, r *http.Request) {
 			if err := fn(r.Context()); err != nil {

@@ -87,6 +87,7 @@ type Engine struct {
 	// replaces it (0: only when an admin asks).
 	KeyRotation time.Duration
 	keyWake     chan struct{} // wakes rotateKeys: a map brought Self
+	pollWake    chan struct{} // ends pollMaps' wait before a retry (Wake)
 
 	mu        sync.Mutex
 	view      wire.View // the agent's full picture of the map, kept by applying deltas
@@ -148,6 +149,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.endpointsDirty = make(chan struct{}, 1)
 	e.cacheDirty = make(chan struct{}, 1)
 	e.keyWake = make(chan struct{}, 1)
+	e.mu.Lock()
+	e.pollWake = make(chan struct{}, 1)
+	e.mu.Unlock()
 	cfg, priv, cl, err := e.loadIdentity()
 	if err != nil {
 		return err
@@ -301,6 +305,7 @@ func (e *Engine) startBackground(ctx context.Context, cfg state.Config, cl *clie
 func (e *Engine) pollMaps(ctx context.Context, cfg state.Config, cl *client.Client) error {
 	committed := false
 	failures := 0
+	expired := false // the last poll said machine_expired
 	for ctx.Err() == nil {
 		e.mu.Lock()
 		since := e.view.Version
@@ -323,14 +328,28 @@ func (e *Engine) pollMaps(ctx context.Context, cfg state.Config, cl *client.Clie
 			d := Backoff(failures)
 			failures++
 			e.setErr(err)
-			e.Log.Warn("network-map poll failed; retrying", "err", err, "retry_in", d.Round(time.Millisecond), "failures", failures)
+			if wire.ErrorCode(err) == wire.CodeMachineExpired {
+				// Peers have dropped this machine; its secrets stay, for
+				// `wirefleet-agent login --token …` (which wakes this wait).
+				d = expiredRetry
+				if !expired {
+					e.Log.Error("this machine's enrollment expired: it is out of every peer's map until it re-authenticates; run `wirefleet-agent login --token wfe_…` with a token from an admin", "err", err)
+				}
+				expired = true
+			} else {
+				e.Log.Warn("network-map poll failed; retrying", "err", err, "retry_in", d.Round(time.Millisecond), "failures", failures)
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(d):
+			case <-e.pollWake:
 			}
 			continue
 		}
-		if failures > 0 {
+		if expired {
+			e.Log.Info("re-authenticated: back in the fleet")
+			expired = false
+		} else if failures > 0 {
 			e.Log.Info("server reachable again", "after_failures", failures)
 		}
 		failures = 0
@@ -629,6 +648,21 @@ func (e *Engine) tunName() string {
 		return e.tun.Name()
 	}
 	return e.Iface
+}
+
+// expiredRetry is how often an expired machine asks whether it was
+// re-authenticated (login wakes it at once).
+const expiredRetry = 30 * time.Second
+
+// Wake ends the wait before the next network-map poll (after a
+// re-authentication).
+func (e *Engine) Wake() {
+	e.mu.Lock()
+	ch := e.pollWake
+	e.mu.Unlock()
+	if ch != nil {
+		wake(ch)
+	}
 }
 
 // Down removes the tunnel but keeps syncing, and remembers the choice

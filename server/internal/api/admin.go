@@ -36,6 +36,14 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		}
 		spec.TTL = ttl
 	}
+	if req.MachineExpiry != "" {
+		d, err := fleet.ParseTTL(req.MachineExpiry)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		spec.MachineExpiry = d
+	}
 	t, sec, err := s.fl.CreateToken(r.Context(), adminFrom(r.Context()), spec)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -127,7 +135,7 @@ func (s *Server) updateMachine(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, err := s.fl.UpdateMachine(r.Context(), adminFrom(r.Context()), r.PathValue("id"),
-		fleet.MachineUpdate{Name: req.Name, Tags: req.Tags, PinnedVersion: req.PinnedVersion})
+		fleet.MachineUpdate{Name: req.Name, Tags: req.Tags, PinnedVersion: req.PinnedVersion, Expiry: req.Expiry})
 	s.mutated(w, r, m, err)
 }
 

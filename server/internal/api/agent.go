@@ -144,7 +144,7 @@ func (s *Server) netmap(w http.ResponseWriter, r *http.Request) {
 	}
 	nm, ok := s.hub.Reply(m.ID, since)
 	if !ok {
-		s.writeError(w, r, wire.Errorf(wire.CodeMachineRevoked, "machine %s has been revoked or deleted by an admin", m.Name))
+		s.writeError(w, r, s.gone(r.Context(), m))
 		return
 	}
 	if upToDate && !nm.Empty() && nm.Version > since {
@@ -180,6 +180,32 @@ func (s *Server) rekey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, err := s.fl.Rekey(r.Context(), machineActor(r, m), m.ID, req.PublicKey)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
+// gone is the error for a machine that left the map while its request
+// was held: expired (its agent asks for a re-authentication and keeps its
+// secrets) or revoked or deleted (its agent wipes them).
+func (s *Server) gone(ctx context.Context, m wire.Machine) error {
+	if cur, err := s.db.Machine(ctx, m.ID); err == nil && cur.State == wire.MachineExpired {
+		return wire.Errorf(wire.CodeMachineExpired, "machine %s's enrollment expired: re-authenticate with an enrollment token (wirefleet-agent login --token wfe_…)", m.Name)
+	}
+	return wire.Errorf(wire.CodeMachineRevoked, "machine %s has been revoked or deleted by an admin", m.Name)
+}
+
+// reauth brings back an expired machine with an enrollment token.
+func (s *Server) reauth(w http.ResponseWriter, r *http.Request) {
+	m := machineFrom(r.Context())
+	var req wire.ReauthRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	m, err := s.fl.Reauth(r.Context(), machineActor(r, m), m.ID, req.Token)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -108,6 +108,7 @@ func (s *Server) routes(local bool) http.Handler {
 	agent("POST "+wire.PathEndpoints, s.endpoints)
 	agent("POST "+wire.PathRekey, s.rekey)
 	agent("POST "+wire.PathCredential, s.credential)
+	mux.Handle("POST "+wire.PathReauth, s.machineAuthAllowExpired(http.HandlerFunc(s.reauth)))
 	agent("POST "+wire.PathHealth, s.health)
 	agent("POST "+wire.PathLogout, s.logout)
 	agent("GET "+wire.PathAgentFlags, s.agentFlags)

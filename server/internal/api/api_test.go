@@ -35,6 +35,7 @@ type env struct {
 	url   string
 	db    *store.DB
 	path  string // the SQLite file
+	fl    *fleet.Service
 	hub   *netmap.Hub
 	admin *client.Client
 	key   string
@@ -79,7 +80,7 @@ func newEnvWith(t testing.TB, cfg Config, fcfg fleet.Config) *env {
 		t.Fatal(err)
 	}
 	admin, _ := client.New(srv.URL, client.WithToken(resp.APIKey))
-	return &env{url: srv.URL, db: db, path: path, hub: hub, admin: admin, key: resp.APIKey, srv: srv, stopHub: cancel, reg: reg}
+	return &env{url: srv.URL, db: db, path: path, fl: svc, hub: hub, admin: admin, key: resp.APIKey, srv: srv, stopHub: cancel, reg: reg}
 }
 
 func pubkey() string {
@@ -1107,5 +1108,131 @@ func TestCredentialRotation(t *testing.T) {
 	}
 	if _, err := a.NextCredential(ctx); code(err) != wire.CodeMachineRevoked {
 		t.Fatalf("issue for a revoked machine: %v, want machine_revoked", err)
+	}
+}
+
+// Machine expiry: machines get the server's lifetime or their token's; a
+// machine past its expiry is refused with machine_expired (not revoked: its
+// agent keeps its secrets) and leaves its peers' maps; a held poll learns it
+// the same way; a token brings it back with its name and addresses; an
+// admin can turn expiry off; a revoked machine cannot come back.
+func TestMachineExpiry(t *testing.T) {
+	e := newEnvWith(t, Config{}, fleet.Config{BcryptCost: bcrypt.MinCost, MachineExpiry: time.Hour})
+	ctx := context.Background()
+	tok := e.token(t, wire.CreateTokenRequest{Reusable: true})
+	a, ra := e.agent(t, tok, "a")
+	b, _ := e.agent(t, tok, "b")
+	ma, _ := e.admin.Machine(ctx, ra.Name)
+	if ma.ExpiresAt == nil || time.Until(*ma.ExpiresAt) < 59*time.Minute || time.Until(*ma.ExpiresAt) > time.Hour {
+		t.Fatalf("expiry with --machine-expiry 1h: %v", ma.ExpiresAt)
+	}
+	long, err := e.admin.CreateToken(ctx, wire.CreateTokenRequest{MachineExpiry: "720h"})
+	if err != nil || long.Token.MachineExpiry != "720h0m0s" {
+		t.Fatalf("token with a machine expiry: %+v %v", long.Token, err)
+	}
+	_, rc := e.agent(t, long.Secret, "c")
+	if mc, _ := e.admin.Machine(ctx, rc.Name); mc.ExpiresAt == nil || time.Until(*mc.ExpiresAt) < 719*time.Hour {
+		t.Fatalf("the token's lifetime did not win: %v", mc.ExpiresAt)
+	}
+	if _, err := e.admin.CreateToken(ctx, wire.CreateTokenRequest{MachineExpiry: "1m"}); code(err) != wire.CodeInvalidArgument {
+		t.Fatalf("a 1-minute machine expiry: %v, want invalid_argument", err)
+	}
+
+	// a expires while it holds a poll (the janitor's path) …
+	in1ms, soon := "1ms", "300ms"
+	if _, err := e.admin.UpdateMachine(ctx, ra.Name, wire.UpdateMachineRequest{Expiry: &soon}); err != nil {
+		t.Fatal(err)
+	}
+	nm, err := b.Netmap(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan error, 1)
+	va, err := a.Netmap(ctx, 0, 0) // before its time
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, err := a.Netmap(ctx, va.Version, 30*time.Second); held <- err }()
+	time.Sleep(350 * time.Millisecond)
+	if ok, err := e.fl.ExpireMachine(ctx, store.Actor{Name: "system:expiry"}, ra.MachineID); err != nil || !ok {
+		t.Fatalf("expire: %v %v", ok, err)
+	}
+	select {
+	case err := <-held:
+		if code(err) != wire.CodeMachineExpired {
+			t.Fatalf("a's held poll: %v, want machine_expired", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a's held poll did not end")
+	}
+	nm, err = b.Netmap(ctx, nm.Version, 0)
+	if err != nil || len(nm.Removed) != 1 || nm.Removed[0] != ra.MachineID {
+		t.Fatalf("b's map after a expired: %+v %v", nm, err)
+	}
+	for _, err := range []error{
+		func() error { _, err := a.Netmap(ctx, 0, 0); return err }(),
+		func() error {
+			_, err := a.ReportHealth(ctx, wire.HealthReport{At: time.Now(), OS: "linux", AgentVersion: "1"})
+			return err
+		}(),
+	} {
+		if code(err) != wire.CodeMachineExpired {
+			t.Fatalf("an expired machine's request: %v, want machine_expired", err)
+		}
+	}
+	if m, _ := e.admin.Machine(ctx, ra.Name); m.State != wire.MachineExpired {
+		t.Fatalf("state %q, want expired", m.State)
+	}
+
+	// … and comes back with a token, as itself.
+	if _, err := a.Reauth(ctx, "wfe_notatoken"); code(err) != wire.CodeTokenInvalid {
+		t.Fatalf("reauth with garbage: %v, want token_invalid", err)
+	}
+	back, err := a.Reauth(ctx, tok)
+	if err != nil || back.State != wire.MachineActive || back.Name != ra.Name || back.IPv4 != ra.IPv4 || back.IPv6 != ra.IPv6 ||
+		back.ExpiresAt == nil || time.Until(*back.ExpiresAt) < 59*time.Minute {
+		t.Fatalf("reauth: %+v %v", back, err)
+	}
+	nm, err = b.Netmap(ctx, nm.Version, 0)
+	if err != nil || len(nm.Added) != 1 || nm.Added[0].ID != ra.MachineID || nm.Added[0].IPv4 != ra.IPv4 {
+		t.Fatalf("b's map after a came back: %+v %v", nm, err)
+	}
+	if _, err := a.Netmap(ctx, 0, 0); err != nil {
+		t.Fatalf("a after reauth: %v", err)
+	}
+
+	// A request after the time expires the machine at once (no janitor).
+	if _, err := e.admin.UpdateMachine(ctx, ra.Name, wire.UpdateMachineRequest{Expiry: &in1ms}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if _, err := a.Netmap(ctx, 0, 0); code(err) != wire.CodeMachineExpired {
+		t.Fatalf("a request past the expiry: %v, want machine_expired", err)
+	}
+	// An admin turning expiry off brings it back, and it stays.
+	off := "off"
+	m, err := e.admin.UpdateMachine(ctx, ra.Name, wire.UpdateMachineRequest{Expiry: &off})
+	if err != nil || !m.ExpiryDisabled || m.State != wire.MachineActive {
+		t.Fatalf("expiry off: %+v %v", m, err)
+	}
+	if _, err := a.Netmap(ctx, 0, 0); err != nil {
+		t.Fatalf("a with expiry off: %v", err)
+	}
+	page, _ := e.admin.Audit(ctx, client.AuditFilter{Target: ra.MachineID})
+	var actions []string
+	for _, ev := range page.Events {
+		actions = append(actions, ev.Action)
+	}
+	for _, want := range []string{"machine.expire", "machine.reauth", "machine.expiry"} {
+		if !slices.Contains(actions, want) {
+			t.Errorf("audit lacks %s: %v", want, actions)
+		}
+	}
+	// A revoked machine cannot come back.
+	if _, err := e.admin.RevokeMachine(ctx, ra.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Reauth(ctx, tok); code(err) != wire.CodeMachineRevoked {
+		t.Fatalf("reauth of a revoked machine: %v, want machine_revoked", err)
 	}
 }

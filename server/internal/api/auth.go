@@ -18,8 +18,19 @@ import (
 
 // machineAuth admits requests carrying a live machine credential. A revoked
 // machine's credential gets machine_revoked, so its agent knows to tear
-// down rather than retry.
+// down rather than retry; an expired machine's gets machine_expired, so its
+// agent asks for a re-authentication.
 func (s *Server) machineAuth(next http.Handler) http.Handler {
+	return s.machineAuthFor(next, false)
+}
+
+// machineAuthAllowExpired is machineAuth that admits expired machines too
+// (their re-authentication).
+func (s *Server) machineAuthAllowExpired(next http.Handler) http.Handler {
+	return s.machineAuthFor(next, true)
+}
+
+func (s *Server) machineAuthFor(next http.Handler, allowExpired bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := bearer(r)
 		if !ok {
@@ -31,24 +42,44 @@ func (s *Server) machineAuth(next http.Handler) http.Handler {
 			return
 		}
 		hash := secret.Hash(tok)
-		if m, ok := s.creds.get(hash, s.hub, s.now()); ok {
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyMachine, m)))
-			return
+		m, cached := s.creds.get(hash, s.hub, s.now())
+		if !cached {
+			var err error
+			m, err = s.db.MachineByCredential(r.Context(), hash)
+			if errors.Is(err, store.ErrNotFound) {
+				s.writeError(w, r, wire.Errorf(wire.CodeUnauthenticated, "unknown machine credential"))
+				return
+			}
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
 		}
-		m, err := s.db.MachineByCredential(r.Context(), hash)
-		if errors.Is(err, store.ErrNotFound) {
-			s.writeError(w, r, wire.Errorf(wire.CodeUnauthenticated, "unknown machine credential"))
-			return
-		}
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if m.State != wire.MachineActive {
+		if store.Expired(m, s.now()) {
+			if m.State == wire.MachineActive {
+				// Past its expiry before the janitor came by: out of the
+				// maps now, not at the janitor's next round.
+				if _, err := s.fl.ExpireMachine(r.Context(), store.Actor{Name: "system:expiry", SourceIP: "local"}, m.ID); err != nil {
+					s.writeError(w, r, err)
+					return
+				}
+				m.State = wire.MachineExpired
+			}
+			if !allowExpired {
+				when := ""
+				if m.ExpiresAt != nil {
+					when = " at " + m.ExpiresAt.UTC().Format(time.RFC3339)
+				}
+				s.writeError(w, r, wire.Errorf(wire.CodeMachineExpired, "machine %s's enrollment expired%s: re-authenticate with an enrollment token (wirefleet-agent login --token wfe_…)", m.Name, when))
+				return
+			}
+		} else if m.State != wire.MachineActive {
 			s.writeError(w, r, wire.Errorf(wire.CodeMachineRevoked, "machine %s has been revoked by an admin", m.Name))
 			return
 		}
-		s.creds.put(hash, m, s.hub, s.now())
+		if !cached && m.State == wire.MachineActive {
+			s.creds.put(hash, m, s.hub, s.now())
+		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyMachine, m)))
 	})
 }

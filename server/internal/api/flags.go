@@ -49,7 +49,7 @@ func (s *Server) agentFlags(w http.ResponseWriter, r *http.Request) {
 	if inm != "" && inm == etag(ver, facts) && wait > 0 {
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 15*time.Second))
 		if !s.hold(r.Context(), m.ID, wait, wake) {
-			s.writeError(w, r, wire.Errorf(wire.CodeMachineRevoked, "machine %s has been revoked or deleted by an admin", m.Name))
+			s.writeError(w, r, s.gone(r.Context(), m))
 			return
 		}
 		ver, _ = s.fl.Flags().Current()

@@ -64,8 +64,11 @@ type Options struct {
 	EnrollBurst  int
 	LongPoll     time.Duration // network-map long-poll hold time
 	EphemeralTTL time.Duration // remove ephemeral machines offline this long
-	TokenTTL     time.Duration // default enrollment token lifetime
-	BcryptCost   int           // admin password work factor (default 12)
+	// MachineExpiry is how long a machine stays enrolled before it must
+	// re-authenticate with a token (0: forever; a token's own wins).
+	MachineExpiry time.Duration
+	TokenTTL      time.Duration // default enrollment token lifetime
+	BcryptCost    int           // admin password work factor (default 12)
 
 	// STUNListen is the UDP address of the STUN responder ("" or "off":
 	// none); STUNAdvertise the host:port agents are told to use (default:
@@ -165,7 +168,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	svc := fleet.New(db, hub, log, fleet.Config{DefaultTokenTTL: o.TokenTTL, Releases: releaseStore, BcryptCost: o.BcryptCost})
+	svc := fleet.New(db, hub, log, fleet.Config{DefaultTokenTTL: o.TokenTTL, Releases: releaseStore, BcryptCost: o.BcryptCost, MachineExpiry: o.MachineExpiry})
 	var rel *relay.Server
 	if !o.NoRelay {
 		rel = relay.New(hub, log, reg, relay.Config{Rate: o.RelayRate})
@@ -423,14 +426,16 @@ func routes(o Options, svc *fleet.Service, rel *relay.Server, reg *prometheus.Re
 }
 
 // startJobs runs the background jobs until ctx ends: flag changes of other
-// replicas, ephemeral-machine removal, and the health-report writer.
+// replicas, ephemeral-machine removal, machine expiry, and the
+// health-report writer.
 func startJobs(ctx context.Context, svc *fleet.Service, a *api.Server, log *slog.Logger, ephemeralTTL time.Duration, bg *sync.WaitGroup) {
 	if svc.DB().IsShared() {
 		bg.Add(1)
 		go func() { defer bg.Done(); watchFlags(ctx, svc) }()
 	}
-	bg.Add(2)
+	bg.Add(3)
 	go func() { defer bg.Done(); janitor(ctx, svc, log, ephemeralTTL) }()
+	go func() { defer bg.Done(); expirer(ctx, svc, log) }()
 	go func() { defer bg.Done(); a.RunHealthWriter(ctx) }()
 }
 
@@ -637,6 +642,38 @@ func janitor(ctx context.Context, svc *fleet.Service, log *slog.Logger, ttl time
 			if err := db.TrimNetmapLog(ctx, 100_000); err != nil {
 				log.Warn("janitor: trim netmap log", "err", err)
 			}
+		}
+	}
+}
+
+// expireEvery is how often the server looks for machines past their
+// expiry (an indexed query; a request from one of them expires it at once).
+const expireEvery = 5 * time.Second
+
+// expirer expires machines as their time comes, until ctx ends.
+func expirer(ctx context.Context, svc *fleet.Service, log *slog.Logger) {
+	t := time.NewTicker(expireEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			expireDue(ctx, svc, log)
+		}
+	}
+}
+
+// expireDue takes the machines past their expiry out of the maps.
+func expireDue(ctx context.Context, svc *fleet.Service, log *slog.Logger) {
+	due, err := svc.DB().DueToExpire(ctx, time.Now())
+	if err != nil {
+		log.Warn("janitor: list machines due to expire", "err", err)
+		return
+	}
+	for _, m := range due {
+		if _, err := svc.ExpireMachine(ctx, store.Actor{Name: "system:expiry", SourceIP: "local"}, m.ID); err != nil {
+			log.Warn("janitor: expire machine", "machine", m.ID, "err", err)
 		}
 	}
 }

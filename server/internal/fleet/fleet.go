@@ -34,6 +34,9 @@ type Config struct {
 	Releases *releases.Store
 	// BcryptCost is the work factor for admin passwords (default 12).
 	BcryptCost int
+	// MachineExpiry is how long a machine stays enrolled before it must
+	// re-authenticate (0: forever); a token's own lifetime wins.
+	MachineExpiry time.Duration
 }
 
 // Service applies changes to the fleet. Create it with New.

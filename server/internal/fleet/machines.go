@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/version"
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -30,6 +31,7 @@ func (s *Service) Enroll(ctx context.Context, source netip.Addr, req wire.Enroll
 	e.Endpoints = withObserved(e.Endpoints, source, req.ListenPort)
 	cred, credHash := secret.New(wire.PrefixMachineCred)
 	e.CredentialHash = credHash
+	e.Lifetime = s.cfg.MachineExpiry
 	ip := addrString(source)
 	m, ch, err := s.db.Enroll(ctx, Actor{SourceIP: ip}, e)
 	if err != nil {
@@ -159,6 +161,49 @@ func (s *Service) Rekey(ctx context.Context, a Actor, machineID, publicKey strin
 	return s.done(ctx, m, ch, err)
 }
 
+// ExpireMachine takes a machine past its expiry out of every map (the
+// janitor, or the first request after the time); a machine not due is
+// left alone. It reports whether it expired the machine.
+func (s *Service) ExpireMachine(ctx context.Context, a Actor, id string) (bool, error) {
+	m, ch, expired, err := s.db.ExpireMachine(ctx, a, id)
+	if err != nil || !expired {
+		return false, err
+	}
+	s.log.Info("machine expired: out of every map until it re-authenticates", "machine", m.ID, "name", m.Name)
+	_, err = s.done(ctx, m, ch, nil)
+	return true, err
+}
+
+// Reauth brings back an expired machine with an enrollment token (the
+// token is used as an enrollment would use it); it keeps its name,
+// addresses, keys and tags.
+func (s *Service) Reauth(ctx context.Context, a Actor, machineID, token string) (wire.Machine, error) {
+	if !secret.WellFormed(token, wire.PrefixEnrollToken) {
+		return wire.Machine{}, wire.Errorf(wire.CodeTokenInvalid, "malformed enrollment token (want wfe_…)")
+	}
+	m, ch, err := s.db.Reauth(ctx, a, machineID, secret.Hash(token), s.cfg.MachineExpiry)
+	if err == nil {
+		s.log.Info("machine re-authenticated", "machine", m.ID, "name", m.Name)
+	}
+	return s.done(ctx, m, ch, err)
+}
+
+// SetMachineExpiry turns a machine's expiry off ("off") or sets it to a
+// duration from now; an expired machine comes back.
+func (s *Service) SetMachineExpiry(ctx context.Context, a Actor, idOrName, expiry string) (wire.Machine, error) {
+	off := expiry == "off" || expiry == "never"
+	var at time.Time
+	if !off {
+		d, err := ParseTTL(expiry)
+		if err != nil {
+			return wire.Machine{}, wire.Errorf(wire.CodeInvalidArgument, "expiry: \"off\" or a duration from now such as 720h: %v", err)
+		}
+		at = s.Now().Add(d)
+	}
+	m, ch, err := s.db.SetExpiry(ctx, a, idOrName, off, at)
+	return s.done(ctx, m, ch, err)
+}
+
 // IssueNextCredential mints a machine's next credential (credential
 // rotation): only its hash is stored; the current credential keeps working
 // until the new one is first used.
@@ -205,6 +250,7 @@ type MachineUpdate struct {
 	Name          *string
 	Tags          *[]string
 	PinnedVersion *string
+	Expiry        *string // "off", or a duration from now
 }
 
 // UpdateMachine renames, re-tags and/or pins a machine.
@@ -226,8 +272,8 @@ func (s *Service) UpdateMachine(ctx context.Context, a Actor, idOrName string, u
 			return wire.Machine{}, err
 		}
 	}
-	if u.Name == nil && u.Tags == nil && u.PinnedVersion == nil {
-		return wire.Machine{}, wire.Errorf(wire.CodeInvalidArgument, "nothing to change: give name, tags and/or pinned_version")
+	if u.Name == nil && u.Tags == nil && u.PinnedVersion == nil && u.Expiry == nil {
+		return wire.Machine{}, wire.Errorf(wire.CodeInvalidArgument, "nothing to change: give name, tags, pinned_version and/or expiry")
 	}
 	var (
 		m   wire.Machine
@@ -242,6 +288,9 @@ func (s *Service) UpdateMachine(ctx context.Context, a Actor, idOrName string, u
 	}
 	if err == nil && u.PinnedVersion != nil {
 		m, ch, err = s.db.PinVersion(ctx, a, idOrName, *u.PinnedVersion)
+	}
+	if err == nil && u.Expiry != nil {
+		return s.SetMachineExpiry(ctx, a, idOrName, *u.Expiry) // waits for its change, the last
 	}
 	return s.done(ctx, m, ch, err)
 }

@@ -23,6 +23,9 @@ type TokenSpec struct {
 	MaxUses   int // 0 = unlimited (reusable) or 1 (single-use)
 	Tags      []string
 	TTL       time.Duration // 0 = the default
+	// MachineExpiry is how long machines it enrolls stay enrolled (0: the
+	// server's --machine-expiry).
+	MachineExpiry time.Duration
 }
 
 // ParseTTL reads a token or key lifetime such as "90m", "24h" or "720h";
@@ -58,11 +61,14 @@ func (s *Service) CreateToken(ctx context.Context, a Actor, spec TokenSpec) (wir
 	if ttl <= 0 || ttl > MaxTokenTTL {
 		return wire.Token{}, "", wire.Errorf(wire.CodeInvalidArgument, "expiry must be between 1s and %s (e.g. 1h, 24h, 720h)", MaxTokenTTL)
 	}
+	if spec.MachineExpiry < 0 || spec.MachineExpiry > 0 && spec.MachineExpiry < time.Hour {
+		return wire.Token{}, "", wire.Errorf(wire.CodeInvalidArgument, "machine expiry must be at least 1h (e.g. 720h, 4320h)")
+	}
 	exp := s.Now().Add(ttl).UTC()
 	sec, hash := secret.New(wire.PrefixEnrollToken)
 	t, err := s.db.CreateToken(ctx, a, store.NewToken{
 		Prefix: secret.Display(sec), Hash: hash, Reusable: spec.Reusable, Ephemeral: spec.Ephemeral,
-		MaxUses: spec.MaxUses, Tags: tags, ExpiresAt: &exp,
+		MaxUses: spec.MaxUses, Tags: tags, ExpiresAt: &exp, MachineExpiry: spec.MachineExpiry,
 	})
 	if err != nil {
 		return wire.Token{}, "", err

@@ -27,6 +27,9 @@ type Enrollment struct {
 	Arch           string
 	AgentVersion   string
 	Endpoints      []string
+	// Lifetime is the server's --machine-expiry (0: machines never
+	// expire); the token's own lifetime, when it has one, wins.
+	Lifetime time.Duration
 }
 
 // Change is what a mutation did to the network map: the new version and the
@@ -36,7 +39,7 @@ type Change struct {
 	MachineID string
 }
 
-const machineCols = `id, name, hostname, os, os_version, arch, agent_version, public_key, ipv4, ipv6, tags, endpoints, ephemeral, state, created_at, last_seen, revoked_at, health, update_status, pinned_version, key_created_at, rotate_key_before`
+const machineCols = `id, name, hostname, os, os_version, arch, agent_version, public_key, ipv4, ipv6, tags, endpoints, ephemeral, state, created_at, last_seen, revoked_at, health, update_status, pinned_version, key_created_at, rotate_key_before, expires_at, expiry_disabled`
 
 func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 	var (
@@ -46,10 +49,12 @@ func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 		created             int64
 		lastSeen, revokedAt sql.NullInt64
 		keyAt, rotate       sql.NullInt64
+		expires             sql.NullInt64
+		expiryOff           int
 		health, update      sql.NullString
 	)
 	err := row.Scan(&m.ID, &m.Name, &m.Hostname, &m.OS, &m.OSVersion, &m.Arch, &m.AgentVersion, &m.PublicKey,
-		&m.IPv4, &m.IPv6, &tags, &eps, &ephemeral, &m.State, &created, &lastSeen, &revokedAt, &health, &update, &m.PinnedVersion, &keyAt, &rotate)
+		&m.IPv4, &m.IPv6, &tags, &eps, &ephemeral, &m.State, &created, &lastSeen, &revokedAt, &health, &update, &m.PinnedVersion, &keyAt, &rotate, &expires, &expiryOff)
 	if err != nil {
 		return m, err
 	}
@@ -70,6 +75,7 @@ func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 	m.CreatedAt = fromMS(created)
 	m.LastSeen, m.RevokedAt = fromNullMS(lastSeen), fromNullMS(revokedAt)
 	m.KeyCreatedAt, m.RotateKeyBefore = fromNullMS(keyAt), fromNullMS(rotate)
+	m.ExpiresAt, m.ExpiryDisabled = fromNullMS(expires), expiryOff != 0
 	if m.KeyCreatedAt == nil { // enrolled before keys were dated
 		m.KeyCreatedAt = &m.CreatedAt
 	}
@@ -155,10 +161,10 @@ func (db *DB) enroll(ctx context.Context, a Actor, e Enrollment) (wire.Machine, 
 			return err
 		}
 		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO machines (id, name, hostname, os, os_version, arch, agent_version, public_key, ip_index, ipv4, ipv6,
-				tags, endpoints, ephemeral, credential_hash, token_id, state, created_at, last_seen, version, key_created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+				tags, endpoints, ephemeral, credential_hash, token_id, state, created_at, last_seen, version, key_created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			id, name, e.Hostname, e.OS, e.OSVersion, e.Arch, e.AgentVersion, e.PublicKey, idx, v4.String(), v6.String(),
-			jsonList(tok.Tags), jsonList(e.Endpoints), b2i(tok.Ephemeral), e.CredentialHash, tok.ID, wire.MachineActive, now, now, ch.Version, now)
+			jsonList(tok.Tags), jsonList(e.Endpoints), b2i(tok.Ephemeral), e.CredentialHash, tok.ID, wire.MachineActive, now, now, ch.Version, now, expiryFrom(db.Now(), machineLifetime(tok, e.Lifetime)))
 		if isUnique(err, "public_key") {
 			return wire.Errorf(wire.CodePublicKeyInUse, "this WireGuard public key is already registered to another machine")
 		}
@@ -467,6 +473,110 @@ func (db *DB) Rekey(ctx context.Context, a Actor, machineID, publicKey string) (
 	})
 }
 
+// expiryFrom is the expires_at of a machine enrolled at now for lifetime
+// (NULL: forever).
+func expiryFrom(now time.Time, lifetime time.Duration) sql.NullInt64 {
+	if lifetime <= 0 {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: ms(now.Add(lifetime)), Valid: true}
+}
+
+// Expired reports whether m's enrollment has expired at now (expired
+// already, or active past its expiry).
+func Expired(m wire.Machine, now time.Time) bool {
+	return m.State == wire.MachineExpired ||
+		m.State == wire.MachineActive && !m.ExpiryDisabled && m.ExpiresAt != nil && !now.Before(*m.ExpiresAt)
+}
+
+// ExpireMachine takes an active machine past its expiry out of the map, as
+// a revocation does, but keeps its credential, name and addresses for a
+// re-authentication. A machine not (or no longer) due is left alone.
+func (db *DB) ExpireMachine(ctx context.Context, a Actor, id string) (wire.Machine, Change, bool, error) {
+	expired := false
+	m, ch, err := db.mutateMachine(ctx, id, func(tx *sql.Tx, m wire.Machine, v uint64) error {
+		if m.State != wire.MachineActive || !Expired(m, db.Now()) {
+			return errNothingToDo
+		}
+		expired = true
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET state = ?, version = ? WHERE id = ?`), wire.MachineExpired, v, m.ID); err != nil {
+			return err
+		}
+		return db.audit(ctx, tx, a, "machine.expire", m.ID, map[string]any{"name": m.Name, "expires_at": m.ExpiresAt})
+	})
+	if errors.Is(err, errNothingToDo) {
+		return m, Change{}, false, nil
+	}
+	return m, ch, expired, err
+}
+
+// errNothingToDo rolls back a mutation that turned out not to apply.
+var errNothingToDo = errors.New("store: nothing to do")
+
+// DueToExpire lists the active machines whose expiry has passed at now.
+func (db *DB) DueToExpire(ctx context.Context, now time.Time) ([]wire.Machine, error) {
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT `+machineCols+` FROM machines WHERE state = ? AND expiry_disabled = 0 AND expires_at IS NOT NULL AND expires_at <= ?`),
+		wire.MachineActive, ms(now))
+	if err != nil {
+		return nil, fmt.Errorf("store: list machines due to expire: %w", err)
+	}
+	defer rows.Close()
+	var out []wire.Machine
+	for rows.Next() {
+		m, err := scanMachine(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: read machine: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Reauth brings an expired (or soon expiring) machine back with an
+// enrollment token: the token is used as an enrollment would use it, the
+// machine becomes active with a new expiry, and keeps its name, addresses,
+// keys and tags. lifetime is the server's --machine-expiry.
+func (db *DB) Reauth(ctx context.Context, a Actor, machineID, tokenHash string, lifetime time.Duration) (wire.Machine, Change, error) {
+	return db.mutateMachine(ctx, machineID, func(tx *sql.Tx, m wire.Machine, v uint64) error {
+		if m.State == wire.MachineRevoked {
+			return wire.Errorf(wire.CodeMachineRevoked, "machine %s has been revoked by an admin", m.Name)
+		}
+		tok, err := db.consumeToken(ctx, tx, tokenHash)
+		if err != nil {
+			return err
+		}
+		exp := expiryFrom(db.Now(), machineLifetime(tok, lifetime))
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET state = ?, expires_at = ?, version = ? WHERE id = ?`), wire.MachineActive, exp, v, m.ID); err != nil {
+			return err
+		}
+		return db.audit(ctx, tx, a, "machine.reauth", m.ID, map[string]any{"name": m.Name, "token": tok.Prefix, "was": m.State})
+	})
+}
+
+// SetExpiry turns a machine's expiry off, or sets it to at (turning it on).
+// An expired machine comes back at once: the admin vouches for it, as a
+// re-authentication would.
+func (db *DB) SetExpiry(ctx context.Context, a Actor, idOrName string, off bool, at time.Time) (wire.Machine, Change, error) {
+	return db.mutateMachine(ctx, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
+		if m.State == wire.MachineRevoked {
+			return wire.Errorf(wire.CodeConflict, "machine %s is revoked; a revoked machine cannot come back", m.Name)
+		}
+		var err error
+		details := map[string]any{"name": m.Name, "was": m.State}
+		if off {
+			_, err = tx.ExecContext(ctx, db.q(`UPDATE machines SET expiry_disabled = 1, state = ?, version = ? WHERE id = ?`), wire.MachineActive, v, m.ID)
+			details["expiry"] = "off"
+		} else {
+			_, err = tx.ExecContext(ctx, db.q(`UPDATE machines SET expiry_disabled = 0, expires_at = ?, state = ?, version = ? WHERE id = ?`), ms(at), wire.MachineActive, v, m.ID)
+			details["expires_at"] = at.UTC()
+		}
+		if err != nil {
+			return err
+		}
+		return db.audit(ctx, tx, a, "machine.expiry", m.ID, details)
+	})
+}
+
 // RequestKeyRotation asks the agent of one machine to replace its
 // WireGuard key: the request reaches it in its own part of the map, and is
 // done when a key newer than the request is registered.
@@ -694,7 +804,7 @@ func (db *DB) CountMachines(ctx context.Context) (map[string]int, error) {
 		return nil, fmt.Errorf("store: count machines: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]int{wire.MachineActive: 0, wire.MachineRevoked: 0}
+	out := map[string]int{wire.MachineActive: 0, wire.MachineRevoked: 0, wire.MachineExpired: 0}
 	for rows.Next() {
 		var s string
 		var n int

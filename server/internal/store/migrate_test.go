@@ -143,7 +143,7 @@ func dump(t *testing.T, db *sql.DB) string {
 func populate(t *testing.T, db *DB) {
 	t.Helper()
 	ctx := context.Background()
-	tok := token(t, db, NewToken{Reusable: true, Tags: []string{"env:prod"}})
+	tok := token(t, db, NewToken{Reusable: true, Tags: []string{"env:prod"}, MachineExpiry: 720 * time.Hour})
 	var ids []string
 	for _, name := range []string{"web-1", "laptop"} {
 		m, _, err := db.Enroll(ctx, admin, enrollment(t, tok, name))

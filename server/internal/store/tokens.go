@@ -20,9 +20,12 @@ type NewToken struct {
 	MaxUses   int // 0 = unlimited; forced to 1 for single-use tokens
 	Tags      []string
 	ExpiresAt *time.Time
+	// MachineExpiry is how long machines it enrolls stay enrolled (0: the
+	// server's --machine-expiry).
+	MachineExpiry time.Duration
 }
 
-const tokenCols = `id, prefix, reusable, ephemeral, max_uses, uses, tags, expires_at, created_by, created_at, revoked_at`
+const tokenCols = `id, prefix, reusable, ephemeral, max_uses, uses, tags, expires_at, created_by, created_at, revoked_at, machine_expiry_s`
 
 func scanToken(row interface{ Scan(...any) error }, now time.Time) (wire.Token, error) {
 	var (
@@ -30,9 +33,10 @@ func scanToken(row interface{ Scan(...any) error }, now time.Time) (wire.Token, 
 		reusable, ephemeral int
 		tags                string
 		expires, revoked    sql.NullInt64
+		lifetime            sql.NullInt64
 		created             int64
 	)
-	err := row.Scan(&t.ID, &t.Prefix, &reusable, &ephemeral, &t.MaxUses, &t.Uses, &tags, &expires, &t.CreatedBy, &created, &revoked)
+	err := row.Scan(&t.ID, &t.Prefix, &reusable, &ephemeral, &t.MaxUses, &t.Uses, &tags, &expires, &t.CreatedBy, &created, &revoked, &lifetime)
 	if err != nil {
 		return t, err
 	}
@@ -41,7 +45,19 @@ func scanToken(row interface{ Scan(...any) error }, now time.Time) (wire.Token, 
 	t.ExpiresAt, t.RevokedAt = fromNullMS(expires), fromNullMS(revoked)
 	t.CreatedAt = fromMS(created)
 	t.State = tokenState(t, now)
+	if lifetime.Valid {
+		t.MachineExpiry = (time.Duration(lifetime.Int64) * time.Second).String()
+	}
 	return t, nil
+}
+
+// machineLifetime is how long a machine enrolled with t stays enrolled:
+// the token's own lifetime, else def (0: forever).
+func machineLifetime(t wire.Token, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(t.MachineExpiry); err == nil && d > 0 {
+		return d
+	}
+	return def
 }
 
 func tokenState(t wire.Token, now time.Time) string {
@@ -65,9 +81,13 @@ func (db *DB) CreateToken(ctx context.Context, a Actor, nt NewToken) (wire.Token
 	id := newID("tok_")
 	now := db.Now()
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO enroll_tokens (id, prefix, hash, reusable, ephemeral, max_uses, uses, tags, expires_at, created_by, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`),
-			id, nt.Prefix, nt.Hash, b2i(nt.Reusable), b2i(nt.Ephemeral), nt.MaxUses, jsonList(nt.Tags), nullMS(nt.ExpiresAt), a.Name, ms(now))
+		var lifetime sql.NullInt64
+		if nt.MachineExpiry > 0 {
+			lifetime = sql.NullInt64{Int64: int64(nt.MachineExpiry / time.Second), Valid: true}
+		}
+		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO enroll_tokens (id, prefix, hash, reusable, ephemeral, max_uses, uses, tags, expires_at, created_by, created_at, machine_expiry_s)
+			VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)`),
+			id, nt.Prefix, nt.Hash, b2i(nt.Reusable), b2i(nt.Ephemeral), nt.MaxUses, jsonList(nt.Tags), nullMS(nt.ExpiresAt), a.Name, ms(now), lifetime)
 		if err != nil {
 			return fmt.Errorf("insert token: %w", err)
 		}

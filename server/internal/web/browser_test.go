@@ -290,6 +290,25 @@ func TestAdminPageInChromium(t *testing.T) {
 	if m, err := admin.Machine(context.Background(), en.MachineID); err != nil || m.PinnedVersion != "1.5.0" || !strings.Contains(pinned, "1.5.0") {
 		t.Fatalf("pin from the page: stored %q (%v), shown %q", m.PinnedVersion, err, pinned)
 	}
+	in30d := "720h"
+	if _, err := admin.UpdateMachine(context.Background(), en.MachineID, wire.UpdateMachineRequest{Expiry: &in30d}); err != nil {
+		t.Fatal(err)
+	}
+	var expiry, expiryOff string
+	run("expiry shown and turned off",
+		chromedp.Reload(),
+		chromedp.WaitVisible("#expiry-toggle"),
+		chromedp.Text("#expiry", &expiry),
+		chromedp.Click("#expiry-toggle"),
+		chromedp.WaitVisible(`//dd[@id="expiry" and contains(text(),"never")]`, chromedp.BySearch),
+		chromedp.Text("#expiry", &expiryOff),
+	)
+	if !strings.Contains(expiry, "in 29 days") && !strings.Contains(expiry, "in 30 days") || expiryOff != "never (turned off)" {
+		t.Errorf("expiry on the page: %q, then %q", expiry, expiryOff)
+	}
+	if m, err := admin.Machine(context.Background(), en.MachineID); err != nil || !m.ExpiryDisabled {
+		t.Fatalf("expiry off from the page: %+v %v", m.ExpiryDisabled, err)
+	}
 	var keyAge, pending string
 	run("ask for a key rotation",
 		chromedp.Text("#key-age", &keyAge),

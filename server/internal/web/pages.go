@@ -44,6 +44,8 @@ func (w *Web) rowOf(m wire.Machine, now time.Time) row {
 	switch {
 	case m.State == wire.MachineRevoked:
 		r.State = "revoked"
+	case m.State == wire.MachineExpired:
+		r.State = "expired"
 	case w.hub.Online(m, now):
 		r.State = "online"
 	default:
@@ -195,6 +197,19 @@ func (w *Web) rotateKey(rw http.ResponseWriter, r *http.Request, s store.Session
 	})
 }
 
+func (w *Web) setExpiry(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	id := r.PathValue("id")
+	expiry := r.PostFormValue("expiry")
+	w.mutate(rw, r, "/machines/"+url.PathEscape(id), func() (wire.Machine, error) {
+		return w.fl.SetMachineExpiry(r.Context(), w.actor(r, s), id, expiry)
+	}, func(m wire.Machine) string {
+		if m.ExpiryDisabled {
+			return m.Name + " no longer expires."
+		}
+		return m.Name + " expires " + fmtTime(m.ExpiresAt) + "."
+	})
+}
+
 func (w *Web) delete(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	id := r.PathValue("id")
 	w.mutate(rw, r, "/machines", func() (wire.Machine, error) {
@@ -335,6 +350,24 @@ func (w *Web) audit(rw http.ResponseWriter, r *http.Request, s store.Session) {
 }
 
 // ago renders a time as "2 min ago".
+// until says how long until t ("in 3 days"), for expiries.
+func (w *Web) until(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	d := t.Sub(w.now())
+	switch {
+	case d <= 0:
+		return "now"
+	case d < time.Hour:
+		return fmt.Sprintf("in %d min", int(d.Minutes())+1)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("in %d h", int(d.Hours()))
+	default:
+		return fmt.Sprintf("in %d days (%s)", int(d.Hours()/24), t.UTC().Format("2006-01-02"))
+	}
+}
+
 func (w *Web) ago(t *time.Time) string {
 	if t == nil {
 		return "never"

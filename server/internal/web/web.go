@@ -96,6 +96,7 @@ func New(fl *fleet.Service, log *slog.Logger, cfg Config) (*Web, error) {
 		login: ratelimit.New(cfg.LoginRate, int(cfg.LoginRate)), now: time.Now, dummyHash: string(dummy)}
 	funcs := template.FuncMap{
 		"ago":   w.ago,
+		"until": w.until,
 		"when":  func(t *time.Time) string { return fmtTime(t) },
 		"join":  strings.Join,
 		"mib":   func(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) },
@@ -135,6 +136,7 @@ func (w *Web) Handler() http.Handler {
 	auth("GET /machines/{id}", w.machine)
 	auth("POST /machines/{id}/revoke", w.revoke)
 	auth("POST /machines/{id}/rotate-key", w.rotateKey)
+	auth("POST /machines/{id}/expiry", w.setExpiry)
 	auth("POST /machines/{id}/delete", w.delete)
 	auth("POST /machines/{id}/rename", w.rename)
 	auth("POST /machines/{id}/tags", w.retag)
