@@ -596,7 +596,7 @@ func offlineLogout(ctx context.Context, g *globals, p paths.Paths) error {
 	cfg, cerr := state.LoadConfig(p.ConfigFile())
 	cred, kerr := ks.Get(keystore.Credential)
 	if cerr == nil && kerr == nil && !cfg.Revoked {
-		cl, err := engine.NewClient(cfg.Server, cfg.Pin, string(cred))
+		cl, err := engine.NewClient(cfg.Server, cfg.TrustedPins(), string(cred))
 		if err == nil {
 			serverErr = cl.Logout(ctx)
 		} else {
@@ -644,7 +644,7 @@ func loginCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("the machine credential is missing from the %s keystore (enroll again): %w", ks.Backend(), err)
 			}
-			cl, err := engine.NewClient(cfg.Server, cfg.Pin, string(cred))
+			cl, err := engine.NewClient(cfg.Server, cfg.TrustedPins(), string(cred))
 			if err != nil {
 				return err
 			}

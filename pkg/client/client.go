@@ -32,7 +32,8 @@ import (
 type Client struct {
 	base  string
 	http  *http.Client
-	token atomic.Pointer[string] // replaced by SetToken (a rotated credential)
+	token atomic.Pointer[string]   // replaced by SetToken (a rotated credential)
+	pins  atomic.Pointer[[][]byte] // SPKI hashes accepted (WithPins, SetPins)
 }
 
 // Option configures a Client.
@@ -64,10 +65,13 @@ func WithHTTPClient(h *http.Client) Option {
 // WithPin trusts exactly the server certificate whose SubjectPublicKeyInfo
 // hashes to pin ("sha256/<base64>"), instead of the system roots. This is
 // how agents trust a server with a self-signed certificate.
-func WithPin(pin string) Option {
+func WithPin(pin string) Option { return WithPins(pin) }
+
+// WithPins trusts a server certificate whose key matches any of pins: the
+// server's current key and the next one it announced (see SetPins).
+func WithPins(pins ...string) Option {
 	return func(c *Client) error {
-		want, err := ParsePin(pin)
-		if err != nil {
+		if err := c.SetPins(pins); err != nil {
 			return err
 		}
 		tr := newTransport()
@@ -79,15 +83,51 @@ func WithPin(pin string) Option {
 				if len(cs.PeerCertificates) == 0 {
 					return errors.New("client: server sent no certificate")
 				}
-				if got := SPKIHash(cs.PeerCertificates[0]); !bytes.Equal(got, want) {
-					return fmt.Errorf("client: server certificate does not match pin %s (got %s)", pin, FormatPin(got))
+				got := SPKIHash(cs.PeerCertificates[0])
+				for _, want := range *c.pins.Load() {
+					if bytes.Equal(got, want) {
+						return nil
+					}
 				}
-				return nil
+				return fmt.Errorf("client: server certificate does not match pin %s (got %s)", strings.Join(c.Pins(), " or "), FormatPin(got))
 			},
 		}
 		c.http = &http.Client{Transport: tr}
 		return nil
 	}
+}
+
+// SetPins replaces the pins connections made from now on are checked
+// against (an agent learns the server's next key from its map before the
+// server rotates to it). Only a client made WithPins checks pins.
+func (c *Client) SetPins(pins []string) error {
+	if len(pins) == 0 {
+		return errors.New("client: no pin")
+	}
+	hashes := make([][]byte, 0, len(pins))
+	for _, p := range pins {
+		h, err := ParsePin(p)
+		if err != nil {
+			return err
+		}
+		hashes = append(hashes, h)
+	}
+	c.pins.Store(&hashes)
+	return nil
+}
+
+// Pins returns the pins the client accepts (none when it uses the system
+// roots).
+func (c *Client) Pins() []string {
+	hs := c.pins.Load()
+	if hs == nil {
+		return nil
+	}
+	out := make([]string, len(*hs))
+	for i, h := range *hs {
+		out[i] = FormatPin(h)
+	}
+	return out
 }
 
 // WithUnixSocket sends every request over the Unix socket at path (the
@@ -351,6 +391,12 @@ func (c *Client) NextCredential(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return out.Credential, nil
+}
+
+// RotateTLS makes the server serve with its announced next TLS key.
+func (c *Client) RotateTLS(ctx context.Context, force bool) (wire.TLSRotateResponse, error) {
+	var out wire.TLSRotateResponse
+	return out, c.do(ctx, http.MethodPost, wire.PathTLSRotate, wire.TLSRotateRequest{Force: force}, &out)
 }
 
 // RotateKey asks a machine's agent to replace its WireGuard key now.

@@ -226,6 +226,14 @@ func (r HealthReport) Validate() error {
 	if err := ValidateFact("tunnel.error", r.Tunnel.Error, MaxTunnelErrorLen, false); err != nil {
 		return err
 	}
+	if len(r.ServerPins) > MaxServerPins {
+		return Errorf(CodeInvalidArgument, "server_pins: at most %d", MaxServerPins)
+	}
+	for _, p := range r.ServerPins {
+		if err := ValidateFact("server_pins", p, 64, false); err != nil {
+			return err
+		}
+	}
 	figure := func(name string, ok bool) error {
 		if !ok {
 			return Errorf(CodeInvalidArgument, "%s is out of range", name)

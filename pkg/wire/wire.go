@@ -25,6 +25,8 @@ const (
 	PathAPIKeys    = "/api/v1/apikeys"
 	PathAdmins     = "/api/v1/admins"
 	PathServer     = "/api/v1/server"
+	// PathTLSRotate makes the server serve with its announced next key.
+	PathTLSRotate = "/api/v1/server/tls/rotate"
 )
 
 // Secret prefixes. Every secret is the prefix followed by 256 random bits in
@@ -91,6 +93,10 @@ type Self struct {
 	// RotateKeyBefore, when set, asks the agent to replace a WireGuard key
 	// created before it (an admin's request, for one machine or the fleet).
 	RotateKeyBefore *time.Time `json:"rotate_key_before,omitempty"`
+	// ServerPins are the pins of the server's self-signed TLS key and of the
+	// next one it will rotate to ("" for a certificate from a CA): the
+	// agent accepts either, so a rotation breaks no connection.
+	ServerPins []string `json:"server_pins,omitempty"`
 }
 
 // Peer is one other machine the receiver should be able to reach.
@@ -240,6 +246,19 @@ type CredentialResponse struct {
 	Credential string `json:"credential"`
 }
 
+// TLSRotateRequest rotates the server's self-signed TLS key. Without
+// Force it is refused while an active machine has not confirmed the next
+// key (its agent would lose the server).
+type TLSRotateRequest struct {
+	Force bool `json:"force,omitempty"`
+}
+
+// TLSRotateResponse names the pins after a rotation.
+type TLSRotateResponse struct {
+	Pin     string `json:"pin"`      // the key now serving (one-liners carry it)
+	NextPin string `json:"next_pin"` // announced for the next rotation
+}
+
 // RotateKeysResponse says how many machines were asked to rotate their key.
 type RotateKeysResponse struct {
 	Machines int `json:"machines"`
@@ -384,7 +403,14 @@ type HealthReport struct {
 	// Dropped counts reports the agent discarded from its offline queue
 	// (oldest first) while the server was unreachable.
 	Dropped int `json:"dropped,omitempty"`
+	// ServerPins are the TLS key pins the agent accepts (at most
+	// MaxServerPins): the server rotates its key only once every agent
+	// holds the next one.
+	ServerPins []string `json:"server_pins,omitempty"`
 }
+
+// MaxServerPins bounds the pins an agent reports and a map carries.
+const MaxServerPins = 4
 
 // TunnelHealth is the tunnel part of a health report. Per-peer detail is
 // capped at MaxHealthPeers (most recent handshakes first) so that a report

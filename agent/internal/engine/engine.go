@@ -169,8 +169,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Lock()
 	e.cfg, e.cl, e.cancel, e.runCtx = cfg, cl, cancel, ctx
 	e.tcfg = tunnel.Config{Name: e.Iface, MTU: cfg.MTU, ListenPort: cfg.ListenPort, PrivateKey: priv, Mode: e.WireGuard}
+	self := e.view.Self
 	e.mu.Unlock()
 	e.finishRotation(priv)
+	if self != nil {
+		e.notePins(self.ServerPins) // from the cached or first map
+	}
 	defer e.closeTunnel()
 	defer e.saveCache()
 	if cfg.Down {
@@ -218,7 +222,7 @@ func (e *Engine) loadIdentity() (state.Config, wgtypes.Key, *client.Client, erro
 		return cfg, priv, nil, fmt.Errorf("engine: machine credential missing from the %s keystore (enroll again): %w", e.Store.Backend(), err)
 	}
 	copy(priv[:], keyb)
-	cl, err := NewClient(cfg.Server, cfg.Pin, string(cred))
+	cl, err := NewClient(cfg.Server, cfg.TrustedPins(), string(cred))
 	return cfg, priv, cl, err
 }
 
@@ -271,6 +275,7 @@ func (e *Engine) startBackground(ctx context.Context, cfg state.Config, cl *clie
 		Collect: func(ctx context.Context) wire.HealthReport {
 			r := health.Collect(ctx, e.Version, e.tunnelHealth())
 			r.Update = e.takeUpdate()
+			r.ServerPins = cl.Pins() // the server rotates its TLS key once every agent holds the next one
 			return r
 		},
 		OnAck: e.noteReleases,
@@ -396,6 +401,7 @@ func (e *Engine) applyMap(nm wire.NetMap) {
 	}
 	if nm.Self != nil {
 		wake(e.keyWake) // it may carry an admin's request to rotate the key
+		e.notePins(nm.Self.ServerPins)
 	}
 	if nm.Unchanged {
 		return
@@ -648,6 +654,34 @@ func (e *Engine) tunName() string {
 		return e.tun.Name()
 	}
 	return e.Iface
+}
+
+// notePins takes the server's announced TLS key pins (the key serving now
+// and the next one): new connections accept either, and they are kept in
+// the config for the next start. The map came over a connection the
+// current pins verified, so the server vouches for the set.
+func (e *Engine) notePins(pins []string) {
+	if len(pins) == 0 || len(pins) > wire.MaxServerPins {
+		return // a server with a CA's certificate, or nonsense
+	}
+	e.mu.Lock()
+	cl := e.cl
+	if cl == nil || slices.Equal(pins, cl.Pins()) {
+		e.mu.Unlock()
+		return
+	}
+	if err := cl.SetPins(pins); err != nil {
+		e.mu.Unlock()
+		e.Log.Warn("ignoring the server's TLS pins", "err", err)
+		return
+	}
+	e.cfg.Pins = slices.Clone(pins)
+	cfg := e.cfg
+	e.mu.Unlock()
+	if err := state.SaveConfig(e.Paths.ConfigFile(), cfg); err != nil {
+		e.Log.Warn("recording the server's TLS pins", "err", err)
+	}
+	e.Log.Info("the server's TLS keys: accepting the current one and the next it announced", "pins", pins)
 }
 
 // expiredRetry is how often an expired machine asks whether it was

@@ -58,10 +58,10 @@ func GenerateKey() (priv wgtypes.Key, pub string, err error) {
 }
 
 // NewClient returns a client for cfg's server, pinned when cfg has a pin.
-func NewClient(server, pin, credential string) (*client.Client, error) {
+func NewClient(server string, pins []string, credential string) (*client.Client, error) {
 	var opts []client.Option
-	if pin != "" {
-		opts = append(opts, client.WithPin(pin))
+	if len(pins) > 0 {
+		opts = append(opts, client.WithPins(pins...))
 	}
 	if credential != "" {
 		opts = append(opts, client.WithToken(credential))
@@ -110,7 +110,11 @@ func Enroll(ctx context.Context, p paths.Paths, ks keystore.Store, o EnrollOptio
 	if err != nil {
 		return state.Config{}, err
 	}
-	cl, err := NewClient(o.Server, o.Pin, "")
+	var pins []string
+	if o.Pin != "" {
+		pins = []string{o.Pin}
+	}
+	cl, err := NewClient(o.Server, pins, "")
 	if err != nil {
 		return state.Config{}, err
 	}

@@ -20,8 +20,12 @@ import (
 
 // Config is config.json. It holds no secrets: those are in the keystore.
 type Config struct {
-	Server     string    `json:"server"`
-	Pin        string    `json:"pin,omitempty"`
+	Server string `json:"server"`
+	Pin    string `json:"pin,omitempty"`
+	// Pins are the server's TLS key pins its map announced (the current
+	// key and the next one); when set they replace Pin, so the agent keeps
+	// reaching the server across a key rotation.
+	Pins       []string  `json:"pins,omitempty"`
 	MachineID  string    `json:"machine_id"`
 	Name       string    `json:"name"`
 	IPv4       string    `json:"ipv4"`
@@ -49,6 +53,19 @@ type Config struct {
 	// Down is set by `wirefleet-agent down`: keep syncing, no tunnel.
 	Down      bool       `json:"down,omitempty"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// TrustedPins are the server key pins the agent accepts: the announced
+// set, else the enrollment's pin (none for a server with a CA's
+// certificate).
+func (c Config) TrustedPins() []string {
+	if len(c.Pins) > 0 {
+		return c.Pins
+	}
+	if c.Pin != "" {
+		return []string{c.Pin}
+	}
+	return nil
 }
 
 // ErrNotEnrolled means there is no config.json.

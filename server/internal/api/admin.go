@@ -272,3 +272,17 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
+
+func (s *Server) rotateTLS(w http.ResponseWriter, r *http.Request) {
+	var req wire.TLSRotateRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	resp, err := s.fl.RotateTLS(r.Context(), adminFrom(r.Context()), s.cfg.TLS, req.Force)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}

@@ -43,6 +43,8 @@ type Config struct {
 	Info func() wire.ServerInfo
 	// Relay, when set, serves agents' relay sessions.
 	Relay *relay.Server
+	// TLS, when set, is the server's self-signed key set (tls rotate).
+	TLS fleet.TLSKeys
 }
 
 // Server is the API. Create it with New. It is an adapter: changes go
@@ -115,6 +117,7 @@ func (s *Server) routes(local bool) http.Handler {
 	agent("GET "+wire.PathRelay, s.relay)
 
 	admin("GET "+wire.PathServer, s.serverInfo)
+	admin("POST "+wire.PathTLSRotate, s.rotateTLS)
 	admin("POST "+wire.PathTokens, s.createToken)
 	admin("GET "+wire.PathTokens, s.listTokens)
 	admin("DELETE "+wire.PathTokens+"/{id}", s.revokeToken)

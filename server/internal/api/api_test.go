@@ -29,6 +29,7 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/releases"
 	"github.com/wirefleet/wirefleet/server/internal/store"
+	"github.com/wirefleet/wirefleet/server/internal/tlsutil"
 )
 
 type env struct {
@@ -53,6 +54,11 @@ func newEnv(t testing.TB, cfg Config) *env {
 // newEnvWith starts the API over a real SQLite file, the hub and the fleet
 // service configured by fcfg, on an httptest server.
 func newEnvWith(t testing.TB, cfg Config, fcfg fleet.Config) *env {
+	return newEnvOpts(t, cfg, fcfg, netmap.Options{DNSDomain: "fleet.internal"})
+}
+
+// newEnvOpts is newEnvWith with the hub's options.
+func newEnvOpts(t testing.TB, cfg Config, fcfg fleet.Config, hopts netmap.Options) *env {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "api.db")
@@ -60,7 +66,7 @@ func newEnvWith(t testing.TB, cfg Config, fcfg fleet.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub, err := netmap.New(ctx, db, netmap.Options{DNSDomain: "fleet.internal"})
+	hub, err := netmap.New(ctx, db, hopts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1234,5 +1240,83 @@ func TestMachineExpiry(t *testing.T) {
 	}
 	if _, err := a.Reauth(ctx, tok); code(err) != wire.CodeMachineRevoked {
 		t.Fatalf("reauth of a revoked machine: %v, want machine_revoked", err)
+	}
+}
+
+// A TLS key rotation waits until every active agent holds the next key
+// (from its map, confirmed in its health report), then serves it and
+// announces a new next key to every agent's Self; --force skips the wait.
+func TestTLSRotationWaitsForEveryAgent(t *testing.T) {
+	keys, err := tlsutil.OpenKeys(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvOpts(t, Config{TLS: keys}, fleet.Config{BcryptCost: bcrypt.MinCost}, netmap.Options{ServerPins: keys.Pins})
+	ctx := context.Background()
+	tok := e.token(t, wire.CreateTokenRequest{Reusable: true})
+	a, _ := e.agent(t, tok, "a")
+	_, rb := e.agent(t, tok, "b")
+	nm, err := a.Netmap(ctx, 0, 0)
+	if err != nil || !slices.Equal(nm.Self.ServerPins, keys.Pins()) {
+		t.Fatalf("the map's pins %v, want %v (%v)", nm.Self.ServerPins, keys.Pins(), err)
+	}
+	first := keys.Pins()
+	report := func(c *client.Client, pins []string) {
+		t.Helper()
+		if _, err := c.ReportHealth(ctx, wire.HealthReport{At: time.Now(), AgentVersion: "1", OS: "linux", ServerPins: pins}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report(a, first)
+	waitHealth := func(name string, pins []string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if m, _ := e.admin.Machine(ctx, name); m.Health != nil && slices.Equal(m.Health.ServerPins, pins) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s's report with %v not stored", name, pins)
+			}
+		}
+	}
+	waitHealth("a", first)
+	_, err = e.admin.RotateTLS(ctx, false)
+	if code(err) != wire.CodeConflict || !strings.Contains(err.Error(), "1 active machine(s)") || !strings.Contains(err.Error(), rb.Name) {
+		t.Fatalf("rotation with b unconfirmed: %v, want conflict naming b", err)
+	}
+	if keys.Pin() != first[0] {
+		t.Fatal("a refused rotation rotated")
+	}
+	b, _ := client.New(e.url, client.WithToken(rb.Credential))
+	report(b, first)
+	waitHealth("b", first)
+	v := nm.Version
+	r, err := e.admin.RotateTLS(ctx, false)
+	if err != nil || r.Pin != first[1] || r.NextPin == first[0] || r.NextPin == first[1] || keys.Pin() != first[1] {
+		t.Fatalf("rotation: %+v %v (before %v)", r, err, first)
+	}
+	nm, err = a.Netmap(ctx, v, 5*time.Second)
+	if err != nil || nm.Self == nil || !slices.Equal(nm.Self.ServerPins, []string{r.Pin, r.NextPin}) {
+		t.Fatalf("after the rotation a's map carries %+v (%v)", nm.Self, err)
+	}
+	page, _ := e.admin.Audit(ctx, client.AuditFilter{Action: "tls.rotate"})
+	if len(page.Events) != 1 || page.Events[0].Details["pin"] != r.Pin {
+		t.Fatalf("audit: %+v", page.Events)
+	}
+	// Nobody confirmed the new next key yet: only --force rotates.
+	if _, err := e.admin.RotateTLS(ctx, false); code(err) != wire.CodeConflict {
+		t.Fatalf("second rotation before anyone confirmed: %v, want conflict", err)
+	}
+	if r2, err := e.admin.RotateTLS(ctx, true); err != nil || r2.Pin != r.NextPin {
+		t.Fatalf("forced rotation: %+v %v", r2, err)
+	}
+}
+
+// Without a self-signed key set (the operator's certificate) there is
+// nothing to rotate: a clear conflict.
+func TestTLSRotationNeedsTheServersOwnKey(t *testing.T) {
+	e := newEnv(t, Config{})
+	if _, err := e.admin.RotateTLS(context.Background(), false); code(err) != wire.CodeConflict || !strings.Contains(err.Error(), "--tls-cert") {
+		t.Fatalf("rotate without keys: %v", err)
 	}
 }

@@ -137,9 +137,14 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	// and agents are told the STUN address in their maps.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ln, extURL, pin, err := listen(o, reg)
+	ln, extURL, keys, err := listen(o, reg)
 	if err != nil {
 		return err
+	}
+	pin := "" // the pin of the key serving now ("" with a CA's certificate)
+	var pins func() []string
+	if keys != nil {
+		pin, pins = keys.Pin(), keys.Pins
 	}
 	defer ln.Close()
 	stunSrv, stunAddr, err := listenSTUN(o, extURL, log, reg)
@@ -152,7 +157,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	// Every return stops the background jobs and waits for them (the hub
 	// flushes last-seen times) before the database closes.
 	defer func() { stopHub(); bg.Wait() }()
-	hub, err := startHub(ctx, hubCtx, db, log, &bg, netmap.Options{STUN: stunAddr, Relay: !o.NoRelay, DNSDomain: dnsDomain})
+	hub, err := startHub(ctx, hubCtx, db, log, &bg, netmap.Options{STUN: stunAddr, Relay: !o.NoRelay, DNSDomain: dnsDomain, ServerPins: pins})
 	if err != nil {
 		if stunSrv != nil {
 			stunSrv.Close()
@@ -175,7 +180,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		bg.Add(1)
 		go func() { defer bg.Done(); rel.Watch(hubCtx) }()
 	}
-	handler, a, err := routes(o, svc, rel, reg, log, extURL, pin)
+	handler, a, err := routes(o, svc, rel, reg, log, extURL, keys)
 	if err != nil {
 		return err
 	}
@@ -287,10 +292,10 @@ func startHub(ctx, hubCtx context.Context, db *store.DB, log *slog.Logger, bg *s
 // listen opens the TCP listener (TLS unless --insecure-http) and returns
 // it with the URL agents should use and the self-signed certificate's pin
 // ("" for an operator certificate or plain HTTP).
-func listen(o Options, reg prometheus.Registerer) (net.Listener, string, string, error) {
+func listen(o Options, reg prometheus.Registerer) (net.Listener, string, *tlsutil.Keys, error) {
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
-		return nil, "", "", fmt.Errorf("daemon: listen on %s: %w", o.Listen, err)
+		return nil, "", nil, fmt.Errorf("daemon: listen on %s: %w", o.Listen, err)
 	}
 	refused := promauto.With(reg).NewCounter(prometheus.CounterOpts{
 		Name: "wirefleet_connections_refused_total",
@@ -299,33 +304,45 @@ func listen(o Options, reg prometheus.Registerer) (net.Listener, string, string,
 	ln = connlimit.New(ln, o.MaxConnsPerIP, refused.Inc)
 	extURL, host := externalURL(o, ln.Addr())
 	if o.InsecureHTTP {
-		return ln, extURL, "", nil
+		return ln, extURL, nil, nil
 	}
 	var (
-		cert tls.Certificate
-		pin  string
+		keys    *tlsutil.Keys
+		getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	)
 	if o.TLSCert != "" || o.TLSKey != "" {
-		cert, _, err = tlsutil.Load(o.TLSCert, o.TLSKey) // chains to a CA; no pin needed
+		cert, _, err := tlsutil.Load(o.TLSCert, o.TLSKey) // chains to a CA; no pin needed
+		if err != nil {
+			ln.Close()
+			return nil, "", nil, err
+		}
+		getCert = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }
 	} else {
-		cert, pin, err = tlsutil.LoadOrCreate(o.DataDir, []string{host})
+		if keys, err = tlsutil.OpenKeys(o.DataDir, []string{host}); err != nil {
+			ln.Close()
+			return nil, "", nil, err
+		}
+		getCert = keys.GetCertificate
 	}
-	if err != nil {
-		ln.Close()
-		return nil, "", "", err
-	}
-	if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil {
-		notAfter := float64(leaf.NotAfter.Unix())
-		promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "wirefleet_tls_cert_expiry_timestamp_seconds",
-			Help: "When the serving certificate expires (Unix time).",
-		}, func() float64 { return notAfter })
-	}
+	promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "wirefleet_tls_cert_expiry_timestamp_seconds",
+		Help: "When the serving certificate expires (Unix time).",
+	}, func() float64 {
+		c, _ := getCert(nil)
+		if c.Leaf == nil {
+			if leaf, err := x509.ParseCertificate(c.Certificate[0]); err == nil {
+				c.Leaf = leaf
+			} else {
+				return 0
+			}
+		}
+		return float64(c.Leaf.NotAfter.Unix())
+	})
 	return tls.NewListener(ln, &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		MinVersion:   tls.VersionTLS12,
-		NextProtos:   []string{"h2", "http/1.1"}, // HTTP/2 multiplexes an agent's long-poll with its other calls
-	}), extURL, pin, nil
+		GetCertificate: getCert,
+		MinVersion:     tls.VersionTLS12,
+		NextProtos:     []string{"h2", "http/1.1"}, // HTTP/2 multiplexes an agent's long-poll with its other calls
+	}), extURL, keys, nil
 }
 
 // listenSTUN opens the STUN responder and returns it with the address
@@ -373,14 +390,24 @@ func openReleases(o Options, log *slog.Logger) (*releases.Store, error) {
 
 // routes builds the public handler: the API, health and readiness,
 // metrics, releases and installers, and the admin page.
-func routes(o Options, svc *fleet.Service, rel *relay.Server, reg *prometheus.Registry, log *slog.Logger, extURL, pin string) (http.Handler, *api.Server, error) {
+func routes(o Options, svc *fleet.Service, rel *relay.Server, reg *prometheus.Registry, log *slog.Logger, extURL string, keys *tlsutil.Keys) (http.Handler, *api.Server, error) {
 	db := svc.DB()
 	started := time.Now().UTC()
+	pin := func() string { // the key serving now: a rotation changes it
+		if keys == nil {
+			return ""
+		}
+		return keys.Pin()
+	}
+	var rotator fleet.TLSKeys
+	if keys != nil {
+		rotator = keys
+	}
 	a := api.New(svc, log, reg, api.Config{
-		EnrollRate: o.EnrollRate, EnrollBurst: o.EnrollBurst, MaxWait: o.LongPoll, Relay: rel,
+		EnrollRate: o.EnrollRate, EnrollBurst: o.EnrollBurst, MaxWait: o.LongPoll, Relay: rel, TLS: rotator,
 		Info: func() wire.ServerInfo {
 			ula, _ := db.ULA(context.Background())
-			return wire.ServerInfo{Version: Version, URL: extURL, Pin: pin, Prefix4: store.OverlayPrefix4().String(), Prefix6: ula.String(), StartedAt: started,
+			return wire.ServerInfo{Version: Version, URL: extURL, Pin: pin(), Prefix4: store.OverlayPrefix4().String(), Prefix6: ula.String(), StartedAt: started,
 				ReleaseKey: svc.Releases().RootKey(), InstallPS1: oneliner.ScriptSHA256()}
 		},
 	})
@@ -411,7 +438,7 @@ func routes(o Options, svc *fleet.Service, rel *relay.Server, reg *prometheus.Re
 	page, err := web.New(svc, log, web.Config{
 		Secure: !o.InsecureHTTP,
 		Server: func() oneliner.Server {
-			return oneliner.Server{URL: extURL, Pin: pin, ReleaseKey: svc.Releases().RootKey()}
+			return oneliner.Server{URL: extURL, Pin: pin(), ReleaseKey: svc.Releases().RootKey()}
 		},
 	})
 	if err != nil {

@@ -51,13 +51,16 @@ type Source interface {
 
 // Options tune the hub.
 type Options struct {
-	LogSize   int           // change-log entries kept for deltas (default 8192)
-	MTU       int           // suggested tunnel MTU (default 1280)
-	Keepalive int           // persistent keepalive seconds (default 25)
-	STUN      string        // host:port of the STUN responder agents use ("" = none)
-	DNSDomain string        // the fleet's DNS domain, told to agents ("" = names off)
-	Relay     bool          // the server relays packets (wire.Self.Relay)
-	Poll      time.Duration // how often to look for changes made elsewhere (replicas); 0 = only on Sync
+	LogSize   int    // change-log entries kept for deltas (default 8192)
+	MTU       int    // suggested tunnel MTU (default 1280)
+	Keepalive int    // persistent keepalive seconds (default 25)
+	STUN      string // host:port of the STUN responder agents use ("" = none)
+	DNSDomain string // the fleet's DNS domain, told to agents ("" = names off)
+	// ServerPins, when set, returns the pins of the server's self-signed TLS
+	// key and of its announced next key, for every agent's Self.
+	ServerPins func() []string
+	Relay      bool          // the server relays packets (wire.Self.Relay)
+	Poll       time.Duration // how often to look for changes made elsewhere (replicas); 0 = only on Sync
 	// Coalesce is the shortest spacing of wake-ups (default 100 ms);
 	// CoalescePerPoll adds to it per held poll (default 100 µs, so 1 s at
 	// 10,000 agents, about three times what answering them all costs).
@@ -198,7 +201,7 @@ func New(ctx context.Context, src Source, opts Options) (*Hub, error) {
 	h.changes = make([]logEntry, 0, len(st.Log))
 	for _, c := range st.Log {
 		_, isPol := store.PolicyVersionOf(c)
-		isDNS := store.IsDNSChange(c)
+		isDNS := store.IsDNSChange(c) || store.IsSelfChange(c) // both resend Self
 		h.changes = append(h.changes, logEntry{Change: c, isPolicy: isPol, isDNS: isDNS})
 		if isPol {
 			h.polAt = c.Version
@@ -439,6 +442,9 @@ func (h *Hub) catchUp(ctx context.Context) error {
 		if store.IsDNSChange(c) {
 			le.isDNS = true
 			h.records, h.dnsAt = mapRecords(records), c.Version
+		} else if store.IsSelfChange(c) {
+			le.isDNS = true // what Self carries changed: every reader gets it again
+			h.dnsAt = c.Version
 		} else if v, ok := store.PolicyVersionOf(c); ok {
 			le.isPolicy, le.polBefore = true, h.pol
 			h.pol, h.polVer, h.polAt = policies[v], v, c.Version
@@ -758,6 +764,9 @@ func (h *Hub) selfOf(e *entry) *wire.Self {
 		Prefix4: h.prefix4.String(), Prefix6: h.prefix6.String(),
 		MTU: h.opts.MTU, Keepalive: h.opts.Keepalive, STUN: h.opts.STUN, Relay: h.opts.Relay, DNSDomain: h.opts.DNSDomain,
 		DNSRecords: h.records, PublicKey: e.peer.PublicKey, RotateKeyBefore: e.rotateBefore,
+	}
+	if h.opts.ServerPins != nil {
+		s.ServerPins = h.opts.ServerPins()
 	}
 	if h.pol != nil {
 		s.Filter = &wire.Filter{Policy: h.polVer, Rules: h.pol.Inbound(e.class)}

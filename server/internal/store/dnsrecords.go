@@ -16,6 +16,33 @@ const DNSChange = "dns:"
 // IsDNSChange reports whether a change is one of the DNS records.
 func IsDNSChange(c Change) bool { return strings.HasPrefix(c.MachineID, DNSChange) }
 
+// SelfChange is the netmap_log.machine_id of a change of what every
+// agent's Self carries from the server itself (its TLS pins): like a DNS
+// change, every reader gets its Self again.
+const SelfChange = "self:"
+
+// IsSelfChange reports whether a change is one of the server's own settings.
+func IsSelfChange(c Change) bool { return strings.HasPrefix(c.MachineID, SelfChange) }
+
+// LogSelfChange records that the server's settings named what changed, so
+// that every agent's next map carries its Self; the audit event action
+// with details goes with it.
+func (db *DB) LogSelfChange(ctx context.Context, a Actor, what, action string, details map[string]any) (Change, error) {
+	var ch Change
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		v, err := db.bumpVersion(ctx, tx, SelfChange+what)
+		if err != nil {
+			return err
+		}
+		ch = Change{Version: v, MachineID: SelfChange + what}
+		return db.audit(ctx, tx, a, action, SelfChange+what, details)
+	})
+	if err != nil {
+		return Change{}, fmt.Errorf("store: log a settings change: %w", err)
+	}
+	return ch, nil
+}
+
 // MaxDNSRecords caps the records of a fleet: every agent gets all of them.
 const MaxDNSRecords = 1000
 

@@ -8,6 +8,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -18,6 +19,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/atomicfile"
@@ -49,19 +52,148 @@ func Load(certPath, keyPath string) (tls.Certificate, string, error) {
 // does not exist yet. The key stays the same across restarts, so the pin in
 // one-liners handed out earlier stays valid.
 func LoadOrCreate(dir string, hosts []string) (tls.Certificate, string, error) {
-	certPath, keyPath := filepath.Join(dir, CertFile), filepath.Join(dir, KeyFile)
-	if _, err := os.Stat(keyPath); err == nil {
-		return Load(certPath, keyPath)
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return tls.Certificate{}, "", fmt.Errorf("tls: %w", err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	k, err := OpenKeys(dir, hosts)
 	if err != nil {
-		return tls.Certificate{}, "", fmt.Errorf("tls: generate key: %w", err)
+		return tls.Certificate{}, "", err
 	}
+	cert, _ := k.GetCertificate(nil)
+	return *cert, k.Pin(), nil
+}
+
+// NextKeyFile holds the key the server will serve with after the next
+// rotation: announced to agents in advance, so that a rotation breaks no
+// pin.
+const NextKeyFile = "tls-next.key"
+
+// Keys is a self-signed serving identity and its announced successor.
+// Agents pin both (Pins); Rotate makes the successor current and announces
+// a new one. A crash at any point of a rotation leaves files that open to
+// a consistent state.
+type Keys struct {
+	dir   string
+	hosts []string
+
+	mu   sync.Mutex // orders rotations
+	cur  atomic.Pointer[tls.Certificate]
+	next atomic.Pointer[ecdsa.PrivateKey]
+}
+
+// OpenKeys loads (or creates) the current key, its certificate and the
+// next key in dir.
+func OpenKeys(dir string, hosts []string) (*Keys, error) {
+	k := &Keys{dir: dir, hosts: hosts}
+	cur, err := k.loadKey(KeyFile)
+	if errors.Is(err, os.ErrNotExist) {
+		if cur, err = newKey(); err == nil {
+			err = writeKey(filepath.Join(dir, KeyFile), cur)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, CertFile), filepath.Join(dir, KeyFile))
+	if err != nil {
+		// No certificate yet, or one of a key a crash replaced: issue it.
+		if cert, err = k.issue(cur); err != nil {
+			return nil, err
+		}
+	}
+	if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+		return nil, fmt.Errorf("tls: parse %s: %w", CertFile, err)
+	}
+	k.cur.Store(&cert)
+	next, err := k.loadKey(NextKeyFile)
+	if err == nil && next.Equal(cur) {
+		err = os.ErrNotExist // a rotation stopped after making it current
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		if next, err = newKey(); err == nil {
+			err = writeKey(filepath.Join(dir, NextKeyFile), next)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	k.next.Store(next)
+	return k, nil
+}
+
+// GetCertificate serves the current certificate (tls.Config.GetCertificate):
+// connections made before a rotation keep theirs.
+func (k *Keys) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return k.cur.Load(), nil
+}
+
+// Pin is the current key's pin.
+func (k *Keys) Pin() string { return client.FormatPin(client.SPKIHash(k.cur.Load().Leaf)) }
+
+// NextPin is the pin of the key the next rotation will serve with.
+func (k *Keys) NextPin() string { return keyPin(k.next.Load()) }
+
+// Pins are the pins agents should accept: the current key's and the next.
+func (k *Keys) Pins() []string { return []string{k.Pin(), k.NextPin()} }
+
+// NotAfter is when the current certificate expires.
+func (k *Keys) NotAfter() time.Time { return k.cur.Load().Leaf.NotAfter }
+
+// Rotate makes the next key current (with a new certificate) and makes a
+// new next key. Files are replaced one at a time, each atomically, in an
+// order OpenKeys recovers from: current key, its certificate, next key.
+func (k *Keys) Rotate() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	next := k.next.Load()
+	after, err := newKey()
+	if err != nil {
+		return err
+	}
+	if err := writeKey(filepath.Join(k.dir, KeyFile), next); err != nil {
+		return err
+	}
+	cert, err := k.issue(next)
+	if err != nil {
+		return err
+	}
+	if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+		return err
+	}
+	if err := writeKey(filepath.Join(k.dir, NextKeyFile), after); err != nil {
+		return err
+	}
+	k.cur.Store(&cert)
+	k.next.Store(after)
+	return nil
+}
+
+func (k *Keys) loadKey(name string) (*ecdsa.PrivateKey, error) {
+	b, err := os.ReadFile(filepath.Join(k.dir, name))
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, fmt.Errorf("tls: %s holds no PEM key", name)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		if ec, err2 := x509.ParseECPrivateKey(blk.Bytes); err2 == nil {
+			return ec, nil
+		}
+		return nil, fmt.Errorf("tls: parse %s: %w", name, err)
+	}
+	ec, ok := key.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("tls: %s is not an ECDSA key", name)
+	}
+	return ec, nil
+}
+
+// issue writes a self-signed certificate for key (valid for ten years, for
+// the hosts plus localhost) and returns it with the key.
+func (k *Keys) issue(key *ecdsa.PrivateKey) (tls.Certificate, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
-		return tls.Certificate{}, "", fmt.Errorf("tls: serial: %w", err)
+		return tls.Certificate{}, fmt.Errorf("tls: serial: %w", err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
@@ -72,7 +204,7 @@ func LoadOrCreate(dir string, hosts []string) (tls.Certificate, string, error) {
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 	}
-	for _, h := range append(hosts, "localhost", "127.0.0.1", "::1") {
+	for _, h := range append(append([]string{}, k.hosts...), "localhost", "127.0.0.1", "::1") {
 		if h == "" {
 			continue
 		}
@@ -84,17 +216,36 @@ func LoadOrCreate(dir string, hosts []string) (tls.Certificate, string, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return tls.Certificate{}, "", fmt.Errorf("tls: create certificate: %w", err)
+		return tls.Certificate{}, fmt.Errorf("tls: create certificate: %w", err)
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err := atomicfile.WriteFile(filepath.Join(k.dir, CertFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+func newKey() (*ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return tls.Certificate{}, "", fmt.Errorf("tls: encode key: %w", err)
+		return nil, fmt.Errorf("tls: generate key: %w", err)
 	}
-	if err := atomicfile.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		return tls.Certificate{}, "", err
+	return key, nil
+}
+
+func writeKey(path string, key *ecdsa.PrivateKey) error {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("tls: encode key: %w", err)
 	}
-	if err := atomicfile.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		return tls.Certificate{}, "", err
+	return atomicfile.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+}
+
+// keyPin is the pin of key's public half.
+func keyPin(key *ecdsa.PrivateKey) string {
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return ""
 	}
-	return Load(certPath, keyPath)
+	sum := sha256.Sum256(der)
+	return client.FormatPin(sum[:])
 }
