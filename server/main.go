@@ -52,11 +52,12 @@ const defaultDataDir = "/var/lib/wirefleet"
 
 func serveCmd() *cobra.Command {
 	var (
-		o         daemon.Options
-		cfgFile   string
-		logLevel  string
-		logFormat string
-		relayOn   bool
+		o             daemon.Options
+		cfgFile       string
+		logLevel      string
+		logFormat     string
+		relayOn       bool
+		passwordLogin bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -70,6 +71,7 @@ variables (--data-dir → WIREFLEET_DATA_DIR), then the YAML file named by
 				return err
 			}
 			o.NoRelay = !relayOn
+			o.NoPasswordLogin = !passwordLogin
 			log, err := newLogger(logLevel, logFormat)
 			if err != nil {
 				return err
@@ -100,6 +102,13 @@ variables (--data-dir → WIREFLEET_DATA_DIR), then the YAML file named by
 	f.StringVar(&o.DNSDomain, "dns-domain", "fleet.internal", "DNS domain of the fleet: every machine answers NAME.<domain> on its agent's resolver (off: no names; .internal is reserved for private use)")
 	f.StringVar(&o.MemoryLimit, "memory-limit", "auto", "soft limit on the server's memory, where garbage collection works harder instead of the heap growing: auto (GOMEMLIMIT, else 90% of the cgroup's limit, else none), off, or a size such as 1.8GiB")
 	f.StringVar(&o.MetricsListen, "metrics-listen", "", "also serve /metrics without authentication on this address, e.g. 127.0.0.1:9464 (keep it private)")
+	f.StringVar(&o.OIDC.Issuer, "oidc-issuer", "", "sign admins in through this OpenID Connect provider (its issuer URL); the redirect URL to register there is <external URL>/sso/callback")
+	f.StringVar(&o.OIDC.ClientID, "oidc-client-id", "", "the client ID registered at the provider")
+	f.StringVar(&o.OIDC.ClientSecretFile, "oidc-client-secret-file", "", "file holding the client secret")
+	f.StringSliceVar(&o.OIDC.AllowedDomains, "oidc-allowed-domains", nil, "admit verified e-mail addresses in these domains as admins (comma-separated)")
+	f.StringSliceVar(&o.OIDC.AdminGroups, "oidc-admin-groups", nil, "admit members of these groups as admins (comma-separated)")
+	f.StringVar(&o.OIDC.GroupsClaim, "oidc-groups-claim", "groups", "the claim that lists a user's groups")
+	f.BoolVar(&passwordLogin, "password-login", true, "allow admins to sign in to the page with a password (false: single sign-on only)")
 	f.StringVar(&o.MetricsTokenFile, "metrics-token-file", "", "file holding a bearer token that may read /metrics on the main port (admin API keys may too)")
 	f.StringVar(&o.ReleasesDir, "releases-dir", "", "where published releases are kept (default <data-dir>/releases; replicas share one)")
 	f.StringVar(&o.PublishAgent, "publish-agent", "", "sign (keys in the data dir) and publish this agent binary for the host OS/arch at start")

@@ -38,6 +38,7 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/oneliner"
 	"github.com/wirefleet/wirefleet/server/internal/relay"
 	"github.com/wirefleet/wirefleet/server/internal/releases"
+	"github.com/wirefleet/wirefleet/server/internal/sso"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 	"github.com/wirefleet/wirefleet/server/internal/stunserver"
 	"github.com/wirefleet/wirefleet/server/internal/tlsutil"
@@ -104,6 +105,10 @@ type Options struct {
 	// port /metrics needs the token in MetricsTokenFile or an admin key.
 	MetricsListen    string
 	MetricsTokenFile string
+	// OIDC signs admins in through an OpenID provider (Issuer set);
+	// NoPasswordLogin then turns password sign-in off.
+	OIDC            OIDCOptions
+	NoPasswordLogin bool
 	// ReleasesDir holds published releases (default <data-dir>/releases).
 	// Replicas share it (a network file system) or are each published to.
 	ReleasesDir string
@@ -180,7 +185,11 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		bg.Add(1)
 		go func() { defer bg.Done(); rel.Watch(hubCtx) }()
 	}
-	handler, a, err := routes(o, svc, rel, reg, log, extURL, keys)
+	ssoProvider, err := openSSO(ctx, o, extURL)
+	if err != nil {
+		return err
+	}
+	handler, a, err := routes(o, svc, rel, reg, log, extURL, keys, ssoProvider)
 	if err != nil {
 		return err
 	}
@@ -345,6 +354,37 @@ func listen(o Options, reg prometheus.Registerer) (net.Listener, string, *tlsuti
 	}), extURL, keys, nil
 }
 
+// OIDCOptions configure single sign-on for the admin page.
+type OIDCOptions struct {
+	Issuer, ClientID, ClientSecretFile string
+	AllowedDomains, AdminGroups        []string
+	GroupsClaim                        string
+}
+
+// openSSO discovers the OpenID provider (nil when none is configured).
+func openSSO(ctx context.Context, o Options, extURL string) (*sso.Provider, error) {
+	if o.OIDC.Issuer == "" {
+		if o.NoPasswordLogin {
+			return nil, errors.New("daemon: --password-login=false needs single sign-on (--oidc-issuer): nobody could sign in")
+		}
+		return nil, nil
+	}
+	secret := ""
+	if o.OIDC.ClientSecretFile != "" {
+		b, err := os.ReadFile(o.OIDC.ClientSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("daemon: --oidc-client-secret-file: %w", err)
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	return sso.New(dctx, sso.Config{
+		Issuer: o.OIDC.Issuer, ClientID: o.OIDC.ClientID, ClientSecret: secret, RedirectURL: extURL + "/sso/callback",
+		AllowedDomains: o.OIDC.AllowedDomains, AdminGroups: o.OIDC.AdminGroups, GroupsClaim: o.OIDC.GroupsClaim,
+	})
+}
+
 // listenSTUN opens the STUN responder and returns it with the address
 // agents are told to use ("" and nil when it is off).
 func listenSTUN(o Options, extURL string, log *slog.Logger, reg prometheus.Registerer) (*stunserver.Server, string, error) {
@@ -390,7 +430,7 @@ func openReleases(o Options, log *slog.Logger) (*releases.Store, error) {
 
 // routes builds the public handler: the API, health and readiness,
 // metrics, releases and installers, and the admin page.
-func routes(o Options, svc *fleet.Service, rel *relay.Server, reg *prometheus.Registry, log *slog.Logger, extURL string, keys *tlsutil.Keys) (http.Handler, *api.Server, error) {
+func routes(o Options, svc *fleet.Service, rel *relay.Server, reg *prometheus.Registry, log *slog.Logger, extURL string, keys *tlsutil.Keys, ssoProvider *sso.Provider) (http.Handler, *api.Server, error) {
 	db := svc.DB()
 	started := time.Now().UTC()
 	pin := func() string { // the key serving now: a rotation changes it
@@ -436,7 +476,7 @@ func routes(o Options, svc *fleet.Service, rel *relay.Server, reg *prometheus.Re
 	}
 	mux.Handle("GET /metrics", a.MetricsAuth(metricsToken, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	page, err := web.New(svc, log, web.Config{
-		Secure: !o.InsecureHTTP,
+		Secure: !o.InsecureHTTP, SSO: ssoProvider, NoPasswordLogin: o.NoPasswordLogin,
 		Server: func() oneliner.Server {
 			return oneliner.Server{URL: extURL, Pin: pin(), ReleaseKey: svc.Releases().RootKey()}
 		},

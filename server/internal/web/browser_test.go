@@ -37,22 +37,29 @@ import (
 // server starts wirefleet-server in-process on 127.0.0.1 and returns its URL,
 // the admin password and an admin API client.
 func server(t *testing.T) (string, string, *client.Client) {
+	return serverWith(t, nil)
+}
+
+// serverWith is server with options changed by opt (nil: none).
+func serverWith(t *testing.T, opt func(*daemon.Options)) (string, string, *client.Client) {
 	t.Helper()
 	var out bytes.Buffer
 	ready := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, daemon.Options{
-			Listen: "127.0.0.1:0", DataDir: t.TempDir(), InsecureHTTP: true, DNSDomain: "fleet.internal",
-			// The cheapest bcrypt: twelve concurrent sign-ins at cost 12
-			// under the race detector can outlast the 30 s write timeout on
-			// a loaded 2-core machine. What is tested is the rate limit.
-			BcryptCost: bcrypt.MinCost,
-			Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Ready:      func(u, _ string) { ready <- u },
-		}, &out)
-	}()
+	o := daemon.Options{
+		Listen: "127.0.0.1:0", DataDir: t.TempDir(), InsecureHTTP: true, DNSDomain: "fleet.internal",
+		// The cheapest bcrypt: twelve concurrent sign-ins at cost 12
+		// under the race detector can outlast the 30 s write timeout on
+		// a loaded 2-core machine. What is tested is the rate limit.
+		BcryptCost: bcrypt.MinCost,
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Ready:      func(u, _ string) { ready <- u },
+	}
+	if opt != nil {
+		opt(&o)
+	}
+	go func() { done <- daemon.Run(ctx, o, &out) }()
 	t.Cleanup(func() { cancel(); <-done })
 	var u string
 	select {

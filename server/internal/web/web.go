@@ -33,6 +33,7 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/ratelimit"
 	"github.com/wirefleet/wirefleet/server/internal/reqid"
 	"github.com/wirefleet/wirefleet/server/internal/secret"
+	"github.com/wirefleet/wirefleet/server/internal/sso"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -52,6 +53,10 @@ type Config struct {
 	LoginRate float64
 	// Server returns the URL and pin put into one-liners.
 	Server func() oneliner.Server
+	// SSO, when set, offers sign-in through the company's OpenID
+	// provider; NoPasswordLogin then turns the password form off.
+	SSO             *sso.Provider
+	NoPasswordLogin bool
 }
 
 // Web serves the admin page. It is an adapter: changes go through the
@@ -105,7 +110,7 @@ func New(fl *fleet.Service, log *slog.Logger, cfg Config) (*Web, error) {
 		"bytes": humanBytes,
 		"list":  func() []string { return []string{wire.FlagBoolean, wire.FlagString, wire.FlagNumber, wire.FlagObject} },
 	}
-	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "error"} {
+	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "error", "signed_in"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -125,6 +130,8 @@ func (w *Web) Handler() http.Handler {
 	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
 	mux.HandleFunc("GET /login", w.loginPage)
 	mux.HandleFunc("POST /login", w.loginPost)
+	mux.HandleFunc("GET /sso/start", w.ssoStart)
+	mux.HandleFunc("GET /sso/callback", w.ssoCallback)
 	mux.HandleFunc("GET /{$}", func(rw http.ResponseWriter, r *http.Request) { http.Redirect(rw, r, "/machines", http.StatusSeeOther) })
 
 	auth := func(pattern string, h func(http.ResponseWriter, *http.Request, store.Session)) {
@@ -286,10 +293,15 @@ func (w *Web) loginPage(rw http.ResponseWriter, r *http.Request) {
 func (w *Web) showLogin(rw http.ResponseWriter, r *http.Request, status int, msg string) {
 	tok, _ := secret.New("")
 	http.SetCookie(rw, &http.Cookie{Name: loginCookie, Value: tok, Path: "/login", HttpOnly: true, Secure: w.cfg.Secure, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
-	w.render(rw, r, "login", status, page{Title: "Sign in", CSRF: tok, Error: msg})
+	w.render(rw, r, "login", status, page{Title: "Sign in", CSRF: tok, Error: msg, Data: loginPage{
+		SSO: w.cfg.SSO != nil, Password: !w.cfg.NoPasswordLogin, Issuer: w.ssoIssuer()}})
 }
 
 func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
+	if w.cfg.NoPasswordLogin {
+		w.showLogin(rw, r, http.StatusForbidden, "Password sign-in is turned off on this server: sign in with single sign-on.")
+		return
+	}
 	r.Body = http.MaxBytesReader(rw, r.Body, 16<<10)
 	ip := clientIP(r)
 	if !w.login.Allow(ip, w.now()) {
@@ -322,16 +334,25 @@ func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
 		w.showLogin(rw, r, http.StatusUnauthorized, "Wrong user name or password.")
 		return
 	}
-	sec, h := secret.New(sessionPrefix)
-	csrf, _ := secret.New("")
-	if err := w.db.CreateSession(r.Context(), store.Actor{Name: "admin:" + ad.Name, SourceIP: ip}, ad.ID, h, csrf, w.cfg.SessionTTL); err != nil {
+	if err := w.startSession(rw, r, store.Actor{Name: "admin:" + ad.Name, SourceIP: ip}, ad.ID); err != nil {
 		w.internal(rw, r, err)
 		return
 	}
-	http.SetCookie(rw, &http.Cookie{Name: sessionCookie, Value: sec, Path: "/", HttpOnly: true, Secure: w.cfg.Secure,
-		SameSite: http.SameSiteStrictMode, MaxAge: int(w.cfg.SessionTTL / time.Second)})
 	http.SetCookie(rw, &http.Cookie{Name: loginCookie, Value: "", Path: "/login", MaxAge: -1})
 	http.Redirect(rw, r, "/machines", http.StatusSeeOther)
+}
+
+// startSession signs the admin in: a session whose secret only the cookie
+// holds.
+func (w *Web) startSession(rw http.ResponseWriter, r *http.Request, a store.Actor, adminID string) error {
+	sec, h := secret.New(sessionPrefix)
+	csrf, _ := secret.New("")
+	if err := w.db.CreateSession(r.Context(), a, adminID, h, csrf, w.cfg.SessionTTL); err != nil {
+		return err
+	}
+	http.SetCookie(rw, &http.Cookie{Name: sessionCookie, Value: sec, Path: "/", HttpOnly: true, Secure: w.cfg.Secure,
+		SameSite: http.SameSiteStrictMode, MaxAge: int(w.cfg.SessionTTL / time.Second)})
+	return nil
 }
 
 func (w *Web) logout(rw http.ResponseWriter, r *http.Request, s store.Session) {

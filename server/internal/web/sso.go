@@ -1,0 +1,122 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/wirefleet/wirefleet/server/internal/secret"
+	"github.com/wirefleet/wirefleet/server/internal/sso"
+	"github.com/wirefleet/wirefleet/server/internal/store"
+)
+
+// loginPage is what the sign-in page offers.
+type loginPage struct {
+	SSO, Password bool
+	Issuer        string // the provider's host, for the button
+}
+
+const (
+	// ssoCookie binds a sign-in in progress to the browser that began it:
+	// the callback's state must equal it (no login CSRF). Lax, since the
+	// callback is a top-level navigation from the provider.
+	ssoCookie = "wf_sso"
+	// ssoMaxAge is how long a sign-in may take at the provider.
+	ssoMaxAge = 10 * time.Minute
+)
+
+func (w *Web) ssoIssuer() string {
+	if w.cfg.SSO == nil {
+		return ""
+	}
+	if u, err := url.Parse(w.cfg.SSO.Issuer()); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return w.cfg.SSO.Issuer()
+}
+
+// ssoStart sends the browser to the provider with a fresh state, nonce and
+// PKCE challenge; only the state's hash is stored, with the nonce and the
+// verifier, for one callback.
+func (w *Web) ssoStart(rw http.ResponseWriter, r *http.Request) {
+	if w.cfg.SSO == nil {
+		w.fail(rw, r, http.StatusNotFound, "Single sign-on is not configured on this server.")
+		return
+	}
+	if !w.login.Allow(clientIP(r), w.now()) {
+		w.showLogin(rw, r, http.StatusTooManyRequests, "Too many sign-in attempts from your address. Wait a minute and try again.")
+		return
+	}
+	l, to := w.cfg.SSO.Begin()
+	if err := w.db.SaveSSOLogin(r.Context(), secret.Hash(l.State), store.SSOLogin{Nonce: l.Nonce, Verifier: l.Verifier}, ssoMaxAge); err != nil {
+		w.internal(rw, r, err)
+		return
+	}
+	http.SetCookie(rw, &http.Cookie{Name: ssoCookie, Value: l.State, Path: "/sso/", HttpOnly: true, Secure: w.cfg.Secure,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(ssoMaxAge / time.Second)})
+	http.Redirect(rw, r, to, http.StatusSeeOther)
+}
+
+// ssoCallback finishes a sign-in: the state must be this browser's and
+// unused, the code is redeemed with the PKCE verifier, the ID token
+// verified with the nonce, and the user admitted by domain or group. The
+// admin is created on the first sign-in, named by the e-mail address.
+func (w *Web) ssoCallback(rw http.ResponseWriter, r *http.Request) {
+	if w.cfg.SSO == nil {
+		w.fail(rw, r, http.StatusNotFound, "Single sign-on is not configured on this server.")
+		return
+	}
+	ip := clientIP(r)
+	refuse := func(status int, msg, reason string) {
+		_ = w.db.Audit(r.Context(), store.Actor{Name: "anonymous", SourceIP: ip}, "admin.sso_refused", "", map[string]any{"reason": reason})
+		w.showLogin(rw, r, status, msg)
+	}
+	q := r.URL.Query()
+	http.SetCookie(rw, &http.Cookie{Name: ssoCookie, Value: "", Path: "/sso/", MaxAge: -1})
+	if e := q.Get("error"); e != "" {
+		refuse(http.StatusUnauthorized, "The identity provider did not sign you in. Try again.", "provider error: "+clip(e, 100))
+		return
+	}
+	state := q.Get("state")
+	c, err := r.Cookie(ssoCookie)
+	if err != nil || state == "" || c.Value != state {
+		refuse(http.StatusBadRequest, "This sign-in did not start in this browser, or it was already used. Start again.", "state does not match the browser's")
+		return
+	}
+	l, err := w.db.TakeSSOLogin(r.Context(), secret.Hash(state), ssoMaxAge)
+	if errors.Is(err, store.ErrNotFound) {
+		refuse(http.StatusBadRequest, "This sign-in expired or was already used. Start again.", "unknown, used or expired state")
+		return
+	}
+	if err != nil {
+		w.internal(rw, r, err)
+		return
+	}
+	id, err := w.cfg.SSO.Finish(r.Context(), sso.Login{State: state, Nonce: l.Nonce, Verifier: l.Verifier}, q.Get("code"))
+	if errors.Is(err, sso.ErrNotAdmitted) {
+		_ = w.db.Audit(r.Context(), store.Actor{Name: "sso:" + clip(id.Email, 200), SourceIP: ip}, "admin.sso_refused", "", map[string]any{"reason": err.Error(), "groups": id.Groups})
+		w.showLogin(rw, r, http.StatusForbidden, "Your account ("+id.Email+") is not allowed to administer this fleet. Ask an admin to add you to an admin group.")
+		return
+	}
+	if err != nil {
+		w.log.Warn("web: single sign-on failed", "err", err)
+		refuse(http.StatusUnauthorized, "Single sign-on failed: the identity provider's answer could not be verified. Try again.", err.Error())
+		return
+	}
+	actor := store.Actor{Name: "admin:" + id.Email + " (sso)", SourceIP: ip}
+	ad, _, err := w.db.SSOAdmin(r.Context(), actor, id.Subject, id.Email)
+	if err != nil {
+		w.internal(rw, r, err)
+		return
+	}
+	if err := w.startSession(rw, r, actor, ad.ID); err != nil {
+		w.internal(rw, r, err)
+		return
+	}
+	_ = w.db.Audit(r.Context(), actor, "admin.sso_login", ad.ID, map[string]any{"subject": id.Subject, "groups": id.Groups})
+	// The session cookie is SameSite=Strict, and this response ends a
+	// navigation the provider started: a redirect would arrive without it.
+	// A page of ours moving on makes the next request same-site.
+	w.render(rw, r, "signed_in", http.StatusOK, page{Title: "Signed in", Data: ad.Name})
+}

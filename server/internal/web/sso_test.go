@@ -1,0 +1,250 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zitadel/oidc/v3/example/server/exampleop"
+	"github.com/zitadel/oidc/v3/example/server/storage"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/server/internal/daemon"
+)
+
+// groupStorage is zitadel's example OpenID provider storage, plus a
+// "groups" claim (which the example does not have) in the ID token and in
+// userinfo.
+type groupStorage struct {
+	*storage.Storage
+	groups map[string][]string // user ID → groups
+}
+
+func (g *groupStorage) SetUserinfoFromScopes(ctx context.Context, ui *oidc.UserInfo, userID, clientID string, scopes []string) error {
+	if err := g.Storage.SetUserinfoFromScopes(ctx, ui, userID, clientID, scopes); err != nil {
+		return err
+	}
+	ui.AppendClaims("groups", g.groups[userID])
+	return nil
+}
+
+func (g *groupStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
+	if err := g.Storage.SetUserinfoFromRequest(ctx, ui, req, scopes); err != nil {
+		return err
+	}
+	ui.AppendClaims("groups", g.groups[req.GetSubject()])
+	return nil
+}
+
+func (g *groupStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, subject, origin string) error {
+	if err := g.Storage.SetUserinfoFromToken(ctx, ui, tokenID, subject, origin); err != nil {
+		return err
+	}
+	ui.AppendClaims("groups", g.groups[subject])
+	return nil
+}
+
+// identityProvider starts zitadel's OpenID provider (github.com/zitadel/oidc,
+// OpenID-certified) with three users: alice (a verified address in the
+// allowed domain), carol (another domain, in the admin group) and bob
+// (neither). It returns its issuer URL and registers our client once the
+// callback URL is known.
+func identityProvider(t *testing.T) (issuer string, register func(callback string)) {
+	t.Helper()
+	users := map[string]storage.User{
+		"u-alice": {ID: "u-alice", Username: "alice", Password: "alice-pw", Email: "alice@corp.example", EmailVerified: true, FirstName: "Alice"},
+		"u-bob":   {ID: "u-bob", Username: "bob", Password: "bob-pw", Email: "bob@elsewhere.example", EmailVerified: true, FirstName: "Bob"},
+		"u-carol": {ID: "u-carol", Username: "carol", Password: "carol-pw", Email: "carol@contractor.example", EmailVerified: true, FirstName: "Carol"},
+	}
+	b, _ := json.Marshal(users)
+	path := filepath.Join(t.TempDir(), "users.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	us, err := storage.StoreFromFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &groupStorage{Storage: storage.NewStorage(us), groups: map[string][]string{"u-carol": {"fleet-admins"}, "u-bob": {"staff"}}}
+	var mu sync.Mutex
+	var h http.Handler = http.NotFoundHandler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hh := h
+		mu.Unlock()
+		hh.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	router := exampleop.SetupServer(srv.URL, st, nil, false)
+	mu.Lock()
+	h = router
+	mu.Unlock()
+	return srv.URL, func(callback string) {
+		storage.RegisterClients(storage.WebClient("wirefleet", "wirefleet-secret", callback))
+	}
+}
+
+// browser is a cookie-keeping HTTP client that follows redirects, as a
+// browser would for these plain pages.
+func browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 20 * time.Second}
+}
+
+// get fetches u with c and returns the body.
+func get(t *testing.T, c *http.Client, u string) string {
+	t.Helper()
+	resp, err := c.Get(u)
+	return body(t, resp, err)
+}
+
+func body(t *testing.T, resp *http.Response, err error) string {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// signIn goes from our "Sign in with single sign-on" link through the
+// provider's login form and back, and returns the last response's status,
+// body and URL.
+func signIn(t *testing.T, c *http.Client, base, user, password string) (int, string, *url.URL) {
+	t.Helper()
+	resp, err := c.Get(base + "/sso/start")
+	page := body(t, resp, err)
+	id := resp.Request.URL.Query().Get("authRequestID")
+	if id == "" {
+		t.Fatalf("the provider's login page was not reached: %s\n%s", resp.Request.URL, page)
+	}
+	form := url.Values{"username": {user}, "password": {password}, "id": {id}}
+	resp, err = c.PostForm(resp.Request.URL.Scheme+"://"+resp.Request.URL.Host+"/login/username", form)
+	page = body(t, resp, err)
+	return resp.StatusCode, page, resp.Request.URL
+}
+
+// TestSingleSignOn signs admins in through a real OpenID provider: a user
+// of the allowed domain and a member of the admin group get in (as admins
+// named by their addresses, audited as SSO users); a user with neither is
+// refused; a replayed callback (state already used) is refused; signing
+// out ends the session. With --password-login=false the password form is
+// gone and a password POST is refused.
+func TestSingleSignOn(t *testing.T) {
+	issuer, register := identityProvider(t)
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secretFile, []byte("wirefleet-secret\n"), 0o600)
+	base, _, admin := serverWith(t, func(o *daemon.Options) {
+		o.OIDC = daemon.OIDCOptions{Issuer: issuer, ClientID: "wirefleet", ClientSecretFile: secretFile,
+			AllowedDomains: []string{"corp.example"}, AdminGroups: []string{"fleet-admins"}}
+		o.NoPasswordLogin = true
+	})
+	register(base + "/sso/callback")
+
+	login := get(t, http.DefaultClient, base+"/login")
+	if !strings.Contains(login, `href="/sso/start"`) || strings.Contains(login, `name="password"`) {
+		t.Fatalf("sign-in page with --password-login=false:\n%s", login)
+	}
+	resp, err := http.PostForm(base+"/login", url.Values{"username": {"admin"}, "password": {"x"}})
+	if page := body(t, resp, err); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "Password sign-in is turned off") {
+		t.Fatalf("password POST: %d\n%s", resp.StatusCode, page)
+	}
+
+	for _, u := range []struct{ user, pw, email string }{{"alice", "alice-pw", "alice@corp.example"}, {"carol", "carol-pw", "carol@contractor.example"}} {
+		c := browser()
+		status, page, at := signIn(t, c, base, u.user, u.pw)
+		if status != http.StatusOK || !strings.Contains(page, "Signed in as "+u.email) || at.Path != "/sso/callback" {
+			t.Fatalf("%s: %d at %s\n%s", u.user, status, at, page)
+		}
+		machines := get(t, c, base+"/machines")
+		if !strings.Contains(machines, u.email) {
+			t.Fatalf("%s: the machines page does not show the signed-in admin:\n%s", u.user, machines)
+		}
+		// The same callback again (a replayed state), even with the
+		// state's cookie put back, is refused: a state is good once.
+		req, _ := http.NewRequest(http.MethodGet, at.String(), nil)
+		req.AddCookie(&http.Cookie{Name: "wf_sso", Value: at.Query().Get("state")})
+		resp, err := http.DefaultClient.Do(req)
+		if replay := body(t, resp, err); resp.StatusCode != http.StatusBadRequest || !strings.Contains(replay, "expired or was already used") {
+			t.Fatalf("%s: a replayed callback was not refused: %d\n%s", u.user, resp.StatusCode, replay)
+		}
+		// Without the cookie (another browser) too.
+		if replay := get(t, browser(), at.String()); !strings.Contains(replay, "did not start in this browser") {
+			t.Fatalf("%s: a callback from another browser was not refused:\n%s", u.user, replay)
+		}
+		page2 := get(t, c, base+"/machines")
+		csrf := csrfOf(page2)
+		resp, err = c.PostForm(base+"/logout", url.Values{"csrf": {csrf}})
+		body(t, resp, err)
+		if resp.Request.URL.Path != "/login" {
+			t.Fatalf("%s: logout ended at %s", u.user, resp.Request.URL)
+		}
+		if after := get(t, c, base+"/machines"); !strings.Contains(after, `href="/sso/start"`) {
+			t.Fatalf("%s: still signed in after logout", u.user)
+		}
+	}
+
+	c := browser()
+	status, page, _ := signIn(t, c, base, "bob", "bob-pw")
+	if status != http.StatusForbidden || !strings.Contains(page, "bob@elsewhere.example) is not allowed") {
+		t.Fatalf("bob: %d\n%s", status, page)
+	}
+	if m := get(t, c, base+"/machines"); !strings.Contains(m, `href="/sso/start"`) {
+		t.Fatal("bob got a session")
+	}
+
+	ctx := context.Background()
+	page3, err := admin.Audit(ctx, client.AuditFilter{Action: "admin.sso"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logins, refused int
+	for _, e := range page3.Events {
+		switch e.Action {
+		case "admin.sso_login":
+			logins++
+			if !strings.HasSuffix(e.Actor, "(sso)") {
+				t.Errorf("sso login audited as %q", e.Actor)
+			}
+		case "admin.sso_refused":
+			refused++
+		}
+	}
+	if logins != 2 || refused < 5 { // bob, and two replays per admin
+		t.Fatalf("audit: %d sso logins, %d refusals: %+v", logins, refused, page3.Events)
+	}
+	admins, err := admin.ListAdmins(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range admins {
+		names = append(names, a.Name)
+	}
+	if got := strings.Join(names, ","); !strings.Contains(got, "alice@corp.example") || !strings.Contains(got, "carol@contractor.example") || strings.Contains(got, "bob") {
+		t.Fatalf("admins: %s", got)
+	}
+}
+
+// csrfOf returns the CSRF token of the first form on a page.
+func csrfOf(page string) string {
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
