@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -247,4 +248,83 @@ func csrfOf(page string) string {
 		return ""
 	}
 	return m[1]
+}
+
+// TestSingleSignOnInChromium walks the sign-in in Chromium as an admin
+// would: the single sign-on button, the provider's form, back on the
+// machines page signed in (the session cookie is SameSite=Strict, so the
+// return from the provider must not lose it), sign-out; then a user the
+// rules do not admit sees why, and has no session.
+func TestSingleSignOnInChromium(t *testing.T) {
+	exe := chromium(t)
+	issuer, register := identityProvider(t)
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secretFile, []byte("wirefleet-secret"), 0o600)
+	base, _, _ := serverWith(t, func(o *daemon.Options) {
+		o.OIDC = daemon.OIDCOptions{Issuer: issuer, ClientID: "wirefleet", ClientSecretFile: secretFile, AdminGroups: []string{"fleet-admins"}}
+	})
+	register(base + "/sso/callback")
+	shot := shots(t)
+	profile, err := os.MkdirTemp("", "wirefleet-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(profile)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true),
+		chromedp.WindowSize(1280, 900), chromedp.UserDataDir(profile))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelA()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
+	defer cancelT()
+	run := func(what string, actions ...chromedp.Action) {
+		t.Helper()
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	provider := func(user, pw string) chromedp.Tasks {
+		return chromedp.Tasks{
+			chromedp.Navigate(base + "/login"),
+			chromedp.WaitVisible("#sso"),
+			chromedp.Click("#sso"),
+			chromedp.WaitVisible(`input[name="username"]`),
+			chromedp.SendKeys(`input[name="username"]`, user),
+			chromedp.SendKeys(`input[name="password"]`, pw),
+			chromedp.Submit(`input[name="password"]`),
+		}
+	}
+	var who, url string
+	run("carol signs in through the provider",
+		shot("login-sso"),
+		provider("carol", "carol-pw"),
+		chromedp.WaitVisible(`//table[@id="machines"]`, chromedp.BySearch),
+		chromedp.Text("header", &who),
+		chromedp.Location(&url),
+	)
+	if !strings.Contains(who, "carol@contractor.example") || !strings.HasSuffix(url, "/machines") {
+		t.Fatalf("after single sign-on: at %s, header %q", url, who)
+	}
+	run("sign out",
+		chromedp.Click(`//form[@action="/logout"]//button`, chromedp.BySearch),
+		chromedp.WaitVisible("#sso"),
+		chromedp.Navigate(base+"/machines"),
+		chromedp.WaitVisible("#sso"),
+	)
+	var msg string
+	run("bob is refused",
+		provider("bob", "bob-pw"),
+		chromedp.WaitVisible(".error"),
+		chromedp.Text(".error", &msg),
+		shot("login-sso-refused"),
+		chromedp.Navigate(base+"/machines"),
+		chromedp.WaitVisible("#sso"),
+	)
+	if !strings.Contains(msg, "bob@elsewhere.example) is not allowed") {
+		t.Fatalf("bob's refusal: %q", msg)
+	}
 }
