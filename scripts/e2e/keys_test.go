@@ -185,10 +185,16 @@ func TestRotationSurvivesACrashAtEveryStep(t *testing.T) {
 		t0 := time.Now()
 		a.start(t)
 		took := eventually(t, 20*time.Second, step+": the rotation finished and the tunnel works", func() bool {
+			status.Key = nil // omitempty fields must not keep an earlier answer's values
 			json.Unmarshal([]byte(a.h.run(t, bins+"/wirefleet-agent", "status", "--json", "--state-dir", a.dir)), &status)
 			m := server()
-			return status.Key != nil && status.Key.Pending == "" && status.Key.PublicKey == m.PublicKey && m.PublicKey != before &&
-				m.RotateKeyBefore == nil && a.h.ping(b.ipv4()) && b.h.ping(a.ipv4())
+			ok := status.Key != nil && status.Key.Pending == "" && status.Key.PublicKey == m.PublicKey && m.PublicKey != before &&
+				m.RotateKeyBefore == nil
+			pa, pb := ok && a.h.ping(b.ipv4()), ok && b.h.ping(a.ipv4())
+			if !ok || !pa || !pb {
+				t.Logf("%s: not yet: status %+v, server key %s (before %s), request %v, a→b %v, b→a %v", step, status.Key, m.PublicKey, before, m.RotateKeyBefore, pa, pb)
+			}
+			return ok && pa && pb
 		})
 		eventually(t, 10*time.Second, step+": health arrives with the machine's credential", func() bool {
 			var h wire.MachineHealth

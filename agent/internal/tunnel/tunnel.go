@@ -318,6 +318,28 @@ func (t *Tunnel) SetPrivateKey(key wgtypes.Key) error {
 	if err := t.ctl.ConfigureDevice(t.name, wgtypes.Config{PrivateKey: &key}); err != nil {
 		return fmt.Errorf("tunnel: set the new private key: %w", err)
 	}
+	// Handshake with every configured peer now, with the new key. A peer
+	// that learned the key before this swap handshook too early (refused);
+	// one that rotated its own key at the same moment may have swapped
+	// after us. Of the handshakes each side starts on a swap or on a map
+	// naming the other's new key, the last one finds both sides ready.
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.dev == nil {
+		return nil
+	}
+	for id, p := range t.view.Peers {
+		if t.lazy != nil {
+			if lp := t.lazy.byID[id]; lp == nil || !lp.active.Load() {
+				continue
+			}
+		}
+		if k, err := wgtypes.ParseKey(p.PublicKey); err == nil {
+			if dp := t.dev.LookupPeer(device.NoisePublicKey(k)); dp != nil {
+				dp.SendKeepalive()
+			}
+		}
+	}
 	return nil
 }
 
