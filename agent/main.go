@@ -167,12 +167,24 @@ func main() {
 func enrollCmd(g *globals) *cobra.Command {
 	var o engine.EnrollOptions
 	cmd := &cobra.Command{
-		Use:   "enroll --server URL --token wfe_…",
+		Use:   "enroll --server URL [--token wfe_…]",
 		Short: "Enroll this machine: generate its WireGuard key locally and register with the server",
-		Args:  cobra.NoArgs,
+		Long: `Enroll this machine: generate its WireGuard key locally and register with
+the server. With --token the enrollment is immediate. Without one it is
+interactive: the command prints a link, an admin opens it (signing in to
+the admin page, with single sign-on if the server has it) and approves the
+machine, who then owns it; the command waits up to 15 minutes.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.Server == "" || o.Token == "" {
-				return errors.New("--server and --token are required")
+			if o.Server == "" {
+				return errors.New("--server is required")
+			}
+			timeout := 60 * time.Second
+			if o.Token == "" {
+				timeout = 16 * time.Minute
+				o.OnApprovalURL = func(u, code string) {
+					fmt.Fprintf(cmd.OutOrStdout(), "To add this machine, open this link and approve code %s (sign in if asked):\n\n  %s\n\nwaiting for the approval (up to 15 minutes)…\n", code, u)
+				}
 			}
 			o.Version = Version
 			var err error
@@ -185,7 +197,7 @@ func enrollCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			cfg, err := engine.Enroll(ctx, p, ks, o)
 			if err != nil {
@@ -198,7 +210,7 @@ func enrollCmd(g *globals) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Server, "server", "", "server URL, e.g. https://wirefleet.example.com:8443")
-	f.StringVar(&o.Token, "token", os.Getenv("WIREFLEET_TOKEN"), "enrollment token (wfe_…)")
+	f.StringVar(&o.Token, "token", os.Getenv("WIREFLEET_TOKEN"), "enrollment token (wfe_…); without one the enrollment waits for an admin to approve it")
 	f.StringVar(&o.Pin, "pin", "", "pin the server's self-signed certificate (sha256/…)")
 	f.StringVar(&o.Name, "name", "", "machine name (default: derived from the hostname)")
 	f.BoolVar(&o.Force, "force", false, "replace an existing enrollment")

@@ -209,6 +209,9 @@ func printMachines(c *conn, w io.Writer, ms []wire.Machine) error {
 				exp = when(m.ExpiresAt)
 			}
 			fmt.Fprintf(tw, "\nwireguard key:\t%s\t%s\nexpires:\t%s\n", m.PublicKey, key, exp)
+			if m.Owner != "" {
+				fmt.Fprintf(tw, "owner:\t%s\n", m.Owner)
+			}
 		}
 		if len(ms) == 1 && len(ms[0].Updates) > 0 { // machines show
 			fmt.Fprintln(tw, "\nSELF-UPDATES\tFROM\tTO\tOUTCOME\tREASON")

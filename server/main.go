@@ -43,7 +43,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Version:       daemon.Version,
 	}
-	root.AddCommand(serveCmd(), tokensCmd(), machinesCmd(), apikeysCmd(), adminCmd(), auditCmd(), oneLinerCmd(), flagsCmd(), releasesCmd(), policyCmd(), dnsCmd(), tlsCmd(), backupCmd(), restoreCmd(), doctorCmd())
+	root.AddCommand(serveCmd(), tokensCmd(), machinesCmd(), apikeysCmd(), adminCmd(), auditCmd(), oneLinerCmd(), flagsCmd(), releasesCmd(), policyCmd(), dnsCmd(), tlsCmd(), enrollmentsCmd(), backupCmd(), restoreCmd(), doctorCmd())
 	return root
 }
 

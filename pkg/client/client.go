@@ -282,6 +282,43 @@ func (c *Client) Enroll(ctx context.Context, req wire.EnrollRequest) (wire.Enrol
 	return out, c.do(ctx, http.MethodPost, wire.PathEnroll, req, &out)
 }
 
+// RequestEnrollment asks to join without a token (Token is ignored): an
+// admin approves the returned code at its URL, and the agent waits for the
+// decision with WaitEnrollment on a client holding the returned secret.
+func (c *Client) RequestEnrollment(ctx context.Context, req wire.EnrollRequest) (wire.InteractiveEnrollResponse, error) {
+	var out wire.InteractiveEnrollResponse
+	req.Token = ""
+	return out, c.do(ctx, http.MethodPost, wire.PathEnrollInteractive, req, &out)
+}
+
+// WaitEnrollment waits up to wait for an admin's decision on this
+// client's interactive enrollment (its token is the request's secret).
+// done is false while nobody decided: ask again. A denial or an expiry is
+// an error with code enrollment_denied or enrollment_expired.
+func (c *Client) WaitEnrollment(ctx context.Context, wait time.Duration) (resp wire.EnrollResponse, done bool, err error) {
+	q := url.Values{"wait": {strconv.Itoa(int(wait / time.Second))}}
+	if err := c.do(ctx, http.MethodGet, wire.PathEnrollWait+"?"+q.Encode(), nil, &resp); err != nil {
+		return resp, false, err
+	}
+	return resp, resp.MachineID != "", nil
+}
+
+// Enrollments lists the interactive enrollments waiting for a decision.
+func (c *Client) Enrollments(ctx context.Context) ([]wire.PendingEnrollment, error) {
+	var out []wire.PendingEnrollment
+	return out, c.do(ctx, http.MethodGet, wire.PathEnrollments, nil, &out)
+}
+
+// DecideEnrollment approves or denies an interactive enrollment by code.
+func (c *Client) DecideEnrollment(ctx context.Context, code string, approve bool) (wire.PendingEnrollment, error) {
+	d := "deny"
+	if approve {
+		d = "approve"
+	}
+	var out wire.PendingEnrollment
+	return out, c.do(ctx, http.MethodPost, wire.PathEnrollments+"/"+url.PathEscape(code)+"/"+d, nil, &out)
+}
+
 // NoWait asks Netmap for an answer at once instead of a long-poll.
 const NoWait time.Duration = -1
 

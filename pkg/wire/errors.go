@@ -38,10 +38,12 @@ const (
 	CodeTokenRevoked   Code = "token_revoked"   // token revoked by an admin
 	CodeTokenExhausted Code = "token_exhausted" // token has no uses left (a single-use token already used)
 
-	CodeMachineRevoked Code = "machine_revoked" // machine credential revoked or machine deleted
-	CodeMachineExpired Code = "machine_expired" // the machine's enrollment expired: re-authenticate with a token (wirefleet-agent login)
-	CodeAddressPool    Code = "address_pool_exhausted"
-	CodeUnavailable    Code = "unavailable" // server shutting down or not ready
+	CodeMachineRevoked    Code = "machine_revoked"    // machine credential revoked or machine deleted
+	CodeEnrollmentDenied  Code = "enrollment_denied"  // an admin denied this interactive enrollment
+	CodeEnrollmentExpired Code = "enrollment_expired" // nobody approved the interactive enrollment in time
+	CodeMachineExpired    Code = "machine_expired"    // the machine's enrollment expired: re-authenticate with a token (wirefleet-agent login)
+	CodeAddressPool       Code = "address_pool_exhausted"
+	CodeUnavailable       Code = "unavailable" // server shutting down or not ready
 
 	CodePolicyInvalid Code = "policy_invalid" // the access policy has problems (listed in Error.Problems) or a test fails
 )
@@ -58,8 +60,10 @@ func (c Code) Status() int {
 		return http.StatusUnauthorized
 	case CodeTokenInvalid, CodeTokenExpired, CodeTokenRevoked, CodeTokenExhausted:
 		return http.StatusUnauthorized
-	case CodeForbidden:
+	case CodeForbidden, CodeEnrollmentDenied:
 		return http.StatusForbidden
+	case CodeEnrollmentExpired:
+		return http.StatusGone
 	case CodeNotFound:
 		return http.StatusNotFound
 	case CodeMethodNotAllowed:

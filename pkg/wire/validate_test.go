@@ -70,7 +70,7 @@ func TestValidateTags(t *testing.T) {
 func TestEveryCodeHasAClientErrorOrServerStatus(t *testing.T) {
 	for _, c := range []Code{CodeInvalidJSON, CodeUnknownField, CodeBodyTooLarge, CodeInvalidArgument, CodeInvalidPublicKey,
 		CodeInvalidName, CodeUnauthenticated, CodeForbidden, CodeNotFound, CodeConflict, CodeNameTaken, CodePublicKeyInUse,
-		CodeRateLimited, CodeTokenInvalid, CodeTokenExpired, CodeTokenRevoked, CodeTokenExhausted, CodeMachineRevoked, CodeMachineExpired} {
+		CodeRateLimited, CodeTokenInvalid, CodeTokenExpired, CodeTokenRevoked, CodeTokenExhausted, CodeMachineRevoked, CodeMachineExpired, CodeEnrollmentDenied, CodeEnrollmentExpired} {
 		if s := c.Status(); s < 400 || s > 499 {
 			t.Errorf("%s → %d, want 4xx", c, s)
 		}

@@ -11,6 +11,12 @@ const (
 	PathNetmap    = "/api/v1/agent/netmap"
 	PathEndpoints = "/api/v1/agent/endpoints"
 	PathRekey     = "/api/v1/agent/rekey"
+	// PathEnrollInteractive asks to join without a token;
+	// PathEnrollWait waits for the admin's decision.
+	PathEnrollInteractive = "/api/v1/enroll/interactive"
+	PathEnrollWait        = "/api/v1/enroll/interactive/wait"
+	// PathEnrollments lists and decides pending interactive enrollments.
+	PathEnrollments = "/api/v1/enrollments"
 	// PathReauth re-authenticates an expired machine with a token.
 	PathReauth = "/api/v1/agent/reauth"
 	// PathCredential issues the machine's next credential (rotation).
@@ -33,9 +39,10 @@ const (
 // base32 (lowercase, no padding), so a leaked string is recognisable by
 // secret scanners and its kind is obvious in logs that should never hold it.
 const (
-	PrefixEnrollToken = "wfe_"
-	PrefixMachineCred = "wfm_"
-	PrefixAdminKey    = "wfa_"
+	PrefixEnrollToken   = "wfe_"
+	PrefixPendingSecret = "wfp_" // an interactive enrollment's waiting secret
+	PrefixMachineCred   = "wfm_"
+	PrefixAdminKey      = "wfa_"
 )
 
 // EnrollRequest is posted by an agent with a one-time (or reusable) token.
@@ -238,6 +245,35 @@ type Machine struct {
 	// ExpiryDisabled says an admin turned expiry off for it.
 	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
 	ExpiryDisabled bool       `json:"expiry_disabled,omitempty"`
+	// Owner is the admin who approved the machine's interactive
+	// enrollment ("" for machines enrolled with a token).
+	Owner string `json:"owner,omitempty"`
+}
+
+// PendingEnrollment is a machine's request to join without a token,
+// waiting for an admin's decision.
+type PendingEnrollment struct {
+	Code      string    `json:"code"` // what the owner opens: <server>/e/<code>
+	Hostname  string    `json:"hostname"`
+	Name      string    `json:"name,omitempty"`
+	OS        string    `json:"os"`
+	Arch      string    `json:"arch"`
+	PublicKey string    `json:"public_key"`
+	SourceIP  string    `json:"source_ip"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	State     string    `json:"state"` // pending, approved, denied, enrolled, expired
+	DecidedBy string    `json:"decided_by,omitempty"`
+	MachineID string    `json:"machine_id,omitempty"`
+}
+
+// InteractiveEnrollResponse answers an interactive enrollment request: the
+// agent shows URL and waits (PathEnrollWait) with Secret.
+type InteractiveEnrollResponse struct {
+	Code      string    `json:"code"`
+	URL       string    `json:"url"`
+	Secret    string    `json:"secret"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // CredentialResponse carries a machine's next credential. It works beside

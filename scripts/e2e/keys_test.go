@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -259,5 +260,49 @@ func TestExpiredMachineLeavesAndComesBack(t *testing.T) {
 		if !strings.Contains(audit, `"`+want+`"`) {
 			t.Errorf("audit lacks %s", want)
 		}
+	}
+}
+
+// TestInteractiveEnrollment: `wirefleet-agent enroll --server` without a
+// token prints a link and waits; an admin approves the code
+// (`wirefleet-server enrollments approve`); the command finishes, the
+// agent runs and reaches a peer, and the machine records who approved it.
+func TestInteractiveEnrollment(t *testing.T) {
+	f := newFleet(t, 3)
+	b := f.enroll(f.hosts[2], 2)
+	a := &agent{h: f.hosts[1], dir: t.TempDir(), iface: "wf1"}
+	en := startProc(t, a.h.cmd(bins+"/wirefleet-agent", "enroll", "--server", f.serverURL, "--pin", f.pin, "--state-dir", a.dir, "--name", "owned-1"))
+	var code string
+	eventually(t, 15*time.Second, "the enroll command prints its link", func() bool {
+		m := regexp.MustCompile(`approve code ([A-Z0-9]{4}-[A-Z0-9]{4})`).FindStringSubmatch(en.output())
+		if m != nil {
+			code = m[1]
+		}
+		return m != nil && strings.Contains(en.output(), f.serverURL+"/e/"+code)
+	})
+	if list := run(t, f.server, "enrollments", "list", "--data-dir", f.data); !strings.Contains(list, code) || !strings.Contains(list, "pending") {
+		t.Fatalf("enrollments list:\n%s", list)
+	}
+	t0 := time.Now()
+	run(t, f.server, "enrollments", "approve", code, "--data-dir", f.data)
+	done := make(chan error, 1)
+	go func() { done <- en.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(en.output(), "enrolled as owned-1") {
+			t.Fatalf("enroll: %v\n%s", err, en.output())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("enroll did not finish after the approval:\n%s", en.output())
+	}
+	t.Logf("enroll finished %v after the approval", time.Since(t0).Round(time.Millisecond))
+	b2, _ := os.ReadFile(filepath.Join(a.dir, "config.json"))
+	json.Unmarshal(b2, &a.cfg)
+	a.start(t)
+	eventually(t, 20*time.Second, "the new machine reaches its peer", func() bool { return a.h.ping(b.ipv4()) })
+	var ms []wire.Machine
+	json.Unmarshal([]byte(run(t, f.server, "machines", "show", "owned-1", "--data-dir", f.data, "--json")), &ms)
+	if len(ms) != 1 || ms[0].Owner != "local:cli" {
+		t.Fatalf("the machine's owner: %+v", ms)
 	}
 }

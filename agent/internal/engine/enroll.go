@@ -45,6 +45,10 @@ type EnrollOptions struct {
 	// Channel is stored in config.json as the release channel to follow
 	// ("" leaves the default, stable).
 	Channel string
+	// Without a Token the enrollment is interactive: OnApprovalURL is
+	// told where an admin approves this machine, and Enroll waits (up to
+	// the server's 15 minutes) for the decision.
+	OnApprovalURL func(url, code string)
 }
 
 // GenerateKey returns a fresh WireGuard (X25519) key pair. The private key
@@ -119,10 +123,16 @@ func Enroll(ctx context.Context, p paths.Paths, ks keystore.Store, o EnrollOptio
 		return state.Config{}, err
 	}
 	host, _ := os.Hostname()
-	resp, err := cl.Enroll(ctx, wire.EnrollRequest{
+	req := wire.EnrollRequest{
 		Token: o.Token, PublicKey: pub, Hostname: host, Name: o.Name, OS: runtime.GOOS, Arch: runtime.GOARCH,
 		AgentVersion: o.Version, Endpoints: LocalEndpoints(o.ListenPort, ""), ListenPort: o.ListenPort,
-	})
+	}
+	var resp wire.EnrollResponse
+	if o.Token == "" {
+		resp, err = enrollInteractively(ctx, cl, o, pins, req)
+	} else {
+		resp, err = cl.Enroll(ctx, req)
+	}
 	if err != nil {
 		return state.Config{}, err
 	}
@@ -143,6 +153,42 @@ func Enroll(ctx context.Context, p paths.Paths, ks keystore.Store, o EnrollOptio
 		return cfg, err
 	}
 	return cfg, nil
+}
+
+// enrollInteractively asks to join without a token, shows where an admin
+// approves the machine, and waits for the decision.
+func enrollInteractively(ctx context.Context, cl *client.Client, o EnrollOptions, pins []string, req wire.EnrollRequest) (wire.EnrollResponse, error) {
+	ir, err := cl.RequestEnrollment(ctx, req)
+	if err != nil {
+		return wire.EnrollResponse{}, err
+	}
+	if o.OnApprovalURL != nil {
+		o.OnApprovalURL(ir.URL, ir.Code)
+	}
+	waiter, err := NewClient(o.Server, pins, ir.Secret)
+	if err != nil {
+		return wire.EnrollResponse{}, err
+	}
+	for failures := 0; ; {
+		resp, done, err := waiter.WaitEnrollment(ctx, 50*time.Second)
+		switch {
+		case err == nil && done:
+			return resp, nil
+		case err == nil:
+			failures = 0
+		case wire.ErrorCode(err) == wire.CodeInternal && ctx.Err() == nil && failures < 10:
+			// The server restarted, or the network blinked: the request
+			// stays on the server, so ask again.
+			failures++
+			select {
+			case <-ctx.Done():
+				return wire.EnrollResponse{}, ctx.Err()
+			case <-time.After(Backoff(failures)):
+			}
+		default:
+			return wire.EnrollResponse{}, err
+		}
+	}
 }
 
 // LocalEndpoints lists this machine's usable unicast addresses with the

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -285,4 +286,35 @@ func (s *Server) rotateTLS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) listEnrollments(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.db.ListPending(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]wire.PendingEnrollment, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p.PendingEnrollment)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) decideEnrollment(w http.ResponseWriter, r *http.Request) {
+	var approve bool
+	switch r.PathValue("decision") {
+	case "approve":
+		approve = true
+	case "deny":
+	default:
+		s.writeError(w, r, wire.Errorf(wire.CodeNotFound, "decide with …/approve or …/deny"))
+		return
+	}
+	p, err := s.fl.DecideEnrollment(r.Context(), adminFrom(r.Context()), strings.ToUpper(r.PathValue("code")), approve)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p.PendingEnrollment)
 }

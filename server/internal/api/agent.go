@@ -3,12 +3,14 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -31,6 +33,12 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.enrolled(w, r, en)
+}
+
+// enrolled answers a completed enrollment: the machine's identity, its
+// credential (once) and its first map.
+func (s *Server) enrolled(w http.ResponseWriter, r *http.Request, en fleet.Enrolled) {
 	m, cred := en.Machine, en.Credential
 	nm, ok := s.hub.Reply(m.ID, 0)
 	if !ok {
@@ -185,6 +193,75 @@ func (s *Server) rekey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, m)
+}
+
+// enrollInteractive records a machine's request to join without a token
+// and tells it where its owner approves it.
+func (s *Server) enrollInteractive(w http.ResponseWriter, r *http.Request) {
+	ip := clientIP(r)
+	if s.lim != nil && !s.lim.Allow(ip, s.now()) {
+		s.writeError(w, r, wire.Errorf(wire.CodeRateLimited, "too many enrollment attempts from %s; try again in a minute", ip))
+		return
+	}
+	var req wire.EnrollRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	code, sec, p, err := s.fl.RequestEnrollment(r.Context(), sourceAddr(r), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	base := ""
+	if s.info != nil {
+		base = s.info().URL
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, wire.InteractiveEnrollResponse{Code: code, URL: base + "/e/" + code, Secret: sec, ExpiresAt: p.ExpiresAt})
+}
+
+// enrollWait holds the waiting agent's request until an admin decides (or
+// ?wait= seconds, at most MaxWait, pass: 202, ask again). Approved, the
+// machine is enrolled and the answer is an enrollment's.
+func (s *Server) enrollWait(w http.ResponseWriter, r *http.Request) {
+	tok, ok := bearer(r)
+	if !ok {
+		s.writeError(w, r, wire.Errorf(wire.CodeUnauthenticated, "missing Authorization: Bearer wfp_… header"))
+		return
+	}
+	wait := 0 * time.Second
+	if v := r.URL.Query().Get("wait"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 3600 {
+			s.writeError(w, r, wire.Errorf(wire.CodeInvalidArgument, "wait must be 0–3600 seconds"))
+			return
+		}
+		wait = min(time.Duration(n)*time.Second, s.cfg.MaxWait)
+	}
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 15*time.Second))
+	deadline := time.Now().Add(wait)
+	for {
+		en, err := s.fl.CollectEnrollment(r.Context(), sourceAddr(r), tok)
+		if err == nil {
+			s.m.enrollments.WithLabelValues("ok").Inc()
+			s.enrolled(w, r, en)
+			return
+		}
+		if !errors.Is(err, fleet.ErrStillWaiting) {
+			s.writeError(w, r, err)
+			return
+		}
+		if !time.Now().Before(deadline) {
+			writeJSON(w, http.StatusAccepted, map[string]string{"state": store.PendingWaiting})
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // gone is the error for a machine that left the map while its request

@@ -106,6 +106,8 @@ func (s *Server) routes(local bool) http.Handler {
 	agent := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.machineAuth(h)) }
 
 	mux.HandleFunc("POST "+wire.PathEnroll, s.enroll)
+	mux.HandleFunc("POST "+wire.PathEnrollInteractive, s.enrollInteractive)
+	mux.HandleFunc("GET "+wire.PathEnrollWait, s.enrollWait)
 	agent("GET "+wire.PathNetmap, s.netmap)
 	agent("POST "+wire.PathEndpoints, s.endpoints)
 	agent("POST "+wire.PathRekey, s.rekey)
@@ -117,6 +119,8 @@ func (s *Server) routes(local bool) http.Handler {
 	agent("GET "+wire.PathRelay, s.relay)
 
 	admin("GET "+wire.PathServer, s.serverInfo)
+	admin("GET "+wire.PathEnrollments, s.listEnrollments)
+	admin("POST "+wire.PathEnrollments+"/{code}/{decision}", s.decideEnrollment)
 	admin("POST "+wire.PathTLSRotate, s.rotateTLS)
 	admin("POST "+wire.PathTokens, s.createToken)
 	admin("GET "+wire.PathTokens, s.listTokens)

@@ -1320,3 +1320,85 @@ func TestTLSRotationNeedsTheServersOwnKey(t *testing.T) {
 		t.Fatalf("rotate without keys: %v", err)
 	}
 }
+
+// Interactive enrollment: a machine without a token asks, waits, and is
+// enrolled (owned by the approver) once an admin approves its code; a
+// denial, an expiry, a second use and a wrong secret are refused with
+// their own codes.
+func TestInteractiveEnrollment(t *testing.T) {
+	e := newEnv(t, Config{Info: func() wire.ServerInfo { return wire.ServerInfo{URL: "https://fleet.example:8443"} }})
+	ctx := context.Background()
+	anon, _ := client.New(e.url)
+	req := enrollReq("", "laptop-7")
+	ir, err := anon.RequestEnrollment(ctx, req)
+	if err != nil || len(ir.Code) != 9 || ir.URL != "https://fleet.example:8443/e/"+ir.Code || !strings.HasPrefix(ir.Secret, wire.PrefixPendingSecret) {
+		t.Fatalf("request: %+v %v", ir, err)
+	}
+	waiter, _ := client.New(e.url, client.WithToken(ir.Secret))
+	if _, done, err := waiter.WaitEnrollment(ctx, 0); err != nil || done {
+		t.Fatalf("before a decision: done=%v %v", done, err)
+	}
+	list, err := e.admin.Enrollments(ctx)
+	if err != nil || len(list) != 1 || list[0].Code != ir.Code || list[0].Hostname != "laptop-7" || list[0].State != "pending" {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	// The waiting agent's poll is answered by the approval.
+	got := make(chan error, 1)
+	var resp wire.EnrollResponse
+	go func() {
+		var done bool
+		var err error
+		resp, done, err = waiter.WaitEnrollment(ctx, 10*time.Second)
+		if err == nil && !done {
+			err = errors.New("not done")
+		}
+		got <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if p, err := e.admin.DecideEnrollment(ctx, strings.ToLower(ir.Code), true); err != nil || p.State != "approved" {
+		t.Fatalf("approve: %+v %v", p, err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("wait after approval: %v", err)
+	}
+	m, err := e.admin.Machine(ctx, resp.MachineID)
+	if err != nil || m.Owner != "root" || m.Name != "laptop-7" || m.PublicKey != req.PublicKey {
+		t.Fatalf("enrolled machine: %+v %v", m, err)
+	}
+	agent, _ := client.New(e.url, client.WithToken(resp.Credential))
+	if _, err := agent.Netmap(ctx, 0, 0); err != nil {
+		t.Fatalf("the new credential: %v", err)
+	}
+	if _, _, err := waiter.WaitEnrollment(ctx, 0); code(err) != wire.CodeConflict {
+		t.Fatalf("a second collection: %v, want conflict", err)
+	}
+	if _, err := e.admin.DecideEnrollment(ctx, ir.Code, false); code(err) != wire.CodeConflict {
+		t.Fatalf("deciding again: %v, want conflict", err)
+	}
+
+	ir2, _ := anon.RequestEnrollment(ctx, enrollReq("", "stranger"))
+	w2, _ := client.New(e.url, client.WithToken(ir2.Secret))
+	e.admin.DecideEnrollment(ctx, ir2.Code, false)
+	if _, _, err := w2.WaitEnrollment(ctx, 0); code(err) != wire.CodeEnrollmentDenied {
+		t.Fatalf("denied: %v, want enrollment_denied", err)
+	}
+	ir3, _ := anon.RequestEnrollment(ctx, enrollReq("", "late"))
+	w3, _ := client.New(e.url, client.WithToken(ir3.Secret))
+	e.db.Now = func() time.Time { return time.Now().Add(16 * time.Minute) }
+	if _, _, err := w3.WaitEnrollment(ctx, 0); code(err) != wire.CodeEnrollmentExpired {
+		t.Fatalf("expired: %v, want enrollment_expired", err)
+	}
+	if _, err := e.admin.DecideEnrollment(ctx, ir3.Code, true); code(err) != wire.CodeConflict {
+		t.Fatalf("approving an expired request: %v, want conflict", err)
+	}
+	e.db.Now = time.Now
+	bogus, _ := client.New(e.url, client.WithToken(wire.PrefixPendingSecret+strings.Repeat("a", 52)))
+	if _, _, err := bogus.WaitEnrollment(ctx, 0); code(err) != wire.CodeUnauthenticated {
+		t.Fatalf("wrong secret: %v, want unauthenticated", err)
+	}
+	bad := enrollReq("", "x")
+	bad.PublicKey = "nope"
+	if _, err := anon.RequestEnrollment(ctx, bad); code(err) != wire.CodeInvalidPublicKey {
+		t.Fatalf("bad key: %v, want invalid_public_key", err)
+	}
+}

@@ -53,7 +53,7 @@ func (s *Service) Enroll(ctx context.Context, source netip.Addr, req wire.Enroll
 // database and returns the store's view of it.
 func validateEnroll(req *wire.EnrollRequest) (store.Enrollment, error) {
 	var e store.Enrollment
-	if !secret.WellFormed(req.Token, wire.PrefixEnrollToken) {
+	if req.Token != interactive && !secret.WellFormed(req.Token, wire.PrefixEnrollToken) {
 		return e, wire.Errorf(wire.CodeTokenInvalid, "enrollment token is malformed (expected wfe_ followed by 52 characters)")
 	}
 	if err := wire.ValidatePublicKey(req.PublicKey); err != nil {

@@ -30,6 +30,10 @@ type Enrollment struct {
 	// Lifetime is the server's --machine-expiry (0: machines never
 	// expire); the token's own lifetime, when it has one, wins.
 	Lifetime time.Duration
+	// PendingCode, instead of TokenHash, enrolls an approved interactive
+	// request (once); Owner is who approved it.
+	PendingCode string
+	Owner       string
 }
 
 // Change is what a mutation did to the network map: the new version and the
@@ -39,7 +43,7 @@ type Change struct {
 	MachineID string
 }
 
-const machineCols = `id, name, hostname, os, os_version, arch, agent_version, public_key, ipv4, ipv6, tags, endpoints, ephemeral, state, created_at, last_seen, revoked_at, health, update_status, pinned_version, key_created_at, rotate_key_before, expires_at, expiry_disabled`
+const machineCols = `id, name, hostname, os, os_version, arch, agent_version, public_key, ipv4, ipv6, tags, endpoints, ephemeral, state, created_at, last_seen, revoked_at, health, update_status, pinned_version, key_created_at, rotate_key_before, expires_at, expiry_disabled, owner`
 
 func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 	var (
@@ -52,9 +56,10 @@ func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 		expires             sql.NullInt64
 		expiryOff           int
 		health, update      sql.NullString
+		owner               sql.NullString
 	)
 	err := row.Scan(&m.ID, &m.Name, &m.Hostname, &m.OS, &m.OSVersion, &m.Arch, &m.AgentVersion, &m.PublicKey,
-		&m.IPv4, &m.IPv6, &tags, &eps, &ephemeral, &m.State, &created, &lastSeen, &revokedAt, &health, &update, &m.PinnedVersion, &keyAt, &rotate, &expires, &expiryOff)
+		&m.IPv4, &m.IPv6, &tags, &eps, &ephemeral, &m.State, &created, &lastSeen, &revokedAt, &health, &update, &m.PinnedVersion, &keyAt, &rotate, &expires, &expiryOff, &owner)
 	if err != nil {
 		return m, err
 	}
@@ -76,6 +81,7 @@ func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 	m.LastSeen, m.RevokedAt = fromNullMS(lastSeen), fromNullMS(revokedAt)
 	m.KeyCreatedAt, m.RotateKeyBefore = fromNullMS(keyAt), fromNullMS(rotate)
 	m.ExpiresAt, m.ExpiryDisabled = fromNullMS(expires), expiryOff != 0
+	m.Owner = owner.String
 	if m.KeyCreatedAt == nil { // enrolled before keys were dated
 		m.KeyCreatedAt = &m.CreatedAt
 	}
@@ -130,8 +136,17 @@ func (db *DB) enroll(ctx context.Context, a Actor, e Enrollment) (wire.Machine, 
 	id := newID("m_")
 	var ch Change
 	err = db.tx(ctx, func(tx *sql.Tx) error {
-		tok, err := db.consumeToken(ctx, tx, e.TokenHash)
-		if err != nil {
+		var tok wire.Token
+		if e.PendingCode != "" {
+			res, err := tx.ExecContext(ctx, db.q(`UPDATE pending_enrollments SET state = ?, machine_id = ? WHERE code = ? AND state = ?`),
+				PendingEnrolled, id, e.PendingCode, PendingApproved)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return wire.Errorf(wire.CodeConflict, "enrollment request %s is not approved, or was used already", e.PendingCode)
+			}
+		} else if tok, err = db.consumeToken(ctx, tx, e.TokenHash); err != nil {
 			return err
 		}
 		var n int
@@ -161,10 +176,10 @@ func (db *DB) enroll(ctx context.Context, a Actor, e Enrollment) (wire.Machine, 
 			return err
 		}
 		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO machines (id, name, hostname, os, os_version, arch, agent_version, public_key, ip_index, ipv4, ipv6,
-				tags, endpoints, ephemeral, credential_hash, token_id, state, created_at, last_seen, version, key_created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+				tags, endpoints, ephemeral, credential_hash, token_id, state, created_at, last_seen, version, key_created_at, expires_at, owner)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			id, name, e.Hostname, e.OS, e.OSVersion, e.Arch, e.AgentVersion, e.PublicKey, idx, v4.String(), v6.String(),
-			jsonList(tok.Tags), jsonList(e.Endpoints), b2i(tok.Ephemeral), e.CredentialHash, tok.ID, wire.MachineActive, now, now, ch.Version, now, expiryFrom(db.Now(), machineLifetime(tok, e.Lifetime)))
+			jsonList(tok.Tags), jsonList(e.Endpoints), b2i(tok.Ephemeral), e.CredentialHash, nullStr(tok.ID), wire.MachineActive, now, now, ch.Version, now, expiryFrom(db.Now(), machineLifetime(tok, e.Lifetime)), nullStr(e.Owner))
 		if isUnique(err, "public_key") {
 			return wire.Errorf(wire.CodePublicKeyInUse, "this WireGuard public key is already registered to another machine")
 		}
@@ -472,6 +487,9 @@ func (db *DB) Rekey(ctx context.Context, a Actor, machineID, publicKey string) (
 		return db.audit(ctx, tx, a, "machine.rekey", m.ID, details)
 	})
 }
+
+// nullStr is s, or NULL when empty.
+func nullStr(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
 // expiryFrom is the expires_at of a machine enrolled at now for lifetime
 // (NULL: forever).

@@ -11,10 +11,14 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
+// signedIn is the page after a single sign-on: who, and where next.
+type signedIn struct{ Name, Next string }
+
 // loginPage is what the sign-in page offers.
 type loginPage struct {
 	SSO, Password bool
 	Issuer        string // the provider's host, for the button
+	Next          string // where to go after signing in ("" for the machines)
 }
 
 const (
@@ -24,6 +28,8 @@ const (
 	ssoCookie = "wf_sso"
 	// ssoMaxAge is how long a sign-in may take at the provider.
 	ssoMaxAge = 10 * time.Minute
+	// ssoNextCookie is where to go after the sign-in (a path here).
+	ssoNextCookie = "wf_sso_next"
 )
 
 func (w *Web) ssoIssuer() string {
@@ -55,6 +61,10 @@ func (w *Web) ssoStart(rw http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(rw, &http.Cookie{Name: ssoCookie, Value: l.State, Path: "/sso/", HttpOnly: true, Secure: w.cfg.Secure,
 		SameSite: http.SameSiteLaxMode, MaxAge: int(ssoMaxAge / time.Second)})
+	if next := safeNext(r.URL.Query().Get("next")); next != "" {
+		http.SetCookie(rw, &http.Cookie{Name: ssoNextCookie, Value: url.QueryEscape(next), Path: "/sso/", HttpOnly: true, Secure: w.cfg.Secure,
+			SameSite: http.SameSiteLaxMode, MaxAge: int(ssoMaxAge / time.Second)})
+	}
 	http.Redirect(rw, r, to, http.StatusSeeOther)
 }
 
@@ -118,5 +128,12 @@ func (w *Web) ssoCallback(rw http.ResponseWriter, r *http.Request) {
 	// The session cookie is SameSite=Strict, and this response ends a
 	// navigation the provider started: a redirect would arrive without it.
 	// A page of ours moving on makes the next request same-site.
-	w.render(rw, r, "signed_in", http.StatusOK, page{Title: "Signed in", Data: ad.Name})
+	next := "/machines"
+	if c, err := r.Cookie(ssoNextCookie); err == nil {
+		if v, err := url.QueryUnescape(c.Value); err == nil && safeNext(v) != "" {
+			next = safeNext(v)
+		}
+	}
+	http.SetCookie(rw, &http.Cookie{Name: ssoNextCookie, Value: "", Path: "/sso/", MaxAge: -1})
+	w.render(rw, r, "signed_in", http.StatusOK, page{Title: "Signed in", Data: signedIn{Name: ad.Name, Next: next}})
 }

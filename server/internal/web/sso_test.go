@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -23,6 +24,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/daemon"
 )
 
@@ -126,8 +128,13 @@ func body(t *testing.T, resp *http.Response, err error) string {
 // provider's login form and back, and returns the last response's status,
 // body and URL.
 func signIn(t *testing.T, c *http.Client, base, user, password string) (int, string, *url.URL) {
+	return signInFrom(t, c, base+"/sso/start", user, password)
+}
+
+// signInFrom is signIn starting at a given single sign-on link.
+func signInFrom(t *testing.T, c *http.Client, start, user, password string) (int, string, *url.URL) {
 	t.Helper()
-	resp, err := c.Get(base + "/sso/start")
+	resp, err := c.Get(start)
 	page := body(t, resp, err)
 	id := resp.Request.URL.Query().Get("authRequestID")
 	if id == "" {
@@ -326,5 +333,56 @@ func TestSingleSignOnInChromium(t *testing.T) {
 	)
 	if !strings.Contains(msg, "bob@elsewhere.example) is not allowed") {
 		t.Fatalf("bob's refusal: %q", msg)
+	}
+}
+
+// TestSingleSignOnApprovesAMachine: the link an interactive enrollment
+// prints leads an admin who is not signed in through single sign-on and
+// back to the request, where approving it enrolls the waiting machine,
+// owned by them.
+func TestSingleSignOnApprovesAMachine(t *testing.T) {
+	issuer, register := identityProvider(t)
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secretFile, []byte("wirefleet-secret"), 0o600)
+	base, _, admin := serverWith(t, func(o *daemon.Options) {
+		o.OIDC = daemon.OIDCOptions{Issuer: issuer, ClientID: "wirefleet", ClientSecretFile: secretFile, AllowedDomains: []string{"corp.example"}}
+	})
+	register(base + "/sso/callback")
+	ctx := context.Background()
+	anon, _ := client.New(base)
+	ir, err := anon.RequestEnrollment(ctx, wire.EnrollRequest{PublicKey: pubkey(), Hostname: "alices-laptop", OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"})
+	if err != nil || ir.URL != base+"/e/"+ir.Code {
+		t.Fatalf("request: %+v %v", ir, err)
+	}
+	c := browser()
+	login := get(t, c, ir.URL)
+	m := regexp.MustCompile(`href="(/sso/start\?next=[^"]+)"`).FindStringSubmatch(login)
+	if m == nil {
+		t.Fatalf("the sign-in page reached from the link offers no single sign-on back to it:\n%s", login)
+	}
+	status, page, _ := signInFrom(t, c, base+html.UnescapeString(m[1]), "alice", "alice-pw")
+	if status != http.StatusOK || !strings.Contains(page, `url=/e/`+ir.Code) {
+		t.Fatalf("after signing in: %d\n%s", status, page)
+	}
+	req := get(t, c, ir.URL)
+	if !strings.Contains(req, "alices-laptop") || !strings.Contains(req, `id="approve"`) {
+		t.Fatalf("the request page:\n%s", req)
+	}
+	resp, err := c.PostForm(base+"/e/"+ir.Code+"/approve", url.Values{"csrf": {csrfOf(req)}})
+	if done := body(t, resp, err); !strings.Contains(done, "Approved: alices-laptop joins the fleet") {
+		t.Fatalf("approve: %s", done)
+	}
+	waiter, _ := client.New(base, client.WithToken(ir.Secret))
+	en, done, err := waiter.WaitEnrollment(ctx, 0)
+	if err != nil || !done {
+		t.Fatalf("the waiting agent: %v %v", done, err)
+	}
+	mm, err := admin.Machine(ctx, en.MachineID)
+	if err != nil || mm.Owner != "alice@corp.example" {
+		t.Fatalf("owner: %+v %v", mm.Owner, err)
+	}
+	// A path elsewhere is never a place to go after signing in.
+	if page := get(t, http.DefaultClient, base+"/login?next=//evil.example/x"); strings.Contains(page, "evil.example") {
+		t.Fatal("an outside next was kept")
 	}
 }

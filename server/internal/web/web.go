@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -102,6 +103,7 @@ func New(fl *fleet.Service, log *slog.Logger, cfg Config) (*Web, error) {
 	funcs := template.FuncMap{
 		"ago":   w.ago,
 		"until": w.until,
+		"ptr":   func(t time.Time) *time.Time { return &t },
 		"when":  func(t *time.Time) string { return fmtTime(t) },
 		"join":  strings.Join,
 		"mib":   func(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) },
@@ -110,7 +112,7 @@ func New(fl *fleet.Service, log *slog.Logger, cfg Config) (*Web, error) {
 		"bytes": humanBytes,
 		"list":  func() []string { return []string{wire.FlagBoolean, wire.FlagString, wire.FlagNumber, wire.FlagObject} },
 	}
-	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "error", "signed_in"} {
+	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "error", "signed_in", "enroll"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -148,6 +150,8 @@ func (w *Web) Handler() http.Handler {
 	auth("POST /machines/{id}/rename", w.rename)
 	auth("POST /machines/{id}/tags", w.retag)
 	auth("POST /machines/{id}/pin", w.pin)
+	auth("GET /e/{code}", w.enrollPage)
+	auth("POST /e/{code}/{decision}", w.decideEnroll)
 	auth("GET /tokens", w.tokens)
 	auth("POST /tokens", w.createToken)
 	auth("POST /tokens/{id}/revoke", w.revokeToken)
@@ -203,7 +207,11 @@ func (w *Web) requireSession(h func(http.ResponseWriter, *http.Request, store.Se
 		}
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, http.ErrNoCookie) {
 			if r.Method == http.MethodGet && !strings.HasSuffix(r.URL.Path, ".json") {
-				http.Redirect(rw, r, "/login", http.StatusSeeOther)
+				to := "/login"
+				if r.URL.Path != "/machines" && r.URL.Path != "/" {
+					to += "?next=" + url.QueryEscape(r.URL.Path) // back here after signing in
+				}
+				http.Redirect(rw, r, to, http.StatusSeeOther)
 				return
 			}
 			w.fail(rw, r, http.StatusUnauthorized, "Your session has ended. Sign in again.")
@@ -294,7 +302,7 @@ func (w *Web) showLogin(rw http.ResponseWriter, r *http.Request, status int, msg
 	tok, _ := secret.New("")
 	http.SetCookie(rw, &http.Cookie{Name: loginCookie, Value: tok, Path: "/login", HttpOnly: true, Secure: w.cfg.Secure, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
 	w.render(rw, r, "login", status, page{Title: "Sign in", CSRF: tok, Error: msg, Data: loginPage{
-		SSO: w.cfg.SSO != nil, Password: !w.cfg.NoPasswordLogin, Issuer: w.ssoIssuer()}})
+		SSO: w.cfg.SSO != nil, Password: !w.cfg.NoPasswordLogin, Issuer: w.ssoIssuer(), Next: safeNext(r.FormValue("next"))}})
 }
 
 func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
@@ -339,7 +347,24 @@ func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(rw, &http.Cookie{Name: loginCookie, Value: "", Path: "/login", MaxAge: -1})
-	http.Redirect(rw, r, "/machines", http.StatusSeeOther)
+	to := "/machines"
+	if next := safeNext(r.PostFormValue("next")); next != "" {
+		to = next
+	}
+	http.Redirect(rw, r, to, http.StatusSeeOther)
+}
+
+// safeNext returns path when it is a path on this server ("/e/KQ7X-M3PA"),
+// else "": sign-in never sends anyone elsewhere.
+func safeNext(path string) string {
+	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") || strings.ContainsAny(path, "\\\r\n") || len(path) > 200 {
+		return ""
+	}
+	u, err := url.Parse(path)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return ""
+	}
+	return u.Path
 }
 
 // startSession signs the admin in: a session whose secret only the cookie
