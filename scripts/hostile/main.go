@@ -182,6 +182,10 @@ type route struct {
 
 var routes = []route{
 	{"POST", wire.PathEnroll, "none"},
+	{"POST", wire.PathEnrollInteractive, "none"},
+	{"GET", wire.PathEnrollWait + "?wait={}", "none"},
+	{"GET", wire.PathEnrollments, "admin"},
+	{"POST", wire.PathEnrollments + "/{}/{}", "admin"},
 	{"GET", wire.PathNetmap + "?since={}&wait=0", "machine"},
 	{"POST", wire.PathEndpoints, "machine"},
 	{"POST", wire.PathRekey, "machine"},
