@@ -76,6 +76,7 @@ type Keys struct {
 	mu   sync.Mutex // orders rotations
 	cur  atomic.Pointer[tls.Certificate]
 	next atomic.Pointer[ecdsa.PrivateKey]
+	pins atomic.Pointer[[]string] // Pins, computed once per rotation (every agent's Self carries them)
 }
 
 // OpenKeys loads (or creates) the current key, its certificate and the
@@ -115,7 +116,13 @@ func OpenKeys(dir string, hosts []string) (*Keys, error) {
 		return nil, err
 	}
 	k.next.Store(next)
+	k.notePins()
 	return k, nil
+}
+
+func (k *Keys) notePins() {
+	p := []string{client.FormatPin(client.SPKIHash(k.cur.Load().Leaf)), keyPin(k.next.Load())}
+	k.pins.Store(&p)
 }
 
 // GetCertificate serves the current certificate (tls.Config.GetCertificate):
@@ -125,13 +132,14 @@ func (k *Keys) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 }
 
 // Pin is the current key's pin.
-func (k *Keys) Pin() string { return client.FormatPin(client.SPKIHash(k.cur.Load().Leaf)) }
+func (k *Keys) Pin() string { return (*k.pins.Load())[0] }
 
 // NextPin is the pin of the key the next rotation will serve with.
-func (k *Keys) NextPin() string { return keyPin(k.next.Load()) }
+func (k *Keys) NextPin() string { return (*k.pins.Load())[1] }
 
 // Pins are the pins agents should accept: the current key's and the next.
-func (k *Keys) Pins() []string { return []string{k.Pin(), k.NextPin()} }
+// The slice is shared: do not modify it.
+func (k *Keys) Pins() []string { return *k.pins.Load() }
 
 // NotAfter is when the current certificate expires.
 func (k *Keys) NotAfter() time.Time { return k.cur.Load().Leaf.NotAfter }
@@ -162,6 +170,7 @@ func (k *Keys) Rotate() error {
 	}
 	k.cur.Store(&cert)
 	k.next.Store(after)
+	k.notePins()
 	return nil
 }
 
