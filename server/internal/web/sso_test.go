@@ -307,6 +307,8 @@ func TestSingleSignOnInChromium(t *testing.T) {
 	}
 	var who, url string
 	run("carol signs in through the provider",
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible("#sso"),
 		shot("login-sso"),
 		provider("carol", "carol-pw"),
 		chromedp.WaitVisible(`//table[@id="machines"]`, chromedp.BySearch),
