@@ -89,6 +89,7 @@ variables (--data-dir → WIREFLEET_DATA_DIR), then the YAML file named by
 	f.StringVar(&o.DB, "db", "", "database URL (default sqlite://<data-dir>/wirefleet.db; postgres://… for replicas)")
 	f.BoolVar(&o.InsecureHTTP, "insecure-http", false, "serve plain HTTP (tests, or behind a TLS-terminating proxy)")
 	f.StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate (PEM); default: a self-signed one kept in the data dir")
+	f.DurationVar(&o.TLSRotateEvery, "tls-rotate-every", 0, "rotate the self-signed TLS key when it is this old (e.g. 2160h), once every active agent holds the announced next key (0: only `tls rotate`)")
 	f.StringVar(&o.TLSKey, "tls-key", "", "TLS private key (PEM)")
 	f.StringVar(&o.ExternalURL, "external-url", "", "URL agents reach this server at (default https://<hostname>:<port>)")
 	f.Float64Var(&o.EnrollRate, "enroll-rate", 30, "enrollment attempts allowed per minute per source IP (0 = unlimited)")

@@ -59,6 +59,10 @@ type Options struct {
 	InsecureHTTP bool
 	TLSCert      string
 	TLSKey       string
+	// TLSRotateEvery rotates the self-signed TLS key when its certificate
+	// is this old, once every active agent holds the next key (0: only
+	// `tls rotate`).
+	TLSRotateEvery time.Duration
 	ExternalURL  string // URL agents use; default derived from Listen and the hostname
 
 	EnrollRate   float64 // enrollment attempts per minute per IP (0 = unlimited)
@@ -226,6 +230,10 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		return err
 	}
 	startJobs(hubCtx, svc, a, log, o.EphemeralTTL, &bg)
+	if keys != nil && o.TLSRotateEvery > 0 {
+		bg.Add(1)
+		go func() { defer bg.Done(); rotateTLSEvery(hubCtx, svc, keys, o.TLSRotateEvery, log) }()
+	}
 
 	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ln) }()
@@ -711,6 +719,41 @@ func janitor(ctx context.Context, svc *fleet.Service, log *slog.Logger, ttl time
 			}
 		}
 	}
+}
+
+// rotateTLSEvery rotates the self-signed TLS key when its certificate is
+// older than every, checking hourly, until ctx ends. A rotation waiting
+// for agents to confirm the next key is tried again at the next check,
+// and said once a day.
+func rotateTLSEvery(ctx context.Context, svc *fleet.Service, keys *tlsutil.Keys, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	var told time.Time
+	for {
+		if rotated, err := maybeRotateTLS(ctx, svc, keys, every, time.Now()); err != nil && time.Since(told) > 24*time.Hour {
+			told = time.Now()
+			log.Warn("the TLS key is due for rotation, which waits", "err", err)
+		} else if rotated {
+			told = time.Time{}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// maybeRotateTLS rotates when the serving certificate is at least every
+// old at now (not forced: every active agent must hold the next key).
+func maybeRotateTLS(ctx context.Context, svc *fleet.Service, keys *tlsutil.Keys, every time.Duration, now time.Time) (bool, error) {
+	if now.Sub(keys.IssuedAt()) < every {
+		return false, nil
+	}
+	if _, err := svc.RotateTLS(ctx, store.Actor{Name: "system:tls-rotation", SourceIP: "local"}, keys, false); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // expireEvery is how often the server looks for machines past their

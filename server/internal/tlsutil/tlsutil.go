@@ -141,6 +141,9 @@ func (k *Keys) NextPin() string { return (*k.pins.Load())[1] }
 // The slice is shared: do not modify it.
 func (k *Keys) Pins() []string { return *k.pins.Load() }
 
+// IssuedAt is when the current certificate was made (its rotation).
+func (k *Keys) IssuedAt() time.Time { return k.cur.Load().Leaf.NotBefore.Add(time.Hour) }
+
 // NotAfter is when the current certificate expires.
 func (k *Keys) NotAfter() time.Time { return k.cur.Load().Leaf.NotAfter }
 
