@@ -63,7 +63,7 @@ type Options struct {
 	// is this old, once every active agent holds the next key (0: only
 	// `tls rotate`).
 	TLSRotateEvery time.Duration
-	ExternalURL  string // URL agents use; default derived from Listen and the hostname
+	ExternalURL    string // URL agents use; default derived from Listen and the hostname
 
 	EnrollRate   float64 // enrollment attempts per minute per IP (0 = unlimited)
 	EnrollBurst  int
