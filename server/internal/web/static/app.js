@@ -75,7 +75,9 @@ function renderRows(tbody, rows) {
 const table = document.querySelector("table[data-live]");
 if (table) {
   const status = document.getElementById("live-status");
+  let failing = false;
   const refresh = async () => {
+    if (document.hidden) return; // nobody is looking: no traffic from background tabs
     try {
       const url = table.dataset.live + window.location.search;
       const res = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -85,10 +87,25 @@ if (table) {
       }
       if (!res.ok) throw new Error("HTTP " + res.status);
       renderRows(table.tBodies[0], await res.json());
-      status.textContent = "Updated " + new Date().toLocaleTimeString() + ".";
+      // The live region speaks only when something changes for the user:
+      // the server lost and back again, not every refresh.
+      if (failing) status.textContent = "Connected again.";
+      failing = false;
+      status.title = "Updated " + new Date().toLocaleTimeString();
     } catch (e) {
-      status.textContent = "Cannot reach the server (" + e.message + "); retrying.";
+      if (!failing) status.textContent = "Cannot reach the server (" + e.message + "); retrying.";
+      failing = true;
     }
   };
   setInterval(refresh, 3000);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
 }
+
+// "/" focuses the search field, as on most consoles (not while typing).
+document.addEventListener("keydown", (ev) => {
+  if (ev.key !== "/" || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  const t = ev.target;
+  if (t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName))) return;
+  const q = document.getElementById("q");
+  if (q) { ev.preventDefault(); q.focus(); q.select(); }
+});
