@@ -196,6 +196,20 @@ func TestAdminPageInChromium(t *testing.T) {
 	if !strings.HasPrefix(tok, "wfe_") || !strings.Contains(line0, tok) || !strings.Contains(line0, base) {
 		t.Fatalf("token %q, one-liner %q", tok, line0)
 	}
+	// Reload shows no secret again and mints no token (Post/Redirect/Get).
+	var gone, at string
+	run("reload the created token's page",
+		chromedp.Location(&at),
+		chromedp.Reload(),
+		chromedp.WaitVisible(".error"),
+		chromedp.Text(".error", &gone),
+	)
+	if ts, err := admin.ListTokens(context.Background()); err != nil || len(ts) != 1 {
+		t.Fatalf("tokens after a reload: %d (%v), want 1", len(ts), err)
+	}
+	if !strings.Contains(at, "/tokens/created/") || !strings.Contains(gone, "shown once") {
+		t.Fatalf("reload at %s: %q", at, gone)
+	}
 
 	// Watch the machines page; the machine enrolled meanwhile appears
 	// without a reload.

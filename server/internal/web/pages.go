@@ -298,6 +298,19 @@ func (w *Web) createToken(rw http.ResponseWriter, r *http.Request, s store.Sessi
 		w.internal(rw, r, err)
 		return
 	}
+	// Post/Redirect/Get: the secret waits (in memory, for this session, for
+	// one view) behind a redirect, so reloading the page never mints
+	// another token.
+	http.Redirect(rw, r, "/tokens/created/"+w.fresh.put(s.CSRF, t, sec), http.StatusSeeOther)
+}
+
+// tokenCreated shows a token's secret, once.
+func (w *Web) tokenCreated(rw http.ResponseWriter, r *http.Request, s store.Session) {
+	t, sec, ok := w.fresh.take(r.PathValue("key"), s.CSRF)
+	if !ok {
+		w.fail(rw, r, http.StatusGone, "A token's secret is shown once, and this one was shown already (or this page is from another session). It is not kept: create another token, and revoke the old one if it was lost.")
+		return
+	}
 	var srv oneliner.Server
 	if w.cfg.Server != nil {
 		srv = w.cfg.Server()

@@ -69,6 +69,7 @@ type Web struct {
 	log   *slog.Logger
 	cfg   Config
 	pages map[string]*template.Template
+	fresh freshTokens // created tokens' secrets, until shown (Post/Redirect/Get)
 	login *ratelimit.Limiter
 	now   func() time.Time
 	// dummyHash is a bcrypt hash of a random string, compared against when
@@ -157,6 +158,7 @@ func (w *Web) Handler() http.Handler {
 	auth("POST /e/{code}/{decision}", w.decideEnroll)
 	auth("GET /tokens", w.tokens)
 	auth("POST /tokens", w.createToken)
+	auth("GET /tokens/created/{key}", w.tokenCreated)
 	auth("POST /tokens/{id}/revoke", w.revokeToken)
 	auth("GET /audit", w.audit)
 	auth("GET /flags", w.flags)
