@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -14,7 +13,7 @@ import (
 type dnsForm struct{ Name, Type, Value string }
 
 func (w *Web) dnsPage(rw http.ResponseWriter, r *http.Request, s store.Session) {
-	w.renderDNS(rw, r, s, http.StatusOK, dnsForm{Type: "A"}, r.URL.Query().Get("flash"), r.URL.Query().Get("error"))
+	w.renderDNS(rw, r, s, http.StatusOK, dnsForm{Type: "A"}, w.message(rw, r, "f"), w.message(rw, r, "e"))
 }
 
 func (w *Web) renderDNS(rw http.ResponseWriter, r *http.Request, s store.Session, status int, form dnsForm, flash, errMsg string) {
@@ -39,7 +38,7 @@ func (w *Web) addDNS(rw http.ResponseWriter, r *http.Request, s store.Session) {
 		w.internal(rw, r, err)
 		return
 	}
-	http.Redirect(rw, r, "/dns?flash="+url.QueryEscape("Added "+rec.Name+" "+rec.Type+" "+rec.Value+"; every agent answers it from its next map."), http.StatusSeeOther)
+	w.redirect(rw, r, "/dns", "Added "+rec.Name+" "+rec.Type+" "+rec.Value+"; every agent answers it from its next map.", "")
 }
 
 func (w *Web) removeDNS(rw http.ResponseWriter, r *http.Request, s store.Session) {
@@ -56,5 +55,5 @@ func (w *Web) removeDNS(rw http.ResponseWriter, r *http.Request, s store.Session
 		w.internal(rw, r, err)
 		return
 	}
-	http.Redirect(rw, r, "/dns?flash="+url.QueryEscape("Removed the "+rtype+" records of "+name+"."), http.StatusSeeOther)
+	w.redirect(rw, r, "/dns", "Removed the "+rtype+" records of "+name+".", "")
 }

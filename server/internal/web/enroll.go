@@ -22,7 +22,7 @@ func (w *Web) enrollPage(rw http.ResponseWriter, r *http.Request, s store.Sessio
 		w.internal(rw, r, err)
 		return
 	}
-	w.render(rw, r, "enroll", http.StatusOK, page{Title: "Add a machine", Admin: s.Admin.Name, CSRF: s.CSRF, Flash: r.URL.Query().Get("flash"), Data: p.PendingEnrollment})
+	w.render(rw, r, "enroll", http.StatusOK, page{Title: "Add a machine", Admin: s.Admin.Name, CSRF: s.CSRF, Flash: w.message(rw, r, "f"), Data: p.PendingEnrollment})
 }
 
 func (w *Web) decideEnroll(rw http.ResponseWriter, r *http.Request, s store.Session) {
@@ -45,5 +45,5 @@ func (w *Web) decideEnroll(rw http.ResponseWriter, r *http.Request, s store.Sess
 	if approve {
 		msg = "Approved: " + p.Hostname + " joins the fleet in a moment, owned by you."
 	}
-	http.Redirect(rw, r, "/e/"+url.PathEscape(code)+"?flash="+url.QueryEscape(msg), http.StatusSeeOther)
+	w.redirect(rw, r, "/e/"+url.PathEscape(code), msg, "")
 }

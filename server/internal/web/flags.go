@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -39,7 +38,7 @@ func (w *Web) flags(rw http.ResponseWriter, r *http.Request, s store.Session) {
 		}
 	}
 	w.render(rw, r, "flags", http.StatusOK, page{Title: "Feature flags", Nav: "flags", Admin: s.Admin.Name, CSRF: s.CSRF,
-		Flash: r.URL.Query().Get("flash"), Error: r.URL.Query().Get("error"), Data: map[string]any{"Flags": fl, "Form": form}})
+		Flash: w.message(rw, r, "f"), Error: w.message(rw, r, "e"), Data: map[string]any{"Flags": fl, "Form": form}})
 }
 
 func (w *Web) saveFlag(rw http.ResponseWriter, r *http.Request, s store.Session) {
@@ -69,7 +68,7 @@ func (w *Web) saveFlag(rw http.ResponseWriter, r *http.Request, s store.Session)
 		w.internal(rw, r, err)
 		return
 	}
-	http.Redirect(rw, r, "/flags?flash="+url.QueryEscape("Flag "+saved.Key+" saved; online agents have it within a second."), http.StatusSeeOther)
+	w.redirect(rw, r, "/flags", "Flag "+saved.Key+" saved; online agents have it within a second.", "")
 }
 
 func (w *Web) toggleFlag(rw http.ResponseWriter, r *http.Request, s store.Session) {
@@ -86,7 +85,7 @@ func (w *Web) toggleFlag(rw http.ResponseWriter, r *http.Request, s store.Sessio
 	if saved.Enabled {
 		state = "enabled"
 	}
-	http.Redirect(rw, r, "/flags?flash="+url.QueryEscape("Flag "+saved.Key+" "+state+"."), http.StatusSeeOther)
+	w.redirect(rw, r, "/flags", "Flag "+saved.Key+" "+state+".", "")
 }
 
 func (w *Web) deleteFlag(rw http.ResponseWriter, r *http.Request, s store.Session) {
@@ -99,5 +98,5 @@ func (w *Web) deleteFlag(rw http.ResponseWriter, r *http.Request, s store.Sessio
 		w.internal(rw, r, err)
 		return
 	}
-	http.Redirect(rw, r, "/flags?flash="+url.QueryEscape("Flag "+key+" deleted."), http.StatusSeeOther)
+	w.redirect(rw, r, "/flags", "Flag "+key+" deleted.", "")
 }

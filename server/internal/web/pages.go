@@ -111,7 +111,7 @@ func (w *Web) machines(rw http.ResponseWriter, r *http.Request, s store.Session)
 		return
 	}
 	w.render(rw, r, "machines", http.StatusOK, page{Title: "Machines", Nav: "machines", Admin: s.Admin.Name, CSRF: s.CSRF,
-		Flash: r.URL.Query().Get("flash"),
+		Flash: w.message(rw, r, "f"),
 		Data:  map[string]any{"Rows": rows, "Q": r.URL.Query().Get("q"), "State": r.URL.Query().Get("state")}})
 }
 
@@ -157,7 +157,7 @@ func (w *Web) machine(rw http.ResponseWriter, r *http.Request, s store.Session) 
 		return
 	}
 	w.render(rw, r, "machine", http.StatusOK, page{Title: m.Name, Nav: "machines", Admin: s.Admin.Name, CSRF: s.CSRF,
-		Flash: r.URL.Query().Get("flash"), Error: r.URL.Query().Get("error"),
+		Flash: w.message(rw, r, "f"), Error: w.message(rw, r, "e"),
 		Data: map[string]any{"M": m, "Row": w.rowOf(m, w.now()), "Health": h, "Chart": chart(h.History), "Events": events.Events, "Updates": updates, "Reach": reach}})
 }
 
@@ -169,7 +169,7 @@ func (w *Web) mutate(rw http.ResponseWriter, r *http.Request, back string, fn fu
 	if err != nil {
 		var we *wire.Error
 		if errors.As(err, &we) && we.Code != wire.CodeInternal {
-			http.Redirect(rw, r, back+"?error="+url.QueryEscape(we.Message), http.StatusSeeOther)
+			w.redirect(rw, r, back, "", we.Message)
 			return
 		}
 		w.internal(rw, r, err)
@@ -178,7 +178,7 @@ func (w *Web) mutate(rw http.ResponseWriter, r *http.Request, back string, fn fu
 	if back == "" {
 		back = "/machines/" + m.ID
 	}
-	http.Redirect(rw, r, back+"?flash="+url.QueryEscape(flash(m)), http.StatusSeeOther)
+	w.redirect(rw, r, back, flash(m), "")
 }
 
 func (w *Web) revoke(rw http.ResponseWriter, r *http.Request, s store.Session) {
@@ -262,11 +262,11 @@ func (w *Web) tokens(rw http.ResponseWriter, r *http.Request, s store.Session) {
 		return
 	}
 	w.render(rw, r, "tokens", http.StatusOK, page{Title: "Enrollment tokens", Nav: "tokens", Admin: s.Admin.Name, CSRF: s.CSRF,
-		Flash: r.URL.Query().Get("flash"), Error: r.URL.Query().Get("error"), Data: map[string]any{"Tokens": ts}})
+		Flash: w.message(rw, r, "f"), Error: w.message(rw, r, "e"), Data: map[string]any{"Tokens": ts}})
 }
 
 func (w *Web) createToken(rw http.ResponseWriter, r *http.Request, s store.Session) {
-	back := func(msg string) { http.Redirect(rw, r, "/tokens?error="+url.QueryEscape(msg), http.StatusSeeOther) }
+	back := func(msg string) { w.redirect(rw, r, "/tokens", "", msg) }
 	spec := fleet.TokenSpec{
 		Reusable:  r.PostFormValue("reusable") == "on",
 		Ephemeral: r.PostFormValue("ephemeral") == "on",
@@ -323,13 +323,13 @@ func (w *Web) revokeToken(rw http.ResponseWriter, r *http.Request, s store.Sessi
 	t, err := w.fl.RevokeToken(r.Context(), w.actor(r, s), r.PathValue("id"))
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			http.Redirect(rw, r, "/tokens?error="+url.QueryEscape("No such token."), http.StatusSeeOther)
+			w.redirect(rw, r, "/tokens", "", "No such token.")
 			return
 		}
 		w.internal(rw, r, err)
 		return
 	}
-	http.Redirect(rw, r, "/tokens?flash="+url.QueryEscape("Token "+t.Prefix+"… revoked."), http.StatusSeeOther)
+	w.redirect(rw, r, "/tokens", "Token "+t.Prefix+"… revoked.", "")
 }
 
 func (w *Web) audit(rw http.ResponseWriter, r *http.Request, s store.Session) {

@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -56,7 +55,7 @@ func (w *Web) policyPage(rw http.ResponseWriter, r *http.Request, s store.Sessio
 	if v.Text == "" {
 		v.Text = starterPolicy
 	}
-	w.renderPolicy(rw, r, s, http.StatusOK, v, r.URL.Query().Get("flash"), "")
+	w.renderPolicy(rw, r, s, http.StatusOK, v, w.message(rw, r, "f"), "")
 }
 
 func (w *Web) renderPolicy(rw http.ResponseWriter, r *http.Request, s store.Session, status int, v policyView, flash, errMsg string) {
@@ -92,11 +91,11 @@ func (w *Web) savePolicy(rw http.ResponseWriter, r *http.Request, s store.Sessio
 		v := policyView{Current: cur, Text: text, Tests: res.Tests, Checked: true}
 		w.renderPolicy(rw, r, s, http.StatusOK, v, "The policy is valid and its tests pass. It is not saved yet.", "")
 	case text == "":
-		http.Redirect(rw, r, "/policy?flash="+url.QueryEscape("Access policy removed: every machine reaches every machine."), http.StatusSeeOther)
+		w.redirect(rw, r, "/policy", "Access policy removed: every machine reaches every machine.", "")
 	case !res.Applied:
-		http.Redirect(rw, r, "/policy?flash="+url.QueryEscape("Unchanged: this is the policy in force."), http.StatusSeeOther)
+		w.redirect(rw, r, "/policy", "Unchanged: this is the policy in force.", "")
 	default:
-		http.Redirect(rw, r, "/policy?flash="+url.QueryEscape("Policy version "+strconv.FormatInt(res.Version, 10)+" in force; every agent has its new peers and rules."), http.StatusSeeOther)
+		w.redirect(rw, r, "/policy", "Policy version "+strconv.FormatInt(res.Version, 10)+" in force; every agent has its new peers and rules.", "")
 	}
 }
 

@@ -19,7 +19,8 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
-// TestPagePolishInChromium: pages draw without a console error (the
+// TestPagePolishInChromium: a link's ?flash= and ?error= show nothing (the
+// page's notices come from the server); pages draw without a console error (the
 // pattern attributes compile under Chromium's `v` regex mode); the icon is
 // served; the page follows a dark color scheme; "/" focuses the search;
 // a skip link leads to the content.
@@ -79,7 +80,7 @@ func TestPagePolishInChromium(t *testing.T) {
 		}
 	}
 	shot := shots(t)
-	var bg, focused, skipTarget string
+	var bg, focused, skipTarget, tokensPage string
 	run("sign in and walk the pages",
 		cdplog.Enable(),
 		emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}),
@@ -93,6 +94,9 @@ func TestPagePolishInChromium(t *testing.T) {
 		chromedp.KeyEvent("/"),
 		chromedp.Evaluate(`document.activeElement.id`, &focused),
 		chromedp.Evaluate(`document.querySelector("a.skip").getAttribute("href")`, &skipTarget),
+		chromedp.Navigate(base+"/tokens?flash=Call+0800-SCAM+now&error=Your+account+is+locked"),
+		chromedp.WaitVisible("#create-token"),
+		chromedp.Text("main", &tokensPage),
 		chromedp.Navigate(base+"/machines/"+en.MachineID),
 		chromedp.WaitVisible("#name"),
 		chromedp.SendKeys("#name", kb.End+"x"),
@@ -103,6 +107,9 @@ func TestPagePolishInChromium(t *testing.T) {
 		chromedp.Evaluate(`document.querySelector("#fkey").checkValidity()`, nil),
 		chromedp.Sleep(300*time.Millisecond),
 	)
+	if strings.Contains(tokensPage, "0800-SCAM") || strings.Contains(tokensPage, "locked") {
+		t.Errorf("a link put words in the page's notice boxes:\n%s", tokensPage)
+	}
 	if bg != "rgb(13, 17, 23)" {
 		t.Errorf("dark color scheme: body background %s", bg)
 	}

@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"sort"
 
 	"github.com/wirefleet/wirefleet/pkg/release"
@@ -45,7 +44,7 @@ func (w *Web) updates(rw http.ResponseWriter, r *http.Request, s store.Session) 
 	}
 	sort.Slice(versions, func(i, j int) bool { return versions[i].Version > versions[j].Version })
 	w.render(rw, r, "updates", http.StatusOK, page{Title: "Releases", Nav: "updates", Admin: s.Admin.Name, CSRF: s.CSRF,
-		Flash: r.URL.Query().Get("flash"), Error: r.URL.Query().Get("error"),
+		Flash: w.message(rw, r, "f"), Error: w.message(rw, r, "e"),
 		Data: map[string]any{"Channels": channels, "Versions": versions, "Recent": recent}})
 }
 
@@ -58,11 +57,11 @@ func (w *Web) pause(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	if err := w.fl.PauseRollout(r.Context(), w.actor(r, s), ch, action == "pause"); err != nil {
 		var we *wire.Error
 		if errors.As(err, &we) && we.Code != wire.CodeInternal {
-			http.Redirect(rw, r, "/updates?error="+url.QueryEscape(we.Message), http.StatusSeeOther)
+			w.redirect(rw, r, "/updates", "", we.Message)
 			return
 		}
 		w.internal(rw, r, err)
 		return
 	}
-	http.Redirect(rw, r, "/updates?flash="+url.QueryEscape("Rollout of "+ch+" "+action+"d."), http.StatusSeeOther)
+	w.redirect(rw, r, "/updates", "Rollout of "+ch+" "+action+"d.", "")
 }
