@@ -98,7 +98,15 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	for time.Now().Before(deadline) {
 		if m := urlRE.FindStringSubmatch(p.output()); m != nil {
 			p.url = m[1]
-			if pm := regexp.MustCompile(`pin (sha256/\S+)`).FindStringSubmatch(p.output()); pm != nil {
+			// The pin is printed on stdout before the log line on stderr,
+			// but the two pipes are copied apart: give stdout a moment.
+			pinRE := regexp.MustCompile(`pin (sha256/\S+)`)
+			for wait := time.Now().Add(2 * time.Second); strings.HasPrefix(p.url, "https") && time.Now().Before(wait); time.Sleep(10 * time.Millisecond) {
+				if pinRE.MatchString(p.output()) {
+					break
+				}
+			}
+			if pm := pinRE.FindStringSubmatch(p.output()); pm != nil {
 				p.pin = pm[1]
 			}
 			return p
