@@ -116,29 +116,46 @@ func shots(t *testing.T) func(name string) chromedp.Action {
 	}
 }
 
-func TestAdminPageInChromium(t *testing.T) {
-	exe := chromium(t)
-	base, password, admin := server(t)
-	shot := shots(t)
-
+// chromiumContext starts Debian's Chromium (headless, a fresh profile) and returns
+// its context, given up after timeout; the test's cleanup closes it.
+func chromiumContext(t *testing.T, exe string, timeout time.Duration) context.Context {
+	t.Helper()
 	// Not t.TempDir: Chromium may still be writing its profile while the
 	// test's cleanup runs, and t.TempDir would fail the test for it.
 	profile, err := os.MkdirTemp("", "wirefleet-chromium-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(profile)
+	t.Cleanup(func() { os.RemoveAll(profile) })
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
 		chromedp.WindowSize(1280, 900), chromedp.UserDataDir(profile))
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
 	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelT()
+	ctx, cancelT := context.WithTimeout(ctx, timeout)
+	t.Cleanup(func() { cancelT(); cancel(); cancelA() })
+	return ctx
+}
+
+// runner returns a function that runs actions in ctx and fails the test,
+// naming the step, when they fail.
+func runner(t *testing.T, ctx context.Context) func(what string, actions ...chromedp.Action) {
+	return func(what string, actions ...chromedp.Action) {
+		t.Helper()
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+}
+
+func TestAdminPageInChromium(t *testing.T) {
+	exe := chromium(t)
+	base, password, admin := server(t)
+	shot := shots(t)
+
+	ctx := chromiumContext(t, exe, 90*time.Second)
 
 	// Every dialog is recorded and accepted; the XSS check looks for alert(1).
 	var mu sync.Mutex
@@ -151,12 +168,7 @@ func TestAdminPageInChromium(t *testing.T) {
 			go chromedp.Run(ctx, page.HandleJavaScriptDialog(true))
 		}
 	})
-	run := func(what string, actions ...chromedp.Action) {
-		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	run := runner(t, ctx)
 
 	// Wrong password: a readable message, no session.
 	var msg string
