@@ -13,10 +13,6 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
-// interactive stands in for the token while an interactive request is
-// validated (it has none).
-const interactive = "(interactive enrollment: no token)"
-
 // PendingTTL is how long an interactive enrollment waits for a decision.
 const PendingTTL = 15 * time.Minute
 
@@ -41,11 +37,10 @@ func newCode() string {
 // (Token is ignored) and returns its code and the secret the agent waits
 // with. Nothing is enrolled until an admin approves the code.
 func (s *Service) RequestEnrollment(ctx context.Context, source netip.Addr, req wire.EnrollRequest) (code, waitSecret string, p store.Pending, err error) {
-	req.Token = interactive
-	if _, err := validateEnroll(&req); err != nil {
+	req.Token = ""
+	if _, err := validateMachine(&req); err != nil {
 		return "", "", store.Pending{}, err
 	}
-	req.Token = ""
 	sec, hash := secret.New(wire.PrefixPendingSecret)
 	code = newCode()
 	p, err = s.db.CreatePending(ctx, code, hash, addrString(source), req, PendingTTL)
@@ -90,8 +85,7 @@ func (s *Service) CollectEnrollment(ctx context.Context, source netip.Addr, wait
 		return Enrolled{}, wire.Errorf(wire.CodeConflict, "enrollment %s was completed already", p.Code)
 	}
 	req := p.Request
-	req.Token = interactive
-	e, err := validateEnroll(&req)
+	e, err := validateMachine(&req)
 	if err != nil {
 		return Enrolled{}, err
 	}

@@ -52,10 +52,18 @@ func (s *Service) Enroll(ctx context.Context, source netip.Addr, req wire.Enroll
 // validateEnroll checks an enrollment request without touching the
 // database and returns the store's view of it.
 func validateEnroll(req *wire.EnrollRequest) (store.Enrollment, error) {
-	var e store.Enrollment
-	if req.Token != interactive && !secret.WellFormed(req.Token, wire.PrefixEnrollToken) {
-		return e, wire.Errorf(wire.CodeTokenInvalid, "enrollment token is malformed (expected wfe_ followed by 52 characters)")
+	if !secret.WellFormed(req.Token, wire.PrefixEnrollToken) {
+		return store.Enrollment{}, wire.Errorf(wire.CodeTokenInvalid, "enrollment token is malformed (expected wfe_ followed by 52 characters)")
 	}
+	e, err := validateMachine(req)
+	e.TokenHash = secret.Hash(req.Token)
+	return e, err
+}
+
+// validateMachine checks what an enrollment request says about the
+// machine (all of it but the token) and returns the store's view of it.
+func validateMachine(req *wire.EnrollRequest) (store.Enrollment, error) {
+	var e store.Enrollment
 	if err := wire.ValidatePublicKey(req.PublicKey); err != nil {
 		return e, err
 	}
@@ -86,7 +94,7 @@ func validateEnroll(req *wire.EnrollRequest) (store.Enrollment, error) {
 		return e, err
 	}
 	return store.Enrollment{
-		TokenHash: secret.Hash(req.Token), PublicKey: req.PublicKey, Hostname: req.Hostname, Name: name,
+		PublicKey: req.PublicKey, Hostname: req.Hostname, Name: name,
 		OS: req.OS, OSVersion: req.OSVersion, Arch: req.Arch, AgentVersion: req.AgentVersion, Endpoints: eps,
 	}, nil
 }
