@@ -136,6 +136,14 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--machine-expiry", o.MachineExpiry}, {"--tls-rotate-every", o.TLSRotateEvery}} {
+		if d.v < 0 || d.v > 0 && d.v < time.Hour {
+			return fmt.Errorf("daemon: %s %s: give at least 1h, or 0 for off", d.flag, d.v)
+		}
+	}
 	db, err := openStore(ctx, &o)
 	if err != nil {
 		return err

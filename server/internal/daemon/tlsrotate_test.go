@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,5 +60,18 @@ func TestTLSRotatesWhenDue(t *testing.T) {
 	}
 	if rotated, err := maybeRotateTLS(ctx, svc, keys, time.Hour, later); !rotated || err != nil || keys.Pin() == first {
 		t.Fatalf("due and confirmed: %v %v", rotated, err)
+	}
+}
+
+// A negative or sub-hour --machine-expiry or --tls-rotate-every is refused
+// at start, naming the flag, before anything is opened.
+func TestServeRefusesBadDurations(t *testing.T) {
+	for _, o := range []Options{{MachineExpiry: -time.Hour}, {MachineExpiry: time.Minute}, {TLSRotateEvery: 30 * time.Second}} {
+		o.DataDir, o.Listen, o.InsecureHTTP = t.TempDir(), "127.0.0.1:0", true
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		err := Run(context.Background(), o, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "give at least 1h") {
+			t.Errorf("%+v: %v", o.MachineExpiry+o.TLSRotateEvery, err)
+		}
 	}
 }
