@@ -20,6 +20,7 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/config"
 	"github.com/wirefleet/wirefleet/server/internal/daemon"
+	"github.com/wirefleet/wirefleet/server/internal/tlsutil"
 )
 
 func main() {
@@ -91,6 +92,10 @@ variables (--data-dir → WIREFLEET_DATA_DIR), then the YAML file named by
 	f.StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate (PEM); default: a self-signed one kept in the data dir")
 	f.DurationVar(&o.TLSRotateEvery, "tls-rotate-every", 0, "rotate the self-signed TLS key when it is this old (e.g. 2160h), once every active agent holds the announced next key (0: only `tls rotate`)")
 	f.StringVar(&o.TLSKey, "tls-key", "", "TLS private key (PEM)")
+	f.StringSliceVar(&o.ACME.Domains, "acme-domain", nil, "obtain and renew the certificate for this public DNS name from an ACME CA (Let's Encrypt by default; accepts its terms): one-liners then carry no pin. The CA validates over TLS on port 443 of the name, which must reach --listen (comma-separated for several names)")
+	f.StringVar(&o.ACME.Email, "acme-email", "", "e-mail address the ACME CA may send expiry notices to")
+	f.StringVar(&o.ACME.DirectoryURL, "acme-directory", tlsutil.LetsEncrypt, "the ACME CA's directory URL (e.g. a private step-ca)")
+	f.StringVar(&o.ACME.CAFile, "acme-ca-file", "", "PEM roots to trust the ACME directory's own certificate with (a private CA); default the system's")
 	f.StringVar(&o.ExternalURL, "external-url", "", "URL agents reach this server at (default https://<hostname>:<port>)")
 	f.Float64Var(&o.EnrollRate, "enroll-rate", 30, "enrollment attempts allowed per minute per source IP (0 = unlimited)")
 	f.IntVar(&o.EnrollBurst, "enroll-burst", 30, "burst of enrollment attempts allowed per source IP")

@@ -657,8 +657,8 @@ func (e *Engine) tunName() string {
 }
 
 // notePins takes the server's announced TLS key pins (the key serving now
-// and the next one): new connections accept either, and they are kept in
-// the config for the next start. The map came over a connection the
+// and the next one), when the agent pins at all: new connections accept
+// either, and they are kept in the config for the next start. The map came over a connection the
 // current pins verified, so the server vouches for the set.
 func (e *Engine) notePins(pins []string) {
 	if len(pins) == 0 || len(pins) > wire.MaxServerPins {
@@ -666,7 +666,11 @@ func (e *Engine) notePins(pins []string) {
 	}
 	e.mu.Lock()
 	cl := e.cl
-	if cl == nil || slices.Equal(pins, cl.Pins()) {
+	// An agent that trusts CAs (enrolled with no pin: the server's
+	// certificate is from a CA, as with ACME) never starts pinning: the
+	// announced keys are the server's self-signed ones, served to other
+	// names.
+	if cl == nil || len(cl.Pins()) == 0 || slices.Equal(pins, cl.Pins()) {
 		e.mu.Unlock()
 		return
 	}

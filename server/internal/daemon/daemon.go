@@ -6,7 +6,6 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -63,7 +62,10 @@ type Options struct {
 	// is this old, once every active agent holds the next key (0: only
 	// `tls rotate`).
 	TLSRotateEvery time.Duration
-	ExternalURL    string // URL agents use; default derived from Listen and the hostname
+	// ACME obtains the certificate from an ACME CA (ACME.Domains set):
+	// one-liners then carry no pin.
+	ACME        tlsutil.ACMEOptions
+	ExternalURL string // URL agents use; default derived from Listen and the hostname
 
 	EnrollRate   float64 // enrollment attempts per minute per IP (0 = unlimited)
 	EnrollBurst  int
@@ -144,6 +146,9 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 			return fmt.Errorf("daemon: %s %s: give at least 1h, or 0 for off", d.flag, d.v)
 		}
 	}
+	if len(o.ACME.Domains) > 0 && (o.InsecureHTTP || o.TLSCert != "") {
+		return errors.New("daemon: --acme-domain obtains the certificate itself: drop --tls-cert/--insecure-http")
+	}
 	db, err := openStore(ctx, &o)
 	if err != nil {
 		return err
@@ -154,14 +159,17 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	// and agents are told the STUN address in their maps.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ln, extURL, keys, err := listen(o, reg)
+	ln, extURL, id, err := listen(o, reg)
 	if err != nil {
 		return err
 	}
-	pin := "" // the pin of the key serving now ("" with a CA's certificate)
+	keys := id.keys
+	pin := id.pin() // the pin of the key serving now ("" with a CA's certificate)
 	var pins func() []string
 	if keys != nil {
-		pin, pins = keys.Pin(), keys.Pins
+		// Agents that pin learn the next key; agents that trust CAs
+		// (enrolled through ACME) ignore pins.
+		pins = keys.Pins
 	}
 	defer ln.Close()
 	stunSrv, stunAddr, err := listenSTUN(o, extURL, log, reg)
@@ -201,7 +209,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	handler, a, err := routes(o, svc, rel, reg, log, extURL, keys, ssoProvider)
+	handler, a, err := routes(o, svc, rel, reg, log, extURL, id, ssoProvider)
 	if err != nil {
 		return err
 	}
@@ -252,6 +260,10 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	}
 	log.Info("wirefleet-server listening", "url", extURL, "listen", ln.Addr().String(), "tls", !o.InsecureHTTP,
 		"db", redact(o.DB), "socket", sockPath, "version", Version)
+	if id.acme != nil {
+		bg.Add(1)
+		go func() { defer bg.Done(); obtainACME(hubCtx, id.acme, log) }()
+	}
 	if o.Ready != nil {
 		o.Ready(extURL, pin)
 	}
@@ -314,13 +326,27 @@ func startHub(ctx, hubCtx context.Context, db *store.DB, log *slog.Logger, bg *s
 	return hub, nil
 }
 
+// served is the server's TLS identity as listen set it up.
+type served struct {
+	keys *tlsutil.Keys // the self-signed key and its successor (nil with --tls-cert)
+	acme *tlsutil.ACME // certificates from an ACME CA for its domains (nil without)
+}
+
+// pin is the pin one-liners and the server's info carry for the external
+// URL: the self-signed key's, none for a CA's certificate.
+func (s served) pin() string {
+	if s.keys == nil || s.acme != nil {
+		return ""
+	}
+	return s.keys.Pin()
+}
+
 // listen opens the TCP listener (TLS unless --insecure-http) and returns
-// it with the URL agents should use and the self-signed certificate's pin
-// ("" for an operator certificate or plain HTTP).
-func listen(o Options, reg prometheus.Registerer) (net.Listener, string, *tlsutil.Keys, error) {
+// it with the URL agents should use and the server's TLS identity.
+func listen(o Options, reg prometheus.Registerer) (net.Listener, string, served, error) {
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("daemon: listen on %s: %w", o.Listen, err)
+		return nil, "", served{}, fmt.Errorf("daemon: listen on %s: %w", o.Listen, err)
 	}
 	refused := promauto.With(reg).NewCounter(prometheus.CounterOpts{
 		Name: "wirefleet_connections_refused_total",
@@ -329,45 +355,72 @@ func listen(o Options, reg prometheus.Registerer) (net.Listener, string, *tlsuti
 	ln = connlimit.New(ln, o.MaxConnsPerIP, refused.Inc)
 	extURL, host := externalURL(o, ln.Addr())
 	if o.InsecureHTTP {
-		return ln, extURL, nil, nil
+		return ln, extURL, served{}, nil
 	}
 	var (
-		keys    *tlsutil.Keys
-		getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+		id       served
+		getCert  func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+		notAfter func() time.Time
 	)
 	if o.TLSCert != "" || o.TLSKey != "" {
 		cert, _, err := tlsutil.Load(o.TLSCert, o.TLSKey) // chains to a CA; no pin needed
 		if err != nil {
 			ln.Close()
-			return nil, "", nil, err
+			return nil, "", served{}, err
 		}
 		getCert = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }
+		notAfter = func() time.Time { return cert.Leaf.NotAfter }
 	} else {
-		if keys, err = tlsutil.OpenKeys(o.DataDir, []string{host}); err != nil {
+		if id.keys, err = tlsutil.OpenKeys(o.DataDir, []string{host}); err != nil {
 			ln.Close()
-			return nil, "", nil, err
+			return nil, "", served{}, err
 		}
-		getCert = keys.GetCertificate
+		getCert, notAfter = id.keys.GetCertificate, id.keys.NotAfter
+	}
+	protos := []string{"h2", "http/1.1"} // HTTP/2 multiplexes an agent's long-poll with its other calls
+	if len(o.ACME.Domains) > 0 {
+		ao := o.ACME
+		ao.CacheDir = filepath.Join(o.DataDir, "acme")
+		// Other names (an IP address, the name pinned agents enrolled
+		// with) keep the self-signed key.
+		if id.acme, err = tlsutil.NewACME(ao, getCert); err != nil {
+			ln.Close()
+			return nil, "", served{}, err
+		}
+		getCert, notAfter = id.acme.GetCertificate, id.acme.NotAfter
+		protos = append(protos, tlsutil.ALPNProto)
 	}
 	promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "wirefleet_tls_cert_expiry_timestamp_seconds",
-		Help: "When the serving certificate expires (Unix time).",
+		Help: "When the serving certificate expires (Unix time; the ACME one once obtained).",
 	}, func() float64 {
-		c, _ := getCert(nil)
-		if c.Leaf == nil {
-			if leaf, err := x509.ParseCertificate(c.Certificate[0]); err == nil {
-				c.Leaf = leaf
-			} else {
-				return 0
-			}
+		if t := notAfter(); !t.IsZero() {
+			return float64(t.Unix())
 		}
-		return float64(c.Leaf.NotAfter.Unix())
+		return 0
 	})
 	return tls.NewListener(ln, &tls.Config{
 		GetCertificate: getCert,
 		MinVersion:     tls.VersionTLS12,
-		NextProtos:     []string{"h2", "http/1.1"}, // HTTP/2 multiplexes an agent's long-poll with its other calls
-	}), extURL, keys, nil
+		NextProtos:     protos,
+	}), extURL, id, nil
+}
+
+// obtainACME asks for the ACME certificates at start (the first agent
+// need not wait for the CA), logging the outcome; a failure is retried by
+// the next connection for the name.
+func obtainACME(ctx context.Context, a *tlsutil.ACME, log *slog.Logger) {
+	t0 := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	leaf, err := a.Obtain(ctx)
+	if err != nil {
+		log.Error("no ACME certificate yet: the CA validates each name over TLS-ALPN on its port 443, which must reach this server's --listen; "+
+			"connections for the name fail until one is issued (the next one tries again)", "domains", a.Domains(), "err", err)
+		return
+	}
+	log.Info("ACME certificate ready; it renews itself 30 days before expiry", "domains", a.Domains(),
+		"issuer", leaf.Issuer.CommonName, "not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "took", time.Since(t0).Round(time.Millisecond))
 }
 
 // OIDCOptions configure single sign-on for the admin page.
@@ -446,18 +499,13 @@ func openReleases(o Options, log *slog.Logger) (*releases.Store, error) {
 
 // routes builds the public handler: the API, health and readiness,
 // metrics, releases and installers, and the admin page.
-func routes(o Options, svc *fleet.Service, rel *relay.Server, reg *prometheus.Registry, log *slog.Logger, extURL string, keys *tlsutil.Keys, ssoProvider *sso.Provider) (http.Handler, *api.Server, error) {
+func routes(o Options, svc *fleet.Service, rel *relay.Server, reg *prometheus.Registry, log *slog.Logger, extURL string, id served, ssoProvider *sso.Provider) (http.Handler, *api.Server, error) {
 	db := svc.DB()
 	started := time.Now().UTC()
-	pin := func() string { // the key serving now: a rotation changes it
-		if keys == nil {
-			return ""
-		}
-		return keys.Pin()
-	}
+	pin := id.pin // the key serving now: a rotation changes it
 	var rotator fleet.TLSKeys
-	if keys != nil {
-		rotator = keys
+	if id.keys != nil {
+		rotator = id.keys
 	}
 	a := api.New(svc, log, reg, api.Config{
 		EnrollRate: o.EnrollRate, EnrollBurst: o.EnrollBurst, MaxWait: o.LongPoll, Relay: rel, TLS: rotator,
@@ -541,6 +589,15 @@ func externalURL(o Options, addr net.Addr) (string, string) {
 		scheme = "http"
 	}
 	host, port, _ := net.SplitHostPort(addr.String())
+	if len(o.ACME.Domains) > 0 {
+		// The name the certificate is for; port 443 goes without saying
+		// (the CA validates there).
+		host = strings.ToLower(strings.TrimSpace(o.ACME.Domains[0]))
+		if port == "443" {
+			return scheme + "://" + host, host
+		}
+		return scheme + "://" + net.JoinHostPort(host, port), host
+	}
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		if h, err := os.Hostname(); err == nil && h != "" {
 			host = h
@@ -603,8 +660,11 @@ func bootstrap(ctx context.Context, svc *fleet.Service, o Options, out io.Writer
 		}
 		fmt.Fprintf(out, "  more tokens:  wirefleet-server tokens create --data-dir %s\n\n", o.DataDir)
 	}
-	if pin != "" {
+	switch {
+	case pin != "":
 		fmt.Fprintf(out, "TLS: self-signed certificate, pin %s\n", pin)
+	case len(o.ACME.Domains) > 0:
+		fmt.Fprintf(out, "TLS: certificate for %s from the ACME CA (no pin needed)\n", strings.Join(o.ACME.Domains, ", "))
 	}
 	return nil
 }
