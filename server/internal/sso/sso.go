@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -36,10 +37,11 @@ type Config struct {
 
 // Provider is a discovered OpenID provider.
 type Provider struct {
-	cfg      Config
-	provider *oidc.Provider
-	verifier *oidc.IDTokenVerifier
-	oauth    oauth2.Config
+	cfg        Config
+	provider   *oidc.Provider
+	verifier   *oidc.IDTokenVerifier
+	oauth      oauth2.Config
+	endSession string // RP-initiated logout endpoint ("" when the provider has none)
 }
 
 // New discovers the provider; it fails when the issuer does not answer or
@@ -61,9 +63,14 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sso: discover %s: %w", cfg.Issuer, err)
 	}
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	_ = p.Claims(&meta) // optional: without it sign-out stays local
 	return &Provider{
-		cfg:      cfg,
-		provider: p,
+		cfg:        cfg,
+		provider:   p,
+		endSession: meta.EndSession,
 		verifier: p.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
 		oauth: oauth2.Config{
 			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RedirectURL: cfg.RedirectURL,
@@ -94,6 +101,8 @@ type Identity struct {
 	Email   string
 	Name    string
 	Groups  []string
+	// IDToken is the raw ID token: the hint LogoutURL gives the provider.
+	IDToken string
 }
 
 // ErrNotAdmitted is wrapped by Finish when the provider vouched for the
@@ -139,9 +148,28 @@ func (p *Provider) Finish(ctx context.Context, l Login, code string) (Identity, 
 			return Identity{}, fmt.Errorf("sso: read userinfo claims: %w", err)
 		}
 	}
-	id := Identity{Subject: idt.Subject, Email: str(claims["email"]), Name: str(claims["name"]), Groups: strs(claims[p.cfg.GroupsClaim])}
+	id := Identity{Subject: idt.Subject, Email: str(claims["email"]), Name: str(claims["name"]), Groups: strs(claims[p.cfg.GroupsClaim]), IDToken: raw}
 	verified, _ := claims["email_verified"].(bool)
 	return id, p.admit(id, verified)
+}
+
+// LogoutURL is where to send the browser to end the user's session at the
+// provider too (OpenID Connect RP-Initiated Logout), coming back to
+// postLogout, which must be registered there as a post-logout redirect
+// URI. ok is false when the provider offers no end_session_endpoint.
+func (p *Provider) LogoutURL(idToken, postLogout string) (u string, ok bool) {
+	if p.endSession == "" {
+		return "", false
+	}
+	q := url.Values{"client_id": {p.cfg.ClientID}, "post_logout_redirect_uri": {postLogout}}
+	if idToken != "" {
+		q.Set("id_token_hint", idToken)
+	}
+	sep := "?"
+	if strings.Contains(p.endSession, "?") {
+		sep = "&"
+	}
+	return p.endSession + sep + q.Encode(), true
 }
 
 // admit applies the rules: a verified address in an allowed domain, or

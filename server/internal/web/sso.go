@@ -30,6 +30,9 @@ const (
 	ssoMaxAge = 10 * time.Minute
 	// ssoNextCookie is where to go after the sign-in (a path here).
 	ssoNextCookie = "wf_sso_next"
+	// idTokenCookie keeps an SSO sign-in's ID token for sign-out (the
+	// id_token_hint of RP-initiated logout); only /logout receives it.
+	idTokenCookie = "wf_idt"
 )
 
 func (w *Web) ssoIssuer() string {
@@ -123,6 +126,12 @@ func (w *Web) ssoCallback(rw http.ResponseWriter, r *http.Request) {
 	if err := w.startSession(rw, r, actor, ad.ID); err != nil {
 		w.internal(rw, r, err)
 		return
+	}
+	if len(id.IDToken) < 3500 { // a cookie holds about 4 KB; without it sign-out stays local
+		// Sign-out hands it to the provider as id_token_hint, which ends
+		// the provider's session too without asking.
+		http.SetCookie(rw, &http.Cookie{Name: idTokenCookie, Value: id.IDToken, Path: "/logout", HttpOnly: true, Secure: w.cfg.Secure,
+			SameSite: http.SameSiteStrictMode, MaxAge: int(w.cfg.SessionTTL / time.Second)})
 	}
 	_ = w.db.Audit(r.Context(), actor, "admin.sso_login", ad.ID, map[string]any{"subject": id.Subject, "groups": id.Groups})
 	// The session cookie is SameSite=Strict, and this response ends a

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,43 @@ import (
 type groupStorage struct {
 	*storage.Storage
 	groups map[string][]string // user ID → groups
+
+	mu         sync.Mutex
+	postLogout []string // post-logout redirect URIs registered for every client
+	ended      []string // "user client" of each session ended by RP-initiated logout
+}
+
+// postLogoutClient is a registered client with post-logout redirect URIs
+// (the example's clients have none).
+type postLogoutClient struct {
+	op.Client
+	uris []string
+}
+
+func (c postLogoutClient) PostLogoutRedirectURIs() []string { return c.uris }
+
+func (g *groupStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
+	c, err := g.Storage.GetClientByClientID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return postLogoutClient{c, g.postLogout}, nil
+}
+
+func (g *groupStorage) TerminateSession(ctx context.Context, userID, clientID string) error {
+	g.mu.Lock()
+	g.ended = append(g.ended, userID+" "+clientID)
+	g.mu.Unlock()
+	return g.Storage.TerminateSession(ctx, userID, clientID)
+}
+
+// endedSessions are the provider sessions RP-initiated logout ended.
+func (g *groupStorage) endedSessions() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.ended)
 }
 
 func (g *groupStorage) SetUserinfoFromScopes(ctx context.Context, ui *oidc.UserInfo, userID, clientID string, scopes []string) error {
@@ -65,7 +103,7 @@ func (g *groupStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserIn
 // allowed domain), carol (another domain, in the admin group) and bob
 // (neither). It returns its issuer URL and registers our client once the
 // callback URL is known.
-func identityProvider(t *testing.T) (issuer string, register func(callback string)) {
+func identityProvider(t *testing.T) (issuer string, register func(callback string), st *groupStorage) {
 	t.Helper()
 	users := map[string]storage.User{
 		"u-alice": {ID: "u-alice", Username: "alice", Password: "alice-pw", Email: "alice@corp.example", EmailVerified: true, FirstName: "Alice"},
@@ -81,7 +119,7 @@ func identityProvider(t *testing.T) (issuer string, register func(callback strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &groupStorage{Storage: storage.NewStorage(us), groups: map[string][]string{"u-carol": {"fleet-admins"}, "u-bob": {"staff"}}}
+	st = &groupStorage{Storage: storage.NewStorage(us), groups: map[string][]string{"u-carol": {"fleet-admins"}, "u-bob": {"staff"}}}
 	var mu sync.Mutex
 	var h http.Handler = http.NotFoundHandler()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -97,7 +135,10 @@ func identityProvider(t *testing.T) (issuer string, register func(callback strin
 	mu.Unlock()
 	return srv.URL, func(callback string) {
 		storage.RegisterClients(storage.WebClient("wirefleet", "wirefleet-secret", callback))
-	}
+		st.mu.Lock()
+		st.postLogout = []string{strings.TrimSuffix(callback, "/sso/callback") + "/login"}
+		st.mu.Unlock()
+	}, st
 }
 
 // browser is a cookie-keeping HTTP client that follows redirects, as a
@@ -150,10 +191,12 @@ func signInFrom(t *testing.T, c *http.Client, start, user, password string) (int
 // of the allowed domain and a member of the admin group get in (as admins
 // named by their addresses, audited as SSO users); a user with neither is
 // refused; a replayed callback (state already used) is refused; signing
-// out ends the session. With --password-login=false the password form is
-// gone and a password POST is refused.
+// out ends the session here and, through RP-initiated logout with the ID
+// token as hint, at the provider, coming back to the sign-in page. With
+// --password-login=false the password form is gone and a password POST is
+// refused.
 func TestSingleSignOn(t *testing.T) {
-	issuer, register := identityProvider(t)
+	issuer, register, idp := identityProvider(t)
 	secretFile := filepath.Join(t.TempDir(), "secret")
 	os.WriteFile(secretFile, []byte("wirefleet-secret\n"), 0o600)
 	base, _, admin := serverWith(t, func(o *daemon.Options) {
@@ -196,10 +239,31 @@ func TestSingleSignOn(t *testing.T) {
 		}
 		page2 := get(t, c, base+"/machines")
 		csrf := csrfOf(page2)
+		ended := len(idp.endedSessions())
+		var via []string
+		c.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+			via = append(via, req.URL.Scheme+"://"+req.URL.Host+req.URL.Path)
+			return nil
+		}
 		resp, err = c.PostForm(base+"/logout", url.Values{"csrf": {csrf}})
+		out := body(t, resp, err)
+		// The page moves on to the provider (a meta refresh: the form's
+		// POST may not be redirected off-site under the CSP).
+		next := regexp.MustCompile(`<a href="([^"]+)" id="continue"`).FindStringSubmatch(out)
+		if next == nil {
+			t.Fatalf("%s: the sign-out page does not move on to the provider:\n%s", u.user, out)
+		}
+		resp, err = c.Get(html.UnescapeString(next[1]))
+		c.CheckRedirect = nil
 		body(t, resp, err)
-		if resp.Request.URL.Path != "/login" {
+		if via = append([]string{strings.Split(html.UnescapeString(next[1]), "?")[0]}, via...); resp.Request.URL.String() != base+"/login" {
 			t.Fatalf("%s: logout ended at %s", u.user, resp.Request.URL)
+		}
+		if len(via) == 0 || via[0] != issuer+"/end_session" {
+			t.Errorf("%s: logout went %v, not through the provider's end_session endpoint", u.user, via)
+		}
+		if e := idp.endedSessions(); len(e) != ended+1 || !strings.HasSuffix(e[len(e)-1], " wirefleet") || strings.HasPrefix(e[len(e)-1], " ") {
+			t.Errorf("%s: the provider ended %v, want this user's session of client wirefleet", u.user, e)
 		}
 		if after := get(t, c, base+"/machines"); !strings.Contains(after, `href="/sso/start"`) {
 			t.Fatalf("%s: still signed in after logout", u.user)
@@ -264,7 +328,7 @@ func csrfOf(page string) string {
 // rules do not admit sees why, and has no session.
 func TestSingleSignOnInChromium(t *testing.T) {
 	exe := chromium(t)
-	issuer, register := identityProvider(t)
+	issuer, register, idp := identityProvider(t)
 	secretFile := filepath.Join(t.TempDir(), "secret")
 	os.WriteFile(secretFile, []byte("wirefleet-secret"), 0o600)
 	base, _, _ := serverWith(t, func(o *daemon.Options) {
@@ -304,6 +368,9 @@ func TestSingleSignOnInChromium(t *testing.T) {
 		chromedp.Navigate(base+"/machines"),
 		chromedp.WaitVisible("#sso"),
 	)
+	if e := idp.endedSessions(); len(e) != 1 {
+		t.Errorf("signing out ended %v at the provider, want carol's session", e)
+	}
 	var msg string
 	run("bob is refused",
 		provider("bob", "bob-pw"),
@@ -323,7 +390,7 @@ func TestSingleSignOnInChromium(t *testing.T) {
 // back to the request, where approving it enrolls the waiting machine,
 // owned by them.
 func TestSingleSignOnApprovesAMachine(t *testing.T) {
-	issuer, register := identityProvider(t)
+	issuer, register, _ := identityProvider(t)
 	secretFile := filepath.Join(t.TempDir(), "secret")
 	os.WriteFile(secretFile, []byte("wirefleet-secret"), 0o600)
 	base, _, admin := serverWith(t, func(o *daemon.Options) {

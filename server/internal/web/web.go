@@ -113,7 +113,7 @@ func New(fl *fleet.Service, log *slog.Logger, cfg Config) (*Web, error) {
 		"bytes": humanBytes,
 		"list":  func() []string { return []string{wire.FlagBoolean, wire.FlagString, wire.FlagNumber, wire.FlagObject} },
 	}
-	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "error", "signed_in", "enroll"} {
+	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "error", "signed_in", "signed_out", "enroll"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -390,6 +390,17 @@ func (w *Web) logout(rw http.ResponseWriter, r *http.Request, s store.Session) {
 		_ = w.db.DeleteSession(r.Context(), w.actor(r, s), secret.Hash(c.Value))
 	}
 	http.SetCookie(rw, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: w.cfg.Secure, SameSite: http.SameSiteStrictMode})
+	// Signed in through the provider: sign out there too, and come back to
+	// the sign-in page.
+	if c, err := r.Cookie(idTokenCookie); err == nil && w.cfg.SSO != nil {
+		http.SetCookie(rw, &http.Cookie{Name: idTokenCookie, Value: "", Path: "/logout", MaxAge: -1, HttpOnly: true, Secure: w.cfg.Secure, SameSite: http.SameSiteStrictMode})
+		if u, ok := w.cfg.SSO.LogoutURL(c.Value, w.cfg.Server().URL+"/login"); ok {
+			// A page moving on, not a redirect: the form's POST may only
+			// be redirected to this origin (CSP form-action 'self').
+			w.render(rw, r, "signed_out", http.StatusOK, page{Title: "Signed out", Data: signedIn{Next: u}})
+			return
+		}
+	}
 	http.Redirect(rw, r, "/login", http.StatusSeeOther)
 }
 
