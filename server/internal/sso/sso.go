@@ -71,7 +71,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		cfg:        cfg,
 		provider:   p,
 		endSession: meta.EndSession,
-		verifier: p.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
+		verifier:   p.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
 		oauth: oauth2.Config{
 			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RedirectURL: cfg.RedirectURL,
 			Endpoint: p.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "email", "profile"},
