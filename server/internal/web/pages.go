@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -16,115 +15,6 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/oneliner"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
-
-// row is one machine as the table shows it; the live refresh fetches the
-// same rows as JSON.
-type row struct {
-	ID       string   `json:"id"`
-	Name     string   `json:"name"`
-	Hostname string   `json:"hostname"`
-	State    string   `json:"state"` // online, offline, revoked
-	LastSeen string   `json:"last_seen"`
-	OS       string   `json:"os"`
-	Agent    string   `json:"agent"`
-	IPv4     string   `json:"ipv4"`
-	IPv6     string   `json:"ipv6"`
-	Tags     []string `json:"tags"`
-	CPU      string   `json:"cpu"`
-	Mem      string   `json:"mem"`
-	Disk     string   `json:"disk"`
-}
-
-func (w *Web) rowOf(m wire.Machine, now time.Time) row {
-	r := row{ID: m.ID, Name: m.Name, Hostname: m.Hostname, LastSeen: w.ago(m.LastSeen), OS: m.OS + "/" + m.Arch,
-		Agent: m.AgentVersion, IPv4: m.IPv4, IPv6: m.IPv6, Tags: m.Tags, CPU: "–", Mem: "–", Disk: "–"}
-	if m.OSVersion != "" {
-		r.OS = m.OSVersion + " (" + m.Arch + ")"
-	}
-	switch {
-	case m.State == wire.MachineRevoked:
-		r.State = "revoked"
-	case m.State == wire.MachineExpired:
-		r.State = "expired"
-	case w.hub.Online(m, now):
-		r.State = "online"
-	default:
-		r.State = "offline"
-	}
-	if h := m.Health; h != nil {
-		if h.Platform != "" {
-			r.OS = h.Platform + " (" + m.Arch + ")"
-		}
-		r.CPU = fmt.Sprintf("%.0f%%", h.CPUPercent)
-		r.Mem, r.Disk = pct(h.MemUsed, h.MemTotal), pct(h.DiskUsed, h.DiskTotal)
-	}
-	if r.Tags == nil {
-		r.Tags = []string{}
-	}
-	return r
-}
-
-// listRows returns the machines matching ?q= (name, hostname or tag) and
-// ?state= (online, offline, revoked).
-func (w *Web) listRows(r *http.Request) ([]row, error) {
-	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	state := r.URL.Query().Get("state")
-	f := store.MachineFilter{}
-	if state == "revoked" {
-		f.State = wire.MachineRevoked
-	} else if state == "online" || state == "offline" {
-		f.State = wire.MachineActive
-	}
-	ms, err := w.db.ListMachines(r.Context(), f)
-	if err != nil {
-		return nil, err
-	}
-	now := w.now()
-	rows := []row{}
-	lq := strings.ToLower(q)
-	for _, m := range ms {
-		if q != "" && !strings.Contains(m.Name, lq) && !strings.Contains(strings.ToLower(m.Hostname), lq) && !hasTag(m.Tags, lq) {
-			continue
-		}
-		rw := w.rowOf(m, now)
-		if (state == "online" || state == "offline") && rw.State != state {
-			continue
-		}
-		rows = append(rows, rw)
-	}
-	return rows, nil
-}
-
-func hasTag(tags []string, q string) bool {
-	for _, t := range tags {
-		if strings.Contains(t, q) {
-			return true
-		}
-	}
-	return false
-}
-
-func (w *Web) machines(rw http.ResponseWriter, r *http.Request, s store.Session) {
-	rows, err := w.listRows(r)
-	if err != nil {
-		w.internal(rw, r, err)
-		return
-	}
-	w.render(rw, r, "machines", http.StatusOK, page{Title: "Machines", Nav: "machines", Admin: s.Admin.Name, CSRF: s.CSRF,
-		Flash: w.message(rw, r, "f"),
-		Data:  map[string]any{"Rows": rows, "Q": r.URL.Query().Get("q"), "State": r.URL.Query().Get("state")}})
-}
-
-func (w *Web) machinesJSON(rw http.ResponseWriter, r *http.Request, s store.Session) {
-	rows, err := w.listRows(r)
-	if err != nil {
-		w.internal(rw, r, err)
-		return
-	}
-	rw.Header().Set("Content-Type", "application/json")
-	rw.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(rw).Encode(rows)
-}
 
 func (w *Web) machine(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	m, err := w.db.Machine(r.Context(), r.PathValue("id"))

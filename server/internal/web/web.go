@@ -113,7 +113,7 @@ func New(fl *fleet.Service, log *slog.Logger, cfg Config) (*Web, error) {
 		"bytes": humanBytes,
 		"list":  func() []string { return []string{wire.FlagBoolean, wire.FlagString, wire.FlagNumber, wire.FlagObject} },
 	}
-	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "error", "signed_in", "signed_out", "enroll"} {
+	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "error", "signed_in", "signed_out", "enroll", "bulk"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -146,6 +146,7 @@ func (w *Web) Handler() http.Handler {
 	auth("POST /logout", w.logout)
 	auth("GET /machines", w.machines)
 	auth("GET /machines.json", w.machinesJSON)
+	auth("POST /machines/bulk", w.bulk)
 	auth("GET /machines/{id}", w.machine)
 	auth("POST /machines/{id}/revoke", w.revoke)
 	auth("POST /machines/{id}/rotate-key", w.rotateKey)

@@ -1,4 +1,5 @@
-// Wirefleet admin page: live machine table, confirmations, copy buttons.
+// Wirefleet admin page: live machine table, bulk selection, confirmations,
+// copy buttons.
 // Loaded from /static (the Content-Security-Policy forbids inline script).
 // Every value from the server is placed with textContent, never innerHTML.
 "use strict";
@@ -8,85 +9,206 @@ document.addEventListener("click", (ev) => {
   if (el && !window.confirm(el.dataset.confirm)) {
     ev.preventDefault();
   }
-  const copy = ev.target.closest("[data-copy]");
+  const copy = ev.target.closest("[data-copy], [data-copy-text]");
   if (copy) {
-    const src = document.getElementById(copy.dataset.copy);
-    if (src && navigator.clipboard) {
-      navigator.clipboard.writeText(src.textContent.trim()).then(
-        () => { copy.textContent = "Copied"; setTimeout(() => { copy.textContent = "Copy"; }, 1500); },
-        () => { copy.textContent = "Select and copy"; });
-    }
+    const src = copy.dataset.copy ? document.getElementById(copy.dataset.copy) : null;
+    copyText(copy, src ? src.textContent.trim() : copy.dataset.copyText, src);
   }
 });
 
-function cell(tr, text, sub) {
-  const td = document.createElement("td");
-  td.append(text);
-  if (sub) {
-    const d = document.createElement("div");
-    d.className = "sub";
-    d.textContent = sub;
-    td.append(d);
+// copyText puts text on the clipboard: navigator.clipboard where the page
+// is a secure context, else the older execCommand route (plain HTTP); when
+// both fail the text is selected for Ctrl+C.
+function copyText(button, text, src) {
+  const label = button.textContent;
+  const said = (msg) => {
+    button.textContent = msg;
+    setTimeout(() => { button.textContent = label; }, 1500);
+  };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text).then(() => said("Copied"), () => fallback());
+  } else {
+    fallback();
   }
-  tr.append(td);
-  return td;
+  function fallback() {
+    const ta = document.createElement("textarea");
+    ta.value = text;
+    ta.setAttribute("readonly", "");
+    ta.className = "offscreen";
+    document.body.append(ta);
+    ta.select();
+    let ok = false;
+    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+    ta.remove();
+    button.focus();
+    if (ok) { said("Copied"); return; }
+    if (src) { window.getSelection().selectAllChildren(src); }
+    said("Press Ctrl+C");
+  }
 }
 
-function renderRows(tbody, rows) {
-  const frag = document.createDocumentFragment();
-  if (rows.length === 0) {
-    const tr = document.createElement("tr");
-    tr.className = "empty";
-    const td = cell(tr, "No machines match.");
-    td.colSpan = 10;
-    frag.append(tr);
-  }
-  for (const r of rows) {
-    const tr = document.createElement("tr");
-    tr.dataset.id = r.id;
-    const a = document.createElement("a");
-    a.href = "/machines/" + encodeURIComponent(r.id);
-    a.textContent = r.name;
-    cell(tr, a, r.hostname);
-    const st = document.createElement("span");
-    st.className = "state " + r.state;
-    st.textContent = r.state;
-    cell(tr, st);
-    cell(tr, r.last_seen);
-    cell(tr, r.os);
-    cell(tr, r.agent);
-    cell(tr, r.ipv4, r.ipv6);
-    const tags = document.createElement("span");
-    for (const t of r.tags) {
-      const s = document.createElement("span");
-      s.className = "tag";
-      s.textContent = t;
-      tags.append(s, " ");
+// el makes an element with a class and text.
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+
+// Refreshing a cell changes only what differs: a node whose text is the
+// same is not touched, so focus and a text selection inside it survive.
+function setText(node, v) { if (node.textContent !== v) node.textContent = v; }
+function setAttr(node, name, v) { if (node.getAttribute(name) !== v) node.setAttribute(name, v); }
+
+// part returns td's child matching sel, made by make when missing.
+function part(td, sel, make) {
+  let n = td.querySelector(sel);
+  if (!n) { n = make(); td.append(n); }
+  return n;
+}
+
+function clippedText(td, sel, tag, cls, v) {
+  const n = part(td, sel, () => el(tag, "clip " + cls));
+  setText(n, v);
+  setAttr(n, "title", v);
+  return n;
+}
+
+// cells are the machine table's columns after the checkbox: each says
+// what it shows (key) and brings a cell to it (fill). A refresh fills
+// only cells whose key changed.
+const cells = [
+  { key: (r) => [r.id, r.name, r.hostname], fill: (td, r) => {
+    const a = part(td, "a", () => el("a", "clip"));
+    setAttr(a, "href", "/machines/" + encodeURIComponent(r.id));
+    setText(a, r.name);
+    setAttr(a, "title", r.name);
+    clippedText(td, "div.sub", "div", "sub", r.hostname);
+  } },
+  { key: (r) => [r.state], fill: (td, r) => {
+    const s = part(td, "span.state", () => el("span", "state"));
+    setAttr(s, "class", "state " + r.state);
+    setText(s, r.state);
+  } },
+  { key: (r) => [r.last_seen, r.seen_at], fill: (td, r) => {
+    const s = part(td, "span", () => el("span"));
+    setText(s, r.last_seen);
+    setAttr(s, "title", r.seen_at);
+  } },
+  { key: (r) => [r.os], fill: (td, r) => clippedText(td, "span.clip", "span", "", r.os) },
+  { key: (r) => [r.agent], fill: (td, r) => clippedText(td, "span.clip", "span", "", r.agent) },
+  { key: (r) => [r.ipv4, r.ipv6, r.name], fill: (td, r) => {
+    setText(part(td, "span.ip", () => el("span", "ip")), r.ipv4);
+    const b = part(td, "button.copy", () => { const b = el("button", "copy", "Copy"); b.type = "button"; return b; });
+    b.dataset.copyText = r.ipv4;
+    setAttr(b, "aria-label", "Copy " + r.name + "'s IPv4 address");
+    clippedText(td, "div.sub", "div", "sub", r.ipv6);
+  } },
+  { key: (r) => r.tags, fill: (td, r) => {
+    const s = clippedText(td, "span.tags", "span", "tags", r.tags.join(", "));
+    const now = [...s.querySelectorAll(".tag")].map((t) => t.textContent).join(", ");
+    if (now !== r.tags.join(", ") || s.children.length !== r.tags.length) {
+      s.textContent = "";
+      for (const t of r.tags) s.append(el("span", "tag", t), " ");
     }
-    cell(tr, tags);
-    cell(tr, r.cpu);
-    cell(tr, r.mem);
-    cell(tr, r.disk);
-    frag.append(tr);
+  } },
+  { key: (r) => [r.cpu], fill: (td, r) => setText(td, r.cpu) },
+  { key: (r) => [r.mem], fill: (td, r) => setText(td, r.mem) },
+  { key: (r) => [r.disk], fill: (td, r) => setText(td, r.disk) },
+];
+
+function newRow(r) {
+  const tr = el("tr");
+  tr.dataset.id = r.id;
+  const pick = el("td", "pick");
+  const box = el("input");
+  box.type = "checkbox";
+  box.name = "id";
+  box.value = r.id;
+  box.setAttribute("form", "bulk");
+  box.setAttribute("aria-label", "Select " + r.name);
+  pick.append(box);
+  tr.append(pick);
+  for (let i = 0; i < cells.length; i++) tr.append(el("td"));
+  return tr;
+}
+
+// updateRows brings tbody to rows, in order, touching only what changed:
+// a row that stays keeps its element, a cell that stays keeps its nodes.
+function updateRows(tbody, rows, emptyText) {
+  const have = new Map();
+  for (const tr of tbody.rows) if (tr.dataset.id) have.set(tr.dataset.id, tr);
+  const want = new Set(rows.map((r) => r.id));
+  for (const [id, tr] of have) if (!want.has(id)) tr.remove();
+  for (const tr of [...tbody.rows]) if (!tr.dataset.id) tr.remove();
+  let at = tbody.firstElementChild;
+  for (const r of rows) {
+    let tr = have.get(r.id);
+    if (!tr) {
+      tr = newRow(r);
+      tbody.insertBefore(tr, at);
+    } else if (tr !== at) {
+      tbody.insertBefore(tr, at); // the order changed (a sort by a moving value)
+    } else {
+      at = at.nextElementSibling;
+    }
+    if (tr.dataset.v === r.v) continue; // unchanged since drawn
+    tr.dataset.v = r.v;
+    cells.forEach((c, i) => {
+      const td = tr.cells[i + 1];
+      const k = JSON.stringify(c.key(r));
+      if (td.dataset.k !== k) {
+        c.fill(td, r);
+        td.dataset.k = k;
+      }
+    });
+    const box = tr.cells[0].firstElementChild;
+    if (box) box.setAttribute("aria-label", "Select " + r.name);
   }
-  tbody.replaceChildren(frag);
+  if (rows.length === 0 && emptyText) {
+    const tr = el("tr", "empty");
+    const td = el("td", "", emptyText);
+    td.colSpan = cells.length + 1;
+    tr.append(td);
+    tbody.append(tr);
+  }
 }
 
 const table = document.querySelector("table[data-live]");
 if (table) {
   const status = document.getElementById("live-status");
+  const tbody = table.tBodies[0];
   let failing = false;
+  let etag = "";
   const refresh = async () => {
     if (document.hidden) return; // nobody is looking: no traffic from background tabs
     try {
       const url = table.dataset.live + window.location.search;
-      const res = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      const headers = { Accept: "application/json" };
+      if (etag) headers["If-None-Match"] = etag;
+      const res = await fetch(url, { credentials: "same-origin", cache: "no-store", headers });
       if (res.status === 401) {
         status.textContent = "Your session has ended — reload to sign in again.";
         return;
       }
-      if (!res.ok) throw new Error("HTTP " + res.status);
-      renderRows(table.tBodies[0], await res.json());
+      if (res.status !== 304) {
+        if (!res.ok) throw new Error("HTTP " + res.status);
+        etag = res.headers.get("ETag") || "";
+        const l = await res.json();
+        updateRows(tbody, l.rows, l.fleet === 0 ? "No machines yet. Create a token on the Tokens page and run its one-liner on a machine." : "No machines match.");
+        for (const n of document.querySelectorAll("[data-count]")) {
+          const k = n.dataset.count.toLowerCase();
+          const v = k === "all" ? l.all : l.counts[k];
+          if (v !== undefined && n.textContent !== String(v)) n.textContent = v;
+        }
+        const range = document.getElementById("range");
+        if (range) {
+          const text = (l.first ? l.first + "–" + l.last : "0") + " of " + l.matched + (l.matched !== l.fleet ? " (fleet: " + l.fleet + ")" : "");
+          if (range.textContent !== text) range.textContent = text;
+        }
+        picked();
+      }
       // The live region speaks only when something changes for the user:
       // the server lost and back again, not every refresh.
       if (failing) status.textContent = "Connected again.";
@@ -99,6 +221,33 @@ if (table) {
   };
   setInterval(refresh, 3000);
   document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
+}
+
+// Bulk selection: the count of selected machines, "select all shown", and
+// the button naming what it will do.
+const bulk = document.getElementById("bulk");
+function picked() {
+  if (!bulk) return;
+  const boxes = document.querySelectorAll('input[name="id"][form="bulk"]');
+  const n = [...boxes].filter((b) => b.checked).length;
+  const all = document.getElementById("pick-all");
+  if (all) {
+    all.checked = n > 0 && n === boxes.length;
+    all.indeterminate = n > 0 && n < boxes.length;
+  }
+  const sel = document.getElementById("selected");
+  const text = n === 0 ? "Select machines to act on several at once." : n + (n === 1 ? " machine selected" : " machines selected");
+  if (sel.textContent !== text) sel.textContent = text;
+  document.getElementById("bulk-go").disabled = n === 0;
+}
+if (bulk) {
+  document.addEventListener("change", (ev) => {
+    if (ev.target.id === "pick-all") {
+      for (const b of document.querySelectorAll('input[name="id"][form="bulk"]')) b.checked = ev.target.checked;
+    }
+    picked();
+  });
+  picked();
 }
 
 // "/" focuses the search field, as on most consoles (not while typing).

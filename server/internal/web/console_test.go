@@ -1,0 +1,311 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/daemon"
+)
+
+// seeded is a machine the test enrolled, with its credential.
+type seeded struct {
+	wire.EnrollResponse
+	agent *client.Client
+}
+
+// seedFleet enrolls n machines through the API (16 at a time): 50 tagged
+// "retire" (retire-00…), one with a 253-character hostname, the rest
+// node-NNNNN.
+func seedFleet(t *testing.T, base string, admin *client.Client, n int) map[string]seeded {
+	t.Helper()
+	ctx := context.Background()
+	// A policy under which machines are not each other's peers: each
+	// enrollment's answer then carries no map of thousands of peers,
+	// whose decoding would dominate the seeding.
+	if _, err := admin.SetPolicy(ctx, wire.PutPolicyRequest{Text: `{"tags": ["tag:retire"], "rules": [{"src": ["tag:retire"], "dst": ["tag:retire"], "ports": ["22"]}]}`}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := admin.CreateToken(ctx, wire.CreateTokenRequest{Reusable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	retire, err := admin.CreateToken(ctx, wire.CreateTokenRequest{Reusable: true, Tags: []string{"retire"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 61) // 253
+	anon, _ := client.New(base)
+	var mu sync.Mutex
+	out := make(map[string]seeded, n)
+	jobs := make(chan int)
+	var failed atomic.Value
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				req := wire.EnrollRequest{Token: tok.Secret, PublicKey: pubkey(), Hostname: fmt.Sprintf("node-%05d", i), OS: "linux", Arch: "amd64",
+					AgentVersion: fmt.Sprintf("1.%d.%d", i%3, i%11)}
+				switch {
+				case i < 50:
+					req.Token, req.Hostname = retire.Secret, fmt.Sprintf("retire-%02d", i)
+				case i == 50:
+					req.Hostname = long
+				}
+				en, err := anon.Enroll(ctx, req)
+				if err != nil {
+					failed.Store(err)
+					continue
+				}
+				agent, _ := client.New(base, client.WithToken(en.Credential))
+				mu.Lock()
+				out[en.MachineID] = seeded{en, agent}
+				if len(out)%2000 == 0 {
+					t.Logf("seeding: %d machines after %v", len(out), time.Since(t0).Round(time.Millisecond))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		t.Fatalf("seeding: %v", err)
+	}
+	t.Logf("seeded %d machines through the API in %v (%.0f/s)", n, time.Since(t0).Round(time.Millisecond), float64(n)/time.Since(t0).Seconds())
+	return out
+}
+
+// timing reads the page's navigation and paint timings (ms).
+const timing = `(() => {
+  const n = performance.getEntriesByType("navigation")[0];
+  const p = performance.getEntriesByName("first-contentful-paint")[0];
+  return [Math.round(n.responseStart - n.requestStart), Math.round(n.responseEnd - n.startTime), Math.round(p ? p.startTime : -1), Math.round(n.domContentLoadedEventEnd - n.startTime), n.transferSize];
+})()`
+
+// TestConsoleAtFleetScale walks the machines page of a fleet of 10,000
+// machines (WIREFLEET_CONSOLE_MACHINES changes the number) in Chromium at
+// 1366×768: counts, the first render, a sort and a search by IP (timed and
+// logged, never asserted); every column on screen with a 253-character
+// hostname; a focused link and a text selection that survive a live
+// update of 100 changed rows; a bulk revoke of 50 machines, after which
+// all 50 credentials fail with machine_revoked.
+func TestConsoleAtFleetScale(t *testing.T) {
+	exe := chromium(t)
+	n := 10000
+	if s := os.Getenv("WIREFLEET_CONSOLE_MACHINES"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	base, password, admin := serverWith(t, func(o *daemon.Options) { o.EnrollRate = 0 })
+	fleet := seedFleet(t, base, admin, n)
+
+	shot := func(name string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			dir := os.Getenv("WIREFLEET_SCREENSHOT_DIR")
+			if dir == "" {
+				dir = t.TempDir()
+			}
+			var buf []byte
+			if err := chromedp.CaptureScreenshot(&buf).Do(ctx); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644)
+		})
+	}
+	ctx := chromiumContext(t, exe, 90*time.Second)
+	run := runner(t, ctx)
+	var tm []int
+	logTiming := func(what string) {
+		t.Helper()
+		run(what+" (timing)",
+			chromedp.Poll(`performance.getEntriesByName("first-contentful-paint").length > 0`, nil, chromedp.WithPollingTimeout(5*time.Second)),
+			chromedp.Evaluate(timing, &tm))
+		t.Logf("%s: server %d ms, response done %d ms, first paint %d ms, DOMContentLoaded %d ms, %d bytes", what, tm[0], tm[1], tm[2], tm[3], tm[4])
+	}
+	var all, rangeText string
+	var rows int
+	run("sign in",
+		emulation.SetDeviceMetricsOverride(1366, 768, 1, false),
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible("#password"),
+		chromedp.SendKeys("#password", password),
+		chromedp.Click("#signin"),
+		chromedp.WaitVisible("#q"),
+	)
+	run("the machines page, first render",
+		chromedp.Navigate(base+"/machines"),
+		chromedp.WaitVisible("#machines tbody tr"),
+		chromedp.Text(`[data-count="All"]`, &all),
+		chromedp.Text("#range", &rangeText),
+		chromedp.Evaluate(`document.querySelectorAll("#machines tbody tr").length`, &rows),
+	)
+	logTiming(fmt.Sprintf("machines page, %d machines", n))
+	if all != strconv.Itoa(n) || rows != 100 || !strings.HasPrefix(rangeText, "1–100 of "+strconv.Itoa(n)) {
+		t.Fatalf("counts: All %q, %d rows, range %q; want %d, 100, 1–100 of %d", all, rows, rangeText, n, n)
+	}
+	run("light", shot("fleet"))
+
+	// Sort by last seen, newest first (the column's first click).
+	var first string
+	run("sort by last seen",
+		chromedp.Click(`//th/a[starts-with(., "Last seen")]`, chromedp.BySearch),
+		chromedp.WaitVisible(`th[aria-sort="descending"]`),
+		chromedp.Text("#machines tbody tr:first-child td:nth-child(2) a", &first),
+	)
+	logTiming("sorted by last seen")
+	if first == "" {
+		t.Fatal("no first row after sorting")
+	}
+
+	// Search by IP address.
+	var target seeded
+	for _, s := range fleet {
+		if s.Name == fmt.Sprintf("node-%05d", n*7/10) {
+			target = s
+			break
+		}
+	}
+	var found []string
+	run("search by IP",
+		chromedp.Navigate(base+"/machines"),
+		chromedp.WaitVisible("#q"),
+		chromedp.SendKeys("#q", target.IPv4+"\n"),
+		chromedp.WaitVisible(`//span[@id="range" and starts-with(., "1–1 of 1")]`, chromedp.BySearch),
+		chromedp.Evaluate(`[...document.querySelectorAll("#machines tbody tr td:nth-child(2) a")].map(a => a.textContent)`, &found),
+	)
+	logTiming("search by IP " + target.IPv4)
+	if len(found) != 1 || found[0] != target.Name {
+		t.Fatalf("searching %s found %v, want %s", target.IPv4, found, target.Name)
+	}
+
+	// A 253-character hostname leaves every column on screen.
+	var offscreen []string
+	run("a 253-character hostname",
+		chromedp.Navigate(base+"/machines?q=aaaaaaaaaa"),
+		chromedp.WaitVisible("#machines tbody tr"),
+		chromedp.Evaluate(`[...document.querySelectorAll("#machines th")].filter(th => th.getBoundingClientRect().right > window.innerWidth).map(th => th.textContent + " at " + Math.round(th.getBoundingClientRect().right))`, &offscreen),
+		shot("fleet-long-hostname"),
+	)
+	if len(offscreen) > 0 {
+		t.Errorf("columns off screen at 1366 px with a 253-character hostname: %v", offscreen)
+	}
+
+	// A focused link and a selected address survive a live update in
+	// which all 100 rows on the page change.
+	var ids []string
+	var ip string
+	run("focus a link and select an address",
+		chromedp.Navigate(base+"/machines"),
+		chromedp.WaitVisible("#machines tbody tr"),
+		chromedp.Evaluate(`[...document.querySelectorAll("#machines tbody tr")].map(tr => tr.dataset.id)`, &ids),
+		chromedp.Evaluate(`(() => {
+			const rows = document.querySelectorAll("#machines tbody tr");
+			rows[5].querySelector("a").focus();
+			window.focused = document.activeElement;
+			const r = document.createRange();
+			r.selectNodeContents(rows[10].querySelector(".ip"));
+			getSelection().removeAllRanges();
+			getSelection().addRange(r);
+			return getSelection().toString();
+		})()`, &ip),
+	)
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := fleet[id].agent.ReportHealth(context.Background(), wire.HealthReport{At: time.Now(), AgentVersion: "1.0.0", OS: "linux", CPUPercent: 77}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	var kept bool
+	var selected, live string
+	run("the 100 changed rows arrive",
+		chromedp.Poll(`[...document.querySelectorAll("#machines tbody tr")].filter(tr => tr.cells[8].textContent === "77%").length === 100`, nil,
+			chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)),
+		chromedp.Evaluate(`document.activeElement === window.focused && document.body.contains(window.focused)`, &kept),
+		chromedp.Evaluate(`getSelection().toString()`, &selected),
+		chromedp.Text("#live-status", &live),
+	)
+	t.Logf("100 changed rows on the page %v after their reports (the page asks every 3 s)", time.Since(t0).Round(time.Millisecond))
+	if !kept {
+		t.Error("the focused link lost focus in the live update")
+	}
+	if ip == "" || selected != ip {
+		t.Errorf("selection %q before the update, %q after", ip, selected)
+	}
+	if strings.Contains(live, "Updated") {
+		t.Errorf("the live region announces refreshes: %q", live)
+	}
+
+	// Bulk revoke: the 50 "retire" machines, one confirmation naming the
+	// count.
+	var title, flash string
+	run("bulk revoke",
+		chromedp.Navigate(base+"/machines?q=retire"),
+		chromedp.WaitVisible("#pick-all"),
+		chromedp.Click("#pick-all"),
+		chromedp.WaitVisible(`//span[@id="selected" and text()="50 machines selected"]`, chromedp.BySearch),
+		chromedp.SetValue("#bulk-action", "revoke"),
+		chromedp.Click("#bulk-go"),
+		chromedp.WaitVisible("#bulk-confirm"),
+		chromedp.Text("#bulk-title", &title),
+		chromedp.Click("#bulk-confirm"),
+		chromedp.WaitVisible(".flash"),
+		chromedp.Text(".flash", &flash),
+	)
+	if title != "Revoke 50 machines?" || !strings.Contains(flash, "50 machine(s) revoked") {
+		t.Fatalf("bulk revoke: confirmation %q, outcome %q", title, flash)
+	}
+	var refused int
+	for _, s := range fleet {
+		if !strings.HasPrefix(s.Name, "retire-") {
+			continue
+		}
+		_, err := s.agent.ReportHealth(context.Background(), wire.HealthReport{At: time.Now(), AgentVersion: "1.0.0", OS: "linux"})
+		if wire.ErrorCode(err) == wire.CodeMachineRevoked {
+			refused++
+		}
+	}
+	if refused != 50 {
+		t.Errorf("%d of 50 revoked credentials fail with machine_revoked", refused)
+	}
+
+	var overflow int
+	run("dark and phone",
+		emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}),
+		chromedp.Navigate(base+"/machines"),
+		chromedp.WaitVisible("#machines tbody tr"),
+		shot("fleet-dark"),
+		emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}}),
+		emulation.SetDeviceMetricsOverride(390, 844, 3, true),
+		chromedp.Reload(),
+		chromedp.WaitVisible("#machines tbody tr"),
+		shot("fleet-phone"),
+		chromedp.Evaluate(`document.documentElement.scrollWidth - window.innerWidth`, &overflow),
+	)
+	if overflow > 0 {
+		t.Errorf("at 390 px the page is %d px wider than the screen (only the table may scroll sideways)", overflow)
+	}
+}
