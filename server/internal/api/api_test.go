@@ -1402,3 +1402,24 @@ func TestInteractiveEnrollment(t *testing.T) {
 		t.Fatalf("bad key: %v, want invalid_public_key", err)
 	}
 }
+
+// A revoked machine keeps its name, tags and pin (only deleting it frees
+// the name), and only a published version can be pinned.
+func TestRevokedMachinesAndUnpublishedVersionsAreRefused(t *testing.T) {
+	e := newEnvWith(t, Config{}, fleet.Config{Releases: releases.NewStore(t.TempDir())})
+	ctx := context.Background()
+	_, ra := e.agent(t, e.token(t, wire.CreateTokenRequest{}), "a")
+	v := "9.9.9"
+	if _, err := e.admin.UpdateMachine(ctx, ra.MachineID, wire.UpdateMachineRequest{PinnedVersion: &v}); code(err) != wire.CodeNotFound {
+		t.Errorf("pinning a version never published: %v, want not_found", err)
+	}
+	if _, err := e.admin.RevokeMachine(ctx, ra.MachineID); err != nil {
+		t.Fatal(err)
+	}
+	name, tags, none := "b", []string{"web"}, ""
+	for what, u := range map[string]wire.UpdateMachineRequest{"rename": {Name: &name}, "retag": {Tags: &tags}, "unpin": {PinnedVersion: &none}} {
+		if _, err := e.admin.UpdateMachine(ctx, ra.MachineID, u); code(err) != wire.CodeConflict {
+			t.Errorf("%s a revoked machine: %v, want conflict", what, err)
+		}
+	}
+}

@@ -287,6 +287,20 @@ func (s *Store) Channels() ([]release.Manifest, error) {
 	return out, nil
 }
 
+// HasVersion says whether version was published on some channel.
+func (s *Store) HasVersion(version string) bool {
+	ents, err := os.ReadDir(s.path("channels"))
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if _, err := os.Stat(s.path("channels", e.Name(), "versions", version, "manifest.json")); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Handler serves the public release files and the installers.
 func (s *Store) Handler() http.Handler {
 	mux := http.NewServeMux()

@@ -313,15 +313,16 @@ func TestAdminPageInChromium(t *testing.T) {
 	if i, j := strings.Index(updates, "1.1.0"), strings.Index(updates, "1.0.0\tfailed"); i < 0 || j < i {
 		t.Errorf("update history not newest first:\n%s", updates)
 	}
-	var pinned string
-	run("pin the agent version",
+	// Only a published version can be pinned (none is, here).
+	var pinErr string
+	run("pin a version never published",
 		chromedp.SetValue("#pin", "1.5.0"),
 		chromedp.Click(`//form[contains(@action,"/pin")]//button`, chromedp.BySearch),
-		chromedp.WaitVisible("#pinned"),
-		chromedp.Text("#pinned", &pinned),
+		chromedp.WaitVisible(".error"),
+		chromedp.Text(".error", &pinErr),
 	)
-	if m, err := admin.Machine(context.Background(), en.MachineID); err != nil || m.PinnedVersion != "1.5.0" || !strings.Contains(pinned, "1.5.0") {
-		t.Fatalf("pin from the page: stored %q (%v), shown %q", m.PinnedVersion, err, pinned)
+	if m, err := admin.Machine(context.Background(), en.MachineID); err != nil || m.PinnedVersion != "" || !strings.Contains(pinErr, "never published") {
+		t.Fatalf("pin of an unpublished version from the page: stored %q (%v), shown %q", m.PinnedVersion, err, pinErr)
 	}
 	in30d := "720h"
 	if _, err := admin.UpdateMachine(context.Background(), en.MachineID, wire.UpdateMachineRequest{Expiry: &in30d}); err != nil {
