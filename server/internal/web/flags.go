@@ -3,7 +3,11 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -14,6 +18,7 @@ import (
 type flagForm struct {
 	Key, Type, Default, Rules, Description string
 	Enabled                                bool
+	Editing                                string // the key of the flag being edited ("" for a new one)
 }
 
 func formOf(f wire.Flag) flagForm {
@@ -21,7 +26,7 @@ func formOf(f wire.Flag) flagForm {
 	if len(f.Rules) == 0 {
 		rules = []byte("[]")
 	}
-	return flagForm{Key: f.Key, Type: f.Type, Default: string(f.Default), Rules: string(rules), Description: f.Description, Enabled: f.Enabled}
+	return flagForm{Key: f.Key, Type: f.Type, Default: string(f.Default), Rules: string(rules), Description: f.Description, Enabled: f.Enabled, Editing: f.Key}
 }
 
 func (w *Web) flags(rw http.ResponseWriter, r *http.Request, s store.Session) {
@@ -43,18 +48,24 @@ func (w *Web) flags(rw http.ResponseWriter, r *http.Request, s store.Session) {
 
 func (w *Web) saveFlag(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	form := flagForm{Key: strings.TrimSpace(r.PostFormValue("key")), Type: r.PostFormValue("type"), Default: strings.TrimSpace(r.PostFormValue("default")),
-		Rules: strings.TrimSpace(r.PostFormValue("rules")), Description: strings.TrimSpace(r.PostFormValue("description")), Enabled: r.PostFormValue("enabled") == "on"}
+		Rules: strings.TrimSpace(r.PostFormValue("rules")), Description: strings.TrimSpace(r.PostFormValue("description")), Enabled: r.PostFormValue("enabled") == "on",
+		Editing: r.PostFormValue("original")}
 	fail := func(msg string) {
 		fl, _, _ := w.db.ListFlags(r.Context())
 		w.render(rw, r, "flags", http.StatusBadRequest, page{Title: "Feature flags", Nav: "flags", Admin: s.Admin.Name, CSRF: s.CSRF,
 			Error: msg, Data: map[string]any{"Flags": fl, "Form": form}})
+	}
+	if form.Editing != "" && form.Editing != form.Key {
+		form.Key = form.Editing
+		fail("A flag's key cannot change (agents and applications ask for it by key): create a new flag with the new key, then delete " + form.Editing + ".")
+		return
 	}
 	f := wire.Flag{Key: form.Key, Type: form.Type, Enabled: form.Enabled, Default: json.RawMessage(form.Default), Description: form.Description}
 	if form.Rules != "" {
 		dec := json.NewDecoder(strings.NewReader(form.Rules))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&f.Rules); err != nil {
-			fail("Rules must be a JSON list of rules: " + err.Error())
+			fail("Rules: " + jsonProblem(err, form.Rules) + ". They are a JSON list of rules, e.g. [{\"tags\": [\"env:prod\"], \"value\": true}].")
 			return
 		}
 	}
@@ -99,4 +110,47 @@ func (w *Web) deleteFlag(rw http.ResponseWriter, r *http.Request, s store.Sessio
 		return
 	}
 	w.redirect(rw, r, "/flags", "Flag "+key+" deleted.", "")
+}
+
+// jsonProblem says what is wrong with a JSON text in a user's words, not
+// Go's ("cannot unmarshal object into Go value of type []wire.FlagRule").
+func jsonProblem(err error, text string) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		line := 1 + strings.Count(text[:min(int(syn.Offset), len(text))], "\n")
+		return fmt.Sprintf("not valid JSON on line %d (%s)", line, strings.TrimPrefix(syn.Error(), "json: "))
+	case errors.As(err, &typ):
+		where := "the whole value"
+		if typ.Field != "" {
+			where = strconv.Quote(typ.Field)
+		}
+		return fmt.Sprintf("%s must be %s, not %s", where, kindName(typ.Type.Kind()), typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "not valid JSON: it ends early (a bracket, brace or quote is not closed)"
+	case errors.Is(err, io.EOF):
+		return "empty"
+	}
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	if strings.HasPrefix(msg, "unknown field") {
+		msg += " (a rule knows tags, os, arch, names, min_version, max_version, percentage and value)"
+	}
+	return msg
+}
+
+func kindName(k reflect.Kind) string {
+	switch k {
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.String:
+		return "text"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Float32, reflect.Float64, reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint64:
+		return "a number"
+	}
+	return "something else"
 }
