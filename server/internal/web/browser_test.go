@@ -205,6 +205,11 @@ func TestAdminPageInChromium(t *testing.T) {
 		chromedp.Text("#line-0", &line0),
 		shot("token-created"),
 	)
+	var warnings []string
+	run("warnings about the one-liners' URL", chromedp.Evaluate(`[...document.querySelectorAll(".url-warning")].map(p => p.textContent)`, &warnings))
+	if len(warnings) != 2 || !strings.Contains(warnings[0], "loopback") || !strings.Contains(warnings[1], "plain HTTP") {
+		t.Errorf("a plain-HTTP loopback server's one-liners should carry both warnings, got %q", warnings)
+	}
 	if !strings.HasPrefix(tok, "wfe_") || !strings.Contains(line0, tok) || !strings.Contains(line0, base) {
 		t.Fatalf("token %q, one-liner %q", tok, line0)
 	}
