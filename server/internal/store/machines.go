@@ -852,3 +852,28 @@ func (db *DB) QuietMachines(ctx context.Context, cutoff time.Time) ([]string, er
 	}
 	return out, rows.Err()
 }
+
+// MachineRef names a machine (a link on a page).
+type MachineRef struct {
+	ID, Name string
+}
+
+// MachinesByToken returns, per token ID, the machines enrolled with it,
+// by name.
+func (db *DB) MachinesByToken(ctx context.Context) (map[string][]MachineRef, error) {
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT token_id, id, name FROM machines WHERE token_id IS NOT NULL AND token_id <> '' ORDER BY name`))
+	if err != nil {
+		return nil, fmt.Errorf("store: machines by token: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]MachineRef{}
+	for rows.Next() {
+		var tok string
+		var m MachineRef
+		if err := rows.Scan(&tok, &m.ID, &m.Name); err != nil {
+			return nil, fmt.Errorf("store: machines by token: %w", err)
+		}
+		out[tok] = append(out[tok], m)
+	}
+	return out, rows.Err()
+}

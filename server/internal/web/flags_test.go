@@ -2,20 +2,22 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"html"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
 // The flag form's errors speak the user's words, not Go's, and editing a
 // flag cannot silently create a second one under a changed key.
 func TestFlagFormErrorsSpeakPlainly(t *testing.T) {
 	base, password, admin := server(t)
-	c := browser()
-	login := get(t, c, base+"/login")
-	resp, err := c.PostForm(base+"/login", url.Values{"csrf": {csrfOf(login)}, "username": {"admin"}, "password": {password}})
-	body(t, resp, err)
+	c := signedIn(t, base, password)
 	csrf := csrfOf(get(t, c, base+"/flags"))
 	save := func(v url.Values) string {
 		v.Set("csrf", csrf)
@@ -61,4 +63,57 @@ func errorBox(page string) string {
 		return page[i:min(len(page), i+400)]
 	}
 	return page
+}
+
+// signedIn is a browser-like client signed in to the page as admin.
+func signedIn(t *testing.T, base, password string) *http.Client {
+	t.Helper()
+	c := browser()
+	login := get(t, c, base+"/login")
+	resp, err := c.PostForm(base+"/login", url.Values{"csrf": {csrfOf(login)}, "username": {"admin"}, "password": {password}})
+	if page := body(t, resp, err); !strings.Contains(page, `action="/logout"`) {
+		t.Fatalf("sign-in failed:\n%s", errorBox(page))
+	}
+	return c
+}
+
+// The tokens page names the machines each token enrolled and keeps used,
+// expired and revoked tokens out of the way until asked.
+func TestTokensPageShowsMachinesAndHidesHistory(t *testing.T) {
+	base, password, admin := server(t)
+	ctx := context.Background()
+	anon, _ := client.New(base)
+	enroll := func(secret, host string) {
+		if _, err := anon.Enroll(ctx, wire.EnrollRequest{Token: secret, PublicKey: pubkey(), Hostname: host, OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	once, _ := admin.CreateToken(ctx, wire.CreateTokenRequest{})
+	enroll(once.Secret, "used-once")
+	many, _ := admin.CreateToken(ctx, wire.CreateTokenRequest{Reusable: true})
+	for i := range 7 {
+		enroll(many.Secret, fmt.Sprintf("fleet-%d", i))
+	}
+	gone, _ := admin.CreateToken(ctx, wire.CreateTokenRequest{})
+	if _, err := admin.RevokeToken(ctx, gone.Token.ID); err != nil {
+		t.Fatal(err)
+	}
+	c := signedIn(t, base, password)
+	page := get(t, c, base+"/tokens")
+	for _, want := range []string{many.Token.Prefix, ">fleet-0<", ">fleet-4<", "and 2 more", "Show 2 used, expired or revoked tokens"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the tokens page lacks %q", want)
+		}
+	}
+	for _, hidden := range []string{once.Token.Prefix, gone.Token.Prefix, "fleet-5"} {
+		if strings.Contains(page, hidden) {
+			t.Errorf("the tokens page shows %q by default", hidden)
+		}
+	}
+	all := get(t, c, base+"/tokens?all=1")
+	for _, want := range []string{once.Token.Prefix, gone.Token.Prefix, ">used-once<"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("?all=1 lacks %q", want)
+		}
+	}
 }

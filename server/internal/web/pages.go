@@ -152,8 +152,33 @@ func (w *Web) tokens(rw http.ResponseWriter, r *http.Request, s store.Session) {
 		w.internal(rw, r, err)
 		return
 	}
+	enrolled, err := w.db.MachinesByToken(r.Context())
+	if err != nil {
+		w.internal(rw, r, err)
+		return
+	}
+	// Used up, expired and revoked tokens are history: shown on request.
+	all := r.URL.Query().Get("all") == "1"
+	var shown []tokenRow
+	hidden := 0
+	for _, t := range ts {
+		if t.State != "active" && !all {
+			hidden++
+			continue
+		}
+		ms := enrolled[t.ID]
+		tr := tokenRow{Token: t, Machines: ms[:min(len(ms), 5)], More: max(0, len(ms)-5)}
+		shown = append(shown, tr)
+	}
 	w.render(rw, r, "tokens", http.StatusOK, page{Title: "Enrollment tokens", Nav: "tokens", Admin: s.Admin.Name, CSRF: s.CSRF,
-		Flash: w.message(rw, r, "f"), Error: w.message(rw, r, "e"), Data: map[string]any{"Tokens": ts}})
+		Flash: w.message(rw, r, "f"), Error: w.message(rw, r, "e"), Data: map[string]any{"Tokens": shown, "Hidden": hidden, "All": all}})
+}
+
+// tokenRow is a token with the machines enrolled with it (the first few).
+type tokenRow struct {
+	wire.Token
+	Machines []store.MachineRef
+	More     int
 }
 
 func (w *Web) createToken(rw http.ResponseWriter, r *http.Request, s store.Session) {
