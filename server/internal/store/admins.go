@@ -244,6 +244,9 @@ type AuditFilter struct {
 	Action string // prefix match: "machine." matches machine.revoke
 	Target string
 	Actor  string
+	// Since and Until bound the events' times (zero: unbounded; Until is
+	// exclusive).
+	Since, Until time.Time
 }
 
 // Audit writes a standalone audit event, for actions that change nothing
@@ -274,6 +277,14 @@ func (db *DB) ListAudit(ctx context.Context, f AuditFilter) (wire.AuditPage, err
 	if f.Actor != "" {
 		query += ` AND actor = ?`
 		args = append(args, f.Actor)
+	}
+	if !f.Since.IsZero() {
+		query += ` AND at >= ?`
+		args = append(args, f.Since.UnixMilli())
+	}
+	if !f.Until.IsZero() {
+		query += ` AND at < ?`
+		args = append(args, f.Until.UnixMilli())
 	}
 	query += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, f.Limit+1)

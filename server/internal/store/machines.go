@@ -408,7 +408,7 @@ func (db *DB) UpdateMachine(ctx context.Context, a Actor, idOrName string, name 
 			if _, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET tags = ?, version = ? WHERE id = ?`), jsonList(*tags), v, m.ID); err != nil {
 				return err
 			}
-			details["tags"] = *tags
+			details["old_tags"], details["tags"] = m.Tags, *tags
 		}
 		return db.audit(ctx, tx, a, "machine.update", m.ID, details)
 	})
@@ -874,6 +874,32 @@ func (db *DB) MachinesByToken(ctx context.Context) (map[string][]MachineRef, err
 			return nil, fmt.Errorf("store: machines by token: %w", err)
 		}
 		out[tok] = append(out[tok], m)
+	}
+	return out, rows.Err()
+}
+
+// MachineNames maps the given machine IDs to their names (IDs of deleted
+// machines are left out).
+func (db *DB) MachineNames(ctx context.Context, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT id, name FROM machines WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: machine names: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, fmt.Errorf("store: machine names: %w", err)
+		}
+		out[id] = name
 	}
 	return out, rows.Err()
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -115,5 +116,40 @@ func TestTokensPageShowsMachinesAndHidesHistory(t *testing.T) {
 		if !strings.Contains(all, want) {
 			t.Errorf("?all=1 lacks %q", want)
 		}
+	}
+}
+
+// The audit page names machines (not m_… IDs), links them, says what a
+// change changed (before → after) and filters by date.
+func TestAuditPageNamesAndDiffs(t *testing.T) {
+	base, password, admin := server(t)
+	ctx := context.Background()
+	tok, _ := admin.CreateToken(ctx, wire.CreateTokenRequest{})
+	anon, _ := client.New(base)
+	en, err := anon.Enroll(ctx, wire.EnrollRequest{Token: tok.Secret, PublicKey: pubkey(), Hostname: "web-1", OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, tags := "web-2", []string{"web", "db"}
+	if _, err := admin.UpdateMachine(ctx, en.MachineID, wire.UpdateMachineRequest{Name: &name, Tags: &tags}); err != nil {
+		t.Fatal(err)
+	}
+	c := signedIn(t, base, password)
+	page := html.UnescapeString(get(t, c, base+"/audit?action=machine.update"))
+	for _, want := range []string{`href="/machines/` + en.MachineID + `"`, ">web-2<", "name: web-1 → web-2", "tags: none → web, db"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the audit page lacks %q:\n%s", want, page[strings.Index(page, "<table"):])
+		}
+	}
+	if strings.Contains(page, ">"+en.MachineID+"<") {
+		t.Errorf("the audit page shows the raw ID %s as the target", en.MachineID)
+	}
+	today := time.Now().UTC().Format("2006-01-02")
+	tomorrow := time.Now().UTC().AddDate(0, 0, 1).Format("2006-01-02")
+	if p := get(t, c, base+"/audit?from="+tomorrow); !strings.Contains(p, "No events match") {
+		t.Error("events from tomorrow on should be none")
+	}
+	if p := get(t, c, base+"/audit?action=machine.update&from="+today+"&to="+today); !strings.Contains(p, "web-2") {
+		t.Error("today's events are missing from a from=to=today range")
 	}
 }

@@ -267,35 +267,6 @@ func (w *Web) revokeToken(rw http.ResponseWriter, r *http.Request, s store.Sessi
 	w.redirect(rw, r, "/tokens", "Token "+t.Prefix+"… revoked.", "")
 }
 
-func (w *Web) audit(rw http.ResponseWriter, r *http.Request, s store.Session) {
-	q := r.URL.Query()
-	f := store.AuditFilter{Action: q.Get("action"), Actor: q.Get("actor"), Target: q.Get("target"), Limit: 50}
-	if v := q.Get("before"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			w.fail(rw, r, http.StatusBadRequest, "The page link is malformed.")
-			return
-		}
-		f.Before = n
-	}
-	p, err := w.db.ListAudit(r.Context(), f)
-	if err != nil {
-		w.internal(rw, r, err)
-		return
-	}
-	next := ""
-	if p.Next > 0 {
-		v := url.Values{"before": {strconv.FormatInt(p.Next, 10)}}
-		for _, k := range []string{"action", "actor", "target"} {
-			if q.Get(k) != "" {
-				v.Set(k, q.Get(k))
-			}
-		}
-		next = "/audit?" + v.Encode()
-	}
-	w.render(rw, r, "audit", http.StatusOK, page{Title: "Audit log", Nav: "audit", Admin: s.Admin.Name, CSRF: s.CSRF,
-		Data: map[string]any{"Events": p.Events, "Next": next, "Action": f.Action, "Actor": f.Actor, "Target": f.Target}})
-}
 
 // ago renders a time as "2 min ago".
 // until says how long until t ("in 3 days"), for expiries.
