@@ -267,7 +267,6 @@ func (w *Web) revokeToken(rw http.ResponseWriter, r *http.Request, s store.Sessi
 	w.redirect(rw, r, "/tokens", "Token "+t.Prefix+"… revoked.", "")
 }
 
-// ago renders a time as "2 min ago".
 // until says how long until t ("in 3 days"), for expiries.
 func (w *Web) until(t *time.Time) string {
 	if t == nil {
@@ -286,6 +285,7 @@ func (w *Web) until(t *time.Time) string {
 	}
 }
 
+// ago renders a time as "2 min ago".
 func (w *Web) ago(t *time.Time) string {
 	if t == nil {
 		return "never"
