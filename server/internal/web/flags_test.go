@@ -6,6 +6,7 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -151,5 +152,70 @@ func TestAuditPageNamesAndDiffs(t *testing.T) {
 	}
 	if p := get(t, c, base+"/audit?action=machine.update&from="+today+"&to="+today); !strings.Contains(p, "web-2") {
 		t.Error("today's events are missing from a from=to=today range")
+	}
+}
+
+// Admins and API keys are managed from the page: a new admin's password
+// and API key are shown once (a reload shows nothing), keys can be made
+// and revoked, admins deleted (not oneself).
+func TestAdminsPage(t *testing.T) {
+	base, password, admin := server(t)
+	ctx := context.Background()
+	c := signedIn(t, base, password)
+	page := get(t, c, base+"/admins")
+	if !strings.Contains(page, "(you)") || !strings.Contains(page, "wfa_") {
+		t.Fatalf("the admins page should show you and your API key:\n%s", page)
+	}
+	csrf := csrfOf(page)
+	secretOf := func(page string, i int) string {
+		m := regexp.MustCompile(fmt.Sprintf(`id="secret-%d">([^<]+)<`, i)).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no secret %d on:\n%s", i, errorBox(page))
+		}
+		return m[1]
+	}
+	resp, err := c.PostForm(base+"/admins", url.Values{"csrf": {csrf}, "name": {"alice"}})
+	shown := body(t, resp, err)
+	at := resp.Request.URL.String()
+	alicePW, aliceKey := secretOf(shown, 0), secretOf(shown, 1)
+	if !strings.Contains(at, "/admins/created/") || len(alicePW) < 16 || !strings.HasPrefix(aliceKey, "wfa_") {
+		t.Fatalf("new admin at %s: password %q, key %q", at, alicePW, aliceKey)
+	}
+	resp, err = c.Get(at)
+	if again := body(t, resp, err); resp.StatusCode != http.StatusGone || strings.Contains(again, alicePW) {
+		t.Fatalf("a reload of the secrets page: %d", resp.StatusCode)
+	}
+	alice, _ := client.New(base, client.WithToken(aliceKey))
+	if _, err := alice.ListMachines(ctx, client.MachineFilter{}); err != nil {
+		t.Fatalf("alice's API key: %v", err)
+	}
+	resp, err = c.PostForm(base+"/admins/keys", url.Values{"csrf": {csrf}, "expires": {"720h"}})
+	mine := secretOf(body(t, resp, err), 0)
+	k, _ := client.New(base, client.WithToken(mine))
+	if _, err := k.ListMachines(ctx, client.MachineFilter{}); err != nil {
+		t.Fatalf("the new key: %v", err)
+	}
+	keys, _ := admin.ListAPIKeys(ctx)
+	var id string
+	for _, key := range keys {
+		if strings.HasPrefix(mine, key.Prefix) {
+			id = key.ID
+		}
+	}
+	resp, err = c.PostForm(base+"/admins/keys/"+id+"/revoke", url.Values{"csrf": {csrf}})
+	body(t, resp, err)
+	if _, err := k.ListMachines(ctx, client.MachineFilter{}); err == nil {
+		t.Error("a revoked key still works")
+	}
+	as, _ := admin.ListAdmins(ctx)
+	for _, a := range as {
+		resp, err = c.PostForm(base+"/admins/"+a.ID+"/delete", url.Values{"csrf": {csrf}})
+		out := body(t, resp, err)
+		if a.Name == "admin" && !strings.Contains(out, "cannot delete yourself") {
+			t.Errorf("deleting yourself should be refused:\n%s", errorBox(out))
+		}
+	}
+	if _, err := alice.ListMachines(ctx, client.MachineFilter{}); err == nil {
+		t.Error("a deleted admin's key still works")
 	}
 }

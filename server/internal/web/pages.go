@@ -174,6 +174,12 @@ func (w *Web) tokens(rw http.ResponseWriter, r *http.Request, s store.Session) {
 		Flash: w.message(rw, r, "f"), Error: w.message(rw, r, "e"), Data: map[string]any{"Tokens": shown, "Hidden": hidden, "All": all}})
 }
 
+// createdToken is a token with its secret, shown once.
+type createdToken struct {
+	Token  wire.Token
+	Secret string
+}
+
 // tokenRow is a token with the machines enrolled with it (the first few).
 type tokenRow struct {
 	wire.Token
@@ -217,12 +223,13 @@ func (w *Web) createToken(rw http.ResponseWriter, r *http.Request, s store.Sessi
 	// Post/Redirect/Get: the secret waits (in memory, for this session, for
 	// one view) behind a redirect, so reloading the page never mints
 	// another token.
-	http.Redirect(rw, r, "/tokens/created/"+w.fresh.put(s.CSRF, t, sec), http.StatusSeeOther)
+	http.Redirect(rw, r, "/tokens/created/"+w.fresh.put(s.CSRF, createdToken{t, sec}), http.StatusSeeOther)
 }
 
 // tokenCreated shows a token's secret, once.
 func (w *Web) tokenCreated(rw http.ResponseWriter, r *http.Request, s store.Session) {
-	t, sec, ok := w.fresh.take(r.PathValue("key"), s.CSRF)
+	ct, ok := w.fresh.take(r.PathValue("key"), s.CSRF)
+	t, sec := ct.Token, ct.Secret
 	if !ok {
 		w.fail(rw, r, http.StatusGone, "A token's secret is shown once, and this one was shown already (or this page is from another session). It is not kept: create another token, and revoke the old one if it was lost.")
 		return

@@ -63,15 +63,16 @@ type Config struct {
 // Web serves the admin page. It is an adapter: changes go through the
 // fleet service, reads straight to the store and the hub.
 type Web struct {
-	fl    *fleet.Service
-	db    *store.DB
-	hub   *netmap.Hub
-	log   *slog.Logger
-	cfg   Config
-	pages map[string]*template.Template
-	fresh freshTokens // created tokens' secrets, until shown (Post/Redirect/Get)
-	login *ratelimit.Limiter
-	now   func() time.Time
+	fl      *fleet.Service
+	db      *store.DB
+	hub     *netmap.Hub
+	log     *slog.Logger
+	cfg     Config
+	pages   map[string]*template.Template
+	fresh   fresh[createdToken] // created tokens' secrets, until shown (Post/Redirect/Get)
+	secrets fresh[shownOnce]    // admins' passwords and API keys, likewise
+	login   *ratelimit.Limiter
+	now     func() time.Time
 	// dummyHash is a bcrypt hash of a random string, compared against when
 	// the user name does not exist.
 	dummyHash string
@@ -113,7 +114,7 @@ func New(fl *fleet.Service, log *slog.Logger, cfg Config) (*Web, error) {
 		"bytes": humanBytes,
 		"list":  func() []string { return []string{wire.FlagBoolean, wire.FlagString, wire.FlagNumber, wire.FlagObject} },
 	}
-	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "error", "signed_in", "signed_out", "enroll", "bulk"} {
+	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "error", "signed_in", "signed_out", "enroll", "bulk", "admins", "shown_once"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -157,6 +158,12 @@ func (w *Web) Handler() http.Handler {
 	auth("POST /machines/{id}/pin", w.pin)
 	auth("GET /e/{code}", w.enrollPage)
 	auth("POST /e/{code}/{decision}", w.decideEnroll)
+	auth("GET /admins", w.admins)
+	auth("POST /admins", w.createAdmin)
+	auth("POST /admins/{id}/delete", w.deleteAdmin)
+	auth("POST /admins/keys", w.createAPIKey)
+	auth("POST /admins/keys/{id}/revoke", w.revokeAPIKey)
+	auth("GET /admins/created/{key}", w.secretShown)
 	auth("GET /tokens", w.tokens)
 	auth("POST /tokens", w.createToken)
 	auth("GET /tokens/created/{key}", w.tokenCreated)
