@@ -309,3 +309,67 @@ func TestConsoleAtFleetScale(t *testing.T) {
 		t.Errorf("at 390 px the page is %d px wider than the screen (only the table may scroll sideways)", overflow)
 	}
 }
+
+// TestMachinePageIsLive: a machine's page follows its reports without a
+// reload: health, the path to each tunnel peer (a peer that moves from
+// direct to the relay, a new peer), and its state once revoked.
+func TestMachinePageIsLive(t *testing.T) {
+	exe := chromium(t)
+	base, password, admin := server(t)
+	ctx0 := context.Background()
+	tok, _ := admin.CreateToken(ctx0, wire.CreateTokenRequest{})
+	anon, _ := client.New(base)
+	en, err := anon.Enroll(ctx0, wire.EnrollRequest{Token: tok.Secret, PublicKey: pubkey(), Hostname: "live-1", OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, _ := client.New(base, client.WithToken(en.Credential))
+	report := func(cpu float64, peers ...wire.PeerHealth) {
+		t.Helper()
+		if _, err := agent.ReportHealth(ctx0, wire.HealthReport{At: time.Now(), AgentVersion: "1.0.0", OS: "linux", CPUPercent: cpu,
+			MemTotal: 8 << 30, MemUsed: 2 << 30, DiskTotal: 100 << 30, DiskUsed: 10 << 30,
+			Tunnel: wire.TunnelHealth{Up: true, Interface: "wf0", PeerCount: len(peers), Peers: peers}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report(11, wire.PeerHealth{ID: "m_db", Name: "db-1", Path: "direct", Endpoint: "203.0.113.7:41641", LatencyMS: 3.2})
+	ctx := chromiumContext(t, exe, 60*time.Second)
+	run := runner(t, ctx)
+	var peers0, peers1, health, state string
+	run("open the machine's page",
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible("#password"),
+		chromedp.SendKeys("#password", password),
+		chromedp.Click("#signin"),
+		chromedp.WaitVisible("#q"),
+		chromedp.Navigate(base+"/machines/"+en.MachineID),
+		chromedp.WaitVisible("#tunnel-peers"),
+		chromedp.Text("#tunnel-peers tbody", &peers0),
+		chromedp.Evaluate(`window.notReloaded = true`, nil),
+	)
+	if !strings.Contains(peers0, "direct") {
+		t.Fatalf("peers at first: %q", peers0)
+	}
+	report(42, wire.PeerHealth{ID: "m_db", Name: "db-1", Path: "relay"}, wire.PeerHealth{ID: "m_web", Name: "web-2", Path: "direct", Endpoint: "198.51.100.4:41641", LatencyMS: 9})
+	run("the new report arrives",
+		chromedp.Poll(`document.querySelector("#health-summary").textContent.startsWith("CPU 42%") && document.querySelectorAll("#tunnel-peers tbody tr").length === 2`, nil,
+			chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Text("#tunnel-peers tbody", &peers1),
+		chromedp.Text("#health-summary", &health),
+	)
+	if !strings.Contains(peers1, "db-1\trelay") || !strings.Contains(peers1, "web-2\tdirect\t198.51.100.4:41641\t9.0 ms") {
+		t.Errorf("peers after the report:\n%s", peers1)
+	}
+	if _, err := admin.RevokeMachine(ctx0, en.MachineID); err != nil {
+		t.Fatal(err)
+	}
+	var notReloaded bool
+	run("revoked",
+		chromedp.Poll(`document.querySelector("#machine-state").textContent === "revoked"`, nil, chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Text("#machine-state", &state),
+		chromedp.Evaluate(`window.notReloaded === true`, &notReloaded),
+	)
+	if !notReloaded {
+		t.Error("the page reloaded instead of updating in place")
+	}
+}

@@ -149,6 +149,7 @@ func (w *Web) Handler() http.Handler {
 	auth("GET /machines.json", w.machinesJSON)
 	auth("POST /machines/bulk", w.bulk)
 	auth("GET /machines/{id}", w.machine)
+	auth("GET /machines/{id}/live.json", w.machineLiveJSON)
 	auth("POST /machines/{id}/revoke", w.revoke)
 	auth("POST /machines/{id}/rotate-key", w.rotateKey)
 	auth("POST /machines/{id}/expiry", w.setExpiry)

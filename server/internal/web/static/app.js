@@ -258,3 +258,73 @@ document.addEventListener("keydown", (ev) => {
   const q = document.getElementById("q");
   if (q) { ev.preventDefault(); q.focus(); q.select(); }
 });
+
+// syncRows brings a table body to rows ({id, cells: [text…]}), keeping
+// rows and cells whose text is unchanged (focus and selection survive).
+function syncRows(tbody, rows, emptyText, width) {
+  const have = new Map();
+  for (const tr of tbody.rows) if (tr.dataset.id) have.set(tr.dataset.id, tr);
+  const want = new Set(rows.map((r) => r.id));
+  for (const [id, tr] of have) if (!want.has(id)) tr.remove();
+  for (const tr of [...tbody.rows]) if (!tr.dataset.id) tr.remove();
+  let at = tbody.firstElementChild;
+  for (const r of rows) {
+    let tr = have.get(r.id);
+    if (!tr) {
+      tr = el("tr");
+      tr.dataset.id = r.id;
+      for (let i = 0; i < r.cells.length; i++) tr.append(el("td"));
+      tbody.insertBefore(tr, at);
+    } else if (tr !== at) {
+      tbody.insertBefore(tr, at);
+    } else {
+      at = at.nextElementSibling;
+    }
+    r.cells.forEach((text, i) => setText(tr.cells[i], text));
+  }
+  if (rows.length === 0) {
+    const tr = el("tr", "empty");
+    const td = el("td", "", emptyText);
+    td.colSpan = width;
+    tr.append(td);
+    tbody.append(tr);
+  }
+}
+
+// The machine page follows the machine: state, last seen, health and the
+// path to each tunnel peer, refreshed in place every few seconds while
+// the tab is visible.
+const live = document.getElementById("machine-live");
+if (live) {
+  let etag = "";
+  const refresh = async () => {
+    if (document.hidden) return;
+    try {
+      const headers = { Accept: "application/json" };
+      if (etag) headers["If-None-Match"] = etag;
+      const res = await fetch(live.dataset.live, { credentials: "same-origin", cache: "no-store", headers });
+      if (res.status === 304 || !res.ok) return;
+      etag = res.headers.get("ETag") || "";
+      const l = await res.json();
+      const st = document.getElementById("machine-state");
+      setText(st, l.state);
+      setAttr(st, "class", "state " + l.state);
+      const seen = document.getElementById("last-seen");
+      setText(seen, l.last_seen);
+      setAttr(seen, "title", l.seen_at);
+      setText(document.getElementById("health-summary"), l.health);
+      setText(document.getElementById("health-updated"), l.updated || "none");
+      setText(document.getElementById("tunnel-heading"), l.tunnel);
+      const down = document.getElementById("tunnel-error");
+      down.hidden = !l.down;
+      down.className = l.down ? "error" : ""; // the page's notice boxes stay the only hidden-free .error
+      setText(document.getElementById("tunnel-error-text"), l.down);
+      const peers = document.getElementById("tunnel-peers");
+      syncRows(peers.tBodies[0], l.peers, "No peers.", 8);
+    } catch (e) {
+      // The next refresh tries again; the machines list says when the server is lost.
+    }
+  };
+  setInterval(refresh, 3000);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
+}
