@@ -208,6 +208,20 @@ func TestConsoleAtFleetScale(t *testing.T) {
 		t.Errorf("columns off screen at 1366 px with a 253-character hostname: %v", offscreen)
 	}
 
+	// So does a flag with a long default and description.
+	if _, err := admin.SetFlag(context.Background(), wire.Flag{Key: "banner", Type: wire.FlagString, Enabled: true,
+		Default: []byte(`"` + strings.Repeat("long text ", 150) + `"`), Description: strings.Repeat("a long description ", 20)}); err != nil {
+		t.Fatal(err)
+	}
+	run("a flag with a long default",
+		chromedp.Navigate(base+"/flags"),
+		chromedp.WaitVisible("#flags tbody tr"),
+		chromedp.Evaluate(`[...document.querySelectorAll("#flags th, #flags td.actions button")].filter(e => e.getBoundingClientRect().right > window.innerWidth).map(e => e.textContent + " at " + Math.round(e.getBoundingClientRect().right))`, &offscreen),
+	)
+	if len(offscreen) > 0 {
+		t.Errorf("flags page at 1366 px with a long default: off screen %v", offscreen)
+	}
+
 	// A focused link and a selected address survive a live update in
 	// which all 100 rows on the page change.
 	var ids []string
