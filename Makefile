@@ -117,7 +117,7 @@ fuzz:
 
 ## screenshots: refresh docs/screenshots from the Chromium test
 screenshots:
-	WIREFLEET_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run AdminPageInChromium ./server/internal/web/
+	WIREFLEET_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'InChromium|ConsoleAtFleetScale' ./server/internal/web/
 
 clean:
 	rm -rf $(BIN) $(DIST)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/wirefleet/wirefleet/pkg/client"
@@ -161,6 +162,14 @@ func TestConsoleAtFleetScale(t *testing.T) {
 	if all != strconv.Itoa(n) || rows != 100 || !strings.HasPrefix(rangeText, "1–100 of "+strconv.Itoa(n)) {
 		t.Fatalf("counts: All %q, %d rows, range %q; want %d, 100, 1–100 of %d", all, rows, rangeText, n, n)
 	}
+	var refresh []int
+	run("a refresh's size", chromedp.Evaluate(`(async () => {
+		const r = await fetch("/machines.json", {cache: "no-store"});
+		const body = await r.text();
+		const again = await fetch("/machines.json", {cache: "no-store", headers: {"If-None-Match": r.headers.get("ETag")}});
+		return [body.length, again.status];
+	})()`, &refresh, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	t.Logf("a refresh of the page's 100 rows: %d bytes of JSON; unchanged since: HTTP %d", refresh[0], refresh[1])
 	run("light", shot("fleet"))
 
 	// Sort by last seen, newest first (the column's first click).
@@ -254,6 +263,7 @@ func TestConsoleAtFleetScale(t *testing.T) {
 	}
 	wg.Wait()
 	var kept bool
+	var applied float64
 	var selected, live string
 	run("the 100 changed rows arrive",
 		chromedp.Poll(`[...document.querySelectorAll("#machines tbody tr")].filter(tr => tr.cells[8].textContent === "77%").length === 100`, nil,
@@ -261,8 +271,9 @@ func TestConsoleAtFleetScale(t *testing.T) {
 		chromedp.Evaluate(`document.activeElement === window.focused && document.body.contains(window.focused)`, &kept),
 		chromedp.Evaluate(`getSelection().toString()`, &selected),
 		chromedp.Text("#live-status", &live),
+		chromedp.Evaluate(`window.wfLastRefreshMS`, &applied),
 	)
-	t.Logf("100 changed rows on the page %v after their reports (the page asks every 3 s)", time.Since(t0).Round(time.Millisecond))
+	t.Logf("100 changed rows on the page %v after their reports (the page asks every 3 s); applying them took %.1f ms", time.Since(t0).Round(time.Millisecond), applied)
 	if !kept {
 		t.Error("the focused link lost focus in the live update")
 	}
