@@ -333,6 +333,17 @@ func TestConsoleAtFleetScale(t *testing.T) {
 	if overflow > 0 {
 		t.Errorf("at 390 px the page is %d px wider than the screen (only the table may scroll sideways)", overflow)
 	}
+	// Every other page fits a phone too (tables scroll inside their box).
+	for _, p := range []string{"/machines/" + target.MachineID, "/tokens", "/policy", "/dns", "/flags", "/updates", "/audit", "/admins"} {
+		run("phone: "+p,
+			chromedp.Navigate(base+p),
+			chromedp.WaitVisible("main"),
+			chromedp.Evaluate(`document.documentElement.scrollWidth - window.innerWidth`, &overflow),
+		)
+		if overflow > 0 {
+			t.Errorf("at 390 px %s is %d px wider than the screen", p, overflow)
+		}
+	}
 }
 
 // TestMachinePageIsLive: a machine's page follows its reports without a
