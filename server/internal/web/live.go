@@ -1,9 +1,6 @@
 package web
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -76,19 +73,5 @@ func (w *Web) machineLiveJSON(rw http.ResponseWriter, r *http.Request, s store.S
 		w.internal(rw, r, err)
 		return
 	}
-	b, err := json.Marshal(w.liveOf(m, h))
-	if err != nil {
-		w.internal(rw, r, err)
-		return
-	}
-	sum := sha256.Sum256(b)
-	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
-	rw.Header().Set("ETag", etag)
-	rw.Header().Set("Cache-Control", "no-store")
-	if r.Header.Get("If-None-Match") == etag {
-		rw.WriteHeader(http.StatusNotModified)
-		return
-	}
-	rw.Header().Set("Content-Type", "application/json")
-	rw.Write(b)
+	w.liveJSON(rw, r, w.liveOf(m, h))
 }

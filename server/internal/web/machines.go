@@ -372,7 +372,14 @@ func (w *Web) machinesJSON(rw http.ResponseWriter, r *http.Request, s store.Sess
 		w.internal(rw, r, err)
 		return
 	}
-	b, err := json.Marshal(l)
+	w.liveJSON(rw, r, l)
+}
+
+// liveJSON answers a page's refresh with v as JSON, or 304 when it is
+// what the page already has (the ETag it sends back in If-None-Match).
+// Nothing is cached: admin data stays out of the browser's disk.
+func (w *Web) liveJSON(rw http.ResponseWriter, r *http.Request, v any) {
+	b, err := json.Marshal(v)
 	if err != nil {
 		w.internal(rw, r, err)
 		return

@@ -120,7 +120,6 @@ const cells = [
 
 function newRow(r) {
   const tr = el("tr");
-  tr.dataset.id = r.id;
   const pick = el("td", "pick");
   const box = el("input");
   box.type = "checkbox";
@@ -134,9 +133,10 @@ function newRow(r) {
   return tr;
 }
 
-// updateRows brings tbody to rows, in order, touching only what changed:
-// a row that stays keeps its element, a cell that stays keeps its nodes.
-function updateRows(tbody, rows, emptyText) {
+// reconcile brings tbody's rows to rows (objects with an id), in order:
+// a row that stays keeps its element (made by make when new), and fill
+// updates it in place. With no rows, one row says emptyText.
+function reconcile(tbody, rows, make, fill, emptyText, width) {
   const have = new Map();
   for (const tr of tbody.rows) if (tr.dataset.id) have.set(tr.dataset.id, tr);
   const want = new Set(rows.map((r) => r.id));
@@ -146,14 +146,30 @@ function updateRows(tbody, rows, emptyText) {
   for (const r of rows) {
     let tr = have.get(r.id);
     if (!tr) {
-      tr = newRow(r);
+      tr = make(r);
+      tr.dataset.id = r.id;
       tbody.insertBefore(tr, at);
     } else if (tr !== at) {
       tbody.insertBefore(tr, at); // the order changed (a sort by a moving value)
     } else {
       at = at.nextElementSibling;
     }
-    if (tr.dataset.v === r.v) continue; // unchanged since drawn
+    fill(tr, r);
+  }
+  if (rows.length === 0 && emptyText) {
+    const tr = el("tr", "empty");
+    const td = el("td", "", emptyText);
+    td.colSpan = width;
+    tr.append(td);
+    tbody.append(tr);
+  }
+}
+
+// updateRows brings the machine table to rows, touching only the cells
+// whose values changed.
+function updateRows(tbody, rows, emptyText) {
+  reconcile(tbody, rows, newRow, (tr, r) => {
+    if (tr.dataset.v === r.v) return; // unchanged since drawn
     tr.dataset.v = r.v;
     cells.forEach((c, i) => {
       const td = tr.cells[i + 1];
@@ -163,16 +179,8 @@ function updateRows(tbody, rows, emptyText) {
         td.dataset.k = k;
       }
     });
-    const box = tr.cells[0].firstElementChild;
-    if (box) box.setAttribute("aria-label", "Select " + r.name);
-  }
-  if (rows.length === 0 && emptyText) {
-    const tr = el("tr", "empty");
-    const td = el("td", "", emptyText);
-    td.colSpan = cells.length + 1;
-    tr.append(td);
-    tbody.append(tr);
-  }
+    setAttr(tr.cells[0].firstElementChild, "aria-label", "Select " + r.name);
+  }, emptyText, cells.length + 1);
 }
 
 const table = document.querySelector("table[data-live]");
@@ -264,33 +272,11 @@ document.addEventListener("keydown", (ev) => {
 // syncRows brings a table body to rows ({id, cells: [text…]}), keeping
 // rows and cells whose text is unchanged (focus and selection survive).
 function syncRows(tbody, rows, emptyText, width) {
-  const have = new Map();
-  for (const tr of tbody.rows) if (tr.dataset.id) have.set(tr.dataset.id, tr);
-  const want = new Set(rows.map((r) => r.id));
-  for (const [id, tr] of have) if (!want.has(id)) tr.remove();
-  for (const tr of [...tbody.rows]) if (!tr.dataset.id) tr.remove();
-  let at = tbody.firstElementChild;
-  for (const r of rows) {
-    let tr = have.get(r.id);
-    if (!tr) {
-      tr = el("tr");
-      tr.dataset.id = r.id;
-      for (let i = 0; i < r.cells.length; i++) tr.append(el("td"));
-      tbody.insertBefore(tr, at);
-    } else if (tr !== at) {
-      tbody.insertBefore(tr, at);
-    } else {
-      at = at.nextElementSibling;
-    }
-    r.cells.forEach((text, i) => setText(tr.cells[i], text));
-  }
-  if (rows.length === 0) {
-    const tr = el("tr", "empty");
-    const td = el("td", "", emptyText);
-    td.colSpan = width;
-    tr.append(td);
-    tbody.append(tr);
-  }
+  reconcile(tbody, rows, (r) => {
+    const tr = el("tr");
+    for (let i = 0; i < r.cells.length; i++) tr.append(el("td"));
+    return tr;
+  }, (tr, r) => r.cells.forEach((text, i) => setText(tr.cells[i], text)), emptyText, width);
 }
 
 // The machine page follows the machine: state, last seen, health and the
