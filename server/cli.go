@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -444,9 +445,9 @@ func adminCmd() *cobra.Command {
 					return err
 				}
 				return c.print(cmd.OutOrStdout(), as, func(tw *tabwriter.Writer) {
-					fmt.Fprintln(tw, "ID\tNAME\tCREATED")
+					fmt.Fprintln(tw, "ID\tNAME\tROLE\tCREATED")
 					for _, a := range as {
-						fmt.Fprintf(tw, "%s\t%s\t%s\n", a.ID, a.Name, when(&a.CreatedAt))
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.ID, a.Name, cmp.Or(a.Role, wire.RoleAdmin), when(&a.CreatedAt))
 					}
 				})
 			})

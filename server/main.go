@@ -113,6 +113,8 @@ variables (--data-dir → WIREFLEET_DATA_DIR), then the YAML file named by
 	f.StringVar(&o.OIDC.ClientSecretFile, "oidc-client-secret-file", "", "file holding the client secret")
 	f.StringSliceVar(&o.OIDC.AllowedDomains, "oidc-allowed-domains", nil, "admit verified e-mail addresses in these domains as admins (comma-separated)")
 	f.StringSliceVar(&o.OIDC.AdminGroups, "oidc-admin-groups", nil, "admit members of these groups as admins (comma-separated)")
+	f.StringSliceVar(&o.OIDC.MemberDomains, "oidc-member-domains", nil, "admit verified e-mail addresses in these domains as members, who may only approve the machines they add with `wirefleet-agent enroll` (comma-separated)")
+	f.StringSliceVar(&o.OIDC.MemberGroups, "oidc-member-groups", nil, "admit members of these groups as members (see --oidc-member-domains)")
 	f.StringVar(&o.OIDC.GroupsClaim, "oidc-groups-claim", "groups", "the claim that lists a user's groups")
 	f.BoolVar(&passwordLogin, "password-login", true, "allow admins to sign in to the page with a password (false: single sign-on only)")
 	f.StringVar(&o.MetricsTokenFile, "metrics-token-file", "", "file holding a bearer token that may read /metrics on the main port (admin API keys may too)")

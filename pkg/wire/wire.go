@@ -343,7 +343,16 @@ type Admin struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
+	// Role is RoleAdmin, or RoleMember for a single sign-on user who may
+	// only approve the machines they add.
+	Role string `json:"role,omitempty"`
 }
+
+// Roles of accounts.
+const (
+	RoleAdmin  = "admin"
+	RoleMember = "member"
+)
 
 // CreateAdminRequest creates an admin.
 type CreateAdminRequest struct {

@@ -427,7 +427,10 @@ func obtainACME(ctx context.Context, a *tlsutil.ACME, log *slog.Logger) {
 type OIDCOptions struct {
 	Issuer, ClientID, ClientSecretFile string
 	AllowedDomains, AdminGroups        []string
-	GroupsClaim                        string
+	// MemberDomains and MemberGroups admit users who may only approve
+	// the machines they add.
+	MemberDomains, MemberGroups []string
+	GroupsClaim                 string
 }
 
 // openSSO discovers the OpenID provider (nil when none is configured).
@@ -451,6 +454,7 @@ func openSSO(ctx context.Context, o Options, extURL string) (*sso.Provider, erro
 	return sso.New(dctx, sso.Config{
 		Issuer: o.OIDC.Issuer, ClientID: o.OIDC.ClientID, ClientSecret: secret, RedirectURL: extURL + "/sso/callback",
 		AllowedDomains: o.OIDC.AllowedDomains, AdminGroups: o.OIDC.AdminGroups, GroupsClaim: o.OIDC.GroupsClaim,
+		MemberDomains: o.OIDC.MemberDomains, MemberGroups: o.OIDC.MemberGroups,
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -106,11 +107,8 @@ func (s *Service) CollectEnrollment(ctx context.Context, source netip.Addr, wait
 // ownerName turns an actor ("admin:alice@example.com (sso)") into the
 // owner recorded on the machine ("alice@example.com").
 func ownerName(actor string) string {
-	if len(actor) > 6 && actor[:6] == "admin:" {
-		actor = actor[6:]
+	for _, p := range []string{"admin:", "member:"} {
+		actor = strings.TrimPrefix(actor, p)
 	}
-	if n := len(actor); n > 6 && actor[n-6:] == " (sso)" {
-		actor = actor[:n-6]
-	}
-	return actor
+	return strings.TrimSuffix(actor, " (sso)")
 }

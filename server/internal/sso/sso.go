@@ -17,6 +17,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
 // Config is how the server talks to the provider and whom it admits.
@@ -30,7 +32,12 @@ type Config struct {
 	// default "groups"). At least one must be set.
 	AllowedDomains []string
 	AdminGroups    []string
-	GroupsClaim    string
+	// MemberDomains and MemberGroups admit users as members: they may
+	// approve the machines they add (interactive enrollment), nothing
+	// else. The admin rules win.
+	MemberDomains []string
+	MemberGroups  []string
+	GroupsClaim   string
 	// HTTPClient reaches the provider (nil: http.DefaultClient).
 	HTTPClient *http.Client
 }
@@ -50,7 +57,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if cfg.Issuer == "" || cfg.ClientID == "" {
 		return nil, errors.New("sso: --oidc-issuer and --oidc-client-id are both needed")
 	}
-	if len(cfg.AllowedDomains) == 0 && len(cfg.AdminGroups) == 0 {
+	if len(cfg.AllowedDomains) == 0 && len(cfg.AdminGroups) == 0 && len(cfg.MemberDomains) == 0 && len(cfg.MemberGroups) == 0 {
 		return nil, errors.New("sso: say whom the provider's users admit: --oidc-allowed-domains and/or --oidc-admin-groups (otherwise anyone with an account there would be an admin)")
 	}
 	if cfg.GroupsClaim == "" {
@@ -101,6 +108,9 @@ type Identity struct {
 	Email   string
 	Name    string
 	Groups  []string
+	// Role is what the rules admit the user as: wire.RoleAdmin or
+	// wire.RoleMember.
+	Role string
 	// IDToken is the raw ID token: the hint LogoutURL gives the provider.
 	IDToken string
 }
@@ -150,7 +160,9 @@ func (p *Provider) Finish(ctx context.Context, l Login, code string) (Identity, 
 	}
 	id := Identity{Subject: idt.Subject, Email: str(claims["email"]), Name: str(claims["name"]), Groups: strs(claims[p.cfg.GroupsClaim]), IDToken: raw}
 	verified, _ := claims["email_verified"].(bool)
-	return id, p.admit(id, verified)
+	role, err := p.admit(id, verified)
+	id.Role = role
+	return id, err
 }
 
 // LogoutURL is where to send the browser to end the user's session at the
@@ -172,25 +184,35 @@ func (p *Provider) LogoutURL(idToken, postLogout string) (u string, ok bool) {
 	return p.endSession + sep + q.Encode(), true
 }
 
-// admit applies the rules: a verified address in an allowed domain, or
-// membership of an admin group.
-func (p *Provider) admit(id Identity, emailVerified bool) error {
+// admit applies the rules, admin rules first: membership of an admin
+// group, or a verified address in an allowed domain, admits an admin;
+// the same for the member rules admits a member.
+func (p *Provider) admit(id Identity, emailVerified bool) (string, error) {
 	if id.Email == "" {
-		return fmt.Errorf("%w: the provider gave no e-mail address", ErrNotAdmitted)
-	}
-	for _, g := range id.Groups {
-		if slices.Contains(p.cfg.AdminGroups, g) {
-			return nil
-		}
+		return "", fmt.Errorf("%w: the provider gave no e-mail address", ErrNotAdmitted)
 	}
 	_, domain, _ := strings.Cut(strings.ToLower(id.Email), "@")
-	if slices.Contains(p.cfg.AllowedDomains, domain) {
-		if !emailVerified {
-			return fmt.Errorf("%w: %s is not verified at the provider", ErrNotAdmitted, id.Email)
+	unverified := false
+	for _, r := range []struct {
+		role            string
+		groups, domains []string
+	}{{wire.RoleAdmin, p.cfg.AdminGroups, p.cfg.AllowedDomains}, {wire.RoleMember, p.cfg.MemberGroups, p.cfg.MemberDomains}} {
+		for _, g := range id.Groups {
+			if slices.Contains(r.groups, g) {
+				return r.role, nil
+			}
 		}
-		return nil
+		if slices.Contains(r.domains, domain) {
+			if emailVerified {
+				return r.role, nil
+			}
+			unverified = true
+		}
 	}
-	return fmt.Errorf("%w: %s is in no allowed domain and no admin group", ErrNotAdmitted, id.Email)
+	if unverified {
+		return "", fmt.Errorf("%w: %s is not verified at the provider", ErrNotAdmitted, id.Email)
+	}
+	return "", fmt.Errorf("%w: %s is in no allowed domain and no admin group", ErrNotAdmitted, id.Email)
 }
 
 func random() string {

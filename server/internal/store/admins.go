@@ -57,7 +57,7 @@ func (db *DB) CreateAdmin(ctx context.Context, a Actor, name, passwordHash strin
 
 // ListAdmins returns the admins ordered by name.
 func (db *DB) ListAdmins(ctx context.Context) ([]wire.Admin, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id, name, created_at FROM admins ORDER BY name`)
+	rows, err := db.r.QueryContext(ctx, `SELECT id, name, created_at, role FROM admins ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list admins: %w", err)
 	}
@@ -66,7 +66,7 @@ func (db *DB) ListAdmins(ctx context.Context) ([]wire.Admin, error) {
 	for rows.Next() {
 		var ad wire.Admin
 		var c int64
-		if err := rows.Scan(&ad.ID, &ad.Name, &c); err != nil {
+		if err := rows.Scan(&ad.ID, &ad.Name, &c, &ad.Role); err != nil {
 			return nil, err
 		}
 		ad.CreatedAt = fromMS(c)
@@ -206,10 +206,10 @@ func (db *DB) AdminByAPIKey(ctx context.Context, hash string) (wire.Admin, error
 	var ad wire.Admin
 	var c int64
 	var exp, rev sql.NullInt64
-	err := db.r.QueryRowContext(ctx, db.q(`SELECT a.id, a.name, a.created_at, k.expires_at, k.revoked_at FROM api_keys k JOIN admins a ON a.id = k.admin_id WHERE k.hash = ?`), hash).
-		Scan(&ad.ID, &ad.Name, &c, &exp, &rev)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ad, ErrNotFound
+	err := db.r.QueryRowContext(ctx, db.q(`SELECT a.id, a.name, a.created_at, a.role, k.expires_at, k.revoked_at FROM api_keys k JOIN admins a ON a.id = k.admin_id WHERE k.hash = ?`), hash).
+		Scan(&ad.ID, &ad.Name, &c, &ad.Role, &exp, &rev)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && ad.Role == wire.RoleMember {
+		return ad, ErrNotFound // a member's old keys (an admin moved to members) do nothing
 	}
 	if err != nil {
 		return ad, fmt.Errorf("store: look up API key: %w", err)

@@ -168,7 +168,7 @@ func populate(t *testing.T, db *DB) {
 	if _, err := db.CreateAdmin(ctx, admin, "alice", "$2a$04$notarealhash", NewAPIKey{Prefix: "wfa_abc", Hash: "keyhash"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := db.SSOAdmin(ctx, admin, "sub-1", "carol@example.com"); err != nil {
+	if _, _, err := db.SSOAdmin(ctx, admin, "sub-1", "carol@example.com", wire.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.CreatePending(ctx, "ABCD-EFGH", "pending-secret-hash", "192.0.2.1", wire.EnrollRequest{PublicKey: pubkey(t), Hostname: "waiting", OS: "linux", Arch: "amd64"}, time.Hour); err != nil {

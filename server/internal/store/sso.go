@@ -60,10 +60,13 @@ func (db *DB) TakeSSOLogin(ctx context.Context, stateHash string, maxAge time.Du
 	return l, nil
 }
 
-// SSOAdmin returns the admin the identity provider's user (subject, with
-// this e-mail address) signs in as, creating it on the first sign-in. An
-// admin of the same name with a password is not taken over.
-func (db *DB) SSOAdmin(ctx context.Context, a Actor, subject, email string) (wire.Admin, bool, error) {
+// SSOAdmin returns the account the identity provider's user (subject,
+// with this e-mail address) signs in as, creating it on the first sign-in
+// with role (wire.RoleAdmin or wire.RoleMember). The provider decides the
+// role at every sign-in: an account whose role changed there changes here
+// (audited as admin.role). An account of the same name with a password is
+// not taken over.
+func (db *DB) SSOAdmin(ctx context.Context, a Actor, subject, email, role string) (wire.Admin, bool, error) {
 	var (
 		ad      wire.Admin
 		created bool
@@ -71,25 +74,33 @@ func (db *DB) SSOAdmin(ctx context.Context, a Actor, subject, email string) (wir
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var sub sql.NullString
 		var at int64
-		err := tx.QueryRowContext(ctx, db.q(`SELECT id, name, created_at, sso_subject FROM admins WHERE name = ?`), email).Scan(&ad.ID, &ad.Name, &at, &sub)
+		err := tx.QueryRowContext(ctx, db.q(`SELECT id, name, created_at, sso_subject, role FROM admins WHERE name = ?`), email).Scan(&ad.ID, &ad.Name, &at, &sub, &ad.Role)
 		if err == nil {
 			if !sub.Valid || sub.String != subject {
 				return wire.Errorf(wire.CodeConflict, "an admin named %s exists already and does not come from single sign-on; delete it or sign in with its password", email)
 			}
 			ad.CreatedAt = fromMS(at)
-			return nil
+			if ad.Role == role {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, db.q(`UPDATE admins SET role = ? WHERE id = ?`), role, ad.ID); err != nil {
+				return err
+			}
+			old := ad.Role
+			ad.Role = role
+			return db.audit(ctx, tx, a, "admin.role", ad.ID, map[string]any{"name": email, "old_role": old, "role": role})
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		ad = wire.Admin{ID: newID("adm_"), Name: email, CreatedAt: fromMS(ms(db.Now()))}
+		ad = wire.Admin{ID: newID("adm_"), Name: email, CreatedAt: fromMS(ms(db.Now())), Role: role}
 		// "!sso" is no bcrypt hash: no password can ever match it.
-		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO admins (id, name, password_hash, created_at, sso_subject) VALUES (?, ?, '!sso', ?, ?)`),
-			ad.ID, email, ms(ad.CreatedAt), subject); err != nil {
+		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO admins (id, name, password_hash, created_at, sso_subject, role) VALUES (?, ?, '!sso', ?, ?, ?)`),
+			ad.ID, email, ms(ad.CreatedAt), subject, role); err != nil {
 			return err
 		}
 		created = true
-		return db.audit(ctx, tx, a, "admin.create", ad.ID, map[string]any{"name": email, "sso": true})
+		return db.audit(ctx, tx, a, "admin.create", ad.ID, map[string]any{"name": email, "sso": true, "role": role})
 	})
 	if err != nil {
 		var we *wire.Error

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -22,7 +23,7 @@ func (w *Web) enrollPage(rw http.ResponseWriter, r *http.Request, s store.Sessio
 		w.internal(rw, r, err)
 		return
 	}
-	w.render(rw, r, "enroll", http.StatusOK, page{Title: "Add a machine", Admin: s.Admin.Name, CSRF: s.CSRF, Flash: w.message(rw, r, "f"), Data: p.PendingEnrollment})
+	w.render(rw, r, "enroll", http.StatusOK, page{Title: "Add a machine", Admin: s.Admin.Name, CSRF: s.CSRF, Member: s.Admin.Role == wire.RoleMember, Flash: w.message(rw, r, "f"), Data: p.PendingEnrollment})
 }
 
 func (w *Web) decideEnroll(rw http.ResponseWriter, r *http.Request, s store.Session) {

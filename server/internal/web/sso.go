@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/sso"
 	"github.com/wirefleet/wirefleet/server/internal/store"
@@ -117,8 +118,8 @@ func (w *Web) ssoCallback(rw http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusUnauthorized, "Single sign-on failed: the identity provider's answer could not be verified. Try again.", err.Error())
 		return
 	}
-	actor := store.Actor{Name: "admin:" + id.Email + " (sso)", SourceIP: ip}
-	ad, _, err := w.db.SSOAdmin(r.Context(), actor, id.Subject, id.Email)
+	actor := store.Actor{Name: id.Role + ":" + id.Email + " (sso)", SourceIP: ip}
+	ad, _, err := w.db.SSOAdmin(r.Context(), actor, id.Subject, id.Email, id.Role)
 	if err != nil {
 		w.internal(rw, r, err)
 		return
@@ -138,6 +139,9 @@ func (w *Web) ssoCallback(rw http.ResponseWriter, r *http.Request) {
 	// navigation the provider started: a redirect would arrive without it.
 	// A page of ours moving on makes the next request same-site.
 	next := "/machines"
+	if ad.Role == wire.RoleMember {
+		next = "/member"
+	}
 	if c, err := r.Cookie(ssoNextCookie); err == nil {
 		if v, err := url.QueryUnescape(c.Value); err == nil && safeNext(v) != "" {
 			next = safeNext(v)

@@ -67,6 +67,13 @@ func (g *groupStorage) TerminateSession(ctx context.Context, userID, clientID st
 	return g.Storage.TerminateSession(ctx, userID, clientID)
 }
 
+// groupsOf is a user's groups (the test may change them).
+func (g *groupStorage) groupsOf(user string) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.groups[user]
+}
+
 // endedSessions are the provider sessions RP-initiated logout ended.
 func (g *groupStorage) endedSessions() []string {
 	g.mu.Lock()
@@ -78,7 +85,7 @@ func (g *groupStorage) SetUserinfoFromScopes(ctx context.Context, ui *oidc.UserI
 	if err := g.Storage.SetUserinfoFromScopes(ctx, ui, userID, clientID, scopes); err != nil {
 		return err
 	}
-	ui.AppendClaims("groups", g.groups[userID])
+	ui.AppendClaims("groups", g.groupsOf(userID))
 	return nil
 }
 
@@ -86,7 +93,7 @@ func (g *groupStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.User
 	if err := g.Storage.SetUserinfoFromRequest(ctx, ui, req, scopes); err != nil {
 		return err
 	}
-	ui.AppendClaims("groups", g.groups[req.GetSubject()])
+	ui.AppendClaims("groups", g.groupsOf(req.GetSubject()))
 	return nil
 }
 
@@ -94,7 +101,7 @@ func (g *groupStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserIn
 	if err := g.Storage.SetUserinfoFromToken(ctx, ui, tokenID, subject, origin); err != nil {
 		return err
 	}
-	ui.AppendClaims("groups", g.groups[subject])
+	ui.AppendClaims("groups", g.groupsOf(subject))
 	return nil
 }
 
@@ -433,5 +440,81 @@ func TestSingleSignOnApprovesAMachine(t *testing.T) {
 	// A path elsewhere is never a place to go after signing in.
 	if page := get(t, http.DefaultClient, base+"/login?next=//evil.example/x"); strings.Contains(page, "evil.example") {
 		t.Fatal("an outside next was kept")
+	}
+}
+
+// TestSingleSignOnMember: a user the member rules admit (not the admin
+// rules) approves the machine they add and is its owner, but every admin
+// page refuses them and shows no admin navigation; the provider decides
+// the role at each sign-in, so once in an admin group they sign in as an
+// admin (audited as admin.role).
+func TestSingleSignOnMember(t *testing.T) {
+	issuer, register, idp := identityProvider(t)
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secretFile, []byte("wirefleet-secret"), 0o600)
+	base, _, admin := serverWith(t, func(o *daemon.Options) {
+		o.OIDC = daemon.OIDCOptions{Issuer: issuer, ClientID: "wirefleet", ClientSecretFile: secretFile,
+			AdminGroups: []string{"fleet-admins"}, MemberDomains: []string{"corp.example"}}
+	})
+	register(base + "/sso/callback")
+	ctx := context.Background()
+	anon, _ := client.New(base)
+	ir, err := anon.RequestEnrollment(ctx, wire.EnrollRequest{PublicKey: pubkey(), Hostname: "alices-laptop", OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := browser()
+	login := get(t, c, ir.URL)
+	m := regexp.MustCompile(`href="(/sso/start\?next=[^"]+)"`).FindStringSubmatch(login)
+	if m == nil {
+		t.Fatalf("no single sign-on on the way to the request:\n%s", login)
+	}
+	if status, _, _ := signInFrom(t, c, base+html.UnescapeString(m[1]), "alice", "alice-pw"); status != http.StatusOK {
+		t.Fatalf("alice's sign-in: %d", status)
+	}
+	req := get(t, c, ir.URL)
+	if strings.Contains(req, `href="/tokens"`) {
+		t.Error("a member sees the admin navigation")
+	}
+	resp, err := c.PostForm(base+"/e/"+ir.Code+"/approve", url.Values{"csrf": {csrfOf(req)}})
+	if done := body(t, resp, err); !strings.Contains(done, "Approved: alices-laptop joins the fleet") {
+		t.Fatalf("a member's approval: %s", done)
+	}
+	waiter, _ := client.New(base, client.WithToken(ir.Secret))
+	en, done, err := waiter.WaitEnrollment(ctx, 0)
+	if err != nil || !done {
+		t.Fatalf("the waiting agent: %v %v", done, err)
+	}
+	if mm, err := admin.Machine(ctx, en.MachineID); err != nil || mm.Owner != "alice@corp.example" {
+		t.Fatalf("owner: %q %v", mm.Owner, err)
+	}
+	for _, p := range []string{"/machines", "/machines/" + en.MachineID, "/tokens", "/admins", "/audit", "/policy"} {
+		resp, err := c.Get(base + p)
+		if page := body(t, resp, err); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "signed in as a member") {
+			t.Errorf("a member at %s: %d", p, resp.StatusCode)
+		}
+	}
+	resp, err = c.PostForm(base+"/tokens", url.Values{"csrf": {csrfOf(req)}})
+	if body(t, resp, err); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a member creating a token: %d", resp.StatusCode)
+	}
+	if ts, _ := admin.ListTokens(ctx); len(ts) != 0 {
+		t.Errorf("a member made %d tokens", len(ts))
+	}
+
+	// Now in the admin group at the provider: an admin at the next sign-in.
+	idp.mu.Lock()
+	idp.groups["u-alice"] = []string{"fleet-admins"}
+	idp.mu.Unlock()
+	c2 := browser()
+	if status, page, _ := signIn(t, c2, base, "alice", "alice-pw"); status != http.StatusOK || !strings.Contains(page, "url=/machines") {
+		t.Fatalf("alice as an admin: %d\n%s", status, page)
+	}
+	if resp, err := c2.Get(base + "/machines"); body(t, resp, err) == "" || resp.StatusCode != http.StatusOK {
+		t.Fatalf("alice, now an admin, at /machines: %d", resp.StatusCode)
+	}
+	audit := get(t, c2, base+"/audit?action=admin.role")
+	if !strings.Contains(html.UnescapeString(audit), "role: member → admin") {
+		t.Errorf("the role change is not audited:\n%s", errorBox(audit))
 	}
 }

@@ -141,10 +141,16 @@ func (w *Web) Handler() http.Handler {
 	mux.HandleFunc("GET /sso/callback", w.ssoCallback)
 	mux.HandleFunc("GET /{$}", func(rw http.ResponseWriter, r *http.Request) { http.Redirect(rw, r, "/machines", http.StatusSeeOther) })
 
+	// auth routes are for admins; member routes also for members (single
+	// sign-on users who may only approve the machines they add).
 	auth := func(pattern string, h func(http.ResponseWriter, *http.Request, store.Session)) {
+		mux.Handle(pattern, w.requireSession(w.adminsOnly(h)))
+	}
+	member := func(pattern string, h func(http.ResponseWriter, *http.Request, store.Session)) {
 		mux.Handle(pattern, w.requireSession(h))
 	}
-	auth("POST /logout", w.logout)
+	member("POST /logout", w.logout)
+	member("GET /member", w.memberHome)
 	auth("GET /machines", w.machines)
 	auth("GET /machines.json", w.machinesJSON)
 	auth("POST /machines/bulk", w.bulk)
@@ -157,8 +163,8 @@ func (w *Web) Handler() http.Handler {
 	auth("POST /machines/{id}/rename", w.rename)
 	auth("POST /machines/{id}/tags", w.retag)
 	auth("POST /machines/{id}/pin", w.pin)
-	auth("GET /e/{code}", w.enrollPage)
-	auth("POST /e/{code}/{decision}", w.decideEnroll)
+	member("GET /e/{code}", w.enrollPage)
+	member("POST /e/{code}/{decision}", w.decideEnroll)
 	auth("GET /admins", w.admins)
 	auth("POST /admins", w.createAdmin)
 	auth("POST /admins/{id}/delete", w.deleteAdmin)
@@ -247,6 +253,9 @@ func (w *Web) requireSession(h func(http.ResponseWriter, *http.Request, store.Se
 }
 
 func (w *Web) actor(r *http.Request, s store.Session) store.Actor {
+	if s.Admin.Role == wire.RoleMember {
+		return store.Actor{Name: "member:" + s.Admin.Name, SourceIP: clientIP(r)}
+	}
 	return store.Actor{Name: "admin:" + s.Admin.Name, SourceIP: clientIP(r)}
 }
 
@@ -263,6 +272,7 @@ type page struct {
 	Title  string
 	Nav    string
 	Admin  string
+	Member bool // the signed-in account is a member: no admin navigation
 	CSRF   string
 	Flash  string
 	Error  string
@@ -289,7 +299,7 @@ func (w *Web) render(rw http.ResponseWriter, r *http.Request, name string, statu
 func (w *Web) fail(rw http.ResponseWriter, r *http.Request, status int, msg string) {
 	p := page{Title: http.StatusText(status), Error: msg, Status: status}
 	if s, ok := r.Context().Value(ctxKey{}).(store.Session); ok {
-		p.Admin, p.CSRF = s.Admin.Name, s.CSRF
+		p.Admin, p.CSRF, p.Member = s.Admin.Name, s.CSRF, s.Admin.Role == wire.RoleMember
 	}
 	w.render(rw, r, "error", status, p)
 }
