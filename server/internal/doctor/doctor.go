@@ -69,6 +69,7 @@ func Run(ctx context.Context, in Input) []Check {
 	}
 	info, infoErr := serverInfo(ctx, in)
 	out := []Check{checkServer(info, infoErr), checkDatabase(ctx, in), checkDisk(in), checkCert(in), checkReleaseKeys(in)}
+	out = append(out, checkACME(in)...)
 	out = append(out, checkDescriptors(info, infoErr))
 	out = append(out, checkClock(ctx, in, infoErr))
 	return out
@@ -192,6 +193,60 @@ func checkCert(in Input) Check {
 		c.Status = OK
 	}
 	return c
+}
+
+// checkACME looks at the certificates an ACME CA issued (serve
+// --acme-domain keeps them in <data-dir>/acme, one file per name: the key
+// and the chain). They renew 30 days before expiry, so one closer than
+// certWarn means renewals fail.
+func checkACME(in Input) []Check {
+	dir := filepath.Join(in.DataDir, "acme")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil // no ACME
+	}
+	var out []Check
+	for _, e := range ents {
+		name := e.Name()
+		if e.IsDir() || name == "acme_account+key" || strings.HasSuffix(name, "+token") || strings.HasSuffix(name, "+http-01") {
+			continue
+		}
+		c := Check{Name: "ACME certificate " + name}
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			c.Status, c.Detail = Fail, err.Error()
+			out = append(out, c)
+			continue
+		}
+		var leaf *x509.Certificate
+		for rest := b; leaf == nil; {
+			var blk *pem.Block
+			if blk, rest = pem.Decode(rest); blk == nil {
+				break
+			}
+			if blk.Type == "CERTIFICATE" {
+				leaf, _ = x509.ParseCertificate(blk.Bytes)
+			}
+		}
+		if leaf == nil {
+			c.Status, c.Detail, c.Fix = Warn, "no certificate in "+filepath.Join(dir, name), "remove the file: the server asks the CA again"
+			out = append(out, c)
+			continue
+		}
+		left := leaf.NotAfter.Sub(in.Now)
+		c.Detail = fmt.Sprintf("from %s, expires %s (in %d days)", leaf.Issuer.CommonName, leaf.NotAfter.UTC().Format("2006-01-02"), int(left.Hours()/24))
+		switch {
+		case left <= 0:
+			c.Status, c.Detail = Fail, fmt.Sprintf("expired on %s", leaf.NotAfter.UTC().Format("2006-01-02"))
+			c.Fix = "renewal failed: the CA must reach port 443 of the name on this server (TLS-ALPN-01); the server's log names the CA's answer"
+		case left < certWarn:
+			c.Status, c.Fix = Warn, "it should have renewed 30 days before expiry: the CA must reach port 443 of the name on this server; the server's log names the CA's answer"
+		default:
+			c.Status = OK
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 func checkReleaseKeys(in Input) Check {

@@ -1,0 +1,58 @@
+package doctor
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// An ACME certificate close to expiry means renewals fail: doctor says
+// so, and how to fix it; account keys and challenge tokens are no
+// certificates.
+func TestCheckACME(t *testing.T) {
+	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	data := t.TempDir()
+	if got := checkACME(Input{DataDir: data, Now: now}); got != nil {
+		t.Fatalf("without ACME: %v", got)
+	}
+	dir := filepath.Join(data, "acme")
+	os.MkdirAll(dir, 0o700)
+	write := func(name string, notAfter time.Time) {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		kd, _ := x509.MarshalECPrivateKey(k)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, Issuer: pkix.Name{CommonName: "Test CA"},
+			NotBefore: now.Add(-60 * 24 * time.Hour), NotAfter: notAfter}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := append(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+		os.WriteFile(filepath.Join(dir, name), b, 0o600)
+	}
+	write("fresh.example.org", now.Add(80*24*time.Hour))
+	write("stale.example.org", now.Add(10*24*time.Hour))
+	write("gone.example.org", now.Add(-24*time.Hour))
+	os.WriteFile(filepath.Join(dir, "acme_account+key"), []byte("-----BEGIN EC PRIVATE KEY-----\n-----END EC PRIVATE KEY-----\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "x+token"), []byte("t"), 0o600)
+	got := map[string]Check{}
+	for _, c := range checkACME(Input{DataDir: data, Now: now}) {
+		got[strings.TrimPrefix(c.Name, "ACME certificate ")] = c
+	}
+	if len(got) != 3 {
+		t.Fatalf("checks: %v", got)
+	}
+	for name, want := range map[string]string{"fresh.example.org": OK, "stale.example.org": Warn, "gone.example.org": Fail} {
+		if c := got[name]; c.Status != want || want != OK && !strings.Contains(c.Fix, "port 443") {
+			t.Errorf("%s: %+v, want %s with a fix", name, c, want)
+		}
+	}
+}
