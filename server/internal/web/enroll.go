@@ -23,7 +23,16 @@ func (w *Web) enrollPage(rw http.ResponseWriter, r *http.Request, s store.Sessio
 		w.internal(rw, r, err)
 		return
 	}
-	w.render(rw, r, "enroll", http.StatusOK, page{Title: "Add a machine", Admin: s.Admin.Name, CSRF: s.CSRF, Member: s.Admin.Role == wire.RoleMember, Flash: w.message(rw, r, "f"), Data: p.PendingEnrollment})
+	w.render(rw, r, "enroll", http.StatusOK, page{Title: "Add a machine", Admin: s.Admin.Name, CSRF: s.CSRF, Member: s.Admin.Role == wire.RoleMember, Flash: w.message(rw, r, "f"),
+		Data: enrollView{PendingEnrollment: p.PendingEnrollment, Viewer: clientIP(r)}})
+}
+
+// enrollView is a request with where its reader is: a request from
+// another address than the reader's may be someone else's machine (a
+// link sent to phish an approval), which the page says.
+type enrollView struct {
+	wire.PendingEnrollment
+	Viewer string
 }
 
 func (w *Web) decideEnroll(rw http.ResponseWriter, r *http.Request, s store.Session) {

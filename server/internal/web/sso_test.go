@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -475,6 +476,16 @@ func TestSingleSignOnMember(t *testing.T) {
 	req := get(t, c, ir.URL)
 	if strings.Contains(req, `href="/tokens"`) {
 		t.Error("a member sees the admin navigation")
+	}
+	if strings.Contains(req, `id="elsewhere"`) {
+		t.Error("a request from the reader's own address is flagged as from elsewhere")
+	}
+	// Read from another address (127.0.0.2: the same session's cookie), the
+	// request says it came from elsewhere.
+	far := &http.Client{Jar: c.Jar, Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext}}
+	if p := html.UnescapeString(get(t, far, ir.URL)); !strings.Contains(p, "This request came from 127.0.0.1, and you are at 127.0.0.2") {
+		t.Errorf("a request read from another address carries no warning:\n%s", errorBox(p))
 	}
 	resp, err := c.PostForm(base+"/e/"+ir.Code+"/approve", url.Values{"csrf": {csrfOf(req)}})
 	if done := body(t, resp, err); !strings.Contains(done, "Approved: alices-laptop joins the fleet") {
