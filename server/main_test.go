@@ -153,6 +153,11 @@ func TestServerLifecycleTLSPinCLIAndKill9(t *testing.T) {
 	if key == nil || tok == nil || p.pin == "" || !strings.Contains(out, "--pinnedpubkey 'sha256//") {
 		t.Fatalf("first-start banner lacks the admin key, token or pin:\n%s", out)
 	}
+	// The server listens on loopback: the banner says other machines
+	// cannot use these commands as they are.
+	if !strings.Contains(out, "NOTE: These commands send machines to "+addr+", a loopback address") {
+		t.Errorf("a loopback one-liner carries no warning:\n%s", out)
+	}
 	// Secrets go to stdout once, never into the log (stderr).
 	if strings.Contains(p.stderr.String(), key[1]) || strings.Contains(p.stderr.String(), tok[1]) {
 		t.Fatal("a secret was written to the log")

@@ -662,6 +662,9 @@ func bootstrap(ctx context.Context, svc *fleet.Service, o Options, out io.Writer
 		for _, l := range oneliner.For(oneliner.Server{URL: extURL, Pin: pin, ReleaseKey: svc.Releases().RootKey()}, tok) {
 			fmt.Fprintf(out, "  %s:\n    %s\n", l.Label, l.Command)
 		}
+		for _, w := range oneliner.Warnings(extURL) {
+			fmt.Fprintf(out, "  NOTE: %s\n", w)
+		}
 		fmt.Fprintf(out, "  more tokens:  wirefleet-server tokens create --data-dir %s\n\n", o.DataDir)
 	}
 	switch {

@@ -6,6 +6,8 @@ package oneliner
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"net/netip"
+	"net/url"
 	"strings"
 
 	"github.com/wirefleet/wirefleet/installer"
@@ -78,4 +80,23 @@ func For(s Server, token string) []Line {
 		{"Windows (MSI)", "msiexec /i wirefleet-agent.msi SERVER=" + s.URL + " TOKEN=" + token + msiPin + " /qn"},
 		{"Agent binary", "wirefleet-agent enroll --server " + s.URL + " --token " + token + pinArg},
 	}
+}
+
+// Warnings are what is wrong with the URL one-liners send machines to:
+// plain HTTP (the token and the machine's credential cross the network
+// readable) or a loopback address (no other machine reaches it).
+func Warnings(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil || raw == "" {
+		return nil
+	}
+	var out []string
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() || strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		out = append(out, "These commands send machines to "+u.Host+", a loopback address: only this server itself reaches it. Start the server with --external-url set to the address other machines use (e.g. https://wf.example.org:8443).")
+	}
+	if u.Scheme == "http" {
+		out = append(out, "This server speaks plain HTTP: the token and the machine's credential cross the network readable. Serve TLS (the default, or --acme-domain), or put a TLS proxy in front and set --external-url to its https:// address.")
+	}
+	return out
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -239,26 +238,7 @@ func (w *Web) tokenCreated(rw http.ResponseWriter, r *http.Request, s store.Sess
 		srv = w.cfg.Server()
 	}
 	w.render(rw, r, "token_created", http.StatusOK, page{Title: "Token created", Nav: "tokens", Admin: s.Admin.Name, CSRF: s.CSRF,
-		Data: map[string]any{"Token": t, "Secret": sec, "Lines": oneliner.For(srv, sec), "Warnings": urlWarnings(srv.URL)}})
-}
-
-// urlWarnings are what is wrong with the URL one-liners send machines to:
-// plain HTTP (the token and the machine's credential cross the network
-// readable) or a loopback address (no other machine reaches it).
-func urlWarnings(raw string) []string {
-	u, err := url.Parse(raw)
-	if err != nil || raw == "" {
-		return nil
-	}
-	var out []string
-	host := u.Hostname()
-	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() || strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-		out = append(out, "These commands send machines to "+u.Host+", a loopback address: only this server itself reaches it. Start the server with --external-url set to the address other machines use (e.g. https://wf.example.org:8443).")
-	}
-	if u.Scheme == "http" {
-		out = append(out, "This server speaks plain HTTP: the token and the machine's credential cross the network readable. Serve TLS (the default, or --acme-domain), or put a TLS proxy in front and set --external-url to its https:// address.")
-	}
-	return out
+		Data: map[string]any{"Token": t, "Secret": sec, "Lines": oneliner.For(srv, sec), "Warnings": oneliner.Warnings(srv.URL)}})
 }
 
 func (w *Web) revokeToken(rw http.ResponseWriter, r *http.Request, s store.Session) {

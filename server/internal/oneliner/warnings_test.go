@@ -1,11 +1,11 @@
-package web
+package oneliner
 
 import (
 	"strings"
 	"testing"
 )
 
-func TestURLWarnings(t *testing.T) {
+func TestWarnings(t *testing.T) {
 	for raw, want := range map[string][]string{
 		"https://wf.example.org:8443": nil,
 		"https://wf.example.org":      nil,
@@ -14,7 +14,7 @@ func TestURLWarnings(t *testing.T) {
 		"https://[::1]:8443":          {"loopback"},
 		"http://localhost:8443":       {"loopback", "plain HTTP"},
 	} {
-		got := urlWarnings(raw)
+		got := Warnings(raw)
 		if len(got) != len(want) {
 			t.Errorf("%s: %d warnings %q, want %d", raw, len(got), got, len(want))
 			continue
