@@ -286,18 +286,6 @@ func (s *Service) UpdateMachine(ctx context.Context, a Actor, idOrName string, u
 	if u.PinnedVersion != nil && *u.PinnedVersion != "" && s.cfg.Releases != nil && !s.cfg.Releases.HasVersion(*u.PinnedVersion) {
 		return wire.Machine{}, wire.Errorf(wire.CodeNotFound, "version %s was never published: pin a version `wirefleet-server releases list` shows", *u.PinnedVersion)
 	}
-	if u.Name != nil || u.Tags != nil || u.PinnedVersion != nil {
-		cur, err := s.db.Machine(ctx, idOrName)
-		if errors.Is(err, store.ErrNotFound) {
-			return wire.Machine{}, wire.Errorf(wire.CodeNotFound, "no machine %q", idOrName)
-		}
-		if err != nil {
-			return wire.Machine{}, err
-		}
-		if cur.State == wire.MachineRevoked {
-			return wire.Machine{}, wire.Errorf(wire.CodeConflict, "%s is revoked: its name, tags and version no longer matter (delete it to free the name)", cur.Name)
-		}
-	}
 	var (
 		m   wire.Machine
 		ch  store.Change

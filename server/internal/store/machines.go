@@ -390,9 +390,18 @@ func (db *DB) mutateMachine(ctx context.Context, idOrName string, fn func(tx *sq
 	return m, ch, err
 }
 
-// UpdateMachine renames and/or re-tags a machine.
+// errRevokedStays refuses changing what no longer matters on a revoked
+// machine.
+func errRevokedStays(m wire.Machine) error {
+	return wire.Errorf(wire.CodeConflict, "%s is revoked: its name, tags and version no longer matter (delete it to free the name)", m.Name)
+}
+
+// UpdateMachine renames and/or re-tags a machine (not a revoked one).
 func (db *DB) UpdateMachine(ctx context.Context, a Actor, idOrName string, name *string, tags *[]string) (wire.Machine, Change, error) {
 	return db.mutateMachine(ctx, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
+		if m.State == wire.MachineRevoked {
+			return errRevokedStays(m)
+		}
 		details := map[string]any{}
 		if name != nil && *name != m.Name {
 			_, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET name = ?, version = ? WHERE id = ?`), *name, v, m.ID)
@@ -420,6 +429,9 @@ func (db *DB) UpdateMachine(ctx context.Context, a Actor, idOrName string, name 
 // version's signed manifest is on the server.
 func (db *DB) PinVersion(ctx context.Context, a Actor, idOrName, version string) (wire.Machine, Change, error) {
 	return db.mutateMachine(ctx, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
+		if m.State == wire.MachineRevoked {
+			return errRevokedStays(m)
+		}
 		if _, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET pinned_version = ?, version = ? WHERE id = ?`), version, v, m.ID); err != nil {
 			return err
 		}
