@@ -91,10 +91,12 @@ func (w *Web) auditRows(ctx context.Context, events []wire.AuditEvent) ([]auditR
 	if err != nil {
 		return nil, err
 	}
-	admins := map[string]string{}
-	tokens := map[string]string{}
+	// Admins and tokens are few: read once, and only when an event names one.
+	admins, tokens := map[string]string{}, map[string]string{}
+	var haveAdmins, haveTokens bool
 	for _, e := range events {
-		if strings.HasPrefix(e.Target, "adm_") && len(admins) == 0 {
+		switch {
+		case strings.HasPrefix(e.Target, "adm_") && !haveAdmins:
 			as, err := w.db.ListAdmins(ctx)
 			if err != nil {
 				return nil, err
@@ -102,8 +104,8 @@ func (w *Web) auditRows(ctx context.Context, events []wire.AuditEvent) ([]auditR
 			for _, a := range as {
 				admins[a.ID] = a.Name
 			}
-		}
-		if strings.HasPrefix(e.Target, "tok_") && len(tokens) == 0 {
+			haveAdmins = true
+		case strings.HasPrefix(e.Target, "tok_") && !haveTokens:
 			ts, err := w.db.ListTokens(ctx)
 			if err != nil {
 				return nil, err
@@ -111,6 +113,7 @@ func (w *Web) auditRows(ctx context.Context, events []wire.AuditEvent) ([]auditR
 			for _, t := range ts {
 				tokens[t.ID] = t.Prefix + "…"
 			}
+			haveTokens = true
 		}
 	}
 	out := make([]auditRow, 0, len(events))

@@ -40,8 +40,8 @@ func (w *Web) bulk(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	if back == "" || !strings.HasPrefix(back, "/machines") {
 		back = "/machines"
 	}
-	act, ok := bulkActions[r.PostFormValue("action")]
 	action := r.PostFormValue("action")
+	act, ok := bulkActions[action]
 	if !ok {
 		w.redirect(rw, r, back, "", "Choose what to do with the selected machines.")
 		return

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"go/version"
 	"hash/fnv"
 	"net/http"
 	"net/netip"
@@ -137,7 +138,7 @@ var sortKeys = map[string]func(a, b row) int{
 	"state":     func(a, b row) int { return cmp.Compare(stateRank[a.State], stateRank[b.State]) },
 	"last_seen": func(a, b row) int { return a.seen.Compare(b.seen) },
 	"os":        func(a, b row) int { return strings.Compare(a.OS, b.OS) },
-	"agent":     func(a, b row) int { return compareVersions(a.Agent, b.Agent) },
+	"agent":     func(a, b row) int { return version.Compare(a.Agent, b.Agent) },
 	"ip":        func(a, b row) int { return compareIPv4(a.IPv4, b.IPv4) },
 	"cpu":       func(a, b row) int { return cmp.Compare(a.cpu, b.cpu) },
 }
@@ -261,31 +262,14 @@ func (w *Web) list(r *http.Request, q listQuery) (listing, error) {
 	return l, nil
 }
 
-// compareVersions orders "1.10.0" after "1.9.2" (numeric parts as
-// numbers); anything else by its text.
-func compareVersions(a, b string) int {
-	pa, pb := strings.FieldsFunc(a, isSep), strings.FieldsFunc(b, isSep)
-	for i := 0; i < len(pa) && i < len(pb); i++ {
-		na, ea := strconv.Atoi(pa[i])
-		nb, eb := strconv.Atoi(pb[i])
-		if ea == nil && eb == nil {
-			if c := cmp.Compare(na, nb); c != 0 {
-				return c
-			}
-			continue
-		}
-		if c := strings.Compare(pa[i], pb[i]); c != 0 {
-			return c
-		}
-	}
-	return cmp.Compare(len(pa), len(pb))
-}
-
-func isSep(r rune) bool { return r == '.' || r == '-' || r == '+' || r == 'v' }
-
-// compareIPv4 orders dotted quads numerically.
+// compareIPv4 orders addresses numerically; a missing one sorts first.
 func compareIPv4(a, b string) int {
-	return compareVersions(a, b)
+	pa, errA := netip.ParseAddr(a)
+	pb, errB := netip.ParseAddr(b)
+	if errA != nil || errB != nil {
+		return strings.Compare(a, b)
+	}
+	return pa.Compare(pb)
 }
 
 // column is a sortable header of the machines table.
