@@ -425,19 +425,7 @@ func TestSingleSignOnApprovesAMachine(t *testing.T) {
 	if !strings.Contains(req, "alices-laptop") || !strings.Contains(req, `id="approve"`) {
 		t.Fatalf("the request page:\n%s", req)
 	}
-	resp, err := c.PostForm(base+"/e/"+ir.Code+"/approve", url.Values{"csrf": {csrfOf(req)}})
-	if done := body(t, resp, err); !strings.Contains(done, "Approved: alices-laptop joins the fleet") {
-		t.Fatalf("approve: %s", done)
-	}
-	waiter, _ := client.New(base, client.WithToken(ir.Secret))
-	en, done, err := waiter.WaitEnrollment(ctx, 0)
-	if err != nil || !done {
-		t.Fatalf("the waiting agent: %v %v", done, err)
-	}
-	mm, err := admin.Machine(ctx, en.MachineID)
-	if err != nil || mm.Owner != "alice@corp.example" {
-		t.Fatalf("owner: %+v %v", mm.Owner, err)
-	}
+	approveAndOwn(t, c, base, admin, ir, req, "alice@corp.example")
 	// A path elsewhere is never a place to go after signing in.
 	if page := get(t, http.DefaultClient, base+"/login?next=//evil.example/x"); strings.Contains(page, "evil.example") {
 		t.Fatal("an outside next was kept")
@@ -487,25 +475,14 @@ func TestSingleSignOnMember(t *testing.T) {
 	if p := html.UnescapeString(get(t, far, ir.URL)); !strings.Contains(p, "This request came from 127.0.0.1, and you are at 127.0.0.2") {
 		t.Errorf("a request read from another address carries no warning:\n%s", errorBox(p))
 	}
-	resp, err := c.PostForm(base+"/e/"+ir.Code+"/approve", url.Values{"csrf": {csrfOf(req)}})
-	if done := body(t, resp, err); !strings.Contains(done, "Approved: alices-laptop joins the fleet") {
-		t.Fatalf("a member's approval: %s", done)
-	}
-	waiter, _ := client.New(base, client.WithToken(ir.Secret))
-	en, done, err := waiter.WaitEnrollment(ctx, 0)
-	if err != nil || !done {
-		t.Fatalf("the waiting agent: %v %v", done, err)
-	}
-	if mm, err := admin.Machine(ctx, en.MachineID); err != nil || mm.Owner != "alice@corp.example" {
-		t.Fatalf("owner: %q %v", mm.Owner, err)
-	}
-	for _, p := range []string{"/machines", "/machines/" + en.MachineID, "/tokens", "/admins", "/audit", "/policy"} {
+	machineID := approveAndOwn(t, c, base, admin, ir, req, "alice@corp.example")
+	for _, p := range []string{"/machines", "/machines/" + machineID, "/tokens", "/admins", "/audit", "/policy"} {
 		resp, err := c.Get(base + p)
 		if page := body(t, resp, err); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "signed in as a member") {
 			t.Errorf("a member at %s: %d", p, resp.StatusCode)
 		}
 	}
-	resp, err = c.PostForm(base+"/tokens", url.Values{"csrf": {csrfOf(req)}})
+	resp, err := c.PostForm(base+"/tokens", url.Values{"csrf": {csrfOf(req)}})
 	if body(t, resp, err); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("a member creating a token: %d", resp.StatusCode)
 	}
@@ -528,4 +505,24 @@ func TestSingleSignOnMember(t *testing.T) {
 	if !strings.Contains(html.UnescapeString(audit), "role: member → admin") {
 		t.Errorf("the role change is not audited:\n%s", errorBox(audit))
 	}
+}
+
+// approveAndOwn approves the request ir from its page (req, read by c),
+// waits for the agent to get its credential and requires the machine's
+// owner to be owner. It returns the machine's ID.
+func approveAndOwn(t *testing.T, c *http.Client, base string, admin *client.Client, ir wire.InteractiveEnrollResponse, req, owner string) string {
+	t.Helper()
+	resp, err := c.PostForm(base+"/e/"+ir.Code+"/approve", url.Values{"csrf": {csrfOf(req)}})
+	if done := body(t, resp, err); !strings.Contains(done, "Approved: alices-laptop joins the fleet") {
+		t.Fatalf("approve: %s", done)
+	}
+	waiter, _ := client.New(base, client.WithToken(ir.Secret))
+	en, done, err := waiter.WaitEnrollment(context.Background(), 0)
+	if err != nil || !done {
+		t.Fatalf("the waiting agent: %v %v", done, err)
+	}
+	if mm, err := admin.Machine(context.Background(), en.MachineID); err != nil || mm.Owner != owner {
+		t.Fatalf("owner: %q %v, want %s", mm.Owner, err, owner)
+	}
+	return en.MachineID
 }
