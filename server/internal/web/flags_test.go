@@ -219,3 +219,54 @@ func TestAdminsPage(t *testing.T) {
 		t.Error("a deleted admin's key still works")
 	}
 }
+
+// Bad input to the bulk form, the audit dates and the admins form gets a
+// clear message and changes nothing.
+func TestConsoleFormsRefuseBadInput(t *testing.T) {
+	base, password, admin := server(t)
+	ctx := context.Background()
+	tok, _ := admin.CreateToken(ctx, wire.CreateTokenRequest{})
+	anon, _ := client.New(base)
+	en, err := anon.Enroll(ctx, wire.EnrollRequest{Token: tok.Secret, PublicKey: pubkey(), Hostname: "keep-1", OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := signedIn(t, base, password)
+	csrf := csrfOf(get(t, c, base+"/machines"))
+	post := func(path string, v url.Values) (int, string) {
+		v.Set("csrf", csrf)
+		resp, err := c.PostForm(base+path, v)
+		page := html.UnescapeString(body(t, resp, err))
+		return resp.StatusCode, page
+	}
+	many := make([]string, 501)
+	for i := range many {
+		many[i] = fmt.Sprintf("m_%d", i)
+	}
+	for what, c := range map[string]struct {
+		v    url.Values
+		want string
+	}{
+		"unknown action":     {url.Values{"action": {"format-disk"}, "id": {en.MachineID}, "confirm": {"yes"}}, "Choose what to do"},
+		"nothing selected":   {url.Values{"action": {"revoke"}, "confirm": {"yes"}}, "Select at least one machine"},
+		"too many":           {url.Values{"action": {"revoke"}, "id": many, "confirm": {"yes"}}, "At most 500 machines"},
+		"a tag with a space": {url.Values{"action": {"tag"}, "tag": {"two words"}, "id": {en.MachineID}, "confirm": {"yes"}}, "Tag:"},
+		"back elsewhere":     {url.Values{"action": {"bogus"}, "id": {en.MachineID}, "back": {"https://evil.example/"}}, "Choose what to do"},
+	} {
+		if _, page := post("/machines/bulk", c.v); !strings.Contains(page, c.want) || strings.Contains(page, "evil.example") {
+			t.Errorf("bulk, %s: the page does not say %q:\n%s", what, c.want, errorBox(page))
+		}
+	}
+	if m, err := admin.Machine(ctx, en.MachineID); err != nil || m.State != wire.MachineActive || len(m.Tags) != 0 {
+		t.Fatalf("bad bulk input changed the machine: %+v %v", m, err)
+	}
+	if resp, err := c.Get(base + "/audit?from=yesterday"); body(t, resp, err) == "" || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a malformed date: %d, want 400", resp.StatusCode)
+	}
+	if _, page := post("/admins", url.Values{"name": {"Bad Name!"}}); !strings.Contains(page, "name") || strings.Contains(page, "secret-0") {
+		t.Errorf("a malformed admin name:\n%s", errorBox(page))
+	}
+	if as, _ := admin.ListAdmins(ctx); len(as) != 1 {
+		t.Errorf("%d admins after a malformed name, want 1", len(as))
+	}
+}
