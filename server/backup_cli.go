@@ -130,16 +130,6 @@ only forgets the map history, so that agents get full maps.`,
 			if err != nil {
 				return err
 			}
-			if _, err := os.Stat(filepath.Join(dataDir, daemon.SocketName)); err == nil && force {
-				if cl, err := daemon.Client(dataDir); err == nil {
-					ctx, cancel := ctx()
-					_, serr := cl.ServerInfo(ctx)
-					cancel()
-					if serr == nil {
-						return fmt.Errorf("a server is running on %s: stop it first", dataDir)
-					}
-				}
-			}
 			f, err := os.Open(args[0])
 			if err != nil {
 				return err

@@ -31,6 +31,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/wirefleet/wirefleet/server/internal/datalock"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -60,7 +61,7 @@ type Manifest struct {
 // (a snapshot goes in its place) and the admin socket.
 func skip(rel string) bool {
 	base := path.Base(rel)
-	return rel == dbName || strings.HasPrefix(base, dbName+"-") || base == "wirefleet.sock" || strings.HasPrefix(base, ".tmp-")
+	return rel == dbName || strings.HasPrefix(base, dbName+"-") || base == "wirefleet.sock" || rel == datalock.Name || strings.HasPrefix(base, ".tmp-")
 }
 
 // Create writes a backup of the server whose database is db and whose
@@ -185,16 +186,99 @@ func fileSHA256(p string) (string, error) {
 // or with the wrong one.
 var ErrPassphrase = errors.New("backup: the backup is encrypted: give its passphrase (--passphrase-file), and the right one")
 
+// ErrNoDatabase is returned for a backup whose manifest lists no
+// database: restoring it would start an empty fleet with a new admin.
+var ErrNoDatabase = errors.New("backup: the backup holds no database (" + dbName + "); it is not a server backup, and restoring it would start an empty fleet")
+
 // Restore unpacks a backup into dataDir, which must not hold a database
-// yet unless force is set. Every file is checked against the manifest
-// before any is moved into place; then the restored database's map
-// history is forgotten (store.ForgetMapHistory) so that every agent gets a
-// full map. It returns the manifest.
-func Restore(ctx context.Context, r io.Reader, dataDir, passphrase string, force bool) (Manifest, error) {
-	var m Manifest
+// yet unless force is set. It returns the manifest.
+//
+// Nothing in dataDir changes until everything has been checked: the
+// archive is unpacked into a staging directory beside the files it
+// replaces (the same file system, so every move is a rename); each file
+// is checked against the manifest; the staged database is checked (a
+// sound SQLite file, a Wirefleet database, a schema this binary knows),
+// migrated and its map history forgotten (store.ForgetMapHistory, so
+// every agent gets a full map). Only then are the files swapped in, each
+// replaced file moved aside first; if any move fails, every move is
+// undone, and a directory restore created or found empty is left as it
+// was. The data directory's lock (see datalock) is held throughout, so
+// restore never runs under a live server.
+//
+// The data directory itself is never renamed: it is often a mount point
+// (a container volume), which cannot be.
+func Restore(ctx context.Context, r io.Reader, dataDir, passphrase string, force bool) (m Manifest, err error) {
+	created := false
+	if _, serr := os.Stat(dataDir); errors.Is(serr, fs.ErrNotExist) {
+		created = true
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return m, fmt.Errorf("backup: %w", err)
+	}
+	lock, err := datalock.Acquire(dataDir)
+	if err != nil {
+		if created {
+			os.Remove(dataDir)
+		}
+		return m, fmt.Errorf("backup: %w", err)
+	}
+	defer func() {
+		// The lock file goes if restore made it, and a failed restore
+		// leaves a directory it made gone, so that a retry needs no
+		// --force.
+		lock.Release(true)
+		if err != nil && created {
+			os.Remove(dataDir)
+		}
+	}()
 	if _, err := os.Stat(filepath.Join(dataDir, dbName)); err == nil && !force {
 		return m, fmt.Errorf("backup: %s already holds a database; restore into an empty directory, or give --force to replace it (stop the server first)", dataDir)
 	}
+	stage, err := os.MkdirTemp(dataDir, ".tmp-restore-")
+	if err != nil {
+		return m, fmt.Errorf("backup: %w", err)
+	}
+	defer os.RemoveAll(stage)
+	if m, err = unpack(r, stage, passphrase); err != nil {
+		return m, err
+	}
+	staged := filepath.Join(stage, dbName)
+	if _, err := store.CheckFile(ctx, staged); err != nil {
+		return m, fmt.Errorf("backup: the backup's database cannot be restored: %w", err)
+	}
+	db, err := store.Open(ctx, "sqlite://"+staged)
+	if err != nil {
+		return m, fmt.Errorf("backup: the backup's database does not open: %w", err)
+	}
+	err = db.ForgetMapHistory(ctx, MapJump)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return m, fmt.Errorf("backup: %w", err)
+	}
+	names := make([]string, 0, len(m.Files)+2)
+	for n := range m.Files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	// A replaced database's journal must not be replayed onto the
+	// restored one: it is moved aside with the database, and the staged
+	// database's own journal (if closing left one) moves in with it.
+	for _, side := range []string{"-wal", "-shm"} {
+		names = append(names, dbName+side)
+	}
+	if err := swapIn(stage, dataDir, names); err != nil {
+		return m, err
+	}
+	return m, nil
+}
+
+// unpack reads a backup (decrypting it with passphrase when it is
+// encrypted) into stage, checking every file against the manifest, and
+// returns the manifest.
+func unpack(r io.Reader, stage, passphrase string) (Manifest, error) {
+	var m Manifest
 	br := bufio.NewReader(r)
 	head, _ := br.Peek(len(ageHeader))
 	var in io.Reader = br
@@ -216,14 +300,6 @@ func Restore(ctx context.Context, r io.Reader, dataDir, passphrase string, force
 	if err != nil {
 		return m, fmt.Errorf("backup: not a wirefleet backup (%v)", err)
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return m, fmt.Errorf("backup: %w", err)
-	}
-	stage, err := os.MkdirTemp(dataDir, ".tmp-restore-")
-	if err != nil {
-		return m, fmt.Errorf("backup: %w", err)
-	}
-	defer os.RemoveAll(stage)
 	tr := tar.NewReader(gz)
 	seen := map[string]bool{}
 	for i := 0; ; i++ {
@@ -238,20 +314,17 @@ func Restore(ctx context.Context, r io.Reader, dataDir, passphrase string, force
 			if h.Name != manifestName {
 				return m, errors.New("backup: not a wirefleet backup (no manifest first)")
 			}
-			b, err := io.ReadAll(io.LimitReader(tr, 1<<20))
-			if err != nil {
-				return m, fmt.Errorf("backup: the archive is damaged: %w", err)
+			if m, err = readManifest(tr, h.Size, m.Encrypted); err != nil {
+				return m, err
 			}
-			enc := m.Encrypted
-			if err := json.Unmarshal(b, &m); err != nil || m.Format != Format {
-				return m, fmt.Errorf("backup: manifest of format %d, this server reads format %d (%v)", m.Format, Format, err)
+			if m.Files[dbName] == "" {
+				return m, ErrNoDatabase
 			}
-			m.Encrypted = enc
 			continue
 		}
 		name := h.Name
 		want, ok := m.Files[name]
-		if !ok || !fs.ValidPath(name) || h.Typeflag != tar.TypeReg || seen[name] {
+		if !ok || !fs.ValidPath(name) || h.Typeflag != tar.TypeReg || seen[name] || skip(name) && name != dbName {
 			return m, fmt.Errorf("backup: unexpected entry %q in the archive", name)
 		}
 		seen[name] = true
@@ -263,35 +336,157 @@ func Restore(ctx context.Context, r io.Reader, dataDir, passphrase string, force
 			return m, fmt.Errorf("backup: %s: %w", name, err)
 		}
 	}
+	if len(seen) == 0 && m.Files == nil {
+		return m, errors.New("backup: not a wirefleet backup (the archive is empty)")
+	}
 	for n := range m.Files {
 		if !seen[n] {
 			return m, fmt.Errorf("backup: the archive is cut short: %s is missing", n)
 		}
 	}
-	// All there and whole: move into place.
-	for n := range m.Files {
-		dst := filepath.Join(dataDir, filepath.FromSlash(n))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-			return m, fmt.Errorf("backup: %w", err)
+	return m, nil
+}
+
+// maxManifest bounds the manifest a restore reads.
+const maxManifest = 1 << 20
+
+// readManifest reads and checks the manifest, at most maxManifest bytes.
+func readManifest(r io.Reader, size int64, encrypted bool) (Manifest, error) {
+	var m Manifest
+	if size > maxManifest {
+		return m, fmt.Errorf("backup: the manifest is %d bytes, more than the %d a backup's manifest can be: not a wirefleet backup", size, maxManifest)
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxManifest+1))
+	if err != nil {
+		return m, fmt.Errorf("backup: the archive is damaged: %w", err)
+	}
+	if len(b) > maxManifest {
+		return m, fmt.Errorf("backup: the manifest is more than the %d bytes a backup's manifest can be: not a wirefleet backup", maxManifest)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("backup: the manifest is not valid JSON (%v): not a wirefleet backup", err)
+	}
+	if m.Format != Format {
+		return m, fmt.Errorf("backup: manifest of format %d, this server reads format %d", m.Format, Format)
+	}
+	m.Encrypted = encrypted
+	return m, nil
+}
+
+// swapIn moves the named files from stage into dataDir. Every file it
+// replaces is first moved aside; a name whose place is taken by a
+// directory (or whose parent is a file) is refused before anything
+// moves; and if a rename still fails half-way, every move made so far is
+// undone in reverse, so dataDir is as it was.
+func swapIn(stage, dataDir string, names []string) error {
+	for _, n := range names {
+		if _, err := os.Lstat(filepath.Join(stage, filepath.FromSlash(n))); err != nil {
+			continue // a journal that is not there
 		}
-		if n == dbName {
-			for _, side := range []string{"-wal", "-shm"} {
-				os.Remove(dst + side) // a replaced database's journal must not be replayed onto the restored one
+		if err := placeFree(dataDir, n); err != nil {
+			return err
+		}
+	}
+	aside, err := os.MkdirTemp(dataDir, ".tmp-replaced-")
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	keepAside := false
+	defer func() {
+		if !keepAside {
+			os.RemoveAll(aside)
+		}
+	}()
+	type move struct{ from, to string }
+	var done []move
+	var dirs []string // directories made, to remove on undo
+	undo := func(cause error) error {
+		var errs []error
+		for i := len(done) - 1; i >= 0; i-- {
+			if err := os.Rename(done[i].to, done[i].from); err != nil {
+				errs = append(errs, err)
 			}
 		}
-		if err := os.Rename(filepath.Join(stage, filepath.FromSlash(n)), dst); err != nil {
-			return m, fmt.Errorf("backup: %w", err)
+		for i := len(dirs) - 1; i >= 0; i-- {
+			os.Remove(dirs[i])
+		}
+		if len(errs) > 0 {
+			keepAside = true
+			return fmt.Errorf("backup: %w; undoing it failed too, the files moved aside are in %s: %v", cause, aside, errors.Join(errs...))
+		}
+		return fmt.Errorf("backup: %w; nothing was changed", cause)
+	}
+	rename := func(from, to string) error {
+		if err := mkdirs(filepath.Dir(to), &dirs); err != nil {
+			return err
+		}
+		if err := os.Rename(from, to); err != nil {
+			return err
+		}
+		done = append(done, move{from, to})
+		return nil
+	}
+	for _, n := range names {
+		src := filepath.Join(stage, filepath.FromSlash(n))
+		dst := filepath.Join(dataDir, filepath.FromSlash(n))
+		if _, err := os.Lstat(dst); err == nil {
+			if err := rename(dst, filepath.Join(aside, filepath.FromSlash(n))); err != nil {
+				return undo(err)
+			}
+		}
+		if _, err := os.Lstat(src); err != nil {
+			continue
+		}
+		if err := rename(src, dst); err != nil {
+			return undo(err)
 		}
 	}
-	db, err := store.Open(ctx, "sqlite://"+filepath.Join(dataDir, dbName))
-	if err != nil {
-		return m, fmt.Errorf("backup: the restored database does not open: %w", err)
+	return nil
+}
+
+// placeFree checks that dataDir/name can become a file: it is not a
+// directory, and none of its parents is a file.
+func placeFree(dataDir, name string) error {
+	p := dataDir
+	parts := strings.Split(name, "/")
+	for i, part := range parts {
+		p = filepath.Join(p, part)
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+		last := i == len(parts)-1
+		if last && fi.IsDir() || !last && !fi.IsDir() {
+			return fmt.Errorf("backup: %s is in the way of the backup's %s (a %s where the backup has a %s); move it away and restore again. Nothing was changed",
+				p, name, kind(fi), map[bool]string{true: "file", false: "directory"}[last])
+		}
 	}
-	defer db.Close()
-	if err := db.ForgetMapHistory(ctx, MapJump); err != nil {
-		return m, fmt.Errorf("backup: %w", err)
+	return nil
+}
+
+func kind(fi fs.FileInfo) string {
+	if fi.IsDir() {
+		return "directory"
 	}
-	return m, nil
+	return "file"
+}
+
+// mkdirs makes dir and its missing parents, recording each one made.
+func mkdirs(dir string, made *[]string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := mkdirs(filepath.Dir(dir), made); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	*made = append(*made, dir)
+	return nil
 }
 
 // writeChecked writes r to path and checks its SHA-256.

@@ -38,6 +38,7 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/relay"
 	"github.com/wirefleet/wirefleet/server/internal/releases"
 	"github.com/wirefleet/wirefleet/server/internal/sso"
+	"github.com/wirefleet/wirefleet/server/internal/datalock"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 	"github.com/wirefleet/wirefleet/server/internal/stunserver"
 	"github.com/wirefleet/wirefleet/server/internal/tlsutil"
@@ -149,10 +150,11 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if len(o.ACME.Domains) > 0 && (o.InsecureHTTP || o.TLSCert != "") {
 		return errors.New("daemon: --acme-domain obtains the certificate itself: drop --tls-cert/--insecure-http")
 	}
-	db, err := openStore(ctx, &o)
+	lock, db, err := openStore(ctx, &o)
 	if err != nil {
 		return err
 	}
+	defer lock.Release(false)
 	defer db.Close()
 
 	// Listen first: the URL and pin printed below must be the real ones,
@@ -290,22 +292,32 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	return nil
 }
 
-// openStore prepares the data dir (owner-only) and opens the database,
-// SQLite in the data dir unless o.DB names another.
-func openStore(ctx context.Context, o *Options) (*store.DB, error) {
+// openStore prepares the data dir (owner-only), takes its lock (one
+// server per data directory; restore refuses while it is held) and opens
+// the database, SQLite in the data dir unless o.DB names another.
+func openStore(ctx context.Context, o *Options) (*datalock.Lock, *store.DB, error) {
 	if o.DataDir == "" {
-		return nil, errors.New("daemon: --data-dir is required")
+		return nil, nil, errors.New("daemon: --data-dir is required")
 	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("daemon: create data dir: %w", err)
+		return nil, nil, fmt.Errorf("daemon: create data dir: %w", err)
 	}
 	if err := os.Chmod(o.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("daemon: restrict data dir: %w", err)
+		return nil, nil, fmt.Errorf("daemon: restrict data dir: %w", err)
+	}
+	lock, err := datalock.Acquire(o.DataDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("daemon: %w", err)
 	}
 	if o.DB == "" {
 		o.DB = "sqlite://" + filepath.Join(o.DataDir, "wirefleet.db")
 	}
-	return store.Open(ctx, o.DB)
+	db, err := store.Open(ctx, o.DB)
+	if err != nil {
+		lock.Release(false)
+		return nil, nil, err
+	}
+	return lock, db, nil
 }
 
 // startHub loads the network map and runs the hub until hubCtx ends.

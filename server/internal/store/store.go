@@ -507,3 +507,45 @@ func KnownSchema() int {
 	}
 	return known
 }
+
+// CheckFile looks at a SQLite file without changing it: that it is a
+// SQLite database whose pages are sound (quick_check), that it is a
+// Wirefleet database (its schema_migrations and machines tables), and
+// that this binary can run it (a schema version no newer than
+// KnownSchema, else a *NewerSchemaError). It returns the schema version.
+// Restore calls it before anything in a data directory moves.
+func CheckFile(ctx context.Context, path string) (int, error) {
+	if _, err := os.Stat(path); err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	c, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=query_only(1)")
+	if err != nil {
+		return 0, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	defer c.Close()
+	var problem string
+	if err := c.QueryRowContext(ctx, `PRAGMA quick_check(1)`).Scan(&problem); err != nil {
+		return 0, fmt.Errorf("store: %s is not a SQLite database: %w", filepath.Base(path), err)
+	}
+	if problem != "ok" {
+		return 0, fmt.Errorf("store: %s is damaged (quick_check: %s)", filepath.Base(path), problem)
+	}
+	var tables int
+	if err := c.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('schema_migrations', 'machines')`).Scan(&tables); err != nil {
+		return 0, fmt.Errorf("store: read %s: %w", filepath.Base(path), err)
+	}
+	if tables != 2 {
+		return 0, fmt.Errorf("store: %s is a SQLite database but not a Wirefleet one (no schema_migrations and machines tables)", filepath.Base(path))
+	}
+	var v sql.NullInt64
+	if err := c.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: schema version of %s: %w", filepath.Base(path), err)
+	}
+	if !v.Valid || v.Int64 < 1 {
+		return 0, fmt.Errorf("store: %s has no schema version: not a Wirefleet database", filepath.Base(path))
+	}
+	if known := KnownSchema(); int(v.Int64) > known {
+		return int(v.Int64), &NewerSchemaError{Database: int(v.Int64), Known: known}
+	}
+	return int(v.Int64), nil
+}
