@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/murmur3"
 
 	"github.com/wirefleet/wirefleet/pkg/version"
+	"github.com/wirefleet/wirefleet/pkg/jsonkeys"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -174,6 +175,10 @@ func checkType(typ string, v json.RawMessage) error {
 	var x any
 	if err := json.Unmarshal(v, &x); err != nil {
 		return fmt.Errorf("not JSON: %v", err)
+	}
+	if err := jsonkeys.Check(v, nil); err != nil {
+		// Two SDKs could read {"a":1,"a":2} differently.
+		return err
 	}
 	ok := false
 	switch typ {

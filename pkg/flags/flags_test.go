@@ -118,14 +118,16 @@ func TestValidate(t *testing.T) {
 		"bad version":    {Key: "k", Type: wire.FlagNumber, Default: json.RawMessage(`1`), Rules: []wire.FlagRule{{Value: json.RawMessage(`2`), MinVersion: "latest"}}},
 		"object default": {Key: "k", Type: wire.FlagObject, Default: json.RawMessage(`[1]`)},
 		// Found by hostile testing: accepted before.
-		"5,000-deep default":       {Key: "k", Type: wire.FlagObject, Default: json.RawMessage(strings.Repeat(`{"a":`, 5000) + "1" + strings.Repeat("}", 5000))},
-		"33-deep default":          {Key: "k", Type: wire.FlagObject, Default: json.RawMessage(strings.Repeat(`{"a":`, 33) + "1" + strings.Repeat("}", 33))},
-		"20 KiB default":           {Key: "k", Type: wire.FlagString, Default: json.RawMessage(`"` + strings.Repeat("x", 20<<10) + `"`)},
-		"description with CR/LF":   {Key: "k", Type: wire.FlagBoolean, Default: json.RawMessage(`true`), Description: "fine\r\nforged"},
-		"description with RLO":     {Key: "k", Type: wire.FlagBoolean, Default: json.RawMessage(`true`), Description: "\u202etxt.exe"},
-		"description of 501 bytes": {Key: "k", Type: wire.FlagBoolean, Default: json.RawMessage(`true`), Description: strings.Repeat("d", 501)},
-		"rule tag with a newline":  {Key: "k", Type: wire.FlagNumber, Default: json.RawMessage(`1`), Rules: []wire.FlagRule{{Value: json.RawMessage(`2`), Tags: []string{"env\nprod"}}}},
-		"rule variant with a RLO":  {Key: "k", Type: wire.FlagNumber, Default: json.RawMessage(`1`), Rules: []wire.FlagRule{{Value: json.RawMessage(`2`), Variant: "\u202eon"}}},
+		"5,000-deep default":         {Key: "k", Type: wire.FlagObject, Default: json.RawMessage(strings.Repeat(`{"a":`, 5000) + "1" + strings.Repeat("}", 5000))},
+		"33-deep default":            {Key: "k", Type: wire.FlagObject, Default: json.RawMessage(strings.Repeat(`{"a":`, 33) + "1" + strings.Repeat("}", 33))},
+		"20 KiB default":             {Key: "k", Type: wire.FlagString, Default: json.RawMessage(`"` + strings.Repeat("x", 20<<10) + `"`)},
+		"description with CR/LF":     {Key: "k", Type: wire.FlagBoolean, Default: json.RawMessage(`true`), Description: "fine\r\nforged"},
+		"description with RLO":       {Key: "k", Type: wire.FlagBoolean, Default: json.RawMessage(`true`), Description: "\u202etxt.exe"},
+		"description of 501 bytes":   {Key: "k", Type: wire.FlagBoolean, Default: json.RawMessage(`true`), Description: strings.Repeat("d", 501)},
+		"rule tag with a newline":    {Key: "k", Type: wire.FlagNumber, Default: json.RawMessage(`1`), Rules: []wire.FlagRule{{Value: json.RawMessage(`2`), Tags: []string{"env\nprod"}}}},
+		"a key twice in the default": {Key: "k", Type: wire.FlagObject, Default: json.RawMessage(`{"mode":"safe","mode":"unsafe"}`)},
+		"a key twice in a rule":      {Key: "k", Type: wire.FlagObject, Default: json.RawMessage(`{}`), Rules: []wire.FlagRule{{Value: json.RawMessage(`{"a":{"b":1,"b":2}}`)}}},
+		"rule variant with a RLO":    {Key: "k", Type: wire.FlagNumber, Default: json.RawMessage(`1`), Rules: []wire.FlagRule{{Value: json.RawMessage(`2`), Variant: "\u202eon"}}},
 	} {
 		if err := Validate(f); wire.ErrorCode(err) != wire.CodeInvalidArgument {
 			t.Errorf("%s: %v, want invalid_argument", name, err)

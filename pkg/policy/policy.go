@@ -46,6 +46,7 @@ import (
 	"sync"
 
 	"github.com/tailscale/hujson"
+	"github.com/wirefleet/wirefleet/pkg/jsonkeys"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -263,7 +264,24 @@ func parse(text []byte, fleet []Machine, tests bool) (*Policy, error) {
 	}
 	std := v.Clone()
 	std.Standardize() // comments become spaces: offsets stay those of text
-	dec := json.NewDecoder(bytes.NewReader(std.Pack()))
+	packed := std.Pack()
+	// encoding/json keeps the last of two equal keys and matches keys
+	// case-insensitively: {"rules":[],"rules":[allow-all]} would pass
+	// review as an empty policy. Every such key is a problem.
+	if bad := jsonkeys.All(packed, &Document{}); len(bad) > 0 {
+		var ps []Problem
+		for _, b := range bad {
+			l, c := position(text, int(b.Offset))
+			msg := fmt.Sprintf("%q must be written %q: a key in another case is read as the same field, so a second spelling could hide the first", b.Key, b.Want)
+			if b.Kind == jsonkeys.Duplicate {
+				fl, fc := position(text, int(b.First))
+				msg = fmt.Sprintf("%q appears twice in one object (first at line %d, column %d): JSON readers keep only one of them", b.Key, fl, fc)
+			}
+			ps = append(ps, Problem{Line: l, Col: c, Msg: msg})
+		}
+		return nil, &Error{ps}
+	}
+	dec := json.NewDecoder(bytes.NewReader(packed))
 	dec.DisallowUnknownFields()
 	var doc Document
 	if err := dec.Decode(&doc); err != nil {

@@ -119,6 +119,10 @@ func TestProblemsArePositioned(t *testing.T) {
 		{"failing test", "{\"tags\": [\"tag:a\", \"tag:b\"], \"rules\": [{\"src\": [\"tag:a\"], \"dst\": [\"tag:b\"], \"ports\": [\"22\"]}],\n \"tests\": [{\"src\": \"tag:a\", \"accept\": [\"tag:b:22\", \"tag:b:23\"]}]}", `"tag:b:23"`, "test failed: tag:a cannot reach tag:b:23"},
 		{"contradicting test", "{\"tags\": [\"tag:a\"], \"rules\": [{\"src\": [\"*\"], \"dst\": [\"*\"]}],\n \"tests\": [{\"src\": \"tag:a\", \"deny\": [\"tag:a:22\"]}]}", `"tag:a:22"`, "test failed: tag:a can reach tag:a:22, which the test denies"},
 		{"bad test target", "{\"tags\": [\"tag:a\"], \"rules\": [],\n \"tests\": [{\"src\": \"tag:a\", \"accept\": [\"tag:a\"]}]}", `"tag:a"]}]}`, "SELECTOR:PORT"},
+		{"a second rules hides an allow-all", "{\"rules\": [],\n \"rules\": [{\"src\": [\"*\"], \"dst\": [\"*\"]}]}", `"rules": [{`, `"rules" appears twice in one object (first at line 1, column 2)`},
+		{"a second src widens a rule", "{\"tags\": [\"tag:a\"], \"rules\": [{\"src\": [\"tag:a\"], \"dst\": [\"tag:a\"], \"src\": [\"*\"]}]}", `"src": ["*"]`, `"src" appears twice`},
+		{"upper-case key", "{\"RULES\": [{\"src\": [\"*\"], \"dst\": [\"*\"]}]}", `"RULES"`, `"RULES" must be written "rules"`},
+		{"a group named twice", "{\"groups\": {\"group:a\": [], \"group:a\": [\"*\"]}, \"rules\": []}", `"group:a": ["*"]`, `"group:a" appears twice`},
 		{"test names an unknown machine", "{\"rules\": [],\n \"tests\": [{\"src\": \"machine:ghost\", \"deny\": [\"100.64.0.1:22\"]}]}", `"100.64.0.1:22"`, `no machine named "ghost"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,6 +19,7 @@ type Code string
 const (
 	CodeInvalidJSON      Code = "invalid_json"       // body is not valid JSON or has wrong types
 	CodeUnknownField     Code = "unknown_field"      // body has a field the server does not know
+	CodeDuplicateField   Code = "duplicate_field"    // body gives one field twice in an object
 	CodeBodyTooLarge     Code = "body_too_large"     // body exceeds the size limit
 	CodeInvalidArgument  Code = "invalid_argument"   // a field has a value that is not allowed
 	CodeInvalidPublicKey Code = "invalid_public_key" // not a base64 32-byte WireGuard key
@@ -52,7 +53,7 @@ const (
 // which status an error code travels with.
 func (c Code) Status() int {
 	switch c {
-	case CodeInvalidJSON, CodeUnknownField, CodeInvalidArgument, CodeInvalidPublicKey, CodeInvalidName, CodePolicyInvalid:
+	case CodeInvalidJSON, CodeUnknownField, CodeDuplicateField, CodeInvalidArgument, CodeInvalidPublicKey, CodeInvalidName, CodePolicyInvalid:
 		return http.StatusBadRequest
 	case CodeBodyTooLarge:
 		return http.StatusRequestEntityTooLarge

@@ -55,9 +55,19 @@ func TestOFREPSingleBulkErrorsAndETag(t *testing.T) {
 	if rec := post(t, h, "/ofrep/v1/evaluate/flags/nope", `{}`); rec.Code != 404 || !strings.Contains(rec.Body.String(), `"errorCode":"FLAG_NOT_FOUND"`) {
 		t.Fatalf("missing flag: %d %s", rec.Code, rec.Body)
 	}
-	for _, bad := range []string{`{"context":`, `[1]`, `{"context":{"targetingKey":7}}`} {
-		if rec := post(t, h, "/ofrep/v1/evaluate/flags/new-ui", bad); rec.Code != 400 || !strings.Contains(rec.Body.String(), `"errorCode":"PARSE_ERROR"`) {
-			t.Fatalf("bad body %s: %d %s", bad, rec.Code, rec.Body)
+	for _, bad := range []struct{ body, code string }{
+		{`{"context":`, "PARSE_ERROR"},
+		{`[1]`, "PARSE_ERROR"},
+		{`{"context":{"targetingKey":"a","targetingKey":"b"}}`, "PARSE_ERROR"},
+		{`{"context":{},"CONTEXT":{}}`, "PARSE_ERROR"},
+		{`{"context":{"targetingKey":7}}`, "INVALID_CONTEXT"},
+		{`{"context":{"targetingKey":{"id":"u"}}}`, "INVALID_CONTEXT"},
+		{`{"context":[1]}`, "INVALID_CONTEXT"},
+	} {
+		for _, path := range []string{"/ofrep/v1/evaluate/flags/new-ui", "/ofrep/v1/evaluate/flags"} {
+			if rec := post(t, h, path, bad.body); rec.Code != 400 || !strings.Contains(rec.Body.String(), `"errorCode":"`+bad.code+`"`) {
+				t.Errorf("%s %s: %d %s, want 400 %s", path, bad.body, rec.Code, rec.Body, bad.code)
+			}
 		}
 	}
 	if rec := post(t, h, "/ofrep/v1/evaluate/flags/new-ui", ""); rec.Code != 200 {
@@ -72,6 +82,15 @@ func TestOFREPSingleBulkErrorsAndETag(t *testing.T) {
 	}
 	if rec := post(t, h, "/ofrep/v1/evaluate/flags", `{"context":{}}`, "If-None-Match", etag); rec.Code != 304 {
 		t.Fatalf("bulk with matching If-None-Match: %d", rec.Code)
+	}
+	// RFC 9110's weak comparison: a weak tag, a list, and "*" match too.
+	for _, inm := range []string{"W/" + etag, `"other", ` + etag, `W/"other",W/` + etag, "*"} {
+		if rec := post(t, h, "/ofrep/v1/evaluate/flags", `{"context":{}}`, "If-None-Match", inm); rec.Code != 304 {
+			t.Errorf("bulk with If-None-Match %s: %d, want 304", inm, rec.Code)
+		}
+	}
+	if rec := post(t, h, "/ofrep/v1/evaluate/flags", `{"context":{}}`, "If-None-Match", `"other", W/"else"`); rec.Code != 200 {
+		t.Errorf("bulk with other tags: %d, want 200", rec.Code)
 	}
 	// Time passing changes nothing the answer says: still 304 (before, the
 	// ETag hashed staleSeconds and changed every second).

@@ -10,7 +10,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/wirefleet/wirefleet/pkg/jsonkeys"
 )
 
 // Reasons for values served without the server's confirmation.
@@ -21,9 +24,10 @@ const (
 
 // OFREP error codes (spec v0.3.0).
 const (
-	codeParse    = "PARSE_ERROR"
-	codeNotFound = "FLAG_NOT_FOUND"
-	codeGeneral  = "GENERAL"
+	codeParse          = "PARSE_ERROR"
+	codeInvalidContext = "INVALID_CONTEXT"
+	codeNotFound       = "FLAG_NOT_FOUND"
+	codeGeneral        = "GENERAL"
 )
 
 type ofrepRequest struct {
@@ -74,28 +78,62 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// contextError is a request the protocol answers with 400 and a code:
+// PARSE_ERROR for a body that is not one JSON object (or repeats a key,
+// which two readers could resolve differently), INVALID_CONTEXT for a
+// context of the wrong shape.
+type contextError struct{ code, details string }
+
+func (e *contextError) Error() string { return e.details }
+
 // readContext parses an OFREP request body; an empty body is an empty
 // context.
-func readContext(r *http.Request) (string, error) {
+func readContext(r *http.Request) (string, *contextError) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
 	if err != nil {
-		return "", err
+		return "", &contextError{codeParse, err.Error()}
 	}
 	if len(body) > 64<<10 {
-		return "", errors.New("request body larger than 64 KiB")
+		return "", &contextError{codeParse, "request body larger than 64 KiB"}
 	}
 	if len(body) == 0 {
 		return "", nil
 	}
-	var req ofrepRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		return "", fmt.Errorf("invalid JSON: %v", err)
+	var raw struct {
+		Context json.RawMessage `json:"context"`
 	}
-	tk, _ := req.Context["targetingKey"].(string)
-	if v, present := req.Context["targetingKey"]; present && tk == "" && v != nil {
-		return "", errors.New("targetingKey must be a string")
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return "", &contextError{codeParse, fmt.Sprintf("invalid JSON: %v", err)}
+	}
+	if err := jsonkeys.Check(body, &raw); err != nil {
+		return "", &contextError{codeParse, err.Error()}
+	}
+	var req ofrepRequest
+	if len(raw.Context) > 0 && string(raw.Context) != "null" {
+		if err := json.Unmarshal(raw.Context, &req.Context); err != nil {
+			return "", &contextError{codeInvalidContext, "context must be an object"}
+		}
+	}
+	v, present := req.Context["targetingKey"]
+	tk, isString := v.(string)
+	if present && v != nil && !isString {
+		return "", &contextError{codeInvalidContext, "targetingKey must be a string"}
 	}
 	return tk, nil
+}
+
+// etagMatches reports whether an If-None-Match header names etag, by the
+// weak comparison RFC 9110 (13.1.2) prescribes for it: "*", a list of
+// tags, and W/ prefixes all count.
+func etagMatches(header, etag string) bool {
+	want := strings.TrimPrefix(etag, "W/")
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == want {
+			return true
+		}
+	}
+	return false
 }
 
 // Handler serves OFREP single and bulk evaluation from the store.
@@ -103,9 +141,9 @@ func Handler(s *Store) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /ofrep/v1/evaluate/flags/{key}", func(w http.ResponseWriter, r *http.Request) {
 		key := r.PathValue("key")
-		tk, err := readContext(r)
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, ofrepError{Key: key, ErrorCode: codeParse, ErrorDetails: err.Error()})
+		tk, cerr := readContext(r)
+		if cerr != nil {
+			writeJSON(w, http.StatusBadRequest, ofrepError{Key: key, ErrorCode: cerr.code, ErrorDetails: cerr.details})
 			return
 		}
 		e, ok := s.Evaluate(key, tk)
@@ -116,9 +154,9 @@ func Handler(s *Store) http.Handler {
 		writeJSON(w, http.StatusOK, toOFREP(e))
 	})
 	mux.HandleFunc("POST /ofrep/v1/evaluate/flags", func(w http.ResponseWriter, r *http.Request) {
-		tk, err := readContext(r)
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, ofrepError{ErrorCode: codeParse, ErrorDetails: err.Error()})
+		tk, cerr := readContext(r)
+		if cerr != nil {
+			writeJSON(w, http.StatusBadRequest, ofrepError{ErrorCode: cerr.code, ErrorDetails: cerr.details})
 			return
 		}
 		all := s.EvaluateAll(tk)
@@ -135,7 +173,7 @@ func Handler(s *Store) http.Handler {
 		}
 		etag := bulkETag(out.Flags)
 		w.Header().Set("ETag", etag)
-		if r.Header.Get("If-None-Match") == etag {
+		if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}

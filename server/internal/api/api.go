@@ -8,6 +8,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wirefleet/wirefleet/pkg/jsonkeys"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
@@ -226,34 +228,44 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 // anything else that reads protocol bodies.
 func DecodeStrict(rd io.Reader, v any) error { return decodeLimit(rd, v, wire.MaxBodyBytes) }
 
-// decodeLimit is DecodeStrict with a size limit of its own.
+// decodeLimit is DecodeStrict with a size limit of its own. Beyond what
+// encoding/json refuses, a key given twice or in another case than the
+// field's ({"tags":[…],"tags":[]}, {"Tags":…}) is refused: the decoder
+// would silently keep one of them, and a reviewed body could hide a
+// second value behind the first.
 func decodeLimit(rd io.Reader, v any, limit int64) error {
-	dec := json.NewDecoder(io.LimitReader(rd, limit+1))
+	body, err := io.ReadAll(io.LimitReader(rd, limit+1))
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr), err == nil && int64(len(body)) > limit:
+		return wire.Errorf(wire.CodeBodyTooLarge, "request body larger than %d bytes", limit)
+	case err != nil:
+		return wire.Errorf(wire.CodeInvalidJSON, "request body could not be read: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	if err == nil {
 		if _, terr := dec.Token(); terr != io.EOF {
 			return wire.Errorf(wire.CodeInvalidJSON, "request body must hold exactly one JSON value")
 		}
-		if dec.InputOffset() > limit {
-			return wire.Errorf(wire.CodeBodyTooLarge, "request body larger than %d bytes", limit)
+		var p *jsonkeys.Problem
+		if errors.As(jsonkeys.Check(body, v), &p) {
+			if p.Kind == jsonkeys.Case {
+				return wire.Errorf(wire.CodeUnknownField, "unknown field %q at byte %d: write it %q (fields are matched exactly)", p.Key, p.Offset, p.Want)
+			}
+			return wire.Errorf(wire.CodeDuplicateField, "field %q at byte %d was given before, at byte %d: give each field once", p.Key, p.Offset, p.First)
 		}
 		return nil
 	}
 	var (
-		maxErr  *http.MaxBytesError
 		synErr  *json.SyntaxError
 		typeErr *json.UnmarshalTypeError
 	)
 	switch {
-	case errors.As(err, &maxErr):
-		return wire.Errorf(wire.CodeBodyTooLarge, "request body larger than %d bytes", limit)
 	case errors.Is(err, io.EOF):
 		return wire.Errorf(wire.CodeInvalidJSON, "request body is empty")
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		if dec.InputOffset() >= limit {
-			return wire.Errorf(wire.CodeBodyTooLarge, "request body larger than %d bytes", limit)
-		}
 		return wire.Errorf(wire.CodeInvalidJSON, "request body ends in the middle of a JSON value")
 	case errors.As(err, &synErr):
 		return wire.Errorf(wire.CodeInvalidJSON, "malformed JSON at byte %d", synErr.Offset)

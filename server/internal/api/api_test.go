@@ -321,6 +321,8 @@ func TestBadInputIsRefusedWithStableCodesAndWritesNothing(t *testing.T) {
 		{"two values", good(nil) + good(nil), 400, wire.CodeInvalidJSON},
 		{"unknown field", good(func(m map[string]any) { m["admin"] = true }), 400, wire.CodeUnknownField},
 		{"wrong type", good(func(m map[string]any) { m["hostname"] = 42 }), 400, wire.CodeInvalidJSON},
+		{"a field twice", strings.TrimSuffix(good(nil), "}") + `,"hostname":"other"}`, 400, wire.CodeDuplicateField},
+		{"a field in upper case", strings.Replace(good(nil), `"hostname"`, `"HOSTNAME"`, 1), 400, wire.CodeUnknownField},
 		{"10 MB body", huge, 413, wire.CodeBodyTooLarge},
 		{"malformed token", good(func(m map[string]any) { m["token"] = "wfe_short" }), 401, wire.CodeTokenInvalid},
 		{"unknown token", good(func(m map[string]any) { m["token"] = "wfe_" + strings.Repeat("a", 52) }), 401, wire.CodeTokenInvalid},

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/wirefleet/wirefleet/pkg/jsonkeys"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
@@ -66,6 +67,10 @@ func (w *Web) saveFlag(rw http.ResponseWriter, r *http.Request, s store.Session)
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&f.Rules); err != nil {
 			fail("Rules: " + jsonProblem(err, form.Rules) + ". They are a JSON list of rules, e.g. [{\"tags\": [\"env:prod\"], \"value\": true}].")
+			return
+		}
+		if err := jsonkeys.Check([]byte(form.Rules), &f.Rules); err != nil {
+			fail("Rules: " + err.Error() + ".")
 			return
 		}
 	}
