@@ -16,8 +16,8 @@ import (
 
 	"github.com/twmb/murmur3"
 
-	"github.com/wirefleet/wirefleet/pkg/version"
 	"github.com/wirefleet/wirefleet/pkg/jsonkeys"
+	"github.com/wirefleet/wirefleet/pkg/version"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 

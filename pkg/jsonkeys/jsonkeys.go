@@ -229,7 +229,6 @@ func fieldsOf(t reflect.Type) *fieldSet {
 	return fs
 }
 
-
 // fold maps every rune to the smallest rune of its case-folding orbit, so
 // two keys fold alike exactly when encoding/json would match them: not
 // only "RULES" and "rules" but "ſrc" (a long s) and "src".
