@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -48,12 +49,12 @@ func TestDoctor(t *testing.T) {
 	if err != nil {
 		t.Fatalf("doctor on a healthy installation: %v\n%s", err, out)
 	}
-	for _, name := range []string{"server", "database", "disk", "certificate", "release keys", "descriptors", "clock"} {
+	for _, name := range []string{"server", "database", "audit log", "disk", "certificate", "release keys", "descriptors", "clock"} {
 		if st := status(out, name); st != "ok" {
 			t.Errorf("healthy: %s is %q in\n%s", name, st, out)
 		}
 	}
-	if !strings.Contains(out, "quick_check ok") || !strings.Contains(out, "1 of 1 agents' clocks within 1m0s") {
+	if !strings.Contains(out, "quick_check ok") || !strings.Contains(out, "1 of 1 agents' clocks within 1m0s") || !regexp.MustCompile(`[1-9]\d* events, the oldest of \d{4}-\d\d-\d\d`).MatchString(out) {
 		t.Errorf("healthy:\n%s", out)
 	}
 	report("late", time.Now().Add(-10*time.Minute))

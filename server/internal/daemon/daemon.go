@@ -72,6 +72,8 @@ type Options struct {
 	EnrollBurst  int
 	LongPoll     time.Duration // network-map long-poll hold time
 	EphemeralTTL time.Duration // remove ephemeral machines offline this long
+	// AuditRetention is how long audit events are kept (0: forever).
+	AuditRetention time.Duration
 	// MachineExpiry is how long a machine stays enrolled before it must
 	// re-authenticate with a token (0: forever; a token's own wins).
 	MachineExpiry time.Duration
@@ -247,7 +249,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err := bootstrap(ctx, svc, o, out, extURL, pin); err != nil {
 		return err
 	}
-	startJobs(hubCtx, svc, a, log, o.EphemeralTTL, &bg)
+	startJobs(hubCtx, svc, a, log, o.EphemeralTTL, o.AuditRetention, &bg)
 	if keys != nil && o.TLSRotateEvery > 0 {
 		bg.Add(1)
 		go func() { defer bg.Done(); rotateTLSEvery(hubCtx, svc, keys, o.TLSRotateEvery, log) }()
@@ -575,13 +577,13 @@ func routes(o Options, svc *fleet.Service, rel *relay.Server, reg *prometheus.Re
 // startJobs runs the background jobs until ctx ends: flag changes of other
 // replicas, ephemeral-machine removal, machine expiry, and the
 // health-report writer.
-func startJobs(ctx context.Context, svc *fleet.Service, a *api.Server, log *slog.Logger, ephemeralTTL time.Duration, bg *sync.WaitGroup) {
+func startJobs(ctx context.Context, svc *fleet.Service, a *api.Server, log *slog.Logger, ephemeralTTL, auditRetention time.Duration, bg *sync.WaitGroup) {
 	if svc.DB().IsShared() {
 		bg.Add(1)
 		go func() { defer bg.Done(); watchFlags(ctx, svc) }()
 	}
 	bg.Add(3)
-	go func() { defer bg.Done(); janitor(ctx, svc, log, ephemeralTTL) }()
+	go func() { defer bg.Done(); janitor(ctx, svc, log, ephemeralTTL, auditRetention) }()
 	go func() { defer bg.Done(); expirer(ctx, svc, log) }()
 	go func() { defer bg.Done(); a.RunHealthWriter(ctx) }()
 }
@@ -764,7 +766,7 @@ func watchFlags(ctx context.Context, svc *fleet.Service) {
 
 // janitor removes ephemeral machines that have been offline longer than
 // ttl and trims the network-map change log.
-func janitor(ctx context.Context, svc *fleet.Service, log *slog.Logger, ttl time.Duration) {
+func janitor(ctx context.Context, svc *fleet.Service, log *slog.Logger, ttl, auditRetention time.Duration) {
 	db, hub := svc.DB(), svc.Hub()
 	every := time.Minute
 	if ttl > 0 && ttl/4 < every {
@@ -773,6 +775,7 @@ func janitor(ctx context.Context, svc *fleet.Service, log *slog.Logger, ttl time
 	t := time.NewTicker(every)
 	defer t.Stop()
 	trimmed := time.Now()
+	auditTrimmed := time.Time{} // at the first tick after start
 	for {
 		select {
 		case <-ctx.Done():
@@ -805,6 +808,30 @@ func janitor(ctx context.Context, svc *fleet.Service, log *slog.Logger, ttl time
 				log.Warn("janitor: trim netmap log", "err", err)
 			}
 		}
+		if auditRetention > 0 && time.Since(auditTrimmed) > time.Hour {
+			auditTrimmed = time.Now()
+			trimAudit(ctx, svc, log, time.Now().Add(-auditRetention))
+		}
+	}
+}
+
+// trimAudit deletes the audit events older than before, in batches so
+// that a year of backlog never holds the writer for long.
+func trimAudit(ctx context.Context, svc *fleet.Service, log *slog.Logger, before time.Time) {
+	var total int64
+	for ctx.Err() == nil {
+		n, err := svc.TrimAudit(ctx, before, 5000)
+		if err != nil {
+			log.Warn("janitor: trim audit log", "err", err)
+			return
+		}
+		total += n
+		if n < 5000 {
+			break
+		}
+	}
+	if total > 0 {
+		log.Info("audit events past the retention deleted", "deleted", total, "before", before.UTC().Format(time.RFC3339))
 	}
 }
 

@@ -68,7 +68,11 @@ func Run(ctx context.Context, in Input) []Check {
 		in.Now = time.Now()
 	}
 	info, infoErr := serverInfo(ctx, in)
-	out := []Check{checkServer(info, infoErr), checkDatabase(ctx, in), checkDisk(in), checkCert(in), checkReleaseKeys(in)}
+	out := []Check{checkServer(info, infoErr), checkDatabase(ctx, in)}
+	if c, ok := checkAudit(ctx, in); ok {
+		out = append(out, c)
+	}
+	out = append(out, checkDisk(in), checkCert(in), checkReleaseKeys(in))
 	out = append(out, checkACME(in)...)
 	out = append(out, checkDescriptors(info, infoErr))
 	out = append(out, checkClock(ctx, in, infoErr))
@@ -135,6 +139,40 @@ func checkDatabase(ctx context.Context, in Input) Check {
 		c.Fix = "take a backup before starting the newer server (wirefleet-server backup --to FILE)"
 	}
 	return c
+}
+
+// auditWarnRows is an audit log large enough to say so: its page and
+// backups slow down long before the disk fills.
+const auditWarnRows = 5_000_000
+
+// checkAudit reports the audit log's size and age (SQLite only; false
+// when there is no SQLite database to read).
+func checkAudit(ctx context.Context, in Input) (Check, bool) {
+	c := Check{Name: "audit log"}
+	path := filepath.Join(in.DataDir, "wirefleet.db")
+	if _, err := os.Stat(path); err != nil {
+		return c, false
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		return c, false
+	}
+	defer db.Close()
+	var n int64
+	var oldest sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(at) FROM audit`).Scan(&n, &oldest); err != nil {
+		return c, false // the database check says why
+	}
+	c.Status, c.Detail = OK, fmt.Sprintf("%d events", n)
+	if oldest.Valid {
+		c.Detail += ", the oldest of " + time.UnixMilli(oldest.Int64).UTC().Format("2006-01-02")
+	}
+	c.Detail += "; events older than --audit-retention (default a year) are deleted hourly"
+	if n > auditWarnRows {
+		c.Status = Warn
+		c.Fix = "shorten --audit-retention, or export the log (GET /api/v1/audit) and let the retention trim it"
+	}
+	return c, true
 }
 
 func checkDisk(in Input) Check {

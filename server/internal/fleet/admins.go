@@ -93,3 +93,9 @@ func (s *Service) CreateAPIKey(ctx context.Context, a Actor, owner string, ttl t
 func (s *Service) RevokeAPIKey(ctx context.Context, a Actor, idOrPrefix string) error {
 	return s.db.RevokeAPIKey(ctx, a, idOrPrefix)
 }
+
+// TrimAudit deletes up to batch audit events older than before (the
+// retention, --audit-retention) and records the trim as an event.
+func (s *Service) TrimAudit(ctx context.Context, before time.Time, batch int) (int64, error) {
+	return s.db.TrimAudit(ctx, Actor{Name: "system:audit-retention", SourceIP: "local"}, before, batch)
+}

@@ -319,3 +319,40 @@ func jsonUnmarshal(s string, v any) error {
 	dec.UseNumber()
 	return dec.Decode(v)
 }
+
+// TrimAudit deletes the audit events older than before, at most batch of
+// them (the oldest first), and records the trim itself as an event
+// (audit.trimmed) when it deleted any. It returns how many went. The ids
+// grow with time, so the oldest events are the lowest ids: the scan
+// stops at the first young one.
+func (db *DB) TrimAudit(ctx context.Context, a Actor, before time.Time, batch int) (int64, error) {
+	var n int64
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ? ORDER BY id LIMIT ?)`), before.UnixMilli(), batch)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		return db.audit(ctx, tx, a, "audit.trimmed", "", map[string]any{"deleted": n, "before": before.UTC().Format(time.RFC3339)})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: trim audit log: %w", err)
+	}
+	return n, nil
+}
+
+// AuditSize is how many events the audit log holds and when the oldest
+// was written (zero when it is empty).
+func (db *DB) AuditSize(ctx context.Context) (int64, time.Time, error) {
+	var n int64
+	var oldest sql.NullInt64
+	if err := db.r.QueryRowContext(ctx, `SELECT COUNT(*), MIN(at) FROM audit`).Scan(&n, &oldest); err != nil {
+		return 0, time.Time{}, fmt.Errorf("store: audit size: %w", err)
+	}
+	if !oldest.Valid {
+		return n, time.Time{}, nil
+	}
+	return n, time.UnixMilli(oldest.Int64), nil
+}

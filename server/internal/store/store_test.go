@@ -512,3 +512,35 @@ func TestHealthAndLastSeenBatchesDoNotDeadlock(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// The audit log keeps what is younger than the retention: TrimAudit
+// removes the older events in batches, oldest first, records the trim,
+// and AuditSize reports what is left.
+func TestTrimAudit(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 10 {
+		db.Now = func() time.Time { return t0.Add(time.Duration(i) * 24 * time.Hour) }
+		if err := db.Audit(ctx, Actor{Name: "t"}, "test.event", fmt.Sprint(i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Now = func() time.Time { return t0.Add(30 * 24 * time.Hour) }
+	cut := t0.Add(5 * 24 * time.Hour) // events 0-4 are older
+	for _, want := range []int64{3, 2, 0} {
+		n, err := db.TrimAudit(ctx, Actor{Name: "system:audit-retention"}, cut, 3)
+		if err != nil || n != want {
+			t.Fatalf("TrimAudit = %d, %v; want %d", n, err, want)
+		}
+	}
+	n, oldest, err := db.AuditSize(ctx)
+	// Events 5-9 and the two trims.
+	if err != nil || n != 7 || !oldest.Equal(t0.Add(5*24*time.Hour)) {
+		t.Fatalf("AuditSize = %d, %v, %v; want 7 events from %v", n, oldest, err, t0.Add(5*24*time.Hour))
+	}
+	page, err := db.ListAudit(ctx, AuditFilter{Action: "audit.trimmed"})
+	if err != nil || len(page.Events) != 2 {
+		t.Fatalf("trims recorded: %+v %v", page, err)
+	}
+}

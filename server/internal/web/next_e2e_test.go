@@ -2,15 +2,20 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/daemon"
 )
 
 // Signing in with a password never sends the browser to another site,
@@ -82,5 +87,50 @@ func TestBulkActionKeepsTheListsFilter(t *testing.T) {
 	resp.Body.Close()
 	if loc := resp.Header.Get("Location"); loc != back {
 		t.Errorf("after the bulk action: Location %q, want %q", loc, back)
+	}
+}
+
+// Nobody signed in can flood the audit log through the SSO callback:
+// refusals from one address past the sign-in limit (10 a minute) are
+// answered 429 and counted, not written, and the next refusal written
+// says how many were left out.
+func TestSSORefusalsDoNotFloodTheAuditLog(t *testing.T) {
+	t.Parallel()
+	issuer, register, _ := identityProvider(t)
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secretFile, []byte("wirefleet-secret"), 0o600)
+	base, _, admin := serverWith(t, func(o *daemon.Options) {
+		o.OIDC = daemon.OIDCOptions{Issuer: issuer, ClientID: "wirefleet", ClientSecretFile: secretFile, AllowedDomains: []string{"corp.example"}}
+	})
+	register(base + "/sso/callback")
+	ctx := context.Background()
+	codes := map[int]int{}
+	for i := range 40 {
+		resp, err := http.Get(fmt.Sprintf("%s/sso/callback?error=x%d", base, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		codes[resp.StatusCode]++
+	}
+	refused := func() []wire.AuditEvent {
+		page, err := admin.Audit(ctx, client.AuditFilter{Action: "admin.sso_refused", Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page.Events
+	}
+	if n := len(refused()); n > 10 || codes[http.StatusTooManyRequests] < 30 {
+		t.Fatalf("40 refused callbacks wrote %d audit events (answers %v), want at most 10 and the rest 429", n, codes)
+	}
+	time.Sleep(6500 * time.Millisecond) // one sign-in's worth of the limit comes back
+	resp, err := http.Get(base + "/sso/callback?error=late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	ev := refused()
+	if len(ev) == 0 || ev[0].Details["repeats_not_recorded"] != float64(codes[http.StatusTooManyRequests]) {
+		t.Fatalf("the next refusal recorded: %+v, want repeats_not_recorded %d", ev[0], codes[http.StatusTooManyRequests])
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -83,7 +84,20 @@ func (w *Web) ssoCallback(rw http.ResponseWriter, r *http.Request) {
 	}
 	ip := clientIP(r)
 	refuse := func(status int, msg, reason string) {
-		_ = w.db.Audit(r.Context(), store.Actor{Name: "anonymous", SourceIP: ip}, "admin.sso_refused", "", map[string]any{"reason": reason})
+		// Nobody is signed in here: without a limit, anyone could fill
+		// the audit log (300 callbacks once wrote 300 rows in 26 s).
+		// Refusals share the sign-in limit of the address; past it they
+		// are counted, and the next one audited says how many.
+		if !w.login.Allow(ip, w.now()) {
+			w.refusals.skip(ip)
+			w.showLogin(rw, r, http.StatusTooManyRequests, "Too many sign-in attempts from your address. Wait a minute and try again.")
+			return
+		}
+		details := map[string]any{"reason": reason}
+		if n := w.refusals.take(ip); n > 0 {
+			details["repeats_not_recorded"] = n
+		}
+		_ = w.db.Audit(r.Context(), store.Actor{Name: "anonymous", SourceIP: ip}, "admin.sso_refused", "", details)
 		w.showLogin(rw, r, status, msg)
 	}
 	q := r.URL.Query()
@@ -149,4 +163,35 @@ func (w *Web) ssoCallback(rw http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(rw, &http.Cookie{Name: ssoNextCookie, Value: "", Path: "/sso/", MaxAge: -1})
 	w.render(rw, r, "signed_in", http.StatusOK, page{Title: "Signed in", Data: signedIn{Name: ad.Name, Next: next}})
+}
+
+// refusalCounts counts, per source address, the SSO refusals that were
+// over the rate limit and so not written to the audit log one by one.
+// It holds at most maxRefusalKeys addresses; the rest share one count.
+type refusalCounts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+const maxRefusalKeys = 10_000
+
+func (c *refusalCounts) skip(ip string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	if _, ok := c.n[ip]; !ok && len(c.n) >= maxRefusalKeys {
+		ip = ""
+	}
+	c.n[ip]++
+}
+
+// take returns and forgets the count of ip.
+func (c *refusalCounts) take(ip string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.n[ip]
+	delete(c.n, ip)
+	return n
 }

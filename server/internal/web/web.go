@@ -72,7 +72,9 @@ type Web struct {
 	fresh   fresh[createdToken] // created tokens' secrets, until shown (Post/Redirect/Get)
 	secrets fresh[shownOnce]    // admins' passwords and API keys, likewise
 	login   *ratelimit.Limiter
-	now     func() time.Time
+	// refusals counts SSO refusals past the rate limit (not audited).
+	refusals refusalCounts
+	now      func() time.Time
 	// dummyHash is a bcrypt hash of a random string, compared against when
 	// the user name does not exist.
 	dummyHash string
