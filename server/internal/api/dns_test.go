@@ -39,9 +39,24 @@ func TestDNSRecordsAPI(t *testing.T) {
 		{wire.DNSRecord{Name: strings.Repeat("a", 64), Type: "A", Value: "10.0.0.1"}, wire.CodeInvalidArgument},
 		{wire.DNSRecord{Name: "x", Type: "CNAME", Value: "bad target!"}, wire.CodeInvalidArgument},
 		{wire.DNSRecord{Name: "x", Type: "A", Value: "10.0.0.1", CreatedBy: "forged"}, wire.CodeInvalidArgument},
+		// Names in another domain are refused, not nested below ours.
+		{wire.DNSRecord{Name: "db.example.com", Type: "A", Value: "10.0.0.1"}, wire.CodeInvalidArgument},
+		{wire.DNSRecord{Name: "db.other.internal", Type: "A", Value: "10.0.0.1"}, wire.CodeInvalidArgument},
+		{wire.DNSRecord{Name: "db.prod.", Type: "A", Value: "10.0.0.1"}, wire.CodeInvalidArgument},
+		{wire.DNSRecord{Name: "fleet.internal", Type: "A", Value: "10.0.0.1"}, wire.CodeInvalidArgument},
 	} {
 		if _, err := e.admin.AddDNSRecord(ctx, bad.r); code(err) != bad.code {
 			t.Errorf("%+v: %v, want %s", bad.r, err, bad.code)
+		}
+	}
+	// A full name in the fleet domain is that name, not one below it.
+	for full, want := range map[string]string{"x.fleet.internal": "x", "API.Prod.Fleet.Internal.": "api.prod"} {
+		r, err := e.admin.AddDNSRecord(ctx, wire.DNSRecord{Name: full, Type: "A", Value: "10.0.0.9"})
+		if err != nil || r.Name != want {
+			t.Fatalf("add %s = %+v %v, want the name %s", full, r, err, want)
+		}
+		if rm, err := e.admin.RemoveDNSRecords(ctx, full, ""); err != nil || len(rm) != 1 || rm[0].Name != want {
+			t.Fatalf("remove %s = %+v %v", full, rm, err)
 		}
 	}
 	list, err := e.admin.DNSRecords(ctx)
