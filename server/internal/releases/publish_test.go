@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/release"
+	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
 // TestPublishRefusesNonSemverVersions: anti-rollback compares versions, so
@@ -138,5 +139,50 @@ func TestRolloutMeansWhatItSays(t *testing.T) {
 	}
 	if m, err := pub("1.4.9", 100, true); err != nil || m.Version != "1.4.9" {
 		t.Fatalf("an older version with AllowOlder: %+v (%v)", m, err)
+	}
+}
+
+// A published release cannot be broken afterwards: the files its
+// manifest names are immutable (409; the same bytes again are fine), and
+// a signed manifest with no artifacts is refused rather than becoming the
+// channel's current release.
+func TestPublishedReleasesStayWhole(t *testing.T) {
+	keys := t.TempDir()
+	if err := release.Keygen(keys, "", 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "wirefleet-agent")
+	os.WriteFile(bin, []byte("agent 1.5.0"), 0o755)
+	s := NewStore(t.TempDir())
+	if _, err := Publish(s, keys, "", PublishOptions{Channel: "stable", Version: "1.5.0", Files: map[string]string{"linux/amd64": bin}}); err != nil {
+		t.Fatal(err)
+	}
+	const name = "wirefleet-agent-1.5.0-linux-amd64"
+	if _, _, err := s.PutFile(name, strings.NewReader("agent 1.5.0")); err != nil {
+		t.Errorf("the same bytes again: %v", err)
+	}
+	if _, _, err := s.PutFile(name, strings.NewReader("something else")); wire.ErrorCode(err) != wire.CodeConflict || !strings.Contains(err.Error(), "stable 1.5.0") {
+		t.Errorf("replacing a published file: %v, want conflict naming the release", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(s.dir, "files", name)); string(b) != "agent 1.5.0" {
+		t.Errorf("the published file now holds %q", b)
+	}
+	if _, _, err := s.PutFile("wirefleet-agent-1.5.1-linux-amd64", strings.NewReader("agent 1.5.1")); err != nil {
+		t.Errorf("a new file: %v", err)
+	}
+
+	signer, err := release.LoadSigner(keys, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, sig, err := signer.Manifest(release.Manifest{Channel: "stable", Version: "1.6.0", Published: time.Now().UTC(), Expires: time.Now().Add(time.Hour).UTC(), Rollout: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutManifest("stable", body, sig, false); wire.ErrorCode(err) != wire.CodeInvalidArgument || !strings.Contains(err.Error(), "no artifacts") {
+		t.Fatalf("a manifest with no artifacts: %v", err)
+	}
+	if chs, _ := s.Channels(); len(chs) != 1 || chs[0].Version != "1.5.0" {
+		t.Fatalf("channels after the refusal: %+v", chs)
 	}
 }

@@ -110,13 +110,60 @@ func (s *Store) PutFile(name string, r io.Reader) (string, int64, error) {
 	if err == nil {
 		err = os.Chmod(tmp.Name(), 0o644)
 	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), s.path("files", name))
-	}
 	if err != nil {
 		return "", 0, err
 	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
+	sum := hex.EncodeToString(h.Sum(nil))
+	// A file a published manifest names is immutable: replaced bytes
+	// would fail every agent's hash check, silently, at update time.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if by := s.referencedBy(name); by != "" {
+		if old, err := fileSHA256(s.path("files", name)); err == nil && old == sum {
+			return sum, n, nil // the same bytes again: nothing changes
+		}
+		return "", 0, wire.Errorf(wire.CodeConflict, "%s is part of the published release %s and cannot be replaced (agents check its SHA-256): upload the new build under a new name and publish a new version", name, by)
+	}
+	if err := os.Rename(tmp.Name(), s.path("files", name)); err != nil {
+		return "", 0, err
+	}
+	return sum, n, nil
+}
+
+// referencedBy names a published release ("stable 1.4.0") whose manifest
+// lists the file, or "". Every version's manifest counts, since machines
+// may be pinned to any of them. The caller holds s.mu.
+func (s *Store) referencedBy(name string) string {
+	manifests, _ := filepath.Glob(s.path("channels", "*", "versions", "*", "manifest.json"))
+	for _, p := range manifests {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		var m release.Manifest
+		if json.Unmarshal(b, &m) != nil {
+			continue
+		}
+		for _, a := range m.Artifacts {
+			if filepath.Base(a.File) == name {
+				return m.Channel + " " + m.Version
+			}
+		}
+	}
+	return ""
+}
+
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // RootKey returns the release root public key (the base64 line of
@@ -197,6 +244,11 @@ func (s *Store) PutManifest(channel string, body, sig []byte, allowOlder bool) (
 	}
 	if m.Channel != channel {
 		return m, wire.Errorf(wire.CodeInvalidArgument, "manifest is for channel %q, not %q", m.Channel, channel)
+	}
+	if len(m.Artifacts) == 0 {
+		// It would become the channel's current release, offer no
+		// agent anything, and block republishing the same version.
+		return m, wire.Errorf(wire.CodeInvalidArgument, "manifest %s lists no artifacts: a release needs at least one agent build", m.Version)
 	}
 	for _, a := range m.Artifacts {
 		bin, err := os.ReadFile(s.path("files", filepath.Base(a.File)))
