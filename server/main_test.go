@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
@@ -510,4 +512,22 @@ func TestConnectionCapPerIP(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("after closing its connections the address is still refused (%d)", code)
 	}
+}
+
+// Every flag's help names its value by its type: pflag takes a word in
+// backquotes in the usage text as the value's name, which once printed
+// "--oidc-member-domains wirefleet-agent enroll".
+func TestFlagHelpHasNoBackquotedPlaceholders(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if name, _ := pflag.UnquoteUsage(f); strings.ContainsAny(name, " -/") {
+				t.Errorf("%s --%s: help shows the value as %q (backquotes in the usage text)", c.CommandPath(), f.Name, name)
+			}
+		})
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(rootCmd())
 }

@@ -127,7 +127,7 @@ func releasesCmd() *cobra.Command {
 	pf.StringVar(&o.Channel, "channel", "stable", "release channel")
 	pf.StringVar(&o.Version, "version", "", "version of the binaries (required)")
 	pf.StringArrayVar(&files, "file", nil, "os/arch=PATH of a binary, or windows/ARCH-msi=PATH of the MSI install.ps1 downloads (repeatable)")
-	pf.StringVar(&dist, "dist", "", "publish every agent binary and MSI of --version that `make dist` wrote to this directory")
+	pf.StringVar(&dist, "dist", "", "publish every agent binary and MSI of --version that 'make dist' wrote to this directory")
 	pf.Float64Var(&o.Rollout, "rollout", 100, "percent of machines offered the release: 0 (nobody yet; raise it later by publishing again) to 100")
 	pf.BoolVar(&o.AllowOlder, "allow-older", false, "publish a version older than the channel's current one (its machines keep the newer one; new installs get this one)")
 	pf.DurationVar(&o.Expires, "expires", 30*24*time.Hour, "manifest lifetime (agents refuse an expired manifest)")

@@ -32,6 +32,7 @@ const (
 	CodeNameTaken        Code = "name_taken"         // machine name already used
 	CodePublicKeyInUse   Code = "public_key_in_use"  // WireGuard key already registered
 	CodeRateLimited      Code = "rate_limited"       // too many requests from this source
+	CodeUpgradeRequired  Code = "upgrade_required"   // the route speaks WebSocket (RFC 6455) only
 	CodeInternal         Code = "internal"           // server bug or dependency failure
 
 	CodeTokenInvalid   Code = "token_invalid"   // unknown enrollment token
@@ -73,6 +74,8 @@ func (c Code) Status() int {
 		return http.StatusConflict
 	case CodeRateLimited:
 		return http.StatusTooManyRequests
+	case CodeUpgradeRequired:
+		return http.StatusUpgradeRequired
 	case CodeUnavailable, CodeAddressPool:
 		return http.StatusServiceUnavailable
 	default:

@@ -7,10 +7,12 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
+	"github.com/wirefleet/wirefleet/server/internal/relay"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -324,5 +326,39 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, wire.Errorf(wire.CodeNotFound, "this server does not relay packets (started with --relay=false)"))
 		return
 	}
-	s.cfg.Relay.Serve(w, r, machineFrom(r.Context()))
+	// Refusals before the upgrade are the API's JSON errors, not the
+	// WebSocket library's plain text.
+	if !isWebSocketUpgrade(r) {
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		s.writeError(w, r, wire.Errorf(wire.CodeUpgradeRequired, "the relay speaks WebSocket: send GET with Upgrade: websocket, Connection: Upgrade, Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key"))
+		return
+	}
+	m := machineFrom(r.Context())
+	if err := relay.CheckKey(m.PublicKey); err != nil {
+		s.writeError(w, r, wire.Errorf(wire.CodeConflict, "machine %s has no usable WireGuard key for the relay: %v", m.Name, err))
+		return
+	}
+	s.cfg.Relay.Serve(w, r, m)
+}
+
+// isWebSocketUpgrade reports whether r is a WebSocket opening handshake
+// this server can accept (RFC 6455 4.2.1).
+func isWebSocketUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet &&
+		headerHasToken(r.Header, "Connection", "upgrade") &&
+		headerHasToken(r.Header, "Upgrade", "websocket") &&
+		r.Header.Get("Sec-WebSocket-Version") == "13" &&
+		r.Header.Get("Sec-WebSocket-Key") != ""
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }

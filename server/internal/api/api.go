@@ -160,16 +160,86 @@ func (s *Server) routes(local bool) http.Handler {
 	admin("POST "+wire.PathAdmins+"/{id}/password", s.setPassword)
 
 	// Profiles, for admins only: they reveal memory contents and cost CPU.
-	admin("GET /debug/pprof/", pprof.Index)
-	admin("GET /debug/pprof/cmdline", pprof.Cmdline)
-	admin("GET /debug/pprof/profile", pprof.Profile)
-	admin("GET /debug/pprof/symbol", pprof.Symbol)
-	admin("GET /debug/pprof/trace", pprof.Trace)
+	admin("GET /debug/pprof/", s.jsonErrors(pprof.Index))
+	admin("GET /debug/pprof/cmdline", s.jsonErrors(pprof.Cmdline))
+	admin("GET /debug/pprof/profile", s.jsonErrors(pprof.Profile))
+	admin("GET /debug/pprof/symbol", s.jsonErrors(pprof.Symbol))
+	admin("GET /debug/pprof/trace", s.jsonErrors(pprof.Trace))
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, wire.Errorf(wire.CodeNotFound, "no API route %s %s", r.Method, r.URL.Path))
 	})
 	return reqid.Middleware(s.instrument(mux))
+}
+
+// jsonErrors turns the plain-text refusals of a handler we do not own
+// (net/http/pprof's "Unknown profile") into the API's JSON errors with a
+// stable code; its successful answers pass through untouched.
+func (s *Server) jsonErrors(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ew := &errorCatcher{ResponseWriter: w}
+		h(ew, r)
+		if ew.status < 400 {
+			return
+		}
+		code := wire.CodeInternal
+		switch ew.status {
+		case http.StatusBadRequest:
+			code = wire.CodeInvalidArgument
+		case http.StatusNotFound:
+			code = wire.CodeNotFound
+		case http.StatusMethodNotAllowed:
+			code = wire.CodeMethodNotAllowed
+		}
+		for _, k := range []string{"Content-Type", "X-Content-Type-Options", "X-Go-Pprof", "Content-Disposition"} {
+			w.Header().Del(k)
+		}
+		msg := strings.TrimSpace(ew.body.String())
+		if msg == "" {
+			msg = http.StatusText(ew.status)
+		}
+		s.writeError(w, r, wire.Errorf(code, "%s", clipText(msg, 300)))
+	}
+}
+
+// errorCatcher holds back an error answer (status 400 and up) so that
+// jsonErrors can write it as JSON.
+type errorCatcher struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (e *errorCatcher) WriteHeader(code int) {
+	if e.status != 0 {
+		return
+	}
+	e.status = code
+	if code < 400 {
+		e.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (e *errorCatcher) Write(b []byte) (int, error) {
+	if e.status == 0 {
+		e.WriteHeader(http.StatusOK)
+	}
+	if e.status >= 400 {
+		if e.body.Len() < 4096 {
+			e.body.Write(b)
+		}
+		return len(b), nil
+	}
+	return e.ResponseWriter.Write(b)
+}
+
+func (e *errorCatcher) Unwrap() http.ResponseWriter { return e.ResponseWriter }
+
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // writeError writes err as a JSON error. *wire.Error values travel as they

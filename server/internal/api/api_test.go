@@ -27,6 +27,7 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
+	"github.com/wirefleet/wirefleet/server/internal/relay"
 	"github.com/wirefleet/wirefleet/server/internal/releases"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 	"github.com/wirefleet/wirefleet/server/internal/tlsutil"
@@ -1422,6 +1423,31 @@ func TestRevokedMachinesAndUnpublishedVersionsAreRefused(t *testing.T) {
 	for what, u := range map[string]wire.UpdateMachineRequest{"rename": {Name: &name}, "retag": {Tags: &tags}, "unpin": {PinnedVersion: &none}} {
 		if _, err := e.admin.UpdateMachine(ctx, ra.MachineID, u); code(err) != wire.CodeConflict {
 			t.Errorf("%s a revoked machine: %v, want conflict", what, err)
+		}
+	}
+}
+
+// Refusals the API does not write itself — the relay's before its
+// WebSocket upgrade, net/http/pprof's — still carry a JSON error with a
+// stable code.
+func TestRelayAndProfileRefusalsAreJSON(t *testing.T) {
+	e := newEnv(t, Config{})
+	log := slog.New(slog.DiscardHandler)
+	a := New(e.fl, log, prometheus.NewRegistry(), Config{Relay: relay.New(e.hub, log, nil, relay.Config{})})
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(srv.Close)
+	_, enr := e.agent(t, e.token(t, wire.CreateTokenRequest{}), "h")
+	for _, tc := range []struct {
+		path, auth string
+		status     int
+		code       wire.Code
+	}{
+		{wire.PathRelay, enr.Credential, http.StatusUpgradeRequired, wire.CodeUpgradeRequired},
+		{"/debug/pprof/nonesuch", e.key, http.StatusNotFound, wire.CodeNotFound},
+	} {
+		st, c := raw(t, "GET", srv.URL+tc.path, tc.auth, nil)
+		if st != tc.status || c != tc.code {
+			t.Errorf("GET %s: %d %s, want %d %s", tc.path, st, c, tc.status, tc.code)
 		}
 	}
 }

@@ -18,9 +18,12 @@ package relay
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,7 +45,9 @@ type Map interface {
 // Config tunes the relay.
 type Config struct {
 	// Rate is each machine's sending budget in bytes per second (default
-	// 50 MB/s); Burst the bucket size (default 1 MiB).
+	// 50 MB/s); Burst the bucket size (default 1 MiB). Every frame read
+	// costs FrameCost on top of its bytes, so that a flood of tiny frames
+	// is held to the budget too.
 	Rate  float64
 	Burst int
 	// Queue is how many frames may wait for a slow receiver before
@@ -108,6 +113,16 @@ const (
 	maxWaiting    = 4096
 )
 
+// FrameCost is what one frame costs a sender's budget beyond its bytes:
+// roughly the server's work to read, parse and queue it, in bytes of
+// payload it could have moved instead. Counting payload alone let a
+// sender of header-only frames push 237,410 frames through a 2,000 B/s
+// budget in 7 s and keep most of a core busy.
+const FrameCost = 128
+
+// maxPause bounds how long a session over its budget goes unread.
+const maxPause = time.Second
+
 // readLimit is the largest message read (and dropped) before a session is
 // ended for it; frames above relay.MaxFrame are dropped.
 const readLimit = 64 << 10
@@ -129,8 +144,8 @@ func New(m Map, log *slog.Logger, reg prometheus.Registerer, cfg Config) *Server
 	if cfg.Burst <= 0 {
 		cfg.Burst = 1 << 20
 	}
-	if cfg.Burst < relay.MaxFrame {
-		cfg.Burst = relay.MaxFrame
+	if cfg.Burst < relay.MaxFrame+FrameCost {
+		cfg.Burst = relay.MaxFrame + FrameCost
 	}
 	if cfg.Queue <= 0 {
 		cfg.Queue = 512
@@ -160,11 +175,13 @@ func New(m Map, log *slog.Logger, reg prometheus.Registerer, cfg Config) *Server
 // Serve upgrades an agent's request to a relay session for machine m,
 // whose credential the caller has checked, and runs it until it ends.
 func (s *Server) Serve(w http.ResponseWriter, r *http.Request, m wire.Machine) {
-	kb, err := base64.StdEncoding.DecodeString(m.PublicKey)
-	if err != nil || len(kb) != relay.KeyLen {
-		http.Error(w, "machine has no usable WireGuard key", http.StatusConflict)
+	if err := CheckKey(m.PublicKey); err != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusConflict)
+		json.NewEncoder(w).Encode(wire.ErrorResponse{Error: &wire.Error{Code: wire.CodeConflict, Message: "machine has no usable WireGuard key: " + err.Error()}})
 		return
 	}
+	kb, _ := base64.StdEncoding.DecodeString(m.PublicKey)
 	// The HTTP server's read and write timeouts are for requests; a relay
 	// session lives for hours and watches itself with pings.
 	rc := http.NewResponseController(w)
@@ -190,8 +207,36 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, m wire.Machine) {
 	go s.ping(ctx, sess)
 	err = s.read(ctx, sess)
 	s.unregister(sess)
-	sess.end(websocket.StatusNormalClosure, "bye")
+	code, reason := closeFor(err)
+	sess.end(code, reason)
 	s.log.Debug("relay: session closed", "machine", m.ID, "err", err)
+}
+
+// CheckKey says whether a machine's public key can address it on the
+// relay (a base64 WireGuard key).
+func CheckKey(pub string) error {
+	kb, err := base64.StdEncoding.DecodeString(pub)
+	if err != nil || len(kb) != relay.KeyLen {
+		return errors.New("not a base64 32-byte WireGuard key")
+	}
+	return nil
+}
+
+// closeFor is the close a session ends with after read failed with err:
+// a protocol violation the WebSocket library reports without closing
+// (an unmasked client frame) is 1002, a message over the read limit
+// 1009, anything else a normal close.
+func closeFor(err error) (websocket.StatusCode, string) {
+	var ce websocket.CloseError
+	switch {
+	case err == nil, errors.As(err, &ce):
+		return websocket.StatusNormalClosure, "bye"
+	case strings.Contains(err.Error(), "unmasked frame"):
+		return websocket.StatusProtocolError, "client frames must be masked (RFC 6455 5.1)"
+	case errors.Is(err, websocket.ErrMessageTooBig):
+		return websocket.StatusMessageTooBig, "frame too large"
+	}
+	return websocket.StatusNormalClosure, "bye"
 }
 
 func (s *Server) register(sess *session) bool {
@@ -311,6 +356,10 @@ func (s *Server) read(ctx context.Context, sess *session) error {
 			s.pool.Put(bp)
 			return err
 		}
+		if !s.charge(ctx, sess, n) {
+			s.pool.Put(bp)
+			continue
+		}
 		if typ != websocket.MessageBinary {
 			s.pool.Put(bp)
 			s.dropped.WithLabelValues(DropMalformed).Inc()
@@ -320,17 +369,35 @@ func (s *Server) read(ctx context.Context, sess *session) error {
 	}
 }
 
+// charge takes a frame of n bytes from the sender's budget. Over it, the
+// frame is dropped (as a UDP path would drop it) and the session is not
+// read again until the budget holds a frame's worth (at most maxPause):
+// a flood then waits in the sender's TCP window instead of costing this
+// server a core to read and drop.
+func (s *Server) charge(ctx context.Context, sess *session, n int) bool {
+	cost := FrameCost + n
+	now := time.Now()
+	if sess.lim.AllowN(now, cost) {
+		return true
+	}
+	s.dropped.WithLabelValues(DropRate).Inc()
+	short := float64(cost) - sess.lim.TokensAt(now)
+	pause := min(time.Duration(short/float64(sess.lim.Limit())*float64(time.Second)), maxPause)
+	t := time.NewTimer(pause)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return false
+}
+
 // forward relays one frame from sess, taking ownership of bp.
 func (s *Server) forward(sess *session, bp *[]byte, b []byte) {
 	f, err := relay.Parse(b)
 	if err != nil || f.Type != relay.TypeSend {
 		s.pool.Put(bp)
 		s.dropped.WithLabelValues(DropMalformed).Inc()
-		return
-	}
-	if !sess.lim.AllowN(time.Now(), len(f.Payload)) {
-		s.pool.Put(bp)
-		s.dropped.WithLabelValues(DropRate).Inc()
 		return
 	}
 	s.mu.RLock()

@@ -1,10 +1,15 @@
 package relay
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -268,7 +273,7 @@ func TestNewerSessionReplacesOlder(t *testing.T) {
 }
 
 func TestRateLimitPerMachine(t *testing.T) {
-	r := newRig(t, Config{Rate: 1000, Burst: 1}) // the burst is raised to one frame
+	r := newRig(t, Config{Rate: 20000, Burst: 1}) // the burst is raised to one frame
 	a, b := r.dial("m_a"), r.dial("m_b")
 	payload := bytes.Repeat([]byte{1}, 1000)
 	for range 20 {
@@ -281,7 +286,7 @@ func TestRateLimitPerMachine(t *testing.T) {
 	}
 	passed := int(testutil.ToFloat64(r.srv.packets))
 	if passed >= 20 || passed == 0 {
-		t.Fatalf("%d of a's 20 frames passed at 1000 B/s; want some, not all", passed)
+		t.Fatalf("%d of a's 20 frames passed at 20,000 B/s; want some, not all", passed)
 	}
 	for range passed {
 		if f := recv(t, b); f.Key != key(1) {
@@ -341,5 +346,62 @@ func BenchmarkRelayThroughput(b *testing.B) {
 	b.StopTimer()
 	if got := received.Load(); got < int64(b.N) {
 		b.Fatalf("received %d of %d", got, b.N)
+	}
+}
+
+// A sender of header-only frames is held to its byte budget: every frame
+// costs FrameCost beyond its bytes. Before, only payload counted, and
+// such frames went through without limit.
+func TestHeaderOnlyFloodIsHeldToTheBudget(t *testing.T) {
+	const rateBps = 2000
+	r := newRig(t, Config{Rate: rateBps, Burst: 1}) // the burst is raised to one frame
+	a, _ := r.dial("m_a"), r.dial("m_b")
+	start := time.Now()
+	frame := relay.Append(nil, relay.TypeSend, key(2), nil)
+	for range 2000 {
+		send(t, a, websocket.MessageBinary, frame)
+	}
+	time.Sleep(200 * time.Millisecond)
+	passed := testutil.ToFloat64(r.srv.packets)
+	elapsed := time.Since(start).Seconds()
+	burst := float64(relay.MaxFrame + FrameCost)
+	allowed := (burst+rateBps*elapsed)/float64(FrameCost+len(frame)) + 1
+	if passed > allowed || passed == 0 {
+		t.Fatalf("%v header-only frames passed in %.2f s at %d B/s; the budget allows %.0f", passed, elapsed, rateBps, allowed)
+	}
+	if testutil.ToFloat64(r.srv.dropped.WithLabelValues(DropRate)) == 0 {
+		t.Fatal("no frame was dropped for the rate")
+	}
+}
+
+// A client frame without a mask breaks RFC 6455: the relay closes with
+// 1002 (protocol error), not 1000.
+func TestUnmaskedClientFrameIsAProtocolError(t *testing.T) {
+	r := newRig(t, Config{})
+	u := strings.TrimPrefix(r.url, "ws://")
+	c, err := net.DialTimeout("tcp", u, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer m_a\r\n\r\n", u)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	c.Write([]byte{0x82, 3, 'a', 'b', 'c'}) // FIN, binary, no mask bit
+	var head [2]byte
+	if _, err := io.ReadFull(br, head[:]); err != nil {
+		t.Fatal(err)
+	}
+	if head[0]&0x0f != 0x8 || head[1] < 2 {
+		t.Fatalf("first frame from the server: % x, want a close", head)
+	}
+	body := make([]byte, head[1])
+	io.ReadFull(br, body)
+	if code := websocket.StatusCode(binary.BigEndian.Uint16(body)); code != websocket.StatusProtocolError {
+		t.Fatalf("close code %d (%q), want 1002", code, body[2:])
 	}
 }
