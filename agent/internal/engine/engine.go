@@ -228,7 +228,7 @@ func (e *Engine) loadIdentity() (state.Config, wgtypes.Key, *client.Client, erro
 
 // loadStartingMap starts from the cached map, so the tunnel comes up while
 // the server is unreachable, or else waits for the first map.
-func (e *Engine) loadStartingMap(ctx context.Context, cl *client.Client) error {
+func (e *Engine) loadStartingMap(ctx context.Context, cl mapFetcher) error {
 	cache, ok, err := state.LoadCache(e.Paths.NetmapCache())
 	if err != nil {
 		e.Log.Warn("ignoring the network-map cache", "err", err)
@@ -248,7 +248,20 @@ func (e *Engine) loadStartingMap(ctx context.Context, cl *client.Client) error {
 	if err := e.view.Apply(nm); err != nil {
 		return fmt.Errorf("engine: first network map: %w", err)
 	}
+	// The cache was missing or unreadable: write this map now. Later
+	// polls answer "unchanged" against it and would never mark the
+	// cache stale, so a torn netmap.json stayed empty and the next
+	// start without the server had no map and no tunnel.
+	e.mu.Lock()
+	e.cacheStale = true
+	e.mu.Unlock()
+	e.saveCache()
 	return nil
+}
+
+// mapFetcher is what the engine asks for a network map.
+type mapFetcher interface {
+	Netmap(context.Context, uint64, time.Duration) (wire.NetMap, error)
 }
 
 func (e *Engine) closeTunnel() {
@@ -775,9 +788,7 @@ func (e *Engine) Logout(ctx context.Context) error {
 	return err
 }
 
-func (e *Engine) firstMap(ctx context.Context, cl interface {
-	Netmap(context.Context, uint64, time.Duration) (wire.NetMap, error)
-}) (wire.NetMap, error) {
+func (e *Engine) firstMap(ctx context.Context, cl mapFetcher) (wire.NetMap, error) {
 	for n := 0; ; n++ {
 		nm, err := cl.Netmap(ctx, 0, 0)
 		if err == nil {

@@ -241,3 +241,33 @@ func TestSameServer(t *testing.T) {
 		}
 	}
 }
+
+// mapServer answers every poll with one full map.
+type mapServer struct{ nm wire.NetMap }
+
+func (m mapServer) Netmap(context.Context, uint64, time.Duration) (wire.NetMap, error) { return m.nm, nil }
+
+// A missing or torn cache is rewritten from the first map the server
+// sends, so that the next start without the server still has a map.
+// Before, the cache was written only when a later map changed something.
+func TestMissingOrTornCacheIsRewrittenFromTheServer(t *testing.T) {
+	for name, content := range map[string]*string{"missing": nil, "empty": ptr(""), "torn": ptr(`{"map":{"version":3,"fu`), "null": ptr("null")} {
+		t.Run(name, func(t *testing.T) {
+			p := paths.In(t.TempDir())
+			if content != nil {
+				os.WriteFile(p.NetmapCache(), []byte(*content), 0o600)
+			}
+			e := &Engine{Paths: p, Log: slog.New(slog.DiscardHandler)}
+			nm := wire.NetMap{Version: 7, Full: true, Self: &wire.Self{ID: "me", IPv4: "100.64.0.1"}, Peers: []wire.Peer{{ID: "a"}}}
+			if err := e.loadStartingMap(context.Background(), mapServer{nm}); err != nil {
+				t.Fatal(err)
+			}
+			c, ok, err := state.LoadCache(p.NetmapCache())
+			if !ok || err != nil || c.Map.Version != 7 || len(c.Map.Peers) != 1 {
+				t.Fatalf("cache after the first map: %+v ok=%v err=%v", c.Map, ok, err)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
