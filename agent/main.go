@@ -297,9 +297,10 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 			os.Exit(update.ExitForUpdate) // the service manager starts the new binary
 		}
 		switch {
-		case errors.Is(err, engine.ErrRevoked), errors.Is(err, engine.ErrLoggedOut), errors.Is(err, state.ErrNotEnrolled):
+		case errors.Is(err, engine.ErrRevoked), errors.Is(err, engine.ErrLoggedOut), errors.Is(err, state.ErrNotEnrolled), errors.Is(err, state.ErrCorrupt):
 			// Stay up and idle: exiting would make the service manager
-			// restart us in a loop.
+			// restart us in a loop, and only an admin can fix these.
+			eng.Stopped(err)
 			log.Error("agent idle: "+err.Error(), "state_dir", p.State)
 			<-ctx.Done()
 			return nil
@@ -440,6 +441,8 @@ func offlineStatus(g *globals, p paths.Paths) engine.Status {
 		st.Enrolled, st.Revoked = !cfg.Revoked, cfg.Revoked
 		st.Server, st.Machine, st.MachineID, st.IPv4, st.IPv6 = cfg.Server, cfg.Name, cfg.MachineID, cfg.IPv4, cfg.IPv6
 		st.Channel = cfg.EffectiveChannel("")
+	} else if errors.Is(err, state.ErrCorrupt) {
+		st.LastError = err.Error()
 	}
 	st.Update = engine.UpdateState(p.State)
 	return st

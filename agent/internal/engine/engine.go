@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -221,9 +223,34 @@ func (e *Engine) loadIdentity() (state.Config, wgtypes.Key, *client.Client, erro
 	if err != nil {
 		return cfg, priv, nil, fmt.Errorf("engine: machine credential missing from the %s keystore (enroll again): %w", e.Store.Backend(), err)
 	}
+	if err := checkSecrets(keyb, cred, e.Store.Backend()); err != nil {
+		return cfg, priv, nil, err
+	}
 	copy(priv[:], keyb)
 	cl, err := NewClient(cfg.Server, cfg.TrustedPins(), string(cred))
-	return cfg, priv, cl, err
+	if err != nil {
+		return cfg, priv, nil, state.Corrupt(e.Paths.ConfigFile(), err.Error())
+	}
+	return cfg, priv, cl, nil
+}
+
+// checkSecrets refuses a WireGuard key or credential that a torn write or
+// a damaged keystore left unusable. A truncated key once brought a tunnel
+// "up" through which nothing passed, and a damaged credential surfaced as
+// `invalid header field value for "Authorization"`.
+func checkSecrets(key, cred []byte, backend string) error {
+	if len(key) != wgtypes.KeyLen {
+		return state.Corrupt("the WireGuard key in the "+backend+" keystore", fmt.Sprintf("%d bytes, want %d", len(key), wgtypes.KeyLen))
+	}
+	if bytes.Equal(key, make([]byte, wgtypes.KeyLen)) {
+		return state.Corrupt("the WireGuard key in the "+backend+" keystore", "all zeros")
+	}
+	c := string(cred)
+	if !strings.HasPrefix(c, wire.PrefixMachineCred) || len(c) < len(wire.PrefixMachineCred)+16 || len(c) > 256 ||
+		strings.ContainsFunc(c, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+		return state.Corrupt("the machine credential in the "+backend+" keystore", fmt.Sprintf("%d bytes that do not read as a wfm_ credential", len(cred)))
+	}
+	return nil
 }
 
 // loadStartingMap starts from the cached map, so the tunnel comes up while
@@ -806,6 +833,10 @@ func (e *Engine) firstMap(ctx context.Context, cl mapFetcher) (wire.NetMap, erro
 	}
 }
 
+// Stopped records why Run returned for good (revoked, damaged state):
+// status shows it while the service idles.
+func (e *Engine) Stopped(err error) { e.setErr(err) }
+
 func (e *Engine) setErr(err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -982,8 +1013,8 @@ func UpdateState(stateDir string) UpdateView {
 
 // Status reports the running engine's state.
 func (e *Engine) Status() Status {
-	cfg, err := state.LoadConfig(e.Paths.ConfigFile())
-	st := Status{Enrolled: err == nil && !cfg.Revoked, Running: true, Revoked: cfg.Revoked, Server: cfg.Server, Machine: cfg.Name,
+	cfg, cfgErr := state.LoadConfig(e.Paths.ConfigFile())
+	st := Status{Enrolled: cfgErr == nil && !cfg.Revoked, Running: true, Revoked: cfg.Revoked, Server: cfg.Server, Machine: cfg.Name,
 		MachineID: cfg.MachineID, IPv4: cfg.IPv4, IPv6: cfg.IPv6, Keystore: e.Store.Backend(), Version: e.Version, Tunnel: "down", Peers: []tunnel.PeerStatus{},
 		Channel: cfg.EffectiveChannel(e.Channel), Update: UpdateState(e.Paths.State), DNS: e.dnsStatus()}
 	e.mu.Lock()
@@ -998,6 +1029,9 @@ func (e *Engine) Status() Status {
 		st.Flags = &fr
 	}
 	st.LastError, st.TunnelError = e.lastErr, e.tunErr
+	if errors.Is(cfgErr, state.ErrCorrupt) {
+		st.LastError = cfgErr.Error()
+	}
 	if !e.lastSync.IsZero() {
 		t := e.lastSync.UTC()
 		st.LastSync = &t

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -245,7 +246,9 @@ func TestSameServer(t *testing.T) {
 // mapServer answers every poll with one full map.
 type mapServer struct{ nm wire.NetMap }
 
-func (m mapServer) Netmap(context.Context, uint64, time.Duration) (wire.NetMap, error) { return m.nm, nil }
+func (m mapServer) Netmap(context.Context, uint64, time.Duration) (wire.NetMap, error) {
+	return m.nm, nil
+}
 
 // A missing or torn cache is rewritten from the first map the server
 // sends, so that the next start without the server still has a map.
@@ -271,3 +274,44 @@ func TestMissingOrTornCacheIsRewrittenFromTheServer(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Damaged state is one clear error naming what is damaged and the fix
+// (enroll again), and Run stops on it (the service then idles) instead of
+// running with a truncated key or sending a broken credential.
+func TestDamagedStateIsNamedWithItsFix(t *testing.T) {
+	goodKey := bytes.Repeat([]byte{7}, 32)
+	goodCred := []byte("wfm_" + strings.Repeat("a", 52))
+	for _, tc := range []struct {
+		name       string
+		config     string // "" for a good one
+		key, cred  []byte
+		wantInText string
+	}{
+		{name: "config of null", config: "null", key: goodKey, cred: goodCred, wantInText: "config.json is damaged"},
+		{name: "torn config", config: `{"server":"https://x","na`, key: goodKey, cred: goodCred, wantInText: "config.json is damaged"},
+		{name: "truncated key", key: goodKey[:20], cred: goodCred, wantInText: "20 bytes, want 32"},
+		{name: "zero key", key: make([]byte, 32), cred: goodCred, wantInText: "all zeros"},
+		{name: "credential with a newline", key: goodKey, cred: []byte("wfm_" + strings.Repeat("a", 30) + "\n\x00"), wantInText: "machine credential"},
+		{name: "empty credential", key: goodKey, cred: []byte{}, wantInText: "machine credential"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := paths.In(dir)
+			ks, _ := keystore.NewFileStore(filepath.Join(dir, "secrets"))
+			if tc.config == "" {
+				state.SaveConfig(p.ConfigFile(), state.Config{Server: "https://127.0.0.1:1", Name: "m"})
+			} else {
+				os.WriteFile(p.ConfigFile(), []byte(tc.config), 0o644)
+			}
+			ks.Put(keystore.PrivateKey, tc.key)
+			ks.Put(keystore.Credential, tc.cred)
+			e := &Engine{Paths: p, Store: ks, Log: slog.New(slog.DiscardHandler)}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := e.Run(ctx)
+			if !errors.Is(err, state.ErrCorrupt) || !strings.Contains(err.Error(), tc.wantInText) || !strings.Contains(err.Error(), "wirefleet-agent enroll --force") {
+				t.Fatalf("Run = %v, want a damaged-state error saying %q and how to enroll again", err, tc.wantInText)
+			}
+		})
+	}
+}

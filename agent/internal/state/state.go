@@ -82,10 +82,32 @@ func LoadConfig(path string) (Config, error) {
 		return c, fmt.Errorf("state: read %s: %w", path, err)
 	}
 	if err := json.Unmarshal(b, &c); err != nil {
-		return c, fmt.Errorf("state: %s is corrupt: %w", path, err)
+		return c, Corrupt(path, err.Error())
+	}
+	if c.Server == "" || c.Name == "" {
+		return c, Corrupt(path, "it names no server or machine")
 	}
 	return c, nil
 }
+
+// ErrCorrupt is wrapped by every error about a damaged state file or
+// secret: the agent cannot run on it, and only enrolling again fixes it.
+// The service stays idle on it rather than restarting in a loop.
+var ErrCorrupt = errors.New("damaged agent state")
+
+// CorruptError names the damaged file (or keystore entry) and the fix.
+type CorruptError struct {
+	What, Why string
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("%s is damaged (%s): enroll this machine again with `wirefleet-agent enroll --force --server URL --token TOKEN` (or --interactive), then restart the agent", e.What, e.Why)
+}
+
+func (e *CorruptError) Unwrap() error { return ErrCorrupt }
+
+// Corrupt returns a *CorruptError for what (a path or a keystore entry).
+func Corrupt(what, why string) error { return &CorruptError{What: what, Why: why} }
 
 // SaveConfig writes config.json (0644: it holds nothing secret).
 func SaveConfig(path string, c Config) error {
