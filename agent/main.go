@@ -484,6 +484,9 @@ func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status) {
 		fmt.Fprintf(tw, "tunnel:\tdown, cannot be created (retrying): %s\n", st.TunnelError)
 	} else if st.WireGuard != "" {
 		fmt.Fprintf(tw, "tunnel:\t%s %s (%s WireGuard)\n", st.Tunnel, st.Interface, st.WireGuard)
+		if st.IPv6Off {
+			fmt.Fprintf(tw, "ipv6:\toff on this host (disabled by sysctl or at boot): the tunnel carries IPv4 only\n")
+		}
 	} else {
 		fmt.Fprintf(tw, "tunnel:\t%s %s\n", st.Tunnel, st.Interface)
 	}

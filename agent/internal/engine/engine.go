@@ -941,11 +941,14 @@ type Status struct {
 	LastError string     `json:"last_error,omitempty"`
 	// TunnelError says why the tunnel cannot be created while the agent
 	// retries.
-	TunnelError string              `json:"tunnel_error,omitempty"`
-	Peers       []tunnel.PeerStatus `json:"peers"`
-	Keystore    string              `json:"keystore"`
-	Version     string              `json:"version"`
-	Channel     string              `json:"channel,omitempty"` // the release channel followed
+	TunnelError string `json:"tunnel_error,omitempty"`
+	// IPv6Off: the host refused the IPv6 overlay address (IPv6 disabled
+	// by sysctl or at boot), so the tunnel carries IPv4 only.
+	IPv6Off  bool                `json:"ipv6_off,omitempty"`
+	Peers    []tunnel.PeerStatus `json:"peers"`
+	Keystore string              `json:"keystore"`
+	Version  string              `json:"version"`
+	Channel  string              `json:"channel,omitempty"` // the release channel followed
 	// Update is the self-update state: a trial in progress and the last
 	// attempt's outcome.
 	Update UpdateView       `json:"update"`
@@ -1058,6 +1061,9 @@ func (e *Engine) Status() Status {
 	}
 	if e.tun != nil {
 		st.Tunnel, st.Interface, st.WireGuard = "up", e.tun.Name(), e.tun.Mode()
+		if v6, ok := e.tun.(interface{ IPv6Off() bool }); ok {
+			st.IPv6Off = v6.IPv6Off()
+		}
 		if ps, err := e.tun.Peers(); err == nil && ps != nil {
 			st.Peers = ps
 		}

@@ -34,9 +34,11 @@ func upKernel(cfg Config, log *slog.Logger) (*Tunnel, error) {
 		t.Close()
 		return nil, err
 	}
-	if err := configureInterface(cfg.Name, cfg.MTU, addrsOf(cfg.Self)); err != nil {
+	v6Off, err := configureInterface(cfg.Name, cfg.MTU, addrsOf(cfg.Self))
+	if err != nil {
 		t.Close()
 		return nil, fmt.Errorf("tunnel: configure %s: %w", cfg.Name, err)
 	}
+	t.noteIPv6(v6Off)
 	return t, nil
 }

@@ -94,6 +94,7 @@ type Tunnel struct {
 	sessionLife time.Duration // sessionLifetime; tests shorten it
 	stopSweep   chan struct{}
 	filter      *filter.Filter // userspace only: the access policy's packet filter
+	ipv6Off     bool           // the host refused the IPv6 overlay address
 
 	mu   sync.Mutex
 	view wire.View
@@ -176,12 +177,26 @@ func upUserspace(cfg Config, log *slog.Logger) (*Tunnel, error) {
 	if err != nil {
 		return nil, err // Start closed tdev and ctl
 	}
-	if err := configureInterface(t.name, cfg.MTU, addrsOf(cfg.Self)); err != nil {
+	v6Off, err := configureInterface(t.name, cfg.MTU, addrsOf(cfg.Self))
+	if err != nil {
 		t.Close()
 		return nil, fmt.Errorf("tunnel: configure %s: %w", t.name, err)
 	}
+	t.noteIPv6(v6Off)
 	return t, nil
 }
+
+// noteIPv6 records that the host refused the IPv6 overlay address.
+func (t *Tunnel) noteIPv6(off bool) {
+	if off {
+		t.ipv6Off = true
+		t.log.Warn("IPv6 is disabled on this host: the tunnel carries IPv4 only (peers' IPv6 overlay addresses are unreachable from here)")
+	}
+}
+
+// IPv6Off reports whether the host refused the IPv6 overlay address, so
+// the tunnel carries IPv4 alone.
+func (t *Tunnel) IPv6Off() bool { return t.ipv6Off }
 
 // Start runs a wireguard-go device on tdev and bind, serves its UAPI
 // socket (so ctl, `wg show` and wgctrl can reach it) and configures its

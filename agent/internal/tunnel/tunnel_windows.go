@@ -17,10 +17,10 @@ const DefaultName = "wf0"
 // would be the native route, but that module does not resolve through the
 // module proxy available to this project (one of its dependencies is
 // refused), so the agent uses the system tool.
-func configureInterface(name string, mtu int, addrs []netip.Prefix) error {
+func configureInterface(name string, mtu int, addrs []netip.Prefix) (v6Off bool, err error) {
 	for _, fam := range []string{"ipv4", "ipv6"} {
 		if out, err := exec.Command("netsh", "interface", fam, "set", "subinterface", name, "mtu="+strconv.Itoa(mtu), "store=active").CombinedOutput(); err != nil {
-			return fmt.Errorf("netsh mtu: %w: %s", err, out)
+			return false, fmt.Errorf("netsh mtu: %w: %s", err, out)
 		}
 	}
 	for _, a := range addrs {
@@ -32,10 +32,10 @@ func configureInterface(name string, mtu int, addrs []netip.Prefix) error {
 			args = []string{"interface", "ipv6", "add", "address", name, a.String(), "store=active"}
 		}
 		if out, err := exec.Command("netsh", args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("netsh %v: %w: %s", args, err, out)
+			return false, fmt.Errorf("netsh %v: %w: %s", args, err, out)
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // listenUAPI opens \\.\pipe\ProtectedPrefix\Administrators\WireGuard\<name>,
