@@ -1,6 +1,9 @@
 package web
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestSafeNext(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
@@ -36,5 +39,20 @@ func TestSafeNext(t *testing.T) {
 				t.Errorf("safeNext(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
+	}
+}
+
+// The Releases page lists agent versions by semantic version, newest
+// first: text order put 1.10.0 below 1.2.0 and a release candidate above
+// its release.
+func TestVersionsNewestFirst(t *testing.T) {
+	got := versionsNewestFirst(map[string]int{"1.2.0-rc.1": 1, "1.2.0": 2, "1.10.0": 3, "1.0.0": 4, "0.9.5": 5, "dev": 6})
+	var order []string
+	for _, v := range got {
+		order = append(order, v.Version)
+	}
+	want := []string{"1.10.0", "1.2.0", "1.2.0-rc.1", "1.0.0", "0.9.5", "dev"}
+	if !slices.Equal(order, want) {
+		t.Fatalf("order %v, want %v", order, want)
 	}
 }

@@ -3,9 +3,10 @@ package web
 import (
 	"errors"
 	"net/http"
-	"sort"
+	"slices"
 
 	"github.com/wirefleet/wirefleet/pkg/release"
+	"github.com/wirefleet/wirefleet/pkg/version"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
@@ -38,14 +39,21 @@ func (w *Web) updates(rw http.ResponseWriter, r *http.Request, s store.Session) 
 		w.internal(rw, r, err)
 		return
 	}
-	var versions []versionCount
-	for v, n := range counts {
-		versions = append(versions, versionCount{v, n})
-	}
-	sort.Slice(versions, func(i, j int) bool { return versions[i].Version > versions[j].Version })
+	versions := versionsNewestFirst(counts)
 	w.render(rw, r, "updates", http.StatusOK, page{Title: "Releases", Nav: "updates", Admin: s.Admin.Name, CSRF: s.CSRF,
 		Flash: w.message(rw, r, "f"), Error: w.message(rw, r, "e"),
 		Data: map[string]any{"Channels": channels, "Versions": versions, "Recent": recent}})
+}
+
+// versionsNewestFirst orders the agent versions in use by semantic
+// version, newest first (as text, 1.10.0 sorted below 1.2.0).
+func versionsNewestFirst(counts map[string]int) []versionCount {
+	out := make([]versionCount, 0, len(counts))
+	for v, n := range counts {
+		out = append(out, versionCount{v, n})
+	}
+	slices.SortFunc(out, func(a, b versionCount) int { return version.Compare(b.Version, a.Version) })
+	return out
 }
 
 func (w *Web) pause(rw http.ResponseWriter, r *http.Request, s store.Session) {
