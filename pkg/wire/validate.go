@@ -143,8 +143,9 @@ func ValidateEndpoints(eps []string) ([]string, error) {
 }
 
 // ValidateFact checks a free-text fact reported by an agent (hostname, OS,
-// version): bounded, valid UTF-8, printable. It is stored as given and
-// escaped wherever it is shown.
+// version), or text an admin typed (a flag's description): bounded, valid
+// UTF-8, and free of what is not text (see Typeable). It is stored as
+// given and escaped wherever it is shown.
 func ValidateFact(field, s string, max int, required bool) error {
 	if s == "" {
 		if required {
@@ -159,18 +160,36 @@ func ValidateFact(field, s string, max int, required bool) error {
 		return Errorf(CodeInvalidArgument, "%s is not valid UTF-8", field)
 	}
 	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return Errorf(CodeInvalidArgument, "%s contains control characters", field)
+		if !Typeable(r) {
+			return Errorf(CodeInvalidArgument, "%s contains %U, which is not text (a control, bidirectional override or unassigned character)", field, r)
 		}
 	}
 	return nil
+}
+
+// Typeable reports whether r is something people type: any assigned
+// letter, mark, number, punctuation, symbol or space, including the
+// no-break space and the zero-width joiner of emoji sequences (🏳️‍🌈), but
+// no control character (CR/LF forge log lines), no line or paragraph
+// separator, no bidirectional override or isolate (they reorder what an
+// admin reads: "\u202etxt.exe"), and nothing unassigned. unicode.IsPrint
+// was the wrong test: it refuses every space but U+0020 and every format
+// character, ZWJ included.
+func Typeable(r rune) bool {
+	switch {
+	case r == utf8.RuneError, unicode.Is(unicode.Cc, r), r == '\u2028', r == '\u2029':
+		return false
+	case unicode.Is(unicode.Bidi_Control, r):
+		return false
+	}
+	return unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Zs, unicode.Cf, unicode.Co)
 }
 
 // ClipFact makes s a valid fact of at most max bytes: control characters
 // become spaces and it is cut at a character boundary, with "…" when cut.
 func ClipFact(s string, max int) string {
 	s = strings.Map(func(r rune) rune {
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
+		if !Typeable(r) {
 			return ' '
 		}
 		return r

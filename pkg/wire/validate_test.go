@@ -98,3 +98,41 @@ func TestClipFact(t *testing.T) {
 		}
 	}
 }
+
+// Free text accepts what people type and refuses what is not text.
+func TestValidateFactAcceptsWhatPeopleType(t *testing.T) {
+	for _, tc := range []struct {
+		name, s string
+		ok      bool
+	}{
+		{"plain", "web-01", true},
+		{"no-break space", "Größe\u00a0≤ 32 — fine", true},
+		{"emoji ZWJ sequence", "laptop-🏳️‍🌈", true},
+		{"family emoji", "👩‍👩‍👧", true},
+		{"ZWNJ in Persian", "می\u200cخواهم", true},
+		{"CJK", "東京サーバー", true},
+		{"combining marks", "e\u0301te\u0301", true},
+		{"private use", "icon \ue000", true},
+		{"CR LF", "fine\r\nforged", false},
+		{"tab", "a\tb", false},
+		{"NUL", "a\x00b", false},
+		{"DEL", "a\x7fb", false},
+		{"C1 control", "a\u0085b", false},
+		{"line separator", "a\u2028b", false},
+		{"RLO", "\u202etxt.exe", false},
+		{"LRI", "a\u2066b", false},
+		{"RLM", "a\u200fb", false},
+		{"unassigned", "a\U000e0080b", false},
+		{"noncharacter", "a\uffffb", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := ValidateFact("f", tc.s, 1000, false)
+			if (err == nil) != tc.ok {
+				t.Fatalf("ValidateFact(%q) = %v, want ok=%v", tc.s, err, tc.ok)
+			}
+			if c := ClipFact(tc.s, 1000); ValidateFact("f", c, 1000, false) != nil {
+				t.Fatalf("ClipFact(%q) = %q is not valid", tc.s, c)
+			}
+		})
+	}
+}
