@@ -333,6 +333,24 @@ func TestConsoleAtFleetScale(t *testing.T) {
 	if overflow > 0 {
 		t.Errorf("at 390 px the page is %d px wider than the screen (only the table may scroll sideways)", overflow)
 	}
+	// The machine page with the longest values a machine and an admin can
+	// set: a 63-character name without hyphens, 32 tags of 63 characters
+	// and a tunnel error of one unbroken word. Each wraps or is clipped;
+	// before, the name alone made the page 422 px wide and the error
+	// 3,053 px.
+	longName := strings.Repeat("w", wire.MaxNameLen)
+	var tags []string
+	for i := range wire.MaxTags {
+		tags = append(tags, fmt.Sprintf("%02d%s", i, strings.Repeat("t", wire.MaxTagLen-2)))
+	}
+	if _, err := admin.UpdateMachine(context.Background(), target.MachineID, wire.UpdateMachineRequest{Name: &longName, Tags: &tags}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := target.agent.ReportHealth(context.Background(), wire.HealthReport{At: time.Now(), AgentVersion: "1.0.0", OS: "linux",
+		Tunnel: wire.TunnelHealth{Error: strings.Repeat("W", wire.MaxTunnelErrorLen)}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // the health writer's batch
 	// Every other page fits a phone too (tables scroll inside their box).
 	for _, p := range []string{"/machines/" + target.MachineID, "/tokens", "/policy", "/dns", "/flags", "/updates", "/audit", "/admins"} {
 		run("phone: "+p,
