@@ -318,11 +318,25 @@ func (e *Engine) startBackground(ctx context.Context, cfg state.Config, cl *clie
 			r.ServerPins = cl.Pins() // the server rotates its TLS key once every agent holds the next one
 			return r
 		},
-		OnAck: e.noteReleases,
+		OnAck: func(ack wire.HealthAck) {
+			e.noteReleases(ack)
+			if e.Flags != nil {
+				e.Flags.Heard() // the server answers: a held flag poll is current
+			}
+		},
 	}
 	go reporter.Run(ctx)
 	if e.Flags != nil {
-		go e.Flags.Sync(ctx, cl, Backoff)
+		// Health reports are the heartbeat that confirms the flags
+		// while their poll is held: past one interval and some without
+		// an answer, they are stale.
+		if e.HealthInterval > 0 {
+			e.Flags.SetMaxSilence(e.HealthInterval + 15*time.Second)
+		}
+		go func() {
+			e.Flags.Sync(ctx, cl, Backoff)
+			e.Flags.Save() // keep the last confirmation for the next start
+		}()
 	}
 	if st := e.UpdateOutcome; st != nil {
 		if st.State == "ok" {
@@ -415,6 +429,9 @@ func (e *Engine) pollMaps(ctx context.Context, cfg state.Config, cl *client.Clie
 // result on disk when it changed anything.
 func (e *Engine) applyMap(nm wire.NetMap) {
 	t0 := time.Now()
+	if e.Flags != nil {
+		e.Flags.Heard() // any answer from the server confirms a held flag poll
+	}
 	e.mu.Lock()
 	if e.tun != nil {
 		if err := e.tun.Apply(nm); err != nil {

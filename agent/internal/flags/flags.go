@@ -28,20 +28,25 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
-// cacheFile is the on-disk form: the set, when it was saved, and a
+// cacheFile is the on-disk form: the set, when it last changed
+// (saved_at), when the server last confirmed it (confirmed_at), and a
 // checksum of the set's JSON.
 type cacheFile struct {
-	SavedAt time.Time       `json:"saved_at"`
-	ETag    string          `json:"etag"`
-	SHA256  string          `json:"sha256"`
-	Set     json.RawMessage `json:"set"`
+	SavedAt     time.Time       `json:"saved_at"`
+	ConfirmedAt time.Time       `json:"confirmed_at,omitzero"`
+	ETag        string          `json:"etag"`
+	SHA256      string          `json:"sha256"`
+	Set         json.RawMessage `json:"set"`
 }
 
 // ErrCorrupt means the cache file is torn or was tampered with.
 var ErrCorrupt = errors.New("flags: cache file is corrupt")
 
 // LoadCache reads the cache; a missing file is ok=false with no error.
-func LoadCache(path string) (set wire.FlagSet, etag string, savedAt time.Time, ok bool, err error) {
+// confirmedAt is the server's last confirmation of the set (its last
+// change in a cache written before confirmations were kept).
+func LoadCache(path string) (set wire.FlagSet, etag string, confirmedAt time.Time, ok bool, err error) {
+	var savedAt time.Time
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return set, "", savedAt, false, nil
@@ -60,21 +65,30 @@ func LoadCache(path string) (set wire.FlagSet, etag string, savedAt time.Time, o
 	if err := json.Unmarshal(c.Set, &set); err != nil {
 		return set, "", savedAt, false, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	return set, c.ETag, c.SavedAt, true, nil
+	confirmedAt = c.SavedAt
+	if c.ConfirmedAt.After(confirmedAt) {
+		confirmedAt = c.ConfirmedAt
+	}
+	return set, c.ETag, confirmedAt, true, nil
 }
 
-func saveCache(path string, set wire.FlagSet, etag string, at time.Time) error {
+func saveCache(path string, set wire.FlagSet, etag string, changed, confirmed time.Time) error {
 	raw, err := json.Marshal(set)
 	if err != nil {
 		return err
 	}
 	sum := sha256.Sum256(raw)
-	b, err := json.Marshal(cacheFile{SavedAt: at.UTC(), ETag: etag, SHA256: hex.EncodeToString(sum[:]), Set: raw})
+	b, err := json.Marshal(cacheFile{SavedAt: changed.UTC(), ConfirmedAt: confirmed.UTC(), ETag: etag, SHA256: hex.EncodeToString(sum[:]), Set: raw})
 	if err != nil {
 		return err
 	}
 	return atomicfile.WriteFile(path, b, 0o600)
 }
+
+// DefaultMaxSilence is how long the flags count as current without a
+// word from the server: the health report's 30 s interval, which brings
+// an answer, plus room for a slow one.
+const DefaultMaxSilence = 45 * time.Second
 
 // Store is the agent's current flag set.
 type Store struct {
@@ -82,21 +96,28 @@ type Store struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	mu        sync.RWMutex
-	set       wire.FlagSet
-	byKey     map[string]wire.Flag
-	etag      string
-	loaded    bool      // a set is present (from cache or server)
-	synced    bool      // confirmed by the server since start
-	lastSync  time.Time // last time the server confirmed the set
-	lastErr   string
-	cacheNote string
+	mu sync.RWMutex
+	// maxSilence: past this long without any answer from the server
+	// (see Heard) the flags are stale, even while a long-poll is held.
+	// A server that hangs (SIGSTOP, a dead replica behind a proxy)
+	// keeps the held poll open and answers nothing; the flags were
+	// reported fresh for 56 s of that. 0 turns the check off.
+	maxSilence time.Duration
+	set        wire.FlagSet
+	byKey      map[string]wire.Flag
+	etag       string
+	loaded     bool      // a set is present (from cache or server)
+	synced     bool      // confirmed by the server since start
+	lastChange time.Time // when the set last changed (from the server)
+	lastSync   time.Time // the server's last confirmation that the set is current
+	lastErr    string
+	cacheNote  string
 }
 
 // NewStore loads the cache at path. A corrupt cache is logged and ignored;
 // the next sync replaces it.
 func NewStore(path string, log *slog.Logger) *Store {
-	s := &Store{path: path, log: log, now: time.Now, byKey: map[string]wire.Flag{}}
+	s := &Store{path: path, log: log, now: time.Now, byKey: map[string]wire.Flag{}, maxSilence: DefaultMaxSilence}
 	set, etag, at, ok, err := LoadCache(path)
 	switch {
 	case err != nil:
@@ -104,7 +125,7 @@ func NewStore(path string, log *slog.Logger) *Store {
 		s.cacheNote = err.Error()
 	case ok:
 		s.install(set, etag)
-		s.lastSync = at
+		s.lastSync, s.lastChange = at, at
 		log.Info("flags loaded from cache", "flags", len(set.Flags), "version", set.Version, "saved_at", at)
 	}
 	return s
@@ -123,18 +144,55 @@ func (s *Store) Update(set wire.FlagSet, etag string) {
 	now := s.now()
 	s.mu.Lock()
 	s.install(set, etag)
-	s.synced, s.lastSync, s.lastErr, s.cacheNote = true, now, "", ""
+	s.synced, s.lastSync, s.lastChange, s.lastErr, s.cacheNote = true, now, now, "", ""
 	s.mu.Unlock()
-	if err := saveCache(s.path, set, etag, now); err != nil {
+	if err := saveCache(s.path, set, etag, now, now); err != nil {
 		s.log.Warn("saving the flag cache", "err", err)
 	}
 }
 
-// Confirm records that the server answered "not modified".
+// Confirm records that the server answered "not modified", and keeps the
+// confirmation on disk, so that after a restart without the server the
+// age counts from it (it went backwards to the last change before).
 func (s *Store) Confirm() {
 	s.mu.Lock()
 	s.synced, s.lastSync, s.lastErr = true, s.now(), ""
 	s.mu.Unlock()
+	s.Save()
+}
+
+// SetMaxSilence sets how long the flags stay current without an answer
+// from the server (DefaultMaxSilence; 0: no limit).
+func (s *Store) SetMaxSilence(d time.Duration) {
+	s.mu.Lock()
+	s.maxSilence = d
+	s.mu.Unlock()
+}
+
+// Heard records an answer from the server on another channel (a health
+// acknowledgement, a network map) while the flag poll is held: the server
+// is alive and would have answered the poll had a flag changed, so the
+// set is confirmed current.
+func (s *Store) Heard() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.synced && s.lastErr == "" {
+		s.lastSync = s.now()
+	}
+}
+
+// Save writes the set and its last confirmation to the cache (the agent
+// calls it when it stops, to keep the confirmations Heard recorded).
+func (s *Store) Save() {
+	s.mu.RLock()
+	set, etag, changed, confirmed, loaded := s.set, s.etag, s.lastChange, s.lastSync, s.loaded
+	s.mu.RUnlock()
+	if !loaded {
+		return
+	}
+	if err := saveCache(s.path, set, etag, changed, confirmed); err != nil {
+		s.log.Warn("saving the flag cache", "err", err)
+	}
 }
 
 // Failed records a sync error; the flags stay as they are.
@@ -188,7 +246,12 @@ func (s *Store) freshness() Freshness {
 			f.Source = "server"
 		}
 	}
-	f.Stale = !s.synced || s.lastErr != ""
+	now := s.now()
+	silent := s.maxSilence > 0 && !s.lastSync.IsZero() && now.Sub(s.lastSync) > s.maxSilence
+	f.Stale = !s.synced || s.lastErr != "" || silent
+	if silent && f.LastError == "" {
+		f.LastError = fmt.Sprintf("no answer from the server for %s", now.Sub(s.lastSync).Round(time.Second))
+	}
 	if !s.lastSync.IsZero() {
 		t := s.lastSync.UTC()
 		f.LastSync = &t
@@ -196,7 +259,7 @@ func (s *Store) freshness() Freshness {
 		// as anything changes: the flags are current, not "as old as the
 		// last answer". The age counts only once they are stale.
 		if f.Stale {
-			f.StaleSeconds = int64(s.now().Sub(s.lastSync).Seconds())
+			f.StaleSeconds = int64(now.Sub(s.lastSync).Seconds())
 		}
 	}
 	return f

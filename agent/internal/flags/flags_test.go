@@ -270,3 +270,62 @@ func TestFreshnessIsConfirmedAtOnce(t *testing.T) {
 		t.Fatalf("waits asked for: %v, want 0 (after the start), 0 (after the failure), then 60s", w.seen)
 	}
 }
+
+// The flags are current while the server answers on some channel: a
+// held poll with no answer for MaxSilence (a hung server keeps it open)
+// makes them stale, aged from the last answer; an answer makes them fresh
+// again.
+func TestFreshnessFollowsTheLastAnswer(t *testing.T) {
+	s := NewStore(filepath.Join(t.TempDir(), "flags.json"), quiet)
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	now := t0
+	s.now = func() time.Time { return now }
+	s.Update(sampleSet(3, `"on"`), `"3-x"`)
+	now = t0.Add(30 * time.Second)
+	s.Heard() // a health acknowledgement
+	now = t0.Add(70 * time.Second)
+	if fr := s.Freshness(); fr.Stale {
+		t.Fatalf("40 s after the last answer: %+v, want fresh", fr)
+	}
+	now = t0.Add(80 * time.Second)
+	fr := s.Freshness()
+	if !fr.Stale || fr.StaleSeconds != 50 || !fr.LastSync.Equal(t0.Add(30*time.Second)) || !strings.Contains(fr.LastError, "no answer from the server") {
+		t.Fatalf("50 s after the last answer: %+v, want stale for 50 s since the acknowledgement", fr)
+	}
+	if e, _ := s.Evaluate("new-ui", ""); toOFREP(e).Reason != ReasonStale {
+		t.Fatalf("OFREP reason while silent: %s", toOFREP(e).Reason)
+	}
+	s.Confirm()
+	if fr := s.Freshness(); fr.Stale {
+		t.Fatalf("after an answer: %+v", fr)
+	}
+	// A failed sync is not undone by a health acknowledgement.
+	s.Failed(errors.New("connection reset"))
+	s.Heard()
+	if fr := s.Freshness(); !fr.Stale {
+		t.Fatal("a failed flag sync turned fresh on a health acknowledgement")
+	}
+}
+
+// After a restart without the server, the age counts from the last
+// confirmation, which is kept on disk, not from the last change (lastSync
+// went backwards from 12:01:14 to 12:01:06).
+func TestLastSyncSurvivesARestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.json")
+	s := NewStore(path, quiet)
+	t0 := time.Date(2026, 12, 6, 12, 1, 6, 0, time.UTC)
+	now := t0
+	s.now = func() time.Time { return now }
+	s.Update(sampleSet(3, `"on"`), `"3-x"`)
+	now = t0.Add(8 * time.Second)
+	s.Confirm()
+	now = t0.Add(20 * time.Second)
+	s.Heard()
+	s.Save() // the agent stops
+	r := NewStore(path, quiet)
+	r.now = func() time.Time { return t0.Add(60 * time.Second) }
+	fr := r.Freshness()
+	if fr.LastSync == nil || !fr.LastSync.Equal(t0.Add(20*time.Second)) || fr.StaleSeconds != 40 || fr.Source != "cache" {
+		t.Fatalf("after a restart: %+v, want last sync %v and 40 s stale", fr, t0.Add(20*time.Second))
+	}
+}
