@@ -246,6 +246,10 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		defer mln.Close()
 	}
 
+	if id.urlNote != "" {
+		log.Warn(id.urlNote)
+		fmt.Fprintf(out, "\nNOTE: %s\n", id.urlNote)
+	}
 	if err := bootstrap(ctx, svc, o, out, extURL, pin); err != nil {
 		return err
 	}
@@ -344,6 +348,9 @@ func startHub(ctx, hubCtx context.Context, db *store.DB, log *slog.Logger, bg *s
 type served struct {
 	keys *tlsutil.Keys // the self-signed key and its successor (nil with --tls-cert)
 	acme *tlsutil.ACME // certificates from an ACME CA for its domains (nil without)
+	// urlNote says how the external URL was chosen when that is worth
+	// telling (the host name resolves only to loopback), else "".
+	urlNote string
 }
 
 // pin is the pin one-liners and the server's info carry for the external
@@ -367,12 +374,12 @@ func listen(o Options, reg prometheus.Registerer) (net.Listener, string, served,
 		Help: "Connections closed at accept because their source address held --max-conns-per-ip already.",
 	})
 	ln = connlimit.New(ln, o.MaxConnsPerIP, refused.Inc)
-	extURL, host := externalURL(o, ln.Addr())
+	extURL, host, note := externalURL(o, ln.Addr(), systemHost)
 	if o.InsecureHTTP {
-		return ln, extURL, served{}, nil
+		return ln, extURL, served{urlNote: note}, nil
 	}
 	var (
-		id       served
+		id       = served{urlNote: note}
 		getCert  func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 		notAfter func() time.Time
 	)
@@ -593,37 +600,6 @@ func redact(dbURL string) string {
 		return u.Redacted()
 	}
 	return dbURL
-}
-
-// externalURL returns the URL agents should use and its host part.
-func externalURL(o Options, addr net.Addr) (string, string) {
-	if o.ExternalURL != "" {
-		if u, err := url.Parse(o.ExternalURL); err == nil {
-			return o.ExternalURL, u.Hostname()
-		}
-	}
-	scheme := "https"
-	if o.InsecureHTTP {
-		scheme = "http"
-	}
-	host, port, _ := net.SplitHostPort(addr.String())
-	if len(o.ACME.Domains) > 0 {
-		// The name the certificate is for; port 443 goes without saying
-		// (the CA validates there).
-		host = strings.ToLower(strings.TrimSpace(o.ACME.Domains[0]))
-		if port == "443" {
-			return scheme + "://" + host, host
-		}
-		return scheme + "://" + net.JoinHostPort(host, port), host
-	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		if h, err := os.Hostname(); err == nil && h != "" {
-			host = h
-		} else {
-			host = "localhost"
-		}
-	}
-	return scheme + "://" + net.JoinHostPort(host, port), host
 }
 
 // listenSocket opens the admin socket, refusing to steal it from a running

@@ -11,6 +11,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -51,6 +54,8 @@ type Input struct {
 	Client    *client.Client
 	ClientErr error
 	Now       time.Time
+	// Lookup resolves a host name (default: the system resolver).
+	Lookup func(host string) ([]netip.Addr, error)
 }
 
 // Thresholds.
@@ -67,8 +72,19 @@ func Run(ctx context.Context, in Input) []Check {
 	if in.Now.IsZero() {
 		in.Now = time.Now()
 	}
+	if in.Lookup == nil {
+		in.Lookup = func(host string) ([]netip.Addr, error) {
+			ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		}
+	}
 	info, infoErr := serverInfo(ctx, in)
-	out := []Check{checkServer(info, infoErr), checkDatabase(ctx, in)}
+	out := []Check{checkServer(info, infoErr)}
+	if infoErr == nil {
+		out = append(out, checkExternalURL(info.URL, in.Lookup))
+	}
+	out = append(out, checkDatabase(ctx, in))
 	if c, ok := checkAudit(ctx, in); ok {
 		out = append(out, c)
 	}
@@ -95,6 +111,36 @@ func checkServer(info wire.ServerInfo, err error) Check {
 	}
 	c.Status = OK
 	c.Detail = fmt.Sprintf("version %s at %s, %d machines, %d holding a long-poll, up since %s", info.Version, info.URL, info.Machines, info.Connected, info.StartedAt.UTC().Format(time.RFC3339))
+	return c
+}
+
+// checkExternalURL warns when the URL one-liners send machines to names
+// this machine only (a loopback address, or a name that resolves only to
+// one here): other machines then get "connection refused" with no hint.
+func checkExternalURL(raw string, lookup func(string) ([]netip.Addr, error)) Check {
+	c := Check{Name: "external URL", Status: OK}
+	u, err := url.Parse(raw)
+	if err != nil || u.Hostname() == "" {
+		c.Status, c.Detail = Warn, fmt.Sprintf("%q is not a URL", raw)
+		c.Fix = "start the server with --external-url https://NAME-OR-IP:PORT"
+		return c
+	}
+	host := u.Hostname()
+	ips := []netip.Addr{}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		ips = append(ips, ip)
+	} else if ips, err = lookup(host); err != nil || len(ips) == 0 {
+		c.Status, c.Detail = Warn, fmt.Sprintf("%s: %s does not resolve on this machine (%v); machines that resolve it differently may still reach it", raw, host, err)
+		c.Fix = "check the name in DNS, or start the server with --external-url naming an address other machines reach"
+		return c
+	}
+	if !slices.ContainsFunc(ips, func(a netip.Addr) bool { return !a.Unmap().IsLoopback() }) {
+		c.Status = Warn
+		c.Detail = fmt.Sprintf("one-liners send machines to %s, which is loopback here (%v): other machines cannot reach it", raw, ips)
+		c.Fix = "restart the server with --external-url https://NAME-OR-IP:PORT that other machines reach (make run EXTERNAL_URL=…)"
+		return c
+	}
+	c.Detail = fmt.Sprintf("one-liners send machines to %s (%v)", raw, ips)
 	return c
 }
 

@@ -7,7 +7,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,5 +56,32 @@ func TestCheckACME(t *testing.T) {
 		if c := got[name]; c.Status != want || want != OK && !strings.Contains(c.Fix, "port 443") {
 			t.Errorf("%s: %+v, want %s with a fix", name, c, want)
 		}
+	}
+}
+
+func TestCheckExternalURL(t *testing.T) {
+	lookup := map[string][]netip.Addr{
+		"wf":     {netip.MustParseAddr("127.0.1.1")},
+		"wf-lan": {netip.MustParseAddr("127.0.1.1"), netip.MustParseAddr("10.1.2.3")},
+	}
+	resolve := func(h string) ([]netip.Addr, error) {
+		if a, ok := lookup[h]; ok {
+			return a, nil
+		}
+		return nil, errors.New("no such host")
+	}
+	for _, tc := range []struct{ url, status string }{
+		{"https://wf:8443", Warn},
+		{"https://127.0.0.1:8443", Warn},
+		{"https://[::1]:8443", Warn},
+		{"https://nowhere:8443", Warn},
+		{"https://wf-lan:8443", OK},
+		{"https://10.1.2.3:8443", OK},
+	} {
+		t.Run(tc.url, func(t *testing.T) {
+			if c := checkExternalURL(tc.url, resolve); c.Status != tc.status || c.Status == Warn && !strings.Contains(c.Fix, "--external-url") {
+				t.Fatalf("%+v, want %s", c, tc.status)
+			}
+		})
 	}
 }
