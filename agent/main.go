@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -98,7 +99,31 @@ func (g *globals) logger() *slog.Logger {
 // where the flags are defined), plus the state dir when it came from
 // WIREFLEET_STATE_DIR, which the service would not see.
 func (g *globals) serviceArgs() []string {
-	args := []string{"run"}
+	return append([]string{"run"}, g.globalArgs()...)
+}
+
+// shellArgs renders args for a command line a user copies, each quoted
+// when the shell would split or expand it, with a leading space.
+func shellArgs(args []string) string {
+	var b strings.Builder
+	for _, a := range args {
+		b.WriteByte(' ')
+		if a != "" && !strings.ContainsFunc(a, func(r rune) bool {
+			return !(r == '-' || r == '_' || r == '.' || r == '/' || r == ':' || r == '=' || r == ',' || r == '@' || r == '+' || unicode.IsLetter(r) || unicode.IsDigit(r))
+		}) {
+			b.WriteString(a)
+			continue
+		}
+		b.WriteString("'" + strings.ReplaceAll(a, "'", `'\''`) + "'")
+	}
+	return b.String()
+}
+
+// globalArgs are the global flags given on this command line (and the
+// state dir from WIREFLEET_STATE_DIR), for the commands that must reach
+// the same agent: the service, and the next steps printed after enroll.
+func (g *globals) globalArgs() []string {
+	var args []string
 	g.flags.VisitAll(func(f *pflag.Flag) {
 		switch {
 		case f.Changed:
@@ -204,7 +229,11 @@ machine, who then owns it; the command waits up to 15 minutes.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "enrolled as %s (%s, %s); secrets in the %s keystore\n", cfg.Name, cfg.IPv4, cfg.IPv6, ks.Backend())
-			fmt.Fprintf(cmd.OutOrStdout(), "start the tunnel with: wirefleet-agent install   (or `wirefleet-agent run` in the foreground)\n")
+			extra := shellArgs(g.globalArgs())
+			fmt.Fprintf(cmd.OutOrStdout(), "start the tunnel with: wirefleet-agent install%s   (or `wirefleet-agent run%s` in the foreground)\n", extra, extra)
+			if extra != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "give the same flags to every command for this agent, e.g. wirefleet-agent status%s\n", extra)
+			}
 			return nil
 		},
 	}
@@ -433,7 +462,7 @@ func statusCmd(g *globals) *cobra.Command {
 }
 
 func offlineStatus(g *globals, p paths.Paths) engine.Status {
-	st := engine.Status{Running: false, Tunnel: "down", Version: Version, Peers: nil}
+	st := engine.Status{Running: false, Tunnel: "down", Version: Version, Peers: nil, StateDir: p.State}
 	if ks, err := keystore.Open(p.State, slog.New(slog.DiscardHandler)); err == nil {
 		st.Keystore = ks.Backend()
 	}
@@ -462,6 +491,9 @@ func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status) {
 		running = "running"
 	}
 	fmt.Fprintf(tw, "machine:\t%s (%s)\n", orDash(st.Machine), state)
+	if !st.Enrolled && !st.Revoked && st.StateDir != "" && st.LastError == "" {
+		fmt.Fprintf(tw, "hint:\tnothing is enrolled in %s; if you enrolled with --state-dir DIR, give it here too (wirefleet-agent status --state-dir DIR)\n", st.StateDir)
+	}
 	fmt.Fprintf(tw, "server:\t%s\n", orDash(st.Server))
 	fmt.Fprintf(tw, "agent:\t%s, version %s\n", running, st.Version)
 	if st.Channel != "" {

@@ -120,3 +120,21 @@ func TestStatusAsAnotherUserSaysPermissionDenied(t *testing.T) {
 		t.Fatalf("told a user without access that the agent is not running:\n%s", out)
 	}
 }
+
+func TestShellArgs(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"--state-dir", "/srv/wf a"}, ` --state-dir '/srv/wf a'`},
+		{[]string{"--interface", "wf1"}, " --interface wf1"},
+		{[]string{"--x", "it's"}, ` --x 'it'\''s'`},
+		{[]string{"--x", "$(id)"}, ` --x '$(id)'`},
+		{[]string{"--x", ""}, ` --x ''`},
+	} {
+		if got := shellArgs(tc.in); got != tc.want {
+			t.Errorf("shellArgs(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

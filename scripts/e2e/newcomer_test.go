@@ -41,8 +41,17 @@ func TestPrintedOneLinerWorksWhenTheHostNameIsLoopback(t *testing.T) {
 	if !strings.Contains(line, "https://"+srv.addr+":8443") {
 		t.Fatalf("the printed line does not name an address other machines reach (%s): %s", srv.addr, line)
 	}
-	args := append(strings.Fields(line)[1:], "--state-dir", t.TempDir())
-	if res := other.run(t, bins+"/wirefleet-agent", args...); !strings.Contains(res, "enrolled") {
+	dir := t.TempDir()
+	args := append(strings.Fields(line)[1:], "--state-dir", dir)
+	res := other.run(t, bins+"/wirefleet-agent", args...)
+	if !strings.Contains(res, "enrolled") {
 		t.Fatalf("enrolling with the printed line:\n%s", res)
+	}
+	// The next steps it prints reach this agent (its --state-dir).
+	if !strings.Contains(res, "wirefleet-agent install --state-dir "+dir) || !strings.Contains(res, "wirefleet-agent run --state-dir "+dir) {
+		t.Errorf("the next steps after enroll omit --state-dir:\n%s", res)
+	}
+	if st := other.run(t, bins+"/wirefleet-agent", "status", "--state-dir", t.TempDir()); !strings.Contains(st, "give it here too") {
+		t.Errorf("status of an empty state dir gives no hint:\n%s", st)
 	}
 }

@@ -964,6 +964,7 @@ type Status struct {
 	IPv6Off  bool                `json:"ipv6_off,omitempty"`
 	Peers    []tunnel.PeerStatus `json:"peers"`
 	Keystore string              `json:"keystore"`
+	StateDir string              `json:"state_dir,omitempty"`
 	Version  string              `json:"version"`
 	Channel  string              `json:"channel,omitempty"` // the release channel followed
 	// Update is the self-update state: a trial in progress and the last
@@ -1036,7 +1037,7 @@ func (e *Engine) Status() Status {
 	cfg, cfgErr := state.LoadConfig(e.Paths.ConfigFile())
 	st := Status{Enrolled: cfgErr == nil && !cfg.Revoked, Running: true, Revoked: cfg.Revoked, Server: cfg.Server, Machine: cfg.Name,
 		MachineID: cfg.MachineID, IPv4: cfg.IPv4, IPv6: cfg.IPv6, Keystore: e.Store.Backend(), Version: e.Version, Tunnel: "down", Peers: []tunnel.PeerStatus{},
-		Channel: cfg.EffectiveChannel(e.Channel), Update: UpdateState(e.Paths.State), DNS: e.dnsStatus()}
+		Channel: cfg.EffectiveChannel(e.Channel), Update: UpdateState(e.Paths.State), DNS: e.dnsStatus(), StateDir: e.Paths.State}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.following != "" {
