@@ -19,9 +19,13 @@ PLATFORMS := linux/amd64 linux/arm64 windows/amd64 windows/arm64 darwin/amd64 da
 all: build
 
 ## build: both binaries for this machine, into ./bin
+## (the first build downloads the modules and compiles: about 5 minutes on 2 cores; later ones take seconds)
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/wirefleet-server ./server
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/wirefleet-agent ./agent
+	@test -x $(BIN)/wirefleet-server || echo "build: first build: downloading modules and compiling, about 5 minutes on 2 cores (later builds take seconds)…"
+	@echo "build: $(BIN)/wirefleet-server"
+	@$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/wirefleet-server ./server
+	@echo "build: $(BIN)/wirefleet-agent"
+	@$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/wirefleet-agent ./agent
 
 ## cross: both binaries for linux, windows and darwin on amd64 and arm64
 cross:
@@ -64,10 +68,12 @@ dist: cross
 	@ls -l $(DIST)
 
 ## run: the server on embedded SQLite under ./data; prints the admin login and an enrollment one-liner
-## (MSI=dist/…-windows-amd64.msi also publishes that MSI for the PowerShell one-liner)
+## (MSI=dist/…-windows-amd64.msi also publishes that MSI for the PowerShell one-liner;
+##  EXTERNAL_URL=https://NAME-OR-IP:8443 sets the address the one-liners send machines to)
 run: build
-	$(BIN)/wirefleet-server serve --data-dir $(DATA) --listen $(LISTEN) --bootstrap-token --publish-agent $(BIN)/wirefleet-agent \
-		$(if $(MSI),--publish-also windows/amd64-msi=$(MSI))
+	@echo "run: wirefleet-server serve --data-dir $(DATA) --listen $(LISTEN) (Ctrl-C stops it)"
+	@$(BIN)/wirefleet-server serve --data-dir $(DATA) --listen $(LISTEN) --bootstrap-token --publish-agent $(BIN)/wirefleet-agent \
+		$(if $(MSI),--publish-also windows/amd64-msi=$(MSI)) $(if $(EXTERNAL_URL),--external-url $(EXTERNAL_URL))
 
 ## vet: go vet for every OS we ship
 vet:

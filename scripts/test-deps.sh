@@ -39,9 +39,11 @@ install)
 		echo "test-deps: cannot install ${need[*]} (needs root and apt-get)" >&2
 		exit 1
 	fi
-	echo "test-deps: installing ${need[*]}"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+	# A fresh machine often runs an unattended upgrade at first boot: wait
+	# for its dpkg lock (up to 5 minutes) instead of failing at once.
+	echo "test-deps: installing ${need[*]} (waits up to 5 minutes for another apt to finish)"
+	apt-get -o DPkg::Lock::Timeout=300 update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 	;;
 *)
 	echo "usage: $0 missing|install" >&2

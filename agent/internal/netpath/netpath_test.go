@@ -155,9 +155,56 @@ func TestPathDecisions(t *testing.T) {
 	if d := p.decide(tick(3*time.Second+2*time.Millisecond), true); d.relay || d.direct != lan {
 		t.Fatalf("recovered path: %+v", d)
 	}
-	// Quiet for a minute, then traffic again: the lapsed path is no news.
-	if d := p.decide(tick(time.Minute), true); d.pathChanged != "relay" || d.broke {
-		t.Fatalf("path lapsed while quiet: %+v, want a change to relay that is not a break", d)
+	// Quiet for a minute, then traffic again: the path is asked again
+	// (a heartbeat, and the relay carries the packets too until the pong)
+	// without being reported as changed, let alone broken.
+	d = p.decide(tick(time.Minute), true)
+	if d.pathChanged != "" || d.broke || !d.heartbeat || d.direct != lan || !d.relay {
+		t.Fatalf("path lapsed while quiet: %+v, want it asked again, unchanged", d)
+	}
+	p.addPing(txid{4}, lan, tick(time.Minute))
+	// Its pong: direct only again, still no change.
+	p.gotPong(txid{4}, tick(time.Minute+time.Millisecond))
+	if d := p.decide(tick(time.Minute+2*time.Millisecond), true); d.pathChanged != "" || d.relay || d.direct != lan {
+		t.Fatalf("after the pong: %+v", d)
+	}
+	// No pong within pongWait: now it is a break.
+	d = p.decide(tick(2*time.Minute), true) // asks again
+	if d.pathChanged != "" || !d.heartbeat {
+		t.Fatalf("second pause: %+v", d)
+	}
+	if d := p.decide(tick(2*time.Minute+pongWait), true); d.pathChanged != "relay" || !d.broke || !d.relay {
+		t.Fatalf("unanswered ping: %+v, want a break to the relay", d)
+	}
+}
+
+// The newcomer's case: a ping every second with pauses of 2.5–4.5 s
+// between bursts, the LAN path answering every heartbeat at once. Before,
+// each pause flipped the path to the relay and logged "direct path to
+// peer stopped answering"; now the path never changes.
+func TestPausesDoNotFlipAWorkingPath(t *testing.T) {
+	p := newPeer(lan)
+	p.addPing(txid{1}, lan, tick(0))
+	p.gotPong(txid{1}, tick(time.Millisecond))
+	if d := p.decide(tick(2*time.Millisecond), true); d.pathChanged != "direct "+lan.String() {
+		t.Fatalf("first: %+v", d)
+	}
+	at := 2 * time.Millisecond
+	n := byte(2)
+	for burst := range 5 {
+		for range 3 {
+			at += time.Second
+			d := p.decide(tick(at), true)
+			if d.pathChanged != "" || d.broke {
+				t.Fatalf("burst %d at %v: %+v, want the direct path unchanged", burst, at, d)
+			}
+			if d.heartbeat {
+				p.addPing(txid{n}, lan, tick(at))
+				p.gotPong(txid{n}, tick(at+time.Millisecond))
+				n++
+			}
+		}
+		at += 2500*time.Millisecond + time.Duration(burst)*500*time.Millisecond
 	}
 }
 

@@ -24,6 +24,10 @@ const (
 	// candidate pinged) while a peer is active without a direct path.
 	probeMin = 1 * time.Second
 	probeMax = 8 * time.Second
+	// pongWait is how long a ping to the path may go unanswered before
+	// the path counts as broken. A path that was merely not asked while
+	// the peer was quiet is not broken: the next packet asks again.
+	pongWait = 1 * time.Second
 	// noRelayFor is how long the relay is skipped for a peer it reported
 	// as absent (an older agent, or one still connecting).
 	noRelayFor = 2 * time.Second
@@ -170,6 +174,12 @@ func (p *peer) decide(now time.Time, relayUp bool) pathDecision {
 	defer p.mu.Unlock()
 	var d pathDecision
 	trusted := p.best.IsValid() && now.Sub(p.lastPong) < trustFor
+	// Heartbeats go out only while packets flow, so after a pause of a
+	// few seconds the path is untrusted without anything having failed.
+	// Only a ping that went unanswered says it broke; before, every such
+	// pause was reported as "direct path to peer stopped answering" with
+	// a flip to the relay while the LAN path worked.
+	unanswered := p.best.IsValid() && p.lastPing.After(p.lastPong) && now.Sub(p.lastPing) >= pongWait
 	useRelay := relayUp && now.After(p.noRelayUntil)
 	if now.Sub(p.lastSend) >= trustFor {
 		p.guessUntil = now.Add(guessFor) // traffic starts (again)
@@ -183,8 +193,9 @@ func (p *peer) decide(now time.Time, relayUp bool) pathDecision {
 			p.lastPing = now
 		}
 	case p.best.IsValid():
-		// The path stopped answering (or traffic resumed after a pause):
-		// keep trying it, but let the relay carry the packets meanwhile.
+		// Traffic resumed after a pause (ask the path again), or the
+		// path stopped answering (keep trying it): the relay carries the
+		// packets too until a pong confirms it.
 		d.direct = p.best
 		d.relay = useRelay
 		if now.Sub(p.lastPing) >= probeMin/2 {
@@ -208,8 +219,8 @@ func (p *peer) decide(now time.Time, relayUp bool) pathDecision {
 	}
 	path := "relay"
 	switch {
-	case trusted:
-		path = "direct " + p.best.String()
+	case trusted, p.best.IsValid() && !unanswered:
+		path = "direct " + p.best.String() // being asked again after a pause is no change
 	case !useRelay && d.guess.IsValid():
 		path = "guess " + d.guess.String()
 	case !useRelay:
@@ -217,9 +228,9 @@ func (p *peer) decide(now time.Time, relayUp bool) pathDecision {
 	}
 	if path != p.lastPath {
 		d.pathChanged = path
-		// A fallback while packets were flowing is news; a path that
-		// lapsed while the peer was quiet and is taken up again is not.
-		d.broke = !trusted && strings.HasPrefix(p.lastPath, "direct") && now.Sub(p.lastPong) < trustFor+2*heartbeatEvery
+		// A direct path whose ping went unanswered is news; one that
+		// lapsed while the peer was quiet and is asked again is not.
+		d.broke = unanswered && strings.HasPrefix(p.lastPath, "direct")
 		p.lastPath = path
 	}
 	return d

@@ -247,7 +247,6 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	}
 
 	if id.urlNote != "" {
-		log.Warn(id.urlNote)
 		fmt.Fprintf(out, "\nNOTE: %s\n", id.urlNote)
 	}
 	if err := bootstrap(ctx, svc, o, out, extURL, pin); err != nil {
