@@ -120,6 +120,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeEnroll -fuzztime $(FUZZTIME) ./server/internal/api/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeAdminRequests -fuzztime $(FUZZTIME) ./server/internal/api/
 	$(GO) test -run '^$$' -fuzz FuzzValidateEnroll -fuzztime $(FUZZTIME) ./server/internal/fleet/
+	$(GO) test -run '^$$' -fuzz FuzzCheck -fuzztime $(FUZZTIME) ./pkg/jsonkeys/
 
 ## screenshots: refresh docs/screenshots from the Chromium test
 screenshots:

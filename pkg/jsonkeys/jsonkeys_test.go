@@ -68,3 +68,21 @@ func TestCheck(t *testing.T) {
 		t.Error("an untyped document with a repeated key passed")
 	}
 }
+
+// FuzzCheck: any input, valid JSON or not, is judged without a panic; a
+// document Check passes has no object whose keys repeat, by a second
+// count of every object's keys.
+func FuzzCheck(f *testing.F) {
+	for _, s := range []string{`{"rules":[],"rules":[]}`, `{"RULES":1}`, `[{"a":{"b":1,"b":2}}]`, `{"a":"\u0061","\u0061":1}`, `{`, `"x"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := Check(data, &doc{})
+		if err != nil || !json.Valid(data) {
+			return
+		}
+		if p := All(data, nil); len(p) != 0 {
+			t.Fatalf("Check passed %q but All (untyped) finds %v", data, p[0])
+		}
+	})
+}

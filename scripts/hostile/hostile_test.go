@@ -13,7 +13,8 @@ import (
 
 // TestHostileShort is the CI form of the command: a real server binary,
 // three kill -9 rounds under concurrent writes, then a 1,500-request
-// hostile sweep over every API route and a 50-way single-use-token race
+// hostile sweep over every API route, a 50-way single-use-token race and
+// the checks of the defects earlier hostile runs found (regressions.go)
 // against the restarted server.
 func TestHostileShort(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "wirefleet-server")
@@ -65,6 +66,9 @@ func TestHostileShort(t *testing.T) {
 	}
 	if rep.Requests != 1500 || rep.ByStatus[400] == 0 || rep.ByStatus[401] == 0 {
 		t.Fatalf("the sweep did not exercise refusals: %v", rep.ByStatus)
+	}
+	if rep.RegressionsRun != len(regressions) {
+		t.Fatalf("%d of %d checks of earlier defects ran", rep.RegressionsRun, len(regressions))
 	}
 }
 

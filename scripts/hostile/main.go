@@ -47,8 +47,12 @@ type Report struct {
 	RaceWinners  int            `json:"race_winners"`
 	RaceCodes    map[string]int `json:"race_codes"`
 	Kill9Rounds  int            `json:"kill9_rounds"`
-	Acked        int            `json:"kill9_acknowledged"`
-	Found        int            `json:"kill9_found"`
+	// RegressionsRun counts the checks of earlier runs' defects (see
+	// regressions.go); Regressions lists those that came back.
+	RegressionsRun int      `json:"regressions_run"`
+	Regressions    []string `json:"regressions"`
+	Acked          int      `json:"kill9_acknowledged"`
+	Found          int      `json:"kill9_found"`
 }
 
 // Failed says what is wrong with the report, or "".
@@ -62,6 +66,9 @@ func (r Report) Failed() string {
 	}
 	if r.Race > 0 && r.RaceWinners != 1 {
 		why = append(why, fmt.Sprintf("%d winners of a single-use token race", r.RaceWinners))
+	}
+	if len(r.Regressions) > 0 {
+		why = append(why, fmt.Sprintf("%d of %d earlier defects back", len(r.Regressions), r.RegressionsRun))
 	}
 	if r.Found != r.Acked {
 		why = append(why, fmt.Sprintf("%d of %d acknowledged writes lost", r.Acked-r.Found, r.Acked))
@@ -145,6 +152,12 @@ func (r Report) Summary() string {
 	if r.Race > 0 {
 		fmt.Fprintf(&b, "token race: %d enrollments, %d winner(s), others: %v\n", r.Race, r.RaceWinners, r.RaceCodes)
 	}
+	if r.RegressionsRun > 0 {
+		fmt.Fprintf(&b, "earlier defects: %d checked, %d back\n", r.RegressionsRun, len(r.Regressions))
+		for _, g := range r.Regressions {
+			fmt.Fprintf(&b, "  %s\n", g)
+		}
+	}
 	if r.Kill9Rounds > 0 {
 		fmt.Fprintf(&b, "kill -9: %d rounds, %d writes acknowledged, %d found after restart\n", r.Kill9Rounds, r.Acked, r.Found)
 	}
@@ -167,6 +180,11 @@ func hostileBodies() [][]byte {
 		for _, field := range []string{"token", "public_key", "hostname", "name", "key", "type", "default", "agent_version", "os", "tags", "endpoints", "cpu_percent", "state", "pinned_version", "text", "src", "dst"} {
 			bodies = append(bodies, []byte(`{"`+field+`":`+string(v)+`}`))
 		}
+	}
+	// Keys given twice or in another case (encoding/json keeps the last
+	// and folds case): refused with duplicate_field or unknown_field.
+	for _, field := range []string{"token", "name", "tags", "text", "key", "src"} {
+		bodies = append(bodies, []byte(`{"`+field+`":"a","`+field+`":"b"}`), []byte(`{"`+strings.ToUpper(field)+`":"a"}`))
 	}
 	for _, n := range []string{"-1", "1e23", "-1e23", "9223372036854775808", "0.5"} {
 		bodies = append(bodies, []byte(`{"cpu_percent":`+n+`,"mem_used":`+n+`,"listen_port":`+n+`,"max_uses":`+n+`,"rollout":`+n+`}`))
@@ -218,6 +236,8 @@ var routes = []route{
 	{"POST", wire.PathAPIKeys, "admin"},
 	{"POST", wire.PathAdmins, "admin"},
 	{"POST", wire.PathAdmins + "/{}/password", "admin"},
+	{"GET", wire.PathRelay, "machine"},
+	{"GET", "/debug/pprof/{}", "admin"},
 }
 
 // Sweep sends up to n hostile requests over every route with every kind
@@ -256,7 +276,7 @@ func Sweep(ctx context.Context, server, pin, apiKey string, n, race int, rep *Re
 		for _, rt := range routes {
 			for _, cred := range creds[rt.auth] {
 				if rep.Requests >= n {
-					return race1(ctx, server, opts, admin, race, rep)
+					return sweepThenCheck(ctx, server, apiKey, opts, admin, enr.Credential, race, rep)
 				}
 				param := hostileStrings[i%len(hostileStrings)]
 				path := strings.ReplaceAll(rt.path, "{}", urlEscape(param))
@@ -288,7 +308,17 @@ func Sweep(ctx context.Context, server, pin, apiKey string, n, race int, rep *Re
 			break
 		}
 	}
-	return race1(ctx, server, opts, admin, race, rep)
+	return sweepThenCheck(ctx, server, apiKey, opts, admin, enr.Credential, race, rep)
+}
+
+// sweepThenCheck is Sweep's tail: the token race, then the checks of the
+// defects earlier runs found.
+func sweepThenCheck(ctx context.Context, server, apiKey string, opts []client.Option, admin *client.Client, machine string, race int, rep *Report) error {
+	if err := race1(ctx, server, opts, admin, race, rep); err != nil {
+		return err
+	}
+	Regressions(ctx, server, apiKey, admin, machine, rep)
+	return nil
 }
 
 // race1 enrolls race machines at once with one single-use token.
