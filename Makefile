@@ -82,7 +82,8 @@ vet:
 
 ## unit: the test suite (race detector on), then the store suite, the two-replica test, the pg_dump restore and the replica failover in namespaces on PostgreSQL
 unit:
-	$(GO) test -race -count=1 -timeout 20m ./...
+	@echo "go test -race -count=1 -timeout 20m ./...  (the ten slowest tests are listed at the end)"
+	@set -o pipefail; $(GO) test -race -count=1 -timeout 20m -json ./... | $(GO) run ./scripts/testtime -top 10
 	@dsn=$$(scripts/postgres.sh start) || { echo "postgres: SKIPPED — install Debian's postgresql to run the store suite and the replica test on PostgreSQL (.ci/run does)"; exit 0; }; \
 	echo "PostgreSQL at $$dsn"; \
 	WIREFLEET_TEST_POSTGRES="$$dsn" $(GO) test -race -count=1 ./server/internal/store/ && \
