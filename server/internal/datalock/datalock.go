@@ -38,7 +38,7 @@ func Acquire(dir string) (*Lock, error) {
 		return nil, fmt.Errorf("datalock: lock %s: %w", p, err)
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: a wirefleet-server is running on %s (or a restore is under way); stop it first", ErrHeld, dir)
+		return nil, fmt.Errorf("%w: another wirefleet-server is already running on %s (or a restore is under way); stop it first", ErrHeld, dir)
 	}
 	return &Lock{fl: fl, created: errors.Is(statErr, os.ErrNotExist)}, nil
 }
