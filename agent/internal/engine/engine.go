@@ -67,9 +67,9 @@ type Engine struct {
 	KeyRotation time.Duration
 	// Now is the clock (time.Now when nil); tests set it to decide
 	// what is due — a key rotation, a cache write — at a time of theirs.
-	Now func() time.Time
-	keyWake     chan struct{} // wakes rotateKeys: a map brought Self
-	pollWake    chan struct{} // ends pollMaps' wait before a retry (Wake)
+	Now      func() time.Time
+	keyWake  chan struct{} // wakes rotateKeys: a map brought Self
+	pollWake chan struct{} // ends pollMaps' wait before a retry (Wake)
 
 	mu        sync.Mutex
 	view      wire.View // the agent's full picture of the map, kept by applying deltas
