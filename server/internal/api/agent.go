@@ -124,9 +124,9 @@ func (s *Server) netmap(w http.ResponseWriter, r *http.Request) {
 			wait = d
 		}
 	}
-	release := s.hub.Connect(m.ID)
+	release := s.pres.Connect(m.ID)
 	defer release()
-	s.hub.Seen(m.ID, s.now())
+	s.pres.Seen(m.ID, s.now())
 
 	// A poll that starts up to date and is answered with a change measures
 	// how long agents wait for changes (one that starts behind measures

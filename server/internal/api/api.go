@@ -27,6 +27,7 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
+	"github.com/wirefleet/wirefleet/server/internal/presence"
 	"github.com/wirefleet/wirefleet/server/internal/ratelimit"
 	"github.com/wirefleet/wirefleet/server/internal/relay"
 	"github.com/wirefleet/wirefleet/server/internal/reqid"
@@ -55,6 +56,7 @@ type Server struct {
 	fl   *fleet.Service
 	db   *store.DB
 	hub  *netmap.Hub
+	pres *presence.Tracker // polls held and last-seen times
 	log  *slog.Logger
 	cfg  Config
 	m    *metrics
@@ -73,11 +75,11 @@ func New(fl *fleet.Service, log *slog.Logger, reg prometheus.Registerer, cfg Con
 		cfg.MaxWait = 60 * time.Second
 	}
 	db, hub := fl.DB(), fl.Hub()
-	s := &Server{fl: fl, db: db, hub: hub, log: log, cfg: cfg, now: time.Now, info: cfg.Info, healthq: make(chan store.HealthEntry, healthQueue)}
+	s := &Server{fl: fl, db: db, hub: hub, pres: fl.Presence(), log: log, cfg: cfg, now: time.Now, info: cfg.Info, healthq: make(chan store.HealthEntry, healthQueue)}
 	if cfg.EnrollRate > 0 {
 		s.lim = ratelimit.New(cfg.EnrollRate, cfg.EnrollBurst)
 	}
-	s.m = newMetrics(reg, db, hub)
+	s.m = newMetrics(reg, db, hub, fl.Presence())
 	return s
 }
 

@@ -73,7 +73,7 @@ func newEnvOpts(t testing.TB, cfg Config, fcfg fleet.Config, hopts netmap.Option
 	}
 	hctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { hub.Run(hctx, time.Hour); close(done) }()
+	go func() { hub.Run(hctx); close(done) }()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := fleet.New(db, hub, log, fcfg)
 	reg := prometheus.NewRegistry()
@@ -185,8 +185,8 @@ func TestRevocationAnswersHeldPollsAtOnce(t *testing.T) {
 	go func() { nm, err := a.Netmap(ctx, v, 60*time.Second); ca <- res{nm, err, time.Now()} }()
 	go func() { nm, err := b.Netmap(ctx, v, 60*time.Second); cb <- res{nm, err, time.Now()} }()
 	time.Sleep(100 * time.Millisecond)
-	if e.hub.Connected() != 2 {
-		t.Fatalf("connected = %d, want 2 held polls", e.hub.Connected())
+	if e.fl.Presence().Connected() != 2 {
+		t.Fatalf("connected = %d, want 2 held polls", e.fl.Presence().Connected())
 	}
 	revokedAt := time.Now()
 	if _, err := e.admin.RevokeMachine(ctx, rb.Name); err != nil {

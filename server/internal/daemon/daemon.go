@@ -36,6 +36,7 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/oneliner"
+	"github.com/wirefleet/wirefleet/server/internal/presence"
 	"github.com/wirefleet/wirefleet/server/internal/relay"
 	"github.com/wirefleet/wirefleet/server/internal/releases"
 	"github.com/wirefleet/wirefleet/server/internal/sso"
@@ -183,10 +184,14 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
-	// Every return stops the background jobs and waits for them (the hub
-	// flushes last-seen times) before the database closes.
+	// Every return stops the background jobs and waits for them (the
+	// presence tracker flushes last-seen times) before the database
+	// closes.
 	defer func() { stopHub(); bg.Wait() }()
-	hub, err := startHub(ctx, hubCtx, db, log, &bg, netmap.Options{STUN: stunAddr, Relay: !o.NoRelay, DNSDomain: dnsDomain, ServerPins: pins})
+	pres := presence.New(db, log)
+	bg.Add(1)
+	go func() { defer bg.Done(); pres.Run(hubCtx, 30*time.Second) }()
+	hub, err := startHub(ctx, hubCtx, db, log, &bg, netmap.Options{STUN: stunAddr, Relay: !o.NoRelay, DNSDomain: dnsDomain, ServerPins: pins, Polls: pres.Connected})
 	if err != nil {
 		if stunSrv != nil {
 			stunSrv.Close()
@@ -202,7 +207,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	svc := fleet.New(db, hub, log, fleet.Config{DefaultTokenTTL: o.TokenTTL, Releases: releaseStore, BcryptCost: o.BcryptCost, MachineExpiry: o.MachineExpiry})
+	svc := fleet.New(db, hub, log, fleet.Config{DefaultTokenTTL: o.TokenTTL, Releases: releaseStore, BcryptCost: o.BcryptCost, MachineExpiry: o.MachineExpiry, Presence: pres})
 	var rel *relay.Server
 	if !o.NoRelay {
 		rel = relay.New(hub, log, reg, relay.Config{Rate: o.RelayRate})
@@ -339,7 +344,7 @@ func startHub(ctx, hubCtx context.Context, db *store.DB, log *slog.Logger, bg *s
 		return nil, err
 	}
 	bg.Add(1)
-	go func() { defer bg.Done(); hub.Run(hubCtx, 30*time.Second) }()
+	go func() { defer bg.Done(); hub.Run(hubCtx) }()
 	return hub, nil
 }
 
@@ -742,7 +747,7 @@ func watchFlags(ctx context.Context, svc *fleet.Service) {
 // janitor removes ephemeral machines that have been offline longer than
 // ttl and trims the network-map change log.
 func janitor(ctx context.Context, svc *fleet.Service, log *slog.Logger, ttl, auditRetention time.Duration) {
-	db, hub := svc.DB(), svc.Hub()
+	db, pres := svc.DB(), svc.Presence()
 	every := time.Minute
 	if ttl > 0 && ttl/4 < every {
 		every = max(ttl/4, time.Second)
@@ -758,7 +763,7 @@ func janitor(ctx context.Context, svc *fleet.Service, log *slog.Logger, ttl, aud
 		case <-t.C:
 		}
 		if ttl > 0 {
-			hub.FlushSeen(ctx)
+			pres.Flush(ctx)
 			cutoff := time.Now().Add(-ttl)
 			stale, err := db.StaleEphemeral(ctx, cutoff)
 			if err != nil {
@@ -767,7 +772,7 @@ func janitor(ctx context.Context, svc *fleet.Service, log *slog.Logger, ttl, aud
 			for _, m := range stale {
 				// Each removal answers every held poll, so an agent that
 				// was connected a moment ago may be re-polling right now.
-				if hub.HeardSince(m.ID, cutoff) {
+				if pres.HeardSince(m.ID, cutoff) {
 					continue
 				}
 				if _, err := svc.DeleteMachine(ctx, store.Actor{Name: "system:ephemeral-gc", SourceIP: "local"}, m.ID); err != nil {

@@ -34,7 +34,7 @@ func newService(t *testing.T) *Service {
 	}
 	hctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { hub.Run(hctx, time.Hour); close(done) }()
+	go func() { hub.Run(hctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; db.Close() })
 	return New(db, hub, slog.New(slog.NewTextHandler(io.Discard, nil)), Config{BcryptCost: bcrypt.MinCost})
 }

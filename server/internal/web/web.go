@@ -29,8 +29,8 @@ import (
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
-	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/oneliner"
+	"github.com/wirefleet/wirefleet/server/internal/presence"
 	"github.com/wirefleet/wirefleet/server/internal/ratelimit"
 	"github.com/wirefleet/wirefleet/server/internal/reqid"
 	"github.com/wirefleet/wirefleet/server/internal/secret"
@@ -65,7 +65,7 @@ type Config struct {
 type Web struct {
 	fl      *fleet.Service
 	db      *store.DB
-	hub     *netmap.Hub
+	pres    *presence.Tracker // who is online
 	log     *slog.Logger
 	cfg     Config
 	pages   map[string]*template.Template
@@ -102,7 +102,7 @@ func New(fl *fleet.Service, log *slog.Logger, cfg Config) (*Web, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: dummy password hash: %w", err)
 	}
-	w := &Web{fl: fl, db: fl.DB(), hub: fl.Hub(), log: log, cfg: cfg, pages: map[string]*template.Template{},
+	w := &Web{fl: fl, db: fl.DB(), pres: fl.Presence(), log: log, cfg: cfg, pages: map[string]*template.Template{},
 		login: ratelimit.New(cfg.LoginRate, int(cfg.LoginRate)), now: time.Now, dummyHash: string(dummy)}
 	funcs := template.FuncMap{
 		"ago":   w.ago,
