@@ -14,10 +14,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -348,23 +346,6 @@ func decodeLimit(rd io.Reader, v any, limit int64) error {
 	default:
 		return wire.Errorf(wire.CodeInvalidJSON, "invalid JSON body")
 	}
-}
-
-// sourceAddr returns the request's source address, or the zero Addr.
-func sourceAddr(r *http.Request) netip.Addr {
-	a, _ := netip.ParseAddr(clientIP(r))
-	return a
-}
-
-// clientIP returns the request's source IP. Deployments behind a proxy pass
-// the real address at the TCP level (PROXY protocol) or accept that the
-// audit log shows the proxy.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func adminFrom(ctx context.Context) store.Actor {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
+	"github.com/wirefleet/wirefleet/server/internal/remoteaddr"
 	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
@@ -105,7 +106,7 @@ func (s *Server) adminAuth(next http.Handler) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		a := store.Actor{Name: "admin:" + ad.Name, SourceIP: clientIP(r)}
+		a := store.Actor{Name: "admin:" + ad.Name, SourceIP: remoteaddr.IP(r)}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyAdmin, a)))
 	})
 }

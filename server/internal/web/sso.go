@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/remoteaddr"
 	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/sso"
 	"github.com/wirefleet/wirefleet/server/internal/store"
@@ -55,7 +56,7 @@ func (w *Web) ssoStart(rw http.ResponseWriter, r *http.Request) {
 		w.fail(rw, r, http.StatusNotFound, "Single sign-on is not configured on this server.")
 		return
 	}
-	if !w.login.Allow(clientIP(r), w.now()) {
+	if !w.login.Allow(remoteaddr.IP(r), w.now()) {
 		w.showLogin(rw, r, http.StatusTooManyRequests, "Too many sign-in attempts from your address. Wait a minute and try again.")
 		return
 	}
@@ -82,7 +83,7 @@ func (w *Web) ssoCallback(rw http.ResponseWriter, r *http.Request) {
 		w.fail(rw, r, http.StatusNotFound, "Single sign-on is not configured on this server.")
 		return
 	}
-	ip := clientIP(r)
+	ip := remoteaddr.IP(r)
 	refuse := func(status int, msg, reason string) {
 		// Nobody is signed in here: without a limit, anyone could fill
 		// the audit log (300 callbacks once wrote 300 rows in 26 s).

@@ -19,7 +19,6 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,6 +31,7 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/oneliner"
 	"github.com/wirefleet/wirefleet/server/internal/presence"
 	"github.com/wirefleet/wirefleet/server/internal/ratelimit"
+	"github.com/wirefleet/wirefleet/server/internal/remoteaddr"
 	"github.com/wirefleet/wirefleet/server/internal/reqid"
 	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/sso"
@@ -256,17 +256,9 @@ func (w *Web) requireSession(h func(http.ResponseWriter, *http.Request, store.Se
 
 func (w *Web) actor(r *http.Request, s store.Session) store.Actor {
 	if s.Admin.Role == wire.RoleMember {
-		return store.Actor{Name: "member:" + s.Admin.Name, SourceIP: clientIP(r)}
+		return store.Actor{Name: "member:" + s.Admin.Name, SourceIP: remoteaddr.IP(r)}
 	}
-	return store.Actor{Name: "admin:" + s.Admin.Name, SourceIP: clientIP(r)}
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	return store.Actor{Name: "admin:" + s.Admin.Name, SourceIP: remoteaddr.IP(r)}
 }
 
 // page is what every template receives.
@@ -337,7 +329,7 @@ func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(rw, r.Body, 16<<10)
-	ip := clientIP(r)
+	ip := remoteaddr.IP(r)
 	if !w.login.Allow(ip, w.now()) {
 		w.showLogin(rw, r, http.StatusTooManyRequests, "Too many sign-in attempts from your address. Wait a minute and try again.")
 		return
