@@ -52,7 +52,7 @@ type Config struct {
 // through the fleet service, reads straight to the store and the hub.
 type Server struct {
 	fl   *fleet.Service
-	db   *store.DB
+	db   fleet.Reader
 	hub  *netmap.Hub
 	pres *presence.Tracker // polls held and last-seen times
 	log  *slog.Logger
@@ -72,7 +72,7 @@ func New(fl *fleet.Service, log *slog.Logger, reg prometheus.Registerer, cfg Con
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 60 * time.Second
 	}
-	db, hub := fl.DB(), fl.Hub()
+	db, hub := fl.Reader(), fl.Hub()
 	s := &Server{fl: fl, db: db, hub: hub, pres: fl.Presence(), log: log, cfg: cfg, now: time.Now, info: cfg.Info, healthq: make(chan store.HealthEntry, healthQueue)}
 	if cfg.EnrollRate > 0 {
 		s.lim = ratelimit.New(cfg.EnrollRate, cfg.EnrollBurst)

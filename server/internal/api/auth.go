@@ -46,7 +46,7 @@ func (s *Server) machineAuthFor(next http.Handler, allowExpired bool) http.Handl
 		m, cached := s.creds.get(hash, s.hub, s.now())
 		if !cached {
 			var err error
-			m, err = s.db.MachineByCredential(r.Context(), hash)
+			m, err = s.fl.AuthenticateMachine(r.Context(), hash)
 			if errors.Is(err, store.ErrNotFound) {
 				s.writeError(w, r, wire.Errorf(wire.CodeUnauthenticated, "unknown machine credential"))
 				return

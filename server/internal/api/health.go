@@ -67,7 +67,7 @@ func (s *Server) RunHealthWriter(ctx context.Context) {
 		// The reports were acknowledged: a failed write (a deadlock, a
 		// replica failing over) is tried again before they are given up.
 		for attempt := 0; ; attempt++ {
-			err := s.db.SaveHealth(ctx, batch, healthHistory)
+			err := s.fl.SaveHealth(ctx, batch, healthHistory)
 			if err == nil {
 				break
 			}

@@ -8,9 +8,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/presence"
-	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
 type metrics struct {
@@ -22,7 +22,7 @@ type metrics struct {
 	delivery    prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer, db *store.DB, hub *netmap.Hub, pres *presence.Tracker) *metrics {
+func newMetrics(reg prometheus.Registerer, db fleet.Reader, hub *netmap.Hub, pres *presence.Tracker) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wirefleet_http_requests_total", Help: "HTTP requests by route pattern and status code.",
@@ -70,7 +70,7 @@ func newMetrics(reg prometheus.Registerer, db *store.DB, hub *netmap.Hub, pres *
 
 // machineCollector counts machines by state at scrape time.
 type machineCollector struct {
-	db            *store.DB
+	db            fleet.Reader
 	pres          *presence.Tracker
 	desc, offline *prometheus.Desc
 }

@@ -218,7 +218,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	handler, a, err := routes(o, svc, rel, reg, log, extURL, id, ssoProvider)
+	handler, a, err := routes(o, db, svc, rel, reg, log, extURL, id, ssoProvider)
 	if err != nil {
 		return err
 	}
@@ -254,10 +254,10 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if id.urlNote != "" {
 		fmt.Fprintf(out, "\nNOTE: %s\n", id.urlNote)
 	}
-	if err := bootstrap(ctx, svc, o, out, extURL, pin); err != nil {
+	if err := bootstrap(ctx, db, svc, o, out, extURL, pin); err != nil {
 		return err
 	}
-	startJobs(hubCtx, svc, a, log, o.EphemeralTTL, o.AuditRetention, &bg)
+	startJobs(hubCtx, db, svc, a, log, o.EphemeralTTL, o.AuditRetention, &bg)
 	if keys != nil && o.TLSRotateEvery > 0 {
 		bg.Add(1)
 		go func() { defer bg.Done(); rotateTLSEvery(hubCtx, svc, keys, o.TLSRotateEvery, log) }()
@@ -528,8 +528,7 @@ func openReleases(o Options, log *slog.Logger) (*releases.Store, error) {
 
 // routes builds the public handler: the API, health and readiness,
 // metrics, releases and installers, and the admin page.
-func routes(o Options, svc *fleet.Service, rel *relay.Server, reg *prometheus.Registry, log *slog.Logger, extURL string, id served, ssoProvider *sso.Provider) (http.Handler, *api.Server, error) {
-	db := svc.DB()
+func routes(o Options, db *store.DB, svc *fleet.Service, rel *relay.Server, reg *prometheus.Registry, log *slog.Logger, extURL string, id served, ssoProvider *sso.Provider) (http.Handler, *api.Server, error) {
 	started := time.Now().UTC()
 	pin := id.pin // the key serving now: a rotation changes it
 	var rotator fleet.TLSKeys
@@ -588,14 +587,14 @@ func routes(o Options, svc *fleet.Service, rel *relay.Server, reg *prometheus.Re
 // startJobs runs the background jobs until ctx ends: flag changes of other
 // replicas, ephemeral-machine removal, machine expiry, and the
 // health-report writer.
-func startJobs(ctx context.Context, svc *fleet.Service, a *api.Server, log *slog.Logger, ephemeralTTL, auditRetention time.Duration, bg *sync.WaitGroup) {
-	if svc.DB().IsShared() {
+func startJobs(ctx context.Context, db *store.DB, svc *fleet.Service, a *api.Server, log *slog.Logger, ephemeralTTL, auditRetention time.Duration, bg *sync.WaitGroup) {
+	if db.IsShared() {
 		bg.Add(1)
-		go func() { defer bg.Done(); watchFlags(ctx, svc) }()
+		go func() { defer bg.Done(); watchFlags(ctx, db, svc) }()
 	}
 	bg.Add(3)
-	go func() { defer bg.Done(); janitor(ctx, svc, log, ephemeralTTL, auditRetention) }()
-	go func() { defer bg.Done(); expirer(ctx, svc, log) }()
+	go func() { defer bg.Done(); janitor(ctx, db, svc, log, ephemeralTTL, auditRetention) }()
+	go func() { defer bg.Done(); expirer(ctx, db, svc, log) }()
 	go func() { defer bg.Done(); a.RunHealthWriter(ctx) }()
 }
 
@@ -629,8 +628,8 @@ func listenSocket(path string) (net.Listener, error) {
 
 // bootstrap creates the first admin on first start and, when asked, a
 // single-use enrollment token, and prints what an operator needs.
-func bootstrap(ctx context.Context, svc *fleet.Service, o Options, out io.Writer, extURL, pin string) error {
-	n, err := svc.DB().AdminCount(ctx)
+func bootstrap(ctx context.Context, db *store.DB, svc *fleet.Service, o Options, out io.Writer, extURL, pin string) error {
+	n, err := db.AdminCount(ctx)
 	if err != nil {
 		return err
 	}
@@ -729,7 +728,7 @@ func publishAgent(o Options, rel *releases.Store, log *slog.Logger) error {
 
 // watchFlags wakes our agents' flag polls when another replica changes a
 // flag.
-func watchFlags(ctx context.Context, svc *fleet.Service) {
+func watchFlags(ctx context.Context, db *store.DB, svc *fleet.Service) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -738,7 +737,7 @@ func watchFlags(ctx context.Context, svc *fleet.Service) {
 			return
 		case <-t.C:
 		}
-		if v, err := svc.DB().FlagsVersion(ctx); err == nil {
+		if v, err := db.FlagsVersion(ctx); err == nil {
 			svc.Flags().Set(v)
 		}
 	}
@@ -746,8 +745,8 @@ func watchFlags(ctx context.Context, svc *fleet.Service) {
 
 // janitor removes ephemeral machines that have been offline longer than
 // ttl and trims the network-map change log.
-func janitor(ctx context.Context, svc *fleet.Service, log *slog.Logger, ttl, auditRetention time.Duration) {
-	db, pres := svc.DB(), svc.Presence()
+func janitor(ctx context.Context, db *store.DB, svc *fleet.Service, log *slog.Logger, ttl, auditRetention time.Duration) {
+	pres := svc.Presence()
 	every := time.Minute
 	if ttl > 0 && ttl/4 < every {
 		every = max(ttl/4, time.Second)
@@ -855,7 +854,7 @@ func maybeRotateTLS(ctx context.Context, svc *fleet.Service, keys *tlsutil.Keys,
 const expireEvery = 5 * time.Second
 
 // expirer expires machines as their time comes, until ctx ends.
-func expirer(ctx context.Context, svc *fleet.Service, log *slog.Logger) {
+func expirer(ctx context.Context, db *store.DB, svc *fleet.Service, log *slog.Logger) {
 	t := time.NewTicker(expireEvery)
 	defer t.Stop()
 	for {
@@ -863,14 +862,14 @@ func expirer(ctx context.Context, svc *fleet.Service, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			expireDue(ctx, svc, log)
+			expireDue(ctx, db, svc, log)
 		}
 	}
 }
 
 // expireDue takes the machines past their expiry out of the maps.
-func expireDue(ctx context.Context, svc *fleet.Service, log *slog.Logger) {
-	due, err := svc.DB().DueToExpire(ctx, time.Now())
+func expireDue(ctx context.Context, db *store.DB, svc *fleet.Service, log *slog.Logger) {
+	due, err := db.DueToExpire(ctx, time.Now())
 	if err != nil {
 		log.Warn("janitor: list machines due to expire", "err", err)
 		return

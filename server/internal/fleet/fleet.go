@@ -72,9 +72,6 @@ func New(db *store.DB, hub *netmap.Hub, log *slog.Logger, cfg Config) *Service {
 	return s
 }
 
-// DB returns the store, for reads.
-func (s *Service) DB() *store.DB { return s.db }
-
 // Hub returns the network-map hub, for reads and long-polls.
 func (s *Service) Hub() *netmap.Hub { return s.hub }
 
