@@ -28,7 +28,7 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/relay"
-	"github.com/wirefleet/wirefleet/server/internal/releases"
+	"github.com/wirefleet/wirefleet/server/internal/releasestore"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 	"github.com/wirefleet/wirefleet/server/internal/tlsutil"
 )
@@ -800,7 +800,7 @@ func TestHealthReportFieldsAreValidated(t *testing.T) {
 }
 
 func TestReleasePublishingRefusesBadInput(t *testing.T) {
-	e := newEnvWith(t, Config{}, fleet.Config{Releases: releases.NewStore(t.TempDir())})
+	e := newEnvWith(t, Config{}, fleet.Config{Releases: releasestore.NewStore(t.TempDir())})
 	ctx := context.Background()
 	if err := e.admin.UploadReleaseFile(ctx, ".hidden", strings.NewReader("x")); code(err) != wire.CodeInvalidArgument {
 		t.Fatalf("disallowed file name: %v", err)
@@ -1409,7 +1409,7 @@ func TestInteractiveEnrollment(t *testing.T) {
 // A revoked machine keeps its name, tags and pin (only deleting it frees
 // the name), and only a published version can be pinned.
 func TestRevokedMachinesAndUnpublishedVersionsAreRefused(t *testing.T) {
-	e := newEnvWith(t, Config{}, fleet.Config{Releases: releases.NewStore(t.TempDir())})
+	e := newEnvWith(t, Config{}, fleet.Config{Releases: releasestore.NewStore(t.TempDir())})
 	ctx := context.Background()
 	_, ra := e.agent(t, e.token(t, wire.CreateTokenRequest{}), "a")
 	v := "9.9.9"

@@ -38,7 +38,7 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/oneliner"
 	"github.com/wirefleet/wirefleet/server/internal/presence"
 	"github.com/wirefleet/wirefleet/server/internal/relay"
-	"github.com/wirefleet/wirefleet/server/internal/releases"
+	"github.com/wirefleet/wirefleet/server/internal/releasestore"
 	"github.com/wirefleet/wirefleet/server/internal/sso"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 	"github.com/wirefleet/wirefleet/server/internal/stunserver"
@@ -512,12 +512,12 @@ func listenSTUN(o Options, extURL string, log *slog.Logger, reg prometheus.Regis
 
 // openReleases opens the release store and, with --publish-agent,
 // publishes this host's agent to it.
-func openReleases(o Options, log *slog.Logger) (*releases.Store, error) {
+func openReleases(o Options, log *slog.Logger) (*releasestore.Store, error) {
 	relDir := o.ReleasesDir
 	if relDir == "" {
 		relDir = filepath.Join(o.DataDir, "releases")
 	}
-	rel := releases.NewStore(relDir)
+	rel := releasestore.NewStore(relDir)
 	if o.PublishAgent != "" {
 		if err := publishAgent(o, rel, log); err != nil {
 			return nil, err
@@ -688,7 +688,7 @@ func pinFlag(pin string) string {
 // kept in the data dir. That is the single-box setup: whoever is root on
 // the server can sign updates. Fleets that care keep the keys offline and
 // use `releases publish` from elsewhere.
-func publishAgent(o Options, rel *releases.Store, log *slog.Logger) error {
+func publishAgent(o Options, rel *releasestore.Store, log *slog.Logger) error {
 	keys := filepath.Join(o.DataDir, "release-keys")
 	if _, err := os.Stat(filepath.Join(keys, release.RootKeyFile)); errors.Is(err, os.ErrNotExist) {
 		if err := release.Keygen(keys, "", 10*365*24*time.Hour); err != nil {
@@ -713,7 +713,7 @@ func publishAgent(o Options, rel *releases.Store, log *slog.Logger) error {
 		}
 		files[t] = path
 	}
-	m, err := releases.Publish(rel, keys, "", releases.PublishOptions{Channel: "stable", Version: version, Files: files, Rollout: 100, AllowOlder: true})
+	m, err := releasestore.Publish(rel, keys, "", releasestore.PublishOptions{Channel: "stable", Version: version, Files: files, Rollout: 100, AllowOlder: true})
 	if err != nil {
 		return fmt.Errorf("daemon: publish %s: %w", o.PublishAgent, err)
 	}

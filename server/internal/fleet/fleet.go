@@ -19,7 +19,7 @@ import (
 
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/presence"
-	"github.com/wirefleet/wirefleet/server/internal/releases"
+	"github.com/wirefleet/wirefleet/server/internal/releasestore"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -32,7 +32,7 @@ type Config struct {
 	// (default 24 h).
 	DefaultTokenTTL time.Duration
 	// Releases, when set, is where published releases are kept.
-	Releases *releases.Store
+	Releases *releasestore.Store
 	// BcryptCost is the work factor for admin passwords (default 12).
 	BcryptCost int
 	// MachineExpiry is how long a machine stays enrolled before it must
@@ -82,7 +82,7 @@ func (s *Service) Presence() *presence.Tracker { return s.cfg.Presence }
 func (s *Service) BcryptCost() int { return s.cfg.BcryptCost }
 
 // Releases returns the release store, or nil when the server hosts none.
-func (s *Service) Releases() *releases.Store { return s.cfg.Releases }
+func (s *Service) Releases() *releasestore.Store { return s.cfg.Releases }
 
 // synced waits until the hub reflects the change, so every agent holding a
 // long-poll has been answered with it.
