@@ -88,7 +88,7 @@ type Engine struct {
 	acked     bool               // a health acknowledgement has arrived
 
 	releasesChanged chan struct{} // wakes checkUpdates
-	paths           *netpath.Bind // the tunnel's path-choosing bind (userspace backend)
+	nat             *netpath.Bind // NAT traversal: the tunnel's path-choosing bind (userspace backend); Paths is where files go
 	endpointsDirty  chan struct{} // wakes reportEndpoints: STUN saw a new address
 	cacheDirty      chan struct{} // wakes saveCaches: a delta changed the view
 	cacheStale      bool          // the view has changes the cache lacks

@@ -154,7 +154,7 @@ func (e *Engine) applyMap(nm wire.NetMap) {
 	}
 	peers := len(e.view.Peers)
 	e.lastSync = e.now()
-	paths := e.paths
+	paths := e.nat
 	if !nm.Unchanged {
 		e.cacheStale = true
 	}
@@ -290,7 +290,7 @@ func (e *Engine) reportEndpoints(ctx context.Context, cl interface {
 	for {
 		eps := LocalEndpoints(port, iface)
 		e.mu.Lock()
-		paths := e.paths
+		paths := e.nat
 		e.mu.Unlock()
 		if paths != nil {
 			// Where STUN sees us: the address peers behind other NATs use.

@@ -176,8 +176,8 @@ func (e *Engine) Status() Status {
 		if ps, err := e.tun.Peers(); err == nil && ps != nil {
 			st.Peers = ps
 		}
-		if e.paths != nil {
-			ps := e.paths.Status()
+		if e.nat != nil {
+			ps := e.nat.Status()
 			st.Paths = &ps
 		}
 	}

@@ -50,9 +50,9 @@ func (e *Engine) closeTunnel() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.dropTunnelLocked()
-	if e.paths != nil {
-		e.paths.Shutdown()
-		e.paths = nil
+	if e.nat != nil {
+		e.nat.Shutdown()
+		e.nat = nil
 	}
 }
 
@@ -144,14 +144,14 @@ func (e *Engine) createTunnel() error {
 			return err
 		}
 		paths.SetServer(c.Self.STUN, c.Self.Relay)
-		c.Paths, e.paths = paths, paths
+		c.Paths, e.nat = paths, paths
 		c.Lazy, c.IdleAfter = !e.EagerPeers, e.PeerIdle
 	}
 	tun, err := up(c)
 	if err != nil {
-		if e.paths != nil {
-			e.paths.Shutdown()
-			e.paths = nil
+		if e.nat != nil {
+			e.nat.Shutdown()
+			e.nat = nil
 		}
 		return err
 	}
