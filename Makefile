@@ -112,7 +112,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Enroll' -benchtime 2000x -timeout 30m ./server/internal/api/
 	$(GO) test -run '^$$' -bench 'Fanout' -benchtime 5x -timeout 30m ./server/internal/api/
 	$(GO) test -run '^$$' -bench 'Flags304' -benchtime 20000x ./server/internal/api/
-	$(GO) test -run '^$$' -bench 'Evaluate' -benchmem ./pkg/flags/
+	$(GO) test -run '^$$' -bench 'Evaluate' -benchmem ./pkg/flageval/
 	$(GO) test -run '^$$' -bench 'OFREP' -benchtime 3s ./agent/internal/flags/
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s)

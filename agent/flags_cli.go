@@ -15,7 +15,7 @@ import (
 
 	"github.com/wirefleet/wirefleet/agent/internal/control"
 	"github.com/wirefleet/wirefleet/agent/internal/flags"
-	pkgflags "github.com/wirefleet/wirefleet/pkg/flags"
+	"github.com/wirefleet/wirefleet/pkg/flageval"
 )
 
 // defaultFlagsListen is the local OFREP endpoint. Port 8016 is flagd's
@@ -68,7 +68,7 @@ func fetchFlags(g *globals, key string) ([]evaluation, error) {
 		if key != "" && f.Key != key {
 			continue
 		}
-		r := pkgflags.Evaluate(f, set.Machine, "")
+		r := flageval.Evaluate(f, set.Machine, "")
 		out = append(out, evaluation{Key: f.Key, Value: r.Value, Reason: flags.ReasonCached, Variant: r.Variant, Metadata: map[string]any{
 			"evaluationReason": r.Reason, "stale": true, "staleSeconds": int64(time.Since(savedAt).Seconds()), "source": "cache (agent not running)",
 		}})

@@ -93,10 +93,7 @@ func TestBackupRestoreDrill(t *testing.T) {
 // PostgreSQL: pg_dump and pg_restore (Debian's), then `restore --db`; the
 // machines and credentials are there and the map history is forgotten.
 func TestPostgresDumpRestore(t *testing.T) {
-	dsn := os.Getenv("WIREFLEET_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("needs WIREFLEET_TEST_POSTGRES (make test starts one with scripts/postgres.sh; CI runs it)")
-	}
+	dsn := storetest.PostgresDSN(t)
 	for _, tool := range []string{"pg_dump", "pg_restore"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("needs %s (.ci/run installs postgresql)", tool)

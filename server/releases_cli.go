@@ -19,7 +19,7 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/release"
 	"github.com/wirefleet/wirefleet/pkg/version"
 	"github.com/wirefleet/wirefleet/pkg/wire"
-	"github.com/wirefleet/wirefleet/server/internal/releases"
+	"github.com/wirefleet/wirefleet/server/internal/releasestore"
 )
 
 // remoteTarget publishes through the admin API.
@@ -79,7 +79,7 @@ func releasesCmd() *cobra.Command {
 	for _, cmd := range []*cobra.Command{keygen, rotate} {
 		cmd.Flags().DurationVar(&valid, "valid", 365*24*time.Hour, "how long keys.json (and the signing key) stay valid")
 	}
-	var o releases.PublishOptions
+	var o releasestore.PublishOptions
 	var (
 		files []string
 		dist  string
@@ -98,7 +98,7 @@ func releasesCmd() *cobra.Command {
 			}
 			o.Files = map[string]string{}
 			if dist != "" {
-				if o.Files, err = releases.DistFiles(dist, o.Version); err != nil {
+				if o.Files, err = releasestore.DistFiles(dist, o.Version); err != nil {
 					return err
 				}
 			}
@@ -111,7 +111,7 @@ func releasesCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 			defer cancel()
-			m, err := releases.Publish(remoteTarget{ctx, cl}, keys, password(), o)
+			m, err := releasestore.Publish(remoteTarget{ctx, cl}, keys, password(), o)
 			if err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -20,10 +19,7 @@ import (
 // agent's long-poll held on replica A within a second, a single-use token
 // stays single-use across replicas, and both start on one migrated schema.
 func TestTwoReplicasOnPostgres(t *testing.T) {
-	dsn := os.Getenv("WIREFLEET_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("needs PostgreSQL: WIREFLEET_TEST_POSTGRES (make test starts one with scripts/postgres.sh)")
-	}
+	dsn := storetest.PostgresDSN(t)
 	db := storetest.FreshPostgres(t, dsn)
 	dataA, dataB := t.TempDir(), t.TempDir()
 	var a, b *proc

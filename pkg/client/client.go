@@ -8,10 +8,7 @@ package client
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +22,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/wirefleet/wirefleet/pkg/pin"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -83,13 +81,13 @@ func WithPins(pins ...string) Option {
 				if len(cs.PeerCertificates) == 0 {
 					return errors.New("client: server sent no certificate")
 				}
-				got := SPKIHash(cs.PeerCertificates[0])
+				got := pin.SPKIHash(cs.PeerCertificates[0])
 				for _, want := range *c.pins.Load() {
 					if bytes.Equal(got, want) {
 						return nil
 					}
 				}
-				return fmt.Errorf("client: server certificate does not match pin %s (got %s)", strings.Join(c.Pins(), " or "), FormatPin(got))
+				return fmt.Errorf("client: server certificate does not match pin %s (got %s)", strings.Join(c.Pins(), " or "), pin.Format(got))
 			},
 		}
 		c.http = &http.Client{Transport: tr}
@@ -106,7 +104,7 @@ func (c *Client) SetPins(pins []string) error {
 	}
 	hashes := make([][]byte, 0, len(pins))
 	for _, p := range pins {
-		h, err := ParsePin(p)
+		h, err := pin.Parse(p)
 		if err != nil {
 			return err
 		}
@@ -125,7 +123,7 @@ func (c *Client) Pins() []string {
 	}
 	out := make([]string, len(*hs))
 	for i, h := range *hs {
-		out[i] = FormatPin(h)
+		out[i] = pin.Format(h)
 	}
 	return out
 }
@@ -198,28 +196,6 @@ func newTransport() *http.Transport {
 	tr.DialContext = d.DialContext
 	tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: pingAfter, PingTimeout: pingTimeout}
 	return tr
-}
-
-// SPKIHash returns the SHA-256 of a certificate's SubjectPublicKeyInfo.
-func SPKIHash(cert *x509.Certificate) []byte {
-	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	return sum[:]
-}
-
-// FormatPin renders an SPKI hash as "sha256/<base64>".
-func FormatPin(h []byte) string { return "sha256/" + base64.StdEncoding.EncodeToString(h) }
-
-// ParsePin parses "sha256/<base64>" into the hash bytes.
-func ParsePin(pin string) ([]byte, error) {
-	b64, ok := strings.CutPrefix(pin, "sha256/")
-	if !ok {
-		return nil, fmt.Errorf("client: pin %q must start with sha256/", pin)
-	}
-	h, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil || len(h) != sha256.Size {
-		return nil, fmt.Errorf("client: pin %q is not a base64 SHA-256 hash", pin)
-	}
-	return h, nil
 }
 
 // do sends a JSON request and decodes a JSON answer into out (when not nil).

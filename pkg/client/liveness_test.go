@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wirefleet/wirefleet/pkg/pin"
 )
 
 // freezer forwards TCP between a client and a server until frozen; then it
@@ -108,7 +110,7 @@ func TestVanishedServerIsNoticedWithinSeconds(t *testing.T) {
 	defer srv.Close()
 	f := newFreezer(t, srv.Listener.Addr().String())
 	defer f.closeAll()
-	c, err := New("https://"+f.ln.Addr().String(), WithPin(FormatPin(SPKIHash(srv.Certificate()))), WithToken("wfm_x"))
+	c, err := New("https://"+f.ln.Addr().String(), WithPin(pin.Format(pin.SPKIHash(srv.Certificate()))), WithToken("wfm_x"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ const (
 	// PathCredential issues the machine's next credential (rotation).
 	PathCredential = "/api/v1/agent/credential"
 	PathLogout     = "/api/v1/agent/logout"
-	PathRelay      = "/api/v1/agent/relay" // WebSocket; frames in pkg/relay
+	PathRelay      = "/api/v1/agent/relay" // WebSocket; frames in pkg/relayframe
 	PathTokens     = "/api/v1/tokens"
 	PathMachines   = "/api/v1/machines"
 	// PathRotateKeys asks every active machine to replace its WireGuard key.

@@ -28,6 +28,7 @@ import (
 	"github.com/letsencrypt/pebble/v2/wfe"
 
 	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/pin"
 )
 
 // pebbleHelper runs Let's Encrypt's test CA, pebble, when the test binary
@@ -186,7 +187,7 @@ func TestACMECertificateFromPebble(t *testing.T) {
 				if err != nil {
 					return ""
 				}
-				return c.SerialNumber.String() + " " + client.FormatPin(client.SPKIHash(c))
+				return c.SerialNumber.String() + " " + pin.Format(pin.SPKIHash(c))
 			}
 		}
 	}
@@ -244,5 +245,5 @@ func pinOf(t *testing.T, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return client.FormatPin(client.SPKIHash(c))
+	return pin.Format(pin.SPKIHash(c))
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/wirefleet/wirefleet/pkg/client"
-	"github.com/wirefleet/wirefleet/pkg/relay"
+	"github.com/wirefleet/wirefleet/pkg/relayframe"
 )
 
 // relayStats is what -relay measures: the server's RSS before and after
@@ -82,7 +82,7 @@ func (s *sim) relayAgent(ctx context.Context, rs *relayStats, i int) {
 		}
 		return
 	}
-	conn.SetReadLimit(relay.MaxFrame)
+	conn.SetReadLimit(relayframe.MaxFrame)
 	rs.sessions.Add(1)
 	go func() {
 		for {
@@ -105,7 +105,7 @@ func (s *sim) relayAgent(ctx context.Context, rs *relayStats, i int) {
 			case <-t.C:
 			}
 			dst := s.agents[rand.IntN(len(s.agents))]
-			if err := conn.Write(ctx, websocket.MessageBinary, relay.Append(nil, relay.TypeSend, dst.key, payload)); err != nil {
+			if err := conn.Write(ctx, websocket.MessageBinary, relayframe.Append(nil, relayframe.TypeSend, dst.key, payload)); err != nil {
 				return
 			}
 			rs.sent.Add(1)

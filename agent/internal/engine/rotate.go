@@ -85,7 +85,7 @@ func (e *Engine) rotateKeys(ctx context.Context, cl rotator) {
 	defer t.Stop()
 	failures := 0
 	for {
-		if why := e.keyDue(time.Now()); why != "" || e.credentialDue() {
+		if why := e.keyDue(e.now()); why != "" || e.credentialDue() {
 			err := error(nil)
 			if why != "" {
 				err = e.rotateKey(ctx, cl, why)
@@ -162,13 +162,13 @@ func (e *Engine) rotateKey(ctx context.Context, cl rotator, why string) error {
 		return err
 	}
 	crashPoint("key-aside")
-	t0 := time.Now()
+	t0 := e.now()
 	m, err := cl.Rekey(ctx, next.PublicKey().String())
 	if err != nil {
 		return fmt.Errorf("registering the new key: %w", err)
 	}
 	crashPoint("key-registered")
-	born := time.Now().UTC()
+	born := e.now().UTC()
 	if m.KeyCreatedAt != nil {
 		born = *m.KeyCreatedAt
 	}
@@ -251,7 +251,7 @@ func (e *Engine) finishRotation(priv wgtypes.Key) {
 	if self == nil || self.PublicKey != next.PublicKey().String() {
 		return // not registered yet, as far as this map knows: rotateKeys sends it
 	}
-	if err := e.promoteKey(next, time.Now().UTC()); err != nil {
+	if err := e.promoteKey(next, e.now().UTC()); err != nil {
 		e.Log.Warn("finishing the interrupted key rotation", "err", err)
 		return
 	}

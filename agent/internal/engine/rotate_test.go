@@ -208,3 +208,24 @@ func TestCredentialRotatedAfterTheKey(t *testing.T) {
 		t.Fatalf("the config does not record the rotation: %v vs %v", cfg.CredentialKeyAt, cfg.KeyCreatedAt)
 	}
 }
+
+// The engine's clock decides when the key is due: with Now set, status
+// says so from the day the key reaches --key-rotation, not before.
+func TestKeyDueFollowsTheEngineClock(t *testing.T) {
+	e, _ := rotationEngine(t)
+	e.cancel = func() {} // running: status shows the key
+	born := e.cfg.EnrolledAt
+	for _, tc := range []struct {
+		age  time.Duration
+		want bool
+	}{
+		{89 * 24 * time.Hour, false},
+		{DefaultKeyRotation, true},
+		{DefaultKeyRotation + time.Hour, true},
+	} {
+		e.Now = func() time.Time { return born.Add(tc.age) }
+		if st := e.Status(); st.Key == nil || (st.Key.Pending != "") != tc.want {
+			t.Errorf("key %v old: status key %+v, want pending=%v", tc.age, st.Key, tc.want)
+		}
+	}
+}

@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/atomicfile"
-	"github.com/wirefleet/wirefleet/pkg/flags"
+	"github.com/wirefleet/wirefleet/pkg/flageval"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -267,7 +267,7 @@ func (s *Store) freshness() Freshness {
 
 // Eval is one evaluation as served to applications.
 type Eval struct {
-	flags.Result
+	flageval.Result
 	Freshness Freshness
 }
 
@@ -279,7 +279,7 @@ func (s *Store) Evaluate(key, targetingKey string) (Eval, bool) {
 	if !ok {
 		return Eval{}, false
 	}
-	return Eval{Result: flags.Evaluate(f, s.set.Machine, targetingKey), Freshness: s.freshness()}, true
+	return Eval{Result: flageval.Evaluate(f, s.set.Machine, targetingKey), Freshness: s.freshness()}, true
 }
 
 // EvaluateAll evaluates every flag, sorted by key.
@@ -289,7 +289,7 @@ func (s *Store) EvaluateAll(targetingKey string) []Eval {
 	out := make([]Eval, 0, len(s.set.Flags))
 	fr := s.freshness()
 	for _, f := range s.set.Flags {
-		out = append(out, Eval{Result: flags.Evaluate(f, s.set.Machine, targetingKey), Freshness: fr})
+		out = append(out, Eval{Result: flageval.Evaluate(f, s.set.Machine, targetingKey), Freshness: fr})
 	}
 	return out
 }

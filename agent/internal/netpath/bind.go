@@ -41,7 +41,7 @@ import (
 
 	"golang.zx2c4.com/wireguard/conn"
 
-	"github.com/wirefleet/wirefleet/pkg/relay"
+	"github.com/wirefleet/wirefleet/pkg/relayframe"
 	"github.com/wirefleet/wirefleet/pkg/stun"
 )
 
@@ -70,7 +70,7 @@ type Bind struct {
 	admit  atomic.Pointer[AdmitFunc]
 
 	mu       sync.RWMutex
-	peers    map[relay.Key]*peer
+	peers    map[relayframe.Key]*peer
 	byID     map[string]*peer // by machine ID, for key rotations
 	bySynth  map[netip.AddrPort]*peer
 	bySource map[netip.AddrPort]*peer // peers' map addresses and confirmed paths
@@ -90,7 +90,7 @@ type Bind struct {
 
 // identity is our WireGuard key and what is derived from it.
 type identity struct {
-	priv, pub relay.Key
+	priv, pub relayframe.Key
 	resp      *responder
 }
 
@@ -116,7 +116,7 @@ func (b *Bind) SetPrivateKey(priv [32]byte) error {
 }
 
 type relayed struct {
-	from relay.Key
+	from relayframe.Key
 	data []byte
 }
 
@@ -133,7 +133,7 @@ func New(inner conn.Bind, opts Options) (*Bind, error) {
 		return nil, err
 	}
 	b := &Bind{inner: inner, opts: opts, log: opts.Log, now: time.Now,
-		peers: map[relay.Key]*peer{}, byID: map[string]*peer{}, bySynth: map[netip.AddrPort]*peer{}, bySource: map[netip.AddrPort]*peer{}, fromRe: make(chan relayed, 256)}
+		peers: map[relayframe.Key]*peer{}, byID: map[string]*peer{}, bySynth: map[netip.AddrPort]*peer{}, bySource: map[netip.AddrPort]*peer{}, fromRe: make(chan relayed, 256)}
 	b.ident.Store(id)
 	if opts.Relay != nil {
 		b.relay = newRelayClient(opts.Relay, opts.Log, b.fromRelay)
@@ -168,7 +168,7 @@ func (b *Bind) SetAdmit(fn AdmitFunc) {
 // can tell (from is the sender a relay frame names, or nil: read the key
 // from an initiation, or look up the source in eps) and waits until the
 // peers of initiations are configured.
-func (b *Bind) admitInitiations(pkts [][]byte, sizes []int, eps []conn.Endpoint, n int, from *relay.Key, done <-chan struct{}) {
+func (b *Bind) admitInitiations(pkts [][]byte, sizes []int, eps []conn.Endpoint, n int, from *relayframe.Key, done <-chan struct{}) {
 	fn := b.admit.Load()
 	if fn == nil {
 		return
@@ -269,9 +269,9 @@ func (b *Bind) UpdatePeers(upsert []Peer, removed []string) { b.updatePeers(upse
 func (b *Bind) updatePeers(ps []Peer, removed []string, replace bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var keep map[relay.Key]bool
+	var keep map[relayframe.Key]bool
 	if replace {
-		keep = make(map[relay.Key]bool, len(ps))
+		keep = make(map[relayframe.Key]bool, len(ps))
 	}
 	for _, in := range ps {
 		k, err := parseKey(in.PublicKey)
@@ -347,7 +347,7 @@ func (b *Bind) forgetSources(p *peer) {
 // Synthetic returns the endpoint address a peer is configured with: fd
 // followed by the first 15 bytes of its key, port 1. It only names the
 // peer; Bind decides where its packets go.
-func Synthetic(k relay.Key) netip.AddrPort {
+func Synthetic(k relayframe.Key) netip.AddrPort {
 	var a [16]byte
 	a[0] = 0xfd
 	copy(a[1:], k[:15])
@@ -654,9 +654,9 @@ func addrOf(ep conn.Endpoint) netip.AddrPort {
 
 // fromRelay is the relay client's delivery: packets for wireguard-go
 // and probe calls.
-func (b *Bind) fromRelay(f relay.Frame) {
+func (b *Bind) fromRelay(f relayframe.Frame) {
 	switch f.Type {
-	case relay.TypeNoPeer:
+	case relayframe.TypeNoPeer:
 		b.mu.RLock()
 		p := b.peers[f.Key]
 		b.mu.RUnlock()
@@ -665,7 +665,7 @@ func (b *Bind) fromRelay(f relay.Frame) {
 			p.noRelayUntil = b.now().Add(noRelayFor)
 			p.mu.Unlock()
 		}
-	case relay.TypePresent:
+	case relayframe.TypePresent:
 		b.mu.RLock()
 		p := b.peers[f.Key]
 		b.mu.RUnlock()
@@ -681,7 +681,7 @@ func (b *Bind) fromRelay(f relay.Frame) {
 				}
 			})
 		}
-	case relay.TypeRecv:
+	case relayframe.TypeRecv:
 		if isDisco(f.Payload) {
 			b.handleDisco(f.Payload, netip.AddrPort{}, true)
 			return
@@ -893,7 +893,7 @@ func (e *endpoint) DstToString() string {
 
 // relayEndpoint is the source of a relayed packet from a key that is not
 // (yet) a peer.
-type relayEndpoint struct{ key relay.Key }
+type relayEndpoint struct{ key relayframe.Key }
 
 func (e *relayEndpoint) ClearSrc()           {}
 func (e *relayEndpoint) SrcToString() string { return "" }
@@ -904,10 +904,10 @@ func (e *relayEndpoint) DstToString() string { return Synthetic(e.key).String() 
 
 // --- helpers ---
 
-func parseKey(s string) (relay.Key, error) {
-	var k relay.Key
+func parseKey(s string) (relayframe.Key, error) {
+	var k relayframe.Key
 	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil || len(b) != relay.KeyLen {
+	if err != nil || len(b) != relayframe.KeyLen {
 		return k, errors.New("netpath: bad public key")
 	}
 	copy(k[:], b)
@@ -929,8 +929,8 @@ func parseCandidates(eps []string) []netip.AddrPort {
 	return out
 }
 
-func publicKey(priv [32]byte) (relay.Key, error) {
-	var k relay.Key
+func publicKey(priv [32]byte) (relayframe.Key, error) {
+	var k relayframe.Key
 	pub, err := curve25519X25519Base(priv)
 	if err != nil {
 		return k, fmt.Errorf("netpath: public key: %w", err)

@@ -7,7 +7,7 @@ import (
 	"golang.org/x/crypto/blake2s"
 	"golang.org/x/crypto/curve25519"
 
-	"github.com/wirefleet/wirefleet/pkg/relay"
+	"github.com/wirefleet/wirefleet/pkg/relayframe"
 )
 
 // Probe messages ("disco", after Tailscale's name for the idea) share the
@@ -28,7 +28,7 @@ const (
 	discoMagic   = "WFD1"
 	txidLen      = 12
 	macLen       = 16
-	discoBodyLen = len(discoMagic) + 1 + relay.KeyLen + txidLen
+	discoBodyLen = len(discoMagic) + 1 + relayframe.KeyLen + txidLen
 	discoLen     = discoBodyLen + macLen
 )
 
@@ -36,7 +36,7 @@ type txid [txidLen]byte
 
 type discoMsg struct {
 	typ    byte
-	sender relay.Key
+	sender relayframe.Key
 	tx     txid
 }
 
@@ -49,7 +49,7 @@ func isDisco(b []byte) bool {
 
 // discoKey derives the MAC key two peers share: both compute the same
 // X25519 result from their own private and the other's public key.
-func discoKey(priv, peerPub relay.Key) ([32]byte, error) {
+func discoKey(priv, peerPub relayframe.Key) ([32]byte, error) {
 	shared, err := curve25519.X25519(priv[:], peerPub[:])
 	if err != nil {
 		return [32]byte{}, err // a low-order public key
@@ -87,7 +87,7 @@ func parseDisco(b []byte) (discoMsg, error) {
 		return discoMsg{}, errDisco
 	}
 	copy(m.sender[:], b[len(discoMagic)+1:])
-	copy(m.tx[:], b[len(discoMagic)+1+relay.KeyLen:])
+	copy(m.tx[:], b[len(discoMagic)+1+relayframe.KeyLen:])
 	return m, nil
 }
 

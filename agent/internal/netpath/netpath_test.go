@@ -9,10 +9,10 @@ import (
 
 	"golang.org/x/crypto/curve25519"
 
-	"github.com/wirefleet/wirefleet/pkg/relay"
+	"github.com/wirefleet/wirefleet/pkg/relayframe"
 )
 
-func keypair(t testing.TB) (priv, pub relay.Key) {
+func keypair(t testing.TB) (priv, pub relayframe.Key) {
 	rand.Read(priv[:])
 	priv[0] &= 248
 	priv[31] = (priv[31] & 127) | 64
@@ -68,7 +68,7 @@ func TestDiscoAuthentication(t *testing.T) {
 			t.Fatalf("WireGuard message type %d taken for a probe", typ)
 		}
 	}
-	if _, err := discoKey(aPriv, relay.Key{}); err == nil {
+	if _, err := discoKey(aPriv, relayframe.Key{}); err == nil {
 		t.Fatal("a low-order (all-zero) public key gave a MAC key")
 	}
 }

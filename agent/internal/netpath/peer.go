@@ -9,7 +9,7 @@ import (
 
 	"golang.zx2c4.com/wireguard/conn"
 
-	"github.com/wirefleet/wirefleet/pkg/relay"
+	"github.com/wirefleet/wirefleet/pkg/relayframe"
 )
 
 // Timings of path selection. All are driven by traffic: an idle peer has
@@ -45,7 +45,7 @@ const (
 
 // peer is the path state of one WireGuard peer.
 type peer struct {
-	key  relay.Key
+	key  relayframe.Key
 	id   string // the machine's ID ("" when not told)
 	name string
 	ep   *endpoint

@@ -9,7 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/wirefleet/wirefleet/pkg/relay"
+	"github.com/wirefleet/wirefleet/pkg/relayframe"
 )
 
 // Dialer opens the relay WebSocket (pkg/client.DialRelay, with the
@@ -23,7 +23,7 @@ type Dialer func(ctx context.Context) (*websocket.Conn, error)
 type relayClient struct {
 	dial    Dialer
 	log     *slog.Logger
-	deliver func(relay.Frame)
+	deliver func(relayframe.Frame)
 	ping    time.Duration
 
 	mu      sync.Mutex
@@ -38,7 +38,7 @@ type relayClient struct {
 
 const relayQueue = 64
 
-func newRelayClient(dial Dialer, log *slog.Logger, deliver func(relay.Frame)) *relayClient {
+func newRelayClient(dial Dialer, log *slog.Logger, deliver func(relayframe.Frame)) *relayClient {
 	return &relayClient{dial: dial, log: log, deliver: deliver, ping: 10 * time.Second}
 }
 
@@ -93,7 +93,7 @@ func (c *relayClient) loop(ctx context.Context) {
 			c.log.Info("relay: connected", "after_failures", failures)
 		}
 		failures = 0
-		conn.SetReadLimit(relay.MaxFrame)
+		conn.SetReadLimit(relayframe.MaxFrame)
 		c.mu.Lock()
 		c.conn, c.since, c.lastErr = conn, time.Now(), ""
 		queued := c.pending
@@ -150,8 +150,8 @@ func (c *relayClient) serve(ctx context.Context, conn *websocket.Conn) error {
 		if typ != websocket.MessageBinary {
 			continue
 		}
-		f, err := relay.Parse(b)
-		if err != nil || f.Type == relay.TypeSend {
+		f, err := relayframe.Parse(b)
+		if err != nil || f.Type == relayframe.TypeSend {
 			continue
 		}
 		c.deliver(f)
@@ -169,22 +169,22 @@ func (c *relayClient) setErr(err error) {
 var errRelayDown = errors.New("netpath: relay not connected")
 
 // send relays packets to the peer with key dst.
-func (c *relayClient) send(dst relay.Key, bufs [][]byte) error {
+func (c *relayClient) send(dst relayframe.Key, bufs [][]byte) error {
 	c.mu.Lock()
 	conn := c.conn
 	if conn == nil {
 		for _, b := range bufs {
 			if len(c.pending) < relayQueue {
-				c.pending = append(c.pending, relay.Append(nil, relay.TypeSend, dst, b))
+				c.pending = append(c.pending, relayframe.Append(nil, relayframe.TypeSend, dst, b))
 			}
 		}
 		c.mu.Unlock()
 		return nil
 	}
 	c.mu.Unlock()
-	frame := make([]byte, 0, relay.HeaderLen+1500)
+	frame := make([]byte, 0, relayframe.HeaderLen+1500)
 	for _, b := range bufs {
-		frame = relay.Append(frame[:0], relay.TypeSend, dst, b)
+		frame = relayframe.Append(frame[:0], relayframe.TypeSend, dst, b)
 		if err := conn.Write(context.Background(), websocket.MessageBinary, frame); err != nil {
 			return errRelayDown
 		}

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wirefleet/wirefleet/pkg/flags"
 	"github.com/wirefleet/wirefleet/pkg/release"
+	"github.com/wirefleet/wirefleet/pkg/rollout"
 )
 
 // releaseServer is a fake server that publishes what a real one would:
@@ -119,7 +119,7 @@ func (rs *releaseServer) serve(w http.ResponseWriter, r *http.Request) {
 func machineIn(t *testing.T, pct float64, in bool) string {
 	for i := range 10000 {
 		id := "m_" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + time.Duration(i).String()
-		if (flags.Bucket("release:stable", id) < pct) == in {
+		if (rollout.Bucket("release:stable", id) < pct) == in {
 			return id
 		}
 	}

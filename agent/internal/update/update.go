@@ -43,8 +43,8 @@ import (
 	"github.com/minio/selfupdate"
 
 	"github.com/wirefleet/wirefleet/pkg/atomicfile"
-	"github.com/wirefleet/wirefleet/pkg/flags"
 	"github.com/wirefleet/wirefleet/pkg/release"
+	"github.com/wirefleet/wirefleet/pkg/rollout"
 	"github.com/wirefleet/wirefleet/pkg/version"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
@@ -177,7 +177,7 @@ func (u *Updater) Find(ctx context.Context) (*Offer, error) {
 		return nil, nil
 	case version.Compare(m.Version, u.Current) <= 0:
 		return nil, nil // not newer: never downgrade
-	case m.Rollout < 100 && flags.Bucket("release:"+m.Channel, u.MachineID) >= m.Rollout: // 0: nobody
+	case m.Rollout < 100 && rollout.Bucket("release:"+m.Channel, u.MachineID) >= m.Rollout: // 0: nobody
 		return nil, nil
 	case u.failedBefore(m.Version):
 		return nil, nil

@@ -18,7 +18,7 @@ func (s *Server) serverInfo(w http.ResponseWriter, r *http.Request) {
 	}
 	info.NetmapVer = s.hub.Version()
 	info.Machines = s.hub.Len()
-	info.Connected = s.hub.Connected()
+	info.Connected = s.pres.Connected()
 	writeJSON(w, http.StatusOK, info)
 }
 
@@ -73,7 +73,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 
 // decorate fills in what only the live server knows: whether a machine is
 // online right now.
-func (s *Server) decorate(m *wire.Machine) { m.Online = s.hub.Online(*m, s.now()) }
+func (s *Server) decorate(m *wire.Machine) { m.Online = s.pres.Online(*m, s.now()) }
 
 func (s *Server) listMachines(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()

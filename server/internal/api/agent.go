@@ -13,11 +13,12 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/relay"
+	"github.com/wirefleet/wirefleet/server/internal/remoteaddr"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
 func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
-	ip := clientIP(r)
+	ip := remoteaddr.IP(r)
 	if s.lim != nil && !s.lim.Allow(ip, s.now()) {
 		s.m.enrollments.WithLabelValues(string(wire.CodeRateLimited)).Inc()
 		s.writeError(w, r, wire.Errorf(wire.CodeRateLimited, "too many enrollment attempts from %s; try again in a minute", ip))
@@ -29,7 +30,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	en, err := s.fl.Enroll(r.Context(), sourceAddr(r), req)
+	en, err := s.fl.Enroll(r.Context(), remoteaddr.Addr(r), req)
 	if err != nil {
 		s.m.enrollments.WithLabelValues(string(wire.ErrorCode(err))).Inc()
 		s.writeError(w, r, err)
@@ -124,9 +125,9 @@ func (s *Server) netmap(w http.ResponseWriter, r *http.Request) {
 			wait = d
 		}
 	}
-	release := s.hub.Connect(m.ID)
+	release := s.pres.Connect(m.ID)
 	defer release()
-	s.hub.Seen(m.ID, s.now())
+	s.pres.Seen(m.ID, s.now())
 
 	// A poll that starts up to date and is answered with a change measures
 	// how long agents wait for changes (one that starts behind measures
@@ -174,7 +175,7 @@ func (s *Server) endpoints(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	eps, err := s.fl.SetEndpoints(r.Context(), m.ID, sourceAddr(r), req.Endpoints, req.ListenPort)
+	eps, err := s.fl.SetEndpoints(r.Context(), m.ID, remoteaddr.Addr(r), req.Endpoints, req.ListenPort)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -200,7 +201,7 @@ func (s *Server) rekey(w http.ResponseWriter, r *http.Request) {
 // enrollInteractive records a machine's request to join without a token
 // and tells it where its owner approves it.
 func (s *Server) enrollInteractive(w http.ResponseWriter, r *http.Request) {
-	ip := clientIP(r)
+	ip := remoteaddr.IP(r)
 	if s.lim != nil && !s.lim.Allow(ip, s.now()) {
 		s.writeError(w, r, wire.Errorf(wire.CodeRateLimited, "too many enrollment attempts from %s; try again in a minute", ip))
 		return
@@ -210,7 +211,7 @@ func (s *Server) enrollInteractive(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	code, sec, p, err := s.fl.RequestEnrollment(r.Context(), sourceAddr(r), req)
+	code, sec, p, err := s.fl.RequestEnrollment(r.Context(), remoteaddr.Addr(r), req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -244,7 +245,7 @@ func (s *Server) enrollWait(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 15*time.Second))
 	deadline := time.Now().Add(wait)
 	for {
-		en, err := s.fl.CollectEnrollment(r.Context(), sourceAddr(r), tok)
+		en, err := s.fl.CollectEnrollment(r.Context(), remoteaddr.Addr(r), tok)
 		if err == nil {
 			s.m.enrollments.WithLabelValues("ok").Inc()
 			s.enrolled(w, r, en)
@@ -317,7 +318,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 
 // machineActor names an agent acting on its own machine, for the audit log.
 func machineActor(r *http.Request, m wire.Machine) store.Actor {
-	return store.Actor{Name: "machine:" + m.ID, SourceIP: clientIP(r)}
+	return store.Actor{Name: "machine:" + m.ID, SourceIP: remoteaddr.IP(r)}
 }
 
 // relay upgrades the request to the machine's relay session.

@@ -14,10 +14,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -27,6 +25,7 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
+	"github.com/wirefleet/wirefleet/server/internal/presence"
 	"github.com/wirefleet/wirefleet/server/internal/ratelimit"
 	"github.com/wirefleet/wirefleet/server/internal/relay"
 	"github.com/wirefleet/wirefleet/server/internal/reqid"
@@ -53,8 +52,9 @@ type Config struct {
 // through the fleet service, reads straight to the store and the hub.
 type Server struct {
 	fl   *fleet.Service
-	db   *store.DB
+	db   fleet.Reader
 	hub  *netmap.Hub
+	pres *presence.Tracker // polls held and last-seen times
 	log  *slog.Logger
 	cfg  Config
 	m    *metrics
@@ -72,12 +72,12 @@ func New(fl *fleet.Service, log *slog.Logger, reg prometheus.Registerer, cfg Con
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 60 * time.Second
 	}
-	db, hub := fl.DB(), fl.Hub()
-	s := &Server{fl: fl, db: db, hub: hub, log: log, cfg: cfg, now: time.Now, info: cfg.Info, healthq: make(chan store.HealthEntry, healthQueue)}
+	db, hub := fl.Reader(), fl.Hub()
+	s := &Server{fl: fl, db: db, hub: hub, pres: fl.Presence(), log: log, cfg: cfg, now: time.Now, info: cfg.Info, healthq: make(chan store.HealthEntry, healthQueue)}
 	if cfg.EnrollRate > 0 {
 		s.lim = ratelimit.New(cfg.EnrollRate, cfg.EnrollBurst)
 	}
-	s.m = newMetrics(reg, db, hub)
+	s.m = newMetrics(reg, db, hub, fl.Presence())
 	return s
 }
 
@@ -346,23 +346,6 @@ func decodeLimit(rd io.Reader, v any, limit int64) error {
 	default:
 		return wire.Errorf(wire.CodeInvalidJSON, "invalid JSON body")
 	}
-}
-
-// sourceAddr returns the request's source address, or the zero Addr.
-func sourceAddr(r *http.Request) netip.Addr {
-	a, _ := netip.ParseAddr(clientIP(r))
-	return a
-}
-
-// clientIP returns the request's source IP. Deployments behind a proxy pass
-// the real address at the TCP level (PROXY protocol) or accept that the
-// audit log shows the proxy.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func adminFrom(ctx context.Context) store.Actor {

@@ -28,7 +28,7 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/relay"
-	"github.com/wirefleet/wirefleet/server/internal/releases"
+	"github.com/wirefleet/wirefleet/server/internal/releasestore"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 	"github.com/wirefleet/wirefleet/server/internal/tlsutil"
 )
@@ -73,7 +73,7 @@ func newEnvOpts(t testing.TB, cfg Config, fcfg fleet.Config, hopts netmap.Option
 	}
 	hctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { hub.Run(hctx, time.Hour); close(done) }()
+	go func() { hub.Run(hctx); close(done) }()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := fleet.New(db, hub, log, fcfg)
 	reg := prometheus.NewRegistry()
@@ -185,8 +185,8 @@ func TestRevocationAnswersHeldPollsAtOnce(t *testing.T) {
 	go func() { nm, err := a.Netmap(ctx, v, 60*time.Second); ca <- res{nm, err, time.Now()} }()
 	go func() { nm, err := b.Netmap(ctx, v, 60*time.Second); cb <- res{nm, err, time.Now()} }()
 	time.Sleep(100 * time.Millisecond)
-	if e.hub.Connected() != 2 {
-		t.Fatalf("connected = %d, want 2 held polls", e.hub.Connected())
+	if e.fl.Presence().Connected() != 2 {
+		t.Fatalf("connected = %d, want 2 held polls", e.fl.Presence().Connected())
 	}
 	revokedAt := time.Now()
 	if _, err := e.admin.RevokeMachine(ctx, rb.Name); err != nil {
@@ -800,7 +800,7 @@ func TestHealthReportFieldsAreValidated(t *testing.T) {
 }
 
 func TestReleasePublishingRefusesBadInput(t *testing.T) {
-	e := newEnvWith(t, Config{}, fleet.Config{Releases: releases.NewStore(t.TempDir())})
+	e := newEnvWith(t, Config{}, fleet.Config{Releases: releasestore.NewStore(t.TempDir())})
 	ctx := context.Background()
 	if err := e.admin.UploadReleaseFile(ctx, ".hidden", strings.NewReader("x")); code(err) != wire.CodeInvalidArgument {
 		t.Fatalf("disallowed file name: %v", err)
@@ -1409,7 +1409,7 @@ func TestInteractiveEnrollment(t *testing.T) {
 // A revoked machine keeps its name, tags and pin (only deleting it frees
 // the name), and only a published version can be pinned.
 func TestRevokedMachinesAndUnpublishedVersionsAreRefused(t *testing.T) {
-	e := newEnvWith(t, Config{}, fleet.Config{Releases: releases.NewStore(t.TempDir())})
+	e := newEnvWith(t, Config{}, fleet.Config{Releases: releasestore.NewStore(t.TempDir())})
 	ctx := context.Background()
 	_, ra := e.agent(t, e.token(t, wire.CreateTokenRequest{}), "a")
 	v := "9.9.9"

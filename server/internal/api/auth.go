@@ -12,6 +12,7 @@ import (
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
+	"github.com/wirefleet/wirefleet/server/internal/remoteaddr"
 	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
@@ -45,7 +46,7 @@ func (s *Server) machineAuthFor(next http.Handler, allowExpired bool) http.Handl
 		m, cached := s.creds.get(hash, s.hub, s.now())
 		if !cached {
 			var err error
-			m, err = s.db.MachineByCredential(r.Context(), hash)
+			m, err = s.fl.AuthenticateMachine(r.Context(), hash)
 			if errors.Is(err, store.ErrNotFound) {
 				s.writeError(w, r, wire.Errorf(wire.CodeUnauthenticated, "unknown machine credential"))
 				return
@@ -105,7 +106,7 @@ func (s *Server) adminAuth(next http.Handler) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		a := store.Actor{Name: "admin:" + ad.Name, SourceIP: clientIP(r)}
+		a := store.Actor{Name: "admin:" + ad.Name, SourceIP: remoteaddr.IP(r)}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyAdmin, a)))
 	})
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
+	"github.com/wirefleet/wirefleet/server/internal/presence"
 	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
@@ -116,16 +117,17 @@ func benchFanout(b *testing.B, n int, proto string) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	hub, err := netmap.New(ctx, db, netmap.Options{})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pres := presence.New(db, log)
+	hub, err := netmap.New(ctx, db, netmap.Options{Polls: pres.Connected})
 	if err != nil {
 		b.Fatal(err)
 	}
 	hctx, cancel := context.WithCancel(ctx)
 	hubDone := make(chan struct{})
-	go func() { hub.Run(hctx, time.Hour); close(hubDone) }()
+	go func() { hub.Run(hctx); close(hubDone) }()
 	defer func() { cancel(); <-hubDone }()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a := New(fleet.New(db, hub, log, fleet.Config{}), log, prometheus.NewRegistry(), Config{})
+	a := New(fleet.New(db, hub, log, fleet.Config{Presence: pres}), log, prometheus.NewRegistry(), Config{})
 	srv := httptest.NewUnstartedServer(a.Handler())
 	var tr *http.Transport
 	if proto == "h2" {
@@ -180,7 +182,7 @@ func benchFanout(b *testing.B, n int, proto string) {
 				mu.Unlock()
 			}()
 		}
-		for hub.Connected() < n {
+		for pres.Connected() < n {
 			select {
 			case err := <-errs:
 				b.Fatalf("poll failed before the revocation: %v", err)
@@ -230,7 +232,7 @@ func BenchmarkHubFanout(b *testing.B) {
 			hub, _ := netmap.New(ctx, db, netmap.Options{})
 			hctx, cancel := context.WithCancel(ctx)
 			hubDone := make(chan struct{})
-			go func() { hub.Run(hctx, time.Hour); close(hubDone) }()
+			go func() { hub.Run(hctx); close(hubDone) }()
 			defer func() { cancel(); <-hubDone }()
 			creds := enrollFleet(b, db, hub, n+b.N)
 			ids := make([]string, len(creds))

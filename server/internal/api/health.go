@@ -43,7 +43,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, wire.Errorf(wire.CodeUnavailable, "health queue full; retry later"))
 		return
 	}
-	s.hub.Seen(m.ID, now)
+	s.pres.Seen(m.ID, now)
 	if u := rep.Update; u != nil {
 		s.m.updates.WithLabelValues(u.State).Inc() // Validate allows only the three outcomes
 	}
@@ -67,7 +67,7 @@ func (s *Server) RunHealthWriter(ctx context.Context) {
 		// The reports were acknowledged: a failed write (a deadlock, a
 		// replica failing over) is tried again before they are given up.
 		for attempt := 0; ; attempt++ {
-			err := s.db.SaveHealth(ctx, batch, healthHistory)
+			err := s.fl.SaveHealth(ctx, batch, healthHistory)
 			if err == nil {
 				break
 			}

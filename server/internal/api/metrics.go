@@ -8,8 +8,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
-	"github.com/wirefleet/wirefleet/server/internal/store"
+	"github.com/wirefleet/wirefleet/server/internal/presence"
 )
 
 type metrics struct {
@@ -21,7 +22,7 @@ type metrics struct {
 	delivery    prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer, db *store.DB, hub *netmap.Hub) *metrics {
+func newMetrics(reg prometheus.Registerer, db fleet.Reader, hub *netmap.Hub, pres *presence.Tracker) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wirefleet_http_requests_total", Help: "HTTP requests by route pattern and status code.",
@@ -57,11 +58,11 @@ func newMetrics(reg prometheus.Registerer, db *store.DB, hub *netmap.Hub) *metri
 	reg.MustRegister(m.requests, m.duration, m.enrollments, m.updates, m.dbErrors, m.delivery,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "wirefleet_longpolls_connected", Help: "Agents holding a network-map long-poll right now.",
-		}, func() float64 { return float64(hub.Connected()) }),
+		}, func() float64 { return float64(pres.Connected()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "wirefleet_netmap_version", Help: "Current network-map version.",
 		}, func() float64 { return float64(hub.Version()) }),
-		&machineCollector{db: db, hub: hub, desc: prometheus.NewDesc("wirefleet_machines", "Machines by state.", []string{"state"}, nil),
+		&machineCollector{db: db, pres: pres, desc: prometheus.NewDesc("wirefleet_machines", "Machines by state.", []string{"state"}, nil),
 			offline: prometheus.NewDesc("wirefleet_machines_offline", "Active machines not heard from in the last 2 minutes (no long-poll, no report).", nil, nil)},
 	)
 	return m
@@ -69,8 +70,8 @@ func newMetrics(reg prometheus.Registerer, db *store.DB, hub *netmap.Hub) *metri
 
 // machineCollector counts machines by state at scrape time.
 type machineCollector struct {
-	db            *store.DB
-	hub           *netmap.Hub
+	db            fleet.Reader
+	pres          *presence.Tracker
 	desc, offline *prometheus.Desc
 }
 
@@ -94,7 +95,7 @@ func (c *machineCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	n := 0
 	for _, id := range quiet {
-		if !c.hub.HeardSince(id, time.Now().Add(-2*time.Minute)) {
+		if !c.pres.HeardSince(id, time.Now().Add(-presence.OnlineWithin)) {
 			n++
 		}
 	}

@@ -6,11 +6,11 @@ import (
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
-	"github.com/wirefleet/wirefleet/server/internal/releases"
+	"github.com/wirefleet/wirefleet/server/internal/releasestore"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
-func (s *Server) releasesOrErr(w http.ResponseWriter, r *http.Request) *releases.Store {
+func (s *Server) releasesOrErr(w http.ResponseWriter, r *http.Request) *releasestore.Store {
 	rs := s.fl.Releases()
 	if rs == nil {
 		s.writeError(w, r, wire.Errorf(wire.CodeNotFound, "this server does not host releases"))
@@ -18,10 +18,10 @@ func (s *Server) releasesOrErr(w http.ResponseWriter, r *http.Request) *releases
 	return rs
 }
 
-// uploadFile stores a release binary (raw body, up to releases.MaxFile).
+// uploadFile stores a release binary (raw body, up to releasestore.MaxFile).
 func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(30 * time.Minute))
-	sum, n, err := s.fl.UploadReleaseFile(r.Context(), adminFrom(r.Context()), r.PathValue("name"), http.MaxBytesReader(w, r.Body, releases.MaxFile+1))
+	sum, n, err := s.fl.UploadReleaseFile(r.Context(), adminFrom(r.Context()), r.PathValue("name"), http.MaxBytesReader(w, r.Body, releasestore.MaxFile+1))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -36,8 +36,9 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/oneliner"
+	"github.com/wirefleet/wirefleet/server/internal/presence"
 	"github.com/wirefleet/wirefleet/server/internal/relay"
-	"github.com/wirefleet/wirefleet/server/internal/releases"
+	"github.com/wirefleet/wirefleet/server/internal/releasestore"
 	"github.com/wirefleet/wirefleet/server/internal/sso"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 	"github.com/wirefleet/wirefleet/server/internal/stunserver"
@@ -183,10 +184,14 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
-	// Every return stops the background jobs and waits for them (the hub
-	// flushes last-seen times) before the database closes.
+	// Every return stops the background jobs and waits for them (the
+	// presence tracker flushes last-seen times) before the database
+	// closes.
 	defer func() { stopHub(); bg.Wait() }()
-	hub, err := startHub(ctx, hubCtx, db, log, &bg, netmap.Options{STUN: stunAddr, Relay: !o.NoRelay, DNSDomain: dnsDomain, ServerPins: pins})
+	pres := presence.New(db, log)
+	bg.Add(1)
+	go func() { defer bg.Done(); pres.Run(hubCtx, 30*time.Second) }()
+	hub, err := startHub(ctx, hubCtx, db, log, &bg, netmap.Options{STUN: stunAddr, Relay: !o.NoRelay, DNSDomain: dnsDomain, ServerPins: pins, Polls: pres.Connected})
 	if err != nil {
 		if stunSrv != nil {
 			stunSrv.Close()
@@ -202,7 +207,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	svc := fleet.New(db, hub, log, fleet.Config{DefaultTokenTTL: o.TokenTTL, Releases: releaseStore, BcryptCost: o.BcryptCost, MachineExpiry: o.MachineExpiry})
+	svc := fleet.New(db, hub, log, fleet.Config{DefaultTokenTTL: o.TokenTTL, Releases: releaseStore, BcryptCost: o.BcryptCost, MachineExpiry: o.MachineExpiry, Presence: pres})
 	var rel *relay.Server
 	if !o.NoRelay {
 		rel = relay.New(hub, log, reg, relay.Config{Rate: o.RelayRate})
@@ -213,7 +218,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	handler, a, err := routes(o, svc, rel, reg, log, extURL, id, ssoProvider)
+	handler, a, err := routes(o, db, svc, rel, reg, log, extURL, id, ssoProvider)
 	if err != nil {
 		return err
 	}
@@ -249,10 +254,10 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if id.urlNote != "" {
 		fmt.Fprintf(out, "\nNOTE: %s\n", id.urlNote)
 	}
-	if err := bootstrap(ctx, svc, o, out, extURL, pin); err != nil {
+	if err := bootstrap(ctx, db, svc, o, out, extURL, pin); err != nil {
 		return err
 	}
-	startJobs(hubCtx, svc, a, log, o.EphemeralTTL, o.AuditRetention, &bg)
+	startJobs(hubCtx, db, svc, a, log, o.EphemeralTTL, o.AuditRetention, &bg)
 	if keys != nil && o.TLSRotateEvery > 0 {
 		bg.Add(1)
 		go func() { defer bg.Done(); rotateTLSEvery(hubCtx, svc, keys, o.TLSRotateEvery, log) }()
@@ -339,7 +344,7 @@ func startHub(ctx, hubCtx context.Context, db *store.DB, log *slog.Logger, bg *s
 		return nil, err
 	}
 	bg.Add(1)
-	go func() { defer bg.Done(); hub.Run(hubCtx, 30*time.Second) }()
+	go func() { defer bg.Done(); hub.Run(hubCtx) }()
 	return hub, nil
 }
 
@@ -507,12 +512,12 @@ func listenSTUN(o Options, extURL string, log *slog.Logger, reg prometheus.Regis
 
 // openReleases opens the release store and, with --publish-agent,
 // publishes this host's agent to it.
-func openReleases(o Options, log *slog.Logger) (*releases.Store, error) {
+func openReleases(o Options, log *slog.Logger) (*releasestore.Store, error) {
 	relDir := o.ReleasesDir
 	if relDir == "" {
 		relDir = filepath.Join(o.DataDir, "releases")
 	}
-	rel := releases.NewStore(relDir)
+	rel := releasestore.NewStore(relDir)
 	if o.PublishAgent != "" {
 		if err := publishAgent(o, rel, log); err != nil {
 			return nil, err
@@ -523,8 +528,7 @@ func openReleases(o Options, log *slog.Logger) (*releases.Store, error) {
 
 // routes builds the public handler: the API, health and readiness,
 // metrics, releases and installers, and the admin page.
-func routes(o Options, svc *fleet.Service, rel *relay.Server, reg *prometheus.Registry, log *slog.Logger, extURL string, id served, ssoProvider *sso.Provider) (http.Handler, *api.Server, error) {
-	db := svc.DB()
+func routes(o Options, db *store.DB, svc *fleet.Service, rel *relay.Server, reg *prometheus.Registry, log *slog.Logger, extURL string, id served, ssoProvider *sso.Provider) (http.Handler, *api.Server, error) {
 	started := time.Now().UTC()
 	pin := id.pin // the key serving now: a rotation changes it
 	var rotator fleet.TLSKeys
@@ -583,14 +587,14 @@ func routes(o Options, svc *fleet.Service, rel *relay.Server, reg *prometheus.Re
 // startJobs runs the background jobs until ctx ends: flag changes of other
 // replicas, ephemeral-machine removal, machine expiry, and the
 // health-report writer.
-func startJobs(ctx context.Context, svc *fleet.Service, a *api.Server, log *slog.Logger, ephemeralTTL, auditRetention time.Duration, bg *sync.WaitGroup) {
-	if svc.DB().IsShared() {
+func startJobs(ctx context.Context, db *store.DB, svc *fleet.Service, a *api.Server, log *slog.Logger, ephemeralTTL, auditRetention time.Duration, bg *sync.WaitGroup) {
+	if db.IsShared() {
 		bg.Add(1)
-		go func() { defer bg.Done(); watchFlags(ctx, svc) }()
+		go func() { defer bg.Done(); watchFlags(ctx, db, svc) }()
 	}
 	bg.Add(3)
-	go func() { defer bg.Done(); janitor(ctx, svc, log, ephemeralTTL, auditRetention) }()
-	go func() { defer bg.Done(); expirer(ctx, svc, log) }()
+	go func() { defer bg.Done(); janitor(ctx, db, svc, log, ephemeralTTL, auditRetention) }()
+	go func() { defer bg.Done(); expirer(ctx, db, svc, log) }()
 	go func() { defer bg.Done(); a.RunHealthWriter(ctx) }()
 }
 
@@ -624,8 +628,8 @@ func listenSocket(path string) (net.Listener, error) {
 
 // bootstrap creates the first admin on first start and, when asked, a
 // single-use enrollment token, and prints what an operator needs.
-func bootstrap(ctx context.Context, svc *fleet.Service, o Options, out io.Writer, extURL, pin string) error {
-	n, err := svc.DB().AdminCount(ctx)
+func bootstrap(ctx context.Context, db *store.DB, svc *fleet.Service, o Options, out io.Writer, extURL, pin string) error {
+	n, err := db.AdminCount(ctx)
 	if err != nil {
 		return err
 	}
@@ -684,7 +688,7 @@ func pinFlag(pin string) string {
 // kept in the data dir. That is the single-box setup: whoever is root on
 // the server can sign updates. Fleets that care keep the keys offline and
 // use `releases publish` from elsewhere.
-func publishAgent(o Options, rel *releases.Store, log *slog.Logger) error {
+func publishAgent(o Options, rel *releasestore.Store, log *slog.Logger) error {
 	keys := filepath.Join(o.DataDir, "release-keys")
 	if _, err := os.Stat(filepath.Join(keys, release.RootKeyFile)); errors.Is(err, os.ErrNotExist) {
 		if err := release.Keygen(keys, "", 10*365*24*time.Hour); err != nil {
@@ -709,7 +713,7 @@ func publishAgent(o Options, rel *releases.Store, log *slog.Logger) error {
 		}
 		files[t] = path
 	}
-	m, err := releases.Publish(rel, keys, "", releases.PublishOptions{Channel: "stable", Version: version, Files: files, Rollout: 100, AllowOlder: true})
+	m, err := releasestore.Publish(rel, keys, "", releasestore.PublishOptions{Channel: "stable", Version: version, Files: files, Rollout: 100, AllowOlder: true})
 	if err != nil {
 		return fmt.Errorf("daemon: publish %s: %w", o.PublishAgent, err)
 	}
@@ -724,7 +728,7 @@ func publishAgent(o Options, rel *releases.Store, log *slog.Logger) error {
 
 // watchFlags wakes our agents' flag polls when another replica changes a
 // flag.
-func watchFlags(ctx context.Context, svc *fleet.Service) {
+func watchFlags(ctx context.Context, db *store.DB, svc *fleet.Service) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -733,7 +737,7 @@ func watchFlags(ctx context.Context, svc *fleet.Service) {
 			return
 		case <-t.C:
 		}
-		if v, err := svc.DB().FlagsVersion(ctx); err == nil {
+		if v, err := db.FlagsVersion(ctx); err == nil {
 			svc.Flags().Set(v)
 		}
 	}
@@ -741,8 +745,8 @@ func watchFlags(ctx context.Context, svc *fleet.Service) {
 
 // janitor removes ephemeral machines that have been offline longer than
 // ttl and trims the network-map change log.
-func janitor(ctx context.Context, svc *fleet.Service, log *slog.Logger, ttl, auditRetention time.Duration) {
-	db, hub := svc.DB(), svc.Hub()
+func janitor(ctx context.Context, db *store.DB, svc *fleet.Service, log *slog.Logger, ttl, auditRetention time.Duration) {
+	pres := svc.Presence()
 	every := time.Minute
 	if ttl > 0 && ttl/4 < every {
 		every = max(ttl/4, time.Second)
@@ -758,7 +762,7 @@ func janitor(ctx context.Context, svc *fleet.Service, log *slog.Logger, ttl, aud
 		case <-t.C:
 		}
 		if ttl > 0 {
-			hub.FlushSeen(ctx)
+			pres.Flush(ctx)
 			cutoff := time.Now().Add(-ttl)
 			stale, err := db.StaleEphemeral(ctx, cutoff)
 			if err != nil {
@@ -767,7 +771,7 @@ func janitor(ctx context.Context, svc *fleet.Service, log *slog.Logger, ttl, aud
 			for _, m := range stale {
 				// Each removal answers every held poll, so an agent that
 				// was connected a moment ago may be re-polling right now.
-				if hub.HeardSince(m.ID, cutoff) {
+				if pres.HeardSince(m.ID, cutoff) {
 					continue
 				}
 				if _, err := svc.DeleteMachine(ctx, store.Actor{Name: "system:ephemeral-gc", SourceIP: "local"}, m.ID); err != nil {
@@ -850,7 +854,7 @@ func maybeRotateTLS(ctx context.Context, svc *fleet.Service, keys *tlsutil.Keys,
 const expireEvery = 5 * time.Second
 
 // expirer expires machines as their time comes, until ctx ends.
-func expirer(ctx context.Context, svc *fleet.Service, log *slog.Logger) {
+func expirer(ctx context.Context, db *store.DB, svc *fleet.Service, log *slog.Logger) {
 	t := time.NewTicker(expireEvery)
 	defer t.Stop()
 	for {
@@ -858,14 +862,14 @@ func expirer(ctx context.Context, svc *fleet.Service, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			expireDue(ctx, svc, log)
+			expireDue(ctx, db, svc, log)
 		}
 	}
 }
 
 // expireDue takes the machines past their expiry out of the maps.
-func expireDue(ctx context.Context, svc *fleet.Service, log *slog.Logger) {
-	due, err := svc.DB().DueToExpire(ctx, time.Now())
+func expireDue(ctx context.Context, db *store.DB, svc *fleet.Service, log *slog.Logger) {
+	due, err := db.DueToExpire(ctx, time.Now())
 	if err != nil {
 		log.Warn("janitor: list machines due to expire", "err", err)
 		return

@@ -36,7 +36,7 @@ func TestTLSRotatesWhenDue(t *testing.T) {
 	}
 	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go hub.Run(hctx, time.Hour)
+	go hub.Run(hctx)
 	svc := fleet.New(db, hub, slog.New(slog.NewTextHandler(io.Discard, nil)), fleet.Config{})
 	tok, sec, err := svc.CreateToken(ctx, store.Actor{Name: "test"}, fleet.TokenSpec{})
 	if err != nil || tok.ID == "" {

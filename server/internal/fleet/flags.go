@@ -5,7 +5,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/wirefleet/wirefleet/pkg/flags"
+	"github.com/wirefleet/wirefleet/pkg/flageval"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -45,7 +45,7 @@ func (s *Service) Flags() *FlagWatch { return s.flags }
 // SetFlag validates and stores a flag, then wakes agents' flag polls.
 func (s *Service) SetFlag(ctx context.Context, a Actor, f wire.Flag) (wire.Flag, error) {
 	f.Type = strings.ToLower(f.Type)
-	if err := flags.Validate(f); err != nil {
+	if err := flageval.Validate(f); err != nil {
 		return f, err
 	}
 	saved, err := s.db.SetFlag(ctx, a, f)

@@ -18,7 +18,8 @@ import (
 	"time"
 
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
-	"github.com/wirefleet/wirefleet/server/internal/releases"
+	"github.com/wirefleet/wirefleet/server/internal/presence"
+	"github.com/wirefleet/wirefleet/server/internal/releasestore"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -31,12 +32,15 @@ type Config struct {
 	// (default 24 h).
 	DefaultTokenTTL time.Duration
 	// Releases, when set, is where published releases are kept.
-	Releases *releases.Store
+	Releases *releasestore.Store
 	// BcryptCost is the work factor for admin passwords (default 12).
 	BcryptCost int
 	// MachineExpiry is how long a machine stays enrolled before it must
 	// re-authenticate (0: forever); a token's own lifetime wins.
 	MachineExpiry time.Duration
+	// Presence tracks the machines' polls and last-seen times (default:
+	// a tracker of the service's own over the store).
+	Presence *presence.Tracker
 }
 
 // Service applies changes to the fleet. Create it with New.
@@ -58,6 +62,9 @@ func New(db *store.DB, hub *netmap.Hub, log *slog.Logger, cfg Config) *Service {
 	if cfg.BcryptCost == 0 {
 		cfg.BcryptCost = 12
 	}
+	if cfg.Presence == nil {
+		cfg.Presence = presence.New(db, log)
+	}
 	s := &Service{db: db, hub: hub, log: log, cfg: cfg, flags: newFlagWatch(), Now: time.Now}
 	if v, err := db.FlagsVersion(context.Background()); err == nil {
 		s.flags.Set(v)
@@ -65,17 +72,17 @@ func New(db *store.DB, hub *netmap.Hub, log *slog.Logger, cfg Config) *Service {
 	return s
 }
 
-// DB returns the store, for reads.
-func (s *Service) DB() *store.DB { return s.db }
-
 // Hub returns the network-map hub, for reads and long-polls.
 func (s *Service) Hub() *netmap.Hub { return s.hub }
+
+// Presence returns who is there: held polls and last-seen times.
+func (s *Service) Presence() *presence.Tracker { return s.cfg.Presence }
 
 // BcryptCost returns the admin passwords' work factor.
 func (s *Service) BcryptCost() int { return s.cfg.BcryptCost }
 
 // Releases returns the release store, or nil when the server hosts none.
-func (s *Service) Releases() *releases.Store { return s.cfg.Releases }
+func (s *Service) Releases() *releasestore.Store { return s.cfg.Releases }
 
 // synced waits until the hub reflects the change, so every agent holding a
 // long-poll has been answered with it.

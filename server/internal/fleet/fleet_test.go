@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
+	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -34,7 +36,7 @@ func newService(t *testing.T) *Service {
 	}
 	hctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { hub.Run(hctx, time.Hour); close(done) }()
+	go func() { hub.Run(hctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; db.Close() })
 	return New(db, hub, slog.New(slog.NewTextHandler(io.Discard, nil)), Config{BcryptCost: bcrypt.MinCost})
 }
@@ -116,7 +118,7 @@ func TestMutationsReachTheHubBeforeReturning(t *testing.T) {
 	if _, ok := s.Hub().Reply(a.Machine.ID, 0); ok {
 		t.Fatal("revoked machine still gets a map")
 	}
-	page, err := s.DB().ListAudit(ctx, store.AuditFilter{Target: a.Machine.ID})
+	page, err := s.Reader().ListAudit(ctx, store.AuditFilter{Target: a.Machine.ID})
 	if err != nil || len(page.Events) == 0 || page.Events[0].Action != "machine.revoke" {
 		t.Fatalf("audit after revoke: %+v %v", page.Events, err)
 	}
@@ -204,5 +206,37 @@ func TestParseTTLRefusesNonPositiveDurations(t *testing.T) {
 	}
 	if d, err := ParseTTL("90m"); err != nil || d != 90*time.Minute {
 		t.Errorf("ParseTTL(90m) = %v, %v", d, err)
+	}
+}
+
+// Reading a machine by its next credential changes nothing; only
+// authenticating with it promotes it (one audit event), and then the old
+// credential stops working.
+func TestNextCredentialIsPromotedOnlyByAuthentication(t *testing.T) {
+	s := newService(t)
+	ctx := context.Background()
+	a := enroll(t, s, "h")
+	old := secret.Hash(a.Credential)
+	if err := s.db.IssueNextCredential(ctx, a.Machine.ID, "next-hash"); err != nil {
+		t.Fatal(err)
+	}
+	rotations := func() int {
+		page, err := s.Reader().ListAudit(ctx, store.AuditFilter{Action: "machine.credential_rotate"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(page.Events)
+	}
+	if m, err := s.db.MachineByCredential(ctx, "next-hash"); err != nil || m.ID != a.Machine.ID || rotations() != 0 {
+		t.Fatalf("read by the next credential: %+v %v, %d rotations", m, err, rotations())
+	}
+	if _, err := s.db.MachineByCredential(ctx, old); err != nil {
+		t.Fatalf("the old credential stopped working on a read: %v", err)
+	}
+	if m, err := s.AuthenticateMachine(ctx, "next-hash"); err != nil || m.ID != a.Machine.ID || rotations() != 1 {
+		t.Fatalf("authenticate with the next credential: %+v %v, %d rotations", m, err, rotations())
+	}
+	if _, err := s.AuthenticateMachine(ctx, old); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the old credential after the promotion: %v", err)
 	}
 }

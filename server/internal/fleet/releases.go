@@ -6,10 +6,10 @@ import (
 
 	"github.com/wirefleet/wirefleet/pkg/release"
 	"github.com/wirefleet/wirefleet/pkg/wire"
-	"github.com/wirefleet/wirefleet/server/internal/releases"
+	"github.com/wirefleet/wirefleet/server/internal/releasestore"
 )
 
-func (s *Service) releases() (*releases.Store, error) {
+func (s *Service) releases() (*releasestore.Store, error) {
 	if s.cfg.Releases == nil {
 		return nil, wire.Errorf(wire.CodeNotFound, "this server does not host releases")
 	}

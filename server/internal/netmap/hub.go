@@ -32,7 +32,6 @@ import (
 	"slices"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/policy"
@@ -44,7 +43,6 @@ import (
 type Source interface {
 	LoadMapState(ctx context.Context, logLimit int) (store.MapState, error)
 	ChangesSince(ctx context.Context, version uint64) ([]store.Change, []wire.Machine, error)
-	TouchLastSeen(ctx context.Context, seen map[string]time.Time) error
 	PolicyVersion(ctx context.Context, v int64) (store.StoredPolicy, error)
 	DNSRecords(ctx context.Context) ([]wire.DNSRecord, error)
 }
@@ -66,7 +64,10 @@ type Options struct {
 	// 10,000 agents, about three times what answering them all costs).
 	Coalesce        time.Duration
 	CoalescePerPoll time.Duration
-	Logger          *slog.Logger
+	// Polls counts the long-polls held now (presence.Tracker.Connected),
+	// for the pacing above; nil counts none.
+	Polls  func() int
+	Logger *slog.Logger
 }
 
 type entry struct {
@@ -125,15 +126,6 @@ type Hub struct {
 	prefix6  netip.Prefix
 	closed   bool
 
-	// Open long-polls, under a lock of their own: every poll takes it
-	// twice, and a writer on h.mu would stall every held poll's read.
-	connMu    sync.Mutex
-	connected map[string]int
-	nconn     atomic.Int64
-
-	seenMu sync.Mutex
-	seen   map[string]time.Time
-
 	snapMu sync.Mutex
 	snap   *snapshot // full peer list at some version, built on demand
 
@@ -185,18 +177,16 @@ func New(ctx context.Context, src Source, opts Options) (*Hub, error) {
 	}
 	h := &Hub{
 		src: src, opts: opts, log: opts.Logger,
-		version:   st.Version,
-		floor:     st.Version,
-		loadedAt:  st.Version,
-		machines:  make(map[string]*entry, len(st.Machines)),
-		applied:   make(chan struct{}),
-		wake:      make(chan struct{}),
-		pub:       st.Version,
-		prefix4:   store.OverlayPrefix4(),
-		prefix6:   st.ULA,
-		connected: map[string]int{},
-		seen:      map[string]time.Time{},
-		kick:      make(chan struct{}, 1),
+		version:  st.Version,
+		floor:    st.Version,
+		loadedAt: st.Version,
+		machines: make(map[string]*entry, len(st.Machines)),
+		applied:  make(chan struct{}),
+		wake:     make(chan struct{}),
+		pub:      st.Version,
+		prefix4:  store.OverlayPrefix4(),
+		prefix6:  st.ULA,
+		kick:     make(chan struct{}, 1),
 	}
 	h.changes = make([]logEntry, 0, len(st.Log))
 	for _, c := range st.Log {
@@ -337,30 +327,21 @@ func peerOf(m wire.Machine) wire.Peer {
 	}
 }
 
-// Run applies committed changes until ctx ends, and flushes last-seen
-// times every flushEvery. It returns after a final flush.
-func (h *Hub) Run(ctx context.Context, flushEvery time.Duration) {
+// Run applies committed changes until ctx ends.
+func (h *Hub) Run(ctx context.Context) {
 	var poll <-chan time.Time
 	if h.opts.Poll > 0 {
 		t := time.NewTicker(h.opts.Poll)
 		defer t.Stop()
 		poll = t.C
 	}
-	flush := time.NewTicker(flushEvery)
-	defer flush.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			h.close()
-			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			h.flushSeen(fctx)
-			cancel()
 			return
 		case <-h.kick:
 		case <-poll:
-		case <-flush.C:
-			h.flushSeen(ctx)
-			continue
 		}
 		if err := h.catchUp(ctx); err != nil && ctx.Err() == nil {
 			h.log.Error("netmap: read changes", "err", err)
@@ -497,7 +478,11 @@ func (h *Hub) schedule() {
 	if h.timer != nil || h.closed {
 		return // the pending wake-up will publish this version too
 	}
-	spacing := h.opts.Coalesce + time.Duration(h.nconn.Load())*h.opts.CoalescePerPoll
+	polls := 0
+	if h.opts.Polls != nil {
+		polls = h.opts.Polls()
+	}
+	spacing := h.opts.Coalesce + time.Duration(polls)*h.opts.CoalescePerPoll
 	if wait := spacing - time.Since(h.lastWake); wait > 0 {
 		h.timer = time.AfterFunc(wait, func() {
 			h.mu.Lock()
@@ -772,79 +757,6 @@ func (h *Hub) selfOf(e *entry) *wire.Self {
 		s.Filter = &wire.Filter{Policy: h.polVer, Rules: h.pol.Inbound(e.class)}
 	}
 	return s
-}
-
-// Connect records a live long-poll from machine id; call the returned
-// function when it ends.
-func (h *Hub) Connect(id string) (release func()) {
-	h.connMu.Lock()
-	h.connected[id]++
-	h.connMu.Unlock()
-	h.nconn.Add(1)
-	return func() {
-		h.connMu.Lock()
-		if h.connected[id]--; h.connected[id] <= 0 {
-			delete(h.connected, id)
-		}
-		h.connMu.Unlock()
-		h.nconn.Add(-1)
-		// The agent was there until now: a poll it re-opens in a moment
-		// must not find it counted as long gone.
-		h.Seen(id, time.Now())
-	}
-}
-
-// Connected returns the number of open long-polls.
-func (h *Hub) Connected() int { return int(h.nconn.Load()) }
-
-// IsConnected reports whether machine id holds a long-poll right now.
-func (h *Hub) IsConnected(id string) bool {
-	h.connMu.Lock()
-	defer h.connMu.Unlock()
-	return h.connected[id] > 0
-}
-
-// HeardSince reports whether machine id holds a long-poll now or was heard
-// from after t by this replica (including times not yet written to the
-// database).
-func (h *Hub) HeardSince(id string, t time.Time) bool {
-	if h.IsConnected(id) {
-		return true
-	}
-	h.seenMu.Lock()
-	defer h.seenMu.Unlock()
-	seen, ok := h.seen[id]
-	return ok && seen.After(t)
-}
-
-// Seen notes that machine id was heard from at t. Times are written to the
-// database in batches by Run, so polls cost no writes.
-func (h *Hub) Seen(id string, t time.Time) {
-	h.seenMu.Lock()
-	h.seen[id] = t
-	h.seenMu.Unlock()
-}
-
-func (h *Hub) flushSeen(ctx context.Context) {
-	h.seenMu.Lock()
-	batch := h.seen
-	h.seen = make(map[string]time.Time, len(batch))
-	h.seenMu.Unlock()
-	if err := h.src.TouchLastSeen(ctx, batch); err != nil {
-		h.log.Warn("netmap: record last-seen times", "machines", len(batch), "err", err)
-	}
-}
-
-// FlushSeen writes pending last-seen times now (tests, shutdown).
-func (h *Hub) FlushSeen(ctx context.Context) { h.flushSeen(ctx) }
-
-// Online reports whether an active machine is online: it holds a long-poll
-// now, or was heard from (poll or health report) in the last two minutes.
-func (h *Hub) Online(m wire.Machine, now time.Time) bool {
-	if m.State != wire.MachineActive {
-		return false
-	}
-	return h.IsConnected(m.ID) || (m.LastSeen != nil && now.Sub(*m.LastSeen) < 2*time.Minute)
 }
 
 // mapRecords is what agents get of the DNS records: no authors or times.

@@ -38,7 +38,7 @@ func newFixture(t testing.TB, opts Options) *fixture {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { hub.Run(runCtx, time.Hour); close(done) }()
+	go func() { hub.Run(runCtx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	f := &fixture{db: db, hub: hub, tok: "hub-token"}
 	if _, err := db.CreateToken(ctx, store.Actor{Name: "test"}, store.NewToken{Prefix: "wfe_test", Hash: f.tok, Reusable: true}); err != nil {
@@ -275,18 +275,6 @@ func TestRestartedHubAnswersDeltasFromTheLog(t *testing.T) {
 	d, ok := h2.Map(a.ID, nm.Version)
 	if !ok || d.Full || len(d.Added)+len(d.Changed) != 1 || append(d.Added, d.Changed...)[0].ID != b.ID {
 		t.Fatalf("restarted hub map = %+v, want a delta with b", d)
-	}
-}
-
-func TestSeenTimesAreFlushedInBatches(t *testing.T) {
-	f := newFixture(t, Options{})
-	m := f.enroll(t)
-	at := time.Now().Add(time.Hour).Truncate(time.Millisecond)
-	f.hub.Seen(m.ID, at)
-	f.hub.FlushSeen(context.Background())
-	got, err := f.db.Machine(context.Background(), m.ID)
-	if err != nil || got.LastSeen == nil || !got.LastSeen.Equal(at) {
-		t.Fatalf("last seen = %v (%v), want %v", got.LastSeen, err, at)
 	}
 }
 

@@ -2,7 +2,7 @@
 // reach each other directly. Each agent holds one WebSocket to the server
 // (on the HTTPS port, so it passes firewalls that allow only outbound TCP
 // 443 and load balancers that forward Upgrade), authenticated by its
-// machine credential; frames (pkg/relay) name the destination by its
+// machine credential; frames (pkg/relayframe) name the destination by its
 // WireGuard public key, and the server hands them to that machine's
 // WebSocket. The packets are WireGuard ciphertext: the relay holds no key
 // that opens them.
@@ -31,7 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
-	"github.com/wirefleet/wirefleet/pkg/relay"
+	"github.com/wirefleet/wirefleet/pkg/relayframe"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -65,12 +65,12 @@ type Server struct {
 	cfg Config
 
 	mu    sync.RWMutex
-	byKey map[relay.Key]*session
+	byKey map[relayframe.Key]*session
 	byID  map[string]*session
 	done  bool
 	// waiting holds, per absent destination, the sessions that were told
 	// NoPeer for it, so its arrival can be announced (see announce).
-	waiting  map[relay.Key][]waiter
+	waiting  map[relayframe.Key][]waiter
 	nWaiting int
 
 	pool sync.Pool
@@ -85,7 +85,7 @@ type Server struct {
 type session struct {
 	id    string
 	name  string
-	key   relay.Key
+	key   relayframe.Key
 	key64 string // key as the map spells it
 	conn  *websocket.Conn
 	out   chan *[]byte
@@ -124,7 +124,7 @@ const FrameCost = 128
 const maxPause = time.Second
 
 // readLimit is the largest message read (and dropped) before a session is
-// ended for it; frames above relay.MaxFrame are dropped.
+// ended for it; frames above relayframe.MaxFrame are dropped.
 const readLimit = 64 << 10
 
 // Reasons a frame is dropped, as the dropped counter labels them.
@@ -144,8 +144,8 @@ func New(m Map, log *slog.Logger, reg prometheus.Registerer, cfg Config) *Server
 	if cfg.Burst <= 0 {
 		cfg.Burst = 1 << 20
 	}
-	if cfg.Burst < relay.MaxFrame+FrameCost {
-		cfg.Burst = relay.MaxFrame + FrameCost
+	if cfg.Burst < relayframe.MaxFrame+FrameCost {
+		cfg.Burst = relayframe.MaxFrame + FrameCost
 	}
 	if cfg.Queue <= 0 {
 		cfg.Queue = 512
@@ -153,8 +153,8 @@ func New(m Map, log *slog.Logger, reg prometheus.Registerer, cfg Config) *Server
 	if cfg.PingEvery <= 0 {
 		cfg.PingEvery = 20 * time.Second
 	}
-	s := &Server{m: m, log: log, cfg: cfg, byKey: map[relay.Key]*session{}, byID: map[string]*session{},
-		waiting:  map[relay.Key][]waiter{},
+	s := &Server{m: m, log: log, cfg: cfg, byKey: map[relayframe.Key]*session{}, byID: map[string]*session{},
+		waiting:  map[relayframe.Key][]waiter{},
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "wirefleet_relay_sessions", Help: "Agents connected to the relay right now."}),
 		opened:   prometheus.NewCounter(prometheus.CounterOpts{Name: "wirefleet_relay_sessions_total", Help: "Relay sessions opened."}),
 		bytes:    prometheus.NewCounter(prometheus.CounterOpts{Name: "wirefleet_relay_bytes_total", Help: "Packet bytes forwarded by the relay."}),
@@ -162,7 +162,7 @@ func New(m Map, log *slog.Logger, reg prometheus.Registerer, cfg Config) *Server
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wirefleet_relay_dropped_total",
 			Help: "Relay frames dropped, by reason (malformed, no_peer, rate, queue_full)."}, []string{"reason"}),
 	}
-	s.pool.New = func() any { b := make([]byte, relay.MaxFrame); return &b }
+	s.pool.New = func() any { b := make([]byte, relayframe.MaxFrame); return &b }
 	for _, r := range []string{DropMalformed, DropNoPeer, DropRate, DropQueue} {
 		s.dropped.WithLabelValues(r)
 	}
@@ -216,7 +216,7 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, m wire.Machine) {
 // relay (a base64 WireGuard key).
 func CheckKey(pub string) error {
 	kb, err := base64.StdEncoding.DecodeString(pub)
-	if err != nil || len(kb) != relay.KeyLen {
+	if err != nil || len(kb) != relayframe.KeyLen {
 		return errors.New("not a base64 32-byte WireGuard key")
 	}
 	return nil
@@ -260,7 +260,7 @@ func (s *Server) register(sess *session) bool {
 }
 
 // wait records that sess was told NoPeer for key.
-func (s *Server) wait(sess *session, key relay.Key, now time.Time) {
+func (s *Server) wait(sess *session, key relayframe.Key, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ws := s.waiting[key]
@@ -299,7 +299,7 @@ func (s *Server) pruneWaiting(now time.Time) {
 
 // announce tells the live sessions that recently sent to key, which has
 // just connected, that it is present. Called with s.mu held.
-func (s *Server) announce(key relay.Key) {
+func (s *Server) announce(key relayframe.Key) {
 	ws := s.waiting[key]
 	if ws == nil {
 		return
@@ -312,7 +312,7 @@ func (s *Server) announce(key relay.Key) {
 			continue
 		}
 		bp := s.pool.Get().(*[]byte)
-		*bp = relay.Append((*bp)[:0], relay.TypePresent, key, nil)
+		*bp = relayframe.Append((*bp)[:0], relayframe.TypePresent, key, nil)
 		s.enqueue(w.sess, bp)
 	}
 }
@@ -394,8 +394,8 @@ func (s *Server) charge(ctx context.Context, sess *session, n int) bool {
 
 // forward relays one frame from sess, taking ownership of bp.
 func (s *Server) forward(sess *session, bp *[]byte, b []byte) {
-	f, err := relay.Parse(b)
-	if err != nil || f.Type != relay.TypeSend {
+	f, err := relayframe.Parse(b)
+	if err != nil || f.Type != relayframe.TypeSend {
 		s.pool.Put(bp)
 		s.dropped.WithLabelValues(DropMalformed).Inc()
 		return
@@ -414,14 +414,14 @@ func (s *Server) forward(sess *session, bp *[]byte, b []byte) {
 		// connect of the destination must find it and announce Present.
 		key := f.Key
 		s.wait(sess, key, time.Now())
-		*bp = relay.Append((*bp)[:0], relay.TypeNoPeer, key, nil)
+		*bp = relayframe.Append((*bp)[:0], relayframe.TypeNoPeer, key, nil)
 		s.enqueue(sess, bp)
 		s.dropped.WithLabelValues(DropNoPeer).Inc()
 		return
 	}
 	// Rewrite the header in place: the receiver learns the sender.
-	b[0] = relay.TypeRecv
-	copy(b[1:relay.HeaderLen], sess.key[:])
+	b[0] = relayframe.TypeRecv
+	copy(b[1:relayframe.HeaderLen], sess.key[:])
 	*bp = b
 	if s.enqueue(dst, bp) {
 		s.bytes.Add(float64(len(f.Payload)))

@@ -21,7 +21,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/wirefleet/wirefleet/pkg/relay"
+	"github.com/wirefleet/wirefleet/pkg/relayframe"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -58,8 +58,8 @@ func (m *fakeMap) set(id string, p *wire.Peer) {
 	m.applied = make(chan struct{})
 }
 
-func key(b byte) relay.Key {
-	var k relay.Key
+func key(b byte) relayframe.Key {
+	var k relayframe.Key
 	for i := range k {
 		k[i] = b
 	}
@@ -121,7 +121,7 @@ func send(t *testing.T, c *websocket.Conn, typ websocket.MessageType, b []byte) 
 	}
 }
 
-func recv(t *testing.T, c *websocket.Conn) relay.Frame {
+func recv(t *testing.T, c *websocket.Conn) relayframe.Frame {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -129,7 +129,7 @@ func recv(t *testing.T, c *websocket.Conn) relay.Frame {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := relay.Parse(b)
+	f, err := relayframe.Parse(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,12 +139,12 @@ func recv(t *testing.T, c *websocket.Conn) relay.Frame {
 func TestForwardsBetweenMachines(t *testing.T) {
 	r := newRig(t, Config{})
 	a, b := r.dial("m_a"), r.dial("m_b")
-	send(t, a, websocket.MessageBinary, relay.Append(nil, relay.TypeSend, key(2), []byte("to b")))
+	send(t, a, websocket.MessageBinary, relayframe.Append(nil, relayframe.TypeSend, key(2), []byte("to b")))
 	f := recv(t, b)
-	if f.Type != relay.TypeRecv || f.Key != key(1) || string(f.Payload) != "to b" {
+	if f.Type != relayframe.TypeRecv || f.Key != key(1) || string(f.Payload) != "to b" {
 		t.Fatalf("b got %+v, want Recv from a's key", f)
 	}
-	send(t, b, websocket.MessageBinary, relay.Append(nil, relay.TypeSend, key(1), []byte("to a")))
+	send(t, b, websocket.MessageBinary, relayframe.Append(nil, relayframe.TypeSend, key(1), []byte("to a")))
 	if f := recv(t, a); f.Key != key(2) || string(f.Payload) != "to a" {
 		t.Fatalf("a got %+v", f)
 	}
@@ -157,13 +157,13 @@ func TestForwardsBetweenMachines(t *testing.T) {
 		t.Errorf("relayed bytes %v, want 8", got)
 	}
 	// No session for c: the sender is told, so it can try a direct path.
-	send(t, a, websocket.MessageBinary, relay.Append(nil, relay.TypeSend, key(3), []byte("to c")))
-	if f := recv(t, a); f.Type != relay.TypeNoPeer || f.Key != key(3) {
+	send(t, a, websocket.MessageBinary, relayframe.Append(nil, relayframe.TypeSend, key(3), []byte("to c")))
+	if f := recv(t, a); f.Type != relayframe.TypeNoPeer || f.Key != key(3) {
 		t.Fatalf("a got %+v, want NoPeer for c", f)
 	}
 	// When c connects, a (which tried to reach it) is told, b is not.
 	r.dial("m_c")
-	if f := recv(t, a); f.Type != relay.TypePresent || f.Key != key(3) {
+	if f := recv(t, a); f.Type != relayframe.TypePresent || f.Key != key(3) {
 		t.Fatalf("a got %+v, want Present for c", f)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -179,7 +179,7 @@ func TestWaitingIsBounded(t *testing.T) {
 	// An agent sending to ever new keys leaves at most maxWaiting entries.
 	now := time.Now()
 	for i := range maxWaiting + 100 {
-		var k relay.Key
+		var k relayframe.Key
 		k[0], k[1], k[2] = byte(i), byte(i>>8), 0xee
 		r.srv.wait(r.srv.byID["m_a"], k, now)
 	}
@@ -199,16 +199,16 @@ func TestDropsBadFramesAndKeepsTheSession(t *testing.T) {
 	a, b := r.dial("m_a"), r.dial("m_b")
 	bad := [][]byte{
 		{},
-		{relay.TypeSend, 1, 2},
-		relay.Append(nil, 9, key(2), []byte("x")),
-		relay.Append(nil, relay.TypeRecv, key(2), []byte("spoofed")), // only the server sends Recv
-		relay.Append(nil, relay.TypeSend, key(2), make([]byte, relay.MaxPayload+100)),
+		{relayframe.TypeSend, 1, 2},
+		relayframe.Append(nil, 9, key(2), []byte("x")),
+		relayframe.Append(nil, relayframe.TypeRecv, key(2), []byte("spoofed")), // only the server sends Recv
+		relayframe.Append(nil, relayframe.TypeSend, key(2), make([]byte, relayframe.MaxPayload+100)),
 	}
 	for _, f := range bad {
 		send(t, a, websocket.MessageBinary, f)
 	}
-	send(t, a, websocket.MessageText, relay.Append(nil, relay.TypeSend, key(2), []byte("text")))
-	send(t, a, websocket.MessageBinary, relay.Append(nil, relay.TypeSend, key(2), []byte("after")))
+	send(t, a, websocket.MessageText, relayframe.Append(nil, relayframe.TypeSend, key(2), []byte("text")))
+	send(t, a, websocket.MessageBinary, relayframe.Append(nil, relayframe.TypeSend, key(2), []byte("after")))
 	if f := recv(t, b); string(f.Payload) != "after" {
 		t.Fatalf("b got %q first, want only the good frame", f.Payload)
 	}
@@ -222,7 +222,7 @@ func TestDropsBadFramesAndKeepsTheSession(t *testing.T) {
 	if _, _, err := a.Read(ctx); websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
 		t.Fatalf("oversized message: %v, want close 1009", err)
 	}
-	send(t, r.dial("m_c"), websocket.MessageBinary, relay.Append(nil, relay.TypeSend, key(2), []byte("still serving")))
+	send(t, r.dial("m_c"), websocket.MessageBinary, relayframe.Append(nil, relayframe.TypeSend, key(2), []byte("still serving")))
 	if f := recv(t, b); string(f.Payload) != "still serving" {
 		t.Fatalf("b got %q", f.Payload)
 	}
@@ -242,8 +242,8 @@ func TestRevocationEndsTheSession(t *testing.T) {
 		t.Fatal("revoked machine still has a session")
 	}
 	// Its packets go nowhere, and packets to it are refused.
-	send(t, a, websocket.MessageBinary, relay.Append(nil, relay.TypeSend, key(2), []byte("to revoked")))
-	if f := recv(t, a); f.Type != relay.TypeNoPeer {
+	send(t, a, websocket.MessageBinary, relayframe.Append(nil, relayframe.TypeSend, key(2), []byte("to revoked")))
+	if f := recv(t, a); f.Type != relayframe.TypeNoPeer {
 		t.Fatalf("a got %+v, want NoPeer", f)
 	}
 	// A re-keyed machine's session ends too (it reconnects under the new key).
@@ -266,7 +266,7 @@ func TestNewerSessionReplacesOlder(t *testing.T) {
 		t.Fatalf("old session: %v, want close 1008", err)
 	}
 	b := r.dial("m_b")
-	send(t, b, websocket.MessageBinary, relay.Append(nil, relay.TypeSend, key(1), []byte("hi")))
+	send(t, b, websocket.MessageBinary, relayframe.Append(nil, relayframe.TypeSend, key(1), []byte("hi")))
 	if f := recv(t, cur); string(f.Payload) != "hi" {
 		t.Fatalf("current session got %q", f.Payload)
 	}
@@ -277,7 +277,7 @@ func TestRateLimitPerMachine(t *testing.T) {
 	a, b := r.dial("m_a"), r.dial("m_b")
 	payload := bytes.Repeat([]byte{1}, 1000)
 	for range 20 {
-		send(t, a, websocket.MessageBinary, relay.Append(nil, relay.TypeSend, key(2), payload))
+		send(t, a, websocket.MessageBinary, relayframe.Append(nil, relayframe.TypeSend, key(2), payload))
 	}
 	// Wait until the server has handled all 20, then read what it passed.
 	deadline := time.Now().Add(5 * time.Second)
@@ -294,7 +294,7 @@ func TestRateLimitPerMachine(t *testing.T) {
 		}
 	}
 	// Another machine has its own budget.
-	send(t, r.dial("m_c"), websocket.MessageBinary, relay.Append(nil, relay.TypeSend, key(2), []byte("c is not limited by a")))
+	send(t, r.dial("m_c"), websocket.MessageBinary, relayframe.Append(nil, relayframe.TypeSend, key(2), []byte("c is not limited by a")))
 	if f := recv(t, b); string(f.Payload) != "c is not limited by a" {
 		t.Fatalf("b got %q", f.Payload)
 	}
@@ -318,7 +318,7 @@ func TestCloseEndsEverySession(t *testing.T) {
 func BenchmarkRelayThroughput(b *testing.B) {
 	r := newRig(b, Config{Rate: 1e12, Burst: 1 << 30, Queue: 4096})
 	src, dst := r.dial("m_a"), r.dial("m_b")
-	frame := relay.Append(nil, relay.TypeSend, key(2), make([]byte, 1400))
+	frame := relayframe.Append(nil, relayframe.TypeSend, key(2), make([]byte, 1400))
 	var received atomic.Int64
 	done := make(chan struct{})
 	b.SetBytes(1400)
@@ -357,14 +357,14 @@ func TestHeaderOnlyFloodIsHeldToTheBudget(t *testing.T) {
 	r := newRig(t, Config{Rate: rateBps, Burst: 1}) // the burst is raised to one frame
 	a, _ := r.dial("m_a"), r.dial("m_b")
 	start := time.Now()
-	frame := relay.Append(nil, relay.TypeSend, key(2), nil)
+	frame := relayframe.Append(nil, relayframe.TypeSend, key(2), nil)
 	for range 2000 {
 		send(t, a, websocket.MessageBinary, frame)
 	}
 	time.Sleep(200 * time.Millisecond)
 	passed := testutil.ToFloat64(r.srv.packets)
 	elapsed := time.Since(start).Seconds()
-	burst := float64(relay.MaxFrame + FrameCost)
+	burst := float64(relayframe.MaxFrame + FrameCost)
 	allowed := (burst+rateBps*elapsed)/float64(FrameCost+len(frame)) + 1
 	if passed > allowed || passed == 0 {
 		t.Fatalf("%v header-only frames passed in %.2f s at %d B/s; the budget allows %.0f", passed, elapsed, rateBps, allowed)

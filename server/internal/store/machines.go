@@ -258,27 +258,35 @@ func (db *DB) Machine(ctx context.Context, idOrName string) (wire.Machine, error
 	return m, nil
 }
 
-// MachineByCredential returns the machine whose credential hashes to hash.
-// Revoked machines are returned too; the caller refuses them with
-// machine_revoked rather than the vaguer unauthenticated.
-//
-// A machine's next credential (see IssueNextCredential) is accepted too:
-// its first use makes it the current one and retires the old one.
+// MachineByCredential returns the machine whose credential — current or
+// next (see IssueNextCredential) — hashes to hash. Revoked machines are
+// returned too; the caller refuses them with machine_revoked rather than
+// the vaguer unauthenticated. It only reads: the promotion of a next
+// credential on its first use is fleet's (Service.AuthenticateMachine).
 func (db *DB) MachineByCredential(ctx context.Context, hash string) (wire.Machine, error) {
+	m, _, err := db.MachineByAnyCredential(ctx, hash)
+	return m, err
+}
+
+// MachineByAnyCredential returns the machine whose current or next
+// credential hashes to hash, and whether it was the next one (which the
+// machine's first use of promotes: PromoteCredential). It only reads.
+func (db *DB) MachineByAnyCredential(ctx context.Context, hash string) (wire.Machine, bool, error) {
 	m, err := scanMachine(db.r.QueryRowContext(ctx, db.q(`SELECT `+machineCols+` FROM machines WHERE credential_hash = ?`), hash))
+	if err == nil {
+		return m, false, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return m, false, fmt.Errorf("store: read machine: %w", err)
+	}
+	m, err = scanMachine(db.r.QueryRowContext(ctx, db.q(`SELECT `+machineCols+` FROM machines WHERE next_credential_hash = ?`), hash))
 	if errors.Is(err, sql.ErrNoRows) {
-		m, err = scanMachine(db.r.QueryRowContext(ctx, db.q(`SELECT `+machineCols+` FROM machines WHERE next_credential_hash = ?`), hash))
-		if errors.Is(err, sql.ErrNoRows) {
-			return m, ErrNotFound
-		}
-		if err == nil && m.State == wire.MachineActive {
-			err = db.promoteCredential(ctx, m, hash)
-		}
+		return m, false, ErrNotFound
 	}
 	if err != nil {
-		return m, fmt.Errorf("store: read machine: %w", err)
+		return m, false, fmt.Errorf("store: read machine: %w", err)
 	}
-	return m, nil
+	return m, true, nil
 }
 
 // IssueNextCredential records nextHash as the machine's next credential
@@ -295,9 +303,10 @@ func (db *DB) IssueNextCredential(ctx context.Context, machineID, nextHash strin
 	return nil
 }
 
-// promoteCredential makes the machine's next credential (hash) its
-// current one, retiring the old, on the next credential's first use.
-func (db *DB) promoteCredential(ctx context.Context, m wire.Machine, hash string) error {
+// PromoteCredential makes the machine's next credential (hash) its
+// current one, retiring the old, on the next credential's first use, with
+// its audit event. A concurrent promotion of the same is not an error.
+func (db *DB) PromoteCredential(ctx context.Context, m wire.Machine, hash string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET credential_hash = next_credential_hash, next_credential_hash = NULL, credential_created_at = ?
 			WHERE id = ? AND next_credential_hash = ?`), ms(db.Now()), m.ID, hash)

@@ -29,10 +29,7 @@ import (
 // the rows the release wrote into its SQLite dump, then its sequences moved
 // past them, exactly as a server of that release would have left them.
 func TestUpgradeFromEarlierPostgresSchemas(t *testing.T) {
-	dsn := os.Getenv("WIREFLEET_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("needs PostgreSQL: WIREFLEET_TEST_POSTGRES (make test starts one with scripts/postgres.sh)")
-	}
+	dsn := storetest.PostgresDSN(t)
 	psql, err := exec.LookPath("psql")
 	if err != nil {
 		t.Fatal("psql (Debian's postgresql-client) is needed to load the dumps: ", err)

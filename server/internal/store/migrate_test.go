@@ -64,10 +64,7 @@ func columns(t *testing.T, db *DB) []string {
 // TestSchemasMatchAcrossDatabases: after all migrations, SQLite and
 // PostgreSQL have the same tables and columns.
 func TestSchemasMatchAcrossDatabases(t *testing.T) {
-	dsn := os.Getenv("WIREFLEET_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("needs PostgreSQL: WIREFLEET_TEST_POSTGRES (make test starts one with scripts/postgres.sh)")
-	}
+	dsn := storetest.PostgresDSN(t)
 	ctx := context.Background()
 	lite, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "s.db"))
 	if err != nil {

@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/atomicfile"
-	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/pin"
 )
 
 // Files in the data directory.
@@ -44,7 +44,7 @@ func Load(certPath, keyPath string) (tls.Certificate, string, error) {
 		return cert, "", fmt.Errorf("tls: parse %s: %w", certPath, err)
 	}
 	cert.Leaf = leaf
-	return cert, client.FormatPin(client.SPKIHash(leaf)), nil
+	return cert, pin.Format(pin.SPKIHash(leaf)), nil
 }
 
 // LoadOrCreate returns the self-signed certificate in dir, creating it (valid
@@ -121,7 +121,7 @@ func OpenKeys(dir string, hosts []string) (*Keys, error) {
 }
 
 func (k *Keys) notePins() {
-	p := []string{client.FormatPin(client.SPKIHash(k.cur.Load().Leaf)), keyPin(k.next.Load())}
+	p := []string{pin.Format(pin.SPKIHash(k.cur.Load().Leaf)), keyPin(k.next.Load())}
 	k.pins.Store(&p)
 }
 
@@ -259,5 +259,5 @@ func keyPin(key *ecdsa.PrivateKey) string {
 		return ""
 	}
 	sum := sha256.Sum256(der)
-	return client.FormatPin(sum[:])
+	return pin.Format(sum[:])
 }

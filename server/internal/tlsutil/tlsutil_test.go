@@ -5,13 +5,13 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/pin"
 )
 
 func served(t *testing.T, k *Keys) string {
 	t.Helper()
 	c, _ := k.GetCertificate(nil)
-	return client.FormatPin(client.SPKIHash(c.Leaf))
+	return pin.Format(pin.SPKIHash(c.Leaf))
 }
 
 // The next key is announced before it serves: a rotation serves exactly

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/remoteaddr"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -24,7 +25,7 @@ func (w *Web) enrollPage(rw http.ResponseWriter, r *http.Request, s store.Sessio
 		return
 	}
 	w.render(rw, r, "enroll", http.StatusOK, page{Title: "Add a machine", Admin: s.Admin.Name, CSRF: s.CSRF, Member: s.Admin.Role == wire.RoleMember, Flash: w.message(rw, r, "f"),
-		Data: enrollView{PendingEnrollment: p.PendingEnrollment, Viewer: clientIP(r)}})
+		Data: enrollView{PendingEnrollment: p.PendingEnrollment, Viewer: remoteaddr.IP(r)}})
 }
 
 // enrollView is a request with where its reader is: a request from

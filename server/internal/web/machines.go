@@ -60,7 +60,7 @@ func (w *Web) rowOf(m wire.Machine, now time.Time) row {
 		r.State = "revoked"
 	case m.State == wire.MachineExpired:
 		r.State = "expired"
-	case w.hub.Online(m, now):
+	case w.pres.Online(m, now):
 		r.State = "online"
 	default:
 		r.State = "offline"

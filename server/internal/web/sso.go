@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/remoteaddr"
 	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/sso"
 	"github.com/wirefleet/wirefleet/server/internal/store"
@@ -55,12 +56,12 @@ func (w *Web) ssoStart(rw http.ResponseWriter, r *http.Request) {
 		w.fail(rw, r, http.StatusNotFound, "Single sign-on is not configured on this server.")
 		return
 	}
-	if !w.login.Allow(clientIP(r), w.now()) {
+	if !w.login.Allow(remoteaddr.IP(r), w.now()) {
 		w.showLogin(rw, r, http.StatusTooManyRequests, "Too many sign-in attempts from your address. Wait a minute and try again.")
 		return
 	}
 	l, to := w.cfg.SSO.Begin()
-	if err := w.db.SaveSSOLogin(r.Context(), secret.Hash(l.State), store.SSOLogin{Nonce: l.Nonce, Verifier: l.Verifier}, ssoMaxAge); err != nil {
+	if err := w.fl.SaveSSOLogin(r.Context(), secret.Hash(l.State), store.SSOLogin{Nonce: l.Nonce, Verifier: l.Verifier}, ssoMaxAge); err != nil {
 		w.internal(rw, r, err)
 		return
 	}
@@ -82,7 +83,7 @@ func (w *Web) ssoCallback(rw http.ResponseWriter, r *http.Request) {
 		w.fail(rw, r, http.StatusNotFound, "Single sign-on is not configured on this server.")
 		return
 	}
-	ip := clientIP(r)
+	ip := remoteaddr.IP(r)
 	refuse := func(status int, msg, reason string) {
 		// Nobody is signed in here: without a limit, anyone could fill
 		// the audit log (300 callbacks once wrote 300 rows in 26 s).
@@ -97,7 +98,7 @@ func (w *Web) ssoCallback(rw http.ResponseWriter, r *http.Request) {
 		if n := w.refusals.take(ip); n > 0 {
 			details["repeats_not_recorded"] = n
 		}
-		_ = w.db.Audit(r.Context(), store.Actor{Name: "anonymous", SourceIP: ip}, "admin.sso_refused", "", details)
+		_ = w.fl.Audit(r.Context(), store.Actor{Name: "anonymous", SourceIP: ip}, "admin.sso_refused", "", details)
 		w.showLogin(rw, r, status, msg)
 	}
 	q := r.URL.Query()
@@ -112,7 +113,7 @@ func (w *Web) ssoCallback(rw http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, "This sign-in did not start in this browser, or it was already used. Start again.", "state does not match the browser's")
 		return
 	}
-	l, err := w.db.TakeSSOLogin(r.Context(), secret.Hash(state), ssoMaxAge)
+	l, err := w.fl.TakeSSOLogin(r.Context(), secret.Hash(state), ssoMaxAge)
 	if errors.Is(err, store.ErrNotFound) {
 		refuse(http.StatusBadRequest, "This sign-in expired or was already used. Start again.", "unknown, used or expired state")
 		return
@@ -123,7 +124,7 @@ func (w *Web) ssoCallback(rw http.ResponseWriter, r *http.Request) {
 	}
 	id, err := w.cfg.SSO.Finish(r.Context(), sso.Login{State: state, Nonce: l.Nonce, Verifier: l.Verifier}, q.Get("code"))
 	if errors.Is(err, sso.ErrNotAdmitted) {
-		_ = w.db.Audit(r.Context(), store.Actor{Name: "sso:" + clip(id.Email, 200), SourceIP: ip}, "admin.sso_refused", "", map[string]any{"reason": err.Error(), "groups": id.Groups})
+		_ = w.fl.Audit(r.Context(), store.Actor{Name: "sso:" + clip(id.Email, 200), SourceIP: ip}, "admin.sso_refused", "", map[string]any{"reason": err.Error(), "groups": id.Groups})
 		w.showLogin(rw, r, http.StatusForbidden, "Your account ("+id.Email+") is not allowed to administer this fleet. Ask an admin to add you to an admin group.")
 		return
 	}
@@ -133,7 +134,7 @@ func (w *Web) ssoCallback(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	actor := store.Actor{Name: id.Role + ":" + id.Email + " (sso)", SourceIP: ip}
-	ad, _, err := w.db.SSOAdmin(r.Context(), actor, id.Subject, id.Email, id.Role)
+	ad, _, err := w.fl.SSOAdmin(r.Context(), actor, id.Subject, id.Email, id.Role)
 	if err != nil {
 		w.internal(rw, r, err)
 		return
@@ -148,7 +149,7 @@ func (w *Web) ssoCallback(rw http.ResponseWriter, r *http.Request) {
 		http.SetCookie(rw, &http.Cookie{Name: idTokenCookie, Value: id.IDToken, Path: "/logout", HttpOnly: true, Secure: w.cfg.Secure,
 			SameSite: http.SameSiteStrictMode, MaxAge: int(w.cfg.SessionTTL / time.Second)})
 	}
-	_ = w.db.Audit(r.Context(), actor, "admin.sso_login", ad.ID, map[string]any{"subject": id.Subject, "groups": id.Groups})
+	_ = w.fl.Audit(r.Context(), actor, "admin.sso_login", ad.ID, map[string]any{"subject": id.Subject, "groups": id.Groups})
 	// The session cookie is SameSite=Strict, and this response ends a
 	// navigation the provider started: a redirect would arrive without it.
 	// A page of ours moving on makes the next request same-site.

@@ -19,7 +19,6 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -29,9 +28,10 @@ import (
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
-	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/oneliner"
+	"github.com/wirefleet/wirefleet/server/internal/presence"
 	"github.com/wirefleet/wirefleet/server/internal/ratelimit"
+	"github.com/wirefleet/wirefleet/server/internal/remoteaddr"
 	"github.com/wirefleet/wirefleet/server/internal/reqid"
 	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/sso"
@@ -64,8 +64,8 @@ type Config struct {
 // fleet service, reads straight to the store and the hub.
 type Web struct {
 	fl      *fleet.Service
-	db      *store.DB
-	hub     *netmap.Hub
+	db      fleet.Reader
+	pres    *presence.Tracker // who is online
 	log     *slog.Logger
 	cfg     Config
 	pages   map[string]*template.Template
@@ -102,7 +102,7 @@ func New(fl *fleet.Service, log *slog.Logger, cfg Config) (*Web, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: dummy password hash: %w", err)
 	}
-	w := &Web{fl: fl, db: fl.DB(), hub: fl.Hub(), log: log, cfg: cfg, pages: map[string]*template.Template{},
+	w := &Web{fl: fl, db: fl.Reader(), pres: fl.Presence(), log: log, cfg: cfg, pages: map[string]*template.Template{},
 		login: ratelimit.New(cfg.LoginRate, int(cfg.LoginRate)), now: time.Now, dummyHash: string(dummy)}
 	funcs := template.FuncMap{
 		"ago":   w.ago,
@@ -256,17 +256,9 @@ func (w *Web) requireSession(h func(http.ResponseWriter, *http.Request, store.Se
 
 func (w *Web) actor(r *http.Request, s store.Session) store.Actor {
 	if s.Admin.Role == wire.RoleMember {
-		return store.Actor{Name: "member:" + s.Admin.Name, SourceIP: clientIP(r)}
+		return store.Actor{Name: "member:" + s.Admin.Name, SourceIP: remoteaddr.IP(r)}
 	}
-	return store.Actor{Name: "admin:" + s.Admin.Name, SourceIP: clientIP(r)}
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	return store.Actor{Name: "admin:" + s.Admin.Name, SourceIP: remoteaddr.IP(r)}
 }
 
 // page is what every template receives.
@@ -337,7 +329,7 @@ func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(rw, r.Body, 16<<10)
-	ip := clientIP(r)
+	ip := remoteaddr.IP(r)
 	if !w.login.Allow(ip, w.now()) {
 		w.showLogin(rw, r, http.StatusTooManyRequests, "Too many sign-in attempts from your address. Wait a minute and try again.")
 		return
@@ -361,9 +353,9 @@ func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
 		// password typed one field too early. A known admin is named by
 		// the database; an unknown name is recorded only as unknown.
 		if errors.Is(err, store.ErrNotFound) {
-			_ = w.db.Audit(r.Context(), store.Actor{Name: "anonymous", SourceIP: ip}, "admin.login_failed", "", map[string]any{"known_user": false})
+			_ = w.fl.Audit(r.Context(), store.Actor{Name: "anonymous", SourceIP: ip}, "admin.login_failed", "", map[string]any{"known_user": false})
 		} else {
-			_ = w.db.Audit(r.Context(), store.Actor{Name: "anonymous", SourceIP: ip}, "admin.login_failed", ad.ID, map[string]any{"known_user": true, "admin": ad.Name})
+			_ = w.fl.Audit(r.Context(), store.Actor{Name: "anonymous", SourceIP: ip}, "admin.login_failed", ad.ID, map[string]any{"known_user": true, "admin": ad.Name})
 		}
 		w.showLogin(rw, r, http.StatusUnauthorized, "Wrong user name or password.")
 		return
@@ -385,7 +377,7 @@ func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
 func (w *Web) startSession(rw http.ResponseWriter, r *http.Request, a store.Actor, adminID string) error {
 	sec, h := secret.New(sessionPrefix)
 	csrf, _ := secret.New("")
-	if err := w.db.CreateSession(r.Context(), a, adminID, h, csrf, w.cfg.SessionTTL); err != nil {
+	if err := w.fl.CreateSession(r.Context(), a, adminID, h, csrf, w.cfg.SessionTTL); err != nil {
 		return err
 	}
 	http.SetCookie(rw, &http.Cookie{Name: sessionCookie, Value: sec, Path: "/", HttpOnly: true, Secure: w.cfg.Secure,
@@ -395,7 +387,7 @@ func (w *Web) startSession(rw http.ResponseWriter, r *http.Request, a store.Acto
 
 func (w *Web) logout(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		_ = w.db.DeleteSession(r.Context(), w.actor(r, s), secret.Hash(c.Value))
+		_ = w.fl.DeleteSession(r.Context(), w.actor(r, s), secret.Hash(c.Value))
 	}
 	http.SetCookie(rw, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: w.cfg.Secure, SameSite: http.SameSiteStrictMode})
 	// Signed in through the provider: sign out there too, and come back to

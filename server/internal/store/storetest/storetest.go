@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"net/url"
+	"os"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
@@ -40,4 +41,19 @@ func FreshPostgres(t testing.TB, dsn string) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// PostgresEnv names the PostgreSQL server the tests may use; `make test`
+// (and so CI) starts one with scripts/postgres.sh and sets it.
+const PostgresEnv = "WIREFLEET_TEST_POSTGRES"
+
+// PostgresDSN returns the PostgreSQL server the tests may use, or skips
+// the test, saying how to get one.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv(PostgresEnv)
+	if dsn == "" {
+		t.Skip("needs PostgreSQL: " + PostgresEnv + " (make test starts one with scripts/postgres.sh; CI runs it)")
+	}
+	return dsn
 }

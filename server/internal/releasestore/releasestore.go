@@ -1,9 +1,9 @@
-// Package releases hosts signed agent releases and the installers. The
+// Package releasestore hosts signed agent releases and the installers. The
 // server never signs: it stores what a publisher signed elsewhere (or, on a
 // single box, with keys in its data dir), checks on upload that it verifies
 // against the pinned root, and serves it — manifests, keys, binaries with
 // Range support so downloads resume, and install.sh / install.ps1.
-package releases
+package releasestore
 
 import (
 	"crypto/sha256"

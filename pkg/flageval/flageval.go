@@ -1,22 +1,18 @@
-// Package flags evaluates Wirefleet feature flags for a machine. The agent
-// evaluates locally from its cached flag set (so applications keep working
-// offline); the server uses the same code to validate and preview.
-//
-// Percentage rollouts follow flagd's "fractional" convention: the bucket is
-// murmur3-32 (seed 0) of flagKey+targetingKey, |hash| / MaxInt32 × 100, so
-// results agree with other OpenFeature tooling.
-package flags
+// Package flageval evaluates Wirefleet feature flags for a machine, and
+// checks a flag before it is stored. The agent evaluates locally from its
+// cached flag set (so applications keep working offline); the server uses
+// the same code to validate and preview. Percentage rules bucket machines
+// with package rollout (flagd's "fractional").
+package flageval
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
 	"regexp"
 
-	"github.com/twmb/murmur3"
-
 	"github.com/wirefleet/wirefleet/pkg/jsonkeys"
+	"github.com/wirefleet/wirefleet/pkg/rollout"
 	"github.com/wirefleet/wirefleet/pkg/version"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
@@ -37,12 +33,6 @@ type Result struct {
 	Reason  string          `json:"reason"`
 	Variant string          `json:"variant,omitempty"`
 	Rule    int             `json:"rule"` // index of the matching rule, -1 when none
-}
-
-// Bucket returns the machine's rollout bucket for a flag, in [0, 100].
-func Bucket(flagKey, targetingKey string) float64 {
-	h := int32(murmur3.StringSum32(flagKey + targetingKey))
-	return math.Abs(float64(h)) / math.MaxInt32 * 100
 }
 
 // Evaluate returns the flag's value for the machine. targetingKey is the
@@ -66,7 +56,7 @@ func Evaluate(f wire.Flag, m wire.MachineFacts, targetingKey string) Result {
 			continue
 		}
 		if rule.Percentage != nil {
-			if Bucket(f.Key, targetingKey) >= *rule.Percentage {
+			if rollout.Bucket(f.Key, targetingKey) >= *rule.Percentage {
 				continue
 			}
 			return Result{Key: f.Key, Value: rule.Value, Reason: ReasonSplit, Variant: rule.Variant, Rule: i}

@@ -1,4 +1,4 @@
-// Package relay is the frame format of Wirefleet's packet relay: agents
+// Package relayframe is the frame format of Wirefleet's packet relay: agents
 // that cannot reach each other directly (symmetric NAT, UDP blocked) send
 // their WireGuard packets to the server over one WebSocket on the HTTPS
 // port, addressed by the destination's WireGuard public key, and the
@@ -17,7 +17,7 @@
 //     session when this agent last sent to it, has one now; no payload.
 //     The agent resends the handshake that was lost, instead of waiting
 //     for WireGuard's five-second retry.
-package relay
+package relayframe
 
 import (
 	"errors"

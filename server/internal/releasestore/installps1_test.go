@@ -1,4 +1,4 @@
-package releases
+package releasestore
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/wirefleet/wirefleet/installer"
-	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/pin"
 	"github.com/wirefleet/wirefleet/pkg/release"
 	"github.com/wirefleet/wirefleet/server/internal/oneliner"
 	"github.com/wirefleet/wirefleet/server/internal/tlsutil"
@@ -115,7 +115,7 @@ func TestInstallPS1Ed25519(t *testing.T) {
 // the agent checks (RSA, an operator's certificate).
 func TestInstallPS1Pin(t *testing.T) {
 	run := trustHarness(t)
-	cert, pin, err := tlsutil.LoadOrCreate(t.TempDir(), []string{"127.0.0.1"})
+	cert, selfPin, err := tlsutil.LoadOrCreate(t.TempDir(), []string{"127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,8 +131,8 @@ func TestInstallPS1Pin(t *testing.T) {
 		der []byte
 		pin string
 	}{
-		"self-signed ECDSA": {cert.Certificate[0], pin},
-		"RSA":               {rsaDER, client.FormatPin(client.SPKIHash(rsaCert))},
+		"self-signed ECDSA": {cert.Certificate[0], selfPin},
+		"RSA":               {rsaDER, pin.Format(pin.SPKIHash(rsaCert))},
 	} {
 		f := filepath.Join(t.TempDir(), "cert.der")
 		os.WriteFile(f, c.der, 0o644)

@@ -1,0 +1,185 @@
+package engine
+
+// What the engine tells `wirefleet-agent status` and the control
+// socket.
+
+import (
+	"errors"
+	"time"
+
+	"github.com/wirefleet/wirefleet/agent/internal/filter"
+	"github.com/wirefleet/wirefleet/agent/internal/flags"
+	"github.com/wirefleet/wirefleet/agent/internal/netpath"
+	"github.com/wirefleet/wirefleet/agent/internal/state"
+	"github.com/wirefleet/wirefleet/agent/internal/tunnel"
+	"github.com/wirefleet/wirefleet/agent/internal/update"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// Stopped records why Run returned for good (revoked, damaged state):
+// status shows it while the service idles.
+func (e *Engine) Stopped(err error) { e.setErr(err) }
+
+func (e *Engine) setErr(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err == nil {
+		e.lastErr = ""
+	} else {
+		e.lastErr = err.Error()
+	}
+}
+
+// Status is what `wirefleet-agent status` shows.
+type Status struct {
+	Enrolled  bool       `json:"enrolled"`
+	Running   bool       `json:"running"`
+	Revoked   bool       `json:"revoked,omitempty"`
+	Server    string     `json:"server,omitempty"`
+	Machine   string     `json:"machine,omitempty"`
+	MachineID string     `json:"machine_id,omitempty"`
+	IPv4      string     `json:"ipv4,omitempty"`
+	IPv6      string     `json:"ipv6,omitempty"`
+	Interface string     `json:"interface,omitempty"`
+	Tunnel    string     `json:"tunnel"`              // up, down
+	WireGuard string     `json:"wireguard,omitempty"` // the backend: userspace or kernel
+	Down      bool       `json:"down,omitempty"`      // taken down by the operator
+	MapVer    uint64     `json:"netmap_version,omitempty"`
+	LastSync  *time.Time `json:"last_sync,omitempty"`
+	LastError string     `json:"last_error,omitempty"`
+	// TunnelError says why the tunnel cannot be created while the agent
+	// retries.
+	TunnelError string `json:"tunnel_error,omitempty"`
+	// IPv6Off: the host refused the IPv6 overlay address (IPv6 disabled
+	// by sysctl or at boot), so the tunnel carries IPv4 only.
+	IPv6Off  bool                `json:"ipv6_off,omitempty"`
+	Peers    []tunnel.PeerStatus `json:"peers"`
+	Keystore string              `json:"keystore"`
+	StateDir string              `json:"state_dir,omitempty"`
+	Version  string              `json:"version"`
+	Channel  string              `json:"channel,omitempty"` // the release channel followed
+	// Update is the self-update state: a trial in progress and the last
+	// attempt's outcome.
+	Update UpdateView       `json:"update"`
+	Flags  *flags.Freshness `json:"flags,omitempty"`
+	// Paths describes NAT traversal: the relay connection, the STUN
+	// server and the reflexive address it reported.
+	Paths *netpath.Status `json:"paths,omitempty"`
+	// Access is the access policy's filter on the tunnel: the rules in
+	// force (who may connect to this machine) and what was dropped.
+	Access *AccessView `json:"access,omitempty"`
+	// DNS is the fleet resolver: the domain, the names it answers, how
+	// the OS was told (nil when --accept-dns=false).
+	DNS *DNSView `json:"dns,omitempty"`
+	// Key is the WireGuard key's age and rotation.
+	Key *KeyView `json:"key,omitempty"`
+}
+
+// KeyView is the key-rotation part of status.
+type KeyView struct {
+	PublicKey string    `json:"public_key"`
+	CreatedAt time.Time `json:"created_at"`
+	// RotateEvery is --key-rotation (0: only on an admin's request);
+	// Pending says why a rotation is due and not done yet ("" when none).
+	RotateEvery time.Duration `json:"rotate_every"`
+	Pending     string        `json:"pending,omitempty"`
+}
+
+// AccessView is the access-policy part of status.
+type AccessView struct {
+	filter.Status
+	// Note explains a policy that is not enforced here.
+	Note string `json:"note,omitempty"`
+}
+
+// UpdateView is the self-update part of status.
+type UpdateView struct {
+	// Trial is the version on trial, when one is: it must reach the
+	// server before Deadline, within MaxStarts starts.
+	Trial *TrialView         `json:"trial,omitempty"`
+	Last  *wire.UpdateStatus `json:"last,omitempty"` // the last attempt's outcome
+}
+
+// TrialView describes a self-update on trial.
+type TrialView struct {
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+	Starts    int       `json:"starts"`
+	MaxStarts int       `json:"max_starts"`
+	Deadline  time.Time `json:"deadline"`
+}
+
+// UpdateState reads the self-update state from the state directory (the
+// same whether the agent runs or not).
+func UpdateState(stateDir string) UpdateView {
+	v := UpdateView{Last: update.Last(stateDir)}
+	if m, ok := update.Pending(stateDir); ok {
+		max := m.MaxStarts
+		if max <= 0 {
+			max = update.DefaultMaxStarts
+		}
+		v.Trial = &TrialView{From: m.From, To: m.To, Starts: m.Starts, MaxStarts: max, Deadline: m.Deadline.UTC()}
+	}
+	return v
+}
+
+// Status reports the running engine's state.
+func (e *Engine) Status() Status {
+	cfg, cfgErr := state.LoadConfig(e.Paths.ConfigFile())
+	st := Status{Enrolled: cfgErr == nil && !cfg.Revoked, Running: true, Revoked: cfg.Revoked, Server: cfg.Server, Machine: cfg.Name,
+		MachineID: cfg.MachineID, IPv4: cfg.IPv4, IPv6: cfg.IPv6, Keystore: e.Store.Backend(), Version: e.Version, Tunnel: "down", Peers: []tunnel.PeerStatus{},
+		Channel: cfg.EffectiveChannel(e.Channel), Update: UpdateState(e.Paths.State), DNS: e.dnsStatus(), StateDir: e.Paths.State}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.following != "" {
+		st.Channel = e.following // what the updater follows until the next start
+	}
+	st.MapVer = e.view.Version
+	st.Down = e.cfg.Down
+	if e.Flags != nil {
+		fr := e.Flags.Freshness()
+		st.Flags = &fr
+	}
+	st.LastError, st.TunnelError = e.lastErr, e.tunErr
+	if errors.Is(cfgErr, state.ErrCorrupt) {
+		st.LastError = cfgErr.Error()
+	}
+	if !e.lastSync.IsZero() {
+		t := e.lastSync.UTC()
+		st.LastSync = &t
+	}
+	if e.view.Self != nil && e.view.Self.Filter != nil {
+		st.Access = &AccessView{Status: filter.Status{Enforced: false, Policy: e.view.Self.Filter.Policy, Rules: []string{}}}
+		if e.tun == nil {
+			st.Access.Note = "the tunnel is down"
+		} else if ft, ok := e.tun.(filtering); ok && ft.Filter() != nil {
+			st.Access.Status = ft.Filter().Status()
+		} else {
+			st.Access.Note = "not enforced: the kernel WireGuard device cannot filter; peers are still limited to the policy's (use --wireguard userspace to enforce ports)"
+		}
+	}
+	if e.cancel != nil {
+		born := e.cfg.KeyCreatedAt
+		if born.IsZero() {
+			born = e.cfg.EnrolledAt
+		}
+		st.Key = &KeyView{PublicKey: e.tcfg.PrivateKey.PublicKey().String(), CreatedAt: born, RotateEvery: e.KeyRotation}
+		e.mu.Unlock()
+		st.Key.Pending = e.keyDue(e.now())
+		e.mu.Lock()
+	}
+	if e.tun != nil {
+		st.Tunnel, st.Interface, st.WireGuard = "up", e.tun.Name(), e.tun.Mode()
+		if v6, ok := e.tun.(interface{ IPv6Off() bool }); ok {
+			st.IPv6Off = v6.IPv6Off()
+		}
+		if ps, err := e.tun.Peers(); err == nil && ps != nil {
+			st.Peers = ps
+		}
+		if e.nat != nil {
+			ps := e.nat.Status()
+			st.Paths = &ps
+		}
+	}
+	return st
+}

@@ -1,0 +1,247 @@
+package engine
+
+// The engine's tunnel supervision: creating the tunnel from the view,
+// retrying while it cannot be created, closing it, and what it reports
+// to health.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/wirefleet/wirefleet/agent/internal/filter"
+	"github.com/wirefleet/wirefleet/agent/internal/health"
+	"github.com/wirefleet/wirefleet/agent/internal/netpath"
+	"github.com/wirefleet/wirefleet/agent/internal/state"
+	"github.com/wirefleet/wirefleet/agent/internal/tunnel"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+	"golang.zx2c4.com/wireguard/conn"
+)
+
+// Tunnel is what the engine needs of a WireGuard interface.
+type Tunnel interface {
+	Apply(wire.NetMap) error
+	Peers() ([]tunnel.PeerStatus, error)
+	Name() string
+	Mode() string // the WireGuard backend: userspace or kernel
+	Close() error
+}
+
+// filtering is a Tunnel that enforces the access policy (the userspace
+// device; a kernel device cannot).
+type filtering interface {
+	Filter() *filter.Filter
+}
+
+// dropTunnelLocked closes the tunnel, if one is up, and forgets it; the
+// caller holds e.mu. (Down, Logout and revocation keep NAT traversal's
+// bind, which closeTunnel also shuts down.)
+func (e *Engine) dropTunnelLocked() {
+	if e.tun != nil {
+		e.tun.Close()
+		e.tun = nil
+	}
+}
+
+// closeTunnel closes the tunnel and the NAT traversal it used.
+func (e *Engine) closeTunnel() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.dropTunnelLocked()
+	if e.nat != nil {
+		e.nat.Shutdown()
+		e.nat = nil
+	}
+}
+
+// bringUp creates the tunnel and applies the whole current view; the
+// error, while there is one, is reported in status and health.
+func (e *Engine) bringUp() error {
+	err := e.createTunnel()
+	e.mu.Lock()
+	e.tunErr = ""
+	if err != nil {
+		e.tunErr = err.Error()
+	}
+	e.mu.Unlock()
+	if err == nil {
+		e.syncDNS()
+	}
+	return err
+}
+
+// retryTunnel starts keepTunnel unless it runs.
+func (e *Engine) retryTunnel() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.retrying || e.runCtx == nil {
+		return
+	}
+	e.retrying = true
+	go e.keepTunnel(e.runCtx)
+}
+
+// keepTunnel retries bringUp with backoff until the tunnel is up, the
+// operator took it down, or ctx ends.
+func (e *Engine) keepTunnel(ctx context.Context) {
+	defer func() {
+		e.mu.Lock()
+		e.retrying = false
+		e.mu.Unlock()
+	}()
+	wait := e.RetryWait
+	if wait == nil {
+		wait = Backoff
+	}
+	for n := 0; ; n++ {
+		t := time.NewTimer(wait(n))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		e.mu.Lock()
+		done := e.tun != nil || e.cfg.Down
+		e.mu.Unlock()
+		if done {
+			return
+		}
+		err := e.bringUp()
+		if err == nil {
+			e.Log.Info("the tunnel is up after failing", "attempts", n+2)
+			return
+		}
+		if n < 3 || n%10 == 0 {
+			e.Log.Warn("the tunnel still cannot be created", "attempt", n+2, "err", err)
+		}
+	}
+}
+
+// createTunnel creates the tunnel and applies the whole current view.
+func (e *Engine) createTunnel() error {
+	up := e.NewTunnel
+	if up == nil {
+		up = func(c tunnel.Config) (Tunnel, error) { return tunnel.Up(c, e.Log) }
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.tun != nil {
+		return nil
+	}
+	c := e.tcfg
+	c.Self = *e.view.Self
+	if c.Mode != tunnel.ModeKernel && e.cl != nil {
+		// Userspace WireGuard with NAT traversal: direct paths where they
+		// work, the server's relay where they do not.
+		paths, err := netpath.New(conn.NewDefaultBind(), netpath.Options{
+			PrivateKey: c.PrivateKey, Relay: e.cl.DialRelay, Log: e.Log,
+			OnReflexive: func(netip.AddrPort) { wake(e.endpointsDirty) },
+		})
+		if err != nil {
+			return err
+		}
+		paths.SetServer(c.Self.STUN, c.Self.Relay)
+		c.Paths, e.nat = paths, paths
+		c.Lazy, c.IdleAfter = !e.EagerPeers, e.PeerIdle
+	}
+	tun, err := up(c)
+	if err != nil {
+		if e.nat != nil {
+			e.nat.Shutdown()
+			e.nat = nil
+		}
+		return err
+	}
+	t0 := e.now()
+	if err := tun.Apply(e.view.Full()); err != nil {
+		tun.Close()
+		return err
+	}
+	e.tun, e.tunErr = tun, "" // together: status never shows the tunnel up with the old error
+	e.Log.Info("tunnel up", "iface", tun.Name(), "ipv4", c.Self.IPv4, "ipv6", c.Self.IPv6, "peers", len(e.view.Peers),
+		"peers_took", time.Since(t0).Round(time.Microsecond))
+	return nil
+}
+
+func (e *Engine) tunName() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.tun != nil {
+		return e.tun.Name()
+	}
+	return e.Iface
+}
+
+// Down removes the tunnel but keeps syncing, and remembers the choice
+// across restarts.
+func (e *Engine) Down() error {
+	e.mu.Lock()
+	if e.cancel == nil {
+		e.mu.Unlock()
+		return errors.New("engine: not running")
+	}
+	e.dropTunnelLocked()
+	e.cfg.Down = true
+	cfg := e.cfg
+	e.mu.Unlock()
+	e.stopDNS("the tunnel was taken down")
+	e.Log.Info("tunnel taken down by the operator")
+	return state.SaveConfig(e.Paths.ConfigFile(), cfg)
+}
+
+// Up brings the tunnel back after Down.
+func (e *Engine) Up() error {
+	e.mu.Lock()
+	if e.cancel == nil {
+		e.mu.Unlock()
+		return errors.New("engine: not running")
+	}
+	e.cfg.Down = false
+	cfg := e.cfg
+	e.mu.Unlock()
+	if err := state.SaveConfig(e.Paths.ConfigFile(), cfg); err != nil {
+		return err
+	}
+	if err := e.bringUp(); err != nil {
+		e.retryTunnel()
+		return fmt.Errorf("%w (the agent keeps trying)", err)
+	}
+	return nil
+}
+
+// tunnelHealth summarises the tunnel for a health report.
+func (e *Engine) tunnelHealth() wire.TunnelHealth {
+	e.mu.Lock()
+	tun, tunErr := e.tun, e.tunErr
+	e.mu.Unlock()
+	th := wire.TunnelHealth{Peers: []wire.PeerHealth{}}
+	if tun == nil {
+		th.Error = wire.ClipFact(tunErr, wire.MaxTunnelErrorLen)
+		return th
+	}
+	th.Up, th.Interface = true, tun.Name()
+	ps, err := tun.Peers()
+	if err != nil {
+		return th
+	}
+	all := make([]wire.PeerHealth, 0, len(ps))
+	for _, p := range ps {
+		ph := wire.PeerHealth{ID: p.ID, Name: p.Name, Endpoint: p.Endpoint, RxBytes: p.RxBytes, TxBytes: p.TxBytes,
+			Path: p.Path, LatencyMS: float64(p.Latency.Microseconds()) / 1000}
+		if !p.LastHandshake.IsZero() {
+			t := p.LastHandshake
+			ph.LastHandshake = &t
+		}
+		if !p.LastProbe.IsZero() {
+			t := p.LastProbe
+			ph.LastProbe = &t
+		}
+		all = append(all, ph)
+	}
+	th.PeerCount = len(all)
+	th.Peers, th.Connected = health.TopPeers(all, e.now())
+	return th
+}
