@@ -240,3 +240,40 @@ func TestNextCredentialIsPromotedOnlyByAuthentication(t *testing.T) {
 		t.Fatalf("the old credential after the promotion: %v", err)
 	}
 }
+
+// An admin's change of several fields is one transaction: one map
+// version, one audit event naming every field; and when one part is
+// refused (the name is taken), no other part happens.
+func TestUpdateMachineIsOneTransaction(t *testing.T) {
+	s := newService(t)
+	ctx := context.Background()
+	a, b := enroll(t, s, "a"), enroll(t, s, "b")
+	v0 := s.Hub().Version()
+	name, tags, pin, expiry := "renamed", []string{"prod"}, "1.5.0", "720h"
+	m, err := s.UpdateMachine(ctx, admin, a.Machine.ID, MachineUpdate{Name: &name, Tags: &tags, PinnedVersion: &pin, Expiry: &expiry})
+	if err != nil || m.Name != name || len(m.Tags) != 1 || m.PinnedVersion != pin || m.ExpiresAt == nil {
+		t.Fatalf("update: %+v %v", m, err)
+	}
+	if v := s.Hub().Version(); v != v0+1 {
+		t.Errorf("map version moved %d times, want once", v-v0)
+	}
+	page, _ := s.Reader().ListAudit(ctx, store.AuditFilter{Target: a.Machine.ID})
+	var updates []wire.AuditEvent
+	for _, e := range page.Events {
+		if e.Action != "machine.enroll" {
+			updates = append(updates, e)
+		}
+	}
+	if len(updates) != 1 || updates[0].Action != "machine.update" || updates[0].Details["name"] != name ||
+		updates[0].Details["version"] != pin || updates[0].Details["expires_at"] == nil {
+		t.Fatalf("audit events for one update: %+v", updates)
+	}
+	// b's new name is taken: its tags and pin do not change either.
+	other := []string{"other"}
+	if _, err := s.UpdateMachine(ctx, admin, b.Machine.ID, MachineUpdate{Name: &name, Tags: &other, PinnedVersion: &pin}); code(err) != wire.CodeNameTaken {
+		t.Fatalf("a taken name: %v", err)
+	}
+	if got, _ := s.Reader().Machine(ctx, b.Machine.ID); len(got.Tags) != 0 || got.PinnedVersion != "" {
+		t.Fatalf("half an update happened: %+v", got)
+	}
+}

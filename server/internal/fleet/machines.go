@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/version"
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -199,17 +198,25 @@ func (s *Service) Reauth(ctx context.Context, a Actor, machineID, token string) 
 // SetMachineExpiry turns a machine's expiry off ("off") or sets it to a
 // duration from now; an expired machine comes back.
 func (s *Service) SetMachineExpiry(ctx context.Context, a Actor, idOrName, expiry string) (wire.Machine, error) {
-	off := expiry == "off" || expiry == "never"
-	var at time.Time
-	if !off {
-		d, err := ParseTTL(expiry)
-		if err != nil {
-			return wire.Machine{}, wire.Errorf(wire.CodeInvalidArgument, "expiry: \"off\" or a duration from now such as 720h: %v", err)
-		}
-		at = s.Now().Add(d)
+	e, err := s.parseExpiry(expiry)
+	if err != nil {
+		return wire.Machine{}, err
 	}
-	m, ch, err := s.db.SetExpiry(ctx, a, idOrName, off, at)
+	m, ch, err := s.db.ChangeMachine(ctx, a, idOrName, store.MachineChange{Expiry: &e})
 	return s.done(ctx, m, ch, err)
+}
+
+// parseExpiry reads an admin's expiry: "off" (or "never"), or a duration
+// from now.
+func (s *Service) parseExpiry(expiry string) (store.ExpiryChange, error) {
+	if expiry == "off" || expiry == "never" {
+		return store.ExpiryChange{Off: true}, nil
+	}
+	d, err := ParseTTL(expiry)
+	if err != nil {
+		return store.ExpiryChange{}, wire.Errorf(wire.CodeInvalidArgument, "expiry: \"off\" or a duration from now such as 720h: %v", err)
+	}
+	return store.ExpiryChange{At: s.Now().Add(d)}, nil
 }
 
 // IssueNextCredential mints a machine's next credential (credential
@@ -286,23 +293,17 @@ func (s *Service) UpdateMachine(ctx context.Context, a Actor, idOrName string, u
 	if u.PinnedVersion != nil && *u.PinnedVersion != "" && s.cfg.Releases != nil && !s.cfg.Releases.HasVersion(*u.PinnedVersion) {
 		return wire.Machine{}, wire.Errorf(wire.CodeNotFound, "version %s was never published: pin a version `wirefleet-server releases list` shows", *u.PinnedVersion)
 	}
-	var (
-		m   wire.Machine
-		ch  store.Change
-		err error
-	)
-	if u.Name != nil || u.Tags != nil {
-		m, ch, err = s.db.UpdateMachine(ctx, a, idOrName, u.Name, u.Tags)
-		if err == nil {
-			idOrName = m.ID // the name may just have changed
+	c := store.MachineChange{Name: u.Name, Tags: u.Tags, Pin: u.PinnedVersion}
+	if u.Expiry != nil {
+		e, err := s.parseExpiry(*u.Expiry)
+		if err != nil {
+			return wire.Machine{}, err
 		}
+		c.Expiry = &e
 	}
-	if err == nil && u.PinnedVersion != nil {
-		m, ch, err = s.db.PinVersion(ctx, a, idOrName, *u.PinnedVersion)
-	}
-	if err == nil && u.Expiry != nil {
-		return s.SetMachineExpiry(ctx, a, idOrName, *u.Expiry) // waits for its change, the last
-	}
+	// One transaction: one map version, one audit event, and nothing
+	// half-done when a later part is refused.
+	m, ch, err := s.db.ChangeMachine(ctx, a, idOrName, c)
 	return s.done(ctx, m, ch, err)
 }
 

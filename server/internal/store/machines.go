@@ -405,31 +405,95 @@ func errRevokedStays(m wire.Machine) error {
 	return wire.Errorf(wire.CodeConflict, "%s is revoked: its name, tags and version no longer matter (delete it to free the name)", m.Name)
 }
 
-// UpdateMachine renames and/or re-tags a machine (not a revoked one).
-func (db *DB) UpdateMachine(ctx context.Context, a Actor, idOrName string, name *string, tags *[]string) (wire.Machine, Change, error) {
+// MachineChange is what an admin changes of a machine at once; nil
+// fields stay as they are.
+type MachineChange struct {
+	Name *string
+	Tags *[]string
+	// Pin is the agent version to pin ("" follows the channel again).
+	Pin *string
+	// Expiry turns the machine's expiry off or sets it (and so brings an
+	// expired machine back: the admin vouches for it).
+	Expiry *ExpiryChange
+}
+
+// ExpiryChange is off, or a time to expire at.
+type ExpiryChange struct {
+	Off bool
+	At  time.Time
+}
+
+// ChangeMachine makes every change in c in one transaction: one map
+// version and one audit event, named after the change when there is one
+// kind (machine.update for a rename or re-tag, machine.pin_version,
+// machine.expiry) and machine.update with every field when there are
+// several. A revoked machine keeps its name, tags, pin and expiry.
+func (db *DB) ChangeMachine(ctx context.Context, a Actor, idOrName string, c MachineChange) (wire.Machine, Change, error) {
 	return db.mutateMachine(ctx, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
 		if m.State == wire.MachineRevoked {
+			if c.Name == nil && c.Tags == nil && c.Pin == nil {
+				return wire.Errorf(wire.CodeConflict, "machine %s is revoked; a revoked machine cannot come back", m.Name)
+			}
 			return errRevokedStays(m)
 		}
 		details := map[string]any{}
-		if name != nil && *name != m.Name {
-			_, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET name = ?, version = ? WHERE id = ?`), *name, v, m.ID)
+		action, kinds := "machine.update", 0
+		if c.Name != nil || c.Tags != nil {
+			kinds++
+		}
+		if c.Name != nil && *c.Name != m.Name {
+			_, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET name = ?, version = ? WHERE id = ?`), *c.Name, v, m.ID)
 			if isUnique(err, "name") {
-				return wire.Errorf(wire.CodeNameTaken, "another machine is already named %q", *name)
+				return wire.Errorf(wire.CodeNameTaken, "another machine is already named %q", *c.Name)
 			}
 			if err != nil {
 				return err
 			}
-			details["old_name"], details["name"] = m.Name, *name
+			details["old_name"], details["name"] = m.Name, *c.Name
 		}
-		if tags != nil {
-			if _, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET tags = ?, version = ? WHERE id = ?`), jsonList(*tags), v, m.ID); err != nil {
+		if c.Tags != nil {
+			if _, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET tags = ?, version = ? WHERE id = ?`), jsonList(*c.Tags), v, m.ID); err != nil {
 				return err
 			}
-			details["old_tags"], details["tags"] = m.Tags, *tags
+			details["old_tags"], details["tags"] = m.Tags, *c.Tags
 		}
-		return db.audit(ctx, tx, a, "machine.update", m.ID, details)
+		if c.Pin != nil {
+			kinds++
+			action = "machine.pin_version"
+			if _, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET pinned_version = ?, version = ? WHERE id = ?`), *c.Pin, v, m.ID); err != nil {
+				return err
+			}
+			details["version"], details["previous"] = *c.Pin, m.PinnedVersion
+		}
+		if e := c.Expiry; e != nil {
+			kinds++
+			action = "machine.expiry"
+			var err error
+			details["was"] = m.State
+			if e.Off {
+				_, err = tx.ExecContext(ctx, db.q(`UPDATE machines SET expiry_disabled = 1, state = ?, version = ? WHERE id = ?`), wire.MachineActive, v, m.ID)
+				details["expiry"] = "off"
+			} else {
+				_, err = tx.ExecContext(ctx, db.q(`UPDATE machines SET expiry_disabled = 0, expires_at = ?, state = ?, version = ? WHERE id = ?`), ms(e.At), wire.MachineActive, v, m.ID)
+				details["expires_at"] = e.At.UTC()
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if kinds > 1 || c.Name != nil || c.Tags != nil {
+			action = "machine.update"
+		}
+		if _, ok := details["name"]; !ok && (c.Pin != nil || c.Expiry != nil) {
+			details["name"] = m.Name
+		}
+		return db.audit(ctx, tx, a, action, m.ID, details)
 	})
+}
+
+// UpdateMachine renames and/or re-tags a machine (not a revoked one).
+func (db *DB) UpdateMachine(ctx context.Context, a Actor, idOrName string, name *string, tags *[]string) (wire.Machine, Change, error) {
+	return db.ChangeMachine(ctx, a, idOrName, MachineChange{Name: name, Tags: tags})
 }
 
 // PinVersion sets the agent version an admin wants on a machine ("" lets
@@ -437,15 +501,7 @@ func (db *DB) UpdateMachine(ctx context.Context, a Actor, idOrName string, name 
 // acknowledgement and moves to it — even to an older release — when that
 // version's signed manifest is on the server.
 func (db *DB) PinVersion(ctx context.Context, a Actor, idOrName, version string) (wire.Machine, Change, error) {
-	return db.mutateMachine(ctx, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
-		if m.State == wire.MachineRevoked {
-			return errRevokedStays(m)
-		}
-		if _, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET pinned_version = ?, version = ? WHERE id = ?`), version, v, m.ID); err != nil {
-			return err
-		}
-		return db.audit(ctx, tx, a, "machine.pin_version", m.ID, map[string]any{"name": m.Name, "version": version, "previous": m.PinnedVersion})
-	})
+	return db.ChangeMachine(ctx, a, idOrName, MachineChange{Pin: &version})
 }
 
 // RevokeMachine revokes a machine's credential. It takes effect at once:
@@ -596,24 +652,7 @@ func (db *DB) Reauth(ctx context.Context, a Actor, machineID, tokenHash string, 
 // An expired machine comes back at once: the admin vouches for it, as a
 // re-authentication would.
 func (db *DB) SetExpiry(ctx context.Context, a Actor, idOrName string, off bool, at time.Time) (wire.Machine, Change, error) {
-	return db.mutateMachine(ctx, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
-		if m.State == wire.MachineRevoked {
-			return wire.Errorf(wire.CodeConflict, "machine %s is revoked; a revoked machine cannot come back", m.Name)
-		}
-		var err error
-		details := map[string]any{"name": m.Name, "was": m.State}
-		if off {
-			_, err = tx.ExecContext(ctx, db.q(`UPDATE machines SET expiry_disabled = 1, state = ?, version = ? WHERE id = ?`), wire.MachineActive, v, m.ID)
-			details["expiry"] = "off"
-		} else {
-			_, err = tx.ExecContext(ctx, db.q(`UPDATE machines SET expiry_disabled = 0, expires_at = ?, state = ?, version = ? WHERE id = ?`), ms(at), wire.MachineActive, v, m.ID)
-			details["expires_at"] = at.UTC()
-		}
-		if err != nil {
-			return err
-		}
-		return db.audit(ctx, tx, a, "machine.expiry", m.ID, details)
-	})
+	return db.ChangeMachine(ctx, a, idOrName, MachineChange{Expiry: &ExpiryChange{Off: off, At: at}})
 }
 
 // RequestKeyRotation asks the agent of one machine to replace its
