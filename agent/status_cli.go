@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
 	"github.com/wirefleet/wirefleet/agent/internal/control"
 	"github.com/wirefleet/wirefleet/agent/internal/engine"
 	"github.com/wirefleet/wirefleet/agent/internal/keystore"

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
 	"github.com/wirefleet/wirefleet/pkg/pin"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )

@@ -46,6 +46,7 @@ import (
 	"sync"
 
 	"github.com/tailscale/hujson"
+
 	"github.com/wirefleet/wirefleet/pkg/jsonkeys"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
