@@ -376,18 +376,18 @@ func (s *Store) Handler() http.Handler {
 	})
 	// One version's manifest, for machines pinned to it. A pause does not
 	// apply: a pin is an admin's explicit choice.
-	version := func(w http.ResponseWriter, r *http.Request, file, ctype string) {
-		if wire.ValidateVersion(r.PathValue("version")) != nil {
+	versionFile := func(w http.ResponseWriter, r *http.Request, file, ctype string) {
+		if version.Validate(r.PathValue("version")) != nil {
 			http.Error(w, "bad version", http.StatusBadRequest)
 			return
 		}
 		s.serve(w, r, s.path("channels", filepath.Base(r.PathValue("channel")), "versions", r.PathValue("version"), file), ctype)
 	}
 	mux.HandleFunc("GET /releases/channel/{channel}/versions/{version}/manifest.json", func(w http.ResponseWriter, r *http.Request) {
-		version(w, r, "manifest.json", "application/json")
+		versionFile(w, r, "manifest.json", "application/json")
 	})
 	mux.HandleFunc("GET /releases/channel/{channel}/versions/{version}/manifest.json.minisig", func(w http.ResponseWriter, r *http.Request) {
-		version(w, r, "manifest.json"+release.SigSuffix, "text/plain; charset=utf-8")
+		versionFile(w, r, "manifest.json"+release.SigSuffix, "text/plain; charset=utf-8")
 	})
 	// A line-oriented index for the shell installer, which cannot parse
 	// JSON: "version sha256 size file". Derived from the verified manifest.
