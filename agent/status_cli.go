@@ -70,7 +70,7 @@ func offlineStatus(g *globals, p paths.Paths) engine.Status {
 }
 
 // printStatus renders st as the aligned text `status` prints; ages are
-// relative to now.
+// relative to now, and times are shown in now's location.
 func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	state := "not enrolled"
@@ -95,11 +95,11 @@ func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status, no
 	}
 	if t := st.Update.Trial; t != nil {
 		fmt.Fprintf(tw, "update:\ton trial: %s → %s, start %d of %d, must reach the server by %s (else rolled back)\n",
-			t.From, t.To, t.Starts, t.MaxStarts, t.Deadline.Local().Format(time.DateTime))
+			t.From, t.To, t.Starts, t.MaxStarts, t.Deadline.In(now.Location()).Format(time.DateTime))
 	}
 	if l := st.Update.Last; l != nil {
 		what := map[string]string{"ok": "succeeded", "rolled_back": "failed and was rolled back", "failed": "refused"}[l.State]
-		line := fmt.Sprintf("%s → %s %s %s", l.From, l.To, what, l.At.Local().Format(time.DateTime))
+		line := fmt.Sprintf("%s → %s %s %s", l.From, l.To, what, l.At.In(now.Location()).Format(time.DateTime))
 		if l.Reason != "" {
 			line += ": " + l.Reason
 		}

@@ -41,9 +41,6 @@ func golden(t *testing.T, name string, got []byte) {
 // what status can say (a tunnel with two peers, a policy, names, flags, a
 // key, the last update) and for an empty state directory.
 func TestStatusOutput(t *testing.T) {
-	loc := time.Local
-	time.Local = time.UTC
-	defer func() { time.Local = loc }()
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 	sync := now.Add(-6 * time.Second)
 	running := engine.Status{
