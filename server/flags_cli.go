@@ -8,18 +8,68 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/jsonkeys"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
+// flagsCmd is `wirefleet-server flags …`.
 func flagsCmd() *cobra.Command {
 	c := &conn{}
-	var (
-		typ, def, rulesJSON, desc string
-		ruleArgs                  []string
-		enabled                   bool
-	)
+	return group("flags", "Set, show, list and delete feature flags", c, flagsSetCmd(c), flagsGetCmd(c), flagsListCmd(c), flagsDeleteCmd(c))
+}
+
+// flagOptions are `flags set`'s options; only those given change a flag.
+type flagOptions struct {
+	typ, def, rulesJSON, desc string
+	ruleArgs                  []string
+	enabled                   bool
+}
+
+// apply changes f as the options given on the command line say. Rules
+// given twice a key ({"value":1,"value":2}) are refused here: decoded
+// here and sent re-encoded, the server would never see the repetition.
+func (o *flagOptions) apply(fs *pflag.FlagSet, f *wire.Flag) error {
+	if fs.Changed("type") {
+		f.Type = o.typ
+	}
+	if fs.Changed("default") {
+		f.Default = jsonValue(o.def)
+	}
+	if fs.Changed("enabled") {
+		f.Enabled = o.enabled
+	}
+	if fs.Changed("description") {
+		f.Description = o.desc
+	}
+	if fs.Changed("rules") {
+		if err := json.Unmarshal([]byte(o.rulesJSON), &f.Rules); err != nil {
+			return fmt.Errorf("--rules: not a JSON list of rules: %w", err)
+		}
+		if err := jsonkeys.Check([]byte(o.rulesJSON), &f.Rules); err != nil {
+			return fmt.Errorf("--rules: %w", err)
+		}
+	}
+	if fs.Changed("rule") {
+		f.Rules = nil
+		for i, r := range o.ruleArgs {
+			var rule wire.FlagRule
+			if err := json.Unmarshal([]byte(r), &rule); err != nil {
+				return fmt.Errorf("--rule %d: not a JSON rule: %w", i+1, err)
+			}
+			if err := jsonkeys.Check([]byte(r), &rule); err != nil {
+				return fmt.Errorf("--rule %d: %w", i+1, err)
+			}
+			f.Rules = append(f.Rules, rule)
+		}
+	}
+	return nil
+}
+
+func flagsSetCmd(c *conn) *cobra.Command {
+	var o flagOptions
 	set := &cobra.Command{
 		Use:   "set KEY",
 		Short: "Create or change a flag (only the options given change an existing flag)",
@@ -35,33 +85,8 @@ func flagsCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fs := cmd.Flags()
-				if fs.Changed("type") {
-					f.Type = typ
-				}
-				if fs.Changed("default") {
-					f.Default = jsonValue(def)
-				}
-				if fs.Changed("enabled") {
-					f.Enabled = enabled
-				}
-				if fs.Changed("description") {
-					f.Description = desc
-				}
-				if fs.Changed("rules") {
-					if err := json.Unmarshal([]byte(rulesJSON), &f.Rules); err != nil {
-						return fmt.Errorf("--rules: not a JSON list of rules: %w", err)
-					}
-				}
-				if fs.Changed("rule") {
-					f.Rules = nil
-					for i, r := range ruleArgs {
-						var rule wire.FlagRule
-						if err := json.Unmarshal([]byte(r), &rule); err != nil {
-							return fmt.Errorf("--rule %d: not a JSON rule: %w", i+1, err)
-						}
-						f.Rules = append(f.Rules, rule)
-					}
+				if err := o.apply(cmd.Flags(), &f); err != nil {
+					return err
 				}
 				saved, err := cl.SetFlag(ctx, f)
 				if err != nil {
@@ -72,14 +97,17 @@ func flagsCmd() *cobra.Command {
 		},
 	}
 	sf := set.Flags()
-	sf.StringVar(&typ, "type", "boolean", "boolean, string, number or object")
-	sf.StringVar(&def, "default", "false", "default value (JSON; a bare word is taken as a string)")
-	sf.BoolVar(&enabled, "enabled", true, "evaluate rules (a disabled flag always gives its default)")
-	sf.StringVar(&desc, "description", "", "what the flag is for")
-	sf.StringArrayVar(&ruleArgs, "rule", nil, `a targeting rule as JSON, in order (repeatable): {"tags":[…],"os":[…],"arch":[…],"names":[…],"min_version":"1.2","max_version":"2","percentage":30,"value":…}`)
-	sf.StringVar(&rulesJSON, "rules", "", "all rules as one JSON list (replaces --rule)")
+	sf.StringVar(&o.typ, "type", "boolean", "boolean, string, number or object")
+	sf.StringVar(&o.def, "default", "false", "default value (JSON; a bare word is taken as a string)")
+	sf.BoolVar(&o.enabled, "enabled", true, "evaluate rules (a disabled flag always gives its default)")
+	sf.StringVar(&o.desc, "description", "", "what the flag is for")
+	sf.StringArrayVar(&o.ruleArgs, "rule", nil, `a targeting rule as JSON, in order (repeatable): {"tags":[…],"os":[…],"arch":[…],"names":[…],"min_version":"1.2","max_version":"2","percentage":30,"value":…}`)
+	sf.StringVar(&o.rulesJSON, "rules", "", "all rules as one JSON list (replaces --rule)")
+	return set
+}
 
-	get := &cobra.Command{
+func flagsGetCmd(c *conn) *cobra.Command {
+	return &cobra.Command{
 		Use: "get KEY", Short: "Show a flag", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
@@ -94,7 +122,10 @@ func flagsCmd() *cobra.Command {
 			})
 		},
 	}
-	list := &cobra.Command{
+}
+
+func flagsListCmd(c *conn) *cobra.Command {
+	return &cobra.Command{
 		Use: "list", Short: "List flags", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
@@ -106,7 +137,10 @@ func flagsCmd() *cobra.Command {
 			})
 		},
 	}
-	del := &cobra.Command{
+}
+
+func flagsDeleteCmd(c *conn) *cobra.Command {
+	return &cobra.Command{
 		Use: "delete KEY", Short: "Delete a flag", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
@@ -118,7 +152,6 @@ func flagsCmd() *cobra.Command {
 			})
 		},
 	}
-	return group("flags", "Set, show, list and delete feature flags", c, set, get, list, del)
 }
 
 // jsonValue takes a JSON literal, or a bare word as a JSON string, so that

@@ -15,9 +15,16 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
+// policyCmd is `wirefleet-server policy …`.
 func policyCmd() *cobra.Command {
 	c := &conn{}
-	get := &cobra.Command{
+	return group("policy", "The access policy: which machines may reach which (get, set, check, clear, test)", c,
+		policyGetCmd(c), policyPutCmd(c, "set FILE", "Check a policy (HuJSON) and put it in force", false),
+		policyPutCmd(c, "check FILE", "Check a policy and run its tests without applying it", true), policyClearCmd(c), policyTestCmd(c))
+}
+
+func policyGetCmd(c *conn) *cobra.Command {
+	return &cobra.Command{
 		Use: "get", Short: "Print the access policy in force (nothing when none is set)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
@@ -40,43 +47,48 @@ func policyCmd() *cobra.Command {
 			})
 		},
 	}
-	put := func(use, short string, dry bool) *cobra.Command {
-		return &cobra.Command{
-			Use: use, Short: short, Args: cobra.ExactArgs(1),
-			Example: "  wirefleet-server policy " + use[:len(use)-5] + " policy.hujson\n  wirefleet-server policy " + use[:len(use)-5] + " - < policy.hujson",
-			RunE: func(cmd *cobra.Command, args []string) error {
-				text, err := readPolicy(cmd.InOrStdin(), args[0])
+}
+
+// policyPutCmd is `set FILE`, or with dry `check FILE`.
+func policyPutCmd(c *conn, use, short string, dry bool) *cobra.Command {
+	return &cobra.Command{
+		Use: use, Short: short, Args: cobra.ExactArgs(1),
+		Example: "  wirefleet-server policy " + use[:len(use)-5] + " policy.hujson\n  wirefleet-server policy " + use[:len(use)-5] + " - < policy.hujson",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			text, err := readPolicy(cmd.InOrStdin(), args[0])
+			if err != nil {
+				return err
+			}
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				p, err := cl.SetPolicy(ctx, wire.PutPolicyRequest{Text: text, DryRun: dry})
 				if err != nil {
-					return err
+					return problems(cmd.ErrOrStderr(), args[0], err)
 				}
-				return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
-					p, err := cl.SetPolicy(ctx, wire.PutPolicyRequest{Text: text, DryRun: dry})
-					if err != nil {
-						return problems(cmd.ErrOrStderr(), args[0], err)
+				if c.json {
+					return c.print(cmd.OutOrStdout(), p, nil)
+				}
+				passed := 0
+				for _, t := range p.Tests {
+					if t.Pass {
+						passed++
 					}
-					if c.json {
-						return c.print(cmd.OutOrStdout(), p, nil)
-					}
-					passed := 0
-					for _, t := range p.Tests {
-						if t.Pass {
-							passed++
-						}
-					}
-					switch {
-					case dry:
-						fmt.Fprintf(cmd.OutOrStdout(), "%s: valid, %d rules, %d of %d test expectations pass (nothing applied)\n", args[0], p.Rules, passed, len(p.Tests))
-					case !p.Applied:
-						fmt.Fprintf(cmd.OutOrStdout(), "unchanged: policy version %d is already this text\n", p.Version)
-					default:
-						fmt.Fprintf(cmd.OutOrStdout(), "policy version %d in force: %d rules, %d of %d test expectations pass; every agent has its new peers\n", p.Version, p.Rules, passed, len(p.Tests))
-					}
-					return nil
-				})
-			},
-		}
+				}
+				switch {
+				case dry:
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: valid, %d rules, %d of %d test expectations pass (nothing applied)\n", args[0], p.Rules, passed, len(p.Tests))
+				case !p.Applied:
+					fmt.Fprintf(cmd.OutOrStdout(), "unchanged: policy version %d is already this text\n", p.Version)
+				default:
+					fmt.Fprintf(cmd.OutOrStdout(), "policy version %d in force: %d rules, %d of %d test expectations pass; every agent has its new peers\n", p.Version, p.Rules, passed, len(p.Tests))
+				}
+				return nil
+			})
+		},
 	}
-	clear := &cobra.Command{
+}
+
+func policyClearCmd(c *conn) *cobra.Command {
+	return &cobra.Command{
 		Use: "clear", Short: "Remove the access policy: every machine reaches every machine again", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
@@ -93,7 +105,10 @@ func policyCmd() *cobra.Command {
 			})
 		},
 	}
-	test := &cobra.Command{
+}
+
+func policyTestCmd(c *conn) *cobra.Command {
+	return &cobra.Command{
 		Use:   "test SRC DST:PORT",
 		Short: "Ask whether the policy in force lets SRC reach DST",
 		Long: "SRC and DST are tag:NAME, machine:NAME or an overlay address; DST ends in :PORT (TCP),\n" +
@@ -118,8 +133,6 @@ func policyCmd() *cobra.Command {
 			})
 		},
 	}
-	return group("policy", "The access policy: which machines may reach which (get, set, check, clear, test)", c,
-		get, put("set FILE", "Check a policy (HuJSON) and put it in force", false), put("check FILE", "Check a policy and run its tests without applying it", true), clear, test)
 }
 
 func readPolicy(stdin io.Reader, name string) (string, error) {

@@ -41,44 +41,74 @@ func (r remoteTarget) PutManifest(channel string, body, sig []byte, allowOlder b
 	return m, r.cl.PublishManifest(r.ctx, channel, wire.PublishManifestRequest{Manifest: string(body), Signature: string(sig), AllowOlder: allowOlder}, &m)
 }
 
-func releasesCmd() *cobra.Command {
-	c := &conn{}
-	var keys, passwordEnv string
-	password := func() string {
-		if passwordEnv == "" {
-			return ""
-		}
-		return os.Getenv(passwordEnv)
+// releaseKeys is where the release keys are and how they are unlocked:
+// the group's persistent flags, which keygen, rotate and publish read.
+type releaseKeys struct {
+	dir, passwordEnv string
+}
+
+// password is the keys' password from the environment variable named
+// by --password-env ("" when none: unencrypted keys).
+func (k *releaseKeys) password() string {
+	if k.passwordEnv == "" {
+		return ""
 	}
+	return os.Getenv(k.passwordEnv)
+}
+
+// releasesCmd is `wirefleet-server releases …`.
+func releasesCmd() *cobra.Command {
+	c, k := &conn{}, &releaseKeys{}
+	cmd := group("releases", "Signed agent releases: keygen, rotate, publish, list, pause, resume", c,
+		releasesKeygenCmd(k), releasesRotateCmd(k), releasesPublishCmd(c, k), releasesListCmd(c), releasesPauseCmd(c, true), releasesPauseCmd(c, false))
+	cmd.PersistentFlags().StringVar(&k.dir, "keys", "./release-keys", "directory holding the release keys")
+	cmd.PersistentFlags().StringVar(&k.passwordEnv, "password-env", "", "environment variable holding the keys' password (default: keys unencrypted, 0600)")
+	return cmd
+}
+
+// validFlag is keygen's and rotate's --valid.
+func validFlag(cmd *cobra.Command, valid *time.Duration) {
+	cmd.Flags().DurationVar(valid, "valid", 365*24*time.Hour, "how long keys.json (and the signing key) stay valid")
+}
+
+func releasesKeygenCmd(k *releaseKeys) *cobra.Command {
 	var valid time.Duration
-	keygen := &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "keygen",
 		Short: "Create a root key and a release-signing key (keep the root offline)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := release.Keygen(keys, password(), valid); err != nil {
+			if err := release.Keygen(k.dir, k.password(), valid); err != nil {
 				return err
 			}
-			root, _ := release.RootPublicKey(keys)
-			fmt.Fprintf(cmd.OutOrStdout(), "keys in %s\nroot public key (agents pin it): %s\n", keys, root)
+			root, _ := release.RootPublicKey(k.dir)
+			fmt.Fprintf(cmd.OutOrStdout(), "keys in %s\nroot public key (agents pin it): %s\n", k.dir, root)
 			return nil
 		},
 	}
-	rotate := &cobra.Command{
+	validFlag(cmd, &valid)
+	return cmd
+}
+
+func releasesRotateCmd(k *releaseKeys) *cobra.Command {
+	var valid time.Duration
+	cmd := &cobra.Command{
 		Use:   "rotate",
 		Short: "Replace the signing key and re-sign keys.json with the root (no agent reinstall needed)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := release.RotateSigningKey(keys, password(), valid); err != nil {
+			if err := release.RotateSigningKey(k.dir, k.password(), valid); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "new signing key in %s; publish a release to hand out the new keys.json\n", keys)
+			fmt.Fprintf(cmd.OutOrStdout(), "new signing key in %s; publish a release to hand out the new keys.json\n", k.dir)
 			return nil
 		},
 	}
-	for _, cmd := range []*cobra.Command{keygen, rotate} {
-		cmd.Flags().DurationVar(&valid, "valid", 365*24*time.Hour, "how long keys.json (and the signing key) stay valid")
-	}
+	validFlag(cmd, &valid)
+	return cmd
+}
+
+func releasesPublishCmd(c *conn, k *releaseKeys) *cobra.Command {
 	var o releasestore.PublishOptions
 	var (
 		files []string
@@ -111,7 +141,7 @@ func releasesCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 			defer cancel()
-			m, err := releasestore.Publish(remoteTarget{ctx, cl}, keys, password(), o)
+			m, err := releasestore.Publish(remoteTarget{ctx, cl}, k.dir, k.password(), o)
 			if err != nil {
 				return err
 			}
@@ -132,7 +162,11 @@ func releasesCmd() *cobra.Command {
 	pf.BoolVar(&o.AllowOlder, "allow-older", false, "publish a version older than the channel's current one (its machines keep the newer one; new installs get this one)")
 	pf.DurationVar(&o.Expires, "expires", 30*24*time.Hour, "manifest lifetime (agents refuse an expired manifest)")
 	pf.StringVar(&o.Notes, "notes", "", "release notes")
-	list := &cobra.Command{
+	return publish
+}
+
+func releasesListCmd(c *conn) *cobra.Command {
+	return &cobra.Command{
 		Use: "list", Short: "Show each channel's release and the agent versions machines run", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
@@ -140,54 +174,56 @@ func releasesCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return c.print(cmd.OutOrStdout(), info, func(tw *tabwriter.Writer) {
-					fmt.Fprintln(tw, "CHANNEL\tVERSION\tROLLOUT\tBINARIES\tEXPIRES")
-					for _, raw := range info.Channels {
-						var m release.Manifest
-						if json.NewDecoder(bytes.NewReader(raw)).Decode(&m) == nil {
-							rollout := fmt.Sprintf("%g%%", m.Rollout)
-							if m.Paused {
-								rollout += " PAUSED"
-							}
-							fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", m.Channel, m.Version, rollout, len(m.Artifacts), m.Expires.Format("2006-01-02"))
-						}
-					}
-					fmt.Fprintln(tw, "\nAGENT VERSION\tMACHINES")
-					versions := slices.Collect(maps.Keys(info.Versions))
-					slices.SortFunc(versions, func(a, b string) int { return version.Compare(b, a) })
-					for _, v := range versions {
-						fmt.Fprintf(tw, "%s\t%d\n", v, info.Versions[v])
-					}
-					if len(info.Updates) > 0 {
-						fmt.Fprintln(tw, "\nRECENT SELF-UPDATES\tMACHINE\tFROM\tTO\tOUTCOME\tREASON")
-						for _, u := range info.Updates {
-							fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.At.Local().Format(time.DateTime), u.Machine, u.From, u.To, outcome(u.State), u.Reason)
-						}
-					}
-				})
+				return c.print(cmd.OutOrStdout(), info, func(tw *tabwriter.Writer) { printReleases(tw, info) })
 			})
 		},
 	}
-	pauser := func(pause bool) *cobra.Command {
-		use, short := "resume CHANNEL", "Resume a paused rollout"
-		if pause {
-			use, short = "pause CHANNEL", "Pause a channel's rollout: agents stop updating (new installs still get it)"
-		}
-		return &cobra.Command{
-			Use: use, Short: short, Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
-					if err := cl.PauseRollout(ctx, args[0], pause); err != nil {
-						return err
-					}
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], strings.Fields(use)[0]+"d")
-					return nil
-				})
-			},
+}
+
+// printReleases renders each channel's release, the agent versions in
+// use (newest first) and the recent self-updates.
+func printReleases(tw *tabwriter.Writer, info wire.ReleasesInfo) {
+	fmt.Fprintln(tw, "CHANNEL\tVERSION\tROLLOUT\tBINARIES\tEXPIRES")
+	for _, raw := range info.Channels {
+		var m release.Manifest
+		if json.NewDecoder(bytes.NewReader(raw)).Decode(&m) == nil {
+			rollout := fmt.Sprintf("%g%%", m.Rollout)
+			if m.Paused {
+				rollout += " PAUSED"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", m.Channel, m.Version, rollout, len(m.Artifacts), m.Expires.Format("2006-01-02"))
 		}
 	}
-	cmd := group("releases", "Signed agent releases: keygen, rotate, publish, list, pause, resume", c, keygen, rotate, publish, list, pauser(true), pauser(false))
-	cmd.PersistentFlags().StringVar(&keys, "keys", "./release-keys", "directory holding the release keys")
-	cmd.PersistentFlags().StringVar(&passwordEnv, "password-env", "", "environment variable holding the keys' password (default: keys unencrypted, 0600)")
-	return cmd
+	fmt.Fprintln(tw, "\nAGENT VERSION\tMACHINES")
+	versions := slices.Collect(maps.Keys(info.Versions))
+	slices.SortFunc(versions, func(a, b string) int { return version.Compare(b, a) })
+	for _, v := range versions {
+		fmt.Fprintf(tw, "%s\t%d\n", v, info.Versions[v])
+	}
+	if len(info.Updates) > 0 {
+		fmt.Fprintln(tw, "\nRECENT SELF-UPDATES\tMACHINE\tFROM\tTO\tOUTCOME\tREASON")
+		for _, u := range info.Updates {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.At.Local().Format(time.DateTime), u.Machine, u.From, u.To, outcome(u.State), u.Reason)
+		}
+	}
+}
+
+// releasesPauseCmd is `pause CHANNEL` (pause) or `resume CHANNEL`.
+func releasesPauseCmd(c *conn, pause bool) *cobra.Command {
+	use, short := "resume CHANNEL", "Resume a paused rollout"
+	if pause {
+		use, short = "pause CHANNEL", "Pause a channel's rollout: agents stop updating (new installs still get it)"
+	}
+	return &cobra.Command{
+		Use: use, Short: short, Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				if err := cl.PauseRollout(ctx, args[0], pause); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], strings.Fields(use)[0]+"d")
+				return nil
+			})
+		},
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/wirefleet/wirefleet/agent/internal/oscmd"
 )
 
 // Open returns the best store available on this machine: systemd
@@ -45,13 +47,18 @@ func credsDecrypt(name string, sealed []byte) ([]byte, error) {
 	return credsRun(sealed, "decrypt", "--name=wirefleet-"+name, "-", "-")
 }
 
+// credsRunner runs systemd-creds; tests replace it.
+var credsRunner oscmd.Runner = oscmd.System
+
+// credsRun runs systemd-creds with in on standard input (never a secret
+// on the command line).
 func credsRun(in []byte, args ...string) ([]byte, error) {
-	cmd := exec.Command("systemd-creds", args...)
-	cmd.Stdin = bytes.NewReader(in)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("systemd-creds %s: %w: %s", args[0], err, bytes.TrimSpace(errb.Bytes()))
+	res, err := credsRunner.Run(oscmd.Cmd{Name: "systemd-creds", Args: args, Stdin: in})
+	if err == nil && res.Exit != 0 {
+		err = fmt.Errorf("exit status %d", res.Exit)
 	}
-	return out.Bytes(), nil
+	if err != nil {
+		return nil, fmt.Errorf("systemd-creds %s: %w: %s", args[0], err, bytes.TrimSpace(res.Stderr))
+	}
+	return res.Stdout, nil
 }

@@ -7,7 +7,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/wirefleet/wirefleet/agent/internal/oscmd"
 )
 
 // roundTrip exercises the Store contract on any backend.
@@ -109,5 +112,40 @@ func TestOpenFallsBackToFileWhenForced(t *testing.T) {
 	}
 	if s.Backend() != "file" || !bytes.Contains(logs.Bytes(), []byte("level=WARN")) {
 		t.Fatalf("backend %s, logs %q: want file with a warning", s.Backend(), logs.String())
+	}
+}
+
+type recordingRunner struct{ cmds []oscmd.Cmd }
+
+func (r *recordingRunner) Run(c oscmd.Cmd) (oscmd.Result, error) {
+	r.cmds = append(r.cmds, c)
+	return oscmd.Result{Stdout: append([]byte("sealed:"), c.Stdin...)}, nil
+}
+
+// The systemd-creds command lines: the credential's name is bound into
+// the ciphertext, and the secret goes on standard input only.
+func TestSystemdCredsCommands(t *testing.T) {
+	r := &recordingRunner{}
+	old := credsRunner
+	credsRunner = r
+	defer func() { credsRunner = old }()
+	secret := []byte("wireguard private key")
+	if _, err := credsEncrypt(PrivateKey, secret); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := credsDecrypt(Credential, []byte("sealed")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"systemd-creds encrypt --name=wirefleet-" + PrivateKey + " - -", "systemd-creds decrypt --name=wirefleet-" + Credential + " - -"}
+	for i, c := range r.cmds {
+		if c.String() != want[i] {
+			t.Errorf("command %d: %q, want %q", i, c.String(), want[i])
+		}
+		if strings.Contains(c.String(), string(secret)) {
+			t.Errorf("a secret on the command line: %s", c)
+		}
+	}
+	if !bytes.Equal(r.cmds[0].Stdin, secret) {
+		t.Errorf("the secret did not go on standard input: %q", r.cmds[0].Stdin)
 	}
 }
