@@ -60,7 +60,7 @@ func (e *Engine) startBackground(ctx context.Context, cfg state.Config, cl *clie
 	if e.UpdateInterval > 0 && e.Exe != "" {
 		channel := cfg.EffectiveChannel(e.Channel)
 		e.mu.Lock()
-		e.following = channel
+		e.upd.following = channel
 		e.mu.Unlock()
 		u := &update.Updater{Server: cfg.Server, HTTP: cl.HTTPClient(), Root: cfg.ReleaseRoot, Channel: channel, Current: e.Version,
 			MachineID: cfg.MachineID, Exe: e.Exe, StateDir: e.Paths.State, Gate: e.UpdateGate, Log: e.Log, Pin: e.pinned,
@@ -80,14 +80,14 @@ func (e *Engine) checkUpdates(ctx context.Context, u *update.Updater, stop conte
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-e.releasesChanged:
+		case <-e.upd.changed:
 			e.Log.Info("the server has new releases; looking for an update")
 		}
 		err := u.Check(ctx)
 		switch {
 		case errors.Is(err, update.ErrRestart):
 			e.mu.Lock()
-			e.restart = true
+			e.upd.restart = true
 			e.mu.Unlock()
 			stop()
 			return
@@ -103,18 +103,18 @@ func (e *Engine) checkUpdates(ctx context.Context, u *update.Updater, stop conte
 // anyway).
 func (e *Engine) noteReleases(ack wire.HealthAck) {
 	e.mu.Lock()
-	changed := ack.Releases != "" && e.releases != "" && ack.Releases != e.releases
+	changed := ack.Releases != "" && e.upd.tag != "" && ack.Releases != e.upd.tag
 	if ack.Releases != "" {
-		e.releases = ack.Releases
+		e.upd.tag = ack.Releases
 	}
-	if ack.Pin != e.pin {
-		changed = e.acked // the first acknowledgement only sets it: the start-up check follows
-		e.pin = ack.Pin
+	if ack.Pin != e.upd.pin {
+		changed = e.upd.acked // the first acknowledgement only sets it: the start-up check follows
+		e.upd.pin = ack.Pin
 	}
-	e.acked = true
+	e.upd.acked = true
 	e.mu.Unlock()
 	if changed {
-		wake(e.releasesChanged) // unless a check is already due
+		wake(e.upd.changed) // unless a check is already due
 	}
 }
 
@@ -123,20 +123,20 @@ func (e *Engine) noteReleases(ack wire.HealthAck) {
 func (e *Engine) pinned() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.pin
+	return e.upd.pin
 }
 
 func (e *Engine) setUpdate(st *wire.UpdateStatus) {
 	e.mu.Lock()
-	e.updateSt = st
+	e.upd.pending = st
 	e.mu.Unlock()
 }
 
 func (e *Engine) takeUpdate() *wire.UpdateStatus {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	st := e.updateSt
-	e.updateSt = nil
+	st := e.upd.pending
+	e.upd.pending = nil
 	return st
 }
 

@@ -72,8 +72,8 @@ func (e *Engine) syncDNS() {
 		}
 		ns, _ = netip.ParseAddr(self.IPv4)
 	}
-	if e.tun != nil {
-		iface = e.tun.Name()
+	if e.link.tun != nil {
+		iface = e.link.tun.Name()
 	}
 	e.mu.Unlock()
 

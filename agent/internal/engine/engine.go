@@ -73,32 +73,49 @@ type Engine struct {
 
 	mu        sync.Mutex
 	view      wire.View // the agent's full picture of the map, kept by applying deltas
-	tun       Tunnel
-	tcfg      tunnel.Config
+	link      link      // the tunnel and what creating it takes, under mu
 	cfg       state.Config
 	cl        *client.Client
 	cancel    context.CancelFunc
 	loggedOut bool
 	lastSync  time.Time
 	lastErr   string
-	updateSt  *wire.UpdateStatus // to report once in the next health report
-	restart   bool               // an update was installed; Run returns update.ErrRestart
-	releases  string             // the server's release tag, from the last health acknowledgement
-	pin       string             // the version an admin pinned this machine to, likewise
-	acked     bool               // a health acknowledgement has arrived
+	upd       updates // the self-update's state, under mu
 
-	releasesChanged chan struct{} // wakes checkUpdates
-	nat             *netpath.Bind // NAT traversal: the tunnel's path-choosing bind (userspace backend); Paths is where files go
-	endpointsDirty  chan struct{} // wakes reportEndpoints: STUN saw a new address
-	cacheDirty      chan struct{} // wakes saveCaches: a delta changed the view
-	cacheStale      bool          // the view has changes the cache lacks
-	cacheMu         sync.Mutex    // orders cache writes
-	tunErr          string        // why the tunnel could not be created, while it cannot
-	following       string        // the release channel the updater follows (set at start)
-	retrying        bool          // keepTunnel runs
-	runCtx          context.Context
+	endpointsDirty chan struct{} // wakes reportEndpoints: STUN saw a new address
+	cache          mapCache      // the on-disk copy of the view
+	runCtx         context.Context
 	// RetryWait is the wait before tunnel retry n (default Backoff).
 	RetryWait func(n int) time.Duration
+}
+
+// updates is what the engine knows of self-updates: what to report, what
+// the server says of releases, and whether to restart into a new binary.
+type updates struct {
+	pending   *wire.UpdateStatus // to report once in the next health report
+	restart   bool               // an update was installed; Run returns update.ErrRestart
+	tag       string             // the server's release tag, from the last health acknowledgement
+	pin       string             // the version an admin pinned this machine to, likewise
+	acked     bool               // a health acknowledgement has arrived
+	following string             // the release channel the updater follows (set at start)
+	changed   chan struct{}      // wakes checkUpdates: the tag or the pin moved
+}
+
+// link is the tunnel as the engine supervises it (tunnel.go).
+type link struct {
+	tun      Tunnel        // nil while down
+	cfg      tunnel.Config // how to create it (key, port, backend)
+	nat      *netpath.Bind // NAT traversal: the tunnel's path-choosing bind (userspace backend)
+	err      string        // why the tunnel could not be created, while it cannot
+	retrying bool          // keepTunnel runs
+}
+
+// mapCache is the network map's on-disk copy: written at once for a full
+// map, behind deltas at most every CacheEvery.
+type mapCache struct {
+	dirty chan struct{} // wakes saveCaches: a delta changed the view
+	stale bool          // the view has changes the cache lacks (under Engine.mu)
+	mu    sync.Mutex    // orders cache writes
 }
 
 // now is the engine's clock.
@@ -127,9 +144,9 @@ var ErrLoggedOut = errors.New("logged out: tunnel removed and secrets wiped")
 func (e *Engine) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx) // stops the reporters when Run returns
 	defer cancel()
-	e.releasesChanged = make(chan struct{}, 1)
+	e.upd.changed = make(chan struct{}, 1)
 	e.endpointsDirty = make(chan struct{}, 1)
-	e.cacheDirty = make(chan struct{}, 1)
+	e.cache.dirty = make(chan struct{}, 1)
 	e.keyWake = make(chan struct{}, 1)
 	e.mu.Lock()
 	e.pollWake = make(chan struct{}, 1)
@@ -150,7 +167,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.mu.Lock()
 	e.cfg, e.cl, e.cancel, e.runCtx = cfg, cl, cancel, ctx
-	e.tcfg = tunnel.Config{Name: e.Iface, MTU: cfg.MTU, ListenPort: cfg.ListenPort, PrivateKey: priv, Mode: e.WireGuard}
+	e.link.cfg = tunnel.Config{Name: e.Iface, MTU: cfg.MTU, ListenPort: cfg.ListenPort, PrivateKey: priv, Mode: e.WireGuard}
 	self := e.view.Self
 	e.mu.Unlock()
 	e.finishRotation(priv)
@@ -173,7 +190,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	e.mu.Lock()
-	out, restart := e.loggedOut, e.restart
+	out, restart := e.loggedOut, e.upd.restart
 	e.mu.Unlock()
 	if out {
 		return ErrLoggedOut

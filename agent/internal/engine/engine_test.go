@@ -98,10 +98,10 @@ func TestCorruptCacheIsReportedNotFatal(t *testing.T) {
 }
 
 func TestANewReleaseTagWakesTheUpdateChecker(t *testing.T) {
-	e := &Engine{releasesChanged: make(chan struct{}, 1)}
+	e := &Engine{upd: updates{changed: make(chan struct{}, 1)}}
 	woken := func() bool {
 		select {
-		case <-e.releasesChanged:
+		case <-e.upd.changed:
 			return true
 		default:
 			return false
@@ -133,7 +133,7 @@ func TestANewReleaseTagWakesTheUpdateChecker(t *testing.T) {
 // written together by saveCache (CacheEvery later, or when Run returns).
 func TestDeltasAreCachedTogether(t *testing.T) {
 	p := paths.In(t.TempDir())
-	e := &Engine{Paths: p, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), cacheDirty: make(chan struct{}, 1)}
+	e := &Engine{Paths: p, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), cache: mapCache{dirty: make(chan struct{}, 1)}}
 	cached := func() uint64 {
 		c, ok, err := state.LoadCache(p.NetmapCache())
 		if !ok || err != nil {
@@ -151,7 +151,7 @@ func TestDeltasAreCachedTogether(t *testing.T) {
 		t.Fatalf("deltas were written at once: cache version %d", v)
 	}
 	select {
-	case <-e.cacheDirty:
+	case <-e.cache.dirty:
 	default:
 		t.Fatal("deltas did not wake the cache writer")
 	}

@@ -53,7 +53,7 @@ func (e *Engine) loadStartingMap(ctx context.Context, cl mapFetcher) error {
 	// cache stale, so a torn netmap.json stayed empty and the next
 	// start without the server had no map and no tunnel.
 	e.mu.Lock()
-	e.cacheStale = true
+	e.cache.stale = true
 	e.mu.Unlock()
 	e.saveCache()
 	return nil
@@ -139,8 +139,8 @@ func (e *Engine) applyMap(nm wire.NetMap) {
 		e.Flags.Heard() // any answer from the server confirms a held flag poll
 	}
 	e.mu.Lock()
-	if e.tun != nil {
-		if err := e.tun.Apply(nm); err != nil {
+	if e.link.tun != nil {
+		if err := e.link.tun.Apply(nm); err != nil {
 			e.mu.Unlock()
 			e.Log.Error("applying network map", "err", err)
 			return
@@ -154,9 +154,9 @@ func (e *Engine) applyMap(nm wire.NetMap) {
 	}
 	peers := len(e.view.Peers)
 	e.lastSync = e.now()
-	paths := e.nat
+	paths := e.link.nat
 	if !nm.Unchanged {
-		e.cacheStale = true
+		e.cache.stale = true
 	}
 	e.mu.Unlock()
 	if paths != nil && nm.Self != nil {
@@ -181,12 +181,12 @@ func (e *Engine) applyMap(nm wire.NetMap) {
 	e.Log.Log(context.Background(), lvl, "network map applied", "version", nm.Version, "full", nm.Full,
 		"added", len(nm.Added), "changed", len(nm.Changed), "removed", len(nm.Removed), "peers", peers,
 		"took", time.Since(t0).Round(time.Microsecond))
-	if nm.Full || e.cacheDirty == nil {
+	if nm.Full || e.cache.dirty == nil {
 		e.saveCache()
 		return
 	}
 	select {
-	case e.cacheDirty <- struct{}{}:
+	case e.cache.dirty <- struct{}{}:
 	default:
 	}
 }
@@ -198,7 +198,7 @@ func (e *Engine) saveCaches(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-e.cacheDirty:
+		case <-e.cache.dirty:
 		}
 		select {
 		case <-ctx.Done():
@@ -211,20 +211,20 @@ func (e *Engine) saveCaches(ctx context.Context) {
 
 // saveCache writes the view to the map cache if the cache lacks some of it.
 func (e *Engine) saveCache() {
-	e.cacheMu.Lock()
-	defer e.cacheMu.Unlock()
+	e.cache.mu.Lock()
+	defer e.cache.mu.Unlock()
 	e.mu.Lock()
-	if !e.cacheStale || e.view.Self == nil {
+	if !e.cache.stale || e.view.Self == nil {
 		e.mu.Unlock()
 		return
 	}
 	full := e.view.Full()
-	e.cacheStale = false
+	e.cache.stale = false
 	e.mu.Unlock()
 	if err := state.SaveCache(e.Paths.NetmapCache(), state.Cache{SavedAt: e.now().UTC(), Map: full}); err != nil {
 		e.Log.Warn("saving the network-map cache", "err", err)
 		e.mu.Lock()
-		e.cacheStale = true
+		e.cache.stale = true
 		e.mu.Unlock()
 	}
 }
@@ -290,7 +290,7 @@ func (e *Engine) reportEndpoints(ctx context.Context, cl interface {
 	for {
 		eps := LocalEndpoints(port, iface)
 		e.mu.Lock()
-		paths := e.nat
+		paths := e.link.nat
 		e.mu.Unlock()
 		if paths != nil {
 			// Where STUN sees us: the address peers behind other NATs use.

@@ -205,10 +205,10 @@ func (e *Engine) promoteKey(next wgtypes.Key, born time.Time) error {
 		return fmt.Errorf("storing the new WireGuard key in the %s keystore: %w", e.Store.Backend(), err)
 	}
 	e.mu.Lock()
-	e.tcfg.PrivateKey = next
+	e.link.cfg.PrivateKey = next
 	e.cfg.KeyCreatedAt = born
 	cfg := e.cfg
-	tun := e.tun
+	tun := e.link.tun
 	var swapErr error
 	if tun != nil {
 		if s, ok := tun.(keySwapper); ok {

@@ -72,7 +72,7 @@ func rotationEngine(t *testing.T) (*Engine, wgtypes.Key) {
 		t.Fatal(err)
 	}
 	e := &Engine{Paths: p, Store: ks, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), KeyRotation: DefaultKeyRotation, cfg: cfg}
-	e.tcfg.PrivateKey = old
+	e.link.cfg.PrivateKey = old
 	return e, old
 }
 
@@ -95,7 +95,7 @@ func stored(t *testing.T, ks keystore.Store, name string) (wgtypes.Key, bool) {
 func TestKeyRotationSurvivesAFailedRegistration(t *testing.T) {
 	e, old := rotationEngine(t)
 	tun := &swapTunnel{}
-	e.tun = tun
+	e.link.tun = tun
 	if why := e.keyDue(time.Now()); why == "" {
 		t.Fatal("a 100-day-old key is not due under a 90-day rotation")
 	}
@@ -126,7 +126,7 @@ func TestKeyRotationSurvivesAFailedRegistration(t *testing.T) {
 	if _, ok := stored(t, e.Store, keystore.NextPrivateKey); ok {
 		t.Fatal("the spare key was left behind")
 	}
-	if len(tun.keys) != 1 || tun.keys[0] != next || e.tcfg.PrivateKey != next {
+	if len(tun.keys) != 1 || tun.keys[0] != next || e.link.cfg.PrivateKey != next {
 		t.Fatal("the running tunnel did not get the new key")
 	}
 	cfg, err := state.LoadConfig(e.Paths.ConfigFile())
@@ -155,12 +155,12 @@ func TestKeyRotationFinishedAfterACrash(t *testing.T) {
 	}
 	e.view.Self = &wire.Self{PublicKey: old.PublicKey().String()}
 	e.finishRotation(old)
-	if k, _ := stored(t, e.Store, keystore.PrivateKey); k != old || e.tcfg.PrivateKey != old {
+	if k, _ := stored(t, e.Store, keystore.PrivateKey); k != old || e.link.cfg.PrivateKey != old {
 		t.Fatal("a key the map does not name was put in use")
 	}
 	e.view.Self = &wire.Self{PublicKey: next.PublicKey().String()}
 	e.finishRotation(old)
-	if k, _ := stored(t, e.Store, keystore.PrivateKey); k != next || e.tcfg.PrivateKey != next {
+	if k, _ := stored(t, e.Store, keystore.PrivateKey); k != next || e.link.cfg.PrivateKey != next {
 		t.Fatal("the registered key was not put in use")
 	}
 	if _, ok := stored(t, e.Store, keystore.NextPrivateKey); ok {

@@ -131,8 +131,8 @@ func (e *Engine) Status() Status {
 		Channel: cfg.EffectiveChannel(e.Channel), Update: UpdateState(e.Paths.State), DNS: e.dnsStatus(), StateDir: e.Paths.State}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.following != "" {
-		st.Channel = e.following // what the updater follows until the next start
+	if e.upd.following != "" {
+		st.Channel = e.upd.following // what the updater follows until the next start
 	}
 	st.MapVer = e.view.Version
 	st.Down = e.cfg.Down
@@ -140,7 +140,7 @@ func (e *Engine) Status() Status {
 		fr := e.Flags.Freshness()
 		st.Flags = &fr
 	}
-	st.LastError, st.TunnelError = e.lastErr, e.tunErr
+	st.LastError, st.TunnelError = e.lastErr, e.link.err
 	if errors.Is(cfgErr, state.ErrCorrupt) {
 		st.LastError = cfgErr.Error()
 	}
@@ -150,9 +150,9 @@ func (e *Engine) Status() Status {
 	}
 	if e.view.Self != nil && e.view.Self.Filter != nil {
 		st.Access = &AccessView{Status: filter.Status{Enforced: false, Policy: e.view.Self.Filter.Policy, Rules: []string{}}}
-		if e.tun == nil {
+		if e.link.tun == nil {
 			st.Access.Note = "the tunnel is down"
-		} else if ft, ok := e.tun.(filtering); ok && ft.Filter() != nil {
+		} else if ft, ok := e.link.tun.(filtering); ok && ft.Filter() != nil {
 			st.Access.Status = ft.Filter().Status()
 		} else {
 			st.Access.Note = "not enforced: the kernel WireGuard device cannot filter; peers are still limited to the policy's (use --wireguard userspace to enforce ports)"
@@ -163,21 +163,21 @@ func (e *Engine) Status() Status {
 		if born.IsZero() {
 			born = e.cfg.EnrolledAt
 		}
-		st.Key = &KeyView{PublicKey: e.tcfg.PrivateKey.PublicKey().String(), CreatedAt: born, RotateEvery: e.KeyRotation}
+		st.Key = &KeyView{PublicKey: e.link.cfg.PrivateKey.PublicKey().String(), CreatedAt: born, RotateEvery: e.KeyRotation}
 		e.mu.Unlock()
 		st.Key.Pending = e.keyDue(e.now())
 		e.mu.Lock()
 	}
-	if e.tun != nil {
-		st.Tunnel, st.Interface, st.WireGuard = "up", e.tun.Name(), e.tun.Mode()
-		if v6, ok := e.tun.(interface{ IPv6Off() bool }); ok {
+	if e.link.tun != nil {
+		st.Tunnel, st.Interface, st.WireGuard = "up", e.link.tun.Name(), e.link.tun.Mode()
+		if v6, ok := e.link.tun.(interface{ IPv6Off() bool }); ok {
 			st.IPv6Off = v6.IPv6Off()
 		}
-		if ps, err := e.tun.Peers(); err == nil && ps != nil {
+		if ps, err := e.link.tun.Peers(); err == nil && ps != nil {
 			st.Peers = ps
 		}
-		if e.nat != nil {
-			ps := e.nat.Status()
+		if e.link.nat != nil {
+			ps := e.link.nat.Status()
 			st.Paths = &ps
 		}
 	}

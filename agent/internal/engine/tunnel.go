@@ -39,9 +39,9 @@ type filtering interface {
 // caller holds e.mu. (Down, Logout and revocation keep NAT traversal's
 // bind, which closeTunnel also shuts down.)
 func (e *Engine) dropTunnelLocked() {
-	if e.tun != nil {
-		e.tun.Close()
-		e.tun = nil
+	if e.link.tun != nil {
+		e.link.tun.Close()
+		e.link.tun = nil
 	}
 }
 
@@ -50,9 +50,9 @@ func (e *Engine) closeTunnel() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.dropTunnelLocked()
-	if e.nat != nil {
-		e.nat.Shutdown()
-		e.nat = nil
+	if e.link.nat != nil {
+		e.link.nat.Shutdown()
+		e.link.nat = nil
 	}
 }
 
@@ -61,9 +61,9 @@ func (e *Engine) closeTunnel() {
 func (e *Engine) bringUp() error {
 	err := e.createTunnel()
 	e.mu.Lock()
-	e.tunErr = ""
+	e.link.err = ""
 	if err != nil {
-		e.tunErr = err.Error()
+		e.link.err = err.Error()
 	}
 	e.mu.Unlock()
 	if err == nil {
@@ -76,10 +76,10 @@ func (e *Engine) bringUp() error {
 func (e *Engine) retryTunnel() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.retrying || e.runCtx == nil {
+	if e.link.retrying || e.runCtx == nil {
 		return
 	}
-	e.retrying = true
+	e.link.retrying = true
 	go e.keepTunnel(e.runCtx)
 }
 
@@ -88,7 +88,7 @@ func (e *Engine) retryTunnel() {
 func (e *Engine) keepTunnel(ctx context.Context) {
 	defer func() {
 		e.mu.Lock()
-		e.retrying = false
+		e.link.retrying = false
 		e.mu.Unlock()
 	}()
 	wait := e.RetryWait
@@ -104,7 +104,7 @@ func (e *Engine) keepTunnel(ctx context.Context) {
 		case <-t.C:
 		}
 		e.mu.Lock()
-		done := e.tun != nil || e.cfg.Down
+		done := e.link.tun != nil || e.cfg.Down
 		e.mu.Unlock()
 		if done {
 			return
@@ -128,10 +128,10 @@ func (e *Engine) createTunnel() error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.tun != nil {
+	if e.link.tun != nil {
 		return nil
 	}
-	c := e.tcfg
+	c := e.link.cfg
 	c.Self = *e.view.Self
 	if c.Mode != tunnel.ModeKernel && e.cl != nil {
 		// Userspace WireGuard with NAT traversal: direct paths where they
@@ -144,14 +144,14 @@ func (e *Engine) createTunnel() error {
 			return err
 		}
 		paths.SetServer(c.Self.STUN, c.Self.Relay)
-		c.Paths, e.nat = paths, paths
+		c.Paths, e.link.nat = paths, paths
 		c.Lazy, c.IdleAfter = !e.EagerPeers, e.PeerIdle
 	}
 	tun, err := up(c)
 	if err != nil {
-		if e.nat != nil {
-			e.nat.Shutdown()
-			e.nat = nil
+		if e.link.nat != nil {
+			e.link.nat.Shutdown()
+			e.link.nat = nil
 		}
 		return err
 	}
@@ -160,7 +160,7 @@ func (e *Engine) createTunnel() error {
 		tun.Close()
 		return err
 	}
-	e.tun, e.tunErr = tun, "" // together: status never shows the tunnel up with the old error
+	e.link.tun, e.link.err = tun, "" // together: status never shows the tunnel up with the old error
 	e.Log.Info("tunnel up", "iface", tun.Name(), "ipv4", c.Self.IPv4, "ipv6", c.Self.IPv6, "peers", len(e.view.Peers),
 		"peers_took", time.Since(t0).Round(time.Microsecond))
 	return nil
@@ -169,8 +169,8 @@ func (e *Engine) createTunnel() error {
 func (e *Engine) tunName() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.tun != nil {
-		return e.tun.Name()
+	if e.link.tun != nil {
+		return e.link.tun.Name()
 	}
 	return e.Iface
 }
@@ -215,7 +215,7 @@ func (e *Engine) Up() error {
 // tunnelHealth summarises the tunnel for a health report.
 func (e *Engine) tunnelHealth() wire.TunnelHealth {
 	e.mu.Lock()
-	tun, tunErr := e.tun, e.tunErr
+	tun, tunErr := e.link.tun, e.link.err
 	e.mu.Unlock()
 	th := wire.TunnelHealth{Peers: []wire.PeerHealth{}}
 	if tun == nil {
