@@ -175,13 +175,17 @@ func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status, no
 	tw.Flush()
 	if len(st.Peers) > 0 {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "\nPEER\tADDRESSES\tENDPOINT\tHANDSHAKE\tRX\tTX")
+		fmt.Fprintln(tw, "\nPEER\tADDRESSES\tENDPOINT\tPATH\tHANDSHAKE\tRX\tTX")
 		for _, p := range st.Peers {
 			hs := "never"
 			if !p.LastHandshake.IsZero() {
 				hs = now.Sub(p.LastHandshake).Round(time.Second).String() + " ago"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", orDash(p.Name), strings.Join(p.AllowedIPs, ","), orDash(p.Endpoint), hs, p.RxBytes, p.TxBytes)
+			path := orDash(p.Path) // direct or relay
+			if p.State == "idle" {
+				path += " (idle)" // a lazy peer, configured again on its first packet
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\n", orDash(p.Name), strings.Join(p.AllowedIPs, ","), orDash(p.Endpoint), path, hs, p.RxBytes, p.TxBytes)
 		}
 		tw.Flush()
 	}
