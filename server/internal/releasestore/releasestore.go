@@ -118,8 +118,8 @@ func (s *Store) PutFile(name string, r io.Reader) (string, int64, error) {
 	// would fail every agent's hash check, silently, at update time.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if by := s.referencedBy(name); by != "" {
-		if old, err := fileSHA256(s.path("files", name)); err == nil && old == sum {
+	if by, a, ok := s.publishedArtifact(name); ok {
+		if a.SHA256 == sum {
 			return sum, n, nil // the same bytes again: nothing changes
 		}
 		return "", 0, wire.Errorf(wire.CodeConflict, "%s is part of the published release %s and cannot be replaced (agents check its SHA-256): upload the new build under a new name and publish a new version", name, by)
@@ -130,10 +130,11 @@ func (s *Store) PutFile(name string, r io.Reader) (string, int64, error) {
 	return sum, n, nil
 }
 
-// referencedBy names a published release ("stable 1.4.0") whose manifest
-// lists the file, or "". Every version's manifest counts, since machines
-// may be pinned to any of them. The caller holds s.mu.
-func (s *Store) referencedBy(name string) string {
+// publishedArtifact finds a published release ("stable 1.4.0") whose
+// manifest lists the file, with the artifact as signed (its SHA-256).
+// Every version's manifest counts, since machines may be pinned to any of
+// them. The caller holds s.mu.
+func (s *Store) publishedArtifact(name string) (string, release.Artifact, bool) {
 	manifests, _ := filepath.Glob(s.path("channels", "*", "versions", "*", "manifest.json"))
 	for _, p := range manifests {
 		b, err := os.ReadFile(p)
@@ -146,24 +147,11 @@ func (s *Store) referencedBy(name string) string {
 		}
 		for _, a := range m.Artifacts {
 			if filepath.Base(a.File) == name {
-				return m.Channel + " " + m.Version
+				return m.Channel + " " + m.Version, a, true
 			}
 		}
 	}
-	return ""
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return "", release.Artifact{}, false
 }
 
 // RootKey returns the release root public key (the base64 line of
