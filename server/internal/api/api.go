@@ -198,7 +198,7 @@ func (s *Server) jsonErrors(h http.HandlerFunc) http.HandlerFunc {
 		if msg == "" {
 			msg = http.StatusText(ew.status)
 		}
-		s.writeError(w, r, wire.Errorf(code, "%s", clipText(msg, 300)))
+		s.writeError(w, r, wire.Errorf(code, "%s", wire.ClipFact(msg, 300)))
 	}
 }
 
@@ -234,13 +234,6 @@ func (e *errorCatcher) Write(b []byte) (int, error) {
 }
 
 func (e *errorCatcher) Unwrap() http.ResponseWriter { return e.ResponseWriter }
-
-func clipText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
 
 // writeError writes err as a JSON error. *wire.Error values travel as they
 // are; anything else is logged here and reported as "internal" without
