@@ -52,7 +52,7 @@ func (e *Engine) syncDNS() {
 		return
 	}
 	e.mu.Lock()
-	self := e.view.Self
+	self := e.view.Self()
 	var domain, iface string
 	var hosts []resolver.Host
 	var prefixes []netip.Prefix
@@ -60,11 +60,13 @@ func (e *Engine) syncDNS() {
 	var records []wire.DNSRecord
 	if self != nil && self.DNSDomain != "" {
 		domain, records = self.DNSDomain, self.DNSRecords
-		hosts = make([]resolver.Host, 0, len(e.view.Peers)+1)
-		hosts = append(hosts, hostOf(self.Name, self.IPv4, self.IPv6))
-		for _, p := range e.view.Peers {
-			hosts = append(hosts, hostOf(p.Name, p.IPv4, p.IPv6))
-		}
+		e.view.Read(func(v *wire.View) {
+			hosts = make([]resolver.Host, 0, len(v.Peers)+1)
+			hosts = append(hosts, hostOf(self.Name, self.IPv4, self.IPv6))
+			for _, p := range v.Peers {
+				hosts = append(hosts, hostOf(p.Name, p.IPv4, p.IPv6))
+			}
+		})
 		for _, s := range []string{self.Prefix4, self.Prefix6} {
 			if p, err := netip.ParsePrefix(s); err == nil {
 				prefixes = append(prefixes, p)
@@ -159,16 +161,17 @@ func (e *Engine) dnsStatus() *DNSView {
 	return v
 }
 
-// namesMove reports whether applying nm to v changes what the fleet
+// namesMove reports whether nm changes what the fleet
 // resolver answers: a full map, Self (the domain, the admin's records, its
 // own name), a peer added or removed, or a peer renamed or readdressed.
-// Most deltas only move endpoints; they do not rebuild the zone.
-func namesMove(v *wire.View, nm wire.NetMap) bool {
+// Most deltas only move endpoints; they do not rebuild the zone. before
+// holds the peers nm names as they were (mapview.View.Apply returns them).
+func namesMove(before map[string]wire.Peer, nm wire.NetMap) bool {
 	if nm.Full || nm.Self != nil || len(nm.Added)+len(nm.Removed) > 0 {
 		return true
 	}
 	for _, p := range nm.Changed {
-		old, ok := v.Peers[p.ID]
+		old, ok := before[p.ID]
 		if !ok || old.Name != p.Name || old.IPv4 != p.IPv4 || old.IPv6 != p.IPv6 {
 			return true
 		}

@@ -9,7 +9,7 @@ import (
 // Only maps that change names rebuild the resolver's zone: an endpoint
 // move, the most common delta, does not.
 func TestNamesMove(t *testing.T) {
-	v := &wire.View{Peers: map[string]wire.Peer{"m1": {ID: "m1", Name: "web", IPv4: "100.64.0.1", IPv6: "fd00::1", Endpoints: []string{"192.0.2.1:51820"}}}}
+	before := map[string]wire.Peer{"m1": {ID: "m1", Name: "web", IPv4: "100.64.0.1", IPv6: "fd00::1", Endpoints: []string{"192.0.2.1:51820"}}}
 	moved := wire.Peer{ID: "m1", Name: "web", IPv4: "100.64.0.1", IPv6: "fd00::1", Endpoints: []string{"198.51.100.7:40000"}}
 	renamed := moved
 	renamed.Name = "web-2"
@@ -26,7 +26,7 @@ func TestNamesMove(t *testing.T) {
 		"full":           {wire.NetMap{Full: true, Peers: []wire.Peer{}}, true},
 		"changed, new":   {wire.NetMap{Changed: []wire.Peer{{ID: "m9", Name: "x"}}}, true},
 	} {
-		if got := namesMove(v, tc.nm); got != tc.want {
+		if got := namesMove(before, tc.nm); got != tc.want {
 			t.Errorf("%s: %v, want %v", name, got, tc.want)
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/wirefleet/wirefleet/agent/internal/dnsconfig"
 	"github.com/wirefleet/wirefleet/agent/internal/flags"
 	"github.com/wirefleet/wirefleet/agent/internal/keystore"
-	"github.com/wirefleet/wirefleet/agent/internal/netpath"
+	"github.com/wirefleet/wirefleet/agent/internal/mapview"
 	"github.com/wirefleet/wirefleet/agent/internal/paths"
 	"github.com/wirefleet/wirefleet/agent/internal/state"
 	"github.com/wirefleet/wirefleet/agent/internal/tunnel"
@@ -72,8 +72,8 @@ type Engine struct {
 	pollWake chan struct{} // ends pollMaps' wait before a retry (Wake)
 
 	mu        sync.Mutex
-	view      wire.View // the agent's full picture of the map, kept by applying deltas
-	link      link      // the tunnel and what creating it takes, under mu
+	view      mapview.View // the agent's one copy of the map, kept by applying deltas; the tunnel reads it too
+	link      link         // the tunnel and what creating it takes, under mu
 	cfg       state.Config
 	cl        *client.Client
 	cancel    context.CancelFunc
@@ -105,7 +105,6 @@ type updates struct {
 type link struct {
 	tun      Tunnel        // nil while down
 	cfg      tunnel.Config // how to create it (key, port, backend)
-	nat      *netpath.Bind // NAT traversal: the tunnel's path-choosing bind (userspace backend)
 	err      string        // why the tunnel could not be created, while it cannot
 	retrying bool          // keepTunnel runs
 }
@@ -168,7 +167,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Lock()
 	e.cfg, e.cl, e.cancel, e.runCtx = cfg, cl, cancel, ctx
 	e.link.cfg = tunnel.Config{Name: e.Iface, MTU: cfg.MTU, ListenPort: cfg.ListenPort, PrivateKey: priv, Mode: e.WireGuard}
-	self := e.view.Self
+	self := e.view.Self()
 	e.mu.Unlock()
 	e.finishRotation(priv)
 	if self != nil {

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +19,8 @@ import (
 	"golang.org/x/crypto/curve25519"
 
 	"github.com/wirefleet/wirefleet/agent/internal/keystore"
+	"github.com/wirefleet/wirefleet/agent/internal/mapview"
+	"github.com/wirefleet/wirefleet/agent/internal/netpath"
 	"github.com/wirefleet/wirefleet/agent/internal/paths"
 	"github.com/wirefleet/wirefleet/agent/internal/state"
 	"github.com/wirefleet/wirefleet/agent/internal/tunnel"
@@ -162,14 +167,34 @@ func TestDeltasAreCachedTogether(t *testing.T) {
 	}
 }
 
-// fakeTunnel stands in for a created tunnel.
-type fakeTunnel struct{ maps int }
+// fakeTunnel stands in for a created tunnel and records what it is asked
+// to sync.
+type fakeTunnel struct {
+	maps   int
+	syncs  []fakeSync
+	fail   error // the next Sync's answer
+	closed bool
+}
 
-func (f *fakeTunnel) Apply(wire.NetMap) error             { f.maps++; return nil }
+type fakeSync struct {
+	before map[string]wire.Peer
+	whole  bool
+}
+
+func (f *fakeTunnel) Sync(before map[string]wire.Peer, whole bool, _ wire.NetMap) error {
+	f.maps++
+	f.syncs = append(f.syncs, fakeSync{maps.Clone(before), whole})
+	err := f.fail
+	f.fail = nil
+	return err
+}
 func (f *fakeTunnel) Peers() ([]tunnel.PeerStatus, error) { return nil, nil }
 func (f *fakeTunnel) Name() string                        { return "wf-test" }
 func (f *fakeTunnel) Mode() string                        { return tunnel.ModeUserspace }
-func (f *fakeTunnel) Close() error                        { return nil }
+func (f *fakeTunnel) Close() error                        { f.closed = true; return nil }
+func (f *fakeTunnel) SetServer(string, bool)              {}
+func (f *fakeTunnel) Reflexive() netip.AddrPort           { return netip.AddrPort{} }
+func (f *fakeTunnel) PathStatus() *netpath.Status         { return nil }
 
 // A tunnel that cannot be created (no wintun.dll, a name in use) leaves
 // the engine running: the error is in status and health until a retry
@@ -222,6 +247,71 @@ func TestTunnelFailureIsRetriedAndReported(t *testing.T) {
 	}
 	if th := e.tunnelHealth(); !th.Up || th.Error != "" {
 		t.Fatalf("health after the retry: %+v", th)
+	}
+}
+
+// The engine holds the one map; the tunnel is told what each map changed
+// (the named peers as they were), and a tunnel that fails to follow is
+// replaced by one configured from the whole map.
+func TestMapsReachTheTunnelAsChanges(t *testing.T) {
+	ks, err := keystore.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	made := make(chan *fakeTunnel, 4)
+	var shared *mapview.View
+	e := &Engine{Paths: paths.In(t.TempDir()), Store: ks, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		RetryWait: func(int) time.Duration { return time.Millisecond },
+		NewTunnel: func(c tunnel.Config) (Tunnel, error) {
+			shared = c.View
+			f := &fakeTunnel{}
+			made <- f
+			return f, nil
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.runCtx = ctx
+	a, b := wire.Peer{ID: "a", PublicKey: "ka"}, wire.Peer{ID: "b", PublicKey: "kb"}
+	e.view.Apply(wire.NetMap{Version: 1, Full: true, Self: &wire.Self{ID: "me", IPv4: "100.64.0.1"}, Peers: []wire.Peer{a, b}})
+	if err := e.bringUp(); err != nil {
+		t.Fatal(err)
+	}
+	first := <-made
+	if shared != &e.view {
+		t.Fatal("the tunnel was not given the engine's view")
+	}
+	b2 := wire.Peer{ID: "b", PublicKey: "kb2"}
+	e.applyMap(wire.NetMap{Version: 2, Changed: []wire.Peer{b2}})
+	e.mu.Lock()
+	syncs := slices.Clone(first.syncs)
+	e.mu.Unlock()
+	if len(syncs) != 2 || !syncs[0].whole || len(syncs[0].before) != 0 {
+		t.Fatalf("syncs %+v: want the new device filled, then one delta", syncs)
+	}
+	if d := syncs[1]; d.whole || len(d.before) != 1 || d.before["b"].PublicKey != "kb" {
+		t.Fatalf("the delta reached the tunnel as %+v, want b as it was", d)
+	}
+	if p, _ := e.view.Peer("b"); p.PublicKey != "kb2" {
+		t.Fatalf("the view has b as %+v", p)
+	}
+
+	e.mu.Lock()
+	first.fail = errors.New("configure device: no buffer space")
+	e.mu.Unlock()
+	e.applyMap(wire.NetMap{Version: 3, Removed: []string{"a"}})
+	var second *fakeTunnel
+	select {
+	case second = <-made:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a tunnel that failed to sync was not recreated")
+	}
+	for e.tunName() == "" {
+		time.Sleep(time.Millisecond)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !first.closed || len(second.syncs) != 1 || !second.syncs[0].whole || e.view.Len() != 1 {
+		t.Fatalf("after a failed sync: old closed %v, new syncs %+v, view %d peers", first.closed, second.syncs, e.view.Len())
 	}
 }
 

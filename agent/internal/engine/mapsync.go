@@ -34,10 +34,10 @@ func (e *Engine) loadStartingMap(ctx context.Context, cl mapFetcher) error {
 		e.Log.Warn("ignoring the network-map cache", "err", err)
 	}
 	if ok {
-		_ = e.view.Apply(cache.Map)
+		_, _, _ = e.view.Apply(cache.Map)
 		e.Log.Info("starting from the cached network map", "version", cache.Map.Version, "peers", len(cache.Map.Peers), "saved_at", cache.SavedAt)
 	}
-	if e.view.Self != nil {
+	if e.view.Self() != nil {
 		return nil
 	}
 	// No cache: wait for the first map to learn the prefixes.
@@ -45,7 +45,7 @@ func (e *Engine) loadStartingMap(ctx context.Context, cl mapFetcher) error {
 	if err != nil {
 		return err
 	}
-	if err := e.view.Apply(nm); err != nil {
+	if _, _, err := e.view.Apply(nm); err != nil {
 		return fmt.Errorf("engine: first network map: %w", err)
 	}
 	// The cache was missing or unreadable: write this map now. Later
@@ -73,7 +73,7 @@ func (e *Engine) pollMaps(ctx context.Context, cfg state.Config, cl *client.Clie
 	expired := false // the last poll said machine_expired
 	for ctx.Err() == nil {
 		e.mu.Lock()
-		since := e.view.Version
+		since := e.view.Version()
 		e.mu.Unlock()
 		wait := time.Duration(0) // the server's long-poll
 		if !committed {
@@ -139,29 +139,32 @@ func (e *Engine) applyMap(nm wire.NetMap) {
 		e.Flags.Heard() // any answer from the server confirms a held flag poll
 	}
 	e.mu.Lock()
-	if e.link.tun != nil {
-		if err := e.link.tun.Apply(nm); err != nil {
-			e.mu.Unlock()
-			e.Log.Error("applying network map", "err", err)
-			return
-		}
-	}
-	names := e.DNS != nil && namesMove(&e.view, nm) // asked of the view before the map
-	if err := e.view.Apply(nm); err != nil {
+	before, whole, err := e.view.Apply(nm)
+	if err != nil {
 		e.mu.Unlock()
 		e.Log.Error("ignoring a network map", "version", nm.Version, "err", err)
 		return
 	}
-	peers := len(e.view.Peers)
+	names := e.DNS != nil && (whole || namesMove(before, nm))
+	if tun := e.link.tun; tun != nil {
+		if nm.Self != nil {
+			tun.SetServer(nm.Self.STUN, nm.Self.Relay)
+		}
+		if err := tun.Sync(before, whole, nm); err != nil {
+			// The device no longer matches the view: a new tunnel is
+			// configured from the whole view.
+			e.Log.Error("applying network map; recreating the tunnel", "err", err)
+			e.dropTunnelLocked()
+			e.link.err = err.Error()
+			defer e.retryTunnel()
+		}
+	}
+	peers := e.view.Len()
 	e.lastSync = e.now()
-	paths := e.link.nat
 	if !nm.Unchanged {
 		e.cache.stale = true
 	}
 	e.mu.Unlock()
-	if paths != nil && nm.Self != nil {
-		paths.SetServer(nm.Self.STUN, nm.Self.Relay)
-	}
 	if nm.Self != nil {
 		wake(e.keyWake) // it may carry an admin's request to rotate the key
 		e.notePins(nm.Self.ServerPins)
@@ -214,7 +217,7 @@ func (e *Engine) saveCache() {
 	e.cache.mu.Lock()
 	defer e.cache.mu.Unlock()
 	e.mu.Lock()
-	if !e.cache.stale || e.view.Self == nil {
+	if !e.cache.stale || e.view.Self() == nil {
 		e.mu.Unlock()
 		return
 	}
@@ -290,11 +293,11 @@ func (e *Engine) reportEndpoints(ctx context.Context, cl interface {
 	for {
 		eps := LocalEndpoints(port, iface)
 		e.mu.Lock()
-		paths := e.link.nat
+		tun := e.link.tun
 		e.mu.Unlock()
-		if paths != nil {
+		if tun != nil {
 			// Where STUN sees us: the address peers behind other NATs use.
-			if r := paths.Reflexive(); r.IsValid() && !slices.Contains(eps, r.String()) && len(eps) < wire.MaxEndpoints-1 {
+			if r := tun.Reflexive(); r.IsValid() && !slices.Contains(eps, r.String()) && len(eps) < wire.MaxEndpoints-1 {
 				eps = append(eps, r.String())
 			}
 		}

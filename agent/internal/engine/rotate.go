@@ -61,7 +61,7 @@ func (e *Engine) keyDue(now time.Time) string {
 	if born.IsZero() {
 		born = e.cfg.EnrolledAt
 	}
-	if s := e.view.Self; s != nil && s.RotateKeyBefore != nil && born.Before(*s.RotateKeyBefore) {
+	if s := e.view.Self(); s != nil && s.RotateKeyBefore != nil && born.Before(*s.RotateKeyBefore) {
 		return "an admin asked for it"
 	}
 	if e.KeyRotation > 0 && !born.IsZero() && now.Sub(born) >= e.KeyRotation {
@@ -246,7 +246,7 @@ func (e *Engine) finishRotation(priv wgtypes.Key) {
 	var next wgtypes.Key
 	copy(next[:], b)
 	e.mu.Lock()
-	self := e.view.Self
+	self := e.view.Self()
 	e.mu.Unlock()
 	if self == nil || self.PublicKey != next.PublicKey().String() {
 		return // not registered yet, as far as this map knows: rotateKeys sends it

@@ -138,7 +138,7 @@ func TestKeyRotationSurvivesAFailedRegistration(t *testing.T) {
 	}
 	// An admin's request made after the key was registered makes it due.
 	later := time.Now().Add(time.Second)
-	e.view.Self = &wire.Self{RotateKeyBefore: &later}
+	e.view.Apply(wire.NetMap{Self: &wire.Self{RotateKeyBefore: &later}})
 	if why := e.keyDue(time.Now()); why != "an admin asked for it" {
 		t.Fatalf("due after a request: %q", why)
 	}
@@ -153,12 +153,12 @@ func TestKeyRotationFinishedAfterACrash(t *testing.T) {
 	if err := e.Store.Put(keystore.NextPrivateKey, next[:]); err != nil {
 		t.Fatal(err)
 	}
-	e.view.Self = &wire.Self{PublicKey: old.PublicKey().String()}
+	e.view.Apply(wire.NetMap{Self: &wire.Self{PublicKey: old.PublicKey().String()}})
 	e.finishRotation(old)
 	if k, _ := stored(t, e.Store, keystore.PrivateKey); k != old || e.link.cfg.PrivateKey != old {
 		t.Fatal("a key the map does not name was put in use")
 	}
-	e.view.Self = &wire.Self{PublicKey: next.PublicKey().String()}
+	e.view.Apply(wire.NetMap{Self: &wire.Self{PublicKey: next.PublicKey().String()}})
 	e.finishRotation(old)
 	if k, _ := stored(t, e.Store, keystore.PrivateKey); k != next || e.link.cfg.PrivateKey != next {
 		t.Fatal("the registered key was not put in use")

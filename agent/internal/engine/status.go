@@ -134,7 +134,7 @@ func (e *Engine) Status() Status {
 	if e.upd.following != "" {
 		st.Channel = e.upd.following // what the updater follows until the next start
 	}
-	st.MapVer = e.view.Version
+	st.MapVer = e.view.Version()
 	st.Down = e.cfg.Down
 	if e.Flags != nil {
 		fr := e.Flags.Freshness()
@@ -148,8 +148,8 @@ func (e *Engine) Status() Status {
 		t := e.lastSync.UTC()
 		st.LastSync = &t
 	}
-	if e.view.Self != nil && e.view.Self.Filter != nil {
-		st.Access = &AccessView{Status: filter.Status{Enforced: false, Policy: e.view.Self.Filter.Policy, Rules: []string{}}}
+	if self := e.view.Self(); self != nil && self.Filter != nil {
+		st.Access = &AccessView{Status: filter.Status{Enforced: false, Policy: self.Filter.Policy, Rules: []string{}}}
 		if e.link.tun == nil {
 			st.Access.Note = "the tunnel is down"
 		} else if ft, ok := e.link.tun.(filtering); ok && ft.Filter() != nil {
@@ -176,10 +176,7 @@ func (e *Engine) Status() Status {
 		if ps, err := e.link.tun.Peers(); err == nil && ps != nil {
 			st.Peers = ps
 		}
-		if e.link.nat != nil {
-			ps := e.link.nat.Status()
-			st.Paths = &ps
-		}
+		st.Paths = e.link.tun.PathStatus()
 	}
 	return st
 }

@@ -17,16 +17,21 @@ import (
 	"github.com/wirefleet/wirefleet/agent/internal/state"
 	"github.com/wirefleet/wirefleet/agent/internal/tunnel"
 	"github.com/wirefleet/wirefleet/pkg/wire"
-	"golang.zx2c4.com/wireguard/conn"
 )
 
-// Tunnel is what the engine needs of a WireGuard interface.
+// Tunnel is what the engine needs of a WireGuard interface. It reads the
+// engine's view (tunnel.Config.View); the engine applies each map to the
+// view and then calls Sync with what the map changed.
 type Tunnel interface {
-	Apply(wire.NetMap) error
+	Sync(before map[string]wire.Peer, whole bool, nm wire.NetMap) error
 	Peers() ([]tunnel.PeerStatus, error)
 	Name() string
 	Mode() string // the WireGuard backend: userspace or kernel
 	Close() error
+	// NAT traversal, which the tunnel owns (all no-ops without it).
+	SetServer(stun string, relay bool)
+	Reflexive() netip.AddrPort
+	PathStatus() *netpath.Status
 }
 
 // filtering is a Tunnel that enforces the access policy (the userspace
@@ -35,9 +40,8 @@ type filtering interface {
 	Filter() *filter.Filter
 }
 
-// dropTunnelLocked closes the tunnel, if one is up, and forgets it; the
-// caller holds e.mu. (Down, Logout and revocation keep NAT traversal's
-// bind, which closeTunnel also shuts down.)
+// dropTunnelLocked closes the tunnel (and the NAT traversal it owns), if
+// one is up, and forgets it; the caller holds e.mu.
 func (e *Engine) dropTunnelLocked() {
 	if e.link.tun != nil {
 		e.link.tun.Close()
@@ -45,15 +49,11 @@ func (e *Engine) dropTunnelLocked() {
 	}
 }
 
-// closeTunnel closes the tunnel and the NAT traversal it used.
+// closeTunnel closes the tunnel.
 func (e *Engine) closeTunnel() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.dropTunnelLocked()
-	if e.link.nat != nil {
-		e.link.nat.Shutdown()
-		e.link.nat = nil
-	}
 }
 
 // bringUp creates the tunnel and applies the whole current view; the
@@ -132,36 +132,26 @@ func (e *Engine) createTunnel() error {
 		return nil
 	}
 	c := e.link.cfg
-	c.Self = *e.view.Self
+	self := e.view.Self()
+	c.Self, c.View = *self, &e.view
 	if c.Mode != tunnel.ModeKernel && e.cl != nil {
 		// Userspace WireGuard with NAT traversal: direct paths where they
 		// work, the server's relay where they do not.
-		paths, err := netpath.New(conn.NewDefaultBind(), netpath.Options{
-			PrivateKey: c.PrivateKey, Relay: e.cl.DialRelay, Log: e.Log,
-			OnReflexive: func(netip.AddrPort) { wake(e.endpointsDirty) },
-		})
-		if err != nil {
-			return err
-		}
-		paths.SetServer(c.Self.STUN, c.Self.Relay)
-		c.Paths, e.link.nat = paths, paths
+		c.NAT = &tunnel.NAT{Relay: e.cl.DialRelay, OnReflexive: func(netip.AddrPort) { wake(e.endpointsDirty) }}
 		c.Lazy, c.IdleAfter = !e.EagerPeers, e.PeerIdle
 	}
 	tun, err := up(c)
 	if err != nil {
-		if e.link.nat != nil {
-			e.link.nat.Shutdown()
-			e.link.nat = nil
-		}
 		return err
 	}
 	t0 := e.now()
-	if err := tun.Apply(e.view.Full()); err != nil {
+	// A new device has no peers: everything in the view is added.
+	if err := tun.Sync(nil, true, wire.NetMap{Full: true, Self: self}); err != nil {
 		tun.Close()
 		return err
 	}
 	e.link.tun, e.link.err = tun, "" // together: status never shows the tunnel up with the old error
-	e.Log.Info("tunnel up", "iface", tun.Name(), "ipv4", c.Self.IPv4, "ipv6", c.Self.IPv6, "peers", len(e.view.Peers),
+	e.Log.Info("tunnel up", "iface", tun.Name(), "ipv4", c.Self.IPv4, "ipv6", c.Self.IPv6, "peers", e.view.Len(),
 		"peers_took", time.Since(t0).Round(time.Microsecond))
 	return nil
 }

@@ -7,8 +7,6 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.zx2c4.com/wireguard/wgctrl"
-
-	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
 // kernelBuilt: this build can use Linux's kernel WireGuard.
@@ -29,7 +27,7 @@ func upKernel(cfg Config, log *slog.Logger) (*Tunnel, error) {
 		return nil, fmt.Errorf("tunnel: open wgctrl: %w", err)
 	}
 	t := &Tunnel{log: log, ctl: ctl, name: cfg.Name, mode: ModeKernel, closeLink: del,
-		keepalive: time.Duration(cfg.Self.Keepalive) * time.Second, view: wire.View{Self: &cfg.Self}}
+		keepalive: time.Duration(cfg.Self.Keepalive) * time.Second, view: viewOf(cfg)}
 	if err := t.configureKey(cfg); err != nil {
 		t.Close()
 		return nil, err

@@ -298,7 +298,7 @@ func (t *Tunnel) activate(lp *lazyPeer) <-chan struct{} {
 		}()
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		p, ok := t.view.Peers[lp.id]
+		p, ok := t.view.Peer(lp.id)
 		if !ok || t.lazy.byID[lp.id] != lp || lp.active.Load() {
 			return
 		}

@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/netip"
 	"runtime"
@@ -39,6 +38,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wirefleet/wirefleet/agent/internal/filter"
+	"github.com/wirefleet/wirefleet/agent/internal/mapview"
 	"github.com/wirefleet/wirefleet/agent/internal/netpath"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
@@ -58,15 +58,39 @@ type Config struct {
 	PrivateKey wgtypes.Key // never logged
 	Self       wire.Self
 	Mode       string // auto (default), kernel or userspace
-	// Paths, when set, carries the packets of the userspace device and
-	// chooses each peer's path (direct or relayed; see netpath). The
-	// kernel backend cannot use it, so auto means userspace with it.
-	Paths *netpath.Bind
+	// NAT, when set, has the userspace device choose each peer's path
+	// (direct, or the server's relay; see netpath) through a bind the
+	// tunnel creates and owns. The kernel backend cannot, so auto means
+	// userspace with it.
+	NAT *NAT
+	// View is the network map the tunnel configures peers from, shared
+	// with its owner (the engine), which applies maps to it and calls
+	// Sync. Nil: the tunnel keeps its own, and Apply feeds it.
+	View *mapview.View
 	// Lazy configures peers in the device only while they have traffic
-	// (see lazy.go); it needs Paths. IdleAfter is the quiet period after
+	// (see lazy.go); it needs NAT. IdleAfter is the quiet period after
 	// which an active peer is removed again (default DefaultIdleAfter).
 	Lazy      bool
 	IdleAfter time.Duration
+}
+
+// NAT is how a tunnel reaches peers behind NATs: the relay to dial when no
+// direct path works, and whom to tell when STUN finds the machine's
+// public address (the engine reports it to the server as an endpoint).
+type NAT struct {
+	Relay       netpath.Dialer
+	OnReflexive func(netip.AddrPort)
+}
+
+// viewOf returns the view cfg shares, or a new one holding cfg.Self.
+func viewOf(cfg Config) *mapview.View {
+	if cfg.View != nil {
+		return cfg.View
+	}
+	v := &mapview.View{}
+	self := cfg.Self
+	_, _, _ = v.Apply(wire.NetMap{Full: true, Self: &self})
+	return v
 }
 
 // Control configures and reads WireGuard devices by name. *wgctrl.Client
@@ -96,8 +120,8 @@ type Tunnel struct {
 	filter      *filter.Filter // userspace only: the access policy's packet filter
 	ipv6Off     bool           // the host refused the IPv6 overlay address
 
-	mu   sync.Mutex
-	view wire.View
+	mu   sync.Mutex    // held while the device's peers change
+	view *mapview.View // the network map, shared with the engine
 }
 
 // ChooseBackends returns the backends to try, in order, for a --wireguard
@@ -137,7 +161,7 @@ func Up(cfg Config, log *slog.Logger) (*Tunnel, error) {
 	if cfg.Name == "" {
 		cfg.Name = DefaultName
 	}
-	backends, err := ChooseBackends(cfg.Mode, kernelBuilt && cfg.Paths == nil)
+	backends, err := ChooseBackends(cfg.Mode, kernelBuilt && cfg.NAT == nil)
 	if err != nil {
 		return nil, err
 	}
@@ -170,8 +194,17 @@ func upUserspace(cfg Config, log *slog.Logger) (*Tunnel, error) {
 		return nil, fmt.Errorf("tunnel: open wgctrl: %w", err)
 	}
 	var bind conn.Bind = conn.NewDefaultBind()
-	if cfg.Paths != nil {
-		bind = cfg.Paths
+	if cfg.NAT != nil {
+		paths, err := netpath.New(bind, netpath.Options{
+			PrivateKey: cfg.PrivateKey, Relay: cfg.NAT.Relay, Log: log, OnReflexive: cfg.NAT.OnReflexive,
+		})
+		if err != nil {
+			tdev.Close()
+			ctl.Close()
+			return nil, fmt.Errorf("tunnel: NAT traversal: %w", err)
+		}
+		paths.SetServer(cfg.Self.STUN, cfg.Self.Relay)
+		bind = paths
 	}
 	t, err := Start(cfg, tdev, bind, ctl, log)
 	if err != nil {
@@ -255,7 +288,7 @@ func Start(cfg Config, tdev tun.Device, bind conn.Bind, ctl Control, log *slog.L
 		return nil, fmt.Errorf("tunnel: UAPI socket for %s: %w", name, err)
 	}
 	t := &Tunnel{log: log, ctl: ctl, name: name, mode: ModeUserspace, dev: dev, uapi: uapi, paths: paths, filter: pf,
-		keepalive: time.Duration(cfg.Self.Keepalive) * time.Second, view: wire.View{Self: &cfg.Self}}
+		keepalive: time.Duration(cfg.Self.Keepalive) * time.Second, view: viewOf(cfg)}
 	if ltun != nil {
 		t.lazy, t.idleAfter, t.sessionLife, t.stopSweep = newLazyIndex(), cfg.IdleAfter, sessionLifetime, make(chan struct{})
 		if t.idleAfter <= 0 {
@@ -343,18 +376,20 @@ func (t *Tunnel) SetPrivateKey(key wgtypes.Key) error {
 	if t.dev == nil {
 		return nil
 	}
-	for id, p := range t.view.Peers {
-		if t.lazy != nil {
-			if lp := t.lazy.byID[id]; lp == nil || !lp.active.Load() {
-				continue
+	t.view.Read(func(v *wire.View) {
+		for id, p := range v.Peers {
+			if t.lazy != nil {
+				if lp := t.lazy.byID[id]; lp == nil || !lp.active.Load() {
+					continue
+				}
+			}
+			if k, err := wgtypes.ParseKey(p.PublicKey); err == nil {
+				if dp := t.dev.LookupPeer(device.NoisePublicKey(k)); dp != nil {
+					dp.SendKeepalive()
+				}
 			}
 		}
-		if k, err := wgtypes.ParseKey(p.PublicKey); err == nil {
-			if dp := t.dev.LookupPeer(device.NoisePublicKey(k)); dp != nil {
-				dp.SendKeepalive()
-			}
-		}
-	}
+	})
 	return nil
 }
 
@@ -385,8 +420,32 @@ func addrsOf(s wire.Self) []netip.Prefix {
 // Name returns the interface's name (on macOS the kernel picks utunN).
 func (t *Tunnel) Name() string { return t.name }
 
-// Paths returns the path-choosing bind, or nil.
-func (t *Tunnel) Paths() *netpath.Bind { return t.paths }
+// SetServer tells NAT traversal where the server's STUN listener is and
+// whether it relays (both come with the map); without NAT it does nothing.
+func (t *Tunnel) SetServer(stun string, relay bool) {
+	if t.paths != nil {
+		t.paths.SetServer(stun, relay)
+	}
+}
+
+// Reflexive returns the machine's address as the server's STUN saw it,
+// if NAT traversal has learned one.
+func (t *Tunnel) Reflexive() netip.AddrPort {
+	if t.paths == nil {
+		return netip.AddrPort{}
+	}
+	return t.paths.Reflexive()
+}
+
+// PathStatus returns NAT traversal's state (the relay connection, STUN),
+// or nil without NAT traversal.
+func (t *Tunnel) PathStatus() *netpath.Status {
+	if t.paths == nil {
+		return nil
+	}
+	st := t.paths.Status()
+	return &st
+}
 
 // Mode returns the backend in use: "userspace" or "kernel".
 func (t *Tunnel) Mode() string { return t.mode }
@@ -400,31 +459,41 @@ func (t *Tunnel) ListenPort() int {
 	return d.ListenPort
 }
 
-// Apply brings the device's peers in line with a network map (merged by
-// the protocol's one rule, wire.View.Apply) and configures only what
-// changed: peers the map does not touch keep their sessions.
+// Apply merges a network map into the tunnel's view (by the protocol's
+// one rule, wire.View.Apply) and brings the device in line with it. The
+// engine, which shares the view, applies maps itself and calls Sync.
 func (t *Tunnel) Apply(nm wire.NetMap) error {
+	before, whole, err := t.view.Apply(nm)
+	if err != nil {
+		return fmt.Errorf("tunnel: %w", err)
+	}
+	return t.Sync(before, whole, nm)
+}
+
+// Sync brings the device's peers in line with the view after nm was
+// applied to it: before holds the peers nm named as they were (all of the
+// device's peers when whole), as mapview.View.Apply returns them. Only
+// what changed is configured: peers the map does not touch keep their
+// sessions.
+func (t *Tunnel) Sync(before map[string]wire.Peer, whole bool, nm wire.NetMap) error {
 	if nm.Unchanged {
 		return nil
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	var err error
+	t.view.Read(func(v *wire.View) { err = t.syncLocked(before, whole, nm, v) })
+	return err
+}
+
+func (t *Tunnel) syncLocked(old map[string]wire.Peer, whole bool, nm wire.NetMap, v *wire.View) error {
 	// old and next are the peer sets before and after: all of them for a
 	// full map, only the peers a delta names otherwise, so that a delta
 	// costs what it changes rather than the size of the fleet.
-	whole := nm.Full || t.view.Peers == nil
-	old := t.view.Peers
+	next := v.Peers
 	if !whole {
-		old = named(t.view.Peers, nm)
+		next = mapview.Named(v.Peers, nm)
 	}
-	var after wire.View // a full map starts from an empty set
-	if !whole {
-		after.Peers = maps.Clone(old)
-	}
-	if err := after.Apply(nm); err != nil {
-		return fmt.Errorf("tunnel: %w", err)
-	}
-	next := after.Peers
 	if t.paths != nil {
 		// The bind must know every peer before wireguard-go parses its
 		// synthetic endpoint.
@@ -453,26 +522,14 @@ func (t *Tunnel) Apply(nm wire.NetMap) error {
 		}
 	}
 	t.handshakeRekeyed(old, next)
-	if whole {
-		t.view.Peers = next
-	} else {
-		for id := range old {
-			delete(t.view.Peers, id)
-		}
-		maps.Copy(t.view.Peers, next)
-	}
-	t.view.Version = nm.Version
-	if nm.Self != nil {
-		t.view.Self = nm.Self
-	}
-	if t.filter != nil && (nm.Self != nil || t.view.Self != nil && t.view.Self.Filter != nil) {
+	if t.filter != nil && (nm.Self != nil || v.Self != nil && v.Self.Filter != nil) {
 		// Rules name tags and machines: resolved again whenever the
 		// peers or the rules change.
 		var fl *wire.Filter
-		if t.view.Self != nil {
-			fl = t.view.Self.Filter
+		if v.Self != nil {
+			fl = v.Self.Filter
 		}
-		if err := t.filter.Update(fl, t.view.Peers); err != nil {
+		if err := t.filter.Update(fl, v.Peers); err != nil {
 			t.log.Warn("tunnel: some access rules could not be applied (they allow nothing)", "err", err)
 		}
 	}
@@ -512,27 +569,6 @@ func (t *Tunnel) handshakeRekeyed(old, next map[string]wire.Peer) {
 // Filter returns the access policy's packet filter, nil for a kernel
 // device (which cannot enforce it).
 func (t *Tunnel) Filter() *filter.Filter { return t.filter }
-
-// named returns the peers of view that a delta names (added, changed or
-// removed), as they are before it.
-func named(view map[string]wire.Peer, nm wire.NetMap) map[string]wire.Peer {
-	out := make(map[string]wire.Peer, len(nm.Added)+len(nm.Changed)+len(nm.Removed))
-	note := func(id string) {
-		if p, ok := view[id]; ok {
-			out[id] = p
-		}
-	}
-	for _, p := range nm.Added {
-		note(p.ID)
-	}
-	for _, p := range nm.Changed {
-		note(p.ID)
-	}
-	for _, id := range nm.Removed {
-		note(id)
-	}
-	return out
-}
 
 // goneKeys lists the public keys of old that no peer of next has.
 func goneKeys(old, next map[string]wire.Peer) []string {
@@ -708,12 +744,13 @@ func (t *Tunnel) Peers() ([]PeerStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: read device: %w", err)
 	}
-	t.mu.Lock()
-	byKey := make(map[string]wire.Peer, len(t.view.Peers))
-	for _, p := range t.view.Peers {
-		byKey[p.PublicKey] = p
-	}
-	t.mu.Unlock()
+	var byKey map[string]wire.Peer
+	t.view.Read(func(v *wire.View) {
+		byKey = make(map[string]wire.Peer, len(v.Peers))
+		for _, p := range v.Peers {
+			byKey[p.PublicKey] = p
+		}
+	})
 	out := make([]PeerStatus, 0, len(byKey))
 	for _, dp := range d.Peers {
 		key := base64.StdEncoding.EncodeToString(dp.PublicKey[:])
