@@ -716,3 +716,28 @@ func (c *Client) RemoveDNSRecords(ctx context.Context, name, rtype string) ([]wi
 	}
 	return out.Records, c.do(ctx, http.MethodDelete, p, nil, &out)
 }
+
+// AdvertiseRoutes tells the server what this machine advertises as a
+// subnet router or exit node (the whole set); it returns the set as
+// stored.
+func (c *Client) AdvertiseRoutes(ctx context.Context, adv wire.RoutesAdvert) (wire.RoutesAdvert, error) {
+	var out wire.RoutesAdvert
+	return out, c.do(ctx, http.MethodPost, wire.PathAgentRoutes, adv, &out)
+}
+
+// Routes lists every route active machines advertise.
+func (c *Client) Routes(ctx context.Context) (wire.RoutesResponse, error) {
+	var out wire.RoutesResponse
+	return out, c.do(ctx, http.MethodGet, wire.PathRoutes, nil, &out)
+}
+
+// DecideRoutes approves (or rejects) some of a machine's routes; it
+// returns the machine.
+func (c *Client) DecideRoutes(ctx context.Context, machine string, d wire.RouteDecision, approve bool) (wire.Machine, error) {
+	action := "approve"
+	if !approve {
+		action = "reject"
+	}
+	var out wire.Machine
+	return out, c.do(ctx, http.MethodPost, wire.PathRoutes+"/"+url.PathEscape(machine)+"/"+action, d, &out)
+}

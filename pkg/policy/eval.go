@@ -37,9 +37,15 @@ type Class string
 // ClassOf returns m's class under p. When the policy names only tags
 // (and *), machines with the same tags share it: it is computed once per
 // set of tags.
+//
+// A class is the atoms that select the machine itself and, after a "|"
+// only for machines that route, the atoms that select some of its
+// routes: both make it a peer, but only the first lets a connection end
+// on the machine (Inbound).
 func (p *Policy) ClassOf(m Machine) Class {
 	var key string
-	if p.tagsOnly {
+	cacheable := p.tagsOnly && len(m.Routes) == 0 && !m.ExitNode && !m.External
+	if cacheable {
 		key = strings.Join(m.Tags, "\x00")
 		p.visMu.RLock()
 		c, ok := p.byTags[key]
@@ -48,14 +54,21 @@ func (p *Policy) ClassOf(m Machine) Class {
 			return c
 		}
 	}
-	var b bitset
+	var b, rb bitset
 	for i, a := range p.atoms {
-		if a.match(m) {
+		self, route := a.match(m)
+		if self {
 			b.set(i)
+		}
+		if route {
+			rb.set(i)
 		}
 	}
 	c := classOf(b)
-	if p.tagsOnly {
+	if rc := classOf(rb); rc != "" {
+		c += "|" + rc
+	}
+	if cacheable {
 		p.visMu.Lock()
 		if p.byTags == nil {
 			p.byTags = map[string]Class{}
@@ -77,10 +90,31 @@ func classOf(b bitset) Class {
 	return Class(buf)
 }
 
+// bits returns every atom of the class: those that select the machine
+// and those that select its routes.
 func (c Class) bits() bitset {
-	b := make(bitset, 0, len(c)/16)
-	for i := 0; i+16 <= len(c); i += 16 {
-		w, _ := strconv.ParseUint(string(c[i:i+16]), 16, 64)
+	self, route := c.split()
+	for i, w := range route {
+		if i < len(self) {
+			self[i] |= w
+		} else {
+			self = append(self, w)
+		}
+	}
+	return self
+}
+
+// split returns the atoms that select the machine and those that select
+// its routes.
+func (c Class) split() (self, route bitset) {
+	s, r, _ := strings.Cut(string(c), "|")
+	return parseBits(s), parseBits(r)
+}
+
+func parseBits(s string) bitset {
+	b := make(bitset, 0, len(s)/16)
+	for i := 0; i+16 <= len(s); i += 16 {
+		w, _ := strconv.ParseUint(s[i:i+16], 16, 64)
 		b = append(b, w)
 	}
 	return b
@@ -122,9 +156,11 @@ func (p *Policy) Allows(src, dst Machine, proto Proto, port uint16) bool {
 }
 
 // Rule returns the index of the first rule that lets src open a
-// connection to dst with proto on port, or -1.
+// connection to dst with proto on port, or -1. dst is a machine (or an
+// External address): what its routes admit is Inbound's.
 func (p *Policy) Rule(src, dst Machine, proto Proto, port uint16) int {
-	sb, db := p.ClassOf(src).bits(), p.ClassOf(dst).bits()
+	sb := p.ClassOf(src).bits()
+	db, _ := p.ClassOf(dst).split()
 	for _, r := range p.rules {
 		if r.src.intersects(sb) && r.dst.intersects(db) && r.allows(proto, port) {
 			return r.index
@@ -212,10 +248,15 @@ func (p *Policy) resolve(who string, fleet []Machine) (Machine, error) {
 			}
 		}
 		return Machine{}, fmt.Errorf("no machine named %q", name)
+	case who == Internet:
+		return Machine{ID: "(test)", Name: "(an internet address)", Addrs: []netip.Addr{internetExample}, External: true}, nil
+	}
+	if pfx, ok := p.hostPrefix(who); ok {
+		return Machine{ID: "(test)", Name: who, Addrs: []netip.Addr{pfx.Addr()}, External: true}, nil
 	}
 	ip, err := netip.ParseAddr(who)
 	if err != nil {
-		return Machine{}, fmt.Errorf("%q: a test names tag:NAME, machine:NAME or an overlay address", who)
+		return Machine{}, fmt.Errorf("%q: a test names tag:NAME, machine:NAME, a name from \"hosts\", %s or an address", who, Internet)
 	}
 	for _, m := range fleet {
 		for _, a := range m.Addrs {
@@ -224,7 +265,9 @@ func (p *Policy) resolve(who string, fleet []Machine) (Machine, error) {
 			}
 		}
 	}
-	return Machine{ID: "(test)", Name: ip.String(), Addrs: []netip.Addr{ip}}, nil
+	// Not a machine's: a host beside the fleet (behind a subnet router,
+	// or on the internet), or an overlay address no machine holds yet.
+	return Machine{ID: "(test)", Name: ip.String(), Addrs: []netip.Addr{ip}, External: true}, nil
 }
 
 // Check answers a query: may src reach dst (a Target)?
@@ -325,25 +368,24 @@ func (p *Policy) Inbound(c Class) []wire.FilterRule {
 	if ok {
 		return rs
 	}
-	cb := c.bits()
+	self, route := c.split()
 	rs = []wire.FilterRule{}
 	for _, r := range p.rules {
-		if !r.dst.intersects(cb) {
-			continue
+		if r.dst.intersects(self) {
+			rs = append(rs, p.filterRule(r, nil))
 		}
-		fr := wire.FilterRule{Src: []string{}}
-		for i, a := range p.atoms {
-			if r.src.has(i) {
-				fr.Src = append(fr.Src, a.String())
+		if r.dst.intersects(route) {
+			// Forwarded traffic: only to what the rule names of the
+			// machine's routes (the router's filter checks the
+			// destination).
+			var dst []string
+			for i, a := range p.atoms {
+				if r.dst.has(i) && route.has(i) {
+					dst = append(dst, a.dstText())
+				}
 			}
+			rs = append(rs, p.filterRule(r, dst))
 		}
-		if r.proto != Any {
-			fr.Proto = r.proto.String()
-		}
-		for _, pr := range r.ports {
-			fr.Ports = append(fr.Ports, pr.String())
-		}
-		rs = append(rs, fr)
 	}
 	p.visMu.Lock()
 	if p.inbound == nil {
@@ -352,6 +394,22 @@ func (p *Policy) Inbound(c Class) []wire.FilterRule {
 	p.inbound[c] = rs
 	p.visMu.Unlock()
 	return rs
+}
+
+func (p *Policy) filterRule(r rule, dst []string) wire.FilterRule {
+	fr := wire.FilterRule{Src: []string{}, Dst: dst}
+	for i, a := range p.atoms {
+		if r.src.has(i) {
+			fr.Src = append(fr.Src, a.String())
+		}
+	}
+	if r.proto != Any {
+		fr.Proto = r.proto.String()
+	}
+	for _, pr := range r.ports {
+		fr.Ports = append(fr.Ports, pr.String())
+	}
+	return fr
 }
 
 func (b bitset) has(i int) bool { return i/64 < len(b) && b[i/64]&(1<<(i%64)) != 0 }
@@ -378,6 +436,9 @@ func (p *Policy) RuleText(i int) string {
 // Describe says for people whom a filter rule admits and to what:
 // "from tag:laptop: tcp ports 22,443".
 func Describe(fr wire.FilterRule) string {
+	if len(fr.Dst) > 0 {
+		return "from " + strings.Join(fr.Src, ", ") + " forwarded to " + strings.Join(fr.Dst, ", ") + ": " + what(fr.Proto, fr.Ports)
+	}
 	return "from " + strings.Join(fr.Src, ", ") + ": " + what(fr.Proto, fr.Ports)
 }
 

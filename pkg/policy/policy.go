@@ -117,14 +117,36 @@ type Machine struct {
 	Name  string
 	Addrs []netip.Addr // overlay addresses
 	Tags  []string     // as stored on the machine, without "tag:"
+	// Routes are the subnets the machine routes for the fleet (approved
+	// and advertised); ExitNode says it carries traffic to the internet.
+	// A rule whose dst covers a route lets its src reach that subnet
+	// through the machine (see routes.go).
+	Routes   []netip.Prefix
+	ExitNode bool
+	// External marks a destination outside the fleet (a LAN host behind a
+	// router, an internet address), as a test or `policy test` names it.
+	External bool
 }
 
 // Document is a policy as written.
 type Document struct {
 	Tags   []string            `json:"tags,omitempty"`
 	Groups map[string][]string `json:"groups,omitempty"`
-	Rules  []RuleDoc           `json:"rules"`
-	Tests  []TestDoc           `json:"tests,omitempty"`
+	// Hosts names addresses and subnets beside the fleet ("nas":
+	// "10.20.0.5"), so rules and tests can say what they mean.
+	Hosts         map[string]string `json:"hosts,omitempty"`
+	AutoApprovers *AutoApprovers    `json:"autoApprovers,omitempty"`
+	Rules         []RuleDoc         `json:"rules"`
+	Tests         []TestDoc         `json:"tests,omitempty"`
+}
+
+// AutoApprovers approves advertised routes without an admin, in
+// Tailscale's shape: a route is approved when a key's range contains it
+// and the advertising machine matches one of the key's selectors; an
+// exit node when the machine matches ExitNode.
+type AutoApprovers struct {
+	Routes   map[string][]string `json:"routes,omitempty"`
+	ExitNode []string            `json:"exitNode,omitempty"`
 }
 
 // RuleDoc is one rule as written.
@@ -186,6 +208,10 @@ type Policy struct {
 	visMu   sync.RWMutex
 	vis     map[[2]Class]bool
 	inbound map[Class][]wire.FilterRule
+	access  map[Class][]string // RouteAccess
+	// autoApprovers, compiled (routes.go)
+	autoRoutes []autoRoute
+	autoExit   []atom
 	// tagsOnly: every atom is * or a tag, so a machine's class depends on
 	// its tags alone (byTags caches it).
 	tagsOnly bool
@@ -199,6 +225,7 @@ const (
 	atomTag
 	atomMachine
 	atomPrefix
+	atomInternet // autogroup:internet: destinations through an exit node
 )
 
 type atom struct {
@@ -215,25 +242,40 @@ func (a atom) String() string {
 		return "tag:" + a.name
 	case atomMachine:
 		return "machine:" + a.name
+	case atomInternet:
+		return Internet
 	}
 	return a.prefix.String()
 }
 
-func (a atom) match(m Machine) bool {
+// match reports whether the atom selects the machine itself (self) and
+// whether it selects some of what the machine routes (route).
+func (a atom) match(m Machine) (self, route bool) {
 	switch a.kind {
 	case atomAll:
-		return true
+		// Every machine, and every subnet route; the internet only
+		// where a rule says autogroup:internet.
+		return !m.External || !anyInternet(m.Addrs), len(m.Routes) > 0
 	case atomTag:
-		return slices.Contains(m.Tags, a.name)
+		return slices.Contains(m.Tags, a.name), false
 	case atomMachine:
-		return a.name == m.Name || a.name == m.ID
+		return a.name == m.Name || a.name == m.ID, false
+	case atomInternet:
+		return m.External && anyInternet(m.Addrs), m.ExitNode
 	}
 	for _, ip := range m.Addrs {
 		if a.prefix.Contains(ip) {
-			return true
+			self = true
+			break
 		}
 	}
-	return false
+	for _, r := range m.Routes {
+		if a.prefix.Overlaps(r) {
+			route = true
+			break
+		}
+	}
+	return self, route
 }
 
 type rule struct {
@@ -288,7 +330,7 @@ func parse(text []byte, fleet []Machine, tests bool) (*Policy, error) {
 	if err := dec.Decode(&doc); err != nil {
 		return nil, &Error{[]Problem{decodeProblem(text, &v, err)}}
 	}
-	c := &checker{text: text, root: &v, atomIdx: map[atom]int{}}
+	c := &checker{text: text, root: &v, atomIdx: map[atom]int{}, hosts: map[string]netip.Prefix{}}
 	p := &Policy{Doc: doc, Source: slices.Clone(text), vis: map[[2]Class]bool{}}
 	c.compile(p)
 	if len(c.problems) == 0 && tests {
@@ -338,7 +380,7 @@ func decodeProblem(text []byte, root *hujson.Value, err error) Problem {
 		// The decoder does not say where: find the first member by that name.
 		if off, ok := findMember(root, m[1]); ok {
 			l, c := position(text, off)
-			return Problem{Line: l, Col: c, Msg: fmt.Sprintf("unknown field %q (known: tags, groups, rules, tests; a rule has src, dst, proto, ports; a test has src, accept, deny)", m[1])}
+			return Problem{Line: l, Col: c, Msg: fmt.Sprintf("unknown field %q (known: tags, groups, hosts, autoApprovers, rules, tests; a rule has src, dst, proto, ports; a test has src, accept, deny; autoApprovers has routes, exitNode)", m[1])}
 		}
 	}
 	return Problem{Msg: err.Error()}
@@ -413,6 +455,7 @@ type checker struct {
 	problems []Problem
 	atomIdx  map[atom]int
 	declared map[string]bool // tag names, without "tag:"
+	hosts    map[string]netip.Prefix
 }
 
 func (c *checker) add(path, format string, args ...any) {
@@ -450,6 +493,7 @@ func (c *checker) compile(p *Policy) {
 		}
 		c.declared[name] = true
 	}
+	c.compileHosts(doc)
 	groupNames := make([]string, 0, len(doc.Groups))
 	for g := range doc.Groups {
 		groupNames = append(groupNames, g)
@@ -481,6 +525,10 @@ func (c *checker) compile(p *Policy) {
 			c.add(path, "rule %d has no dst (use \"*\" for every machine)", i+1)
 		}
 		for j, s := range r.Src {
+			if s == Internet {
+				c.add(fmt.Sprintf("%s/src/%d", path, j), "%s is a destination (traffic through an exit node), not a source", Internet)
+				continue
+			}
 			for _, a := range c.selector(fmt.Sprintf("%s/src/%d", path, j), s, doc) {
 				cr.src.set(a)
 			}
@@ -525,6 +573,7 @@ func (c *checker) compile(p *Policy) {
 		atoms[i] = a
 	}
 	p.atoms = atoms
+	c.compileAutoApprovers(p)
 	p.tagsOnly = true
 	for _, a := range atoms {
 		if a.kind != atomAll && a.kind != atomTag {
@@ -599,10 +648,15 @@ func (c *checker) selector(path, s string, doc *Document) []int {
 			return nil
 		}
 		return intern(atom{kind: atomMachine, name: name})
+	case s == Internet:
+		return intern(atom{kind: atomInternet})
+	}
+	if pfx, ok := c.hosts[s]; ok {
+		return intern(atom{kind: atomPrefix, prefix: pfx})
 	}
 	pfx, err := parsePrefix(s)
 	if err != nil {
-		c.add(path, "%q is not a selector: use *, tag:NAME, group:NAME, machine:NAME or an address or range (%v)", s, err)
+		c.add(path, "%q is not a selector: use *, tag:NAME, group:NAME, machine:NAME, %s, a name from \"hosts\" or an address or range (%v)", s, Internet, err)
 		return nil
 	}
 	return intern(atom{kind: atomPrefix, prefix: pfx})

@@ -48,13 +48,17 @@ const (
 	CodeUnavailable       Code = "unavailable" // server shutting down or not ready
 
 	CodePolicyInvalid Code = "policy_invalid" // the access policy has problems (listed in Error.Problems) or a test fails
+	// CodeInvalidRoute: an advertised or decided route is not one the
+	// fleet can carry (host bits, multicast, link-local, an overlap, the
+	// overlay's own range, the server's address).
+	CodeInvalidRoute Code = "invalid_route"
 )
 
 // Status maps a code to its HTTP status. It is the only place that decides
 // which status an error code travels with.
 func (c Code) Status() int {
 	switch c {
-	case CodeInvalidJSON, CodeUnknownField, CodeDuplicateField, CodeInvalidArgument, CodeInvalidPublicKey, CodeInvalidName, CodePolicyInvalid:
+	case CodeInvalidJSON, CodeUnknownField, CodeDuplicateField, CodeInvalidArgument, CodeInvalidPublicKey, CodeInvalidName, CodePolicyInvalid, CodeInvalidRoute:
 		return http.StatusBadRequest
 	case CodeBodyTooLarge:
 		return http.StatusRequestEntityTooLarge

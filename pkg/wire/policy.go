@@ -65,7 +65,12 @@ type Filter struct {
 type FilterRule struct {
 	// Src: "*", "tag:NAME", "machine:NAME" (name or ID) or an address or
 	// range; the agent resolves names and tags against its peers.
-	Src   []string `json:"src"`
+	Src []string `json:"src"`
+	// Dst, on a machine that routes, is what forwarded traffic may reach:
+	// subnets ("10.20.0.0/16"), "routes" (every subnet the machine
+	// routes) and "autogroup:internet" (through an exit node). Empty: the
+	// machine's own addresses, and nothing forwarded.
+	Dst   []string `json:"dst,omitempty"`
 	Proto string   `json:"proto,omitempty"` // tcp, udp, icmp; empty: any
 	Ports []string `json:"ports,omitempty"` // "443", "8000-8100"; none: all
 }

@@ -104,6 +104,13 @@ type Self struct {
 	// next one it will rotate to ("" for a certificate from a CA): the
 	// agent accepts either, so a rotation breaks no connection.
 	ServerPins []string `json:"server_pins,omitempty"`
+	// Routes are the subnet routes (and exit nodes: 0.0.0.0/0, ::/0) this
+	// machine may use — approved, and granted to it by the policy — each
+	// with the peers that carry it, primary first.
+	Routes []SelfRoute `json:"routes,omitempty"`
+	// Serves are the routes this machine carries for the fleet (approved):
+	// it forwards to them, under its filter's rules with Dst.
+	Serves []string `json:"serves,omitempty"`
 }
 
 // Peer is one other machine the receiver should be able to reach.
@@ -248,6 +255,9 @@ type Machine struct {
 	// Owner is the admin who approved the machine's interactive
 	// enrollment ("" for machines enrolled with a token).
 	Owner string `json:"owner,omitempty"`
+	// Routes is what the machine advertises as a subnet router or exit
+	// node, and what admins decided of it (nil: it advertises nothing).
+	Routes *MachineRoutes `json:"routes,omitempty"`
 }
 
 // PendingEnrollment is a machine's request to join without a token,

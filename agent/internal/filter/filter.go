@@ -76,11 +76,24 @@ type rule struct {
 	addrs  map[netip.Addr]bool
 	ranges []netip.Prefix
 	text   string
+	// What the rule lets traffic reach: this machine (forward false), or,
+	// forwarded by a subnet router or exit node, these ranges, the
+	// machine's routes, the internet.
+	forward  bool
+	dst      []netip.Prefix
+	routes   bool
+	internet bool
 }
 
 type ruleSet struct {
 	policy int64
 	rules  []rule
+	// own are the machine's overlay addresses: what a rule without Dst
+	// admits (none known: any destination, as before routes existed).
+	// serves and exit are what it routes for the fleet.
+	own    map[netip.Addr]bool
+	serves []netip.Prefix
+	exit   bool
 }
 
 // Filter is safe for concurrent use; the zero value is not: use New.
@@ -114,14 +127,35 @@ func New() *Filter {
 }
 
 // Update installs the rules of fl (nil: no policy), resolving tags and
-// machine names against peers. Inbound-opened flows the new rules do not
+// machine names against peers; self, when given, says which destinations
+// are this machine's own and what it routes (Self.Serves), so that rules
+// for the machine never admit traffic it would forward, and forwarding
+// rules only what they name. Inbound-opened flows the new rules do not
 // allow are forgotten.
-func (f *Filter) Update(fl *wire.Filter, peers map[string]wire.Peer) error {
+func (f *Filter) Update(fl *wire.Filter, peers map[string]wire.Peer, self *wire.Self) error {
 	if fl == nil {
 		f.rules.Store(nil)
 		return nil
 	}
 	rs := &ruleSet{policy: fl.Policy}
+	if self != nil {
+		rs.own = map[netip.Addr]bool{}
+		for _, s := range []string{self.IPv4, self.IPv6} {
+			if a, err := netip.ParseAddr(s); err == nil {
+				rs.own[a] = true
+			}
+		}
+		for _, s := range self.Serves {
+			p, err := netip.ParsePrefix(s)
+			switch {
+			case err != nil:
+			case p.Bits() == 0:
+				rs.exit = true
+			default:
+				rs.serves = append(rs.serves, p)
+			}
+		}
+	}
 	var bad []string
 	for i, fr := range fl.Rules {
 		r, err := compile(fr, peers)
@@ -189,8 +223,37 @@ func compile(fr wire.FilterRule, peers map[string]wire.Peer) (rule, error) {
 			r.ranges = append(r.ranges, pfx)
 		}
 	}
+	for _, s := range fr.Dst {
+		r.forward = true
+		switch s {
+		case policy.DstRoutes:
+			r.routes = true
+		case policy.DstInternet:
+			r.internet = true
+		default:
+			pfx, err := netip.ParsePrefix(s)
+			if err != nil {
+				return r, fmt.Errorf("destination %q: %v", s, err)
+			}
+			r.dst = append(r.dst, pfx)
+		}
+	}
 	r.text = policy.Describe(fr)
 	return r, nil
+}
+
+// reaches reports whether the rule lets traffic go to dst.
+func (r *rule) reaches(dst netip.Addr, rs *ruleSet) bool {
+	if !r.forward {
+		return rs.own == nil || rs.own[dst]
+	}
+	if inRanges(r.dst, dst) {
+		return true
+	}
+	if r.routes && inRanges(rs.serves, dst) {
+		return true
+	}
+	return r.internet && rs.exit && policy.IsInternet(dst)
 }
 
 func (r *rule) addPeer(p wire.Peer) {
@@ -201,7 +264,10 @@ func (r *rule) addPeer(p wire.Peer) {
 	}
 }
 
-func (r *rule) allows(src netip.Addr, proto uint8, port uint16, hasPort bool) bool {
+func (r *rule) allows(src, dst netip.Addr, proto uint8, port uint16, hasPort bool, rs *ruleSet) bool {
+	if !r.reaches(dst, rs) {
+		return false
+	}
 	switch {
 	case r.proto == policy.Any:
 	case uint8(r.proto) != proto:
@@ -233,9 +299,9 @@ func (r *rule) allows(src netip.Addr, proto uint8, port uint16, hasPort bool) bo
 	return false
 }
 
-func (rs *ruleSet) allows(src netip.Addr, proto uint8, port uint16, hasPort bool) bool {
+func (rs *ruleSet) allows(src, dst netip.Addr, proto uint8, port uint16, hasPort bool) bool {
 	for i := range rs.rules {
-		if rs.rules[i].allows(src, proto, port, hasPort) {
+		if rs.rules[i].allows(src, dst, proto, port, hasPort, rs) {
 			return true
 		}
 	}
@@ -363,7 +429,7 @@ func (f *Filter) inbound(b []byte, now int64) bool {
 		// this machine with that protocol at all.
 		for i := range rs.rules {
 			r := &rs.rules[i]
-			if (r.proto == policy.Any || uint8(r.proto) == p.proto) && (r.any || r.addrs[p.src] || inRanges(r.ranges, p.src)) {
+			if (r.proto == policy.Any || uint8(r.proto) == p.proto) && (r.any || r.addrs[p.src] || inRanges(r.ranges, p.src)) && r.reaches(p.dst, rs) {
 				return true
 			}
 		}
@@ -390,7 +456,7 @@ func (f *Filter) inbound(b []byte, now int64) bool {
 	if p.proto == protoICMP && p.icmpType == icmpEchoReply {
 		return f.drop(&f.unmatched, now, func() string { return fmt.Sprintf("icmp echo reply from %s to no request", p.src) })
 	}
-	if !rs.allows(p.src, p.proto, p.dport, p.hasPorts) {
+	if !rs.allows(p.src, p.dst, p.proto, p.dport, p.hasPorts) {
 		return f.drop(&f.denied, now, func() string {
 			what := fmt.Sprintf("proto %d", p.proto)
 			switch p.proto {
@@ -400,6 +466,9 @@ func (f *Filter) inbound(b []byte, now int64) bool {
 				what = fmt.Sprintf("udp port %d", p.dport)
 			case protoICMP:
 				what = "icmp"
+			}
+			if rs.own != nil && !rs.own[p.dst] {
+				return fmt.Sprintf("%s from %s to %s (forwarded): no rule allows it", what, p.src, p.dst)
 			}
 			return fmt.Sprintf("%s from %s: no rule allows it", what, p.src)
 		})
@@ -472,7 +541,7 @@ func (f *Filter) recheck(rs *ruleSet) {
 		s := &f.tab[i]
 		s.mu.Lock()
 		for k, fl := range s.flows {
-			if fl.inbound && !rs.allows(k.remote, k.proto, k.lport, true) {
+			if fl.inbound && !rs.allows(k.remote, k.local, k.proto, k.lport, true) {
 				f.remove(s, fl)
 			}
 		}

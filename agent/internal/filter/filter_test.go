@@ -114,7 +114,7 @@ func newFilter(t *testing.T) (*Filter, *time.Time) {
 	f := New()
 	clock := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	f.now = func() time.Time { return clock }
-	if err := f.Update(rules, peers); err != nil {
+	if err := f.Update(rules, peers, nil); err != nil {
 		t.Fatal(err)
 	}
 	return f, &clock
@@ -198,7 +198,7 @@ func TestRuleChangeClosesAndKeeps(t *testing.T) {
 		t.Fatal("setup: ssh flow dropped")
 	}
 	narrower := &wire.Filter{Policy: 4, Rules: []wire.FilterRule{{Src: []string{"machine:web-1"}, Ports: []string{"5432"}}}}
-	if err := f.Update(narrower, peers); err != nil {
+	if err := f.Update(narrower, peers, nil); err != nil {
 		t.Fatal(err)
 	}
 	if f.Inbound(tcp(laptop, 40000, me, 22)) {
@@ -210,7 +210,7 @@ func TestRuleChangeClosesAndKeeps(t *testing.T) {
 	if !f.Inbound(tcp(laptop, 443, me, 51000)) {
 		t.Error("a reply to this machine's own connection was cut by a rule change")
 	}
-	if err := f.Update(nil, peers); err != nil || !f.Inbound(tcp(stranger, 1, me, 1)) {
+	if err := f.Update(nil, peers, nil); err != nil || !f.Inbound(tcp(stranger, 1, me, 1)) {
 		t.Fatalf("no policy: everything passes (%v)", err)
 	}
 }
@@ -226,7 +226,7 @@ func TestTagsResolveAgainstPeers(t *testing.T) {
 	if f.Inbound(tcp("100.64.0.9", 1, me, 22)) {
 		t.Fatal("an unknown peer passed")
 	}
-	f.Update(rules, more)
+	f.Update(rules, more, nil)
 	if !f.Inbound(tcp("100.64.0.9", 2, me, 22)) {
 		t.Fatal("a new laptop peer is not allowed after the update")
 	}
@@ -281,7 +281,7 @@ func FuzzInbound(fz *testing.F) {
 		fz.Add(p)
 	}
 	f := New()
-	f.Update(rules, peers)
+	f.Update(rules, peers, nil)
 	fz.Fuzz(func(t *testing.T, b []byte) {
 		f.Outbound(b)
 		f.Inbound(b)
@@ -297,7 +297,7 @@ func BenchmarkInbound(b *testing.B) {
 	}
 	many = append(many, rules.Rules[0])
 	f := New()
-	f.Update(&wire.Filter{Policy: 1, Rules: many}, peers)
+	f.Update(&wire.Filter{Policy: 1, Rules: many}, peers, nil)
 	known := tcp(laptop, 40000, me, 22)
 	f.Inbound(known)
 	b.Run("known-flow", func(b *testing.B) {

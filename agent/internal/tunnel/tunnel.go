@@ -529,7 +529,7 @@ func (t *Tunnel) syncLocked(old map[string]wire.Peer, whole bool, nm wire.NetMap
 		if v.Self != nil {
 			fl = v.Self.Filter
 		}
-		if err := t.filter.Update(fl, v.Peers); err != nil {
+		if err := t.filter.Update(fl, v.Peers, v.Self); err != nil {
 			t.log.Warn("tunnel: some access rules could not be applied (they allow nothing)", "err", err)
 		}
 	}

@@ -119,6 +119,7 @@ func (s *Server) routes(local bool) http.Handler {
 	agent("POST "+wire.PathLogout, s.logout)
 	agent("GET "+wire.PathAgentFlags, s.agentFlags)
 	agent("GET "+wire.PathRelay, s.relay)
+	agent("POST "+wire.PathAgentRoutes, s.agentRoutes)
 
 	admin("GET "+wire.PathServer, s.serverInfo)
 	admin("GET "+wire.PathEnrollments, s.listEnrollments)
@@ -135,6 +136,8 @@ func (s *Server) routes(local bool) http.Handler {
 	admin("POST "+wire.PathRotateKeys, s.rotateAllKeys)
 	admin("DELETE "+wire.PathMachines+"/{id}", s.deleteMachine)
 	admin("GET "+wire.PathMachines+"/{id}/health", s.getHealth)
+	admin("GET "+wire.PathRoutes, s.listRoutes)
+	admin("POST "+wire.PathRoutes+"/{machine}/{decision}", s.decideRoutes)
 	admin("GET "+wire.PathAudit, s.listAudit)
 	admin("GET "+wire.PathReleases, s.listReleases)
 	admin("PUT "+wire.PathReleases+"/files/{name}", s.uploadFile)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -207,7 +208,8 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	svc := fleet.New(db, hub, log, fleet.Config{DefaultTokenTTL: o.TokenTTL, Releases: releaseStore, BcryptCost: o.BcryptCost, MachineExpiry: o.MachineExpiry, Presence: pres})
+	svc := fleet.New(db, hub, log, fleet.Config{DefaultTokenTTL: o.TokenTTL, Releases: releaseStore, BcryptCost: o.BcryptCost, MachineExpiry: o.MachineExpiry, Presence: pres,
+		ServerAddrs: serverAddrs(ctx, extURL, log)})
 	var rel *relay.Server
 	if !o.NoRelay {
 		rel = relay.New(hub, log, reg, relay.Config{Rate: o.RelayRate})
@@ -909,4 +911,30 @@ func checkDNSDomain(d string) (string, error) {
 		return "", fmt.Errorf("--dns-domain %q: %w", d, err)
 	}
 	return d, nil
+}
+
+// serverAddrs returns the addresses agents reach the server at (its
+// external URL's host, resolved): no machine may advertise a route that
+// contains one. A name that does not resolve now leaves the check to the
+// agents, which never install a route over the server's address.
+func serverAddrs(ctx context.Context, extURL string, log *slog.Logger) []netip.Addr {
+	u, err := url.Parse(extURL)
+	if err != nil {
+		return nil
+	}
+	host := u.Hostname()
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a.Unmap()}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		log.Info("the external URL's host does not resolve here; routes are not checked against it", "host", host, "err", err)
+		return nil
+	}
+	for i := range addrs {
+		addrs[i] = addrs[i].Unmap()
+	}
+	return addrs
 }

@@ -15,6 +15,7 @@ package fleet
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
@@ -41,6 +42,9 @@ type Config struct {
 	// Presence tracks the machines' polls and last-seen times (default:
 	// a tracker of the service's own over the store).
 	Presence *presence.Tracker
+	// ServerAddrs are the server's own addresses (its external URL's):
+	// no machine may advertise a route that contains one.
+	ServerAddrs []netip.Addr
 }
 
 // Service applies changes to the fleet. Create it with New.

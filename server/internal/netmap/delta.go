@@ -14,6 +14,7 @@ import (
 
 	"github.com/wirefleet/wirefleet/pkg/policy"
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/routing"
 )
 
 // Maps under an access policy. A machine's map holds the machines it may
@@ -370,6 +371,8 @@ func (h *Hub) selfOf(e *entry) *wire.Self {
 	if h.pol != nil {
 		s.Filter = &wire.Filter{Policy: h.polVer, Rules: h.pol.Inbound(e.class)}
 	}
+	s.Routes = h.routesFor(e)
+	s.Serves = routing.Serves(e.attrs.Routes, e.attrs.ExitNode)
 	return s
 }
 

@@ -35,6 +35,7 @@ import (
 
 	"github.com/wirefleet/wirefleet/pkg/policy"
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/routing"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -78,6 +79,10 @@ type entry struct {
 	class   policy.Class // under the hub's policy ("" without one)
 	// rotateBefore is an admin's pending key-rotation request (nil: none).
 	rotateBefore *time.Time
+	// routes is what the machine advertises and admins decided (nil for
+	// most machines); attrs.Routes and attrs.ExitNode are what of it is
+	// in force under the hub's policy.
+	routes *wire.MachineRoutes
 }
 
 // logEntry is one map version: which machine changed and what it was
@@ -147,6 +152,14 @@ type Hub struct {
 	classVer     uint64
 	joint        *jointIndex
 
+	// The fleet's routes in force (routing.Table), rebuilt when a router
+	// or the policy changes; routers holds the IDs of machines that
+	// advertise any. selfRoutes caches, per class, what Self.Routes
+	// carries for machines that route nothing themselves.
+	routes     *routing.Table
+	routers    map[string]bool
+	selfRoutes map[policy.Class][]wire.SelfRoute
+
 	kick chan struct{}
 }
 
@@ -204,6 +217,7 @@ func New(ctx context.Context, src Source, opts Options) (*Hub, error) {
 	}
 	h.pol, h.polVer = h.loadPolicy(st.Policy)
 	h.records = mapRecords(st.DNS)
+	h.routers = map[string]bool{}
 	for _, m := range st.Machines {
 		if m.State == wire.MachineActive {
 			h.machines[m.ID] = h.newEntry(m, 0, 0)
@@ -212,6 +226,7 @@ func New(ctx context.Context, src Source, opts Options) (*Hub, error) {
 	}
 	sort.Strings(h.order)
 	h.reclass()
+	h.rebuildRoutes()
 	return h, nil
 }
 
@@ -221,7 +236,10 @@ func (h *Hub) newEntry(m wire.Machine, gen, addedAt uint64) *entry {
 	if err != nil { // a struct of strings always encodes
 		panic(fmt.Sprintf("netmap: encode peer: %v", err))
 	}
-	e := &entry{peer: p, gen: gen, enc: enc, addedAt: addedAt, attrs: PolicyOf(m), rotateBefore: m.RotateKeyBefore}
+	e := &entry{peer: p, gen: gen, enc: enc, addedAt: addedAt, attrs: AttrsUnder(m, h.pol), rotateBefore: m.RotateKeyBefore, routes: m.Routes}
+	if m.Routes != nil {
+		h.routers[m.ID] = true
+	}
 	if h.pol != nil {
 		e.class = h.pol.ClassOf(e.attrs)
 	}
@@ -346,7 +364,17 @@ func (h *Hub) catchUp(ctx context.Context) error {
 		} else if v, ok := store.PolicyVersionOf(c); ok {
 			le.isPolicy, le.polBefore = true, h.pol
 			h.pol, h.polVer, h.polAt = policies[v], v, c.Version
+			if h.reapprove() {
+				// The autoApprovers moved a route: machines' classes
+				// changed without a change of their own, which deltas
+				// cannot describe. Everyone behind gets a full map.
+				h.floor = c.Version
+			}
 			h.reclass()
+			h.selfRoutes = nil
+			if h.rebuildRoutes() {
+				h.dnsAt = c.Version
+			}
 		} else {
 			old := h.machines[c.MachineID]
 			le.polAt = h.pol
@@ -373,6 +401,11 @@ func (h *Hub) catchUp(ctx context.Context) error {
 				if i, found := slices.BinarySearch(h.order, c.MachineID); found {
 					h.order = slices.Delete(h.order, i, i+1)
 				}
+			}
+			if h.routers[c.MachineID] && h.rebuildRoutes() {
+				// Which router carries what moved: every machine's Self
+				// (its routes) comes again.
+				h.dnsAt = c.Version
 			}
 		}
 		h.changes = append(h.changes, le)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/wirefleet/wirefleet/pkg/policy"
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/routing"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -36,6 +37,15 @@ func PolicyOf(m wire.Machine) policy.Machine {
 			pm.Addrs = append(pm.Addrs, a)
 		}
 	}
+	return pm
+}
+
+// AttrsUnder returns what the policy knows of a machine with its routes
+// in force under pol (routing.Enabled: admins' approvals and pol's
+// autoApprovers).
+func AttrsUnder(m wire.Machine, pol *policy.Policy) policy.Machine {
+	pm := PolicyOf(m)
+	pm.Routes, pm.ExitNode = routing.Enabled(m, pol)
 	return pm
 }
 

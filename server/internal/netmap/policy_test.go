@@ -11,6 +11,7 @@ import (
 
 	"github.com/wirefleet/wirefleet/pkg/policy"
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/routing"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -30,6 +31,11 @@ func randomPolicy(rng *mrand.Rand, names []string) string {
 			return "*"
 		case 3:
 			return "100.64.0.0/30"
+		case 4:
+			if rng.IntN(2) == 0 {
+				return "10.20.5.0/24" // inside an advertised route
+			}
+			return "10.30.0.0/24" // one of them
 		}
 		return fmt.Sprintf("tag:t%d", 1+rng.IntN(4))
 	}
@@ -38,10 +44,15 @@ func randomPolicy(rng *mrand.Rand, names []string) string {
 		for range rng.IntN(4) {
 			rules = append(rules, fmt.Sprintf(`{"src": [%q], "dst": [%q, %q], "ports": ["%d"]}`, sel(), sel(), sel(), 1+rng.IntN(3)))
 		}
+		auto := ""
+		if rng.IntN(2) == 0 {
+			auto = fmt.Sprintf(`"autoApprovers": {"routes": {"10.20.0.0/16": [%q]}, "exitNode": [%q]},`, fmt.Sprintf("tag:t%d", 1+rng.IntN(4)), fmt.Sprintf("tag:t%d", 1+rng.IntN(4)))
+		}
 		text := `{
   // random
   "tags": ["tag:t1", "tag:t2", "tag:t3", "tag:t4"],
   "groups": {"group:g": ["tag:t1", "tag:t2"]},
+  ` + auto + `
   "rules": [` + strings.Join(rules, ",\n") + `],
 }`
 		if _, err := policy.Load([]byte(text)); err == nil {
@@ -54,6 +65,13 @@ func randomPolicy(rng *mrand.Rand, names []string) string {
 // nothing but the database and the policy package: the reference the
 // hub's deltas must reproduce.
 func scratch(t *testing.T, db *store.DB, id string) ([]string, string) {
+	peers, filter, _ := scratchRoutes(t, db, id)
+	return peers, filter
+}
+
+// scratchRoutes is scratch with what the machine's Self says of routes:
+// the routes it may use (via whom) and those it serves.
+func scratchRoutes(t *testing.T, db *store.DB, id string) ([]string, string, string) {
 	t.Helper()
 	ctx := context.Background()
 	ms, err := db.ListMachines(ctx, store.MachineFilter{State: wire.MachineActive})
@@ -77,18 +95,42 @@ func scratch(t *testing.T, db *store.DB, id string) ([]string, string) {
 		}
 	}
 	var out []string
+	var routers []routing.Router
 	for _, m := range ms {
-		if m.ID != id && (pol == nil || pol.Peers(PolicyOf(me), PolicyOf(m))) {
+		if m.ID != id && (pol == nil || pol.Peers(AttrsUnder(me, pol), AttrsUnder(m, pol))) {
 			out = append(out, m.ID+"/"+m.Name+"/"+strings.Join(m.Tags, ","))
+		}
+		if a := AttrsUnder(m, pol); len(a.Routes) > 0 || a.ExitNode {
+			routers = append(routers, routing.Router{ID: m.ID, Subnets: a.Routes, Exit: a.ExitNode})
 		}
 	}
 	sort.Strings(out)
 	filter := "none"
+	var access []string
 	if pol != nil {
-		b, _ := json.Marshal(wire.Filter{Policy: sp.Version, Rules: pol.Inbound(pol.ClassOf(PolicyOf(me)))})
+		b, _ := json.Marshal(wire.Filter{Policy: sp.Version, Rules: pol.Inbound(pol.ClassOf(AttrsUnder(me, pol)))})
 		filter = string(b)
+		access = pol.RouteAccess(pol.ClassOf(AttrsUnder(me, pol)))
 	}
-	return out, filter
+	mine := AttrsUnder(me, pol)
+	rb, _ := json.Marshal(struct {
+		Routes []wire.SelfRoute
+		Serves []string
+	}{routing.Build(routers).For(id, access), routing.Serves(mine.Routes, mine.ExitNode)})
+	return out, filter, string(rb)
+}
+
+func routesOf(v *view) string {
+	var rs []wire.SelfRoute
+	var serves []string
+	if v.Self != nil {
+		rs, serves = v.Self.Routes, v.Self.Serves
+	}
+	b, _ := json.Marshal(struct {
+		Routes []wire.SelfRoute
+		Serves []string
+	}{rs, serves})
+	return string(b)
 }
 
 func filterOf(v *view) string {
@@ -166,10 +208,42 @@ func testPolicyDeltas(t *testing.T, seed uint64) {
 		retag(m)
 	}
 	setPolicy(randomPolicy(rng, names()))
-	var deltas, fulls, policyDeltas int
+	var deltas, fulls, policyDeltas, routed int
+	routePool := []string{"10.20.0.0/16", "10.30.0.0/24", "0.0.0.0/0", "::/0"}
 	for step := range 250 {
 		policyStep := false
-		switch op := rng.IntN(10); {
+		switch op := rng.IntN(12); {
+		case op == 10 && len(live) > 0:
+			// A machine advertises some routes (an exit node: both
+			// default routes).
+			var adv []string
+			for _, r := range routePool[:2] {
+				if rng.IntN(2) == 0 {
+					adv = append(adv, r)
+				}
+			}
+			if rng.IntN(3) == 0 {
+				adv = append(adv, routePool[2:]...)
+			}
+			sort.Strings(adv)
+			_, ch, changed, err := f.db.SetAdvertisedRoutes(ctx, admin, live[rng.IntN(len(live))].ID, adv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if changed {
+				f.sync(t, ch)
+			}
+		case op == 11 && len(live) > 0:
+			m := live[rng.IntN(len(live))]
+			cur, _ := f.db.Machine(ctx, m.ID)
+			if cur.Routes == nil || len(cur.Routes.Advertised) == 0 {
+				continue
+			}
+			_, ch, err := f.db.DecideRoutes(ctx, admin, m.ID, wire.RouteDecision{}, rng.IntN(3) != 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.sync(t, ch)
 		case op == 0 || len(live) < 4:
 			m := f.enroll(t)
 			live = append(live, m)
@@ -226,9 +300,16 @@ func testPolicyDeltas(t *testing.T, seed uint64) {
 			}
 			v.apply(t, nm)
 			got := peersOf(v)
-			want, wantFilter := scratch(t, f.db, id)
+			want, wantFilter, wantRoutes := scratchRoutes(t, f.db, id)
 			if gotFilter := filterOf(v); gotFilter != wantFilter {
 				t.Fatalf("step %d: %s enforces %s, want %s", step, id, gotFilter, wantFilter)
+			}
+			if v.Self != nil && len(v.Self.Routes) > 0 {
+				routed++
+			}
+			if gotRoutes := routesOf(v); gotRoutes != wantRoutes {
+				sp, _ := f.db.Policy(ctx)
+				t.Fatalf("step %d: %s's routes after %s\n got %s\nwant %s\npolicy:\n%s", step, id, mapKind(nm), gotRoutes, wantRoutes, sp.Text)
 			}
 			if strings.Join(got, " ") != strings.Join(want, " ") {
 				sp, _ := f.db.Policy(ctx)
@@ -236,7 +317,10 @@ func testPolicyDeltas(t *testing.T, seed uint64) {
 			}
 		}
 	}
-	t.Logf("seed %d: %d deltas (%d right after a policy change), %d full maps", seed, deltas, policyDeltas, fulls)
+	t.Logf("seed %d: %d deltas (%d right after a policy change), %d full maps, %d maps with routes to use", seed, deltas, policyDeltas, fulls, routed)
+	if routed < 20 {
+		t.Fatalf("only %d maps carried routes: the test no longer covers them", routed)
+	}
 	if policyDeltas < 50 || deltas < 5*fulls {
 		t.Fatalf("policy changes should reach agents as deltas: %d deltas (%d after policy changes), %d full maps", deltas, policyDeltas, fulls)
 	}

@@ -1,0 +1,102 @@
+package fleet
+
+import (
+	"context"
+	"net/netip"
+	"sort"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/routing"
+	"github.com/wirefleet/wirefleet/server/internal/store"
+)
+
+// AdvertiseRoutes records what a machine advertises as a subnet router or
+// exit node and returns the set as stored. Nothing is routed until an
+// admin or the policy approves it. Routes that would take the fleet's own
+// traffic — the overlay's ranges, the server's address — are refused.
+func (s *Service) AdvertiseRoutes(ctx context.Context, a Actor, machineID string, adv wire.RoutesAdvert) ([]string, error) {
+	routes, err := wire.ValidateRoutes(adv)
+	if err != nil {
+		return nil, err
+	}
+	v4, v6 := s.hub.Overlay()
+	for _, r := range routes {
+		p := netip.MustParsePrefix(r)
+		if p.Bits() == 0 {
+			continue // an exit node's default routes cover everything by design
+		}
+		for _, o := range []netip.Prefix{v4, v6} {
+			if o.IsValid() && o.Overlaps(p) {
+				return nil, wire.Errorf(wire.CodeInvalidRoute, "route %s overlaps the fleet's own range %s: machines there are reached directly", p, o)
+			}
+		}
+		for _, sa := range s.cfg.ServerAddrs {
+			if p.Contains(sa) {
+				return nil, wire.Errorf(wire.CodeInvalidRoute, "route %s contains the server's address %s: agents would send their connection to the server into the tunnel", p, sa)
+			}
+		}
+	}
+	m, ch, changed, err := s.db.SetAdvertisedRoutes(ctx, a, machineID, routes)
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		s.log.Info("routes advertised", "machine", m.ID, "name", m.Name, "routes", routes)
+		if err := s.synced(ctx, ch); err != nil {
+			return nil, err
+		}
+	}
+	if routes == nil {
+		routes = []string{}
+	}
+	return routes, nil
+}
+
+// DecideRoutes approves or rejects some of a machine's advertised routes
+// (all of them when the decision names none).
+func (s *Service) DecideRoutes(ctx context.Context, a Actor, idOrName string, d wire.RouteDecision, approve bool) (wire.Machine, error) {
+	if len(d.Routes) > wire.MaxRoutes {
+		return wire.Machine{}, wire.Errorf(wire.CodeInvalidRoute, "%d routes; a machine advertises at most %d", len(d.Routes), wire.MaxRoutes)
+	}
+	m, ch, err := s.db.DecideRoutes(ctx, a, idOrName, d, approve)
+	if err == nil {
+		s.log.Info("routes decided", "machine", m.ID, "name", m.Name, "approve", approve, "decision", d.String())
+	}
+	return s.done(ctx, m, ch, err)
+}
+
+// Routes lists every route active machines advertise, with its state,
+// whether its machine carries it now (primary) and is online, and
+// whether the policy lets anyone use it.
+func (s *Service) Routes(ctx context.Context) ([]wire.Route, error) {
+	ms, err := s.db.ListMachines(ctx, store.MachineFilter{State: wire.MachineActive})
+	if err != nil {
+		return nil, err
+	}
+	pol, _ := s.hub.Policy()
+	out := []wire.Route{}
+	for _, m := range ms {
+		if m.Routes == nil {
+			continue
+		}
+		online := s.cfg.Presence.Online(m, s.Now())
+		for _, r := range m.Routes.Advertised {
+			p, err := netip.ParsePrefix(r)
+			if err != nil {
+				continue
+			}
+			rt := wire.Route{Machine: m.ID, MachineName: m.Name, Prefix: r, ExitNode: p.Bits() == 0,
+				State: routing.State(m, pol, r), Online: online}
+			rt.Primary = (rt.State == wire.RouteApproved || rt.State == wire.RouteAutoApproved) && s.hub.Primary(p) == m.ID
+			rt.Unreachable = pol != nil && !pol.Reachable(p)
+			out = append(out, rt)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Prefix != out[j].Prefix {
+			return out[i].Prefix < out[j].Prefix
+		}
+		return out[i].MachineName < out[j].MachineName
+	})
+	return out, nil
+}

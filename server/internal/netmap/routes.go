@@ -1,0 +1,104 @@
+package netmap
+
+// Subnet routes and exit nodes in the map. A router's routes in force
+// make its class (the policy's route atoms); the fleet's table of which
+// router carries which prefix goes to each machine in its Self, filtered
+// by what the policy lets it use (policy.RouteAccess). A change of the
+// table resends every Self, as a DNS change does: it is rare (an approval,
+// a router enrolled or revoked) and small.
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/wirefleet/wirefleet/pkg/policy"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/routing"
+)
+
+// machineOf rebuilds what routing needs of an entry.
+func (e *entry) machineOf() wire.Machine {
+	return wire.Machine{ID: e.peer.ID, Name: e.peer.Name, Tags: e.attrs.Tags, IPv4: e.peer.IPv4, IPv6: e.peer.IPv6,
+		State: wire.MachineActive, Routes: e.routes}
+}
+
+// reapprove recomputes which routes are in force after a policy change
+// (its autoApprovers) and reports whether any moved. h.mu is held.
+func (h *Hub) reapprove() bool {
+	moved := false
+	for id := range h.routers {
+		e := h.machines[id]
+		if e == nil {
+			continue
+		}
+		subnets, exit := routing.Enabled(e.machineOf(), h.pol)
+		if exit != e.attrs.ExitNode || !slices.Equal(subnets, e.attrs.Routes) {
+			e.attrs.Routes, e.attrs.ExitNode = subnets, exit
+			moved = true
+		}
+	}
+	return moved
+}
+
+// rebuildRoutes rebuilds the route table and reports whether it changed.
+// Machines no longer in the map stop counting as routers. h.mu is held.
+func (h *Hub) rebuildRoutes() bool {
+	var rs []routing.Router
+	for id := range h.routers {
+		e := h.machines[id]
+		if e == nil || e.routes == nil {
+			delete(h.routers, id)
+			continue
+		}
+		if len(e.attrs.Routes) > 0 || e.attrs.ExitNode {
+			rs = append(rs, routing.Router{ID: id, Subnets: e.attrs.Routes, Exit: e.attrs.ExitNode})
+		}
+	}
+	t := routing.Build(rs)
+	if h.routes.Equal(t) {
+		return false
+	}
+	h.routes, h.selfRoutes = t, nil
+	return true
+}
+
+// routesFor returns Self.Routes for a machine: shared per class, except
+// for routers (a router never routes its own prefixes through a peer).
+// h.mu is read-locked.
+func (h *Hub) routesFor(e *entry) []wire.SelfRoute {
+	if h.routes == nil || h.routes.Len() == 0 {
+		return nil
+	}
+	var access []string // nil: no policy, every route
+	if h.pol != nil {
+		access = h.pol.RouteAccess(e.class)
+	}
+	if len(e.attrs.Routes) > 0 || e.attrs.ExitNode {
+		return h.routes.For(e.peer.ID, access)
+	}
+	h.classMu.Lock()
+	defer h.classMu.Unlock()
+	if rs, ok := h.selfRoutes[e.class]; ok {
+		return rs
+	}
+	rs := h.routes.For("", access)
+	if h.selfRoutes == nil {
+		h.selfRoutes = map[policy.Class][]wire.SelfRoute{}
+	}
+	h.selfRoutes[e.class] = rs
+	return rs
+}
+
+// Overlay returns the overlay's prefixes: no route may overlap them.
+func (h *Hub) Overlay() (v4, v6 netip.Prefix) { return h.prefix4, h.prefix6 }
+
+// Primary returns the machine carrying prefix for the fleet now ("":
+// none).
+func (h *Hub) Primary(p netip.Prefix) string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.routes == nil {
+		return ""
+	}
+	return h.routes.Primary(p)
+}
