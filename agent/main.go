@@ -26,6 +26,7 @@ import (
 	"github.com/wirefleet/wirefleet/agent/internal/flags"
 	"github.com/wirefleet/wirefleet/agent/internal/keystore"
 	"github.com/wirefleet/wirefleet/agent/internal/paths"
+	"github.com/wirefleet/wirefleet/agent/internal/routes"
 	"github.com/wirefleet/wirefleet/agent/internal/secdir"
 	"github.com/wirefleet/wirefleet/agent/internal/service"
 	"github.com/wirefleet/wirefleet/agent/internal/state"
@@ -53,6 +54,7 @@ type globals struct {
 	updateInterval time.Duration
 	updateGate     time.Duration
 	channel        string
+	routing        routingFlags
 }
 
 // channelOverride is --channel when given on the command line, else "":
@@ -167,7 +169,8 @@ func main() {
 	pf.DurationVar(&g.updateInterval, "update-interval", 24*time.Hour, "how often to look for a signed release (0 disables self-update)")
 	pf.DurationVar(&g.updateGate, "update-gate", 2*time.Minute, "how long a new version has to report to the server before it is rolled back")
 	pf.StringVar(&g.channel, "channel", "stable", "release channel to follow (enroll stores it; run overrides the stored one)")
-	root.AddCommand(dnsCmd(g), channelCmd(g), superviseCmd(g), enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), loginCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), flagsCmd(g), selfTestCmd(), updateWatchCmd(g), installerCmd(g),
+	g.routing.register(pf)
+	root.AddCommand(dnsCmd(g), channelCmd(g), superviseCmd(g), enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), loginCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), setCmd(g), flagsCmd(g), selfTestCmd(), updateWatchCmd(g), installerCmd(g),
 		&cobra.Command{
 			Use: "service-recovery", Hidden: true, Args: cobra.NoArgs,
 			Short: "Set the Windows service's recovery actions (the MSI runs this; wixl cannot)",
@@ -307,6 +310,10 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 		if g.acceptDNS {
 			eng.DNS = dnsManager(p, log)
 		}
+		if eng.Routing, err = applyRoutingFlags(g, p.ConfigFile()); err != nil && !errors.Is(err, state.ErrNotEnrolled) {
+			return err
+		}
+		eng.Routes = &routes.Manager{Dir: p.State, Sys: routes.NewSystem(), Log: log}
 		go func() {
 			if err := control.Serve(ctx, p.ControlSocket(), controlAgent{eng}, flags.Handler(fl)); err != nil {
 				log.Warn("control socket unavailable; `status` will show offline state", "err", err)

@@ -37,6 +37,7 @@ func (idleAgent) Down() error                      { return nil }
 func (idleAgent) Up() error                        { return nil }
 func (idleAgent) Logout(ctx context.Context) error { return nil }
 func (idleAgent) Wake()                            {}
+func (idleAgent) Reroute() error                   { return nil }
 
 // TestFlagsCLIAsksTheAgentOfItsStateDir: `flags list --state-dir S` gets
 // its answer from the agent of S (its control socket) or, when that agent

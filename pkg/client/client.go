@@ -15,9 +15,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +36,22 @@ type Client struct {
 	http  *http.Client
 	token atomic.Pointer[string]   // replaced by SetToken (a rotated credential)
 	pins  atomic.Pointer[[][]byte] // SPKI hashes accepted (WithPins, SetPins)
+	// server holds the addresses this client's connections reached (the
+	// server, a replica, a load balancer), for ServerAddrs.
+	server sync.Map // netip.Addr → struct{}
+}
+
+// ServerAddrs returns the addresses the client's connections to the
+// server went to. An agent never routes these into its tunnel: its
+// connection to the server, and to the relay, would go with them.
+func (c *Client) ServerAddrs() []netip.Addr {
+	var out []netip.Addr
+	c.server.Range(func(k, _ any) bool {
+		out = append(out, k.(netip.Addr))
+		return true
+	})
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
 }
 
 // Option configures a Client.
@@ -73,7 +92,7 @@ func WithPins(pins ...string) Option {
 		if err := c.SetPins(pins); err != nil {
 			return err
 		}
-		tr := newTransport()
+		tr := c.newTransport()
 		tr.TLSClientConfig = &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			// Chain verification is replaced by the pin check below.
@@ -150,7 +169,8 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("client: server URL %q must look like https://host:port", baseURL)
 	}
-	c := &Client{base: strings.TrimRight(baseURL, "/"), http: &http.Client{Transport: newTransport()}}
+	c := &Client{base: strings.TrimRight(baseURL, "/")}
+	c.http = &http.Client{Transport: c.newTransport()}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
@@ -186,15 +206,24 @@ const (
 	pollGrace = 30 * time.Second
 )
 
-// newTransport is http.DefaultTransport with the liveness checks above.
-func newTransport() *http.Transport {
+// newTransport is http.DefaultTransport with the liveness checks above;
+// it notes where its connections go (ServerAddrs).
+func (c *Client) newTransport() *http.Transport {
 	d := &net.Dialer{
 		Timeout:         10 * time.Second,
 		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: keepIdle, Interval: keepInterval, Count: keepCount},
 		Control:         setUserTimeout,
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = d.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, network, addr)
+		if err == nil {
+			if ap, perr := netip.ParseAddrPort(conn.RemoteAddr().String()); perr == nil {
+				c.server.Store(ap.Addr().Unmap(), struct{}{})
+			}
+		}
+		return conn, err
+	}
 	tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: pingAfter, PingTimeout: pingTimeout}
 	return tr
 }

@@ -161,6 +161,13 @@ func (p *proc) output() string {
 	return p.out.String()
 }
 
+// stop ends the process as a service manager would (SIGTERM) and waits
+// for it.
+func (p *proc) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Wait()
+}
+
 func startProc(t testing.TB, cmd *exec.Cmd) *proc {
 	t.Helper()
 	p := &proc{cmd: cmd}
@@ -204,6 +211,7 @@ type agent struct {
 	proc       *proc
 	cfg        map[string]any
 	enrolledAt time.Time
+	args       []string // more flags for `run`
 }
 
 func (a *agent) ipv4() string { return a.cfg["ipv4"].(string) }
@@ -438,8 +446,13 @@ func (f *fleet) token(tags ...string) string {
 // enroll enrolls the agent in hosts[i] and runs it on interface wf<i>;
 // the machine gets tags.
 func (f *fleet) enroll(h host, i int, tags ...string) *agent {
+	return f.enrollWith(h, i, nil, tags...)
+}
+
+// enrollWith is enroll with more flags for the agent's `run`.
+func (f *fleet) enrollWith(h host, i int, args []string, tags ...string) *agent {
 	t := f.t
-	a := &agent{h: h, dir: t.TempDir(), iface: fmt.Sprintf("wf%d", i)}
+	a := &agent{h: h, dir: t.TempDir(), iface: fmt.Sprintf("wf%d", i), args: args}
 	t0 := time.Now()
 	h.run(t, bins+"/wirefleet-agent", "enroll", "--server", f.serverURL, "--token", f.token(tags...), "--pin", f.pin, "--state-dir", a.dir)
 	b, err := os.ReadFile(filepath.Join(a.dir, "config.json"))
@@ -457,7 +470,7 @@ func (f *fleet) enroll(h host, i int, tags ...string) *agent {
 // start runs the agent in its namespace; with WIREFLEET_EAGER=1 (for
 // benchmarks' comparisons) every peer is kept configured.
 func (a *agent) start(t testing.TB) {
-	args := []string{"run", "--state-dir", a.dir, "--interface", a.iface, "--health-interval", "1s"}
+	args := append([]string{"run", "--state-dir", a.dir, "--interface", a.iface, "--health-interval", "1s"}, a.args...)
 	if os.Getenv("WIREFLEET_EAGER") == "1" {
 		args = append(args, "--eager-peers")
 	}

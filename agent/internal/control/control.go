@@ -26,6 +26,9 @@ type Agent interface {
 	// Wake makes the agent ask the server again now (after a
 	// re-authentication), instead of at its next retry.
 	Wake()
+	// Reroute makes the agent read its routing choices again from its
+	// config (`wirefleet-agent set`).
+	Reroute() error
 }
 
 // Serve answers the CLI until ctx ends: GET /status, POST /down, /up,
@@ -43,10 +46,11 @@ func Serve(ctx context.Context, addr string, a Agent, flags http.Handler) error 
 		_ = json.NewEncoder(w).Encode(a.Status())
 	})
 	for name, fn := range map[string]func(context.Context) error{
-		"down":   func(context.Context) error { return a.Down() },
-		"up":     func(context.Context) error { return a.Up() },
-		"logout": a.Logout,
-		"wake":   func(context.Context) error { a.Wake(); return nil },
+		"down":    func(context.Context) error { return a.Down() },
+		"up":      func(context.Context) error { return a.Up() },
+		"logout":  a.Logout,
+		"wake":    func(context.Context) error { a.Wake(); return nil },
+		"reroute": func(context.Context) error { return a.Reroute() },
 	} {
 		mux.HandleFunc("POST /"+name, func(w http.ResponseWriter, r *http.Request) {
 			if err := fn(r.Context()); err != nil {

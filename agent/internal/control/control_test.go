@@ -32,6 +32,7 @@ func (f *fakeAgent) Down() error                  { return f.note("down") }
 func (f *fakeAgent) Up() error                    { return f.note("up") }
 func (f *fakeAgent) Logout(context.Context) error { return f.note("logout") }
 func (f *fakeAgent) Wake()                        { f.note("wake") }
+func (f *fakeAgent) Reroute() error               { f.note("reroute"); return nil }
 
 // The CLI reaches the running agent over the socket: status, the actions
 // (an agent's refusal comes back as the error), the flags endpoint; with

@@ -14,6 +14,7 @@ import (
 	"github.com/wirefleet/wirefleet/agent/internal/keystore"
 	"github.com/wirefleet/wirefleet/agent/internal/mapview"
 	"github.com/wirefleet/wirefleet/agent/internal/paths"
+	"github.com/wirefleet/wirefleet/agent/internal/routes"
 	"github.com/wirefleet/wirefleet/agent/internal/state"
 	"github.com/wirefleet/wirefleet/agent/internal/tunnel"
 	"github.com/wirefleet/wirefleet/agent/internal/update"
@@ -62,6 +63,12 @@ type Engine struct {
 	DNS     *dnsconfig.Manager
 	DNSPort uint16
 	dns     dnsRun
+	// Routes, when set, puts subnet routes and exit nodes into effect in
+	// the OS (nil: routes are left alone); Routing is the owner's choices
+	// (SetRouting changes them while running).
+	Routes  *routes.Manager
+	Routing Routing
+	rt      routeState // under mu
 	// KeyRotation is how old the WireGuard key may get before the agent
 	// replaces it (0: only when an admin asks).
 	KeyRotation time.Duration
@@ -149,6 +156,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.keyWake = make(chan struct{}, 1)
 	e.mu.Lock()
 	e.pollWake = make(chan struct{}, 1)
+	e.rt.dirty = make(chan struct{}, 1)
 	e.mu.Unlock()
 	cfg, priv, cl, err := e.loadIdentity()
 	if err != nil {
@@ -163,6 +171,12 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.Log.Warn("DNS: cleaning up after the last run", "err", err)
 		}
 		defer e.stopDNS("the agent stopped")
+	}
+	if e.Routes != nil {
+		// What a crashed run left: routes, forwarding, firewall rules.
+		if err := e.Routes.Restore(); err != nil {
+			e.Log.Warn("routes: cleaning up after the last run", "err", err)
+		}
 	}
 	e.mu.Lock()
 	e.cfg, e.cl, e.cancel, e.runCtx = cfg, cl, cancel, ctx

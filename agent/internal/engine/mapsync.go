@@ -175,6 +175,9 @@ func (e *Engine) applyMap(nm wire.NetMap) {
 	if names {
 		e.syncDNS() // renames and revocations answer with the next query
 	}
+	if nm.Self != nil || nm.Full {
+		e.syncRoutes() // the fleet's routes come with Self
+	}
 	// Deltas come whenever any machine in the fleet changes: Debug, so a
 	// big fleet does not fill the log; full maps (start, reconnect) Info.
 	lvl := slog.LevelDebug

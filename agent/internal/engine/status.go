@@ -10,6 +10,7 @@ import (
 	"github.com/wirefleet/wirefleet/agent/internal/filter"
 	"github.com/wirefleet/wirefleet/agent/internal/flags"
 	"github.com/wirefleet/wirefleet/agent/internal/netpath"
+	"github.com/wirefleet/wirefleet/agent/internal/routes"
 	"github.com/wirefleet/wirefleet/agent/internal/state"
 	"github.com/wirefleet/wirefleet/agent/internal/tunnel"
 	"github.com/wirefleet/wirefleet/agent/internal/update"
@@ -58,6 +59,9 @@ type Status struct {
 	StateDir string              `json:"state_dir,omitempty"`
 	Version  string              `json:"version"`
 	Channel  string              `json:"channel,omitempty"` // the release channel followed
+	// Routes is what this machine advertises, carries and uses of the
+	// fleet's subnet routes and exit nodes (nil: none of it).
+	Routes *RoutesView `json:"routes,omitempty"`
 	// Update is the self-update state: a trial in progress and the last
 	// attempt's outcome.
 	Update UpdateView       `json:"update"`
@@ -123,6 +127,31 @@ func UpdateState(stateDir string) UpdateView {
 	return v
 }
 
+// RoutesView is the routes part of status.
+type RoutesView struct {
+	Advertised []string `json:"advertised,omitempty"` // offered to the fleet (pending until approved)
+	Exit       bool     `json:"advertise_exit_node,omitempty"`
+	Serving    []string `json:"serving,omitempty"` // approved: this machine forwards to them
+	SNAT       bool     `json:"snat,omitempty"`
+	// Using are the routes of others this machine may use, each via
+	// which peer (or why not).
+	Using    []routes.Route `json:"using,omitempty"`
+	ExitNode string         `json:"exit_node,omitempty"` // the one chosen (--exit-node)
+	Error    string         `json:"error,omitempty"`
+}
+
+// routesView fills status; e.mu is held.
+func (e *Engine) routesView() *RoutesView {
+	adv := e.Routing.Advert()
+	v := &RoutesView{Advertised: adv.Routes, Exit: adv.ExitNode, Serving: e.rt.serve, SNAT: len(e.rt.serve) > 0 && !e.Routing.NoSNAT,
+		Using: e.rt.plan, Error: e.rt.err}
+	v.ExitNode = e.Routing.Use.ExitNode
+	if len(v.Advertised) == 0 && !adv.ExitNode && len(v.Serving) == 0 && len(v.Using) == 0 && v.ExitNode == "" && v.Error == "" {
+		return nil
+	}
+	return v
+}
+
 // Status reports the running engine's state.
 func (e *Engine) Status() Status {
 	cfg, cfgErr := state.LoadConfig(e.Paths.ConfigFile())
@@ -136,6 +165,7 @@ func (e *Engine) Status() Status {
 	}
 	st.MapVer = e.view.Version()
 	st.Down = e.cfg.Down
+	st.Routes = e.routesView()
 	if e.Flags != nil {
 		fr := e.Flags.Freshness()
 		st.Flags = &fr

@@ -44,6 +44,7 @@ type filtering interface {
 // one is up, and forgets it; the caller holds e.mu.
 func (e *Engine) dropTunnelLocked() {
 	if e.link.tun != nil {
+		e.unroute()
 		e.link.tun.Close()
 		e.link.tun = nil
 	}
@@ -68,6 +69,7 @@ func (e *Engine) bringUp() error {
 	e.mu.Unlock()
 	if err == nil {
 		e.syncDNS()
+		e.syncRoutes()
 	}
 	return err
 }

@@ -53,6 +53,20 @@ type Config struct {
 	// Down is set by `wirefleet-agent down`: keep syncing, no tunnel.
 	Down      bool       `json:"down,omitempty"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// Routing is the owner's choices about subnet routes and exit nodes
+	// (run's flags and `wirefleet-agent set` keep them here).
+	Routing *Routing `json:"routing,omitempty"`
+}
+
+// Routing is what this machine offers the fleet as a router and how it
+// uses others' routes.
+type Routing struct {
+	Advertise   []string `json:"advertise_routes,omitempty"`
+	ExitNode    bool     `json:"advertise_exit_node,omitempty"`
+	NoSNAT      bool     `json:"no_snat_routes,omitempty"`
+	Accept      bool     `json:"accept_routes,omitempty"`
+	UseExitNode string   `json:"exit_node,omitempty"`
+	AllowLAN    bool     `json:"exit_node_allow_lan,omitempty"`
 }
 
 // TrustedPins are the server key pins the agent accepts: the announced

@@ -302,6 +302,7 @@ func (t *Tunnel) activate(lp *lazyPeer) <-chan struct{} {
 		if !ok || t.lazy.byID[lp.id] != lp || lp.active.Load() {
 			return
 		}
+		p = withRoutes(p, t.routes[lp.id])
 		pc := peerConfig(lp.key, p, 0, t.endpointOf)
 		if err := t.dev.IpcSet(uapiPeer(pc)); err != nil {
 			t.log.Warn("tunnel: configuring a peer on demand", "peer", p.Name, "err", err)

@@ -23,9 +23,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -120,8 +122,9 @@ type Tunnel struct {
 	filter      *filter.Filter // userspace only: the access policy's packet filter
 	ipv6Off     bool           // the host refused the IPv6 overlay address
 
-	mu   sync.Mutex    // held while the device's peers change
-	view *mapview.View // the network map, shared with the engine
+	mu     sync.Mutex                // held while the device's peers change
+	view   *mapview.View             // the network map, shared with the engine
+	routes map[string][]netip.Prefix // subnet routes by the peer that carries them (SetRoutes)
 }
 
 // ChooseBackends returns the backends to try, in order, for a --wireguard
@@ -494,6 +497,96 @@ func (t *Tunnel) syncLocked(old map[string]wire.Peer, whole bool, nm wire.NetMap
 	if !whole {
 		next = mapview.Named(v.Peers, nm)
 	}
+	if len(t.routes) > 0 {
+		old, next = t.routed(old), t.routed(next)
+	}
+	if err := t.reconcile(old, next, whole); err != nil {
+		return err
+	}
+	if t.filter != nil && (nm.Self != nil || v.Self != nil && v.Self.Filter != nil) {
+		// Rules name tags and machines: resolved again whenever the
+		// peers or the rules change.
+		var fl *wire.Filter
+		if v.Self != nil {
+			fl = v.Self.Filter
+		}
+		if err := t.filter.Update(fl, v.Peers, v.Self); err != nil {
+			t.log.Warn("tunnel: some access rules could not be applied (they allow nothing)", "err", err)
+		}
+	}
+	return nil
+}
+
+// SetRoutes makes each peer of byPeer (by ID) carry those subnet routes
+// (and an exit node's default routes) besides its own addresses: its
+// WireGuard allowed IPs, and the lazy index's, gain them, so packets to
+// the routes go to it and packets from them are accepted from it. Only
+// the peers whose routes change are configured again.
+func (t *Tunnel) SetRoutes(byPeer map[string][]netip.Prefix) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ids := map[string]bool{}
+	for id, ps := range byPeer {
+		if !slices.Equal(ps, t.routes[id]) {
+			ids[id] = true
+		}
+	}
+	for id := range t.routes {
+		if _, ok := byPeer[id]; !ok {
+			ids[id] = true
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	old, next := map[string]wire.Peer{}, map[string]wire.Peer{}
+	t.view.Read(func(v *wire.View) {
+		for id := range ids {
+			if p, ok := v.Peers[id]; ok {
+				old[id], next[id] = withRoutes(p, t.routes[id]), withRoutes(p, byPeer[id])
+			}
+		}
+	})
+	t.routes = maps.Clone(byPeer)
+	return t.reconcile(old, next, false)
+}
+
+// routed returns peers with the routes they carry added to their allowed
+// IPs (a copy where any is added). t.mu is held.
+func (t *Tunnel) routed(peers map[string]wire.Peer) map[string]wire.Peer {
+	var out map[string]wire.Peer
+	for id, ps := range t.routes {
+		p, ok := peers[id]
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = maps.Clone(peers)
+		}
+		out[id] = withRoutes(p, ps)
+	}
+	if out == nil {
+		return peers
+	}
+	return out
+}
+
+func withRoutes(p wire.Peer, ps []netip.Prefix) wire.Peer {
+	if len(ps) == 0 {
+		return p
+	}
+	ips := make([]string, len(p.AllowedIPs), len(p.AllowedIPs)+len(ps))
+	copy(ips, p.AllowedIPs)
+	for _, r := range ps {
+		ips = append(ips, r.String())
+	}
+	p.AllowedIPs = ips
+	return p
+}
+
+// reconcile configures the device from old to next (see syncLocked).
+// t.mu is held.
+func (t *Tunnel) reconcile(old, next map[string]wire.Peer, whole bool) error {
 	if t.paths != nil {
 		// The bind must know every peer before wireguard-go parses its
 		// synthetic endpoint.
@@ -522,17 +615,6 @@ func (t *Tunnel) syncLocked(old map[string]wire.Peer, whole bool, nm wire.NetMap
 		}
 	}
 	t.handshakeRekeyed(old, next)
-	if t.filter != nil && (nm.Self != nil || v.Self != nil && v.Self.Filter != nil) {
-		// Rules name tags and machines: resolved again whenever the
-		// peers or the rules change.
-		var fl *wire.Filter
-		if v.Self != nil {
-			fl = v.Self.Filter
-		}
-		if err := t.filter.Update(fl, v.Peers, v.Self); err != nil {
-			t.log.Warn("tunnel: some access rules could not be applied (they allow nothing)", "err", err)
-		}
-	}
 	return nil
 }
 

@@ -82,7 +82,8 @@ type entry struct {
 	// routes is what the machine advertises and admins decided (nil for
 	// most machines); attrs.Routes and attrs.ExitNode are what of it is
 	// in force under the hub's policy.
-	routes *wire.MachineRoutes
+	routes  *wire.MachineRoutes
+	created time.Time // enrollment: the oldest router of a prefix is its primary
 }
 
 // logEntry is one map version: which machine changed and what it was
@@ -237,6 +238,9 @@ func (h *Hub) newEntry(m wire.Machine, gen, addedAt uint64) *entry {
 		panic(fmt.Sprintf("netmap: encode peer: %v", err))
 	}
 	e := &entry{peer: p, gen: gen, enc: enc, addedAt: addedAt, attrs: AttrsUnder(m, h.pol), rotateBefore: m.RotateKeyBefore, routes: m.Routes}
+	if m.Routes != nil {
+		e.created = m.CreatedAt
+	}
 	if m.Routes != nil {
 		h.routers[m.ID] = true
 	}

@@ -101,7 +101,7 @@ func scratchRoutes(t *testing.T, db *store.DB, id string) ([]string, string, str
 			out = append(out, m.ID+"/"+m.Name+"/"+strings.Join(m.Tags, ","))
 		}
 		if a := AttrsUnder(m, pol); len(a.Routes) > 0 || a.ExitNode {
-			routers = append(routers, routing.Router{ID: m.ID, Subnets: a.Routes, Exit: a.ExitNode})
+			routers = append(routers, routing.Router{ID: m.ID, Subnets: a.Routes, Exit: a.ExitNode, Since: m.CreatedAt})
 		}
 	}
 	sort.Strings(out)

@@ -51,7 +51,7 @@ func (h *Hub) rebuildRoutes() bool {
 			continue
 		}
 		if len(e.attrs.Routes) > 0 || e.attrs.ExitNode {
-			rs = append(rs, routing.Router{ID: id, Subnets: e.attrs.Routes, Exit: e.attrs.ExitNode})
+			rs = append(rs, routing.Router{ID: id, Subnets: e.attrs.Routes, Exit: e.attrs.ExitNode, Since: e.created})
 		}
 	}
 	t := routing.Build(rs)

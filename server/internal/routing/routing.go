@@ -14,6 +14,8 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/policy"
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -102,13 +104,25 @@ type Router struct {
 	ID      string
 	Subnets []netip.Prefix
 	Exit    bool
+	// Since is when the machine enrolled: the oldest router of a prefix
+	// is its primary.
+	Since time.Time
 }
 
-// Build makes the table. The primary of a prefix is the router with the
-// lowest ID: every replica and every client computes the same one
-// without talking to each other, and it stays primary until it goes.
+// Build makes the table. The primary of a prefix is the router enrolled
+// first (then the lowest ID): every replica and every client computes
+// the same one without talking to each other, a router added later never
+// takes over from one that works, and a primary stays primary until it
+// goes.
 func Build(routers []Router) *Table {
 	t := &Table{via: map[netip.Prefix][]string{}}
+	routers = slices.Clone(routers)
+	slices.SortFunc(routers, func(a, b Router) int {
+		if c := a.Since.Compare(b.Since); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 	for _, r := range routers {
 		for _, p := range r.Subnets {
 			t.via[p] = append(t.via[p], r.ID)
@@ -117,9 +131,6 @@ func Build(routers []Router) *Table {
 			t.via[wire.ExitRoute4] = append(t.via[wire.ExitRoute4], r.ID)
 			t.via[wire.ExitRoute6] = append(t.via[wire.ExitRoute6], r.ID)
 		}
-	}
-	for _, ids := range t.via {
-		sort.Strings(ids)
 	}
 	return t
 }

@@ -1,0 +1,185 @@
+package engine
+
+// Subnet routes and exit nodes: what this machine advertises (told to
+// the server, which routes nothing until it is approved), the routes it
+// uses (from its map's Self: WireGuard allowed IPs on the carrying peer,
+// OS routes on the tunnel), and, when it carries routes itself,
+// forwarding and source NAT. Everything it changes in the OS is recorded
+// by routes.Manager and undone on down, stop, logout, revocation and the
+// next start after a crash.
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/wirefleet/wirefleet/agent/internal/routes"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// Routing is the machine owner's choices about routes (flags, kept in
+// the config).
+type Routing struct {
+	Advertise []netip.Prefix // subnets beside this machine, offered to the fleet
+	ExitNode  bool           // offer this machine as an exit node
+	// NoSNAT: forwarded traffic keeps the client's overlay address (the
+	// site routes the overlay back to this machine).
+	NoSNAT bool
+	Use    routes.Options // how this machine uses others' routes
+}
+
+// Advert is what Routing tells the server.
+func (r Routing) Advert() wire.RoutesAdvert {
+	a := wire.RoutesAdvert{Routes: []string{}, ExitNode: r.ExitNode}
+	for _, p := range r.Advertise {
+		a.Routes = append(a.Routes, p.String())
+	}
+	return a
+}
+
+// routeState is the engine's view of routes, under Engine.mu.
+type routeState struct {
+	plan  []routes.Route
+	serve []string // what this machine forwards for the fleet (Self.Serves) when it does
+	err   string   // why routes could not be put into effect, while they cannot
+	dirty chan struct{}
+}
+
+// SetRouting replaces the owner's choices (`wirefleet-agent set`): the
+// advertisement goes to the server, the routes in use are planned again.
+func (e *Engine) SetRouting(r Routing) {
+	e.mu.Lock()
+	e.Routing = r
+	ch := e.rt.dirty
+	e.mu.Unlock()
+	if ch != nil {
+		wake(ch)
+	}
+	e.syncRoutes()
+}
+
+// reportRoutes tells the server what this machine advertises, at start
+// and whenever it changes, retrying until the server has it.
+func (e *Engine) reportRoutes(ctx context.Context, cl interface {
+	AdvertiseRoutes(context.Context, wire.RoutesAdvert) (wire.RoutesAdvert, error)
+}) {
+	var last string
+	for failures := 0; ; {
+		e.mu.Lock()
+		adv := e.Routing.Advert()
+		e.mu.Unlock()
+		key := fmt.Sprint(adv)
+		wait := time.Duration(0)
+		if key != last {
+			if _, err := cl.AdvertiseRoutes(ctx, adv); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				failures++
+				e.Log.Warn("telling the server what this machine advertises", "routes", adv.Routes, "exit_node", adv.ExitNode, "err", err)
+				e.mu.Lock()
+				e.rt.err = "advertising routes: " + err.Error()
+				e.mu.Unlock()
+				wait = Backoff(failures)
+			} else {
+				failures, last = 0, key
+				e.mu.Lock()
+				e.rt.err = ""
+				e.mu.Unlock()
+				if len(adv.Routes) > 0 || adv.ExitNode {
+					e.Log.Info("advertised to the server (routed once approved)", "routes", adv.Routes, "exit_node", adv.ExitNode)
+				}
+			}
+		}
+		var retry <-chan time.Time
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			retry = t.C
+			defer t.Stop()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.rt.dirty:
+		case <-retry:
+		}
+	}
+}
+
+// syncRoutes puts the map's routes into effect: which peer carries each
+// (tunnel allowed IPs), the OS's routes, and forwarding when this
+// machine carries routes itself. Without a tunnel nothing is installed.
+func (e *Engine) syncRoutes() {
+	if e.Routes == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	tun, ok := e.link.tun.(routedTunnel)
+	if !ok || e.link.tun == nil {
+		return
+	}
+	self := e.view.Self()
+	env := routes.Env{
+		Peer:     e.view.Peer,
+		Down:     e.peerDown,
+		Existing: func(p netip.Prefix) bool { return e.Routes.Sys.Existing(tun.Name(), p) },
+		Reserved: e.reserved(),
+	}
+	plan := routes.Plan(self, env, e.Routing.Use)
+	var errs []string
+	if err := tun.SetRoutes(routes.ByPeer(plan)); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if err := e.Routes.Routes(tun.Name(), routes.Installed(plan)); err != nil {
+		errs = append(errs, err.Error())
+	}
+	var serve []string
+	if self != nil {
+		serve = self.Serves
+	}
+	if err := e.Routes.Forward(tun.Name(), len(serve) > 0, !e.Routing.NoSNAT); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if !slices.Equal(serve, e.rt.serve) && len(serve) > 0 {
+		e.Log.Info("carrying routes for the fleet", "routes", serve, "snat", !e.Routing.NoSNAT)
+	}
+	e.rt.plan, e.rt.serve = plan, serve
+	if len(errs) > 0 {
+		e.rt.err = fmt.Sprint(errs)
+		e.Log.Warn("routes could not all be put into effect", "err", e.rt.err)
+	}
+}
+
+// routedTunnel is a tunnel that carries routes (the userspace device).
+type routedTunnel interface {
+	Tunnel
+	SetRoutes(map[string][]netip.Prefix) error
+}
+
+// peerDown reports that the client sees a route's carrier as gone:
+// failover does not wait for the server. e.mu is held.
+func (e *Engine) peerDown(id string) bool { return false }
+
+// reserved are the addresses that must never be routed into the tunnel:
+// the server's. e.mu is held.
+func (e *Engine) reserved() []netip.Addr {
+	if e.cl == nil {
+		return nil
+	}
+	return e.cl.ServerAddrs()
+}
+
+// unroute removes what routes put into the OS (the tunnel's allowed IPs
+// go with the tunnel). e.mu is held.
+func (e *Engine) unroute() {
+	if e.Routes == nil {
+		return
+	}
+	if err := e.Routes.Restore(); err != nil {
+		e.Log.Warn("removing routes", "err", err)
+	}
+	e.rt.plan, e.rt.serve = nil, nil
+}

@@ -1,0 +1,238 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// lan is a network beside the fleet: a bridge namespace with a host that
+// runs no agent (10.20.0.5 and .6, an HTTP-ish listener on 80 and 22),
+// and legs for the routers that join it.
+type lan struct {
+	t    testing.TB
+	id   string
+	br   string
+	host host
+	legs int
+}
+
+func newLAN(t testing.TB) *lan {
+	id := fmt.Sprintf("wl%d", os.Getpid()%100000)
+	l := &lan{t: t, id: id, br: id + "br"}
+	for _, ns := range []string{l.br, id + "h"} {
+		run(t, "ip", "netns", "add", ns)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	}
+	run(t, "ip", "-n", l.br, "link", "add", "br0", "type", "bridge")
+	run(t, "ip", "-n", l.br, "link", "set", "br0", "up")
+	l.host = host{ns: id + "h", addr: "10.20.0.5"}
+	run(t, "ip", "link", "add", "eth0", "netns", l.host.ns, "type", "veth", "peer", "name", "lanh", "netns", l.br)
+	run(t, "ip", "-n", l.br, "link", "set", "lanh", "master", "br0", "up")
+	for _, a := range []string{"10.20.0.5/24", "10.20.0.6/24"} {
+		run(t, "ip", "-n", l.host.ns, "addr", "add", a, "dev", "eth0")
+	}
+	run(t, "ip", "-n", l.host.ns, "link", "set", "eth0", "up")
+	for _, port := range []string{"80", "22"} {
+		startProc(t, l.host.cmd("nc", "-lk", port))
+	}
+	return l
+}
+
+// join gives router host h a leg on the LAN at addr (10.20.0.N).
+func (l *lan) join(h host, addr string) {
+	l.legs++
+	port := fmt.Sprintf("lanr%d", l.legs)
+	run(l.t, "ip", "link", "add", "lan0", "netns", h.ns, "type", "veth", "peer", "name", port, "netns", l.br)
+	run(l.t, "ip", "-n", l.br, "link", "set", port, "master", "br0", "up")
+	run(l.t, "ip", "-n", h.ns, "addr", "add", addr+"/24", "dev", "lan0")
+	run(l.t, "ip", "-n", h.ns, "link", "set", "lan0", "up")
+}
+
+// peerOf returns the address the LAN host sees a connection to port 80
+// come from while one is open.
+func (l *lan) peerOf(t testing.TB, client *agent) string {
+	hold := client.h.cmd("sh", "-c", "sleep 3 | nc -w 4 10.20.0.5 80")
+	if err := hold.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Wait()
+	var peer string
+	eventually(t, 3*time.Second, "the LAN host sees the connection", func() bool {
+		out, _ := l.host.cmd("ss", "-tnH", "state", "established", "( sport = :80 )").Output()
+		f := strings.Fields(string(out))
+		if len(f) < 4 {
+			return false
+		}
+		peer = f[len(f)-1]
+		return true
+	})
+	return peer[:strings.LastIndexByte(peer, ':')]
+}
+
+// routeStatus is the part of `wirefleet-agent status --json` this test reads.
+type routeStatus struct {
+	Routes *struct {
+		Serving []string `json:"serving"`
+		Using   []struct {
+			Prefix  string `json:"prefix"`
+			ViaName string `json:"via_name"`
+			Skipped string `json:"skipped"`
+		} `json:"using"`
+	} `json:"routes"`
+}
+
+func (a *agent) routes(t testing.TB) routeStatus {
+	var st routeStatus
+	out, err := a.h.cmd(bins+"/wirefleet-agent", "status", "--json", "--state-dir", a.dir).Output()
+	if err == nil {
+		json.Unmarshal(out, &st)
+	}
+	return st
+}
+
+func (f *fleet) routesList(t testing.TB) []wire.Route {
+	var out wire.RoutesResponse
+	if err := json.Unmarshal([]byte(run(t, f.server, "routes", "list", "--data-dir", f.data, "--json")), &out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Routes
+}
+
+// TestSubnetRouterInNamespaces: a router agent on a LAN whose host runs
+// no agent advertises the LAN; a client elsewhere reaches it only once an
+// admin approves, sees it through the router's address (source NAT),
+// only where the policy allows (enforced on the router: the client's own
+// packets to other hosts and ports leave it and are dropped there), and
+// loses the route when the router is revoked; stopping the client leaves
+// its routing table as it was.
+func TestSubnetRouterInNamespaces(t *testing.T) {
+	f := newFleet(t, 3)
+	l := newLAN(t)
+	l.join(f.hosts[1], "10.20.0.1")
+	client, clientHost := (*agent)(nil), f.hosts[2]
+	// The routing table, without the link-local address the kernel adds
+	// to eth0 whenever its duplicate detection ends.
+	table := func() string {
+		var keep []string
+		for _, l := range strings.Split(clientHost.run(t, "ip", "route", "show", "table", "all"), "\n") {
+			if !strings.Contains(l, "fe80::") {
+				keep = append(keep, l)
+			}
+		}
+		return strings.Join(keep, "\n")
+	}
+	tableBefore := table()
+	router := f.enrollWith(f.hosts[1], 1, []string{"--advertise-routes", "10.20.0.0/24"}, "office-gw")
+	client = f.enroll(clientHost, 2, "laptop")
+	tcp := func(addr, port string) bool {
+		return client.h.cmd("nc", "-z", "-w", "2", addr, port).Run() == nil
+	}
+
+	// 1. Advertised, pending: nothing is routed.
+	eventually(t, 10*time.Second, "the route is listed as pending", func() bool {
+		rs := f.routesList(t)
+		return len(rs) == 1 && rs[0].Prefix == "10.20.0.0/24" && rs[0].State == wire.RoutePending && rs[0].MachineName == router.name()
+	})
+	if client.h.ping("10.20.0.5") {
+		t.Fatal("the client reaches the LAN host through a route nobody approved")
+	}
+	if out := clientHost.run(t, "ip", "route", "show", "10.20.0.0/24"); strings.TrimSpace(out) != "" {
+		t.Fatalf("a pending route is installed on the client: %s", out)
+	}
+
+	// 2. Approved: ping and TCP reach the host, which sees the router.
+	t0 := time.Now()
+	run(t, f.server, "routes", "approve", router.name(), "10.20.0.0/24", "--data-dir", f.data)
+	took := eventually(t, 10*time.Second, "the client pings the LAN host", func() bool { return client.h.ping("10.20.0.5") })
+	t.Logf("approved route in use %v after the approval returned (%v after it started)", took.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+	if !tcp("10.20.0.5", "80") {
+		t.Error("TCP to the LAN host does not connect")
+	}
+	if got := l.peerOf(t, client); got != "10.20.0.1" {
+		t.Errorf("the LAN host sees %s, want the router's LAN address 10.20.0.1 (source NAT)", got)
+	}
+	if out := clientHost.run(t, "ip", "route", "show", "10.20.0.0/24"); !strings.Contains(out, "dev "+client.iface) {
+		t.Errorf("the client's route: %q, want one through %s", out, client.iface)
+	}
+	st := client.routes(t)
+	if st.Routes == nil || len(st.Routes.Using) != 1 || st.Routes.Using[0].ViaName != router.name() {
+		t.Errorf("client status routes: %+v", st.Routes)
+	}
+	if st := router.routes(t); st.Routes == nil || len(st.Routes.Serving) != 1 {
+		t.Errorf("router status routes: %+v", st.Routes)
+	}
+
+	// 3. A policy that lets the laptop reach 10.20.0.5:80 only, and
+	// approves the office gateways' routes by itself.
+	pol := filepath.Join(t.TempDir(), "p.hujson")
+	os.WriteFile(pol, []byte(`{
+  "tags": ["tag:laptop", "tag:office-gw"],
+  "hosts": {"nas": "10.20.0.5"},
+  "autoApprovers": {"routes": {"10.20.0.0/16": ["tag:office-gw"]}},
+  "rules": [{"src": ["tag:laptop"], "dst": ["nas"], "proto": "tcp", "ports": ["80"]}],
+  "tests": [{"src": "tag:laptop", "accept": ["nas:80"], "deny": ["nas:22", "10.20.0.6:80"]}],
+}
+`), 0o644)
+	run(t, f.server, "policy", "set", pol, "--data-dir", f.data)
+	eventually(t, 10*time.Second, "port 22 closes", func() bool { return !tcp("10.20.0.5", "22") })
+	if !tcp("10.20.0.5", "80") {
+		t.Error("10.20.0.5:80 (allowed) does not connect under the policy")
+	}
+	if tcp("10.20.0.6", "80") {
+		t.Error("10.20.0.6:80 connects: the router forwards a host the policy does not name")
+	}
+	// The client sent those packets into the tunnel (its route covers
+	// the /24): the router's filter dropped them.
+	if out := clientHost.run(t, "ip", "route", "get", "10.20.0.6"); !strings.Contains(out, "dev "+client.iface) {
+		t.Errorf("10.20.0.6 is not routed into the tunnel on the client: %s", out)
+	}
+
+	// 4. Auto-approval: an admin's rejection… then a second gateway of
+	// the same tag advertising the same LAN is approved by the policy.
+	l.join(f.hosts[0], "10.20.0.2") // the server's namespace doubles as a second gateway
+	gw2 := f.enrollWith(f.hosts[0], 3, []string{"--advertise-routes", "10.20.0.0/24"}, "office-gw")
+	eventually(t, 10*time.Second, "the second gateway's route is auto-approved", func() bool {
+		for _, r := range f.routesList(t) {
+			if r.MachineName == gw2.name() {
+				return r.State == wire.RouteAutoApproved && !r.Primary
+			}
+		}
+		return false
+	})
+
+	// 5. Revoking the router: the client moves to the standby, then, with
+	// both gone, drops the route.
+	t1 := time.Now()
+	run(t, f.server, "machines", "revoke", router.name(), "--data-dir", f.data)
+	eventually(t, 10*time.Second, "the standby carries the route", func() bool {
+		st := client.routes(t)
+		return st.Routes != nil && len(st.Routes.Using) == 1 && st.Routes.Using[0].ViaName == gw2.name()
+	})
+	eventually(t, 10*time.Second, "the LAN through the standby", func() bool { return tcp("10.20.0.5", "80") })
+	run(t, f.server, "machines", "revoke", gw2.name(), "--data-dir", f.data)
+	took = eventually(t, 10*time.Second, "the client drops the route", func() bool {
+		return strings.TrimSpace(clientHost.run(t, "ip", "route", "show", "10.20.0.0/24")) == ""
+	})
+	t.Logf("route gone from the client %v after the second revocation (both revocations took %v)", took.Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
+	for _, gw := range []*agent{router, gw2} {
+		eventually(t, 10*time.Second, gw.name()+" stops forwarding", func() bool {
+			fwd := strings.TrimSpace(gw.h.run(t, "sysctl", "-n", "net.ipv4.ip_forward"))
+			return fwd == "0" && gw.h.cmd("nft", "list", "table", "inet", "wirefleet").Run() != nil
+		})
+	}
+
+	// 6. Stopping the client leaves its routing table as it was.
+	client.proc.stop()
+	if after := table(); after != tableBefore {
+		t.Errorf("routing table after the agent stopped:\n%s\nbefore it started:\n%s", after, tableBefore)
+	}
+}
