@@ -1,0 +1,114 @@
+package routes
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+func TestPlan(t *testing.T) {
+	peers := map[string]wire.Peer{
+		"gw1":  {ID: "gw1", Name: "office-gw-1", IPv4: "100.64.0.10"},
+		"gw2":  {ID: "gw2", Name: "office-gw-2", IPv4: "100.64.0.11"},
+		"exit": {ID: "exit", Name: "exit-1", IPv4: "100.64.0.12"},
+	}
+	self := &wire.Self{Routes: []wire.SelfRoute{
+		{Prefix: "10.20.0.0/16", Via: []string{"gw1", "gw2"}},
+		{Prefix: "192.168.1.0/24", Via: []string{"gw2"}},
+		{Prefix: "203.0.113.0/24", Via: []string{"gw1"}},
+		{Prefix: "0.0.0.0/0", Via: []string{"exit"}},
+		{Prefix: "::/0", Via: []string{"exit"}},
+	}}
+	mine := netip.MustParsePrefix("192.168.1.0/24") // this machine's own LAN
+	env := func(down ...string) Env {
+		return Env{
+			Peer:     func(id string) (wire.Peer, bool) { p, ok := peers[id]; return p, ok },
+			Down:     func(id string) bool { return slices.Contains(down, id) },
+			Existing: func(p netip.Prefix) bool { return p == mine },
+			Reserved: []netip.Addr{netip.MustParseAddr("203.0.113.7")},
+		}
+	}
+	type want struct{ via, skipped string }
+	for _, tc := range []struct {
+		name string
+		env  Env
+		o    Options
+		want map[string]want
+	}{
+		{"defaults", env(), Options{}, map[string]want{
+			"10.20.0.0/16":   {via: "gw1"},
+			"192.168.1.0/24": {skipped: "already routes it"},
+			"203.0.113.0/24": {skipped: "server's address"},
+			"0.0.0.0/0":      {skipped: "no exit node chosen"},
+			"::/0":           {skipped: "no exit node chosen"},
+		}},
+		{"the primary is down: the standby", env("gw1"), Options{}, map[string]want{
+			"10.20.0.0/16": {via: "gw2"},
+		}},
+		{"every carrier down: the primary still", env("gw1", "gw2"), Options{}, map[string]want{
+			"10.20.0.0/16": {via: "gw1"},
+		}},
+		{"accept routes over the machine's own", env(), Options{Accept: true}, map[string]want{
+			"192.168.1.0/24": {via: "gw2"},
+			"203.0.113.0/24": {skipped: "server's address"}, // never, even accepted
+		}},
+		{"an exit node by name", env(), Options{ExitNode: "exit-1"}, map[string]want{
+			"0.0.0.0/0": {via: "exit"}, "::/0": {via: "exit"},
+		}},
+		{"an exit node by address", env(), Options{ExitNode: "100.64.0.12"}, map[string]want{
+			"0.0.0.0/0": {via: "exit"},
+		}},
+		{"a machine that is not an exit node", env(), Options{ExitNode: "office-gw-1"}, map[string]want{
+			"0.0.0.0/0": {skipped: "not the chosen exit node"},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := Plan(self, tc.env, tc.o)
+			got := map[string]Route{}
+			for _, r := range rs {
+				got[r.Prefix.String()] = r
+			}
+			for p, w := range tc.want {
+				r, ok := got[p]
+				switch {
+				case !ok:
+					t.Errorf("%s not in the plan", p)
+				case w.via != r.Via:
+					t.Errorf("%s via %q (skipped %q), want %q", p, r.Via, r.Skipped, w.via)
+				case w.skipped != "" && !strings.Contains(r.Skipped, w.skipped):
+					t.Errorf("%s skipped %q, want %q", p, r.Skipped, w.skipped)
+				case w.skipped == "" && r.Skipped != "":
+					t.Errorf("%s skipped: %s", p, r.Skipped)
+				}
+			}
+			by := ByPeer(rs)
+			for id, ps := range by {
+				for _, p := range ps {
+					if got[p.String()].Via != id {
+						t.Errorf("ByPeer puts %s on %s", p, id)
+					}
+				}
+			}
+			if len(Installed(rs)) != countInstalled(rs) {
+				t.Error("Installed disagrees with the plan")
+			}
+		})
+	}
+	if Plan(nil, env(), Options{}) != nil {
+		t.Error("a plan without Self")
+	}
+}
+
+func countInstalled(rs []Route) int {
+	n := 0
+	for _, r := range rs {
+		if r.Via != "" && r.Skipped == "" {
+			n++
+		}
+	}
+	return n
+}
+
