@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -39,6 +40,16 @@ type Client struct {
 	// server holds the addresses this client's connections reached (the
 	// server, a replica, a load balancer), for ServerAddrs.
 	server sync.Map // netip.Addr → struct{}
+	mark   uint32   // SO_MARK on every connection (WithMark); 0: none
+}
+
+// WithMark marks every connection the client opens with SO_MARK (Linux):
+// an agent whose internet goes through an exit node routes its own
+// connections to the server and the relay outside the tunnel by it. The
+// transport reads the mark when it dials, so options may come in any
+// order.
+func WithMark(mark uint32) Option {
+	return func(c *Client) error { c.mark = mark; return nil }
 }
 
 // ServerAddrs returns the addresses the client's connections to the
@@ -212,7 +223,15 @@ func (c *Client) newTransport() *http.Transport {
 	d := &net.Dialer{
 		Timeout:         10 * time.Second,
 		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: keepIdle, Interval: keepInterval, Count: keepCount},
-		Control:         setUserTimeout,
+		Control: func(network, address string, rc syscall.RawConn) error {
+			if err := setUserTimeout(network, address, rc); err != nil {
+				return err
+			}
+			if c.mark != 0 {
+				return setMark(rc, c.mark)
+			}
+			return nil
+		},
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {

@@ -18,3 +18,16 @@ func setUserTimeout(_, _ string, c syscall.RawConn) error {
 	}
 	return serr
 }
+
+// setMark sets SO_MARK, so that policy routing can tell the agent's own
+// connections (to the server and its relay) from the traffic it tunnels.
+func setMark(c syscall.RawConn, mark uint32) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(mark))
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ type lan struct {
 	br   string
 	host host
 	legs int
+	nc   map[string]*proc // the host's listeners by port: what they received
 }
 
 func newLAN(t testing.TB) *lan {
@@ -41,8 +43,9 @@ func newLAN(t testing.TB) *lan {
 		run(t, "ip", "-n", l.host.ns, "addr", "add", a, "dev", "eth0")
 	}
 	run(t, "ip", "-n", l.host.ns, "link", "set", "eth0", "up")
-	for _, port := range []string{"80", "22"} {
-		startProc(t, l.host.cmd("nc", "-lk", port))
+	l.nc = map[string]*proc{}
+	for _, port := range []string{"80", "22", "8080"} {
+		l.nc[port] = startProc(t, l.host.cmd("nc", "-lk", port))
 	}
 	return l
 }
@@ -99,6 +102,18 @@ func (a *agent) routes(t testing.TB) routeStatus {
 	return st
 }
 
+// routingTable is every routing table of h, without the link-local
+// address the kernel adds to eth0 whenever its duplicate detection ends.
+func routingTable(t testing.TB, h host) string {
+	var keep []string
+	for _, l := range strings.Split(h.run(t, "ip", "route", "show", "table", "all"), "\n") {
+		if !strings.Contains(l, "fe80::") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
 func (f *fleet) routesList(t testing.TB) []wire.Route {
 	var out wire.RoutesResponse
 	if err := json.Unmarshal([]byte(run(t, f.server, "routes", "list", "--data-dir", f.data, "--json")), &out); err != nil {
@@ -119,18 +134,7 @@ func TestSubnetRouterInNamespaces(t *testing.T) {
 	l := newLAN(t)
 	l.join(f.hosts[1], "10.20.0.1")
 	client, clientHost := (*agent)(nil), f.hosts[2]
-	// The routing table, without the link-local address the kernel adds
-	// to eth0 whenever its duplicate detection ends.
-	table := func() string {
-		var keep []string
-		for _, l := range strings.Split(clientHost.run(t, "ip", "route", "show", "table", "all"), "\n") {
-			if !strings.Contains(l, "fe80::") {
-				keep = append(keep, l)
-			}
-		}
-		return strings.Join(keep, "\n")
-	}
-	tableBefore := table()
+	tableBefore := routingTable(t, clientHost)
 	router := f.enrollWith(f.hosts[1], 1, []string{"--advertise-routes", "10.20.0.0/24"}, "office-gw")
 	client = f.enroll(clientHost, 2, "laptop")
 	tcp := func(addr, port string) bool {
@@ -232,7 +236,200 @@ func TestSubnetRouterInNamespaces(t *testing.T) {
 
 	// 6. Stopping the client leaves its routing table as it was.
 	client.proc.stop()
-	if after := table(); after != tableBefore {
+	if after := routingTable(t, clientHost); after != tableBefore {
 		t.Errorf("routing table after the agent stopped:\n%s\nbefore it started:\n%s", after, tableBefore)
+	}
+}
+
+// TestSubnetRouterFailover: two routers carry one LAN; a client pings a
+// host on it every 50 ms while the primary is killed (kill -9): the
+// server sees its relay session end and every client moves to the
+// standby with its next map. The figures go to docs/BENCHMARKS.md. The
+// primary's return does not take the LAN back (no flapping); the
+// standby's death does.
+func TestSubnetRouterFailover(t *testing.T) {
+	f := newFleet(t, 4)
+	l := newLAN(t)
+	l.join(f.hosts[1], "10.20.0.1")
+	l.join(f.hosts[2], "10.20.0.2")
+	adv := []string{"--advertise-routes", "10.20.0.0/24"}
+	gw1 := f.enrollWith(f.hosts[1], 1, adv, "office-gw")
+	gw2 := f.enrollWith(f.hosts[2], 2, adv, "office-gw")
+	client := f.enroll(f.hosts[3], 3, "laptop")
+	for _, gw := range []*agent{gw1, gw2} {
+		eventually(t, 10*time.Second, gw.name()+" advertises", func() bool {
+			for _, r := range f.routesList(t) {
+				if r.MachineName == gw.name() {
+					return true
+				}
+			}
+			return false
+		})
+		run(t, f.server, "routes", "approve", gw.name(), "--data-dir", f.data)
+	}
+	via := func() string {
+		st := client.routes(t)
+		if st.Routes == nil || len(st.Routes.Using) != 1 {
+			return ""
+		}
+		return st.Routes.Using[0].ViaName
+	}
+	eventually(t, 10*time.Second, "the client uses the first router", func() bool { return via() == gw1.name() && client.h.ping("10.20.0.5") })
+
+	// A connection open through the primary, to see what becomes of it.
+	held := client.h.cmd("sh", "-c", "for i in $(seq 60); do echo $i; sleep 0.1; done | nc -N -w 3 10.20.0.5 8080; echo exit=$?")
+	heldOut := &proc{cmd: held}
+	held.Stdout, held.Stderr = heldOut, heldOut
+	if err := held.Start(); err != nil {
+		t.Fatal(err)
+	}
+	const interval, count = 50 * time.Millisecond, 120
+	pinger := startProc(t, client.h.cmd("ping", "-i", "0.05", "-W", "1", "-c", fmt.Sprint(count), "10.20.0.5"))
+	time.Sleep(2 * time.Second)
+	killed := time.Now()
+	gw1.proc.cmd.Process.Kill() // kill -9: no goodbye to the server
+	took := eventually(t, 10*time.Second, "the client moves to the standby", func() bool { return via() == gw2.name() })
+	pinger.cmd.Wait()
+	m := regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`).FindStringSubmatch(pinger.output())
+	if m == nil {
+		t.Fatalf("ping output:\n%s", pinger.output())
+	}
+	sent, got := atoi(m[1]), atoi(m[2])
+	lost := sent - got
+	t.Logf("FAILOVER: primary killed; client on the standby %v later; %d of %d pings (every %v) lost = %v without traffic; gaps (icmp_seq): %s",
+		took.Round(time.Millisecond), lost, sent, interval, time.Duration(lost)*interval, gaps(pinger.output(), sent))
+	if lost > 40 { // 2 s, the issue's goal
+		t.Errorf("%d pings lost (%v) when the primary died; the goal is under 2 s:\n%s", lost, time.Duration(lost)*interval, pinger.output())
+	}
+	held.Wait()
+	lines := strings.Fields(l.nc["8080"].output())
+	t.Logf("FAILOVER: a TCP stream through the killed router (a line every 100 ms): the client's nc said %q; the LAN host received %d of 60 lines (source NAT state died with the router: the standby's address is another)",
+		strings.TrimSpace(heldOut.output()), len(lines))
+	t0 := time.Now()
+	eventually(t, 5*time.Second, "a new connection after the failover", func() bool {
+		return client.h.cmd("nc", "-z", "-w", "1", "10.20.0.5", "80").Run() == nil
+	})
+	t.Logf("FAILOVER: a new TCP connection %v after the held one ended (%v after the kill)", time.Since(t0).Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
+
+	// The first router comes back: the LAN stays with the second.
+	gw1.start(t)
+	eventually(t, 15*time.Second, gw1.name()+" has its relay session again", func() bool {
+		return strings.Contains(gw1.proc.output(), "forwarding for the fleet")
+	})
+	time.Sleep(2 * time.Second)
+	if v := via(); v != gw2.name() {
+		t.Errorf("the returning router took the LAN back (client via %q): a flap", v)
+	}
+	// The second dies: back to the first.
+	gw2.proc.cmd.Process.Kill()
+	eventually(t, 10*time.Second, "back on the first router", func() bool { return via() == gw1.name() && client.h.ping("10.20.0.5") })
+}
+
+// TestExitNodeInNamespaces: an exit node with a leg on an "internet"
+// (198.51.100.0/24, only reachable through it); a client that chooses it
+// reaches that internet with the exit node's address, while its own
+// connections — to the server, and WireGuard's to its peers — stay
+// outside the tunnel; its LAN is cut off unless --exit-node-allow-lan;
+// and stopping using it restores the routing rules and tables byte for
+// byte.
+func TestExitNodeInNamespaces(t *testing.T) {
+	f := newFleet(t, 4)
+	inet := host{ns: fmt.Sprintf("wi%d", os.Getpid()%100000), addr: "198.51.100.10"}
+	run(t, "ip", "netns", "add", inet.ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", inet.ns).Run() })
+	exitHost, clientHost, neighbour := f.hosts[1], f.hosts[2], f.hosts[3]
+	run(t, "ip", "link", "add", "eth0", "netns", inet.ns, "type", "veth", "peer", "name", "wan0", "netns", exitHost.ns)
+	run(t, "ip", "-n", inet.ns, "addr", "add", "198.51.100.10/24", "dev", "eth0")
+	run(t, "ip", "-n", exitHost.ns, "addr", "add", "198.51.100.1/24", "dev", "wan0")
+	for _, h := range []host{inet, {ns: exitHost.ns}} {
+		run(t, "ip", "-n", h.ns, "link", "set", "lo", "up")
+	}
+	run(t, "ip", "-n", inet.ns, "link", "set", "eth0", "up")
+	run(t, "ip", "-n", exitHost.ns, "link", "set", "wan0", "up")
+	startProc(t, inet.cmd("nc", "-lk", "80"))
+
+	state := func() string {
+		return clientHost.run(t, "ip", "rule", "show") + clientHost.run(t, "ip", "-6", "rule", "show") + routingTable(t, clientHost)
+	}
+	exit := f.enrollWith(exitHost, 1, []string{"--advertise-exit-node"})
+	client := f.enroll(clientHost, 2)
+	eventually(t, 10*time.Second, "the exit node is advertised", func() bool { return len(f.routesList(t)) == 2 })
+	run(t, f.server, "routes", "approve", exit.name(), "--exit-node", "--data-dir", f.data)
+	eventually(t, 10*time.Second, "the exit node forwards", func() bool { return strings.Contains(exit.proc.output(), "forwarding for the fleet") })
+	if client.h.ping(inet.addr) {
+		t.Fatal("the client reaches the exit node's internet before choosing it")
+	}
+	before := state()
+
+	set := func(args ...string) {
+		t.Helper()
+		client.h.run(t, bins+"/wirefleet-agent", append([]string{"set", "--state-dir", client.dir}, args...)...)
+	}
+	set("--exit-node", exit.name())
+	eventually(t, 10*time.Second, "the client reaches the internet through the exit node", func() bool { return client.h.ping(inet.addr) })
+	if client.h.cmd("nc", "-z", "-w", "2", inet.addr, "80").Run() != nil {
+		t.Error("TCP to the internet host does not connect")
+	}
+	hold := client.h.cmd("sh", "-c", "sleep 2 | nc -w 3 "+inet.addr+" 80")
+	hold.Start()
+	var src string
+	eventually(t, 3*time.Second, "the internet host sees the connection", func() bool {
+		out, _ := inet.cmd("ss", "-tnH", "state", "established", "( sport = :80 )").Output()
+		fl := strings.Fields(string(out))
+		if len(fl) < 4 {
+			return false
+		}
+		src = fl[len(fl)-1]
+		return true
+	})
+	hold.Wait()
+	if !strings.HasPrefix(src, "198.51.100.1:") {
+		t.Errorf("the internet host sees %s, want the exit node's address 198.51.100.1", src)
+	}
+	// What stays outside: the server (the agent's marked connection) and
+	// the exit node's own address (WireGuard's marked packets).
+	for _, dst := range []string{f.hosts[0].addr, exitHost.addr} {
+		if out := clientHost.run(t, "ip", "route", "get", dst, "mark", "0x5a57"); !strings.Contains(out, "dev eth0") {
+			t.Errorf("the agent's own traffic to %s: %s", dst, out)
+		}
+	}
+	if out := clientHost.run(t, "ip", "route", "get", inet.addr); !strings.Contains(out, "dev "+client.iface) {
+		t.Errorf("traffic to the internet: %s, want the tunnel", out)
+	}
+	if p, _ := client.pathTo(t, exit); p != "direct" {
+		t.Errorf("the exit node is reached by %q, want direct", p)
+	}
+	// The agent still hears from the server: a change reaches it over its
+	// own (marked) connection.
+	mapVersion := func() float64 {
+		var st map[string]any
+		json.Unmarshal([]byte(client.h.run(t, bins+"/wirefleet-agent", "status", "--json", "--state-dir", client.dir)), &st)
+		v, _ := st["netmap_version"].(float64)
+		return v
+	}
+	v0 := mapVersion()
+	run(t, f.server, "machines", "tag", exit.name(), "exit", "--data-dir", f.data)
+	eventually(t, 10*time.Second, "a map change reaches the client through its own connection", func() bool { return mapVersion() > v0 })
+
+	// The LAN: into the tunnel (the exit node may forward it there, with
+	// no policy, or drop it: autogroup:internet never covers private
+	// ranges), then kept local with --exit-node-allow-lan.
+	if out := clientHost.run(t, "ip", "route", "get", neighbour.addr); !strings.Contains(out, "dev "+client.iface) {
+		t.Errorf("the LAN without --exit-node-allow-lan: %s, want the tunnel", out)
+	}
+	set("--exit-node-allow-lan")
+	eventually(t, 10*time.Second, "the LAN stays local", func() bool { return client.h.ping(neighbour.addr) })
+	if out := clientHost.run(t, "ip", "route", "get", neighbour.addr); !strings.Contains(out, "dev eth0") {
+		t.Errorf("the LAN with --exit-node-allow-lan: %s", out)
+	}
+	if !client.h.ping(inet.addr) {
+		t.Error("the internet stopped with --exit-node-allow-lan")
+	}
+
+	// Off again: rules and tables as they were.
+	set("--exit-node", "", "--exit-node-allow-lan=false")
+	eventually(t, 10*time.Second, "the exit node no longer used", func() bool { return !client.h.ping(inet.addr) })
+	if after := state(); after != before {
+		t.Errorf("routing after the exit node:\n%s\nbefore:\n%s", after, before)
 	}
 }

@@ -181,6 +181,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Lock()
 	e.cfg, e.cl, e.cancel, e.runCtx = cfg, cl, cancel, ctx
 	e.link.cfg = tunnel.Config{Name: e.Iface, MTU: cfg.MTU, ListenPort: cfg.ListenPort, PrivateKey: priv, Mode: e.WireGuard}
+	if e.marks() {
+		e.link.cfg.Mark = routes.Mark // WireGuard's own packets never enter the tunnel
+	}
 	self := e.view.Self()
 	e.mu.Unlock()
 	e.finishRotation(priv)

@@ -62,8 +62,9 @@ func GenerateKey() (priv wgtypes.Key, pub string, err error) {
 }
 
 // NewClient returns a client for cfg's server, pinned when cfg has a pin.
-func NewClient(server string, pins []string, credential string) (*client.Client, error) {
-	var opts []client.Option
+// extra are further options (client.WithMark).
+func NewClient(server string, pins []string, credential string, extra ...client.Option) (*client.Client, error) {
+	opts := extra
 	if len(pins) > 0 {
 		opts = append(opts, client.WithPins(pins...))
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/wirefleet/wirefleet/agent/internal/keystore"
+	"github.com/wirefleet/wirefleet/agent/internal/routes"
 	"github.com/wirefleet/wirefleet/agent/internal/state"
 	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -38,7 +39,13 @@ func (e *Engine) loadIdentity() (state.Config, wgtypes.Key, *client.Client, erro
 		return cfg, priv, nil, err
 	}
 	copy(priv[:], keyb)
-	cl, err := NewClient(cfg.Server, cfg.TrustedPins(), string(cred))
+	var extra []client.Option
+	if e.marks() {
+		// Its connections to the server and the relay stay outside the
+		// tunnel when an exit node carries the rest.
+		extra = append(extra, client.WithMark(routes.Mark))
+	}
+	cl, err := NewClient(cfg.Server, cfg.TrustedPins(), string(cred), extra...)
 	if err != nil {
 		return cfg, priv, nil, state.Corrupt(e.Paths.ConfigFile(), err.Error())
 	}

@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"time"
 
@@ -136,6 +137,14 @@ func (e *Engine) syncRoutes() {
 	if err := e.Routes.Routes(tun.Name(), routes.Installed(plan)); err != nil {
 		errs = append(errs, err.Error())
 	}
+	exit := routes.ExitVia(plan) != ""
+	var keep []netip.Addr
+	if exit {
+		keep = routes.Resolvers(resolvConf, self)
+	}
+	if err := e.Routes.Exit(tun.Name(), exit, e.Routing.Use.AllowLAN, keep); err != nil {
+		errs = append(errs, err.Error())
+	}
 	var serve []string
 	if self != nil {
 		serve = self.Serves
@@ -153,11 +162,20 @@ func (e *Engine) syncRoutes() {
 	}
 }
 
+// marks reports whether the agent marks its own traffic (Linux, with
+// routes managed): what keeps it out of the tunnel when an exit node is
+// used.
+func (e *Engine) marks() bool { return e.Routes != nil && runtime.GOOS == "linux" }
+
 // routedTunnel is a tunnel that carries routes (the userspace device).
 type routedTunnel interface {
 	Tunnel
 	SetRoutes(map[string][]netip.Prefix) error
 }
+
+// resolvConf names the system's DNS servers (kept outside the tunnel
+// while an exit node is used).
+var resolvConf = "/etc/resolv.conf"
 
 // peerDown reports that the client sees a route's carrier as gone:
 // failover does not wait for the server. e.mu is held.

@@ -29,7 +29,22 @@ type System interface {
 	// returns what to give Unforward to undo it.
 	Forward(iface string, snat bool) (Undo, error)
 	Unforward(u Undo) error
+	// Exit sends every packet not marked with Mark (the agent's own, and
+	// WireGuard's) into the tunnel — through an exit node — except to
+	// keep (the machine's DNS servers) and, with allowLAN, to the
+	// networks the machine is on. Unexit removes it (idempotent).
+	Exit(iface string, allowLAN bool, keep []netip.Addr) error
+	Unexit() error
 }
+
+// Mark is the socket mark of the agent's own traffic: WireGuard's UDP
+// sockets and its connections to the server and the relay. With an exit
+// node, only unmarked packets go into the tunnel.
+const Mark = 0x5a57
+
+// ExitTable is the routing table holding the default route into the
+// tunnel while an exit node is used (Linux policy routing).
+const ExitTable = 52057
 
 // Undo is what turning forwarding on changed, to restore it.
 type Undo struct {
@@ -44,6 +59,14 @@ type Record struct {
 	Routes    []string `json:"routes,omitempty"`
 	// Forwarding is set while this machine routes for the fleet.
 	Forwarding *Forwarding `json:"forwarding,omitempty"`
+	// Exit is set while this machine uses an exit node.
+	Exit *ExitRecord `json:"exit,omitempty"`
+}
+
+// ExitRecord is how an exit node is used.
+type ExitRecord struct {
+	AllowLAN bool     `json:"allow_lan"`
+	Keep     []string `json:"keep,omitempty"`
 }
 
 // Forwarding is a router's setup.
@@ -75,7 +98,7 @@ func (m *Manager) Applied() (Record, bool) {
 }
 
 func (m *Manager) save(r Record) error {
-	if len(r.Routes) == 0 && r.Forwarding == nil {
+	if len(r.Routes) == 0 && r.Forwarding == nil && r.Exit == nil {
 		if err := os.Remove(m.file()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("routes: remove the record: %w", err)
 		}
@@ -174,6 +197,45 @@ func (m *Manager) Forward(iface string, on, snat bool) error {
 	return nil
 }
 
+// Exit starts (on) or stops using an exit node through iface.
+func (m *Manager) Exit(iface string, on, allowLAN bool, keep []netip.Addr) error {
+	r, _ := m.Applied()
+	want := &ExitRecord{AllowLAN: allowLAN}
+	for _, a := range keep {
+		want.Keep = append(want.Keep, a.String())
+	}
+	if r.Exit != nil && on && r.Interface == iface && r.Exit.AllowLAN == want.AllowLAN && slices.Equal(r.Exit.Keep, want.Keep) {
+		return nil
+	}
+	if r.Exit != nil {
+		if err := m.Sys.Unexit(); err != nil {
+			return fmt.Errorf("routes: stop using the exit node: %w", err)
+		}
+		r.Exit = nil
+		if err := m.save(r); err != nil {
+			return err
+		}
+		if !on {
+			m.log().Info("exit node no longer used: internet traffic leaves directly")
+		}
+	}
+	if !on {
+		return nil
+	}
+	r.Interface, r.Exit = iface, want
+	if err := m.save(r); err != nil {
+		return err
+	}
+	if err := m.Sys.Exit(iface, allowLAN, keep); err != nil {
+		_ = m.Sys.Unexit()
+		r.Exit = nil
+		_ = m.save(r)
+		return fmt.Errorf("routes: use the exit node: %w", err)
+	}
+	m.log().Info("internet traffic goes through the exit node", "iface", iface, "allow_lan", allowLAN)
+	return nil
+}
+
 // Restore removes every route and the forwarding the record names. It is
 // idempotent: what is already gone is skipped.
 func (m *Manager) Restore() error {
@@ -192,6 +254,11 @@ func (m *Manager) Restore() error {
 	if r.Forwarding != nil {
 		if err := m.Sys.Unforward(r.Forwarding.Undo); err != nil {
 			errs = append(errs, fmt.Errorf("stop forwarding: %w", err))
+		}
+	}
+	if r.Exit != nil {
+		if err := m.Sys.Unexit(); err != nil {
+			errs = append(errs, fmt.Errorf("stop using the exit node: %w", err))
 		}
 	}
 	if len(errs) > 0 {

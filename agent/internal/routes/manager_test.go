@@ -19,6 +19,7 @@ type fakeSystem struct {
 	failAdd  netip.Prefix
 	undone   []Undo
 	forwards int
+	exit     bool
 }
 
 func (f *fakeSystem) AddRoute(iface string, p netip.Prefix) error {
@@ -44,6 +45,16 @@ func (f *fakeSystem) Forward(iface string, snat bool) (Undo, error) {
 	f.forwards++
 	return Undo{IPv4Forward: "0", Table: "wirefleet"}, nil
 }
+
+func (f *fakeSystem) Exit(iface string, allowLAN bool, keep []netip.Addr) error {
+	if r, _ := f.m.Applied(); r.Exit == nil {
+		f.t.Error("exit node used before it was recorded")
+	}
+	f.exit = true
+	return nil
+}
+
+func (f *fakeSystem) Unexit() error { f.exit = false; return nil }
 
 func (f *fakeSystem) Unforward(u Undo) error {
 	f.fwd = false

@@ -7,8 +7,10 @@ package routes
 
 import (
 	"net/netip"
+	"os"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
@@ -132,6 +134,16 @@ func containsAny(p netip.Prefix, as []netip.Addr) bool {
 	return false
 }
 
+// ExitVia returns the peer carrying the internet, if one is used.
+func ExitVia(rs []Route) string {
+	for _, r := range rs {
+		if r.Exit && r.Via != "" && r.Skipped == "" {
+			return r.Via
+		}
+	}
+	return ""
+}
+
 // ByPeer groups the installed routes by the peer they go through: what
 // each peer's WireGuard allowed IPs gain.
 func ByPeer(rs []Route) map[string][]netip.Prefix {
@@ -144,12 +156,38 @@ func ByPeer(rs []Route) map[string][]netip.Prefix {
 	return out
 }
 
-// Installed returns the prefixes to route into the tunnel.
+// Installed returns the subnets to route into the tunnel; an exit node's
+// default routes are not among them (Manager.Exit routes by policy).
 func Installed(rs []Route) []netip.Prefix {
 	var out []netip.Prefix
 	for _, r := range rs {
-		if r.Via != "" && r.Skipped == "" {
+		if r.Via != "" && r.Skipped == "" && !r.Exit {
 			out = append(out, r.Prefix)
+		}
+	}
+	return out
+}
+
+// Resolvers returns the DNS servers a resolv.conf names, other than
+// loopback ones and the fleet resolver on this machine's overlay
+// address: an exit node's user keeps reaching them directly.
+func Resolvers(path string, self *wire.Self) []netip.Addr {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "nameserver" {
+			continue
+		}
+		a, err := netip.ParseAddr(f[1])
+		if err != nil || a.IsLoopback() || self != nil && (a.String() == self.IPv4 || a.String() == self.IPv6) {
+			continue
+		}
+		if !slices.Contains(out, a.Unmap()) {
+			out = append(out, a.Unmap())
 		}
 	}
 	return out

@@ -92,13 +92,22 @@ func TestPlan(t *testing.T) {
 					}
 				}
 			}
-			if len(Installed(rs)) != countInstalled(rs) {
+			if n := len(Installed(rs)); n > countInstalled(rs) {
 				t.Error("Installed disagrees with the plan")
 			}
 		})
 	}
 	if Plan(nil, env(), Options{}) != nil {
 		t.Error("a plan without Self")
+	}
+	rs := Plan(self, env(), Options{ExitNode: "exit-1"})
+	if ExitVia(rs) != "exit" || len(ByPeer(rs)["exit"]) != 2 {
+		t.Errorf("exit via %q, the exit peer carries %v", ExitVia(rs), ByPeer(rs)["exit"])
+	}
+	for _, p := range Installed(rs) {
+		if p.Bits() == 0 {
+			t.Errorf("a default route among the OS routes: %s", p)
+		}
 	}
 }
 
@@ -111,4 +120,3 @@ func countInstalled(rs []Route) int {
 	}
 	return n
 }
-

@@ -30,3 +30,9 @@ func (darwinSystem) Forward(string, bool) (Undo, error) {
 }
 
 func (darwinSystem) Unforward(Undo) error { return nil }
+
+func (darwinSystem) Exit(string, bool, []netip.Addr) error {
+	return errors.New("using an exit node is built for Linux so far; on macOS the agent's own connections would enter the tunnel")
+}
+
+func (darwinSystem) Unexit() error { return nil }

@@ -198,3 +198,90 @@ func (linuxSystem) Unforward(u Undo) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Priorities of the policy-routing rules an exit node adds, as wg-quick
+// lays them out: the machine's DNS servers stay on the main table, then
+// (with allowLAN) the main table without its default route — the
+// networks the machine is on — then everything unmarked goes to
+// ExitTable, whose one route is the tunnel.
+const (
+	prioKeep     = 5200
+	prioLAN      = 5210
+	prioNotOwned = 5220
+)
+
+func (s linuxSystem) Exit(iface string, allowLAN bool, keep []netip.Addr) error {
+	link, err := netlink.LinkByName(iface)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", iface, err)
+	}
+	_ = s.Unexit() // what a crashed run left
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		def := netip.MustParsePrefix("0.0.0.0/0")
+		if fam == netlink.FAMILY_V6 {
+			if _, err := os.Stat("/proc/sys/net/ipv6"); err != nil {
+				continue // no IPv6 on this host
+			}
+			def = netip.MustParsePrefix("::/0")
+		}
+		if err := netlink.RouteReplace(&netlink.Route{LinkIndex: link.Attrs().Index, Dst: ipnet(def), Table: ExitTable, Protocol: rtProto}); err != nil {
+			if fam == netlink.FAMILY_V6 {
+				continue // IPv6 off on the tunnel (tunnel.IPv6Off)
+			}
+			return fmt.Errorf("default route in table %d: %w", ExitTable, err)
+		}
+		for _, a := range keep {
+			if a.Is4() != (fam == netlink.FAMILY_V4) {
+				continue
+			}
+			r := netlink.NewRule()
+			r.Family, r.Priority, r.Table, r.Dst = fam, prioKeep, unix.RT_TABLE_MAIN, ipnet(netip.PrefixFrom(a, a.BitLen()))
+			if err := netlink.RuleAdd(r); err != nil {
+				return fmt.Errorf("rule for %s: %w", a, err)
+			}
+		}
+		if allowLAN {
+			r := netlink.NewRule()
+			r.Family, r.Priority, r.Table, r.SuppressPrefixlen = fam, prioLAN, unix.RT_TABLE_MAIN, 0
+			if err := netlink.RuleAdd(r); err != nil {
+				return fmt.Errorf("rule keeping local networks local: %w", err)
+			}
+		}
+		mask := uint32(0xffffffff)
+		r := netlink.NewRule()
+		r.Family, r.Priority, r.Table, r.Mark, r.Mask, r.Invert = fam, prioNotOwned, ExitTable, Mark, &mask, true
+		if err := netlink.RuleAdd(r); err != nil {
+			return fmt.Errorf("rule sending unmarked traffic to table %d: %w", ExitTable, err)
+		}
+	}
+	return nil
+}
+
+func (linuxSystem) Unexit() error {
+	var errs []error
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		rules, err := netlink.RuleList(fam)
+		if err != nil {
+			continue
+		}
+		for _, r := range rules {
+			if r.Priority == prioKeep || r.Priority == prioLAN || r.Priority == prioNotOwned {
+				r := r
+				if err := netlink.RuleDel(&r); err != nil && !errors.Is(err, unix.ENOENT) {
+					errs = append(errs, fmt.Errorf("remove rule %s: %w", r, err))
+				}
+			}
+		}
+		routes, err := netlink.RouteListFiltered(fam, &netlink.Route{Table: ExitTable}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			continue
+		}
+		for _, rt := range routes {
+			rt := rt
+			if err := netlink.RouteDel(&rt); err != nil && !errors.Is(err, unix.ESRCH) {
+				errs = append(errs, fmt.Errorf("remove route in table %d: %w", ExitTable, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -20,3 +20,6 @@ func (otherSystem) DelRoute(string, netip.Prefix) error { return nil }
 func (otherSystem) Existing(string, netip.Prefix) bool  { return false }
 func (otherSystem) Forward(string, bool) (Undo, error)  { return Undo{}, errUnsupported }
 func (otherSystem) Unforward(Undo) error                { return nil }
+
+func (otherSystem) Exit(string, bool, []netip.Addr) error { return errUnsupported }
+func (otherSystem) Unexit() error                         { return nil }

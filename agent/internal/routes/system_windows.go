@@ -79,3 +79,9 @@ func (windowsSystem) Forward(string, bool) (Undo, error) {
 }
 
 func (windowsSystem) Unforward(Undo) error { return nil }
+
+func (windowsSystem) Exit(string, bool, []netip.Addr) error {
+	return errors.New("using an exit node is built for Linux so far; on Windows the agent's own connections would enter the tunnel")
+}
+
+func (windowsSystem) Unexit() error { return nil }

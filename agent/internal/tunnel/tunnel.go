@@ -74,6 +74,10 @@ type Config struct {
 	// which an active peer is removed again (default DefaultIdleAfter).
 	Lazy      bool
 	IdleAfter time.Duration
+	// Mark is the socket mark of WireGuard's UDP sockets (Linux; 0:
+	// none): policy routing keeps them out of the tunnel when an exit
+	// node carries everything else.
+	Mark uint32
 }
 
 // NAT is how a tunnel reaches peers behind NATs: the relay to dial when no
@@ -351,7 +355,12 @@ func (l *logLimiter) allow(format string, now time.Time) (bool, int) {
 func (t *Tunnel) configureKey(cfg Config) error {
 	key := cfg.PrivateKey
 	port := cfg.ListenPort
-	if err := t.ctl.ConfigureDevice(t.name, wgtypes.Config{PrivateKey: &key, ListenPort: &port}); err != nil {
+	c := wgtypes.Config{PrivateKey: &key, ListenPort: &port}
+	if cfg.Mark != 0 {
+		mark := int(cfg.Mark)
+		c.FirewallMark = &mark
+	}
+	if err := t.ctl.ConfigureDevice(t.name, c); err != nil {
 		return fmt.Errorf("tunnel: configure device: %w", err)
 	}
 	return nil

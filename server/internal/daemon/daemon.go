@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -192,7 +193,14 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	pres := presence.New(db, log)
 	bg.Add(1)
 	go func() { defer bg.Done(); pres.Run(hubCtx, 30*time.Second) }()
-	hub, err := startHub(ctx, hubCtx, db, log, &bg, netmap.Options{STUN: stunAddr, Relay: !o.NoRelay, DNSDomain: dnsDomain, ServerPins: pins, Polls: pres.Connected})
+	// A subnet router is there while its relay session is open; the relay
+	// starts after the hub it reads maps from.
+	var relaySrv atomic.Pointer[relay.Server]
+	var routerUp func(string) bool
+	if !o.NoRelay {
+		routerUp = func(id string) bool { r := relaySrv.Load(); return r == nil || r.Connected(id) }
+	}
+	hub, err := startHub(ctx, hubCtx, db, log, &bg, netmap.Options{STUN: stunAddr, Relay: !o.NoRelay, DNSDomain: dnsDomain, ServerPins: pins, Polls: pres.Connected, RouterUp: routerUp})
 	if err != nil {
 		if stunSrv != nil {
 			stunSrv.Close()
@@ -212,7 +220,8 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		ServerAddrs: serverAddrs(ctx, extURL, log)})
 	var rel *relay.Server
 	if !o.NoRelay {
-		rel = relay.New(hub, log, reg, relay.Config{Rate: o.RelayRate})
+		rel = relay.New(hub, log, reg, relay.Config{Rate: o.RelayRate, OnSession: svc.RouterSession})
+		relaySrv.Store(rel)
 		bg.Add(1)
 		go func() { defer bg.Done(); rel.Watch(hubCtx) }()
 	}

@@ -16,6 +16,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
@@ -56,6 +57,9 @@ type Service struct {
 	flags *FlagWatch
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+
+	routerMu    sync.Mutex
+	routerTimer *time.Timer // a pending RouterSession re-evaluation
 }
 
 // New returns the service over db and hub.

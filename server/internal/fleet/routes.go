@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"sort"
+	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/routing"
@@ -99,4 +100,44 @@ func (s *Service) Routes(ctx context.Context) ([]wire.Route, error) {
 		return out[i].MachineName < out[j].MachineName
 	})
 	return out, nil
+}
+
+// routerDebounce gathers the session changes of routers that come and go
+// together (a server start, a site's uplink) into one re-evaluation.
+const routerDebounce = 50 * time.Millisecond
+
+// RouterSession is told when a machine's relay session opens or ends.
+// When that changes which router can carry a prefix — its primary is gone
+// and a standby is there — it records a change every hub applies, so
+// that every client moves to the standby with its next map, well before
+// the primary's long-poll would time out.
+func (s *Service) RouterSession(id string, up bool) {
+	if !s.hub.IsRouter(id) {
+		return
+	}
+	s.routerMu.Lock()
+	defer s.routerMu.Unlock()
+	if s.routerTimer != nil {
+		return // one is due: it looks at every router
+	}
+	s.routerTimer = time.AfterFunc(routerDebounce, func() {
+		s.routerMu.Lock()
+		s.routerTimer = nil
+		s.routerMu.Unlock()
+		if !s.hub.RoutesStale() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ch, err := s.db.LogSelfChange(ctx, Actor{Name: "system:routes", SourceIP: "local"}, "routes", "routes.failover",
+			map[string]any{"machine": id, "up": up})
+		if err == nil {
+			err = s.synced(ctx, ch)
+		}
+		if err != nil {
+			s.log.Error("routes: moving a prefix to its standby router", "err", err)
+			return
+		}
+		s.log.Info("routes: a router's session changed; prefixes moved to the routers that are there", "machine", id, "up", up)
+	})
 }

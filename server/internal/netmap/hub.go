@@ -66,8 +66,12 @@ type Options struct {
 	CoalescePerPoll time.Duration
 	// Polls counts the long-polls held now (presence.Tracker.Connected),
 	// for the pacing above; nil counts none.
-	Polls  func() int
-	Logger *slog.Logger
+	Polls func() int
+	// RouterUp reports whether a machine that carries routes is there (its
+	// relay session is open); the primary of a prefix is one that is. Nil:
+	// every router is.
+	RouterUp func(id string) bool
+	Logger   *slog.Logger
 }
 
 type entry struct {
@@ -365,6 +369,7 @@ func (h *Hub) catchUp(ctx context.Context) error {
 		} else if store.IsSelfChange(c) {
 			le.isDNS = true // what Self carries changed: every reader gets it again
 			h.dnsAt = c.Version
+			h.rebuildRoutes() // a router came or went (RoutesStale)
 		} else if v, ok := store.PolicyVersionOf(c); ok {
 			le.isPolicy, le.polBefore = true, h.pol
 			h.pol, h.polVer, h.polAt = policies[v], v, c.Version

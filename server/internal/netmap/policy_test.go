@@ -116,7 +116,7 @@ func scratchRoutes(t *testing.T, db *store.DB, id string) ([]string, string, str
 	rb, _ := json.Marshal(struct {
 		Routes []wire.SelfRoute
 		Serves []string
-	}{routing.Build(routers).For(id, access), routing.Serves(mine.Routes, mine.ExitNode)})
+	}{routing.Build(routers, nil).For(id, access), routing.Serves(mine.Routes, mine.ExitNode)})
 	return out, filter, string(rb)
 }
 

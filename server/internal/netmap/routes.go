@@ -51,10 +51,11 @@ func (h *Hub) rebuildRoutes() bool {
 			continue
 		}
 		if len(e.attrs.Routes) > 0 || e.attrs.ExitNode {
-			rs = append(rs, routing.Router{ID: id, Subnets: e.attrs.Routes, Exit: e.attrs.ExitNode, Since: e.created})
+			down := h.opts.RouterUp != nil && !h.opts.RouterUp(id)
+			rs = append(rs, routing.Router{ID: id, Subnets: e.attrs.Routes, Exit: e.attrs.ExitNode, Since: e.created, Down: down})
 		}
 	}
-	t := routing.Build(rs)
+	t := routing.Build(rs, h.routes)
 	if h.routes.Equal(t) {
 		return false
 	}
@@ -87,6 +88,37 @@ func (h *Hub) routesFor(e *entry) []wire.SelfRoute {
 	}
 	h.selfRoutes[e.class] = rs
 	return rs
+}
+
+// RoutesStale reports whether the routers' liveness (Options.RouterUp)
+// would change which router carries a prefix: the caller then records a
+// change (store.LogSelfChange), which every hub applies by rebuilding its
+// table, and every machine gets its routes again.
+func (h *Hub) RoutesStale() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.opts.RouterUp == nil || h.routes == nil {
+		return false
+	}
+	for p, ids := range h.routes.All() {
+		if len(ids) > 1 && !h.opts.RouterUp(ids[0]) {
+			for _, id := range ids[1:] {
+				if h.opts.RouterUp(id) {
+					return true // a standby can take over
+				}
+			}
+		}
+		_ = p
+	}
+	return false
+}
+
+// IsRouter reports whether machine id carries routes for the fleet.
+func (h *Hub) IsRouter(id string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	e := h.machines[id]
+	return e != nil && (len(e.attrs.Routes) > 0 || e.attrs.ExitNode)
 }
 
 // Overlay returns the overlay's prefixes: no route may overlap them.

@@ -56,6 +56,10 @@ type Config struct {
 	// PingEvery is how often the server pings each agent, so that a
 	// vanished one is noticed (default 20 s).
 	PingEvery time.Duration
+	// OnSession, when set, is told (on its own goroutine) when a machine's
+	// session opens or its last one ends: a subnet router's session is
+	// how the server knows it is there.
+	OnSession func(id string, up bool)
 }
 
 // Server is the relay. Create it with New and run Watch beside it.
@@ -256,6 +260,9 @@ func (s *Server) register(sess *session) bool {
 	s.sessions.Set(float64(len(s.byID)))
 	s.opened.Inc()
 	s.announce(sess.key)
+	if s.cfg.OnSession != nil {
+		go s.cfg.OnSession(sess.id, true)
+	}
 	return true
 }
 
@@ -322,6 +329,9 @@ func (s *Server) unregister(sess *session) {
 	defer s.mu.Unlock()
 	if s.byID[sess.id] == sess {
 		delete(s.byID, sess.id)
+		if s.cfg.OnSession != nil {
+			go s.cfg.OnSession(sess.id, false)
+		}
 	}
 	if s.byKey[sess.key] == sess {
 		delete(s.byKey, sess.key)

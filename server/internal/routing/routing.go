@@ -11,6 +11,7 @@
 package routing
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -96,7 +97,8 @@ func Serves(subnets []netip.Prefix, exit bool) []string {
 // Table is the fleet's routes in force: per prefix, the routers that
 // carry it, primary first.
 type Table struct {
-	via map[netip.Prefix][]string
+	via  map[netip.Prefix][]string
+	down map[string]bool // routers that were down when it was built
 }
 
 // Router is one machine's routes in force, for Build.
@@ -107,22 +109,50 @@ type Router struct {
 	// Since is when the machine enrolled: the oldest router of a prefix
 	// is its primary.
 	Since time.Time
+	// Down: the server sees it gone (its relay session ended); it is
+	// listed after the routers that are up, as a last resort.
+	Down bool
 }
 
-// Build makes the table. The primary of a prefix is the router enrolled
-// first (then the lowest ID): every replica and every client computes
-// the same one without talking to each other, a router added later never
-// takes over from one that works, and a primary stays primary until it
-// goes.
-func Build(routers []Router) *Table {
+// Build makes the table. The primary of a prefix is the router that is
+// up and enrolled first (then the lowest ID); routers that are down come
+// last. One exception stops flapping: a router that was down in prev and
+// is back does not take its prefix back from the primary that replaced
+// it while that one stays up.
+func Build(routers []Router, prev *Table) *Table {
 	t := &Table{via: map[netip.Prefix][]string{}}
 	routers = slices.Clone(routers)
 	slices.SortFunc(routers, func(a, b Router) int {
+		if a.Down != b.Down {
+			if a.Down {
+				return 1
+			}
+			return -1
+		}
 		if c := a.Since.Compare(b.Since); c != 0 {
 			return c
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
+	t.down = map[string]bool{}
+	for _, r := range routers {
+		if r.Down {
+			t.down[r.ID] = true
+		}
+	}
+	defer func() {
+		if prev == nil {
+			return
+		}
+		for p, ids := range t.via {
+			if old := prev.Primary(p); old != "" && !t.down[old] && ids[0] != old && prev.down[ids[0]] {
+				i := slices.Index(ids, old)
+				if i > 0 {
+					t.via[p] = slices.Concat([]string{old}, ids[:i], ids[i+1:])
+				}
+			}
+		}
+	}()
 	for _, r := range routers {
 		for _, p := range r.Subnets {
 			t.via[p] = append(t.via[p], r.ID)
@@ -134,6 +164,10 @@ func Build(routers []Router) *Table {
 	}
 	return t
 }
+
+// All returns the table: per prefix, its routers, primary first. The
+// caller must not change it.
+func (t *Table) All() map[netip.Prefix][]string { return t.via }
 
 // Len returns the number of prefixes in force.
 func (t *Table) Len() int { return len(t.via) }
@@ -185,5 +219,5 @@ func (t *Table) Equal(o *Table) bool {
 			return false
 		}
 	}
-	return true
+	return maps.Equal(t.down, o.down)
 }
