@@ -525,6 +525,40 @@ func TestAdminPageInChromium(t *testing.T) {
 		t.Fatalf("records after the page: %+v", rs)
 	}
 
+	// The Routes page: a subnet router's advertised route waits, flagged
+	// as granted by no rule of the policy in force, until the admin
+	// approves it; the machine page lists it too.
+	gwTok, err := admin.CreateToken(context.Background(), wire.CreateTokenRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwEn, err := anon.Enroll(context.Background(), wire.EnrollRequest{Token: gwTok.Secret, PublicKey: pubkey(), Hostname: "gw-1", OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, _ := client.New(base, client.WithToken(gwEn.Credential))
+	if _, err := gw.AdvertiseRoutes(context.Background(), wire.RoutesAdvert{Routes: []string{"10.20.0.0/16"}}); err != nil {
+		t.Fatal(err)
+	}
+	var pendingRow, approvedRow, routeFlash, machineRoutes string
+	run("routes page",
+		chromedp.Navigate(base+"/routes"), chromedp.WaitVisible(`#routes tr[data-state="pending"]`),
+		chromedp.Text(`#routes tr[data-state="pending"]`, &pendingRow),
+		chromedp.Click(`#routes tr[data-state="pending"] button[type="submit"]`),
+		chromedp.WaitVisible(`#routes tr[data-state="approved"]`),
+		chromedp.Text(`#routes tr[data-state="approved"]`, &approvedRow),
+		chromedp.Text(".flash", &routeFlash), shot("routes"),
+		chromedp.Navigate(base+"/machines/"+gwEn.MachineID), chromedp.WaitVisible("#machine-routes"),
+		chromedp.Text("#machine-routes", &machineRoutes),
+	)
+	if !strings.Contains(pendingRow, "10.20.0.0/16") || !strings.Contains(pendingRow, "gw-1") || !strings.Contains(pendingRow, "No policy rule grants it") ||
+		!strings.Contains(approvedRow, "primary") || !strings.Contains(routeFlash, "Approved gw-1's route 10.20.0.0/16") || !strings.Contains(machineRoutes, "approved") {
+		t.Fatalf("routes: pending %q, approved %q, flash %q, machine page %q", pendingRow, approvedRow, routeFlash, machineRoutes)
+	}
+	if rs, _ := admin.Routes(context.Background()); len(rs.Routes) != 1 || rs.Routes[0].State != wire.RouteApproved {
+		t.Fatalf("routes after the page: %+v", rs)
+	}
+
 	// Tokens and audit pages, and the machines page at phone width.
 	run("tokens and audit",
 		chromedp.Navigate(base+"/tokens"), chromedp.WaitVisible("table#tokens"), shot("tokens"),

@@ -46,9 +46,22 @@ func (w *Web) machine(rw http.ResponseWriter, r *http.Request, s store.Session) 
 		w.internal(rw, r, err)
 		return
 	}
+	var routes []wire.Route
+	if m.Routes != nil {
+		all, err := w.fl.Routes(r.Context())
+		if err != nil {
+			w.internal(rw, r, err)
+			return
+		}
+		for _, rt := range all {
+			if rt.Machine == m.ID {
+				routes = append(routes, rt)
+			}
+		}
+	}
 	w.render(rw, r, "machine", http.StatusOK, page{Title: m.Name, Nav: "machines", Admin: s.Admin.Name, CSRF: s.CSRF,
 		Flash: w.message(rw, r, "f"), Error: w.message(rw, r, "e"),
-		Data: map[string]any{"M": m, "Row": w.rowOf(m, w.now()), "Health": h, "Chart": chart(h.History), "Events": events.Events, "Updates": updates, "Reach": reach, "Live": w.liveOf(m, h)}})
+		Data: map[string]any{"M": m, "Row": w.rowOf(m, w.now()), "Health": h, "Chart": chart(h.History), "Events": events.Events, "Updates": updates, "Reach": reach, "Live": w.liveOf(m, h), "Routes": routes}})
 }
 
 // mutate runs a machine change through the service (which returns once

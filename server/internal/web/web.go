@@ -105,18 +105,19 @@ func New(fl *fleet.Service, log *slog.Logger, cfg Config) (*Web, error) {
 	w := &Web{fl: fl, db: fl.Reader(), pres: fl.Presence(), log: log, cfg: cfg, pages: map[string]*template.Template{},
 		login: ratelimit.New(cfg.LoginRate, int(cfg.LoginRate)), now: time.Now, dummyHash: string(dummy)}
 	funcs := template.FuncMap{
-		"ago":   w.ago,
-		"until": w.until,
-		"ptr":   func(t time.Time) *time.Time { return &t },
-		"when":  func(t *time.Time) string { return fmtTime(t) },
-		"join":  strings.Join,
-		"mib":   func(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) },
-		"gib":   func(b uint64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) },
-		"pct":   func(used, total uint64) string { return pct(used, total) },
-		"bytes": humanBytes,
-		"list":  func() []string { return []string{wire.FlagBoolean, wire.FlagString, wire.FlagNumber, wire.FlagObject} },
+		"ago":         w.ago,
+		"until":       w.until,
+		"ptr":         func(t time.Time) *time.Time { return &t },
+		"when":        func(t *time.Time) string { return fmtTime(t) },
+		"join":        strings.Join,
+		"mib":         func(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) },
+		"gib":         func(b uint64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) },
+		"pct":         func(used, total uint64) string { return pct(used, total) },
+		"bytes":       humanBytes,
+		"list":        func() []string { return []string{wire.FlagBoolean, wire.FlagString, wire.FlagNumber, wire.FlagObject} },
+		"routeAction": routeAction,
 	}
-	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "error", "signed_in", "signed_out", "enroll", "bulk", "admins", "shown_once"} {
+	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "routes", "error", "signed_in", "signed_out", "enroll", "bulk", "admins", "shown_once"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -184,6 +185,8 @@ func (w *Web) Handler() http.Handler {
 	auth("POST /flags/{key}/delete", w.deleteFlag)
 	auth("GET /policy", w.policyPage)
 	auth("POST /policy", w.savePolicy)
+	auth("GET /routes", w.routesPage)
+	auth("POST /routes/{machine}/{decision}", w.decideRoute)
 	auth("GET /dns", w.dnsPage)
 	auth("POST /dns", w.addDNS)
 	auth("POST /dns/{name}/delete", w.removeDNS)
