@@ -177,7 +177,7 @@ func hostileBodies() [][]byte {
 		bytes.Repeat([]byte("x"), 2<<20), []byte(`{"unknown_field":1}`), []byte("\xff\xfe")}
 	for _, s := range hostileStrings {
 		v, _ := json.Marshal(s)
-		for _, field := range []string{"token", "public_key", "hostname", "name", "key", "type", "default", "agent_version", "os", "tags", "endpoints", "cpu_percent", "state", "pinned_version", "text", "src", "dst"} {
+		for _, field := range []string{"token", "public_key", "hostname", "name", "key", "type", "default", "agent_version", "os", "tags", "endpoints", "cpu_percent", "state", "pinned_version", "text", "src", "dst", "routes", "exit_node"} {
 			bodies = append(bodies, []byte(`{"`+field+`":`+string(v)+`}`))
 		}
 	}
@@ -185,6 +185,16 @@ func hostileBodies() [][]byte {
 	// and folds case): refused with duplicate_field or unknown_field.
 	for _, field := range []string{"token", "name", "tags", "text", "key", "src"} {
 		bodies = append(bodies, []byte(`{"`+field+`":"a","`+field+`":"b"}`), []byte(`{"`+strings.ToUpper(field)+`":"a"}`))
+	}
+	// Routes a machine may not advertise, and too many of them.
+	many := make([]string, 300)
+	for i := range many {
+		many[i] = fmt.Sprintf("10.%d.%d.0/24", i/256, i%256)
+	}
+	manyJSON, _ := json.Marshal(many)
+	for _, rs := range []string{`["10.20.0.1/16"]`, `["224.0.0.0/4"]`, `["169.254.0.0/16"]`, `["0.0.0.0/0"]`, `["100.64.0.0/10"]`,
+		`["10.0.0.0/8","10.20.0.0/16"]`, `["fe80::/64"]`, `["::ffff:10.0.0.0/104"]`, `["10.0.0.0/8%eth0"]`, `[1]`, string(manyJSON)} {
+		bodies = append(bodies, []byte(`{"routes":`+rs+`}`))
 	}
 	for _, n := range []string{"-1", "1e23", "-1e23", "9223372036854775808", "0.5"} {
 		bodies = append(bodies, []byte(`{"cpu_percent":`+n+`,"mem_used":`+n+`,"listen_port":`+n+`,"max_uses":`+n+`,"rollout":`+n+`}`))
@@ -237,6 +247,9 @@ var routes = []route{
 	{"POST", wire.PathAdmins, "admin"},
 	{"POST", wire.PathAdmins + "/{}/password", "admin"},
 	{"GET", wire.PathRelay, "machine"},
+	{"POST", wire.PathAgentRoutes, "machine"},
+	{"GET", wire.PathRoutes, "admin"},
+	{"POST", wire.PathRoutes + "/{}/{}", "admin"},
 	{"GET", "/debug/pprof/{}", "admin"},
 }
 

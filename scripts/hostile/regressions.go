@@ -120,6 +120,27 @@ var regressions = []regression{
 		}
 		return ""
 	}},
+	{"routes a machine may not advertise are refused and change nothing", func(ctx context.Context, r *rig) string {
+		rs, err := r.admin.Routes(ctx)
+		if err != nil {
+			return err.Error()
+		}
+		for _, body := range []string{`{"routes":["10.20.0.1/16"]}`, `{"routes":["100.64.0.0/10"]}`, `{"routes":["10.0.0.0/8","10.20.0.0/16"]}`,
+			`{"routes":["0.0.0.0/0"]}`, `{"routes":["224.0.0.0/4"]}`, `{"routes":["10.0.0.0/8"],"routes":[]}`} {
+			st, code := r.raw(ctx, "POST", wire.PathAgentRoutes, r.machine, body)
+			if st != http.StatusBadRequest || code == "" {
+				return fmt.Sprintf("%s: %d %q, want 400 with a code", body, st, code)
+			}
+		}
+		after, err := r.admin.Routes(ctx)
+		if err != nil {
+			return err.Error()
+		}
+		if len(after.Routes) != len(rs.Routes) {
+			return fmt.Sprintf("refused advertisements changed the routes: %d before, %d after", len(rs.Routes), len(after.Routes))
+		}
+		return ""
+	}},
 }
 
 func (r *rig) adminKey() string { return r.key }
