@@ -68,7 +68,7 @@ func (h *Hub) Reply(id string, since uint64) (r *Reply, ok bool) {
 	if h.pol != nil || h.polAt > since {
 		r = h.policyReply(r, me, since, i)
 		if (since < h.loadedAt || since < h.dnsAt) && r.self == nil {
-			r.self = h.selfOf(me) // see below
+			h.setSelf(r, me) // see below
 		}
 		return r, true
 	}
@@ -76,7 +76,7 @@ func (h *Hub) Reply(id string, since uint64) (r *Reply, ok bool) {
 	// apply than the shared full map.
 	if n := len(h.changes) - i; since == 0 || since < h.floor || since > h.version || (n > minFullDelta && n > len(h.machines)/2) {
 		r.Full = true
-		r.self = h.selfOf(me)
+		h.setSelf(r, me)
 		r.snap = h.snapshot()
 		if k, found := slices.BinarySearch(r.snap.ids, id); found {
 			r.skip = k
@@ -90,7 +90,7 @@ func (h *Hub) Reply(id string, since uint64) (r *Reply, ok bool) {
 		// The reader's map predates this server process, whose settings
 		// (DNS domain, STUN, relay, MTU) may differ, or the DNS records
 		// changed: its Self, which carries them, comes again.
-		r.self = h.selfOf(me)
+		h.setSelf(r, me)
 	}
 	for _, c := range h.changes[i:] {
 		if c.isDNS || c.isPolicy {
@@ -101,7 +101,7 @@ func (h *Hub) Reply(id string, since uint64) (r *Reply, ok bool) {
 		}
 		seen[c.MachineID] = true
 		if c.MachineID == id {
-			r.self = h.selfOf(me)
+			h.setSelf(r, me)
 			continue
 		}
 		e := h.machines[c.MachineID]
@@ -164,10 +164,10 @@ func (h *Hub) policyReply(r *Reply, me *entry, since uint64, i int) *Reply {
 			return h.fullPolicyReply(r, me) // new since, or its past is unknown
 		}
 		meS = *le.before
-		r.self = h.selfOf(me)
+		h.setSelf(r, me)
 	}
 	if polChanged {
-		r.self = h.selfOf(me) // the rules it enforces come with the policy
+		h.setSelf(r, me) // the rules it enforces come with the policy
 	}
 	cNow, cThen := me.class, classUnder(polS, meS)
 	for mid, le := range first {
@@ -261,7 +261,7 @@ func (h *Hub) nothingFor(me *entry, since uint64) bool {
 // with every machine of its class. h.mu is read-locked.
 func (h *Hub) fullPolicyReply(r *Reply, me *entry) *Reply {
 	r.Full = true
-	r.self = h.selfOf(me)
+	h.setSelf(r, me)
 	r.snap = h.classSnapshot(me.class)
 	if k, found := slices.BinarySearch(r.snap.ids, me.peer.ID); found {
 		r.skip = k
@@ -371,9 +371,17 @@ func (h *Hub) selfOf(e *entry) *wire.Self {
 	if h.pol != nil {
 		s.Filter = &wire.Filter{Policy: h.polVer, Rules: h.pol.Inbound(e.class)}
 	}
-	s.Routes = h.routesFor(e)
 	s.Serves = routing.Serves(e.attrs.Routes, e.attrs.ExitNode)
 	return s
+}
+
+// setSelf puts machine e's Self in r. Its routes (up to the whole
+// fleet's table) go already encoded, shared by the machines of a class:
+// a route change resends every Self, and encoding 1,000 routes 10,000
+// times was most of its cost.
+func (h *Hub) setSelf(r *Reply, e *entry) {
+	r.self = h.selfOf(e)
+	r.routes = h.routesJSON(e)
 }
 
 // mapRecords is what agents get of the DNS records: no authors or times.

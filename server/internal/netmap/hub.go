@@ -163,7 +163,7 @@ type Hub struct {
 	// carries for machines that route nothing themselves.
 	routes     *routing.Table
 	routers    map[string]bool
-	selfRoutes map[policy.Class][]wire.SelfRoute
+	selfRoutes map[policy.Class][]byte // encoded
 
 	kick chan struct{}
 }

@@ -28,6 +28,7 @@ type Reply struct {
 	Full      bool
 
 	self    *wire.Self
+	routes  []byte    // the Self's routes, encoded and shared (nil: none)
 	snap    *snapshot // full maps: every peer…
 	skip    int       // …but this index (the machine itself), -1 for none
 	added   [][]byte
@@ -67,6 +68,10 @@ func (r *Reply) write(w io.Writer, end string) (int64, error) {
 		self, err := json.Marshal(r.self)
 		if err != nil {
 			return 0, err
+		}
+		if len(r.routes) > 0 {
+			// Self always ends in '}'; the routes go before it.
+			self = append(append(append(self[:len(self)-1:len(self)-1], `,"routes":`...), r.routes...), '}')
 		}
 		b = append(append(b, `,"self":`...), self...)
 	}

@@ -8,6 +8,8 @@ package netmap
 // a router enrolled or revoked) and small.
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/netip"
 	"slices"
 
@@ -63,10 +65,10 @@ func (h *Hub) rebuildRoutes() bool {
 	return true
 }
 
-// routesFor returns Self.Routes for a machine: shared per class, except
-// for routers (a router never routes its own prefixes through a peer).
-// h.mu is read-locked.
-func (h *Hub) routesFor(e *entry) []wire.SelfRoute {
+// routesJSON returns Self.Routes for a machine, encoded (nil: none):
+// shared per class, except for routers (a router never routes its own
+// prefixes through a peer). h.mu is read-locked.
+func (h *Hub) routesJSON(e *entry) []byte {
 	if h.routes == nil || h.routes.Len() == 0 {
 		return nil
 	}
@@ -75,19 +77,30 @@ func (h *Hub) routesFor(e *entry) []wire.SelfRoute {
 		access = h.pol.RouteAccess(e.class)
 	}
 	if len(e.attrs.Routes) > 0 || e.attrs.ExitNode {
-		return h.routes.For(e.peer.ID, access)
+		return encodeRoutes(h.routes.For(e.peer.ID, access))
 	}
 	h.classMu.Lock()
 	defer h.classMu.Unlock()
-	if rs, ok := h.selfRoutes[e.class]; ok {
-		return rs
+	if enc, ok := h.selfRoutes[e.class]; ok {
+		return enc
 	}
-	rs := h.routes.For("", access)
+	enc := encodeRoutes(h.routes.For("", access))
 	if h.selfRoutes == nil {
-		h.selfRoutes = map[policy.Class][]wire.SelfRoute{}
+		h.selfRoutes = map[policy.Class][]byte{}
 	}
-	h.selfRoutes[e.class] = rs
-	return rs
+	h.selfRoutes[e.class] = enc
+	return enc
+}
+
+func encodeRoutes(rs []wire.SelfRoute) []byte {
+	if len(rs) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(rs)
+	if err != nil { // strings only: always encodes
+		panic(fmt.Sprintf("netmap: encode routes: %v", err))
+	}
+	return b
 }
 
 // RoutesStale reports whether the routers' liveness (Options.RouterUp)
