@@ -195,3 +195,34 @@ func BenchmarkTunnelPolicy(b *testing.B) {
 	b.Logf("TCP through the tunnel, 3 × 5 s each, alternating: no policy %.2f Gbit/s %v; 100-rule policy %.2f Gbit/s %v (%+.1f%%)",
 		avg(none), none, avg(with), with, (avg(with)/avg(none)-1)*100)
 }
+
+// BenchmarkSubnetRouter records the subnet-router figure of
+// docs/BENCHMARKS.md: TCP throughput from a client to a host behind a
+// subnet router (forwarded, source-NATed, through the router's filter)
+// versus to the router itself, in the same run. Run it once:
+//
+//	go test -run '^$' -bench SubnetRouter -benchtime 1x ./scripts/e2e/
+func BenchmarkSubnetRouter(b *testing.B) {
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		b.Skip("needs iperf3 (apt-get install iperf3)")
+	}
+	f := newFleet(b, 3)
+	l := newLAN(b)
+	l.join(f.hosts[1], "10.20.0.1")
+	router := f.enrollWith(f.hosts[1], 1, []string{"--advertise-routes", "10.20.0.0/24"})
+	client := f.enroll(f.hosts[2], 2)
+	eventually(b, 10*time.Second, "the route is advertised", func() bool { return len(f.routesList(b)) == 1 })
+	run(b, f.server, "routes", "approve", router.name(), "--data-dir", f.data)
+	eventually(b, 10*time.Second, "the LAN through the router", func() bool { return client.h.ping("10.20.0.5") })
+	iperfServer(b, router.h)
+	iperfServer(b, l.host)
+	const secs = 5
+	rPid := router.proc.cmd.Process.Pid
+	for _, target := range []struct{ name, addr string }{{"to-router", router.ipv4()}, {"through-router", "10.20.0.5"}} {
+		c0 := cpuTicks(b, rPid)
+		gbps := iperf(b, client.h, target.addr, secs)
+		cpu := float64(cpuTicks(b, rPid)-c0) / 100 / secs
+		b.ReportMetric(gbps, target.name+"-Gbit/s")
+		b.Logf("TCP %s: %.2f Gbit/s; the router's agent %.2f cores busy", target.name, gbps, cpu)
+	}
+}
