@@ -433,3 +433,52 @@ func TestExitNodeInNamespaces(t *testing.T) {
 		t.Errorf("routing after the exit node:\n%s\nbefore:\n%s", after, before)
 	}
 }
+
+// TestSubnetRouterClientFailover: the primary router's network dies (its
+// link goes down): the server still holds its relay session and keeps it
+// primary, so the client must notice by itself — it sends and hears
+// nothing for routes.Silence — and move to the standby.
+func TestSubnetRouterClientFailover(t *testing.T) {
+	f := newFleet(t, 4)
+	l := newLAN(t)
+	l.join(f.hosts[1], "10.20.0.1")
+	l.join(f.hosts[2], "10.20.0.2")
+	adv := []string{"--advertise-routes", "10.20.0.0/24"}
+	gw1 := f.enrollWith(f.hosts[1], 1, adv)
+	gw2 := f.enrollWith(f.hosts[2], 2, adv)
+	client := f.enroll(f.hosts[3], 3)
+	eventually(t, 10*time.Second, "both routers advertise", func() bool { return len(f.routesList(t)) == 2 })
+	for _, gw := range []*agent{gw1, gw2} {
+		run(t, f.server, "routes", "approve", gw.name(), "--data-dir", f.data)
+	}
+	via := func() string {
+		st := client.routes(t)
+		if st.Routes == nil || len(st.Routes.Using) != 1 {
+			return ""
+		}
+		return st.Routes.Using[0].ViaName
+	}
+	eventually(t, 10*time.Second, "the client uses the first router", func() bool { return via() == gw1.name() && client.h.ping("10.20.0.5") })
+	const count = 160
+	pinger := startProc(t, client.h.cmd("ping", "-i", "0.05", "-W", "1", "-c", fmt.Sprint(count), "10.20.0.5"))
+	time.Sleep(2 * time.Second)
+	gw1.h.run(t, "ip", "link", "set", "eth0", "down") // its uplink: the tunnel and the relay session go silent
+	took := eventually(t, 10*time.Second, "the client moves to the standby by itself", func() bool { return via() == gw2.name() })
+	primary := ""
+	for _, r := range f.routesList(t) {
+		if r.Primary {
+			primary = r.MachineName
+		}
+	}
+	pinger.cmd.Wait()
+	m := regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`).FindStringSubmatch(pinger.output())
+	if m == nil {
+		t.Fatalf("ping output:\n%s", pinger.output())
+	}
+	sent, got := atoi(m[1]), atoi(m[2])
+	t.Logf("CLIENT FAILOVER: the primary's link cut; client on the standby %v later while the server still named %q primary; %d of %d pings lost (%v); gaps: %s",
+		took.Round(time.Millisecond), primary, sent-got, sent, time.Duration(sent-got)*50*time.Millisecond, gaps(pinger.output(), sent))
+	if sent-got > 80 { // 4 s: Silence (2 s) plus the checks and the handshake with the standby
+		t.Errorf("%d pings lost", sent-got)
+	}
+}

@@ -20,6 +20,7 @@ import (
 func (e *Engine) startBackground(ctx context.Context, cfg state.Config, cl *client.Client, cancel context.CancelFunc) {
 	go e.reportEndpoints(ctx, cl, cfg.ListenPort, e.tunName())
 	go e.reportRoutes(ctx, cl)
+	go e.watchRoutes(ctx)
 	go e.saveCaches(ctx)
 	go e.rotateKeys(ctx, cl)
 	reporter := &health.Reporter{

@@ -46,6 +46,7 @@ type routeState struct {
 	serve []string // what this machine forwards for the fleet (Self.Serves) when it does
 	err   string   // why routes could not be put into effect, while they cannot
 	dirty chan struct{}
+	live  routes.Liveness // which carriers stopped answering (watchRoutes)
 }
 
 // SetRouting replaces the owner's choices (`wirefleet-agent set`): the
@@ -179,7 +180,64 @@ var resolvConf = "/etc/resolv.conf"
 
 // peerDown reports that the client sees a route's carrier as gone:
 // failover does not wait for the server. e.mu is held.
-func (e *Engine) peerDown(id string) bool { return false }
+func (e *Engine) peerDown(id string) bool { return e.rt.live.Down(id) }
+
+// watchEvery is how often watchRoutes reads the carriers' counters.
+const watchEvery = 250 * time.Millisecond
+
+// watchRoutes moves a route to its standby when the carrier stops
+// answering (routes.Liveness), without waiting for the server: a
+// router whose network died keeps its relay session for tens of seconds
+// on the server's side.
+func (e *Engine) watchRoutes(ctx context.Context) {
+	t := time.NewTicker(watchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		e.mu.Lock()
+		tun, plan := e.link.tun, e.rt.plan
+		e.mu.Unlock()
+		carriers, watched := map[string]bool{}, map[string]bool{}
+		for _, r := range plan {
+			if r.Via == "" || len(r.Standby) == 0 {
+				continue
+			}
+			watched[r.Via] = true
+			carriers[r.Via] = true
+			for _, id := range r.Standby {
+				carriers[id] = true
+			}
+		}
+		if tun == nil || len(watched) == 0 {
+			continue
+		}
+		ps, err := tun.Peers()
+		if err != nil {
+			continue
+		}
+		now, changed := e.now(), false
+		e.mu.Lock()
+		for _, p := range ps {
+			if watched[p.ID] && e.rt.live.Observe(p.ID, p.TxBytes, p.RxBytes, now) {
+				changed = true
+				if e.rt.live.Down(p.ID) {
+					e.Log.Warn("routes: a router stopped answering; its routes move to a standby", "peer", p.Name, "silent_for", routes.Silence)
+				} else {
+					e.Log.Info("routes: a router answers again", "peer", p.Name)
+				}
+			}
+		}
+		e.rt.live.Forget(carriers)
+		e.mu.Unlock()
+		if changed {
+			e.syncRoutes()
+		}
+	}
+}
 
 // reserved are the addresses that must never be routed into the tunnel:
 // the server's. e.mu is held.
