@@ -27,6 +27,7 @@ type routingFlags struct {
 	accept    bool
 	useExit   string
 	allowLAN  bool
+	checks    []string
 }
 
 func (r *routingFlags) register(pf *pflag.FlagSet) {
@@ -36,9 +37,10 @@ func (r *routingFlags) register(pf *pflag.FlagSet) {
 	pf.BoolVar(&r.accept, "accept-routes", false, "install the fleet's routes even where this machine already routes the same prefix (its own LAN)")
 	pf.StringVar(&r.useExit, "exit-node", "", "send internet traffic through this machine of the fleet (name, ID or overlay address; \"\" for none)")
 	pf.BoolVar(&r.allowLAN, "exit-node-allow-lan", false, "while using an exit node, keep this machine's local networks local")
+	pf.StringArrayVar(&r.checks, "route-check", nil, "as a router, check the networks it carries with a TCP connection (TCP:10.20.0.5:443; repeatable; \"\" for none): while it fails, clients use another router of the same prefix")
 }
 
-var routingFlagNames = []string{"advertise-routes", "advertise-exit-node", "snat-routes", "accept-routes", "exit-node", "exit-node-allow-lan"}
+var routingFlagNames = []string{"advertise-routes", "advertise-exit-node", "snat-routes", "accept-routes", "exit-node", "exit-node-allow-lan", "route-check"}
 
 // merge applies the flags given on this command line to the kept choices.
 func (r *routingFlags) merge(fs *pflag.FlagSet, kept *state.Routing) (state.Routing, bool, error) {
@@ -69,6 +71,18 @@ func (r *routingFlags) merge(fs *pflag.FlagSet, kept *state.Routing) (state.Rout
 			out.UseExitNode = r.useExit
 		case "exit-node-allow-lan":
 			out.AllowLAN = r.allowLAN
+		case "route-check":
+			out.Checks = nil
+			for _, s := range r.checks {
+				if s == "" {
+					continue
+				}
+				c, err := routes.ParseCheck(s)
+				if err != nil {
+					return out, false, fmt.Errorf("--route-check: %w", err)
+				}
+				out.Checks = append(out.Checks, c.String())
+			}
 		}
 	}
 	return out, changed, nil
@@ -84,6 +98,11 @@ func engineRouting(r *state.Routing) engine.Routing {
 	for _, s := range r.Advertise {
 		if p, err := netip.ParsePrefix(s); err == nil {
 			out.Advertise = append(out.Advertise, p)
+		}
+	}
+	for _, s := range r.Checks {
+		if c, err := routes.ParseCheck(s); err == nil {
+			out.Checks = append(out.Checks, c)
 		}
 	}
 	return out
@@ -143,7 +162,7 @@ func setCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if !changed {
-				return errors.New("nothing to set: give one of --advertise-routes, --advertise-exit-node, --snat-routes, --accept-routes, --exit-node, --exit-node-allow-lan")
+				return errors.New("nothing to set: give one of --advertise-routes, --advertise-exit-node, --snat-routes, --accept-routes, --exit-node, --exit-node-allow-lan, --route-check")
 			}
 			cfg.Routing = &r
 			if err := state.SaveConfig(p.ConfigFile(), cfg); err != nil {

@@ -53,6 +53,9 @@ func printRoutes(c *conn, w io.Writer, out wire.RoutesResponse) error {
 			if r.Unreachable {
 				note += " no policy rule grants it: nobody can use it"
 			}
+			if r.Failing != "" {
+				note += " check failing: " + r.Failing
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", r.Prefix, r.MachineName, r.State, role, r.Online, note)
 		}
 	})

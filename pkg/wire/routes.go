@@ -41,7 +41,14 @@ const (
 type RoutesAdvert struct {
 	Routes   []string `json:"routes"`
 	ExitNode bool     `json:"exit_node,omitempty"`
+	// Failing, when set, is why the router's own health check of its
+	// routes fails (`--route-check`): while it fails, the router is a
+	// standby only, and clients use another where there is one.
+	Failing string `json:"failing,omitempty"`
 }
+
+// MaxFailing is the longest route-check failure reason kept.
+const MaxFailing = 200
 
 // MachineRoutes is what a machine advertises and what admins decided of
 // it. An exit node advertises 0.0.0.0/0 and ::/0; deciding one decides
@@ -50,6 +57,9 @@ type MachineRoutes struct {
 	Advertised []string `json:"advertised"`
 	Approved   []string `json:"approved,omitempty"`
 	Rejected   []string `json:"rejected,omitempty"`
+	// Failing is why the router's route check fails ("": it passes, or
+	// there is none).
+	Failing string `json:"failing,omitempty"`
 }
 
 // Route is one advertised route as the admin API lists it.
@@ -63,6 +73,8 @@ type Route struct {
 	// approved routers of the same prefix are standbys.
 	Primary bool `json:"primary"`
 	Online  bool `json:"online"`
+	// Failing is why the router's own check of its routes fails.
+	Failing string `json:"failing,omitempty"`
 	// Unreachable: the policy lets no machine use this route.
 	Unreachable bool `json:"unreachable,omitempty"`
 }
@@ -198,7 +210,7 @@ func (mr MachineRoutes) Decide(d RouteDecision, approve bool) (MachineRoutes, []
 			return mr, nil, Errorf(CodeInvalidRoute, "the machine does not advertise %s (it advertises %v)", what, mr.Advertised)
 		}
 	}
-	out := MachineRoutes{Advertised: mr.Advertised}
+	out := MachineRoutes{Advertised: mr.Advertised, Failing: mr.Failing}
 	if approve {
 		out.Approved, out.Rejected = union(mr.Approved, names), without(mr.Rejected, names)
 	} else {

@@ -482,3 +482,62 @@ func TestSubnetRouterClientFailover(t *testing.T) {
 		t.Errorf("%d pings lost", sent-got)
 	}
 }
+
+// TestRouteCheckMovesTheRoute: the primary router checks its LAN
+// (--route-check TCP:10.20.0.5:9999); when the checked service stops, the
+// server makes it a standby and clients move to the other router; when it
+// comes back, the other router keeps the prefix (no flap).
+func TestRouteCheckMovesTheRoute(t *testing.T) {
+	f := newFleet(t, 4)
+	l := newLAN(t)
+	l.join(f.hosts[1], "10.20.0.1")
+	l.join(f.hosts[2], "10.20.0.2")
+	svc := startProc(t, l.host.cmd("nc", "-lk", "9999"))
+	gw1 := f.enrollWith(f.hosts[1], 1, []string{"--advertise-routes", "10.20.0.0/24", "--route-check", "TCP:10.20.0.5:9999"})
+	gw2 := f.enrollWith(f.hosts[2], 2, []string{"--advertise-routes", "10.20.0.0/24"})
+	client := f.enroll(f.hosts[3], 3)
+	eventually(t, 10*time.Second, "both routers advertise", func() bool { return len(f.routesList(t)) == 2 })
+	for _, gw := range []*agent{gw1, gw2} {
+		run(t, f.server, "routes", "approve", gw.name(), "--data-dir", f.data)
+	}
+	via := func() string {
+		st := client.routes(t)
+		if st.Routes == nil || len(st.Routes.Using) != 1 {
+			return ""
+		}
+		return st.Routes.Using[0].ViaName
+	}
+	eventually(t, 10*time.Second, "the client uses the first router", func() bool { return via() == gw1.name() })
+	svc.stop()
+	t0 := time.Now()
+	took := eventually(t, 20*time.Second, "the client moves to the second router", func() bool { return via() == gw2.name() })
+	var failing string
+	for _, r := range f.routesList(t) {
+		if r.MachineName == gw1.name() {
+			failing = r.Failing
+			if r.Primary {
+				t.Error("the failing router is still primary")
+			}
+		}
+	}
+	if !strings.Contains(failing, "10.20.0.5:9999") {
+		t.Errorf("routes list says of the failing router: %q", failing)
+	}
+	t.Logf("ROUTE CHECK: the checked service stopped; clients on the other router %v later (%v after the stop; three failed rounds, 2 s apart)", took.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+	if !client.h.ping("10.20.0.5") {
+		t.Error("the LAN through the second router")
+	}
+	startProc(t, l.host.cmd("nc", "-lk", "9999"))
+	eventually(t, 10*time.Second, "the check passes again", func() bool {
+		for _, r := range f.routesList(t) {
+			if r.MachineName == gw1.name() {
+				return r.Failing == ""
+			}
+		}
+		return false
+	})
+	time.Sleep(time.Second)
+	if v := via(); v != gw2.name() {
+		t.Errorf("the router whose check passes again took the LAN back: client via %q", v)
+	}
+}

@@ -19,6 +19,7 @@ import (
 // endpoint reports, health reports, flag sync and update checks.
 func (e *Engine) startBackground(ctx context.Context, cfg state.Config, cl *client.Client, cancel context.CancelFunc) {
 	go e.reportEndpoints(ctx, cl, cfg.ListenPort, e.tunName())
+	e.startChecks(ctx)
 	go e.reportRoutes(ctx, cl)
 	go e.watchRoutes(ctx)
 	go e.saveCaches(ctx)

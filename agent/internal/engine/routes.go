@@ -29,6 +29,9 @@ type Routing struct {
 	// site routes the overlay back to this machine).
 	NoSNAT bool
 	Use    routes.Options // how this machine uses others' routes
+	// Checks are the router's health checks of its routes
+	// (--route-check): while one fails, the server makes it a standby.
+	Checks []routes.Check
 }
 
 // Advert is what Routing tells the server.
@@ -47,6 +50,10 @@ type routeState struct {
 	err   string   // why routes could not be put into effect, while they cannot
 	dirty chan struct{}
 	live  routes.Liveness // which carriers stopped answering (watchRoutes)
+	// failing is why this router's route checks fail ("": they pass);
+	// stopCheck ends the checker of the checks in force.
+	failing   string
+	stopCheck context.CancelFunc
 }
 
 // SetRouting replaces the owner's choices (`wirefleet-agent set`): the
@@ -54,12 +61,49 @@ type routeState struct {
 func (e *Engine) SetRouting(r Routing) {
 	e.mu.Lock()
 	e.Routing = r
-	ch := e.rt.dirty
+	ch, ctx := e.rt.dirty, e.runCtx
 	e.mu.Unlock()
+	if ctx != nil {
+		e.startChecks(ctx)
+	}
 	if ch != nil {
 		wake(ch)
 	}
 	e.syncRoutes()
+}
+
+// startChecks runs the route checks in force (replacing a checker of
+// earlier ones) and reports their outcome to the server with the
+// advertisement.
+func (e *Engine) startChecks(ctx context.Context) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.rt.stopCheck != nil {
+		e.rt.stopCheck()
+		e.rt.stopCheck = nil
+	}
+	e.rt.failing = ""
+	if len(e.Routing.Checks) == 0 {
+		return
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	e.rt.stopCheck = cancel
+	c := &routes.Checker{Checks: e.Routing.Checks}
+	go c.Run(cctx, func(failing string) {
+		if cctx.Err() != nil {
+			return
+		}
+		e.mu.Lock()
+		e.rt.failing = failing
+		ch := e.rt.dirty
+		e.mu.Unlock()
+		if failing != "" {
+			e.Log.Warn("route check failing: the server makes this router a standby", "reason", failing)
+		} else {
+			e.Log.Info("route check passes again")
+		}
+		wake(ch)
+	})
 }
 
 // reportRoutes tells the server what this machine advertises, at start
@@ -71,6 +115,7 @@ func (e *Engine) reportRoutes(ctx context.Context, cl interface {
 	for failures := 0; ; {
 		e.mu.Lock()
 		adv := e.Routing.Advert()
+		adv.Failing = e.rt.failing
 		e.mu.Unlock()
 		key := fmt.Sprint(adv)
 		wait := time.Duration(0)

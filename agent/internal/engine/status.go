@@ -138,13 +138,15 @@ type RoutesView struct {
 	Using    []routes.Route `json:"using,omitempty"`
 	ExitNode string         `json:"exit_node,omitempty"` // the one chosen (--exit-node)
 	Error    string         `json:"error,omitempty"`
+	// Failing is why this router's route check fails.
+	Failing string `json:"failing,omitempty"`
 }
 
 // routesView fills status; e.mu is held.
 func (e *Engine) routesView() *RoutesView {
 	adv := e.Routing.Advert()
 	v := &RoutesView{Advertised: adv.Routes, Exit: adv.ExitNode, Serving: e.rt.serve, SNAT: len(e.rt.serve) > 0 && !e.Routing.NoSNAT,
-		Using: e.rt.plan, Error: e.rt.err}
+		Using: e.rt.plan, Error: e.rt.err, Failing: e.rt.failing}
 	v.ExitNode = e.Routing.Use.ExitNode
 	if len(v.Advertised) == 0 && !adv.ExitNode && len(v.Serving) == 0 && len(v.Using) == 0 && v.ExitNode == "" && v.Error == "" {
 		return nil

@@ -67,6 +67,7 @@ type Routing struct {
 	Accept      bool     `json:"accept_routes,omitempty"`
 	UseExitNode string   `json:"exit_node,omitempty"`
 	AllowLAN    bool     `json:"exit_node_allow_lan,omitempty"`
+	Checks      []string `json:"route_checks,omitempty"`
 }
 
 // TrustedPins are the server key pins the agent accepts: the announced

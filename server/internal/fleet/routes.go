@@ -37,12 +37,13 @@ func (s *Service) AdvertiseRoutes(ctx context.Context, a Actor, machineID string
 			}
 		}
 	}
-	m, ch, changed, err := s.db.SetAdvertisedRoutes(ctx, a, machineID, routes)
+	failing := wire.ClipFact(adv.Failing, wire.MaxFailing)
+	m, ch, changed, err := s.db.SetAdvertisedRoutes(ctx, a, machineID, routes, failing)
 	if err != nil {
 		return nil, err
 	}
 	if changed {
-		s.log.Info("routes advertised", "machine", m.ID, "name", m.Name, "routes", routes)
+		s.log.Info("routes advertised", "machine", m.ID, "name", m.Name, "routes", routes, "failing", failing)
 		if err := s.synced(ctx, ch); err != nil {
 			return nil, err
 		}
@@ -87,7 +88,7 @@ func (s *Service) Routes(ctx context.Context) ([]wire.Route, error) {
 				continue
 			}
 			rt := wire.Route{Machine: m.ID, MachineName: m.Name, Prefix: r, ExitNode: p.Bits() == 0,
-				State: routing.State(m, pol, r), Online: online}
+				State: routing.State(m, pol, r), Online: online, Failing: m.Routes.Failing}
 			rt.Primary = (rt.State == wire.RouteApproved || rt.State == wire.RouteAutoApproved) && s.hub.Primary(p) == m.ID
 			rt.Unreachable = pol != nil && !pol.Reachable(p)
 			out = append(out, rt)

@@ -101,7 +101,7 @@ func scratchRoutes(t *testing.T, db *store.DB, id string) ([]string, string, str
 			out = append(out, m.ID+"/"+m.Name+"/"+strings.Join(m.Tags, ","))
 		}
 		if a := AttrsUnder(m, pol); len(a.Routes) > 0 || a.ExitNode {
-			routers = append(routers, routing.Router{ID: m.ID, Subnets: a.Routes, Exit: a.ExitNode, Since: m.CreatedAt})
+			routers = append(routers, routing.Router{ID: m.ID, Subnets: a.Routes, Exit: a.ExitNode, Since: m.CreatedAt, Down: m.Routes.Failing != ""})
 		}
 	}
 	sort.Strings(out)
@@ -226,7 +226,7 @@ func testPolicyDeltas(t *testing.T, seed uint64) {
 				adv = append(adv, routePool[2:]...)
 			}
 			sort.Strings(adv)
-			_, ch, changed, err := f.db.SetAdvertisedRoutes(ctx, admin, live[rng.IntN(len(live))].ID, adv)
+			_, ch, changed, err := f.db.SetAdvertisedRoutes(ctx, admin, live[rng.IntN(len(live))].ID, adv, "")
 			if err != nil {
 				t.Fatal(err)
 			}

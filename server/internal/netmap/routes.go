@@ -53,7 +53,9 @@ func (h *Hub) rebuildRoutes() bool {
 			continue
 		}
 		if len(e.attrs.Routes) > 0 || e.attrs.ExitNode {
-			down := h.opts.RouterUp != nil && !h.opts.RouterUp(id)
+			// Down: its relay session is gone, or its own check of its
+			// routes fails.
+			down := h.opts.RouterUp != nil && !h.opts.RouterUp(id) || e.routes.Failing != ""
 			rs = append(rs, routing.Router{ID: id, Subnets: e.attrs.Routes, Exit: e.attrs.ExitNode, Since: e.created, Down: down})
 		}
 	}

@@ -37,7 +37,7 @@ func BenchmarkRouteChange(b *testing.B) {
 					for k := range perRouter {
 						adv = append(adv, fmt.Sprintf("10.%d.%d.0/24", i, k))
 					}
-					if _, _, _, err := f.db.SetAdvertisedRoutes(ctx, store.Actor{}, m.ID, adv); err != nil {
+					if _, _, _, err := f.db.SetAdvertisedRoutes(ctx, store.Actor{}, m.ID, adv, ""); err != nil {
 						b.Fatal(err)
 					}
 					if _, ch, err = f.db.DecideRoutes(ctx, store.Actor{}, m.ID, wire.RouteDecision{}, true); err != nil {

@@ -84,7 +84,7 @@ func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 	m.Owner = owner.String
 	if routes.Valid {
 		var mr wire.MachineRoutes
-		if json.Unmarshal([]byte(routes.String), &mr) == nil && len(mr.Advertised)+len(mr.Approved)+len(mr.Rejected) > 0 {
+		if json.Unmarshal([]byte(routes.String), &mr) == nil && len(mr.Advertised)+len(mr.Approved)+len(mr.Rejected) > 0 || mr.Failing != "" {
 			m.Routes = &mr
 		}
 	}
