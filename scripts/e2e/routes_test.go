@@ -175,6 +175,19 @@ func TestSubnetRouterInNamespaces(t *testing.T) {
 		t.Errorf("router status routes: %+v", st.Routes)
 	}
 
+	// Without source NAT (the site routes the overlay back to the
+	// router), the LAN host sees the client's own overlay address.
+	router.h.run(t, bins+"/wirefleet-agent", "set", "--state-dir", router.dir, "--snat-routes=false")
+	l.host.run(t, "ip", "route", "add", "100.64.0.0/10", "via", "10.20.0.1")
+	eventually(t, 10*time.Second, "the router stops NATing", func() bool {
+		return strings.Contains(router.proc.output(), `"forwarding for the fleet" iface=`+router.iface+` snat=false`)
+	})
+	if got := l.peerOf(t, client); got != client.ipv4() {
+		t.Errorf("without source NAT the LAN host sees %s, want the client's %s", got, client.ipv4())
+	}
+	router.h.run(t, bins+"/wirefleet-agent", "set", "--state-dir", router.dir, "--snat-routes=true")
+	l.host.run(t, "ip", "route", "del", "100.64.0.0/10")
+
 	// 3. A policy that lets the laptop reach 10.20.0.5:80 only, and
 	// approves the office gateways' routes by itself.
 	pol := filepath.Join(t.TempDir(), "p.hujson")
