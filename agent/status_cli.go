@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -165,6 +166,9 @@ func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status, no
 		}
 		fmt.Fprintf(tw, "dns:\t%s\n", line)
 	}
+	if r := st.Routes; r != nil {
+		printRoutes(tw, r)
+	}
 	if f := st.Flags; f != nil {
 		fresh := "fresh"
 		if f.Stale {
@@ -188,6 +192,63 @@ func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status, no
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\n", orDash(p.Name), strings.Join(p.AllowedIPs, ","), orDash(p.Endpoint), path, hs, p.RxBytes, p.TxBytes)
 		}
 		tw.Flush()
+	}
+}
+
+// printRoutes renders what the machine advertises, carries and uses of
+// the fleet's routes.
+func printRoutes(tw *tabwriter.Writer, r *engine.RoutesView) {
+	if len(r.Advertised) > 0 || r.Exit {
+		adv := strings.Join(r.Advertised, ", ")
+		if r.Exit {
+			adv = strings.TrimPrefix(adv+", an exit node", ", ")
+		}
+		var waiting []string
+		for _, p := range r.Advertised {
+			if !slices.Contains(r.Serving, p) {
+				waiting = append(waiting, p)
+			}
+		}
+		if len(waiting) > 0 {
+			adv += " (not approved yet: " + strings.Join(waiting, ", ") + ")"
+		}
+		fmt.Fprintf(tw, "advertises:\t%s\n", adv)
+	}
+	if len(r.Serving) > 0 {
+		nat := "source NAT to this machine's address"
+		if !r.SNAT {
+			nat = "without source NAT"
+		}
+		fmt.Fprintf(tw, "routes for the fleet:\t%s, %s\n", strings.Join(r.Serving, ", "), nat)
+	}
+	if r.Failing != "" {
+		fmt.Fprintf(tw, "route check:\tfailing (a standby only): %s\n", r.Failing)
+	}
+	if r.ExitNode != "" {
+		fmt.Fprintf(tw, "exit node:\t%s\n", r.ExitNode)
+	}
+	for i, u := range r.Using {
+		label := ""
+		if i == 0 {
+			label = "routes:"
+		}
+		line := u.Prefix.String()
+		switch {
+		case u.Skipped != "":
+			line += " not used: " + u.Skipped
+		default:
+			line += " via " + orDash(u.ViaName)
+			if u.Failover {
+				line += " (the primary stopped answering)"
+			}
+			if len(u.Standby) > 0 {
+				line += fmt.Sprintf(", %d standby", len(u.Standby))
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", label, line)
+	}
+	if r.Error != "" {
+		fmt.Fprintf(tw, "routes error:\t%s\n", r.Error)
 	}
 }
 

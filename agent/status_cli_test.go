@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/wirefleet/wirefleet/agent/internal/engine"
 	"github.com/wirefleet/wirefleet/agent/internal/filter"
 	"github.com/wirefleet/wirefleet/agent/internal/flags"
+	"github.com/wirefleet/wirefleet/agent/internal/routes"
 	"github.com/wirefleet/wirefleet/agent/internal/tunnel"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
@@ -51,7 +53,11 @@ func TestStatusOutput(t *testing.T) {
 		Flags:  &flags.Freshness{Source: "server", Version: 7, Flags: 3},
 		Access: &engine.AccessView{Status: filter.Status{Enforced: true, Policy: 3, Rules: []string{"tag:laptop → tcp/22"}, Dropped: 5, Denied: 4, Unmatched: 1, Flows: 2}},
 		DNS:    &engine.DNSView{Domain: "fleet.internal", Resolver: "100.64.0.1:53", Names: 2, OS: "resolv.conf", Queries: 9, Answered: 8, NXDomain: 1},
-		Key:    &engine.KeyView{PublicKey: "Eu/f7GBOn3Bb6v2JqOZlKloqcHZdsI/b1BZIoztU2nU=", CreatedAt: now.Add(-30 * 24 * time.Hour), RotateEvery: 90 * 24 * time.Hour},
+		Routes: &engine.RoutesView{Advertised: []string{"10.30.0.0/16", "10.40.0.0/16"}, Serving: []string{"10.30.0.0/16"}, SNAT: true, Using: []routes.Route{
+			{Prefix: netip.MustParsePrefix("10.20.0.0/16"), Via: "m_b", ViaName: "db-1", Standby: []string{"m_d"}, Failover: true},
+			{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Exit: true, Skipped: "no exit node chosen (--exit-node)"},
+		}},
+		Key: &engine.KeyView{PublicKey: "Eu/f7GBOn3Bb6v2JqOZlKloqcHZdsI/b1BZIoztU2nU=", CreatedAt: now.Add(-30 * 24 * time.Hour), RotateEvery: 90 * 24 * time.Hour},
 		Peers: []tunnel.PeerStatus{
 			{ID: "m_b", Name: "db-1", AllowedIPs: []string{"100.64.0.2/32", "fd00::2/128"}, Endpoint: "10.99.0.12:51820", LastHandshake: now.Add(-time.Second), RxBytes: 348, TxBytes: 404, Path: "direct", State: "active"},
 			{ID: "m_c", Name: "laptop", AllowedIPs: []string{"100.64.0.3/32"}, Path: "relay", State: "idle"},
