@@ -28,6 +28,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/wirefleet/wirefleet/pkg/pin"
+	"github.com/wirefleet/wirefleet/pkg/relayframe"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -711,7 +712,10 @@ func (c *Client) DialRelay(ctx context.Context) (*websocket.Conn, error) {
 	if tok := c.bearer(); tok != "" {
 		h.Set("Authorization", "Bearer "+tok)
 	}
-	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: &hc, HTTPHeader: h, CompressionMode: websocket.CompressionDisabled})
+	// Offering Protocol2 lets a server that knows batches send several
+	// packets per message; an older one ignores the offer.
+	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: &hc, HTTPHeader: h, CompressionMode: websocket.CompressionDisabled,
+		Subprotocols: []string{relayframe.Protocol2}})
 	if err != nil {
 		if resp != nil && resp.StatusCode >= 400 {
 			return nil, fmt.Errorf("client: relay: %s: %w", resp.Status, err)

@@ -28,6 +28,7 @@ type relayClient struct {
 
 	mu      sync.Mutex
 	conn    *websocket.Conn
+	batch   bool     // the server speaks relayframe.Protocol2 on conn
 	pending [][]byte // frames queued while not connected
 	since   time.Time
 	down    time.Time // when the connection was last lost (or first dialled)
@@ -93,9 +94,13 @@ func (c *relayClient) loop(ctx context.Context) {
 			c.log.Info("relay: connected", "after_failures", failures)
 		}
 		failures = 0
+		batch := conn.Subprotocol() == relayframe.Protocol2
 		conn.SetReadLimit(relayframe.MaxFrame)
+		if batch {
+			conn.SetReadLimit(relayframe.MaxBatch)
+		}
 		c.mu.Lock()
-		c.conn, c.since, c.lastErr = conn, time.Now(), ""
+		c.conn, c.batch, c.since, c.lastErr = conn, batch, time.Now(), ""
 		queued := c.pending
 		c.pending = nil
 		c.mu.Unlock()
@@ -104,7 +109,7 @@ func (c *relayClient) loop(ctx context.Context) {
 		}
 		err = c.serve(ctx, conn)
 		c.mu.Lock()
-		c.conn, c.down = nil, time.Now()
+		c.conn, c.batch, c.down = nil, false, time.Now()
 		c.mu.Unlock()
 		conn.CloseNow()
 		if ctx.Err() != nil {
@@ -150,12 +155,20 @@ func (c *relayClient) serve(ctx context.Context, conn *websocket.Conn) error {
 		if typ != websocket.MessageBinary {
 			continue
 		}
-		f, err := relayframe.Parse(b)
-		if err != nil || f.Type == relayframe.TypeSend {
+		if relayframe.IsBatch(b) {
+			_ = relayframe.Split(b, c.deliverFrame) // frames before a malformed length still count
 			continue
 		}
-		c.deliver(f)
+		c.deliverFrame(b)
 	}
+}
+
+func (c *relayClient) deliverFrame(b []byte) {
+	f, err := relayframe.Parse(b)
+	if err != nil || f.Type == relayframe.TypeSend {
+		return
+	}
+	c.deliver(f)
 }
 
 func (c *relayClient) setErr(err error) {
@@ -181,7 +194,26 @@ func (c *relayClient) send(dst relayframe.Key, bufs [][]byte) error {
 		c.mu.Unlock()
 		return nil
 	}
+	batch := c.batch
 	c.mu.Unlock()
+	if batch && len(bufs) > 1 {
+		// wireguard-go hands over a whole batch for one peer: one
+		// message (or a few, at MaxBatch) instead of one per packet.
+		msg := relayframe.NewBatch(make([]byte, 0, min(relayframe.MaxBatch, 1+len(bufs)*(2+relayframe.HeaderLen+1500))))
+		for _, b := range bufs {
+			if len(msg)+2+relayframe.HeaderLen+len(b) > relayframe.MaxBatch && len(msg) > 1 {
+				if err := conn.Write(context.Background(), websocket.MessageBinary, msg); err != nil {
+					return errRelayDown
+				}
+				msg = relayframe.NewBatch(msg)
+			}
+			msg = relayframe.AppendBatched(msg, relayframe.TypeSend, dst, b)
+		}
+		if err := conn.Write(context.Background(), websocket.MessageBinary, msg); err != nil {
+			return errRelayDown
+		}
+		return nil
+	}
 	frame := make([]byte, 0, relayframe.HeaderLen+1500)
 	for _, b := range bufs {
 		frame = relayframe.Append(frame[:0], relayframe.TypeSend, dst, b)

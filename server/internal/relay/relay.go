@@ -77,7 +77,8 @@ type Server struct {
 	waiting  map[relayframe.Key][]waiter
 	nWaiting int
 
-	pool sync.Pool
+	pool  sync.Pool // frames (relayframe.MaxFrame)
+	bpool sync.Pool // batches (relayframe.MaxBatch)
 
 	sessions prometheus.Gauge
 	opened   prometheus.Counter
@@ -95,6 +96,7 @@ type session struct {
 	out   chan *[]byte
 	lim   *rate.Limiter
 	once  sync.Once
+	batch bool // the agent speaks relayframe.Protocol2: batches both ways
 }
 
 // end closes the session with a close frame that tells the agent why.
@@ -167,6 +169,7 @@ func New(m Map, log *slog.Logger, reg prometheus.Registerer, cfg Config) *Server
 			Help: "Relay frames dropped, by reason (malformed, no_peer, rate, queue_full)."}, []string{"reason"}),
 	}
 	s.pool.New = func() any { b := make([]byte, relayframe.MaxFrame); return &b }
+	s.bpool.New = func() any { b := make([]byte, relayframe.MaxBatch); return &b }
 	for _, r := range []string{DropMalformed, DropNoPeer, DropRate, DropQueue} {
 		s.dropped.WithLabelValues(r)
 	}
@@ -191,7 +194,8 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, m wire.Machine) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled,
+		Subprotocols: []string{relayframe.Protocol2}})
 	if err != nil {
 		s.log.Debug("relay: upgrade failed", "machine", m.ID, "err", err)
 		return // Accept wrote the error response
@@ -200,7 +204,7 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, m wire.Machine) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sess := &session{id: m.ID, name: m.Name, key64: m.PublicKey, conn: conn, out: make(chan *[]byte, s.cfg.Queue),
-		lim: rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.Burst)}
+		lim: rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.Burst), batch: conn.Subprotocol() == relayframe.Protocol2}
 	copy(sess.key[:], kb)
 	if !s.register(sess) {
 		conn.Close(websocket.StatusGoingAway, "server shutting down")
@@ -346,34 +350,62 @@ func (s *Server) read(ctx context.Context, sess *session) error {
 		if err != nil {
 			return err
 		}
-		bp := s.pool.Get().(*[]byte)
+		pool := &s.pool
+		if sess.batch {
+			pool = &s.bpool // a message may be a batch
+		}
+		bp := pool.Get().(*[]byte)
 		b := (*bp)[:cap(*bp)]
 		n, err := io.ReadFull(rd, b)
 		switch {
 		case err == nil: // the buffer is full: is there more?
 			extra, err := io.Copy(io.Discard, rd)
 			if err != nil {
-				s.pool.Put(bp)
+				pool.Put(bp)
 				return err // over the read limit: the session ends
 			}
 			if extra > 0 {
-				s.pool.Put(bp)
+				pool.Put(bp)
 				s.dropped.WithLabelValues(DropMalformed).Inc()
 				continue
 			}
 		case err == io.EOF || err == io.ErrUnexpectedEOF:
 		default:
-			s.pool.Put(bp)
+			pool.Put(bp)
 			return err
 		}
-		if !s.charge(ctx, sess, n) {
-			s.pool.Put(bp)
-			continue
-		}
 		if typ != websocket.MessageBinary {
-			s.pool.Put(bp)
+			pool.Put(bp)
 			s.dropped.WithLabelValues(DropMalformed).Inc()
 			continue
+		}
+		if sess.batch && relayframe.IsBatch(b[:n]) {
+			// Each frame of a batch is charged and forwarded as a lone
+			// one would be, from a frame buffer of its own.
+			err := relayframe.Split(b[:n], func(fr []byte) {
+				if !s.charge(ctx, sess, len(fr)) {
+					return
+				}
+				fp := s.pool.Get().(*[]byte)
+				s.forward(sess, fp, append((*fp)[:0], fr...))
+			})
+			pool.Put(bp)
+			if err != nil {
+				s.dropped.WithLabelValues(DropMalformed).Inc()
+			}
+			continue
+		}
+		if !s.charge(ctx, sess, n) {
+			pool.Put(bp)
+			continue
+		}
+		if sess.batch {
+			// A lone frame read into a batch buffer goes on in a frame
+			// buffer, which is what the queues hold.
+			fp := s.pool.Get().(*[]byte)
+			fr := append((*fp)[:0], b[:n]...)
+			pool.Put(bp)
+			bp, b = fp, fr
 		}
 		s.forward(sess, bp, b[:n])
 	}
@@ -450,19 +482,60 @@ func (s *Server) enqueue(dst *session, bp *[]byte) bool {
 	}
 }
 
-// write sends queued frames to the agent.
+// write sends queued frames to the agent. To an agent that speaks
+// batches, the frames queued when it writes go in one message: a lone
+// packet leaves at once, a busy stream in messages of up to MaxBatch.
 func (s *Server) write(ctx context.Context, sess *session) {
+	var next *[]byte // a frame taken from the queue that did not fit the last batch
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case bp := <-sess.out:
-			err := sess.conn.Write(ctx, websocket.MessageBinary, *bp)
-			s.pool.Put(bp)
-			if err != nil {
-				sess.conn.CloseNow()
+		bp := next
+		next = nil
+		if bp == nil {
+			select {
+			case <-ctx.Done():
 				return
+			case bp = <-sess.out:
 			}
+		}
+		msg, batched := *bp, (*[]byte)(nil)
+		if sess.batch {
+		drain:
+			for {
+				select {
+				case more := <-sess.out:
+					if batched == nil {
+						batched = s.bpool.Get().(*[]byte)
+						*batched = relayframe.AppendFrame(relayframe.NewBatch((*batched)[:0]), *bp)
+						s.pool.Put(bp)
+						bp = nil
+					}
+					if len(*batched)+2+len(*more) > relayframe.MaxBatch {
+						next = more
+						break drain
+					}
+					*batched = relayframe.AppendFrame(*batched, *more)
+					s.pool.Put(more)
+				default:
+					break drain
+				}
+			}
+			if batched != nil {
+				msg = *batched
+			}
+		}
+		err := sess.conn.Write(ctx, websocket.MessageBinary, msg)
+		if bp != nil {
+			s.pool.Put(bp)
+		}
+		if batched != nil {
+			s.bpool.Put(batched)
+		}
+		if err != nil {
+			if next != nil {
+				s.pool.Put(next)
+			}
+			sess.conn.CloseNow()
+			return
 		}
 	}
 }

@@ -97,11 +97,15 @@ func newRig(t testing.TB, cfg Config) *rig {
 	return &rig{t: t, m: m, srv: s, url: "ws" + strings.TrimPrefix(hs.URL, "http")}
 }
 
-func (r *rig) dial(id string) *websocket.Conn {
+func (r *rig) dial(id string) *websocket.Conn { return r.dialWith(id) }
+
+// dialWith dials a session offering subprotocols (relayframe.Protocol2:
+// batches).
+func (r *rig) dialWith(id string, protocols ...string) *websocket.Conn {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, r.url, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + id}}})
+	c, _, err := websocket.Dial(ctx, r.url, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + id}}, Subprotocols: protocols})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -316,9 +320,28 @@ func TestCloseEndsEverySession(t *testing.T) {
 // WebSocket to another's over loopback HTTP: b.SetBytes makes -bench
 // print MB/s of payload.
 func BenchmarkRelayThroughput(b *testing.B) {
+	for _, batch := range []int{1, 32} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) { relayThroughput(b, batch) })
+	}
+}
+
+// relayThroughput sends 1,400-byte packets from one session to another,
+// batch packets per message (1: the protocol before batches, which old
+// agents still speak).
+func relayThroughput(b *testing.B, batch int) {
 	r := newRig(b, Config{Rate: 1e12, Burst: 1 << 30, Queue: 4096})
-	src, dst := r.dial("m_a"), r.dial("m_b")
-	frame := relayframe.Append(nil, relayframe.TypeSend, key(2), make([]byte, 1400))
+	var protocols []string
+	if batch > 1 {
+		protocols = []string{relayframe.Protocol2}
+	}
+	src, dst := r.dialWith("m_a", protocols...), r.dialWith("m_b", protocols...)
+	msg := relayframe.Append(nil, relayframe.TypeSend, key(2), make([]byte, 1400))
+	if batch > 1 {
+		msg = relayframe.NewBatch(nil)
+		for range batch {
+			msg = relayframe.AppendBatched(msg, relayframe.TypeSend, key(2), make([]byte, 1400))
+		}
+	}
 	var received atomic.Int64
 	done := make(chan struct{})
 	b.SetBytes(1400)
@@ -326,19 +349,26 @@ func BenchmarkRelayThroughput(b *testing.B) {
 	go func() {
 		defer close(done)
 		for received.Load() < int64(b.N) {
-			if _, _, err := dst.Read(context.Background()); err != nil {
+			_, m, err := dst.Read(context.Background())
+			if err != nil {
 				return
 			}
-			received.Add(1)
+			if relayframe.IsBatch(m) {
+				n := 0
+				relayframe.Split(m, func([]byte) { n++ })
+				received.Add(int64(n))
+			} else {
+				received.Add(1)
+			}
 		}
 	}()
-	for i := range b.N {
-		if err := src.Write(context.Background(), websocket.MessageBinary, frame); err != nil {
+	for sent := 0; sent < b.N; sent += batch {
+		if err := src.Write(context.Background(), websocket.MessageBinary, msg); err != nil {
 			b.Fatal(err)
 		}
 		// Keep at most 1,024 packets in flight: the relay drops rather
 		// than buffers beyond its queue, like the network it stands in for.
-		for int64(i)-received.Load() > 1024 {
+		for int64(sent)-received.Load() > 1024 {
 			time.Sleep(20 * time.Microsecond)
 		}
 	}
@@ -346,6 +376,75 @@ func BenchmarkRelayThroughput(b *testing.B) {
 	b.StopTimer()
 	if got := received.Load(); got < int64(b.N) {
 		b.Fatalf("received %d of %d", got, b.N)
+	}
+}
+
+// Batches both ways: an agent that speaks Protocol2 may send several
+// packets in one message, each is forwarded (and charged) as a lone one
+// would be, and a receiver that speaks it gets what is queued for it in
+// batches; a receiver that does not (an old agent) gets lone frames.
+func TestBatches(t *testing.T) {
+	r := newRig(t, Config{})
+	a := r.dialWith("m_a", relayframe.Protocol2)
+	newB := r.dialWith("m_b", relayframe.Protocol2)
+	if a.Subprotocol() != relayframe.Protocol2 {
+		t.Fatalf("subprotocol %q", a.Subprotocol())
+	}
+	msg := relayframe.NewBatch(nil)
+	for i := range 5 {
+		msg = relayframe.AppendBatched(msg, relayframe.TypeSend, key(2), []byte{byte(i)})
+	}
+	send(t, a, websocket.MessageBinary, msg)
+	var got []byte
+	for len(got) < 5 {
+		_, m, err := newB.Read(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		deliver := func(fr []byte) {
+			f, err := relayframe.Parse(fr)
+			if err != nil || f.Type != relayframe.TypeRecv || f.Key != key(1) {
+				t.Fatalf("frame %+v %v", f, err)
+			}
+			got = append(got, f.Payload...)
+		}
+		if relayframe.IsBatch(m) {
+			relayframe.Split(m, deliver)
+		} else {
+			deliver(m)
+		}
+	}
+	if string(got) != "\x00\x01\x02\x03\x04" {
+		t.Fatalf("payloads in order: %v", got)
+	}
+	// An old agent (no subprotocol): lone frames, never a batch.
+	old := r.dialWith("m_c")
+	if old.Subprotocol() != "" {
+		t.Fatalf("an old agent got subprotocol %q", old.Subprotocol())
+	}
+	msg = relayframe.NewBatch(nil)
+	for i := range 5 {
+		msg = relayframe.AppendBatched(msg, relayframe.TypeSend, key(3), []byte{byte(i)})
+	}
+	send(t, a, websocket.MessageBinary, msg)
+	for i := range 5 {
+		f := recv(t, old)
+		if f.Type != relayframe.TypeRecv || len(f.Payload) != 1 || f.Payload[0] != byte(i) {
+			t.Fatalf("old agent, frame %d: %+v", i, f)
+		}
+	}
+	// A batch from an old agent is not a frame it may send: dropped.
+	send(t, old, websocket.MessageBinary, msg)
+	time.Sleep(50 * time.Millisecond)
+	if testutil.ToFloat64(r.srv.dropped.WithLabelValues(DropMalformed)) == 0 {
+		t.Fatal("a batch on an old session was not dropped as malformed")
+	}
+	// A malformed batch: the frames before the bad length go on.
+	bad := relayframe.AppendBatched(relayframe.NewBatch(nil), relayframe.TypeSend, key(2), []byte("ok"))
+	bad = append(bad, 0xff)
+	send(t, a, websocket.MessageBinary, bad)
+	if f := recv(t, newB); string(f.Payload) != "ok" {
+		t.Fatalf("the good frame of a torn batch: %+v", f)
 	}
 }
 
