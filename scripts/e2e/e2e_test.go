@@ -212,6 +212,15 @@ type agent struct {
 	cfg        map[string]any
 	enrolledAt time.Time
 	args       []string // more flags for `run`
+	bin        string   // the agent binary ("": this tree's)
+}
+
+// binary is the agent's executable.
+func (a *agent) binary() string {
+	if a.bin != "" {
+		return a.bin
+	}
+	return bins + "/wirefleet-agent"
 }
 
 func (a *agent) ipv4() string { return a.cfg["ipv4"].(string) }
@@ -398,6 +407,7 @@ type fleet struct {
 	serverURL string
 	pin       string
 	srv       *proc
+	nextBin   string // the next enrolled agent runs this binary ("": this tree's)
 }
 
 func newFleet(t testing.TB, n int) *fleet {
@@ -452,9 +462,10 @@ func (f *fleet) enroll(h host, i int, tags ...string) *agent {
 // enrollWith is enroll with more flags for the agent's `run`.
 func (f *fleet) enrollWith(h host, i int, args []string, tags ...string) *agent {
 	t := f.t
-	a := &agent{h: h, dir: t.TempDir(), iface: fmt.Sprintf("wf%d", i), args: args}
+	a := &agent{h: h, dir: t.TempDir(), iface: fmt.Sprintf("wf%d", i), args: args, bin: f.nextBin}
+	f.nextBin = ""
 	t0 := time.Now()
-	h.run(t, bins+"/wirefleet-agent", "enroll", "--server", f.serverURL, "--token", f.token(tags...), "--pin", f.pin, "--state-dir", a.dir)
+	h.run(t, a.binary(), "enroll", "--server", f.serverURL, "--token", f.token(tags...), "--pin", f.pin, "--state-dir", a.dir)
 	b, err := os.ReadFile(filepath.Join(a.dir, "config.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -474,7 +485,7 @@ func (a *agent) start(t testing.TB) {
 	if os.Getenv("WIREFLEET_EAGER") == "1" {
 		args = append(args, "--eager-peers")
 	}
-	a.proc = startProc(t, a.h.cmd(bins+"/wirefleet-agent", args...))
+	a.proc = startProc(t, a.h.cmd(a.binary(), args...))
 }
 
 // connected asks the server, over its admin socket, how many long-polls

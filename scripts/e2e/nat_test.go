@@ -186,6 +186,9 @@ func relayBytes(t testing.TB, srv host) float64 {
 // fleet starts the server on the public bridge.
 func (in *internet) fleet(srvHost host) *fleet {
 	f := &fleet{t: in.t, data: in.t.TempDir(), server: bins + "/wirefleet-server", hosts: []host{srvHost}}
+	if s := os.Getenv("WIREFLEET_E2E_SERVER"); s != "" {
+		f.server = s // another server binary (mixed versions, TestRelayBetweenVersions)
+	}
 	f.serverURL = "https://" + srvHost.addr + ":8443"
 	f.srv = f.startServer()
 	f.pin = serverPin(in.t, f.srv)
@@ -498,4 +501,49 @@ func TestNATTraversal(t *testing.T) {
 			t.Fatal("c still reaches the revoked machine")
 		}
 	})
+}
+
+// TestRelayBetweenVersions: two agents behind symmetric NAT (every packet
+// crosses the server's relay) ping and move 2 MB of TCP. In CI both run
+// this tree's agent, so batches go both ways; WIREFLEET_E2E_PEER_AGENT
+// names another agent binary for the second one (one built from before
+// relay batches, say): the new server and the new agent then fall back
+// to lone frames with it. WIREFLEET_E2E_SERVER does the same for the
+// server.
+func TestRelayBetweenVersions(t *testing.T) {
+	requireNetns(t)
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("needs nft (.ci/run installs nftables)")
+	}
+	in, srvHost := newInternet(t)
+	s1 := in.addSite("203.0.113.13", "masquerade random", 1)
+	s2 := in.addSite("203.0.113.14", "masquerade random", 1)
+	f := in.fleet(srvHost)
+	c := f.enroll(s1.hosts[0], 1)
+	peer := os.Getenv("WIREFLEET_E2E_PEER_AGENT")
+	f.nextBin = peer
+	d := f.enroll(s2.hosts[0], 2)
+	version := strings.TrimSpace(d.h.run(t, d.binary(), "--version"))
+	t.Logf("the second agent: %s (%s)", orThis(peer), version)
+	eventually(t, 20*time.Second, "ping c → d through the relay", func() bool { return c.h.ping(d.ipv4()) })
+	if p, _ := c.pathTo(t, d); p != "relay" {
+		t.Fatalf("path c → d %q, want relay", p)
+	}
+	if !d.h.ping(c.ipv4()) {
+		t.Error("ping d → c")
+	}
+	sink := startProc(t, d.h.cmd("sh", "-c", "nc -l 9000 | wc -c"))
+	time.Sleep(200 * time.Millisecond)
+	c.h.run(t, "sh", "-c", "head -c 2000000 /dev/zero | nc -N -w 5 "+d.ipv4()+" 9000")
+	sink.cmd.Wait()
+	if got := strings.TrimSpace(sink.output()); got != "2000000" {
+		t.Errorf("d received %s bytes of 2000000 through the relay", got)
+	}
+}
+
+func orThis(bin string) string {
+	if bin == "" {
+		return "this tree's agent"
+	}
+	return bin
 }
