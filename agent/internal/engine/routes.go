@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/wirefleet/wirefleet/agent/internal/routes"
@@ -45,11 +46,12 @@ func (r Routing) Advert() wire.RoutesAdvert {
 
 // routeState is the engine's view of routes, under Engine.mu.
 type routeState struct {
-	plan  []routes.Route
-	serve []string // what this machine forwards for the fleet (Self.Serves) when it does
-	err   string   // why routes could not be put into effect, while they cannot
-	dirty chan struct{}
-	live  routes.Liveness // which carriers stopped answering (watchRoutes)
+	plan   []routes.Route
+	serve  []string // what this machine forwards for the fleet (Self.Serves) when it does
+	err    string   // why routes could not be put into effect, while they cannot
+	advErr string   // why the server was not told what this machine advertises
+	dirty  chan struct{}
+	live   routes.Liveness // which carriers stopped answering (watchRoutes)
 	// failing is why this router's route checks fail ("": they pass);
 	// stopCheck ends the checker of the checks in force.
 	failing   string
@@ -108,43 +110,25 @@ func (e *Engine) startChecks(ctx context.Context) {
 
 // reportRoutes tells the server what this machine advertises, at start
 // and whenever it changes, retrying until the server has it.
-func (e *Engine) reportRoutes(ctx context.Context, cl interface {
-	AdvertiseRoutes(context.Context, wire.RoutesAdvert) (wire.RoutesAdvert, error)
-}) {
+func (e *Engine) reportRoutes(ctx context.Context, cl routesAdvertiser) {
 	var last string
-	for failures := 0; ; {
+	failures := 0
+	for {
 		e.mu.Lock()
 		adv := e.Routing.Advert()
 		adv.Failing = e.rt.failing
 		e.mu.Unlock()
-		key := fmt.Sprint(adv)
-		wait := time.Duration(0)
-		if key != last {
-			if _, err := cl.AdvertiseRoutes(ctx, adv); err != nil {
+		var retry <-chan time.Time
+		if key := fmt.Sprint(adv); key != last {
+			if e.advertise(ctx, cl, adv) {
+				failures, last = 0, key
+			} else {
 				if ctx.Err() != nil {
 					return
 				}
 				failures++
-				e.Log.Warn("telling the server what this machine advertises", "routes", adv.Routes, "exit_node", adv.ExitNode, "err", err)
-				e.mu.Lock()
-				e.rt.err = "advertising routes: " + err.Error()
-				e.mu.Unlock()
-				wait = Backoff(failures)
-			} else {
-				failures, last = 0, key
-				e.mu.Lock()
-				e.rt.err = ""
-				e.mu.Unlock()
-				if len(adv.Routes) > 0 || adv.ExitNode {
-					e.Log.Info("advertised to the server (routed once approved)", "routes", adv.Routes, "exit_node", adv.ExitNode)
-				}
+				retry = time.After(Backoff(failures))
 			}
-		}
-		var retry <-chan time.Time
-		if wait > 0 {
-			t := time.NewTimer(wait)
-			retry = t.C
-			defer t.Stop()
 		}
 		select {
 		case <-ctx.Done():
@@ -153,6 +137,42 @@ func (e *Engine) reportRoutes(ctx context.Context, cl interface {
 		case <-retry:
 		}
 	}
+}
+
+type routesAdvertiser interface {
+	AdvertiseRoutes(context.Context, wire.RoutesAdvert) (wire.RoutesAdvert, error)
+}
+
+// advertise sends one advertisement; false: try again later.
+func (e *Engine) advertise(ctx context.Context, cl routesAdvertiser, adv wire.RoutesAdvert) bool {
+	_, err := cl.AdvertiseRoutes(ctx, adv)
+	switch {
+	case err == nil:
+		e.setRoutesErr("")
+		if len(adv.Routes) > 0 || adv.ExitNode {
+			e.Log.Info("advertised to the server (routed once approved)", "routes", adv.Routes, "exit_node", adv.ExitNode)
+		}
+		return true
+	case wire.ErrorCode(err) == wire.CodeNotFound:
+		// A server from before routes: nothing to tell it, and no point
+		// retrying until the owner changes something.
+		if len(adv.Routes) > 0 || adv.ExitNode {
+			e.Log.Warn("the server does not know subnet routes (it is older than this agent): nothing is advertised", "routes", adv.Routes)
+			e.setRoutesErr("the server is older than this agent and does not know subnet routes")
+		}
+		return true
+	case ctx.Err() != nil:
+		return false
+	}
+	e.Log.Warn("telling the server what this machine advertises", "routes", adv.Routes, "exit_node", adv.ExitNode, "err", err)
+	e.setRoutesErr("advertising routes: " + err.Error())
+	return false
+}
+
+func (e *Engine) setRoutesErr(s string) {
+	e.mu.Lock()
+	e.rt.advErr = s
+	e.mu.Unlock()
 }
 
 // syncRoutes puts the map's routes into effect: which peer carries each
@@ -201,9 +221,9 @@ func (e *Engine) syncRoutes() {
 	if !slices.Equal(serve, e.rt.serve) && len(serve) > 0 {
 		e.Log.Info("carrying routes for the fleet", "routes", serve, "snat", !e.Routing.NoSNAT)
 	}
-	e.rt.plan, e.rt.serve = plan, serve
+	e.rt.plan, e.rt.serve, e.rt.err = plan, serve, ""
 	if len(errs) > 0 {
-		e.rt.err = fmt.Sprint(errs)
+		e.rt.err = strings.Join(errs, "; ")
 		e.Log.Warn("routes could not all be put into effect", "err", e.rt.err)
 	}
 }

@@ -5,6 +5,7 @@ package engine
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/wirefleet/wirefleet/agent/internal/filter"
@@ -146,7 +147,8 @@ type RoutesView struct {
 func (e *Engine) routesView() *RoutesView {
 	adv := e.Routing.Advert()
 	v := &RoutesView{Advertised: adv.Routes, Exit: adv.ExitNode, Serving: e.rt.serve, SNAT: len(e.rt.serve) > 0 && !e.Routing.NoSNAT,
-		Using: e.rt.plan, Error: e.rt.err, Failing: e.rt.failing}
+		Using: e.rt.plan, Error: strings.TrimPrefix(e.rt.err+"; "+e.rt.advErr, "; "), Failing: e.rt.failing}
+	v.Error = strings.TrimSuffix(v.Error, "; ")
 	v.ExitNode = e.Routing.Use.ExitNode
 	if len(v.Advertised) == 0 && !adv.ExitNode && len(v.Serving) == 0 && len(v.Using) == 0 && v.ExitNode == "" && v.Error == "" {
 		return nil
