@@ -9,10 +9,17 @@ import "time"
 // relay session times out (tens of seconds).
 const Silence = 2 * time.Second
 
+// FirstContact is how long a carrier that has not answered this machine
+// yet may stay silent: the first handshake with a standby that was idle
+// may take a WireGuard retry (5 s). Passing over a standby after 2 s sent
+// clients back to the dead primary they had just left.
+const FirstContact = 6 * time.Second
+
 // Liveness tells, from a peer's WireGuard byte counters, that it stopped
 // answering: this machine keeps sending to it and receives nothing for
-// Silence. A peer marked down is up again as soon as it sends anything.
-// It is not safe for concurrent use.
+// Silence (FirstContact until it has answered once). A peer marked down
+// is up again as soon as it sends anything. It is not safe for
+// concurrent use.
 type Liveness struct {
 	Silence time.Duration // 0: the package's Silence
 	peers   map[string]*seen
@@ -23,6 +30,7 @@ type seen struct {
 	heardAt  time.Time // rx last moved (or first observed)
 	sendFrom time.Time // tx moved since heardAt, first at this time (zero: not)
 	down     bool
+	answered bool // rx moved while observed: the peer has answered us
 }
 
 // Observe records a peer's counters at now; it reports whether the peer
@@ -43,11 +51,14 @@ func (l *Liveness) Observe(id string, tx, rx int64, now time.Time) bool {
 	was := s.down
 	switch {
 	case rx != s.rx:
-		s.heardAt, s.sendFrom, s.down = now, time.Time{}, false
+		s.heardAt, s.sendFrom, s.down, s.answered = now, time.Time{}, false, true
 	case tx != s.tx && s.sendFrom.IsZero():
 		s.sendFrom = now
 	}
 	s.tx, s.rx = tx, rx
+	if !s.answered {
+		silence = max(silence, FirstContact)
+	}
 	if !s.sendFrom.IsZero() && now.Sub(s.sendFrom) >= silence && now.Sub(s.heardAt) >= silence {
 		s.down = true
 	}

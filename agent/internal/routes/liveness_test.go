@@ -20,9 +20,11 @@ func TestLiveness(t *testing.T) {
 	}{
 		{"answers: up", []obs{{0, 0, 0, false, false}, {1000, 10, 10, false, false}, {2500, 20, 20, false, false}, {5000, 30, 30, false, false}}},
 		{"idle: up however long", []obs{{0, 5, 5, false, false}, {10000, 5, 5, false, false}}},
-		{"sends, hears nothing: down after the silence", []obs{{0, 5, 5, false, false}, {500, 6, 5, false, false}, {1500, 9, 5, false, false}, {2500, 12, 5, true, true}, {3000, 13, 5, false, true}}},
-		{"and back when it answers", []obs{{0, 5, 5, false, false}, {500, 6, 5, false, false}, {2600, 9, 5, true, true}, {3000, 10, 6, true, false}}},
-		{"a late send after a long quiet: the silence counts from it", []obs{{0, 5, 5, false, false}, {9000, 6, 5, false, false}, {10000, 7, 5, false, false}, {11100, 8, 5, true, true}}},
+		{"answered, then sends and hears nothing: down after the silence", []obs{{0, 5, 5, false, false}, {100, 6, 6, false, false}, {500, 7, 6, false, false}, {1500, 9, 6, false, false}, {2600, 12, 6, true, true}, {3000, 13, 6, false, true}}},
+		{"and back when it answers", []obs{{0, 5, 5, false, false}, {100, 6, 6, false, false}, {500, 7, 6, false, false}, {2600, 9, 6, true, true}, {3000, 10, 7, true, false}}},
+		{"never answered yet: the first contact's longer wait", []obs{{0, 5, 5, false, false}, {500, 6, 5, false, false}, {2600, 9, 5, false, false}, {5000, 12, 5, false, false}, {6600, 13, 5, true, true}}},
+		{"a first answer after 2.3 s keeps it up", []obs{{0, 5, 5, false, false}, {500, 6, 5, false, false}, {2300, 9, 6, false, false}, {3000, 12, 8, false, false}}},
+		{"a late send after a long quiet: the silence counts from it", []obs{{0, 5, 5, false, false}, {100, 6, 6, false, false}, {9000, 7, 6, false, false}, {10000, 8, 6, false, false}, {11100, 9, 6, true, true}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var l Liveness
