@@ -258,6 +258,17 @@ func TestFreshnessIsConfirmedAtOnce(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	fr := s.Freshness()
+	// The held poll that follows is asked for on Sync's goroutine: wait
+	// for it before stopping (under load it came after the cancel).
+	for time.Now().Before(deadline) {
+		w.mu.Lock()
+		n := len(w.seen)
+		w.mu.Unlock()
+		if n >= 3 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	cancel()
 	<-done
 	if fr.Stale || fr.Source != "server" {
