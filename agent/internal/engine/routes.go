@@ -221,6 +221,9 @@ func (e *Engine) syncRoutes() {
 	if !slices.Equal(serve, e.rt.serve) && len(serve) > 0 {
 		e.Log.Info("carrying routes for the fleet", "routes", serve, "snat", !e.Routing.NoSNAT)
 	}
+	if ids := standbys(plan); len(ids) > 0 && !slices.Equal(standbys(e.rt.plan), ids) {
+		go tun.Warm(ids) // a failover then finds the handshake done
+	}
 	e.rt.plan, e.rt.serve, e.rt.err = plan, serve, ""
 	if len(errs) > 0 {
 		e.rt.err = strings.Join(errs, "; ")
@@ -237,7 +240,28 @@ func (e *Engine) marks() bool { return e.Routes != nil && runtime.GOOS == "linux
 type routedTunnel interface {
 	Tunnel
 	SetRoutes(map[string][]netip.Prefix) error
+	Warm(ids []string)
 }
+
+// standbys lists the peers that stand by for the routes in use.
+func standbys(plan []routes.Route) []string {
+	var ids []string
+	for _, r := range plan {
+		if r.Via != "" && r.Skipped == "" {
+			for _, id := range r.Standby {
+				if !slices.Contains(ids, id) {
+					ids = append(ids, id)
+				}
+			}
+		}
+	}
+	return ids
+}
+
+// warmEvery is how often the standbys get a keepalive: under WireGuard's
+// persistent-keepalive interval, so a standby stays configured (never
+// swept as idle) and its session current.
+const warmEvery = 25 * time.Second
 
 // resolvConf names the system's DNS servers (kept outside the tunnel
 // while an exit node is used).
@@ -257,6 +281,7 @@ const watchEvery = 250 * time.Millisecond
 func (e *Engine) watchRoutes(ctx context.Context) {
 	t := time.NewTicker(watchEvery)
 	defer t.Stop()
+	lastWarm := e.now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -266,6 +291,12 @@ func (e *Engine) watchRoutes(ctx context.Context) {
 		e.mu.Lock()
 		tun, plan := e.link.tun, e.rt.plan
 		e.mu.Unlock()
+		if rt, ok := tun.(routedTunnel); ok && tun != nil && e.now().Sub(lastWarm) >= warmEvery {
+			lastWarm = e.now()
+			if ids := standbys(plan); len(ids) > 0 {
+				rt.Warm(ids)
+			}
+		}
 		carriers, watched := map[string]bool{}, map[string]bool{}
 		for _, r := range plan {
 			if r.Via == "" || len(r.Standby) == 0 {

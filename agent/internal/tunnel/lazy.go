@@ -273,6 +273,52 @@ func (t *Tunnel) waitActive(idle []*lazyPeer, closed <-chan struct{}) {
 	}
 }
 
+// Warm keeps the peers of ids ready to carry traffic at once: an idle
+// (lazy) one is configured, and each is sent a keepalive, which starts a
+// handshake when it has no session and keeps an active one from being
+// swept. The engine warms the standbys of the routes it uses, so a
+// failover does not wait for a first handshake (which one lost packet
+// stretches to WireGuard's 5 s retry).
+func (t *Tunnel) Warm(ids []string) {
+	if t.dev == nil {
+		return // a kernel device keeps every peer configured; WireGuard decides
+	}
+	for _, id := range ids {
+		var key wgtypes.Key
+		if t.lazy != nil {
+			t.lazy.mu.RLock()
+			lp := t.lazy.byID[id]
+			if lp != nil {
+				key = lp.key
+			}
+			t.lazy.mu.RUnlock()
+			if lp == nil {
+				continue
+			}
+			if ch := t.activate(lp); ch != nil {
+				select {
+				case <-ch:
+				case <-time.After(activateWait):
+					continue
+				}
+			}
+		} else {
+			p, ok := t.view.Peer(id)
+			if !ok {
+				continue
+			}
+			k, err := wgtypes.ParseKey(p.PublicKey)
+			if err != nil {
+				continue
+			}
+			key = k
+		}
+		if dp := t.dev.LookupPeer(device.NoisePublicKey(key)); dp != nil {
+			dp.SendKeepalive()
+		}
+	}
+}
+
 // activate configures an idle peer in the device, once however many
 // packets ask; the channel is closed when it is done.
 func (t *Tunnel) activate(lp *lazyPeer) <-chan struct{} {

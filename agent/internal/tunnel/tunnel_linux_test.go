@@ -467,3 +467,36 @@ func BenchmarkApply(b *testing.B) {
 		}
 	})
 }
+
+// Warm configures an idle peer and handshakes with it without a packet
+// of traffic: a route's standby is ready before the primary fails.
+func TestWarmHandshakesWithAnIdlePeer(t *testing.T) {
+	binds := bindtest.NewChannelBinds()
+	var nodes [2]*node
+	for i, name := range []string{"wfw-a", "wfw-b"} {
+		priv, _ := wgtypes.GeneratePrivateKey()
+		nb, err := netpath.New(binds[i], netpath.Options{PrivateKey: priv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[i] = startNodeWith(t, name, nb, fmt.Sprintf("100.64.0.%d", i+1), Config{Lazy: true, PrivateKey: priv})
+	}
+	a, b := nodes[0], nodes[1]
+	for _, n := range []struct{ self, other *node }{{a, b}, {b, a}} {
+		if err := n.self.t.Apply(wire.NetMap{Version: 1, Full: true, Peers: []wire.Peer{n.other.peer}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ks := deviceKeys(t, a); len(ks) != 0 {
+		t.Fatalf("configured before warming: %v", ks)
+	}
+	a.t.Warm([]string{b.peer.ID, "nonesuch"})
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if st := peerKeys(t, a)[b.peer.PublicKey]; st.State == "active" && !st.LastHandshake.IsZero() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("after Warm: %+v, want active with a handshake", peerKeys(t, a)[b.peer.PublicKey])
+}
