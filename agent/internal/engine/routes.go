@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/wirefleet/wirefleet/agent/internal/routes"
@@ -52,6 +53,9 @@ type routeState struct {
 	advErr string   // why the server was not told what this machine advertises
 	dirty  chan struct{}
 	live   routes.Liveness // which carriers stopped answering (watchRoutes)
+	// inTunnel are the prefixes the tunnel carries: the overlay's and the
+	// subnet routes installed (read by netpath, on its own goroutines).
+	inTunnel atomic.Pointer[[]netip.Prefix]
 	// failing is why this router's route checks fail ("": they pass);
 	// stopCheck ends the checker of the checks in force.
 	failing   string
@@ -225,10 +229,35 @@ func (e *Engine) syncRoutes() {
 		go tun.Warm(ids) // a failover then finds the handshake done
 	}
 	e.rt.plan, e.rt.serve, e.rt.err = plan, serve, ""
+	carried := routes.Installed(plan)
+	if self != nil {
+		for _, s := range []string{self.Prefix4, self.Prefix6} {
+			if p, err := netip.ParsePrefix(s); err == nil {
+				carried = append(carried, p)
+			}
+		}
+	}
+	e.rt.inTunnel.Store(&carried)
 	if len(errs) > 0 {
 		e.rt.err = strings.Join(errs, "; ")
 		e.Log.Warn("routes could not all be put into effect", "err", e.rt.err)
 	}
+}
+
+// tunneled reports whether packets to a go into the tunnel itself: the
+// overlay, or a subnet route through a peer. netpath never takes such an
+// address for a direct path to a peer.
+func (e *Engine) tunneled(a netip.Addr) bool {
+	ps := e.rt.inTunnel.Load()
+	if ps == nil {
+		return false
+	}
+	for _, p := range *ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // marks reports whether the agent marks its own traffic (Linux, with

@@ -139,7 +139,7 @@ func (e *Engine) createTunnel() error {
 	if c.Mode != tunnel.ModeKernel && e.cl != nil {
 		// Userspace WireGuard with NAT traversal: direct paths where they
 		// work, the server's relay where they do not.
-		c.NAT = &tunnel.NAT{Relay: e.cl.DialRelay, OnReflexive: func(netip.AddrPort) { wake(e.endpointsDirty) }}
+		c.NAT = &tunnel.NAT{Relay: e.cl.DialRelay, OnReflexive: func(netip.AddrPort) { wake(e.endpointsDirty) }, Tunneled: e.tunneled}
 		c.Lazy, c.IdleAfter = !e.EagerPeers, e.PeerIdle
 	}
 	tun, err := up(c)

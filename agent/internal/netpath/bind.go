@@ -55,6 +55,12 @@ type Options struct {
 	OnReflexive func(netip.AddrPort)
 	// STUNEvery is how often the reflexive address is refreshed (default 20 s).
 	STUNEvery time.Duration
+	// Tunneled reports that packets to an address would go into the
+	// tunnel itself (the overlay, a subnet route through a peer): never a
+	// direct path. Probing a router's LAN address through the tunnel
+	// once taught a client the router's overlay address as its "direct"
+	// path, and its packets then looped into the tunnel. Nil: none.
+	Tunneled func(netip.Addr) bool
 }
 
 // Bind is a conn.Bind choosing a path per peer.
@@ -590,7 +596,7 @@ func (b *Bind) macKey(p *peer) ([32]byte, bool) {
 
 func (b *Bind) ping(p *peer, a netip.AddrPort) {
 	key, ok := b.macKey(p)
-	if !ok || !a.IsValid() {
+	if !ok || !a.IsValid() || b.tunneled(a) {
 		return
 	}
 	m := discoMsg{typ: discoPing, sender: b.id().pub}
@@ -630,9 +636,14 @@ func (b *Bind) wrapReceive(fn conn.ReceiveFunc, done <-chan struct{}) conn.Recei
 	}
 }
 
+// tunneled reports whether a is reached through the tunnel itself.
+func (b *Bind) tunneled(a netip.AddrPort) bool {
+	return b.opts.Tunneled != nil && a.IsValid() && b.opts.Tunneled(a.Addr().Unmap())
+}
+
 // noteSource records that packets from a come from p (see admitInitiations).
 func (b *Bind) noteSource(a netip.AddrPort, p *peer) {
-	if !a.IsValid() {
+	if !a.IsValid() || b.tunneled(a) {
 		return
 	}
 	b.mu.RLock()
@@ -755,6 +766,10 @@ func (b *Bind) handleDisco(pkt []byte, from netip.AddrPort, viaRelay bool) {
 	}
 	now := b.now()
 	switch {
+	case !viaRelay && b.tunneled(from):
+		// It came through the tunnel: not a path to the peer (and any
+		// answer would go back into the tunnel).
+		b.counters.badDisco.Add(1)
 	case m.typ == discoPing && !viaRelay && from.IsValid():
 		pong := discoMsg{typ: discoPong, sender: b.id().pub, tx: m.tx}
 		_ = b.send([][]byte{appendDisco(nil, pong, key)}, p, from)

@@ -379,3 +379,40 @@ func TestUpdatePeersTouchesOnlyItsPeers(t *testing.T) {
 		t.Fatal("a removed peer still has a path")
 	}
 }
+
+// Addresses the tunnel itself carries (the overlay, a subnet routed
+// through a peer) are never probed and never learned as a peer's path:
+// probing a router's LAN address through the tunnel once made a client
+// take the router's overlay address for a direct path, and its packets
+// looped into the tunnel.
+func TestTunneledAddressesAreNotPaths(t *testing.T) {
+	priv, _ := keypair(t)
+	routed := netip.MustParsePrefix("10.20.0.0/24")
+	overlay := netip.MustParsePrefix("100.64.0.0/10")
+	rb := &recordBind{sent: make(chan []byte, 16)}
+	b, err := New(rb, Options{PrivateKey: priv, Tunneled: func(a netip.Addr) bool { return routed.Contains(a) || overlay.Contains(a) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, k := keypair(t)
+	b.SetPeers([]Peer{{PublicKey: base64.StdEncoding.EncodeToString(k[:]), Name: "gw", Endpoints: []string{wan.String()}}})
+	p := b.peers[k]
+	for _, a := range []string{"10.20.0.2:51820", "100.64.0.2:51820"} {
+		b.ping(p, netip.MustParseAddrPort(a))
+		select {
+		case pkt := <-rb.sent:
+			t.Fatalf("a probe to %s went out (%d bytes)", a, len(pkt))
+		default:
+		}
+		b.noteSource(netip.MustParseAddrPort(a), p)
+		if b.bySource[netip.MustParseAddrPort(a)] != nil {
+			t.Fatalf("%s learned as the peer's source", a)
+		}
+	}
+	b.ping(p, wan)
+	select {
+	case <-rb.sent:
+	default:
+		t.Fatal("a probe to the peer's real address did not go out")
+	}
+}

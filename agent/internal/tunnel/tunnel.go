@@ -86,6 +86,9 @@ type Config struct {
 type NAT struct {
 	Relay       netpath.Dialer
 	OnReflexive func(netip.AddrPort)
+	// Tunneled reports addresses the tunnel itself carries (netpath never
+	// takes one for a direct path).
+	Tunneled func(netip.Addr) bool
 }
 
 // viewOf returns the view cfg shares, or a new one holding cfg.Self.
@@ -203,7 +206,7 @@ func upUserspace(cfg Config, log *slog.Logger) (*Tunnel, error) {
 	var bind conn.Bind = conn.NewDefaultBind()
 	if cfg.NAT != nil {
 		paths, err := netpath.New(bind, netpath.Options{
-			PrivateKey: cfg.PrivateKey, Relay: cfg.NAT.Relay, Log: log, OnReflexive: cfg.NAT.OnReflexive,
+			PrivateKey: cfg.PrivateKey, Relay: cfg.NAT.Relay, Log: log, OnReflexive: cfg.NAT.OnReflexive, Tunneled: cfg.NAT.Tunneled,
 		})
 		if err != nil {
 			tdev.Close()
