@@ -128,6 +128,18 @@ type Machine struct {
 	External bool
 }
 
+// MachineOf returns what the policy knows of a machine: its ID, name,
+// tags and overlay addresses (routes in force are the caller's to add).
+func MachineOf(m wire.Machine) Machine {
+	pm := Machine{ID: m.ID, Name: m.Name, Tags: m.Tags}
+	for _, s := range []string{m.IPv4, m.IPv6} {
+		if a, err := netip.ParseAddr(s); err == nil {
+			pm.Addrs = append(pm.Addrs, a)
+		}
+	}
+	return pm
+}
+
 // Document is a policy as written.
 type Document struct {
 	Tags   []string            `json:"tags,omitempty"`

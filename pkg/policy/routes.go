@@ -15,6 +15,7 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -66,12 +67,7 @@ func (a atom) dstText() string {
 // compileHosts checks "hosts": each name a plain word (not a selector),
 // each value an address or a range without host bits.
 func (c *checker) compileHosts(doc *Document) {
-	names := make([]string, 0, len(doc.Hosts))
-	for n := range doc.Hosts {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(doc.Hosts)) {
 		path := "/hosts/" + escapePointer(n)
 		if err := validHostName(n); err != nil {
 			c.add(path, "host name %q: %v", n, err)
@@ -154,12 +150,7 @@ func (c *checker) compileAutoApprovers(p *Policy) {
 		}
 		return out
 	}
-	keys := make([]string, 0, len(aa.Routes))
-	for k := range aa.Routes {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(aa.Routes)) {
 		path := "/autoApprovers/routes/" + escapePointer(k)
 		pfx, err := parsePrefix(k)
 		if err != nil {

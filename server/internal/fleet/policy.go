@@ -10,7 +10,6 @@ import (
 
 	"github.com/wirefleet/wirefleet/pkg/policy"
 	"github.com/wirefleet/wirefleet/pkg/wire"
-	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -23,7 +22,7 @@ func (s *Service) policyFleet(ctx context.Context) ([]policy.Machine, error) {
 	}
 	out := make([]policy.Machine, 0, len(ms))
 	for _, m := range ms {
-		out = append(out, netmap.PolicyOf(m))
+		out = append(out, policy.MachineOf(m))
 	}
 	return out, nil
 }

@@ -1,8 +1,6 @@
 package netmap
 
 import (
-	"net/netip"
-
 	"github.com/wirefleet/wirefleet/pkg/policy"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/routing"
@@ -29,22 +27,11 @@ func (h *Hub) loadPolicy(sp store.StoredPolicy) (*policy.Policy, int64) {
 	return p, sp.Version
 }
 
-// PolicyOf returns what the policy knows of a machine.
-func PolicyOf(m wire.Machine) policy.Machine {
-	pm := policy.Machine{ID: m.ID, Name: m.Name, Tags: m.Tags}
-	for _, s := range []string{m.IPv4, m.IPv6} {
-		if a, err := netip.ParseAddr(s); err == nil {
-			pm.Addrs = append(pm.Addrs, a)
-		}
-	}
-	return pm
-}
-
 // AttrsUnder returns what the policy knows of a machine with its routes
 // in force under pol (routing.Enabled: admins' approvals and pol's
 // autoApprovers).
 func AttrsUnder(m wire.Machine, pol *policy.Policy) policy.Machine {
-	pm := PolicyOf(m)
+	pm := policy.MachineOf(m)
 	pm.Routes, pm.ExitNode = routing.Enabled(m, pol)
 	return pm
 }

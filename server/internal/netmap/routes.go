@@ -115,15 +115,10 @@ func (h *Hub) RoutesStale() bool {
 	if h.opts.RouterUp == nil || h.routes == nil {
 		return false
 	}
-	for p, ids := range h.routes.All() {
-		if len(ids) > 1 && !h.opts.RouterUp(ids[0]) {
-			for _, id := range ids[1:] {
-				if h.opts.RouterUp(id) {
-					return true // a standby can take over
-				}
-			}
+	for _, ids := range h.routes.All() {
+		if len(ids) > 1 && !h.opts.RouterUp(ids[0]) && slices.ContainsFunc(ids[1:], h.opts.RouterUp) {
+			return true // a standby can take over
 		}
-		_ = p
 	}
 	return false
 }

@@ -22,19 +22,14 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
-// attrs is what the autoApprovers match a machine by.
-func attrs(m wire.Machine) policy.Machine {
-	pm := policy.Machine{ID: m.ID, Name: m.Name, Tags: m.Tags}
-	for _, s := range []string{m.IPv4, m.IPv6} {
-		if a, err := netip.ParseAddr(s); err == nil {
-			pm.Addrs = append(pm.Addrs, a)
-		}
-	}
-	return pm
-}
-
 // State returns the state of one route a machine advertises.
 func State(m wire.Machine, pol *policy.Policy, prefix string) string {
+	return state(m, policy.MachineOf(m), pol, prefix)
+}
+
+// state is State with what the autoApprovers match m by (pm) computed
+// once by the caller.
+func state(m wire.Machine, pm policy.Machine, pol *policy.Policy, prefix string) string {
 	if m.Routes == nil {
 		return wire.RoutePending
 	}
@@ -48,9 +43,9 @@ func State(m wire.Machine, pol *policy.Policy, prefix string) string {
 		p, err := netip.ParsePrefix(prefix)
 		switch {
 		case err != nil:
-		case p.Bits() == 0 && pol.AutoApprovesExitNode(attrs(m)):
+		case p.Bits() == 0 && pol.AutoApprovesExitNode(pm):
 			return wire.RouteAutoApproved
-		case p.Bits() > 0 && pol.AutoApproves(attrs(m), p):
+		case p.Bits() > 0 && pol.AutoApproves(pm, p):
 			return wire.RouteAutoApproved
 		}
 	}
@@ -64,9 +59,9 @@ func Enabled(m wire.Machine, pol *policy.Policy) (subnets []netip.Prefix, exit b
 	if m.Routes == nil || m.State != wire.MachineActive {
 		return nil, false
 	}
-	exits := 0
+	exits, pm := 0, policy.MachineOf(m)
 	for _, s := range m.Routes.Advertised {
-		st := State(m, pol, s)
+		st := state(m, pm, pol, s)
 		if st != wire.RouteApproved && st != wire.RouteAutoApproved {
 			continue
 		}

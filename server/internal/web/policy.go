@@ -8,7 +8,6 @@ import (
 
 	"github.com/wirefleet/wirefleet/pkg/policy"
 	"github.com/wirefleet/wirefleet/pkg/wire"
-	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -146,13 +145,13 @@ func (w *Web) reach(r *http.Request, m wire.Machine) (*reachView, error) {
 	if err != nil {
 		return nil, err
 	}
-	me := netmap.PolicyOf(m)
+	me := policy.MachineOf(m)
 	v := &reachView{Policy: sp.Version, Rules: []string{}}
 	for _, x := range ms {
 		if x.ID == m.ID {
 			continue
 		}
-		idx := p.RulesBetween(netmap.PolicyOf(x), me)
+		idx := p.RulesBetween(policy.MachineOf(x), me)
 		if len(idx) == 0 {
 			continue
 		}
