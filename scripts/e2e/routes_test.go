@@ -260,34 +260,48 @@ func TestSubnetRouterInNamespaces(t *testing.T) {
 // standby with its next map. The figures go to docs/BENCHMARKS.md. The
 // primary's return does not take the LAN back (no flapping); the
 // standby's death does.
-func TestSubnetRouterFailover(t *testing.T) {
-	f := newFleet(t, 4)
-	l := newLAN(t)
-	l.join(f.hosts[1], "10.20.0.1")
-	l.join(f.hosts[2], "10.20.0.2")
+// haRig is the high-availability tests' start: two routers on one LAN
+// carrying 10.20.0.0/24, both approved, and a client elsewhere. extra are
+// more flags for the first router; before runs once the LAN exists,
+// before the routers start.
+type haRig struct {
+	f                *fleet
+	l                *lan
+	gw1, gw2, client *agent
+}
+
+func newHARig(t *testing.T, extra []string, before func(*lan)) *haRig {
+	r := &haRig{f: newFleet(t, 4), l: newLAN(t)}
+	r.l.join(r.f.hosts[1], "10.20.0.1")
+	r.l.join(r.f.hosts[2], "10.20.0.2")
+	if before != nil {
+		before(r.l)
+	}
 	adv := []string{"--advertise-routes", "10.20.0.0/24"}
-	gw1 := f.enrollWith(f.hosts[1], 1, adv, "office-gw")
-	gw2 := f.enrollWith(f.hosts[2], 2, adv, "office-gw")
-	client := f.enroll(f.hosts[3], 3, "laptop")
-	for _, gw := range []*agent{gw1, gw2} {
-		eventually(t, 10*time.Second, gw.name()+" advertises", func() bool {
-			for _, r := range f.routesList(t) {
-				if r.MachineName == gw.name() {
-					return true
-				}
-			}
-			return false
-		})
-		run(t, f.server, "routes", "approve", gw.name(), "--data-dir", f.data)
+	r.gw1 = r.f.enrollWith(r.f.hosts[1], 1, append(adv, extra...))
+	r.gw2 = r.f.enrollWith(r.f.hosts[2], 2, adv)
+	r.client = r.f.enroll(r.f.hosts[3], 3)
+	eventually(t, 10*time.Second, "both routers advertise", func() bool { return len(r.f.routesList(t)) == 2 })
+	for _, gw := range []*agent{r.gw1, r.gw2} {
+		run(t, r.f.server, "routes", "approve", gw.name(), "--data-dir", r.f.data)
 	}
-	via := func() string {
-		st := client.routes(t)
-		if st.Routes == nil || len(st.Routes.Using) != 1 {
-			return ""
-		}
-		return st.Routes.Using[0].ViaName
+	eventually(t, 10*time.Second, "the client uses the first router", func() bool { return r.via(t) == r.gw1.name() && r.client.h.ping("10.20.0.5") })
+	return r
+}
+
+// via is the name of the router the client sends the LAN through.
+func (r *haRig) via(t testing.TB) string {
+	st := r.client.routes(t)
+	if st.Routes == nil || len(st.Routes.Using) != 1 {
+		return ""
 	}
-	eventually(t, 10*time.Second, "the client uses the first router", func() bool { return via() == gw1.name() && client.h.ping("10.20.0.5") })
+	return st.Routes.Using[0].ViaName
+}
+
+func TestSubnetRouterFailover(t *testing.T) {
+	r := newHARig(t, nil, nil)
+	l, gw1, gw2, client := r.l, r.gw1, r.gw2, r.client
+	via := func() string { return r.via(t) }
 
 	// A connection open through the primary, to see what becomes of it.
 	held := client.h.cmd("sh", "-c", "for i in $(seq 60); do echo $i; sleep 0.1; done | nc -N -w 3 10.20.0.5 8080; echo exit=$?")
@@ -452,26 +466,9 @@ func TestExitNodeInNamespaces(t *testing.T) {
 // primary, so the client must notice by itself — it sends and hears
 // nothing for routes.Silence — and move to the standby.
 func TestSubnetRouterClientFailover(t *testing.T) {
-	f := newFleet(t, 4)
-	l := newLAN(t)
-	l.join(f.hosts[1], "10.20.0.1")
-	l.join(f.hosts[2], "10.20.0.2")
-	adv := []string{"--advertise-routes", "10.20.0.0/24"}
-	gw1 := f.enrollWith(f.hosts[1], 1, adv)
-	gw2 := f.enrollWith(f.hosts[2], 2, adv)
-	client := f.enroll(f.hosts[3], 3)
-	eventually(t, 10*time.Second, "both routers advertise", func() bool { return len(f.routesList(t)) == 2 })
-	for _, gw := range []*agent{gw1, gw2} {
-		run(t, f.server, "routes", "approve", gw.name(), "--data-dir", f.data)
-	}
-	via := func() string {
-		st := client.routes(t)
-		if st.Routes == nil || len(st.Routes.Using) != 1 {
-			return ""
-		}
-		return st.Routes.Using[0].ViaName
-	}
-	eventually(t, 10*time.Second, "the client uses the first router", func() bool { return via() == gw1.name() && client.h.ping("10.20.0.5") })
+	r := newHARig(t, nil, nil)
+	f, gw1, gw2, client := r.f, r.gw1, r.gw2, r.client
+	via := func() string { return r.via(t) }
 	const count = 160
 	pinger := startProc(t, client.h.cmd("ping", "-i", "0.05", "-W", "1", "-c", fmt.Sprint(count), "10.20.0.5"))
 	time.Sleep(2 * time.Second)
@@ -501,26 +498,10 @@ func TestSubnetRouterClientFailover(t *testing.T) {
 // server makes it a standby and clients move to the other router; when it
 // comes back, the other router keeps the prefix (no flap).
 func TestRouteCheckMovesTheRoute(t *testing.T) {
-	f := newFleet(t, 4)
-	l := newLAN(t)
-	l.join(f.hosts[1], "10.20.0.1")
-	l.join(f.hosts[2], "10.20.0.2")
-	svc := startProc(t, l.host.cmd("nc", "-lk", "9999"))
-	gw1 := f.enrollWith(f.hosts[1], 1, []string{"--advertise-routes", "10.20.0.0/24", "--route-check", "TCP:10.20.0.5:9999"})
-	gw2 := f.enrollWith(f.hosts[2], 2, []string{"--advertise-routes", "10.20.0.0/24"})
-	client := f.enroll(f.hosts[3], 3)
-	eventually(t, 10*time.Second, "both routers advertise", func() bool { return len(f.routesList(t)) == 2 })
-	for _, gw := range []*agent{gw1, gw2} {
-		run(t, f.server, "routes", "approve", gw.name(), "--data-dir", f.data)
-	}
-	via := func() string {
-		st := client.routes(t)
-		if st.Routes == nil || len(st.Routes.Using) != 1 {
-			return ""
-		}
-		return st.Routes.Using[0].ViaName
-	}
-	eventually(t, 10*time.Second, "the client uses the first router", func() bool { return via() == gw1.name() })
+	var svc *proc
+	r := newHARig(t, []string{"--route-check", "TCP:10.20.0.5:9999"}, func(l *lan) { svc = startProc(t, l.host.cmd("nc", "-lk", "9999")) })
+	f, l, gw1, gw2, client := r.f, r.l, r.gw1, r.gw2, r.client
+	via := func() string { return r.via(t) }
 	svc.stop()
 	t0 := time.Now()
 	took := eventually(t, 20*time.Second, "the client moves to the second router", func() bool { return via() == gw2.name() })
