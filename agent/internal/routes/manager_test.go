@@ -145,3 +145,26 @@ func TestManagerMovesToAnotherInterface(t *testing.T) {
 		t.Fatalf("forwarding %v, undone %v", sys.fwd, sys.undone)
 	}
 }
+
+// A torn or foreign routes.json (a crash mid-write on a file system
+// without atomic rename, a hand edit) is no record: nothing is undone on
+// its word, and the next change writes a whole one over it.
+func TestManagerTornRecord(t *testing.T) {
+	for _, torn := range []string{`{"interface":"wf0","routes":["10.20`, `null`, `{"routes":["10.20.0.0/16"]}`, "\x00\xff"} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "routes.json"), []byte(torn), 0o600)
+		m, sys := newManager(t, dir)
+		if _, ok := m.Applied(); ok {
+			t.Fatalf("%q read as a record", torn)
+		}
+		if err := m.Restore(); err != nil || len(sys.undone) != 0 {
+			t.Fatalf("%q: restore %v, undone %v", torn, err, sys.undone)
+		}
+		if err := m.Routes("wf0", prefixes("10.30.0.0/24")); err != nil {
+			t.Fatal(err)
+		}
+		if r, ok := m.Applied(); !ok || !slices.Equal(r.Routes, []string{"10.30.0.0/24"}) {
+			t.Fatalf("%q: after a change the record is %+v", torn, r)
+		}
+	}
+}
