@@ -67,6 +67,7 @@ type Server struct {
 	m   Map
 	log *slog.Logger
 	cfg Config
+	reg prometheus.Registerer
 
 	mu    sync.RWMutex
 	byKey map[relayframe.Key]*session
@@ -76,6 +77,8 @@ type Server struct {
 	// NoPeer for it, so its arrival can be announced (see announce).
 	waiting  map[relayframe.Key][]waiter
 	nWaiting int
+	// mesh, when set, carries frames for sessions on other replicas.
+	mesh *mesh
 
 	pool  sync.Pool // frames (relayframe.MaxFrame)
 	bpool sync.Pool // batches (relayframe.MaxBatch)
@@ -159,18 +162,18 @@ func New(m Map, log *slog.Logger, reg prometheus.Registerer, cfg Config) *Server
 	if cfg.PingEvery <= 0 {
 		cfg.PingEvery = 20 * time.Second
 	}
-	s := &Server{m: m, log: log, cfg: cfg, byKey: map[relayframe.Key]*session{}, byID: map[string]*session{},
+	s := &Server{m: m, log: log, cfg: cfg, reg: reg, byKey: map[relayframe.Key]*session{}, byID: map[string]*session{},
 		waiting:  map[relayframe.Key][]waiter{},
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "wirefleet_relay_sessions", Help: "Agents connected to the relay right now."}),
 		opened:   prometheus.NewCounter(prometheus.CounterOpts{Name: "wirefleet_relay_sessions_total", Help: "Relay sessions opened."}),
 		bytes:    prometheus.NewCounter(prometheus.CounterOpts{Name: "wirefleet_relay_bytes_total", Help: "Packet bytes forwarded by the relay."}),
 		packets:  prometheus.NewCounter(prometheus.CounterOpts{Name: "wirefleet_relay_packets_total", Help: "Packets forwarded by the relay."}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wirefleet_relay_dropped_total",
-			Help: "Relay frames dropped, by reason (malformed, no_peer, rate, queue_full)."}, []string{"reason"}),
+			Help: "Relay frames dropped, by reason (malformed, no_peer, rate, queue_full, mesh)."}, []string{"reason"}),
 	}
 	s.pool.New = func() any { b := make([]byte, relayframe.MaxFrame); return &b }
 	s.bpool.New = func() any { b := make([]byte, relayframe.MaxBatch); return &b }
-	for _, r := range []string{DropMalformed, DropNoPeer, DropRate, DropQueue} {
+	for _, r := range []string{DropMalformed, DropNoPeer, DropRate, DropQueue, DropMesh} {
 		s.dropped.WithLabelValues(r)
 	}
 	if reg != nil {
@@ -267,6 +270,9 @@ func (s *Server) register(sess *session) bool {
 	if s.cfg.OnSession != nil {
 		go s.cfg.OnSession(sess.id, true)
 	}
+	if s.mesh != nil {
+		s.mesh.opened(sess)
+	}
 	return true
 }
 
@@ -339,6 +345,9 @@ func (s *Server) unregister(sess *session) {
 	}
 	if s.byKey[sess.key] == sess {
 		delete(s.byKey, sess.key)
+		if s.mesh != nil {
+			s.mesh.closed(sess)
+		}
 	}
 	s.sessions.Set(float64(len(s.byID)))
 }
@@ -443,7 +452,7 @@ func (s *Server) forward(sess *session, bp *[]byte, b []byte) {
 		return
 	}
 	s.mu.RLock()
-	live, dst := s.byID[sess.id] == sess, s.byKey[f.Key]
+	live, dst, mesh := s.byID[sess.id] == sess, s.byKey[f.Key], s.mesh
 	s.mu.RUnlock()
 	if !live {
 		s.pool.Put(bp) // the session is closing (revoked, replaced): its packets go nowhere
@@ -451,14 +460,11 @@ func (s *Server) forward(sess *session, bp *[]byte, b []byte) {
 		return
 	}
 	if dst == nil {
-		// Tell the sender, reusing the buffer: it then tries a direct path.
-		// It is recorded as waiting first: once it has read NoPeer, a
-		// connect of the destination must find it and announce Present.
-		key := f.Key
-		s.wait(sess, key, time.Now())
-		*bp = relayframe.Append((*bp)[:0], relayframe.TypeNoPeer, key, nil)
-		s.enqueue(sess, bp)
-		s.dropped.WithLabelValues(DropNoPeer).Inc()
+		*bp = b
+		if mesh != nil && mesh.send(sess, f.Key, bp) {
+			return // on its way to the replica that holds the destination
+		}
+		s.noPeer(sess, f.Key, bp)
 		return
 	}
 	// Rewrite the header in place: the receiver learns the sender.
@@ -469,6 +475,22 @@ func (s *Server) forward(sess *session, bp *[]byte, b []byte) {
 		s.bytes.Add(float64(len(f.Payload)))
 		s.packets.Inc()
 	}
+}
+
+// noPeer tells sess that key has no session, reusing bp: it then tries a
+// direct path. It is recorded as waiting first: once it has read NoPeer,
+// a connect of the destination must find it and announce Present.
+func (s *Server) noPeer(sess *session, key relayframe.Key, bp *[]byte) {
+	s.wait(sess, key, time.Now())
+	*bp = relayframe.Append((*bp)[:0], relayframe.TypeNoPeer, key, nil)
+	s.enqueue(sess, bp)
+	s.dropped.WithLabelValues(DropNoPeer).Inc()
+}
+
+// drop returns a frame's buffer, counting why it went nowhere.
+func (s *Server) drop(bp *[]byte, reason string) {
+	s.pool.Put(bp)
+	s.dropped.WithLabelValues(reason).Inc()
 }
 
 func (s *Server) enqueue(dst *session, bp *[]byte) bool {

@@ -67,10 +67,11 @@ func key(b byte) relayframe.Key {
 }
 
 type rig struct {
-	t   testing.TB
-	m   *fakeMap
-	srv *Server
-	url string
+	t    testing.TB
+	m    *fakeMap
+	srv  *Server
+	url  string // the agents' WebSocket URL
+	base string // the server's (replicas link to it)
 }
 
 // newRig serves the relay over real HTTP; the test handler stands in for
@@ -84,6 +85,10 @@ func newRig(t testing.TB, cfg Config) *rig {
 	}
 	s := New(m, slog.New(slog.DiscardHandler), nil, cfg)
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == PathMesh {
+			s.ServeMesh(w, r)
+			return
+		}
 		p, ok := m.Peer(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
 		if !ok {
 			http.Error(w, "unknown", http.StatusUnauthorized)
@@ -94,7 +99,7 @@ func newRig(t testing.TB, cfg Config) *rig {
 	ctx, cancel := context.WithCancel(context.Background())
 	go s.Watch(ctx)
 	t.Cleanup(func() { cancel(); hs.Close() })
-	return &rig{t: t, m: m, srv: s, url: "ws" + strings.TrimPrefix(hs.URL, "http")}
+	return &rig{t: t, m: m, srv: s, url: "ws" + strings.TrimPrefix(hs.URL, "http"), base: hs.URL}
 }
 
 func (r *rig) dial(id string) *websocket.Conn { return r.dialWith(id) }
