@@ -126,6 +126,8 @@ variables (--data-dir → WIREFLEET_DATA_DIR), then the YAML file named by
 	f.StringVar(&o.STUNAdvertise, "stun-advertise", "", "host:port agents send STUN requests to (default: the external URL's host and the --stun-listen port)")
 	f.BoolVar(&relayOn, "relay", true, "relay WireGuard packets over the HTTPS port for agents that cannot reach each other directly")
 	f.Float64Var(&o.RelayRate, "relay-rate", 50e6, "bytes per second each machine may send through the relay")
+	f.StringVar(&o.RelayMeshKeyFile, "relay-mesh-key-file", "", "with replicas on one PostgreSQL: a file (mode 600) with the key every replica shares, so that their relays forward to each other (one base64 key per line; make one with: head -c 32 /dev/urandom | base64)")
+	f.StringVar(&o.ReplicaURL, "replica-url", "", "with --relay-mesh-key-file: where the other replicas reach this one directly, e.g. https://10.0.0.5:8443 (default: --listen's address, else this machine's first)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

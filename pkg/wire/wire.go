@@ -23,6 +23,7 @@ const (
 	PathCredential = "/api/v1/agent/credential"
 	PathLogout     = "/api/v1/agent/logout"
 	PathRelay      = "/api/v1/agent/relay" // WebSocket; frames in pkg/relayframe
+	PathRelayMesh  = "/api/v1/relay/mesh"  // WebSocket between server replicas
 	PathTokens     = "/api/v1/tokens"
 	PathMachines   = "/api/v1/machines"
 	// PathRotateKeys asks every active machine to replace its WireGuard key.

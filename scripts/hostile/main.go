@@ -247,6 +247,7 @@ var routes = []route{
 	{"POST", wire.PathAdmins, "admin"},
 	{"POST", wire.PathAdmins + "/{}/password", "admin"},
 	{"GET", wire.PathRelay, "machine"},
+	{"GET", wire.PathRelayMesh, "none"},
 	{"POST", wire.PathAgentRoutes, "machine"},
 	{"GET", wire.PathRoutes, "admin"},
 	{"POST", wire.PathRoutes + "/{}/{}", "admin"},

@@ -115,6 +115,9 @@ var regressions = []regression{
 		if st, code := r.raw(ctx, "GET", wire.PathRelay, r.machine, ""); st != http.StatusUpgradeRequired || code != string(wire.CodeUpgradeRequired) {
 			return fmt.Sprintf("relay without an upgrade: %d %q", st, code)
 		}
+		if st, code := r.raw(ctx, "GET", wire.PathRelayMesh, "", ""); st != 404 || code != string(wire.CodeNotFound) {
+			return fmt.Sprintf("the relay mesh of a server in no mesh: %d %q", st, code)
+		}
 		if st, code := r.raw(ctx, "GET", "/debug/pprof/nonesuch", r.adminKey(), ""); st != 404 || code != string(wire.CodeNotFound) {
 			return fmt.Sprintf("an unknown profile: %d %q", st, code)
 		}

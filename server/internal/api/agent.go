@@ -343,6 +343,22 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request) {
 	s.cfg.Relay.Serve(w, r, m)
 }
 
+// relayMesh accepts another replica's relay link; the link proves the
+// shared mesh key itself.
+func (s *Server) relayMesh(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Relay == nil || s.cfg.Relay.Replica() == "" {
+		s.writeError(w, r, wire.Errorf(wire.CodeNotFound, "this replica's relay is not in a mesh (no --relay-mesh-key-file)"))
+		return
+	}
+	if !isWebSocketUpgrade(r) {
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		s.writeError(w, r, wire.Errorf(wire.CodeUpgradeRequired, "the relay mesh speaks WebSocket"))
+		return
+	}
+	s.cfg.Relay.ServeMesh(w, r)
+}
+
 // isWebSocketUpgrade reports whether r is a WebSocket opening handshake
 // this server can accept (RFC 6455 4.2.1).
 func isWebSocketUpgrade(r *http.Request) bool {

@@ -119,6 +119,7 @@ func (s *Server) routes(local bool) http.Handler {
 	agent("POST "+wire.PathLogout, s.logout)
 	agent("GET "+wire.PathAgentFlags, s.agentFlags)
 	agent("GET "+wire.PathRelay, s.relay)
+	mux.HandleFunc("GET "+wire.PathRelayMesh, s.relayMesh) // replicas authenticate each other in-band
 	agent("POST "+wire.PathAgentRoutes, s.agentRoutes)
 
 	admin("GET "+wire.PathServer, s.serverInfo)

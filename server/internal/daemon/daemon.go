@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/pin"
 	"github.com/wirefleet/wirefleet/pkg/release"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/api"
@@ -95,6 +96,12 @@ type Options struct {
 	// relay budget in bytes per second (0: the relay's default).
 	NoRelay   bool
 	RelayRate float64
+	// RelayMeshKeyFile joins this replica's relay to the others' on the
+	// same PostgreSQL database (a shared key; see relay.MeshConfig);
+	// ReplicaURL is where they reach this one (default: derived from
+	// --listen and this machine's addresses).
+	RelayMeshKeyFile string
+	ReplicaURL       string
 
 	// BootstrapToken mints a single-use enrollment token at start and prints
 	// its one-liner (make run uses it).
@@ -151,6 +158,9 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		if d.v < 0 || d.v > 0 && d.v < time.Hour {
 			return fmt.Errorf("daemon: %s %s: give at least 1h, or 0 for off", d.flag, d.v)
 		}
+	}
+	if o.NoRelay && o.RelayMeshKeyFile != "" {
+		return errors.New("daemon: --relay-mesh-key-file joins relays: drop --relay=false")
 	}
 	if len(o.ACME.Domains) > 0 && (o.InsecureHTTP || o.TLSCert != "") {
 		return errors.New("daemon: --acme-domain obtains the certificate itself: drop --tls-cert/--insecure-http")
@@ -224,6 +234,9 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		relaySrv.Store(rel)
 		bg.Add(1)
 		go func() { defer bg.Done(); rel.Watch(hubCtx) }()
+		if err := joinMesh(hubCtx, o, db, rel, ln.Addr(), id, log, &bg); err != nil {
+			return err
+		}
 	}
 	ssoProvider, err := openSSO(ctx, o, extURL)
 	if err != nil {
@@ -362,7 +375,10 @@ func startHub(ctx, hubCtx context.Context, db *store.DB, log *slog.Logger, bg *s
 // served is the server's TLS identity as listen set it up.
 type served struct {
 	keys *tlsutil.Keys // the self-signed key and its successor (nil with --tls-cert)
-	acme *tlsutil.ACME // certificates from an ACME CA for its domains (nil without)
+	// certPin is the pin of the --tls-cert certificate (other replicas
+	// dial this one by address and pin what it serves).
+	certPin string
+	acme    *tlsutil.ACME // certificates from an ACME CA for its domains (nil without)
 	// urlNote says how the external URL was chosen when that is worth
 	// telling (the host name resolves only to loopback), else "".
 	urlNote string
@@ -406,6 +422,7 @@ func listen(o Options, reg prometheus.Registerer) (net.Listener, string, served,
 		}
 		getCert = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }
 		notAfter = func() time.Time { return cert.Leaf.NotAfter }
+		id.certPin = pin.Format(pin.SPKIHash(cert.Leaf))
 	} else {
 		if id.keys, err = tlsutil.OpenKeys(o.DataDir, []string{host}); err != nil {
 			ln.Close()

@@ -48,6 +48,7 @@ import (
 
 	"github.com/wirefleet/wirefleet/pkg/pin"
 	"github.com/wirefleet/wirefleet/pkg/relayframe"
+	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -84,7 +85,7 @@ type MeshConfig struct {
 }
 
 // PathMesh is where replicas connect to each other (on the HTTPS port).
-const PathMesh = "/api/v1/relay/mesh"
+const PathMesh = wire.PathRelayMesh
 
 // MeshProtocol is the mesh links' WebSocket subprotocol.
 const MeshProtocol = "wirefleet-mesh-1"
