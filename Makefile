@@ -80,7 +80,7 @@ vet:
 	@set -e; for os in linux windows darwin; do echo "  vet GOOS=$$os"; GOOS=$$os $(GO) vet ./...; done
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 
-## unit: the test suite (race detector on), then the store suite, the two-replica test, the pg_dump restore and the replica failover in namespaces on PostgreSQL
+## unit: the test suite (race detector on), then the store suite, the two-replica test, the pg_dump restore, the replica failover and the relay across replicas in namespaces on PostgreSQL
 unit:
 	@echo "go test -race -count=1 -timeout 20m ./...  (the ten slowest tests are listed at the end)"
 	@set -o pipefail; $(GO) test -race -count=1 -timeout 20m -json ./... | $(GO) run ./scripts/testtime -top 10
@@ -90,7 +90,7 @@ unit:
 	WIREFLEET_TEST_POSTGRES="$$dsn" $(GO) test -race -count=1 -run 'TestTwoReplicasOnPostgres|TestPostgresDumpRestore' -v ./server/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|replicas_test|backup_cli_test'; \
 	status=$${PIPESTATUS[0]}; \
 	if [ $$status = 0 ]; then \
-		WIREFLEET_TEST_POSTGRES="$$dsn" $(GO) test -count=1 -run 'TestFailoverToAnotherReplica' -v ./scripts/e2e/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|failover_test'; \
+		WIREFLEET_TEST_POSTGRES="$$dsn" $(GO) test -count=1 -run 'TestFailoverToAnotherReplica|TestRelayAcrossReplicas' -v ./scripts/e2e/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|failover_test|mesh_test'; \
 		status=$${PIPESTATUS[0]}; \
 	fi; \
 	scripts/postgres.sh stop; exit $$status
@@ -122,6 +122,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeAdminRequests -fuzztime $(FUZZTIME) ./server/internal/api/
 	$(GO) test -run '^$$' -fuzz FuzzValidateEnroll -fuzztime $(FUZZTIME) ./server/internal/fleet/
 	$(GO) test -run '^$$' -fuzz FuzzCheck -fuzztime $(FUZZTIME) ./pkg/jsonkeys/
+	$(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime $(FUZZTIME) ./pkg/relayframe/
+	$(GO) test -run '^$$' -fuzz FuzzSplitMesh -fuzztime $(FUZZTIME) ./server/internal/relay/
 
 ## screenshots: refresh docs/screenshots from the Chromium test
 screenshots:

@@ -17,6 +17,10 @@ import (
 // meshRigs starts one relay per id, each on its own HTTP server, all on
 // one real database, joined with the mesh keys given per replica.
 func meshRigs(t *testing.T, keys map[string][]byte, ids ...string) ([]*rig, *store.DB) {
+	return meshRigsWith(t, Config{}, keys, ids...)
+}
+
+func meshRigsWith(t testing.TB, cfg Config, keys map[string][]byte, ids ...string) ([]*rig, *store.DB) {
 	t.Helper()
 	db, err := store.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "mesh.db"))
 	if err != nil {
@@ -25,7 +29,7 @@ func meshRigs(t *testing.T, keys map[string][]byte, ids ...string) ([]*rig, *sto
 	t.Cleanup(func() { db.Close() })
 	var rigs []*rig
 	for _, id := range ids {
-		r := newRig(t, Config{})
+		r := newRig(t, cfg)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {
@@ -63,7 +67,7 @@ func linked(r *rig, peer string) bool {
 	return m.links[peer] != nil
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); !cond(); {
 		if time.Now().After(deadline) {

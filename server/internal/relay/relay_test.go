@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -326,20 +327,23 @@ func TestCloseEndsEverySession(t *testing.T) {
 // print MB/s of payload.
 func BenchmarkRelayThroughput(b *testing.B) {
 	for _, batch := range []int{1, 32} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) { relayThroughput(b, batch) })
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) { relayThroughput(b, batch, false) })
 	}
+	// Across replicas: the sender's session on one relay, the receiver's
+	// on another, the frames crossing the mesh link between them.
+	b.Run("batch=32/across-replicas", func(b *testing.B) { relayThroughput(b, 32, true) })
 }
 
 // relayThroughput sends 1,400-byte packets from one session to another,
 // batch packets per message (1: the protocol before batches, which old
-// agents still speak).
-func relayThroughput(b *testing.B, batch int) {
-	r := newRig(b, Config{Rate: 1e12, Burst: 1 << 30, Queue: 4096})
+// agents still speak), on one relay or across two in a mesh.
+func relayThroughput(b *testing.B, batch int, across bool) {
+	cfg := Config{Rate: 1e12, Burst: 1 << 30, Queue: 4096}
 	var protocols []string
 	if batch > 1 {
 		protocols = []string{relayframe.Protocol2}
 	}
-	src, dst := r.dialWith("m_a", protocols...), r.dialWith("m_b", protocols...)
+	src, dst := relayPair(b, cfg, across, protocols)
 	msg := relayframe.Append(nil, relayframe.TypeSend, key(2), make([]byte, 1400))
 	if batch > 1 {
 		msg = relayframe.NewBatch(nil)
@@ -381,6 +385,79 @@ func relayThroughput(b *testing.B, batch int) {
 	b.StopTimer()
 	if got := received.Load(); got < int64(b.N) {
 		b.Fatalf("received %d of %d", got, b.N)
+	}
+}
+
+// relayPair connects m_a and m_b: to one relay, or to two in a mesh (a
+// to the first, b to the second), once the sessions are published.
+func relayPair(b *testing.B, cfg Config, across bool, protocols []string) (*websocket.Conn, *websocket.Conn) {
+	if !across {
+		r := newRig(b, cfg)
+		return r.dialWith("m_a", protocols...), r.dialWith("m_b", protocols...)
+	}
+	k := []byte("0123456789abcdef0123456789abcdef")
+	rigs, db := meshRigsWith(b, cfg, map[string][]byte{"r1": k, "r2": k}, "r1", "r2")
+	src, dst := rigs[0].dialWith("m_a", protocols...), rigs[1].dialWith("m_b", protocols...)
+	waitFor(b, "linked and published", func() bool {
+		return linked(rigs[0], "r2") && published(db, key(1)) && published(db, key(2))
+	})
+	// One frame each way first: the lookups, during which at most
+	// maxPending frames wait, are not what is measured.
+	ctx := context.Background()
+	for _, p := range []struct {
+		from, to *websocket.Conn
+		k        relayframe.Key
+	}{{src, dst, key(2)}, {dst, src, key(1)}} {
+		if err := p.from.Write(ctx, websocket.MessageBinary, relayframe.Append(nil, relayframe.TypeSend, p.k, []byte("warm"))); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := p.to.Read(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return src, dst
+}
+
+// BenchmarkRelayRoundTrip: one 100-byte packet from a to b and back, on
+// one relay and across two replicas' (the mesh's added latency); reports
+// the median round trip.
+func BenchmarkRelayRoundTrip(b *testing.B) {
+	for _, across := range []bool{false, true} {
+		name := "one-relay"
+		if across {
+			name = "across-replicas"
+		}
+		b.Run(name, func(b *testing.B) {
+			a, c := relayPair(b, Config{}, across, []string{relayframe.Protocol2})
+			ctx := context.Background()
+			ping := relayframe.Append(nil, relayframe.TypeSend, key(2), make([]byte, 100))
+			pong := relayframe.Append(nil, relayframe.TypeSend, key(1), make([]byte, 100))
+			go func() {
+				for {
+					if _, _, err := c.Read(ctx); err != nil {
+						return
+					}
+					if c.Write(ctx, websocket.MessageBinary, pong) != nil {
+						return
+					}
+				}
+			}()
+			rtts := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for range b.N {
+				t0 := time.Now()
+				if err := a.Write(ctx, websocket.MessageBinary, ping); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := a.Read(ctx); err != nil {
+					b.Fatal(err)
+				}
+				rtts = append(rtts, time.Since(t0))
+			}
+			b.StopTimer()
+			slices.Sort(rtts)
+			b.ReportMetric(float64(rtts[len(rtts)/2].Microseconds()), "µs-p50")
+		})
 	}
 }
 
