@@ -84,7 +84,7 @@ func TestFailoverToAnotherReplica(t *testing.T) {
 
 // freshDatabase creates an empty database on the PostgreSQL of dsn and
 // returns its URL.
-func freshDatabase(t *testing.T, dsn string) string {
+func freshDatabase(t testing.TB, dsn string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dsn)

@@ -32,7 +32,7 @@ type meshRig struct {
 
 const meshVIP = "203.0.113.100"
 
-func newMeshRig(t *testing.T) *meshRig {
+func newMeshRig(t testing.TB) *meshRig {
 	dsn := os.Getenv("WIREFLEET_TEST_POSTGRES")
 	if dsn == "" {
 		t.Skip("needs PostgreSQL: WIREFLEET_TEST_POSTGRES (make test starts one with scripts/postgres.sh)")
@@ -66,7 +66,7 @@ func newMeshRig(t *testing.T) *meshRig {
 
 // start runs a replica in h; B serves A's certificate, as replicas behind
 // one name do.
-func (r *meshRig) start(t *testing.T, h host, data string) *proc {
+func (r *meshRig) start(t testing.TB, h host, data string) *proc {
 	args := []string{"serve", "--data-dir", data, "--db", r.db, "--listen", ":8443", "--external-url", "https://" + meshVIP + ":8443",
 		"--stun-listen", "off", "--relay-mesh-key-file", r.key, "--metrics-listen", "127.0.0.1:9464", "--long-poll", "20s"}
 	if data == r.dataB {
@@ -187,4 +187,40 @@ func lastReply(out string) time.Time {
 		last = time.Unix(sec, int64(frac*1e9))
 	}
 	return last
+}
+
+// BenchmarkRelayAcrossReplicas: TCP between two agents behind symmetric
+// NAT through the relay, their sessions on different replicas (every
+// packet crosses the mesh link), then on one replica (d reconnected to
+// A), with both replicas' CPU per Gbit/s. Run it once (PostgreSQL as
+// make test starts it; WIREFLEET_RELAY_RATE=1000000000 uncaps a sender):
+//
+//	WIREFLEET_TEST_POSTGRES=$(scripts/postgres.sh start) go test -run '^$' -bench RelayAcrossReplicas -benchtime 1x ./scripts/e2e/
+func BenchmarkRelayAcrossReplicas(b *testing.B) {
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		b.Skip("needs iperf3 (apt-get install iperf3)")
+	}
+	r := newMeshRig(b)
+	c, d := r.c, r.d
+	eventually(b, 20*time.Second, "ping c → d", func() bool { return c.h.ping(d.ipv4()) })
+	iperfServer(b, d.h)
+	const secs = 10
+	measure := func(name string) {
+		pa, pb := r.a.cmd.Process.Pid, r.b.cmd.Process.Pid
+		a0, b0 := cpuTicks(b, pa), cpuTicks(b, pb)
+		_, rtt := pingStats(c.h, d.ipv4(), 40, "0.05")
+		gbps := iperf(b, c.h, d.ipv4(), secs)
+		cores := float64(cpuTicks(b, pa)-a0+cpuTicks(b, pb)-b0) / 100 / secs
+		b.ReportMetric(gbps, name+"-Gbit/s")
+		b.ReportMetric(cores/gbps, name+"-server-cores-per-Gbit/s")
+		b.ReportMetric(rtt, name+"-ping-ms")
+		b.Logf("%s: %.2f Gbit/s, both replicas %.2f cores busy = %.2f cores per Gbit/s; ping %.3f ms average (idle)", name, gbps, cores, cores/gbps, rtt)
+	}
+	measure("across-replicas")
+	// d reconnects through the balancer to A: both sessions on one replica.
+	balance(b, d.h, r.repA)
+	d.proc.stop()
+	d.start(b)
+	eventually(b, 20*time.Second, "d back, on A", func() bool { return connected(r.dataA) == 2 && c.h.ping(d.ipv4()) })
+	measure("one-replica")
 }
