@@ -777,6 +777,13 @@ func (c *Client) AdvertiseRoutes(ctx context.Context, adv wire.RoutesAdvert) (wi
 	return out, c.do(ctx, http.MethodPost, wire.PathAgentRoutes, adv, &out)
 }
 
+// CheckPeerRelay asks, as a relay machine, whether the machines with the
+// WireGuard keys a and b may use it between them (nil: yes; a
+// *wire.Error with CodeForbidden: no; CodeNotFound: we are no relay).
+func (c *Client) CheckPeerRelay(ctx context.Context, a, b string) error {
+	return c.do(ctx, http.MethodPost, wire.PathAgentPeerRelay, wire.PeerRelayCheck{A: a, B: b}, nil)
+}
+
 // Routes lists every route active machines advertise.
 func (c *Client) Routes(ctx context.Context) (wire.RoutesResponse, error) {
 	var out wire.RoutesResponse

@@ -148,8 +148,12 @@ type Document struct {
 	// "10.20.0.5"), so rules and tests can say what they mean.
 	Hosts         map[string]string `json:"hosts,omitempty"`
 	AutoApprovers *AutoApprovers    `json:"autoApprovers,omitempty"`
-	Rules         []RuleDoc         `json:"rules"`
-	Tests         []TestDoc         `json:"tests,omitempty"`
+	// Relays are the machines (tag:, group:, machine:) that relay
+	// WireGuard ciphertext between other machines that cannot reach each
+	// other directly, over UDP (peer relays).
+	Relays []string  `json:"relays,omitempty"`
+	Rules  []RuleDoc `json:"rules"`
+	Tests  []TestDoc `json:"tests,omitempty"`
 }
 
 // AutoApprovers approves advertised routes without an admin, in
@@ -224,6 +228,7 @@ type Policy struct {
 	// autoApprovers, compiled (routes.go)
 	autoRoutes []autoRoute
 	autoExit   []atom
+	relays     []atom // "relays", compiled (routes.go)
 	// tagsOnly: every atom is * or a tag, so a machine's class depends on
 	// its tags alone (byTags caches it).
 	tagsOnly bool
@@ -586,6 +591,7 @@ func (c *checker) compile(p *Policy) {
 	}
 	p.atoms = atoms
 	c.compileAutoApprovers(p)
+	c.compileRelays(p)
 	p.tagsOnly = true
 	for _, a := range atoms {
 		if a.kind != atomAll && a.kind != atomTag {

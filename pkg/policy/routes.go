@@ -126,29 +126,7 @@ func (c *checker) compileAutoApprovers(p *Policy) {
 		return
 	}
 	resolve := func(path string, sels []string) []atom {
-		saved := c.atomIdx
-		c.atomIdx = map[atom]int{}
-		defer func() { c.atomIdx = saved }()
-		var out []atom
-		for j, s := range sels {
-			at := fmt.Sprintf("%s/%d", path, j)
-			if s == Internet || s == "*" {
-				c.add(at, "%q cannot approve routes: name tags, groups or machines", s)
-				continue
-			}
-			if !strings.HasPrefix(s, "tag:") && !strings.HasPrefix(s, "group:") && !strings.HasPrefix(s, "machine:") {
-				c.add(at, "%q: routes are approved for tag:NAME, group:NAME or machine:NAME", s)
-				continue
-			}
-			before := len(c.atomIdx)
-			c.selector(at, s, &p.Doc)
-			for a, i := range c.atomIdx {
-				if i >= before {
-					out = append(out, a)
-				}
-			}
-		}
-		return out
+		return c.resolveApart(p, path, sels, "approve routes", "routes are approved")
 	}
 	for _, k := range slices.Sorted(maps.Keys(aa.Routes)) {
 		path := "/autoApprovers/routes/" + escapePointer(k)
@@ -170,6 +148,48 @@ func (c *checker) compileAutoApprovers(p *Policy) {
 	}
 	p.autoExit = resolve("/autoApprovers/exitNode", aa.ExitNode)
 }
+
+// resolveApart resolves selectors (tag:, group:, machine:) apart from the
+// rules' atoms, for settings that name machines without granting reach
+// (approving routes, relaying): they must not split machines into more
+// classes. what and whoFor word the errors.
+func (c *checker) resolveApart(p *Policy, path string, sels []string, what, whoFor string) []atom {
+	saved := c.atomIdx
+	c.atomIdx = map[atom]int{}
+	defer func() { c.atomIdx = saved }()
+	var out []atom
+	for j, s := range sels {
+		at := fmt.Sprintf("%s/%d", path, j)
+		if s == Internet || s == "*" {
+			c.add(at, "%q cannot %s: name tags, groups or machines", s, what)
+			continue
+		}
+		if !strings.HasPrefix(s, "tag:") && !strings.HasPrefix(s, "group:") && !strings.HasPrefix(s, "machine:") {
+			c.add(at, "%q: %s for tag:NAME, group:NAME or machine:NAME", s, whoFor)
+			continue
+		}
+		before := len(c.atomIdx)
+		c.selector(at, s, &p.Doc)
+		for a, i := range c.atomIdx {
+			if i >= before {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// compileRelays checks "relays": the machines that relay WireGuard
+// packets between other machines (peer relays).
+func (c *checker) compileRelays(p *Policy) {
+	p.relays = c.resolveApart(p, "/relays", p.Doc.Relays, "relay", "relays are named")
+}
+
+// IsRelay reports whether m relays packets for other machines.
+func (p *Policy) IsRelay(m Machine) bool { return matchesAny(p.relays, m) }
+
+// HasRelays reports whether the policy names any relay.
+func (p *Policy) HasRelays() bool { return len(p.relays) > 0 }
 
 func matchesAny(who []atom, m Machine) bool {
 	for _, a := range who {

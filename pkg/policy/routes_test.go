@@ -143,6 +143,9 @@ func TestRoutePolicyProblems(t *testing.T) {
 		{`{"autoApprovers": {"routes": {"10.0.0.0/8": ["*"]}}, "rules": []}`, "cannot approve"},
 		{`{"autoApprovers": {"routes": {"banana": ["machine:x"]}}, "rules": []}`, "not a range"},
 		{`{"autoApprovers": {"exitNode": ["10.0.0.1"]}, "rules": []}`, "are approved for"},
+		{`{"relays": ["*"], "rules": []}`, "cannot relay"},
+		{`{"relays": ["10.0.0.1"], "rules": []}`, "relays are named for"},
+		{`{"relays": ["tag:nope"], "rules": []}`, "unknown tag"},
 		{`{"rules": [{"src": ["*"], "dst": ["nas"]}]}`, "a name from \"hosts\""},
 		{`{"rules": [{"src": ["*"], "dst": ["*"]}], "tests": [{"src": "100.64.0.1", "accept": ["autogroup:internet:443"]}]}`, "cannot reach autogroup:internet:443"},
 	} {
@@ -150,6 +153,37 @@ func TestRoutePolicyProblems(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.doc, err, tc.want)
 		}
+	}
+}
+
+// TestRelays: "relays" names machines by tag, group or machine; being a
+// relay grants no reach (classes are not split by it).
+func TestRelays(t *testing.T) {
+	doc := `{"tags": ["tag:relay", "tag:web"], "relays": ["tag:relay", "machine:edge"],
+		"rules": [{"src": ["tag:web"], "dst": ["tag:web"]}]}`
+	p, err := Parse([]byte(doc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		m    Machine
+		want bool
+	}{
+		{Machine{Name: "r1", Tags: []string{"relay"}}, true},
+		{Machine{Name: "edge"}, true},
+		{Machine{Name: "w1", Tags: []string{"web"}}, false},
+		{Machine{Name: "other"}, false},
+	} {
+		if got := p.IsRelay(tc.m); got != tc.want {
+			t.Errorf("IsRelay(%s) = %v, want %v", tc.m.Name, got, tc.want)
+		}
+	}
+	if !p.HasRelays() {
+		t.Error("HasRelays is false")
+	}
+	relay, plain := Machine{Name: "r1", Tags: []string{"relay"}}, Machine{Name: "other"}
+	if p.ClassOf(relay) != p.ClassOf(plain) {
+		t.Error("being a relay changed the machine's class")
 	}
 }
 

@@ -112,6 +112,10 @@ type Self struct {
 	// Serves are the routes this machine carries for the fleet (approved):
 	// it forwards to them, under its filter's rules with Dst.
 	Serves []string `json:"serves,omitempty"`
+	// PeerRelay says this machine relays for others (the policy's
+	// "relays"); Relays are the relay machines it may use (wire.PeerRelay).
+	PeerRelay bool        `json:"peer_relay,omitempty"`
+	Relays    []PeerRelay `json:"relays,omitempty"`
 }
 
 // Peer is one other machine the receiver should be able to reach.

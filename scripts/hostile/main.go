@@ -249,6 +249,7 @@ var routes = []route{
 	{"GET", wire.PathRelay, "machine"},
 	{"GET", wire.PathRelayMesh, "none"},
 	{"POST", wire.PathAgentRoutes, "machine"},
+	{"POST", wire.PathAgentPeerRelay, "machine"},
 	{"GET", wire.PathRoutes, "admin"},
 	{"POST", wire.PathRoutes + "/{}/{}", "admin"},
 	{"GET", "/debug/pprof/{}", "admin"},

@@ -121,6 +121,7 @@ func (s *Server) routes(local bool) http.Handler {
 	agent("GET "+wire.PathRelay, s.relay)
 	mux.HandleFunc("GET "+wire.PathRelayMesh, s.relayMesh) // replicas authenticate each other in-band
 	agent("POST "+wire.PathAgentRoutes, s.agentRoutes)
+	agent("POST "+wire.PathAgentPeerRelay, s.peerRelay)
 
 	admin("GET "+wire.PathServer, s.serverInfo)
 	admin("GET "+wire.PathEnrollments, s.listEnrollments)

@@ -22,6 +22,21 @@ func (s *Server) agentRoutes(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, wire.RoutesAdvert{Routes: routes, ExitNode: req.ExitNode})
 }
 
+// peerRelay answers a relay machine asking whether two machines may use
+// it between them (wire.PathAgentPeerRelay).
+func (s *Server) peerRelay(w http.ResponseWriter, r *http.Request) {
+	var req wire.PeerRelayCheck
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.fl.PeerRelayAllowed(machineFrom(r.Context()), req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (s *Server) listRoutes(w http.ResponseWriter, r *http.Request) {
 	rs, err := s.fl.Routes(r.Context())
 	if err != nil {

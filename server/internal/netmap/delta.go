@@ -372,6 +372,8 @@ func (h *Hub) selfOf(e *entry) *wire.Self {
 		s.Filter = &wire.Filter{Policy: h.polVer, Rules: h.pol.Inbound(e.class)}
 	}
 	s.Serves = routing.Serves(e.attrs.Routes, e.attrs.ExitNode)
+	s.PeerRelay = h.relayIDs[e.peer.ID]
+	s.Relays = h.relaysFor(e.peer.ID)
 	return s
 }
 

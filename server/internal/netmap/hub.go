@@ -163,6 +163,10 @@ type Hub struct {
 	// carries for machines that route nothing themselves.
 	routes     *routing.Table
 	routers    map[string]bool
+	// relayIDs are the machines the policy names in "relays"; relays
+	// their entries for Self.Relays (relays.go).
+	relayIDs map[string]bool
+	relays   []wire.PeerRelay
 	selfRoutes map[policy.Class][]byte // encoded
 
 	kick chan struct{}
@@ -232,6 +236,7 @@ func New(ctx context.Context, src Source, opts Options) (*Hub, error) {
 	sort.Strings(h.order)
 	h.reclass()
 	h.rebuildRoutes()
+	h.scanRelays()
 	return h, nil
 }
 
@@ -384,6 +389,9 @@ func (h *Hub) catchUp(ctx context.Context) error {
 			if h.rebuildRoutes() {
 				h.dnsAt = c.Version
 			}
+			if h.scanRelays() {
+				h.dnsAt = c.Version // every Self's relays
+			}
 		} else {
 			old := h.machines[c.MachineID]
 			le.polAt = h.pol
@@ -415,6 +423,9 @@ func (h *Hub) catchUp(ctx context.Context) error {
 				// Which router carries what moved: every machine's Self
 				// (its routes) comes again.
 				h.dnsAt = c.Version
+			}
+			if h.noteRelay(c.MachineID) {
+				h.dnsAt = c.Version // a relay came, went or moved
 			}
 		}
 		h.changes = append(h.changes, le)
