@@ -161,12 +161,12 @@ type Hub struct {
 	// or the policy changes; routers holds the IDs of machines that
 	// advertise any. selfRoutes caches, per class, what Self.Routes
 	// carries for machines that route nothing themselves.
-	routes     *routing.Table
-	routers    map[string]bool
+	routes  *routing.Table
+	routers map[string]bool
 	// relayIDs are the machines the policy names in "relays"; relays
 	// their entries for Self.Relays (relays.go).
-	relayIDs map[string]bool
-	relays   []wire.PeerRelay
+	relayIDs   map[string]bool
+	relays     []wire.PeerRelay
 	selfRoutes map[policy.Class][]byte // encoded
 
 	kick chan struct{}
