@@ -192,7 +192,7 @@ func (f *fakeTunnel) Peers() ([]tunnel.PeerStatus, error) { return nil, nil }
 func (f *fakeTunnel) Name() string                        { return "wf-test" }
 func (f *fakeTunnel) Mode() string                        { return tunnel.ModeUserspace }
 func (f *fakeTunnel) Close() error                        { f.closed = true; return nil }
-func (f *fakeTunnel) SetServer(string, bool)              {}
+func (f *fakeTunnel) SetServer(wire.Self)                 {}
 func (f *fakeTunnel) Reflexive() netip.AddrPort           { return netip.AddrPort{} }
 func (f *fakeTunnel) PathStatus() *netpath.Status         { return nil }
 

@@ -148,7 +148,7 @@ func (e *Engine) applyMap(nm wire.NetMap) {
 	names := e.DNS != nil && (whole || namesMove(before, nm))
 	if tun := e.link.tun; tun != nil {
 		if nm.Self != nil {
-			tun.SetServer(nm.Self.STUN, nm.Self.Relay)
+			tun.SetServer(*nm.Self)
 		}
 		if err := tun.Sync(before, whole, nm); err != nil {
 			// The device no longer matches the view: a new tunnel is

@@ -29,7 +29,7 @@ type Tunnel interface {
 	Mode() string // the WireGuard backend: userspace or kernel
 	Close() error
 	// NAT traversal, which the tunnel owns (all no-ops without it).
-	SetServer(stun string, relay bool)
+	SetServer(self wire.Self)
 	Reflexive() netip.AddrPort
 	PathStatus() *netpath.Status
 }
@@ -139,7 +139,8 @@ func (e *Engine) createTunnel() error {
 	if c.Mode != tunnel.ModeKernel && e.cl != nil {
 		// Userspace WireGuard with NAT traversal: direct paths where they
 		// work, the server's relay where they do not.
-		c.NAT = &tunnel.NAT{Relay: e.cl.DialRelay, OnReflexive: func(netip.AddrPort) { wake(e.endpointsDirty) }, Tunneled: e.tunneled}
+		c.NAT = &tunnel.NAT{Relay: e.cl.DialRelay, OnReflexive: func(netip.AddrPort) { wake(e.endpointsDirty) }, Tunneled: e.tunneled,
+			CheckPeerRelay: e.cl.CheckPeerRelay}
 		c.Lazy, c.IdleAfter = !e.EagerPeers, e.PeerIdle
 	}
 	tun, err := up(c)

@@ -84,13 +84,20 @@ type Bind struct {
 	stunSrv  string                   // host:port
 	relayOn  bool                     // the server relays
 
+	// Peer relays (peerrelay.go): this machine's relay role, the relays it
+	// may use, and the sessions they gave it, by relay address and index.
+	rs           *relayServer
+	relays       map[relayframe.Key]*knownRelay
+	byRelayAddr  map[netip.AddrPort]*knownRelay
+	byRelayIndex map[relayIndex]*peer
+
 	stunMu    sync.Mutex
 	stunTx    stun.TxID
 	stunSent  time.Time
 	reflexive netip.AddrPort
 
 	counters struct {
-		directTx, relayTx, dropped, badDisco atomic.Uint64
+		directTx, relayTx, peerRelayTx, dropped, badDisco atomic.Uint64
 	}
 }
 
@@ -139,7 +146,8 @@ func New(inner conn.Bind, opts Options) (*Bind, error) {
 		return nil, err
 	}
 	b := &Bind{inner: inner, opts: opts, log: opts.Log, now: time.Now,
-		peers: map[relayframe.Key]*peer{}, byID: map[string]*peer{}, bySynth: map[netip.AddrPort]*peer{}, bySource: map[netip.AddrPort]*peer{}, fromRe: make(chan relayed, 256)}
+		peers: map[relayframe.Key]*peer{}, byID: map[string]*peer{}, bySynth: map[netip.AddrPort]*peer{}, bySource: map[netip.AddrPort]*peer{}, fromRe: make(chan relayed, 256),
+		rs: &relayServer{}, relays: map[relayframe.Key]*knownRelay{}, byRelayAddr: map[netip.AddrPort]*knownRelay{}, byRelayIndex: map[relayIndex]*peer{}}
 	b.ident.Store(id)
 	if opts.Relay != nil {
 		b.relay = newRelayClient(opts.Relay, opts.Log, b.fromRelay)
@@ -391,8 +399,12 @@ type Status struct {
 	Reflexive string       `json:"reflexive,omitempty"`
 	DirectTx  uint64       `json:"direct_tx_packets"`
 	RelayTx   uint64       `json:"relay_tx_packets"`
-	Dropped   uint64       `json:"dropped_packets"`
-	BadProbes uint64       `json:"bad_probes"` // probe messages that did not parse or verify
+	// PeerRelayTx counts packets sent through peer relays; PeerRelay is
+	// this machine's relaying for others (nil: it is no relay).
+	PeerRelayTx uint64           `json:"peer_relay_tx_packets,omitempty"`
+	PeerRelay   *PeerRelayStatus `json:"peer_relay,omitempty"`
+	Dropped     uint64           `json:"dropped_packets"`
+	BadProbes   uint64           `json:"bad_probes"` // probe messages that did not parse or verify
 }
 
 // Status reports the bind's state for `status`.
@@ -410,6 +422,8 @@ func (b *Bind) Status() Status {
 	}
 	st.DirectTx, st.RelayTx, st.Dropped = b.counters.directTx.Load(), b.counters.relayTx.Load(), b.counters.dropped.Load()
 	st.BadProbes = b.counters.badDisco.Load()
+	st.PeerRelayTx = b.counters.peerRelayTx.Load()
+	st.PeerRelay = b.peerRelayStatus()
 	return st
 }
 
@@ -535,6 +549,10 @@ func (b *Bind) sendPeer(bufs [][]byte, p *peer) error {
 			err = e
 		}
 		b.counters.directTx.Add(uint64(len(bufs)))
+	case d.via != nil:
+		index, ep := viaOf(p, d.via)
+		err = b.sendVia(bufs, index, ep)
+		b.counters.peerRelayTx.Add(uint64(len(bufs)))
 	case d.guess.IsValid():
 		err = b.send(bufs, p, d.guess)
 		b.counters.directTx.Add(uint64(len(bufs)))
@@ -559,6 +577,15 @@ func (b *Bind) sendPeer(bufs [][]byte, p *peer) error {
 	}
 	if d.call {
 		b.sendCall(p)
+	}
+	switch {
+	case d.probe:
+		b.probeRelays(p, now)
+	case d.rebind:
+		b.bindRelays(p, now)
+	}
+	if d.viaPing {
+		b.pingVia(p, d.via)
 	}
 	return err
 }
@@ -620,12 +647,13 @@ func (b *Bind) sendCall(p *peer) {
 func (b *Bind) wrapReceive(fn conn.ReceiveFunc, done <-chan struct{}) conn.ReceiveFunc {
 	return func(packets [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
 		n, err := fn(packets, sizes, eps)
+		b.peerRelayReceive(packets, sizes, eps, n)
 		b.admitInitiations(packets, sizes, eps, n, nil, done)
 		for i := 0; i < n; i++ {
 			pkt := packets[i][:sizes[i]]
 			switch {
 			case isDisco(pkt):
-				b.handleDisco(pkt, addrOf(eps[i]), false)
+				b.handleDisco(pkt, addrOf(eps[i]), false, nil)
 				sizes[i] = 0 // wireguard-go skips packets shorter than any of its messages
 			case stun.Is(pkt):
 				b.handleSTUN(pkt)
@@ -694,7 +722,7 @@ func (b *Bind) fromRelay(f relayframe.Frame) {
 		}
 	case relayframe.TypeRecv:
 		if isDisco(f.Payload) {
-			b.handleDisco(f.Payload, netip.AddrPort{}, true)
+			b.handleDisco(f.Payload, netip.AddrPort{}, true, nil)
 			return
 		}
 		select {
@@ -745,8 +773,9 @@ func (b *Bind) takeRelayed(r relayed, packets [][]byte, sizes []int, eps []conn.
 }
 
 // handleDisco answers pings, records pongs and acts on calls. from is
-// the UDP source (invalid for a call through the relay).
-func (b *Bind) handleDisco(pkt []byte, from netip.AddrPort, viaRelay bool) {
+// the UDP source (invalid for a call through the relay); via is the peer
+// relay path it came through (nil: none).
+func (b *Bind) handleDisco(pkt []byte, from netip.AddrPort, viaRelay bool, via *relayPath) {
 	m, err := parseDisco(pkt)
 	if err != nil {
 		b.counters.badDisco.Add(1)
@@ -766,6 +795,8 @@ func (b *Bind) handleDisco(pkt []byte, from netip.AddrPort, viaRelay bool) {
 	}
 	now := b.now()
 	switch {
+	case via != nil:
+		b.discoViaRelay(p, m, key, via, now)
 	case !viaRelay && b.tunneled(from):
 		// It came through the tunnel: not a path to the peer (and any
 		// answer would go back into the tunnel).
@@ -800,6 +831,7 @@ func (b *Bind) handleDisco(pkt []byte, from netip.AddrPort, viaRelay bool) {
 			for _, a := range p.candidateList() {
 				b.ping(p, a)
 			}
+			b.probeRelays(p, now) // bind too: the caller's relays need both ends
 		}
 	default:
 		b.counters.badDisco.Add(1)

@@ -77,6 +77,8 @@ type peer struct {
 	heldAt       time.Time // when
 	respondedAt  time.Time // last handshake response sent to the peer
 	presentAt    time.Time // when the relay last announced the peer
+	// viaRelays are the paths to the peer through peer relays, by relay.
+	viaRelays map[relayframe.Key]*relayPath
 }
 
 // inherit takes over old's confirmed direct path: old is the same machine
@@ -153,6 +155,7 @@ func (p *peer) resendDue(now time.Time) []byte {
 type sentPing struct {
 	addr netip.AddrPort
 	at   time.Time
+	via  *relayPath // sent through a peer relay
 }
 
 // pathDecision is what to do with packets for a peer now.
@@ -163,6 +166,9 @@ type pathDecision struct {
 	heartbeat   bool           // ping direct now
 	probe       bool           // ping every candidate now
 	call        bool           // ask the peer (via relay) to probe us
+	via         *relayPath     // no direct path: send through this peer relay
+	viaPing     bool           // ping through it now
+	rebind      bool           // refresh its bindings now
 	pathChanged string         // non-empty when the path changed: "direct …", "relay"
 	broke       bool           // and it changed because a direct path in use stopped answering
 }
@@ -181,6 +187,7 @@ func (p *peer) decide(now time.Time, relayUp bool) pathDecision {
 	// a flip to the relay while the LAN path worked.
 	unanswered := p.best.IsValid() && p.lastPing.After(p.lastPong) && now.Sub(p.lastPing) >= pongWait
 	useRelay := relayUp && now.After(p.noRelayUntil)
+	via := p.bestRelay(now)
 	if now.Sub(p.lastSend) >= trustFor {
 		p.guessUntil = now.Add(guessFor) // traffic starts (again)
 	}
@@ -192,6 +199,15 @@ func (p *peer) decide(now time.Time, relayUp bool) pathDecision {
 			d.heartbeat = true
 			p.lastPing = now
 		}
+	case via != nil:
+		// No direct path answers, a peer relay does: it carries the
+		// packets (not the server); probing for a direct path goes on.
+		d.via = via
+		if now.Sub(via.lastPing) >= heartbeatEvery {
+			d.viaPing = true
+			via.lastPing = now
+		}
+		d.rebind = now.Sub(via.boundAt) >= rebindEvery
 	case p.best.IsValid():
 		// Traffic resumed after a pause (ask the path again), or the
 		// path stopped answering (keep trying it): the relay carries the
@@ -219,8 +235,10 @@ func (p *peer) decide(now time.Time, relayUp bool) pathDecision {
 	}
 	path := "relay"
 	switch {
-	case trusted, p.best.IsValid() && !unanswered:
+	case trusted, via == nil && p.best.IsValid() && !unanswered:
 		path = "direct " + p.best.String() // being asked again after a pause is no change
+	case via != nil:
+		path = "peer-relay " + via.relay.name
 	case !useRelay && d.guess.IsValid():
 		path = "guess " + d.guess.String()
 	case !useRelay:
@@ -264,6 +282,10 @@ func (p *peer) gotPong(tx txid, now time.Time) (netip.AddrPort, bool) {
 	}
 	delete(p.pending, tx)
 	lat := now.Sub(s.at)
+	if s.via != nil {
+		s.via.lastPong, s.via.latency = now, lat
+		return s.addr, true
+	}
 	switch {
 	case s.addr == p.best:
 		p.lastPong, p.bestLatency = now, lat
@@ -272,6 +294,45 @@ func (p *peer) gotPong(tx txid, now time.Time) (netip.AddrPort, bool) {
 		p.probeGap = probeMin
 	}
 	return s.addr, true
+}
+
+// addRelayPing records a ping sent through relay path rp.
+func (p *peer) addRelayPing(tx txid, rp *relayPath, now time.Time) {
+	p.mu.Lock()
+	addr := rp.addr
+	p.mu.Unlock()
+	p.addPing(tx, addr, now)
+	p.mu.Lock()
+	if s, ok := p.pending[tx]; ok {
+		s.via = rp
+		p.pending[tx] = s
+	}
+	p.mu.Unlock()
+}
+
+// bestRelay returns the fastest peer-relay path that answered within
+// trustFor (nil: none). p.mu is held.
+func (p *peer) bestRelay(now time.Time) *relayPath {
+	var best *relayPath
+	for _, rp := range p.viaRelays {
+		if rp.ep != nil && now.Sub(rp.lastPong) < trustFor && (best == nil || rp.latency < best.latency) {
+			best = rp
+		}
+	}
+	return best
+}
+
+// readyRelays returns the relay paths both ends are bound to.
+func (p *peer) readyRelays() []*relayPath {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*relayPath
+	for _, rp := range p.viaRelays {
+		if rp.ready && rp.ep != nil {
+			out = append(out, rp)
+		}
+	}
+	return out
 }
 
 // learn adds an address a valid ping came from (a peer-reflexive
@@ -334,8 +395,9 @@ func contains(list []netip.AddrPort, a netip.AddrPort) bool {
 
 // PathStatus is what `status` shows of one peer's path.
 type PathStatus struct {
-	Path      string        `json:"path"`                 // direct, relay or none
-	Addr      string        `json:"addr,omitempty"`       // the direct address
+	Path      string        `json:"path"`                 // direct, peer-relay, relay or none
+	Addr      string        `json:"addr,omitempty"`       // the direct address (the relay's, through a peer relay)
+	Relay     string        `json:"relay,omitempty"`      // the peer relay's name
 	Latency   time.Duration `json:"latency_ns,omitempty"` // round trip of the last pong
 	LastPong  time.Time     `json:"last_pong,omitzero"`
 	LastProbe time.Time     `json:"last_probe,omitzero"`
@@ -345,9 +407,12 @@ func (p *peer) status(now time.Time, relayUp bool) PathStatus {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := PathStatus{Path: "none", LastPong: p.lastPong, LastProbe: p.lastProbe}
+	via := p.bestRelay(now)
 	switch {
 	case p.best.IsValid() && now.Sub(p.lastPong) < trustFor:
 		st.Path, st.Addr, st.Latency = "direct", p.best.String(), p.bestLatency
+	case via != nil:
+		st.Path, st.Addr, st.Latency, st.Relay = "peer-relay", via.addr.String(), via.latency, via.relay.name
 	case relayUp:
 		st.Path = "relay"
 	case len(p.candidates) > 0:

@@ -86,6 +86,9 @@ type Config struct {
 type NAT struct {
 	Relay       netpath.Dialer
 	OnReflexive func(netip.AddrPort)
+	// CheckPeerRelay asks the server whether two machines may use this
+	// one as their peer relay (when the map makes it one).
+	CheckPeerRelay netpath.RelayChecker
 	// Tunneled reports addresses the tunnel itself carries (netpath never
 	// takes one for a direct path).
 	Tunneled func(netip.Addr) bool
@@ -113,21 +116,23 @@ type Control interface {
 
 // Tunnel is a running WireGuard interface.
 type Tunnel struct {
-	log         *slog.Logger
-	ctl         Control
-	name        string
-	mode        string
-	keepalive   time.Duration
-	dev         *device.Device // userspace only
-	uapi        net.Listener   // userspace only
-	closeLink   func() error   // kernel only
-	paths       *netpath.Bind  // userspace with NAT traversal
-	lazy        *lazyIndex     // lazy peers (with paths), else nil
-	idleAfter   time.Duration
-	sessionLife time.Duration // sessionLifetime; tests shorten it
-	stopSweep   chan struct{}
-	filter      *filter.Filter // userspace only: the access policy's packet filter
-	ipv6Off     bool           // the host refused the IPv6 overlay address
+	log       *slog.Logger
+	ctl       Control
+	name      string
+	mode      string
+	keepalive time.Duration
+	dev       *device.Device // userspace only
+	uapi      net.Listener   // userspace only
+	closeLink func() error   // kernel only
+	paths     *netpath.Bind  // userspace with NAT traversal
+	// checkPeerRelay is NAT.CheckPeerRelay (nil without NAT).
+	checkPeerRelay netpath.RelayChecker
+	lazy           *lazyIndex // lazy peers (with paths), else nil
+	idleAfter      time.Duration
+	sessionLife    time.Duration // sessionLifetime; tests shorten it
+	stopSweep      chan struct{}
+	filter         *filter.Filter // userspace only: the access policy's packet filter
+	ipv6Off        bool           // the host refused the IPv6 overlay address
 
 	mu     sync.Mutex                // held while the device's peers change
 	view   *mapview.View             // the network map, shared with the engine
@@ -214,6 +219,8 @@ func upUserspace(cfg Config, log *slog.Logger) (*Tunnel, error) {
 			return nil, fmt.Errorf("tunnel: NAT traversal: %w", err)
 		}
 		paths.SetServer(cfg.Self.STUN, cfg.Self.Relay)
+		paths.ServePeerRelay(cfg.Self.PeerRelay, cfg.NAT.CheckPeerRelay, 0)
+		paths.SetPeerRelays(cfg.Self.Relays)
 		bind = paths
 	}
 	t, err := Start(cfg, tdev, bind, ctl, log)
@@ -299,6 +306,9 @@ func Start(cfg Config, tdev tun.Device, bind conn.Bind, ctl Control, log *slog.L
 	}
 	t := &Tunnel{log: log, ctl: ctl, name: name, mode: ModeUserspace, dev: dev, uapi: uapi, paths: paths, filter: pf,
 		keepalive: time.Duration(cfg.Self.Keepalive) * time.Second, view: viewOf(cfg)}
+	if cfg.NAT != nil {
+		t.checkPeerRelay = cfg.NAT.CheckPeerRelay
+	}
 	if ltun != nil {
 		t.lazy, t.idleAfter, t.sessionLife, t.stopSweep = newLazyIndex(), cfg.IdleAfter, sessionLifetime, make(chan struct{})
 		if t.idleAfter <= 0 {
@@ -435,11 +445,15 @@ func addrsOf(s wire.Self) []netip.Prefix {
 // Name returns the interface's name (on macOS the kernel picks utunN).
 func (t *Tunnel) Name() string { return t.name }
 
-// SetServer tells NAT traversal where the server's STUN listener is and
-// whether it relays (both come with the map); without NAT it does nothing.
-func (t *Tunnel) SetServer(stun string, relay bool) {
+// SetServer tells NAT traversal what the map's Self says of paths: where
+// the server's STUN listener is, whether it relays, whether this machine
+// is a peer relay and which peer relays it may use; without NAT it does
+// nothing.
+func (t *Tunnel) SetServer(self wire.Self) {
 	if t.paths != nil {
-		t.paths.SetServer(stun, relay)
+		t.paths.SetServer(self.STUN, self.Relay)
+		t.paths.ServePeerRelay(self.PeerRelay, t.checkPeerRelay, 0)
+		t.paths.SetPeerRelays(self.Relays)
 	}
 }
 
