@@ -70,7 +70,9 @@ func newNode(t *testing.T) *node {
 
 func (n *node) key64() string { return base64.StdEncoding.EncodeToString(n.pub[:]) }
 
-func (n *node) addr() string { return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), n.port).String() }
+func (n *node) addr() string {
+	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), n.port).String()
+}
 
 func (n *node) received(data string) (conn.Endpoint, bool) {
 	n.mu.Lock()
