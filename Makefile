@@ -124,6 +124,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCheck -fuzztime $(FUZZTIME) ./pkg/jsonkeys/
 	$(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime $(FUZZTIME) ./pkg/relayframe/
 	$(GO) test -run '^$$' -fuzz FuzzSplitMesh -fuzztime $(FUZZTIME) ./server/internal/relay/
+	$(GO) test -run '^$$' -fuzz FuzzPeerRelayReceive -fuzztime $(FUZZTIME) ./agent/internal/netpath/
 
 ## screenshots: refresh docs/screenshots from the Chromium test
 screenshots:

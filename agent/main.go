@@ -25,6 +25,7 @@ import (
 	"github.com/wirefleet/wirefleet/agent/internal/engine"
 	"github.com/wirefleet/wirefleet/agent/internal/flags"
 	"github.com/wirefleet/wirefleet/agent/internal/keystore"
+	"github.com/wirefleet/wirefleet/agent/internal/netpath"
 	"github.com/wirefleet/wirefleet/agent/internal/paths"
 	"github.com/wirefleet/wirefleet/agent/internal/routes"
 	"github.com/wirefleet/wirefleet/agent/internal/secdir"
@@ -50,6 +51,7 @@ type globals struct {
 	logLevel       string
 	level          slog.Level
 	healthInterval time.Duration
+	peerRelayRate  float64
 	flagsListen    string
 	updateInterval time.Duration
 	updateGate     time.Duration
@@ -165,6 +167,7 @@ func main() {
 	pf.DurationVar(&g.peerIdle, "peer-idle", 5*time.Minute, "quiet period after which a peer is removed from wireguard-go until its next packet")
 	pf.StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
 	pf.DurationVar(&g.healthInterval, "health-interval", 30*time.Second, "how often to report health to the server")
+	pf.Float64Var(&g.peerRelayRate, "peer-relay-rate", netpath.DefaultPairRate, "as a peer relay (the policy's \"relays\"), the bytes per second one pair of machines may send through this one")
 	pf.StringVar(&g.flagsListen, "flags-listen", defaultFlagsListen, "address of the local OFREP flag endpoint (empty disables it)")
 	pf.DurationVar(&g.updateInterval, "update-interval", 24*time.Hour, "how often to look for a signed release (0 disables self-update)")
 	pf.DurationVar(&g.updateGate, "update-gate", 2*time.Minute, "how long a new version has to report to the server before it is rolled back")
@@ -304,7 +307,7 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 				}
 			}()
 		}
-		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, WireGuard: g.wireguard, EagerPeers: g.eagerPeers, PeerIdle: g.peerIdle, HealthInterval: g.healthInterval, Flags: fl,
+		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, WireGuard: g.wireguard, EagerPeers: g.eagerPeers, PeerIdle: g.peerIdle, HealthInterval: g.healthInterval, PeerRelayRate: g.peerRelayRate, Flags: fl,
 			Exe: executable(), UpdateInterval: g.updateInterval, UpdateGate: g.updateGate, Channel: channel, UpdateOutcome: start.Outcome,
 			KeyRotation: g.keyRotation}
 		if g.acceptDNS {

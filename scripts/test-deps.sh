@@ -20,6 +20,7 @@ command -v nft  >/dev/null || need+=(nftables)                 # NAT routers in 
 command -v service >/dev/null || need+=(init-system-helpers)   # the SysV install fallback test
 command -v unshare >/dev/null || need+=(util-linux)
 command -v nc >/dev/null || need+=(netcat-openbsd)           # the access-policy test's TCP ports
+command -v tcpdump >/dev/null || need+=(tcpdump)               # what a peer relay sees of the packets it forwards
 command -v promtool >/dev/null || need+=(prometheus)            # promtool check rules on docs/monitoring
 { command -v wine64 >/dev/null || [ -x /usr/lib/wine/wine64 ]; } || need+=(wine64)
 command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64-win32)

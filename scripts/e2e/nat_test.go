@@ -149,6 +149,9 @@ type natStatus struct {
 		Reflexive string `json:"reflexive"`
 		RelayTx   uint64 `json:"relay_tx_packets"`
 		DirectTx  uint64 `json:"direct_tx_packets"`
+		PeerRelay *struct {
+			Forwarded uint64 `json:"forwarded_packets"`
+		} `json:"peer_relay"`
 	} `json:"paths"`
 }
 

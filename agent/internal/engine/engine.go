@@ -43,6 +43,9 @@ type Engine struct {
 	PeerIdle   time.Duration
 	// HealthInterval is how often a health report is made (default 30 s).
 	HealthInterval time.Duration
+	// PeerRelayRate is what one pair may send through this machine when
+	// it is a peer relay, bytes/s (0: netpath.DefaultPairRate).
+	PeerRelayRate float64
 	// Flags, when set, is kept in sync with the server's flag set.
 	Flags *flags.Store
 	// Exe is the agent binary self-updates replace; UpdateInterval (0 = off)

@@ -140,7 +140,7 @@ func (e *Engine) createTunnel() error {
 		// Userspace WireGuard with NAT traversal: direct paths where they
 		// work, the server's relay where they do not.
 		c.NAT = &tunnel.NAT{Relay: e.cl.DialRelay, OnReflexive: func(netip.AddrPort) { wake(e.endpointsDirty) }, Tunneled: e.tunneled,
-			CheckPeerRelay: e.cl.CheckPeerRelay}
+			CheckPeerRelay: e.cl.CheckPeerRelay, PeerRelayRate: e.PeerRelayRate}
 		c.Lazy, c.IdleAfter = !e.EagerPeers, e.PeerIdle
 	}
 	tun, err := up(c)

@@ -608,16 +608,34 @@ func (b *Bind) sendVia(bufs [][]byte, index uint16, ep conn.Endpoint) error {
 	if ep == nil {
 		return nil
 	}
+	// One backing array, the packets back to back: the socket's GSO
+	// coalesces a batch into its first buffer's capacity, which is then
+	// the rest of the batch already in place.
+	total := 0
+	for _, buf := range bufs {
+		total += relayHeader + len(buf)
+	}
+	bp := viaPool.Get().(*[]byte)
+	defer viaPool.Put(bp)
+	if cap(*bp) < total {
+		*bp = make([]byte, total)
+	}
+	backing := (*bp)[:total]
 	out := make([][]byte, len(bufs))
+	off := 0
 	for i, buf := range bufs {
-		pkt := make([]byte, relayHeader+len(buf))
+		pkt := backing[off : off+relayHeader+len(buf)]
 		pkt[0] = relayData
 		binary.BigEndian.PutUint16(pkt[1:], index)
 		copy(pkt[relayHeader:], buf)
 		out[i] = pkt
+		off += len(pkt)
 	}
 	return b.inner.Send(out, ep)
 }
+
+// viaPool holds sendVia's buffers (a batch of full-size packets).
+var viaPool = sync.Pool{New: func() any { b := make([]byte, 0, 128<<10); return &b }}
 
 // viaOf reads what sending through rp needs, under p's lock.
 func viaOf(p *peer, rp *relayPath) (uint16, conn.Endpoint) {

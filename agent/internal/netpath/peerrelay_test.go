@@ -220,3 +220,34 @@ func TestBindAuthentication(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPeerRelayReceive feeds arbitrary datagrams to a Bind that is both a
+// relay and a peer using one: nothing panics, and what is passed on to
+// wireguard-go is never longer than what arrived.
+func FuzzPeerRelayReceive(f *testing.F) {
+	priv, pub := keypair(f)
+	_, other := keypair(f)
+	b, err := New(conn.NewDefaultBind(), Options{PrivateKey: priv})
+	if err != nil {
+		f.Fatal(err)
+	}
+	b.ServePeerRelay(true, func(context.Context, string, string) error { return nil }, 0)
+	b.SetPeers([]Peer{{PublicKey: base64.StdEncoding.EncodeToString(other[:]), ID: "o", Name: "o"}})
+	b.SetPeerRelays([]wire.PeerRelay{{PublicKey: base64.StdEncoding.EncodeToString(other[:]), Name: "r", Endpoints: []string{"127.0.0.1:1"}}})
+	ep, err := b.inner.ParseEndpoint("127.0.0.1:1")
+	if err != nil {
+		f.Fatal(err)
+	}
+	k, _ := relayKey(priv, other)
+	f.Add(appendBind(nil, other, pub, uint64(time.Now().UnixNano()), k))
+	f.Add(appendBound(nil, other, 1, 1, true, k))
+	f.Add([]byte{relayData, 0, 1, 4, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		buf := append(make([]byte, 0, len(pkt)+16), pkt...)
+		packets, sizes, eps := [][]byte{buf}, []int{len(pkt)}, []conn.Endpoint{ep}
+		b.peerRelayReceive(packets, sizes, eps, 1)
+		if sizes[0] < 0 || sizes[0] > len(pkt) {
+			t.Fatalf("passed on %d bytes of %d", sizes[0], len(pkt))
+		}
+	})
+}

@@ -89,6 +89,7 @@ type NAT struct {
 	// CheckPeerRelay asks the server whether two machines may use this
 	// one as their peer relay (when the map makes it one).
 	CheckPeerRelay netpath.RelayChecker
+	PeerRelayRate  float64 // bytes/s per pair (0: netpath.DefaultPairRate)
 	// Tunneled reports addresses the tunnel itself carries (netpath never
 	// takes one for a direct path).
 	Tunneled func(netip.Addr) bool
@@ -125,8 +126,9 @@ type Tunnel struct {
 	uapi      net.Listener   // userspace only
 	closeLink func() error   // kernel only
 	paths     *netpath.Bind  // userspace with NAT traversal
-	// checkPeerRelay is NAT.CheckPeerRelay (nil without NAT).
+	// checkPeerRelay and peerRelayRate are NAT's (zero without NAT).
 	checkPeerRelay netpath.RelayChecker
+	peerRelayRate  float64
 	lazy           *lazyIndex // lazy peers (with paths), else nil
 	idleAfter      time.Duration
 	sessionLife    time.Duration // sessionLifetime; tests shorten it
@@ -219,7 +221,7 @@ func upUserspace(cfg Config, log *slog.Logger) (*Tunnel, error) {
 			return nil, fmt.Errorf("tunnel: NAT traversal: %w", err)
 		}
 		paths.SetServer(cfg.Self.STUN, cfg.Self.Relay)
-		paths.ServePeerRelay(cfg.Self.PeerRelay, cfg.NAT.CheckPeerRelay, 0)
+		paths.ServePeerRelay(cfg.Self.PeerRelay, cfg.NAT.CheckPeerRelay, cfg.NAT.PeerRelayRate)
 		paths.SetPeerRelays(cfg.Self.Relays)
 		bind = paths
 	}
@@ -307,7 +309,7 @@ func Start(cfg Config, tdev tun.Device, bind conn.Bind, ctl Control, log *slog.L
 	t := &Tunnel{log: log, ctl: ctl, name: name, mode: ModeUserspace, dev: dev, uapi: uapi, paths: paths, filter: pf,
 		keepalive: time.Duration(cfg.Self.Keepalive) * time.Second, view: viewOf(cfg)}
 	if cfg.NAT != nil {
-		t.checkPeerRelay = cfg.NAT.CheckPeerRelay
+		t.checkPeerRelay, t.peerRelayRate = cfg.NAT.CheckPeerRelay, cfg.NAT.PeerRelayRate
 	}
 	if ltun != nil {
 		t.lazy, t.idleAfter, t.sessionLife, t.stopSweep = newLazyIndex(), cfg.IdleAfter, sessionLifetime, make(chan struct{})
@@ -452,7 +454,7 @@ func (t *Tunnel) Name() string { return t.name }
 func (t *Tunnel) SetServer(self wire.Self) {
 	if t.paths != nil {
 		t.paths.SetServer(self.STUN, self.Relay)
-		t.paths.ServePeerRelay(self.PeerRelay, t.checkPeerRelay, 0)
+		t.paths.ServePeerRelay(self.PeerRelay, t.checkPeerRelay, t.peerRelayRate)
 		t.paths.SetPeerRelays(self.Relays)
 	}
 }
