@@ -169,6 +169,10 @@ func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status, no
 	if r := st.Routes; r != nil {
 		printRoutes(tw, r)
 	}
+	if st.Paths != nil && st.Paths.PeerRelay != nil {
+		pr := st.Paths.PeerRelay
+		fmt.Fprintf(tw, "peer relay:\t%d sessions, %d packets (%d bytes) forwarded, %d dropped\n", pr.Sessions, pr.Forwarded, pr.Bytes, pr.Dropped)
+	}
 	if f := st.Flags; f != nil {
 		fresh := "fresh"
 		if f.Stale {
@@ -185,7 +189,7 @@ func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status, no
 			if !p.LastHandshake.IsZero() {
 				hs = now.Sub(p.LastHandshake).Round(time.Second).String() + " ago"
 			}
-			path := orDash(p.Path) // direct or relay
+			path := orDash(p.Path) // direct, peer-relay (ENDPOINT is the relay's) or relay
 			if p.State == "idle" {
 				path += " (idle)" // a lazy peer, configured again on its first packet
 			}
