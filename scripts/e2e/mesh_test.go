@@ -135,16 +135,10 @@ func TestRelayAcrossReplicas(t *testing.T) {
 	t.Logf("c → d across the replicas: %d/20 replies, %.3f ms average", got, rtt)
 
 	// d's replica dies; the balancer sends new connections to A.
-	pinger := startProc(t, c.h.cmd("ping", "-n", "-q", "-c", "150", "-i", "0.1", "-W", "1", d.ipv4()))
-	time.Sleep(2 * time.Second)
-	r.b.cmd.Process.Signal(syscall.SIGKILL)
-	balance(t, d.h, r.repA)
-	pinger.cmd.Wait()
-	m := regexp.MustCompile(`(\d+) received`).FindStringSubmatch(pinger.output())
-	if m == nil {
-		t.Fatalf("ping: %s", pinger.output())
-	}
-	received, _ := strconv.Atoi(m[1])
+	received := pingsAround(t, c.h, d.ipv4(), 150, func() {
+		r.b.cmd.Process.Signal(syscall.SIGKILL)
+		balance(t, d.h, r.repA)
+	})
 	t.Logf("replica B killed: %d of 150 pings (0.1 s apart) lost: about %.1f s without traffic", 150-received, float64(150-received)/10)
 	if received < 100 {
 		t.Errorf("only %d of 150 pings answered around the failover", received)
@@ -163,7 +157,7 @@ func TestRelayAcrossReplicas(t *testing.T) {
 	if len(ms) != 2 {
 		t.Fatalf("B lists %d machines", len(ms))
 	}
-	pinger = startProc(t, d.h.cmd("ping", "-D", "-n", "-c", "100", "-i", "0.05", "-W", "1", c.ipv4()))
+	pinger := startProc(t, d.h.cmd("ping", "-D", "-n", "-c", "100", "-i", "0.05", "-W", "1", c.ipv4()))
 	time.Sleep(time.Second)
 	t0 := time.Now()
 	run(t, bins+"/wirefleet-server", "machines", "revoke", c.name(), "--data-dir", r.dataB)
@@ -176,6 +170,22 @@ func TestRelayAcrossReplicas(t *testing.T) {
 		t.Fatalf("c still answered %v after its revocation on B", last.Sub(t0))
 	}
 	t.Logf("revoked on replica B: c's relay session on A cut; its last answer %v after the revoke command started", last.Sub(t0).Round(10*time.Millisecond))
+}
+
+// pingsAround pings dst from h n times 0.1 s apart, does what 2 s in,
+// and returns how many pings were answered.
+func pingsAround(t testing.TB, h host, dst string, n int, what func()) int {
+	t.Helper()
+	pinger := startProc(t, h.cmd("ping", "-n", "-q", "-c", strconv.Itoa(n), "-i", "0.1", "-W", "1", dst))
+	time.Sleep(2 * time.Second)
+	what()
+	pinger.cmd.Wait()
+	m := regexp.MustCompile(`(\d+) received`).FindStringSubmatch(pinger.output())
+	if m == nil {
+		t.Fatalf("ping: %s", pinger.output())
+	}
+	received, _ := strconv.Atoi(m[1])
+	return received
 }
 
 // lastReply is the time of the last reply in the output of ping -D.

@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +15,19 @@ const relayPolicy = `{
   "relays": ["tag:relay"],
   "rules": [{"src": ["*"], "dst": ["*"]}],
 }`
+
+// relayFleet starts the server in srvHost under a policy naming tag:relay
+// as relays, and enrolls the relay machine in relayHost (interface wf9,
+// with args for its run).
+func relayFleet(t testing.TB, in *internet, srvHost, relayHost host, args []string) (*fleet, *agent) {
+	f := in.fleet(srvHost)
+	pol := filepath.Join(t.TempDir(), "relays.hujson")
+	if err := os.WriteFile(pol, []byte(relayPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(t, f.server, "policy", "set", pol, "--data-dir", f.data)
+	return f, f.enrollWith(relayHost, 9, args, "relay")
+}
 
 // TestPeerRelayInNamespaces: a relay machine with a public address and
 // two agents behind symmetric NATs (no direct path between them). Their
@@ -35,11 +47,7 @@ func TestPeerRelayInNamespaces(t *testing.T) {
 	s1 := in.addSite("203.0.113.13", "masquerade random", 1)
 	s2 := in.addSite("203.0.113.14", "masquerade random", 1)
 	relayHost := in.attach("relay", "203.0.113.50")
-	f := in.fleet(srvHost)
-	pol := filepath.Join(t.TempDir(), "relays.hujson")
-	os.WriteFile(pol, []byte(relayPolicy), 0o600)
-	run(t, f.server, "policy", "set", pol, "--data-dir", f.data)
-	r := f.enroll(relayHost, 3, "relay")
+	f, r := relayFleet(t, in, srvHost, relayHost, nil)
 	c, d := f.enroll(s1.hosts[0], 1), f.enroll(s2.hosts[0], 2)
 
 	eventually(t, 20*time.Second, "c → d on the peer relay", func() bool {
@@ -88,15 +96,7 @@ func TestPeerRelayInNamespaces(t *testing.T) {
 	}
 
 	// The relay machine dies: the server's relay carries the packets again.
-	pinger := startProc(t, c.h.cmd("ping", "-n", "-q", "-c", "100", "-i", "0.1", "-W", "1", d.ipv4()))
-	time.Sleep(2 * time.Second)
-	r.proc.cmd.Process.Kill()
-	pinger.cmd.Wait()
-	m := regexp.MustCompile(`(\d+) received`).FindStringSubmatch(pinger.output())
-	if m == nil {
-		t.Fatalf("ping: %s", pinger.output())
-	}
-	received, _ := strconv.Atoi(m[1])
+	received := pingsAround(t, c.h, d.ipv4(), 100, func() { r.proc.cmd.Process.Kill() })
 	t.Logf("relay machine killed: %d of 100 pings (0.1 s apart) lost: about %.1f s without traffic", 100-received, float64(100-received)/10)
 	if p, _ := c.pathTo(t, d); p != "relay" {
 		t.Errorf("after the relay machine died: path %q, want relay", p)
@@ -123,11 +123,7 @@ func BenchmarkPeerRelay(b *testing.B) {
 	s3 := in.addSite("203.0.113.15", "masquerade", 1)
 	s4 := in.addSite("203.0.113.16", "masquerade", 1)
 	relayHost := in.attach("relay", "203.0.113.50")
-	f := in.fleet(srvHost)
-	pol := filepath.Join(b.TempDir(), "relays.hujson")
-	os.WriteFile(pol, []byte(relayPolicy), 0o600)
-	run(b, f.server, "policy", "set", pol, "--data-dir", f.data)
-	r := f.enrollWith(relayHost, 5, []string{"--peer-relay-rate", "1e10"}, "relay") // uncapped, as the server's relay is
+	f, r := relayFleet(b, in, srvHost, relayHost, []string{"--peer-relay-rate", "1e10"}) // uncapped, as the server's relay is
 	c, d := f.enroll(s1.hosts[0], 1), f.enroll(s2.hosts[0], 2)
 	e, g := f.enroll(s3.hosts[0], 3), f.enroll(s4.hosts[0], 4)
 	const secs = 10
