@@ -464,8 +464,14 @@ func (m *mesh) locate(key relayframe.Key) {
 		return
 	}
 	r.busy, r.hold, r.at = false, false, time.Now()
-	r.found = err == nil && rep.ID != m.cfg.ID
-	r.replica = rep.ID
+	switch {
+	case err == nil:
+		r.found, r.replica = rep.ID != m.cfg.ID, rep.ID
+	case errors.Is(err, store.ErrNotFound):
+		r.found = false
+	}
+	// Another error (the database hiccuped): what was known stands until
+	// the next lookup.
 	pending := r.pending
 	r.pending = nil
 	var l *link
