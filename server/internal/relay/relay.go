@@ -389,9 +389,6 @@ func (s *Server) read(ctx context.Context, sess *session) error {
 			continue
 		}
 		if sess.batch && relayframe.IsBatch(b[:n]) {
-			if s.passBatch(sess, bp, b[:n]) {
-				continue // the whole batch went on as it came
-			}
 			// Each frame of a batch is charged and forwarded as a lone
 			// one would be, from a frame buffer of its own.
 			err := relayframe.Split(b[:n], func(fr []byte) {
@@ -421,56 +418,6 @@ func (s *Server) read(ctx context.Context, sess *session) error {
 		}
 		s.forward(sess, bp, b[:n])
 	}
-}
-
-// passBatch forwards a batch whose frames all go to one local session
-// that speaks batches — a bulk stream between two peers, the common case
-// — as one message: each frame's header is rewritten in place (the
-// receiver learns the sender) and the buffer is queued whole, sparing a
-// copy of every frame on the way in and another on the way out. The
-// batch is charged at once (what its frames would cost one by one). It
-// reports false, leaving the batch untouched, for anything else (several
-// destinations, a destination elsewhere or on an old agent, a sender
-// over budget), which goes frame by frame. It owns bp when it returns
-// true.
-func (s *Server) passBatch(sess *session, bp *[]byte, b []byte) bool {
-	var dst relayframe.Key
-	frames, cost, ok := 0, 0, true
-	err := relayframe.Split(b, func(fr []byte) {
-		if fr[0] != relayframe.TypeSend || frames > 0 && [relayframe.KeyLen]byte(fr[1:relayframe.HeaderLen]) != dst {
-			ok = false
-		}
-		if frames == 0 {
-			copy(dst[:], fr[1:relayframe.HeaderLen])
-		}
-		frames++
-		cost += FrameCost + len(fr)
-	})
-	if err != nil || !ok || frames == 0 {
-		return false
-	}
-	s.mu.RLock()
-	live, to := s.byID[sess.id] == sess, s.byKey[dst]
-	s.mu.RUnlock()
-	if !live || to == nil || !to.batch || !sess.lim.AllowN(time.Now(), cost) {
-		return false
-	}
-	payload := 0
-	relayframe.Split(b, func(fr []byte) {
-		fr[0] = relayframe.TypeRecv
-		copy(fr[1:relayframe.HeaderLen], sess.key[:])
-		payload += len(fr) - relayframe.HeaderLen
-	})
-	*bp = b
-	select {
-	case to.out <- bp:
-		s.bytes.Add(float64(payload))
-		s.packets.Add(float64(frames))
-	default:
-		s.bpool.Put(bp)
-		s.dropped.WithLabelValues(DropQueue).Add(float64(frames))
-	}
-	return true
 }
 
 // charge takes a frame of n bytes from the sender's budget. Over it, the
@@ -540,16 +487,6 @@ func (s *Server) noPeer(sess *session, key relayframe.Key, bp *[]byte) {
 	s.dropped.WithLabelValues(DropNoPeer).Inc()
 }
 
-// release returns a queued buffer to its pool: a whole batch (passBatch)
-// to the batch pool, a frame to the frame pool.
-func (s *Server) release(bp *[]byte) {
-	if cap(*bp) >= relayframe.MaxBatch {
-		s.bpool.Put(bp)
-		return
-	}
-	s.pool.Put(bp)
-}
-
 // drop returns a frame's buffer, counting why it went nowhere.
 func (s *Server) drop(bp *[]byte, reason string) {
 	s.pool.Put(bp)
@@ -583,25 +520,11 @@ func (s *Server) write(ctx context.Context, sess *session) {
 			}
 		}
 		msg, batched := *bp, (*[]byte)(nil)
-		if relayframe.IsBatch(msg) {
-			// A batch passed through whole (passBatch): it goes as it is.
-			err := sess.conn.Write(ctx, websocket.MessageBinary, msg)
-			s.bpool.Put(bp)
-			if err != nil {
-				sess.conn.CloseNow()
-				return
-			}
-			continue
-		}
 		if sess.batch {
 		drain:
 			for {
 				select {
 				case more := <-sess.out:
-					if relayframe.IsBatch(*more) {
-						next = more // a whole batch goes by itself
-						break drain
-					}
 					if batched == nil {
 						batched = s.bpool.Get().(*[]byte)
 						*batched = relayframe.AppendFrame(relayframe.NewBatch((*batched)[:0]), *bp)
@@ -631,7 +554,7 @@ func (s *Server) write(ctx context.Context, sess *session) {
 		}
 		if err != nil {
 			if next != nil {
-				s.release(next)
+				s.pool.Put(next)
 			}
 			sess.conn.CloseNow()
 			return

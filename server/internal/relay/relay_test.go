@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -390,27 +388,6 @@ func relayThroughput(b *testing.B, batch int, across bool) {
 	}
 }
 
-// BenchmarkTLSLimit is the ceiling of a relay on this CPU: every relayed
-// byte is decrypted once (from the sender's TLS) and encrypted once (to
-// the receiver's), AES-128-GCM as TLS 1.3 negotiates it here, in 16 KiB
-// records. MB/s of payload per core.
-func BenchmarkTLSLimit(b *testing.B) {
-	block, _ := aes.NewCipher(make([]byte, 16))
-	gcm, _ := cipher.NewGCM(block)
-	nonce := make([]byte, gcm.NonceSize())
-	rec := make([]byte, 16<<10)
-	sealed := make([]byte, 0, len(rec)+gcm.Overhead())
-	opened := make([]byte, 0, len(rec))
-	b.SetBytes(int64(len(rec)))
-	for b.Loop() {
-		sealed = gcm.Seal(sealed[:0], nonce, rec, nil)
-		var err error
-		if opened, err = gcm.Open(opened[:0], nonce, sealed, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // relayPair connects m_a and m_b: to one relay, or to two in a mesh (a
 // to the first, b to the second), once the sessions are published.
 func relayPair(b *testing.B, cfg Config, across bool, protocols []string) (*websocket.Conn, *websocket.Conn) {
@@ -550,51 +527,6 @@ func TestBatches(t *testing.T) {
 	send(t, a, websocket.MessageBinary, bad)
 	if f := recv(t, newB); string(f.Payload) != "ok" {
 		t.Fatalf("the good frame of a torn batch: %+v", f)
-	}
-}
-
-// A batch whose frames all go to one session that speaks batches goes on
-// whole, as one message, each frame telling the sender; one naming two
-// destinations is split between them. Counters count frames either way.
-func TestBatchPassesThroughWhole(t *testing.T) {
-	r := newRig(t, Config{})
-	a := r.dialWith("m_a", relayframe.Protocol2)
-	b := r.dialWith("m_b", relayframe.Protocol2)
-	c := r.dialWith("m_c", relayframe.Protocol2)
-	msg := relayframe.NewBatch(nil)
-	for i := range 8 {
-		msg = relayframe.AppendBatched(msg, relayframe.TypeSend, key(2), []byte{'p', byte(i)})
-	}
-	send(t, a, websocket.MessageBinary, msg)
-	_, m, err := b.Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	if err := relayframe.Split(m, func(fr []byte) {
-		f, err := relayframe.Parse(fr)
-		if err != nil || f.Type != relayframe.TypeRecv || f.Key != key(1) || string(f.Payload) != string([]byte{'p', byte(n)}) {
-			t.Fatalf("frame %d: %+v %v", n, f, err)
-		}
-		n++
-	}); err != nil || n != 8 {
-		t.Fatalf("one message with %d frames (%v), want all 8", n, err)
-	}
-	for deadline := time.Now().Add(2 * time.Second); testutil.ToFloat64(r.srv.packets) != 8 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
-	if got := testutil.ToFloat64(r.srv.packets); got != 8 {
-		t.Fatalf("packets counted %v, want 8", got)
-	}
-	// Two destinations: each gets its own frames.
-	msg = relayframe.AppendBatched(relayframe.NewBatch(nil), relayframe.TypeSend, key(2), []byte("to b"))
-	msg = relayframe.AppendBatched(msg, relayframe.TypeSend, key(3), []byte("to c"))
-	send(t, a, websocket.MessageBinary, msg)
-	if f := recv(t, b); string(f.Payload) != "to b" || f.Key != key(1) {
-		t.Fatalf("b got %+v", f)
-	}
-	if f := recv(t, c); string(f.Payload) != "to c" || f.Key != key(1) {
-		t.Fatalf("c got %+v", f)
 	}
 }
 
