@@ -509,8 +509,9 @@ type PeerHealth struct {
 	LastProbe *time.Time `json:"last_probe,omitempty"`
 }
 
-// PeerPaths are the values of PeerHealth.Path.
-var PeerPaths = []string{"", "direct", "relay", "none"}
+// PeerPaths are the values of PeerHealth.Path ("peer-relay": through a
+// peer relay, see PeerRelay).
+var PeerPaths = []string{"", "direct", "peer-relay", "relay", "none"}
 
 // MaxLatencyMS bounds PeerHealth.LatencyMS.
 const MaxLatencyMS = 60_000

@@ -60,6 +60,11 @@ func TestPeerRelayInNamespaces(t *testing.T) {
 	}
 	got, rtt := pingStats(c.h, d.ipv4(), 20, "0.05")
 	t.Logf("c → d through the peer relay: %d/20 replies, %.3f ms average", got, rtt)
+	// The server hears of it: c's health reports (every second here) say
+	// peer-relay, and are accepted.
+	eventually(t, 10*time.Second, "c's health report says peer-relay", func() bool {
+		return reportedPath(f.data, c.name(), d.name()) == "peer-relay"
+	})
 
 	// A marker crosses the overlay while the relay machine captures its
 	// wire: 2 MB through the relay, the server's relay idle.

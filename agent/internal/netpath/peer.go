@@ -28,6 +28,9 @@ const (
 	// the path counts as broken. A path that was merely not asked while
 	// the peer was quiet is not broken: the next packet asks again.
 	pongWait = 1 * time.Second
+	// relayPongWait is the least a ping through a peer relay waits for
+	// its pong before the server's relay carries the packets too.
+	relayPongWait = 200 * time.Millisecond
 	// noRelayFor is how long the relay is skipped for a peer it reported
 	// as absent (an older agent, or one still connecting).
 	noRelayFor = 2 * time.Second
@@ -203,6 +206,13 @@ func (p *peer) decide(now time.Time, relayUp bool) pathDecision {
 		// No direct path answers, a peer relay does: it carries the
 		// packets (not the server); probing for a direct path goes on.
 		d.via = via
+		if via.lastPing.After(via.lastPong) && now.Sub(via.lastPing) >= max(4*via.latency, relayPongWait) {
+			// Its last ping went unanswered for several round trips: the
+			// server's relay carries the packets too until a pong
+			// confirms the peer relay (or trustFor ends it). A relay
+			// machine that dies costs about a heartbeat, not trustFor.
+			d.relay = useRelay
+		}
 		if now.Sub(via.lastPing) >= heartbeatEvery {
 			d.viaPing = true
 			via.lastPing = now

@@ -251,3 +251,30 @@ func FuzzPeerRelayReceive(f *testing.F) {
 		}
 	})
 }
+
+// A peer relay whose ping goes unanswered for several round trips keeps
+// carrying the packets, and the server's relay carries them too, well
+// before trustFor would give the path up; its pong ends that.
+func TestUnansweredPeerRelayAddsTheServerRelay(t *testing.T) {
+	p := newPeer(wan)
+	rp := &relayPath{relay: &knownRelay{name: "r"}, ep: &endpoint{}, ready: true, latency: time.Millisecond}
+	p.viaRelays = map[relayframe.Key]*relayPath{{1}: rp}
+	rp.lastPong, rp.lastPing = tick(0), tick(0)
+	if d := p.decide(tick(100*time.Millisecond), true); d.via != rp || d.relay {
+		t.Fatalf("answered peer relay: %+v", d)
+	}
+	rp.lastPing = tick(time.Second) // a heartbeat, unanswered
+	if d := p.decide(tick(time.Second+100*time.Millisecond), true); d.via != rp || d.relay {
+		t.Fatalf("100 ms after the heartbeat: %+v, want the peer relay alone", d)
+	}
+	if d := p.decide(tick(time.Second+relayPongWait), true); d.via != rp || !d.relay {
+		t.Fatalf("%v after an unanswered heartbeat: %+v, want both relays", relayPongWait, d)
+	}
+	rp.lastPong = tick(time.Second + 250*time.Millisecond)
+	if d := p.decide(tick(time.Second+300*time.Millisecond), true); d.via != rp || d.relay {
+		t.Fatalf("after the pong: %+v", d)
+	}
+	if d := p.decide(tick(time.Second+250*time.Millisecond+trustFor), true); d.via != nil || !d.relay {
+		t.Fatalf("trustFor after the last pong: %+v, want the server's relay", d)
+	}
+}

@@ -575,6 +575,11 @@ func TestHealthReportsAreStoredWithBoundedHistory(t *testing.T) {
 	if m.Health == nil || m.Health.MemUsed != 50 {
 		t.Fatalf("machine listing lacks the latest health: %+v", m.Health)
 	}
+	// A peer reached through a peer relay.
+	viaRelay := wire.HealthReport{OS: "linux", Tunnel: wire.TunnelHealth{Peers: []wire.PeerHealth{{ID: "m_x", Name: "peer", Path: "peer-relay", LatencyMS: 0.9}}}}
+	if _, err := a.ReportHealth(ctx, viaRelay); err != nil {
+		t.Fatalf("a report naming a peer-relay path: %v", err)
+	}
 	// Hostile or oversized reports are refused and nothing is stored.
 	for _, bad := range []wire.HealthReport{
 		{OS: "linux\x00"},
