@@ -2,10 +2,10 @@ package relay
 
 import (
 	"bufio"
-	"crypto/aes"
-	"crypto/cipher"
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
