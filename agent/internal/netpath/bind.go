@@ -125,6 +125,9 @@ func (b *Bind) SetPrivateKey(priv [32]byte) error {
 		return err
 	}
 	b.ident.Store(id)
+	b.rs.mu.Lock()
+	clear(b.rs.macs) // derived from the old key
+	b.rs.mu.Unlock()
 	return nil
 }
 

@@ -66,6 +66,9 @@ const (
 	// rebindEvery keeps a relayed path's bindings (and NAT mappings) fresh
 	// while it carries packets.
 	rebindEvery = 10 * time.Second
+	// bindRate bounds the binds a relay checks a second from senders it
+	// has not verified before (each costs an X25519).
+	bindRate = 2000
 	// DefaultPairRate is what one pair may send through a relay, bytes/s.
 	DefaultPairRate = 125e6
 )
@@ -161,6 +164,8 @@ type relayServer struct {
 	byIndex  map[uint16]*relaySession
 	next     uint16
 	verdicts map[pairKey]*verdict
+	macs     map[relayframe.Key][32]byte // MAC keys of senders whose binds verified
+	bindLim  *rate.Limiter                // binds from senders not in macs
 
 	forwarded, bytes, dropped, binds atomic.Uint64
 }
@@ -179,17 +184,27 @@ type PeerRelayStatus struct {
 // background (the peer binds again within a second).
 func (b *Bind) handleBind(pkt []byte, from netip.AddrPort) {
 	rs := b.rs
-	rs.mu.Lock()
-	on := rs.on
-	rs.mu.Unlock()
-	if !on {
-		return // not a relay: no work for whoever sends binds
-	}
 	var sender, peer relayframe.Key
 	copy(sender[:], pkt[4:])
 	copy(peer[:], pkt[4+relayframe.KeyLen:])
 	ts := binary.BigEndian.Uint64(pkt[4+2*relayframe.KeyLen:])
-	key, ok := relayKey(b.id().priv, sender)
+	rs.mu.Lock()
+	on := rs.on
+	key, known := rs.macs[sender]
+	// Binds from strangers cost an X25519 each: they are held to
+	// bindRate a second, so a flood of them cannot take the machine.
+	allowed := on && (known || rs.bindLim.Allow())
+	rs.mu.Unlock()
+	if !allowed {
+		if on {
+			rs.dropped.Add(1)
+		}
+		return // not a relay (no work for whoever sends binds), or over the rate
+	}
+	ok := true
+	if !known {
+		key, ok = relayKey(b.id().priv, sender)
+	}
 	if !ok || !verifyMAC(pkt, bindBody, key) || sender == peer || !from.IsValid() {
 		b.counters.badDisco.Add(1)
 		return
@@ -204,6 +219,12 @@ func (b *Bind) handleBind(pkt []byte, from netip.AddrPort) {
 	if !rs.on {
 		rs.mu.Unlock()
 		return
+	}
+	if !known {
+		if len(rs.macs) >= maxRelaySessions {
+			clear(rs.macs)
+		}
+		rs.macs[sender] = key // it verified: the sender holds the key
 	}
 	v := rs.verdicts[pk]
 	if v == nil || (!v.pending && now.After(v.until)) {
@@ -355,9 +376,10 @@ func (b *Bind) ServePeerRelay(on bool, check RelayChecker, pairRate float64) {
 	defer rs.mu.Unlock()
 	if on && !rs.on {
 		rs.byPair, rs.byIndex, rs.verdicts = map[pairKey]*relaySession{}, map[uint16]*relaySession{}, map[pairKey]*verdict{}
+		rs.macs, rs.bindLim = map[relayframe.Key][32]byte{}, rate.NewLimiter(bindRate, bindRate)
 	}
 	if !on {
-		rs.byPair, rs.byIndex, rs.verdicts = nil, nil, nil
+		rs.byPair, rs.byIndex, rs.verdicts, rs.macs = nil, nil, nil, nil
 	}
 	rs.on, rs.check, rs.rate = on, check, pairRate
 }
