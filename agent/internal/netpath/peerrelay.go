@@ -165,7 +165,7 @@ type relayServer struct {
 	next     uint16
 	verdicts map[pairKey]*verdict
 	macs     map[relayframe.Key][32]byte // MAC keys of senders whose binds verified
-	bindLim  *rate.Limiter                // binds from senders not in macs
+	bindLim  *rate.Limiter               // binds from senders not in macs
 
 	forwarded, bytes, dropped, binds atomic.Uint64
 }
