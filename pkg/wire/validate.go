@@ -245,6 +245,11 @@ func (r HealthReport) Validate() error {
 	if err := ValidateFact("tunnel.error", r.Tunnel.Error, MaxTunnelErrorLen, false); err != nil {
 		return err
 	}
+	if r.Facts != nil {
+		if err := r.Facts.Validate(); err != nil {
+			return err
+		}
+	}
 	if len(r.ServerPins) > MaxServerPins {
 		return Errorf(CodeInvalidArgument, "server_pins: at most %d", MaxServerPins)
 	}

@@ -263,6 +263,10 @@ type Machine struct {
 	// Routes is what the machine advertises as a subnet router or exit
 	// node, and what admins decided of it (nil: it advertises nothing).
 	Routes *MachineRoutes `json:"routes,omitempty"`
+	// Facts are the machine's inventory facts as its agent last sent
+	// them, at FactsAt (nil: none yet, or an agent that predates them).
+	Facts   *Facts     `json:"facts,omitempty"`
+	FactsAt *time.Time `json:"facts_at,omitempty"`
 }
 
 // PendingEnrollment is a machine's request to join without a token,
@@ -467,6 +471,9 @@ type HealthReport struct {
 	// MaxServerPins): the server rotates its key only once every agent
 	// holds the next one.
 	ServerPins []string `json:"server_pins,omitempty"`
+	// Facts, when set, are the machine's inventory facts, sent when they
+	// changed (Machine.Facts keeps the latest; history does not).
+	Facts *Facts `json:"facts,omitempty"`
 }
 
 // MaxServerPins bounds the pins an agent reports and a map carries.

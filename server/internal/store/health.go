@@ -66,9 +66,27 @@ func (db *DB) SaveHealth(ctx context.Context, batch []HealthEntry, keep int) err
 			return err
 		}
 		defer trimHist.Close()
+		setFacts, err := tx.PrepareContext(ctx, db.q(`UPDATE machines SET facts = ?, facts_at = ? WHERE id = ?`))
+		if err != nil {
+			return err
+		}
+		defer setFacts.Close()
 		var touched, updated []string
 		for _, e := range batch {
-			b, err := json.Marshal(e.Report)
+			rep := e.Report
+			if f := rep.Facts; f != nil {
+				// The machine's latest facts; the report history, kept for
+				// its figures over time, does not repeat them.
+				fb, err := json.Marshal(f)
+				if err != nil {
+					return err
+				}
+				if _, err := setFacts.ExecContext(ctx, string(fb), ms(e.ReceivedAt), e.MachineID); err != nil {
+					return err
+				}
+				rep.Facts = nil
+			}
+			b, err := json.Marshal(rep)
 			if err != nil {
 				return err
 			}

@@ -43,7 +43,7 @@ type Change struct {
 	MachineID string
 }
 
-const machineCols = `id, name, hostname, os, os_version, arch, agent_version, public_key, ipv4, ipv6, tags, endpoints, ephemeral, state, created_at, last_seen, revoked_at, health, update_status, pinned_version, key_created_at, rotate_key_before, expires_at, expiry_disabled, owner, routes`
+const machineCols = `id, name, hostname, os, os_version, arch, agent_version, public_key, ipv4, ipv6, tags, endpoints, ephemeral, state, created_at, last_seen, revoked_at, health, update_status, pinned_version, key_created_at, rotate_key_before, expires_at, expiry_disabled, owner, routes, facts, facts_at`
 
 func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 	var (
@@ -57,9 +57,11 @@ func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 		expiryOff           int
 		health, update      sql.NullString
 		owner, routes       sql.NullString
+		facts               sql.NullString
+		factsAt             sql.NullInt64
 	)
 	err := row.Scan(&m.ID, &m.Name, &m.Hostname, &m.OS, &m.OSVersion, &m.Arch, &m.AgentVersion, &m.PublicKey,
-		&m.IPv4, &m.IPv6, &tags, &eps, &ephemeral, &m.State, &created, &lastSeen, &revokedAt, &health, &update, &m.PinnedVersion, &keyAt, &rotate, &expires, &expiryOff, &owner, &routes)
+		&m.IPv4, &m.IPv6, &tags, &eps, &ephemeral, &m.State, &created, &lastSeen, &revokedAt, &health, &update, &m.PinnedVersion, &keyAt, &rotate, &expires, &expiryOff, &owner, &routes, &facts, &factsAt)
 	if err != nil {
 		return m, err
 	}
@@ -82,6 +84,12 @@ func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 	m.KeyCreatedAt, m.RotateKeyBefore = fromNullMS(keyAt), fromNullMS(rotate)
 	m.ExpiresAt, m.ExpiryDisabled = fromNullMS(expires), expiryOff != 0
 	m.Owner = owner.String
+	if facts.Valid {
+		var f wire.Facts
+		if json.Unmarshal([]byte(facts.String), &f) == nil {
+			m.Facts, m.FactsAt = &f, fromNullMS(factsAt)
+		}
+	}
 	if routes.Valid {
 		var mr wire.MachineRoutes
 		if json.Unmarshal([]byte(routes.String), &mr) == nil && len(mr.Advertised)+len(mr.Approved)+len(mr.Rejected) > 0 || mr.Failing != "" {
