@@ -8,6 +8,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/wirefleet/wirefleet/agent/internal/facts"
 	"github.com/wirefleet/wirefleet/agent/internal/health"
 	"github.com/wirefleet/wirefleet/agent/internal/state"
 	"github.com/wirefleet/wirefleet/agent/internal/update"
@@ -24,10 +25,12 @@ func (e *Engine) startBackground(ctx context.Context, cfg state.Config, cl *clie
 	go e.watchRoutes(ctx)
 	go e.saveCaches(ctx)
 	go e.rotateKeys(ctx, cl)
+	inventory := &facts.Tracker{Sources: facts.Sources{Live: true, MetadataURL: e.MetadataURL}, Version: e.Version}
 	reporter := &health.Reporter{
 		Sender: cl, Path: e.healthQueue(), Interval: e.HealthInterval, Log: e.Log,
 		Collect: func(ctx context.Context) wire.HealthReport {
 			r := health.Collect(ctx, e.Version, e.tunnelHealth())
+			r.Facts = inventory.Due(ctx, time.Now()) // only when they changed
 			r.Update = e.takeUpdate()
 			r.ServerPins = cl.Pins() // the server rotates its TLS key once every agent holds the next one
 			return r

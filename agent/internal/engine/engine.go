@@ -43,6 +43,9 @@ type Engine struct {
 	PeerIdle   time.Duration
 	// HealthInterval is how often a health report is made (default 30 s).
 	HealthInterval time.Duration
+	// MetadataURL is the cloud instance metadata service the inventory
+	// facts ask (""; http://169.254.169.254).
+	MetadataURL string
 	// PeerRelayRate is what one pair may send through this machine when
 	// it is a peer relay, bytes/s (0: netpath.DefaultPairRate).
 	PeerRelayRate float64
