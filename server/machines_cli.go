@@ -120,10 +120,19 @@ func machineCmd(c *conn, use, short string, nargs int, fn func(context.Context, 
 
 func machinesListCmd(c *conn) *cobra.Command {
 	var f client.MachineFilter
+	var csv bool
 	list := &cobra.Command{
 		Use: "list", Short: "List machines", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
+				if csv {
+					b, err := cl.InventoryCSV(ctx, f)
+					if err != nil {
+						return err
+					}
+					_, err = cmd.OutOrStdout().Write(b)
+					return err
+				}
 				ms, err := cl.ListMachines(ctx, f)
 				if err != nil {
 					return err
@@ -135,6 +144,8 @@ func machinesListCmd(c *conn) *cobra.Command {
 	list.Flags().StringVar(&f.State, "state", "", "active, revoked, online or offline")
 	list.Flags().StringVar(&f.Tag, "tag", "", "only machines with this tag")
 	list.Flags().StringVar(&f.Name, "name", "", "only machines whose name or hostname contains this")
+	list.Flags().StringArrayVar(&f.Facts, "fact", nil, "only machines whose inventory fact KEY is VALUE: KEY=VALUE, repeatable (keys: "+strings.Join(wire.FactKeys, ", ")+")")
+	list.Flags().BoolVar(&csv, "csv", false, "print the inventory as CSV (name, addresses, state, every fact)")
 	return list
 }
 

@@ -403,22 +403,63 @@ func (c *Client) RevokeToken(ctx context.Context, id string) (wire.Token, error)
 }
 
 // MachineFilter narrows ListMachines; empty fields match everything.
-type MachineFilter struct{ State, Tag, Name string }
+type MachineFilter struct {
+	State, Tag, Name string
+	// Facts are KEY=VALUE inventory filters (wire.FactKeys), all of
+	// which a machine must match.
+	Facts []string
+}
 
-// ListMachines lists machines.
-func (c *Client) ListMachines(ctx context.Context, f MachineFilter) ([]wire.Machine, error) {
+func (f MachineFilter) path(format string) string {
 	q := url.Values{}
-	for k, v := range map[string]string{"state": f.State, "tag": f.Tag, "name": f.Name} {
+	for k, v := range map[string]string{"state": f.State, "tag": f.Tag, "name": f.Name, "format": format} {
 		if v != "" {
 			q.Set(k, v)
 		}
+	}
+	for _, ff := range f.Facts {
+		q.Add("fact", ff)
 	}
 	p := wire.PathMachines
 	if len(q) > 0 {
 		p += "?" + q.Encode()
 	}
+	return p
+}
+
+// ListMachines lists machines.
+func (c *Client) ListMachines(ctx context.Context, f MachineFilter) ([]wire.Machine, error) {
 	var out []wire.Machine
-	return out, c.do(ctx, http.MethodGet, p, nil, &out)
+	return out, c.do(ctx, http.MethodGet, f.path(""), nil, &out)
+}
+
+// InventoryCSV returns the machines' inventory (their facts) as CSV.
+func (c *Client) InventoryCSV(ctx context.Context, f MachineFilter) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+f.path("csv"), nil)
+	if err != nil {
+		return nil, err
+	}
+	if tok := c.bearer(); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("client: inventory: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("client: inventory: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var er wire.ErrorResponse
+		if json.Unmarshal(b, &er) == nil && er.Error != nil {
+			er.Error.Status = resp.StatusCode
+			return nil, er.Error
+		}
+		return nil, fmt.Errorf("client: inventory: HTTP %d", resp.StatusCode)
+	}
+	return b, nil
 }
 
 // Machine returns a machine by ID or name.

@@ -1,5 +1,11 @@
 package wire
 
+import (
+	"slices"
+	"strconv"
+	"strings"
+)
+
 // Facts are what an agent knows of its machine for the inventory (and,
 // later, posture conditions): sent inside a health report only when they
 // changed, kept by the server as the machine's latest (Machine.Facts), not
@@ -99,4 +105,80 @@ func (f Facts) Validate() error {
 		}
 	}
 	return nil
+}
+
+// FactKeys are the facts machines can be filtered by (and, later, that
+// postures can test), in the order an inventory export lists them.
+var FactKeys = []string{"hostname", "os.name", "os.version", "os.kernel", "os.arch", "cpu.model", "cpu.cores", "memory.bytes",
+	"disk.encrypted", "firewall.enabled", "machine.uuid", "machine.serial",
+	"cloud.provider", "cloud.region", "cloud.zone", "cloud.instance_type", "cloud.instance_id", "agent.version"}
+
+// Value returns fact key of f as text ("" and false when the machine did
+// not tell it). disk.encrypted is true when every disk whose state is
+// known is encrypted, false when one is not.
+func (f *Facts) Value(key string) (string, bool) {
+	if f == nil {
+		return "", false
+	}
+	str := func(s string) (string, bool) { return s, s != "" }
+	yesNo := func(b *bool) (string, bool) {
+		if b == nil {
+			return "", false
+		}
+		return strconv.FormatBool(*b), true
+	}
+	switch key {
+	case "hostname":
+		return str(f.Hostname)
+	case "os.name":
+		return str(f.OS.Name)
+	case "os.version":
+		return str(f.OS.Version)
+	case "os.kernel":
+		return str(f.OS.Kernel)
+	case "os.arch":
+		return str(f.OS.Arch)
+	case "cpu.model":
+		return str(f.CPU.Model)
+	case "cpu.cores":
+		return strconv.Itoa(f.CPU.Cores), f.CPU.Cores > 0
+	case "memory.bytes":
+		return strconv.FormatUint(f.MemoryBytes, 10), f.MemoryBytes > 0
+	case "disk.encrypted":
+		known, all := false, true
+		for _, d := range f.Disks {
+			if d.Encrypted != nil {
+				known, all = true, all && *d.Encrypted
+			}
+		}
+		return strconv.FormatBool(all), known
+	case "firewall.enabled":
+		return yesNo(f.Firewall.Enabled)
+	case "machine.uuid":
+		return str(f.MachineUUID)
+	case "machine.serial":
+		return str(f.Serial)
+	case "cloud.provider":
+		return str(f.Cloud.Provider)
+	case "cloud.region":
+		return str(f.Cloud.Region)
+	case "cloud.zone":
+		return str(f.Cloud.Zone)
+	case "cloud.instance_type":
+		return str(f.Cloud.InstanceType)
+	case "cloud.instance_id":
+		return str(f.Cloud.InstanceID)
+	case "agent.version":
+		return str(f.Agent)
+	}
+	return "", false
+}
+
+// ParseFactFilter parses "KEY=VALUE" (a machines list filter).
+func ParseFactFilter(s string) (key, value string, err error) {
+	key, value, ok := strings.Cut(s, "=")
+	if !ok || !slices.Contains(FactKeys, key) {
+		return "", "", Errorf(CodeInvalidArgument, "fact filter %q: want KEY=VALUE with KEY one of %s", s, strings.Join(FactKeys, ", "))
+	}
+	return key, value, nil
 }

@@ -225,6 +225,7 @@ var routes = []route{
 	{"POST", wire.PathTokens, "admin"},
 	{"DELETE", wire.PathTokens + "/{}", "admin"},
 	{"GET", wire.PathMachines + "?name={}&state={}", "admin"},
+	{"GET", wire.PathMachines + "?fact={}&format={}", "admin"},
 	{"GET", wire.PathMachines + "/{}", "admin"},
 	{"PATCH", wire.PathMachines + "/{}", "admin"},
 	{"POST", wire.PathMachines + "/{}/revoke", "admin"},

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/csv"
 	"net/http"
 	"strconv"
 	"strings"
@@ -88,20 +89,73 @@ func (s *Server) listMachines(w http.ResponseWriter, r *http.Request) {
 	if want == "online" || want == "offline" {
 		f.State = wire.MachineActive
 	}
+	type factIs struct{ key, value string }
+	var facts []factIs
+	for _, ff := range q["fact"] {
+		k, v, err := wire.ParseFactFilter(ff)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		facts = append(facts, factIs{k, v})
+	}
+	format := q.Get("format")
+	if format != "" && format != "json" && format != "csv" {
+		s.writeError(w, r, wire.Errorf(wire.CodeInvalidArgument, "format must be json or csv"))
+		return
+	}
 	ms, err := s.db.ListMachines(r.Context(), f)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	out := ms[:0]
+next:
 	for i := range ms {
 		s.decorate(&ms[i])
 		if (want == "online" && !ms[i].Online) || (want == "offline" && ms[i].Online) {
 			continue
 		}
+		for _, fi := range facts {
+			if v, ok := ms[i].Facts.Value(fi.key); !ok || v != fi.value {
+				continue next
+			}
+		}
 		out = append(out, ms[i])
 	}
+	if format == "csv" {
+		writeInventoryCSV(w, out)
+		return
+	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// writeInventoryCSV writes the machines' inventory: name, addresses,
+// state, then every fact (wire.FactKeys), one machine a row. Cells that
+// a spreadsheet would run as a formula are quoted with a leading '.
+func writeInventoryCSV(w http.ResponseWriter, ms []wire.Machine) {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="wirefleet-inventory.csv"`)
+	cw := csv.NewWriter(w)
+	cw.Write(append([]string{"name", "id", "ipv4", "ipv6", "state", "online", "tags", "facts_at"}, wire.FactKeys...))
+	for _, m := range ms {
+		at := ""
+		if m.FactsAt != nil {
+			at = m.FactsAt.UTC().Format(time.RFC3339)
+		}
+		row := []string{m.Name, m.ID, m.IPv4, m.IPv6, m.State, strconv.FormatBool(m.Online), strings.Join(m.Tags, " "), at}
+		for _, k := range wire.FactKeys {
+			v, _ := m.Facts.Value(k)
+			row = append(row, v)
+		}
+		for i, c := range row {
+			if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
+				row[i] = "'" + c
+			}
+		}
+		cw.Write(row)
+	}
+	cw.Flush()
 }
 
 func (s *Server) getMachine(w http.ResponseWriter, r *http.Request) {

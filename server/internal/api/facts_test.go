@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -66,5 +67,69 @@ func TestFactsAreKeptOnTheMachine(t *testing.T) {
 		if code(err) != wire.CodeInvalidArgument || !strings.Contains(err.Error(), tc.field) {
 			t.Errorf("facts %+v: %v, want invalid_argument naming %s", tc.f, err, tc.field)
 		}
+	}
+}
+
+// TestInventoryFiltersAndExport: machines are listed by any fact, a fact
+// filter with an unknown key is refused, and the inventory exports as CSV
+// with a header row of every fact and formula-like cells defused.
+func TestInventoryFiltersAndExport(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	tok := e.token(t, wire.CreateTokenRequest{Reusable: true})
+	yes, no := true, false
+	for _, m := range []struct {
+		name string
+		f    wire.Facts
+	}{
+		{"gce-1", wire.Facts{Hostname: "=cmd|' /C calc'!A0", OS: wire.OSFacts{Name: "debian", Version: "12"},
+			Disks: []wire.DiskFacts{{Mount: "/", SizeBytes: 10, Encrypted: &yes}}, Cloud: wire.CloudFacts{Provider: "gcp", Region: "europe-west1"}}},
+		{"office-1", wire.Facts{OS: wire.OSFacts{Name: "ubuntu", Version: "24.04"},
+			Disks: []wire.DiskFacts{{Mount: "/", SizeBytes: 10, Encrypted: &no}}, Cloud: wire.CloudFacts{Provider: "none"}}},
+	} {
+		a, ra := e.agent(t, tok, m.name)
+		if _, err := a.ReportHealth(ctx, wire.HealthReport{OS: "linux", Facts: &m.f}); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if got, _ := e.admin.Machine(ctx, ra.MachineID); got.Facts != nil || time.Now().After(deadline) {
+				break
+			}
+		}
+	}
+	for _, tc := range []struct {
+		facts []string
+		want  string
+	}{
+		{[]string{"cloud.provider=gcp"}, "gce-1"},
+		{[]string{"disk.encrypted=false"}, "office-1"},
+		{[]string{"os.name=debian", "cloud.region=europe-west1"}, "gce-1"},
+		{[]string{"os.name=debian", "cloud.region=us-east1"}, ""},
+	} {
+		ms, err := e.admin.ListMachines(ctx, client.MachineFilter{Facts: tc.facts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, m := range ms {
+			names = append(names, m.Name)
+		}
+		if strings.Join(names, ",") != tc.want {
+			t.Errorf("machines with %v: %v, want %q", tc.facts, names, tc.want)
+		}
+	}
+	if _, err := e.admin.ListMachines(ctx, client.MachineFilter{Facts: []string{"os.nmae=debian"}}); code(err) != wire.CodeInvalidArgument {
+		t.Errorf("an unknown fact key: %v", err)
+	}
+	csv, err := e.admin.InventoryCSV(ctx, client.MachineFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "name,id,ipv4,ipv6,state,online,tags,facts_at,hostname,os.name") {
+		t.Fatalf("csv:\n%s", csv)
+	}
+	if !strings.Contains(string(csv), `'=cmd|' /C calc'!A0`) || !strings.Contains(lines[1]+lines[2], "europe-west1") {
+		t.Fatalf("csv does not defuse a formula or lacks a fact:\n%s", csv)
 	}
 }
