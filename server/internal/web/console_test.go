@@ -386,6 +386,12 @@ func TestMachinePageIsLive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	no := false
+	if _, err := agent.ReportHealth(ctx0, wire.HealthReport{At: time.Now(), AgentVersion: "1.0.0", OS: "linux", Facts: &wire.Facts{
+		OS: wire.OSFacts{Name: "debian", Version: "12", Arch: "amd64"}, Disks: []wire.DiskFacts{{Mount: "/", SizeBytes: 40 << 30, FreeBytes: 10 << 30, Encrypted: &no}},
+		Cloud: wire.CloudFacts{Provider: "gcp", Region: "europe-west1", Zone: "europe-west1-b", InstanceType: "e2-medium"}}}); err != nil {
+		t.Fatal(err)
+	}
 	report(11, wire.PeerHealth{ID: "m_db", Name: "db-1", Path: "direct", Endpoint: "203.0.113.7:41641", LatencyMS: 3.2})
 	ctx := chromiumContext(t, exe, 60*time.Second)
 	run := runner(t, ctx)
@@ -403,6 +409,13 @@ func TestMachinePageIsLive(t *testing.T) {
 	)
 	if !strings.Contains(peers0, "direct") {
 		t.Fatalf("peers at first: %q", peers0)
+	}
+	var inventory string
+	run("its inventory", chromedp.Text("#inventory", &inventory))
+	for _, want := range []string{"debian 12", "Disk /\n40.0 GiB, 10.0 GiB free, not encrypted", "gcp, europe-west1, europe-west1-b, e2-medium"} {
+		if !strings.Contains(inventory, want) {
+			t.Errorf("inventory lacks %q:\n%s", want, inventory)
+		}
 	}
 	report(42, wire.PeerHealth{ID: "m_db", Name: "db-1", Path: "relay"}, wire.PeerHealth{ID: "m_web", Name: "web-2", Path: "direct", Endpoint: "198.51.100.4:41641", LatencyMS: 9})
 	run("the new report arrives",

@@ -61,7 +61,7 @@ func (w *Web) machine(rw http.ResponseWriter, r *http.Request, s store.Session) 
 	}
 	w.render(rw, r, "machine", http.StatusOK, page{Title: m.Name, Nav: "machines", Admin: s.Admin.Name, CSRF: s.CSRF,
 		Flash: w.message(rw, r, "f"), Error: w.message(rw, r, "e"),
-		Data: map[string]any{"M": m, "Row": w.rowOf(m, w.now()), "Health": h, "Chart": chart(h.History), "Events": events.Events, "Updates": updates, "Reach": reach, "Live": w.liveOf(m, h), "Routes": routes}})
+		Data: map[string]any{"M": m, "Row": w.rowOf(m, w.now()), "Health": h, "Chart": chart(h.History), "Events": events.Events, "Updates": updates, "Reach": reach, "Live": w.liveOf(m, h), "Routes": routes, "Inventory": inventoryRows(m.Facts)}})
 }
 
 // mutate runs a machine change through the service (which returns once
