@@ -107,6 +107,18 @@ func clip(f *wire.Facts) {
 	}
 }
 
+// changeHash is what decides that facts changed: everything but the
+// disks' free space, which moves all the time (the daily refresh and the
+// health reports carry it).
+func changeHash(f wire.Facts) [32]byte {
+	f.Disks = append([]wire.DiskFacts(nil), f.Disks...)
+	for i := range f.Disks {
+		f.Disks[i].FreeBytes = 0
+	}
+	b, _ := json.Marshal(f)
+	return sha256.Sum256(b)
+}
+
 // Tracker collects facts at most every Every and hands them out when
 // they differ from the last handed out, or Refresh after it.
 type Tracker struct {
@@ -136,8 +148,7 @@ func (t *Tracker) Due(ctx context.Context, now time.Time) *wire.Facts {
 	if t.collected.IsZero() || now.Sub(t.collected) >= every {
 		t.cur, t.collected = Collect(ctx, t.Sources, t.Version), now
 	}
-	b, _ := json.Marshal(t.cur)
-	h := sha256.Sum256(b)
+	h := changeHash(t.cur)
 	if h == t.sentHash && now.Sub(t.sentAt) < refresh {
 		return nil
 	}

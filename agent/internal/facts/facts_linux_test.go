@@ -2,6 +2,7 @@ package facts
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -94,6 +95,12 @@ func TestTrackerSendsOnlyChanges(t *testing.T) {
 	if tr.Due(context.Background(), t0.Add(30*time.Second)) != nil {
 		t.Fatal("unchanged facts sent again")
 	}
+	free := tr.cur
+	free.Disks = append([]wire.DiskFacts(nil), free.Disks...)
+	free.Disks[0].FreeBytes++
+	if changeHash(free) != changeHash(tr.cur) {
+		t.Fatal("free space moving counts as a change of facts")
+	}
 	tr.Version = "2" // an update: a fact changed
 	if tr.Due(context.Background(), t0.Add(45*time.Second)) != nil {
 		t.Fatal("facts collected again before Every")
@@ -124,5 +131,6 @@ func TestCollectLive(t *testing.T) {
 			t.Errorf("disk %+v: no size or no encryption state", d)
 		}
 	}
-	t.Logf("this machine: %+v", f)
+	b, _ := json.Marshal(f)
+	t.Logf("this machine: %d bytes of JSON in a report: %s", len(b), b)
 }
