@@ -410,11 +410,20 @@ func TestMachinePageIsLive(t *testing.T) {
 	if !strings.Contains(peers0, "direct") {
 		t.Fatalf("peers at first: %q", peers0)
 	}
-	var inventory string
+	var inventory, clouds string
 	run("its inventory", chromedp.Text("#inventory", &inventory))
 	for _, want := range []string{"debian 12", "Disk /\n40.0 GiB, 10.0 GiB free, not encrypted", "gcp, europe-west1, europe-west1-b, e2-medium"} {
 		if !strings.Contains(inventory, want) {
 			t.Errorf("inventory lacks %q:\n%s", want, inventory)
+		}
+	}
+	run("the Clouds page", chromedp.Navigate(base+"/clouds"), chromedp.WaitVisible(`section.cloud[data-provider="gcp"]`),
+		chromedp.Text(`section.cloud[data-provider="gcp"]`, &clouds),
+		chromedp.Navigate(base+"/machines/"+en.MachineID), chromedp.WaitVisible("#tunnel-peers"),
+		chromedp.Evaluate(`window.notReloaded = true`, nil))
+	for _, want := range []string{"gcp · europe-west1", "1 machines (1 online)", "live-1\t" + en.IPv4 + "\teurope-west1-b\te2-medium\tdebian 12\tonline"} {
+		if !strings.Contains(clouds, want) {
+			t.Errorf("the Clouds page lacks %q:\n%s", want, clouds)
 		}
 	}
 	report(42, wire.PeerHealth{ID: "m_db", Name: "db-1", Path: "relay"}, wire.PeerHealth{ID: "m_web", Name: "web-2", Path: "direct", Endpoint: "198.51.100.4:41641", LatencyMS: 9})

@@ -117,7 +117,7 @@ func New(fl *fleet.Service, log *slog.Logger, cfg Config) (*Web, error) {
 		"list":        func() []string { return []string{wire.FlagBoolean, wire.FlagString, wire.FlagNumber, wire.FlagObject} },
 		"routeAction": routeAction,
 	}
-	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "routes", "error", "signed_in", "signed_out", "enroll", "bulk", "admins", "shown_once"} {
+	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "routes", "clouds", "error", "signed_in", "signed_out", "enroll", "bulk", "admins", "shown_once"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -186,6 +186,7 @@ func (w *Web) Handler() http.Handler {
 	auth("GET /policy", w.policyPage)
 	auth("POST /policy", w.savePolicy)
 	auth("GET /routes", w.routesPage)
+	auth("GET /clouds", w.cloudsPage)
 	auth("POST /routes/{machine}/{decision}", w.decideRoute)
 	auth("GET /dns", w.dnsPage)
 	auth("POST /dns", w.addDNS)
