@@ -79,11 +79,17 @@ func (r *meshRig) start(t testing.TB, h host, data string) *proc {
 
 // balance sends h's new connections to the server address to replica to
 // (established ones stay where they were made, as with an L4 balancer).
+// The rule is replaced in one transaction: deleting the table first left
+// a moment without NAT hooks, and the dying replica's FIN, not translated
+// back, never reached its connections (the agent then noticed only at
+// its next write, 5 s later).
 func balance(t testing.TB, h, to host) {
-	h.cmd("nft", "delete", "table", "ip", "lb").Run()
 	h.nft(t, `table ip lb {
-	chain out { type nat hook output priority -100; ip daddr `+meshVIP+` tcp dport 8443 dnat to `+to.addr+`:8443; }
-}`)
+	chain out { type nat hook output priority -100; }
+}
+flush chain ip lb out
+add rule ip lb out ip daddr `+meshVIP+` tcp dport 8443 dnat to `+to.addr+`:8443
+`)
 }
 
 // meshPackets reads a replica's wirefleet_relay_mesh_packets_total for
