@@ -66,11 +66,6 @@ func (db *DB) SaveHealth(ctx context.Context, batch []HealthEntry, keep int) err
 			return err
 		}
 		defer trimHist.Close()
-		setFacts, err := tx.PrepareContext(ctx, db.q(`UPDATE machines SET facts = ?, facts_at = ? WHERE id = ?`))
-		if err != nil {
-			return err
-		}
-		defer setFacts.Close()
 		var touched, updated []string
 		for _, e := range batch {
 			rep := e.Report
@@ -81,7 +76,9 @@ func (db *DB) SaveHealth(ctx context.Context, batch []HealthEntry, keep int) err
 				if err != nil {
 					return err
 				}
-				if _, err := setFacts.ExecContext(ctx, string(fb), ms(e.ReceivedAt), e.MachineID); err != nil {
+				// Not prepared with the others: facts are rare, and a prepare
+				// per batch costs PostgreSQL a round trip.
+				if _, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET facts = ?, facts_at = ? WHERE id = ?`), string(fb), ms(e.ReceivedAt), e.MachineID); err != nil {
 					return err
 				}
 				rep.Facts = nil
