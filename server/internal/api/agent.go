@@ -327,12 +327,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, wire.Errorf(wire.CodeNotFound, "this server does not relay packets (started with --relay=false)"))
 		return
 	}
-	// Refusals before the upgrade are the API's JSON errors, not the
-	// WebSocket library's plain text.
-	if !isWebSocketUpgrade(r) {
-		w.Header().Set("Upgrade", "websocket")
-		w.Header().Set("Sec-WebSocket-Version", "13")
-		s.writeError(w, r, wire.Errorf(wire.CodeUpgradeRequired, "the relay speaks WebSocket: send GET with Upgrade: websocket, Connection: Upgrade, Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key"))
+	if !s.requireUpgrade(w, r, "the relay") {
 		return
 	}
 	m := machineFrom(r.Context())
@@ -350,13 +345,23 @@ func (s *Server) relayMesh(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, wire.Errorf(wire.CodeNotFound, "this replica's relay is not in a mesh (no --relay-mesh-key-file)"))
 		return
 	}
-	if !isWebSocketUpgrade(r) {
-		w.Header().Set("Upgrade", "websocket")
-		w.Header().Set("Sec-WebSocket-Version", "13")
-		s.writeError(w, r, wire.Errorf(wire.CodeUpgradeRequired, "the relay mesh speaks WebSocket"))
+	if !s.requireUpgrade(w, r, "the relay mesh") {
 		return
 	}
 	s.cfg.Relay.ServeMesh(w, r)
+}
+
+// requireUpgrade refuses a request to a WebSocket route that is not an
+// opening handshake, with the API's JSON error (not the WebSocket
+// library's plain text), and reports whether it may go on.
+func (s *Server) requireUpgrade(w http.ResponseWriter, r *http.Request, what string) bool {
+	if isWebSocketUpgrade(r) {
+		return true
+	}
+	w.Header().Set("Upgrade", "websocket")
+	w.Header().Set("Sec-WebSocket-Version", "13")
+	s.writeError(w, r, wire.Errorf(wire.CodeUpgradeRequired, "%s speaks WebSocket: send GET with Upgrade: websocket, Connection: Upgrade, Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key", what))
+	return false
 }
 
 // isWebSocketUpgrade reports whether r is a WebSocket opening handshake
