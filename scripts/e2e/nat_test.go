@@ -535,12 +535,20 @@ func TestRelayBetweenVersions(t *testing.T) {
 	if !d.h.ping(c.ipv4()) {
 		t.Error("ping d → c")
 	}
-	sink := startProc(t, d.h.cmd("sh", "-c", "nc -l 9000 | wc -c"))
+	transfer(t, c, d, "cat /dev/zero", "the relay")
+}
+
+// transfer sends 2,000,000 bytes of what the shell command source writes
+// from src to dst over the overlay (nc on port 9000), and checks they all
+// arrived.
+func transfer(t testing.TB, src, dst *agent, source, via string) {
+	t.Helper()
+	sink := startProc(t, dst.h.cmd("sh", "-c", "nc -l 9000 | wc -c"))
 	time.Sleep(200 * time.Millisecond)
-	c.h.run(t, "sh", "-c", "head -c 2000000 /dev/zero | nc -N -w 5 "+d.ipv4()+" 9000")
+	src.h.run(t, "sh", "-c", source+" | head -c 2000000 | nc -N -w 5 "+dst.ipv4()+" 9000")
 	sink.cmd.Wait()
 	if got := strings.TrimSpace(sink.output()); got != "2000000" {
-		t.Errorf("d received %s bytes of 2000000 through the relay", got)
+		t.Errorf("%s received %s bytes of 2000000 through %s", dst.name(), got, via)
 	}
 }
 

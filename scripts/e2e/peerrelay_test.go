@@ -72,13 +72,7 @@ func TestPeerRelayInNamespaces(t *testing.T) {
 	dump := startProc(t, relayHost.cmd("tcpdump", "-i", "eth0", "-U", "-w", capture, "udp"))
 	time.Sleep(500 * time.Millisecond)
 	before := relayBytes(t, srvHost)
-	sink := startProc(t, d.h.cmd("sh", "-c", "nc -l 9000 | wc -c"))
-	time.Sleep(200 * time.Millisecond)
-	c.h.run(t, "sh", "-c", "yes WIREFLEET-PLAINTEXT-MARKER | head -c 2000000 | nc -N -w 5 "+d.ipv4()+" 9000")
-	sink.cmd.Wait()
-	if got := strings.TrimSpace(sink.output()); got != "2000000" {
-		t.Errorf("d received %s bytes of 2000000 through the peer relay", got)
-	}
+	transfer(t, c, d, "yes WIREFLEET-PLAINTEXT-MARKER", "the peer relay")
 	grew := relayBytes(t, srvHost) - before
 	dump.cmd.Process.Signal(os.Interrupt)
 	dump.cmd.Wait()
