@@ -46,6 +46,12 @@ func TestAnswersOverUDP(t *testing.T) {
 	if got != tx || addr != c.LocalAddr().(*net.UDPAddr).AddrPort() {
 		t.Fatalf("answer %x %v, want %x %v", got, addr, tx, c.LocalAddr())
 	}
+	// The server counts an answer after sending it, so the client can
+	// read it before the counter moves: wait for the count, not a moment.
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(s.answered) < 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	if d := testutil.ToFloat64(s.dropped); d != 3 {
 		t.Errorf("dropped %v, want 3", d)
 	}
