@@ -57,6 +57,9 @@ func (p *Policy) ClassOf(m Machine) Class {
 	var b, rb bitset
 	for i, a := range p.atoms {
 		self, route := a.match(m)
+		if a.kind == atomPosture {
+			self = !m.External && p.postures[a.name].has(m)
+		}
 		if self {
 			b.set(i)
 		}
@@ -135,7 +138,7 @@ func (p *Policy) Visible(a, b Class) bool {
 	}
 	ab, bb := a.bits(), b.bits()
 	for _, r := range p.rules {
-		if r.src.intersects(ab) && r.dst.intersects(bb) || r.src.intersects(bb) && r.dst.intersects(ab) {
+		if r.from(ab) && r.dst.intersects(bb) || r.from(bb) && r.dst.intersects(ab) {
 			v = true
 			break
 		}
@@ -162,11 +165,17 @@ func (p *Policy) Rule(src, dst Machine, proto Proto, port uint16) int {
 	sb := p.ClassOf(src).bits()
 	db, _ := p.ClassOf(dst).split()
 	for _, r := range p.rules {
-		if r.src.intersects(sb) && r.dst.intersects(db) && r.allows(proto, port) {
+		if r.from(sb) && r.dst.intersects(db) && r.allows(proto, port) {
 			return r.index
 		}
 	}
 	return -1
+}
+
+// from reports whether the rule admits sources of class bits b: a source
+// selector matches, and the machine has one of the rule's postures.
+func (r rule) from(b bitset) bool {
+	return r.src.intersects(b) && (r.posture == nil || r.posture.intersects(b))
 }
 
 func (r rule) allows(proto Proto, port uint16) bool {
@@ -279,9 +288,18 @@ func (p *Policy) Check(src, dst string, fleet []Machine) (bool, error) {
 // CheckRule is Check returning the index of the rule that allows it (-1:
 // none does).
 func (p *Policy) CheckRule(src, dst string, fleet []Machine) (int, error) {
+	return p.CheckRuleGiven(src, dst, fleet, nil)
+}
+
+// CheckRuleGiven is CheckRule with the source taken to have the given
+// facts (GivenFacts), over what its agent reported.
+func (p *Policy) CheckRuleGiven(src, dst string, fleet []Machine, given map[string]string) (int, error) {
 	s, err := p.resolve(src, fleet)
 	if err != nil {
 		return -1, err
+	}
+	if len(given) > 0 {
+		s.Given = given
 	}
 	t, err := ParseTarget(dst)
 	if err != nil {
@@ -312,7 +330,8 @@ func (p *Policy) TestResults(fleet []Machine) []TestResult {
 			accept bool
 		}{{t.Accept, true}, {t.Deny, false}} {
 			for _, dst := range want.list {
-				got, err := p.Check(t.Src, dst, fleet)
+				ri, err := p.CheckRuleGiven(t.Src, dst, fleet, t.SrcFacts)
+				got := ri >= 0
 				out = append(out, TestResult{Test: i, Src: t.Src, Dst: dst, Accept: want.accept, Pass: err == nil && got == want.accept})
 			}
 		}
@@ -334,6 +353,11 @@ func (c *checker) runTests(p *Policy, fleet []Machine) {
 		if len(t.Accept)+len(t.Deny) == 0 {
 			c.add(path, "test %d expects nothing: give accept or deny", i+1)
 		}
+		for k, v := range t.SrcFacts {
+			if _, err := GivenFacts([]string{k + "=" + v}); err != nil {
+				c.add(path+"/srcFacts/"+escapePointer(k), "%v", err)
+			}
+		}
 		for _, want := range []struct {
 			key    string
 			list   []string
@@ -345,7 +369,8 @@ func (c *checker) runTests(p *Policy, fleet []Machine) {
 					c.add(at, "unknown tag %q: declare it in \"tags\"", tg.Who)
 					continue
 				}
-				got, err := p.Check(t.Src, dst, fleet)
+				ri, err := p.CheckRuleGiven(t.Src, dst, fleet, t.SrcFacts)
+				got := ri >= 0
 				switch {
 				case err != nil:
 					c.add(at, "%v", err)
@@ -403,6 +428,11 @@ func (p *Policy) filterRule(r rule, dst []string) wire.FilterRule {
 			fr.Src = append(fr.Src, a.String())
 		}
 	}
+	for i, a := range p.atoms {
+		if r.posture.has(i) {
+			fr.SrcPosture = append(fr.SrcPosture, a.name)
+		}
+	}
 	if r.proto != Any {
 		fr.Proto = r.proto.String()
 	}
@@ -420,7 +450,7 @@ func (p *Policy) RulesBetween(src, dst Machine) []int {
 	sb, db := p.ClassOf(src).bits(), p.ClassOf(dst).bits()
 	var out []int
 	for _, r := range p.rules {
-		if r.src.intersects(sb) && r.dst.intersects(db) {
+		if r.from(sb) && r.dst.intersects(db) {
 			out = append(out, r.index)
 		}
 	}
@@ -436,10 +466,14 @@ func (p *Policy) RuleText(i int) string {
 // Describe says for people whom a filter rule admits and to what:
 // "from tag:laptop: tcp ports 22,443".
 func Describe(fr wire.FilterRule) string {
-	if len(fr.Dst) > 0 {
-		return "from " + strings.Join(fr.Src, ", ") + " forwarded to " + strings.Join(fr.Dst, ", ") + ": " + what(fr.Proto, fr.Ports)
+	from := "from " + strings.Join(fr.Src, ", ")
+	if len(fr.SrcPosture) > 0 {
+		from += " with posture " + strings.Join(fr.SrcPosture, " or ")
 	}
-	return "from " + strings.Join(fr.Src, ", ") + ": " + what(fr.Proto, fr.Ports)
+	if len(fr.Dst) > 0 {
+		return from + " forwarded to " + strings.Join(fr.Dst, ", ") + ": " + what(fr.Proto, fr.Ports)
+	}
+	return from + ": " + what(fr.Proto, fr.Ports)
 }
 
 // what names a rule's protocol and ports for people.

@@ -126,12 +126,23 @@ type Machine struct {
 	// External marks a destination outside the fleet (a LAN host behind a
 	// router, an internet address), as a test or `policy test` names it.
 	External bool
+	// Facts are what the machine's agent reported of it (nil: nothing),
+	// LastUpdate the state of its last self-update ("" none, "ok",
+	// "rolled_back", "failed"): what postures test. Given overrides facts
+	// by key (a `policy test --src-facts` query).
+	Facts      *wire.Facts
+	LastUpdate string
+	Given      map[string]string
 }
 
 // MachineOf returns what the policy knows of a machine: its ID, name,
-// tags and overlay addresses (routes in force are the caller's to add).
+// tags, overlay addresses, facts and last update's outcome (routes in
+// force are the caller's to add).
 func MachineOf(m wire.Machine) Machine {
-	pm := Machine{ID: m.ID, Name: m.Name, Tags: m.Tags}
+	pm := Machine{ID: m.ID, Name: m.Name, Tags: m.Tags, Facts: m.Facts}
+	if m.LastUpdate != nil {
+		pm.LastUpdate = m.LastUpdate.State
+	}
 	for _, s := range []string{m.IPv4, m.IPv6} {
 		if a, err := netip.ParseAddr(s); err == nil {
 			pm.Addrs = append(pm.Addrs, a)
@@ -151,9 +162,12 @@ type Document struct {
 	// Relays are the machines (tag:, group:, machine:) that relay
 	// WireGuard ciphertext between other machines that cannot reach each
 	// other directly, over UDP (peer relays).
-	Relays []string  `json:"relays,omitempty"`
-	Rules  []RuleDoc `json:"rules"`
-	Tests  []TestDoc `json:"tests,omitempty"`
+	Relays []string `json:"relays,omitempty"`
+	// Postures name conditions on machines' facts ("os.version >= 12")
+	// that a rule's srcPosture requires of its sources (posture.go).
+	Postures map[string][]string `json:"postures,omitempty"`
+	Rules    []RuleDoc           `json:"rules"`
+	Tests    []TestDoc           `json:"tests,omitempty"`
 }
 
 // AutoApprovers approves advertised routes without an admin, in
@@ -171,15 +185,21 @@ type RuleDoc struct {
 	Dst   []string `json:"dst"`
 	Proto string   `json:"proto,omitempty"`
 	Ports []string `json:"ports,omitempty"`
+	// SrcPosture, when set, admits sources only from machines that have
+	// at least one of these postures.
+	SrcPosture []string `json:"srcPosture,omitempty"`
 }
 
 // TestDoc is one test: what Src may (Accept) and may not (Deny) reach.
 // Destinations are "SELECTOR:PORT" (TCP), "SELECTOR:PORT/udp" or
 // "SELECTOR:icmp"; an IPv6 address is written in brackets.
 type TestDoc struct {
-	Src    string   `json:"src"`
-	Accept []string `json:"accept,omitempty"`
-	Deny   []string `json:"deny,omitempty"`
+	Src string `json:"src"`
+	// SrcFacts are facts the source is taken to have ("agent.version":
+	// "1.3.0"), so that tests can say what postures admit.
+	SrcFacts map[string]string `json:"srcFacts,omitempty"`
+	Accept   []string          `json:"accept,omitempty"`
+	Deny     []string          `json:"deny,omitempty"`
 }
 
 // Problem is one thing wrong with a policy, where it is.
@@ -229,6 +249,7 @@ type Policy struct {
 	autoRoutes []autoRoute
 	autoExit   []atom
 	relays     []atom // "relays", compiled (routes.go)
+	postures   map[string]*posture
 	// tagsOnly: every atom is * or a tag, so a machine's class depends on
 	// its tags alone (byTags caches it).
 	tagsOnly bool
@@ -243,6 +264,7 @@ const (
 	atomMachine
 	atomPrefix
 	atomInternet // autogroup:internet: destinations through an exit node
+	atomPosture  // a posture a rule's srcPosture names: the machine has it
 )
 
 type atom struct {
@@ -261,6 +283,8 @@ func (a atom) String() string {
 		return "machine:" + a.name
 	case atomInternet:
 		return Internet
+	case atomPosture:
+		return "posture:" + a.name
 	}
 	return a.prefix.String()
 }
@@ -279,6 +303,8 @@ func (a atom) match(m Machine) (self, route bool) {
 		return a.name == m.Name || a.name == m.ID, false
 	case atomInternet:
 		return m.External && anyInternet(m.Addrs), m.ExitNode
+	case atomPosture:
+		return false, false // the policy's: see ClassOf
 	}
 	for _, ip := range m.Addrs {
 		if a.prefix.Contains(ip) {
@@ -297,9 +323,12 @@ func (a atom) match(m Machine) (self, route bool) {
 
 type rule struct {
 	src, dst bitset
-	proto    Proto
-	ports    []PortRange // nil: all
-	index    int         // position in Doc.Rules
+	// posture: the srcPosture atoms; a source must also have one of them
+	// (nil: no condition).
+	posture bitset
+	proto   Proto
+	ports   []PortRange // nil: all
+	index   int         // position in Doc.Rules
 }
 
 // Parse parses and checks a policy and runs its tests. fleet, when given,
@@ -511,6 +540,7 @@ func (c *checker) compile(p *Policy) {
 		c.declared[name] = true
 	}
 	c.compileHosts(doc)
+	c.compilePostures(p)
 	groupNames := make([]string, 0, len(doc.Groups))
 	for g := range doc.Groups {
 		groupNames = append(groupNames, g)
@@ -555,6 +585,7 @@ func (c *checker) compile(p *Policy) {
 				cr.dst.set(a)
 			}
 		}
+		cr.posture = c.srcPosture(p, path, r.SrcPosture)
 		proto, err := ParseProto(r.Proto)
 		if err != nil {
 			c.add(path+"/proto", "%v", err)
@@ -601,7 +632,7 @@ func (c *checker) compile(p *Policy) {
 }
 
 func (r rule) key() string {
-	return fmt.Sprintf("%v|%v|%d|%v", r.src, r.dst, r.proto, r.ports)
+	return fmt.Sprintf("%v|%v|%d|%v|%v", r.src, r.dst, r.proto, r.ports, r.posture)
 }
 
 func escapePointer(s string) string {

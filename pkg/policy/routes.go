@@ -240,7 +240,7 @@ func (p *Policy) RouteAccess(c Class) []string {
 		}
 	}
 	for _, r := range p.rules {
-		if r.src.intersects(cb) {
+		if r.from(cb) {
 			for i, a := range p.atoms {
 				if !r.dst.has(i) {
 					continue
@@ -257,7 +257,7 @@ func (p *Policy) RouteAccess(c Class) []string {
 		}
 		if r.dst.intersects(cb) {
 			for i, a := range p.atoms {
-				if r.src.has(i) && a.kind == atomPrefix {
+				if r.src.has(i) && a.kind == atomPrefix && r.posture == nil { // a subnet has no posture
 					note(a.prefix.String())
 				}
 			}

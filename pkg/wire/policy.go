@@ -73,6 +73,9 @@ type FilterRule struct {
 	Dst   []string `json:"dst,omitempty"`
 	Proto string   `json:"proto,omitempty"` // tcp, udp, icmp; empty: any
 	Ports []string `json:"ports,omitempty"` // "443", "8000-8100"; none: all
+	// SrcPosture, when set, admits only sources that are peers having
+	// one of these postures (Peer.Postures).
+	SrcPosture []string `json:"src_posture,omitempty"`
 }
 
 // PathDNSRecords is the fleet's DNS records: GET a DNSRecordsResponse,

@@ -128,6 +128,9 @@ type Peer struct {
 	AllowedIPs []string `json:"allowed_ips"` // CIDRs to route to this peer
 	Endpoints  []string `json:"endpoints"`   // host:port candidates, best first
 	Tags       []string `json:"tags"`
+	// Postures are the postures of the policy's srcPosture rules this
+	// peer has (its filter rules' SrcPosture checks them).
+	Postures []string `json:"postures,omitempty"`
 }
 
 // NetMap is the answer to a network-map poll. It is one of three shapes,

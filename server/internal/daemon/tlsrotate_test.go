@@ -54,7 +54,7 @@ func TestTLSRotatesWhenDue(t *testing.T) {
 	if rotated, err := maybeRotateTLS(ctx, svc, keys, time.Hour, later); rotated || wire.ErrorCode(err) != wire.CodeConflict || keys.Pin() != first {
 		t.Fatalf("due, with the machine unconfirmed: %v %v", rotated, err)
 	}
-	if err := db.SaveHealth(ctx, []store.HealthEntry{{MachineID: en.Machine.ID, ReceivedAt: time.Now(),
+	if _, err := db.SaveHealth(ctx, []store.HealthEntry{{MachineID: en.Machine.ID, ReceivedAt: time.Now(),
 		Report: wire.HealthReport{At: time.Now(), OS: "linux", AgentVersion: "1", ServerPins: keys.Pins()}}}, 10); err != nil {
 		t.Fatal(err)
 	}

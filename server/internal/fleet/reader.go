@@ -60,6 +60,14 @@ func (s *Service) Audit(ctx context.Context, a Actor, action, target string, det
 }
 
 // SaveHealth stores a batch of health reports, keeping keep per machine.
+// Reports that change what postures test (facts, an update's outcome)
+// are map changes: it returns once the hub has them.
 func (s *Service) SaveHealth(ctx context.Context, batch []store.HealthEntry, keep int) error {
-	return s.db.SaveHealth(ctx, batch, keep)
+	changes, err := s.db.SaveHealth(ctx, batch, keep)
+	if len(changes) > 0 {
+		if serr := s.synced(ctx, changes[len(changes)-1]); err == nil {
+			err = serr
+		}
+	}
+	return err
 }

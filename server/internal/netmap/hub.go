@@ -241,12 +241,7 @@ func New(ctx context.Context, src Source, opts Options) (*Hub, error) {
 }
 
 func (h *Hub) newEntry(m wire.Machine, gen, addedAt uint64) *entry {
-	p := peerOf(m)
-	enc, err := json.Marshal(p)
-	if err != nil { // a struct of strings always encodes
-		panic(fmt.Sprintf("netmap: encode peer: %v", err))
-	}
-	e := &entry{peer: p, gen: gen, enc: enc, addedAt: addedAt, attrs: AttrsUnder(m, h.pol), rotateBefore: m.RotateKeyBefore, routes: m.Routes}
+	e := &entry{peer: peerOf(m), gen: gen, addedAt: addedAt, attrs: AttrsUnder(m, h.pol), rotateBefore: m.RotateKeyBefore, routes: m.Routes}
 	if m.Routes != nil {
 		e.created = m.CreatedAt
 	}
@@ -255,8 +250,19 @@ func (h *Hub) newEntry(m wire.Machine, gen, addedAt uint64) *entry {
 	}
 	if h.pol != nil {
 		e.class = h.pol.ClassOf(e.attrs)
+		e.peer.Postures = h.pol.PosturesOf(e.class)
 	}
+	e.encode()
 	return e
+}
+
+// encode sets e.enc from e.peer, as a new slice (answers may share the old).
+func (e *entry) encode() {
+	enc, err := json.Marshal(e.peer)
+	if err != nil { // a struct of strings always encodes
+		panic(fmt.Sprintf("netmap: encode peer: %v", err))
+	}
+	e.enc = enc
 }
 
 func peerOf(m wire.Machine) wire.Peer {
@@ -384,7 +390,12 @@ func (h *Hub) catchUp(ctx context.Context) error {
 				// cannot describe. Everyone behind gets a full map.
 				h.floor = c.Version
 			}
-			h.reclass()
+			if h.reclass() {
+				// A machine's postures (which its peers' filters check)
+				// changed with the policy, not with the machine: deltas
+				// cannot say so. Everyone behind gets a full map.
+				h.floor = c.Version
+			}
 			h.selfRoutes = nil
 			if h.rebuildRoutes() {
 				h.dnsAt = c.Version

@@ -5,6 +5,7 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/routing"
 	"github.com/wirefleet/wirefleet/server/internal/store"
+	"slices"
 )
 
 // The access policy's classes as the hub keeps them: compiled from the
@@ -36,22 +37,37 @@ func AttrsUnder(m wire.Machine, pol *policy.Policy) policy.Machine {
 	return pm
 }
 
-// reclass recomputes every machine's class after a policy change. h.mu is
-// held (or the hub is not shared yet).
-func (h *Hub) reclass() {
+// reclass recomputes every machine's class after a policy change, and
+// the postures its peers see; it reports whether some machine's postures
+// changed. h.mu is held (or the hub is not shared yet).
+func (h *Hub) reclass() (postures bool) {
 	h.byClass = nil
 	if h.pol == nil {
 		for _, e := range h.machines {
 			e.class = ""
+			postures = e.setPostures(nil) || postures
 		}
-		return
+		return postures
 	}
 	h.byClass = map[policy.Class]map[string]bool{}
 	h.lastRelevant = nil // readers before the policy change see it changed anyway
 	for id, e := range h.machines {
 		e.class = h.pol.ClassOf(e.attrs)
 		h.addClass(id, e.class)
+		postures = e.setPostures(h.pol.PosturesOf(e.class)) || postures
 	}
+	return postures
+}
+
+// setPostures records the postures e's peers see, re-encoding the peer
+// when they changed (and reporting so).
+func (e *entry) setPostures(ps []string) bool {
+	if slices.Equal(ps, e.peer.Postures) {
+		return false
+	}
+	e.peer.Postures = ps
+	e.encode()
+	return true
 }
 
 // noteRelevant records, for every class that saw the machine before the

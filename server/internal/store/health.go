@@ -23,16 +23,24 @@ type HealthEntry struct {
 // SaveHealth stores a batch of reports in one transaction: each becomes the
 // machine's latest and joins its history, which is trimmed to keep reports
 // per machine. Reports for machines deleted meanwhile are skipped.
-func (db *DB) SaveHealth(ctx context.Context, batch []HealthEntry, keep int) error {
+//
+// Facts and update outcomes are what postures test: a report that changes
+// them (beyond free disk space) is a map change of its machine, committed
+// first and returned, so that the hub reclassifies the machine.
+func (db *DB) SaveHealth(ctx context.Context, batch []HealthEntry, keep int) ([]Change, error) {
 	if len(batch) == 0 {
-		return nil
+		return nil, nil
 	}
 	// Rows are locked in machine-ID order, as TouchLastSeen locks them: in
 	// any other order two batches over the same machines deadlock on
 	// PostgreSQL and one is rolled back. A machine's reports keep their order.
 	batch = slices.Clone(batch)
 	slices.SortStableFunc(batch, func(a, b HealthEntry) int { return strings.Compare(a.MachineID, b.MachineID) })
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	changes, err := db.saveFacts(ctx, batch)
+	if err != nil {
+		return nil, fmt.Errorf("store: save facts: %w", err)
+	}
+	err = db.tx(ctx, func(tx *sql.Tx) error {
 		ins, err := tx.PrepareContext(ctx, db.q(`INSERT INTO health_reports (machine_id, received_at, report)
 			SELECT CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT) WHERE EXISTS (SELECT 1 FROM machines WHERE id = ?)`))
 		if err != nil {
@@ -69,20 +77,7 @@ func (db *DB) SaveHealth(ctx context.Context, batch []HealthEntry, keep int) err
 		var touched, updated []string
 		for _, e := range batch {
 			rep := e.Report
-			if f := rep.Facts; f != nil {
-				// The machine's latest facts; the report history, kept for
-				// its figures over time, does not repeat them.
-				fb, err := json.Marshal(f)
-				if err != nil {
-					return err
-				}
-				// Not prepared with the others: facts are rare, and a prepare
-				// per batch costs PostgreSQL a round trip.
-				if _, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET facts = ?, facts_at = ? WHERE id = ?`), string(fb), ms(e.ReceivedAt), e.MachineID); err != nil {
-					return err
-				}
-				rep.Facts = nil
-			}
+			rep.Facts = nil // saved by saveFacts; the history does not repeat them
 			b, err := json.Marshal(rep)
 			if err != nil {
 				return err
@@ -123,9 +118,120 @@ func (db *DB) SaveHealth(ctx context.Context, batch []HealthEntry, keep int) err
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store: save health: %w", err)
+		return changes, fmt.Errorf("store: save health: %w", err)
 	}
-	return nil
+	return changes, nil
+}
+
+// saveFacts stores the facts and update outcomes of batch (sorted by
+// machine) in one transaction, bumping the map version of each machine
+// whose posture inputs changed: its facts other than free space, or
+// whether its last update failed. Every version is taken before any
+// machine row is written, in the order every mutation locks (the version,
+// then the row): the other way round deadlocks against them on PostgreSQL.
+func (db *DB) saveFacts(ctx context.Context, batch []HealthEntry) ([]Change, error) {
+	var todo []HealthEntry
+	for _, e := range batch {
+		if e.Report.Facts != nil || e.Report.Update != nil {
+			todo = append(todo, e)
+		}
+	}
+	if len(todo) == 0 {
+		return nil, nil
+	}
+	var changes []Change
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		changes = changes[:0]
+		type write struct {
+			e       HealthEntry
+			facts   sql.NullString
+			update  sql.NullString
+			version uint64 // 0: no map change
+		}
+		writes := make([]write, 0, len(todo))
+		// What each machine has now, then, with a later report of the same
+		// machine compared with the earlier one.
+		last := map[string]struct{ facts, update sql.NullString }{}
+		for _, e := range todo {
+			cur, seen := last[e.MachineID]
+			if !seen {
+				err := tx.QueryRowContext(ctx, db.q(`SELECT facts, update_status FROM machines WHERE id = ?`), e.MachineID).Scan(&cur.facts, &cur.update)
+				if errors.Is(err, sql.ErrNoRows) {
+					continue // deleted meanwhile
+				}
+				if err != nil {
+					return err
+				}
+			}
+			w := write{e: e, facts: cur.facts, update: cur.update}
+			changed := false
+			if f := e.Report.Facts; f != nil {
+				fb, err := json.Marshal(f)
+				if err != nil {
+					return err
+				}
+				w.facts = sql.NullString{String: string(fb), Valid: true}
+				changed = !sameFacts(cur.facts, f)
+			}
+			if u := e.Report.Update; u != nil {
+				ub, err := json.Marshal(u)
+				if err != nil {
+					return err
+				}
+				w.update = sql.NullString{String: string(ub), Valid: true}
+				changed = changed || updateFailed(cur.update) != (u.State != "ok")
+			}
+			if changed {
+				// The version is taken now, the row written below.
+				v, err := db.bumpVersion(ctx, tx, e.MachineID)
+				if err != nil {
+					return err
+				}
+				w.version = v
+				changes = append(changes, Change{Version: v, MachineID: e.MachineID})
+			}
+			last[e.MachineID] = struct{ facts, update sql.NullString }{w.facts, w.update}
+			writes = append(writes, w)
+		}
+		for _, w := range writes {
+			// Not prepared: facts are rare, and a prepare per batch costs
+			// PostgreSQL a round trip.
+			if _, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET facts = ?, facts_at = CASE WHEN CAST(? AS INTEGER) = 1 THEN CAST(? AS BIGINT) ELSE facts_at END,
+				update_status = ?, version = CASE WHEN CAST(? AS BIGINT) > 0 THEN CAST(? AS BIGINT) ELSE version END WHERE id = ?`),
+				w.facts, b2i(w.e.Report.Facts != nil), ms(w.e.ReceivedAt), w.update, int64(w.version), int64(w.version), w.e.MachineID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return changes, err
+}
+
+// sameFacts reports whether stored facts equal f but for free disk space
+// (which changes all the time and no posture tests).
+func sameFacts(stored sql.NullString, f *wire.Facts) bool {
+	if !stored.Valid {
+		return false
+	}
+	var old wire.Facts
+	if json.Unmarshal([]byte(stored.String), &old) != nil {
+		return false
+	}
+	norm := func(f wire.Facts) []byte {
+		f.Disks = slices.Clone(f.Disks)
+		for i := range f.Disks {
+			f.Disks[i].FreeBytes = 0
+		}
+		b, _ := json.Marshal(f)
+		return b
+	}
+	return string(norm(old)) == string(norm(*f))
+}
+
+// updateFailed reports whether a stored update outcome is a failure.
+func updateFailed(stored sql.NullString) bool {
+	var u wire.UpdateStatus
+	return stored.Valid && json.Unmarshal([]byte(stored.String), &u) == nil && u.State != "ok"
 }
 
 // Health returns a machine's latest report and up to limit history entries,

@@ -155,7 +155,7 @@ func populate(t *testing.T, db *DB) {
 	if _, _, err := db.PinVersion(ctx, admin, ids[0], "1.5.0"); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SaveHealth(ctx, []HealthEntry{{MachineID: ids[0], ReceivedAt: time.Now(), Report: wire.HealthReport{At: time.Now(), AgentVersion: "1.0.0", OS: "linux", CPUPercent: 12,
+	if _, err := db.SaveHealth(ctx, []HealthEntry{{MachineID: ids[0], ReceivedAt: time.Now(), Report: wire.HealthReport{At: time.Now(), AgentVersion: "1.0.0", OS: "linux", CPUPercent: 12,
 		Update: &wire.UpdateStatus{From: "0.9.0", To: "1.0.0", State: "ok", At: time.Now()}}}}, 10); err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func checkUpgraded(t *testing.T, db *DB, d string) {
 	if err != nil {
 		t.Fatalf("enroll after upgrading %s: %v", d, err)
 	}
-	if err := db.SaveHealth(ctx, []HealthEntry{{MachineID: m.ID, ReceivedAt: time.Now(), Report: wire.HealthReport{At: time.Now(), AgentVersion: "1.1.0", OS: "linux",
+	if _, err := db.SaveHealth(ctx, []HealthEntry{{MachineID: m.ID, ReceivedAt: time.Now(), Report: wire.HealthReport{At: time.Now(), AgentVersion: "1.1.0", OS: "linux",
 		Update: &wire.UpdateStatus{From: "1.0.0", To: "1.1.0", State: "ok", At: time.Now()}}}}, 10); err != nil {
 		t.Fatalf("health after upgrading %s: %v", d, err)
 	}

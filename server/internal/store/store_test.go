@@ -491,7 +491,7 @@ func TestHealthAndLastSeenBatchesDoNotDeadlock(t *testing.T) {
 			for i, j := range mrand.Perm(len(ids)) {
 				batch[i] = HealthEntry{MachineID: ids[j], ReceivedAt: time.Now(), Report: wire.HealthReport{At: time.Now(), AgentVersion: "1.0.0", OS: "linux", CPUPercent: float64(round)}}
 			}
-			if err := db.SaveHealth(ctx, batch, 10); err != nil {
+			if _, err := db.SaveHealth(ctx, batch, 10); err != nil {
 				errs <- err
 			}
 		}()

@@ -33,10 +33,10 @@ func TestUpdateHistory(t *testing.T) {
 	}
 	failed := wire.UpdateStatus{From: "1.0.0", To: "2.0.0", State: "rolled_back", Reason: "version 2.0.0 started 3 times without reaching the server", At: t0}
 	ok := wire.UpdateStatus{From: "1.0.0", To: "2.1.0", State: "ok", At: t0.Add(time.Hour)}
-	if err := db.SaveHealth(ctx, []HealthEntry{report(m.ID, failed), report(m.ID, failed)}, 10); err != nil {
+	if _, err := db.SaveHealth(ctx, []HealthEntry{report(m.ID, failed), report(m.ID, failed)}, 10); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SaveHealth(ctx, []HealthEntry{report(m.ID, ok), report(other.ID, ok), report(m.ID, failed)}, 10); err != nil {
+	if _, err := db.SaveHealth(ctx, []HealthEntry{report(m.ID, ok), report(other.ID, ok), report(m.ID, failed)}, 10); err != nil {
 		t.Fatal(err)
 	}
 	h, err := db.UpdateHistory(ctx, m.ID, 10)
@@ -58,7 +58,7 @@ func TestUpdateHistory(t *testing.T) {
 
 	for i := range KeepUpdates + 5 {
 		u := wire.UpdateStatus{From: "2.1.0", To: "2.2.0", State: "failed", Reason: "self-test", At: t0.Add(time.Duration(i+2) * time.Hour)}
-		if err := db.SaveHealth(ctx, []HealthEntry{report(m.ID, u)}, 10); err != nil {
+		if _, err := db.SaveHealth(ctx, []HealthEntry{report(m.ID, u)}, 10); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -106,5 +106,72 @@ func TestUpdateHistoryMigrationCarriesLastOutcome(t *testing.T) {
 	want := wire.UpdateStatus{From: "1.0.0", To: "2.0.0", State: "rolled_back", Reason: "gate", At: time.Date(2026, 11, 20, 8, 30, 0, 500e6, time.UTC)}
 	if err != nil || len(h) != 1 || h[0].From != want.From || h[0].To != want.To || h[0].State != want.State || h[0].Reason != want.Reason || !h[0].At.Equal(want.At) {
 		t.Fatalf("history after the upgrade = %+v %v, want [%+v]", h, err, want)
+	}
+}
+
+// What postures test is part of the map: a report that changes a
+// machine's facts (beyond free space) or whether its last update failed
+// is a map change of the machine, returned for the hub; the same facts
+// again, or with other free space, are not.
+func TestFactsAreMapChanges(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	tok := token(t, db, NewToken{Reusable: true})
+	m, _, err := db.Enroll(ctx, admin, enrollment(t, tok, "web-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	facts := func(osVersion string, free uint64) *wire.Facts {
+		return &wire.Facts{OS: wire.OSFacts{Name: "debian", Version: osVersion}, Agent: "1.4.0",
+			Disks: []wire.DiskFacts{{Mount: "/", SizeBytes: 100, FreeBytes: free}}}
+	}
+	save := func(f *wire.Facts, u *wire.UpdateStatus) []Change {
+		t.Helper()
+		t0 = t0.Add(time.Minute)
+		ch, err := db.SaveHealth(ctx, []HealthEntry{{MachineID: m.ID, ReceivedAt: t0, Report: wire.HealthReport{At: t0, AgentVersion: "1.4.0", Facts: f, Update: u}}}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ch
+	}
+	for _, step := range []struct {
+		name   string
+		facts  *wire.Facts
+		update *wire.UpdateStatus
+		change bool
+	}{
+		{"first facts", facts("12.7", 50), nil, true},
+		{"the same facts again", facts("12.7", 50), nil, false},
+		{"only free space moved", facts("12.7", 20), nil, false},
+		{"a report without facts", nil, nil, false},
+		{"the OS was upgraded", facts("12.8", 20), nil, true},
+		{"an update failed", nil, &wire.UpdateStatus{From: "1.4.0", To: "1.5.0", State: "rolled_back", At: t0}, true},
+		{"failed again", nil, &wire.UpdateStatus{From: "1.4.0", To: "1.5.0", State: "failed", At: t0.Add(time.Hour)}, false},
+		{"and then succeeded", nil, &wire.UpdateStatus{From: "1.4.0", To: "1.5.0", State: "ok", At: t0.Add(2 * time.Hour)}, true},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			ch := save(step.facts, step.update)
+			if got := len(ch) == 1; got != step.change || len(ch) > 1 {
+				t.Fatalf("changes %+v, want a change: %v", ch, step.change)
+			}
+			if !step.change {
+				return
+			}
+			changes, machines, err := db.ChangesSince(ctx, ch[0].Version-1)
+			if err != nil || len(changes) != 1 || changes[0] != ch[0] || len(machines) != 1 {
+				t.Fatalf("ChangesSince = %+v %d machines, %v", changes, len(machines), err)
+			}
+			got := machines[0]
+			if step.facts != nil && (got.Facts == nil || got.Facts.OS.Version != step.facts.OS.Version) {
+				t.Fatalf("facts read with the change: %+v", got.Facts)
+			}
+			if step.update != nil && (got.LastUpdate == nil || got.LastUpdate.State != step.update.State) {
+				t.Fatalf("update read with the change: %+v", got.LastUpdate)
+			}
+		})
+	}
+	if got, _ := db.Machine(ctx, m.ID); got.Facts == nil || got.Facts.Disks[0].FreeBytes != 20 {
+		t.Fatalf("the latest facts are kept, free space too: %+v", got.Facts)
 	}
 }
