@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -370,18 +371,32 @@ func (p *Policy) Postures(m Machine) []PostureResult {
 	return out
 }
 
-// PosturesOf returns the postures a rule's srcPosture names that machines
-// of class c have (sorted): what their peers' filters check.
-func (p *Policy) PosturesOf(c Class) []string {
-	self, _ := c.split()
+// Held returns the postures of the policy that m has, sorted: what its
+// peers' filters check a srcPosture rule against. It depends on the
+// posture definitions alone (not on which rules use them), so a policy
+// edit that keeps them changes no machine's (SamePostures).
+func (p *Policy) Held(m Machine) []string {
 	var out []string
-	for i, a := range p.atoms {
-		if a.kind == atomPosture && self.has(i) {
-			out = append(out, a.name)
+	for n, ps := range p.postures {
+		if !m.External && ps.has(m) {
+			out = append(out, n)
 		}
 	}
 	slices.Sort(out)
 	return out
+}
+
+// SamePostures reports whether a and b define the same postures (nil: a
+// policy without any).
+func SamePostures(a, b *Policy) bool {
+	var da, db map[string][]string
+	if a != nil {
+		da = a.Doc.Postures
+	}
+	if b != nil {
+		db = b.Doc.Postures
+	}
+	return maps.EqualFunc(da, db, slices.Equal[[]string])
 }
 
 // GivenFacts parses `policy test --src-facts` values: KEY=VALUE, each KEY

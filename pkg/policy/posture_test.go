@@ -177,11 +177,11 @@ func TestPosturesInRules(t *testing.T) {
 			t.Errorf("%s → db %v/%d: %v, want %v", tc.src.Name, tc.proto, tc.port, got, tc.allowed)
 		}
 	}
-	if got := p.PosturesOf(p.ClassOf(good)); !slices.Equal(got, []string{"healthy", "linux"}) {
-		t.Errorf("PosturesOf(good) = %v", got)
+	if got := p.Held(good); !slices.Equal(got, []string{"healthy", "linux"}) {
+		t.Errorf("Held(good) = %v", got)
 	}
-	if got := p.PosturesOf(p.ClassOf(old)); !slices.Equal(got, []string{"linux"}) {
-		t.Errorf("PosturesOf(old) = %v", got)
+	if got := p.Held(old); !slices.Equal(got, []string{"linux"}) {
+		t.Errorf("Held(old) = %v", got)
 	}
 	var withPosture int
 	for _, fr := range p.Inbound(p.ClassOf(db)) {

@@ -234,7 +234,7 @@ func New(ctx context.Context, src Source, opts Options) (*Hub, error) {
 		}
 	}
 	sort.Strings(h.order)
-	h.reclass()
+	h.reclass(h.pol) // entries were made under h.pol: their postures stand
 	h.rebuildRoutes()
 	h.scanRelays()
 	return h, nil
@@ -250,7 +250,7 @@ func (h *Hub) newEntry(m wire.Machine, gen, addedAt uint64) *entry {
 	}
 	if h.pol != nil {
 		e.class = h.pol.ClassOf(e.attrs)
-		e.peer.Postures = h.pol.PosturesOf(e.class)
+		e.peer.Postures = h.pol.Held(e.attrs)
 	}
 	e.encode()
 	return e
@@ -390,10 +390,10 @@ func (h *Hub) catchUp(ctx context.Context) error {
 				// cannot describe. Everyone behind gets a full map.
 				h.floor = c.Version
 			}
-			if h.reclass() {
+			if h.reclass(le.polBefore) {
 				// A machine's postures (which its peers' filters check)
-				// changed with the policy, not with the machine: deltas
-				// cannot say so. Everyone behind gets a full map.
+				// changed with their definitions, not with the machine:
+				// deltas cannot say so. Everyone behind gets a full map.
 				h.floor = c.Version
 			}
 			h.selfRoutes = nil
@@ -444,7 +444,8 @@ func (h *Hub) catchUp(ctx context.Context) error {
 	}
 	if len(h.changes) > 2*h.opts.LogSize {
 		drop := len(h.changes) - h.opts.LogSize
-		h.floor = h.changes[drop-1].Version
+		// Never lower: a policy change may have raised it past the cut.
+		h.floor = max(h.floor, h.changes[drop-1].Version)
 		h.changes = append([]logEntry(nil), h.changes[drop:]...)
 	}
 	close(h.applied)

@@ -37,15 +37,17 @@ func AttrsUnder(m wire.Machine, pol *policy.Policy) policy.Machine {
 	return pm
 }
 
-// reclass recomputes every machine's class after a policy change, and
-// the postures its peers see; it reports whether some machine's postures
-// changed. h.mu is held (or the hub is not shared yet).
-func (h *Hub) reclass() (postures bool) {
+// reclass recomputes every machine's class after a policy change (from
+// before), and when the postures' definitions changed, the postures its
+// peers see; it reports whether some machine's postures changed. h.mu is
+// held (or the hub is not shared yet).
+func (h *Hub) reclass(before *policy.Policy) (postures bool) {
 	h.byClass = nil
+	same := policy.SamePostures(before, h.pol)
 	if h.pol == nil {
 		for _, e := range h.machines {
 			e.class = ""
-			postures = e.setPostures(nil) || postures
+			postures = !same && e.setPostures(nil) || postures
 		}
 		return postures
 	}
@@ -54,7 +56,9 @@ func (h *Hub) reclass() (postures bool) {
 	for id, e := range h.machines {
 		e.class = h.pol.ClassOf(e.attrs)
 		h.addClass(id, e.class)
-		postures = e.setPostures(h.pol.PosturesOf(e.class)) || postures
+		if !same {
+			postures = e.setPostures(h.pol.Held(e.attrs)) || postures
+		}
 	}
 	return postures
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/policy"
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -42,8 +43,23 @@ func randomPolicy(rng *mrand.Rand, names []string) string {
 	for {
 		var rules []string
 		for range rng.IntN(4) {
-			rules = append(rules, fmt.Sprintf(`{"src": [%q], "dst": [%q, %q], "ports": ["%d"]}`, sel(), sel(), sel(), 1+rng.IntN(3)))
+			posture := ""
+			switch rng.IntN(4) {
+			case 0:
+				posture = `, "srcPosture": ["p1"]`
+			case 1:
+				posture = `, "srcPosture": ["p1", "p2"]`
+			}
+			rules = append(rules, fmt.Sprintf(`{"src": [%q], "dst": [%q, %q], "ports": ["%d"]%s}`, sel(), sel(), sel(), 1+rng.IntN(3), posture))
 		}
+		// Posture definitions change too, now and then: the same rules,
+		// other machines (and, as machines' postures change without a
+		// change of their own, full maps).
+		minOS, minAgent := 12, 4
+		if rng.IntN(6) == 0 {
+			minOS, minAgent = 11+rng.IntN(3), 3+rng.IntN(2)
+		}
+		postures := fmt.Sprintf(`"postures": {"p1": ["os.version >= %d"], "p2": ["agent.version >= 1.%d.0", "update.failed == false"]},`, minOS, minAgent)
 		auto := ""
 		if rng.IntN(2) == 0 {
 			auto = fmt.Sprintf(`"autoApprovers": {"routes": {"10.20.0.0/16": [%q]}, "exitNode": [%q]},`, fmt.Sprintf("tag:t%d", 1+rng.IntN(4)), fmt.Sprintf("tag:t%d", 1+rng.IntN(4)))
@@ -52,7 +68,7 @@ func randomPolicy(rng *mrand.Rand, names []string) string {
   // random
   "tags": ["tag:t1", "tag:t2", "tag:t3", "tag:t4"],
   "groups": {"group:g": ["tag:t1", "tag:t2"]},
-  ` + auto + `
+  ` + auto + postures + `
   "rules": [` + strings.Join(rules, ",\n") + `],
 }`
 		if _, err := policy.Load([]byte(text)); err == nil {
@@ -98,7 +114,11 @@ func scratchRoutes(t *testing.T, db *store.DB, id string) ([]string, string, str
 	var routers []routing.Router
 	for _, m := range ms {
 		if m.ID != id && (pol == nil || pol.Peers(AttrsUnder(me, pol), AttrsUnder(m, pol))) {
-			out = append(out, m.ID+"/"+m.Name+"/"+strings.Join(m.Tags, ","))
+			var postures []string
+			if pol != nil {
+				postures = pol.Held(AttrsUnder(m, pol))
+			}
+			out = append(out, m.ID+"/"+m.Name+"/"+strings.Join(m.Tags, ",")+"/"+strings.Join(postures, ","))
 		}
 		if a := AttrsUnder(m, pol); len(a.Routes) > 0 || a.ExitNode {
 			routers = append(routers, routing.Router{ID: m.ID, Subnets: a.Routes, Exit: a.ExitNode, Since: m.CreatedAt, Down: m.Routes.Failing != ""})
@@ -144,7 +164,7 @@ func filterOf(v *view) string {
 func peersOf(v *view) []string {
 	var out []string
 	for id, p := range v.Peers {
-		out = append(out, id+"/"+p.Name+"/"+strings.Join(p.Tags, ","))
+		out = append(out, id+"/"+p.Name+"/"+strings.Join(p.Tags, ",")+"/"+strings.Join(p.Postures, ","))
 	}
 	sort.Strings(out)
 	return out
@@ -208,11 +228,11 @@ func testPolicyDeltas(t *testing.T, seed uint64) {
 		retag(m)
 	}
 	setPolicy(randomPolicy(rng, names()))
-	var deltas, fulls, policyDeltas, routed int
+	var deltas, fulls, policyDeltas, routed, factSteps, withPostures int
 	routePool := []string{"10.20.0.0/16", "10.30.0.0/24", "0.0.0.0/0", "::/0"}
 	for step := range 250 {
 		policyStep := false
-		switch op := rng.IntN(12); {
+		switch op := rng.IntN(13); {
 		case op == 10 && len(live) > 0:
 			// A machine advertises some routes (an exit node: both
 			// default routes).
@@ -277,6 +297,24 @@ func testPolicyDeltas(t *testing.T, seed uint64) {
 		case op == 7 && rng.IntN(4) == 0:
 			setPolicy("")
 			policyStep = true
+		case op == 12:
+			// The machine's agent reports other facts, or an update's
+			// outcome: its postures, so its class, may change.
+			m := live[rng.IntN(len(live))]
+			rep := wire.HealthReport{AgentVersion: "1.4.0"}
+			if rng.IntN(3) > 0 {
+				rep.Facts = &wire.Facts{OS: wire.OSFacts{Version: fmt.Sprint(11 + rng.IntN(3))}, Agent: fmt.Sprintf("1.%d.0", 3+rng.IntN(2))}
+			} else {
+				rep.Update = &wire.UpdateStatus{From: "1.3.0", To: "1.4.0", State: []string{"ok", "failed"}[rng.IntN(2)], At: time.Unix(int64(step), 0)}
+			}
+			changes, err := f.db.SaveHealth(ctx, []store.HealthEntry{{MachineID: m.ID, ReceivedAt: time.Now(), Report: rep}}, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ch := range changes {
+				f.sync(t, ch)
+				factSteps++
+			}
 		default:
 			setPolicy(randomPolicy(rng, names()))
 			policyStep = true
@@ -307,6 +345,12 @@ func testPolicyDeltas(t *testing.T, seed uint64) {
 			if v.Self != nil && len(v.Self.Routes) > 0 {
 				routed++
 			}
+			for _, p := range v.Peers {
+				if len(p.Postures) > 0 {
+					withPostures++
+					break
+				}
+			}
 			if gotRoutes := routesOf(v); gotRoutes != wantRoutes {
 				sp, _ := f.db.Policy(ctx)
 				t.Fatalf("step %d: %s's routes after %s\n got %s\nwant %s\npolicy:\n%s", step, id, mapKind(nm), gotRoutes, wantRoutes, sp.Text)
@@ -317,11 +361,18 @@ func testPolicyDeltas(t *testing.T, seed uint64) {
 			}
 		}
 	}
-	t.Logf("seed %d: %d deltas (%d right after a policy change), %d full maps, %d maps with routes to use", seed, deltas, policyDeltas, fulls, routed)
+	t.Logf("seed %d: %d deltas (%d right after a policy change), %d full maps, %d maps with routes to use, %d fact changes, %d maps with peers' postures",
+		seed, deltas, policyDeltas, fulls, routed, factSteps, withPostures)
 	if routed < 20 {
 		t.Fatalf("only %d maps carried routes: the test no longer covers them", routed)
 	}
-	if policyDeltas < 50 || deltas < 5*fulls {
+	if factSteps < 10 || withPostures < 20 {
+		t.Fatalf("%d fact changes, %d maps with postures: the test no longer covers postures", factSteps, withPostures)
+	}
+	// A policy whose posture definitions change (one in six here, and every
+	// clearing of the policy) sends full maps by design, which is why
+	// deltas outnumber full maps twice, not five times as without them.
+	if policyDeltas < 50 || deltas < 2*fulls {
 		t.Fatalf("policy changes should reach agents as deltas: %d deltas (%d after policy changes), %d full maps", deltas, policyDeltas, fulls)
 	}
 }
