@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,6 +84,10 @@ type rule struct {
 	dst      []netip.Prefix
 	routes   bool
 	internet bool
+	// posture: the rule admits only sources that are peers holding one of
+	// its postures (fitting, their addresses), whatever else matches.
+	posture bool
+	fitting map[netip.Addr]bool
 }
 
 type ruleSet struct {
@@ -223,6 +228,18 @@ func compile(fr wire.FilterRule, peers map[string]wire.Peer) (rule, error) {
 			r.ranges = append(r.ranges, pfx)
 		}
 	}
+	if len(fr.SrcPosture) > 0 {
+		r.posture, r.fitting = true, map[netip.Addr]bool{}
+		for _, p := range peers {
+			if slices.ContainsFunc(p.Postures, func(ps string) bool { return slices.Contains(fr.SrcPosture, ps) }) {
+				for _, s := range []string{p.IPv4, p.IPv6} {
+					if a, err := netip.ParseAddr(s); err == nil {
+						r.fitting[a] = true
+					}
+				}
+			}
+		}
+	}
 	for _, s := range fr.Dst {
 		r.forward = true
 		switch s {
@@ -287,6 +304,9 @@ func (r *rule) allows(src, dst netip.Addr, proto uint8, port uint16, hasPort boo
 		if !in {
 			return false
 		}
+	}
+	if r.posture && !r.fitting[src] {
+		return false
 	}
 	if r.any || r.addrs[src] {
 		return true

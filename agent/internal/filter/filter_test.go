@@ -336,3 +336,62 @@ func BenchmarkInbound(b *testing.B) {
 		}
 	})
 }
+
+// A srcPosture rule admits only peers that hold one of its postures: a
+// peer that loses it is cut on the next update (its open flow too), and
+// a source the rule names by range is no exception.
+func TestSrcPosture(t *testing.T) {
+	f := New()
+	with := func(laptopPostures ...string) map[string]wire.Peer {
+		m := map[string]wire.Peer{}
+		for k, v := range peers {
+			m[k] = v
+		}
+		p := m["m_laptop"]
+		p.Postures = laptopPostures
+		m["m_laptop"] = p
+		web := m["m_web"]
+		web.Postures = []string{"linux"}
+		m["m_web"] = web
+		return m
+	}
+	fl := &wire.Filter{Policy: 5, Rules: []wire.FilterRule{
+		{Src: []string{"tag:laptop"}, Proto: "tcp", Ports: []string{"22"}, SrcPosture: []string{"healthy", "managed"}},
+		{Src: []string{"fd00::/64"}, Proto: "tcp", Ports: []string{"443"}, SrcPosture: []string{"healthy"}},
+		{Src: []string{"*"}, Proto: "icmp"},
+	}}
+	for _, tc := range []struct {
+		name     string
+		postures []string
+		ssh      bool
+		https    bool
+	}{
+		{"no posture", nil, false, false},
+		{"another posture", []string{"linux"}, false, false},
+		{"one of the rule's", []string{"managed"}, true, false},
+		{"healthy", []string{"healthy"}, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := f.Update(fl, with(tc.postures...), nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.Inbound(tcp(laptop, 40000, me, 22)); got != tc.ssh {
+				t.Errorf("ssh from the laptop: %v, want %v", got, tc.ssh)
+			}
+			if got := f.Inbound(tcp(laptop6, 40001, me6, 443)); got != tc.https {
+				t.Errorf("https from the laptop (IPv6, by range): %v, want %v", got, tc.https)
+			}
+			if f.Inbound(tcp("fd00::99", 40002, me6, 443)) {
+				t.Error("an address in the range that no peer holds passed a posture rule")
+			}
+			if !f.Inbound(echo(laptop, me, false, 7)) {
+				t.Error("a rule without postures stopped applying")
+			}
+		})
+	}
+	// The laptop is healthy and connected; it loses the posture.
+	f.Update(fl, with(), nil)
+	if f.Inbound(tcp(laptop, 40000, me, 22)) {
+		t.Error("the open ssh flow of a peer that lost its posture still passes")
+	}
+}
