@@ -108,16 +108,19 @@ func policyClearCmd(c *conn) *cobra.Command {
 }
 
 func policyTestCmd(c *conn) *cobra.Command {
-	return &cobra.Command{
+	var facts []string
+	cmd := &cobra.Command{
 		Use:   "test SRC DST:PORT",
 		Short: "Ask whether the policy in force lets SRC reach DST",
 		Long: "SRC and DST are tag:NAME, machine:NAME or an overlay address; DST ends in :PORT (TCP),\n" +
-			":PORT/udp or :icmp; an IPv6 address is written in brackets.",
-		Example: "  wirefleet-server policy test tag:laptop machine:db-1:5432\n  wirefleet-server policy test 100.64.0.7 tag:dns:53/udp",
-		Args:    cobra.ExactArgs(2),
+			":PORT/udp or :icmp; an IPv6 address is written in brackets. --src-facts takes the source\n" +
+			"to have these facts (over what its agent reported), to see what postures make of it.",
+		Example: "  wirefleet-server policy test tag:laptop machine:db-1:5432\n  wirefleet-server policy test 100.64.0.7 tag:dns:53/udp\n" +
+			"  wirefleet-server policy test machine:laptop-1 tag:db:5432 --src-facts os.version=11,agent.version=1.3.0",
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.do(cmd, func(ctx context.Context, cl *client.Client) error {
-				a, err := cl.QueryPolicy(ctx, wire.PolicyQuery{Src: args[0], Dst: args[1]})
+				a, err := cl.QueryPolicy(ctx, wire.PolicyQuery{Src: args[0], Dst: args[1], SrcFacts: facts})
 				if err != nil {
 					return err
 				}
@@ -133,6 +136,8 @@ func policyTestCmd(c *conn) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().StringSliceVar(&facts, "src-facts", nil, "KEY=VALUE facts the source is taken to have (os.version=11,agent.version=1.3.0)")
+	return cmd
 }
 
 func readPolicy(stdin io.Reader, name string) (string, error) {

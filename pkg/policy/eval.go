@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -294,22 +295,56 @@ func (p *Policy) CheckRule(src, dst string, fleet []Machine) (int, error) {
 // CheckRuleGiven is CheckRule with the source taken to have the given
 // facts (GivenFacts), over what its agent reported.
 func (p *Policy) CheckRuleGiven(src, dst string, fleet []Machine, given map[string]string) (int, error) {
+	a, err := p.Explain(src, dst, fleet, given)
+	return a.Rule, err
+}
+
+// Explanation answers a query: the rule that allows it (-1: none), and
+// when none does but one would if the source had a posture, that rule
+// and the postures it asks for that the source lacks, with why.
+type Explanation struct {
+	Rule        int
+	PostureRule int
+	Missing     []PostureResult
+}
+
+// Explain answers whether src may reach dst (a Target), with the source
+// taken to have the given facts, and says which posture stands in the
+// way when one does.
+func (p *Policy) Explain(src, dst string, fleet []Machine, given map[string]string) (Explanation, error) {
+	out := Explanation{Rule: -1, PostureRule: -1}
 	s, err := p.resolve(src, fleet)
 	if err != nil {
-		return -1, err
+		return out, err
 	}
 	if len(given) > 0 {
 		s.Given = given
 	}
 	t, err := ParseTarget(dst)
 	if err != nil {
-		return -1, err
+		return out, err
 	}
 	d, err := p.resolve(t.Who, fleet)
 	if err != nil {
-		return -1, err
+		return out, err
 	}
-	return p.Rule(s, d, t.Proto, t.Port), nil
+	if out.Rule = p.Rule(s, d, t.Proto, t.Port); out.Rule >= 0 {
+		return out, nil
+	}
+	sb := p.ClassOf(s).bits()
+	db, _ := p.ClassOf(d).split()
+	for _, r := range p.rules {
+		if r.posture != nil && r.src.intersects(sb) && r.dst.intersects(db) && r.allows(t.Proto, t.Port) {
+			out.PostureRule = r.index
+			for _, res := range p.Postures(s) {
+				if slices.Contains(p.Doc.Rules[r.index].SrcPosture, res.Name) {
+					out.Missing = append(out.Missing, res)
+				}
+			}
+			break
+		}
+	}
+	return out, nil
 }
 
 // TestResult is the outcome of one expectation of a test.

@@ -405,6 +405,9 @@ func GivenFacts(kvs []string) (map[string]string, error) {
 	if len(kvs) == 0 {
 		return nil, nil
 	}
+	if len(kvs) > len(postureKeys) {
+		return nil, wire.Errorf(wire.CodeInvalidArgument, "%d facts given; a posture tests at most %d", len(kvs), len(postureKeys))
+	}
 	out := make(map[string]string, len(kvs))
 	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")

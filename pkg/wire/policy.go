@@ -43,6 +43,10 @@ type PutPolicyRequest struct {
 type PolicyQuery struct {
 	Src string `json:"src"`
 	Dst string `json:"dst"`
+	// SrcFacts are facts the source is taken to have, "KEY=VALUE"
+	// ("os.version=11"), over what its agent reported: what would a
+	// posture make of it?
+	SrcFacts []string `json:"src_facts,omitempty"`
 }
 
 // PolicyAnswer answers a PolicyQuery under policy Version.

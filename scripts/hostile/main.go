@@ -196,6 +196,14 @@ func hostileBodies() [][]byte {
 		`["10.0.0.0/8","10.20.0.0/16"]`, `["fe80::/64"]`, `["::ffff:10.0.0.0/104"]`, `["10.0.0.0/8%eth0"]`, `[1]`, string(manyJSON)} {
 		bodies = append(bodies, []byte(`{"routes":`+rs+`}`))
 	}
+	// Facts a `policy test` takes the source to have; facts in a report.
+	for _, s := range hostileStrings {
+		v, _ := json.Marshal("os.version=" + s)
+		k, _ := json.Marshal(s + "=1")
+		bodies = append(bodies, []byte(`{"src":"tag:a","dst":"tag:a:1","src_facts":[`+string(v)+`,`+string(k)+`]}`),
+			[]byte(`{"facts":{"os":{"version":`+string(v)+`},"disks":[{"mount":`+string(v)+`}]}}`))
+	}
+	bodies = append(bodies, []byte(`{"src":"tag:a","dst":"tag:a:1","src_facts":`+string(manyJSON)+`}`))
 	for _, n := range []string{"-1", "1e23", "-1e23", "9223372036854775808", "0.5"} {
 		bodies = append(bodies, []byte(`{"cpu_percent":`+n+`,"mem_used":`+n+`,"listen_port":`+n+`,"max_uses":`+n+`,"rollout":`+n+`}`))
 	}

@@ -133,3 +133,88 @@ func TestInventoryFiltersAndExport(t *testing.T) {
 		t.Fatalf("csv does not defuse a formula or lacks a fact:\n%s", csv)
 	}
 }
+
+// TestPosturesGateThePolicy: a rule with srcPosture makes a machine a peer
+// of the protected one only while its reported facts satisfy the posture;
+// a fact report that satisfies it answers the protected machine's held
+// poll with the newcomer (carrying its postures, for its filter); `policy
+// test` says which posture stands in the way, and --src-facts asks what
+// other facts would change.
+func TestPosturesGateThePolicy(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	pol := `{"tags": ["tag:eng", "tag:db"],
+  "postures": {"current": ["agent.version >= 1.4.0", "os.version >= 12"]},
+  "rules": [{"src": ["tag:eng"], "dst": ["tag:db"], "ports": ["5432"], "srcPosture": ["current"]}]}`
+	if _, err := e.admin.SetPolicy(ctx, wire.PutPolicyRequest{Text: pol}); err != nil {
+		t.Fatal(err)
+	}
+	db, rdb := e.agent(t, e.token(t, wire.CreateTokenRequest{Tags: []string{"db"}}), "db-1")
+	eng, reng := e.agent(t, e.token(t, wire.CreateTokenRequest{Tags: []string{"eng"}}), "eng-1")
+	facts := func(agent string) *wire.Facts {
+		return &wire.Facts{OS: wire.OSFacts{Name: "debian", Version: "12.7"}, Agent: agent}
+	}
+	if _, err := eng.ReportHealth(ctx, wire.HealthReport{OS: "linux", Facts: facts("1.3.0")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFacts := func(agent string) {
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if m, _ := e.admin.Machine(ctx, reng.MachineID); m.Facts != nil && m.Facts.Agent == agent {
+				return
+			} else if time.Now().After(deadline) {
+				t.Fatalf("facts with agent %s never stored", agent)
+			}
+		}
+	}
+	waitFacts("1.3.0")
+	nm, err := db.Netmap(ctx, 0, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nm.Peers) != 0 {
+		t.Fatalf("db-1 sees %+v; eng-1 runs an agent older than the posture wants", nm.Peers)
+	}
+	a, err := e.admin.QueryPolicy(ctx, wire.PolicyQuery{Src: "machine:eng-1", Dst: "machine:db-1:5432"})
+	if err != nil || a.Allowed || !strings.Contains(a.Reason, "posture current: agent.version is 1.3.0; the posture wants agent.version >= 1.4.0") {
+		t.Fatalf("policy test: %+v %v", a, err)
+	}
+	a, err = e.admin.QueryPolicy(ctx, wire.PolicyQuery{Src: "machine:eng-1", Dst: "machine:db-1:5432", SrcFacts: []string{"agent.version=1.4.1"}})
+	if err != nil || !a.Allowed {
+		t.Fatalf("policy test --src-facts agent.version=1.4.1: %+v %v", a, err)
+	}
+	if _, err := e.admin.QueryPolicy(ctx, wire.PolicyQuery{Src: "machine:eng-1", Dst: "machine:db-1:5432", SrcFacts: []string{"machine.serial=X"}}); code(err) != wire.CodeInvalidArgument {
+		t.Fatalf("a fact no posture tests: %v", err)
+	}
+
+	held := make(chan wire.NetMap, 1)
+	go func() {
+		nm, err := db.Netmap(ctx, nm.Version, 30*time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		held <- nm
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if _, err := eng.ReportHealth(ctx, wire.HealthReport{OS: "linux", Facts: facts("1.4.0")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-held:
+		if got.Full || len(got.Added) != 1 || got.Added[0].ID != reng.MachineID || strings.Join(got.Added[0].Postures, ",") != "current" {
+			t.Fatalf("db-1's held poll got %+v, want a delta adding eng-1 with posture current", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the fact report that satisfies the posture did not reach db-1")
+	}
+	nm, err = eng.Netmap(ctx, 0, time.Second)
+	if err != nil || len(nm.Peers) != 1 || nm.Peers[0].ID != rdb.MachineID {
+		t.Fatalf("eng-1's map: %+v %v", nm.Peers, err)
+	}
+	if nm.Self == nil || nm.Self.Filter == nil {
+		t.Fatalf("eng-1 has no filter: %+v", nm.Self)
+	}
+	dbMap, _ := db.Netmap(ctx, 0, time.Second)
+	if f := dbMap.Self.Filter; f == nil || len(f.Rules) != 1 || strings.Join(f.Rules[0].SrcPosture, ",") != "current" {
+		t.Fatalf("db-1 enforces %+v, want the rule with its posture", dbMap.Self.Filter)
+	}
+}

@@ -161,9 +161,21 @@ func (s *Service) QueryPolicy(ctx context.Context, q wire.PolicyQuery) (wire.Pol
 	if err != nil {
 		return wire.PolicyAnswer{}, err
 	}
-	i, err := p.CheckRule(q.Src, q.Dst, fl)
+	given, err := policy.GivenFacts(q.SrcFacts)
+	if err != nil {
+		return wire.PolicyAnswer{}, err
+	}
+	ex, err := p.Explain(q.Src, q.Dst, fl, given)
 	if err != nil {
 		return wire.PolicyAnswer{}, wire.Errorf(wire.CodeInvalidArgument, "%v", err)
+	}
+	i := ex.Rule
+	if i < 0 && ex.PostureRule >= 0 {
+		var why []string
+		for _, m := range ex.Missing {
+			why = append(why, fmt.Sprintf("posture %s: %s", m.Name, strings.Join(m.Reasons, "; ")))
+		}
+		return wire.PolicyAnswer{Version: sp.Version, Reason: fmt.Sprintf("rule %d would allow it, but the source has none of its postures (%s)", ex.PostureRule+1, strings.Join(why, "; "))}, nil
 	}
 	if i < 0 {
 		return wire.PolicyAnswer{Version: sp.Version, Reason: "no rule allows it (default deny)"}, nil
