@@ -393,6 +393,10 @@ func TestMachinePageIsLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	report(11, wire.PeerHealth{ID: "m_db", Name: "db-1", Path: "direct", Endpoint: "203.0.113.7:41641", LatencyMS: 3.2})
+	if _, err := admin.SetPolicy(ctx0, wire.PutPolicyRequest{Text: `{"postures": {"encrypted": ["disk.encrypted"], "debian": ["os.name == debian", "os.version >= 12"]},
+  "rules": [{"src": ["*"], "dst": ["*"], "srcPosture": ["encrypted"]}]}`}); err != nil {
+		t.Fatal(err)
+	}
 	ctx := chromiumContext(t, exe, 60*time.Second)
 	run := runner(t, ctx)
 	var peers0, peers1, health, state string
@@ -410,8 +414,13 @@ func TestMachinePageIsLive(t *testing.T) {
 	if !strings.Contains(peers0, "direct") {
 		t.Fatalf("peers at first: %q", peers0)
 	}
-	var inventory, clouds string
-	run("its inventory", chromedp.Text("#inventory", &inventory))
+	var inventory, clouds, postures string
+	run("its inventory", chromedp.Text("#inventory", &inventory), chromedp.Text("#postures", &postures))
+	for _, want := range []string{"debian: has it", "encrypted: fails it: disk.encrypted is false; the posture wants disk.encrypted"} {
+		if !strings.Contains(postures, want) {
+			t.Errorf("postures lack %q:\n%s", want, postures)
+		}
+	}
 	for _, want := range []string{"debian 12", "Disk /\n40.0 GiB, 10.0 GiB free, not encrypted", "gcp, europe-west1, europe-west1-b, e2-medium"} {
 		if !strings.Contains(inventory, want) {
 			t.Errorf("inventory lacks %q:\n%s", want, inventory)

@@ -127,6 +127,9 @@ type reachView struct {
 	Policy  int64
 	Rules   []string // the rules this machine enforces
 	Sources []reachSource
+	// Postures: each of the policy's postures, whether this machine has
+	// it, and if not why (its peers' srcPosture rules depend on it).
+	Postures []policy.PostureResult
 }
 
 type reachSource struct {
@@ -164,5 +167,6 @@ func (w *Web) reach(r *http.Request, m wire.Machine) (*reachView, error) {
 	for _, fr := range p.Inbound(p.ClassOf(me)) {
 		v.Rules = append(v.Rules, policy.Describe(fr))
 	}
+	v.Postures = p.Postures(me)
 	return v, nil
 }
