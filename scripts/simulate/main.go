@@ -112,7 +112,7 @@ type revocation struct {
 
 // poll holds a network-map long-poll for agent i, as the agent does, and
 // stamps the arrival of the current round's removal.
-func poll(ctx context.Context, hc *http.Client, server, cred string, v uint64, i int, cur *atomic.Pointer[revocation], pol *atomic.Pointer[policyRound]) {
+func poll(ctx context.Context, hc *http.Client, server, cred string, v uint64, i int, cur *atomic.Pointer[revocation], pol *atomic.Pointer[policyRound], facts *atomic.Pointer[factRound]) {
 	for ctx.Err() == nil {
 		nv, body, err := pollOnce(ctx, hc, server, cred, v)
 		if err != nil {
@@ -124,6 +124,9 @@ func poll(ctx context.Context, hc *http.Client, server, cred string, v uint64, i
 			r.at[i].CompareAndSwap(0, time.Now().UnixNano())
 		}
 		if r := pol.Load(); r != nil {
+			r.note(i, body.Bytes())
+		}
+		if r := facts.Load(); r != nil {
 			r.note(i, body.Bytes())
 		}
 		bufPool.Put(body)
@@ -175,6 +178,7 @@ type options struct {
 	relayEvery           time.Duration
 	teamSize             int
 	policyChange         bool
+	postures, factChange int
 }
 
 func parseFlags() options {
@@ -199,6 +203,8 @@ func parseFlags() options {
 	flag.BoolVar(&o.jsonOut, "json", false, "print the summary as JSON")
 	flag.IntVar(&o.teamSize, "team-size", 0, "split the fleet into teams of this many machines (half laptops, half servers) under an access policy in which a team's laptops reach its servers (0: no policy, a full mesh)")
 	flag.BoolVar(&o.policyChange, "policy-change", false, "with -team-size: finally change the policy for every machine and time how long it takes to reach every agent")
+	flag.IntVar(&o.postures, "postures", 0, "with -team-size: define this many postures on the agents' facts, each team's rule requiring one of them (every agent reports facts that satisfy them all)")
+	flag.IntVar(&o.factChange, "fact-change", 0, "with -postures: finally have this many laptops, spread over the teams, report facts that fail every posture at once, and time until every server of their teams has them removed")
 	flag.BoolVar(&o.http2, "http2", false, "multiplex the agents' requests over HTTP/2 connections (needs -pin, i.e. TLS): "+
 		"how to go past one process's descriptor limit, as an HTTP/2 load balancer in front of the server would")
 	flag.Parse()
@@ -228,6 +234,7 @@ type sim struct {
 	acked         map[int][]time.Time
 	cur           atomic.Pointer[revocation]
 	pol           atomic.Pointer[policyRound]
+	facts         atomic.Pointer[factRound]
 	teamTokens    map[string]string
 	connected     atomic.Int64
 	enrollRetries atomic.Int64
@@ -276,6 +283,9 @@ func main() {
 	}
 	if o.teamSize > 0 && o.policyChange {
 		s.timePolicyChange(ctx, sum)
+	}
+	if o.teamSize > 0 && o.postures > 0 && o.factChange > 0 {
+		s.timeFactChange(ctx, sum)
 	}
 	if o.restart {
 		s.timeRestart(ctx, sum)
@@ -362,7 +372,7 @@ func (s *sim) enrollAll(ctx context.Context) float64 {
 					continue // a victim does not poll: it is revoked later
 				}
 				s.connected.Add(1)
-				go poll(ctx, s.pollCl, s.o.server, cred, version, i, &s.cur, &s.pol)
+				go poll(ctx, s.pollCl, s.o.server, cred, version, i, &s.cur, &s.pol, &s.facts)
 			}
 		}()
 	}
@@ -392,12 +402,17 @@ func (s *sim) startHealth(ctx context.Context) {
 			case <-time.After(offset):
 			}
 			hc.AgentFlags(ctx, "", 0)
+			first := true
 			t := time.NewTicker(s.o.health)
 			defer t.Stop()
 			for {
 				start := time.Now()
 				rep := wire.HealthReport{At: start, AgentVersion: "1.0.0", OS: "linux", CPUPercent: 3, MemTotal: 8 << 30, MemUsed: 2 << 30,
 					Tunnel: wire.TunnelHealth{Up: true, Interface: "wf0", PeerCount: len(s.agents)}}
+				if first && s.o.postures > 0 {
+					rep.Facts = healthyFacts() // as an agent sends them at its start
+				}
+				first = false
 				_, err := hc.ReportHealth(ctx, rep)
 				for s.o.restart && err != nil && ctx.Err() == nil {
 					// Kept and sent again, as the agent's queue does.

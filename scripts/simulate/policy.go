@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -30,17 +32,29 @@ func (s *sim) teamOf(i int) (int, bool) {
 func (s *sim) teams() int { return (s.o.n + s.o.teamSize - 1) / s.o.teamSize }
 
 // teamPolicy writes the policy: per team, laptops → servers on 22 and 443,
-// and, with icmp, ping too.
+// and, with icmp, ping too. With -postures N it defines N postures and
+// team K's rule requires posture K mod N of its laptops.
 func (s *sim) teamPolicy(icmp bool) string {
-	var tags, rules []string
+	var tags, rules, postures []string
+	for j := range s.o.postures {
+		postures = append(postures, fmt.Sprintf(`"p%d": ["os.version >= 12", "agent.version >= 1.0.0", "disk.encrypted", "cpu.cores >= %d"]`, j, 1+j%4))
+	}
 	for k := range s.teams() {
 		tags = append(tags, fmt.Sprintf(`"tag:t%d-laptop", "tag:t%d-server"`, k, k))
-		rules = append(rules, fmt.Sprintf(`{"src": ["tag:t%d-laptop"], "dst": ["tag:t%d-server"], "proto": "tcp", "ports": ["22", "443"]}`, k, k))
+		posture := ""
+		if s.o.postures > 0 {
+			posture = fmt.Sprintf(`, "srcPosture": ["p%d"]`, k%s.o.postures)
+		}
+		rules = append(rules, fmt.Sprintf(`{"src": ["tag:t%d-laptop"], "dst": ["tag:t%d-server"], "proto": "tcp", "ports": ["22", "443"]%s}`, k, k, posture))
 		if icmp {
 			rules = append(rules, fmt.Sprintf(`{"src": ["tag:t%d-laptop"], "dst": ["tag:t%d-server"], "proto": "icmp"}`, k, k))
 		}
 	}
-	return "{\n  // simulate -team-size\n  \"tags\": [" + strings.Join(tags, ",\n    ") + "],\n  \"rules\": [\n    " + strings.Join(rules, ",\n    ") + "\n  ]\n}\n"
+	pos := ""
+	if len(postures) > 0 {
+		pos = "  \"postures\": {\n    " + strings.Join(postures, ",\n    ") + "\n  },\n"
+	}
+	return "{\n  // simulate -team-size\n  \"tags\": [" + strings.Join(tags, ",\n    ") + "],\n" + pos + "  \"rules\": [\n    " + strings.Join(rules, ",\n    ") + "\n  ]\n}\n"
 }
 
 // setupTeams puts the team policy in force and creates one reusable token
@@ -146,4 +160,111 @@ func (s *sim) seers() int {
 		}
 	}
 	return n
+}
+
+// healthyFacts are what every simulated agent reports at its start: they
+// satisfy every -postures posture.
+func healthyFacts() *wire.Facts {
+	yes := true
+	return &wire.Facts{Hostname: "sim", OS: wire.OSFacts{Name: "debian", Version: "12.7", Kernel: "6.1.0-26-amd64", Arch: "amd64"},
+		CPU: wire.CPUFacts{Model: "simulated", Cores: 4}, MemoryBytes: 8 << 30, Agent: "1.0.0",
+		Disks:    []wire.DiskFacts{{Mount: "/", SizeBytes: 100 << 30, FreeBytes: 50 << 30, Encrypted: &yes}},
+		Firewall: wire.FirewallFacts{Enabled: &yes, Name: "nftables"}, Cloud: wire.CloudFacts{Provider: "none"}}
+}
+
+// factRound is a fact change being timed: the changed laptops of each
+// team, and per server of those teams the ones whose removal it has seen.
+type factRound struct {
+	changed map[int][]string // team → the changed laptops' IDs
+	seen    []atomic.Uint64  // per agent: bit j = team's changed laptop j seen removed
+	at      []atomic.Int64
+	s       *sim
+}
+
+func (r *factRound) note(i int, body []byte) {
+	k, laptop := r.s.teamOf(i)
+	ids := r.changed[k]
+	if laptop || len(ids) == 0 || r.at[i].Load() != 0 {
+		return
+	}
+	for j, id := range ids {
+		if bytes.Contains(body, []byte(`"`+id+`"`)) {
+			r.seen[i].Or(1 << j)
+		}
+	}
+	if r.seen[i].Load() == 1<<len(ids)-1 {
+		r.at[i].CompareAndSwap(0, time.Now().UnixNano())
+	}
+}
+
+// timeFactChange has -fact-change laptops, spread evenly over the teams,
+// report at once facts that fail every posture (an OS downgraded below
+// the postures' minimum): each leaves its team servers' maps. It times
+// until every server of those teams has had them all removed, and the
+// server CPU it costs.
+func (s *sim) timeFactChange(ctx context.Context, sum map[string]any) {
+	teams := s.teams()
+	per := (s.o.factChange + teams - 1) / teams
+	if per > 64 {
+		per = 64
+	}
+	r := &factRound{changed: map[int][]string{}, seen: make([]atomic.Uint64, len(s.agents)), at: make([]atomic.Int64, len(s.agents)), s: s}
+	var movers []*agent
+	for i, a := range s.agents {
+		k, laptop := s.teamOf(i)
+		if laptop && len(r.changed[k]) < per && len(movers) < s.o.factChange {
+			r.changed[k] = append(r.changed[k], a.id)
+			movers = append(movers, a)
+		}
+	}
+	affected := 0
+	for i := range s.agents {
+		if k, laptop := s.teamOf(i); !laptop && len(r.changed[k]) > 0 {
+			affected++
+		}
+	}
+	s.facts.Store(r)
+	cpu0 := cpuTicks(s.o.pid)
+	start := time.Now()
+	var wg sync.WaitGroup
+	var errs atomic.Int64
+	sem := make(chan struct{}, 64)
+	for _, a := range movers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			hc, _ := client.New(s.o.server, client.WithToken(a.cred), client.WithHTTPClient(s.restCl))
+			f := healthyFacts()
+			f.OS.Version = "11"
+			if _, err := hc.ReportHealth(ctx, wire.HealthReport{At: time.Now(), AgentVersion: "1.0.0", OS: "linux", Facts: f}); err != nil {
+				errs.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	sent := time.Since(start)
+	var got []time.Duration
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		got = got[:0]
+		for i := range r.at {
+			if at := r.at[i].Load(); at != 0 {
+				got = append(got, time.Unix(0, at).Sub(start))
+			}
+		}
+		if len(got) == affected {
+			break
+		}
+	}
+	cpu := float64(cpuTicks(s.o.pid)-cpu0) / 100
+	fmt.Fprintf(os.Stderr, "%d laptops failed their posture (reports sent in %v, %d refused); %d of %d servers had them removed: p50 %v, p99 %v, all %v; server CPU %.2f s\n",
+		len(movers), sent.Round(time.Millisecond), errs.Load(), len(got), affected, pct(got, 0.5).Round(time.Millisecond), pct(got, 0.99).Round(time.Millisecond), pct(got, 1).Round(time.Millisecond), cpu)
+	sum["fact_change_machines"] = len(movers)
+	sum["fact_change_servers"] = affected
+	sum["fact_change_reached"] = len(got)
+	sum["fact_change_p50_ms"] = ms(pct(got, 0.5))
+	sum["fact_change_p99_ms"] = ms(pct(got, 0.99))
+	sum["fact_change_all_ms"] = ms(pct(got, 1))
+	sum["fact_change_server_cpu_s"] = round(cpu)
 }

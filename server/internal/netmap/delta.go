@@ -137,6 +137,26 @@ func (h *Hub) policyReply(r *Reply, me *entry, since uint64, i int) *Reply {
 		// would cost every such reader the size of the window.
 		return h.fullPolicyReply(r, me)
 	}
+	// A reader with no change of its own and no policy change since gets
+	// what every reader of its class gets from since: computed once per
+	// (class, since) at this version and shared. After a wake-up most held
+	// polls ask from the same version, so a burst of changes costs the
+	// classes that see them, not every reader.
+	shared := h.polAt <= since && me.gen <= since
+	var key deltaKey
+	if shared {
+		key = deltaKey{class: me.class, since: since}
+		h.classMu.Lock()
+		if h.deltaVer != h.version {
+			h.deltas, h.deltaVer = map[deltaKey]*deltaLists{}, h.version
+		}
+		d := h.deltas[key]
+		h.classMu.Unlock()
+		if d != nil {
+			r.added, r.changed, r.removed = d.added, d.changed, d.removed
+			return r
+		}
+	}
 	// The policy and the reader as they were at since.
 	polS, polChanged := h.pol, false
 	first := map[string]*logEntry{}
@@ -169,7 +189,10 @@ func (h *Hub) policyReply(r *Reply, me *entry, since uint64, i int) *Reply {
 	if polChanged {
 		h.setSelf(r, me) // the rules it enforces come with the policy
 	}
-	cNow, cThen := me.class, classUnder(polS, meS)
+	cNow, cThen := me.class, me.class
+	if polChanged || first[id] != nil {
+		cThen = classUnder(polS, meS)
+	}
 	for mid, le := range first {
 		if mid == id {
 			continue
@@ -205,7 +228,29 @@ func (h *Hub) policyReply(r *Reply, me *entry, since uint64, i int) *Reply {
 			}
 		}
 	}
+	if shared {
+		// Clipped: a later append by a reader must not write into the
+		// shared arrays.
+		d := &deltaLists{added: slices.Clip(r.added), changed: slices.Clip(r.changed), removed: slices.Clip(r.removed)}
+		h.classMu.Lock()
+		if h.deltaVer == h.version {
+			h.deltas[key] = d
+		}
+		h.classMu.Unlock()
+	}
 	return r
+}
+
+// deltaKey names the delta every reader of a class gets from a version
+// (deltaLists), when neither it nor the policy changed since.
+type deltaKey struct {
+	class policy.Class
+	since uint64
+}
+
+type deltaLists struct {
+	added, changed [][]byte
+	removed        []string
 }
 
 // flip is a group of machines whose visibility to a reader flipped.

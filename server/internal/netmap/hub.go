@@ -155,6 +155,8 @@ type Hub struct {
 	classMu      sync.Mutex
 	classSnp     map[policy.Class]*snapshot // full maps per class at classVer
 	classVer     uint64
+	deltas       map[deltaKey]*deltaLists // shared deltas at deltaVer (delta.go)
+	deltaVer     uint64
 	joint        *jointIndex
 
 	// The fleet's routes in force (routing.Table), rebuilt when a router
