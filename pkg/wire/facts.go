@@ -182,3 +182,17 @@ func ParseFactFilter(s string) (key, value string, err error) {
 	}
 	return key, value, nil
 }
+
+// placeholderIDs are what firmware writes where a serial or UUID belongs
+// when the vendor filled in none: shared by many machines, they identify
+// nobody (compared without case).
+var placeholderIDs = []string{"0", "none", "n/a", "na", "not specified", "not applicable", "not available",
+	"to be filled by o.e.m.", "default string", "system serial number", "chassis serial number", "0123456789",
+	"00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff", "03000200-0400-0500-0006-000700080009"}
+
+// PlaceholderID reports whether a serial or machine UUID is a firmware
+// placeholder rather than the machine's own.
+func PlaceholderID(s string) bool {
+	s = strings.ToLower(strings.TrimSpace(s))
+	return s == "" || slices.Contains(placeholderIDs, s)
+}

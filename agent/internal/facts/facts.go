@@ -86,6 +86,12 @@ func Collect(ctx context.Context, src Sources, agentVersion string) wire.Facts {
 			}
 		}
 	}
+	if wire.PlaceholderID(f.Serial) {
+		f.Serial = "" // "To Be Filled By O.E.M." identifies no machine
+	}
+	if wire.PlaceholderID(f.MachineUUID) {
+		f.MachineUUID = ""
+	}
 	clip(&f)
 	return f
 }

@@ -143,10 +143,11 @@ func (db *DB) saveFacts(ctx context.Context, batch []HealthEntry) ([]Change, err
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		changes = changes[:0]
 		type write struct {
-			e       HealthEntry
-			facts   sql.NullString
-			update  sql.NullString
-			version uint64 // 0: no map change
+			e            HealthEntry
+			facts        sql.NullString
+			serial, uuid sql.NullString
+			update       sql.NullString
+			version      uint64 // 0: no map change
 		}
 		writes := make([]write, 0, len(todo))
 		// What each machine has now, then, with a later report of the same
@@ -166,6 +167,11 @@ func (db *DB) saveFacts(ctx context.Context, batch []HealthEntry) ([]Change, err
 			w := write{e: e, facts: cur.facts, update: cur.update}
 			changed := false
 			if f := e.Report.Facts; f != nil {
+				f, err := db.ownIDs(ctx, tx, e.MachineID, f)
+				if err != nil {
+					return err
+				}
+				w.serial, w.uuid = nullStr(f.Serial), nullStr(f.MachineUUID)
 				fb, err := json.Marshal(f)
 				if err != nil {
 					return err
@@ -196,15 +202,51 @@ func (db *DB) saveFacts(ctx context.Context, batch []HealthEntry) ([]Change, err
 		for _, w := range writes {
 			// Not prepared: facts are rare, and a prepare per batch costs
 			// PostgreSQL a round trip.
+			withFacts := b2i(w.e.Report.Facts != nil)
 			if _, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET facts = ?, facts_at = CASE WHEN CAST(? AS INTEGER) = 1 THEN CAST(? AS BIGINT) ELSE facts_at END,
+				hw_serial = CASE WHEN CAST(? AS INTEGER) = 1 THEN CAST(? AS TEXT) ELSE hw_serial END,
+				hw_uuid = CASE WHEN CAST(? AS INTEGER) = 1 THEN CAST(? AS TEXT) ELSE hw_uuid END,
 				update_status = ?, version = CASE WHEN CAST(? AS BIGINT) > 0 THEN CAST(? AS BIGINT) ELSE version END WHERE id = ?`),
-				w.facts, b2i(w.e.Report.Facts != nil), ms(w.e.ReceivedAt), w.update, int64(w.version), int64(w.version), w.e.MachineID); err != nil {
+				w.facts, withFacts, ms(w.e.ReceivedAt), withFacts, w.serial, withFacts, w.uuid, w.update, int64(w.version), int64(w.version), w.e.MachineID); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	return changes, err
+}
+
+// ownIDs returns f without a serial or machine UUID that another machine
+// (not revoked) holds: one machine cannot claim another's hardware
+// identity, in the inventory or anywhere it is looked up. The claim is
+// audited (machine.facts_conflict) and logged. Firmware placeholders
+// ("To Be Filled By O.E.M.") identify nobody and are dropped.
+func (db *DB) ownIDs(ctx context.Context, tx *sql.Tx, machineID string, f *wire.Facts) (*wire.Facts, error) {
+	out := *f
+	for _, id := range []struct {
+		field, col string
+		val        *string
+	}{{"serial", "hw_serial", &out.Serial}, {"machine_uuid", "hw_uuid", &out.MachineUUID}} {
+		if wire.PlaceholderID(*id.val) {
+			*id.val = ""
+			continue
+		}
+		var other, name string
+		err := tx.QueryRowContext(ctx, db.q(`SELECT id, name FROM machines WHERE `+id.col+` = ? AND id <> ? AND state <> ? LIMIT 1`),
+			*id.val, machineID, wire.MachineRevoked).Scan(&other, &name)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := db.audit(ctx, tx, Actor{Name: "machine:" + machineID}, "machine.facts_conflict", machineID,
+			map[string]any{"field": id.field, "holder": other, "holder_name": name}); err != nil {
+			return nil, err
+		}
+		*id.val = ""
+	}
+	return &out, nil
 }
 
 // sameFacts reports whether stored facts equal f but for free disk space

@@ -175,3 +175,58 @@ func TestFactsAreMapChanges(t *testing.T) {
 		t.Fatalf("the latest facts are kept, free space too: %+v", got.Facts)
 	}
 }
+
+// One machine cannot claim another's serial or SMBIOS UUID: the claim is
+// dropped from its facts and audited; a revoked machine's identity is
+// free again; firmware placeholders identify nobody.
+func TestFactsCannotClaimAnothersHardware(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	tok := token(t, db, NewToken{Reusable: true})
+	var ms []wire.Machine
+	for _, name := range []string{"owner", "claimer", "clone-a", "clone-b"} {
+		m, _, err := db.Enroll(ctx, admin, enrollment(t, tok, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, m)
+	}
+	save := func(m wire.Machine, serial, uuid string) wire.Machine {
+		t.Helper()
+		f := &wire.Facts{OS: wire.OSFacts{Name: "debian"}, Serial: serial, MachineUUID: uuid}
+		if _, err := db.SaveHealth(ctx, []HealthEntry{{MachineID: m.ID, ReceivedAt: time.Now(), Report: wire.HealthReport{AgentVersion: "1.0.0", Facts: f}}}, 10); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.Machine(ctx, m.ID)
+		if err != nil || got.Facts == nil {
+			t.Fatalf("facts not stored: %+v %v", got.Facts, err)
+		}
+		return got
+	}
+	if got := save(ms[0], "PF3XYZ12", "4c4c4544-0036-3210-8058-b7c04f4e3232"); got.Facts.Serial != "PF3XYZ12" {
+		t.Fatalf("the owner's serial: %+v", got.Facts)
+	}
+	got := save(ms[1], "PF3XYZ12", "4c4c4544-0036-3210-8058-b7c04f4e3232")
+	if got.Facts.Serial != "" || got.Facts.MachineUUID != "" || got.Facts.OS.Name != "debian" {
+		t.Fatalf("the claimer kept another's identity: %+v", got.Facts)
+	}
+	page, err := db.ListAudit(ctx, AuditFilter{Action: "machine.facts_conflict"})
+	if err != nil || len(page.Events) != 2 || page.Events[0].Target != ms[1].ID {
+		t.Fatalf("audit: %+v %v", page.Events, err)
+	}
+	for _, ph := range []string{"To Be Filled By O.E.M.", "0", "Not Specified"} {
+		save(ms[2], ph, "")
+		if got := save(ms[3], ph, ""); got.Facts.Serial != "" {
+			t.Fatalf("placeholder %q kept as a serial", ph)
+		}
+	}
+	if page, _ := db.ListAudit(ctx, AuditFilter{Action: "machine.facts_conflict"}); len(page.Events) != 2 {
+		t.Fatalf("placeholders were audited as conflicts: %d events", len(page.Events))
+	}
+	if _, _, err := db.RevokeMachine(ctx, admin, ms[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := save(ms[1], "PF3XYZ12", ""); got.Facts.Serial != "PF3XYZ12" {
+		t.Fatalf("a revoked machine's serial is still held: %+v", got.Facts)
+	}
+}
