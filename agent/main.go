@@ -54,6 +54,7 @@ type globals struct {
 	peerRelayRate  float64
 	metadataURL    string
 	flagsListen    string
+	smbiosDir      string
 	updateInterval time.Duration
 	updateGate     time.Duration
 	channel        string
@@ -168,6 +169,7 @@ func main() {
 	pf.DurationVar(&g.peerIdle, "peer-idle", 5*time.Minute, "quiet period after which a peer is removed from wireguard-go until its next packet")
 	pf.StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
 	pf.DurationVar(&g.healthInterval, "health-interval", 30*time.Second, "how often to report health to the server")
+	pf.StringVar(&g.smbiosDir, "smbios-dir", "", "where the inventory reads SMBIOS identity (sys_vendor, product_uuid, …; default /sys/class/dmi/id): give a container a copy or bind mount of the host's")
 	pf.StringVar(&g.metadataURL, "metadata-url", "", "the cloud instance metadata service the inventory asks for region and instance type, only on a machine whose SMBIOS names a cloud (default http://169.254.169.254)")
 	pf.Float64Var(&g.peerRelayRate, "peer-relay-rate", netpath.DefaultPairRate, "as a peer relay (the policy's \"relays\"), the bytes per second one pair of machines may send through this one")
 	pf.StringVar(&g.flagsListen, "flags-listen", defaultFlagsListen, "address of the local OFREP flag endpoint (empty disables it)")
@@ -309,7 +311,7 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 				}
 			}()
 		}
-		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, WireGuard: g.wireguard, EagerPeers: g.eagerPeers, PeerIdle: g.peerIdle, HealthInterval: g.healthInterval, PeerRelayRate: g.peerRelayRate, MetadataURL: g.metadataURL, Flags: fl,
+		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, WireGuard: g.wireguard, EagerPeers: g.eagerPeers, PeerIdle: g.peerIdle, HealthInterval: g.healthInterval, PeerRelayRate: g.peerRelayRate, MetadataURL: g.metadataURL, SMBIOSDir: g.smbiosDir, Flags: fl,
 			Exe: executable(), UpdateInterval: g.updateInterval, UpdateGate: g.updateGate, Channel: channel, UpdateOutcome: start.Outcome,
 			KeyRotation: g.keyRotation}
 		if g.acceptDNS {

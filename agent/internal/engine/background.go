@@ -25,7 +25,7 @@ func (e *Engine) startBackground(ctx context.Context, cfg state.Config, cl *clie
 	go e.watchRoutes(ctx)
 	go e.saveCaches(ctx)
 	go e.rotateKeys(ctx, cl)
-	inventory := &facts.Tracker{Sources: facts.Sources{Live: true, MetadataURL: e.MetadataURL}, Version: e.Version}
+	inventory := &facts.Tracker{Sources: facts.Sources{Live: true, MetadataURL: e.MetadataURL, SMBIOSDir: e.SMBIOSDir}, Version: e.Version}
 	reporter := &health.Reporter{
 		Sender: cl, Path: e.healthQueue(), Interval: e.HealthInterval, Log: e.Log,
 		Collect: func(ctx context.Context) wire.HealthReport {

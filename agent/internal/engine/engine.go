@@ -46,6 +46,9 @@ type Engine struct {
 	// MetadataURL is the cloud instance metadata service the inventory
 	// facts ask (""; http://169.254.169.254).
 	MetadataURL string
+	// SMBIOSDir is where the inventory reads SMBIOS identity ("": the
+	// system's /sys/class/dmi/id).
+	SMBIOSDir string
 	// PeerRelayRate is what one pair may send through this machine when
 	// it is a peer relay, bytes/s (0: netpath.DefaultPairRate).
 	PeerRelayRate float64

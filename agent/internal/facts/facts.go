@@ -31,7 +31,14 @@ type Sources struct {
 	// (default http://169.254.169.254), asked only when SMBIOS names a
 	// cloud that needs it.
 	MetadataURL string
-	HTTP        *http.Client
+	// SMBIOSDir holds the SMBIOS identity files (sys_vendor, product_uuid,
+	// …; "" = Root's sys/class/dmi/id): a container that cannot see the
+	// host's /sys is given a copy or a bind mount of it.
+	SMBIOSDir string
+	HTTP      *http.Client
+	// Run runs one of the OS's tools where it has no other interface
+	// (macOS: fdesetup, socketfilterfw, ioreg); nil runs the real one.
+	Run func(ctx context.Context, name string, args ...string) ([]byte, error)
 	// Live reads what only the running system can tell (file systems'
 	// sizes, the firewall); tests leave it off and give fixtures.
 	Live bool

@@ -55,6 +55,12 @@ func collectOS(ctx context.Context, src Sources, f *wire.Facts) {
 		}
 	}
 	dmi := func(n string) string { return read("sys/class/dmi/id/" + n) }
+	if src.SMBIOSDir != "" {
+		dmi = func(n string) string {
+			b, _ := os.ReadFile(filepath.Join(src.SMBIOSDir, n))
+			return strings.TrimSpace(string(b))
+		}
+	}
 	f.MachineUUID, f.Serial = strings.ToLower(dmi("product_uuid")), dmi("product_serial")
 	f.Cloud.Provider = provider(dmi("sys_vendor"), dmi("product_name"), dmi("bios_vendor"), dmi("chassis_asset_tag"))
 	if f.Cloud.Provider != "" && f.Cloud.Provider != "none" {

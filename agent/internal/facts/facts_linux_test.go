@@ -34,11 +34,12 @@ func gcpMetadata(t *testing.T) *httptest.Server {
 func TestCollectFromFixtures(t *testing.T) {
 	md := gcpMetadata(t)
 	for _, tc := range []struct {
-		name string
-		root string
-		want func(t *testing.T, f wire.Facts)
+		name   string
+		root   string
+		smbios string
+		want   func(t *testing.T, f wire.Facts)
 	}{
-		{"a GCE machine, root on LVM on LUKS", "testdata/gcp", func(t *testing.T, f wire.Facts) {
+		{"a GCE machine, root on LVM on LUKS", "testdata/gcp", "", func(t *testing.T, f wire.Facts) {
 			if f.OS != (wire.OSFacts{Name: "debian", Version: "12", Kernel: "6.1.0-26-cloud-amd64", Arch: f.OS.Arch}) || f.Hostname != "db-1" {
 				t.Errorf("os %+v hostname %q", f.OS, f.Hostname)
 			}
@@ -56,7 +57,7 @@ func TestCollectFromFixtures(t *testing.T) {
 				t.Errorf("disks %+v: want / (encrypted: LVM on LUKS) and /boot (not); proc, tmpfs and the bind mount left out", f.Disks)
 			}
 		}},
-		{"on premises (QEMU), no metadata asked", "testdata/onprem", func(t *testing.T, f wire.Facts) {
+		{"on premises (QEMU), no metadata asked", "testdata/onprem", "", func(t *testing.T, f wire.Facts) {
 			if f.OS.Name != "ubuntu" || f.OS.Version != "24.04" || f.Cloud != (wire.CloudFacts{Provider: "none"}) {
 				t.Errorf("os %+v cloud %+v", f.OS, f.Cloud)
 			}
@@ -64,9 +65,14 @@ func TestCollectFromFixtures(t *testing.T) {
 				t.Errorf("disks %+v", f.Disks)
 			}
 		}},
+		{"a container on GCE, given the host's SMBIOS elsewhere", "testdata/onprem", "testdata/gcp/sys/class/dmi/id", func(t *testing.T, f wire.Facts) {
+			if f.OS.Name != "ubuntu" || f.Cloud.Provider != "gcp" || f.Cloud.Region != "europe-west1" || f.Serial != "GoogleCloud-1234" {
+				t.Errorf("os %+v cloud %+v serial %q", f.OS, f.Cloud, f.Serial)
+			}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := Collect(context.Background(), Sources{Root: tc.root, MetadataURL: md.URL}, "1.4.0")
+			f := Collect(context.Background(), Sources{Root: tc.root, MetadataURL: md.URL, SMBIOSDir: tc.smbios}, "1.4.0")
 			if err := f.Validate(); err != nil {
 				t.Fatalf("collected facts the server would refuse: %v", err)
 			}

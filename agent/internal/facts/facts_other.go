@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux && !windows && !darwin
 
 package facts
 
@@ -8,7 +8,6 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
-// collectOS leaves to gopsutil (in Collect) what it can tell on this OS.
-// Disk encryption (BitLocker, FileVault), the firewall and the cloud are
-// not read here yet: they stay unknown.
+// collectOS leaves to gopsutil (in Collect) what it can tell on this OS;
+// disks, their encryption, the firewall and the cloud stay unknown.
 func collectOS(context.Context, Sources, *wire.Facts) {}
