@@ -133,13 +133,16 @@ type Machine struct {
 	Facts      *wire.Facts
 	LastUpdate string
 	Given      map[string]string
+	// Recent lists the durations of the policy's last_seen conditions
+	// ("10m0s") the server last found the machine seen within.
+	Recent []string
 }
 
 // MachineOf returns what the policy knows of a machine: its ID, name,
 // tags, overlay addresses, facts and last update's outcome (routes in
 // force are the caller's to add).
 func MachineOf(m wire.Machine) Machine {
-	pm := Machine{ID: m.ID, Name: m.Name, Tags: m.Tags, Facts: m.Facts}
+	pm := Machine{ID: m.ID, Name: m.Name, Tags: m.Tags, Facts: m.Facts, Recent: m.SeenWithin}
 	if m.LastUpdate != nil {
 		pm.LastUpdate = m.LastUpdate.State
 	}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/version"
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -44,6 +45,7 @@ const (
 	kindSemver                     // the agent's semantic version
 	kindNumber
 	kindBool
+	kindRecency // last_seen < DURATION
 )
 
 // postureKeys are the facts a condition may test, with how they compare.
@@ -54,8 +56,12 @@ var postureKeys = map[string]postureKind{
 	"os.arch": kindText, "cpu.model": kindText, "cpu.cores": kindNumber, "memory.bytes": kindNumber,
 	"disk.encrypted": kindBool, "firewall.enabled": kindBool,
 	"cloud.provider": kindText, "cloud.region": kindText, "cloud.zone": kindText, "cloud.instance_type": kindText,
-	"agent.version": kindSemver, "update.failed": kindBool,
+	"agent.version": kindSemver, "update.failed": kindBool, "last_seen": kindRecency,
 }
+
+// MinLastSeen is the shortest last_seen a posture may ask for: the server
+// learns of machines' contact in batches and checks every 30 s.
+const MinLastSeen = time.Minute
 
 // PostureKeys lists the facts a posture condition may test, sorted.
 func PostureKeys() []string {
@@ -137,8 +143,33 @@ func parseCondition(s string) (condition, error) {
 		if !version.IsValid(c.value) {
 			return c, fmt.Errorf("%q: %s is compared with a version such as 1.4.0", s, c.key)
 		}
+	case kindRecency:
+		d, err := time.ParseDuration(c.value)
+		if op != "<" || err != nil || d < MinLastSeen || d > 90*24*time.Hour {
+			return c, fmt.Errorf("%q: write last_seen < DURATION, from 1m to 2160h (e.g. last_seen < 10m)", s)
+		}
+		c.value = d.String() // canonical: what Machine.Recent lists
 	}
 	return c, nil
+}
+
+// LastSeenWithin returns the durations the postures' last_seen conditions
+// name, sorted: the server records, per machine, which of them it was
+// last seen within (Machine.Recent).
+func (p *Policy) LastSeenWithin() []time.Duration {
+	var out []time.Duration
+	for _, ps := range p.postures {
+		for _, c := range ps.conds {
+			if c.kind == kindRecency {
+				d, _ := time.ParseDuration(c.value)
+				if !slices.Contains(out, d) {
+					out = append(out, d)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // dotted parses the leading dotted numbers of a version ("6.1.0-26-amd64"
@@ -202,6 +233,9 @@ func (m Machine) fact(key string) (string, bool) {
 
 // holds reports whether c holds for m, and if not, why in words.
 func (c condition) holds(m Machine) (bool, string) {
+	if c.kind == kindRecency {
+		return c.recent(m)
+	}
 	got, ok := m.fact(c.key)
 	if !ok {
 		return false, fmt.Sprintf("%s is not known (the agent has not reported it)", c.key)
@@ -252,6 +286,26 @@ func (c condition) holds(m Machine) (bool, string) {
 		return true, ""
 	}
 	return false, fmt.Sprintf("%s is %s; the posture wants %s", c.key, got, strings.TrimSpace(c.text))
+}
+
+// recent decides last_seen < D: from a `policy test` query's given time
+// since the machine was seen, else from what the server recorded of it.
+func (c condition) recent(m Machine) (bool, string) {
+	want, _ := time.ParseDuration(c.value)
+	if g, ok := m.Given["last_seen"]; ok {
+		ago, err := time.ParseDuration(g)
+		if err != nil {
+			return false, fmt.Sprintf("last_seen is %q, not a duration", g)
+		}
+		if ago < want {
+			return true, ""
+		}
+		return false, fmt.Sprintf("last seen %s ago; the posture wants %s", ago, strings.TrimSpace(c.text))
+	}
+	if slices.Contains(m.Recent, c.value) {
+		return true, ""
+	}
+	return false, fmt.Sprintf("not seen in the last %s; the posture wants %s", c.value, strings.TrimSpace(c.text))
 }
 
 func compareUint(a, b uint64) int {
@@ -416,6 +470,11 @@ func GivenFacts(kvs []string) (map[string]string, error) {
 		}
 		if err := wire.ValidateFact(k, v, wire.MaxFactLen, false); err != nil {
 			return nil, err
+		}
+		if postureKeys[k] == kindRecency {
+			if _, err := time.ParseDuration(v); err != nil {
+				return nil, wire.Errorf(wire.CodeInvalidArgument, "fact %q: last_seen is how long ago, e.g. last_seen=15m", kv)
+			}
 		}
 		out[k] = v
 	}

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
@@ -258,5 +259,44 @@ func TestGivenFacts(t *testing.T) {
 		if _, err := GivenFacts([]string{bad}); err == nil {
 			t.Errorf("GivenFacts(%q) accepted", bad)
 		}
+	}
+}
+
+// last_seen < D holds for a machine the server found seen within D (its
+// sweep records it in Machine.Recent), or, in a `policy test`, for a given
+// time since it was seen.
+func TestLastSeenCondition(t *testing.T) {
+	for _, bad := range []string{"last_seen > 10m", "last_seen < 10s", "last_seen < soon", "last_seen", "last_seen < 100000h"} {
+		if _, err := parseCondition(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	c, err := parseCondition("last_seen < 1h30m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		m    Machine
+		want bool
+	}{
+		{Machine{Recent: []string{"1h30m0s"}}, true},
+		{Machine{Recent: []string{"10m0s"}}, false},
+		{Machine{}, false},
+		{Machine{Given: map[string]string{"last_seen": "5m"}}, true},
+		{Machine{Recent: []string{"1h30m0s"}, Given: map[string]string{"last_seen": "2h"}}, false},
+	} {
+		if got, why := c.holds(tc.m); got != tc.want || !got && why == "" {
+			t.Errorf("%+v: %v %q, want %v", tc.m, got, why, tc.want)
+		}
+	}
+	p, err := Parse([]byte(`{"postures": {"a": ["last_seen < 10m"], "b": ["last_seen < 600s", "last_seen < 1h"]}, "rules": []}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.LastSeenWithin(); len(got) != 2 || got[0] != 10*time.Minute || got[1] != time.Hour {
+		t.Errorf("LastSeenWithin = %v", got)
+	}
+	if _, err := GivenFacts([]string{"last_seen=yesterday"}); err == nil {
+		t.Error("last_seen=yesterday accepted")
 	}
 }

@@ -270,6 +270,10 @@ type Machine struct {
 	// them, at FactsAt (nil: none yet, or an agent that predates them).
 	Facts   *Facts     `json:"facts,omitempty"`
 	FactsAt *time.Time `json:"facts_at,omitempty"`
+	// SeenWithin lists the durations of the policy's last_seen posture
+	// conditions ("10m0s") the machine was last seen within, as the
+	// server's sweep last found (every 30 s).
+	SeenWithin []string `json:"seen_within,omitempty"`
 }
 
 // PendingEnrollment is a machine's request to join without a token,

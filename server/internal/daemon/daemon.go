@@ -881,16 +881,29 @@ func maybeRotateTLS(ctx context.Context, svc *fleet.Service, keys *tlsutil.Keys,
 // expiry (an indexed query; a request from one of them expires it at once).
 const expireEvery = 5 * time.Second
 
-// expirer expires machines as their time comes, until ctx ends.
+// seenEvery is how often the server records which machines were seen
+// within the policy's last_seen posture durations (fleet.SweepSeen).
+const seenEvery = 30 * time.Second
+
+// expirer expires machines as their time comes, and sweeps last_seen
+// postures, until ctx ends.
 func expirer(ctx context.Context, db *store.DB, svc *fleet.Service, log *slog.Logger) {
 	t := time.NewTicker(expireEvery)
 	defer t.Stop()
+	seen := time.NewTicker(seenEvery)
+	defer seen.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			expireDue(ctx, db, svc, log)
+		case <-seen.C:
+			if n, err := svc.SweepSeen(ctx, time.Now()); err != nil {
+				log.Warn("janitor: last_seen postures", "err", err)
+			} else if n > 0 {
+				log.Info("last_seen postures: machines moved", "machines", n)
+			}
 		}
 	}
 }

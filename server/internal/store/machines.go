@@ -43,7 +43,7 @@ type Change struct {
 	MachineID string
 }
 
-const machineCols = `id, name, hostname, os, os_version, arch, agent_version, public_key, ipv4, ipv6, tags, endpoints, ephemeral, state, created_at, last_seen, revoked_at, health, update_status, pinned_version, key_created_at, rotate_key_before, expires_at, expiry_disabled, owner, routes, facts, facts_at`
+const machineCols = `id, name, hostname, os, os_version, arch, agent_version, public_key, ipv4, ipv6, tags, endpoints, ephemeral, state, created_at, last_seen, revoked_at, health, update_status, pinned_version, key_created_at, rotate_key_before, expires_at, expiry_disabled, owner, routes, facts, facts_at, seen_within`
 
 func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 	var (
@@ -57,13 +57,16 @@ func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 		expiryOff           int
 		health, update      sql.NullString
 		owner, routes       sql.NullString
-		facts               sql.NullString
+		facts, seenWithin   sql.NullString
 		factsAt             sql.NullInt64
 	)
 	err := row.Scan(&m.ID, &m.Name, &m.Hostname, &m.OS, &m.OSVersion, &m.Arch, &m.AgentVersion, &m.PublicKey,
-		&m.IPv4, &m.IPv6, &tags, &eps, &ephemeral, &m.State, &created, &lastSeen, &revokedAt, &health, &update, &m.PinnedVersion, &keyAt, &rotate, &expires, &expiryOff, &owner, &routes, &facts, &factsAt)
+		&m.IPv4, &m.IPv6, &tags, &eps, &ephemeral, &m.State, &created, &lastSeen, &revokedAt, &health, &update, &m.PinnedVersion, &keyAt, &rotate, &expires, &expiryOff, &owner, &routes, &facts, &factsAt, &seenWithin)
 	if err != nil {
 		return m, err
+	}
+	if seenWithin.Valid && seenWithin.String != "" {
+		m.SeenWithin = parseList(seenWithin.String)
 	}
 	if update.Valid {
 		var u wire.UpdateStatus
@@ -976,4 +979,64 @@ func (db *DB) MachineNames(ctx context.Context, ids []string) (map[string]string
 		out[id] = name
 	}
 	return out, rows.Err()
+}
+
+// SeenState is what the last_seen sweep needs of an active machine.
+type SeenState struct {
+	ID       string
+	LastSeen *time.Time
+	Within   []string // as stored (Machine.SeenWithin)
+}
+
+// SeenStates lists every active machine's last contact and the last_seen
+// durations it was last found within; with recordedOnly, only machines
+// that have some recorded (what a policy without last_seen still has to
+// clear).
+func (db *DB) SeenStates(ctx context.Context, recordedOnly bool) ([]SeenState, error) {
+	q := `SELECT id, last_seen, seen_within FROM machines WHERE state = ?`
+	if recordedOnly {
+		q += ` AND seen_within IS NOT NULL`
+	}
+	rows, err := db.r.QueryContext(ctx, db.q(q), wire.MachineActive)
+	if err != nil {
+		return nil, fmt.Errorf("store: list last contacts: %w", err)
+	}
+	defer rows.Close()
+	var out []SeenState
+	for rows.Next() {
+		var s SeenState
+		var seen sql.NullInt64
+		var within sql.NullString
+		if err := rows.Scan(&s.ID, &seen, &within); err != nil {
+			return nil, fmt.Errorf("store: read last contact: %w", err)
+		}
+		s.LastSeen = fromNullMS(seen)
+		if within.Valid && within.String != "" {
+			s.Within = parseList(within.String)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// SetSeenWithin records the last_seen durations a machine was found
+// within: a map change of the machine (its postures may change), not an
+// admin's, so not audited.
+func (db *DB) SetSeenWithin(ctx context.Context, id string, within []string) (Change, error) {
+	var enc sql.NullString
+	if len(within) > 0 {
+		b, _ := json.Marshal(within)
+		enc = sql.NullString{String: string(b), Valid: true}
+	}
+	_, ch, err := db.mutateMachine(ctx, id, func(tx *sql.Tx, m wire.Machine, v uint64) error {
+		if m.State != wire.MachineActive {
+			return errNothingToDo
+		}
+		_, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET seen_within = ?, version = ? WHERE id = ?`), enc, v, m.ID)
+		return err
+	})
+	if errors.Is(err, errNothingToDo) {
+		return Change{}, nil
+	}
+	return ch, err
 }

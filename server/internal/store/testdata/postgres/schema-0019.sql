@@ -2,7 +2,7 @@
 -- PostgreSQL database dump
 --
 
-\restrict LJDKq0No10oNbsNU2asFsiNjbsXhiw5aOiJLkkaDRFjOApkMI3yaU1ROuSbkxzc
+\restrict a4b2tVwjnwnOgqe5WjiCbCatEaejfYcDwJ1QQdj58R8FSgoZZWQmPCqEg20UvKe
 
 -- Dumped from database version 15.18 (Debian 15.18-0+deb12u1)
 -- Dumped by pg_dump version 15.18 (Debian 15.18-0+deb12u1)
@@ -209,7 +209,8 @@ CREATE TABLE public.machines (
     facts text,
     facts_at bigint,
     hw_serial text,
-    hw_uuid text
+    hw_uuid text,
+    seen_within text
 );
 
 
@@ -384,31 +385,31 @@ ALTER TABLE ONLY public.update_history ALTER COLUMN id SET DEFAULT nextval('publ
 -- Data for Name: admins; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.admins VALUES ('adm_e6awdh37yt2hiz7z', 'alice', '$2a$04$notarealhash', 1796591461010, NULL, 'admin');
-INSERT INTO public.admins VALUES ('adm_2ff4zmkothbkc6wr', 'carol@example.com', '!sso', 1796591461012, 'sub-1', 'admin');
+INSERT INTO public.admins VALUES ('adm_nl7ygqhl5bheibjw', 'alice', '$2a$04$notarealhash', 1796591786746, NULL, 'admin');
+INSERT INTO public.admins VALUES ('adm_sb2r7uzweeen6qmj', 'carol@example.com', '!sso', 1796591786748, 'sub-1', 'admin');
 
 
 --
 -- Data for Name: api_keys; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.api_keys VALUES ('key_f3e5efviyspuxbzz', 'adm_e6awdh37yt2hiz7z', 'wfa_abc', 'keyhash', 1796591461011, NULL, NULL, NULL);
+INSERT INTO public.api_keys VALUES ('key_gaxg5sdldewsewvk', 'adm_nl7ygqhl5bheibjw', 'wfa_abc', 'keyhash', 1796591786747, NULL, NULL, NULL);
 
 
 --
 -- Data for Name: audit; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.audit VALUES (1, 1796591460991, 'admin:test', 'token.create', 'tok_pihw7gajipedfje7', '127.0.0.1', '{"ephemeral":false,"max_uses":0,"prefix":"wfe_000001","reusable":true,"tags":["env:prod"]}');
-INSERT INTO public.audit VALUES (2, 1796591460995, 'token:wfe_000001', 'machine.enroll', 'm_67hlkj4tmywrkiop', '127.0.0.1', '{"arch":"amd64","hostname":"web-1","ipv4":"100.64.0.1","name":"web-1","os":"linux","token":"tok_pihw7gajipedfje7"}');
-INSERT INTO public.audit VALUES (3, 1796591460997, 'token:wfe_000001', 'machine.enroll', 'm_juot3dz4w55hqw6b', '127.0.0.1', '{"arch":"amd64","hostname":"laptop","ipv4":"100.64.0.2","name":"laptop","os":"linux","token":"tok_pihw7gajipedfje7"}');
-INSERT INTO public.audit VALUES (4, 1796591460999, 'admin:test', 'machine.revoke', 'm_juot3dz4w55hqw6b', '127.0.0.1', '{"name":"laptop"}');
-INSERT INTO public.audit VALUES (5, 1796591461001, 'admin:test', 'machine.pin_version', 'm_67hlkj4tmywrkiop', '127.0.0.1', '{"name":"web-1","previous":"","version":"1.5.0"}');
-INSERT INTO public.audit VALUES (6, 1796591461009, 'admin:test', 'flag.set', 'new-ui', '127.0.0.1', '{"default":false,"enabled":true,"rules":0,"type":"boolean","version":2}');
-INSERT INTO public.audit VALUES (7, 1796591461011, 'admin:test', 'admin.create', 'adm_e6awdh37yt2hiz7z', '127.0.0.1', '{"name":"alice"}');
-INSERT INTO public.audit VALUES (8, 1796591461012, 'admin:test', 'admin.create', 'adm_2ff4zmkothbkc6wr', '127.0.0.1', '{"name":"carol@example.com","role":"admin","sso":true}');
-INSERT INTO public.audit VALUES (9, 1796591461015, 'admin:test', 'machine.rotate_key', 'm_67hlkj4tmywrkiop', '127.0.0.1', '{"name":"web-1"}');
-INSERT INTO public.audit VALUES (10, 1796591461017, 'admin:test', 'policy.set', 'policy', '127.0.0.1', '{"diff":"","version":1}');
+INSERT INTO public.audit VALUES (1, 1796591786725, 'admin:test', 'token.create', 'tok_odnbbrh73bqfiuta', '127.0.0.1', '{"ephemeral":false,"max_uses":0,"prefix":"wfe_000001","reusable":true,"tags":["env:prod"]}');
+INSERT INTO public.audit VALUES (2, 1796591786729, 'token:wfe_000001', 'machine.enroll', 'm_6kuqixnyeryyt3ww', '127.0.0.1', '{"arch":"amd64","hostname":"web-1","ipv4":"100.64.0.1","name":"web-1","os":"linux","token":"tok_odnbbrh73bqfiuta"}');
+INSERT INTO public.audit VALUES (3, 1796591786732, 'token:wfe_000001', 'machine.enroll', 'm_yy5sn7eseotm57q2', '127.0.0.1', '{"arch":"amd64","hostname":"laptop","ipv4":"100.64.0.2","name":"laptop","os":"linux","token":"tok_odnbbrh73bqfiuta"}');
+INSERT INTO public.audit VALUES (4, 1796591786734, 'admin:test', 'machine.revoke', 'm_yy5sn7eseotm57q2', '127.0.0.1', '{"name":"laptop"}');
+INSERT INTO public.audit VALUES (5, 1796591786736, 'admin:test', 'machine.pin_version', 'm_6kuqixnyeryyt3ww', '127.0.0.1', '{"name":"web-1","previous":"","version":"1.5.0"}');
+INSERT INTO public.audit VALUES (6, 1796591786745, 'admin:test', 'flag.set', 'new-ui', '127.0.0.1', '{"default":false,"enabled":true,"rules":0,"type":"boolean","version":2}');
+INSERT INTO public.audit VALUES (7, 1796591786748, 'admin:test', 'admin.create', 'adm_nl7ygqhl5bheibjw', '127.0.0.1', '{"name":"alice"}');
+INSERT INTO public.audit VALUES (8, 1796591786749, 'admin:test', 'admin.create', 'adm_sb2r7uzweeen6qmj', '127.0.0.1', '{"name":"carol@example.com","role":"admin","sso":true}');
+INSERT INTO public.audit VALUES (9, 1796591786752, 'admin:test', 'machine.rotate_key', 'm_6kuqixnyeryyt3ww', '127.0.0.1', '{"name":"web-1"}');
+INSERT INTO public.audit VALUES (10, 1796591786755, 'admin:test', 'policy.set', 'policy', '127.0.0.1', '{"diff":"","version":1}');
 
 
 --
@@ -421,36 +422,36 @@ INSERT INTO public.audit VALUES (10, 1796591461017, 'admin:test', 'policy.set', 
 -- Data for Name: enroll_tokens; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.enroll_tokens VALUES ('tok_pihw7gajipedfje7', 'wfe_000001', 'tokenhash-1-1796591460990237183', 1, 0, 0, 2, '["env:prod"]', NULL, 'admin:test', 1796591460990, NULL, 2592000);
+INSERT INTO public.enroll_tokens VALUES ('tok_odnbbrh73bqfiuta', 'wfe_000001', 'tokenhash-1-1796591786724294071', 1, 0, 0, 2, '["env:prod"]', NULL, 'admin:test', 1796591786724, NULL, 2592000);
 
 
 --
 -- Data for Name: flags; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.flags VALUES ('new-ui', 'boolean', 1, 'false', '[]', '', 2, 1796591461009, 'admin:test');
+INSERT INTO public.flags VALUES ('new-ui', 'boolean', 1, 'false', '[]', '', 2, 1796591786745, 'admin:test');
 
 
 --
 -- Data for Name: health_reports; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.health_reports VALUES (1, 'm_67hlkj4tmywrkiop', 1796591461002, '{"at":"2026-12-06T21:11:01.002550448Z","agent_version":"1.0.0","os":"linux","uptime_sec":0,"cpu_percent":12,"mem_total":0,"mem_used":0,"disk_total":0,"disk_used":0,"tunnel":{"up":false,"peer_count":0,"connected":0,"peers":null},"update":{"from":"0.9.0","to":"1.0.0","state":"ok","at":"2026-12-06T21:11:01.002550497Z"}}');
+INSERT INTO public.health_reports VALUES (1, 'm_6kuqixnyeryyt3ww', 1796591786737, '{"at":"2026-12-06T21:16:26.73701211Z","agent_version":"1.0.0","os":"linux","uptime_sec":0,"cpu_percent":12,"mem_total":0,"mem_used":0,"disk_total":0,"disk_used":0,"tunnel":{"up":false,"peer_count":0,"connected":0,"peers":null},"update":{"from":"0.9.0","to":"1.0.0","state":"ok","at":"2026-12-06T21:16:26.737012183Z"}}');
 
 
 --
 -- Data for Name: machines; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.machines VALUES ('m_juot3dz4w55hqw6b', 'laptop', 'laptop', 'linux', '', 'amd64', '1.0.0', 'dMRDeU60v5r2E9KIPpZHo8Nxg7SskfsO+D/naN+Rkzo=', 2, '100.64.0.2', 'fde5:e0:b3ea::2', '["env:prod"]', '[]', 0, 'cred-3-1796591460996211598', 'tok_pihw7gajipedfje7', 'revoked', 1796591460997, 1796591460997, 1796591460999, 4, NULL, NULL, NULL, '', 1796591460997, NULL, NULL, NULL, 1799183460997, 0, NULL, NULL, NULL, NULL, NULL, NULL);
-INSERT INTO public.machines VALUES ('m_67hlkj4tmywrkiop', 'web-1', 'web-1', 'linux', '', 'amd64', '1.0.0', 'VraNjamtDnhGGrCbBmwxobtAabJ+6HorGdny8/aqWp4=', 1, '100.64.0.1', 'fde5:e0:b3ea::1', '["env:prod"]', '[]', 0, 'cred-2-1796591460992027076', 'tok_pihw7gajipedfje7', 'active', 1796591460993, 1796591461002, NULL, 6, '{"at":"2026-12-06T21:11:01.002550448Z","agent_version":"1.0.0","os":"linux","uptime_sec":0,"cpu_percent":12,"mem_total":0,"mem_used":0,"disk_total":0,"disk_used":0,"tunnel":{"up":false,"peer_count":0,"connected":0,"peers":null},"update":{"from":"0.9.0","to":"1.0.0","state":"ok","at":"2026-12-06T21:11:01.002550497Z"}}', 1796591461002, '{"from":"0.9.0","to":"1.0.0","state":"ok","at":"2026-12-06T21:11:01.002550497Z"}', '1.5.0', 1796591460993, 1796591461014, 'next-credential-hash', NULL, 1799183460994, 0, NULL, NULL, NULL, NULL, NULL, NULL);
+INSERT INTO public.machines VALUES ('m_yy5sn7eseotm57q2', 'laptop', 'laptop', 'linux', '', 'amd64', '1.0.0', 'uACzqdSFrrYCBqgBNRtKuXduxgz4ClgfXdJJpwahGiY=', 2, '100.64.0.2', 'fdab:8f44:3761::2', '["env:prod"]', '[]', 0, 'cred-3-1796591786731116805', 'tok_odnbbrh73bqfiuta', 'revoked', 1796591786732, 1796591786732, 1796591786733, 4, NULL, NULL, NULL, '', 1796591786732, NULL, NULL, NULL, 1799183786732, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+INSERT INTO public.machines VALUES ('m_6kuqixnyeryyt3ww', 'web-1', 'web-1', 'linux', '', 'amd64', '1.0.0', 'D/xugtKGEH5lwuVASemS1aAeVgq8AWFZUhh/rsvfPnc=', 1, '100.64.0.1', 'fdab:8f44:3761::1', '["env:prod"]', '[]', 0, 'cred-2-1796591786726231005', 'tok_odnbbrh73bqfiuta', 'active', 1796591786728, 1796591786737, NULL, 6, '{"at":"2026-12-06T21:16:26.73701211Z","agent_version":"1.0.0","os":"linux","uptime_sec":0,"cpu_percent":12,"mem_total":0,"mem_used":0,"disk_total":0,"disk_used":0,"tunnel":{"up":false,"peer_count":0,"connected":0,"peers":null},"update":{"from":"0.9.0","to":"1.0.0","state":"ok","at":"2026-12-06T21:16:26.737012183Z"}}', 1796591786737, '{"from":"0.9.0","to":"1.0.0","state":"ok","at":"2026-12-06T21:16:26.737012183Z"}', '1.5.0', 1796591786728, 1796591786752, 'next-credential-hash', NULL, 1799183786729, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
 
 
 --
 -- Data for Name: meta; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.meta VALUES ('ula_prefix', 'fde5:e0:b3ea::/48');
+INSERT INTO public.meta VALUES ('ula_prefix', 'fdab:8f44:3761::/48');
 INSERT INTO public.meta VALUES ('next_ip_index', '3');
 INSERT INTO public.meta VALUES ('flags_version', '2');
 INSERT INTO public.meta VALUES ('netmap_version', '7');
@@ -460,11 +461,11 @@ INSERT INTO public.meta VALUES ('netmap_version', '7');
 -- Data for Name: netmap_log; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.netmap_log VALUES (2, 'm_67hlkj4tmywrkiop');
-INSERT INTO public.netmap_log VALUES (3, 'm_juot3dz4w55hqw6b');
-INSERT INTO public.netmap_log VALUES (4, 'm_juot3dz4w55hqw6b');
-INSERT INTO public.netmap_log VALUES (5, 'm_67hlkj4tmywrkiop');
-INSERT INTO public.netmap_log VALUES (6, 'm_67hlkj4tmywrkiop');
+INSERT INTO public.netmap_log VALUES (2, 'm_6kuqixnyeryyt3ww');
+INSERT INTO public.netmap_log VALUES (3, 'm_yy5sn7eseotm57q2');
+INSERT INTO public.netmap_log VALUES (4, 'm_yy5sn7eseotm57q2');
+INSERT INTO public.netmap_log VALUES (5, 'm_6kuqixnyeryyt3ww');
+INSERT INTO public.netmap_log VALUES (6, 'm_6kuqixnyeryyt3ww');
 INSERT INTO public.netmap_log VALUES (7, 'policy:1');
 
 
@@ -472,14 +473,14 @@ INSERT INTO public.netmap_log VALUES (7, 'policy:1');
 -- Data for Name: pending_enrollments; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.pending_enrollments VALUES ('ABCD-EFGH', 'pending-secret-hash', '{"token":"","public_key":"XlzPJ3OfF1TJ1oXKbAUHqVdXWE8UcP/vaT+hRuXjlBQ=","hostname":"waiting","os":"linux","arch":"amd64","agent_version":""}', '192.0.2.1', 1796591461013, 1796595061013, 'pending', NULL, NULL, NULL);
+INSERT INTO public.pending_enrollments VALUES ('ABCD-EFGH', 'pending-secret-hash', '{"token":"","public_key":"KaIDbD6OEBAL6UyGIZSBoJAGUxQ58wP39F7gDADsOL0=","hostname":"waiting","os":"linux","arch":"amd64","agent_version":""}', '192.0.2.1', 1796591786749, 1796595386749, 'pending', NULL, NULL, NULL);
 
 
 --
 -- Data for Name: policies; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.policies VALUES (1, '{"tags": ["tag:env:prod"], "rules": [{"src": ["tag:env:prod"], "dst": ["*"]}]}', 'admin:test', 1796591461017, 7);
+INSERT INTO public.policies VALUES (1, '{"tags": ["tag:env:prod"], "rules": [{"src": ["tag:env:prod"], "dst": ["*"]}]}', 'admin:test', 1796591786754, 7);
 
 
 --
@@ -498,25 +499,25 @@ INSERT INTO public.policies VALUES (1, '{"tags": ["tag:env:prod"], "rules": [{"s
 -- Data for Name: schema_migrations; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.schema_migrations VALUES (1, 1796591460951);
-INSERT INTO public.schema_migrations VALUES (2, 1796591460955);
-INSERT INTO public.schema_migrations VALUES (3, 1796591460958);
-INSERT INTO public.schema_migrations VALUES (4, 1796591460960);
-INSERT INTO public.schema_migrations VALUES (5, 1796591460961);
-INSERT INTO public.schema_migrations VALUES (6, 1796591460963);
-INSERT INTO public.schema_migrations VALUES (7, 1796591460967);
-INSERT INTO public.schema_migrations VALUES (8, 1796591460969);
-INSERT INTO public.schema_migrations VALUES (9, 1796591460971);
-INSERT INTO public.schema_migrations VALUES (10, 1796591460971);
-INSERT INTO public.schema_migrations VALUES (11, 1796591460973);
-INSERT INTO public.schema_migrations VALUES (12, 1796591460974);
-INSERT INTO public.schema_migrations VALUES (13, 1796591460977);
-INSERT INTO public.schema_migrations VALUES (14, 1796591460980);
-INSERT INTO public.schema_migrations VALUES (15, 1796591460981);
-INSERT INTO public.schema_migrations VALUES (16, 1796591460982);
-INSERT INTO public.schema_migrations VALUES (17, 1796591460985);
-INSERT INTO public.schema_migrations VALUES (18, 1796591460986);
-INSERT INTO public.schema_migrations VALUES (19, 1796591460988);
+INSERT INTO public.schema_migrations VALUES (1, 1796591786678);
+INSERT INTO public.schema_migrations VALUES (2, 1796591786683);
+INSERT INTO public.schema_migrations VALUES (3, 1796591786686);
+INSERT INTO public.schema_migrations VALUES (4, 1796591786688);
+INSERT INTO public.schema_migrations VALUES (5, 1796591786689);
+INSERT INTO public.schema_migrations VALUES (6, 1796591786690);
+INSERT INTO public.schema_migrations VALUES (7, 1796591786694);
+INSERT INTO public.schema_migrations VALUES (8, 1796591786697);
+INSERT INTO public.schema_migrations VALUES (9, 1796591786700);
+INSERT INTO public.schema_migrations VALUES (10, 1796591786701);
+INSERT INTO public.schema_migrations VALUES (11, 1796591786703);
+INSERT INTO public.schema_migrations VALUES (12, 1796591786705);
+INSERT INTO public.schema_migrations VALUES (13, 1796591786707);
+INSERT INTO public.schema_migrations VALUES (14, 1796591786710);
+INSERT INTO public.schema_migrations VALUES (15, 1796591786712);
+INSERT INTO public.schema_migrations VALUES (16, 1796591786713);
+INSERT INTO public.schema_migrations VALUES (17, 1796591786717);
+INSERT INTO public.schema_migrations VALUES (18, 1796591786719);
+INSERT INTO public.schema_migrations VALUES (19, 1796591786721);
 
 
 --
@@ -535,7 +536,7 @@ INSERT INTO public.schema_migrations VALUES (19, 1796591460988);
 -- Data for Name: update_history; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.update_history VALUES (1, 'm_67hlkj4tmywrkiop', '0.9.0', '1.0.0', 'ok', '', 1796591461002, 1796591461002);
+INSERT INTO public.update_history VALUES (1, 'm_6kuqixnyeryyt3ww', '0.9.0', '1.0.0', 'ok', '', 1796591786737, 1796591786737);
 
 
 --
@@ -903,5 +904,5 @@ ALTER TABLE ONLY public.update_history
 -- PostgreSQL database dump complete
 --
 
-\unrestrict LJDKq0No10oNbsNU2asFsiNjbsXhiw5aOiJLkkaDRFjOApkMI3yaU1ROuSbkxzc
+\unrestrict a4b2tVwjnwnOgqe5WjiCbCatEaejfYcDwJ1QQdj58R8FSgoZZWQmPCqEg20UvKe
 
