@@ -169,8 +169,10 @@ type Document struct {
 	// Postures name conditions on machines' facts ("os.version >= 12")
 	// that a rule's srcPosture requires of its sources (posture.go).
 	Postures map[string][]string `json:"postures,omitempty"`
-	Rules    []RuleDoc           `json:"rules"`
-	Tests    []TestDoc           `json:"tests,omitempty"`
+	// FlowLogs turns flow logging on for the machines it names (flows.go).
+	FlowLogs *FlowLogsDoc `json:"flowLogs,omitempty"`
+	Rules    []RuleDoc    `json:"rules"`
+	Tests    []TestDoc    `json:"tests,omitempty"`
 }
 
 // AutoApprovers approves advertised routes without an admin, in
@@ -253,6 +255,8 @@ type Policy struct {
 	autoExit   []atom
 	relays     []atom // "relays", compiled (routes.go)
 	postures   map[string]*posture
+	flowSrc    []atom         // "flowLogs": who logs (flows.go)
+	flowLogs   *wire.FlowLogs // what they are told
 	// tagsOnly: every atom is * or a tag, so a machine's class depends on
 	// its tags alone (byTags caches it).
 	tagsOnly bool
@@ -626,6 +630,7 @@ func (c *checker) compile(p *Policy) {
 	p.atoms = atoms
 	c.compileAutoApprovers(p)
 	c.compileRelays(p)
+	c.compileFlowLogs(p)
 	p.tagsOnly = true
 	for _, a := range atoms {
 		if a.kind != atomAll && a.kind != atomTag {

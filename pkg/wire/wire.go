@@ -116,6 +116,9 @@ type Self struct {
 	// "relays"); Relays are the relay machines it may use (wire.PeerRelay).
 	PeerRelay bool        `json:"peer_relay,omitempty"`
 	Relays    []PeerRelay `json:"relays,omitempty"`
+	// FlowLogs, when set, asks this machine to log the flows its filter
+	// sees (the policy's "flowLogs") and send them (PathAgentFlows).
+	FlowLogs *FlowLogs `json:"flow_logs,omitempty"`
 }
 
 // Peer is one other machine the receiver should be able to reach.

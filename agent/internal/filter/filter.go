@@ -53,6 +53,7 @@ type flow struct {
 	last    atomic.Int64 // unix nanoseconds, refreshed at most every refreshEvery
 	inbound bool         // opened by the peer (allowed by a rule)
 	dead    atomic.Bool  // removed from the table (a cached pointer must not use it)
+	acct    *flowAcct    // counters, when flow accounting was on at its start (accounting.go)
 }
 
 // refreshEvery: a flow's last-use time is written at most this often, so
@@ -115,6 +116,8 @@ type Filter struct {
 	denied    atomic.Uint64 // no rule allows the new connection
 	unmatched atomic.Uint64 // a reply or ICMP error with no flow
 	full      atomic.Uint64
+
+	acct acctState // flow accounting for flow logs (accounting.go)
 
 	lastMu sync.Mutex
 	last   []string     // the latest drops, for status…
@@ -320,12 +323,17 @@ func (r *rule) allows(src, dst netip.Addr, proto uint8, port uint16, hasPort boo
 }
 
 func (rs *ruleSet) allows(src, dst netip.Addr, proto uint8, port uint16, hasPort bool) bool {
+	return rs.rule(src, dst, proto, port, hasPort) >= 0
+}
+
+// rule returns the index of the first rule that allows the connection, or -1.
+func (rs *ruleSet) rule(src, dst netip.Addr, proto uint8, port uint16, hasPort bool) int {
 	for i := range rs.rules {
 		if rs.rules[i].allows(src, dst, proto, port, hasPort, rs) {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 func (f *Filter) shardOf(k flowKey) *shard {
@@ -370,6 +378,7 @@ func (f *Filter) outbound(b []byte, now int64) {
 	k := flowKey{proto: p.proto, local: p.src, remote: p.dst, lport: p.sport, rport: p.dport}
 	if fl := f.lastOut.Load(); fl != nil && fl.key == k && !fl.dead.Load() {
 		fl.touch(now)
+		fl.countOut(len(b))
 		return
 	}
 	s := f.shardOf(k)
@@ -379,13 +388,14 @@ func (f *Filter) outbound(b []byte, now int64) {
 	if fl == nil {
 		s.mu.Lock()
 		if fl = s.flows[k]; fl == nil {
-			fl = &flow{key: k}
+			fl = &flow{key: k, acct: f.newAcct(now, "")}
 			fl.last.Store(now)
 			f.insert(s, fl, now)
 		}
 		s.mu.Unlock()
 	}
 	fl.touch(now)
+	fl.countOut(len(b))
 	f.lastOut.Store(fl)
 }
 
@@ -414,6 +424,7 @@ func (f *Filter) insert(s *shard, fl *flow, now int64) {
 func (f *Filter) remove(s *shard, fl *flow) {
 	fl.dead.Store(true)
 	delete(s.flows, fl.key)
+	f.closed(fl)
 }
 
 // Inbound reports whether a packet a peer sent may reach this machine.
@@ -466,9 +477,11 @@ func (f *Filter) inbound(b []byte, now int64) bool {
 	if p.hasPorts {
 		if fl := f.lastIn.Load(); fl != nil && fl.key == k && !fl.dead.Load() && now-fl.last.Load() <= int64(idle(k.proto)) {
 			fl.touch(now)
+			fl.countIn(len(b))
 			return true
 		}
 		if fl := f.known(k, now); fl != nil {
+			fl.countIn(len(b))
 			f.lastIn.Store(fl)
 			return true
 		}
@@ -476,7 +489,9 @@ func (f *Filter) inbound(b []byte, now int64) bool {
 	if p.proto == protoICMP && p.icmpType == icmpEchoReply {
 		return f.drop(&f.unmatched, now, func() string { return fmt.Sprintf("icmp echo reply from %s to no request", p.src) })
 	}
-	if !rs.allows(p.src, p.dst, p.proto, p.dport, p.hasPorts) {
+	ri := rs.rule(p.src, p.dst, p.proto, p.dport, p.hasPorts)
+	if ri < 0 {
+		f.noteDenied(p, len(b), now)
 		return f.drop(&f.denied, now, func() string {
 			what := fmt.Sprintf("proto %d", p.proto)
 			switch p.proto {
@@ -498,11 +513,12 @@ func (f *Filter) inbound(b []byte, now int64) bool {
 		s.mu.Lock()
 		fl := s.flows[k]
 		if fl == nil {
-			fl = &flow{key: k, inbound: true}
+			fl = &flow{key: k, inbound: true, acct: f.newAcct(now, rs.rules[ri].text)}
 			fl.last.Store(now)
 			f.insert(s, fl, now)
 		}
 		s.mu.Unlock()
+		fl.countIn(len(b))
 		f.lastIn.Store(fl)
 	}
 	return true
