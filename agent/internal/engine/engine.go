@@ -263,7 +263,7 @@ func (e *Engine) Logout(ctx context.Context) error {
 	if e.Flags != nil {
 		e.Flags.Clear()
 	}
-	err := errors.Join(Logout(e.Paths, e.Store), removeIfExists(e.healthQueue()))
+	err := errors.Join(Logout(e.Paths, e.Store), removeIfExists(e.healthQueue()), removeIfExists(e.Paths.FlowQueue()))
 	if serverErr != nil {
 		return errors.Join(fmt.Errorf("wiped locally, but the server was not told (an admin should revoke this machine): %w", serverErr), err)
 	}

@@ -33,6 +33,10 @@ func (p Paths) FlagCache() string { return filepath.Join(p.State, "flags.json") 
 // HealthQueue holds health reports not yet delivered to the server.
 func (p Paths) HealthQueue() string { return filepath.Join(p.State, "health-queue.json") }
 
+// FlowQueue is the on-disk queue of flow records not yet delivered
+// (gzip-compressed JSON).
+func (p Paths) FlowQueue() string { return filepath.Join(p.State, "flows-queue.json.gz") }
+
 // UpdateDir holds downloads, the pending-update marker and the record of
 // versions that failed here.
 func (p Paths) UpdateDir() string { return filepath.Join(p.State, "update") }

@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/wirefleet/wirefleet/agent/internal/filter"
+	"github.com/wirefleet/wirefleet/agent/internal/flowlog"
+	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// logFlows runs the flow logger: it follows the policy's "flowLogs" in
+// this machine's Self, and reads the tunnel's packet filter (the
+// userspace device; with the kernel backend there is none, and nothing
+// is logged).
+func (e *Engine) logFlows(ctx context.Context, cl *client.Client) {
+	l := &flowlog.Logger{
+		Source: engineFlows{e},
+		Sender: cl,
+		Path:   e.Paths.FlowQueue(),
+		Log:    e.Log,
+		Config: func() *wire.FlowLogs {
+			if self := e.view.Self(); self != nil && e.filter() != nil {
+				return self.FlowLogs
+			}
+			return nil
+		},
+		Names: e.flowNames,
+	}
+	l.Run(ctx)
+}
+
+// filter returns the tunnel's packet filter, nil without one.
+func (e *Engine) filter() *filter.Filter {
+	e.mu.Lock()
+	tun := e.link.tun
+	e.mu.Unlock()
+	if ft, ok := tun.(filtering); ok {
+		return ft.Filter()
+	}
+	return nil
+}
+
+// engineFlows is the filter of whichever tunnel is up.
+type engineFlows struct{ e *Engine }
+
+func (f engineFlows) Collect(max int) ([]filter.FlowStat, []filter.Denial, uint64) {
+	if pf := f.e.filter(); pf != nil {
+		return pf.Collect(max)
+	}
+	return nil, nil, 0
+}
+
+func (f engineFlows) SetAccounting(on bool) {
+	if pf := f.e.filter(); pf != nil {
+		pf.SetAccounting(on)
+	}
+}
+
+// flowNames maps overlay addresses to machines and machines to the path
+// their packets take now.
+func (e *Engine) flowNames() flowlog.Names {
+	n := flowlog.Names{Self: map[netip.Addr]string{}, Peers: map[netip.Addr]string{}, Paths: map[string]string{}}
+	e.view.Read(func(v *wire.View) {
+		if v.Self != nil {
+			for _, s := range []string{v.Self.IPv4, v.Self.IPv6} {
+				if a, err := netip.ParseAddr(s); err == nil {
+					n.Self[a] = v.Self.ID
+				}
+			}
+		}
+		for id, p := range v.Peers {
+			for _, s := range []string{p.IPv4, p.IPv6} {
+				if a, err := netip.ParseAddr(s); err == nil {
+					n.Peers[a] = id
+				}
+			}
+		}
+	})
+	e.mu.Lock()
+	tun := e.link.tun
+	e.mu.Unlock()
+	if tun != nil {
+		if ps, err := tun.Peers(); err == nil {
+			for _, p := range ps {
+				n.Paths[p.ID] = p.Path
+			}
+		}
+	}
+	return n
+}
