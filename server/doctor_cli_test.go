@@ -42,6 +42,10 @@ func TestDoctor(t *testing.T) {
 		if _, err := a.ReportHealth(context.Background(), wire.HealthReport{At: at, AgentVersion: "1", OS: "linux"}); err != nil {
 			t.Fatal(err)
 		}
+		rec := wire.FlowRecord{Start: at, End: at, Proto: "udp", Src: en.IPv4, Dst: "100.64.99.1", DstPort: 53, TxPackets: 1, TxBytes: 80, Verdict: wire.FlowAllowed}
+		if err := a.ReportFlows(context.Background(), wire.FlowReport{Records: []wire.FlowRecord{rec, rec}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	report("punctual", time.Now())
 	time.Sleep(1500 * time.Millisecond) // the health writer's batch
@@ -49,12 +53,13 @@ func TestDoctor(t *testing.T) {
 	if err != nil {
 		t.Fatalf("doctor on a healthy installation: %v\n%s", err, out)
 	}
-	for _, name := range []string{"server", "database", "audit log", "disk", "certificate", "release keys", "descriptors", "clock"} {
+	for _, name := range []string{"server", "database", "audit log", "flow logs", "disk", "certificate", "release keys", "descriptors", "clock"} {
 		if st := status(out, name); st != "ok" {
 			t.Errorf("healthy: %s is %q in\n%s", name, st, out)
 		}
 	}
-	if !strings.Contains(out, "quick_check ok") || !strings.Contains(out, "1 of 1 agents' clocks within 1m0s") || !regexp.MustCompile(`[1-9]\d* events, the oldest of \d{4}-\d\d-\d\d`).MatchString(out) {
+	if !strings.Contains(out, "quick_check ok") || !strings.Contains(out, "1 of 1 agents' clocks within 1m0s") || !regexp.MustCompile(`[1-9]\d* events, the oldest of \d{4}-\d\d-\d\d`).MatchString(out) ||
+		!regexp.MustCompile(`2 records, the oldest of \d{4}-\d\d-\d\d, [\d.]+ MiB with their indexes`).MatchString(out) {
 		t.Errorf("healthy:\n%s", out)
 	}
 	report("late", time.Now().Add(-10*time.Minute))

@@ -44,7 +44,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Version:       daemon.Version,
 	}
-	root.AddCommand(serveCmd(), tokensCmd(), machinesCmd(), apikeysCmd(), adminCmd(), auditCmd(), oneLinerCmd(), flagsCmd(), releasesCmd(), policyCmd(), routesCmd(), dnsCmd(), tlsCmd(), enrollmentsCmd(), backupCmd(), restoreCmd(), doctorCmd())
+	root.AddCommand(serveCmd(), tokensCmd(), machinesCmd(), apikeysCmd(), adminCmd(), auditCmd(), oneLinerCmd(), flagsCmd(), releasesCmd(), policyCmd(), routesCmd(), flowsCmd(), dnsCmd(), tlsCmd(), enrollmentsCmd(), backupCmd(), restoreCmd(), doctorCmd())
 	return root
 }
 
@@ -103,6 +103,8 @@ variables (--data-dir → WIREFLEET_DATA_DIR), then the YAML file named by
 	f.DurationVar(&o.MachineExpiry, "machine-expiry", 0, "how long a machine stays enrolled before it must re-authenticate with a token (e.g. 4320h = 180 days; 0 = never; a token's --machine-expiry wins)")
 	f.DurationVar(&o.EphemeralTTL, "ephemeral-ttl", 30*time.Minute, "remove ephemeral machines offline for this long (0 = never)")
 	f.DurationVar(&o.AuditRetention, "audit-retention", 365*24*time.Hour, "delete audit events older than this (default a year; 0 = keep them all)")
+	f.DurationVar(&o.FlowRetention, "flow-retention", 30*24*time.Hour, "delete flow records older than this (default 30 days; 0 = by count only)")
+	f.Int64Var(&o.FlowMaxRecords, "flow-max-records", 10_000_000, "keep at most this many flow records, the oldest deleted first (0 = no bound)")
 	f.DurationVar(&o.TokenTTL, "token-ttl", 24*time.Hour, "default lifetime of enrollment tokens")
 	f.BoolVar(&o.BootstrapToken, "bootstrap-token", false, "create a single-use enrollment token at start and print its one-liner")
 	f.IntVar(&o.MaxConnsPerIP, "max-conns-per-ip", 1024, "connections one source address may hold open (agents behind one NAT each hold one; 0 = no cap)")

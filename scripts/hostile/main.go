@@ -204,6 +204,14 @@ func hostileBodies() [][]byte {
 			[]byte(`{"facts":{"os":{"version":`+string(v)+`},"disks":[{"mount":`+string(v)+`}]}}`))
 	}
 	bodies = append(bodies, []byte(`{"src":"tag:a","dst":"tag:a:1","src_facts":`+string(manyJSON)+`}`))
+	// Flow records: someone else's, malformed, and too many.
+	for _, s := range hostileStrings {
+		v, _ := json.Marshal(s)
+		bodies = append(bodies, []byte(`{"records":[{"start":"2026-12-06T00:00:00Z","end":"2026-12-06T00:00:01Z","proto":"tcp","src":`+string(v)+
+			`,"dst":"100.64.0.1","verdict":"allowed","rule":`+string(v)+`}],"dropped":1}`))
+	}
+	bodies = append(bodies, []byte(`{"records":[{"start":"2026-12-06T00:00:00Z","end":"2026-12-06T00:00:01Z","proto":"tcp","src":"100.64.250.1","dst":"100.64.250.2","verdict":"allowed"}]}`),
+		[]byte(`{"records":[`+strings.TrimSuffix(strings.Repeat(`{},`, 10001), ",")+`]}`))
 	for _, n := range []string{"-1", "1e23", "-1e23", "9223372036854775808", "0.5"} {
 		bodies = append(bodies, []byte(`{"cpu_percent":`+n+`,"mem_used":`+n+`,"listen_port":`+n+`,"max_uses":`+n+`,"rollout":`+n+`}`))
 	}
@@ -228,6 +236,7 @@ var routes = []route{
 	{"POST", wire.PathReauth, "machine"},
 	{"POST", wire.PathCredential, "machine"},
 	{"POST", wire.PathHealth, "machine"},
+	{"POST", wire.PathAgentFlows, "machine"},
 	{"GET", wire.PathAgentFlags + "?wait={}", "machine"},
 	{"GET", wire.PathServer, "admin"},
 	{"POST", wire.PathTokens, "admin"},
@@ -260,6 +269,7 @@ var routes = []route{
 	{"POST", wire.PathAgentRoutes, "machine"},
 	{"POST", wire.PathAgentPeerRelay, "machine"},
 	{"GET", wire.PathRoutes, "admin"},
+	{"GET", wire.PathFlows + "?machine={}&addr={}&port={}&verdict={}&since={}&cursor={}&limit={}", "admin"},
 	{"POST", wire.PathRoutes + "/{}/{}", "admin"},
 	{"GET", "/debug/pprof/{}", "admin"},
 }

@@ -78,6 +78,10 @@ type Options struct {
 	EphemeralTTL time.Duration // remove ephemeral machines offline this long
 	// AuditRetention is how long audit events are kept (0: forever).
 	AuditRetention time.Duration
+	// FlowRetention is how long flow records are kept (0: forever), and
+	// FlowMaxRecords how many at most (0: no bound): the oldest go first.
+	FlowRetention  time.Duration
+	FlowMaxRecords int64
 	// MachineExpiry is how long a machine stays enrolled before it must
 	// re-authenticate with a token (0: forever; a token's own wins).
 	MachineExpiry time.Duration
@@ -154,10 +158,13 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	for _, d := range []struct {
 		flag string
 		v    time.Duration
-	}{{"--machine-expiry", o.MachineExpiry}, {"--tls-rotate-every", o.TLSRotateEvery}} {
+	}{{"--machine-expiry", o.MachineExpiry}, {"--tls-rotate-every", o.TLSRotateEvery}, {"--flow-retention", o.FlowRetention}} {
 		if d.v < 0 || d.v > 0 && d.v < time.Hour {
 			return fmt.Errorf("daemon: %s %s: give at least 1h, or 0 for off", d.flag, d.v)
 		}
+	}
+	if o.FlowMaxRecords < 0 {
+		return fmt.Errorf("daemon: --flow-max-records %d: give a count, or 0 for no bound", o.FlowMaxRecords)
 	}
 	if o.NoRelay && o.RelayMeshKeyFile != "" {
 		return errors.New("daemon: --relay-mesh-key-file joins relays: drop --relay=false")
@@ -281,7 +288,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err := bootstrap(ctx, db, svc, o, out, extURL, pin); err != nil {
 		return err
 	}
-	startJobs(hubCtx, db, svc, a, log, o.EphemeralTTL, o.AuditRetention, &bg)
+	startJobs(hubCtx, db, svc, a, log, o.EphemeralTTL, retention{audit: o.AuditRetention, flows: o.FlowRetention, flowMax: o.FlowMaxRecords}, &bg)
 	if keys != nil && o.TLSRotateEvery > 0 {
 		bg.Add(1)
 		go func() { defer bg.Done(); rotateTLSEvery(hubCtx, svc, keys, o.TLSRotateEvery, log) }()
@@ -615,13 +622,19 @@ func routes(o Options, db *store.DB, svc *fleet.Service, rel *relay.Server, reg 
 // startJobs runs the background jobs until ctx ends: flag changes of other
 // replicas, ephemeral-machine removal, machine expiry, and the
 // health-report writer.
-func startJobs(ctx context.Context, db *store.DB, svc *fleet.Service, a *api.Server, log *slog.Logger, ephemeralTTL, auditRetention time.Duration, bg *sync.WaitGroup) {
+// retention is how long the janitor keeps what grows forever otherwise.
+type retention struct {
+	audit, flows time.Duration
+	flowMax      int64
+}
+
+func startJobs(ctx context.Context, db *store.DB, svc *fleet.Service, a *api.Server, log *slog.Logger, ephemeralTTL time.Duration, keep retention, bg *sync.WaitGroup) {
 	if db.IsShared() {
 		bg.Add(1)
 		go func() { defer bg.Done(); watchFlags(ctx, db, svc) }()
 	}
 	bg.Add(3)
-	go func() { defer bg.Done(); janitor(ctx, db, svc, log, ephemeralTTL, auditRetention) }()
+	go func() { defer bg.Done(); janitor(ctx, db, svc, log, ephemeralTTL, keep) }()
 	go func() { defer bg.Done(); expirer(ctx, db, svc, log) }()
 	go func() { defer bg.Done(); a.RunHealthWriter(ctx) }()
 }
@@ -773,7 +786,7 @@ func watchFlags(ctx context.Context, db *store.DB, svc *fleet.Service) {
 
 // janitor removes ephemeral machines that have been offline longer than
 // ttl and trims the network-map change log.
-func janitor(ctx context.Context, db *store.DB, svc *fleet.Service, log *slog.Logger, ttl, auditRetention time.Duration) {
+func janitor(ctx context.Context, db *store.DB, svc *fleet.Service, log *slog.Logger, ttl time.Duration, keep retention) {
 	pres := svc.Presence()
 	every := time.Minute
 	if ttl > 0 && ttl/4 < every {
@@ -783,6 +796,7 @@ func janitor(ctx context.Context, db *store.DB, svc *fleet.Service, log *slog.Lo
 	defer t.Stop()
 	trimmed := time.Now()
 	auditTrimmed := time.Time{} // at the first tick after start
+	flowsTrimmed := time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -815,9 +829,21 @@ func janitor(ctx context.Context, db *store.DB, svc *fleet.Service, log *slog.Lo
 				log.Warn("janitor: trim netmap log", "err", err)
 			}
 		}
-		if auditRetention > 0 && time.Since(auditTrimmed) > time.Hour {
+		if keep.audit > 0 && time.Since(auditTrimmed) > time.Hour {
 			auditTrimmed = time.Now()
-			trimAudit(ctx, svc, log, time.Now().Add(-auditRetention))
+			trimAudit(ctx, svc, log, time.Now().Add(-keep.audit))
+		}
+		if (keep.flows > 0 || keep.flowMax > 0) && time.Since(flowsTrimmed) > 10*time.Minute {
+			flowsTrimmed = time.Now()
+			keepFor := keep.flows
+			if keepFor <= 0 {
+				keepFor = 100 * 365 * 24 * time.Hour
+			}
+			if n, err := svc.PruneFlows(ctx, time.Now(), keepFor, keep.flowMax); err != nil {
+				log.Warn("janitor: prune flow records", "err", err)
+			} else if n > 0 {
+				log.Info("pruned flow records past their retention", "records", n)
+			}
 		}
 	}
 }

@@ -88,6 +88,9 @@ func Run(ctx context.Context, in Input) []Check {
 	if c, ok := checkAudit(ctx, in); ok {
 		out = append(out, c)
 	}
+	if c, ok := checkFlows(ctx, in); ok {
+		out = append(out, c)
+	}
 	out = append(out, checkDisk(in), checkCert(in), checkReleaseKeys(in))
 	out = append(out, checkACME(in)...)
 	out = append(out, checkDescriptors(info, infoErr))
@@ -218,6 +221,39 @@ func checkAudit(ctx context.Context, in Input) (Check, bool) {
 		c.Status = Warn
 		c.Fix = "shorten --audit-retention, or export the log (GET /api/v1/audit) and let the retention trim it"
 	}
+	return c, true
+}
+
+// checkFlows reports the flow records kept: their count, the oldest,
+// and about how much of the database they take (SQLite only; false
+// without a SQLite database or before flow logs existed).
+func checkFlows(ctx context.Context, in Input) (Check, bool) {
+	c := Check{Name: "flow logs"}
+	path := filepath.Join(in.DataDir, "wirefleet.db")
+	if _, err := os.Stat(path); err != nil {
+		return c, false
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		return c, false
+	}
+	defer db.Close()
+	var n int64
+	var oldest sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(end_at) FROM flow_records`).Scan(&n, &oldest); err != nil {
+		return c, false
+	}
+	c.Status, c.Detail = OK, fmt.Sprintf("%d records", n)
+	if oldest.Valid {
+		c.Detail += ", the oldest of " + time.UnixMilli(oldest.Int64).UTC().Format("2006-01-02")
+	}
+	// dbstat is compiled into modernc.org/sqlite: the pages of the table
+	// and its indexes.
+	var bytes sql.NullInt64
+	if db.QueryRowContext(ctx, `SELECT SUM(pgsize) FROM dbstat WHERE name = 'flow_records' OR name LIKE 'flow_records_%'`).Scan(&bytes) == nil && bytes.Valid {
+		c.Detail += fmt.Sprintf(", %.1f MiB with their indexes", float64(bytes.Int64)/(1<<20))
+	}
+	c.Detail += "; pruned by --flow-retention (30 days) and --flow-max-records (10,000,000)"
 	return c, true
 }
 
