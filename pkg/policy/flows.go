@@ -15,12 +15,12 @@ import (
 type FlowLogsDoc struct {
 	Src      []string `json:"src"`
 	Sample   *float64 `json:"sample,omitempty"`   // 0 < sample ≤ 1; default 1
-	Interval string   `json:"interval,omitempty"` // 30s … 1h; default 1m
+	Interval string   `json:"interval,omitempty"` // 10s … 1h; default 1m
 }
 
 // Flow log intervals allowed, and the default.
 const (
-	MinFlowInterval     = 30 * time.Second
+	MinFlowInterval     = 10 * time.Second
 	MaxFlowInterval     = time.Hour
 	DefaultFlowInterval = time.Minute
 )
@@ -45,7 +45,7 @@ func (c *checker) compileFlowLogs(p *Policy) {
 	if fl.Interval != "" {
 		d, err := time.ParseDuration(fl.Interval)
 		if err != nil || d < MinFlowInterval || d > MaxFlowInterval || d%time.Second != 0 {
-			c.add("/flowLogs/interval", "interval %q: a whole number of seconds from 30s to 1h", fl.Interval)
+			c.add("/flowLogs/interval", "interval %q: a whole number of seconds from 10s to 1h", fl.Interval)
 			return
 		}
 		out.IntervalSeconds = int(d / time.Second)

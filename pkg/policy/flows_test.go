@@ -28,7 +28,7 @@ func TestFlowLogsSetting(t *testing.T) {
 	for _, tc := range []struct{ text, at, msg string }{
 		{`{"flowLogs": {"src": []}, "rules": []}`, `{"src"`, "has no src"},
 		{`{"flowLogs": {"src": ["*"], "sample": 1.5}, "rules": []}`, `1.5`, "more than 0, at most 1"},
-		{`{"flowLogs": {"src": ["*"], "interval": "5s"}, "rules": []}`, `"5s"`, "from 30s to 1h"},
+		{`{"flowLogs": {"src": ["*"], "interval": "5s"}, "rules": []}`, `"5s"`, "from 10s to 1h"},
 		{`{"flowLogs": {"src": ["*", "tag:nope"]}, "rules": []}`, `"tag:nope"`, "unknown tag"},
 		{`{"flowLogs": {"src": ["10.0.0.0/8"]}, "rules": []}`, `"10.0.0.0/8"`, "flow logs are turned on for"},
 	} {
