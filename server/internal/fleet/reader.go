@@ -33,6 +33,8 @@ type Reader interface {
 	AdminByAPIKey(ctx context.Context, hash string) (wire.Admin, error)
 	AdminPasswordHash(ctx context.Context, name string) (wire.Admin, string, error)
 	SessionByHash(ctx context.Context, hash string) (store.Session, error)
+	Flows(ctx context.Context, q store.FlowQuery) ([]wire.FlowRecord, int64, error)
+	TopTalkers(ctx context.Context, q store.FlowQuery, n int) ([]store.Talker, error)
 }
 
 var _ Reader = (*store.DB)(nil)

@@ -53,8 +53,21 @@ type FlowQuery struct {
 // Flows returns records matching q, newest first, and the cursor of the
 // next page (0: none).
 func (db *DB) Flows(ctx context.Context, q FlowQuery) ([]wire.FlowRecord, int64, error) {
-	var where []string
-	var args []any
+	where, args := q.where()
+	if q.Limit <= 0 || q.Limit > 1000 {
+		q.Limit = 100
+	}
+	sqlText := `SELECT id, reporter, start_at, end_at, proto, src, dst, src_port, dst_port, src_machine, dst_machine,
+		tx_packets, tx_bytes, rx_packets, rx_bytes, path, verdict, rule FROM flow_records`
+	if len(where) > 0 {
+		sqlText += " WHERE " + strings.Join(where, " AND ")
+	}
+	sqlText += " ORDER BY id DESC LIMIT " + strconv.Itoa(q.Limit+1)
+	return db.flowRows(ctx, sqlText, args, q.Limit)
+}
+
+// where is q's conditions as SQL.
+func (q FlowQuery) where() (where []string, args []any) {
 	if q.Machine != "" {
 		where = append(where, "(src_machine = ? OR dst_machine = ?)")
 		args = append(args, q.Machine, q.Machine)
@@ -83,15 +96,10 @@ func (db *DB) Flows(ctx context.Context, q FlowQuery) ([]wire.FlowRecord, int64,
 		where = append(where, "id < ?")
 		args = append(args, q.Before)
 	}
-	if q.Limit <= 0 || q.Limit > 1000 {
-		q.Limit = 100
-	}
-	sqlText := `SELECT id, reporter, start_at, end_at, proto, src, dst, src_port, dst_port, src_machine, dst_machine,
-		tx_packets, tx_bytes, rx_packets, rx_bytes, path, verdict, rule FROM flow_records`
-	if len(where) > 0 {
-		sqlText += " WHERE " + strings.Join(where, " AND ")
-	}
-	sqlText += " ORDER BY id DESC LIMIT " + strconv.Itoa(q.Limit+1)
+	return where, args
+}
+
+func (db *DB) flowRows(ctx context.Context, sqlText string, args []any, limit int) ([]wire.FlowRecord, int64, error) {
 	rows, err := db.r.QueryContext(ctx, db.q(sqlText), args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: query flow records: %w", err)
@@ -116,11 +124,42 @@ func (db *DB) Flows(ctx context.Context, q FlowQuery) ([]wire.FlowRecord, int64,
 		return nil, 0, err
 	}
 	var next int64
-	if len(out) > q.Limit {
-		out = out[:q.Limit]
+	if len(out) > limit {
+		out = out[:limit]
 		next = out[len(out)-1].ID
 	}
 	return out, next, nil
+}
+
+// Talker is a pair of machines (or addresses) and what passed between
+// them in a time range, as reported by either end.
+type Talker struct {
+	Src, Dst              string // machine IDs, or addresses where no machine holds them
+	Bytes, Packets, Flows int64
+}
+
+// TopTalkers returns the n pairs that moved the most bytes among the
+// allowed flows matching q (its cursor and limit aside).
+func (db *DB) TopTalkers(ctx context.Context, q FlowQuery, n int) ([]Talker, error) {
+	q.Before, q.Verdict = 0, wire.FlowAllowed
+	where, args := q.where()
+	sqlText := `SELECT CASE WHEN src_machine <> '' THEN src_machine ELSE src END, CASE WHEN dst_machine <> '' THEN dst_machine ELSE dst END,
+		CAST(SUM(tx_bytes + rx_bytes) AS BIGINT), CAST(SUM(tx_packets + rx_packets) AS BIGINT), COUNT(*) FROM flow_records WHERE ` + strings.Join(where, " AND ") +
+		` GROUP BY 1, 2 ORDER BY 3 DESC LIMIT ` + strconv.Itoa(n)
+	rows, err := db.r.QueryContext(ctx, db.q(sqlText), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: top talkers: %w", err)
+	}
+	defer rows.Close()
+	var out []Talker
+	for rows.Next() {
+		var t Talker
+		if err := rows.Scan(&t.Src, &t.Dst, &t.Bytes, &t.Packets, &t.Flows); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
 }
 
 // PruneFlows deletes records that ended before `before`, and then the

@@ -47,6 +47,10 @@ func TestFlowRecords(t *testing.T) {
 			}
 		})
 	}
+	top, err := db.TopTalkers(ctx, FlowQuery{}, 5)
+	if err != nil || len(top) != 1 || top[0].Src != "m_a" || top[0].Dst != "m_b" || top[0].Flows != 27 || top[0].Bytes <= 27*5000 {
+		t.Fatalf("top talkers: %+v %v", top, err)
+	}
 	var pages [][]wire.FlowRecord
 	for cursor := int64(0); ; {
 		page, next, err := db.Flows(ctx, FlowQuery{Limit: 12, Before: cursor})

@@ -114,10 +114,11 @@ func New(fl *fleet.Service, log *slog.Logger, cfg Config) (*Web, error) {
 		"gib":         func(b uint64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) },
 		"pct":         func(used, total uint64) string { return pct(used, total) },
 		"bytes":       humanBytes,
+		"ubytes":      func(n uint64) string { return humanBytes(int64(n)) },
 		"list":        func() []string { return []string{wire.FlagBoolean, wire.FlagString, wire.FlagNumber, wire.FlagObject} },
 		"routeAction": routeAction,
 	}
-	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "routes", "clouds", "error", "signed_in", "signed_out", "enroll", "bulk", "admins", "shown_once"} {
+	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "routes", "clouds", "flows", "error", "signed_in", "signed_out", "enroll", "bulk", "admins", "shown_once"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -187,6 +188,7 @@ func (w *Web) Handler() http.Handler {
 	auth("POST /policy", w.savePolicy)
 	auth("GET /routes", w.routesPage)
 	auth("GET /clouds", w.cloudsPage)
+	auth("GET /flows", w.flowsPage)
 	auth("POST /routes/{machine}/{decision}", w.decideRoute)
 	auth("GET /dns", w.dnsPage)
 	auth("POST /dns", w.addDNS)
