@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +18,8 @@ import (
 // filter is refused.
 func TestFlowsCLI(t *testing.T) {
 	data := t.TempDir()
-	p := start(t, nil, "--data-dir", data, "--listen", freePort(t), "--insecure-http")
+	exported := filepath.Join(t.TempDir(), "flows.jsonl")
+	p := start(t, nil, "--data-dir", data, "--listen", freePort(t), "--insecure-http", "--flow-jsonl", exported)
 	anon, _ := client.New(p.url)
 	var ens []wire.EnrollResponse
 	for _, name := range []string{"web-1", "db-1"} {
@@ -51,6 +54,11 @@ func TestFlowsCLI(t *testing.T) {
 	var r wire.FlowRecord
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil || r.SrcPort != 30000 || r.DstMachine != ens[1].MachineID {
 		t.Fatalf("last line %q: %+v %v", lines[len(lines)-1], r, err)
+	}
+	// --flow-jsonl wrote every stored record as it came, with its reporter.
+	b, err := os.ReadFile(exported)
+	if n := strings.Count(string(b), "\n"); err != nil || n != 1501 || !strings.Contains(string(b), `"reporter":"`+ens[0].MachineID+`"`) {
+		t.Fatalf("--flow-jsonl file: %d lines, %v", n, err)
 	}
 	if _, err := cli(t, "flows", "--data-dir", data, "--verdict", "maybe"); err == nil {
 		t.Fatal("--verdict maybe accepted")

@@ -37,6 +37,7 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/connlimit"
 	"github.com/wirefleet/wirefleet/server/internal/datalock"
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
+	"github.com/wirefleet/wirefleet/server/internal/flowexport"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/oneliner"
 	"github.com/wirefleet/wirefleet/server/internal/presence"
@@ -82,6 +83,12 @@ type Options struct {
 	// FlowMaxRecords how many at most (0: no bound): the oldest go first.
 	FlowRetention  time.Duration
 	FlowMaxRecords int64
+	// FlowOTLPURL sends flow records to an OpenTelemetry collector
+	// (OTLP/HTTP logs), with FlowOTLPHeaders; FlowJSONL appends them as
+	// JSON lines to a file ("-": standard output).
+	FlowOTLPURL     string
+	FlowOTLPHeaders map[string]string
+	FlowJSONL       string
 	// MachineExpiry is how long a machine stays enrolled before it must
 	// re-authenticate with a token (0: forever; a token's own wins).
 	MachineExpiry time.Duration
@@ -233,8 +240,26 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	svc := fleet.New(db, hub, log, fleet.Config{DefaultTokenTTL: o.TokenTTL, Releases: releaseStore, BcryptCost: o.BcryptCost, MachineExpiry: o.MachineExpiry, Presence: pres,
-		ServerAddrs: serverAddrs(ctx, extURL, log)})
+	flowExp, err := flowexport.New(ctx, flowexport.Options{OTLPURL: o.FlowOTLPURL, OTLPHeaders: o.FlowOTLPHeaders, JSONL: o.FlowJSONL})
+	if err != nil {
+		return err
+	}
+	if flowExp != nil {
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := flowExp.Close(cctx); err != nil {
+				log.Warn("flushing the flow record export", "err", err)
+			}
+		}()
+		log.Info("flow records exported", "otlp", o.FlowOTLPURL, "jsonl", o.FlowJSONL)
+	}
+	fcfg := fleet.Config{DefaultTokenTTL: o.TokenTTL, Releases: releaseStore, BcryptCost: o.BcryptCost, MachineExpiry: o.MachineExpiry, Presence: pres,
+		ServerAddrs: serverAddrs(ctx, extURL, log)}
+	if flowExp != nil {
+		fcfg.FlowExport = flowExp
+	}
+	svc := fleet.New(db, hub, log, fcfg)
 	var rel *relay.Server
 	if !o.NoRelay {
 		rel = relay.New(hub, log, reg, relay.Config{Rate: o.RelayRate, OnSession: svc.RouterSession})

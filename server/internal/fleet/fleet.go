@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/presence"
 	"github.com/wirefleet/wirefleet/server/internal/releasestore"
@@ -46,6 +47,11 @@ type Config struct {
 	// ServerAddrs are the server's own addresses (its external URL's):
 	// no machine may advertise a route that contains one.
 	ServerAddrs []netip.Addr
+	// FlowExport, when set, gets every flow record once stored (OTLP, JSON
+	// lines: flowexport.Exporter).
+	FlowExport interface {
+		Export(ctx context.Context, recs []wire.FlowRecord) error
+	}
 }
 
 // Service applies changes to the fleet. Create it with New.

@@ -57,7 +57,18 @@ func (s *Service) ReportFlows(ctx context.Context, m wire.Machine, rep wire.Flow
 	if rep.Dropped > 0 {
 		s.log.Warn("an agent dropped flow records (over its interval cap, or queued too long)", "machine", m.ID, "dropped", rep.Dropped)
 	}
-	return s.db.InsertFlows(ctx, m.ID, rep.Records)
+	if err := s.db.InsertFlows(ctx, m.ID, rep.Records); err != nil {
+		return err
+	}
+	if s.cfg.FlowExport != nil {
+		for i := range rep.Records {
+			rep.Records[i].Reporter = m.ID
+		}
+		if err := s.cfg.FlowExport.Export(ctx, rep.Records); err != nil {
+			s.log.Warn("exporting flow records (they are stored)", "err", err)
+		}
+	}
+	return nil
 }
 
 // FlowQuery is what an admin asks of the flow records.
