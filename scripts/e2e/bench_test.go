@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
 // BenchmarkTunnel records the agent figures of docs/BENCHMARKS.md in real
@@ -225,4 +227,52 @@ func BenchmarkSubnetRouter(b *testing.B) {
 		b.ReportMetric(gbps, target.name+"-Gbit/s")
 		b.Logf("TCP %s: %.2f Gbit/s; the router's agent %.2f cores busy", target.name, gbps, cpu)
 	}
+}
+
+// BenchmarkFlowLogs records the flow-log figure of docs/BENCHMARKS.md: TCP
+// through the tunnel under the same policy with flow logs off and on
+// (every flow counted each way, records every 10 s), alternating. Run it
+// once:
+//
+//	go test -run '^$' -bench FlowLogs -benchtime 1x ./scripts/e2e/
+func BenchmarkFlowLogs(b *testing.B) {
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		b.Skip("needs iperf3 (apt-get install iperf3)")
+	}
+	f := newFleet(b, 3)
+	a := f.enroll(f.hosts[1], 1, "client")
+	c := f.enroll(f.hosts[2], 2, "server")
+	eventually(b, 20*time.Second, "first ping", func() bool { return a.h.ping(c.ipv4()) })
+	rule := `"rules": [{"src": ["tag:client"], "dst": ["tag:server"]}]`
+	off := `{"tags": ["tag:client", "tag:server"], ` + rule + `}`
+	on := `{"tags": ["tag:client", "tag:server"], "flowLogs": {"src": ["*"], "interval": "10s"}, ` + rule + `}`
+	dir := b.TempDir()
+	os.WriteFile(dir+"/off.hujson", []byte(off), 0o644)
+	os.WriteFile(dir+"/on.hujson", []byte(on), 0o644)
+	iperfServer(b, c.h)
+	var without, with []float64
+	for range 3 {
+		run(b, f.server, "policy", "set", dir+"/off.hujson", "--data-dir", f.data)
+		time.Sleep(12 * time.Second) // the logger notices within 10 s
+		without = append(without, iperf(b, a.h, c.ipv4(), 5))
+		run(b, f.server, "policy", "set", dir+"/on.hujson", "--data-dir", f.data)
+		time.Sleep(12 * time.Second)
+		with = append(with, iperf(b, a.h, c.ipv4(), 5))
+	}
+	var page wire.FlowsResponse
+	json.Unmarshal([]byte(run(b, f.server, "flows", "--data-dir", f.data, "--port", "5201", "--json")), &page)
+	if len(page.Records) == 0 {
+		b.Fatal("no flow records for the iperf3 transfers: flow logs were not on")
+	}
+	mean := func(xs []float64) float64 {
+		s := 0.0
+		for _, x := range xs {
+			s += x
+		}
+		return s / float64(len(xs))
+	}
+	b.ReportMetric(mean(without), "off-Gbit/s")
+	b.ReportMetric(mean(with), "on-Gbit/s")
+	b.Logf("TCP through the tunnel, 3 × 5 s each, alternating: flow logs off %.2f Gbit/s %v; on %.2f Gbit/s %v (%.3f×); %d records for port 5201",
+		mean(without), without, mean(with), with, mean(with)/mean(without), len(page.Records))
 }

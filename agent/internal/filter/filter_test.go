@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -335,6 +336,65 @@ func BenchmarkInbound(b *testing.B) {
 			f.Outbound(out)
 		}
 	})
+	// The same with flow accounting on (flow logs): the flow is opened
+	// again so that it counts.
+	f.SetAccounting(true)
+	f.Update(&wire.Filter{Policy: 2, Rules: nil}, peers, nil) // forgets the flows
+	f.Update(&wire.Filter{Policy: 1, Rules: many}, peers, nil)
+	f.Inbound(known)
+	b.Run("known-flow-accounting", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if !f.Inbound(known) {
+				b.Fatal("dropped")
+			}
+		}
+	})
+	b.Run("batch-of-64-known-accounting", func(b *testing.B) {
+		b.ReportAllocs()
+		batch := make([][]byte, 64)
+		for range b.N {
+			for i := range batch {
+				batch[i] = known
+			}
+			if len(f.Inbounds(batch, 0)) != 64 {
+				b.Fatal("dropped")
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64), "ns/packet")
+	})
+}
+
+// BenchmarkCollect measures flow accounting with 10,000 concurrent flows:
+// the memory they take, and one collection of all of them (the flow
+// logger's work once per interval).
+func BenchmarkCollect(b *testing.B) {
+	f := New()
+	f.Update(rules, peers, nil)
+	f.SetAccounting(true)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	pkts := make([][]byte, 10000)
+	for i := range pkts {
+		pkts[i] = tcp(me, uint16(10000+i%50000), fmt.Sprintf("100.64.%d.%d", 1+i/250, 1+i%250), 443)
+		f.Outbound(pkts[i])
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		for _, p := range pkts {
+			f.Outbound(p)
+		}
+		b.StartTimer()
+		flows, _, _ := f.Collect(10000)
+		if len(flows) != 10000 {
+			b.Fatalf("%d flows", len(flows))
+		}
+	}
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/10000, "heap-bytes/flow")
 }
 
 // A srcPosture rule admits only peers that hold one of its postures: a

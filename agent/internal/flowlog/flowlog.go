@@ -238,7 +238,7 @@ func (l *Logger) Run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			l.Source.SetAccounting(false)
+			l.stop()
 			return
 		case <-t.C:
 		}
@@ -290,6 +290,27 @@ func (l *Logger) Step(ctx context.Context, now time.Time) time.Time {
 	l.q.add(recs, l.Max)
 	l.deliver(ctx)
 	return now.Add(interval)
+}
+
+// stop ends logging at shutdown: what the current interval counted so far
+// is collected into the queue and saved, to be sent after the restart
+// (a clean stop loses nothing; a crash loses the interval in progress).
+func (l *Logger) stop() {
+	defer l.Source.SetAccounting(false)
+	if !l.on {
+		return
+	}
+	cfg := l.Config()
+	sample := 1.0
+	if cfg != nil {
+		sample = cfg.Sample
+	}
+	flows, denials, overflow := l.Source.Collect(MaxPerInterval)
+	l.q.Dropped += overflow
+	l.q.add(Records(flows, denials, l.Names(), sample, l.from, l.seed), l.Max)
+	if err := SaveQueue(l.Path, l.q); err != nil {
+		l.Log.Warn("saving the flow log queue", "err", err)
+	}
 }
 
 // deliver sends the queue in reports of at most wire.MaxFlowRecords, in

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,16 +108,26 @@ func TestQueue(t *testing.T) {
 }
 
 type fakeSource struct {
+	mu    sync.Mutex
 	on    bool
 	flows []filter.FlowStat
 }
 
 func (f *fakeSource) Collect(int) ([]filter.FlowStat, []filter.Denial, uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	fl := f.flows
 	f.flows = nil
 	return fl, nil, 2
 }
-func (f *fakeSource) SetAccounting(on bool) { f.on = on }
+
+func (f *fakeSource) SetAccounting(on bool) { f.mu.Lock(); f.on = on; f.mu.Unlock() }
+func (f *fakeSource) isOn() bool            { f.mu.Lock(); defer f.mu.Unlock(); return f.on }
+func (f *fakeSource) add(st filter.FlowStat) {
+	f.mu.Lock()
+	f.flows = append(f.flows, st)
+	f.mu.Unlock()
+}
 
 type fakeSender struct {
 	down bool
@@ -145,7 +156,7 @@ func TestLoggerStep(t *testing.T) {
 	l := newLogger()
 	ctx := context.Background()
 	if next := l.Step(ctx, t0); src.on || !next.Equal(t0.Add(10*time.Second)) {
-		t.Fatalf("off: accounting %v, next %v", src.on, next)
+		t.Fatalf("off: accounting %v, next %v", src.isOn(), next)
 	}
 	cfg = &wire.FlowLogs{Sample: 1, IntervalSeconds: 60}
 	if next := l.Step(ctx, t0); !src.on || !next.Equal(t0.Add(time.Minute)) || len(snd.got) != 0 {
@@ -176,5 +187,29 @@ func TestLoggerStep(t *testing.T) {
 	l2.Step(ctx, t0.Add(3*time.Minute))
 	if src.on {
 		t.Error("accounting stays on after the policy stopped asking")
+	}
+}
+
+// At shutdown the interval in progress is collected and saved, and goes
+// out after the restart.
+func TestStopKeepsTheIntervalInProgress(t *testing.T) {
+	src, snd := &fakeSource{}, &fakeSender{down: true}
+	cfg := &wire.FlowLogs{Sample: 1, IntervalSeconds: 60}
+	path := filepath.Join(t.TempDir(), "q.json.gz")
+	l := &Logger{Source: src, Sender: snd, Path: path, Config: func() *wire.FlowLogs { return cfg },
+		Names: func() Names { return names }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Run(ctx); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !src.isOn() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	src.add(filter.FlowStat{Proto: 17, Local: me, Remote: peer, LPort: 5353, RPort: 53, Opened: time.Now(), Last: time.Now(), OutPackets: 1, OutBytes: 70})
+	cancel()
+	<-done
+	q, err := LoadQueue(path)
+	if err != nil || len(q.Records) != 1 || q.Records[0].DstPort != 53 {
+		t.Fatalf("after the stop the queue holds %+v (%v)", q, err)
 	}
 }
