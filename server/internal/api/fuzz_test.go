@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"errors"
+	"net/netip"
 	"testing"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -55,6 +56,43 @@ func FuzzDecodeAdminRequests(f *testing.F) {
 			}
 		} else {
 			checkDecodeErr(t, err)
+		}
+	})
+}
+
+// FuzzFlowReport: any body decodes to a protocol error or a report whose
+// records each validate or are refused with a code; a record that
+// validates has the reporter at one end and bounded text.
+func FuzzFlowReport(f *testing.F) {
+	f.Add([]byte(`{"records":[{"start":"2026-12-06T00:00:00Z","end":"2026-12-06T00:00:01Z","proto":"tcp","src":"100.64.0.1","dst":"100.64.0.2","dst_port":80,"verdict":"allowed"}]}`))
+	f.Add([]byte(`{"records":[{"src":"::ffff:100.64.0.1","dst":"100.64.0.1","proto":"udp","verdict":"denied","rule":"\u0000"}],"dropped":18446744073709551615}`))
+	f.Add([]byte(`{"records":null}`))
+	mine := []netip.Addr{netip.MustParseAddr("100.64.0.1")}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var rep wire.FlowReport
+		err := decodeLimit(bytes.NewReader(body), &rep, maxFlowReportBytes)
+		checkDecodeErr(t, err)
+		if err != nil {
+			return
+		}
+		for _, r := range rep.Records {
+			err := r.Validate(mine)
+			if err != nil {
+				if wire.ErrorCode(err) == "" {
+					t.Fatalf("an error without a code: %v", err)
+				}
+				continue
+			}
+			if r.Src != "100.64.0.1" && r.Dst != "100.64.0.1" {
+				if a, _ := netip.ParseAddr(r.Src); a != mine[0] {
+					if b, _ := netip.ParseAddr(r.Dst); b != mine[0] {
+						t.Fatalf("a record without the reporter validated: %+v", r)
+					}
+				}
+			}
+			if len(r.Rule) > wire.MaxFlowRuleLen {
+				t.Fatalf("a long rule validated: %d", len(r.Rule))
+			}
 		}
 	})
 }
