@@ -185,17 +185,10 @@ func BenchmarkTunnelPolicy(b *testing.B) {
 	if !strings.Contains(st, "100 inbound rule(s)") {
 		b.Fatalf("the receiver does not enforce the 100 rules:\n%s", st)
 	}
-	avg := func(xs []float64) float64 {
-		s := 0.0
-		for _, x := range xs {
-			s += x
-		}
-		return s / float64(len(xs))
-	}
-	b.ReportMetric(avg(none), "no-policy-Gbit/s")
-	b.ReportMetric(avg(with), "100-rules-Gbit/s")
+	b.ReportMetric(mean(none), "no-policy-Gbit/s")
+	b.ReportMetric(mean(with), "100-rules-Gbit/s")
 	b.Logf("TCP through the tunnel, 3 × 5 s each, alternating: no policy %.2f Gbit/s %v; 100-rule policy %.2f Gbit/s %v (%+.1f%%)",
-		avg(none), none, avg(with), with, (avg(with)/avg(none)-1)*100)
+		mean(none), none, mean(with), with, (mean(with)/mean(none)-1)*100)
 }
 
 // BenchmarkSubnetRouter records the subnet-router figure of
@@ -264,15 +257,17 @@ func BenchmarkFlowLogs(b *testing.B) {
 	if len(page.Records) == 0 {
 		b.Fatal("no flow records for the iperf3 transfers: flow logs were not on")
 	}
-	mean := func(xs []float64) float64 {
-		s := 0.0
-		for _, x := range xs {
-			s += x
-		}
-		return s / float64(len(xs))
-	}
 	b.ReportMetric(mean(without), "off-Gbit/s")
 	b.ReportMetric(mean(with), "on-Gbit/s")
 	b.Logf("TCP through the tunnel, 3 × 5 s each, alternating: flow logs off %.2f Gbit/s %v; on %.2f Gbit/s %v (%.3f×); %d records for port 5201",
 		mean(without), without, mean(with), with, mean(with)/mean(without), len(page.Records))
+}
+
+// mean is the average of xs.
+func mean(xs []float64) float64 {
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
 }

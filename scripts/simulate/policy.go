@@ -127,18 +127,7 @@ func (s *sim) timePolicyChange(ctx context.Context, sum map[string]any) {
 	p, err := s.admin.SetPolicy(ctx, wire.PutPolicyRequest{Text: s.teamPolicy(true)})
 	must(err)
 	returned := time.Since(start)
-	var got []time.Duration
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		got = got[:0]
-		for i := range r.at {
-			if at := r.at[i].Load(); at != 0 {
-				got = append(got, time.Unix(0, at).Sub(start))
-			}
-		}
-		if len(got) == len(s.agents) {
-			break
-		}
-	}
+	got := arrivals(r.at, start, len(s.agents), 60*time.Second)
 	cpu := float64(cpuTicks(s.o.pid)-cpu0) / 100
 	fmt.Fprintf(os.Stderr, "policy v%d (%d rules) reached %d of %d agents: p50 %v, p99 %v, all %v; server CPU %.2f s\n",
 		p.Version, p.Rules, len(got), len(s.agents), pct(got, 0.5).Round(time.Millisecond), pct(got, 0.99).Round(time.Millisecond), pct(got, 1).Round(time.Millisecond), cpu)
@@ -245,18 +234,7 @@ func (s *sim) timeFactChange(ctx context.Context, sum map[string]any) {
 	}
 	wg.Wait()
 	sent := time.Since(start)
-	var got []time.Duration
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		got = got[:0]
-		for i := range r.at {
-			if at := r.at[i].Load(); at != 0 {
-				got = append(got, time.Unix(0, at).Sub(start))
-			}
-		}
-		if len(got) == affected {
-			break
-		}
-	}
+	got := arrivals(r.at, start, affected, 60*time.Second)
 	cpu := float64(cpuTicks(s.o.pid)-cpu0) / 100
 	fmt.Fprintf(os.Stderr, "%d laptops failed their posture (reports sent in %v, %d refused); %d of %d servers had them removed: p50 %v, p99 %v, all %v; server CPU %.2f s\n",
 		len(movers), sent.Round(time.Millisecond), errs.Load(), len(got), affected, pct(got, 0.5).Round(time.Millisecond), pct(got, 0.99).Round(time.Millisecond), pct(got, 1).Round(time.Millisecond), cpu)
@@ -267,4 +245,22 @@ func (s *sim) timeFactChange(ctx context.Context, sum map[string]any) {
 	sum["fact_change_p99_ms"] = ms(pct(got, 0.99))
 	sum["fact_change_all_ms"] = ms(pct(got, 1))
 	sum["fact_change_server_cpu_s"] = round(cpu)
+}
+
+// arrivals waits up to within for want agents to stamp at (Unix ns, 0:
+// not yet) and returns each stamp's delay after start.
+func arrivals(at []atomic.Int64, start time.Time, want int, within time.Duration) []time.Duration {
+	var got []time.Duration
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		got = got[:0]
+		for i := range at {
+			if t := at[i].Load(); t != 0 {
+				got = append(got, time.Unix(0, t).Sub(start))
+			}
+		}
+		if len(got) >= want {
+			break
+		}
+	}
+	return got
 }

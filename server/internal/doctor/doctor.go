@@ -190,6 +190,20 @@ func checkDatabase(ctx context.Context, in Input) Check {
 	return c
 }
 
+// openReadOnly opens the SQLite database read-only (false: there is none
+// to open; the database check says why).
+func openReadOnly(in Input) (*sql.DB, bool) {
+	path := filepath.Join(in.DataDir, "wirefleet.db")
+	if _, err := os.Stat(path); err != nil {
+		return nil, false
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		return nil, false
+	}
+	return db, true
+}
+
 // auditWarnRows is an audit log large enough to say so: its page and
 // backups slow down long before the disk fills.
 const auditWarnRows = 5_000_000
@@ -198,12 +212,8 @@ const auditWarnRows = 5_000_000
 // when there is no SQLite database to read).
 func checkAudit(ctx context.Context, in Input) (Check, bool) {
 	c := Check{Name: "audit log"}
-	path := filepath.Join(in.DataDir, "wirefleet.db")
-	if _, err := os.Stat(path); err != nil {
-		return c, false
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
-	if err != nil {
+	db, ok := openReadOnly(in)
+	if !ok {
 		return c, false
 	}
 	defer db.Close()
@@ -229,12 +239,8 @@ func checkAudit(ctx context.Context, in Input) (Check, bool) {
 // without a SQLite database or before flow logs existed).
 func checkFlows(ctx context.Context, in Input) (Check, bool) {
 	c := Check{Name: "flow logs"}
-	path := filepath.Join(in.DataDir, "wirefleet.db")
-	if _, err := os.Stat(path); err != nil {
-		return c, false
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
-	if err != nil {
+	db, ok := openReadOnly(in)
+	if !ok {
 		return c, false
 	}
 	defer db.Close()
