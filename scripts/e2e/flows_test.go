@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,7 +28,8 @@ const flowsPolicy = `{
 
 // TestFlowLogsInNamespaces: three agents under a policy with flow logs on.
 // a downloads 300,000 bytes from b's port 80 and is refused at c's port
-// 80; within two intervals the server holds the allowed flow, reported by
+// 80; b's agent restarts before its interval ends; within two intervals
+// the server holds the allowed flow, reported by
 // b with the bytes a received (the transfer and its TCP/IP headers) and
 // the rule that let it in, the path (right after enrollment, direct or
 // still through the server's relay), and the refused attempt, reported by
@@ -56,6 +58,11 @@ func TestFlowLogsInNamespaces(t *testing.T) {
 	if err := a.h.cmd("nc", "-z", "-w", "2", c.ipv4(), "80").Run(); err == nil {
 		t.Fatal("a reached c:80, which no rule allows")
 	}
+	// b restarts in the middle of its interval: what its filter counted of
+	// the download is saved at the stop and sent after the start.
+	b.proc.cmd.Process.Signal(syscall.SIGTERM)
+	b.proc.cmd.Wait()
+	b.start(t)
 
 	var allowed, denied *wire.FlowRecord
 	took := eventually(t, 30*time.Second, "the server holds both flows", func() bool {

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/wirefleet/wirefleet/agent/internal/filter"
 	"github.com/wirefleet/wirefleet/agent/internal/flowlog"
@@ -16,7 +17,7 @@ import (
 // is logged).
 func (e *Engine) logFlows(ctx context.Context, cl *client.Client) {
 	l := &flowlog.Logger{
-		Source: engineFlows{e},
+		Source: &engineFlows{e: e},
 		Sender: cl,
 		Path:   e.Paths.FlowQueue(),
 		Log:    e.Log,
@@ -42,18 +43,35 @@ func (e *Engine) filter() *filter.Filter {
 	return nil
 }
 
-// engineFlows is the filter of whichever tunnel is up.
-type engineFlows struct{ e *Engine }
+// engineFlows is the filter of whichever tunnel is up, or of the last
+// one: at shutdown the tunnel may close before the logger collects the
+// interval in progress, whose counts its filter still holds.
+type engineFlows struct {
+	e    *Engine
+	last atomic.Pointer[filter.Filter]
+	on   atomic.Bool
+}
 
-func (f engineFlows) Collect(max int) ([]filter.FlowStat, []filter.Denial, uint64) {
+func (f *engineFlows) current() *filter.Filter {
 	if pf := f.e.filter(); pf != nil {
+		if f.last.Swap(pf) != pf {
+			pf.SetAccounting(f.on.Load()) // a new tunnel: counting as asked
+		}
+		return pf
+	}
+	return f.last.Load()
+}
+
+func (f *engineFlows) Collect(max int) ([]filter.FlowStat, []filter.Denial, uint64) {
+	if pf := f.current(); pf != nil {
 		return pf.Collect(max)
 	}
 	return nil, nil, 0
 }
 
-func (f engineFlows) SetAccounting(on bool) {
-	if pf := f.e.filter(); pf != nil {
+func (f *engineFlows) SetAccounting(on bool) {
+	f.on.Store(on)
+	if pf := f.current(); pf != nil {
 		pf.SetAccounting(on)
 	}
 }
