@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,11 +9,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
 const relayPolicy = `{
   "tags": ["tag:relay"],
   "relays": ["tag:relay"],
+  "flowLogs": {"src": ["*"], "interval": "10s"},
   "rules": [{"src": ["*"], "dst": ["*"]}],
 }`
 
@@ -103,6 +107,24 @@ func TestPeerRelayInNamespaces(t *testing.T) {
 	if received < 60 {
 		t.Errorf("only %d of 100 pings answered around the relay's death", received)
 	}
+	// Flow logs name the path each interval's packets took: the peer
+	// relay for the transfer, the server's relay after the relay died.
+	paths := map[string]bool{}
+	defer func() {
+		if t.Failed() {
+			t.Logf("paths in c and d's flow records: %v", paths)
+		}
+	}()
+	eventually(t, 30*time.Second, "flow records between c and d with both paths", func() bool {
+		var page wire.FlowsResponse
+		json.Unmarshal([]byte(run(t, f.server, "flows", "--data-dir", f.data, "--machine", d.name(), "--limit", "1000", "--json")), &page)
+		for _, r := range page.Records {
+			if r.SrcMachine == c.cfg["machine_id"] || r.DstMachine == c.cfg["machine_id"] {
+				paths[r.Path] = true
+			}
+		}
+		return paths[wire.PathPeerRelay] && paths[wire.PathRelayed]
+	})
 }
 
 // BenchmarkPeerRelay: TCP throughput (iperf3, 10 s) between two agents

@@ -28,6 +28,7 @@ func (e *Engine) logFlows(ctx context.Context, cl *client.Client) {
 			return nil
 		},
 		Names: e.flowNames,
+		Paths: e.peerPaths,
 	}
 	l.Run(ctx)
 }
@@ -79,7 +80,7 @@ func (f *engineFlows) SetAccounting(on bool) {
 // flowNames maps overlay addresses to machines and machines to the path
 // their packets take now.
 func (e *Engine) flowNames() flowlog.Names {
-	n := flowlog.Names{Self: map[netip.Addr]string{}, Peers: map[netip.Addr]string{}, Paths: map[string]string{}}
+	n := flowlog.Names{Self: map[netip.Addr]string{}, Peers: map[netip.Addr]string{}}
 	e.view.Read(func(v *wire.View) {
 		if v.Self != nil {
 			for _, s := range []string{v.Self.IPv4, v.Self.IPv6} {
@@ -96,15 +97,22 @@ func (e *Engine) flowNames() flowlog.Names {
 			}
 		}
 	})
+	n.Paths = e.peerPaths()
+	return n
+}
+
+// peerPaths returns how packets reach each peer now (by ID).
+func (e *Engine) peerPaths() map[string]string {
+	out := map[string]string{}
 	e.mu.Lock()
 	tun := e.link.tun
 	e.mu.Unlock()
 	if tun != nil {
 		if ps, err := tun.Peers(); err == nil {
 			for _, p := range ps {
-				n.Paths[p.ID] = p.Path
+				out[p.ID] = p.Path
 			}
 		}
 	}
-	return n
+	return out
 }

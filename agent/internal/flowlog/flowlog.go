@@ -58,7 +58,10 @@ type Sender interface {
 type Names struct {
 	Self  map[netip.Addr]string // this machine's addresses → its ID
 	Peers map[netip.Addr]string // peers' addresses → their IDs
-	Paths map[string]string     // machine ID → direct, peer-relay, relay
+	Paths map[string]string     // machine ID → direct, peer-relay, relay (now)
+	// PathAt, when set, says which path packets to a machine took at a
+	// moment of the interval (the logger samples them); else Paths.
+	PathAt func(id string, at time.Time) string
 }
 
 // Records turns an interval's accounting into records. from is when the
@@ -88,13 +91,13 @@ func Records(flows []filter.FlowStat, denials []filter.Denial, n Names, sample f
 			r.Src, r.Dst, r.SrcPort, r.DstPort = f.Local.String(), f.Remote.String(), f.LPort, f.RPort
 			r.TxPackets, r.TxBytes, r.RxPackets, r.RxBytes = f.OutPackets, f.OutBytes, f.InPackets, f.InBytes
 		}
-		n.fill(&r, f.Remote)
+		n.fill(&r, f.Remote, f.Last)
 		out = append(out, r)
 	}
 	for _, d := range denials {
 		r := wire.FlowRecord{Start: d.First, End: d.Last, Proto: protoName(d.Proto), Src: d.Src.String(), Dst: d.Dst.String(),
 			DstPort: d.Port, TxPackets: d.Packets, TxBytes: d.Bytes, Verdict: wire.FlowDenied, Rule: d.Why}
-		n.fill(&r, d.Src)
+		n.fill(&r, d.Src, d.Last)
 		out = append(out, r)
 	}
 	return out
@@ -106,8 +109,9 @@ type flowID struct {
 	lport, rport  uint16
 }
 
-// fill names the record's machines and the path to the peer at remote.
-func (n Names) fill(r *wire.FlowRecord, remote netip.Addr) {
+// fill names the record's machines and the path to the peer at remote
+// when the flow was last active.
+func (n Names) fill(r *wire.FlowRecord, remote netip.Addr, last time.Time) {
 	who := func(s string) string {
 		a, _ := netip.ParseAddr(s)
 		if id, ok := n.Self[a]; ok {
@@ -118,6 +122,11 @@ func (n Names) fill(r *wire.FlowRecord, remote netip.Addr) {
 	r.SrcMachine, r.DstMachine = who(r.Src), who(r.Dst)
 	if id, ok := n.Peers[remote]; ok {
 		r.Path = n.Paths[id]
+		if n.PathAt != nil {
+			if p := n.PathAt(id, last); p != "" {
+				r.Path = p
+			}
+		}
 	}
 	switch r.Path {
 	case wire.PathDirect, wire.PathPeerRelay, wire.PathRelayed:
@@ -210,18 +219,72 @@ type Logger struct {
 	Path   string                // the queue file
 	Config func() *wire.FlowLogs // the policy's ask now (nil: off)
 	Names  func() Names
-	Log    *slog.Logger
-	Now    func() time.Time
-	Max    int // queue bound (default MaxQueued)
+	// Paths, when set, tells the path to each peer now; the logger samples
+	// it every few seconds while logging, so that a record names the path
+	// its flow took, not the one at the interval's end.
+	Paths func() map[string]string
+	Log   *slog.Logger
+	Now   func() time.Time
+	Max   int // queue bound (default MaxQueued)
 
-	seed maphash.Seed
-	from time.Time // the current interval's start
-	q    Queue
-	on   bool
+	seed    maphash.Seed
+	from    time.Time // the current interval's start
+	q       Queue
+	on      bool
+	samples []pathSample // this interval's path samples, oldest first
+}
+
+// pathSample is the peers' paths at one moment.
+type pathSample struct {
+	at    time.Time
+	paths map[string]string
+}
+
+// sampleEvery is how often the paths are sampled while logging.
+const sampleEvery = 2 * time.Second
+
+// pathAt returns the path to id sampled nearest before at (or the first
+// sample after it).
+func (l *Logger) pathAt(id string, at time.Time) string {
+	p := ""
+	for _, s := range l.samples {
+		if s.at.After(at) {
+			if p == "" {
+				p = s.paths[id]
+			}
+			break
+		}
+		if v := s.paths[id]; v != "" {
+			p = v
+		}
+	}
+	return p
+}
+
+// sample records the peers' paths now (while logging), keeping the
+// current interval's.
+func (l *Logger) sample(now time.Time) {
+	if !l.on || l.Paths == nil {
+		return
+	}
+	cut := 0
+	for cut < len(l.samples) && l.samples[cut].at.Before(l.from.Add(-sampleEvery)) {
+		cut++
+	}
+	l.samples = append(l.samples[cut:], pathSample{at: now, paths: l.Paths()})
+}
+
+// names is Names with the sampled paths.
+func (l *Logger) names() Names {
+	n := l.Names()
+	if len(l.samples) > 0 {
+		n.PathAt = l.pathAt
+	}
+	return n
 }
 
 // Run logs flows until ctx ends, checking every 10 s whether the policy
-// turned them on or off.
+// turned them on or off, and sampling the peers' paths every 2 s while on.
 func (l *Logger) Run(ctx context.Context) {
 	l.init()
 	var err error
@@ -229,12 +292,15 @@ func (l *Logger) Run(ctx context.Context) {
 		l.Log.Warn("flow log queue", "err", err)
 	}
 	next := l.Now()
-	t := time.NewTicker(10 * time.Second)
+	t := time.NewTicker(sampleEvery)
 	defer t.Stop()
+	check := next
 	for {
 		now := l.Now()
-		if !now.Before(next) || !l.on {
+		l.sample(now)
+		if !now.Before(next) || !l.on && !now.Before(check) {
 			next = l.Step(ctx, now)
+			check = now.Add(10 * time.Second)
 		}
 		select {
 		case <-ctx.Done():
@@ -284,7 +350,7 @@ func (l *Logger) Step(ctx context.Context, now time.Time) time.Time {
 		return now.Add(interval)
 	}
 	flows, denials, overflow := l.Source.Collect(MaxPerInterval)
-	recs := Records(flows, denials, l.Names(), cfg.Sample, l.from, l.seed)
+	recs := Records(flows, denials, l.names(), cfg.Sample, l.from, l.seed)
 	l.from = now
 	l.q.Dropped += overflow
 	l.q.add(recs, l.Max)
@@ -307,7 +373,7 @@ func (l *Logger) stop() {
 	}
 	flows, denials, overflow := l.Source.Collect(MaxPerInterval)
 	l.q.Dropped += overflow
-	l.q.add(Records(flows, denials, l.Names(), sample, l.from, l.seed), l.Max)
+	l.q.add(Records(flows, denials, l.names(), sample, l.from, l.seed), l.Max)
 	if err := SaveQueue(l.Path, l.q); err != nil {
 		l.Log.Warn("saving the flow log queue", "err", err)
 	}

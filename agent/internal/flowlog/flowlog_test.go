@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -211,5 +212,37 @@ func TestStopKeepsTheIntervalInProgress(t *testing.T) {
 	q, err := LoadQueue(path)
 	if err != nil || len(q.Records) != 1 || q.Records[0].DstPort != 53 {
 		t.Fatalf("after the stop the queue holds %+v (%v)", q, err)
+	}
+}
+
+// A record names the path its flow took when it was last active, from
+// the paths sampled during the interval, not the path at its end.
+func TestPathAtTheFlowsTime(t *testing.T) {
+	src := &fakeSource{}
+	paths := map[string]string{"m_peer": wire.PathPeerRelay}
+	cfg := &wire.FlowLogs{Sample: 1, IntervalSeconds: 60}
+	l := &Logger{Source: src, Sender: &fakeSender{}, Path: filepath.Join(t.TempDir(), "q"), Config: func() *wire.FlowLogs { return cfg },
+		Names: func() Names { return Names{Self: names.Self, Peers: names.Peers, Paths: map[string]string{"m_peer": wire.PathRelayed}} },
+		Paths: func() map[string]string { return maps.Clone(paths) }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx := context.Background()
+	l.Step(ctx, t0) // on
+	for i := range 10 {
+		if i == 5 {
+			paths["m_peer"] = wire.PathRelayed // the relay machine died
+		}
+		l.sample(t0.Add(time.Duration(i*2) * time.Second))
+	}
+	src.add(filter.FlowStat{Proto: 6, Local: me, Remote: peer, LPort: 40000, RPort: 80, Opened: t0, Last: t0.Add(3 * time.Second), OutPackets: 9})
+	src.add(filter.FlowStat{Proto: 1, Local: me, Remote: peer, Opened: t0.Add(15 * time.Second), Last: t0.Add(17 * time.Second), OutPackets: 3})
+	snd := l.Sender.(*fakeSender)
+	l.Step(ctx, t0.Add(time.Minute))
+	if len(snd.got) != 1 || len(snd.got[0].Records) != 2 {
+		t.Fatalf("sent %+v", snd.got)
+	}
+	if p := snd.got[0].Records[0].Path; p != wire.PathPeerRelay {
+		t.Errorf("the transfer at +3 s: path %q, want peer-relay", p)
+	}
+	if p := snd.got[0].Records[1].Path; p != wire.PathRelayed {
+		t.Errorf("the pings at +17 s: path %q, want relay", p)
 	}
 }
