@@ -222,7 +222,9 @@ func TestPathAtTheFlowsTime(t *testing.T) {
 	paths := map[string]string{"m_peer": wire.PathPeerRelay}
 	cfg := &wire.FlowLogs{Sample: 1, IntervalSeconds: 60}
 	l := &Logger{Source: src, Sender: &fakeSender{}, Path: filepath.Join(t.TempDir(), "q"), Config: func() *wire.FlowLogs { return cfg },
-		Names: func() Names { return Names{Self: names.Self, Peers: names.Peers, Paths: map[string]string{"m_peer": wire.PathRelayed}} },
+		Names: func() Names {
+			return Names{Self: names.Self, Peers: names.Peers, Paths: map[string]string{"m_peer": wire.PathRelayed}}
+		},
 		Paths: func() map[string]string { return maps.Clone(paths) }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ctx := context.Background()
 	l.Step(ctx, t0) // on
