@@ -264,7 +264,13 @@ func (l *Logger) pathAt(id string, at time.Time) string {
 // sample records the peers' paths now (while logging), keeping the
 // current interval's.
 func (l *Logger) sample(now time.Time) {
-	if !l.on || l.Paths == nil {
+	if !l.on {
+		return
+	}
+	// Again at every sample: a tunnel brought up since (a new filter)
+	// starts counting within seconds, not at the next collection.
+	l.Source.SetAccounting(true)
+	if l.Paths == nil {
 		return
 	}
 	cut := 0
