@@ -76,6 +76,9 @@ func Records(flows []filter.FlowStat, denials []filter.Denial, n Names, sample f
 		cut = uint64(sample * float64(math.MaxUint64))
 	}
 	for _, f := range flows {
+		if !n.mine(f.Local) {
+			continue // forwarded by this router: not logged (the server wants the reporter at one end)
+		}
 		if sample < 1 && maphash.Comparable(seed, flowID{f.Proto, f.Local, f.Remote, f.LPort, f.RPort}) > cut {
 			continue
 		}
@@ -95,12 +98,25 @@ func Records(flows []filter.FlowStat, denials []filter.Denial, n Names, sample f
 		out = append(out, r)
 	}
 	for _, d := range denials {
+		if !n.mine(d.Dst) {
+			continue // refused on the way through this router
+		}
 		r := wire.FlowRecord{Start: d.First, End: d.Last, Proto: protoName(d.Proto), Src: d.Src.String(), Dst: d.Dst.String(),
 			DstPort: d.Port, TxPackets: d.Packets, TxBytes: d.Bytes, Verdict: wire.FlowDenied, Rule: d.Why}
 		n.fill(&r, d.Src, d.Last)
 		out = append(out, r)
 	}
 	return out
+}
+
+// mine reports whether a is this machine's own address (true when the
+// names do not say: nothing to tell apart).
+func (n Names) mine(a netip.Addr) bool {
+	if len(n.Self) == 0 {
+		return true
+	}
+	_, ok := n.Self[a]
+	return ok
 }
 
 type flowID struct {
@@ -364,6 +380,16 @@ func (l *Logger) Step(ctx context.Context, now time.Time) time.Time {
 	return now.Add(interval)
 }
 
+// refused reports whether the server refused a report for what it holds
+// (sending it again cannot help), rather than being away or busy.
+func refused(err error) bool {
+	switch wire.ErrorCode(err) {
+	case wire.CodeInvalidArgument, wire.CodeInvalidJSON, wire.CodeUnknownField, wire.CodeDuplicateField, wire.CodeBodyTooLarge, wire.CodeForbidden:
+		return true
+	}
+	return false
+}
+
 // stop ends logging at shutdown: what the current interval counted so far
 // is collected into the queue and saved, to be sent after the restart
 // (a clean stop loses nothing; a crash loses the interval in progress).
@@ -393,6 +419,14 @@ func (l *Logger) deliver(ctx context.Context) {
 		n := min(len(l.q.Records), wire.MaxFlowRecords)
 		rep := wire.FlowReport{Records: l.q.Records[:n], Dropped: l.q.Dropped}
 		if err := l.Sender.ReportFlows(ctx, rep); err != nil {
+			if refused(err) {
+				// The server will never take these (a record it judges
+				// malformed): dropped and counted, so that they do not
+				// hold up every later record.
+				l.Log.Warn("the server refused flow records; dropped", "records", n, "err", err)
+				l.q.Records, l.q.Dropped = l.q.Records[n:], l.q.Dropped+uint64(n)
+				continue
+			}
 			l.Log.Debug("flow records not delivered; queued", "queued", len(l.q.Records), "err", err)
 			break
 		}

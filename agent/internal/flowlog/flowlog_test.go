@@ -36,7 +36,11 @@ func TestRecords(t *testing.T) {
 			OutPackets: 1, OutBytes: 60, InPackets: 1, InBytes: 120},
 	}
 	denials := []filter.Denial{{Proto: 6, Src: stranger, Dst: me, Port: 22, First: t0.Add(time.Second), Last: t0.Add(2 * time.Second), Packets: 3, Bytes: 180, Why: "no rule allows it"}}
-	got := Records(flows, denials, names, 1, t0, maphash.MakeSeed())
+	// What this machine forwards as a subnet router (to a LAN host) is not
+	// its own: not logged, neither allowed nor refused.
+	lan := netip.MustParseAddr("10.20.0.5")
+	forwarded := append(flows, filter.FlowStat{Proto: 6, Local: lan, Remote: peer, LPort: 443, RPort: 50000, Inbound: true, Opened: t0, Last: t0, InPackets: 1})
+	got := Records(forwarded, append(denials, filter.Denial{Proto: 6, Src: peer, Dst: lan, Port: 25, First: t0, Last: t0, Packets: 1}), names, 1, t0, maphash.MakeSeed())
 	if len(got) != 3 {
 		t.Fatalf("%d records", len(got))
 	}
@@ -131,13 +135,18 @@ func (f *fakeSource) add(st filter.FlowStat) {
 }
 
 type fakeSender struct {
-	down bool
-	got  []wire.FlowReport
+	down   bool
+	refuse bool
+	got    []wire.FlowReport
 }
 
 func (f *fakeSender) ReportFlows(_ context.Context, r wire.FlowReport) error {
 	if f.down {
 		return errors.New("server away")
+	}
+	if f.refuse {
+		f.refuse = false
+		return wire.Errorf(wire.CodeForbidden, "record 1: the reporting machine is neither end")
 	}
 	f.got = append(f.got, wire.FlowReport{Records: append([]wire.FlowRecord(nil), r.Records...), Dropped: r.Dropped})
 	return nil
@@ -246,5 +255,27 @@ func TestPathAtTheFlowsTime(t *testing.T) {
 	}
 	if p := snd.got[0].Records[1].Path; p != wire.PathRelayed {
 		t.Errorf("the pings at +17 s: path %q, want relay", p)
+	}
+}
+
+// A report the server refuses for its content is dropped and counted,
+// not sent forever ahead of every later record.
+func TestRefusedReportIsDropped(t *testing.T) {
+	src, snd := &fakeSource{}, &fakeSender{}
+	cfg := &wire.FlowLogs{Sample: 1, IntervalSeconds: 60}
+	l := &Logger{Source: src, Sender: snd, Path: filepath.Join(t.TempDir(), "q"), Config: func() *wire.FlowLogs { return cfg },
+		Names: func() Names { return names }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx := context.Background()
+	l.Step(ctx, t0)
+	src.add(filter.FlowStat{Proto: 6, Local: me, Remote: peer, LPort: 1, RPort: 2, Opened: t0, Last: t0, OutPackets: 1})
+	snd.refuse = true
+	l.Step(ctx, t0.Add(time.Minute))
+	src.add(filter.FlowStat{Proto: 6, Local: me, Remote: peer, LPort: 3, RPort: 4, Opened: t0, Last: t0, OutPackets: 1})
+	l.Step(ctx, t0.Add(2*time.Minute))
+	// The refused record and the source's overflow (2 per collection)
+	// are told as dropped; the next interval's record goes through.
+	if len(snd.got) != 2 || len(snd.got[0].Records) != 0 || snd.got[0].Dropped != 1+2 ||
+		len(snd.got[1].Records) != 1 || snd.got[1].Records[0].SrcPort != 3 {
+		t.Fatalf("after a refusal: %+v", snd.got)
 	}
 }
