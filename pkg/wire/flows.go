@@ -84,7 +84,13 @@ type FlowsResponse struct {
 // Validate checks a record an agent sent, field by field. mine are the
 // reporting machine's overlay addresses: it must be one end of every
 // record, so that a machine cannot write flows it took no part in.
-func (r FlowRecord) Validate(mine []netip.Addr) error {
+func (r FlowRecord) Validate(mine []netip.Addr) error { return r.ValidateFrom(mine, nil) }
+
+// ValidateFrom is Validate for a machine that also routes serves (subnet
+// routes in force; an exit node's default routes): it may report the
+// flows it forwards into them, whose destination is not its own. (That
+// the destination is no machine's is the server's to check.)
+func (r FlowRecord) ValidateFrom(mine []netip.Addr, serves []netip.Prefix) error {
 	src, err1 := netip.ParseAddr(r.Src)
 	dst, err2 := netip.ParseAddr(r.Dst)
 	if err1 != nil || err2 != nil {
@@ -94,8 +100,11 @@ func (r FlowRecord) Validate(mine []netip.Addr) error {
 	for _, a := range mine {
 		ours = ours || a == src || a == dst
 	}
+	for _, p := range serves {
+		ours = ours || p.Contains(dst)
+	}
 	if !ours {
-		return Errorf(CodeForbidden, "flow %s → %s: the reporting machine is neither end", src, dst)
+		return Errorf(CodeForbidden, "flow %s → %s: the reporting machine is neither end, nor routes to %s", src, dst, dst)
 	}
 	switch r.Proto {
 	case "tcp", "udp", "icmp", "ipv6-icmp":

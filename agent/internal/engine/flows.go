@@ -88,6 +88,11 @@ func (e *Engine) flowNames() flowlog.Names {
 					n.Self[a] = v.Self.ID
 				}
 			}
+			for _, s := range v.Self.Serves {
+				if p, err := netip.ParsePrefix(s); err == nil {
+					n.Serves = append(n.Serves, p)
+				}
+			}
 		}
 		for id, p := range v.Peers {
 			for _, s := range []string{p.IPv4, p.IPv6} {

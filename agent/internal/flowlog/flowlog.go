@@ -56,9 +56,12 @@ type Sender interface {
 // Names says who an overlay address is and how traffic to a machine
 // travels; built from the agent's view and tunnel when records are made.
 type Names struct {
-	Self  map[netip.Addr]string // this machine's addresses → its ID
-	Peers map[netip.Addr]string // peers' addresses → their IDs
-	Paths map[string]string     // machine ID → direct, peer-relay, relay (now)
+	Self map[netip.Addr]string // this machine's addresses → its ID
+	// Serves is what this machine routes for the fleet (Self.Serves): the
+	// flows it forwards there are logged too.
+	Serves []netip.Prefix
+	Peers  map[netip.Addr]string // peers' addresses → their IDs
+	Paths  map[string]string     // machine ID → direct, peer-relay, relay (now)
 	// PathAt, when set, says which path packets to a machine took at a
 	// moment of the interval (the logger samples them); else Paths.
 	PathAt func(id string, at time.Time) string
@@ -77,7 +80,7 @@ func Records(flows []filter.FlowStat, denials []filter.Denial, n Names, sample f
 	}
 	for _, f := range flows {
 		if !n.mine(f.Local) {
-			continue // forwarded by this router: not logged (the server wants the reporter at one end)
+			continue // neither this machine's nor where it routes
 		}
 		if sample < 1 && maphash.Comparable(seed, flowID{f.Proto, f.Local, f.Remote, f.LPort, f.RPort}) > cut {
 			continue
@@ -99,7 +102,7 @@ func Records(flows []filter.FlowStat, denials []filter.Denial, n Names, sample f
 	}
 	for _, d := range denials {
 		if !n.mine(d.Dst) {
-			continue // refused on the way through this router
+			continue
 		}
 		r := wire.FlowRecord{Start: d.First, End: d.Last, Proto: protoName(d.Proto), Src: d.Src.String(), Dst: d.Dst.String(),
 			DstPort: d.Port, TxPackets: d.Packets, TxBytes: d.Bytes, Verdict: wire.FlowDenied, Rule: d.Why}
@@ -109,14 +112,22 @@ func Records(flows []filter.FlowStat, denials []filter.Denial, n Names, sample f
 	return out
 }
 
-// mine reports whether a is this machine's own address (true when the
-// names do not say: nothing to tell apart).
+// mine reports whether a is this machine's own address or one it routes
+// to (true when the names do not say: nothing to tell apart). The server
+// takes records only of flows the reporter is an end of or forwards.
 func (n Names) mine(a netip.Addr) bool {
 	if len(n.Self) == 0 {
 		return true
 	}
-	_, ok := n.Self[a]
-	return ok
+	if _, ok := n.Self[a]; ok {
+		return true
+	}
+	for _, p := range n.Serves {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 type flowID struct {

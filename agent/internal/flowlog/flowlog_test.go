@@ -36,8 +36,8 @@ func TestRecords(t *testing.T) {
 			OutPackets: 1, OutBytes: 60, InPackets: 1, InBytes: 120},
 	}
 	denials := []filter.Denial{{Proto: 6, Src: stranger, Dst: me, Port: 22, First: t0.Add(time.Second), Last: t0.Add(2 * time.Second), Packets: 3, Bytes: 180, Why: "no rule allows it"}}
-	// What this machine forwards as a subnet router (to a LAN host) is not
-	// its own: not logged, neither allowed nor refused.
+	// A packet to an address that is neither this machine's nor in what it
+	// routes is not logged (the server would refuse the record).
 	lan := netip.MustParseAddr("10.20.0.5")
 	forwarded := append(flows, filter.FlowStat{Proto: 6, Local: lan, Remote: peer, LPort: 443, RPort: 50000, Inbound: true, Opened: t0, Last: t0, InPackets: 1})
 	got := Records(forwarded, append(denials, filter.Denial{Proto: 6, Src: peer, Dst: lan, Port: 25, First: t0, Last: t0, Packets: 1}), names, 1, t0, maphash.MakeSeed())
@@ -277,5 +277,27 @@ func TestRefusedReportIsDropped(t *testing.T) {
 	if len(snd.got) != 2 || len(snd.got[0].Records) != 0 || snd.got[0].Dropped != 1+2 ||
 		len(snd.got[1].Records) != 1 || snd.got[1].Records[0].SrcPort != 3 {
 		t.Fatalf("after a refusal: %+v", snd.got)
+	}
+}
+
+// A subnet router logs the flows it forwards into its routes, and the
+// attempts it refuses on the way.
+func TestRouterLogsForwardedFlows(t *testing.T) {
+	n := names
+	n.Serves = []netip.Prefix{netip.MustParsePrefix("10.20.0.0/24")}
+	lan, other := netip.MustParseAddr("10.20.0.5"), netip.MustParseAddr("10.30.0.5")
+	flows := []filter.FlowStat{
+		{Proto: 6, Local: lan, Remote: peer, LPort: 443, RPort: 50000, Inbound: true, Opened: t0, Last: t0, InPackets: 3, Rule: "from tag:eng forwarded to 10.20.0.0/24: tcp ports 443"},
+		{Proto: 6, Local: other, Remote: peer, LPort: 443, RPort: 50001, Inbound: true, Opened: t0, Last: t0, InPackets: 1},
+	}
+	denials := []filter.Denial{{Proto: 6, Src: peer, Dst: lan, Port: 25, First: t0, Last: t0, Packets: 1, Why: "no rule allows it (forwarded)"}}
+	got := Records(flows, denials, n, 1, t0, maphash.MakeSeed())
+	if len(got) != 2 || got[0].Dst != "10.20.0.5" || got[0].SrcMachine != "m_peer" || got[0].DstMachine != "" || got[1].Verdict != wire.FlowDenied {
+		t.Fatalf("records %+v", got)
+	}
+	for _, r := range got {
+		if err := r.ValidateFrom([]netip.Addr{me}, n.Serves); err != nil {
+			t.Errorf("a forwarded record the server would refuse: %v", err)
+		}
 	}
 }

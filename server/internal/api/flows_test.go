@@ -83,3 +83,54 @@ func TestFlowReports(t *testing.T) {
 		}
 	}
 }
+
+// A subnet router may report the flows it forwards into its approved
+// routes — and only those: not a LAN it does not route, not a flow
+// between two other machines.
+func TestRouterFlowReports(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	tok := e.token(t, wire.CreateTokenRequest{Reusable: true})
+	gw, rgw := e.agent(t, tok, "gw-1")
+	_, ra := e.agent(t, tok, "laptop-1")
+	_, rb := e.agent(t, tok, "laptop-2")
+	if _, err := gw.AdvertiseRoutes(ctx, wire.RoutesAdvert{Routes: []string{"10.20.0.0/16"}, ExitNode: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.admin.DecideRoutes(ctx, "gw-1", wire.RouteDecision{Routes: []string{"10.20.0.0/16"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().Add(-time.Minute)
+	rec := func(src, dst string) wire.FlowRecord {
+		return wire.FlowRecord{Start: t0, End: t0, Proto: "tcp", Src: src, Dst: dst, DstPort: 443, TxPackets: 1, TxBytes: 60, Verdict: wire.FlowAllowed}
+	}
+	if err := gw.ReportFlows(ctx, wire.FlowReport{Records: []wire.FlowRecord{rec(ra.IPv4, "10.20.3.4")}}); err != nil {
+		t.Fatalf("a flow forwarded into the approved route: %v", err)
+	}
+	page, err := e.admin.Flows(ctx, client.FlowFilter{Machine: "laptop-1"})
+	if err != nil || len(page.Records) != 1 || page.Records[0].Reporter != rgw.MachineID || page.Records[0].SrcMachine != ra.MachineID || page.Records[0].DstMachine != "" {
+		t.Fatalf("the forwarded record: %+v %v", page.Records, err)
+	}
+	refused := func(when string, recs map[string]wire.FlowRecord) {
+		t.Helper()
+		for name, r := range recs {
+			if err := gw.ReportFlows(ctx, wire.FlowReport{Records: []wire.FlowRecord{r}}); code(err) != wire.CodeForbidden {
+				t.Errorf("%s, %s: %v", when, name, err)
+			}
+		}
+	}
+	refused("a subnet router", map[string]wire.FlowRecord{
+		"a LAN it does not route":    rec(ra.IPv4, "10.30.0.1"),
+		"between two other machines": rec(ra.IPv4, rb.IPv4),
+		"the internet":               rec(ra.IPv4, "198.51.100.7"),
+	})
+	// As an exit node it routes everything, the overlay's addresses too:
+	// the internet, yes; another machine, still no.
+	if _, err := e.admin.DecideRoutes(ctx, "gw-1", wire.RouteDecision{ExitNode: true}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.ReportFlows(ctx, wire.FlowReport{Records: []wire.FlowRecord{rec(ra.IPv4, "198.51.100.7")}}); err != nil {
+		t.Fatalf("an exit node's flow to the internet: %v", err)
+	}
+	refused("an exit node", map[string]wire.FlowRecord{"between two other machines": rec(ra.IPv4, rb.IPv4)})
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/routing"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -23,6 +24,12 @@ func (s *Service) ReportFlows(ctx context.Context, m wire.Machine, rep wire.Flow
 			mine = append(mine, ip)
 		}
 	}
+	// What it routes: it may report the flows it forwards there.
+	pol, _ := s.hub.Policy()
+	serves, exit := routing.Enabled(m, pol)
+	if exit {
+		serves = append(serves, netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"))
+	}
 	for i, r := range rep.Records {
 		// Addresses in their canonical form, as machines hold them.
 		if a, err := netip.ParseAddr(r.Src); err == nil {
@@ -31,7 +38,7 @@ func (s *Service) ReportFlows(ctx context.Context, m wire.Machine, rep wire.Flow
 		if a, err := netip.ParseAddr(r.Dst); err == nil {
 			rep.Records[i].Dst = a.String()
 		}
-		if err := r.Validate(mine); err != nil {
+		if err := r.ValidateFrom(mine, serves); err != nil {
 			return wire.Errorf(wire.ErrorCode(err), "record %d: %v", i+1, err)
 		}
 	}
@@ -52,7 +59,14 @@ func (s *Service) ReportFlows(ctx context.Context, m wire.Machine, rep wire.Flow
 		return err
 	}
 	for i := range rep.Records {
-		rep.Records[i].SrcMachine, rep.Records[i].DstMachine = ids[rep.Records[i].Src], ids[rep.Records[i].Dst]
+		r := &rep.Records[i]
+		r.SrcMachine, r.DstMachine = ids[r.Src], ids[r.Dst]
+		if r.SrcMachine != m.ID && r.DstMachine != m.ID && r.DstMachine != "" {
+			// Forwarded, yet to a machine: an exit node's default routes
+			// cover the overlay too, and a router must not write flows
+			// between other machines.
+			return wire.Errorf(wire.CodeForbidden, "record %d: flow %s → %s: the reporting machine is neither end", i+1, r.Src, r.Dst)
+		}
 	}
 	if rep.Dropped > 0 {
 		s.log.Warn("an agent dropped flow records (over its interval cap, or queued too long)", "machine", m.ID, "dropped", rep.Dropped)
