@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -44,9 +45,10 @@ func TestTLSRotationKeepsAgents(t *testing.T) {
 		if !serves(r.Pin) {
 			t.Fatalf("rotation %d: new connections do not get the new key %s", round, r.Pin)
 		}
-		if n := connected(f.data); n != 2 {
-			t.Errorf("rotation %d: %d agents polling right after it, want 2 (none may drop)", round, n)
-		}
+		// Both still hold their polls: at most the moment of a re-poll
+		// (a map change answers held polls — the agents' first fact
+		// reports land about now), never a failed one (checked at the end).
+		eventually(t, 5*time.Second, fmt.Sprintf("rotation %d: both agents polling right after it (none may drop)", round), func() bool { return connected(f.data) == 2 })
 		if !a.h.ping(b.ipv4()) {
 			t.Errorf("rotation %d: a no longer reaches b", round)
 		}
