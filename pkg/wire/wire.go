@@ -44,6 +44,7 @@ const (
 	PrefixPendingSecret = "wfp_" // an interactive enrollment's waiting secret
 	PrefixMachineCred   = "wfm_"
 	PrefixAdminKey      = "wfa_"
+	PrefixSCIMToken     = "wfs_" // an identity provider's SCIM bearer token
 )
 
 // EnrollRequest is posted by an agent with a one-time (or reusable) token.
@@ -192,6 +193,9 @@ type Token struct {
 	// with this token stay enrolled, overriding the server's
 	// --machine-expiry ("" = the server's).
 	MachineExpiry string `json:"machine_expiry,omitempty"`
+	// Owner is the person whose machines enroll with it ("" none): they
+	// are in the policy's directory groups of that person.
+	Owner string `json:"owner,omitempty"`
 }
 
 // CreateTokenRequest creates an enrollment token. A token that is not
@@ -205,6 +209,8 @@ type CreateTokenRequest struct {
 	ExpiresIn string   `json:"expires_in,omitempty"`
 	// MachineExpiry: see Token.MachineExpiry (a Go duration).
 	MachineExpiry string `json:"machine_expiry,omitempty"`
+	// Owner: see Token.Owner (an account's name).
+	Owner string `json:"owner,omitempty"`
 }
 
 // CreateTokenResponse returns the token secret, once.
@@ -263,9 +269,13 @@ type Machine struct {
 	// ExpiryDisabled says an admin turned expiry off for it.
 	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
 	ExpiryDisabled bool       `json:"expiry_disabled,omitempty"`
-	// Owner is the admin who approved the machine's interactive
-	// enrollment ("" for machines enrolled with a token).
+	// Owner is the person whose machine it is: who approved its
+	// interactive enrollment, its token's owner, or whom an admin named
+	// ("" for none).
 	Owner string `json:"owner,omitempty"`
+	// OwnerGroups are the owner's directory groups while the owner is
+	// active: what the policy's "directory:NAME" selectors match.
+	OwnerGroups []string `json:"owner_groups,omitempty"`
 	// Routes is what the machine advertises as a subnet router or exit
 	// node, and what admins decided of it (nil: it advertises nothing).
 	Routes *MachineRoutes `json:"routes,omitempty"`
@@ -341,6 +351,9 @@ type UpdateMachineRequest struct {
 	// Expiry sets the machine's expiry: "off" (never expires), or a Go
 	// duration from now ("720h"), which also turns it back on.
 	Expiry *string `json:"expiry,omitempty"`
+	// Owner names the person whose machine it is (an account; "" for
+	// none): the policy's directory groups follow that person.
+	Owner *string `json:"owner,omitempty"`
 }
 
 // ReauthRequest re-authenticates an expired machine with an enrollment
@@ -375,6 +388,14 @@ type Admin struct {
 	// Role is RoleAdmin, or RoleMember for a single sign-on user who may
 	// only approve the machines they add.
 	Role string `json:"role,omitempty"`
+	// Deactivated: the directory deprovisioned the person (SCIM active
+	// false); no sign-in, session or API key of theirs works.
+	Deactivated bool `json:"deactivated,omitempty"`
+	// DisplayName and ExternalID come from the directory (SCIM).
+	DisplayName string `json:"display_name,omitempty"`
+	ExternalID  string `json:"external_id,omitempty"`
+	// Groups are the person's directory groups.
+	Groups []string `json:"groups,omitempty"`
 }
 
 // Roles of accounts.

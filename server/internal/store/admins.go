@@ -55,24 +55,18 @@ func (db *DB) CreateAdmin(ctx context.Context, a Actor, name, passwordHash strin
 	return ad, nil
 }
 
-// ListAdmins returns the admins ordered by name.
+// ListAdmins returns every account (admins and members, with their
+// directory groups and state) ordered by name.
 func (db *DB) ListAdmins(ctx context.Context) ([]wire.Admin, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id, name, created_at, role FROM admins ORDER BY name`)
+	people, err := db.People(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("store: list admins: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	out := []wire.Admin{}
-	for rows.Next() {
-		var ad wire.Admin
-		var c int64
-		if err := rows.Scan(&ad.ID, &ad.Name, &c, &ad.Role); err != nil {
-			return nil, err
-		}
-		ad.CreatedAt = fromMS(c)
-		out = append(out, ad)
+	out := make([]wire.Admin, 0, len(people))
+	for _, p := range people {
+		out = append(out, p.Admin)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Admin returns an admin by ID or name.
@@ -206,7 +200,7 @@ func (db *DB) AdminByAPIKey(ctx context.Context, hash string) (wire.Admin, error
 	var ad wire.Admin
 	var c int64
 	var exp, rev sql.NullInt64
-	err := db.r.QueryRowContext(ctx, db.q(`SELECT a.id, a.name, a.created_at, a.role, k.expires_at, k.revoked_at FROM api_keys k JOIN admins a ON a.id = k.admin_id WHERE k.hash = ?`), hash).
+	err := db.r.QueryRowContext(ctx, db.q(`SELECT a.id, a.name, a.created_at, a.role, k.expires_at, k.revoked_at FROM api_keys k JOIN admins a ON a.id = k.admin_id WHERE k.hash = ? AND a.active = 1`), hash).
 		Scan(&ad.ID, &ad.Name, &c, &ad.Role, &exp, &rev)
 	if errors.Is(err, sql.ErrNoRows) || err == nil && ad.Role == wire.RoleMember {
 		return ad, ErrNotFound // a member's old keys (an admin moved to members) do nothing
@@ -226,7 +220,7 @@ func (db *DB) AdminPasswordHash(ctx context.Context, name string) (wire.Admin, s
 	var ad wire.Admin
 	var c int64
 	var h string
-	err := db.r.QueryRowContext(ctx, db.q(`SELECT id, name, created_at, password_hash FROM admins WHERE name = ?`), name).Scan(&ad.ID, &ad.Name, &c, &h)
+	err := db.r.QueryRowContext(ctx, db.q(`SELECT id, name, created_at, password_hash FROM admins WHERE name = ? AND active = 1`), name).Scan(&ad.ID, &ad.Name, &c, &h)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ad, "", ErrNotFound
 	}

@@ -43,7 +43,7 @@ type Change struct {
 	MachineID string
 }
 
-const machineCols = `id, name, hostname, os, os_version, arch, agent_version, public_key, ipv4, ipv6, tags, endpoints, ephemeral, state, created_at, last_seen, revoked_at, health, update_status, pinned_version, key_created_at, rotate_key_before, expires_at, expiry_disabled, owner, routes, facts, facts_at, seen_within`
+const machineCols = `id, name, hostname, os, os_version, arch, agent_version, public_key, ipv4, ipv6, tags, endpoints, ephemeral, state, created_at, last_seen, revoked_at, health, update_status, pinned_version, key_created_at, rotate_key_before, expires_at, expiry_disabled, owner, routes, facts, facts_at, seen_within, owner_groups`
 
 func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 	var (
@@ -58,10 +58,11 @@ func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 		health, update      sql.NullString
 		owner, routes       sql.NullString
 		facts, seenWithin   sql.NullString
+		ownerGroups         sql.NullString
 		factsAt             sql.NullInt64
 	)
 	err := row.Scan(&m.ID, &m.Name, &m.Hostname, &m.OS, &m.OSVersion, &m.Arch, &m.AgentVersion, &m.PublicKey,
-		&m.IPv4, &m.IPv6, &tags, &eps, &ephemeral, &m.State, &created, &lastSeen, &revokedAt, &health, &update, &m.PinnedVersion, &keyAt, &rotate, &expires, &expiryOff, &owner, &routes, &facts, &factsAt, &seenWithin)
+		&m.IPv4, &m.IPv6, &tags, &eps, &ephemeral, &m.State, &created, &lastSeen, &revokedAt, &health, &update, &m.PinnedVersion, &keyAt, &rotate, &expires, &expiryOff, &owner, &routes, &facts, &factsAt, &seenWithin, &ownerGroups)
 	if err != nil {
 		return m, err
 	}
@@ -87,6 +88,9 @@ func scanMachine(row interface{ Scan(...any) error }) (wire.Machine, error) {
 	m.KeyCreatedAt, m.RotateKeyBefore = fromNullMS(keyAt), fromNullMS(rotate)
 	m.ExpiresAt, m.ExpiryDisabled = fromNullMS(expires), expiryOff != 0
 	m.Owner = owner.String
+	if ownerGroups.Valid {
+		m.OwnerGroups = parseList(ownerGroups.String)
+	}
 	if facts.Valid {
 		var f wire.Facts
 		if json.Unmarshal([]byte(facts.String), &f) == nil {
@@ -188,15 +192,23 @@ func (db *DB) enroll(ctx context.Context, a Actor, e Enrollment) (wire.Machine, 
 		}
 		v4, v6 := addrsFor(uint32(idx), ula)
 		now := ms(db.Now())
+		owner := e.Owner
+		if owner == "" {
+			owner = tok.Owner
+		}
+		groups, err := db.ownerGroupsFor(ctx, tx, owner)
+		if err != nil {
+			return err
+		}
 		ch.Version, err = db.bumpVersion(ctx, tx, id)
 		if err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO machines (id, name, hostname, os, os_version, arch, agent_version, public_key, ip_index, ipv4, ipv6,
-				tags, endpoints, ephemeral, credential_hash, token_id, state, created_at, last_seen, version, key_created_at, expires_at, owner)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+				tags, endpoints, ephemeral, credential_hash, token_id, state, created_at, last_seen, version, key_created_at, expires_at, owner, owner_groups)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			id, name, e.Hostname, e.OS, e.OSVersion, e.Arch, e.AgentVersion, e.PublicKey, idx, v4.String(), v6.String(),
-			jsonList(tok.Tags), jsonList(e.Endpoints), b2i(tok.Ephemeral), e.CredentialHash, nullStr(tok.ID), wire.MachineActive, now, now, ch.Version, now, expiryFrom(db.Now(), machineLifetime(tok, e.Lifetime)), nullStr(e.Owner))
+			jsonList(tok.Tags), jsonList(e.Endpoints), b2i(tok.Ephemeral), e.CredentialHash, nullStr(tok.ID), wire.MachineActive, now, now, ch.Version, now, expiryFrom(db.Now(), machineLifetime(tok, e.Lifetime)), nullStr(owner), groups)
 		if isUnique(err, "public_key") {
 			return wire.Errorf(wire.CodePublicKeyInUse, "this WireGuard public key is already registered to another machine")
 		}
@@ -432,6 +444,8 @@ type MachineChange struct {
 	// Expiry turns the machine's expiry off or sets it (and so brings an
 	// expired machine back: the admin vouches for it).
 	Expiry *ExpiryChange
+	// Owner names the person whose machine it is ("" none): an account.
+	Owner *string
 }
 
 // ExpiryChange is off, or a time to expire at.
@@ -498,10 +512,31 @@ func (db *DB) ChangeMachine(ctx context.Context, a Actor, idOrName string, c Mac
 				return err
 			}
 		}
+		if c.Owner != nil && *c.Owner != m.Owner {
+			kinds++
+			action = "machine.owner"
+			if *c.Owner != "" {
+				var n int
+				if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM admins WHERE name = ?`), *c.Owner).Scan(&n); err != nil {
+					return err
+				}
+				if n == 0 {
+					return wire.Errorf(wire.CodeInvalidArgument, "no person is named %q (see `wirefleet-server directory people`)", *c.Owner)
+				}
+			}
+			groups, err := db.ownerGroupsFor(ctx, tx, *c.Owner)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET owner = ?, owner_groups = ?, version = ? WHERE id = ?`), nullStr(*c.Owner), groups, v, m.ID); err != nil {
+				return err
+			}
+			details["owner"], details["old_owner"] = *c.Owner, m.Owner
+		}
 		if kinds > 1 || c.Name != nil || c.Tags != nil {
 			action = "machine.update"
 		}
-		if _, ok := details["name"]; !ok && (c.Pin != nil || c.Expiry != nil) {
+		if _, ok := details["name"]; !ok && (c.Pin != nil || c.Expiry != nil || c.Owner != nil) {
 			details["name"] = m.Name
 		}
 		return db.audit(ctx, tx, a, action, m.ID, details)

@@ -42,7 +42,7 @@ func (db *DB) SessionByHash(ctx context.Context, hash string) (Session, error) {
 	var s Session
 	var c, exp int64
 	err := db.r.QueryRowContext(ctx, db.q(`SELECT a.id, a.name, a.created_at, a.role, s.csrf, s.expires_at
-		FROM sessions s JOIN admins a ON a.id = s.admin_id WHERE s.hash = ? AND s.expires_at > ?`), hash, ms(db.Now())).
+		FROM sessions s JOIN admins a ON a.id = s.admin_id WHERE s.hash = ? AND s.expires_at > ? AND a.active = 1`), hash, ms(db.Now())).
 		Scan(&s.Admin.ID, &s.Admin.Name, &c, &s.Admin.Role, &s.CSRF, &exp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, ErrNotFound

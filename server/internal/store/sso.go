@@ -74,7 +74,22 @@ func (db *DB) SSOAdmin(ctx context.Context, a Actor, subject, email, role string
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var sub sql.NullString
 		var at int64
-		err := tx.QueryRowContext(ctx, db.q(`SELECT id, name, created_at, sso_subject, role FROM admins WHERE name = ?`), email).Scan(&ad.ID, &ad.Name, &at, &sub, &ad.Role)
+		var pw string
+		var active int
+		err := tx.QueryRowContext(ctx, db.q(`SELECT id, name, created_at, sso_subject, role, password_hash, active FROM admins WHERE name = ?`), email).Scan(&ad.ID, &ad.Name, &at, &sub, &ad.Role, &pw, &active)
+		if err == nil && active == 0 {
+			return wire.Errorf(wire.CodeForbidden, "%s has been deactivated in the company's directory", email)
+		}
+		if err == nil && !sub.Valid && pw == scimPassword {
+			// Provisioned by the directory: the first sign-in adopts it.
+			if _, err := tx.ExecContext(ctx, db.q(`UPDATE admins SET sso_subject = ? WHERE id = ?`), subject, ad.ID); err != nil {
+				return err
+			}
+			sub = sql.NullString{String: subject, Valid: true}
+			if err := db.audit(ctx, tx, a, "person.adopt", ad.ID, map[string]any{"name": email}); err != nil {
+				return err
+			}
+		}
 		if err == nil {
 			if !sub.Valid || sub.String != subject {
 				return wire.Errorf(wire.CodeConflict, "an admin named %s exists already and does not come from single sign-on; delete it or sign in with its password", email)

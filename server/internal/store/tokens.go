@@ -23,9 +23,11 @@ type NewToken struct {
 	// MachineExpiry is how long machines it enrolls stay enrolled (0: the
 	// server's --machine-expiry).
 	MachineExpiry time.Duration
+	// Owner is the person whose machines it enrolls ("" none).
+	Owner string
 }
 
-const tokenCols = `id, prefix, reusable, ephemeral, max_uses, uses, tags, expires_at, created_by, created_at, revoked_at, machine_expiry_s`
+const tokenCols = `id, prefix, reusable, ephemeral, max_uses, uses, tags, expires_at, created_by, created_at, revoked_at, machine_expiry_s, owner`
 
 func scanToken(row interface{ Scan(...any) error }, now time.Time) (wire.Token, error) {
 	var (
@@ -35,8 +37,9 @@ func scanToken(row interface{ Scan(...any) error }, now time.Time) (wire.Token, 
 		expires, revoked    sql.NullInt64
 		lifetime            sql.NullInt64
 		created             int64
+		owner               sql.NullString
 	)
-	err := row.Scan(&t.ID, &t.Prefix, &reusable, &ephemeral, &t.MaxUses, &t.Uses, &tags, &expires, &t.CreatedBy, &created, &revoked, &lifetime)
+	err := row.Scan(&t.ID, &t.Prefix, &reusable, &ephemeral, &t.MaxUses, &t.Uses, &tags, &expires, &t.CreatedBy, &created, &revoked, &lifetime, &owner)
 	if err != nil {
 		return t, err
 	}
@@ -44,6 +47,7 @@ func scanToken(row interface{ Scan(...any) error }, now time.Time) (wire.Token, 
 	t.Tags = parseList(tags)
 	t.ExpiresAt, t.RevokedAt = fromNullMS(expires), fromNullMS(revoked)
 	t.CreatedAt = fromMS(created)
+	t.Owner = owner.String
 	t.State = tokenState(t, now)
 	if lifetime.Valid {
 		t.MachineExpiry = (time.Duration(lifetime.Int64) * time.Second).String()
@@ -85,18 +89,31 @@ func (db *DB) CreateToken(ctx context.Context, a Actor, nt NewToken) (wire.Token
 		if nt.MachineExpiry > 0 {
 			lifetime = sql.NullInt64{Int64: int64(nt.MachineExpiry / time.Second), Valid: true}
 		}
-		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO enroll_tokens (id, prefix, hash, reusable, ephemeral, max_uses, uses, tags, expires_at, created_by, created_at, machine_expiry_s)
-			VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)`),
-			id, nt.Prefix, nt.Hash, b2i(nt.Reusable), b2i(nt.Ephemeral), nt.MaxUses, jsonList(nt.Tags), nullMS(nt.ExpiresAt), a.Name, ms(now), lifetime)
+		if nt.Owner != "" {
+			var n int
+			if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM admins WHERE name = ?`), nt.Owner).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return wire.Errorf(wire.CodeInvalidArgument, "no person is named %q (see `wirefleet-server directory people`)", nt.Owner)
+			}
+		}
+		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO enroll_tokens (id, prefix, hash, reusable, ephemeral, max_uses, uses, tags, expires_at, created_by, created_at, machine_expiry_s, owner)
+			VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)`),
+			id, nt.Prefix, nt.Hash, b2i(nt.Reusable), b2i(nt.Ephemeral), nt.MaxUses, jsonList(nt.Tags), nullMS(nt.ExpiresAt), a.Name, ms(now), lifetime, nullStr(nt.Owner))
 		if err != nil {
 			return fmt.Errorf("insert token: %w", err)
 		}
-		return db.audit(ctx, tx, a, "token.create", id, map[string]any{
+		details := map[string]any{
 			"prefix": nt.Prefix, "reusable": nt.Reusable, "ephemeral": nt.Ephemeral, "max_uses": nt.MaxUses, "tags": nt.Tags,
-		})
+		}
+		if nt.Owner != "" {
+			details["owner"] = nt.Owner
+		}
+		return db.audit(ctx, tx, a, "token.create", id, details)
 	})
 	if err != nil {
-		return wire.Token{}, fmt.Errorf("store: create token: %w", err)
+		return wire.Token{}, wrapErr("create token", err)
 	}
 	return db.Token(ctx, id)
 }
