@@ -260,13 +260,15 @@ func (p *Policy) resolve(who string, fleet []Machine) (Machine, error) {
 		return Machine{}, fmt.Errorf("no machine named %q", name)
 	case who == Internet:
 		return Machine{ID: "(test)", Name: "(an internet address)", Addrs: []netip.Addr{internetExample}, External: true}, nil
+	case strings.HasPrefix(who, Directory) && len(who) > len(Directory):
+		return directoryMachine(who), nil
 	}
 	if pfx, ok := p.hostPrefix(who); ok {
 		return Machine{ID: "(test)", Name: who, Addrs: []netip.Addr{pfx.Addr()}, External: true}, nil
 	}
 	ip, err := netip.ParseAddr(who)
 	if err != nil {
-		return Machine{}, fmt.Errorf("%q: a test names tag:NAME, machine:NAME, a name from \"hosts\", %s or an address", who, Internet)
+		return Machine{}, fmt.Errorf("%q: a test names tag:NAME, machine:NAME, directory:GROUP, a name from \"hosts\", %s or an address", who, Internet)
 	}
 	for _, m := range fleet {
 		for _, a := range m.Addrs {

@@ -136,13 +136,16 @@ type Machine struct {
 	// Recent lists the durations of the policy's last_seen conditions
 	// ("10m0s") the server last found the machine seen within.
 	Recent []string
+	// Groups are the directory groups of the machine's owner (what
+	// "directory:NAME" selects).
+	Groups []string
 }
 
 // MachineOf returns what the policy knows of a machine: its ID, name,
 // tags, overlay addresses, facts and last update's outcome (routes in
 // force are the caller's to add).
 func MachineOf(m wire.Machine) Machine {
-	pm := Machine{ID: m.ID, Name: m.Name, Tags: m.Tags, Facts: m.Facts, Recent: m.SeenWithin}
+	pm := Machine{ID: m.ID, Name: m.Name, Tags: m.Tags, Facts: m.Facts, Recent: m.SeenWithin, Groups: m.OwnerGroups}
 	if m.LastUpdate != nil {
 		pm.LastUpdate = m.LastUpdate.State
 	}
@@ -270,8 +273,9 @@ const (
 	atomTag
 	atomMachine
 	atomPrefix
-	atomInternet // autogroup:internet: destinations through an exit node
-	atomPosture  // a posture a rule's srcPosture names: the machine has it
+	atomInternet  // autogroup:internet: destinations through an exit node
+	atomPosture   // a posture a rule's srcPosture names: the machine has it
+	atomDirectory // directory:NAME: the machine's owner is in that directory group
 )
 
 type atom struct {
@@ -292,6 +296,8 @@ func (a atom) String() string {
 		return Internet
 	case atomPosture:
 		return "posture:" + a.name
+	case atomDirectory:
+		return Directory + a.name
 	}
 	return a.prefix.String()
 }
@@ -312,6 +318,8 @@ func (a atom) match(m Machine) (self, route bool) {
 		return m.External && anyInternet(m.Addrs), m.ExitNode
 	case atomPosture:
 		return false, false // the policy's: see ClassOf
+	case atomDirectory:
+		return !m.External && slices.Contains(m.Groups, a.name), false
 	}
 	for _, ip := range m.Addrs {
 		if a.prefix.Contains(ip) {
@@ -707,13 +715,20 @@ func (c *checker) selector(path, s string, doc *Document) []int {
 		return intern(atom{kind: atomMachine, name: name})
 	case s == Internet:
 		return intern(atom{kind: atomInternet})
+	case strings.HasPrefix(s, Directory):
+		name := s[len(Directory):]
+		if err := wire.ValidateDirectoryName(name); err != nil {
+			c.add(path, "%q: name a group of the company's directory, e.g. directory:Engineering (%v)", s, err)
+			return nil
+		}
+		return intern(atom{kind: atomDirectory, name: name})
 	}
 	if pfx, ok := c.hosts[s]; ok {
 		return intern(atom{kind: atomPrefix, prefix: pfx})
 	}
 	pfx, err := parsePrefix(s)
 	if err != nil {
-		c.add(path, "%q is not a selector: use *, tag:NAME, group:NAME, machine:NAME, %s, a name from \"hosts\" or an address or range (%v)", s, Internet, err)
+		c.add(path, "%q is not a selector: use *, tag:NAME, group:NAME, machine:NAME, directory:GROUP, %s, a name from \"hosts\" or an address or range (%v)", s, Internet, err)
 		return nil
 	}
 	return intern(atom{kind: atomPrefix, prefix: pfx})

@@ -135,6 +135,9 @@ type Peer struct {
 	// Postures are the postures of the policy's srcPosture rules this
 	// peer has (its filter rules' SrcPosture checks them).
 	Postures []string `json:"postures,omitempty"`
+	// Groups are the directory groups of the peer's owner that the
+	// policy names ("directory:NAME" in a filter rule's Src).
+	Groups []string `json:"groups,omitempty"`
 }
 
 // NetMap is the answer to a network-map poll. It is one of three shapes,

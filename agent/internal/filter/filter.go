@@ -219,6 +219,13 @@ func compile(fr wire.FilterRule, peers map[string]wire.Peer) (rule, error) {
 					r.addPeer(p)
 				}
 			}
+		case strings.HasPrefix(s, policy.Directory):
+			group := s[len(policy.Directory):]
+			for _, p := range peers {
+				if slices.Contains(p.Groups, group) {
+					r.addPeer(p)
+				}
+			}
 		default:
 			pfx, err := netip.ParsePrefix(s)
 			if err != nil {

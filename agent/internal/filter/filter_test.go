@@ -455,3 +455,24 @@ func TestSrcPosture(t *testing.T) {
 		t.Error("the open ssh flow of a peer that lost its posture still passes")
 	}
 }
+
+// A directory:NAME source admits the peers whose owner is in that group
+// (Peer.Groups), as the map says on each update.
+func TestDirectorySources(t *testing.T) {
+	f, _ := newFilter(t)
+	eng := wire.Peer{ID: "m_eng", Name: "laptop-eng", IPv4: "100.64.0.20", Groups: []string{"Engineering"}}
+	other := wire.Peer{ID: "m_other", Name: "laptop-other", IPv4: "100.64.0.21", Groups: []string{"Sales"}}
+	rs := &wire.Filter{Policy: 1, Rules: []wire.FilterRule{{Src: []string{"directory:Engineering"}, Proto: "tcp", Ports: []string{"5432"}}}}
+	f.Update(rs, map[string]wire.Peer{eng.ID: eng, other.ID: other}, nil)
+	if !f.Inbound(tcp("100.64.0.20", 1, me, 5432)) {
+		t.Fatal("a peer in the group was refused")
+	}
+	if f.Inbound(tcp("100.64.0.21", 2, me, 5432)) {
+		t.Fatal("a peer outside the group passed")
+	}
+	eng.Groups = nil // left the group in the directory
+	f.Update(rs, map[string]wire.Peer{eng.ID: eng, other.ID: other}, nil)
+	if f.Inbound(tcp("100.64.0.20", 3, me, 5432)) {
+		t.Fatal("a peer that left the group still passes")
+	}
+}

@@ -253,6 +253,7 @@ func (h *Hub) newEntry(m wire.Machine, gen, addedAt uint64) *entry {
 	if h.pol != nil {
 		e.class = h.pol.ClassOf(e.attrs)
 		e.peer.Postures = h.pol.Held(e.attrs)
+		e.peer.Groups = h.pol.DirectoryGroups(e.attrs)
 	}
 	e.encode()
 	return e
@@ -393,8 +394,9 @@ func (h *Hub) catchUp(ctx context.Context) error {
 				h.floor = c.Version
 			}
 			if h.reclass(le.polBefore) {
-				// A machine's postures (which its peers' filters check)
-				// changed with their definitions, not with the machine:
+				// A machine's postures or directory groups (which its
+				// peers' filters check) changed with the policy, not
+				// with the machine:
 				// deltas cannot say so. Everyone behind gets a full map.
 				h.floor = c.Version
 			}

@@ -38,8 +38,9 @@ func AttrsUnder(m wire.Machine, pol *policy.Policy) policy.Machine {
 }
 
 // reclass recomputes every machine's class after a policy change (from
-// before), and when the postures' definitions changed, the postures its
-// peers see; it reports whether some machine's postures changed. h.mu is
+// before), the directory groups its peers see, and when the postures'
+// definitions changed, the postures they see; it reports whether some
+// machine's postures or groups changed. h.mu is
 // held (or the hub is not shared yet).
 func (h *Hub) reclass(before *policy.Policy) (postures bool) {
 	h.byClass = nil
@@ -47,7 +48,7 @@ func (h *Hub) reclass(before *policy.Policy) (postures bool) {
 	if h.pol == nil {
 		for _, e := range h.machines {
 			e.class = ""
-			postures = !same && e.setPostures(nil) || postures
+			postures = e.setPeerAttrs(nil, nil) || postures
 		}
 		return postures
 	}
@@ -56,20 +57,22 @@ func (h *Hub) reclass(before *policy.Policy) (postures bool) {
 	for id, e := range h.machines {
 		e.class = h.pol.ClassOf(e.attrs)
 		h.addClass(id, e.class)
+		held := e.peer.Postures
 		if !same {
-			postures = e.setPostures(h.pol.Held(e.attrs)) || postures
+			held = h.pol.Held(e.attrs)
 		}
+		postures = e.setPeerAttrs(held, h.pol.DirectoryGroups(e.attrs)) || postures
 	}
 	return postures
 }
 
-// setPostures records the postures e's peers see, re-encoding the peer
-// when they changed (and reporting so).
-func (e *entry) setPostures(ps []string) bool {
-	if slices.Equal(ps, e.peer.Postures) {
+// setPeerAttrs records the postures and directory groups e's peers see,
+// re-encoding the peer when they changed (and reporting so).
+func (e *entry) setPeerAttrs(ps, groups []string) bool {
+	if slices.Equal(ps, e.peer.Postures) && slices.Equal(groups, e.peer.Groups) {
 		return false
 	}
-	e.peer.Postures = ps
+	e.peer.Postures, e.peer.Groups = ps, groups
 	e.encode()
 	return true
 }

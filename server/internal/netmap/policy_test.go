@@ -20,9 +20,11 @@ import (
 // machine names and an address range.
 func randomPolicy(rng *mrand.Rand, names []string) string {
 	sel := func() string {
-		switch rng.IntN(6) {
+		switch rng.IntN(7) {
 		case 0:
 			return "*"
+		case 5:
+			return fmt.Sprintf("directory:D%d", 1+rng.IntN(2))
 		case 1:
 			return "group:g"
 		case 2:
@@ -114,11 +116,12 @@ func scratchRoutes(t *testing.T, db *store.DB, id string) ([]string, string, str
 	var routers []routing.Router
 	for _, m := range ms {
 		if m.ID != id && (pol == nil || pol.Peers(AttrsUnder(me, pol), AttrsUnder(m, pol))) {
-			var postures []string
+			var postures, groups []string
 			if pol != nil {
 				postures = pol.Held(AttrsUnder(m, pol))
+				groups = pol.DirectoryGroups(AttrsUnder(m, pol))
 			}
-			out = append(out, m.ID+"/"+m.Name+"/"+strings.Join(m.Tags, ",")+"/"+strings.Join(postures, ","))
+			out = append(out, m.ID+"/"+m.Name+"/"+strings.Join(m.Tags, ",")+"/"+strings.Join(postures, ",")+"/"+strings.Join(groups, ","))
 		}
 		if a := AttrsUnder(m, pol); len(a.Routes) > 0 || a.ExitNode {
 			routers = append(routers, routing.Router{ID: m.ID, Subnets: a.Routes, Exit: a.ExitNode, Since: m.CreatedAt, Down: m.Routes.Failing != ""})
@@ -164,7 +167,7 @@ func filterOf(v *view) string {
 func peersOf(v *view) []string {
 	var out []string
 	for id, p := range v.Peers {
-		out = append(out, id+"/"+p.Name+"/"+strings.Join(p.Tags, ",")+"/"+strings.Join(p.Postures, ","))
+		out = append(out, id+"/"+p.Name+"/"+strings.Join(p.Tags, ",")+"/"+strings.Join(p.Postures, ",")+"/"+strings.Join(p.Groups, ","))
 	}
 	sort.Strings(out)
 	return out
@@ -178,14 +181,36 @@ func peersOf(v *view) []string {
 // forbids both ways — and policy and tag changes must mostly arrive as
 // deltas.
 func TestPolicyDeltasEqualScratch(t *testing.T) {
+	var all deltaCoverage
 	for seed := range uint64(4) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			testPolicyDeltas(t, seed)
+			c := testPolicyDeltas(t, seed)
+			all.routed += c.routed
+			all.factSteps += c.factSteps
+			all.withPostures += c.withPostures
+			all.dirSteps += c.dirSteps
+			all.withGroups += c.withGroups
 		})
+	}
+	// What the random walks covered, over every seed (one seed may
+	// happen to advertise few routes).
+	if all.routed < 80 {
+		t.Fatalf("only %d maps carried routes: the test no longer covers them", all.routed)
+	}
+	if all.factSteps < 40 || all.withPostures < 80 {
+		t.Fatalf("%d fact changes, %d maps with postures: the test no longer covers postures", all.factSteps, all.withPostures)
+	}
+	if all.dirSteps < 20 || all.withGroups < 40 {
+		t.Fatalf("%d directory changes, %d maps with peers' groups: the test no longer covers the directory", all.dirSteps, all.withGroups)
 	}
 }
 
-func testPolicyDeltas(t *testing.T, seed uint64) {
+// deltaCoverage counts what a random walk of testPolicyDeltas exercised.
+type deltaCoverage struct {
+	routed, factSteps, withPostures, dirSteps, withGroups int
+}
+
+func testPolicyDeltas(t *testing.T, seed uint64) deltaCoverage {
 	f := newFixture(t, Options{LogSize: 64})
 	ctx := context.Background()
 	admin := store.Actor{Name: "admin:t"}
@@ -221,18 +246,73 @@ func testPolicyDeltas(t *testing.T, seed uint64) {
 			f.sync(t, ch)
 		}
 	}
-	for range 8 {
+	// Two people, two directory groups; machines get owners as they go.
+	var people []string
+	for _, n := range []string{"ann@example.com", "ben@example.com"} {
+		p, err := f.db.CreatePerson(ctx, admin, store.PersonInput{UserName: n, Active: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		people = append(people, p.ID)
+	}
+	var groups []string
+	for _, n := range []string{"D1", "D2"} {
+		g, _, err := f.db.CreateGroup(ctx, admin, store.GroupInput{Name: n, Members: people[:1]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		groups = append(groups, g.ID)
+	}
+	for i := range 8 {
 		m := f.enroll(t)
 		live = append(live, m)
 		views[m.ID] = &view{}
 		retag(m)
+		owner := []string{"", "ann@example.com", "ben@example.com"}[i%3]
+		if _, ch, err := f.db.ChangeMachine(ctx, admin, m.ID, store.MachineChange{Owner: &owner}); err != nil {
+			t.Fatal(err)
+		} else {
+			f.sync(t, ch)
+		}
 	}
 	setPolicy(randomPolicy(rng, names()))
-	var deltas, fulls, policyDeltas, routed, factSteps, withPostures int
+	var deltas, fulls, policyDeltas, routed, factSteps, withPostures, dirSteps, withGroups int
 	routePool := []string{"10.20.0.0/16", "10.30.0.0/24", "0.0.0.0/0", "::/0"}
-	for step := range 250 {
+	for step := range 300 {
 		policyStep := false
-		switch op := rng.IntN(13); {
+		switch op := rng.IntN(15); {
+		case op == 13 && len(live) > 0:
+			// A machine changes hands (or has none).
+			owner := []string{"", "ann@example.com", "ben@example.com"}[rng.IntN(3)]
+			_, ch, err := f.db.ChangeMachine(ctx, admin, live[rng.IntN(len(live))].ID, store.MachineChange{Owner: &owner})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.sync(t, ch)
+		case op == 14:
+			// The directory moves a person in or out of a group, or
+			// deactivates and reactivates them.
+			person, group := people[rng.IntN(2)], groups[rng.IntN(2)]
+			var chs []store.Change
+			var err error
+			switch rng.IntN(4) {
+			case 0:
+				_, chs, err = f.db.ChangeGroup(ctx, admin, group, store.GroupChange{Add: []string{person}})
+			case 1:
+				_, chs, err = f.db.ChangeGroup(ctx, admin, group, store.GroupChange{Remove: []string{person}})
+			case 2:
+				active := rng.IntN(3) > 0
+				_, chs, err = f.db.ChangePerson(ctx, admin, person, store.PersonChange{Active: &active}, store.DeprovisionKeep)
+			default:
+				chs, err = f.db.SyncGroupNames(ctx, admin, person, []string{"D1", "D2"}[:rng.IntN(3)])
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ch := range chs {
+				f.sync(t, ch)
+				dirSteps++
+			}
 		case op == 10 && len(live) > 0:
 			// A machine advertises some routes (an exit node: both
 			// default routes).
@@ -351,6 +431,12 @@ func testPolicyDeltas(t *testing.T, seed uint64) {
 					break
 				}
 			}
+			for _, p := range v.Peers {
+				if len(p.Groups) > 0 {
+					withGroups++
+					break
+				}
+			}
 			if gotRoutes := routesOf(v); gotRoutes != wantRoutes {
 				sp, _ := f.db.Policy(ctx)
 				t.Fatalf("step %d: %s's routes after %s\n got %s\nwant %s\npolicy:\n%s", step, id, mapKind(nm), gotRoutes, wantRoutes, sp.Text)
@@ -361,20 +447,16 @@ func testPolicyDeltas(t *testing.T, seed uint64) {
 			}
 		}
 	}
-	t.Logf("seed %d: %d deltas (%d right after a policy change), %d full maps, %d maps with routes to use, %d fact changes, %d maps with peers' postures",
-		seed, deltas, policyDeltas, fulls, routed, factSteps, withPostures)
-	if routed < 20 {
-		t.Fatalf("only %d maps carried routes: the test no longer covers them", routed)
-	}
-	if factSteps < 10 || withPostures < 20 {
-		t.Fatalf("%d fact changes, %d maps with postures: the test no longer covers postures", factSteps, withPostures)
-	}
+	t.Logf("seed %d: %d deltas (%d right after a policy change), %d full maps, %d maps with routes to use, %d fact changes, %d maps with peers' postures, %d directory changes, %d maps with peers' groups",
+		seed, deltas, policyDeltas, fulls, routed, factSteps, withPostures, dirSteps, withGroups)
+
 	// A policy whose posture definitions change (one in six here, and every
 	// clearing of the policy) sends full maps by design, which is why
 	// deltas outnumber full maps twice, not five times as without them.
 	if policyDeltas < 50 || deltas < 2*fulls {
 		t.Fatalf("policy changes should reach agents as deltas: %d deltas (%d after policy changes), %d full maps", deltas, policyDeltas, fulls)
 	}
+	return deltaCoverage{routed, factSteps, withPostures, dirSteps, withGroups}
 }
 
 func mapKind(nm wire.NetMap) string {
