@@ -104,6 +104,7 @@ variables (--data-dir → WIREFLEET_DATA_DIR), then the YAML file named by
 	f.DurationVar(&o.EphemeralTTL, "ephemeral-ttl", 30*time.Minute, "remove ephemeral machines offline for this long (0 = never)")
 	f.DurationVar(&o.AuditRetention, "audit-retention", 365*24*time.Hour, "delete audit events older than this (default a year; 0 = keep them all)")
 	f.DurationVar(&o.FlowRetention, "flow-retention", 30*24*time.Hour, "delete flow records older than this (default 30 days; 0 = by count only)")
+	f.StringVar(&o.DeprovisionMachines, "deprovision-machines", "expire", "what happens to the machines of a person the directory (SCIM) deactivates or deletes: expire (out of every map until re-authenticated), revoke, or keep")
 	f.Int64Var(&o.FlowMaxRecords, "flow-max-records", 10_000_000, "keep at most this many flow records, the oldest deleted first (0 = no bound)")
 	f.StringVar(&o.FlowOTLPURL, "flow-otlp-url", "", "also send flow records to this OpenTelemetry collector as OTLP/HTTP logs (http://collector:4318)")
 	f.StringToStringVar(&o.FlowOTLPHeaders, "flow-otlp-header", nil, "a header for the collector, KEY=VALUE (repeatable)")

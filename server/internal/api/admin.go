@@ -29,7 +29,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	spec := fleet.TokenSpec{Reusable: req.Reusable, Ephemeral: req.Ephemeral, MaxUses: req.MaxUses, Tags: req.Tags}
+	spec := fleet.TokenSpec{Reusable: req.Reusable, Ephemeral: req.Ephemeral, MaxUses: req.MaxUses, Tags: req.Tags, Owner: req.Owner}
 	if req.ExpiresIn != "" {
 		ttl, err := fleet.ParseTTL(req.ExpiresIn)
 		if err != nil {
@@ -190,7 +190,7 @@ func (s *Server) updateMachine(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, err := s.fl.UpdateMachine(r.Context(), adminFrom(r.Context()), r.PathValue("id"),
-		fleet.MachineUpdate{Name: req.Name, Tags: req.Tags, PinnedVersion: req.PinnedVersion, Expiry: req.Expiry})
+		fleet.MachineUpdate{Name: req.Name, Tags: req.Tags, PinnedVersion: req.PinnedVersion, Expiry: req.Expiry, Owner: req.Owner})
 	s.mutated(w, r, m, err)
 }
 

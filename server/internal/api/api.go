@@ -29,6 +29,7 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/ratelimit"
 	"github.com/wirefleet/wirefleet/server/internal/relay"
 	"github.com/wirefleet/wirefleet/server/internal/reqid"
+	"github.com/wirefleet/wirefleet/server/internal/scim"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -64,6 +65,7 @@ type Server struct {
 
 	creds   credCache
 	healthq chan store.HealthEntry
+	scim    http.Handler
 }
 
 // New returns the API server over the fleet service. reg receives its
@@ -78,6 +80,11 @@ func New(fl *fleet.Service, log *slog.Logger, reg prometheus.Registerer, cfg Con
 		s.lim = ratelimit.New(cfg.EnrollRate, cfg.EnrollBurst)
 	}
 	s.m = newMetrics(reg, db, hub, fl.Presence())
+	h, err := scim.New(fl, db, log)
+	if err != nil {
+		panic(err) // the resource types are ours: only a programming error fails
+	}
+	s.scim = h
 	return s
 }
 
@@ -123,6 +130,9 @@ func (s *Server) routes(local bool) http.Handler {
 	mux.HandleFunc("GET "+wire.PathRelayMesh, s.relayMesh) // replicas authenticate each other in-band
 	agent("POST "+wire.PathAgentRoutes, s.agentRoutes)
 	agent("POST "+wire.PathAgentPeerRelay, s.peerRelay)
+	if !local {
+		mux.Handle(wire.PathSCIM+"/", s.scimAuth(s.scim))
+	}
 
 	admin("GET "+wire.PathServer, s.serverInfo)
 	admin("GET "+wire.PathEnrollments, s.listEnrollments)
@@ -165,6 +175,10 @@ func (s *Server) routes(local bool) http.Handler {
 	admin("GET "+wire.PathAdmins, s.listAdmins)
 	admin("DELETE "+wire.PathAdmins+"/{id}", s.deleteAdmin)
 	admin("POST "+wire.PathAdmins+"/{id}/password", s.setPassword)
+	admin("GET "+wire.PathDirectory, s.getDirectory)
+	admin("POST "+wire.PathSCIMTokens, s.createSCIMToken)
+	admin("GET "+wire.PathSCIMTokens, s.listSCIMTokens)
+	admin("DELETE "+wire.PathSCIMTokens+"/{id}", s.revokeSCIMToken)
 
 	// Profiles, for admins only: they reveal memory contents and cost CPU.
 	admin("GET /debug/pprof/", s.jsonErrors(pprof.Index))

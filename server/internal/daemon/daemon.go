@@ -83,6 +83,9 @@ type Options struct {
 	// FlowMaxRecords how many at most (0: no bound): the oldest go first.
 	FlowRetention  time.Duration
 	FlowMaxRecords int64
+	// DeprovisionMachines is what happens to the machines of a person the
+	// directory deactivates or deletes: expire (default), revoke, keep.
+	DeprovisionMachines string
 	// FlowOTLPURL sends flow records to an OpenTelemetry collector
 	// (OTLP/HTTP logs), with FlowOTLPHeaders; FlowJSONL appends them as
 	// JSON lines to a file ("-": standard output).
@@ -170,6 +173,10 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 			return fmt.Errorf("daemon: %s %s: give at least 1h, or 0 for off", d.flag, d.v)
 		}
 	}
+	deprovision, err := store.ParseDeprovision(o.DeprovisionMachines)
+	if err != nil {
+		return fmt.Errorf("daemon: --deprovision-machines: %w", err)
+	}
 	if o.FlowMaxRecords < 0 {
 		return fmt.Errorf("daemon: --flow-max-records %d: give a count, or 0 for no bound", o.FlowMaxRecords)
 	}
@@ -255,7 +262,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		log.Info("flow records exported", "otlp", o.FlowOTLPURL, "jsonl", o.FlowJSONL)
 	}
 	fcfg := fleet.Config{DefaultTokenTTL: o.TokenTTL, Releases: releaseStore, BcryptCost: o.BcryptCost, MachineExpiry: o.MachineExpiry, Presence: pres,
-		ServerAddrs: serverAddrs(ctx, extURL, log)}
+		ServerAddrs: serverAddrs(ctx, extURL, log), Deprovision: deprovision}
 	if flowExp != nil {
 		fcfg.FlowExport = flowExp
 	}
@@ -606,6 +613,7 @@ func routes(o Options, db *store.DB, svc *fleet.Service, rel *relay.Server, reg 
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.Handler())
 	mux.Handle("/debug/pprof/", a.Handler()) // admin API key required
+	mux.Handle(wire.PathSCIM+"/", a.Handler()) // SCIM token required
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

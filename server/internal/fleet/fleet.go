@@ -52,6 +52,9 @@ type Config struct {
 	FlowExport interface {
 		Export(ctx context.Context, recs []wire.FlowRecord) error
 	}
+	// Deprovision is what happens to the machines of a person the
+	// directory deactivates or deletes (default: expire them).
+	Deprovision store.Deprovision
 }
 
 // Service applies changes to the fleet. Create it with New.
@@ -78,6 +81,9 @@ func New(db *store.DB, hub *netmap.Hub, log *slog.Logger, cfg Config) *Service {
 	}
 	if cfg.Presence == nil {
 		cfg.Presence = presence.New(db, log)
+	}
+	if cfg.Deprovision == "" {
+		cfg.Deprovision = store.DeprovisionExpire
 	}
 	s := &Service{db: db, hub: hub, log: log, cfg: cfg, flags: newFlagWatch(), Now: time.Now}
 	if v, err := db.FlagsVersion(context.Background()); err == nil {

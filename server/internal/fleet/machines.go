@@ -266,6 +266,7 @@ type MachineUpdate struct {
 	Tags          *[]string
 	PinnedVersion *string
 	Expiry        *string // "off", or a duration from now
+	Owner         *string // a person's account name; "" for none
 }
 
 // UpdateMachine renames, re-tags and/or pins a machine.
@@ -287,13 +288,13 @@ func (s *Service) UpdateMachine(ctx context.Context, a Actor, idOrName string, u
 			return wire.Machine{}, err
 		}
 	}
-	if u.Name == nil && u.Tags == nil && u.PinnedVersion == nil && u.Expiry == nil {
-		return wire.Machine{}, wire.Errorf(wire.CodeInvalidArgument, "nothing to change: give name, tags, pinned_version and/or expiry")
+	if u.Name == nil && u.Tags == nil && u.PinnedVersion == nil && u.Expiry == nil && u.Owner == nil {
+		return wire.Machine{}, wire.Errorf(wire.CodeInvalidArgument, "nothing to change: give name, tags, pinned_version, expiry and/or owner")
 	}
 	if u.PinnedVersion != nil && *u.PinnedVersion != "" && s.cfg.Releases != nil && !s.cfg.Releases.HasVersion(*u.PinnedVersion) {
 		return wire.Machine{}, wire.Errorf(wire.CodeNotFound, "version %s was never published: pin a version `wirefleet-server releases list` shows", *u.PinnedVersion)
 	}
-	c := store.MachineChange{Name: u.Name, Tags: u.Tags, Pin: u.PinnedVersion}
+	c := store.MachineChange{Name: u.Name, Tags: u.Tags, Pin: u.PinnedVersion, Owner: u.Owner}
 	if u.Expiry != nil {
 		e, err := s.parseExpiry(*u.Expiry)
 		if err != nil {

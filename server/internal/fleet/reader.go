@@ -35,6 +35,11 @@ type Reader interface {
 	SessionByHash(ctx context.Context, hash string) (store.Session, error)
 	Flows(ctx context.Context, q store.FlowQuery) ([]wire.FlowRecord, int64, error)
 	TopTalkers(ctx context.Context, q store.FlowQuery, n int) ([]store.Talker, error)
+	People(ctx context.Context) ([]store.Person, error)
+	Person(ctx context.Context, id string) (store.Person, error)
+	Groups(ctx context.Context) ([]store.Group, error)
+	Group(ctx context.Context, id string) (store.Group, error)
+	SCIMTokens(ctx context.Context) ([]wire.SCIMToken, error)
 }
 
 var _ Reader = (*store.DB)(nil)

@@ -26,6 +26,8 @@ type TokenSpec struct {
 	// MachineExpiry is how long machines it enrolls stay enrolled (0: the
 	// server's --machine-expiry).
 	MachineExpiry time.Duration
+	// Owner is the person whose machines it enrolls ("" none).
+	Owner string
 }
 
 // ParseTTL reads a token or key lifetime such as "90m", "24h" or "720h";
@@ -68,7 +70,7 @@ func (s *Service) CreateToken(ctx context.Context, a Actor, spec TokenSpec) (wir
 	sec, hash := secret.New(wire.PrefixEnrollToken)
 	t, err := s.db.CreateToken(ctx, a, store.NewToken{
 		Prefix: secret.Display(sec), Hash: hash, Reusable: spec.Reusable, Ephemeral: spec.Ephemeral,
-		MaxUses: spec.MaxUses, Tags: tags, ExpiresAt: &exp, MachineExpiry: spec.MachineExpiry,
+		MaxUses: spec.MaxUses, Tags: tags, ExpiresAt: &exp, MachineExpiry: spec.MachineExpiry, Owner: spec.Owner,
 	})
 	if err != nil {
 		return wire.Token{}, "", err

@@ -64,28 +64,38 @@ type PersonChange struct {
 // so no password matches it; its first single sign-on adopts it.
 const scimPassword = "!scim"
 
-const personCols = `id, name, created_at, role, active, display_name, external_id, updated_at`
+const personCols = `id, name, created_at, role, active, display_name, external_id, updated_at, password_hash`
 
-func scanPerson(row interface{ Scan(...any) error }) (wire.Admin, *time.Time, error) {
+func scanPerson(row interface{ Scan(...any) error }) (Person, error) {
 	var (
-		p            wire.Admin
+		p            Person
 		created      int64
 		active       int
 		display, ext sql.NullString
 		updated      sql.NullInt64
+		pw           string
 	)
-	if err := row.Scan(&p.ID, &p.Name, &created, &p.Role, &active, &display, &ext, &updated); err != nil {
-		return p, nil, err
+	if err := row.Scan(&p.ID, &p.Name, &created, &p.Role, &active, &display, &ext, &updated, &pw); err != nil {
+		return p, err
 	}
 	p.CreatedAt, p.Deactivated = fromMS(created), active == 0
 	p.DisplayName, p.ExternalID = display.String, ext.String
-	return p, fromNullMS(updated), nil
+	p.UpdatedAt = p.CreatedAt
+	if updated.Valid {
+		p.UpdatedAt = fromMS(updated.Int64)
+	}
+	// "!scim" and "!sso" are no bcrypt hashes: the directory's accounts.
+	p.Local = !strings.HasPrefix(pw, "!")
+	return p, nil
 }
 
 // Person is a person of the directory with when they last changed.
 type Person struct {
 	wire.Admin
 	UpdatedAt time.Time
+	// Local: an account with a password (admin create), not the
+	// directory's; SCIM neither lists nor changes it.
+	Local bool
 }
 
 // CreatePerson provisions a person (a member account without a password,
@@ -125,16 +135,12 @@ func wrapErr(what string, err error) error {
 
 // Person returns a person with their groups, by ID.
 func (db *DB) Person(ctx context.Context, id string) (Person, error) {
-	p, up, err := scanPerson(db.r.QueryRowContext(ctx, db.q(`SELECT `+personCols+` FROM admins WHERE id = ?`), id))
+	out, err := scanPerson(db.r.QueryRowContext(ctx, db.q(`SELECT `+personCols+` FROM admins WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Person{}, ErrNotFound
 	}
 	if err != nil {
 		return Person{}, fmt.Errorf("store: read person: %w", err)
-	}
-	out := Person{Admin: p, UpdatedAt: p.CreatedAt}
-	if up != nil {
-		out.UpdatedAt = *up
 	}
 	groups, err := db.groupsOf(ctx, db.r, []string{id})
 	if err != nil {
@@ -184,15 +190,11 @@ func (db *DB) People(ctx context.Context) ([]Person, error) {
 	defer rows.Close()
 	var out []Person
 	for rows.Next() {
-		p, up, err := scanPerson(rows)
+		p, err := scanPerson(rows)
 		if err != nil {
 			return nil, fmt.Errorf("store: list people: %w", err)
 		}
-		pp := Person{Admin: p, UpdatedAt: p.CreatedAt}
-		if up != nil {
-			pp.UpdatedAt = *up
-		}
-		out = append(out, pp)
+		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: list people: %w", err)
@@ -219,7 +221,7 @@ func (db *DB) ChangePerson(ctx context.Context, a Actor, id string, c PersonChan
 	}
 	var chs []Change
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		p, _, err := scanPerson(tx.QueryRowContext(ctx, db.q(`SELECT `+personCols+` FROM admins WHERE id = ?`), id))
+		p, err := scanPerson(tx.QueryRowContext(ctx, db.q(`SELECT `+personCols+` FROM admins WHERE id = ?`), id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
