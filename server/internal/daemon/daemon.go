@@ -612,7 +612,7 @@ func routes(o Options, db *store.DB, svc *fleet.Service, rel *relay.Server, reg 
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.Handler())
-	mux.Handle("/debug/pprof/", a.Handler()) // admin API key required
+	mux.Handle("/debug/pprof/", a.Handler())   // admin API key required
 	mux.Handle(wire.PathSCIM+"/", a.Handler()) // SCIM token required
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {

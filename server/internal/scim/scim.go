@@ -165,7 +165,9 @@ func (h *handlers) fail(r *http.Request, err error) error {
 // slogAdapter gives the library our logger.
 type slogAdapter struct{ log *slog.Logger }
 
-func (l slogAdapter) Error(args ...interface{}) { l.log.Error("scim library", "detail", fmt.Sprint(args...)) }
+func (l slogAdapter) Error(args ...interface{}) {
+	l.log.Error("scim library", "detail", fmt.Sprint(args...))
+}
 
 func badValue(format string, args ...any) error {
 	e := scimerr.ScimErrorInvalidValue
