@@ -108,6 +108,9 @@ type Identity struct {
 	Email   string
 	Name    string
 	Groups  []string
+	// HasGroups says the groups claim was there (an empty list included):
+	// only then does a sign-in set the person's directory groups.
+	HasGroups bool
 	// Role is what the rules admit the user as: wire.RoleAdmin or
 	// wire.RoleMember.
 	Role string
@@ -158,7 +161,8 @@ func (p *Provider) Finish(ctx context.Context, l Login, code string) (Identity, 
 			return Identity{}, fmt.Errorf("sso: read userinfo claims: %w", err)
 		}
 	}
-	id := Identity{Subject: idt.Subject, Email: str(claims["email"]), Name: str(claims["name"]), Groups: strs(claims[p.cfg.GroupsClaim]), IDToken: raw}
+	_, hasGroups := claims[p.cfg.GroupsClaim]
+	id := Identity{Subject: idt.Subject, Email: str(claims["email"]), Name: str(claims["name"]), Groups: strs(claims[p.cfg.GroupsClaim]), HasGroups: hasGroups, IDToken: raw}
 	verified, _ := claims["email_verified"].(bool)
 	role, err := p.admit(id, verified)
 	id.Role = role

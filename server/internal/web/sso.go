@@ -135,9 +135,22 @@ func (w *Web) ssoCallback(rw http.ResponseWriter, r *http.Request) {
 	}
 	actor := store.Actor{Name: id.Role + ":" + id.Email + " (sso)", SourceIP: ip}
 	ad, _, err := w.fl.SSOAdmin(r.Context(), actor, id.Subject, id.Email, id.Role)
+	if we := (*wire.Error)(nil); errors.As(err, &we) && we.Code == wire.CodeForbidden {
+		_ = w.fl.Audit(r.Context(), actor, "admin.sso_refused", "", map[string]any{"reason": we.Message})
+		w.showLogin(rw, r, http.StatusForbidden, "Your account ("+id.Email+") has been deactivated in your company's directory.")
+		return
+	}
 	if err != nil {
 		w.internal(rw, r, err)
 		return
+	}
+	if id.HasGroups {
+		// The directory groups come with each sign-in: the policy's
+		// directory:NAME follows them from now on.
+		if err := w.fl.SyncGroups(r.Context(), actor, ad.ID, id.Groups); err != nil {
+			w.internal(rw, r, err)
+			return
+		}
 	}
 	if err := w.startSession(rw, r, actor, ad.ID); err != nil {
 		w.internal(rw, r, err)

@@ -526,3 +526,93 @@ func approveAndOwn(t *testing.T, c *http.Client, base string, admin *client.Clie
 	}
 	return en.MachineID
 }
+
+// TestSingleSignOnDirectoryGroups: the groups claim sets the person's
+// directory groups at each sign-in, so a policy rule by directory group
+// grants their machine access at their next sign-in; once the directory
+// deactivates them (SCIM), sign-in is refused.
+func TestSingleSignOnDirectoryGroups(t *testing.T) {
+	issuer, register, idp := identityProvider(t)
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secretFile, []byte("wirefleet-secret"), 0o600)
+	base, _, admin := serverWith(t, func(o *daemon.Options) {
+		o.OIDC = daemon.OIDCOptions{Issuer: issuer, ClientID: "wirefleet", ClientSecretFile: secretFile,
+			AdminGroups: []string{"fleet-admins"}, MemberDomains: []string{"corp.example"}}
+	})
+	register(base + "/sso/callback")
+	ctx := context.Background()
+	anon, _ := client.New(base)
+	ir, err := anon.RequestEnrollment(ctx, wire.EnrollRequest{PublicKey: pubkey(), Hostname: "alices-laptop", OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := admin.CreateToken(ctx, wire.CreateTokenRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.Enroll(ctx, wire.EnrollRequest{Token: tr.Secret, PublicKey: pubkey(), Hostname: "build-server", OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.SetPolicy(ctx, wire.PutPolicyRequest{Text: `{"groups": {"group:eng": ["directory:Engineering"]}, "rules": [{"src": ["group:eng"], "dst": ["machine:build-server"], "ports": ["22"]}]}`}); err != nil {
+		t.Fatal(err)
+	}
+	c := browser()
+	login := get(t, c, ir.URL)
+	m := regexp.MustCompile(`href="(/sso/start\?next=[^"]+)"`).FindStringSubmatch(login)
+	if m == nil {
+		t.Fatalf("no single sign-on on the way to the request:\n%s", login)
+	}
+	if status, _, _ := signInFrom(t, c, base+html.UnescapeString(m[1]), "alice", "alice-pw"); status != http.StatusOK {
+		t.Fatalf("alice's sign-in: %d", status)
+	}
+	approveAndOwn(t, c, base, admin, ir, get(t, c, ir.URL), "alice@corp.example")
+	query := wire.PolicyQuery{Src: "machine:alices-laptop", Dst: "machine:build-server:22"}
+	if ans, err := admin.QueryPolicy(ctx, query); err != nil || ans.Allowed {
+		t.Fatalf("before Engineering: %+v %v", ans, err)
+	}
+
+	// The provider puts her in Engineering: her next sign-in says so.
+	idp.mu.Lock()
+	idp.groups["u-alice"] = []string{"Engineering", "staff"}
+	idp.mu.Unlock()
+	if status, _, _ := signIn(t, browser(), base, "alice", "alice-pw"); status != http.StatusOK {
+		t.Fatalf("alice's second sign-in: %d", status)
+	}
+	if ans, err := admin.QueryPolicy(ctx, query); err != nil || !ans.Allowed {
+		t.Fatalf("in Engineering: %+v %v", ans, err)
+	}
+	dir, err := admin.Directory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aliceID string
+	for _, p := range dir.People {
+		if p.Name == "alice@corp.example" {
+			aliceID = p.ID
+			if strings.Join(p.Groups, ",") != "Engineering,staff" {
+				t.Fatalf("alice's groups: %v", p.Groups)
+			}
+		}
+	}
+
+	// The directory deactivates her: the laptop leaves, sign-in is refused.
+	st, err := admin.CreateSCIMToken(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPatch, base+wire.PathSCIM+"/Users/"+aliceID,
+		strings.NewReader(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":false}]}`))
+	req.Header.Set("Authorization", "Bearer "+st.Secret)
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("SCIM deactivation: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if ans, err := admin.QueryPolicy(ctx, query); err == nil && ans.Allowed {
+		t.Fatalf("after deactivation: %+v", ans)
+	}
+	if status, page, _ := signIn(t, browser(), base, "alice", "alice-pw"); status != http.StatusForbidden || !strings.Contains(page, "deactivated") {
+		t.Fatalf("a deactivated person's sign-in: %d\n%s", status, errorBox(page))
+	}
+}
