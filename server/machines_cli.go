@@ -43,6 +43,9 @@ func printMachines(c *conn, w io.Writer, ms []wire.Machine) error {
 			if m.Owner != "" {
 				fmt.Fprintf(tw, "owner:\t%s\n", m.Owner)
 			}
+			if len(m.OwnerGroups) > 0 {
+				fmt.Fprintf(tw, "owner's groups:\t%s\n", strings.Join(m.OwnerGroups, ", "))
+			}
 		}
 		if len(ms) == 1 && len(ms[0].Updates) > 0 { // machines show
 			fmt.Fprintln(tw, "\nSELF-UPDATES\tFROM\tTO\tOUTCOME\tREASON")
@@ -74,7 +77,7 @@ func machinesCmd() *cobra.Command {
 			return cl.UpdateMachine(ctx, a[0], field(a))
 		}
 	}
-	return group("machines", "List, show, rename, tag, pin, revoke and delete machines; rotate their keys; show health", c,
+	return group("machines", "List, show, rename, tag, pin, own, revoke and delete machines; rotate their keys; show health", c,
 		machinesListCmd(c),
 		machineCmd(c, "show ID|NAME", "Show one machine", 1, func(ctx context.Context, cl *client.Client, a []string) (wire.Machine, error) {
 			return cl.Machine(ctx, a[0])
@@ -98,6 +101,14 @@ func machinesCmd() *cobra.Command {
 		machinesRotateKeyCmd(c),
 		machineCmd(c, "expiry ID|NAME off|DURATION", "Turn a machine's expiry off, or set it to a duration from now (an expired machine comes back)", 2,
 			update(func(a []string) wire.UpdateMachineRequest { return wire.UpdateMachineRequest{Expiry: &a[1]} })),
+		machineCmd(c, "owner ID|NAME PERSON|none", "Name the person whose machine it is (their directory groups apply to it under the policy)", 2,
+			update(func(a []string) wire.UpdateMachineRequest {
+				owner := a[1]
+				if owner == "none" {
+					owner = ""
+				}
+				return wire.UpdateMachineRequest{Owner: &owner}
+			})),
 		machinesHealthCmd(c),
 	)
 }

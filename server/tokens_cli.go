@@ -54,6 +54,7 @@ func tokensCmd() *cobra.Command {
 	cf.IntVar(&req.MaxUses, "max-uses", 0, "limit a reusable token to N enrollments (0 = unlimited)")
 	cf.StringSliceVar(&req.Tags, "tag", nil, "tag given to machines enrolled with it (repeatable)")
 	cf.StringVar(&expires, "expires", "", "lifetime, e.g. 1h, 24h, 720h (default: the server's --token-ttl)")
+	cf.StringVar(&req.Owner, "owner", "", "the person whose machines it enrolls (an account name, e.g. alice@example.com): their directory groups apply to them")
 	cf.StringVar(&req.MachineExpiry, "machine-expiry", "", "machines enrolled (or re-authenticated) with it expire after this long, e.g. 720h (default: the server's --machine-expiry)")
 
 	list := &cobra.Command{
