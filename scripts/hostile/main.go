@@ -28,7 +28,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -196,6 +198,18 @@ func hostileBodies() [][]byte {
 		`["10.0.0.0/8","10.20.0.0/16"]`, `["fe80::/64"]`, `["::ffff:10.0.0.0/104"]`, `["10.0.0.0/8%eth0"]`, `[1]`, string(manyJSON)} {
 		bodies = append(bodies, []byte(`{"routes":`+rs+`}`))
 	}
+	// SCIM: users, groups and patches with hostile names, filters and
+	// members (the library validates the schema; our side the values).
+	for _, s := range hostileStrings {
+		v, _ := json.Marshal(s)
+		bodies = append(bodies,
+			[]byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":`+string(v)+`,"displayName":`+string(v)+`,"active":false}`),
+			[]byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":`+string(v)+`,"members":[{"value":`+string(v)+`}]}`),
+			[]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"members[value eq `+string(v)+`]"}]}`),
+			[]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":`+string(v)+`,"value":`+string(v)+`}]}`),
+			[]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","value":{"active":`+string(v)+`,"userName":`+string(v)+`}}]}`),
+			[]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],"filter":`+string(v)+`}`))
+	}
 	// Facts a `policy test` takes the source to have; facts in a report.
 	for _, s := range hostileStrings {
 		v, _ := json.Marshal("os.version=" + s)
@@ -272,6 +286,23 @@ var routes = []route{
 	{"GET", wire.PathFlows + "?machine={}&addr={}&port={}&verdict={}&since={}&cursor={}&limit={}", "admin"},
 	{"POST", wire.PathRoutes + "/{}/{}", "admin"},
 	{"GET", "/debug/pprof/{}", "admin"},
+	{"GET", wire.PathDirectory, "admin"},
+	{"POST", wire.PathSCIMTokens, "admin"},
+	{"DELETE", wire.PathSCIMTokens + "/{}", "admin"},
+	{"POST", wire.PathSCIM + "/Users", "scim"},
+	{"GET", wire.PathSCIM + "/Users?filter={}&startIndex={}&count={}", "scim"},
+	{"POST", wire.PathSCIM + "/Users/.search", "scim"},
+	{"GET", wire.PathSCIM + "/Users/{}", "scim"},
+	{"PUT", wire.PathSCIM + "/Users/{}", "scim"},
+	{"PATCH", wire.PathSCIM + "/Users/{}", "scim"},
+	{"DELETE", wire.PathSCIM + "/Users/{}", "scim"},
+	{"POST", wire.PathSCIM + "/Groups", "scim"},
+	{"GET", wire.PathSCIM + "/Groups?filter={}", "scim"},
+	{"PUT", wire.PathSCIM + "/Groups/{}", "scim"},
+	{"PATCH", wire.PathSCIM + "/Groups/{}", "scim"},
+	{"DELETE", wire.PathSCIM + "/Groups/{}", "scim"},
+	{"GET", wire.PathSCIM + "/{}", "scim"},
+	{"GET", wire.PathSCIM + "/Schemas/{}", "scim"},
 }
 
 // Sweep sends up to n hostile requests over every route with every kind
@@ -294,8 +325,13 @@ func Sweep(ctx context.Context, server, pin, apiKey string, n, race int, rep *Re
 	if err != nil {
 		return fmt.Errorf("enroll the sweep's machine: %w", err)
 	}
+	st, err := admin.CreateSCIMToken(ctx)
+	if err != nil {
+		return fmt.Errorf("create a SCIM token: %w", err)
+	}
 	hc := admin.HTTPClient()
 	creds := map[string][]string{
+		"scim":    {st.Secret, "", "wfs_forged0000000000000000000000000000000000000", apiKey},
 		"none":    {""},
 		"machine": {enr.Credential, "", "wfm_forged0000000000000000000000000000000000000"},
 		"admin":   {apiKey, "", "wfa_forged0000000000000000000000000000000000000", enr.Credential},
@@ -330,7 +366,17 @@ func Sweep(ctx context.Context, server, pin, apiKey string, n, race int, rep *Re
 				if status >= 500 {
 					rep.ServerErrors = append(rep.ServerErrors, fmt.Sprintf("%s %s → %d %s", rt.method, clip(path), status, clip(string(resp))))
 				}
-				if status >= 400 {
+				if status >= 400 && rt.auth == "scim" {
+					// SCIM speaks RFC 7644's errors: its error schema and
+					// the status (scimType where the RFC defines one).
+					var er struct {
+						Schemas []string `json:"schemas"`
+						Status  string   `json:"status"`
+					}
+					if json.Unmarshal(resp, &er) != nil || !slices.Contains(er.Schemas, "urn:ietf:params:scim:api:messages:2.0:Error") || er.Status != strconv.Itoa(status) {
+						rep.NoCode = append(rep.NoCode, fmt.Sprintf("%s %s → %d %s", rt.method, clip(path), status, clip(string(resp))))
+					}
+				} else if status >= 400 {
 					var er wire.ErrorResponse
 					if json.Unmarshal(resp, &er) != nil || er.Error == nil || er.Error.Code == "" {
 						rep.NoCode = append(rep.NoCode, fmt.Sprintf("%s %s → %d %s", rt.method, clip(path), status, clip(string(resp))))

@@ -203,3 +203,56 @@ func TestSCIMRefusals(t *testing.T) {
 		t.Fatalf("nothing refused may be stored: %+v %v", dir, err)
 	}
 }
+
+// FuzzSCIMPatch: whatever a SCIM client patches into a person or a
+// group, the answer is a SCIM answer below 500, and the directory stays
+// readable.
+func FuzzSCIMPatch(f *testing.F) {
+	for _, s := range []string{
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":"False"}]}`,
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","value":{"active":"True","displayName":"x"}}]}`,
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"members[value eq \"ID\"]"}]}`,
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":"ID"}]}]}`,
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"members","value":{"value":"ID"}}]}`,
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"members"}]}`,
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"name.familyName","value":7}]}`,
+	} {
+		f.Add(s, true)
+		f.Add(s, false)
+	}
+	e := newEnv(f, Config{})
+	ctx := context.Background()
+	st, err := e.admin.CreateSCIMToken(ctx)
+	if err != nil {
+		f.Fatal(err)
+	}
+	p, err := e.fl.CreatePerson(ctx, store.Actor{Name: "fuzz"}, store.PersonInput{UserName: "fuzz@example.com", Active: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	g, err := e.fl.CreateGroup(ctx, store.Actor{Name: "fuzz"}, store.GroupInput{Name: "Fuzzers", Members: []string{p.ID}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body string, user bool) {
+		body = strings.ReplaceAll(body, "ID", p.ID)
+		path := "/Groups/" + g.ID
+		if user {
+			path = "/Users/" + p.ID
+		}
+		req, _ := http.NewRequest(http.MethodPatch, e.url+wire.PathSCIM+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+st.Secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 500 {
+			t.Fatalf("PATCH %s %q → %d %s", path, body, resp.StatusCode, data)
+		}
+		if _, err := e.admin.Directory(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -80,6 +80,11 @@ func (g groups) Get(r *http.Request, id string) (scimlib.Resource, error) {
 	return g.resource(gr), nil
 }
 
+// Search answers POST /Groups/.search (RFC 7644 §3.4.3) as GET /Groups.
+func (g groups) Search(r *http.Request, params scimlib.SearchParams) (scimlib.Page, error) {
+	return g.GetAll(r, scimlib.ListRequestParams{Count: params.Count, StartIndex: params.StartIndex, FilterValidator: params.FilterValidator})
+}
+
 func (g groups) GetAll(r *http.Request, params scimlib.ListRequestParams) (scimlib.Page, error) {
 	all, err := g.dir.Groups(r.Context())
 	if err != nil {

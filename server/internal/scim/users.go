@@ -129,6 +129,11 @@ func (u users) Get(r *http.Request, id string) (scimlib.Resource, error) {
 	return u.respond(r, p)
 }
 
+// Search answers POST /Users/.search (RFC 7644 §3.4.3) as GET /Users.
+func (u users) Search(r *http.Request, params scimlib.SearchParams) (scimlib.Page, error) {
+	return u.GetAll(r, scimlib.ListRequestParams{Count: params.Count, StartIndex: params.StartIndex, FilterValidator: params.FilterValidator})
+}
+
 func (u users) GetAll(r *http.Request, params scimlib.ListRequestParams) (scimlib.Page, error) {
 	people, err := u.dir.People(r.Context())
 	if err != nil {
