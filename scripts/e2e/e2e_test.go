@@ -408,6 +408,7 @@ type fleet struct {
 	pin       string
 	srv       *proc
 	nextBin   string // the next enrolled agent runs this binary ("": this tree's)
+	nextOwner string // the next enrolled machine's owner (a person; "": none)
 }
 
 func newFleet(t testing.TB, n int) *fleet {
@@ -443,6 +444,10 @@ func (f *fleet) startServer() *proc {
 
 func (f *fleet) token(tags ...string) string {
 	args := []string{"tokens", "create", "--data-dir", f.data, "--json"}
+	if f.nextOwner != "" {
+		args = append(args, "--owner", f.nextOwner)
+		f.nextOwner = ""
+	}
 	for _, tag := range tags {
 		args = append(args, "--tag", tag)
 	}
