@@ -47,8 +47,13 @@ func (w *Web) admins(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	for _, a := range as {
 		rows = append(rows, adminRow{Admin: a, Keys: byAdmin[a.Name], You: a.Name == s.Admin.Name})
 	}
+	groups, err := w.db.Groups(r.Context())
+	if err != nil {
+		w.internal(rw, r, err)
+		return
+	}
 	w.render(rw, r, "admins", http.StatusOK, page{Title: "Admins and API keys", Nav: "admins", Admin: s.Admin.Name, CSRF: s.CSRF,
-		Flash: w.message(rw, r, "f"), Error: w.message(rw, r, "e"), Data: map[string]any{"Admins": rows}})
+		Flash: w.message(rw, r, "f"), Error: w.message(rw, r, "e"), Data: map[string]any{"Admins": rows, "Groups": groups}})
 }
 
 // refused goes back to the admins page with a refusal's reason, or fails.

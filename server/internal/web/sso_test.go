@@ -535,7 +535,7 @@ func TestSingleSignOnDirectoryGroups(t *testing.T) {
 	issuer, register, idp := identityProvider(t)
 	secretFile := filepath.Join(t.TempDir(), "secret")
 	os.WriteFile(secretFile, []byte("wirefleet-secret"), 0o600)
-	base, _, admin := serverWith(t, func(o *daemon.Options) {
+	base, password, admin := serverWith(t, func(o *daemon.Options) {
 		o.OIDC = daemon.OIDCOptions{Issuer: issuer, ClientID: "wirefleet", ClientSecretFile: secretFile,
 			AdminGroups: []string{"fleet-admins"}, MemberDomains: []string{"corp.example"}}
 	})
@@ -614,5 +614,13 @@ func TestSingleSignOnDirectoryGroups(t *testing.T) {
 	}
 	if status, page, _ := signIn(t, browser(), base, "alice", "alice-pw"); status != http.StatusForbidden || !strings.Contains(page, "deactivated") {
 		t.Fatalf("a deactivated person's sign-in: %d\n%s", status, errorBox(page))
+	}
+	// The admins page shows the directory: her state and groups, and the
+	// groups with the selector the policy uses.
+	page := html.UnescapeString(get(t, signedIn(t, base, password), base+"/admins"))
+	for _, want := range []string{"deactivated by the directory", "Engineering, staff", "directory:Engineering"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the admins page does not say %q", want)
+		}
 	}
 }
