@@ -19,6 +19,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -115,6 +116,9 @@ type revocation struct {
 func poll(ctx context.Context, hc *http.Client, server, cred string, v uint64, i int, cur *atomic.Pointer[revocation], pol *atomic.Pointer[policyRound], facts *atomic.Pointer[factRound]) {
 	for ctx.Err() == nil {
 		nv, body, err := pollOnce(ctx, hc, server, cred, v)
+		if errors.Is(err, errRefused) {
+			return // revoked or expired: the agent stops polling until re-enrolled
+		}
 		if err != nil {
 			time.Sleep(time.Second)
 			continue
@@ -134,6 +138,10 @@ func poll(ctx context.Context, hc *http.Client, server, cred string, v uint64, i
 	}
 }
 
+// errRefused is a poll the server refused for good (machine_revoked,
+// machine_expired): the real agent stops polling then.
+var errRefused = errors.New("refused")
+
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func pollOnce(ctx context.Context, hc *http.Client, server, cred string, since uint64) (uint64, *bytes.Buffer, error) {
@@ -146,6 +154,9 @@ func pollOnce(ctx context.Context, hc *http.Client, server, cred string, since u
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			return since, nil, fmt.Errorf("HTTP %d: %w", resp.StatusCode, errRefused)
+		}
 		return since, nil, fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
@@ -179,6 +190,7 @@ type options struct {
 	teamSize             int
 	policyChange         bool
 	postures, factChange int
+	deprovision          int
 }
 
 func parseFlags() options {
@@ -205,6 +217,7 @@ func parseFlags() options {
 	flag.BoolVar(&o.policyChange, "policy-change", false, "with -team-size: finally change the policy for every machine and time how long it takes to reach every agent")
 	flag.IntVar(&o.postures, "postures", 0, "with -team-size: define this many postures on the agents' facts, each team's rule requiring one of them (every agent reports facts that satisfy them all)")
 	flag.IntVar(&o.factChange, "fact-change", 0, "with -postures: finally have this many laptops, spread over the teams, report facts that fail every posture at once, and time until every server of their teams has them removed")
+	flag.IntVar(&o.deprovision, "deprovision", 0, "with -team-size: the laptops of the first N teams belong to N people provisioned over SCIM (one per team); finally deactivate them all over SCIM at once and time until every server of those teams has their laptops removed")
 	flag.BoolVar(&o.http2, "http2", false, "multiplex the agents' requests over HTTP/2 connections (needs -pin, i.e. TLS): "+
 		"how to go past one process's descriptor limit, as an HTTP/2 load balancer in front of the server would")
 	flag.Parse()
@@ -236,6 +249,8 @@ type sim struct {
 	pol           atomic.Pointer[policyRound]
 	facts         atomic.Pointer[factRound]
 	teamTokens    map[string]string
+	scimToken     string
+	people        []string // with -deprovision: team K's laptops' owner is people[K] (an ID)
 	connected     atomic.Int64
 	enrollRetries atomic.Int64
 
@@ -286,6 +301,9 @@ func main() {
 	}
 	if o.teamSize > 0 && o.postures > 0 && o.factChange > 0 {
 		s.timeFactChange(ctx, sum)
+	}
+	if o.teamSize > 0 && o.deprovision > 0 {
+		s.timeDeprovision(ctx, sum)
 	}
 	if o.restart {
 		s.timeRestart(ctx, sum)

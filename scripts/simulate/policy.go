@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -64,10 +66,17 @@ func (s *sim) setupTeams(ctx context.Context) error {
 		return fmt.Errorf("set the team policy: %w", err)
 	}
 	s.teamTokens = map[string]string{}
+	if err := s.provisionPeople(ctx); err != nil {
+		return err
+	}
 	for k := range s.teams() {
 		for _, role := range []string{"laptop", "server"} {
 			tag := fmt.Sprintf("t%d-%s", k, role)
-			tok, err := s.admin.CreateToken(ctx, wire.CreateTokenRequest{Reusable: true, ExpiresIn: "2h", Tags: []string{tag}})
+			owner := ""
+			if role == "laptop" && k < len(s.people) {
+				owner = personName(k)
+			}
+			tok, err := s.admin.CreateToken(ctx, wire.CreateTokenRequest{Reusable: true, ExpiresIn: "2h", Tags: []string{tag}, Owner: owner})
 			if err != nil {
 				return err
 			}
@@ -176,9 +185,14 @@ func (r *factRound) note(i int, body []byte) {
 	if laptop || len(ids) == 0 || r.at[i].Load() != 0 {
 		return
 	}
+	// A delta names each removed laptop; a full map (a reader too far
+	// behind a large burst) has them removed when it names none of them.
+	full := bytes.Contains(body[:min(len(body), 64)], []byte(`"full":true`))
 	for j, id := range ids {
-		if bytes.Contains(body, []byte(`"`+id+`"`)) {
+		if in := bytes.Contains(body, []byte(`"`+id+`"`)); in != full {
 			r.seen[i].Or(1 << j)
+		} else if full {
+			return // a full map that still holds one: not yet
 		}
 	}
 	if r.seen[i].Load() == 1<<len(ids)-1 {
@@ -263,4 +277,118 @@ func arrivals(at []atomic.Int64, start time.Time, want int, within time.Duration
 		}
 	}
 	return got
+}
+
+// personName is the account of team k's laptops' owner (-deprovision).
+func personName(k int) string { return fmt.Sprintf("person-%d@sim.example", k) }
+
+// scim sends a SCIM request as the identity provider would and decodes
+// the answer.
+func (s *sim) scim(ctx context.Context, method, path, body string) (map[string]any, error) {
+	req, err := http.NewRequestWithContext(ctx, method, s.o.server+wire.PathSCIM+path, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.scimToken)
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := s.admin.HTTPClient().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]any{}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil && resp.StatusCode != http.StatusNoContent {
+		return nil, fmt.Errorf("SCIM %s %s: %d, %v", method, path, resp.StatusCode, err)
+	}
+	if resp.StatusCode >= 300 {
+		return nil, fmt.Errorf("SCIM %s %s: %d %v", method, path, resp.StatusCode, out)
+	}
+	return out, nil
+}
+
+// provisionPeople, with -deprovision N, provisions N people over SCIM,
+// one per team, all in one directory group.
+func (s *sim) provisionPeople(ctx context.Context) error {
+	if s.o.deprovision <= 0 {
+		return nil
+	}
+	st, err := s.admin.CreateSCIMToken(ctx)
+	if err != nil {
+		return fmt.Errorf("create a SCIM token: %w", err)
+	}
+	s.scimToken = st.Secret
+	var members []string
+	for k := range min(s.o.deprovision, s.teams()) {
+		u, err := s.scim(ctx, http.MethodPost, "/Users", fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":%q}`, personName(k)))
+		if err != nil {
+			return err
+		}
+		id, _ := u["id"].(string)
+		s.people = append(s.people, id)
+		members = append(members, fmt.Sprintf(`{"value":%q}`, id))
+	}
+	_, err = s.scim(ctx, http.MethodPost, "/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Simulated","members":[`+strings.Join(members, ",")+`]}`)
+	return err
+}
+
+// timeDeprovision deactivates every -deprovision person over SCIM at once
+// (the server expires their laptops, --deprovision-machines' default) and
+// times until every server of their teams has had those laptops removed,
+// and the server CPU it costs.
+func (s *sim) timeDeprovision(ctx context.Context, sum map[string]any) {
+	r := &factRound{changed: map[int][]string{}, seen: make([]atomic.Uint64, len(s.agents)), at: make([]atomic.Int64, len(s.agents)), s: s}
+	machines := 0 // every laptop of those teams expires; up to 64 a team are watched for
+	for i, a := range s.agents {
+		k, laptop := s.teamOf(i)
+		if laptop && k < len(s.people) {
+			machines++
+			if len(r.changed[k]) < 64 {
+				r.changed[k] = append(r.changed[k], a.id)
+			}
+		}
+	}
+	affected := 0
+	for i := range s.agents {
+		if k, laptop := s.teamOf(i); !laptop && len(r.changed[k]) > 0 {
+			affected++
+		}
+	}
+	s.facts.Store(r)
+	cpu0 := cpuTicks(s.o.pid)
+	start := time.Now()
+	var wg sync.WaitGroup
+	var errs atomic.Int64
+	var slowest atomic.Int64
+	for _, id := range s.people {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			if _, err := s.scim(ctx, http.MethodPatch, "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":false}]}`); err != nil {
+				errs.Add(1)
+				fmt.Fprintln(os.Stderr, "deprovision:", err)
+			}
+			for d := int64(time.Since(t0)); ; {
+				cur := slowest.Load()
+				if d <= cur || slowest.CompareAndSwap(cur, d) {
+					break
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	got := arrivals(r.at, start, affected, 60*time.Second)
+	cpu := float64(cpuTicks(s.o.pid)-cpu0) / 100
+	fmt.Fprintf(os.Stderr, "%d people deactivated over SCIM (%d failed; slowest answer %v), %d laptops expired; %d of %d servers had them removed: p50 %v, p99 %v, all %v; server CPU %.2f s\n",
+		len(s.people), errs.Load(), time.Duration(slowest.Load()).Round(time.Millisecond), machines, len(got), affected,
+		pct(got, 0.5).Round(time.Millisecond), pct(got, 0.99).Round(time.Millisecond), pct(got, 1).Round(time.Millisecond), cpu)
+	sum["deprovision_people"] = len(s.people)
+	sum["deprovision_machines"] = machines
+	sum["deprovision_servers"] = affected
+	sum["deprovision_reached"] = len(got)
+	sum["deprovision_slowest_answer_ms"] = ms(time.Duration(slowest.Load()))
+	sum["deprovision_p50_ms"] = ms(pct(got, 0.5))
+	sum["deprovision_p99_ms"] = ms(pct(got, 0.99))
+	sum["deprovision_all_ms"] = ms(pct(got, 1))
+	sum["deprovision_server_cpu_s"] = round(cpu)
 }
