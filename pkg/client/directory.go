@@ -31,3 +31,20 @@ func (c *Client) ListSCIMTokens(ctx context.Context) ([]wire.SCIMToken, error) {
 func (c *Client) RevokeSCIMToken(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, wire.PathSCIMTokens+"/"+url.PathEscape(id), nil, nil)
 }
+
+// Teams lists the teams (one's own, for a team role).
+func (c *Client) Teams(ctx context.Context) ([]wire.Team, error) {
+	var out []wire.Team
+	return out, c.do(ctx, http.MethodGet, wire.PathTeams, nil, &out)
+}
+
+// PutTeam creates or replaces a team.
+func (c *Client) PutTeam(ctx context.Context, name string, req wire.PutTeamRequest) (wire.Team, error) {
+	var out wire.Team
+	return out, c.do(ctx, http.MethodPut, wire.PathTeams+"/"+url.PathEscape(name), req, &out)
+}
+
+// DeleteTeam removes a team.
+func (c *Client) DeleteTeam(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, wire.PathTeams+"/"+url.PathEscape(name), nil, nil)
+}

@@ -179,7 +179,7 @@ func hostileBodies() [][]byte {
 		bytes.Repeat([]byte("x"), 2<<20), []byte(`{"unknown_field":1}`), []byte("\xff\xfe")}
 	for _, s := range hostileStrings {
 		v, _ := json.Marshal(s)
-		for _, field := range []string{"token", "public_key", "hostname", "name", "key", "type", "default", "agent_version", "os", "tags", "endpoints", "cpu_percent", "state", "pinned_version", "text", "src", "dst", "routes", "exit_node"} {
+		for _, field := range []string{"token", "public_key", "hostname", "name", "key", "type", "default", "agent_version", "os", "tags", "endpoints", "cpu_percent", "state", "pinned_version", "text", "src", "dst", "routes", "exit_node", "owner", "admins", "admin_groups"} {
 			bodies = append(bodies, []byte(`{"`+field+`":`+string(v)+`}`))
 		}
 	}
@@ -287,6 +287,9 @@ var routes = []route{
 	{"POST", wire.PathRoutes + "/{}/{}", "admin"},
 	{"GET", "/debug/pprof/{}", "admin"},
 	{"GET", wire.PathDirectory, "admin"},
+	{"GET", wire.PathTeams, "admin"},
+	{"PUT", wire.PathTeams + "/{}", "admin"},
+	{"DELETE", wire.PathTeams + "/{}", "admin"},
 	{"POST", wire.PathSCIMTokens, "admin"},
 	{"DELETE", wire.PathSCIMTokens + "/{}", "admin"},
 	{"POST", wire.PathSCIM + "/Users", "scim"},
@@ -358,6 +361,12 @@ func Sweep(ctx context.Context, server, pin, apiKey string, n, race int, rep *Re
 				progress = true
 				status, resp, err := send(ctx, hc, rt.method, server+path, cred, body)
 				rep.Requests++
+				if err != nil && strings.Contains(err.Error(), "larger than peer's advertised limit") {
+					// Refused before it left: the server's HTTP/2 settings
+					// bound header lists, and a client may not exceed them.
+					rep.ByStatus[http.StatusRequestHeaderFieldsTooLarge]++
+					continue
+				}
 				if err != nil {
 					rep.ServerErrors = append(rep.ServerErrors, fmt.Sprintf("%s %s → %v", rt.method, clip(path), err))
 					continue

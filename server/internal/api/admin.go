@@ -55,7 +55,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
-	ts, err := s.db.ListTokens(r.Context())
+	ts, err := s.fl.ListTokens(r.Context(), adminFrom(r.Context()))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -104,7 +104,7 @@ func (s *Server) listMachines(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, wire.Errorf(wire.CodeInvalidArgument, "format must be json or csv"))
 		return
 	}
-	ms, err := s.db.ListMachines(r.Context(), f)
+	ms, err := s.fl.ListMachines(r.Context(), adminFrom(r.Context()), f)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -159,7 +159,7 @@ func writeInventoryCSV(w http.ResponseWriter, ms []wire.Machine) {
 }
 
 func (s *Server) getMachine(w http.ResponseWriter, r *http.Request) {
-	m, err := s.db.Machine(r.Context(), r.PathValue("id"))
+	m, err := s.fl.Machine(r.Context(), adminFrom(r.Context()), r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -239,7 +239,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Limit = n
 	}
-	page, err := s.db.ListAudit(r.Context(), f)
+	page, err := s.fl.ListAudit(r.Context(), adminFrom(r.Context()), f)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -271,7 +271,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request) {
-	ks, err := s.db.ListAPIKeys(r.Context())
+	ks, err := s.fl.ListAPIKeys(r.Context(), adminFrom(r.Context()))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

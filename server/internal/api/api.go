@@ -66,6 +66,7 @@ type Server struct {
 	creds   credCache
 	healthq chan store.HealthEntry
 	scim    http.Handler
+	scopes  map[string]scopeDecision // the public handler's admin routes (ScopeDecisions)
 }
 
 // New returns the API server over the fleet service. reg receives its
@@ -105,13 +106,27 @@ func (s *Server) LocalHandler() http.Handler { return s.routes(true) }
 
 func (s *Server) routes(local bool) http.Handler {
 	mux := http.NewServeMux()
-	admin := func(pattern string, h http.HandlerFunc) {
-		if local {
-			mux.Handle(pattern, s.localAdmin(h))
-		} else {
-			mux.Handle(pattern, s.adminAuth(h))
-		}
+	scopes := map[string]scopeDecision{}
+	if !local {
+		defer func() { s.scopes = scopes }()
 	}
+	// Every admin route says who may use it: owner routes only the fleet's
+	// admins (fleet.Allow refuses team roles before the handler runs);
+	// team routes any team role too, the fleet layer deciding what each
+	// may see and change (ScopeDecisions lists them for the test).
+	admin := func(pattern string, h http.HandlerFunc, decision scopeDecision) {
+		if decision == ownerOnly {
+			h = s.ownersOnly(h)
+		}
+		if !local {
+			scopes[pattern] = decision
+			mux.Handle(pattern, s.adminAuth(h))
+			return
+		}
+		mux.Handle(pattern, s.localAdmin(h))
+	}
+	owner := func(pattern string, h http.HandlerFunc) { admin(pattern, h, ownerOnly) }
+	team := func(pattern string, h http.HandlerFunc) { admin(pattern, h, teamScoped) }
 	agent := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.machineAuth(h)) }
 
 	mux.HandleFunc("POST "+wire.PathEnroll, s.enroll)
@@ -134,58 +149,61 @@ func (s *Server) routes(local bool) http.Handler {
 		mux.Handle(wire.PathSCIM+"/", s.scimAuth(s.scim))
 	}
 
-	admin("GET "+wire.PathServer, s.serverInfo)
-	admin("GET "+wire.PathEnrollments, s.listEnrollments)
-	admin("POST "+wire.PathEnrollments+"/{code}/{decision}", s.decideEnrollment)
-	admin("POST "+wire.PathTLSRotate, s.rotateTLS)
-	admin("POST "+wire.PathTokens, s.createToken)
-	admin("GET "+wire.PathTokens, s.listTokens)
-	admin("DELETE "+wire.PathTokens+"/{id}", s.revokeToken)
-	admin("GET "+wire.PathMachines, s.listMachines)
-	admin("GET "+wire.PathMachines+"/{id}", s.getMachine)
-	admin("PATCH "+wire.PathMachines+"/{id}", s.updateMachine)
-	admin("POST "+wire.PathMachines+"/{id}/revoke", s.revokeMachine)
-	admin("POST "+wire.PathMachines+"/{id}/rotate-key", s.rotateKey)
-	admin("POST "+wire.PathRotateKeys, s.rotateAllKeys)
-	admin("DELETE "+wire.PathMachines+"/{id}", s.deleteMachine)
-	admin("GET "+wire.PathMachines+"/{id}/health", s.getHealth)
-	admin("GET "+wire.PathRoutes, s.listRoutes)
-	admin("GET "+wire.PathFlows, s.listFlows)
-	admin("POST "+wire.PathRoutes+"/{machine}/{decision}", s.decideRoutes)
-	admin("GET "+wire.PathAudit, s.listAudit)
-	admin("GET "+wire.PathReleases, s.listReleases)
-	admin("PUT "+wire.PathReleases+"/files/{name}", s.uploadFile)
-	admin("PUT "+wire.PathReleases+"/keys", s.publishKeys)
-	admin("PUT "+wire.PathReleases+"/channels/{channel}", s.publishManifest)
-	admin("POST "+wire.PathReleases+"/channels/{channel}/{action}", s.pauseChannel)
-	admin("GET "+wire.PathFlags, s.listFlags)
-	admin("GET "+wire.PathFlags+"/{key}", s.getFlag)
-	admin("PUT "+wire.PathFlags+"/{key}", s.putFlag)
-	admin("GET "+wire.PathPolicy, s.getPolicy)
-	admin("PUT "+wire.PathPolicy, s.putPolicy)
-	admin("POST "+wire.PathPolicyQuery, s.queryPolicy)
-	admin("GET "+wire.PathDNSRecords, s.listDNSRecords)
-	admin("POST "+wire.PathDNSRecords, s.addDNSRecord)
-	admin("DELETE "+wire.PathDNSRecords+"/{name}", s.removeDNSRecords)
-	admin("DELETE "+wire.PathFlags+"/{key}", s.deleteFlag)
-	admin("POST "+wire.PathAPIKeys, s.createAPIKey)
-	admin("GET "+wire.PathAPIKeys, s.listAPIKeys)
-	admin("DELETE "+wire.PathAPIKeys+"/{id}", s.revokeAPIKey)
-	admin("POST "+wire.PathAdmins, s.createAdmin)
-	admin("GET "+wire.PathAdmins, s.listAdmins)
-	admin("DELETE "+wire.PathAdmins+"/{id}", s.deleteAdmin)
-	admin("POST "+wire.PathAdmins+"/{id}/password", s.setPassword)
-	admin("GET "+wire.PathDirectory, s.getDirectory)
-	admin("POST "+wire.PathSCIMTokens, s.createSCIMToken)
-	admin("GET "+wire.PathSCIMTokens, s.listSCIMTokens)
-	admin("DELETE "+wire.PathSCIMTokens+"/{id}", s.revokeSCIMToken)
+	owner("GET "+wire.PathServer, s.serverInfo)
+	owner("GET "+wire.PathEnrollments, s.listEnrollments)
+	owner("POST "+wire.PathEnrollments+"/{code}/{decision}", s.decideEnrollment)
+	owner("POST "+wire.PathTLSRotate, s.rotateTLS)
+	team("POST "+wire.PathTokens, s.createToken)
+	team("GET "+wire.PathTokens, s.listTokens)
+	team("DELETE "+wire.PathTokens+"/{id}", s.revokeToken)
+	team("GET "+wire.PathMachines, s.listMachines)
+	team("GET "+wire.PathMachines+"/{id}", s.getMachine)
+	team("PATCH "+wire.PathMachines+"/{id}", s.updateMachine)
+	team("POST "+wire.PathMachines+"/{id}/revoke", s.revokeMachine)
+	team("POST "+wire.PathMachines+"/{id}/rotate-key", s.rotateKey)
+	owner("POST "+wire.PathRotateKeys, s.rotateAllKeys)
+	team("DELETE "+wire.PathMachines+"/{id}", s.deleteMachine)
+	team("GET "+wire.PathMachines+"/{id}/health", s.getHealth)
+	owner("GET "+wire.PathRoutes, s.listRoutes)
+	owner("GET "+wire.PathFlows, s.listFlows)
+	team("POST "+wire.PathRoutes+"/{machine}/{decision}", s.decideRoutes)
+	team("GET "+wire.PathAudit, s.listAudit)
+	owner("GET "+wire.PathReleases, s.listReleases)
+	owner("PUT "+wire.PathReleases+"/files/{name}", s.uploadFile)
+	owner("PUT "+wire.PathReleases+"/keys", s.publishKeys)
+	owner("PUT "+wire.PathReleases+"/channels/{channel}", s.publishManifest)
+	owner("POST "+wire.PathReleases+"/channels/{channel}/{action}", s.pauseChannel)
+	owner("GET "+wire.PathFlags, s.listFlags)
+	owner("GET "+wire.PathFlags+"/{key}", s.getFlag)
+	owner("PUT "+wire.PathFlags+"/{key}", s.putFlag)
+	owner("GET "+wire.PathPolicy, s.getPolicy)
+	owner("PUT "+wire.PathPolicy, s.putPolicy)
+	owner("POST "+wire.PathPolicyQuery, s.queryPolicy)
+	owner("GET "+wire.PathDNSRecords, s.listDNSRecords)
+	owner("POST "+wire.PathDNSRecords, s.addDNSRecord)
+	owner("DELETE "+wire.PathDNSRecords+"/{name}", s.removeDNSRecords)
+	owner("DELETE "+wire.PathFlags+"/{key}", s.deleteFlag)
+	team("POST "+wire.PathAPIKeys, s.createAPIKey)
+	team("GET "+wire.PathAPIKeys, s.listAPIKeys)
+	team("DELETE "+wire.PathAPIKeys+"/{id}", s.revokeAPIKey)
+	owner("POST "+wire.PathAdmins, s.createAdmin)
+	owner("GET "+wire.PathAdmins, s.listAdmins)
+	team("GET "+wire.PathTeams, s.listTeams)
+	owner("PUT "+wire.PathTeams+"/{name}", s.putTeam)
+	owner("DELETE "+wire.PathTeams+"/{name}", s.deleteTeam)
+	owner("DELETE "+wire.PathAdmins+"/{id}", s.deleteAdmin)
+	owner("POST "+wire.PathAdmins+"/{id}/password", s.setPassword)
+	owner("GET "+wire.PathDirectory, s.getDirectory)
+	owner("POST "+wire.PathSCIMTokens, s.createSCIMToken)
+	owner("GET "+wire.PathSCIMTokens, s.listSCIMTokens)
+	owner("DELETE "+wire.PathSCIMTokens+"/{id}", s.revokeSCIMToken)
 
 	// Profiles, for admins only: they reveal memory contents and cost CPU.
-	admin("GET /debug/pprof/", s.jsonErrors(pprof.Index))
-	admin("GET /debug/pprof/cmdline", s.jsonErrors(pprof.Cmdline))
-	admin("GET /debug/pprof/profile", s.jsonErrors(pprof.Profile))
-	admin("GET /debug/pprof/symbol", s.jsonErrors(pprof.Symbol))
-	admin("GET /debug/pprof/trace", s.jsonErrors(pprof.Trace))
+	owner("GET /debug/pprof/", s.jsonErrors(pprof.Index))
+	owner("GET /debug/pprof/cmdline", s.jsonErrors(pprof.Cmdline))
+	owner("GET /debug/pprof/profile", s.jsonErrors(pprof.Profile))
+	owner("GET /debug/pprof/symbol", s.jsonErrors(pprof.Symbol))
+	owner("GET /debug/pprof/trace", s.jsonErrors(pprof.Trace))
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, wire.Errorf(wire.CodeNotFound, "no API route %s %s", r.Method, r.URL.Path))

@@ -107,6 +107,20 @@ func (s *Server) adminAuth(next http.Handler) http.Handler {
 			return
 		}
 		a := store.Actor{Name: "admin:" + ad.Name, SourceIP: remoteaddr.IP(r)}
+		if ad.Role == wire.RoleMember {
+			// A member's key carries their teams' scope; without a team
+			// it does nothing (an admin moved to members, say).
+			sc, err := s.fl.ScopeOf(r.Context(), ad.ID)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			if sc == nil || len(sc.AdminTeams)+len(sc.MemberTeams) == 0 {
+				s.writeError(w, r, wire.Errorf(wire.CodeUnauthenticated, "this API key's account is a member with no team: it may do nothing"))
+				return
+			}
+			a = store.Actor{Name: "member:" + ad.Name, SourceIP: remoteaddr.IP(r), Scope: sc}
+		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyAdmin, a)))
 	})
 }

@@ -121,6 +121,10 @@ func (s *Server) getHealth(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
+	if _, err := s.fl.Machine(r.Context(), adminFrom(r.Context()), r.PathValue("id")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	h, err := s.db.Health(r.Context(), r.PathValue("id"), limit)
 	if err != nil {
 		s.writeError(w, r, err)

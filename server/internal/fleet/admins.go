@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,6 +67,14 @@ func (s *Service) newPassword() (string, string, error) {
 // CreateAPIKey creates an API key for the admin owner; an empty owner means
 // the acting admin (which the local socket's operator is not).
 func (s *Service) CreateAPIKey(ctx context.Context, a Actor, owner string, ttl time.Duration) (wire.CreateAPIKeyResponse, error) {
+	if a.Scope != nil {
+		// A team role's key carries its scope: for oneself only, and
+		// only while one administers a team.
+		if owner != "" && owner != a.Scope.Person || !a.Scope.Administers() {
+			return wire.CreateAPIKeyResponse{}, Allow(a, ActOwner, Target{})
+		}
+		owner = a.Scope.Person
+	}
 	if owner == "" {
 		name, ok := strings.CutPrefix(a.Name, "admin:")
 		if !ok || name == "" {
@@ -91,6 +100,15 @@ func (s *Service) CreateAPIKey(ctx context.Context, a Actor, owner string, ttl t
 
 // RevokeAPIKey revokes an API key by ID or prefix.
 func (s *Service) RevokeAPIKey(ctx context.Context, a Actor, idOrPrefix string) error {
+	if a.Scope != nil {
+		ks, err := s.ListAPIKeys(ctx, a)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(ks, func(k wire.APIKey) bool { return k.ID == idOrPrefix || k.Prefix == idOrPrefix }) {
+			return Allow(a, ActOwner, Target{})
+		}
+	}
 	return s.db.RevokeAPIKey(ctx, a, idOrPrefix)
 }
 

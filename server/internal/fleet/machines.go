@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/wirefleet/wirefleet/pkg/version"
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -198,6 +199,9 @@ func (s *Service) Reauth(ctx context.Context, a Actor, machineID, token string) 
 // SetMachineExpiry turns a machine's expiry off ("off") or sets it to a
 // duration from now; an expired machine comes back.
 func (s *Service) SetMachineExpiry(ctx context.Context, a Actor, idOrName, expiry string) (wire.Machine, error) {
+	if _, err := s.machineFor(ctx, a, ActManageMachine, idOrName); err != nil {
+		return wire.Machine{}, err
+	}
 	e, err := s.parseExpiry(expiry)
 	if err != nil {
 		return wire.Machine{}, err
@@ -233,6 +237,9 @@ func (s *Service) IssueNextCredential(ctx context.Context, machineID string) (st
 // RequestKeyRotation asks one machine's agent to replace its WireGuard
 // key now; it does so at its next map, and peers follow through theirs.
 func (s *Service) RequestKeyRotation(ctx context.Context, a Actor, idOrName string) (wire.Machine, error) {
+	if _, err := s.machineFor(ctx, a, ActManageMachine, idOrName); err != nil {
+		return wire.Machine{}, err
+	}
 	m, ch, err := s.db.RequestKeyRotation(ctx, a, idOrName)
 	return s.done(ctx, m, ch, err)
 }
@@ -240,6 +247,9 @@ func (s *Service) RequestKeyRotation(ctx context.Context, a Actor, idOrName stri
 // RequestKeyRotationAll asks every active machine to replace its key (the
 // answer to a suspected compromise) and returns how many were asked.
 func (s *Service) RequestKeyRotationAll(ctx context.Context, a Actor) (int, error) {
+	if err := Allow(a, ActOwner, Target{}); err != nil {
+		return 0, err
+	}
 	ms, err := s.db.ListMachines(ctx, store.MachineFilter{State: wire.MachineActive})
 	if err != nil {
 		return 0, err
@@ -288,6 +298,14 @@ func (s *Service) UpdateMachine(ctx context.Context, a Actor, idOrName string, u
 			return wire.Machine{}, err
 		}
 	}
+	if _, err := s.machineFor(ctx, a, ActManageMachine, idOrName); err != nil {
+		return wire.Machine{}, err
+	}
+	if u.Tags != nil && a.Scope != nil && !a.Scope.ManagesAll(*u.Tags) {
+		// A team admin keeps the machine in their teams: tags of others
+		// would hand it (and what the policy grants them) elsewhere.
+		return wire.Machine{}, Allow(a, ActManageToken, Target{Name: "tags " + strings.Join(*u.Tags, ", ")})
+	}
 	if u.Name == nil && u.Tags == nil && u.PinnedVersion == nil && u.Expiry == nil && u.Owner == nil {
 		return wire.Machine{}, wire.Errorf(wire.CodeInvalidArgument, "nothing to change: give name, tags, pinned_version, expiry and/or owner")
 	}
@@ -311,6 +329,9 @@ func (s *Service) UpdateMachine(ctx context.Context, a Actor, idOrName string, u
 // RevokeMachine revokes a machine: its credential stops working at once
 // and every peer's held long-poll is answered without it.
 func (s *Service) RevokeMachine(ctx context.Context, a Actor, idOrName string) (wire.Machine, error) {
+	if _, err := s.machineFor(ctx, a, ActManageMachine, idOrName); err != nil {
+		return wire.Machine{}, err
+	}
 	m, ch, err := s.db.RevokeMachine(ctx, a, idOrName)
 	if err == nil {
 		s.log.Info("machine revoked", "machine", m.ID, "name", m.Name, "by", a.Name)
@@ -320,6 +341,9 @@ func (s *Service) RevokeMachine(ctx context.Context, a Actor, idOrName string) (
 
 // DeleteMachine removes a machine.
 func (s *Service) DeleteMachine(ctx context.Context, a Actor, idOrName string) (wire.Machine, error) {
+	if _, err := s.machineFor(ctx, a, ActManageMachine, idOrName); err != nil {
+		return wire.Machine{}, err
+	}
 	m, ch, err := s.db.DeleteMachine(ctx, a, idOrName)
 	if err == nil {
 		s.log.Info("machine deleted", "machine", m.ID, "name", m.Name, "by", a.Name)

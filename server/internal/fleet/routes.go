@@ -60,6 +60,9 @@ func (s *Service) DecideRoutes(ctx context.Context, a Actor, idOrName string, d 
 	if len(d.Routes) > wire.MaxRoutes {
 		return wire.Machine{}, wire.Errorf(wire.CodeInvalidRoute, "%d routes; a machine advertises at most %d", len(d.Routes), wire.MaxRoutes)
 	}
+	if _, err := s.machineFor(ctx, a, ActManageMachine, idOrName); err != nil {
+		return wire.Machine{}, err
+	}
 	m, ch, err := s.db.DecideRoutes(ctx, a, idOrName, d, approve)
 	if err == nil {
 		s.log.Info("routes decided", "machine", m.ID, "name", m.Name, "approve", approve, "decision", d.String())

@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -50,6 +52,9 @@ func (s *Service) CreateToken(ctx context.Context, a Actor, spec TokenSpec) (wir
 	if err != nil {
 		return wire.Token{}, "", err
 	}
+	if err := Allow(a, ActManageToken, Target{Name: "a token tagged " + strings.Join(tags, ", "), Tags: tags}); err != nil {
+		return wire.Token{}, "", err
+	}
 	if spec.MaxUses < 0 || spec.MaxUses > MaxTokenUses {
 		return wire.Token{}, "", wire.Errorf(wire.CodeInvalidArgument, "max uses must be a number from 0 (unlimited) to %d", MaxTokenUses)
 	}
@@ -80,6 +85,15 @@ func (s *Service) CreateToken(ctx context.Context, a Actor, spec TokenSpec) (wir
 
 // RevokeToken revokes an enrollment token by ID or prefix.
 func (s *Service) RevokeToken(ctx context.Context, a Actor, idOrPrefix string) (wire.Token, error) {
+	if a.Scope != nil {
+		ts, err := s.ListTokens(ctx, a)
+		if err != nil {
+			return wire.Token{}, err
+		}
+		if !slices.ContainsFunc(ts, func(t wire.Token) bool { return t.ID == idOrPrefix || t.Prefix == idOrPrefix }) {
+			return wire.Token{}, Allow(a, ActManageToken, Target{Name: "token " + idOrPrefix})
+		}
+	}
 	return s.db.RevokeToken(ctx, a, idOrPrefix)
 }
 

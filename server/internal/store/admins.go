@@ -195,15 +195,16 @@ func (db *DB) RevokeAPIKey(ctx context.Context, a Actor, idOrPrefix string) erro
 	return err
 }
 
-// AdminByAPIKey returns the admin owning the live key with the given hash.
+// AdminByAPIKey returns the account owning the live key with the given
+// hash (a member's too: what it may do is its scope's, ScopeOf).
 func (db *DB) AdminByAPIKey(ctx context.Context, hash string) (wire.Admin, error) {
 	var ad wire.Admin
 	var c int64
 	var exp, rev sql.NullInt64
 	err := db.r.QueryRowContext(ctx, db.q(`SELECT a.id, a.name, a.created_at, a.role, k.expires_at, k.revoked_at FROM api_keys k JOIN admins a ON a.id = k.admin_id WHERE k.hash = ? AND a.active = 1`), hash).
 		Scan(&ad.ID, &ad.Name, &c, &ad.Role, &exp, &rev)
-	if errors.Is(err, sql.ErrNoRows) || err == nil && ad.Role == wire.RoleMember {
-		return ad, ErrNotFound // a member's old keys (an admin moved to members) do nothing
+	if errors.Is(err, sql.ErrNoRows) {
+		return ad, ErrNotFound
 	}
 	if err != nil {
 		return ad, fmt.Errorf("store: look up API key: %w", err)
@@ -238,6 +239,9 @@ type AuditFilter struct {
 	Action string // prefix match: "machine." matches machine.revoke
 	Target string
 	Actor  string
+	// Targets, when not nil, limits the events to these targets (a team
+	// role's machines and tokens).
+	Targets []string
 	// Since and Until bound the events' times (zero: unbounded; Until is
 	// exclusive).
 	Since, Until time.Time
@@ -271,6 +275,15 @@ func (db *DB) ListAudit(ctx context.Context, f AuditFilter) (wire.AuditPage, err
 	if f.Actor != "" {
 		query += ` AND actor = ?`
 		args = append(args, f.Actor)
+	}
+	if f.Targets != nil {
+		if len(f.Targets) == 0 {
+			return wire.AuditPage{Events: []wire.AuditEvent{}}, nil
+		}
+		query += ` AND target IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(f.Targets)), ", ") + `)`
+		for _, t := range f.Targets {
+			args = append(args, t)
+		}
 	}
 	if !f.Since.IsZero() {
 		query += ` AND at >= ?`

@@ -483,6 +483,9 @@ func (db *DB) DeletePerson(ctx context.Context, a Actor, id string, mode Deprovi
 		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM admins WHERE id = ?`), id); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM team_roles WHERE kind = 'person' AND subject = ?`), id); err != nil {
+			return err
+		}
 		more, err := db.setOwnerGroups(ctx, tx, name, nil)
 		if err != nil {
 			return err

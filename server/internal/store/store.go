@@ -44,6 +44,10 @@ var ErrNotFound = &wire.Error{Code: wire.CodeNotFound, Message: "not found"}
 type Actor struct {
 	Name     string // admin:alice, local:cli, token:wfe_abc123, machine:<id>, system:gc
 	SourceIP string
+	// Scope limits what the actor may administer to its teams' machines
+	// and tokens (fleet enforces it); nil: an owner, the local operator or
+	// the server itself — everything.
+	Scope *Scope
 }
 
 type dialect int
