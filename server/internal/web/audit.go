@@ -50,7 +50,7 @@ func (w *Web) audit(rw http.ResponseWriter, r *http.Request, s store.Session) {
 			*d.at = day.AddDate(0, 0, d.add)
 		}
 	}
-	p, err := w.db.ListAudit(r.Context(), f)
+	p, err := w.fl.ListAudit(r.Context(), w.actor(r, s), f)
 	if err != nil {
 		w.internal(rw, r, err)
 		return

@@ -59,7 +59,7 @@ func (w *Web) liveOf(m wire.Machine, h wire.MachineHealth) machineLive {
 // machineLiveJSON is the machine page's refresh: 304 when nothing
 // changed since the ETag the page sends back.
 func (w *Web) machineLiveJSON(rw http.ResponseWriter, r *http.Request, s store.Session) {
-	m, err := w.db.Machine(r.Context(), r.PathValue("id"))
+	m, err := w.fl.Machine(r.Context(), w.actor(r, s), r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
 		http.Error(rw, `{"error":"gone"}`, http.StatusNotFound)
 		return

@@ -218,7 +218,7 @@ type listing struct {
 
 // list builds the page of machines q asks for.
 func (w *Web) list(r *http.Request, q listQuery) (listing, error) {
-	ms, err := w.db.ListMachines(r.Context(), store.MachineFilter{})
+	ms, err := w.fl.ListMachines(r.Context(), w.requestActor(r), store.MachineFilter{})
 	if err != nil {
 		return listing{}, err
 	}

@@ -21,9 +21,21 @@ func (w *Web) adminsOnly(h func(http.ResponseWriter, *http.Request, store.Sessio
 	}
 }
 
+// teamsToo admits admins and members with a team role (the pages then
+// show and change only what the member's teams may: fleet decides).
+func (w *Web) teamsToo(h func(http.ResponseWriter, *http.Request, store.Session)) func(http.ResponseWriter, *http.Request, store.Session) {
+	return func(rw http.ResponseWriter, r *http.Request, s store.Session) {
+		if s.Admin.Role == wire.RoleMember && !inTeams(scopeOf(r)) {
+			w.fail(rw, r, http.StatusForbidden, memberNote)
+			return
+		}
+		h(rw, r, s)
+	}
+}
+
 // memberHome is where a member lands after signing in without a link.
 func (w *Web) memberHome(rw http.ResponseWriter, r *http.Request, s store.Session) {
-	if s.Admin.Role != wire.RoleMember {
+	if s.Admin.Role != wire.RoleMember || inTeams(scopeOf(r)) {
 		http.Redirect(rw, r, "/machines", http.StatusSeeOther)
 		return
 	}

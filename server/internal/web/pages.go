@@ -17,7 +17,7 @@ import (
 )
 
 func (w *Web) machine(rw http.ResponseWriter, r *http.Request, s store.Session) {
-	m, err := w.db.Machine(r.Context(), r.PathValue("id"))
+	m, err := w.fl.Machine(r.Context(), w.actor(r, s), r.PathValue("id"))
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			w.fail(rw, r, http.StatusNotFound, "No such machine. It may have been deleted.")
@@ -159,7 +159,7 @@ func splitTags(s string) []string {
 }
 
 func (w *Web) tokens(rw http.ResponseWriter, r *http.Request, s store.Session) {
-	ts, err := w.db.ListTokens(r.Context())
+	ts, err := w.fl.ListTokens(r.Context(), w.actor(r, s))
 	if err != nil {
 		w.internal(rw, r, err)
 		return

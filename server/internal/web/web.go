@@ -153,20 +153,24 @@ func (w *Web) Handler() http.Handler {
 	member := func(pattern string, h func(http.ResponseWriter, *http.Request, store.Session)) {
 		mux.Handle(pattern, w.requireSession(h))
 	}
+	// team routes are for admins and members with a team role.
+	team := func(pattern string, h func(http.ResponseWriter, *http.Request, store.Session)) {
+		mux.Handle(pattern, w.requireSession(w.teamsToo(h)))
+	}
 	member("POST /logout", w.logout)
 	member("GET /member", w.memberHome)
-	auth("GET /machines", w.machines)
-	auth("GET /machines.json", w.machinesJSON)
-	auth("POST /machines/bulk", w.bulk)
-	auth("GET /machines/{id}", w.machine)
-	auth("GET /machines/{id}/live.json", w.machineLiveJSON)
-	auth("POST /machines/{id}/revoke", w.revoke)
-	auth("POST /machines/{id}/rotate-key", w.rotateKey)
-	auth("POST /machines/{id}/expiry", w.setExpiry)
-	auth("POST /machines/{id}/delete", w.delete)
-	auth("POST /machines/{id}/rename", w.rename)
-	auth("POST /machines/{id}/tags", w.retag)
-	auth("POST /machines/{id}/pin", w.pin)
+	team("GET /machines", w.machines)
+	team("GET /machines.json", w.machinesJSON)
+	team("POST /machines/bulk", w.bulk)
+	team("GET /machines/{id}", w.machine)
+	team("GET /machines/{id}/live.json", w.machineLiveJSON)
+	team("POST /machines/{id}/revoke", w.revoke)
+	team("POST /machines/{id}/rotate-key", w.rotateKey)
+	team("POST /machines/{id}/expiry", w.setExpiry)
+	team("POST /machines/{id}/delete", w.delete)
+	team("POST /machines/{id}/rename", w.rename)
+	team("POST /machines/{id}/tags", w.retag)
+	team("POST /machines/{id}/pin", w.pin)
 	member("GET /e/{code}", w.enrollPage)
 	member("POST /e/{code}/{decision}", w.decideEnroll)
 	auth("GET /admins", w.admins)
@@ -175,11 +179,11 @@ func (w *Web) Handler() http.Handler {
 	auth("POST /admins/keys", w.createAPIKey)
 	auth("POST /admins/keys/{id}/revoke", w.revokeAPIKey)
 	auth("GET /admins/created/{key}", w.secretShown)
-	auth("GET /tokens", w.tokens)
-	auth("POST /tokens", w.createToken)
-	auth("GET /tokens/created/{key}", w.tokenCreated)
-	auth("POST /tokens/{id}/revoke", w.revokeToken)
-	auth("GET /audit", w.audit)
+	team("GET /tokens", w.tokens)
+	team("POST /tokens", w.createToken)
+	team("GET /tokens/created/{key}", w.tokenCreated)
+	team("POST /tokens/{id}/revoke", w.revokeToken)
+	team("GET /audit", w.audit)
 	auth("GET /flags", w.flags)
 	auth("POST /flags", w.saveFlag)
 	auth("POST /flags/{key}/toggle", w.toggleFlag)
@@ -256,13 +260,41 @@ func (w *Web) requireSession(h func(http.ResponseWriter, *http.Request, store.Se
 				return
 			}
 		}
-		h(rw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, sess)), sess)
+		ctx := context.WithValue(r.Context(), ctxKey{}, sess)
+		if sess.Admin.Role == wire.RoleMember {
+			// A member's teams decide what they see and may change.
+			sc, err := w.fl.ScopeOf(r.Context(), sess.Admin.ID)
+			if err != nil {
+				w.internal(rw, r, err)
+				return
+			}
+			ctx = context.WithValue(ctx, scopeKey{}, sc)
+		}
+		h(rw, r.WithContext(ctx), sess)
 	})
 }
 
+type scopeKey struct{}
+
+// requestActor is actor for handlers given only the request (the session
+// is in its context).
+func (w *Web) requestActor(r *http.Request) store.Actor {
+	s, _ := r.Context().Value(ctxKey{}).(store.Session)
+	return w.actor(r, s)
+}
+
+// scopeOf returns the request's scope: nil for an admin (everything).
+func scopeOf(r *http.Request) *store.Scope {
+	sc, _ := r.Context().Value(scopeKey{}).(*store.Scope)
+	return sc
+}
+
+// inTeams reports whether a member's scope holds a team.
+func inTeams(sc *store.Scope) bool { return sc != nil && len(sc.AdminTeams)+len(sc.MemberTeams) > 0 }
+
 func (w *Web) actor(r *http.Request, s store.Session) store.Actor {
 	if s.Admin.Role == wire.RoleMember {
-		return store.Actor{Name: "member:" + s.Admin.Name, SourceIP: remoteaddr.IP(r)}
+		return store.Actor{Name: "member:" + s.Admin.Name, SourceIP: remoteaddr.IP(r), Scope: scopeOf(r)}
 	}
 	return store.Actor{Name: "admin:" + s.Admin.Name, SourceIP: remoteaddr.IP(r)}
 }
@@ -273,6 +305,7 @@ type page struct {
 	Nav    string
 	Admin  string
 	Member bool // the signed-in account is a member: no admin navigation
+	Team   bool // … with a team role: the team pages' navigation
 	CSRF   string
 	Flash  string
 	Error  string
@@ -282,6 +315,9 @@ type page struct {
 
 func (w *Web) render(rw http.ResponseWriter, r *http.Request, name string, status int, p page) {
 	t := w.pages[name]
+	if s, ok := r.Context().Value(ctxKey{}).(store.Session); ok && s.Admin.Role == wire.RoleMember {
+		p.Member, p.Team = true, inTeams(scopeOf(r))
+	}
 	var b strings.Builder
 	if err := t.Execute(&b, p); err != nil {
 		id := reqid.From(r.Context())
