@@ -24,6 +24,7 @@ func flagsCmd() *cobra.Command {
 // flagOptions are `flags set`'s options; only those given change a flag.
 type flagOptions struct {
 	typ, def, rulesJSON, desc string
+	team                      string
 	ruleArgs                  []string
 	enabled                   bool
 }
@@ -43,6 +44,9 @@ func (o *flagOptions) apply(fs *pflag.FlagSet, f *wire.Flag) error {
 	}
 	if fs.Changed("description") {
 		f.Description = o.desc
+	}
+	if fs.Changed("team") {
+		f.Team = o.team
 	}
 	if fs.Changed("rules") {
 		if err := json.Unmarshal([]byte(o.rulesJSON), &f.Rules); err != nil {
@@ -98,6 +102,7 @@ func flagsSetCmd(c *conn) *cobra.Command {
 	}
 	sf := set.Flags()
 	sf.StringVar(&o.typ, "type", "boolean", "boolean, string, number or object")
+	sf.StringVar(&o.team, "team", "", "the team the flag belongs to: only machines with its tags receive it, only its clients evaluate it (\"\": the whole fleet)")
 	sf.StringVar(&o.def, "default", "false", "default value (JSON; a bare word is taken as a string)")
 	sf.BoolVar(&o.enabled, "enabled", true, "evaluate rules (a disabled flag always gives its default)")
 	sf.StringVar(&o.desc, "description", "", "what the flag is for")

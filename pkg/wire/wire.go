@@ -590,9 +590,13 @@ type Flag struct {
 	Default     json.RawMessage `json:"default"`
 	Rules       []FlagRule      `json:"rules"`
 	Description string          `json:"description,omitempty"`
-	Version     int64           `json:"version"`
-	UpdatedAt   time.Time       `json:"updated_at"`
-	UpdatedBy   string          `json:"updated_by"`
+	// Team is the team the flag belongs to ("" the whole fleet): only
+	// machines with one of the team's tags receive it, only clients of
+	// the team evaluate it, and the team's admins manage it.
+	Team      string    `json:"team,omitempty"`
+	Version   int64     `json:"version"`
+	UpdatedAt time.Time `json:"updated_at"`
+	UpdatedBy string    `json:"updated_by"`
 }
 
 // FlagRule matches machines by their facts; every condition given must

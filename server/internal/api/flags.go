@@ -59,7 +59,7 @@ func (s *Server) agentFlags(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	fl, v, err := s.db.ListFlags(r.Context())
+	fl, v, err := s.fl.FlagsFor(r.Context(), m)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -70,7 +70,7 @@ func (s *Server) agentFlags(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listFlags(w http.ResponseWriter, r *http.Request) {
-	fl, _, err := s.db.ListFlags(r.Context())
+	fl, _, err := s.fl.ListFlags(r.Context(), adminFrom(r.Context()))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -79,7 +79,7 @@ func (s *Server) listFlags(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getFlag(w http.ResponseWriter, r *http.Request) {
-	f, err := s.db.Flag(r.Context(), r.PathValue("key"))
+	f, err := s.fl.Flag(r.Context(), adminFrom(r.Context()), r.PathValue("key"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -40,10 +40,10 @@ var expectedScopes = map[string]string{
 	"PUT " + wire.PathReleases + "/keys":                         "owner",
 	"PUT " + wire.PathReleases + "/channels/{channel}":           "owner",
 	"POST " + wire.PathReleases + "/channels/{channel}/{action}": "owner",
-	"GET " + wire.PathFlags:                                      "owner",
-	"GET " + wire.PathFlags + "/{key}":                           "owner",
-	"PUT " + wire.PathFlags + "/{key}":                           "owner",
-	"DELETE " + wire.PathFlags + "/{key}":                        "owner",
+	"GET " + wire.PathFlags:                                      "team",
+	"GET " + wire.PathFlags + "/{key}":                           "team",
+	"PUT " + wire.PathFlags + "/{key}":                           "team",
+	"DELETE " + wire.PathFlags + "/{key}":                        "team",
 	"GET " + wire.PathPolicy:                                     "owner",
 	"PUT " + wire.PathPolicy:                                     "owner",
 	"POST " + wire.PathPolicyQuery:                               "owner",
@@ -293,6 +293,61 @@ func TestTeamScope(t *testing.T) {
 			}
 		}
 	})
+	t.Run("flags", func(t *testing.T) {
+		for _, f := range []wire.Flag{
+			{Key: "web-feature", Type: "boolean", Default: []byte("true"), Team: "web"},
+			{Key: "db-feature", Type: "boolean", Default: []byte("true"), Team: "db"},
+			{Key: "everyone", Type: "boolean", Default: []byte("true")},
+		} {
+			if _, err := e.admin.SetFlag(ctx, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := e.admin.SetFlag(ctx, wire.Flag{Key: "x", Type: "boolean", Default: []byte("true"), Team: "nope"}); code(err) != wire.CodeInvalidArgument {
+			t.Errorf("a flag of no team: %v", err)
+		}
+		// Machines receive the fleet's flags and their teams', no more.
+		for tag, want := range map[string]string{"web": "everyone,web-feature", "db": "db-feature,everyone"} {
+			agent, _ := e.agent(t, e.token(t, wire.CreateTokenRequest{Tags: []string{tag}}), tag+"-flags")
+			set, _, _, err := agent.AgentFlags(ctx, "", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range set.Flags {
+				got = append(got, f.Key)
+			}
+			sort.Strings(got)
+			if strings.Join(got, ",") != want {
+				t.Errorf("a %s machine receives %v, want %s", tag, got, want)
+			}
+		}
+		web := roles["web admin"]
+		if _, err := web.SetFlag(ctx, wire.Flag{Key: "web-feature", Type: "boolean", Default: []byte("false"), Team: "web"}); err != nil {
+			t.Errorf("web admin changing web's flag: %v", err)
+		}
+		for _, f := range []wire.Flag{
+			{Key: "db-feature", Type: "boolean", Default: []byte("false"), Team: "web"}, // taking db's flag
+			{Key: "db-feature", Type: "boolean", Default: []byte("false"), Team: "db"},
+			{Key: "everyone", Type: "boolean", Default: []byte("false")},
+		} {
+			if _, err := web.SetFlag(ctx, f); code(err) != wire.CodeForbidden {
+				t.Errorf("web admin setting %s (team %q): %v", f.Key, f.Team, err)
+			}
+		}
+		if err := web.DeleteFlag(ctx, "db-feature"); code(err) != wire.CodeForbidden {
+			t.Errorf("web admin deleting db's flag: %v", err)
+		}
+		if fs, err := roles["web member"].ListFlags(ctx); err != nil || len(fs) != 1 || fs[0].Key != "web-feature" {
+			t.Errorf("web member's flags: %+v %v", fs, err)
+		}
+		if _, err := roles["web member"].SetFlag(ctx, wire.Flag{Key: "web-feature", Type: "boolean", Default: []byte("true"), Team: "web"}); code(err) != wire.CodeForbidden {
+			t.Errorf("web member changing a flag: %v", err)
+		}
+		if err := e.admin.DeleteTeam(ctx, "db"); code(err) != wire.CodeConflict {
+			t.Errorf("deleting a team with flags: %v", err)
+		}
+	})
 	t.Run("owner-only routes", func(t *testing.T) {
 		for role, c := range roles {
 			if role == "owner" {
@@ -300,7 +355,7 @@ func TestTeamScope(t *testing.T) {
 			}
 			checks := map[string]error{}
 			_, checks["policy"] = c.Policy(ctx)
-			_, checks["flags"] = c.ListFlags(ctx)
+			_, checks["a fleet-wide flag"] = c.SetFlag(ctx, wire.Flag{Key: "fleet-" + strings.ReplaceAll(role, " ", "-"), Type: "boolean", Default: []byte("false")})
 			_, checks["teams put"] = c.PutTeam(ctx, "web", wire.PutTeamRequest{Tags: []string{"web", "db"}})
 			_, checks["directory"] = c.Directory(ctx)
 			_, checks["server"] = c.ServerInfo(ctx)

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 
@@ -48,6 +49,14 @@ func (s *Service) SetFlag(ctx context.Context, a Actor, f wire.Flag) (wire.Flag,
 	if err := flageval.Validate(f); err != nil {
 		return f, err
 	}
+	if err := allowFlag(a, f.Team, true); err != nil {
+		return f, err
+	}
+	if cur, err := s.db.Flag(ctx, f.Key); err == nil {
+		if err := allowFlag(a, cur.Team, true); err != nil {
+			return f, err // another team's flag of that key
+		}
+	}
 	saved, err := s.db.SetFlag(ctx, a, f)
 	if err != nil {
 		return saved, err
@@ -58,7 +67,7 @@ func (s *Service) SetFlag(ctx context.Context, a Actor, f wire.Flag) (wire.Flag,
 
 // ToggleFlag enables a disabled flag or disables an enabled one.
 func (s *Service) ToggleFlag(ctx context.Context, a Actor, key string) (wire.Flag, error) {
-	f, err := s.db.Flag(ctx, key)
+	f, err := s.Flag(ctx, a, key)
 	if err != nil {
 		return f, err
 	}
@@ -68,6 +77,13 @@ func (s *Service) ToggleFlag(ctx context.Context, a Actor, key string) (wire.Fla
 
 // DeleteFlag removes a flag, then wakes agents' flag polls.
 func (s *Service) DeleteFlag(ctx context.Context, a Actor, key string) error {
+	cur, err := s.db.Flag(ctx, key)
+	if err != nil {
+		return err
+	}
+	if err := allowFlag(a, cur.Team, true); err != nil {
+		return err
+	}
 	if err := s.db.DeleteFlag(ctx, a, key); err != nil {
 		return err
 	}
@@ -75,4 +91,72 @@ func (s *Service) DeleteFlag(ctx context.Context, a Actor, key string) error {
 		s.flags.Set(v)
 	}
 	return nil
+}
+
+// allowFlag decides whether a may change (manage) or read a flag of team
+// ("" the whole fleet's: owners only to change, anyone with a team to
+// read no — a team role reads its teams' flags only).
+func allowFlag(a Actor, team string, manage bool) error {
+	sc := a.Scope
+	if sc == nil {
+		return nil
+	}
+	if team != "" && slices.Contains(sc.AdminTeams, team) || !manage && team != "" && slices.Contains(sc.MemberTeams, team) {
+		return nil
+	}
+	what := "the flags of team " + team
+	if team == "" {
+		what = "the whole fleet's flags (give the flag one of your teams: " + strings.Join(sc.AdminTeams, ", ") + ")"
+	}
+	return &forbidden{msg: "you may not change " + what}
+}
+
+// Flag reads a flag within a's scope.
+func (s *Service) Flag(ctx context.Context, a Actor, key string) (wire.Flag, error) {
+	f, err := s.db.Flag(ctx, key)
+	if err != nil {
+		return f, err
+	}
+	return f, allowFlag(a, f.Team, false)
+}
+
+// ListFlags lists the flags a may read, and the flag-set version.
+func (s *Service) ListFlags(ctx context.Context, a Actor) ([]wire.Flag, int64, error) {
+	fs, v, err := s.db.ListFlags(ctx)
+	if err != nil || a.Scope == nil {
+		return fs, v, err
+	}
+	out := []wire.Flag{}
+	for _, f := range fs {
+		if allowFlag(a, f.Team, false) == nil {
+			out = append(out, f)
+		}
+	}
+	return out, v, nil
+}
+
+// FlagsFor returns the flag set a machine receives: the whole fleet's
+// flags, and those of the teams owning one of its tags — no more
+// (data minimization: a machine learns nothing of other teams' flags).
+func (s *Service) FlagsFor(ctx context.Context, m wire.Machine) ([]wire.Flag, int64, error) {
+	fs, v, err := s.db.ListFlags(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	var teams map[string][]string
+	out := fs[:0]
+	for _, f := range fs {
+		if f.Team != "" {
+			if teams == nil {
+				if teams, err = s.db.TeamTags(ctx); err != nil {
+					return nil, 0, err
+				}
+			}
+			if !slices.ContainsFunc(teams[f.Team], func(t string) bool { return slices.Contains(m.Tags, t) }) {
+				continue
+			}
+		}
+		out = append(out, f)
+	}
+	return out, v, nil
 }

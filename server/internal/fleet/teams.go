@@ -32,7 +32,19 @@ func (s *Service) PutTeam(ctx context.Context, a Actor, name string, req wire.Pu
 			return wire.Team{}, err
 		}
 	}
-	return s.db.PutTeam(ctx, a, name, req)
+	t, err := s.db.PutTeam(ctx, a, name, req)
+	if err == nil {
+		s.wakeFlags(ctx) // which machines receive the team's flags
+	}
+	return t, err
+}
+
+// wakeFlags answers held flag polls after a change of which flags go
+// where.
+func (s *Service) wakeFlags(ctx context.Context) {
+	if v, err := s.db.FlagsVersion(ctx); err == nil {
+		s.flags.Set(v)
+	}
 }
 
 // DeleteTeam removes a team (owners only).
@@ -40,7 +52,11 @@ func (s *Service) DeleteTeam(ctx context.Context, a Actor, name string) error {
 	if err := Allow(a, ActOwner, Target{}); err != nil {
 		return err
 	}
-	return s.db.DeleteTeam(ctx, a, name)
+	if err := s.db.DeleteTeam(ctx, a, name); err != nil {
+		return err
+	}
+	s.wakeFlags(ctx)
+	return nil
 }
 
 // Teams lists the teams: every one for an owner, one's own for a team

@@ -11,14 +11,14 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
-const flagCols = `key, type, enabled, default_value, rules, description, version, updated_at, updated_by`
+const flagCols = `key, type, enabled, default_value, rules, description, version, updated_at, updated_by, team`
 
 func scanFlag(row interface{ Scan(...any) error }) (wire.Flag, error) {
 	var f wire.Flag
 	var enabled int
 	var def, rules string
 	var at int64
-	if err := row.Scan(&f.Key, &f.Type, &enabled, &def, &rules, &f.Description, &f.Version, &at, &f.UpdatedBy); err != nil {
+	if err := row.Scan(&f.Key, &f.Type, &enabled, &def, &rules, &f.Description, &f.Version, &at, &f.UpdatedBy, &f.Team); err != nil {
 		return f, err
 	}
 	f.Enabled = enabled != 0
@@ -58,23 +58,32 @@ func (db *DB) SetFlag(ctx context.Context, a Actor, f wire.Flag) (wire.Flag, err
 		return f, err
 	}
 	err = db.tx(ctx, func(tx *sql.Tx) error {
+		if f.Team != "" {
+			var n int
+			if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM teams WHERE name = ?`), f.Team).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return wire.Errorf(wire.CodeInvalidArgument, "no team is named %q (see `wirefleet-server teams list`)", f.Team)
+			}
+		}
 		v, err := db.bumpFlags(ctx, tx)
 		if err != nil {
 			return err
 		}
 		now := ms(db.Now())
-		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO flags (`+flagCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO flags (`+flagCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (key) DO UPDATE SET type = excluded.type, enabled = excluded.enabled, default_value = excluded.default_value,
-			rules = excluded.rules, description = excluded.description, version = excluded.version, updated_at = excluded.updated_at, updated_by = excluded.updated_by`),
-			f.Key, f.Type, b2i(f.Enabled), string(f.Default), string(rb), f.Description, v, now, a.Name)
+			rules = excluded.rules, description = excluded.description, version = excluded.version, updated_at = excluded.updated_at, updated_by = excluded.updated_by, team = excluded.team`),
+			f.Key, f.Type, b2i(f.Enabled), string(f.Default), string(rb), f.Description, v, now, a.Name, f.Team)
 		if err != nil {
 			return err
 		}
 		return db.audit(ctx, tx, a, "flag.set", f.Key, map[string]any{"version": v, "enabled": f.Enabled, "type": f.Type,
-			"default": json.RawMessage(f.Default), "rules": len(rules)})
+			"default": json.RawMessage(f.Default), "rules": len(rules), "team": f.Team})
 	})
 	if err != nil {
-		return f, fmt.Errorf("store: set flag: %w", err)
+		return f, wrapErr("set flag", err)
 	}
 	return db.Flag(ctx, f.Key)
 }

@@ -167,6 +167,10 @@ func (db *DB) PutTeam(ctx context.Context, a Actor, name string, req wire.PutTea
 				}
 			}
 		}
+		// Which machines receive the team's flags may have changed.
+		if _, err := db.bumpFlags(ctx, tx); err != nil {
+			return err
+		}
 		return db.audit(ctx, tx, a, action, id, map[string]any{"name": name, "tags": req.Tags, "admins": req.Admins, "members": req.Members,
 			"admin_groups": req.AdminGroups, "member_groups": req.MemberGroups})
 	})
@@ -270,7 +274,42 @@ func (db *DB) DeleteTeam(ctx context.Context, a Actor, name string) error {
 				return err
 			}
 		}
+		var n int
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM flags WHERE team = ?`), name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return wire.Errorf(wire.CodeConflict, "team %s has %d flags: delete them or give them to another team first", name, n)
+		}
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM flag_clients WHERE team = ?`), name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return wire.Errorf(wire.CodeConflict, "team %s has %d flag clients: delete them or give them to another team first", name, n)
+		}
+		if _, err := db.bumpFlags(ctx, tx); err != nil {
+			return err
+		}
 		return db.audit(ctx, tx, a, "team.delete", id, map[string]any{"name": name})
 	})
 	return wrapErr("delete a team", err)
+}
+
+// TeamTags returns each team's tags (what decides which machines receive
+// a team's flags).
+func (db *DB) TeamTags(ctx context.Context) (map[string][]string, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT t.name, tt.tag FROM teams t JOIN team_tags tt ON tt.team_id = t.id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: read team tags: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var n, tag string
+		if err := rows.Scan(&n, &tag); err != nil {
+			return nil, fmt.Errorf("store: read team tags: %w", err)
+		}
+		out[n] = append(out[n], tag)
+	}
+	return out, rows.Err()
 }

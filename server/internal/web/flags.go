@@ -18,6 +18,7 @@ import (
 // flagForm is a flag as the edit form shows it: values as JSON text.
 type flagForm struct {
 	Key, Type, Default, Rules, Description string
+	Team                                   string
 	Enabled                                bool
 	Editing                                string // the key of the flag being edited ("" for a new one)
 }
@@ -27,7 +28,7 @@ func formOf(f wire.Flag) flagForm {
 	if len(f.Rules) == 0 {
 		rules = []byte("[]")
 	}
-	return flagForm{Key: f.Key, Type: f.Type, Default: string(f.Default), Rules: string(rules), Description: f.Description, Enabled: f.Enabled, Editing: f.Key}
+	return flagForm{Key: f.Key, Type: f.Type, Default: string(f.Default), Rules: string(rules), Description: f.Description, Enabled: f.Enabled, Editing: f.Key, Team: f.Team}
 }
 
 func (w *Web) flags(rw http.ResponseWriter, r *http.Request, s store.Session) {
@@ -50,7 +51,7 @@ func (w *Web) flags(rw http.ResponseWriter, r *http.Request, s store.Session) {
 func (w *Web) saveFlag(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	form := flagForm{Key: strings.TrimSpace(r.PostFormValue("key")), Type: r.PostFormValue("type"), Default: strings.TrimSpace(r.PostFormValue("default")),
 		Rules: strings.TrimSpace(r.PostFormValue("rules")), Description: strings.TrimSpace(r.PostFormValue("description")), Enabled: r.PostFormValue("enabled") == "on",
-		Editing: r.PostFormValue("original")}
+		Editing: r.PostFormValue("original"), Team: strings.TrimSpace(r.PostFormValue("team"))}
 	fail := func(msg string) {
 		fl, _, _ := w.db.ListFlags(r.Context())
 		w.render(rw, r, "flags", http.StatusBadRequest, page{Title: "Feature flags", Nav: "flags", Admin: s.Admin.Name, CSRF: s.CSRF,
@@ -61,7 +62,7 @@ func (w *Web) saveFlag(rw http.ResponseWriter, r *http.Request, s store.Session)
 		fail("A flag's key cannot change (agents and applications ask for it by key): create a new flag with the new key, then delete " + form.Editing + ".")
 		return
 	}
-	f := wire.Flag{Key: form.Key, Type: form.Type, Enabled: form.Enabled, Default: json.RawMessage(form.Default), Description: form.Description}
+	f := wire.Flag{Key: form.Key, Type: form.Type, Enabled: form.Enabled, Default: json.RawMessage(form.Default), Description: form.Description, Team: form.Team}
 	if form.Rules != "" {
 		dec := json.NewDecoder(strings.NewReader(form.Rules))
 		dec.DisallowUnknownFields()
