@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wirefleet/wirefleet/pkg/jsonkeys"
+	"github.com/wirefleet/wirefleet/pkg/ofrep"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
@@ -67,6 +68,7 @@ type Server struct {
 	healthq chan store.HealthEntry
 	scim    http.Handler
 	scopes  map[string]scopeDecision // the public handler's admin routes (ScopeDecisions)
+	ofrep   *ofrepServer
 }
 
 // New returns the API server over the fleet service. reg receives its
@@ -81,6 +83,7 @@ func New(fl *fleet.Service, log *slog.Logger, reg prometheus.Registerer, cfg Con
 		s.lim = ratelimit.New(cfg.EnrollRate, cfg.EnrollBurst)
 	}
 	s.m = newMetrics(reg, db, hub, fl.Presence())
+	s.ofrep = newOFREPServer(s)
 	h, err := scim.New(fl, db, log)
 	if err != nil {
 		panic(err) // the resource types are ours: only a programming error fails
@@ -147,6 +150,9 @@ func (s *Server) routes(local bool) http.Handler {
 	agent("POST "+wire.PathAgentPeerRelay, s.peerRelay)
 	if !local {
 		mux.Handle(wire.PathSCIM+"/", s.scimAuth(s.scim))
+		ofr := s.ofrep.auth(ofrep.Handler(s.ofrep, nil))
+		mux.Handle("POST "+ofrep.PathBulk, ofr)
+		mux.Handle("POST "+ofrep.PathSingle, ofr)
 	}
 
 	owner("GET "+wire.PathServer, s.serverInfo)
@@ -194,6 +200,14 @@ func (s *Server) routes(local bool) http.Handler {
 	owner("DELETE "+wire.PathAdmins+"/{id}", s.deleteAdmin)
 	owner("POST "+wire.PathAdmins+"/{id}/password", s.setPassword)
 	owner("GET "+wire.PathDirectory, s.getDirectory)
+	team("GET "+wire.PathFlags+"/{key}/usage", s.flagUsage)
+	team("POST "+wire.PathFlagClients, s.createFlagClient)
+	team("GET "+wire.PathFlagClients, s.listFlagClients)
+	team("POST "+wire.PathFlagClientsBulk, s.bulkFlagClients)
+	team("PATCH "+wire.PathFlagClients+"/{name}", s.updateFlagClient)
+	team("DELETE "+wire.PathFlagClients+"/{name}", s.deleteFlagClient)
+	team("POST "+wire.PathFlagClients+"/{name}/keys", s.rotateFlagClientKey)
+	team("DELETE "+wire.PathFlagClients+"/{name}/keys/{key}", s.revokeFlagClientKey)
 	owner("POST "+wire.PathSCIMTokens, s.createSCIMToken)
 	owner("GET "+wire.PathSCIMTokens, s.listSCIMTokens)
 	owner("DELETE "+wire.PathSCIMTokens+"/{id}", s.revokeSCIMToken)

@@ -43,6 +43,7 @@ type env struct {
 	key   string
 	srv   *httptest.Server
 	reg   *prometheus.Registry
+	api   *Server
 	// stopHub closes the hub as the daemon does first on SIGTERM.
 	stopHub context.CancelFunc
 }
@@ -87,7 +88,7 @@ func newEnvOpts(t testing.TB, cfg Config, fcfg fleet.Config, hopts netmap.Option
 		t.Fatal(err)
 	}
 	admin, _ := client.New(srv.URL, client.WithToken(resp.APIKey))
-	return &env{url: srv.URL, db: db, path: path, fl: svc, hub: hub, admin: admin, key: resp.APIKey, srv: srv, stopHub: cancel, reg: reg}
+	return &env{url: srv.URL, db: db, path: path, fl: svc, hub: hub, admin: admin, key: resp.APIKey, srv: srv, stopHub: cancel, reg: reg, api: a}
 }
 
 func pubkey() string {

@@ -614,6 +614,7 @@ func routes(o Options, db *store.DB, svc *fleet.Service, rel *relay.Server, reg 
 	mux.Handle("/api/", a.Handler())
 	mux.Handle("/debug/pprof/", a.Handler())   // admin API key required
 	mux.Handle(wire.PathSCIM+"/", a.Handler()) // SCIM token required
+	mux.Handle("/ofrep/", a.Handler())         // a flag client's key required
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -666,10 +667,11 @@ func startJobs(ctx context.Context, db *store.DB, svc *fleet.Service, a *api.Ser
 		bg.Add(1)
 		go func() { defer bg.Done(); watchFlags(ctx, db, svc) }()
 	}
-	bg.Add(3)
+	bg.Add(4)
 	go func() { defer bg.Done(); janitor(ctx, db, svc, log, ephemeralTTL, keep) }()
 	go func() { defer bg.Done(); expirer(ctx, db, svc, log) }()
 	go func() { defer bg.Done(); a.RunHealthWriter(ctx) }()
+	go func() { defer bg.Done(); a.RunUsageWriter(ctx, 30*time.Second) }()
 }
 
 func redact(dbURL string) string {
@@ -876,6 +878,10 @@ func janitor(ctx context.Context, db *store.DB, svc *fleet.Service, log *slog.Lo
 				log.Warn("janitor: prune flow records", "err", err)
 			} else if n > 0 {
 				log.Info("pruned flow records past their retention", "records", n)
+			}
+			// Flag usage is shown for a week: keep eight days.
+			if err := svc.PruneUsage(ctx, time.Now().Add(-8*24*time.Hour)); err != nil {
+				log.Warn("janitor: prune flag usage", "err", err)
 			}
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -69,6 +70,8 @@ type Service struct {
 
 	routerMu    sync.Mutex
 	routerTimer *time.Timer // a pending RouterSession re-evaluation
+
+	clientGen atomic.Uint64 // ClientGeneration
 }
 
 // New returns the service over db and hub.

@@ -2,7 +2,7 @@
 -- PostgreSQL database dump
 --
 
-\restrict fzgbvCySvonwweT5tKkmQ8SDGSF4apiZRYFphLRtDmWvfhSrtGa1QDbC9lcNmDd
+\restrict bEff9x8c0ik5S9HXFFFezbMZ7YbZCliloiM2YTuY8QGhZuXew7lml3WXj1cf0tX
 
 -- Dumped from database version 15.18 (Debian 15.18-0+deb12u1)
 -- Dumped by pg_dump version 15.18 (Debian 15.18-0+deb12u1)
@@ -561,31 +561,31 @@ ALTER TABLE ONLY public.update_history ALTER COLUMN id SET DEFAULT nextval('publ
 -- Data for Name: admins; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.admins VALUES ('adm_hqkqm5cee5px3pgm', 'alice', '$2a$04$notarealhash', 1796602503213, NULL, 'admin', 1, NULL, NULL, NULL);
-INSERT INTO public.admins VALUES ('adm_mgzxh67dt27kovrx', 'carol@example.com', '!sso', 1796602503214, 'sub-1', 'admin', 1, NULL, NULL, NULL);
+INSERT INTO public.admins VALUES ('adm_js7xdhinmcgbd26b', 'alice', '$2a$04$notarealhash', 1796603121085, NULL, 'admin', 1, NULL, NULL, NULL);
+INSERT INTO public.admins VALUES ('adm_nsm4xc665kctamzp', 'carol@example.com', '!sso', 1796603121086, 'sub-1', 'admin', 1, NULL, NULL, NULL);
 
 
 --
 -- Data for Name: api_keys; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.api_keys VALUES ('key_7e5dnf3e56vi5du6', 'adm_hqkqm5cee5px3pgm', 'wfa_abc', 'keyhash', 1796602503213, NULL, NULL, NULL);
+INSERT INTO public.api_keys VALUES ('key_6ntnrd2k4fdkzbic', 'adm_js7xdhinmcgbd26b', 'wfa_abc', 'keyhash', 1796603121085, NULL, NULL, NULL);
 
 
 --
 -- Data for Name: audit; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.audit VALUES (1, 1796602503198, 'admin:test', 'token.create', 'tok_ubxmikkznyqxkcgz', '127.0.0.1', '{"ephemeral":false,"max_uses":0,"prefix":"wfe_000001","reusable":true,"tags":["env:prod"]}');
-INSERT INTO public.audit VALUES (2, 1796602503202, 'token:wfe_000001', 'machine.enroll', 'm_ab2znicggepmnvm5', '127.0.0.1', '{"arch":"amd64","hostname":"web-1","ipv4":"100.64.0.1","name":"web-1","os":"linux","token":"tok_ubxmikkznyqxkcgz"}');
-INSERT INTO public.audit VALUES (3, 1796602503204, 'token:wfe_000001', 'machine.enroll', 'm_hy6p6opggcdbansr', '127.0.0.1', '{"arch":"amd64","hostname":"laptop","ipv4":"100.64.0.2","name":"laptop","os":"linux","token":"tok_ubxmikkznyqxkcgz"}');
-INSERT INTO public.audit VALUES (4, 1796602503205, 'admin:test', 'machine.revoke', 'm_hy6p6opggcdbansr', '127.0.0.1', '{"name":"laptop"}');
-INSERT INTO public.audit VALUES (5, 1796602503207, 'admin:test', 'machine.pin_version', 'm_ab2znicggepmnvm5', '127.0.0.1', '{"name":"web-1","previous":"","version":"1.5.0"}');
-INSERT INTO public.audit VALUES (6, 1796602503212, 'admin:test', 'flag.set', 'new-ui', '127.0.0.1', '{"default":false,"enabled":true,"rules":0,"team":"","type":"boolean","version":2}');
-INSERT INTO public.audit VALUES (7, 1796602503214, 'admin:test', 'admin.create', 'adm_hqkqm5cee5px3pgm', '127.0.0.1', '{"name":"alice"}');
-INSERT INTO public.audit VALUES (8, 1796602503215, 'admin:test', 'admin.create', 'adm_mgzxh67dt27kovrx', '127.0.0.1', '{"name":"carol@example.com","role":"admin","sso":true}');
-INSERT INTO public.audit VALUES (9, 1796602503217, 'admin:test', 'machine.rotate_key', 'm_ab2znicggepmnvm5', '127.0.0.1', '{"name":"web-1"}');
-INSERT INTO public.audit VALUES (10, 1796602503218, 'admin:test', 'policy.set', 'policy', '127.0.0.1', '{"diff":"","version":1}');
+INSERT INTO public.audit VALUES (1, 1796603121068, 'admin:test', 'token.create', 'tok_rsswwfkhrtfkxyc5', '127.0.0.1', '{"ephemeral":false,"max_uses":0,"prefix":"wfe_000001","reusable":true,"tags":["env:prod"]}');
+INSERT INTO public.audit VALUES (2, 1796603121072, 'token:wfe_000001', 'machine.enroll', 'm_rzpn2oca6ahrlauk', '127.0.0.1', '{"arch":"amd64","hostname":"web-1","ipv4":"100.64.0.1","name":"web-1","os":"linux","token":"tok_rsswwfkhrtfkxyc5"}');
+INSERT INTO public.audit VALUES (3, 1796603121075, 'token:wfe_000001', 'machine.enroll', 'm_blwukh2x2iwpija2', '127.0.0.1', '{"arch":"amd64","hostname":"laptop","ipv4":"100.64.0.2","name":"laptop","os":"linux","token":"tok_rsswwfkhrtfkxyc5"}');
+INSERT INTO public.audit VALUES (4, 1796603121076, 'admin:test', 'machine.revoke', 'm_blwukh2x2iwpija2', '127.0.0.1', '{"name":"laptop"}');
+INSERT INTO public.audit VALUES (5, 1796603121078, 'admin:test', 'machine.pin_version', 'm_rzpn2oca6ahrlauk', '127.0.0.1', '{"name":"web-1","previous":"","version":"1.5.0"}');
+INSERT INTO public.audit VALUES (6, 1796603121084, 'admin:test', 'flag.set', 'new-ui', '127.0.0.1', '{"default":false,"enabled":true,"rules":0,"team":"","type":"boolean","version":2}');
+INSERT INTO public.audit VALUES (7, 1796603121086, 'admin:test', 'admin.create', 'adm_js7xdhinmcgbd26b', '127.0.0.1', '{"name":"alice"}');
+INSERT INTO public.audit VALUES (8, 1796603121087, 'admin:test', 'admin.create', 'adm_nsm4xc665kctamzp', '127.0.0.1', '{"name":"carol@example.com","role":"admin","sso":true}');
+INSERT INTO public.audit VALUES (9, 1796603121089, 'admin:test', 'machine.rotate_key', 'm_rzpn2oca6ahrlauk', '127.0.0.1', '{"name":"web-1"}');
+INSERT INTO public.audit VALUES (10, 1796603121091, 'admin:test', 'policy.set', 'policy', '127.0.0.1', '{"diff":"","version":1}');
 
 
 --
@@ -610,7 +610,7 @@ INSERT INTO public.audit VALUES (10, 1796602503218, 'admin:test', 'policy.set', 
 -- Data for Name: enroll_tokens; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.enroll_tokens VALUES ('tok_ubxmikkznyqxkcgz', 'wfe_000001', 'tokenhash-1-1796602503197579156', 1, 0, 0, 2, '["env:prod"]', NULL, 'admin:test', 1796602503197, NULL, 2592000, NULL);
+INSERT INTO public.enroll_tokens VALUES ('tok_rsswwfkhrtfkxyc5', 'wfe_000001', 'tokenhash-1-1796603121067595193', 1, 0, 0, 2, '["env:prod"]', NULL, 'admin:test', 1796603121067, NULL, 2592000, NULL);
 
 
 --
@@ -635,7 +635,7 @@ INSERT INTO public.enroll_tokens VALUES ('tok_ubxmikkznyqxkcgz', 'wfe_000001', '
 -- Data for Name: flags; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.flags VALUES ('new-ui', 'boolean', 1, 'false', '[]', '', 2, 1796602503212, 'admin:test', '');
+INSERT INTO public.flags VALUES ('new-ui', 'boolean', 1, 'false', '[]', '', 2, 1796603121083, 'admin:test', '');
 
 
 --
@@ -648,22 +648,22 @@ INSERT INTO public.flags VALUES ('new-ui', 'boolean', 1, 'false', '[]', '', 2, 1
 -- Data for Name: health_reports; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.health_reports VALUES (1, 'm_ab2znicggepmnvm5', 1796602503208, '{"at":"2026-12-07T00:15:03.208014299Z","agent_version":"1.0.0","os":"linux","uptime_sec":0,"cpu_percent":12,"mem_total":0,"mem_used":0,"disk_total":0,"disk_used":0,"tunnel":{"up":false,"peer_count":0,"connected":0,"peers":null},"update":{"from":"0.9.0","to":"1.0.0","state":"ok","at":"2026-12-07T00:15:03.208014347Z"}}');
+INSERT INTO public.health_reports VALUES (1, 'm_rzpn2oca6ahrlauk', 1796603121078, '{"at":"2026-12-07T00:25:21.078711171Z","agent_version":"1.0.0","os":"linux","uptime_sec":0,"cpu_percent":12,"mem_total":0,"mem_used":0,"disk_total":0,"disk_used":0,"tunnel":{"up":false,"peer_count":0,"connected":0,"peers":null},"update":{"from":"0.9.0","to":"1.0.0","state":"ok","at":"2026-12-07T00:25:21.078711253Z"}}');
 
 
 --
 -- Data for Name: machines; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.machines VALUES ('m_hy6p6opggcdbansr', 'laptop', 'laptop', 'linux', '', 'amd64', '1.0.0', 'ORwms0esVQIQeDgdCXpyyk5s0mB0TRAxyOwXCWiouiY=', 2, '100.64.0.2', 'fd92:c754:958e::2', '["env:prod"]', '[]', 0, 'cred-3-1796602503203271475', 'tok_ubxmikkznyqxkcgz', 'revoked', 1796602503204, 1796602503204, 1796602503205, 4, NULL, NULL, NULL, '', 1796602503204, NULL, NULL, NULL, 1799194503204, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-INSERT INTO public.machines VALUES ('m_ab2znicggepmnvm5', 'web-1', 'web-1', 'linux', '', 'amd64', '1.0.0', 'QqkjNlA1n5BDFd1su2qOZGv1OHLZuM/0ALAY0tQ0zdw=', 1, '100.64.0.1', 'fd92:c754:958e::1', '["env:prod"]', '[]', 0, 'cred-2-1796602503199486974', 'tok_ubxmikkznyqxkcgz', 'active', 1796602503201, 1796602503208, NULL, 6, '{"at":"2026-12-07T00:15:03.208014299Z","agent_version":"1.0.0","os":"linux","uptime_sec":0,"cpu_percent":12,"mem_total":0,"mem_used":0,"disk_total":0,"disk_used":0,"tunnel":{"up":false,"peer_count":0,"connected":0,"peers":null},"update":{"from":"0.9.0","to":"1.0.0","state":"ok","at":"2026-12-07T00:15:03.208014347Z"}}', 1796602503208, '{"from":"0.9.0","to":"1.0.0","state":"ok","at":"2026-12-07T00:15:03.208014347Z"}', '1.5.0', 1796602503201, 1796602503216, 'next-credential-hash', NULL, 1799194503201, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+INSERT INTO public.machines VALUES ('m_blwukh2x2iwpija2', 'laptop', 'laptop', 'linux', '', 'amd64', '1.0.0', 'OiXCC0BAlYnTXwR4XKmgGXZ6ehovWZN9v4RIvx3zgqw=', 2, '100.64.0.2', 'fddf:242e:c5f3::2', '["env:prod"]', '[]', 0, 'cred-3-1796603121073758059', 'tok_rsswwfkhrtfkxyc5', 'revoked', 1796603121074, 1796603121074, 1796603121076, 4, NULL, NULL, NULL, '', 1796603121074, NULL, NULL, NULL, 1799195121074, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+INSERT INTO public.machines VALUES ('m_rzpn2oca6ahrlauk', 'web-1', 'web-1', 'linux', '', 'amd64', '1.0.0', 'ZyQyIIO7+9XjsDFVhvJCSK8R4Cludi3luZJGPCzayqg=', 1, '100.64.0.1', 'fddf:242e:c5f3::1', '["env:prod"]', '[]', 0, 'cred-2-1796603121069270929', 'tok_rsswwfkhrtfkxyc5', 'active', 1796603121071, 1796603121078, NULL, 6, '{"at":"2026-12-07T00:25:21.078711171Z","agent_version":"1.0.0","os":"linux","uptime_sec":0,"cpu_percent":12,"mem_total":0,"mem_used":0,"disk_total":0,"disk_used":0,"tunnel":{"up":false,"peer_count":0,"connected":0,"peers":null},"update":{"from":"0.9.0","to":"1.0.0","state":"ok","at":"2026-12-07T00:25:21.078711253Z"}}', 1796603121078, '{"from":"0.9.0","to":"1.0.0","state":"ok","at":"2026-12-07T00:25:21.078711253Z"}', '1.5.0', 1796603121071, 1796603121089, 'next-credential-hash', NULL, 1799195121071, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
 
 
 --
 -- Data for Name: meta; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.meta VALUES ('ula_prefix', 'fd92:c754:958e::/48');
+INSERT INTO public.meta VALUES ('ula_prefix', 'fddf:242e:c5f3::/48');
 INSERT INTO public.meta VALUES ('next_ip_index', '3');
 INSERT INTO public.meta VALUES ('flags_version', '2');
 INSERT INTO public.meta VALUES ('netmap_version', '7');
@@ -673,11 +673,11 @@ INSERT INTO public.meta VALUES ('netmap_version', '7');
 -- Data for Name: netmap_log; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.netmap_log VALUES (2, 'm_ab2znicggepmnvm5');
-INSERT INTO public.netmap_log VALUES (3, 'm_hy6p6opggcdbansr');
-INSERT INTO public.netmap_log VALUES (4, 'm_hy6p6opggcdbansr');
-INSERT INTO public.netmap_log VALUES (5, 'm_ab2znicggepmnvm5');
-INSERT INTO public.netmap_log VALUES (6, 'm_ab2znicggepmnvm5');
+INSERT INTO public.netmap_log VALUES (2, 'm_rzpn2oca6ahrlauk');
+INSERT INTO public.netmap_log VALUES (3, 'm_blwukh2x2iwpija2');
+INSERT INTO public.netmap_log VALUES (4, 'm_blwukh2x2iwpija2');
+INSERT INTO public.netmap_log VALUES (5, 'm_rzpn2oca6ahrlauk');
+INSERT INTO public.netmap_log VALUES (6, 'm_rzpn2oca6ahrlauk');
 INSERT INTO public.netmap_log VALUES (7, 'policy:1');
 
 
@@ -685,14 +685,14 @@ INSERT INTO public.netmap_log VALUES (7, 'policy:1');
 -- Data for Name: pending_enrollments; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.pending_enrollments VALUES ('ABCD-EFGH', 'pending-secret-hash', '{"token":"","public_key":"CRXAJFCR47tSNQepIdGiX6YMxiJjwK74JsStHmFNi/k=","hostname":"waiting","os":"linux","arch":"amd64","agent_version":""}', '192.0.2.1', 1796602503215, 1796606103215, 'pending', NULL, NULL, NULL);
+INSERT INTO public.pending_enrollments VALUES ('ABCD-EFGH', 'pending-secret-hash', '{"token":"","public_key":"5QQ2jDVJZfo3bPFVVNgkUybEUocE9nYQARS6BBgF63g=","hostname":"waiting","os":"linux","arch":"amd64","agent_version":""}', '192.0.2.1', 1796603121087, 1796606721087, 'pending', NULL, NULL, NULL);
 
 
 --
 -- Data for Name: policies; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.policies VALUES (1, '{"tags": ["tag:env:prod"], "rules": [{"src": ["tag:env:prod"], "dst": ["*"]}]}', 'admin:test', 1796602503218, 7);
+INSERT INTO public.policies VALUES (1, '{"tags": ["tag:env:prod"], "rules": [{"src": ["tag:env:prod"], "dst": ["*"]}]}', 'admin:test', 1796603121091, 7);
 
 
 --
@@ -711,29 +711,29 @@ INSERT INTO public.policies VALUES (1, '{"tags": ["tag:env:prod"], "rules": [{"s
 -- Data for Name: schema_migrations; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.schema_migrations VALUES (1, 1796602503150);
-INSERT INTO public.schema_migrations VALUES (2, 1796602503153);
-INSERT INTO public.schema_migrations VALUES (3, 1796602503155);
-INSERT INTO public.schema_migrations VALUES (4, 1796602503157);
-INSERT INTO public.schema_migrations VALUES (5, 1796602503158);
-INSERT INTO public.schema_migrations VALUES (6, 1796602503159);
-INSERT INTO public.schema_migrations VALUES (7, 1796602503162);
-INSERT INTO public.schema_migrations VALUES (8, 1796602503163);
-INSERT INTO public.schema_migrations VALUES (9, 1796602503165);
-INSERT INTO public.schema_migrations VALUES (10, 1796602503166);
-INSERT INTO public.schema_migrations VALUES (11, 1796602503167);
-INSERT INTO public.schema_migrations VALUES (12, 1796602503169);
-INSERT INTO public.schema_migrations VALUES (13, 1796602503171);
-INSERT INTO public.schema_migrations VALUES (14, 1796602503173);
-INSERT INTO public.schema_migrations VALUES (15, 1796602503174);
-INSERT INTO public.schema_migrations VALUES (16, 1796602503174);
-INSERT INTO public.schema_migrations VALUES (17, 1796602503177);
-INSERT INTO public.schema_migrations VALUES (18, 1796602503178);
-INSERT INTO public.schema_migrations VALUES (19, 1796602503180);
-INSERT INTO public.schema_migrations VALUES (20, 1796602503182);
-INSERT INTO public.schema_migrations VALUES (21, 1796602503187);
-INSERT INTO public.schema_migrations VALUES (22, 1796602503191);
-INSERT INTO public.schema_migrations VALUES (23, 1796602503195);
+INSERT INTO public.schema_migrations VALUES (1, 1796603121016);
+INSERT INTO public.schema_migrations VALUES (2, 1796603121019);
+INSERT INTO public.schema_migrations VALUES (3, 1796603121022);
+INSERT INTO public.schema_migrations VALUES (4, 1796603121023);
+INSERT INTO public.schema_migrations VALUES (5, 1796603121024);
+INSERT INTO public.schema_migrations VALUES (6, 1796603121026);
+INSERT INTO public.schema_migrations VALUES (7, 1796603121029);
+INSERT INTO public.schema_migrations VALUES (8, 1796603121031);
+INSERT INTO public.schema_migrations VALUES (9, 1796603121033);
+INSERT INTO public.schema_migrations VALUES (10, 1796603121034);
+INSERT INTO public.schema_migrations VALUES (11, 1796603121035);
+INSERT INTO public.schema_migrations VALUES (12, 1796603121037);
+INSERT INTO public.schema_migrations VALUES (13, 1796603121038);
+INSERT INTO public.schema_migrations VALUES (14, 1796603121040);
+INSERT INTO public.schema_migrations VALUES (15, 1796603121041);
+INSERT INTO public.schema_migrations VALUES (16, 1796603121042);
+INSERT INTO public.schema_migrations VALUES (17, 1796603121045);
+INSERT INTO public.schema_migrations VALUES (18, 1796603121046);
+INSERT INTO public.schema_migrations VALUES (19, 1796603121047);
+INSERT INTO public.schema_migrations VALUES (20, 1796603121050);
+INSERT INTO public.schema_migrations VALUES (21, 1796603121056);
+INSERT INTO public.schema_migrations VALUES (22, 1796603121060);
+INSERT INTO public.schema_migrations VALUES (23, 1796603121064);
 
 
 --
@@ -776,7 +776,7 @@ INSERT INTO public.schema_migrations VALUES (23, 1796602503195);
 -- Data for Name: update_history; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.update_history VALUES (1, 'm_ab2znicggepmnvm5', '0.9.0', '1.0.0', 'ok', '', 1796602503208, 1796602503208);
+INSERT INTO public.update_history VALUES (1, 'm_rzpn2oca6ahrlauk', '0.9.0', '1.0.0', 'ok', '', 1796603121078, 1796603121078);
 
 
 --
@@ -1374,5 +1374,5 @@ ALTER TABLE ONLY public.update_history
 -- PostgreSQL database dump complete
 --
 
-\unrestrict fzgbvCySvonwweT5tKkmQ8SDGSF4apiZRYFphLRtDmWvfhSrtGa1QDbC9lcNmDd
+\unrestrict bEff9x8c0ik5S9HXFFFezbMZ7YbZCliloiM2YTuY8QGhZuXew7lml3WXj1cf0tX
 
