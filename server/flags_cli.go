@@ -18,7 +18,7 @@ import (
 // flagsCmd is `wirefleet-server flags …`.
 func flagsCmd() *cobra.Command {
 	c := &conn{}
-	return group("flags", "Set, show, list and delete feature flags", c, flagsSetCmd(c), flagsGetCmd(c), flagsListCmd(c), flagsDeleteCmd(c))
+	return group("flags", "Set, show, list and delete feature flags", c, flagsSetCmd(c), flagsGetCmd(c), flagsListCmd(c), flagsDeleteCmd(c), flagsUsageCmd(c))
 }
 
 // flagOptions are `flags set`'s options; only those given change a flag.
