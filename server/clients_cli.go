@@ -91,7 +91,9 @@ func clientsCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return c.print(cmd.OutOrStdout(), x, func(tw *tabwriter.Writer) { fmt.Fprintf(tw, "client %s: active %v, rate %d/min\n", x.Name, x.Active, x.RatePerMinute) })
+				return c.print(cmd.OutOrStdout(), x, func(tw *tabwriter.Writer) {
+					fmt.Fprintf(tw, "client %s: active %v, rate %d/min\n", x.Name, x.Active, x.RatePerMinute)
+				})
 			})
 		},
 	}
