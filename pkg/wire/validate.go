@@ -250,6 +250,19 @@ func (r HealthReport) Validate() error {
 			return err
 		}
 	}
+	if len(r.FlagUsage) > MaxFlagUsageKeys {
+		return Errorf(CodeInvalidArgument, "flag_usage: at most %d flags", MaxFlagUsageKeys)
+	}
+	for k, n := range r.FlagUsage {
+		if k == "" || len(k) > 128 || strings.ContainsFunc(k, func(c rune) bool {
+			return !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-')
+		}) {
+			return Errorf(CodeInvalidArgument, "flag_usage: %q is no flag key", clip(k))
+		}
+		if n < 0 || n > 1e12 {
+			return Errorf(CodeInvalidArgument, "flag_usage[%s] is out of range", k)
+		}
+	}
 	if len(r.ServerPins) > MaxServerPins {
 		return Errorf(CodeInvalidArgument, "server_pins: at most %d", MaxServerPins)
 	}

@@ -508,7 +508,14 @@ type HealthReport struct {
 	// Facts, when set, are the machine's inventory facts, sent when they
 	// changed (Machine.Facts keeps the latest; history does not).
 	Facts *Facts `json:"facts,omitempty"`
+	// FlagUsage counts the flag evaluations the agent served on the
+	// machine since its last report, per flag key: who uses a flag,
+	// without a request per evaluation.
+	FlagUsage map[string]int64 `json:"flag_usage,omitempty"`
 }
+
+// MaxFlagUsageKeys bounds a report's FlagUsage.
+const MaxFlagUsageKeys = 1000
 
 // MaxServerPins bounds the pins an agent reports and a map carries.
 const MaxServerPins = 4

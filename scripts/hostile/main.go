@@ -179,7 +179,7 @@ func hostileBodies() [][]byte {
 		bytes.Repeat([]byte("x"), 2<<20), []byte(`{"unknown_field":1}`), []byte("\xff\xfe")}
 	for _, s := range hostileStrings {
 		v, _ := json.Marshal(s)
-		for _, field := range []string{"token", "public_key", "hostname", "name", "key", "type", "default", "agent_version", "os", "tags", "endpoints", "cpu_percent", "state", "pinned_version", "text", "src", "dst", "routes", "exit_node", "owner", "admins", "admin_groups"} {
+		for _, field := range []string{"token", "public_key", "hostname", "name", "key", "type", "default", "agent_version", "os", "tags", "endpoints", "cpu_percent", "state", "pinned_version", "text", "src", "dst", "routes", "exit_node", "owner", "admins", "admin_groups", "allow", "action", "names", "context", "team"} {
 			bodies = append(bodies, []byte(`{"`+field+`":`+string(v)+`}`))
 		}
 	}
@@ -209,6 +209,15 @@ func hostileBodies() [][]byte {
 			[]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":`+string(v)+`,"value":`+string(v)+`}]}`),
 			[]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","value":{"active":`+string(v)+`,"userName":`+string(v)+`}}]}`),
 			[]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],"filter":`+string(v)+`}`))
+	}
+	// Flag usage an agent reports, OFREP contexts, client settings.
+	for _, s := range hostileStrings {
+		v, _ := json.Marshal(s)
+		bodies = append(bodies,
+			[]byte(`{"flag_usage":{`+string(v)+`:1}}`),
+			[]byte(`{"context":{"targetingKey":`+string(v)+`,"tags":[`+string(v)+`]}}`),
+			[]byte(`{"name":"c1","team":`+string(v)+`,"allow":[`+string(v)+`],"rate_per_minute":-1}`),
+			[]byte(`{"names":[`+string(v)+`],"action":`+string(v)+`}`))
 	}
 	// Facts a `policy test` takes the source to have; facts in a report.
 	for _, s := range hostileStrings {
@@ -288,6 +297,16 @@ var routes = []route{
 	{"GET", "/debug/pprof/{}", "admin"},
 	{"GET", wire.PathDirectory, "admin"},
 	{"GET", wire.PathTeams, "admin"},
+	{"POST", wire.PathFlagClients, "admin"},
+	{"GET", wire.PathFlagClients, "admin"},
+	{"POST", wire.PathFlagClientsBulk, "admin"},
+	{"PATCH", wire.PathFlagClients + "/{}", "admin"},
+	{"POST", wire.PathFlagClients + "/{}/keys", "admin"},
+	{"DELETE", wire.PathFlagClients + "/{}/keys/{}", "admin"},
+	{"DELETE", wire.PathFlagClients + "/{}", "admin"},
+	{"GET", wire.PathFlags + "/{}/usage", "admin"},
+	{"POST", "/ofrep/v1/evaluate/flags", "client"},
+	{"POST", "/ofrep/v1/evaluate/flags/{}", "client"},
 	{"PUT", wire.PathTeams + "/{}", "admin"},
 	{"DELETE", wire.PathTeams + "/{}", "admin"},
 	{"POST", wire.PathSCIMTokens, "admin"},
@@ -332,9 +351,14 @@ func Sweep(ctx context.Context, server, pin, apiKey string, n, race int, rep *Re
 	if err != nil {
 		return fmt.Errorf("create a SCIM token: %w", err)
 	}
+	fc, err := admin.CreateFlagClient(ctx, wire.CreateFlagClientRequest{Name: fmt.Sprintf("hostile-%d", time.Now().UnixNano()%1e9), RatePerMinute: 1_000_000})
+	if err != nil {
+		return fmt.Errorf("create a flag client: %w", err)
+	}
 	hc := admin.HTTPClient()
 	creds := map[string][]string{
 		"scim":    {st.Secret, "", "wfs_forged0000000000000000000000000000000000000", apiKey},
+		"client":  {fc.Secret, "", "wfc_forged0000000000000000000000000000000000000", apiKey},
 		"none":    {""},
 		"machine": {enr.Credential, "", "wfm_forged0000000000000000000000000000000000000"},
 		"admin":   {apiKey, "", "wfa_forged0000000000000000000000000000000000000", enr.Credential},
@@ -375,7 +399,15 @@ func Sweep(ctx context.Context, server, pin, apiKey string, n, race int, rep *Re
 				if status >= 500 {
 					rep.ServerErrors = append(rep.ServerErrors, fmt.Sprintf("%s %s → %d %s", rt.method, clip(path), status, clip(string(resp))))
 				}
-				if status >= 400 && rt.auth == "scim" {
+				if status >= 400 && rt.auth == "client" {
+					// OFREP's errors: {"errorCode": …, "errorDetails": …}.
+					var er struct {
+						Code string `json:"errorCode"`
+					}
+					if json.Unmarshal(resp, &er) != nil || er.Code == "" {
+						rep.NoCode = append(rep.NoCode, fmt.Sprintf("%s %s → %d %s", rt.method, clip(path), status, clip(string(resp))))
+					}
+				} else if status >= 400 && rt.auth == "scim" {
 					// SCIM speaks RFC 7644's errors: its error schema and
 					// the status (scimType where the RFC defines one).
 					var er struct {

@@ -34,6 +34,9 @@ func (e *Engine) startBackground(ctx context.Context, cfg state.Config, cl *clie
 			r.Facts = inventory.Due(ctx, time.Now()) // only when they changed
 			r.Update = e.takeUpdate()
 			r.ServerPins = cl.Pins() // the server rotates its TLS key once every agent holds the next one
+			if e.Flags != nil {
+				r.FlagUsage = e.Flags.TakeUsage() // who uses which flag, counted here
+			}
 			return r
 		},
 		OnAck: func(ack wire.HealthAck) {

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/atomicfile"
@@ -95,6 +96,8 @@ type Store struct {
 	path string
 	log  *slog.Logger
 	now  func() time.Time
+
+	usage sync.Map // flag key → *atomic.Int64: evaluations since TakeUsage
 
 	mu sync.RWMutex
 	// maxSilence: past this long without any answer from the server
@@ -279,7 +282,36 @@ func (s *Store) Evaluate(key, targetingKey string) (Eval, bool) {
 	if !ok {
 		return Eval{}, false
 	}
+	s.count(key)
 	return Eval{Result: flageval.Evaluate(f, s.set.Machine, targetingKey), Freshness: s.freshness()}, true
+}
+
+// count adds an evaluation of key to the usage the next health report
+// carries.
+func (s *Store) count(key string) {
+	v, ok := s.usage.Load(key)
+	if !ok {
+		v, _ = s.usage.LoadOrStore(key, new(atomic.Int64))
+	}
+	v.(*atomic.Int64).Add(1)
+}
+
+// TakeUsage returns the evaluations counted per flag since the last call
+// (nil: none), and starts counting again.
+func (s *Store) TakeUsage() map[string]int64 {
+	var out map[string]int64
+	s.usage.Range(func(k, v any) bool {
+		if n := v.(*atomic.Int64).Swap(0); n > 0 {
+			if out == nil {
+				out = map[string]int64{}
+			}
+			out[k.(string)] = n
+		} else {
+			s.usage.Delete(k)
+		}
+		return len(out) < wire.MaxFlagUsageKeys
+	})
+	return out
 }
 
 // EvaluateAll evaluates every flag, sorted by key.
@@ -289,6 +321,7 @@ func (s *Store) EvaluateAll(targetingKey string) []Eval {
 	out := make([]Eval, 0, len(s.set.Flags))
 	fr := s.freshness()
 	for _, f := range s.set.Flags {
+		s.count(f.Key)
 		out = append(out, Eval{Result: flageval.Evaluate(f, s.set.Machine, targetingKey), Freshness: fr})
 	}
 	return out

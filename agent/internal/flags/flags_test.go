@@ -340,3 +340,24 @@ func TestLastSyncSurvivesARestart(t *testing.T) {
 		t.Fatalf("after a restart: %+v, want last sync %v and 40 s stale", fr, t0.Add(20*time.Second))
 	}
 }
+
+// Evaluations are counted per flag for the next health report, and the
+// count starts again after it is taken.
+func TestUsageIsCounted(t *testing.T) {
+	s := NewStore(filepath.Join(t.TempDir(), "flags.json"), quiet)
+	s.Update(wire.FlagSet{Version: 1, Machine: wire.MachineFacts{ID: "m"}, Flags: []wire.Flag{
+		{Key: "a", Type: "boolean", Enabled: true, Default: []byte("true")},
+		{Key: "b", Type: "boolean", Enabled: true, Default: []byte("true")},
+	}}, `"1"`)
+	for range 3 {
+		s.Evaluate("a", "")
+	}
+	s.Evaluate("missing", "")
+	s.EvaluateAll("")
+	if got := s.TakeUsage(); got["a"] != 4 || got["b"] != 1 || len(got) != 2 {
+		t.Fatalf("usage: %v", got)
+	}
+	if got := s.TakeUsage(); got != nil {
+		t.Fatalf("usage after taking it: %v", got)
+	}
+}

@@ -153,6 +153,9 @@ func (s *Server) routes(local bool) http.Handler {
 		ofr := s.ofrep.auth(ofrep.Handler(s.ofrep, nil))
 		mux.Handle("POST "+ofrep.PathBulk, ofr)
 		mux.Handle("POST "+ofrep.PathSingle, ofr)
+		mux.HandleFunc("/ofrep/", func(w http.ResponseWriter, r *http.Request) {
+			ofrep.WriteJSON(w, http.StatusNotFound, ofrep.Error{ErrorCode: ofrep.CodeGeneral, ErrorDetails: "no OFREP route " + r.Method + " " + r.URL.Path + " (POST " + ofrep.PathBulk + "[/KEY])"})
+		})
 	}
 
 	owner("GET "+wire.PathServer, s.serverInfo)

@@ -44,6 +44,11 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.pres.Seen(m.ID, now)
+	for k, n := range rep.FlagUsage {
+		if n > 0 {
+			s.ofrep.countN(k, "machine:"+m.ID, n, now)
+		}
+	}
 	if u := rep.Update; u != nil {
 		s.m.updates.WithLabelValues(u.State).Inc() // Validate allows only the three outcomes
 	}

@@ -168,6 +168,15 @@ func TestOFREPForClients(t *testing.T) {
 		}
 	})
 	t.Run("usage", func(t *testing.T) {
+		// An agent counts its local evaluations and reports them with
+		// its health.
+		agent, _ := e.agent(t, e.token(t, wire.CreateTokenRequest{}), "laptop-7")
+		if _, err := agent.ReportHealth(ctx, wire.HealthReport{At: time.Now(), AgentVersion: "1.0.0", OS: "linux", FlagUsage: map[string]int64{"batch-size": 7}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := agent.ReportHealth(ctx, wire.HealthReport{At: time.Now(), AgentVersion: "1.0.0", OS: "linux", FlagUsage: map[string]int64{"Bad Key!": 1}}); code(err) != wire.CodeInvalidArgument {
+			t.Errorf("a report with a bad flag key: %v", err)
+		}
 		if err := e.api.FlushUsage(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -175,8 +184,8 @@ func TestOFREPForClients(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(u.Subjects) != 1 || u.Subjects[0].Subject != "client:checkout-api" || u.Subjects[0].Day != 401 || // 400 single, 1 bulk
-			time.Since(u.Subjects[0].LastSeen) > time.Minute {
+		if len(u.Subjects) != 2 || u.Subjects[0].Subject != "client:checkout-api" || u.Subjects[0].Day != 401 || // 400 single, 1 bulk
+			time.Since(u.Subjects[0].LastSeen) > time.Minute || u.Subjects[1].Subject != "machine:laptop-7" || u.Subjects[1].Week != 7 {
 			t.Errorf("batch-size's usage: %+v", u)
 		}
 		cs, err := e.admin.FlagClients(ctx)
