@@ -40,6 +40,7 @@ type Reader interface {
 	Groups(ctx context.Context) ([]store.Group, error)
 	Group(ctx context.Context, id string) (store.Group, error)
 	SCIMTokens(ctx context.Context) ([]wire.SCIMToken, error)
+	FlagUsageSummary(ctx context.Context, now time.Time) (map[string]store.UsageSummary, error)
 }
 
 var _ Reader = (*store.DB)(nil)

@@ -356,3 +356,40 @@ func (db *DB) PruneUsage(ctx context.Context, before time.Time) error {
 	}
 	return nil
 }
+
+// UsageSummary is a flag's use at a glance.
+type UsageSummary struct {
+	Day, Week int64
+	Subjects  int // distinct clients and machines in the week
+}
+
+// FlagUsageSummary returns every flag's use over the last week (flags
+// nobody evaluated are absent).
+func (db *DB) FlagUsageSummary(ctx context.Context, now time.Time) (map[string]UsageSummary, error) {
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT flag, subject, hour, count FROM flag_usage WHERE hour >= ?`), ms(now.Add(-7*24*time.Hour).Truncate(time.Hour)))
+	if err != nil {
+		return nil, fmt.Errorf("store: read flag usage: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]UsageSummary{}
+	subjects := map[[2]string]bool{}
+	dayFrom := ms(now.Add(-24 * time.Hour).Truncate(time.Hour))
+	for rows.Next() {
+		var flag, subject string
+		var hour, count int64
+		if err := rows.Scan(&flag, &subject, &hour, &count); err != nil {
+			return nil, err
+		}
+		u := out[flag]
+		u.Week += count
+		if hour >= dayFrom {
+			u.Day += count
+		}
+		if !subjects[[2]string{flag, subject}] {
+			subjects[[2]string{flag, subject}] = true
+			u.Subjects++
+		}
+		out[flag] = u
+	}
+	return out, rows.Err()
+}

@@ -15,6 +15,8 @@ import (
 type shownOnce struct {
 	Title, Note string
 	Items       []shownItem
+	// Back is the page to return to ("" the admins page).
+	Back, BackLabel string
 }
 
 type shownItem struct{ Label, Value string }
@@ -128,6 +130,9 @@ func (w *Web) secretShown(rw http.ResponseWriter, r *http.Request, s store.Sessi
 	if !ok {
 		w.fail(rw, r, http.StatusGone, "Secrets are shown once, and these were shown already (or this page is from another session). They are not kept: reset the password or create another key.")
 		return
+	}
+	if v.Back == "" {
+		v.Back, v.BackLabel = "/admins", "Admins"
 	}
 	w.render(rw, r, "shown_once", http.StatusOK, page{Title: v.Title, Nav: "admins", Admin: s.Admin.Name, CSRF: s.CSRF, Data: v})
 }

@@ -32,7 +32,7 @@ func formOf(f wire.Flag) flagForm {
 }
 
 func (w *Web) flags(rw http.ResponseWriter, r *http.Request, s store.Session) {
-	fl, _, err := w.db.ListFlags(r.Context())
+	rows, err := w.flagRows(r)
 	if err != nil {
 		w.internal(rw, r, err)
 		return
@@ -45,7 +45,30 @@ func (w *Web) flags(rw http.ResponseWriter, r *http.Request, s store.Session) {
 		}
 	}
 	w.render(rw, r, "flags", http.StatusOK, page{Title: "Feature flags", Nav: "flags", Admin: s.Admin.Name, CSRF: s.CSRF,
-		Flash: w.message(rw, r, "f"), Error: w.message(rw, r, "e"), Data: map[string]any{"Flags": fl, "Form": form}})
+		Flash: w.message(rw, r, "f"), Error: w.message(rw, r, "e"), Data: map[string]any{"Flags": rows, "Form": form}})
+}
+
+// flagRow is a flag with who evaluated it: a flag nobody read for a week
+// can go.
+type flagRow struct {
+	wire.Flag
+	Usage store.UsageSummary
+}
+
+func (w *Web) flagRows(r *http.Request) ([]flagRow, error) {
+	fl, _, err := w.db.ListFlags(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	usage, err := w.db.FlagUsageSummary(r.Context(), w.now())
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]flagRow, 0, len(fl))
+	for _, f := range fl {
+		rows = append(rows, flagRow{Flag: f, Usage: usage[f.Key]})
+	}
+	return rows, nil
 }
 
 func (w *Web) saveFlag(rw http.ResponseWriter, r *http.Request, s store.Session) {
@@ -53,7 +76,7 @@ func (w *Web) saveFlag(rw http.ResponseWriter, r *http.Request, s store.Session)
 		Rules: strings.TrimSpace(r.PostFormValue("rules")), Description: strings.TrimSpace(r.PostFormValue("description")), Enabled: r.PostFormValue("enabled") == "on",
 		Editing: r.PostFormValue("original"), Team: strings.TrimSpace(r.PostFormValue("team"))}
 	fail := func(msg string) {
-		fl, _, _ := w.db.ListFlags(r.Context())
+		fl, _ := w.flagRows(r)
 		w.render(rw, r, "flags", http.StatusBadRequest, page{Title: "Feature flags", Nav: "flags", Admin: s.Admin.Name, CSRF: s.CSRF,
 			Error: msg, Data: map[string]any{"Flags": fl, "Form": form}})
 	}

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,5 +111,72 @@ func TestTeamAdminInChromium(t *testing.T) {
 	c := signedIn(t, base, password)
 	if page := get(t, c, base+"/machines"); !strings.Contains(page, "db-1") || !strings.Contains(page, "web-1") {
 		t.Error("the owner does not see every machine")
+	}
+}
+
+// TestClientsPageInChromium: an owner makes a flag client on the Clients
+// page and is shown its key once; the key evaluates over OFREP; the bulk
+// form disables the client, whose key then stops working; the flags page
+// says a flag nobody evaluated is unused.
+func TestClientsPageInChromium(t *testing.T) {
+	exe := chromium(t)
+	base, password, admin := serverWith(t, nil)
+	ctx := context.Background()
+	if _, err := admin.SetFlag(ctx, wire.Flag{Key: "dark-mode", Type: "boolean", Enabled: true, Default: []byte("true")}); err != nil {
+		t.Fatal(err)
+	}
+	cctx := chromiumContext(t, exe, 60*time.Second)
+	run := runner(t, cctx)
+	var key, state, usage string
+	run("sign in and make a client",
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(`#password`),
+		chromedp.SendKeys(`#password`, password),
+		chromedp.Submit(`#password`),
+		chromedp.WaitVisible(`//table[@id="machines"]`, chromedp.BySearch),
+		chromedp.Navigate(base+"/clients"),
+		chromedp.WaitVisible(`#cname`),
+		chromedp.SendKeys(`#cname`, "checkout-api"),
+		chromedp.SetValue(`#ckind`, "backend"),
+		chromedp.Click(`#create-client`),
+		chromedp.WaitVisible(`#secret-0`),
+		chromedp.Text(`#secret-0`, &key),
+	)
+	if !strings.HasPrefix(key, wire.PrefixFlagClientKey) {
+		t.Fatalf("the key shown: %q", key)
+	}
+	eval := func() int {
+		req, _ := http.NewRequest(http.MethodPost, base+"/ofrep/v1/evaluate/flags/dark-mode", strings.NewReader(`{}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := eval(); code != http.StatusOK {
+		t.Fatalf("the new key evaluates: %d", code)
+	}
+	run("disable it in bulk",
+		chromedp.Navigate(base+"/clients"),
+		chromedp.WaitVisible(`input[name="client"]`),
+		chromedp.Click(`input[name="client"][value="checkout-api"]`),
+		chromedp.SetValue(`#bulk-action`, "disable"),
+		chromedp.Click(`#bulk-go`),
+		chromedp.WaitVisible(`.flash`),
+		chromedp.Text(`#clients`, &state),
+		chromedp.Navigate(base+"/flags"),
+		chromedp.WaitVisible(`.usage`),
+		chromedp.Text(`.usage`, &usage),
+	)
+	if !strings.Contains(state, "inactive") {
+		t.Errorf("the clients table after disabling: %q", state)
+	}
+	if code := eval(); code != http.StatusUnauthorized {
+		t.Errorf("the disabled client's key: %d", code)
+	}
+	if !strings.Contains(usage, "not in 7 days") {
+		t.Errorf("dark-mode's usage, no write yet: %q", usage)
 	}
 }

@@ -118,7 +118,7 @@ func New(fl *fleet.Service, log *slog.Logger, cfg Config) (*Web, error) {
 		"list":        func() []string { return []string{wire.FlagBoolean, wire.FlagString, wire.FlagNumber, wire.FlagObject} },
 		"routeAction": routeAction,
 	}
-	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "routes", "clouds", "flows", "error", "signed_in", "signed_out", "enroll", "bulk", "admins", "shown_once"} {
+	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "routes", "clouds", "flows", "error", "signed_in", "signed_out", "enroll", "bulk", "admins", "shown_once", "clients"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -173,12 +173,15 @@ func (w *Web) Handler() http.Handler {
 	team("POST /machines/{id}/pin", w.pin)
 	member("GET /e/{code}", w.enrollPage)
 	member("POST /e/{code}/{decision}", w.decideEnroll)
+	team("GET /clients", w.clientsPage)
+	team("POST /clients", w.createClient)
+	team("POST /clients/bulk", w.bulkClients)
 	auth("GET /admins", w.admins)
 	auth("POST /admins", w.createAdmin)
 	auth("POST /admins/{id}/delete", w.deleteAdmin)
 	auth("POST /admins/keys", w.createAPIKey)
 	auth("POST /admins/keys/{id}/revoke", w.revokeAPIKey)
-	auth("GET /admins/created/{key}", w.secretShown)
+	team("GET /admins/created/{key}", w.secretShown) // a session's own secrets only
 	team("GET /tokens", w.tokens)
 	team("POST /tokens", w.createToken)
 	team("GET /tokens/created/{key}", w.tokenCreated)
