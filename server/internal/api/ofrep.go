@@ -60,6 +60,7 @@ type ofrepServer struct {
 	flags    atomic.Pointer[flagSnapshot]
 	loadMu   sync.Mutex
 	usage    sync.Map // usageKey → *usageCounter
+	noUsage  bool     // benchmarks: what counting costs
 }
 
 type usageKey struct{ flag, subject string }
@@ -255,6 +256,9 @@ func (o *ofrepServer) EvaluateAll(r *http.Request, oc ofrep.Context) []ofrep.Res
 
 // count adds one evaluation of flag by subject.
 func (o *ofrepServer) count(flag, subject string) {
+	if o.noUsage {
+		return
+	}
 	k := usageKey{flag, subject}
 	v, ok := o.usage.Load(k)
 	if !ok {

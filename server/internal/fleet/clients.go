@@ -22,7 +22,7 @@ import (
 var clientKinds = []string{"service", "ci", "function", "backend", "other"}
 
 // MaxClientRate bounds a client's requests per minute.
-const MaxClientRate = 1_000_000
+const MaxClientRate = 100_000_000
 
 func allowClient(a Actor, team string) error {
 	if a.Scope == nil || team != "" && slices.Contains(a.Scope.AdminTeams, team) {
