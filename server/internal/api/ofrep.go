@@ -256,17 +256,9 @@ func (o *ofrepServer) EvaluateAll(r *http.Request, oc ofrep.Context) []ofrep.Res
 
 // count adds one evaluation of flag by subject.
 func (o *ofrepServer) count(flag, subject string) {
-	if o.noUsage {
-		return
+	if !o.noUsage {
+		o.countN(flag, subject, 1, time.Now())
 	}
-	k := usageKey{flag, subject}
-	v, ok := o.usage.Load(k)
-	if !ok {
-		v, _ = o.usage.LoadOrStore(k, &usageCounter{})
-	}
-	u := v.(*usageCounter)
-	u.n.Add(1)
-	u.last.Store(time.Now().UnixMilli())
 }
 
 // countN adds n evaluations (an agent's report of its local ones).

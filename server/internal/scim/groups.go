@@ -90,23 +90,11 @@ func (g groups) GetAll(r *http.Request, params scimlib.ListRequestParams) (sciml
 	if err != nil {
 		return scimlib.Page{}, g.fail(r, err)
 	}
-	matched := []scimlib.Resource{}
+	res := make([]scimlib.Resource, 0, len(all))
 	for _, gr := range all {
-		res := g.resource(gr)
-		if params.FilterValidator != nil {
-			full := map[string]interface{}(res.Attributes)
-			full["id"] = res.ID
-			if res.ExternalID.Present() {
-				full["externalId"] = res.ExternalID.Value()
-			}
-			if params.FilterValidator.PassesFilter(full) != nil {
-				continue
-			}
-		}
-		matched = append(matched, res)
+		res = append(res, g.resource(gr))
 	}
-	from, to := page(len(matched), params.StartIndex, params.Count)
-	return scimlib.Page{TotalResults: len(matched), Resources: matched[from:to]}, nil
+	return listPage(res, params), nil
 }
 
 func (g groups) Replace(r *http.Request, id string, attrs scimlib.ResourceAttributes) (scimlib.Resource, error) {

@@ -175,15 +175,28 @@ func badValue(format string, args ...any) error {
 	return e
 }
 
-// page cuts a list response: startIndex is 1-based, count bounded by the
-// library (MaxResults).
-func page(total, start, count int) (int, int) {
-	if start < 1 {
-		start = 1
+// listPage filters resources as the request's filter says (the library
+// evaluates it on the resource as a client sees it) and cuts the page:
+// startIndex is 1-based, count bounded by the library (MaxResults).
+func listPage(all []scimlib.Resource, params scimlib.ListRequestParams) scimlib.Page {
+	matched := []scimlib.Resource{}
+	for _, res := range all {
+		if params.FilterValidator != nil {
+			full := map[string]interface{}(res.Attributes)
+			full["id"] = res.ID
+			if res.ExternalID.Present() {
+				full["externalId"] = res.ExternalID.Value()
+			}
+			if params.FilterValidator.PassesFilter(full) != nil {
+				continue
+			}
+		}
+		matched = append(matched, res)
 	}
-	from := min(start-1, total)
-	to := min(from+max(count, 0), total)
-	return from, to
+	start := max(params.StartIndex, 1)
+	from := min(start-1, len(matched))
+	to := min(from+max(params.Count, 0), len(matched))
+	return scimlib.Page{TotalResults: len(matched), Resources: matched[from:to]}
 }
 
 // entraBooleans rewrites "active": "True"/"False" in a PATCH's operations

@@ -143,27 +143,13 @@ func (u users) GetAll(r *http.Request, params scimlib.ListRequestParams) (scimli
 	if err != nil {
 		return scimlib.Page{}, u.fail(r, err)
 	}
-	matched := []scimlib.Resource{}
+	var all []scimlib.Resource
 	for _, p := range people {
-		if p.Local {
-			continue
+		if !p.Local {
+			all = append(all, u.resource(p, ids))
 		}
-		res := u.resource(p, ids)
-		if params.FilterValidator != nil {
-			// The library's filter sees the resource as a client would.
-			full := map[string]interface{}(res.Attributes)
-			full["id"] = res.ID
-			if res.ExternalID.Present() {
-				full["externalId"] = res.ExternalID.Value()
-			}
-			if params.FilterValidator.PassesFilter(full) != nil {
-				continue
-			}
-		}
-		matched = append(matched, res)
 	}
-	from, to := page(len(matched), params.StartIndex, params.Count)
-	return scimlib.Page{TotalResults: len(matched), Resources: matched[from:to]}, nil
+	return listPage(all, params), nil
 }
 
 func (u users) Replace(r *http.Request, id string, attrs scimlib.ResourceAttributes) (scimlib.Resource, error) {
