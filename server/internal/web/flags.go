@@ -39,7 +39,7 @@ func (w *Web) flags(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	}
 	form := flagForm{Type: wire.FlagBoolean, Default: "false", Rules: "[]", Enabled: true}
 	if k := r.URL.Query().Get("edit"); k != "" {
-		f, err := w.db.Flag(r.Context(), k)
+		f, err := w.fl.Flag(r.Context(), w.actor(r, s), k)
 		if err == nil {
 			form = formOf(f)
 		}
@@ -56,7 +56,7 @@ type flagRow struct {
 }
 
 func (w *Web) flagRows(r *http.Request) ([]flagRow, error) {
-	fl, _, err := w.db.ListFlags(r.Context())
+	fl, _, err := w.fl.ListFlags(r.Context(), w.requestActor(r))
 	if err != nil {
 		return nil, err
 	}

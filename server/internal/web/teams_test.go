@@ -55,6 +55,15 @@ func TestTeamAdminInChromium(t *testing.T) {
 	if _, err := admin.CreateToken(ctx, wire.CreateTokenRequest{Reusable: true, Tags: []string{"web"}}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := admin.PutTeam(ctx, "db", wire.PutTeamRequest{Tags: []string{"db"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []wire.Flag{{Key: "web-cache", Team: "web"}, {Key: "db-vacuum", Team: "db"}, {Key: "fleet-wide"}} {
+		f.Type, f.Default = "boolean", []byte("false")
+		if _, err := admin.SetFlag(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := admin.CreateToken(ctx, wire.CreateTokenRequest{Reusable: true, Tags: []string{"db"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +96,15 @@ func TestTeamAdminInChromium(t *testing.T) {
 	)
 	if !strings.Contains(tokens, "web") || strings.Contains(tokens, "db") {
 		t.Errorf("alice's tokens page:\n%s", tokens)
+	}
+	var flags string
+	run("her flags",
+		chromedp.Navigate(base+"/flags"),
+		chromedp.WaitVisible(`main`),
+		chromedp.Text(`main table`, &flags),
+	)
+	if !strings.Contains(flags, "web-cache") || strings.Contains(flags, "db-vacuum") || strings.Contains(flags, "fleet-wide") {
+		t.Errorf("alice's flags page:\n%s", flags)
 	}
 	run("another team's machine refuses her",
 		chromedp.Navigate(base+"/machines/"+ids["db-1"]),
