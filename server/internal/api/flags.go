@@ -21,17 +21,27 @@ func factsOf(m wire.Machine) wire.MachineFacts {
 	return wire.MachineFacts{ID: m.ID, Name: m.Name, Tags: tags, OS: m.OS, Arch: m.Arch, AgentVersion: m.AgentVersion}
 }
 
-// etag identifies what an agent's flag set depends on: the flags version
-// and the machine's own facts (renaming or re-tagging changes results).
-func etag(v int64, f wire.MachineFacts) string {
+// etag identifies what an agent's flag set says: each of its flags'
+// versions and the machine's own facts (renaming or re-tagging changes
+// results) — not the fleet's flags version, so a change to another team's
+// flag leaves the machine's poll held and its set where it is.
+func etag(fl []wire.Flag, f wire.MachineFacts) string {
+	h := sha256.New()
 	b, _ := json.Marshal(f)
-	sum := sha256.Sum256(b)
-	return `"` + strconv.FormatInt(v, 10) + "-" + hex.EncodeToString(sum[:6]) + `"`
+	h.Write(b)
+	for _, x := range fl {
+		h.Write([]byte(x.Key))
+		h.Write([]byte{0})
+		h.Write(strconv.AppendInt(nil, x.Version, 10))
+		h.Write([]byte{0})
+	}
+	return `"` + hex.EncodeToString(h.Sum(nil)[:12]) + `"`
 }
 
 // agentFlags serves the machine's flag set with an ETag. With a matching
 // If-None-Match it answers 304, after holding up to ?wait seconds for a
-// change — so a change reaches online agents within about a second.
+// change of its set — so a change reaches online agents within about a
+// second, and only those whose set it changes.
 func (s *Server) agentFlags(w http.ResponseWriter, r *http.Request) {
 	m := machineFrom(r.Context())
 	facts := factsOf(m)
@@ -45,28 +55,45 @@ func (s *Server) agentFlags(w http.ResponseWriter, r *http.Request) {
 		wait = min(time.Duration(n)*time.Second, s.cfg.MaxWait)
 	}
 	inm := r.Header.Get("If-None-Match")
-	ver, wake := s.fl.Flags().Current()
-	if inm != "" && inm == etag(ver, facts) && wait > 0 {
-		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 15*time.Second))
-		if !s.hold(r.Context(), m.ID, wait, wake) {
-			s.writeError(w, r, s.gone(r.Context(), m))
-			return
-		}
-		ver, _ = s.fl.Flags().Current()
-	}
-	if inm != "" && inm == etag(ver, facts) {
-		w.Header().Set("ETag", inm)
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	fl, v, err := s.fl.FlagsFor(r.Context(), m)
+	_, wake := s.fl.Flags().Current()
+	sn, err := s.ofrep.snapshot(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.fl.Flags().Set(v)
-	w.Header().Set("ETag", etag(v, facts))
-	writeJSON(w, http.StatusOK, wire.FlagSet{Version: v, Machine: facts, Flags: fl})
+	fl := sn.forMachine(m)
+	tag := etag(fl, facts)
+	if inm != "" && inm == tag && wait > 0 {
+		deadline := time.Now().Add(wait)
+		_ = http.NewResponseController(w).SetWriteDeadline(deadline.Add(15 * time.Second))
+		for inm == tag {
+			left := time.Until(deadline)
+			if left <= 0 {
+				break
+			}
+			if !s.hold(r.Context(), m.ID, left, wake) {
+				s.writeError(w, r, s.gone(r.Context(), m))
+				return
+			}
+			if r.Context().Err() != nil || s.hub.Closed() {
+				break
+			}
+			_, wake = s.fl.Flags().Current()
+			if sn, err = s.ofrep.snapshot(r.Context()); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			fl = sn.forMachine(m)
+			tag = etag(fl, facts)
+		}
+	}
+	if inm != "" && inm == tag {
+		w.Header().Set("ETag", inm)
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("ETag", tag)
+	writeJSON(w, http.StatusOK, wire.FlagSet{Version: sn.version, Machine: facts, Flags: fl})
 }
 
 func (s *Server) listFlags(w http.ResponseWriter, r *http.Request) {

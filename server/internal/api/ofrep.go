@@ -17,6 +17,7 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/flageval"
 	"github.com/wirefleet/wirefleet/pkg/ofrep"
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/remoteaddr"
 	"github.com/wirefleet/wirefleet/server/internal/secret"
 	"github.com/wirefleet/wirefleet/server/internal/store"
@@ -48,7 +49,13 @@ type clientEntry struct {
 type flagSnapshot struct {
 	version int64
 	byKey   map[string]wire.Flag
-	list    []wire.Flag // by key
+	list    []wire.Flag         // by key
+	teams   map[string][]string // team → its tags
+}
+
+// forMachine returns the flags a machine receives (fleet.MachineFlags).
+func (sn *flagSnapshot) forMachine(m wire.Machine) []wire.Flag {
+	return fleet.MachineFlags(sn.list, sn.teams, m.Tags)
 }
 
 // ofrepServer is the server's OFREP endpoint.
@@ -195,7 +202,12 @@ func (o *ofrepServer) snapshot(ctx context.Context) (*flagSnapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	sn := &flagSnapshot{version: v, byKey: make(map[string]wire.Flag, len(fs)), list: fs}
+	teams, err := o.s.db.TeamTags(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o.s.fl.Flags().Set(v) // a replica may learn of a change here first
+	sn := &flagSnapshot{version: v, byKey: make(map[string]wire.Flag, len(fs)), list: fs, teams: teams}
 	for _, f := range fs {
 		sn.byKey[f.Key] = f
 	}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/wire"
@@ -330,9 +331,29 @@ func TestTeamScope(t *testing.T) {
 				t.Errorf("a %s machine receives %v, want %s", tag, got, want)
 			}
 		}
+		// A held poll ends with the machine's own set changing, not with
+		// another team's flag.
+		agent, _ := e.agent(t, e.token(t, wire.CreateTokenRequest{Tags: []string{"web"}}), "web-held")
+		_, tag, _, err := agent.AgentFlags(ctx, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			time.Sleep(200 * time.Millisecond)
+			e.admin.SetFlag(ctx, wire.Flag{Key: "db-feature", Type: "boolean", Default: []byte("false"), Team: "db"})
+		}()
+		if _, _, notMod, err := agent.AgentFlags(ctx, tag, 2*time.Second); err != nil || !notMod {
+			t.Errorf("a web machine's poll after db's flag changed: not modified %v, %v", notMod, err)
+		}
 		web := roles["web admin"]
-		if _, err := web.SetFlag(ctx, wire.Flag{Key: "web-feature", Type: "boolean", Default: []byte("false"), Team: "web"}); err != nil {
-			t.Errorf("web admin changing web's flag: %v", err)
+		go func() {
+			time.Sleep(200 * time.Millisecond)
+			if _, err := web.SetFlag(ctx, wire.Flag{Key: "web-feature", Type: "boolean", Default: []byte("false"), Team: "web"}); err != nil {
+				t.Errorf("web admin changing web's flag: %v", err)
+			}
+		}()
+		if set, _, notMod, err := agent.AgentFlags(ctx, tag, 5*time.Second); err != nil || notMod || len(set.Flags) != 2 {
+			t.Errorf("a web machine's poll after web's flag changed: not modified %v, %d flags, %v", notMod, len(set.Flags), err)
 		}
 		for _, f := range []wire.Flag{
 			{Key: "db-feature", Type: "boolean", Default: []byte("false"), Team: "web"}, // taking db's flag

@@ -135,28 +135,16 @@ func (s *Service) ListFlags(ctx context.Context, a Actor) ([]wire.Flag, int64, e
 	return out, v, nil
 }
 
-// FlagsFor returns the flag set a machine receives: the whole fleet's
-// flags, and those of the teams owning one of its tags — no more
-// (data minimization: a machine learns nothing of other teams' flags).
-func (s *Service) FlagsFor(ctx context.Context, m wire.Machine) ([]wire.Flag, int64, error) {
-	fs, v, err := s.db.ListFlags(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	var teams map[string][]string
-	out := fs[:0]
+// MachineFlags returns the flags of fs a machine with tags receives: the
+// whole fleet's, and those of the teams (teams: team → its tags) owning
+// one of its tags — no more (data minimization: a machine learns nothing
+// of other teams' flags).
+func MachineFlags(fs []wire.Flag, teams map[string][]string, tags []string) []wire.Flag {
+	out := make([]wire.Flag, 0, len(fs))
 	for _, f := range fs {
-		if f.Team != "" {
-			if teams == nil {
-				if teams, err = s.db.TeamTags(ctx); err != nil {
-					return nil, 0, err
-				}
-			}
-			if !slices.ContainsFunc(teams[f.Team], func(t string) bool { return slices.Contains(m.Tags, t) }) {
-				continue
-			}
+		if f.Team == "" || slices.ContainsFunc(teams[f.Team], func(t string) bool { return slices.Contains(tags, t) }) {
+			out = append(out, f)
 		}
-		out = append(out, f)
 	}
-	return out, v, nil
+	return out
 }

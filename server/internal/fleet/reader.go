@@ -41,6 +41,7 @@ type Reader interface {
 	Group(ctx context.Context, id string) (store.Group, error)
 	SCIMTokens(ctx context.Context) ([]wire.SCIMToken, error)
 	FlagUsageSummary(ctx context.Context, now time.Time) (map[string]store.UsageSummary, error)
+	TeamTags(ctx context.Context) (map[string][]string, error)
 }
 
 var _ Reader = (*store.DB)(nil)
