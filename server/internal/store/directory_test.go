@@ -222,3 +222,29 @@ func (db *DB) insertKey(ctx context.Context, adminID, hash string) error {
 		return db.insertAPIKey(ctx, tx, adminID, NewAPIKey{Prefix: "wfa_test", Hash: hash})
 	})
 }
+
+// A scoped actor's machine changes are checked inside the transaction,
+// against the machine as it is then.
+func TestScopeIsCheckedInTheTransaction(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	m, _, err := db.Enroll(ctx, admin, enrollment(t, token(t, db, NewToken{Tags: []string{"web"}}), "web-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := Actor{Name: "member:wendy", Scope: &Scope{Person: "wendy", AdminTags: map[string]bool{"web": true}, MemberTags: map[string]bool{}, AdminTeams: []string{"web"}}}
+	name := "web-2"
+	if _, _, err := db.ChangeMachine(ctx, web, m.ID, MachineChange{Name: &name}); err != nil {
+		t.Fatalf("in scope: %v", err)
+	}
+	tags := []string{"db"}
+	if _, _, err := db.ChangeMachine(ctx, admin, m.ID, MachineChange{Tags: &tags}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.RevokeMachine(ctx, web, m.ID); !isCode(err, wire.CodeForbidden) {
+		t.Fatalf("after the machine left the team: %v", err)
+	}
+	if got := machine(t, db, m.ID); got.State != wire.MachineActive {
+		t.Fatalf("state %s", got.State)
+	}
+}

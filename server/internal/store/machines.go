@@ -428,6 +428,19 @@ func (db *DB) mutateMachine(ctx context.Context, idOrName string, fn func(tx *sq
 	return m, ch, err
 }
 
+// mutateMachineAs is mutateMachine for an actor whose scope must manage
+// the machine as it is inside the transaction (fleet checked it before;
+// a re-tag in between must not let a team change a machine it no longer
+// manages).
+func (db *DB) mutateMachineAs(ctx context.Context, a Actor, idOrName string, fn func(tx *sql.Tx, m wire.Machine, version uint64) error) (wire.Machine, Change, error) {
+	return db.mutateMachine(ctx, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
+		if !a.Scope.Manages(m.Tags) {
+			return wire.Errorf(wire.CodeForbidden, "you may not do machine %s (outside your teams)", m.Name)
+		}
+		return fn(tx, m, v)
+	})
+}
+
 // errRevokedStays refuses changing what no longer matters on a revoked
 // machine.
 func errRevokedStays(m wire.Machine) error {
@@ -460,7 +473,7 @@ type ExpiryChange struct {
 // machine.expiry) and machine.update with every field when there are
 // several. A revoked machine keeps its name, tags, pin and expiry.
 func (db *DB) ChangeMachine(ctx context.Context, a Actor, idOrName string, c MachineChange) (wire.Machine, Change, error) {
-	return db.mutateMachine(ctx, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
+	return db.mutateMachineAs(ctx, a, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
 		if m.State == wire.MachineRevoked {
 			if c.Name == nil && c.Tags == nil && c.Pin == nil {
 				return wire.Errorf(wire.CodeConflict, "machine %s is revoked; a revoked machine cannot come back", m.Name)
@@ -560,7 +573,7 @@ func (db *DB) PinVersion(ctx context.Context, a Actor, idOrName, version string)
 // the next request with it, and every long-poll it holds, get
 // machine_revoked.
 func (db *DB) RevokeMachine(ctx context.Context, a Actor, idOrName string) (wire.Machine, Change, error) {
-	return db.mutateMachine(ctx, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
+	return db.mutateMachineAs(ctx, a, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
 		if _, err := tx.ExecContext(ctx, db.q(`UPDATE machines SET state = ?, revoked_at = COALESCE(revoked_at, ?), version = ? WHERE id = ?`),
 			wire.MachineRevoked, ms(db.Now()), v, m.ID); err != nil {
 			return err
@@ -572,7 +585,7 @@ func (db *DB) RevokeMachine(ctx context.Context, a Actor, idOrName string) (wire
 // DeleteMachine removes a machine. Its addresses are not handed out again.
 func (db *DB) DeleteMachine(ctx context.Context, a Actor, idOrName string) (wire.Machine, Change, error) {
 	var gone wire.Machine
-	_, ch, err := db.mutateMachine(ctx, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
+	_, ch, err := db.mutateMachineAs(ctx, a, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
 		gone = m
 		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM machines WHERE id = ?`), m.ID); err != nil {
 			return err
@@ -711,7 +724,7 @@ func (db *DB) SetExpiry(ctx context.Context, a Actor, idOrName string, off bool,
 // WireGuard key: the request reaches it in its own part of the map, and is
 // done when a key newer than the request is registered.
 func (db *DB) RequestKeyRotation(ctx context.Context, a Actor, idOrName string) (wire.Machine, Change, error) {
-	return db.mutateMachine(ctx, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
+	return db.mutateMachineAs(ctx, a, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
 		if m.State != wire.MachineActive {
 			return wire.Errorf(wire.CodeConflict, "machine %s is %s; only an active machine can rotate its key", m.Name, m.State)
 		}

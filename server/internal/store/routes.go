@@ -64,7 +64,7 @@ func (db *DB) SetAdvertisedRoutes(ctx context.Context, a Actor, machineID string
 // DecideRoutes records an admin's approval or rejection of some of a
 // machine's advertised routes (wire.MachineRoutes.Decide), audited.
 func (db *DB) DecideRoutes(ctx context.Context, a Actor, idOrName string, d wire.RouteDecision, approve bool) (wire.Machine, Change, error) {
-	return db.mutateMachine(ctx, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
+	return db.mutateMachineAs(ctx, a, idOrName, func(tx *sql.Tx, m wire.Machine, v uint64) error {
 		mr, names, err := routesOf(m).Decide(d, approve)
 		if err != nil {
 			return err

@@ -38,14 +38,19 @@ func (w *Web) flags(rw http.ResponseWriter, r *http.Request, s store.Session) {
 		return
 	}
 	form := flagForm{Type: wire.FlagBoolean, Default: "false", Rules: "[]", Enabled: true}
+	var usage *wire.FlagUsage
 	if k := r.URL.Query().Get("edit"); k != "" {
 		f, err := w.fl.Flag(r.Context(), w.actor(r, s), k)
 		if err == nil {
 			form = formOf(f)
+			// Who evaluates it: a flag nobody reads can go.
+			if u, err := w.fl.FlagUsage(r.Context(), w.actor(r, s), k); err == nil {
+				usage = &u
+			}
 		}
 	}
 	w.render(rw, r, "flags", http.StatusOK, page{Title: "Feature flags", Nav: "flags", Admin: s.Admin.Name, CSRF: s.CSRF,
-		Flash: w.message(rw, r, "f"), Error: w.message(rw, r, "e"), Data: map[string]any{"Flags": rows, "Form": form}})
+		Flash: w.message(rw, r, "f"), Error: w.message(rw, r, "e"), Data: map[string]any{"Flags": rows, "Form": form, "Usage": usage}})
 }
 
 // flagRow is a flag with who evaluated it: a flag nobody read for a week

@@ -145,7 +145,7 @@ func TestClientsPageInChromium(t *testing.T) {
 	}
 	cctx := chromiumContext(t, exe, 60*time.Second)
 	run := runner(t, cctx)
-	var key, state, usage string
+	var key, state, usage, who string
 	run("sign in and make a client",
 		chromedp.Navigate(base+"/login"),
 		chromedp.WaitVisible(`#password`),
@@ -187,7 +187,13 @@ func TestClientsPageInChromium(t *testing.T) {
 		chromedp.Navigate(base+"/flags"),
 		chromedp.WaitVisible(`.usage`),
 		chromedp.Text(`.usage`, &usage),
+		chromedp.Navigate(base+"/flags?edit=dark-mode"),
+		chromedp.WaitVisible(`#flag-usage`),
+		chromedp.Text(`#flag-usage`, &who),
 	)
+	if !strings.Contains(who, "Nobody evaluated it") {
+		t.Errorf("dark-mode's edit view, no usage written yet: %q", who)
+	}
 	if !strings.Contains(state, "inactive") {
 		t.Errorf("the clients table after disabling: %q", state)
 	}
