@@ -832,6 +832,7 @@ func janitor(ctx context.Context, db *store.DB, svc *fleet.Service, log *slog.Lo
 	trimmed := time.Now()
 	auditTrimmed := time.Time{} // at the first tick after start
 	flowsTrimmed := time.Time{}
+	usageTrimmed := time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -879,7 +880,11 @@ func janitor(ctx context.Context, db *store.DB, svc *fleet.Service, log *slog.Lo
 			} else if n > 0 {
 				log.Info("pruned flow records past their retention", "records", n)
 			}
-			// Flag usage is shown for a week: keep eight days.
+		}
+		if time.Since(usageTrimmed) > time.Hour {
+			// Flag usage is shown for a week: keep eight days, whatever
+			// the flow retention says.
+			usageTrimmed = time.Now()
 			if err := svc.PruneUsage(ctx, time.Now().Add(-8*24*time.Hour)); err != nil {
 				log.Warn("janitor: prune flag usage", "err", err)
 			}
