@@ -327,6 +327,27 @@ var routes = []route{
 	{"GET", wire.PathSCIM + "/Schemas/{}", "scim"},
 }
 
+// coded reports whether an error answer carries its protocol's stable
+// code: OFREP's errorCode for flag clients, RFC 7644's error schema and
+// status for SCIM, wire's {"error":{"code":…}} for everything else.
+func coded(auth string, status int, resp []byte) bool {
+	switch auth {
+	case "client":
+		var er struct {
+			Code string `json:"errorCode"`
+		}
+		return json.Unmarshal(resp, &er) == nil && er.Code != ""
+	case "scim":
+		var er struct {
+			Schemas []string `json:"schemas"`
+			Status  string   `json:"status"`
+		}
+		return json.Unmarshal(resp, &er) == nil && slices.Contains(er.Schemas, "urn:ietf:params:scim:api:messages:2.0:Error") && er.Status == strconv.Itoa(status)
+	}
+	var er wire.ErrorResponse
+	return json.Unmarshal(resp, &er) == nil && er.Error != nil && er.Error.Code != ""
+}
+
 // Sweep sends up to n hostile requests over every route with every kind
 // of credential, then races single-use-token enrollments, into rep.
 func Sweep(ctx context.Context, server, pin, apiKey string, n, race int, rep *Report) error {
@@ -399,29 +420,8 @@ func Sweep(ctx context.Context, server, pin, apiKey string, n, race int, rep *Re
 				if status >= 500 {
 					rep.ServerErrors = append(rep.ServerErrors, fmt.Sprintf("%s %s → %d %s", rt.method, clip(path), status, clip(string(resp))))
 				}
-				if status >= 400 && rt.auth == "client" {
-					// OFREP's errors: {"errorCode": …, "errorDetails": …}.
-					var er struct {
-						Code string `json:"errorCode"`
-					}
-					if json.Unmarshal(resp, &er) != nil || er.Code == "" {
-						rep.NoCode = append(rep.NoCode, fmt.Sprintf("%s %s → %d %s", rt.method, clip(path), status, clip(string(resp))))
-					}
-				} else if status >= 400 && rt.auth == "scim" {
-					// SCIM speaks RFC 7644's errors: its error schema and
-					// the status (scimType where the RFC defines one).
-					var er struct {
-						Schemas []string `json:"schemas"`
-						Status  string   `json:"status"`
-					}
-					if json.Unmarshal(resp, &er) != nil || !slices.Contains(er.Schemas, "urn:ietf:params:scim:api:messages:2.0:Error") || er.Status != strconv.Itoa(status) {
-						rep.NoCode = append(rep.NoCode, fmt.Sprintf("%s %s → %d %s", rt.method, clip(path), status, clip(string(resp))))
-					}
-				} else if status >= 400 {
-					var er wire.ErrorResponse
-					if json.Unmarshal(resp, &er) != nil || er.Error == nil || er.Error.Code == "" {
-						rep.NoCode = append(rep.NoCode, fmt.Sprintf("%s %s → %d %s", rt.method, clip(path), status, clip(string(resp))))
-					}
+				if status >= 400 && !coded(rt.auth, status, resp) {
+					rep.NoCode = append(rep.NoCode, fmt.Sprintf("%s %s → %d %s", rt.method, clip(path), status, clip(string(resp))))
 				}
 			}
 		}
