@@ -217,7 +217,7 @@ func parseFlags() options {
 	flag.BoolVar(&o.policyChange, "policy-change", false, "with -team-size: finally change the policy for every machine and time how long it takes to reach every agent")
 	flag.IntVar(&o.postures, "postures", 0, "with -team-size: define this many postures on the agents' facts, each team's rule requiring one of them (every agent reports facts that satisfy them all)")
 	flag.IntVar(&o.factChange, "fact-change", 0, "with -postures: finally have this many laptops, spread over the teams, report facts that fail every posture at once, and time until every server of their teams has them removed")
-	flag.IntVar(&o.deprovision, "deprovision", 0, "with -team-size: the laptops of the first N teams belong to N people provisioned over SCIM (one per team); finally deactivate them all over SCIM at once and time until every server of those teams has their laptops removed")
+	flag.IntVar(&o.deprovision, "deprovision", 0, "with -team-size: the laptops of the first N teams belong to N people provisioned over SCIM (one per team); finally deactivate them all over SCIM at once and time until every server of those teams has their laptops removed (run it apart from -fact-change: laptops that already left their servers are never removed again)")
 	flag.BoolVar(&o.http2, "http2", false, "multiplex the agents' requests over HTTP/2 connections (needs -pin, i.e. TLS): "+
 		"how to go past one process's descriptor limit, as an HTTP/2 load balancer in front of the server would")
 	flag.Parse()

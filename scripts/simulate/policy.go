@@ -248,17 +248,26 @@ func (s *sim) timeFactChange(ctx context.Context, sum map[string]any) {
 	}
 	wg.Wait()
 	sent := time.Since(start)
+	removed := s.removals(r, start, cpu0, affected, "fact_change", sum)
+	fmt.Fprintf(os.Stderr, "%d laptops failed their posture (reports sent in %v, %d refused); %s\n",
+		len(movers), sent.Round(time.Millisecond), errs.Load(), removed)
+	sum["fact_change_machines"] = len(movers)
+}
+
+// removals waits for every affected server to have its team's changed
+// laptops removed, records the arrival percentiles and the server's CPU
+// since cpu0 in sum under prefix, and says them in words.
+func (s *sim) removals(r *factRound, start time.Time, cpu0 int64, affected int, prefix string, sum map[string]any) string {
 	got := arrivals(r.at, start, affected, 60*time.Second)
 	cpu := float64(cpuTicks(s.o.pid)-cpu0) / 100
-	fmt.Fprintf(os.Stderr, "%d laptops failed their posture (reports sent in %v, %d refused); %d of %d servers had them removed: p50 %v, p99 %v, all %v; server CPU %.2f s\n",
-		len(movers), sent.Round(time.Millisecond), errs.Load(), len(got), affected, pct(got, 0.5).Round(time.Millisecond), pct(got, 0.99).Round(time.Millisecond), pct(got, 1).Round(time.Millisecond), cpu)
-	sum["fact_change_machines"] = len(movers)
-	sum["fact_change_servers"] = affected
-	sum["fact_change_reached"] = len(got)
-	sum["fact_change_p50_ms"] = ms(pct(got, 0.5))
-	sum["fact_change_p99_ms"] = ms(pct(got, 0.99))
-	sum["fact_change_all_ms"] = ms(pct(got, 1))
-	sum["fact_change_server_cpu_s"] = round(cpu)
+	sum[prefix+"_servers"] = affected
+	sum[prefix+"_reached"] = len(got)
+	sum[prefix+"_p50_ms"] = ms(pct(got, 0.5))
+	sum[prefix+"_p99_ms"] = ms(pct(got, 0.99))
+	sum[prefix+"_all_ms"] = ms(pct(got, 1))
+	sum[prefix+"_server_cpu_s"] = round(cpu)
+	return fmt.Sprintf("%d of %d servers had them removed: p50 %v, p99 %v, all %v; server CPU %.2f s", len(got), affected,
+		pct(got, 0.5).Round(time.Millisecond), pct(got, 0.99).Round(time.Millisecond), pct(got, 1).Round(time.Millisecond), cpu)
 }
 
 // arrivals waits up to within for want agents to stamp at (Unix ns, 0:
@@ -377,18 +386,10 @@ func (s *sim) timeDeprovision(ctx context.Context, sum map[string]any) {
 		}()
 	}
 	wg.Wait()
-	got := arrivals(r.at, start, affected, 60*time.Second)
-	cpu := float64(cpuTicks(s.o.pid)-cpu0) / 100
-	fmt.Fprintf(os.Stderr, "%d people deactivated over SCIM (%d failed; slowest answer %v), %d laptops expired; %d of %d servers had them removed: p50 %v, p99 %v, all %v; server CPU %.2f s\n",
-		len(s.people), errs.Load(), time.Duration(slowest.Load()).Round(time.Millisecond), machines, len(got), affected,
-		pct(got, 0.5).Round(time.Millisecond), pct(got, 0.99).Round(time.Millisecond), pct(got, 1).Round(time.Millisecond), cpu)
+	removed := s.removals(r, start, cpu0, affected, "deprovision", sum)
+	fmt.Fprintf(os.Stderr, "%d people deactivated over SCIM (%d failed; slowest answer %v), %d laptops expired; %s\n",
+		len(s.people), errs.Load(), time.Duration(slowest.Load()).Round(time.Millisecond), machines, removed)
 	sum["deprovision_people"] = len(s.people)
 	sum["deprovision_machines"] = machines
-	sum["deprovision_servers"] = affected
-	sum["deprovision_reached"] = len(got)
 	sum["deprovision_slowest_answer_ms"] = ms(time.Duration(slowest.Load()))
-	sum["deprovision_p50_ms"] = ms(pct(got, 0.5))
-	sum["deprovision_p99_ms"] = ms(pct(got, 0.99))
-	sum["deprovision_all_ms"] = ms(pct(got, 1))
-	sum["deprovision_server_cpu_s"] = round(cpu)
 }
