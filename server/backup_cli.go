@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/wirefleet/wirefleet/server/internal/backup"
 	"github.com/wirefleet/wirefleet/server/internal/daemon"
+	"github.com/wirefleet/wirefleet/server/internal/sealed"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
@@ -50,33 +52,12 @@ A PostgreSQL database is backed up with pg_dump (see the README).`,
 			if err != nil {
 				return err
 			}
-			ctx := context.Background()
-			db, err := store.Open(ctx, "sqlite://"+filepath.Join(dataDir, "wirefleet.db"))
+			m, err := writeBackup(context.Background(), dataDir, to, pass)
 			if err != nil {
-				return err
-			}
-			defer db.Close()
-			tmp := to + ".part"
-			f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-			if err != nil {
-				return err
-			}
-			m, err := backup.Create(ctx, db, dataDir, daemon.Version, pass, f)
-			if err == nil {
-				err = f.Sync()
-			}
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				os.Remove(tmp)
-				return err
-			}
-			if err := os.Rename(tmp, to); err != nil {
 				return err
 			}
 			fi, _ := os.Stat(to)
-			enc := "not encrypted (anyone with the file has the server's keys; keep it safe or use --passphrase-file)"
+			enc := "not encrypted (anyone with the file has the server's database and, unless the secrets are sealed, its keys; keep it safe or use --passphrase-file)"
 			if m.Encrypted {
 				enc = "encrypted with the passphrase"
 			}
@@ -93,6 +74,7 @@ A PostgreSQL database is backed up with pg_dump (see the README).`,
 func restoreCmd() *cobra.Command {
 	var dataDir, passFile, dbURL string
 	var force bool
+	var kek sealed.KEKOptions
 	cmd := &cobra.Command{
 		Use:   "restore FILE --data-dir DIR | restore --db postgres://…",
 		Short: "Restore a backup into a data directory (the server must not be running on it)",
@@ -141,12 +123,70 @@ only forgets the map history, so that agents get full maps.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "restored %d files into %s from a backup of %s (server %s, schema %d); start the server on it\n",
 				len(m.Files), dataDir, m.CreatedAt.Format("2006-01-02 15:04 MST"), m.ServerVersion, m.Schema)
-			return nil
+			return checkRestoredSecrets(cmd.OutOrStdout(), dataDir, kek)
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir, "the data directory to restore into")
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "the passphrase of an encrypted backup")
 	cmd.Flags().BoolVar(&force, "force", false, "replace the database in --data-dir (the server must be stopped)")
 	cmd.Flags().StringVar(&dbURL, "db", "", "a PostgreSQL database just filled by pg_restore: only forget its map history")
+	cmd.Flags().StringVar(&kek.KeyFile, "secrets-key-file", "", "check that this key-encryption key opens the restored (sealed) secrets")
+	cmd.Flags().StringVar(&kek.PassphraseEnv, "secrets-passphrase-env", "", "check that the passphrase in this environment variable opens them")
 	return cmd
+}
+
+// writeBackup writes a backup of the SQLite data directory to path,
+// through a ".part" file renamed when complete. A sealed store goes in as
+// it is on disk (sealed); its key-encryption key never does.
+func writeBackup(ctx context.Context, dataDir, path, passphrase string) (backup.Manifest, error) {
+	db, err := store.Open(ctx, "sqlite://"+filepath.Join(dataDir, "wirefleet.db"))
+	if err != nil {
+		return backup.Manifest{}, err
+	}
+	defer db.Close()
+	f, err := os.OpenFile(path+".part", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return backup.Manifest{}, err
+	}
+	m, err := backup.Create(ctx, db, dataDir, daemon.Version, passphrase, f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path + ".part")
+		return m, err
+	}
+	return m, os.Rename(path+".part", path)
+}
+
+// checkRestoredSecrets tells what a restored sealed store needs: its
+// key-encryption key, which no backup holds; with one given, it checks
+// that the key opens every secret.
+func checkRestoredSecrets(out io.Writer, dataDir string, kek sealed.KEKOptions) error {
+	if !sealed.IsSealed(dataDir) {
+		return nil
+	}
+	st, err := sealed.ReadStatus(dataDir)
+	if err != nil {
+		return err
+	}
+	if kek.KeyFile == "" && kek.PassphraseEnv == "" {
+		fmt.Fprintf(out, "its secrets are sealed to %s (last opened with the %s); the backup does not hold that key:\n"+
+			"start the server with it (--secrets-key-file FILE, --secrets-passphrase-env, or the systemd credential)\n", st.Recipient, st.Source)
+		return nil
+	}
+	s, err := sealed.Open(dataDir, sealed.Options{Mode: sealed.Sealed, KEK: kek})
+	if err != nil {
+		return fmt.Errorf("restored, but the key given does not open the secrets: %w", err)
+	}
+	for _, e := range st.Secrets {
+		if _, err := s.Get(e.Name); err != nil {
+			return fmt.Errorf("restored, but %s does not open: %w", e.Name, err)
+		}
+	}
+	fmt.Fprintf(out, "the key opens all %d sealed secrets; start the server with the same key option\n", len(st.Secrets))
+	return nil
 }

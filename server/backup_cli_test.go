@@ -1,6 +1,9 @@
 package main
 
 import (
+	"compress/gzip"
+	"io"
+	"net/http"
 	"context"
 	"encoding/json"
 	"os"
@@ -23,11 +26,16 @@ import (
 // whose map is ahead of the restored server (it saw a change made after
 // the backup) gets a full map without waiting, and the machine enrolled
 // after the backup is not there. A server that is still running keeps its
-// data directory; a newer database is refused at start.
+// data directory; a newer database is refused at start. The server's
+// secrets are sealed: backups carry them sealed and never the key, and the
+// restored server starts on "another machine" with a copy of the key.
 func TestBackupRestoreDrill(t *testing.T) {
 	data, restored := t.TempDir(), filepath.Join(t.TempDir(), "restored")
 	addr := freePort(t)
-	p := start(t, nil, "--data-dir", data, "--listen", addr, "--insecure-http")
+	const metricsToken = "metrics-token-of-the-drill-0123456789"
+	tokFile := filepath.Join(t.TempDir(), "metrics-token")
+	os.WriteFile(tokFile, []byte(metricsToken+"\n"), 0o600)
+	p := start(t, nil, "--data-dir", data, "--listen", addr, "--insecure-http", "--metrics-token-file", tokFile)
 	anon, _ := client.New(p.url)
 	cur := data // the data directory of the server running now
 	enroll := func(host string) (*client.Client, wire.EnrollResponse) {
@@ -48,6 +56,19 @@ func TestBackupRestoreDrill(t *testing.T) {
 	if !strings.Contains(out, "encrypted with the passphrase") {
 		t.Fatalf("backup: %s", out)
 	}
+	// An unencrypted backup holds the sealed store, not the secrets nor
+	// the key that opens them.
+	plainBackup := filepath.Join(t.TempDir(), "plain.backup")
+	mustCLI(t, "backup", "--to", plainBackup, "--data-dir", data)
+	archive := gunzip(t, plainBackup)
+	for _, needle := range []string{metricsToken, "AGE-SECRET-KEY", "PRIVATE KEY"} {
+		if strings.Contains(archive, needle) {
+			t.Errorf("the backup holds %q in the clear", needle)
+		}
+	}
+	if !strings.Contains(archive, "secrets/index.json") {
+		t.Error("the backup lacks the sealed store")
+	}
 	// After the backup: another machine, which the agent's map then holds.
 	enroll("latecomer")
 	v := &wire.View{}
@@ -65,11 +86,23 @@ func TestBackupRestoreDrill(t *testing.T) {
 	if out, err := cli(t, "restore", file, "--data-dir", restored); err == nil || !strings.Contains(out, "encrypted") {
 		t.Fatalf("restore without the passphrase: %v\n%s", err, out)
 	}
-	out = mustCLI(t, "restore", file, "--data-dir", restored, "--passphrase-file", pass)
-	if !strings.Contains(out, "restored") {
+	// Another machine: the key travels apart from the backup.
+	key, _ := os.ReadFile(data + ".kek")
+	moved := filepath.Join(t.TempDir(), "kek")
+	os.WriteFile(moved, key, 0o600)
+	out = mustCLI(t, "restore", file, "--data-dir", restored, "--passphrase-file", pass, "--secrets-key-file", moved)
+	if !strings.Contains(out, "restored") || !strings.Contains(out, "the key opens all 1 sealed secrets") {
 		t.Fatalf("restore: %s", out)
 	}
-	p2 := start(t, nil, "--data-dir", restored, "--listen", addr, "--insecure-http")
+	if out, err := cli(t, "serve", "--data-dir", restored, "--listen", addr, "--insecure-http"); err == nil || !strings.Contains(out, "sealed to age1") {
+		t.Fatalf("the restored server without its key: %v\n%s", err, out)
+	}
+	p2 := start(t, nil, "--data-dir", restored, "--listen", addr, "--insecure-http", "--secrets-key-file", moved)
+	req, _ := http.NewRequest("GET", p2.url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+metricsToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the sealed metrics token after the restore: %v %v", resp, err)
+	}
 	anon, _ = client.New(p2.url)
 	cur = restored
 	// One change on the restored server: without forgetting the map
@@ -131,4 +164,23 @@ func TestPostgresDumpRestore(t *testing.T) {
 	if st, _ := rdb.LoadMapState(ctx, 10); len(st.Log) != 0 || st.Version < before.Version+backup.MapJump {
 		t.Fatalf("map history: %d entries, version %d (was %d)", len(st.Log), st.Version, before.Version)
 	}
+}
+
+// gunzip returns a gzip file's content.
+func gunzip(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -44,7 +44,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Version:       daemon.Version,
 	}
-	root.AddCommand(serveCmd(), tokensCmd(), machinesCmd(), apikeysCmd(), adminCmd(), auditCmd(), oneLinerCmd(), flagsCmd(), releasesCmd(), policyCmd(), routesCmd(), flowsCmd(), dnsCmd(), tlsCmd(), enrollmentsCmd(), directoryCmd(), scimCmd(), teamsCmd(), clientsCmd(), backupCmd(), restoreCmd(), doctorCmd())
+	root.AddCommand(serveCmd(), tokensCmd(), machinesCmd(), apikeysCmd(), adminCmd(), auditCmd(), oneLinerCmd(), flagsCmd(), releasesCmd(), policyCmd(), routesCmd(), flowsCmd(), dnsCmd(), tlsCmd(), secretsCmd(), enrollmentsCmd(), directoryCmd(), scimCmd(), teamsCmd(), clientsCmd(), backupCmd(), restoreCmd(), doctorCmd())
 	return root
 }
 
@@ -59,6 +59,7 @@ func serveCmd() *cobra.Command {
 		logFormat     string
 		relayOn       bool
 		passwordLogin bool
+		fallbackUntil string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -73,6 +74,13 @@ variables (--data-dir → WIREFLEET_DATA_DIR), then the YAML file named by
 			}
 			o.NoRelay = !relayOn
 			o.NoPasswordLogin = !passwordLogin
+			if fallbackUntil != "" {
+				day, err := time.Parse(time.DateOnly, fallbackUntil)
+				if err != nil {
+					return fmt.Errorf("--plain-fallback-until %q: want a date, YYYY-MM-DD", fallbackUntil)
+				}
+				o.PlainFallbackUntil = day.Add(24*time.Hour - time.Nanosecond) // to the end of that day, UTC
+			}
 			log, err := newLogger(logLevel, logFormat)
 			if err != nil {
 				return err
@@ -134,6 +142,13 @@ variables (--data-dir → WIREFLEET_DATA_DIR), then the YAML file named by
 	f.Float64Var(&o.RelayRate, "relay-rate", 50e6, "bytes per second each machine may send through the relay")
 	f.StringVar(&o.RelayMeshKeyFile, "relay-mesh-key-file", "", "with replicas on one PostgreSQL: a file (mode 600) with the key every replica shares, so that their relays forward to each other (one base64 key per line; make one with: head -c 32 /dev/urandom | base64)")
 	f.StringVar(&o.ReplicaURL, "replica-url", "", "with --relay-mesh-key-file: where the other replicas reach this one directly, e.g. https://10.0.0.5:8443 (default: --listen's address, else this machine's first)")
+	f.StringVar(&o.Secrets, "secrets", "auto", "how the server keeps its own secrets (TLS keys, release keys, SSO client secret, metrics token, relay mesh key): sealed (encrypted with a key-encryption key kept outside the data dir), plain, or auto (sealed, unless the data dir already holds plain ones: seal those with: secrets seal)")
+	f.StringVar(&o.SecretsKEK.KeyFile, "secrets-key-file", "", "the key-encryption key's file (an age identity, mode 600; made at the first sealed start; default <data-dir>.kek beside the data dir). Keep it off the data dir's volume and out of its backups")
+	f.StringVar(&o.SecretsKEK.PassphraseEnv, "secrets-passphrase-env", "", "environment variable holding a passphrase that unlocks the key-encryption key (kept wrapped in the data dir) instead of a key file")
+	f.StringVar(&o.SecretsKEK.PassphraseFile, "secrets-passphrase-file", "", "file holding that passphrase")
+	f.StringVar(&o.SecretsKEK.Credential, "secrets-credential", "wirefleet-kek", "the systemd credential (LoadCredentialEncrypted=NAME:…) that holds the key-encryption key; used when present in $CREDENTIALS_DIRECTORY")
+	f.StringVar(&fallbackUntil, "plain-fallback-until", "", "YYYY-MM-DD: after that day plain secrets are refused (a plain data dir does not start; secret files given by flags are refused once sealed)")
+	f.DurationVar(&o.MaxSecretAge, "max-secret-age", daemon.DefaultMaxSecretAge, "secrets status and doctor warn about a secret not rotated for this long")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

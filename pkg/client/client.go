@@ -511,6 +511,24 @@ func (c *Client) RotateTLS(ctx context.Context, force bool) (wire.TLSRotateRespo
 	return out, c.do(ctx, http.MethodPost, wire.PathTLSRotate, wire.TLSRotateRequest{Force: force}, &out)
 }
 
+// Secrets lists the server's own secrets: sealed or plain, ages, the KEK's source.
+func (c *Client) Secrets(ctx context.Context) (wire.SecretsStatus, error) {
+	var out wire.SecretsStatus
+	return out, c.do(ctx, http.MethodGet, wire.PathSecrets, nil, &out)
+}
+
+// SealSecrets seals a plain server's secrets in place.
+func (c *Client) SealSecrets(ctx context.Context) (wire.SecretsStatus, error) {
+	var out wire.SecretsStatus
+	return out, c.do(ctx, http.MethodPost, wire.PathSecrets+"/seal", nil, &out)
+}
+
+// RotateSecret replaces one of the server's secrets.
+func (c *Client) RotateSecret(ctx context.Context, req wire.RotateSecretRequest) (wire.RotateSecretResponse, error) {
+	var out wire.RotateSecretResponse
+	return out, c.do(ctx, http.MethodPost, wire.PathSecrets+"/rotate", req, &out)
+}
+
 // RotateKey asks a machine's agent to replace its WireGuard key now.
 func (c *Client) RotateKey(ctx context.Context, id string) (wire.Machine, error) {
 	var out wire.Machine

@@ -34,6 +34,9 @@ const (
 	PathServer     = "/api/v1/server"
 	// PathTLSRotate makes the server serve with its announced next key.
 	PathTLSRotate = "/api/v1/server/tls/rotate"
+	// PathSecrets lists the server's own secrets; /seal seals them,
+	// /rotate replaces one.
+	PathSecrets = "/api/v1/server/secrets"
 )
 
 // Secret prefixes. Every secret is the prefix followed by 256 random bits in
@@ -335,6 +338,48 @@ type TLSRotateRequest struct {
 type TLSRotateResponse struct {
 	Pin     string `json:"pin"`      // the key now serving (one-liners carry it)
 	NextPin string `json:"next_pin"` // announced for the next rotation
+}
+
+// SecretsStatus describes the server's own secrets (secrets status).
+type SecretsStatus struct {
+	Mode       string       `json:"mode"`                 // sealed or plain
+	Source     string       `json:"source,omitempty"`     // where the key-encryption key came from
+	Recipient  string       `json:"recipient,omitempty"`  // the KEK's public half (age1…)
+	KEKCreated time.Time    `json:"kek_created,omitzero"` // when the KEK was made
+	Secrets    []SecretInfo `json:"secrets"`              // each secret, sealed or plain
+	Warnings   []string     `json:"warnings,omitempty"`   // plain secrets, old ones
+	MaxAge     string       `json:"max_age,omitempty"`    // the age past which a secret is warned about
+}
+
+// SecretInfo is one of the server's secrets (never its value).
+type SecretInfo struct {
+	Name    string    `json:"name"`
+	Sealed  bool      `json:"sealed"`
+	Created time.Time `json:"created"`
+	Rotated time.Time `json:"rotated"`
+	Origin  string    `json:"origin"`
+}
+
+// RotateSecretRequest replaces one of the server's secrets: tls, signing,
+// sso (Value: the new client secret the provider issued), metrics, kek.
+type RotateSecretRequest struct {
+	Secret string `json:"secret"`
+	Value  string `json:"value,omitempty"`
+	Force  bool   `json:"force,omitempty"` // tls: as tls rotate --force
+}
+
+// RotateSecretResponse says what changed.
+type RotateSecretResponse struct {
+	Secret string `json:"secret"`
+	// Token is the new metrics token (shown once).
+	Token string `json:"token,omitempty"`
+	// Pin and NextPin after a TLS rotation.
+	Pin     string `json:"pin,omitempty"`
+	NextPin string `json:"next_pin,omitempty"`
+	// Recipient is the new KEK's public half.
+	Recipient string `json:"recipient,omitempty"`
+	// Resigned counts the manifests signed again with a new signing key.
+	Resigned int `json:"resigned,omitempty"`
 }
 
 // RotateKeysResponse says how many machines were asked to rotate their key.

@@ -342,6 +342,38 @@ func (s *Server) rotateTLS(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
+func (s *Server) secretsStatus(w http.ResponseWriter, r *http.Request) {
+	st, err := s.fl.SecretsStatus()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) sealSecrets(w http.ResponseWriter, r *http.Request) {
+	st, err := s.fl.SealSecrets(r.Context(), adminFrom(r.Context()))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) {
+	var req wire.RotateSecretRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	resp, err := s.fl.RotateSecret(r.Context(), adminFrom(r.Context()), s.cfg.TLS, req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
 func (s *Server) listEnrollments(w http.ResponseWriter, r *http.Request) {
 	ps, err := s.db.ListPending(r.Context())
 	if err != nil {

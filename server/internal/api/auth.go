@@ -127,12 +127,13 @@ func (s *Server) adminAuth(next http.Handler) http.Handler {
 
 // MetricsAuth admits a scrape carrying the metrics bearer token (compared
 // in constant time; "" disables it) or an admin API key. /metrics names
-// machine counts, routes and versions: not for the public.
-func (s *Server) MetricsAuth(token string, next http.Handler) http.Handler {
-	want := sha256.Sum256([]byte(token))
+// machine counts, routes and versions: not for the public. token is asked
+// at each scrape: secrets rotate metrics replaces it.
+func (s *Server) MetricsAuth(token func() string, next http.Handler) http.Handler {
 	admin := s.adminAuth(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if tok, ok := bearer(r); ok && token != "" {
+		if tok, ok := bearer(r); ok && token() != "" {
+			want := sha256.Sum256([]byte(token()))
 			got := sha256.Sum256([]byte(tok))
 			if subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
 				next.ServeHTTP(w, r)

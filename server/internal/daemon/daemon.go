@@ -42,6 +42,7 @@ import (
 	"github.com/wirefleet/wirefleet/server/internal/oneliner"
 	"github.com/wirefleet/wirefleet/server/internal/presence"
 	"github.com/wirefleet/wirefleet/server/internal/relay"
+	"github.com/wirefleet/wirefleet/server/internal/sealed"
 	"github.com/wirefleet/wirefleet/server/internal/releasestore"
 	"github.com/wirefleet/wirefleet/server/internal/sso"
 	"github.com/wirefleet/wirefleet/server/internal/store"
@@ -133,6 +134,18 @@ type Options struct {
 	MaxConnsPerIP int
 	// MemoryLimit is --memory-limit: auto, off or a size (see applyMemoryLimit).
 	MemoryLimit string
+	// Secrets is --secrets: sealed, plain or auto (sealed unless the data
+	// directory already holds plain secrets); SecretsKEK says where the
+	// key-encryption key comes from.
+	Secrets    string
+	SecretsKEK sealed.KEKOptions
+	// PlainFallbackUntil, when set, is the day after which plain secrets
+	// (files in the data directory, flags' secret files once sealed) are
+	// refused.
+	PlainFallbackUntil time.Time
+	// MaxSecretAge is the age past which secrets status and doctor warn
+	// (default DefaultMaxSecretAge).
+	MaxSecretAge time.Duration
 	// MetricsListen, when set, serves /metrics without authentication on
 	// its own listener (loopback or a monitoring network). On the main
 	// port /metrics needs the token in MetricsTokenFile or an admin key.
@@ -192,12 +205,16 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	}
 	defer lock.Release(false)
 	defer db.Close()
+	secrets, err := openSecrets(o, out, log)
+	if err != nil {
+		return err
+	}
 
 	// Listen first: the URL and pin printed below must be the real ones,
 	// and agents are told the STUN address in their maps.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ln, extURL, id, err := listen(o, reg)
+	ln, extURL, id, err := listen(o, reg, secrets)
 	if err != nil {
 		return err
 	}
@@ -243,7 +260,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		go func() { defer bg.Done(); stunSrv.Serve(hubCtx) }()
 	}
 
-	releaseStore, err := openReleases(o, log)
+	releaseStore, err := openReleases(o, secrets, log)
 	if err != nil {
 		return err
 	}
@@ -262,7 +279,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		log.Info("flow records exported", "otlp", o.FlowOTLPURL, "jsonl", o.FlowJSONL)
 	}
 	fcfg := fleet.Config{DefaultTokenTTL: o.TokenTTL, Releases: releaseStore, BcryptCost: o.BcryptCost, MachineExpiry: o.MachineExpiry, Presence: pres,
-		ServerAddrs: serverAddrs(ctx, extURL, log), Deprovision: deprovision}
+		ServerAddrs: serverAddrs(ctx, extURL, log), Deprovision: deprovision, Secrets: secrets}
 	if flowExp != nil {
 		fcfg.FlowExport = flowExp
 	}
@@ -273,15 +290,16 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		relaySrv.Store(rel)
 		bg.Add(1)
 		go func() { defer bg.Done(); rel.Watch(hubCtx) }()
-		if err := joinMesh(hubCtx, o, db, rel, ln.Addr(), id, log, &bg); err != nil {
+		if err := joinMesh(hubCtx, o, db, rel, ln.Addr(), id, secrets, log, &bg); err != nil {
 			return err
 		}
 	}
-	ssoProvider, err := openSSO(ctx, o, extURL)
+	ssoProvider, err := openSSO(ctx, o, extURL, secrets)
 	if err != nil {
 		return err
 	}
-	handler, a, err := routes(o, db, svc, rel, reg, log, extURL, id, ssoProvider)
+	secrets.sso.Store(ssoProvider)
+	handler, a, err := routes(o, db, svc, rel, reg, log, extURL, id, ssoProvider, secrets)
 	if err != nil {
 		return err
 	}
@@ -434,7 +452,7 @@ func (s served) pin() string {
 
 // listen opens the TCP listener (TLS unless --insecure-http) and returns
 // it with the URL agents should use and the server's TLS identity.
-func listen(o Options, reg prometheus.Registerer) (net.Listener, string, served, error) {
+func listen(o Options, reg prometheus.Registerer, sec *serverSecrets) (net.Listener, string, served, error) {
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return nil, "", served{}, fmt.Errorf("daemon: listen on %s: %w", o.Listen, err)
@@ -463,7 +481,7 @@ func listen(o Options, reg prometheus.Registerer) (net.Listener, string, served,
 		notAfter = func() time.Time { return cert.Leaf.NotAfter }
 		id.certPin = pin.Format(pin.SPKIHash(cert.Leaf))
 	} else {
-		if id.keys, err = tlsutil.OpenKeys(o.DataDir, []string{host}); err != nil {
+		if id.keys, err = tlsutil.OpenKeysIn(o.DataDir, sec.store, []string{host}); err != nil {
 			ln.Close()
 			return nil, "", served{}, err
 		}
@@ -472,7 +490,7 @@ func listen(o Options, reg prometheus.Registerer) (net.Listener, string, served,
 	protos := []string{"h2", "http/1.1"} // HTTP/2 multiplexes an agent's long-poll with its other calls
 	if len(o.ACME.Domains) > 0 {
 		ao := o.ACME
-		ao.CacheDir = filepath.Join(o.DataDir, "acme")
+		ao.Cache = acmeCache{sec.store} // sealed when the store is
 		// Other names (an IP address, the name pinned agents enrolled
 		// with) keep the self-signed key.
 		if id.acme, err = tlsutil.NewACME(ao, getCert); err != nil {
@@ -526,20 +544,16 @@ type OIDCOptions struct {
 }
 
 // openSSO discovers the OpenID provider (nil when none is configured).
-func openSSO(ctx context.Context, o Options, extURL string) (*sso.Provider, error) {
+func openSSO(ctx context.Context, o Options, extURL string, sec *serverSecrets) (*sso.Provider, error) {
 	if o.OIDC.Issuer == "" {
 		if o.NoPasswordLogin {
 			return nil, errors.New("daemon: --password-login=false needs single sign-on (--oidc-issuer): nobody could sign in")
 		}
 		return nil, nil
 	}
-	secret := ""
-	if o.OIDC.ClientSecretFile != "" {
-		b, err := os.ReadFile(o.OIDC.ClientSecretFile)
-		if err != nil {
-			return nil, fmt.Errorf("daemon: --oidc-client-secret-file: %w", err)
-		}
-		secret = strings.TrimSpace(string(b))
+	secret, err := sec.fromFlag(sealed.SSOClientSecret, "--oidc-client-secret-file", o.OIDC.ClientSecretFile, o.PlainFallbackUntil)
+	if err != nil {
+		return nil, err
 	}
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -579,14 +593,15 @@ func listenSTUN(o Options, extURL string, log *slog.Logger, reg prometheus.Regis
 
 // openReleases opens the release store and, with --publish-agent,
 // publishes this host's agent to it.
-func openReleases(o Options, log *slog.Logger) (*releasestore.Store, error) {
+func openReleases(o Options, sec *serverSecrets, log *slog.Logger) (*releasestore.Store, error) {
 	relDir := o.ReleasesDir
 	if relDir == "" {
 		relDir = filepath.Join(o.DataDir, "releases")
 	}
 	rel := releasestore.NewStore(relDir)
+	sec.rel = rel
 	if o.PublishAgent != "" {
-		if err := publishAgent(o, rel, log); err != nil {
+		if err := publishAgent(o, rel, sec.releaseKeys(), log); err != nil {
 			return nil, err
 		}
 	}
@@ -595,7 +610,7 @@ func openReleases(o Options, log *slog.Logger) (*releasestore.Store, error) {
 
 // routes builds the public handler: the API, health and readiness,
 // metrics, releases and installers, and the admin page.
-func routes(o Options, db *store.DB, svc *fleet.Service, rel *relay.Server, reg *prometheus.Registry, log *slog.Logger, extURL string, id served, ssoProvider *sso.Provider) (http.Handler, *api.Server, error) {
+func routes(o Options, db *store.DB, svc *fleet.Service, rel *relay.Server, reg *prometheus.Registry, log *slog.Logger, extURL string, id served, ssoProvider *sso.Provider, sec *serverSecrets) (http.Handler, *api.Server, error) {
 	started := time.Now().UTC()
 	pin := id.pin // the key serving now: a rotation changes it
 	var rotator fleet.TLSKeys
@@ -625,17 +640,15 @@ func routes(o Options, db *store.DB, svc *fleet.Service, rel *relay.Server, reg 
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	metricsToken := ""
-	if o.MetricsTokenFile != "" {
-		b, err := os.ReadFile(o.MetricsTokenFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("daemon: --metrics-token-file: %w", err)
-		}
-		if metricsToken = strings.TrimSpace(string(b)); len(metricsToken) < 16 {
-			return nil, nil, fmt.Errorf("daemon: --metrics-token-file: the token must be at least 16 characters")
-		}
+	metricsToken, err := sec.fromFlag(sealed.MetricsToken, "--metrics-token-file", o.MetricsTokenFile, o.PlainFallbackUntil)
+	if err != nil {
+		return nil, nil, err
 	}
-	mux.Handle("GET /metrics", a.MetricsAuth(metricsToken, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	if metricsToken != "" && len(metricsToken) < 16 {
+		return nil, nil, fmt.Errorf("daemon: --metrics-token-file: the token must be at least 16 characters")
+	}
+	sec.metrics.Store(&metricsToken)
+	mux.Handle("GET /metrics", a.MetricsAuth(sec.metricsToken, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	page, err := web.New(svc, log, web.Config{
 		Secure: !o.InsecureHTTP, SSO: ssoProvider, NoPasswordLogin: o.NoPasswordLogin,
 		Server: func() oneliner.Server {
@@ -764,10 +777,9 @@ func pinFlag(pin string) string {
 // kept in the data dir. That is the single-box setup: whoever is root on
 // the server can sign updates. Fleets that care keep the keys offline and
 // use `releases publish` from elsewhere.
-func publishAgent(o Options, rel *releasestore.Store, log *slog.Logger) error {
-	keys := filepath.Join(o.DataDir, "release-keys")
-	if _, err := os.Stat(filepath.Join(keys, release.RootKeyFile)); errors.Is(err, os.ErrNotExist) {
-		if err := release.Keygen(keys, "", 10*365*24*time.Hour); err != nil {
+func publishAgent(o Options, rel *releasestore.Store, keys release.KeyFiles, log *slog.Logger) error {
+	if _, err := keys.ReadFile(release.SigningKeyFile); errors.Is(err, os.ErrNotExist) {
+		if err := release.KeygenIn(keys, "", 10*365*24*time.Hour); err != nil {
 			return fmt.Errorf("daemon: release keys: %w", err)
 		}
 		log.Warn("release keys created in the data dir (single-box setup): root on this server can sign agent updates", "dir", keys)
@@ -789,7 +801,7 @@ func publishAgent(o Options, rel *releasestore.Store, log *slog.Logger) error {
 		}
 		files[t] = path
 	}
-	m, err := releasestore.Publish(rel, keys, "", releasestore.PublishOptions{Channel: "stable", Version: version, Files: files, Rollout: 100, AllowOlder: true})
+	m, err := releasestore.PublishWith(rel, keys, "", releasestore.PublishOptions{Channel: "stable", Version: version, Files: files, Rollout: 100, AllowOlder: true})
 	if err != nil {
 		return fmt.Errorf("daemon: publish %s: %w", o.PublishAgent, err)
 	}

@@ -17,14 +17,34 @@ import (
 	"sync"
 
 	"github.com/wirefleet/wirefleet/server/internal/relay"
+	"github.com/wirefleet/wirefleet/server/internal/sealed"
 	"github.com/wirefleet/wirefleet/server/internal/store"
 )
 
 // joinMesh joins the relay to the other replicas' when
 // --relay-mesh-key-file is given, and warns when replicas share a
 // database without it (their relays are then islands).
-func joinMesh(ctx context.Context, o Options, db *store.DB, rel *relay.Server, addr net.Addr, id served, log *slog.Logger, bg *sync.WaitGroup) error {
-	if o.RelayMeshKeyFile == "" {
+func joinMesh(ctx context.Context, o Options, db *store.DB, rel *relay.Server, addr net.Addr, id served, sec *serverSecrets, log *slog.Logger, bg *sync.WaitGroup) error {
+	var keys [][]byte
+	if o.RelayMeshKeyFile != "" {
+		if _, err := readMeshKeys(o.RelayMeshKeyFile); err != nil { // checks the file's mode and lines
+			return err
+		}
+	}
+	text, err := sec.fromFlag(sealed.RelayMeshKey, "--relay-mesh-key-file", o.RelayMeshKeyFile, o.PlainFallbackUntil)
+	if err != nil {
+		return err
+	}
+	if text != "" {
+		src := o.RelayMeshKeyFile
+		if src == "" {
+			src = "the sealed relay mesh key"
+		}
+		if keys, err = parseMeshKeys([]byte(text), src); err != nil {
+			return err
+		}
+	}
+	if keys == nil {
 		if db.IsShared() {
 			log.Warn("relay sessions stay on each replica: two machines behind NAT whose sessions are on different replicas cannot reach each other; " +
 				"give every replica the same --relay-mesh-key-file")
@@ -33,10 +53,6 @@ func joinMesh(ctx context.Context, o Options, db *store.DB, rel *relay.Server, a
 	}
 	if !db.IsShared() {
 		return errors.New("daemon: --relay-mesh-key-file joins the relays of replicas sharing a PostgreSQL database (--db postgres://…); on SQLite there is one server")
-	}
-	keys, err := readMeshKeys(o.RelayMeshKeyFile)
-	if err != nil {
-		return err
 	}
 	u, err := replicaURL(o, addr, systemHost)
 	if err != nil {
@@ -75,6 +91,12 @@ func readMeshKeys(path string) ([][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemon: --relay-mesh-key-file: %w", err)
 	}
+	return parseMeshKeys(b, path)
+}
+
+// parseMeshKeys reads the keys, one per line in base64 (path names the
+// file in errors).
+func parseMeshKeys(b []byte, path string) ([][]byte, error) {
 	var keys [][]byte
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for n := 1; sc.Scan(); n++ {

@@ -56,6 +56,9 @@ type Config struct {
 	// Deprovision is what happens to the machines of a person the
 	// directory deactivates or deletes (default: expire them).
 	Deprovision store.Deprovision
+	// Secrets, when set, is the server's own secret store (secrets
+	// status, seal, rotate).
+	Secrets Secrets
 }
 
 // Service applies changes to the fleet. Create it with New.

@@ -37,6 +37,12 @@ type PublishOptions struct {
 // Publish signs the binaries and a manifest with the signing key in
 // keysDir and uploads keys, binaries and manifest to t.
 func Publish(t Target, keysDir, password string, o PublishOptions) (release.Manifest, error) {
+	return PublishWith(t, release.Dir(keysDir), password, o)
+}
+
+// PublishWith is Publish with the keys in any release.KeyFiles (the
+// server's sealed store for its single-box keys).
+func PublishWith(t Target, keysDir release.KeyFiles, password string, o PublishOptions) (release.Manifest, error) {
 	if err := version.Validate(o.Version); err != nil {
 		return release.Manifest{}, fmt.Errorf("releases: %w", err)
 	}
@@ -49,16 +55,16 @@ func Publish(t Target, keysDir, password string, o PublishOptions) (release.Mani
 	if o.Expires == 0 {
 		o.Expires = 30 * 24 * time.Hour
 	}
-	signer, err := release.LoadSigner(keysDir, password)
+	signer, err := release.LoadSignerIn(keysDir, password)
 	if err != nil {
 		return release.Manifest{}, err
 	}
-	root, err := release.RootPublicKey(keysDir)
+	root, err := release.RootPublicKeyIn(keysDir)
 	if err != nil {
 		return release.Manifest{}, err
 	}
-	keys, err1 := os.ReadFile(filepath.Join(keysDir, release.KeySetFile))
-	sig, err2 := os.ReadFile(filepath.Join(keysDir, release.KeySetFile+release.SigSuffix))
+	keys, err1 := keysDir.ReadFile(release.KeySetFile)
+	sig, err2 := keysDir.ReadFile(release.KeySetFile + release.SigSuffix)
 	if err1 != nil || err2 != nil {
 		return release.Manifest{}, fmt.Errorf("releases: %s lacks keys.json and its signature (run releases keygen)", keysDir)
 	}

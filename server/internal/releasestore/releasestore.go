@@ -444,3 +444,49 @@ func (s *Store) serve(w http.ResponseWriter, r *http.Request, path, ctype string
 	w.Header().Set("Content-Type", ctype)
 	http.ServeContent(w, r, filepath.Base(path), st.ModTime(), f)
 }
+
+// Resign signs every published manifest and its artifacts again with
+// signer, after a signing-key rotation replaced keys.json: the releases
+// already out verify against the new key list (agents updating, install.sh
+// installing) and nothing signed by the old key does any more. It returns
+// how many manifests it signed.
+func (s *Store) Resign(signer *release.Signer) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	paths, err := filepath.Glob(s.path("channels", "*", "manifest.json"))
+	if err != nil {
+		return 0, err
+	}
+	more, _ := filepath.Glob(s.path("channels", "*", "versions", "*", "manifest.json"))
+	paths = append(paths, more...)
+	n := 0
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return n, err
+		}
+		var m release.Manifest
+		if err := json.Unmarshal(b, &m); err != nil {
+			return n, fmt.Errorf("releases: %s: %w", p, err)
+		}
+		for i, a := range m.Artifacts {
+			bin, err := os.ReadFile(s.path("files", filepath.Base(a.File)))
+			if err != nil {
+				return n, fmt.Errorf("releases: re-sign %s %s: %w", m.Channel, m.Version, err)
+			}
+			m.Artifacts[i] = signer.Artifact(a.OS, a.Arch, a.File, bin)
+		}
+		body, sig, err := signer.Manifest(m)
+		if err != nil {
+			return n, err
+		}
+		if err := write(p, body, 0o644); err != nil {
+			return n, err
+		}
+		if err := write(p+release.SigSuffix, sig, 0o644); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

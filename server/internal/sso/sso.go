@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -47,8 +48,8 @@ type Provider struct {
 	cfg        Config
 	provider   *oidc.Provider
 	verifier   *oidc.IDTokenVerifier
-	oauth      oauth2.Config
-	endSession string // RP-initiated logout endpoint ("" when the provider has none)
+	oauth      atomic.Pointer[oauth2.Config] // replaced whole when the client secret rotates
+	endSession string                        // RP-initiated logout endpoint ("" when the provider has none)
 }
 
 // New discovers the provider; it fails when the issuer does not answer or
@@ -74,16 +75,25 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		EndSession string `json:"end_session_endpoint"`
 	}
 	_ = p.Claims(&meta) // optional: without it sign-out stays local
-	return &Provider{
+	pr := &Provider{
 		cfg:        cfg,
 		provider:   p,
 		endSession: meta.EndSession,
 		verifier:   p.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
-		oauth: oauth2.Config{
-			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RedirectURL: cfg.RedirectURL,
-			Endpoint: p.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "email", "profile"},
-		},
-	}, nil
+	}
+	pr.oauth.Store(&oauth2.Config{
+		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RedirectURL: cfg.RedirectURL,
+		Endpoint: p.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "email", "profile"},
+	})
+	return pr, nil
+}
+
+// SetClientSecret replaces the client secret (secrets rotate sso): sign-ins
+// begun before finish with the new one, as the provider then expects.
+func (p *Provider) SetClientSecret(secret string) {
+	c := *p.oauth.Load()
+	c.ClientSecret = secret
+	p.oauth.Store(&c)
 }
 
 // Issuer names the provider (for the sign-in button).
@@ -99,7 +109,7 @@ type Login struct {
 // provider's URL to send the browser to.
 func (p *Provider) Begin() (Login, string) {
 	l := Login{State: random(), Nonce: random(), Verifier: oauth2.GenerateVerifier()}
-	return l, p.oauth.AuthCodeURL(l.State, oidc.Nonce(l.Nonce), oauth2.S256ChallengeOption(l.Verifier))
+	return l, p.oauth.Load().AuthCodeURL(l.State, oidc.Nonce(l.Nonce), oauth2.S256ChallengeOption(l.Verifier))
 }
 
 // Identity is who signed in.
@@ -130,7 +140,7 @@ func (p *Provider) Finish(ctx context.Context, l Login, code string) (Identity, 
 	if p.cfg.HTTPClient != nil {
 		ctx = oidc.ClientContext(ctx, p.cfg.HTTPClient)
 	}
-	tok, err := p.oauth.Exchange(ctx, code, oauth2.VerifierOption(l.Verifier))
+	tok, err := p.oauth.Load().Exchange(ctx, code, oauth2.VerifierOption(l.Verifier))
 	if err != nil {
 		return Identity{}, fmt.Errorf("sso: redeem the code: %w", err)
 	}

@@ -34,8 +34,11 @@ type ACMEOptions struct {
 	// against (a private ACME CA such as step-ca or pebble); default the
 	// system's.
 	CAFile string
-	// CacheDir keeps the account key and the certificates across restarts.
+	// CacheDir keeps the account key and the certificates across restarts,
+	// as plain files; Cache, when set, keeps them instead (the sealed
+	// store).
 	CacheDir string
+	Cache    autocert.Cache
 }
 
 // ACME serves certificates an ACME CA issues for its domains, renewing
@@ -83,14 +86,18 @@ func NewACME(o ACMEOptions, fallback func(*tls.ClientHelloInfo) (*tls.Certificat
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	}
-	if err := os.MkdirAll(o.CacheDir, 0o700); err != nil {
-		return nil, fmt.Errorf("tls: ACME cache: %w", err)
+	cache := o.Cache
+	if cache == nil {
+		if err := os.MkdirAll(o.CacheDir, 0o700); err != nil {
+			return nil, fmt.Errorf("tls: ACME cache: %w", err)
+		}
+		cache = autocert.DirCache(o.CacheDir)
 	}
 	a := &ACME{domains: domains, fallback: fallback}
 	a.m = &autocert.Manager{
 		// Asking for a certificate (--acme-domain) accepts the CA's terms.
 		Prompt:     autocert.AcceptTOS,
-		Cache:      autocert.DirCache(o.CacheDir),
+		Cache:      cache,
 		HostPolicy: autocert.HostWhitelist(domains...),
 		Email:      o.Email,
 		Client: &acme.Client{

@@ -71,6 +71,7 @@ const NextKeyFile = "tls-next.key"
 // a consistent state.
 type Keys struct {
 	dir   string
+	sec   Secrets
 	hosts []string
 
 	mu   sync.Mutex // orders rotations
@@ -79,20 +80,46 @@ type Keys struct {
 	pins atomic.Pointer[[]string] // Pins, computed once per rotation (every agent's Self carries them)
 }
 
+// Secrets keeps the private keys: the server's sealed store, or plain
+// files in the data directory (PlainFiles). Get's error for a key not
+// made yet satisfies errors.Is(err, os.ErrNotExist).
+type Secrets interface {
+	Get(name string) ([]byte, error)
+	Put(name string, data []byte) error
+}
+
+// PlainFiles keeps keys as files in dir, mode 0600 (installs made before
+// sealing, and tests).
+type PlainFiles string
+
+// Get reads the file name in the directory.
+func (d PlainFiles) Get(name string) ([]byte, error) { return os.ReadFile(filepath.Join(string(d), name)) }
+
+// Put replaces the file name in the directory atomically.
+func (d PlainFiles) Put(name string, data []byte) error {
+	return atomicfile.WriteFile(filepath.Join(string(d), name), data, 0o600)
+}
+
 // OpenKeys loads (or creates) the current key, its certificate and the
-// next key in dir.
+// next key, all plain files in dir.
 func OpenKeys(dir string, hosts []string) (*Keys, error) {
-	k := &Keys{dir: dir, hosts: hosts}
+	return OpenKeysIn(dir, PlainFiles(dir), hosts)
+}
+
+// OpenKeysIn loads (or creates) the current key and the next key in sec,
+// and the certificate (public) in dir.
+func OpenKeysIn(dir string, sec Secrets, hosts []string) (*Keys, error) {
+	k := &Keys{dir: dir, sec: sec, hosts: hosts}
 	cur, err := k.loadKey(KeyFile)
 	if errors.Is(err, os.ErrNotExist) {
 		if cur, err = newKey(); err == nil {
-			err = writeKey(filepath.Join(dir, KeyFile), cur)
+			err = k.writeKey(KeyFile, cur)
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, CertFile), filepath.Join(dir, KeyFile))
+	cert, err := k.loadCert(cur)
 	if err != nil {
 		// No certificate yet, or one of a key a crash replaced: issue it.
 		if cert, err = k.issue(cur); err != nil {
@@ -109,7 +136,7 @@ func OpenKeys(dir string, hosts []string) (*Keys, error) {
 	}
 	if errors.Is(err, os.ErrNotExist) {
 		if next, err = newKey(); err == nil {
-			err = writeKey(filepath.Join(dir, NextKeyFile), next)
+			err = k.writeKey(NextKeyFile, next)
 		}
 	}
 	if err != nil {
@@ -158,7 +185,7 @@ func (k *Keys) Rotate() error {
 	if err != nil {
 		return err
 	}
-	if err := writeKey(filepath.Join(k.dir, KeyFile), next); err != nil {
+	if err := k.writeKey(KeyFile, next); err != nil {
 		return err
 	}
 	cert, err := k.issue(next)
@@ -168,7 +195,7 @@ func (k *Keys) Rotate() error {
 	if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
 		return err
 	}
-	if err := writeKey(filepath.Join(k.dir, NextKeyFile), after); err != nil {
+	if err := k.writeKey(NextKeyFile, after); err != nil {
 		return err
 	}
 	k.cur.Store(&cert)
@@ -177,8 +204,22 @@ func (k *Keys) Rotate() error {
 	return nil
 }
 
+// loadCert reads the certificate file and pairs it with key (an error
+// when it is of another key: a crash between a rotation's writes).
+func (k *Keys) loadCert(key *ecdsa.PrivateKey) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(filepath.Join(k.dir, CertFile))
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.X509KeyPair(certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}
+
 func (k *Keys) loadKey(name string) (*ecdsa.PrivateKey, error) {
-	b, err := os.ReadFile(filepath.Join(k.dir, name))
+	b, err := k.sec.Get(name)
 	if err != nil {
 		return nil, err
 	}
@@ -244,12 +285,15 @@ func newKey() (*ecdsa.PrivateKey, error) {
 	return key, nil
 }
 
-func writeKey(path string, key *ecdsa.PrivateKey) error {
+func (k *Keys) writeKey(name string, key *ecdsa.PrivateKey) error {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return fmt.Errorf("tls: encode key: %w", err)
 	}
-	return atomicfile.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	if err := k.sec.Put(name, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+		return fmt.Errorf("tls: store %s: %w", name, err)
+	}
+	return nil
 }
 
 // keyPin is the pin of key's public half.
