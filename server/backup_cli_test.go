@@ -2,10 +2,10 @@ package main
 
 import (
 	"compress/gzip"
-	"io"
-	"net/http"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"

@@ -93,7 +93,9 @@ type Secrets interface {
 type PlainFiles string
 
 // Get reads the file name in the directory.
-func (d PlainFiles) Get(name string) ([]byte, error) { return os.ReadFile(filepath.Join(string(d), name)) }
+func (d PlainFiles) Get(name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(string(d), name))
+}
 
 // Put replaces the file name in the directory atomically.
 func (d PlainFiles) Put(name string, data []byte) error {
