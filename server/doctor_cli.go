@@ -21,17 +21,19 @@ var errUnhealthy = errors.New("doctor: some checks failed (see above)")
 func doctorCmd() *cobra.Command {
 	var dataDir, tlsCert string
 	var asJSON bool
+	var maxAge time.Duration
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check a running installation and say what to fix",
 		Long: `Check the running server (over its admin socket), the database (read-only:
 schema version and SQLite's quick_check), free disk space, the TLS
-certificate's expiry, the release keys' permissions, the open-file limit
+certificate's expiry, the release keys' permissions, whether the server's own
+secrets are sealed and how old they are, the open-file limit
 against the fleet's size, and the agents' clocks against the server's.
 Exits 1 when a check fails; warnings are printed with what to do.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			in := doctor.Input{DataDir: dataDir, TLSCert: tlsCert, Known: store.KnownSchema(), Now: time.Now()}
+			in := doctor.Input{DataDir: dataDir, TLSCert: tlsCert, Known: store.KnownSchema(), Now: time.Now(), MaxSecretAge: maxAge}
 			in.Client, in.ClientErr = daemon.Client(dataDir)
 			ctx, cancel := ctx()
 			defer cancel()
@@ -69,5 +71,6 @@ Exits 1 when a check fails; warnings are printed with what to do.`,
 	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir, "the server's data directory")
 	cmd.Flags().StringVar(&tlsCert, "tls-cert", "", "the serving certificate, when not the data directory's tls.crt")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().DurationVar(&maxAge, "max-secret-age", daemon.DefaultMaxSecretAge, "warn about secrets not rotated for this long")
 	return cmd
 }

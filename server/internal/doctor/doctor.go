@@ -25,6 +25,7 @@ import (
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
 	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/server/internal/sealed"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -56,6 +57,9 @@ type Input struct {
 	Now       time.Time
 	// Lookup resolves a host name (default: the system resolver).
 	Lookup func(host string) ([]netip.Addr, error)
+	// MaxSecretAge is the age past which a secret not rotated is warned
+	// about (default a year).
+	MaxSecretAge time.Duration
 }
 
 // Thresholds.
@@ -91,7 +95,7 @@ func Run(ctx context.Context, in Input) []Check {
 	if c, ok := checkFlows(ctx, in); ok {
 		out = append(out, c)
 	}
-	out = append(out, checkDisk(in), checkCert(in), checkReleaseKeys(in))
+	out = append(out, checkDisk(in), checkCert(in), checkReleaseKeys(in), checkSecrets(in))
 	out = append(out, checkACME(in)...)
 	out = append(out, checkDescriptors(info, infoErr))
 	out = append(out, checkClock(ctx, in, infoErr))
@@ -406,6 +410,46 @@ func checkReleaseKeys(in Input) Check {
 		return c
 	}
 	c.Status, c.Detail = OK, fmt.Sprintf("%s: %d private keys, owner-only", dir, keys)
+	return c
+}
+
+// checkSecrets reads the secret store's index (no key needed): plain
+// secrets, and secrets or a KEK not rotated for MaxSecretAge, are warnings.
+func checkSecrets(in Input) Check {
+	c := Check{Name: "secrets at rest"}
+	st, err := sealed.ReadStatus(in.DataDir)
+	if err != nil {
+		c.Status, c.Detail, c.Fix = Fail, err.Error(), "restore secrets/index.json from a backup"
+		return c
+	}
+	maxAge := in.MaxSecretAge
+	if maxAge <= 0 {
+		maxAge = 365 * 24 * time.Hour
+	}
+	var plain, old []string
+	for _, e := range st.Secrets {
+		if !e.Sealed {
+			plain = append(plain, e.Name)
+		}
+		if !e.Rotated.IsZero() && in.Now.Sub(e.Rotated) > maxAge && !strings.HasPrefix(e.Name, sealed.ACMEPrefix) {
+			old = append(old, fmt.Sprintf("%s (%d days)", e.Name, int(in.Now.Sub(e.Rotated).Hours()/24)))
+		}
+	}
+	if !st.KEKCreated.IsZero() && in.Now.Sub(st.KEKCreated) > maxAge {
+		old = append(old, fmt.Sprintf("the key-encryption key (%d days)", int(in.Now.Sub(st.KEKCreated).Hours()/24)))
+	}
+	switch {
+	case len(plain) > 0:
+		c.Status, c.Detail = Warn, fmt.Sprintf("in the clear in the data directory: %s", strings.Join(plain, ", "))
+		c.Fix = "wirefleet-server secrets seal (whoever copies the data directory or a backup could impersonate the server)"
+	case len(old) > 0:
+		c.Status, c.Detail = Warn, "not rotated for more than "+fmt.Sprint(int(maxAge.Hours()/24))+" days: "+strings.Join(old, ", ")
+		c.Fix = "wirefleet-server secrets rotate tls|signing|metrics|sso|kek"
+	case st.Mode == sealed.Sealed:
+		c.Status, c.Detail = OK, fmt.Sprintf("%d sealed with the %s", len(st.Secrets), st.Source)
+	default:
+		c.Status, c.Detail = OK, "none kept in the data directory"
+	}
 	return c
 }
 

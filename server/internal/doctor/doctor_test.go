@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wirefleet/wirefleet/server/internal/sealed"
 )
 
 // An ACME certificate close to expiry means renewals fail: doctor says
@@ -81,6 +83,43 @@ func TestCheckExternalURL(t *testing.T) {
 		t.Run(tc.url, func(t *testing.T) {
 			if c := checkExternalURL(tc.url, resolve); c.Status != tc.status || c.Status == Warn && !strings.Contains(c.Fix, "--external-url") {
 				t.Fatalf("%+v, want %s", c, tc.status)
+			}
+		})
+	}
+}
+
+func TestCheckSecrets(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name   string
+		setup  func(t *testing.T, dir string)
+		now    time.Time
+		status string
+		detail string
+	}{
+		{"nothing kept", func(*testing.T, string) {}, now, OK, "none kept"},
+		{"plain TLS key", func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, "tls.key"), []byte("k"), 0o600)
+		}, now, Warn, "in the clear in the data directory: tls.key"},
+		{"sealed", func(t *testing.T, dir string) {
+			s, err := sealed.Open(dir, sealed.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Put(sealed.TLSKey, []byte("k"))
+		}, now, OK, "1 sealed with the key file"},
+		{"sealed, old", func(t *testing.T, dir string) {
+			s, _ := sealed.Open(dir, sealed.Options{})
+			s.Put(sealed.TLSKey, []byte("k"))
+		}, now.Add(400*24*time.Hour + time.Hour), Warn, "tls.key (400 days), the key-encryption key (400 days)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			os.Mkdir(dir, 0o700)
+			tc.setup(t, dir)
+			c := checkSecrets(Input{DataDir: dir, Now: tc.now})
+			if c.Status != tc.status || !strings.Contains(c.Detail, tc.detail) {
+				t.Errorf("got %s %q, want %s containing %q", c.Status, c.Detail, tc.status, tc.detail)
 			}
 		})
 	}
