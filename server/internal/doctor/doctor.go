@@ -25,8 +25,8 @@ import (
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
 	"github.com/wirefleet/wirefleet/pkg/client"
-	"github.com/wirefleet/wirefleet/server/internal/sealed"
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/sealed"
 )
 
 // Statuses of a check.
