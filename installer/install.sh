@@ -3,8 +3,11 @@
 #
 #   curl -fsSL https://SERVER/install.sh | sudo sh -s -- --server https://SERVER --token wfe_… [--pin sha256/…]
 #
-# Downloads the agent for this OS and architecture from the server, checks
-# its SHA-256 against the server's signed release manifest, installs it,
+# Downloads the agent for this OS and architecture from the server, verifies
+# the release chain before running anything — the signing-key list against
+# the release root key (--release-key, from the one-liner), the channel's
+# manifest against a live signing key, the download against the manifest's
+# SHA-256 — with OpenSSL 3's Ed25519 (minisign's format), installs it,
 # enrolls this machine, and installs and starts the system service. Running
 # it again upgrades the binary and keeps the enrollment.
 #
@@ -12,6 +15,7 @@
 #   --server URL      the Wirefleet server (required)
 #   --token wfe_…     enrollment token (required unless already enrolled)
 #   --pin sha256/…    the server's TLS key pin (self-signed servers)
+#   --release-key RW… the release root public key (minisign); default: the server's root.pub, with a warning
 #   --name NAME       machine name (default: from the hostname)
 #   --channel NAME    release channel to install from and follow (default: stable; stored, so updates come from it)
 #   --prefix DIR      where to put the binary (default: /usr/local/bin)
@@ -20,7 +24,7 @@
 #   --uninstall       stop and remove the service, leave the fleet, remove the binary
 set -eu
 
-SERVER="" TOKEN="" PIN="" NAME="" CHANNEL="stable" CHANNEL_SET="" PREFIX="/usr/local/bin" STATE_DIR="" NO_SERVICE="" UNINSTALL=""
+SERVER="" TOKEN="" PIN="" RELEASE_KEY="" NAME="" CHANNEL="stable" CHANNEL_SET="" PREFIX="/usr/local/bin" STATE_DIR="" NO_SERVICE="" UNINSTALL=""
 
 say() { printf 'wirefleet: %s\n' "$*"; }
 die() { printf 'wirefleet install: error: %s\n' "$*" >&2; exit 1; }
@@ -30,13 +34,14 @@ while [ $# -gt 0 ]; do
 	--server) SERVER="${2:-}"; shift 2 ;;
 	--token) TOKEN="${2:-}"; shift 2 ;;
 	--pin) PIN="${2:-}"; shift 2 ;;
+	--release-key) RELEASE_KEY="${2:-}"; shift 2 ;;
 	--name) NAME="${2:-}"; shift 2 ;;
 	--channel) CHANNEL="${2:-}"; CHANNEL_SET=1; shift 2 ;;
 	--prefix) PREFIX="${2:-}"; shift 2 ;;
 	--state-dir) STATE_DIR="${2:-}"; shift 2 ;;
 	--no-service) NO_SERVICE=1; shift ;;
 	--uninstall) UNINSTALL=1; shift ;;
-	-h|--help) sed -n '2,22p' "$0" 2>/dev/null || true; exit 0 ;;
+	-h|--help) sed -n '2,27p' "$0" 2>/dev/null || true; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 done
@@ -105,10 +110,76 @@ explain() {
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
+# --- Signatures (minisign's format, Ed25519, checked with OpenSSL 3) ---
+# A public key is base64("Ed" | key id (8) | key (32)); a signature file is
+# an untrusted comment, base64(algorithm "Ed" or "ED" | key id | signature
+# (64)), "trusted comment: TEXT", and base64(the key's signature of the
+# signature and TEXT). "ED" signs the BLAKE2b-512 of the file, "Ed" the file.
+openssl pkeyutl -help 2>&1 | grep -q -- -rawin ||
+	die "cannot verify the release's signatures: OpenSSL 3 (with pkeyutl -rawin, for Ed25519) is needed; install it (apt-get install openssl, apk add openssl, brew install openssl@3) and run this again; nothing was installed"
+b64dec() { printf '%s' "$1" | openssl base64 -d -A > "$2" 2>/dev/null; }
+hexof() { od -An -v -tx1 | tr -d ' \n'; }
+size() { wc -c < "$1" | tr -d ' '; }
+# verify_sig FILE SIGFILE PUBKEY: the signature is by that key and good.
+verify_sig() {
+	v="$TMP/verify"
+	rm -rf "$v" && mkdir "$v" || return 1
+	b64dec "$3" "$v/pk" && [ "$(size "$v/pk")" = 42 ] || return 1
+	case "$(sed -n 3p "$2")" in "trusted comment: "*) ;; *) return 1 ;; esac
+	comment=$(sed -n 3p "$2") && comment=${comment#trusted comment: }
+	b64dec "$(sed -n 2p "$2")" "$v/sig" && [ "$(size "$v/sig")" = 74 ] || return 1
+	b64dec "$(sed -n 4p "$2")" "$v/global" && [ "$(size "$v/global")" = 64 ] || return 1
+	[ "$(dd if="$v/sig" bs=1 skip=2 count=8 2>/dev/null | hexof)" = "$(dd if="$v/pk" bs=1 skip=2 count=8 2>/dev/null | hexof)" ] || return 1
+	{ printf '\060\052\060\005\006\003\053\145\160\003\041\000'; tail -c 32 "$v/pk"; } > "$v/pk.der"
+	tail -c 64 "$v/sig" > "$v/s64"
+	case "$(dd if="$v/sig" bs=1 count=2 2>/dev/null | hexof)" in
+	4564) cp "$1" "$v/msg" ;;
+	4544) openssl dgst -blake2b512 -binary "$1" > "$v/msg" || return 1 ;;
+	*) return 1 ;;
+	esac
+	openssl pkeyutl -verify -pubin -keyform DER -inkey "$v/pk.der" -rawin -in "$v/msg" -sigfile "$v/s64" >/dev/null 2>&1 || return 1
+	{ cat "$v/s64"; printf '%s' "$comment"; } > "$v/gmsg"
+	openssl pkeyutl -verify -pubin -keyform DER -inkey "$v/pk.der" -rawin -in "$v/gmsg" -sigfile "$v/global" >/dev/null 2>&1
+}
+# json_str FILE KEY: the first "KEY": "value" in an indented JSON file.
+json_str() { sed -n "s/^ *\"$2\": *\"\([^\"]*\)\".*/\1/p" "$1" | head -n 1; }
+NOW=$(date -u +%Y-%m-%dT%H:%M:%S)
+later() { [ "$(expr "$(printf '%.19s' "$1")" \> "$NOW")" = 1 ]; }
+
+if [ -z "$RELEASE_KEY" ]; then
+	fetch -o "$TMP/root.pub" "$SERVER/releases/root.pub" || explain $? "the release root key"
+	RELEASE_KEY=$(tail -n 1 "$TMP/root.pub")
+	say "warning: no --release-key given: trusting the release root key the server sends ($RELEASE_KEY); pass the one-liner's --release-key to check it independently"
+fi
+fetch -o "$TMP/keys.json" "$SERVER/releases/keys.json" || explain $? "the signing-key list"
+fetch -o "$TMP/keys.json.minisig" "$SERVER/releases/keys.json.minisig" || explain $? "the signing-key list's signature"
+verify_sig "$TMP/keys.json" "$TMP/keys.json.minisig" "$RELEASE_KEY" ||
+	die "the signing-key list (keys.json) is not signed by the release root key $RELEASE_KEY: a wrong server, a tampered file, or a root key the server replaced; nothing was installed"
+later "$(json_str "$TMP/keys.json" expires)" || die "the signing-key list expired on $(json_str "$TMP/keys.json" expires): the admin must sign a new one (releases rotate); nothing was installed"
+fetch -o "$TMP/manifest.json" "$SERVER/releases/channel/$CHANNEL/manifest.json" || explain $? "the $CHANNEL release manifest"
+fetch -o "$TMP/manifest.json.minisig" "$SERVER/releases/channel/$CHANNEL/manifest.json.minisig" || explain $? "the manifest's signature"
+# Each key with its expiry: the lines alternate "public_key" and "not_after".
+sed -n -e 's/^ *"public_key": *"\([^"]*\)".*/\1/p' -e 's/^ *"not_after": *"\([^"]*\)".*/\1/p' "$TMP/keys.json" > "$TMP/keys"
+SIGNED=""
+while read -r KEY && read -r NOT_AFTER; do
+	KEY=${KEY##*\\n} # the key's line after its comment
+	later "$NOT_AFTER" || continue
+	if verify_sig "$TMP/manifest.json" "$TMP/manifest.json.minisig" "$KEY"; then SIGNED=1; break; fi
+done < "$TMP/keys"
+[ -n "$SIGNED" ] || die "the $CHANNEL manifest is not signed by a live release signing key: a tampered manifest, or one signed by a retired key; nothing was installed"
+later "$(json_str "$TMP/manifest.json" expires)" || die "the $CHANNEL manifest expired on $(json_str "$TMP/manifest.json" expires): the admin must publish again; nothing was installed"
+# The signed SHA-256 of this OS/arch's build ("os", "arch", … "sha256" in order).
+SIGNED_SUM=$(awk -v os="$OS" -v arch="$ARCH" '
+	/"os":/ { o = $0; sub(/.*"os": *"/, "", o); sub(/".*/, "", o) }
+	/"arch":/ { a = $0; sub(/.*"arch": *"/, "", a); sub(/".*/, "", a) }
+	/"sha256":/ { if (o == os && a == arch) { s = $0; sub(/.*"sha256": *"/, "", s); sub(/".*/, "", s); print s; exit } }' "$TMP/manifest.json")
+
 say "looking up the $CHANNEL release for $OS/$ARCH"
 fetch -o "$TMP/index" "$SERVER/releases/channel/$CHANNEL/$OS/$ARCH" || explain $? "the release index"
 read -r VERSION SUM SIZE FILE < "$TMP/index" || die "the release index is malformed"
 [ -n "$FILE" ] || die "the release index is malformed"
+[ -n "$SIGNED_SUM" ] && [ "$SUM" = "$SIGNED_SUM" ] && [ "$VERSION" = "$(json_str "$TMP/manifest.json" version)" ] ||
+	die "the release index ($VERSION $SUM) does not match the signed $CHANNEL manifest ($(json_str "$TMP/manifest.json" version) ${SIGNED_SUM:-no $OS/$ARCH build}); nothing was installed"
 
 if [ -x "$AGENT" ] && "$AGENT" --version 2>/dev/null | grep -q " $VERSION\$"; then
 	say "wirefleet-agent $VERSION is already installed"

@@ -58,8 +58,10 @@ func For(s Server, token string) []Line {
 		psArgs = " -Pin " + s.Pin
 		msiPin = " PIN=" + s.Pin
 	}
+	shArgs := pinArg
 	if s.ReleaseKey != "" {
 		psArgs += " -ReleaseKey " + s.ReleaseKey
+		shArgs += " --release-key " + s.ReleaseKey
 	}
 	tls12 := "[Net.ServicePointManager]::SecurityProtocol=[Net.SecurityProtocolType]::Tls12; "
 	ps := tls12 + "& ([scriptblock]::Create((irm " + s.URL + "/install.ps1))) -Server " + s.URL + " -Token " + token + psArgs
@@ -75,7 +77,7 @@ func For(s Server, token string) []Line {
 			"& ([scriptblock]::Create($s)) -Server " + s.URL + " -Token " + token + psArgs
 	}
 	return []Line{
-		{"Linux / macOS", curl + " " + s.URL + "/install.sh | sudo sh -s -- --server " + s.URL + " --token " + token + pinArg},
+		{"Linux / macOS", curl + " " + s.URL + "/install.sh | sudo sh -s -- --server " + s.URL + " --token " + token + shArgs},
 		{"Windows (PowerShell, as Administrator)", ps},
 		{"Windows (MSI)", "msiexec /i wirefleet-agent.msi SERVER=" + s.URL + " TOKEN=" + token + msiPin + " /qn"},
 		{"Agent binary", "wirefleet-agent enroll --server " + s.URL + " --token " + token + pinArg},
