@@ -60,7 +60,7 @@ func (k *releaseKeys) password() string {
 func releasesCmd() *cobra.Command {
 	c, k := &conn{}, &releaseKeys{}
 	cmd := group("releases", "Signed agent releases: keygen, rotate, publish, list, pause, resume", c,
-		releasesKeygenCmd(k), releasesRotateCmd(k), releasesPublishCmd(c, k), releasesListCmd(c), releasesPauseCmd(c, true), releasesPauseCmd(c, false))
+		releasesKeygenCmd(k), releasesRotateCmd(k), releasesRootCmd(k), releasesPublishCmd(c, k), releasesListCmd(c), releasesPauseCmd(c, true), releasesPauseCmd(c, false))
 	cmd.PersistentFlags().StringVar(&k.dir, "keys", "./release-keys", "directory holding the release keys")
 	cmd.PersistentFlags().StringVar(&k.passwordEnv, "password-env", "", "environment variable holding the keys' password (default: keys unencrypted, 0600)")
 	return cmd
@@ -73,11 +73,20 @@ func validFlag(cmd *cobra.Command, valid *time.Duration) {
 
 func releasesKeygenCmd(k *releaseKeys) *cobra.Command {
 	var valid time.Duration
+	var signingOnly bool
 	cmd := &cobra.Command{
 		Use:   "keygen",
-		Short: "Create a root key and a release-signing key (keep the root offline)",
+		Short: "Create a root key and a release-signing key (keep the root offline), or --signing-only a signing key for the offline root to sign",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if signingOnly {
+				pub, err := release.SigningKeygen(k.dir, k.password())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "signing key in %s\npublic key: %s\nnext, on the machine with the root key:\n  wirefleet-server releases root sign-keys --root ROOT_DIR --key %s --out DIR\nthen copy DIR's keys.json, keys.json.minisig and root.pub into %s and publish\n", k.dir, pub, pub, k.dir)
+				return nil
+			}
 			if err := release.Keygen(k.dir, k.password(), valid); err != nil {
 				return err
 			}
@@ -87,6 +96,59 @@ func releasesKeygenCmd(k *releaseKeys) *cobra.Command {
 		},
 	}
 	validFlag(cmd, &valid)
+	cmd.Flags().BoolVar(&signingOnly, "signing-only", false, "make only a signing key (replacing the one in --keys): the root that signs its key list stays offline")
+	return cmd
+}
+
+// releasesRootCmd is the offline ceremony's half on the admin's machine.
+func releasesRootCmd(k *releaseKeys) *cobra.Command {
+	var out string
+	initCmd := &cobra.Command{
+		Use:   "init --out DIR",
+		Short: "Create the release root key alone in DIR, on an offline machine (agents pin its public key)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return fmt.Errorf("--out DIR is required (removable media kept offline)")
+			}
+			pub, err := release.RootInit(out, k.password())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "root key in %s (keep it offline; --password-env encrypts it)\nroot public key (agents pin it): %s\n", out, pub)
+			return nil
+		},
+	}
+	initCmd.Flags().StringVar(&out, "out", "", "directory for root.key and root.pub")
+	var root string
+	var keys []string
+	var valid time.Duration
+	sign := &cobra.Command{
+		Use:   "sign-keys --root DIR --key PUB... --out DIR",
+		Short: "Sign the list of release signing keys agents trust with the offline root key",
+		Long: `Write keys.json (the given signing public keys, valid for --valid), its
+signature by the root key in --root, and root.pub into --out. Copy the three
+files beside the signing key where releases are published; the next
+` + "`releases publish`" + ` hands them to the server and its agents. A key left out of the
+list is retired: agents refuse what it signs from their next check.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if root == "" || out == "" {
+				return fmt.Errorf("--root DIR and --out DIR are required")
+			}
+			if err := release.SignKeySet(root, k.password(), keys, valid, out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "keys.json (%d signing keys, valid %s) signed into %s\n", len(keys), valid, out)
+			return nil
+		},
+	}
+	sign.Flags().StringVar(&root, "root", "", "directory holding root.key")
+	sign.Flags().StringArrayVar(&keys, "key", nil, "a signing public key (RW…) or its .pub file (repeatable)")
+	sign.Flags().StringVar(&out, "out", "", "where keys.json, keys.json.minisig and root.pub are written")
+	validFlag(sign, &valid)
+	cmd := &cobra.Command{Use: "root", Short: "The offline release root: init, sign-keys", Args: cobra.NoArgs}
+	cmd.AddCommand(initCmd, sign)
 	return cmd
 }
 

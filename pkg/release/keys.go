@@ -103,7 +103,8 @@ func RotateSigningKeyIn(f KeyFiles, password string, keysValid time.Duration) er
 		return err
 	}
 	pubText, _ := pub.MarshalText()
-	ks := KeySet{Keys: []SigningKey{{PublicKey: string(pubText), NotAfter: time.Now().Add(keysValid).UTC()}}, Expires: time.Now().Add(keysValid).UTC()}
+	now := time.Now().UTC()
+	ks := KeySet{Keys: []SigningKey{{PublicKey: string(pubText), NotAfter: now.Add(keysValid)}}, Expires: now.Add(keysValid), Issued: now}
 	body, err := json.MarshalIndent(ks, "", "  ")
 	if err != nil {
 		return err

@@ -24,6 +24,10 @@ import (
 type KeySet struct {
 	Keys    []SigningKey `json:"keys"`
 	Expires time.Time    `json:"expires"`
+	// Issued is when the root signed it: a server refuses a list issued
+	// before the one it holds, which would bring back retired keys.
+	// Lists from before it existed have none (the zero time).
+	Issued time.Time `json:"issued,omitzero"`
 }
 
 // SigningKey is one release-signing public key (minisign text form).

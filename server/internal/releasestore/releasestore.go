@@ -189,8 +189,13 @@ func (s *Store) PutKeys(rootPub string, keys, sig []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := release.VerifyKeySet(pk, keys, sig, s.now()); err != nil {
+	ks, err := release.VerifyKeySet(pk, keys, sig, s.now())
+	if err != nil {
 		return wire.Errorf(wire.CodeInvalidArgument, "keys.json: %v", err)
+	}
+	if cur, err := s.keySetLocked(); err == nil && ks.Issued.Before(cur.Issued) {
+		return wire.Errorf(wire.CodeConflict, "this keys.json was signed %s, before the one published (%s): an older key list would bring back retired signing keys; sign a new one with the root (releases rotate, or releases root sign-keys)",
+			issued(ks.Issued), issued(cur.Issued))
 	}
 	if err := write(s.path(release.KeySetFile), keys, 0o644); err != nil {
 		return err
@@ -198,8 +203,21 @@ func (s *Store) PutKeys(rootPub string, keys, sig []byte) error {
 	return write(s.path(release.KeySetFile+release.SigSuffix), sig, 0o644)
 }
 
+func issued(t time.Time) string {
+	if t.IsZero() {
+		return "at an unknown time (a list from before issue dates)"
+	}
+	return t.Format(time.RFC3339)
+}
+
 // KeySet returns the verified key set.
 func (s *Store) KeySet() (release.KeySet, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keySetLocked()
+}
+
+func (s *Store) keySetLocked() (release.KeySet, error) {
 	root, err := os.ReadFile(s.path(release.RootPubFile))
 	if err != nil {
 		return release.KeySet{}, wire.Errorf(wire.CodeNotFound, "no release keys published yet")
