@@ -125,6 +125,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime $(FUZZTIME) ./pkg/relayframe/
 	$(GO) test -run '^$$' -fuzz FuzzSplitMesh -fuzztime $(FUZZTIME) ./server/internal/relay/
 	$(GO) test -run '^$$' -fuzz FuzzPeerRelayReceive -fuzztime $(FUZZTIME) ./agent/internal/netpath/
+	$(GO) test -run '^$$' -fuzz FuzzStoreFiles -fuzztime $(FUZZTIME) ./server/internal/sealed/
 
 ## screenshots: refresh docs/screenshots from the Chromium test
 screenshots:

@@ -409,11 +409,16 @@ type fleet struct {
 	srv       *proc
 	nextBin   string // the next enrolled agent runs this binary ("": this tree's)
 	nextOwner string // the next enrolled machine's owner (a person; "": none)
+	// serverArgs are more flags for the server's serve (newFleetWith).
+	serverArgs []string
 }
 
-func newFleet(t testing.TB, n int) *fleet {
+func newFleet(t testing.TB, n int) *fleet { return newFleetWith(t, n) }
+
+// newFleetWith is newFleet with more flags for the server.
+func newFleetWith(t testing.TB, n int, serverArgs ...string) *fleet {
 	requireNetns(t)
-	f := &fleet{t: t, hosts: network(t, n), data: t.TempDir(), server: bins + "/wirefleet-server"}
+	f := &fleet{t: t, hosts: network(t, n), data: t.TempDir(), server: bins + "/wirefleet-server", serverArgs: serverArgs}
 	f.serverURL = "https://" + f.hosts[0].addr + ":8443"
 	f.srv = f.startServer()
 	pin := regexp.MustCompile(`pin (sha256/\S+)`).FindStringSubmatch(f.srv.output())
@@ -436,8 +441,8 @@ func (f *fleet) soleMachine() wire.Machine {
 }
 
 func (f *fleet) startServer() *proc {
-	p := startProc(f.t, f.hosts[0].cmd(f.server, "serve", "--data-dir", f.data, "--listen", f.hosts[0].addr+":8443",
-		"--external-url", f.serverURL, "--long-poll", "20s", "--metrics-listen", "127.0.0.1:9464"))
+	p := startProc(f.t, f.hosts[0].cmd(f.server, append([]string{"serve", "--data-dir", f.data, "--listen", f.hosts[0].addr + ":8443",
+		"--external-url", f.serverURL, "--long-poll", "20s", "--metrics-listen", "127.0.0.1:9464"}, f.serverArgs...)...))
 	eventually(f.t, 15*time.Second, "server listening", func() bool { return strings.Contains(p.output(), "listening") })
 	return p
 }

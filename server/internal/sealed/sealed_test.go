@@ -395,3 +395,26 @@ func mustIdentity(t *testing.T, keyFile []byte) *age.X25519Identity {
 	}
 	return ids[0].(*age.X25519Identity)
 }
+
+// FuzzStoreFiles feeds arbitrary bytes as the index, a sealed secret and
+// the key file: Open and Get fail with an error (naming the file), never
+// panic, and never return a secret that was not sealed to the key.
+func FuzzStoreFiles(f *testing.F) {
+	f.Add([]byte(`{"format":1,"recipient":"age1x","secrets":{}}`), []byte("age-encryption.org/v1\n-> X25519 abc\n"), []byte("AGE-SECRET-KEY-1"))
+	f.Add([]byte(`{"format":1,"recipient":"","secrets":null}`), []byte{}, []byte("# created\n"))
+	f.Fuzz(func(t *testing.T, idx, secretFile, keyFile []byte) {
+		dir := filepath.Join(t.TempDir(), "data")
+		os.MkdirAll(filepath.Join(dir, dirName), 0o700)
+		os.WriteFile(filepath.Join(dir, dirName, indexName), idx, 0o600)
+		os.WriteFile(filepath.Join(dir, dirName, fileName(TLSKey)), secretFile, 0o600)
+		os.WriteFile(DefaultKeyFile(dir), keyFile, 0o600)
+		ReadStatus(dir)
+		s, err := Open(dir, Options{})
+		if err != nil {
+			return
+		}
+		if got, err := s.Get(TLSKey); err == nil && len(got) > 0 && !bytes.Contains(secretFile, []byte("age-encryption.org")) {
+			t.Fatalf("a secret came out of a file that is no age file: %q", got)
+		}
+	})
+}
