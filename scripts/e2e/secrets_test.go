@@ -50,14 +50,7 @@ func TestSealARunningFleet(t *testing.T) {
 	// runs this tree's agent.
 	h := f.hosts[1]
 	dir, exe, state := f.installAgent(t, h, v1)
-	stop := filepath.Join(dir, "stop")
-	sup := startProc(t, h.cmd("sh", "-c", fmt.Sprintf(
-		"while [ ! -e %s ]; do %s run --state-dir %s --interface wfs --update-interval 1h --update-gate 6s --health-interval 1s; sleep 0.5; done",
-		stop, exe, state)))
-	t.Cleanup(func() {
-		os.WriteFile(stop, nil, 0o644)
-		exec.Command("pkill", "-f", dir).Run()
-	})
+	sup := supervisor(t, h, dir, exe, state, "wfs", 6*time.Second)()
 	peer := f.enrollWith(f.hosts[2], 2, []string{"--update-interval", "0"}) // stays on this tree's agent
 	machines := func() map[string]wire.Machine {
 		var ms []wire.Machine

@@ -71,6 +71,23 @@ func (f *fleet) installAgent(t *testing.T, h host, bin string) (dir, exe, state 
 	return dir, exe, state
 }
 
+// supervisor returns what starts the agent installed in dir the way a
+// service manager runs it — started again whenever it exits, on interface
+// iface, self-updating with gate as --update-gate; the test's cleanup
+// stops the loop and the agent.
+func supervisor(t *testing.T, h host, dir, exe, state, iface string, gate time.Duration) func() *proc {
+	stop := filepath.Join(dir, "stop")
+	t.Cleanup(func() {
+		os.WriteFile(stop, nil, 0o644)
+		exec.Command("pkill", "-f", dir).Run()
+	})
+	return func() *proc {
+		return startProc(t, h.cmd("sh", "-c", fmt.Sprintf(
+			"while [ ! -e %s ]; do %s run --state-dir %s --interface %s --update-interval 1h --update-gate %s --health-interval 1s; sleep 0.5; done",
+			stop, exe, state, iface, gate)))
+	}
+}
+
 // The line of runAgent a broken release replaces.
 const engineRunLine = "\t\terr = eng.Run(ctx)\n"
 
@@ -95,17 +112,8 @@ func TestRollbackSurvivesWatchdogAndReboot(t *testing.T) {
 	dir, exe, state := f.installAgent(t, h, v1)
 
 	// The service manager: restart the agent whenever it exits.
-	stop := filepath.Join(dir, "stop")
-	service := func() *proc {
-		return startProc(t, h.cmd("sh", "-c", fmt.Sprintf(
-			"while [ ! -e %s ]; do %s run --state-dir %s --interface wfr --update-interval 1h --update-gate 6s --health-interval 1s; sleep 0.5; done",
-			stop, exe, state)))
-	}
+	service := supervisor(t, h, dir, exe, state, "wfr", 6*time.Second)
 	sup := service()
-	t.Cleanup(func() {
-		os.WriteFile(stop, nil, 0o644)
-		exec.Command("pkill", "-f", dir).Run()
-	})
 	machine := f.soleMachine
 	eventually(t, 20*time.Second, "agent 1.0.0 reports", func() bool { return machine().AgentVersion == "1.0.0" })
 	pending := filepath.Join(state, "update", "pending.json")

@@ -32,14 +32,7 @@ func TestSelfUpdateWithRollback(t *testing.T) {
 	b, _ := os.ReadFile(v1)
 
 	// Run the agent the way systemd does: restart it whenever it exits.
-	stop := filepath.Join(dir, "stop")
-	sup := startProc(t, h.cmd("sh", "-c", fmt.Sprintf(
-		"while [ ! -e %s ]; do %s run --state-dir %s --interface wfu --update-interval 1h --update-gate 8s --health-interval 1s; sleep 0.5; done",
-		stop, exe, state)))
-	t.Cleanup(func() {
-		os.WriteFile(stop, nil, 0o644)
-		exec.Command("pkill", "-f", dir).Run()
-	})
+	sup := supervisor(t, h, dir, exe, state, "wfu", 8*time.Second)()
 	machine := f.soleMachine
 	eventually(t, 20*time.Second, "agent 1.0.0 reports", func() bool { return machine().AgentVersion == "1.0.0" })
 
