@@ -10,10 +10,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"log"
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/letsencrypt/pebble/v2/ca"
 	"github.com/letsencrypt/pebble/v2/db"
 	"github.com/letsencrypt/pebble/v2/va"
@@ -175,8 +178,11 @@ func TestACMECertificateFromPebble(t *testing.T) {
 
 	// A new certificate with a new key: the server restarted with its ACME
 	// cache emptied, and the agent restarted too, so that it dials anew.
+	// The cache is sealed (secrets/acme%2FNAME.age): read it the way the
+	// README's disaster recovery does, age with the key file.
+	sealedCert := filepath.Join(f.data, "secrets", url.PathEscape("acme/"+domain)+".age")
 	cached := func() string {
-		b, _ := os.ReadFile(filepath.Join(f.data, "acme", domain))
+		b := openSealed(t, sealedCert, f.data+".kek")
 		for rest := b; ; {
 			var blk *pem.Block
 			if blk, rest = pem.Decode(rest); blk == nil {
@@ -193,11 +199,11 @@ func TestACMECertificateFromPebble(t *testing.T) {
 	}
 	before := cached()
 	if before == "" {
-		t.Fatalf("no certificate in the ACME cache %s", filepath.Join(f.data, "acme"))
+		t.Fatalf("no certificate in the sealed ACME cache %s", sealedCert)
 	}
 	f.srv.cmd.Process.Signal(syscall.SIGTERM)
 	f.srv.cmd.Wait()
-	if err := os.RemoveAll(filepath.Join(f.data, "acme", domain)); err != nil {
+	if err := os.Remove(sealedCert); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
@@ -246,4 +252,30 @@ func pinOf(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return pin.Format(pin.SPKIHash(c))
+}
+
+// openSealed decrypts a sealed secret with the key file, as `age -d -i
+// KEYFILE FILE` does ("" when it cannot).
+func openSealed(t *testing.T, file, keyFile string) []byte {
+	t.Helper()
+	k, err := os.Open(keyFile)
+	if err != nil {
+		return nil
+	}
+	defer k.Close()
+	ids, err := age.ParseIdentities(k)
+	if err != nil {
+		t.Fatalf("the key file %s: %v", keyFile, err)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	r, err := age.Decrypt(f, ids...)
+	if err != nil {
+		t.Fatalf("open %s with %s: %v", file, keyFile, err)
+	}
+	b, _ := io.ReadAll(r)
+	return b
 }
