@@ -48,7 +48,9 @@ func TestFailoverToAnotherReplica(t *testing.T) {
 	url := "https://" + vip + ":8443"
 	dataA, dataB := t.TempDir(), t.TempDir()
 	server := bins + "/wirefleet-server"
-	a := startProc(t, repA.cmd(server, "serve", "--data-dir", dataA, "--db", db, "--listen", ":8443", "--external-url", url, "--stun-listen", "off"))
+	// A keeps its secrets plain: B is handed its key file as an operator's
+	// --tls-key (replicas behind one name share an operator's certificate).
+	a := startProc(t, repA.cmd(server, "serve", "--data-dir", dataA, "--db", db, "--listen", ":8443", "--external-url", url, "--stun-listen", "off", "--secrets", "plain"))
 	eventually(t, 20*time.Second, "replica A listening", func() bool { return strings.Contains(a.output(), "listening") })
 	pin := regexp.MustCompile(`pin (sha256/\S+)`).FindStringSubmatch(a.output())
 	if pin == nil {

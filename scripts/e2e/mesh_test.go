@@ -65,10 +65,15 @@ func newMeshRig(t testing.TB) *meshRig {
 }
 
 // start runs a replica in h; B serves A's certificate, as replicas behind
-// one name do.
+// one name do. A keeps its secrets plain so that B can be handed its key
+// file as an operator's --tls-key (replicas behind one name would share an
+// operator's certificate and key).
 func (r *meshRig) start(t testing.TB, h host, data string) *proc {
 	args := []string{"serve", "--data-dir", data, "--db", r.db, "--listen", ":8443", "--external-url", "https://" + meshVIP + ":8443",
 		"--stun-listen", "off", "--relay-mesh-key-file", r.key, "--metrics-listen", "127.0.0.1:9464", "--long-poll", "20s"}
+	if data == r.dataA {
+		args = append(args, "--secrets", "plain")
+	}
 	if data == r.dataB {
 		args = append(args, "--tls-cert", filepath.Join(r.dataA, "tls.crt"), "--tls-key", filepath.Join(r.dataA, "tls.key"))
 	}
