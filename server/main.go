@@ -44,7 +44,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Version:       daemon.Version,
 	}
-	root.AddCommand(serveCmd(), tokensCmd(), machinesCmd(), apikeysCmd(), adminCmd(), auditCmd(), oneLinerCmd(), flagsCmd(), releasesCmd(), policyCmd(), routesCmd(), flowsCmd(), dnsCmd(), tlsCmd(), secretsCmd(), enrollmentsCmd(), directoryCmd(), scimCmd(), teamsCmd(), clientsCmd(), backupCmd(), restoreCmd(), doctorCmd())
+	root.AddCommand(serveCmd(), tokensCmd(), machinesCmd(), apikeysCmd(), adminCmd(), auditCmd(), oneLinerCmd(), flagsCmd(), releasesCmd(), policyCmd(), routesCmd(), flowsCmd(), dnsCmd(), tlsCmd(), secretsCmd(), enrollmentsCmd(), directoryCmd(), scimCmd(), teamsCmd(), clientsCmd(), backupCmd(), restoreCmd(), doctorCmd(), openapiCmd())
 	return root
 }
 

@@ -54,6 +54,16 @@ const (
 	CodeInvalidRoute Code = "invalid_route"
 )
 
+// Codes lists every code, for API descriptions (an enum in the OpenAPI
+// document); TestCodesListsEveryCode keeps it whole.
+var Codes = []Code{
+	CodeInvalidJSON, CodeUnknownField, CodeDuplicateField, CodeBodyTooLarge, CodeInvalidArgument, CodeInvalidPublicKey,
+	CodeInvalidName, CodeUnauthenticated, CodeForbidden, CodeNotFound, CodeMethodNotAllowed, CodeConflict, CodeNameTaken,
+	CodePublicKeyInUse, CodeRateLimited, CodeUpgradeRequired, CodeInternal, CodeTokenInvalid, CodeTokenExpired,
+	CodeTokenRevoked, CodeTokenExhausted, CodeMachineRevoked, CodeEnrollmentDenied, CodeEnrollmentExpired,
+	CodeMachineExpired, CodeAddressPool, CodeUnavailable, CodePolicyInvalid, CodeInvalidRoute,
+}
+
 // Status maps a code to its HTTP status. It is the only place that decides
 // which status an error code travels with.
 func (c Code) Status() int {

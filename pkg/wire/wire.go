@@ -37,6 +37,8 @@ const (
 	// PathSecrets lists the server's own secrets; /seal seals them,
 	// /rotate replaces one.
 	PathSecrets = "/api/v1/server/secrets"
+	// PathOpenAPI serves the OpenAPI 3.1 description of the API.
+	PathOpenAPI = "/api/v1/openapi.json"
 )
 
 // Secret prefixes. Every secret is the prefix followed by 256 random bits in

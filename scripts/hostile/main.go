@@ -248,6 +248,7 @@ type route struct {
 }
 
 var routes = []route{
+	{"GET", wire.PathOpenAPI, "none"},
 	{"POST", wire.PathEnroll, "none"},
 	{"POST", wire.PathEnrollInteractive, "none"},
 	{"GET", wire.PathEnrollWait + "?wait={}", "none"},

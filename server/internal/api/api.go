@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
+	"github.com/wirefleet/wirefleet/server/internal/openapi"
 	"github.com/wirefleet/wirefleet/server/internal/presence"
 	"github.com/wirefleet/wirefleet/server/internal/ratelimit"
 	"github.com/wirefleet/wirefleet/server/internal/relay"
@@ -68,7 +70,9 @@ type Server struct {
 	healthq chan store.HealthEntry
 	scim    http.Handler
 	scopes  map[string]scopeDecision // the public handler's admin routes (ScopeDecisions)
-	ofrep   *ofrepServer
+	// patterns are every pattern the public handler serves (Patterns).
+	patterns []string
+	ofrep    *ofrepServer
 }
 
 // New returns the API server over the fleet service. reg receives its
@@ -108,10 +112,10 @@ func (s *Server) Handler() http.Handler { return s.routes(false) }
 func (s *Server) LocalHandler() http.Handler { return s.routes(true) }
 
 func (s *Server) routes(local bool) http.Handler {
-	mux := http.NewServeMux()
+	mux := &routeMux{ServeMux: http.NewServeMux()}
 	scopes := map[string]scopeDecision{}
 	if !local {
-		defer func() { s.scopes = scopes }()
+		defer func() { s.scopes, s.patterns = scopes, mux.patterns }()
 	}
 	// Every admin route says who may use it: owner routes only the fleet's
 	// admins (fleet.Allow refuses team roles before the handler runs);
@@ -132,6 +136,7 @@ func (s *Server) routes(local bool) http.Handler {
 	team := func(pattern string, h http.HandlerFunc) { admin(pattern, h, teamScoped) }
 	agent := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.machineAuth(h)) }
 
+	mux.HandleFunc("GET "+wire.PathOpenAPI, s.openAPI)
 	mux.HandleFunc("POST "+wire.PathEnroll, s.enroll)
 	mux.HandleFunc("POST "+wire.PathEnrollInteractive, s.enrollInteractive)
 	mux.HandleFunc("GET "+wire.PathEnrollWait, s.enrollWait)
@@ -229,6 +234,41 @@ func (s *Server) routes(local bool) http.Handler {
 		s.writeError(w, r, wire.Errorf(wire.CodeNotFound, "no API route %s %s", r.Method, r.URL.Path))
 	})
 	return reqid.Middleware(s.instrument(mux))
+}
+
+// routeMux is a ServeMux that remembers the patterns it serves, so that a
+// test can hold them against the OpenAPI document.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
+}
+
+// Patterns lists every pattern the public handler serves ("GET
+// /api/v1/machines/{id}"; prefixes such as "/scim/v2/" end in a slash).
+func (s *Server) Patterns() []string {
+	s.routes(false)
+	return slices.Clone(s.patterns)
+}
+
+// openAPI serves the API's OpenAPI 3.1 description.
+func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
+	b, err := openapi.JSON()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_, _ = w.Write(b)
 }
 
 // jsonErrors turns the plain-text refusals of a handler we do not own

@@ -81,7 +81,9 @@ func newEnvOpts(t testing.TB, cfg Config, fcfg fleet.Config, hopts netmap.Option
 	a := New(svc, log, reg, cfg)
 	hdone := make(chan struct{})
 	go func() { a.RunHealthWriter(hctx); close(hdone) }()
-	srv := httptest.NewServer(a.Handler())
+	// Every request and answer of the suite is held against the OpenAPI
+	// document (docCheck reports what does not match when the test ends).
+	srv := httptest.NewServer(newDocCheck(t).wrap(a.Handler()))
 	t.Cleanup(func() { cancel(); srv.Close(); <-done; <-hdone; db.Close() })
 	resp, err := svc.CreateAdmin(ctx, store.Actor{Name: "test"}, "root")
 	if err != nil {
