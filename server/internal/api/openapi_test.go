@@ -2,8 +2,8 @@ package api
 
 import (
 	"bufio"
-	"compress/gzip"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
