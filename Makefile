@@ -26,6 +26,8 @@ build:
 	@$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/wirefleet-server ./server
 	@echo "build: $(BIN)/wirefleet-agent"
 	@$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/wirefleet-agent ./agent
+	@echo "build: $(BIN)/terraform-provider-wirefleet"
+	@$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/terraform-provider-wirefleet ./server/terraform-provider-wirefleet
 
 ## cross: both binaries for linux, windows and darwin on amd64 and arm64
 cross:

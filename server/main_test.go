@@ -129,6 +129,9 @@ func cli(t *testing.T, args ...string) (string, error) {
 	return string(out), err
 }
 
+// cliRun is cli for closures that shadow its name.
+func cliRun(t *testing.T, args ...string) (string, error) { return cli(t, args...) }
+
 func mustCLI(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := cli(t, args...)

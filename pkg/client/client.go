@@ -900,6 +900,13 @@ func (c *Client) RemoveDNSRecords(ctx context.Context, name, rtype string) ([]wi
 	return out.Records, c.do(ctx, http.MethodDelete, p, nil, &out)
 }
 
+// RemoveDNSRecord removes one record: name's record of rtype with value.
+func (c *Client) RemoveDNSRecord(ctx context.Context, name, rtype, value string) error {
+	var out wire.DNSRecordsResponse
+	q := url.Values{"type": {rtype}, "value": {value}}
+	return c.do(ctx, http.MethodDelete, wire.PathDNSRecords+"/"+url.PathEscape(name)+"?"+q.Encode(), nil, &out)
+}
+
 // AdvertiseRoutes tells the server what this machine advertises as a
 // subnet router or exit node (the whole set); it returns the set as
 // stored.

@@ -34,7 +34,7 @@ func (s *Server) addDNSRecord(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) removeDNSRecords(w http.ResponseWriter, r *http.Request) {
-	removed, err := s.fl.RemoveDNSRecords(r.Context(), adminFrom(r.Context()), r.PathValue("name"), r.URL.Query().Get("type"))
+	removed, err := s.fl.RemoveDNSRecords(r.Context(), adminFrom(r.Context()), r.PathValue("name"), r.URL.Query().Get("type"), r.URL.Query().Get("value"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

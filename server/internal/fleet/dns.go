@@ -39,7 +39,7 @@ func (s *Service) AddDNSRecord(ctx context.Context, a Actor, r wire.DNSRecord) (
 }
 
 // RemoveDNSRecords removes a name's records (of one type, when given).
-func (s *Service) RemoveDNSRecords(ctx context.Context, a Actor, name, rtype string) ([]wire.DNSRecord, error) {
+func (s *Service) RemoveDNSRecords(ctx context.Context, a Actor, name, rtype, value string) ([]wire.DNSRecord, error) {
 	name, err := relativeName(name, s.hub.DNSDomain())
 	if err != nil {
 		return nil, err
@@ -52,7 +52,7 @@ func (s *Service) RemoveDNSRecords(ctx context.Context, a Actor, name, rtype str
 	if rtype != "" && rtype != "A" && rtype != "AAAA" && rtype != "CNAME" {
 		return nil, wire.Errorf(wire.CodeInvalidArgument, "record type %q: want A, AAAA or CNAME", rtype)
 	}
-	removed, ch, err := s.db.RemoveDNSRecords(ctx, a, name, rtype)
+	removed, ch, err := s.db.RemoveDNSRecords(ctx, a, name, rtype, strings.TrimSpace(value))
 	if err != nil {
 		return nil, err
 	}

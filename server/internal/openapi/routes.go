@@ -186,7 +186,7 @@ var Routes = []Route{
 	{Method: "POST", Path: wire.PathPolicyQuery, ID: "queryPolicy", Summary: "May SRC reach DST:PORT, and why", Tag: "policy", Auth: Owner, Request: wire.PolicyQuery{}, Response: wire.PolicyAnswer{}},
 	{Method: "GET", Path: wire.PathDNSRecords, ID: "listDNSRecords", Summary: "DNS records of the fleet's domain", Tag: "dns", Auth: Owner, Response: wire.DNSRecordsResponse{}},
 	{Method: "POST", Path: wire.PathDNSRecords, ID: "addDNSRecord", Summary: "Add a DNS record", Tag: "dns", Auth: Owner, Request: wire.DNSRecord{}, Status: http.StatusCreated, Response: wire.DNSRecord{}},
-	{Method: "DELETE", Path: wire.PathDNSRecords + "/{name}", ID: "removeDNSRecords", Summary: "Remove a name's records (of one type)", Tag: "dns", Auth: Owner, Params: []Param{path("name", ""), query("type", "string", "A, AAAA or CNAME")}, Response: wire.DNSRecordsResponse{}},
+	{Method: "DELETE", Path: wire.PathDNSRecords + "/{name}", ID: "removeDNSRecords", Summary: "Remove a name's records (of one type, with one value)", Tag: "dns", Auth: Owner, Params: []Param{path("name", ""), query("type", "string", "A, AAAA or CNAME"), query("value", "string", "only the record with this value")}, Response: wire.DNSRecordsResponse{}},
 
 	// Admins, keys, teams, the directory.
 	{Method: "POST", Path: wire.PathAPIKeys, ID: "createAPIKey", Summary: "Create an API key (shown once)", Tag: "admins", Auth: Admin, Request: wire.CreateAPIKeyRequest{}, Status: http.StatusCreated, Response: wire.CreateAPIKeyResponse{}},

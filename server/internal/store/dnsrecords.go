@@ -126,14 +126,16 @@ func (db *DB) AddDNSRecord(ctx context.Context, a Actor, r wire.DNSRecord) (Chan
 
 // RemoveDNSRecords removes the records of name (of type rtype only, when
 // given) and logs the change; ErrNotFound when there was none.
-func (db *DB) RemoveDNSRecords(ctx context.Context, a Actor, name, rtype string) (removed []wire.DNSRecord, ch Change, err error) {
+// RemoveDNSRecords removes name's records, of rtype and with value when
+// they are not "".
+func (db *DB) RemoveDNSRecords(ctx context.Context, a Actor, name, rtype, value string) (removed []wire.DNSRecord, ch Change, err error) {
 	err = db.tx(ctx, func(tx *sql.Tx) error {
 		all, err := db.dnsRecords(ctx, tx)
 		if err != nil {
 			return err
 		}
 		for _, r := range all {
-			if r.Name == name && (rtype == "" || r.Type == rtype) {
+			if r.Name == name && (rtype == "" || r.Type == rtype) && (value == "" || r.Value == value) {
 				removed = append(removed, r)
 			}
 		}
@@ -144,6 +146,9 @@ func (db *DB) RemoveDNSRecords(ctx context.Context, a Actor, name, rtype string)
 		if rtype != "" {
 			q, args = q+` AND type = ?`, append(args, rtype)
 		}
+		if value != "" {
+			q, args = q+` AND value = ?`, append(args, value)
+		}
 		if _, err := tx.ExecContext(ctx, db.q(q), args...); err != nil {
 			return err
 		}
@@ -152,7 +157,7 @@ func (db *DB) RemoveDNSRecords(ctx context.Context, a Actor, name, rtype string)
 			return err
 		}
 		ch = Change{Version: v, MachineID: DNSChange + name}
-		return db.audit(ctx, tx, a, "dns.remove", "dns:"+name, map[string]any{"name": name, "type": rtype, "removed": len(removed)})
+		return db.audit(ctx, tx, a, "dns.remove", "dns:"+name, map[string]any{"name": name, "type": rtype, "value": value, "removed": len(removed)})
 	})
 	if err != nil {
 		return nil, Change{}, fmt.Errorf("store: remove DNS records: %w", err)

@@ -48,14 +48,14 @@ func TestDNSRecords(t *testing.T) {
 	if err != nil || len(st.DNS) != 3 || st.DNS[0].Name != "db" || st.DNS[2].Type != "CNAME" {
 		t.Fatalf("map state records: %+v %v", st.DNS, err)
 	}
-	removed, ch, err := db.RemoveDNSRecords(ctx, admin, "db", "")
+	removed, ch, err := db.RemoveDNSRecords(ctx, admin, "db", "", "")
 	if err != nil || len(removed) != 2 || !IsDNSChange(ch) {
 		t.Fatalf("remove = %v %+v %v", removed, ch, err)
 	}
-	if _, _, err := db.RemoveDNSRecords(ctx, admin, "db", ""); !errors.Is(err, ErrNotFound) {
+	if _, _, err := db.RemoveDNSRecords(ctx, admin, "db", "", ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("remove again: %v", err)
 	}
-	if _, _, err := db.RemoveDNSRecords(ctx, admin, "www", "A"); !errors.Is(err, ErrNotFound) {
+	if _, _, err := db.RemoveDNSRecords(ctx, admin, "www", "A", ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("remove a type it does not have: %v", err)
 	}
 	if rs, _ := db.DNSRecords(ctx); len(rs) != 1 || rs[0].CreatedBy != admin.Name || rs[0].CreatedAt == nil {

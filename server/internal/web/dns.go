@@ -43,7 +43,7 @@ func (w *Web) addDNS(rw http.ResponseWriter, r *http.Request, s store.Session) {
 
 func (w *Web) removeDNS(rw http.ResponseWriter, r *http.Request, s store.Session) {
 	name, rtype := r.PathValue("name"), r.PostFormValue("type")
-	if _, err := w.fl.RemoveDNSRecords(r.Context(), w.actor(r, s), name, rtype); errors.Is(err, store.ErrNotFound) {
+	if _, err := w.fl.RemoveDNSRecords(r.Context(), w.actor(r, s), name, rtype, ""); errors.Is(err, store.ErrNotFound) {
 		w.fail(rw, r, http.StatusNotFound, "No such record.")
 		return
 	} else if err != nil {
