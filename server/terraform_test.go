@@ -233,5 +233,3 @@ func TestTerraformProvider(t *testing.T) {
 		t.Error("the token was not revoked")
 	}
 }
-
-
