@@ -18,7 +18,10 @@ import (
 // dnsRecordResource is one record of the fleet's domain
 // (wirefleet_dns_record). A record has no identity but its content, so
 // any change replaces it.
-type dnsRecordResource struct{ cl *client.Client }
+type dnsRecordResource struct {
+	cl *client.Client
+	pd *providerData
+}
 
 type dnsRecordModel struct {
 	ID    types.String `tfsdk:"id"`
@@ -47,7 +50,9 @@ func (r *dnsRecordResource) Schema(_ context.Context, _ resource.SchemaRequest, 
 }
 
 func (r *dnsRecordResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.cl = clientOf(req.ProviderData, &resp.Diagnostics)
+	if r.pd = dataOf(req.ProviderData, &resp.Diagnostics); r.pd != nil {
+		r.cl = r.pd.cl
+	}
 }
 
 func recordID(rec wire.DNSRecord) string { return rec.Name + "/" + rec.Type + "/" + rec.Value }
@@ -59,6 +64,7 @@ func (r *dnsRecordResource) Create(ctx context.Context, req resource.CreateReque
 		return
 	}
 	rec, err := r.cl.AddDNSRecord(ctx, wire.DNSRecord{Name: m.Name.ValueString(), Type: m.Type.ValueString(), Value: m.Value.ValueString()})
+	r.pd.dnsChanged()
 	if err != nil {
 		apiError(&resp.Diagnostics, "Add the DNS record", err)
 		return
@@ -72,7 +78,7 @@ func (r *dnsRecordResource) Create(ctx context.Context, req resource.CreateReque
 // find looks the record up by its ID, NAME/TYPE/VALUE, the name with or
 // without the fleet's domain.
 func (r *dnsRecordResource) find(ctx context.Context, id string) (wire.DNSRecord, bool, error) {
-	rs, err := r.cl.DNSRecords(ctx)
+	rs, err := r.pd.dnsRecords(ctx)
 	if err != nil {
 		return wire.DNSRecord{}, false, err
 	}
@@ -130,6 +136,7 @@ func (r *dnsRecordResource) Update(ctx context.Context, req resource.UpdateReque
 	plan.ID = state.ID
 	if !sameName(plan.Name.ValueString(), full) {
 		rec, err := r.cl.AddDNSRecord(ctx, wire.DNSRecord{Name: plan.Name.ValueString(), Type: plan.Type.ValueString(), Value: plan.Value.ValueString()})
+		r.pd.dnsChanged()
 		if err != nil {
 			apiError(&resp.Diagnostics, "Add the DNS record", err)
 			return
@@ -153,7 +160,9 @@ func (r *dnsRecordResource) Delete(ctx context.Context, req resource.DeleteReque
 		resp.Diagnostics.AddError("Remove the DNS record", "malformed ID "+m.ID.ValueString())
 		return
 	}
-	if err := r.cl.RemoveDNSRecord(ctx, parts[0], parts[1], parts[2]); err != nil && !notFound(err) {
+	err := r.cl.RemoveDNSRecord(ctx, parts[0], parts[1], parts[2])
+	r.pd.dnsChanged()
+	if err != nil && !notFound(err) {
 		apiError(&resp.Diagnostics, "Remove the DNS record", err)
 	}
 }

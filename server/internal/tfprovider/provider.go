@@ -10,6 +10,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -80,7 +82,44 @@ func (p *wfProvider) Configure(ctx context.Context, req provider.ConfigureReques
 		resp.Diagnostics.AddError("Wirefleet client", err.Error())
 		return
 	}
-	resp.ResourceData, resp.DataSourceData = cl, cl
+	pd := &providerData{cl: cl}
+	resp.ResourceData, resp.DataSourceData = pd, pd
+}
+
+// providerData is what resources share: the client, and the fleet's DNS
+// records read once for a whole refresh (a plan reads every record
+// resource at once; each asking for the list would cost a list per
+// record: 1,000 records, 1,000 lists).
+type providerData struct {
+	cl *client.Client
+
+	mu    sync.Mutex // one fetch at a time; readers wait for it
+	dns   *wire.DNSRecordsResponse
+	dnsAt time.Time
+}
+
+// dnsFresh is how long a list of records serves reads: one refresh.
+const dnsFresh = 5 * time.Second
+
+func (p *providerData) dnsRecords(ctx context.Context) (wire.DNSRecordsResponse, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dns != nil && time.Since(p.dnsAt) < dnsFresh {
+		return *p.dns, nil
+	}
+	rs, err := p.cl.DNSRecords(ctx)
+	if err != nil {
+		return rs, err
+	}
+	p.dns, p.dnsAt = &rs, time.Now()
+	return rs, nil
+}
+
+// dnsChanged forgets the list after this provider changed a record.
+func (p *providerData) dnsChanged() {
+	p.mu.Lock()
+	p.dns = nil
+	p.mu.Unlock()
 }
 
 func (p *wfProvider) Resources(context.Context) []func() resource.Resource {
@@ -94,14 +133,21 @@ func (p *wfProvider) DataSources(context.Context) []func() datasource.DataSource
 // clientOf takes the configured client from a resource's or data source's
 // Configure (nil before the provider is configured).
 func clientOf(data any, d *diag.Diagnostics) *client.Client {
+	if pd := dataOf(data, d); pd != nil {
+		return pd.cl
+	}
+	return nil
+}
+
+func dataOf(data any, d *diag.Diagnostics) *providerData {
 	if data == nil {
 		return nil
 	}
-	cl, ok := data.(*client.Client)
+	pd, ok := data.(*providerData)
 	if !ok {
 		d.AddError("Wirefleet provider", fmt.Sprintf("unexpected provider data %T", data))
 	}
-	return cl
+	return pd
 }
 
 // apiError adds the server's refusal to d, its stable code in the summary.
