@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wirefleet/wirefleet/pkg/client"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -84,8 +86,23 @@ resource "wirefleet_flag" "new_ui" {
   rules   = jsonencode([{ tags = ["tag:server"], value = true }])
 }
 
+resource "wirefleet_machine" "web" {
+  machine = "adoptee"
+  name    = "web-1"
+  tags    = ["tag:server"]
+}
+
 data "wirefleet_machines" "servers" {
-  tag = "tag:server"
+  tag        = "tag:server"
+  depends_on = [wirefleet_machine.web]
+}
+
+data "wirefleet_machine" "web" {
+  machine = wirefleet_machine.web.id
+}
+
+output "web_ipv4" {
+  value = data.wirefleet_machine.web.ipv4
 }
 
 output "token" {
@@ -144,12 +161,26 @@ func TestTerraformProvider(t *testing.T) {
 	os.Mkdir(dir, 0o755)
 	os.WriteFile(filepath.Join(dir, "main.tf"), []byte(tfConfig), 0o644)
 	os.WriteFile(filepath.Join(dir, "policy.hujson"), []byte(tfPolicy), 0o644)
+	// A machine enrolled the usual way, for wirefleet_machine to adopt.
+	var tok wire.CreateTokenResponse
+	json.Unmarshal([]byte(mustCLI(t, "tokens", "create", "--data-dir", data, "--json")), &tok)
+	anon, _ := client.New(p.url, client.WithPin(p.pin))
+	en, err := anon.Enroll(context.Background(), wire.EnrollRequest{Token: tok.Secret, PublicKey: pubkey(), Hostname: "adoptee", Name: "adoptee", OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tf := terraform{t: t, dir: dir, env: []string{"TF_CLI_CONFIG_FILE=" + rc, "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1",
 		"WIREFLEET_SERVER=" + p.url, "WIREFLEET_API_KEY=" + key[1], "WIREFLEET_PIN=" + p.pin}}
 
 	out := tf.must("apply", "-auto-approve", "-no-color", "-input=false")
-	if !strings.Contains(out, "Apply complete! Resources: 4 added") {
+	if !strings.Contains(out, "Apply complete! Resources: 5 added") {
 		t.Fatalf("apply:\n%s", out)
+	}
+	if ip := strings.TrimSpace(tf.must("output", "-raw", "web_ipv4")); ip != en.IPv4 {
+		t.Errorf("the machine data source's address %q, want %q", ip, en.IPv4)
+	}
+	if ms := tf.must("output", "-raw", "servers"); ms != "1" {
+		t.Errorf("wirefleet_machines with tag:server: %s, want the adopted machine", ms)
 	}
 	cli := func(args ...string) string { return mustCLI(t, append(args, "--data-dir", data)...) }
 	tryCLI := func(args ...string) (string, error) { return cliRun(t, append(args, "--data-dir", data)...) }
@@ -175,8 +206,9 @@ func TestTerraformProvider(t *testing.T) {
 	// Drift: an admin removes the record and turns the flag off elsewhere.
 	cli("dns", "remove", "db")
 	cli("flags", "set", "new-ui", "--enabled=false")
+	cli("machines", "rename", "web-1", "renamed-elsewhere")
 	code, out := tf.planExit()
-	if code != 2 || !strings.Contains(out, "wirefleet_dns_record.db will be created") || !strings.Contains(out, "wirefleet_flag.new_ui will be updated") {
+	if code != 2 || !strings.Contains(out, "wirefleet_dns_record.db will be created") || !strings.Contains(out, "wirefleet_flag.new_ui will be updated") || !strings.Contains(out, "wirefleet_machine.web will be updated") {
 		t.Fatalf("drift not shown (exit %d):\n%s\nthe flag now: %s", code, out, cli("flags", "get", "new-ui", "--json"))
 	}
 	tf.must("apply", "-auto-approve", "-no-color", "-input=false")
@@ -198,10 +230,11 @@ func TestTerraformProvider(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "policy.hujson"), []byte(tfPolicy), 0o644)
 
 	// Import: forget the record, flag and policy, then take them back.
-	tf.must("state", "rm", "wirefleet_dns_record.db", "wirefleet_flag.new_ui", "wirefleet_policy.fleet")
+	tf.must("state", "rm", "wirefleet_dns_record.db", "wirefleet_flag.new_ui", "wirefleet_policy.fleet", "wirefleet_machine.web")
 	tf.must("import", "-no-color", "-input=false", "wirefleet_dns_record.db", "db.fleet.internal/A/100.64.0.50")
 	tf.must("import", "-no-color", "-input=false", "wirefleet_flag.new_ui", "new-ui")
 	tf.must("import", "-no-color", "-input=false", "wirefleet_policy.fleet", "policy")
+	tf.must("import", "-no-color", "-input=false", "wirefleet_machine.web", "web-1")
 	code, out = tf.planExit()
 	if code == 1 || strings.Contains(out, "must be replaced") || strings.Contains(out, "will be created") || strings.Contains(out, "will be destroyed") {
 		t.Fatalf("after import the plan replaces or creates (exit %d):\n%s", code, out)
@@ -216,8 +249,11 @@ func TestTerraformProvider(t *testing.T) {
 
 	// Destroy removes what it made.
 	out = tf.must("destroy", "-auto-approve", "-no-color", "-input=false")
-	if !strings.Contains(out, "Destroy complete! Resources: 4 destroyed") {
+	if !strings.Contains(out, "Destroy complete! Resources: 5 destroyed") {
 		t.Fatalf("destroy:\n%s", out)
+	}
+	if m := cli("machines", "show", "web-1"); !strings.Contains(m, "active") {
+		t.Errorf("destroy let go of the machine, which must stay enrolled:\n%s", m)
 	}
 	json.Unmarshal([]byte(cli("policy", "get", "--json")), &pol)
 	if strings.TrimSpace(pol.Text) != "" {

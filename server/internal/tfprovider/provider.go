@@ -123,11 +123,11 @@ func (p *providerData) dnsChanged() {
 }
 
 func (p *wfProvider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{newPolicy, newDNSRecord, newFlag, newToken}
+	return []func() resource.Resource{newPolicy, newDNSRecord, newFlag, newToken, newMachine}
 }
 
 func (p *wfProvider) DataSources(context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{newMachines}
+	return []func() datasource.DataSource{newMachines, newMachineData}
 }
 
 // clientOf takes the configured client from a resource's or data source's
@@ -157,6 +157,14 @@ func apiError(d *diag.Diagnostics, what string, err error) {
 		return
 	}
 	d.AddError(what, err.Error())
+}
+
+// diagErr turns diagnostics into an error (for helpers that return one).
+func diagErr(d diag.Diagnostics) error {
+	for _, e := range d.Errors() {
+		return fmt.Errorf("%s: %s", e.Summary(), e.Detail())
+	}
+	return nil
 }
 
 // notFound reports whether err is the server's not_found.
