@@ -92,6 +92,17 @@ resource "wirefleet_machine" "web" {
   tags    = ["tag:server"]
 }
 
+resource "wirefleet_route_approval" "web" {
+  machine   = wirefleet_machine.web.id
+  routes    = ["10.1.0.0/24"]
+  exit_node = true
+}
+
+resource "wirefleet_team" "platform" {
+  name = "platform"
+  tags = ["tag:server"]
+}
+
 data "wirefleet_machines" "servers" {
   tag        = "tag:server"
   depends_on = [wirefleet_machine.web]
@@ -169,15 +180,25 @@ func TestTerraformProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	router, _ := client.New(p.url, client.WithPin(p.pin), client.WithToken(en.Credential))
+	if _, err := router.AdvertiseRoutes(context.Background(), wire.RoutesAdvert{Routes: []string{"10.1.0.0/24"}, ExitNode: true}); err != nil {
+		t.Fatal(err)
+	}
 	tf := terraform{t: t, dir: dir, env: []string{"TF_CLI_CONFIG_FILE=" + rc, "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1",
 		"WIREFLEET_SERVER=" + p.url, "WIREFLEET_API_KEY=" + key[1], "WIREFLEET_PIN=" + p.pin}}
 
 	out := tf.must("apply", "-auto-approve", "-no-color", "-input=false")
-	if !strings.Contains(out, "Apply complete! Resources: 5 added") {
+	if !strings.Contains(out, "Apply complete! Resources: 7 added") {
 		t.Fatalf("apply:\n%s", out)
 	}
 	if ip := strings.TrimSpace(tf.must("output", "-raw", "web_ipv4")); ip != en.IPv4 {
 		t.Errorf("the machine data source's address %q, want %q", ip, en.IPv4)
+	}
+	if rs := mustCLI(t, "routes", "list", "--data-dir", data); !regexp.MustCompile(`10\.1\.0\.0/24\s+web-1\s+approved`).MatchString(rs) {
+		t.Errorf("routes list after apply:\n%s", rs)
+	}
+	if ts := mustCLI(t, "teams", "list", "--data-dir", data); !strings.Contains(ts, "platform") {
+		t.Errorf("teams list after apply:\n%s", ts)
 	}
 	if ms := tf.must("output", "-raw", "servers"); ms != "1" {
 		t.Errorf("wirefleet_machines with tag:server: %s, want the adopted machine", ms)
@@ -207,8 +228,11 @@ func TestTerraformProvider(t *testing.T) {
 	cli("dns", "remove", "db")
 	cli("flags", "set", "new-ui", "--enabled=false")
 	cli("machines", "rename", "web-1", "renamed-elsewhere")
+	cli("routes", "reject", "renamed-elsewhere", "10.1.0.0/24")
+	cli("teams", "set", "platform", "--tag", "tag:other")
 	code, out := tf.planExit()
-	if code != 2 || !strings.Contains(out, "wirefleet_dns_record.db will be created") || !strings.Contains(out, "wirefleet_flag.new_ui will be updated") || !strings.Contains(out, "wirefleet_machine.web will be updated") {
+	if code != 2 || !strings.Contains(out, "wirefleet_dns_record.db will be created") || !strings.Contains(out, "wirefleet_flag.new_ui will be updated") || !strings.Contains(out, "wirefleet_machine.web will be updated") ||
+		!strings.Contains(out, "wirefleet_route_approval.web will be updated") || !strings.Contains(out, "wirefleet_team.platform will be updated") {
 		t.Fatalf("drift not shown (exit %d):\n%s\nthe flag now: %s", code, out, cli("flags", "get", "new-ui", "--json"))
 	}
 	tf.must("apply", "-auto-approve", "-no-color", "-input=false")
@@ -230,11 +254,13 @@ func TestTerraformProvider(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "policy.hujson"), []byte(tfPolicy), 0o644)
 
 	// Import: forget the record, flag and policy, then take them back.
-	tf.must("state", "rm", "wirefleet_dns_record.db", "wirefleet_flag.new_ui", "wirefleet_policy.fleet", "wirefleet_machine.web")
+	tf.must("state", "rm", "wirefleet_dns_record.db", "wirefleet_flag.new_ui", "wirefleet_policy.fleet", "wirefleet_machine.web", "wirefleet_team.platform", "wirefleet_route_approval.web")
 	tf.must("import", "-no-color", "-input=false", "wirefleet_dns_record.db", "db.fleet.internal/A/100.64.0.50")
 	tf.must("import", "-no-color", "-input=false", "wirefleet_flag.new_ui", "new-ui")
 	tf.must("import", "-no-color", "-input=false", "wirefleet_policy.fleet", "policy")
 	tf.must("import", "-no-color", "-input=false", "wirefleet_machine.web", "web-1")
+	tf.must("import", "-no-color", "-input=false", "wirefleet_team.platform", "platform")
+	tf.must("import", "-no-color", "-input=false", "wirefleet_route_approval.web", "web-1")
 	code, out = tf.planExit()
 	if code == 1 || strings.Contains(out, "must be replaced") || strings.Contains(out, "will be created") || strings.Contains(out, "will be destroyed") {
 		t.Fatalf("after import the plan replaces or creates (exit %d):\n%s", code, out)
@@ -249,7 +275,7 @@ func TestTerraformProvider(t *testing.T) {
 
 	// Destroy removes what it made.
 	out = tf.must("destroy", "-auto-approve", "-no-color", "-input=false")
-	if !strings.Contains(out, "Destroy complete! Resources: 5 destroyed") {
+	if !strings.Contains(out, "Destroy complete! Resources: 7 destroyed") {
 		t.Fatalf("destroy:\n%s", out)
 	}
 	if m := cli("machines", "show", "web-1"); !strings.Contains(m, "active") {
