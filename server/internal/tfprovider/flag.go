@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -12,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/wirefleet/wirefleet/pkg/client"
@@ -99,24 +101,30 @@ func (m *flagModel) fill(f wire.Flag) {
 	}
 }
 
-func (r *flagResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+// save puts the planned flag on the server (create and update alike: a
+// PUT replaces the flag) and records what the server kept.
+func (r *flagResource) save(ctx context.Context, plan tfsdk.Plan, state *tfsdk.State, d *diag.Diagnostics) {
 	var m flagModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
+	d.Append(plan.Get(ctx, &m)...)
+	if d.HasError() {
 		return
 	}
 	f, err := m.wire()
 	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("rules"), "The flag's rules are not a JSON array of rules", err.Error())
+		d.AddAttributeError(path.Root("rules"), "The flag's rules are not a JSON array of rules", err.Error())
 		return
 	}
 	saved, err := r.cl.SetFlag(ctx, f)
 	if err != nil {
-		apiError(&resp.Diagnostics, "Save the flag "+f.Key, err)
+		apiError(d, "Save the flag "+f.Key, err)
 		return
 	}
 	m.fill(saved)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+	d.Append(state.Set(ctx, &m)...)
+}
+
+func (r *flagResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	r.save(ctx, req.Plan, &resp.State, &resp.Diagnostics)
 }
 
 func (r *flagResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -139,23 +147,7 @@ func (r *flagResource) Read(ctx context.Context, req resource.ReadRequest, resp 
 }
 
 func (r *flagResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var m flagModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	f, err := m.wire()
-	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("rules"), "The flag's rules are not a JSON array of rules", err.Error())
-		return
-	}
-	saved, err := r.cl.SetFlag(ctx, f)
-	if err != nil {
-		apiError(&resp.Diagnostics, "Save the flag "+f.Key, err)
-		return
-	}
-	m.fill(saved)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+	r.save(ctx, req.Plan, &resp.State, &resp.Diagnostics)
 }
 
 func (r *flagResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
