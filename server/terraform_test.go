@@ -98,6 +98,18 @@ resource "wirefleet_route_approval" "web" {
   exit_node = true
 }
 
+resource "wirefleet_flag_client" "billing" {
+  name            = "billing"
+  kind            = "service"
+  rate_per_minute = 600
+  allow           = ["10.0.0.0/8"]
+}
+
+output "billing_key" {
+  value     = wirefleet_flag_client.billing.key
+  sensitive = true
+}
+
 resource "wirefleet_team" "platform" {
   name = "platform"
   tags = ["tag:server"]
@@ -188,7 +200,7 @@ func TestTerraformProvider(t *testing.T) {
 		"WIREFLEET_SERVER=" + p.url, "WIREFLEET_API_KEY=" + key[1], "WIREFLEET_PIN=" + p.pin}}
 
 	out := tf.must("apply", "-auto-approve", "-no-color", "-input=false")
-	if !strings.Contains(out, "Apply complete! Resources: 7 added") {
+	if !strings.Contains(out, "Apply complete! Resources: 8 added") {
 		t.Fatalf("apply:\n%s", out)
 	}
 	if ip := strings.TrimSpace(tf.must("output", "-raw", "web_ipv4")); ip != en.IPv4 {
@@ -199,6 +211,9 @@ func TestTerraformProvider(t *testing.T) {
 	}
 	if ts := mustCLI(t, "teams", "list", "--data-dir", data); !strings.Contains(ts, "platform") {
 		t.Errorf("teams list after apply:\n%s", ts)
+	}
+	if k := strings.TrimSpace(tf.must("output", "-raw", "billing_key")); !strings.HasPrefix(k, "wfc_") {
+		t.Errorf("the flag client's key %q", k)
 	}
 	if ms := tf.must("output", "-raw", "servers"); ms != "1" {
 		t.Errorf("wirefleet_machines with tag:server: %s, want the adopted machine", ms)
@@ -230,9 +245,11 @@ func TestTerraformProvider(t *testing.T) {
 	cli("machines", "rename", "web-1", "renamed-elsewhere")
 	cli("routes", "reject", "renamed-elsewhere", "10.1.0.0/24")
 	cli("teams", "set", "platform", "--tag", "tag:other")
+	cli("clients", "set", "billing", "--active=false")
 	code, out := tf.planExit()
 	if code != 2 || !strings.Contains(out, "wirefleet_dns_record.db will be created") || !strings.Contains(out, "wirefleet_flag.new_ui will be updated") || !strings.Contains(out, "wirefleet_machine.web will be updated") ||
-		!strings.Contains(out, "wirefleet_route_approval.web will be updated") || !strings.Contains(out, "wirefleet_team.platform will be updated") {
+		!strings.Contains(out, "wirefleet_route_approval.web will be updated") || !strings.Contains(out, "wirefleet_team.platform will be updated") ||
+		!strings.Contains(out, "wirefleet_flag_client.billing will be updated") {
 		t.Fatalf("drift not shown (exit %d):\n%s\nthe flag now: %s", code, out, cli("flags", "get", "new-ui", "--json"))
 	}
 	tf.must("apply", "-auto-approve", "-no-color", "-input=false")
@@ -254,12 +271,13 @@ func TestTerraformProvider(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "policy.hujson"), []byte(tfPolicy), 0o644)
 
 	// Import: forget the record, flag and policy, then take them back.
-	tf.must("state", "rm", "wirefleet_dns_record.db", "wirefleet_flag.new_ui", "wirefleet_policy.fleet", "wirefleet_machine.web", "wirefleet_team.platform", "wirefleet_route_approval.web")
+	tf.must("state", "rm", "wirefleet_dns_record.db", "wirefleet_flag.new_ui", "wirefleet_policy.fleet", "wirefleet_machine.web", "wirefleet_team.platform", "wirefleet_route_approval.web", "wirefleet_flag_client.billing")
 	tf.must("import", "-no-color", "-input=false", "wirefleet_dns_record.db", "db.fleet.internal/A/100.64.0.50")
 	tf.must("import", "-no-color", "-input=false", "wirefleet_flag.new_ui", "new-ui")
 	tf.must("import", "-no-color", "-input=false", "wirefleet_policy.fleet", "policy")
 	tf.must("import", "-no-color", "-input=false", "wirefleet_machine.web", "web-1")
 	tf.must("import", "-no-color", "-input=false", "wirefleet_team.platform", "platform")
+	tf.must("import", "-no-color", "-input=false", "wirefleet_flag_client.billing", "billing")
 	tf.must("import", "-no-color", "-input=false", "wirefleet_route_approval.web", "web-1")
 	code, out = tf.planExit()
 	if code == 1 || strings.Contains(out, "must be replaced") || strings.Contains(out, "will be created") || strings.Contains(out, "will be destroyed") {
@@ -275,7 +293,7 @@ func TestTerraformProvider(t *testing.T) {
 
 	// Destroy removes what it made.
 	out = tf.must("destroy", "-auto-approve", "-no-color", "-input=false")
-	if !strings.Contains(out, "Destroy complete! Resources: 7 destroyed") {
+	if !strings.Contains(out, "Destroy complete! Resources: 8 destroyed") {
 		t.Fatalf("destroy:\n%s", out)
 	}
 	if m := cli("machines", "show", "web-1"); !strings.Contains(m, "active") {

@@ -123,7 +123,7 @@ func (p *providerData) dnsChanged() {
 }
 
 func (p *wfProvider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{newPolicy, newDNSRecord, newFlag, newToken, newMachine, newTeam, newRouteApproval}
+	return []func() resource.Resource{newPolicy, newDNSRecord, newFlag, newToken, newMachine, newTeam, newRouteApproval, newFlagClient}
 }
 
 func (p *wfProvider) DataSources(context.Context) []func() datasource.DataSource {
