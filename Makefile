@@ -14,7 +14,7 @@ DATA     ?= ./data
 LISTEN   ?= :8443
 PLATFORMS := linux/amd64 linux/arm64 windows/amd64 windows/arm64 darwin/amd64 darwin/arm64
 
-.PHONY: all build cross dist run test vet unit wine bench fuzz screenshots clean
+.PHONY: all build cross dist run test vet unit wine bench fuzz screenshots tfdocs clean
 
 all: build
 
@@ -128,6 +128,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSplitMesh -fuzztime $(FUZZTIME) ./server/internal/relay/
 	$(GO) test -run '^$$' -fuzz FuzzPeerRelayReceive -fuzztime $(FUZZTIME) ./agent/internal/netpath/
 	$(GO) test -run '^$$' -fuzz FuzzStoreFiles -fuzztime $(FUZZTIME) ./server/internal/sealed/
+
+## tfdocs: regenerate docs/terraform-provider from the provider's schema (tfplugindocs; needs terraform)
+tfdocs: build
+	scripts/tfdocs.sh
 
 ## screenshots: refresh docs/screenshots from the Chromium test
 screenshots:
