@@ -284,7 +284,7 @@ var routes = []route{
 	{"POST", wire.PathPolicyQuery, "admin"},
 	{"GET", wire.PathDNSRecords, "admin"},
 	{"POST", wire.PathDNSRecords, "admin"},
-	{"DELETE", wire.PathDNSRecords + "/{}?type={}", "admin"},
+	{"DELETE", wire.PathDNSRecords + "/{}?type={}&value={}", "admin"},
 	{"PUT", wire.PathReleases + "/files/{}", "admin"},
 	{"PUT", wire.PathReleases + "/channels/{}", "admin"},
 	{"POST", wire.PathReleases + "/channels/{}/{}", "admin"},
