@@ -76,4 +76,20 @@ func TestDNSRecordsAPI(t *testing.T) {
 	if _, err := e.admin.RemoveDNSRecords(ctx, "db", ""); code(err) != wire.CodeNotFound {
 		t.Errorf("remove again: %v", err)
 	}
+	// One record of several with the same name and type (Terraform's
+	// wirefleet_dns_record removes exactly its own).
+	for _, v := range []string{"100.64.1.1", "100.64.1.2"} {
+		if _, err := e.admin.AddDNSRecord(ctx, wire.DNSRecord{Name: "pool", Type: "A", Value: v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.admin.RemoveDNSRecord(ctx, "pool", "A", "100.64.1.1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.admin.RemoveDNSRecord(ctx, "pool", "A", "100.64.1.1"); code(err) != wire.CodeNotFound {
+		t.Errorf("remove the same record again: %v", err)
+	}
+	if list, _ := e.admin.DNSRecords(ctx); len(list.Records) != 1 || list.Records[0].Value != "100.64.1.2" {
+		t.Errorf("after removing one of two: %+v", list.Records)
+	}
 }
