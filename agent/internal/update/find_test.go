@@ -3,6 +3,7 @@ package update
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,8 +26,11 @@ type releaseServer struct {
 	t      *testing.T
 	signer *release.Signer
 	root   string
-	keys   []byte
-	keySig []byte
+	// keysFile is the keys directory's keys.json (its root.key signs
+	// other lists).
+	keysFile string
+	keys     []byte
+	keySig   []byte
 
 	mu       sync.Mutex
 	channel  release.Manifest
@@ -47,7 +51,7 @@ func newReleaseServer(t *testing.T) *releaseServer {
 	}
 	keys, _ := os.ReadFile(filepath.Join(dir, release.KeySetFile))
 	keySig, _ := os.ReadFile(filepath.Join(dir, release.KeySetFile+release.SigSuffix))
-	rs := &releaseServer{t: t, signer: signer, root: root, keys: keys, keySig: keySig, versions: map[string]release.Manifest{}}
+	rs := &releaseServer{t: t, signer: signer, root: root, keysFile: filepath.Join(dir, release.KeySetFile), keys: keys, keySig: keySig, versions: map[string]release.Manifest{}}
 	rs.srv = httptest.NewServer(http.HandlerFunc(rs.serve))
 	t.Cleanup(rs.srv.Close)
 	return rs
@@ -212,6 +216,38 @@ func TestFindRefusesAForeignRoot(t *testing.T) {
 	u := &Updater{Server: rs.srv.URL, HTTP: rs.srv.Client(), Root: other.root, Channel: "stable", Current: "1.0.0", MachineID: "m", StateDir: testDir(t)}
 	if o, err := u.Find(context.Background()); err == nil || o != nil {
 		t.Fatalf("Find under a foreign root = %+v, %v; want a signature error", o, err)
+	}
+}
+
+// TestFindRefusesAnOlderKeyList: once the agent accepted a key list, a
+// list signed before it — root-signed and unexpired, but bringing back a
+// retired signing key — is refused, also after a restart (the mark is in
+// the state directory).
+func TestFindRefusesAnOlderKeyList(t *testing.T) {
+	rs := newReleaseServer(t)
+	rs.publish(release.Manifest{Version: "9.0.0", Rollout: 100, Expires: time.Now().Add(time.Hour)})
+	dir := testDir(t)
+	keysDir := filepath.Dir(rs.keysFile)
+	older, olderSig := rs.keys, rs.keySig
+	newer := testDir(t)
+	time.Sleep(5 * time.Millisecond)
+	if err := release.SignKeySet(keysDir, "", []string{filepath.Join(keysDir, release.SigningPubFile)}, 24*time.Hour, newer); err != nil {
+		t.Fatal(err)
+	}
+	rs.mu.Lock()
+	rs.keys, _ = os.ReadFile(filepath.Join(newer, release.KeySetFile))
+	rs.keySig, _ = os.ReadFile(filepath.Join(newer, release.KeySetFile+release.SigSuffix))
+	rs.mu.Unlock()
+	u := &Updater{Server: rs.srv.URL, HTTP: rs.srv.Client(), Root: rs.root, Channel: "stable", Current: "1.0.0", MachineID: "m", StateDir: dir}
+	if o, err := u.Find(context.Background()); err != nil || o == nil {
+		t.Fatalf("Find with the newer list = %+v, %v", o, err)
+	}
+	rs.mu.Lock()
+	rs.keys, rs.keySig = older, olderSig
+	rs.mu.Unlock()
+	u2 := &Updater{Server: rs.srv.URL, HTTP: rs.srv.Client(), Root: rs.root, Channel: "stable", Current: "1.0.0", MachineID: "m", StateDir: dir}
+	if o, err := u2.Find(context.Background()); !errors.Is(err, release.ErrSignature) || o != nil || !strings.Contains(err.Error(), "retired signing keys") {
+		t.Fatalf("Find with an older list after a newer one = %+v, %v; want refused", o, err)
 	}
 }
 

@@ -121,6 +121,36 @@ func (u *Updater) get(ctx context.Context, path string, max int64) ([]byte, erro
 	return b, err
 }
 
+// keysIssuedName keeps when the newest key list this agent accepted was
+// signed (in the update directory).
+const keysIssuedName = "keys-issued"
+
+// checkKeysIssued refuses a key list signed before the newest one this
+// agent accepted: a server (or whoever controls it) replaying an older
+// list, still signed by the root and unexpired, would bring back a
+// signing key that was retired — TUF's rule against rollback of metadata.
+// A newer list moves the mark forward.
+func (u *Updater) checkKeysIssued(ks release.KeySet) error {
+	p := filepath.Join(u.dir(), keysIssuedName)
+	var seen time.Time
+	if b, err := os.ReadFile(p); err == nil {
+		seen, _ = time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b)))
+	}
+	if ks.Issued.Before(seen) {
+		return fmt.Errorf("%w: keys.json was signed %s, before the key list this agent accepted (%s): an older list would bring back retired signing keys",
+			release.ErrSignature, ks.Issued.Format(time.RFC3339), seen.Format(time.RFC3339))
+	}
+	if ks.Issued.After(seen) {
+		if err := os.MkdirAll(u.dir(), 0o700); err != nil {
+			return fmt.Errorf("update: %w", err)
+		}
+		if err := atomicfile.WriteFile(p, []byte(ks.Issued.UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
+			return fmt.Errorf("update: remember the key list: %w", err)
+		}
+	}
+	return nil
+}
+
 // Offer is what Check found.
 type Offer struct {
 	Manifest release.Manifest
@@ -148,6 +178,9 @@ func (u *Updater) Find(ctx context.Context) (*Offer, error) {
 	}
 	keys, err := release.VerifyKeySet(root, kb, ks, u.now())
 	if err != nil {
+		return nil, err
+	}
+	if err := u.checkKeysIssued(keys); err != nil {
 		return nil, err
 	}
 	pin := ""
