@@ -123,12 +123,13 @@ func statusWithWarnings(st sealed.Status, maxAge time.Duration, now time.Time) w
 		if st.Mode == sealed.Sealed && !e.Sealed {
 			out.Warnings = append(out.Warnings, e.Name+" is a plain file in a sealed data directory: the next start seals it")
 		}
-		if !e.Rotated.IsZero() && now.Sub(e.Rotated) > maxAge && !strings.HasPrefix(e.Name, sealed.ACMEPrefix) {
-			out.Warnings = append(out.Warnings, fmt.Sprintf("%s was last rotated %s ago (more than %s): rotate it", e.Name, now.Sub(e.Rotated).Round(24*time.Hour), maxAge))
-		}
 	}
-	if !st.KEKCreated.IsZero() && now.Sub(st.KEKCreated) > maxAge {
-		out.Warnings = append(out.Warnings, fmt.Sprintf("the key-encryption key is %s old: rotate it (secrets rotate kek)", now.Sub(st.KEKCreated).Round(24*time.Hour)))
+	for _, o := range st.Overdue(maxAge, now) {
+		if o.Name == sealed.KEKName {
+			out.Warnings = append(out.Warnings, fmt.Sprintf("the key-encryption key is %s old: rotate it (secrets rotate kek)", o.Age.Round(24*time.Hour)))
+			continue
+		}
+		out.Warnings = append(out.Warnings, fmt.Sprintf("%s was last rotated %s ago (more than %s): rotate it", o.Name, o.Age.Round(24*time.Hour), maxAge))
 	}
 	return out
 }

@@ -431,12 +431,9 @@ func checkSecrets(in Input) Check {
 		if !e.Sealed {
 			plain = append(plain, e.Name)
 		}
-		if !e.Rotated.IsZero() && in.Now.Sub(e.Rotated) > maxAge && !strings.HasPrefix(e.Name, sealed.ACMEPrefix) {
-			old = append(old, fmt.Sprintf("%s (%d days)", e.Name, int(in.Now.Sub(e.Rotated).Hours()/24)))
-		}
 	}
-	if !st.KEKCreated.IsZero() && in.Now.Sub(st.KEKCreated) > maxAge {
-		old = append(old, fmt.Sprintf("the key-encryption key (%d days)", int(in.Now.Sub(st.KEKCreated).Hours()/24)))
+	for _, o := range st.Overdue(maxAge, in.Now) {
+		old = append(old, fmt.Sprintf("%s (%d days)", o.Name, int(o.Age.Hours()/24)))
 	}
 	switch {
 	case len(plain) > 0:

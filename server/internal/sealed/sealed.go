@@ -139,6 +139,31 @@ type Status struct {
 	Secrets    []Entry   `json:"secrets"`
 }
 
+// Overdue is a secret (or the KEK) not rotated for longer than a bound.
+type Overdue struct {
+	Name string // the secret's name, or KEKName
+	Age  time.Duration
+}
+
+// KEKName names the key-encryption key in Overdue.
+const KEKName = "the key-encryption key"
+
+// Overdue lists the secrets, and the KEK, last rotated more than maxAge
+// before now — what status and doctor warn about. ACME's entries renew
+// themselves and are left out.
+func (st Status) Overdue(maxAge time.Duration, now time.Time) []Overdue {
+	var out []Overdue
+	for _, e := range st.Secrets {
+		if !e.Rotated.IsZero() && now.Sub(e.Rotated) > maxAge && !strings.HasPrefix(e.Name, ACMEPrefix) {
+			out = append(out, Overdue{e.Name, now.Sub(e.Rotated)})
+		}
+	}
+	if !st.KEKCreated.IsZero() && now.Sub(st.KEKCreated) > maxAge {
+		out = append(out, Overdue{KEKName, now.Sub(st.KEKCreated)})
+	}
+	return out
+}
+
 // ErrPlainRefused is returned for plain secrets after PlainFallbackUntil.
 var ErrPlainRefused = errors.New("plain secrets are refused after --plain-fallback-until")
 

@@ -78,9 +78,9 @@ func (r *machineResource) Configure(_ context.Context, req resource.ConfigureReq
 
 // fill sets the model from the server's machine.
 func (m *machineResModel) fill(ctx context.Context, x wire.Machine) error {
-	tags, d := types.ListValueFrom(ctx, types.StringType, append([]string{}, x.Tags...))
-	if d.HasError() {
-		return diagErr(d)
+	tags, err := listOf(ctx, x.Tags, types.ListValueMust(types.StringType, nil))
+	if err != nil {
+		return err
 	}
 	m.ID, m.Name, m.Tags = types.StringValue(x.ID), types.StringValue(x.Name), tags
 	m.PinnedVersion, m.Owner = types.StringValue(x.PinnedVersion), types.StringValue(x.Owner)
@@ -100,9 +100,12 @@ func (r *machineResource) update(ctx context.Context, id string, m machineResMod
 	}
 	req.Name, req.PinnedVersion, req.Owner = set(m.Name), set(m.PinnedVersion), set(m.Owner)
 	if !m.Tags.IsNull() && !m.Tags.IsUnknown() {
-		var tags []string
-		if d := m.Tags.ElementsAs(ctx, &tags, false); d.HasError() {
-			return wire.Machine{}, diagErr(d)
+		tags, err := stringsOf(ctx, m.Tags)
+		if err != nil {
+			return wire.Machine{}, err
+		}
+		if tags == nil {
+			tags = []string{} // an empty list clears the tags
 		}
 		req.Tags = &tags
 	}
@@ -234,9 +237,9 @@ func (d *machineDataSource) Read(ctx context.Context, req datasource.ReadRequest
 		apiError(&resp.Diagnostics, "Read the machine "+m.Machine.ValueString(), err)
 		return
 	}
-	tags, diags := types.ListValueFrom(ctx, types.StringType, append([]string{}, x.Tags...))
-	resp.Diagnostics.Append(diags...)
-	m.machineModel = machineModel{ID: types.StringValue(x.ID), Name: types.StringValue(x.Name), IPv4: types.StringValue(x.IPv4),
-		IPv6: types.StringValue(x.IPv6), OS: types.StringValue(x.OS), State: types.StringValue(x.State), Tags: tags}
+	if m.machineModel, err = machineOf(ctx, x); err != nil {
+		resp.Diagnostics.AddError("Read the machine", err.Error())
+		return
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }

@@ -2,13 +2,13 @@ package tfprovider
 
 import (
 	"context"
-	"slices"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/wirefleet/wirefleet/pkg/client"
+	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
 // machinesDataSource lists machines (wirefleet_machines), filtered as
@@ -77,10 +77,19 @@ func (d *machinesDataSource) Read(ctx context.Context, req datasource.ReadReques
 		if os := m.OS.ValueString(); os != "" && x.OS != os {
 			continue
 		}
-		tags, diags := types.ListValueFrom(ctx, types.StringType, slices.Clip(append([]string{}, x.Tags...)))
-		resp.Diagnostics.Append(diags...)
-		m.Machines = append(m.Machines, machineModel{ID: types.StringValue(x.ID), Name: types.StringValue(x.Name), IPv4: types.StringValue(x.IPv4),
-			IPv6: types.StringValue(x.IPv6), OS: types.StringValue(x.OS), State: types.StringValue(x.State), Tags: tags})
+		mm, err := machineOf(ctx, x)
+		if err != nil {
+			resp.Diagnostics.AddError("Read the machines", err.Error())
+			return
+		}
+		m.Machines = append(m.Machines, mm)
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// machineOf is what the data sources say of a machine.
+func machineOf(ctx context.Context, x wire.Machine) (machineModel, error) {
+	tags, err := listOf(ctx, x.Tags, types.ListValueMust(types.StringType, nil))
+	return machineModel{ID: types.StringValue(x.ID), Name: types.StringValue(x.Name), IPv4: types.StringValue(x.IPv4),
+		IPv6: types.StringValue(x.IPv6), OS: types.StringValue(x.OS), State: types.StringValue(x.State), Tags: tags}, err
 }
