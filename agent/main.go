@@ -52,6 +52,8 @@ type globals struct {
 	level          slog.Level
 	healthInterval time.Duration
 	peerRelayRate  float64
+	ssh            bool
+	sshCheckWait   time.Duration
 	metadataURL    string
 	flagsListen    string
 	smbiosDir      string
@@ -171,13 +173,15 @@ func main() {
 	pf.DurationVar(&g.healthInterval, "health-interval", 30*time.Second, "how often to report health to the server")
 	pf.StringVar(&g.smbiosDir, "smbios-dir", "", "where the inventory reads SMBIOS identity (sys_vendor, product_uuid, …; default /sys/class/dmi/id): give a container a copy or bind mount of the host's")
 	pf.StringVar(&g.metadataURL, "metadata-url", "", "the cloud instance metadata service the inventory asks for region and instance type, only on a machine whose SMBIOS names a cloud (default http://169.254.169.254)")
+	pf.BoolVar(&g.ssh, "ssh", true, "serve SSH on the overlay address to the machines and users the policy's \"ssh\" rules name (false: never, whatever the policy says)")
+	pf.DurationVar(&g.sshCheckWait, "ssh-check-wait", 2*time.Minute, "how long a login under an ssh \"check\" rule waits for its owner's confirmation")
 	pf.Float64Var(&g.peerRelayRate, "peer-relay-rate", netpath.DefaultPairRate, "as a peer relay (the policy's \"relays\"), the bytes per second one pair of machines may send through this one")
 	pf.StringVar(&g.flagsListen, "flags-listen", defaultFlagsListen, "address of the local OFREP flag endpoint (empty disables it)")
 	pf.DurationVar(&g.updateInterval, "update-interval", 24*time.Hour, "how often to look for a signed release (0 disables self-update)")
 	pf.DurationVar(&g.updateGate, "update-gate", 2*time.Minute, "how long a new version has to report to the server before it is rolled back")
 	pf.StringVar(&g.channel, "channel", "stable", "release channel to follow (enroll stores it; run overrides the stored one)")
 	g.routing.register(pf)
-	root.AddCommand(dnsCmd(g), channelCmd(g), superviseCmd(g), enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), loginCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), setCmd(g), flagsCmd(g), selfTestCmd(), updateWatchCmd(g), installerCmd(g),
+	root.AddCommand(dnsCmd(g), channelCmd(g), superviseCmd(g), enrollCmd(g), runCmd(g), statusCmd(g), logoutCmd(g), loginCmd(g), upDownCmd(g, "up"), upDownCmd(g, "down"), setCmd(g), flagsCmd(g), selfTestCmd(), updateWatchCmd(g), installerCmd(g), sshCmd(g), sshSFTPCmd(),
 		&cobra.Command{
 			Use: "service-recovery", Hidden: true, Args: cobra.NoArgs,
 			Short: "Set the Windows service's recovery actions (the MSI runs this; wixl cannot)",
@@ -311,7 +315,7 @@ func runAgent(g *globals, log *slog.Logger) func(context.Context) error {
 				}
 			}()
 		}
-		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, WireGuard: g.wireguard, EagerPeers: g.eagerPeers, PeerIdle: g.peerIdle, HealthInterval: g.healthInterval, PeerRelayRate: g.peerRelayRate, MetadataURL: g.metadataURL, SMBIOSDir: g.smbiosDir, Flags: fl,
+		eng := &engine.Engine{Paths: p, Store: ks, Log: log, Version: Version, Iface: g.iface, WireGuard: g.wireguard, EagerPeers: g.eagerPeers, PeerIdle: g.peerIdle, HealthInterval: g.healthInterval, PeerRelayRate: g.peerRelayRate, SSHOff: !g.ssh, SSHCheckWait: g.sshCheckWait, MetadataURL: g.metadataURL, SMBIOSDir: g.smbiosDir, Flags: fl,
 			Exe: executable(), UpdateInterval: g.updateInterval, UpdateGate: g.updateGate, Channel: channel, UpdateOutcome: start.Outcome,
 			KeyRotation: g.keyRotation}
 		if g.acceptDNS {

@@ -169,6 +169,16 @@ func printStatus(w interface{ Write([]byte) (int, error) }, st engine.Status, no
 	if r := st.Routes; r != nil {
 		printRoutes(tw, r)
 	}
+	if s := st.SSH; s != nil {
+		switch {
+		case s.On:
+			fmt.Fprintf(tw, "ssh:	listening on %s for logins the policy allows; %d open session(s)\n", strings.Join(s.Listen, ", "), s.Sessions)
+		case s.Error != "":
+			fmt.Fprintf(tw, "ssh:	not listening: %s\n", s.Error)
+		default:
+			fmt.Fprintf(tw, "ssh:	starting\n")
+		}
+	}
 	if st.Paths != nil && st.Paths.PeerRelay != nil {
 		pr := st.Paths.PeerRelay
 		fmt.Fprintf(tw, "peer relay:\t%d sessions, %d packets (%d bytes) forwarded, %d dropped\n", pr.Sessions, pr.Forwarded, pr.Bytes, pr.Dropped)

@@ -44,7 +44,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Version:       daemon.Version,
 	}
-	root.AddCommand(serveCmd(), tokensCmd(), machinesCmd(), apikeysCmd(), adminCmd(), auditCmd(), oneLinerCmd(), flagsCmd(), releasesCmd(), policyCmd(), routesCmd(), flowsCmd(), dnsCmd(), tlsCmd(), secretsCmd(), enrollmentsCmd(), directoryCmd(), scimCmd(), teamsCmd(), clientsCmd(), backupCmd(), restoreCmd(), doctorCmd(), openapiCmd())
+	root.AddCommand(serveCmd(), tokensCmd(), machinesCmd(), apikeysCmd(), adminCmd(), auditCmd(), oneLinerCmd(), flagsCmd(), releasesCmd(), policyCmd(), routesCmd(), flowsCmd(), dnsCmd(), tlsCmd(), secretsCmd(), enrollmentsCmd(), directoryCmd(), scimCmd(), teamsCmd(), clientsCmd(), backupCmd(), restoreCmd(), doctorCmd(), openapiCmd(), sshCmd())
 	return root
 }
 
@@ -111,7 +111,7 @@ variables (--data-dir → WIREFLEET_DATA_DIR), then the YAML file named by
 	f.DurationVar(&o.MachineExpiry, "machine-expiry", 0, "how long a machine stays enrolled before it must re-authenticate with a token (e.g. 4320h = 180 days; 0 = never; a token's --machine-expiry wins)")
 	f.DurationVar(&o.EphemeralTTL, "ephemeral-ttl", 30*time.Minute, "remove ephemeral machines offline for this long (0 = never)")
 	f.DurationVar(&o.AuditRetention, "audit-retention", 365*24*time.Hour, "delete audit events older than this (default a year; 0 = keep them all)")
-	f.DurationVar(&o.FlowRetention, "flow-retention", 30*24*time.Hour, "delete flow records older than this (default 30 days; 0 = by count only)")
+	f.DurationVar(&o.FlowRetention, "flow-retention", 30*24*time.Hour, "delete flow records, SSH sessions and their recordings older than this (default 30 days; 0 = flows by count only)")
 	f.StringVar(&o.DeprovisionMachines, "deprovision-machines", "expire", "what happens to the machines of a person the directory (SCIM) deactivates or deletes: expire (out of every map until re-authenticated), revoke, or keep")
 	f.Int64Var(&o.FlowMaxRecords, "flow-max-records", 10_000_000, "keep at most this many flow records, the oldest deleted first (0 = no bound)")
 	f.StringVar(&o.FlowOTLPURL, "flow-otlp-url", "", "also send flow records to this OpenTelemetry collector as OTLP/HTTP logs (http://collector:4318)")

@@ -304,6 +304,12 @@ func (c *Client) send(req *http.Request, out any) error {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return nil
 	}
+	if w, ok := out.(io.Writer); ok { // a file, as it is (a recording)
+		if _, err := io.Copy(w, resp.Body); err != nil {
+			return fmt.Errorf("client: read %s %s: %w", method, path, err)
+		}
+		return nil
+	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		return fmt.Errorf("client: decode %s %s: %w", method, path, err)
 	}

@@ -144,6 +144,12 @@ func (p *Policy) Visible(a, b Class) bool {
 			break
 		}
 	}
+	for _, s := range p.ssh {
+		if v {
+			break
+		}
+		v = s.net.from(ab) && s.net.dst.intersects(bb) || s.net.from(bb) && s.net.dst.intersects(ab)
+	}
 	p.visMu.Lock()
 	p.vis[k] = v
 	p.visMu.Unlock()
@@ -447,6 +453,13 @@ func (p *Policy) Inbound(c Class) []wire.FilterRule {
 				}
 			}
 			rs = append(rs, p.filterRule(r, dst))
+		}
+	}
+	for _, s := range p.ssh {
+		// The agent's SSH server: port 22 of the machine itself, to
+		// whoever an ssh rule admits (the server checks users).
+		if s.net.dst.intersects(self) {
+			rs = append(rs, p.filterRule(s.net, nil))
 		}
 	}
 	p.visMu.Lock()

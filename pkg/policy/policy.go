@@ -175,7 +175,11 @@ type Document struct {
 	// FlowLogs turns flow logging on for the machines it names (flows.go).
 	FlowLogs *FlowLogsDoc `json:"flowLogs,omitempty"`
 	Rules    []RuleDoc    `json:"rules"`
-	Tests    []TestDoc    `json:"tests,omitempty"`
+	// SSH are the rules of logins over the overlay (ssh.go);
+	// RecordSessions records every session they admit.
+	SSH            []SSHRuleDoc `json:"ssh,omitempty"`
+	RecordSessions bool         `json:"recordSessions,omitempty"`
+	Tests          []TestDoc    `json:"tests,omitempty"`
 }
 
 // AutoApprovers approves advertised routes without an admin, in
@@ -260,6 +264,7 @@ type Policy struct {
 	postures   map[string]*posture
 	flowSrc    []atom         // "flowLogs": who logs (flows.go)
 	flowLogs   *wire.FlowLogs // what they are told
+	ssh        []sshRule      // "ssh" (ssh.go)
 	// tagsOnly: every atom is * or a tag, so a machine's class depends on
 	// its tags alone (byTags caches it).
 	tagsOnly bool
@@ -631,6 +636,7 @@ func (c *checker) compile(p *Policy) {
 		}
 		p.rules = append(p.rules, cr)
 	}
+	c.compileSSH(p)
 	atoms := make([]atom, len(c.atomIdx))
 	for a, i := range c.atomIdx {
 		atoms[i] = a

@@ -125,6 +125,9 @@ type Self struct {
 	// FlowLogs, when set, asks this machine to log the flows its filter
 	// sees (the policy's "flowLogs") and send them (PathAgentFlows).
 	FlowLogs *FlowLogs `json:"flow_logs,omitempty"`
+	// SSH, when set, turns this machine's SSH server on under these
+	// rules (the policy's "ssh" rules that name it as a destination).
+	SSH *SSHPolicy `json:"ssh,omitempty"`
 }
 
 // Peer is one other machine the receiver should be able to reach.

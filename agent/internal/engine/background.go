@@ -26,6 +26,7 @@ func (e *Engine) startBackground(ctx context.Context, cfg state.Config, cl *clie
 	go e.saveCaches(ctx)
 	go e.rotateKeys(ctx, cl)
 	go e.logFlows(ctx, cl)
+	go e.runSSH(ctx, cl)
 	inventory := &facts.Tracker{Sources: facts.Sources{Live: true, MetadataURL: e.MetadataURL, SMBIOSDir: e.SMBIOSDir}, Version: e.Version}
 	reporter := &health.Reporter{
 		Sender: cl, Path: e.healthQueue(), Interval: e.HealthInterval, Log: e.Log,

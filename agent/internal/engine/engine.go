@@ -15,6 +15,7 @@ import (
 	"github.com/wirefleet/wirefleet/agent/internal/mapview"
 	"github.com/wirefleet/wirefleet/agent/internal/paths"
 	"github.com/wirefleet/wirefleet/agent/internal/routes"
+	"github.com/wirefleet/wirefleet/agent/internal/sshd"
 	"github.com/wirefleet/wirefleet/agent/internal/state"
 	"github.com/wirefleet/wirefleet/agent/internal/tunnel"
 	"github.com/wirefleet/wirefleet/agent/internal/update"
@@ -78,6 +79,14 @@ type Engine struct {
 	Routes  *routes.Manager
 	Routing Routing
 	rt      routeState // under mu
+	// SSHPort is the SSH server's port (0: 22; tests move it); SSHOff
+	// keeps the server off whatever the policy says (--ssh=false);
+	// SSHCheckWait is how long a check rule's login waits for its
+	// confirmation.
+	SSHPort      int
+	SSHOff       bool
+	SSHCheckWait time.Duration
+	ssh          *sshd.Server // under mu, while it runs
 	// KeyRotation is how old the WireGuard key may get before the agent
 	// replaces it (0: only when an admin asks).
 	KeyRotation time.Duration

@@ -175,6 +175,7 @@ func (e *Engine) applyMap(nm wire.NetMap) {
 	if names {
 		e.syncDNS() // renames and revocations answer with the next query
 	}
+	e.sshChanged() // a revoked source's sessions end now
 	if nm.Self != nil || nm.Full {
 		e.syncRoutes() // the fleet's routes come with Self
 	}

@@ -5,6 +5,7 @@ package engine
 
 import (
 	"errors"
+	"github.com/wirefleet/wirefleet/agent/internal/sshd"
 	"strings"
 	"time"
 
@@ -78,6 +79,9 @@ type Status struct {
 	DNS *DNSView `json:"dns,omitempty"`
 	// Key is the WireGuard key's age and rotation.
 	Key *KeyView `json:"key,omitempty"`
+	// SSH is the SSH server over the overlay (nil: no ssh rule names
+	// this machine).
+	SSH *sshd.Status `json:"ssh,omitempty"`
 }
 
 // KeyView is the key-rotation part of status.
@@ -181,6 +185,10 @@ func (e *Engine) Status() Status {
 	if !e.lastSync.IsZero() {
 		t := e.lastSync.UTC()
 		st.LastSync = &t
+	}
+	if self := e.view.Self(); self != nil && self.SSH != nil && e.ssh != nil {
+		ss := e.ssh.Status()
+		st.SSH = &ss
 	}
 	if self := e.view.Self(); self != nil && self.Filter != nil {
 		st.Access = &AccessView{Status: filter.Status{Enforced: false, Policy: self.Filter.Policy, Rules: []string{}}}

@@ -26,6 +26,8 @@ const (
 	// it is made and the moment the server has it and it replaces
 	// PrivateKey: a crash in between leaves both, and the agent finishes.
 	NextPrivateKey = "wireguard-private-key-next"
+	// SSHHostKey is the seed of the SSH server's ed25519 host key.
+	SSHHostKey = "ssh-host-key"
 )
 
 // ErrNotFound is returned by Get for a secret that was never stored or has
@@ -56,5 +58,5 @@ func checkName(name string) error {
 
 // WipeAll deletes every secret the agent keeps (logout, revocation).
 func WipeAll(s Store) error {
-	return errors.Join(s.Delete(PrivateKey), s.Delete(NextPrivateKey), s.Delete(Credential))
+	return errors.Join(s.Delete(PrivateKey), s.Delete(NextPrivateKey), s.Delete(Credential), s.Delete(SSHHostKey))
 }

@@ -153,6 +153,9 @@ func (s *Server) routes(local bool) http.Handler {
 	mux.HandleFunc("GET "+wire.PathRelayMesh, s.relayMesh) // replicas authenticate each other in-band
 	agent("POST "+wire.PathAgentRoutes, s.agentRoutes)
 	agent("POST "+wire.PathAgentPeerRelay, s.peerRelay)
+	agent("POST "+wire.PathAgentSSHCheck, s.agentSSHCheck)
+	agent("POST "+wire.PathAgentSSHSessions, s.agentSSHSession)
+	agent("POST "+wire.PathAgentSSHRecording+"/{id}", s.agentSSHRecording)
 	if !local {
 		mux.Handle(wire.PathSCIM+"/", s.scimAuth(s.scim))
 		ofr := s.ofrep.auth(ofrep.Handler(s.ofrep, nil))
@@ -183,6 +186,10 @@ func (s *Server) routes(local bool) http.Handler {
 	team("GET "+wire.PathMachines+"/{id}/health", s.getHealth)
 	owner("GET "+wire.PathRoutes, s.listRoutes)
 	owner("GET "+wire.PathFlows, s.listFlows)
+	owner("GET "+wire.PathSSHSessions, s.listSSHSessions)
+	owner("GET "+wire.PathSSHSessions+"/{id}/recording", s.sshRecording)
+	team("GET "+wire.PathSSHChecks+"/{id}", s.getSSHCheck)
+	team("POST "+wire.PathSSHChecks+"/{id}/confirm", s.confirmSSHCheck)
 	team("POST "+wire.PathRoutes+"/{machine}/{decision}", s.decideRoutes)
 	team("GET "+wire.PathAudit, s.listAudit)
 	owner("GET "+wire.PathReleases, s.listReleases)

@@ -892,6 +892,12 @@ func janitor(ctx context.Context, db *store.DB, svc *fleet.Service, log *slog.Lo
 			} else if n > 0 {
 				log.Info("pruned flow records past their retention", "records", n)
 			}
+			// SSH sessions and their recordings are kept like flows.
+			if n, err := svc.PruneSSH(ctx, time.Now(), keepFor); err != nil {
+				log.Warn("janitor: prune ssh sessions", "err", err)
+			} else if n > 0 {
+				log.Info("pruned ssh sessions and recordings past the flow retention", "sessions", n)
+			}
 		}
 		if time.Since(usageTrimmed) > time.Hour {
 			// Flag usage is shown for a week: keep eight days, whatever

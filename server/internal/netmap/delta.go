@@ -416,6 +416,7 @@ func (h *Hub) selfOf(e *entry) *wire.Self {
 	if h.pol != nil {
 		s.Filter = &wire.Filter{Policy: h.polVer, Rules: h.pol.Inbound(e.class)}
 		s.FlowLogs = h.pol.FlowLogsFor(e.attrs)
+		s.SSH = h.pol.SSHFor(e.class, h.polVer)
 	}
 	s.Serves = routing.Serves(e.attrs.Routes, e.attrs.ExitNode)
 	s.PeerRelay = h.relayIDs[e.peer.ID]

@@ -119,6 +119,10 @@ var Routes = []Route{
 	{Method: "GET", Path: wire.PathRelayMesh, ID: "relayMesh", Summary: "Relay link between replicas (WebSocket; replicas authenticate in-band)", Tag: "agent", Auth: None, Status: http.StatusSwitchingProtocols, Raw: "websocket"},
 	{Method: "POST", Path: wire.PathAgentRoutes, ID: "advertiseRoutes", Summary: "Advertise subnet routes and exit-node readiness", Tag: "agent", Auth: Machine, Request: wire.RoutesAdvert{}, Response: wire.RoutesAdvert{}},
 	{Method: "POST", Path: wire.PathAgentPeerRelay, ID: "checkPeerRelay", Summary: "May this machine relay between two peers?", Tag: "agent", Auth: Machine, Request: wire.PeerRelayCheck{}, Status: http.StatusNoContent},
+	{Method: "POST", Path: wire.PathAgentSSHCheck, ID: "sshCheck", Summary: "Has the owner of a connecting machine confirmed an SSH login (a check rule)?", Tag: "agent", Auth: Machine, Request: wire.SSHCheckRequest{}, Response: wire.SSHCheckAnswer{}},
+	{Method: "POST", Path: wire.PathAgentSSHSessions, ID: "reportSSHSession", Summary: "Report an SSH session's start, end or a refused login", Tag: "agent", Auth: Machine, Request: wire.SSHSessionEvent{}, Status: http.StatusNoContent},
+	{Method: "POST", Path: wire.PathAgentSSHRecording + "/{id}", ID: "appendSSHRecording", Summary: "Append to a session's recording (asciinema v2) at an offset", Tag: "agent", Auth: Machine,
+		Params: []Param{path("id", "the session's ID"), {Name: "offset", In: "query", Type: "integer", Required: true, Doc: "the bytes of the recording the server holds"}}, RequestType: "application/x-asciicast", Status: http.StatusNoContent},
 
 	// The server.
 	{Method: "GET", Path: wire.PathOpenAPI, ID: "openapi", Summary: "This document", Tag: "server", Auth: None, Response: map[string]any{}},
@@ -155,6 +159,12 @@ var Routes = []Route{
 	{Method: "GET", Path: wire.PathFlows, ID: "listFlows", Summary: "Flow records", Tag: "flows", Auth: Owner,
 		Params:   []Param{query("machine", "string", ""), query("addr", "string", ""), query("port", "integer", ""), query("verdict", "string", "allowed or denied"), query("since", "string", "e.g. 1h"), query("cursor", "string", ""), query("limit", "integer", ""), query("format", "string", "jsonl")},
 		Response: wire.FlowsResponse{}},
+	{Method: "GET", Path: wire.PathSSHSessions, ID: "listSSHSessions", Summary: "SSH sessions over the overlay, newest first", Tag: "ssh", Auth: Owner,
+		Params: []Param{query("machine", "string", "sessions to this machine (ID or name)"), query("limit", "integer", "1–1000")}, Response: wire.SSHSessionList{}},
+	{Method: "GET", Path: wire.PathSSHSessions + "/{id}/recording", ID: "getSSHRecording", Summary: "A session's recording (asciinema v2 cast)", Tag: "ssh", Auth: Owner,
+		Params: []Param{path("id", "the session's ID")}, Raw: "application/x-asciicast"},
+	{Method: "GET", Path: wire.PathSSHChecks + "/{id}", ID: "getSSHCheck", Summary: "A login waiting for your confirmation (you own its source)", Tag: "ssh", Auth: Admin, Params: []Param{path("id", "the check's ID")}, Response: wire.SSHCheck{}},
+	{Method: "POST", Path: wire.PathSSHChecks + "/{id}/confirm", ID: "confirmSSHCheck", Summary: "Confirm a login from your machine", Tag: "ssh", Auth: Admin, Params: []Param{path("id", "the check's ID")}, Response: wire.SSHCheck{}},
 	{Method: "GET", Path: wire.PathAudit, ID: "listAudit", Summary: "The audit log, newest first", Tag: "audit", Auth: Admin,
 		Params: []Param{query("action", "string", "events whose action starts with this"), query("target", "string", ""), query("actor", "string", ""), query("limit", "integer", ""), query("before", "integer", "events before this ID")}, Response: wire.AuditPage{}},
 

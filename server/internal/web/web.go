@@ -118,7 +118,7 @@ func New(fl *fleet.Service, log *slog.Logger, cfg Config) (*Web, error) {
 		"list":        func() []string { return []string{wire.FlagBoolean, wire.FlagString, wire.FlagNumber, wire.FlagObject} },
 		"routeAction": routeAction,
 	}
-	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "routes", "clouds", "flows", "error", "signed_in", "signed_out", "enroll", "bulk", "admins", "shown_once", "clients"} {
+	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "routes", "clouds", "flows", "error", "signed_in", "signed_out", "enroll", "bulk", "admins", "shown_once", "clients", "ssh_check"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -173,6 +173,8 @@ func (w *Web) Handler() http.Handler {
 	team("POST /machines/{id}/pin", w.pin)
 	member("GET /e/{code}", w.enrollPage)
 	member("POST /e/{code}/{decision}", w.decideEnroll)
+	member("GET /ssh/check/{id}", w.sshCheckPage)
+	member("POST /ssh/check/{id}/confirm", w.confirmSSHCheck)
 	team("GET /clients", w.clientsPage)
 	team("POST /clients", w.createClient)
 	team("POST /clients/bulk", w.bulkClients)

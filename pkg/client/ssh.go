@@ -1,0 +1,75 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// SSHCheck asks whether the owner of the connecting machine confirmed
+// recently (an agent's SSH server, for a "check" rule).
+func (c *Client) SSHCheck(ctx context.Context, req wire.SSHCheckRequest) (wire.SSHCheckAnswer, error) {
+	var out wire.SSHCheckAnswer
+	return out, c.do(ctx, http.MethodPost, wire.PathAgentSSHCheck, req, &out)
+}
+
+// SSHSessionEvent reports a session's start, end or refusal.
+func (c *Client) SSHSessionEvent(ctx context.Context, ev wire.SSHSessionEvent) error {
+	return c.do(ctx, http.MethodPost, wire.PathAgentSSHSessions, ev, nil)
+}
+
+// SSHRecord appends data to session id's recording at offset (the bytes
+// the server holds already).
+func (c *Client) SSHRecord(ctx context.Context, id string, offset int64, data []byte) error {
+	u := c.base + wire.PathAgentSSHRecording + "/" + url.PathEscape(id) + "?offset=" + strconv.FormatInt(offset, 10)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-asciicast")
+	return c.send(req, nil)
+}
+
+// SSHSessions lists the fleet's SSH sessions, newest first.
+func (c *Client) SSHSessions(ctx context.Context, machine string, limit int) (wire.SSHSessionList, error) {
+	var out wire.SSHSessionList
+	q := url.Values{}
+	if machine != "" {
+		q.Set("machine", machine)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	p := wire.PathSSHSessions
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
+	return out, c.do(ctx, http.MethodGet, p, nil, &out)
+}
+
+// SSHRecording writes session id's recording (an asciinema v2 cast) to w.
+func (c *Client) SSHRecording(ctx context.Context, id string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+wire.PathSSHSessions+"/"+url.PathEscape(id)+"/recording", nil)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	return c.send(req, w)
+}
+
+// SSHCheckInfo returns check id, as the person asked sees it.
+func (c *Client) SSHCheckInfo(ctx context.Context, id string) (wire.SSHCheck, error) {
+	var out wire.SSHCheck
+	return out, c.do(ctx, http.MethodGet, wire.PathSSHChecks+"/"+url.PathEscape(id), nil, &out)
+}
+
+// ConfirmSSHCheck confirms check id (only its owner can).
+func (c *Client) ConfirmSSHCheck(ctx context.Context, id string) (wire.SSHCheck, error) {
+	var out wire.SSHCheck
+	return out, c.do(ctx, http.MethodPost, wire.PathSSHChecks+"/"+url.PathEscape(id)+"/confirm", nil, &out)
+}

@@ -1,0 +1,131 @@
+package policy
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/wirefleet/wirefleet/pkg/wire"
+)
+
+// An ssh rule makes its ends peers, opens port 22 of the destination to
+// its sources and nothing else, and is compiled for the destinations
+// only; its mistakes are positioned problems.
+func TestSSHRules(t *testing.T) {
+	p, err := Parse([]byte(`{
+  "tags": ["tag:ops", "tag:srv", "tag:db"],
+  "rules": [],
+  "ssh": [
+    {"action": "accept", "src": ["tag:ops"], "dst": ["tag:srv"], "users": ["deploy", "autogroup:nonroot"]},
+    {"action": "check", "src": ["tag:ops"], "dst": ["tag:srv"], "users": ["root"], "checkPeriod": "1h", "allowForwarding": true},
+  ],
+  "recordSessions": true,
+}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, srv, db := machine("ops-1", "100.64.0.1", "ops"), machine("srv-1", "100.64.0.2", "srv"), machine("db-1", "100.64.0.3", "db")
+	if !p.Peers(ops, srv) {
+		t.Error("an ssh rule's ends are not peers")
+	}
+	if p.Peers(ops, db) || p.Peers(srv, db) {
+		t.Error("machines no rule names are peers")
+	}
+	in := p.Inbound(p.ClassOf(srv))
+	if len(in) != 2 || in[0].Proto != "tcp" || !slices.Equal(in[0].Ports, []string{"22"}) || !slices.Equal(in[0].Src, []string{"tag:ops"}) {
+		t.Errorf("srv's filter: %+v", in)
+	}
+	if got := p.Inbound(p.ClassOf(ops)); len(got) != 0 {
+		t.Errorf("the source's filter admits: %+v", got)
+	}
+	if p.SSHFor(p.ClassOf(ops), 7) != nil {
+		t.Error("a source's SSH server is on")
+	}
+	sp := p.SSHFor(p.ClassOf(srv), 7)
+	if sp == nil || sp.Policy != 7 || !sp.Record || len(sp.Rules) != 2 {
+		t.Fatalf("srv's SSH policy: %+v", sp)
+	}
+	if r := sp.Rules[0]; r.Action != wire.SSHActionAccept || r.CheckPeriod != 0 || r.Forwarding || r.Rule != 0 || !slices.Equal(r.Users, []string{"deploy", "autogroup:nonroot"}) {
+		t.Errorf("rule 1: %+v", r)
+	}
+	if r := sp.Rules[1]; r.Action != wire.SSHActionCheck || r.CheckPeriod != 3600 || !r.Forwarding || r.Rule != 1 {
+		t.Errorf("rule 2: %+v", r)
+	}
+	def, err := Parse([]byte(`{"tags": ["tag:srv"], "rules": [], "ssh": [{"action": "check", "src": ["*"], "dst": ["tag:srv"], "users": ["*"]}]}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp := def.SSHFor(def.ClassOf(srv), 1); sp == nil || sp.Record || sp.Rules[0].CheckPeriod != 43200 {
+		t.Errorf("defaults: %+v", sp)
+	}
+
+	for _, tc := range []struct{ text, at, msg string }{
+		{`{"rules": [], "ssh": [{"src": ["*"], "dst": ["*"], "users": ["root"]}]}`, `{"src"`, "has no action"},
+		{`{"rules": [], "ssh": [{"action": "allow", "src": ["*"], "dst": ["*"], "users": ["root"]}]}`, `"allow"`, `use "accept" or "check"`},
+		{`{"rules": [], "ssh": [{"action": "accept", "src": ["*"], "dst": ["*"], "users": []}]}`, `{"action"`, "has no users"},
+		{`{"rules": [], "ssh": [{"action": "accept", "src": ["*"], "dst": ["*"], "users": ["ro ot"]}]}`, `"ro ot"`, "a local user name"},
+		{`{"rules": [], "ssh": [{"action": "accept", "src": ["tag:x"], "dst": ["*"], "users": ["a"]}]}`, `"tag:x"`, "unknown tag"},
+		{`{"rules": [], "ssh": [{"action": "accept", "src": ["*"], "dst": ["autogroup:internet"], "users": ["a"]}]}`, `"autogroup:internet"`, "not a machine to log in to"},
+		{`{"rules": [], "ssh": [{"action": "accept", "src": ["*"], "dst": ["*"], "users": ["a"], "checkPeriod": "1h"}]}`, `"1h"`, `for "check" rules`},
+		{`{"rules": [], "ssh": [{"action": "check", "src": ["*"], "dst": ["*"], "users": ["a"], "checkPeriod": "5s"}]}`, `"5s"`, "from 1m to 168h"},
+		{`{"rules": [], "recordSessions": true}`, `true`, "no ssh rules"},
+	} {
+		t.Run(tc.msg, func(t *testing.T) {
+			_, err := Parse([]byte(tc.text), nil)
+			pe, ok := err.(*Error)
+			if !ok {
+				t.Fatalf("%s: %v", tc.text, err)
+			}
+			line, col := position([]byte(tc.text), strings.Index(tc.text, tc.at))
+			if p := pe.Problems[0]; p.Line != line || p.Col != col || !strings.Contains(p.Msg, tc.msg) {
+				t.Errorf("%d:%d %q, want %d:%d %q", p.Line, p.Col, p.Msg, line, col, tc.msg)
+			}
+		})
+	}
+}
+
+func TestSSHUserAllowed(t *testing.T) {
+	for _, tc := range []struct {
+		users []string
+		login string
+		want  bool
+	}{
+		{[]string{"deploy"}, "deploy", true},
+		{[]string{"deploy"}, "root", false},
+		{[]string{"deploy"}, "Deploy", false},
+		{[]string{wire.SSHUserNonRoot}, "alice", true},
+		{[]string{wire.SSHUserNonRoot}, "root", false},
+		{[]string{"*"}, "root", true},
+		{[]string{"*"}, "", false},
+		{[]string{"*"}, "../etc", false},
+		{[]string{"*"}, "-oProxyCommand", false},
+		{nil, "root", false},
+	} {
+		t.Run(strings.Join(tc.users, ",")+"/"+tc.login, func(t *testing.T) {
+			if got := SSHUserAllowed(tc.users, tc.login); got != tc.want {
+				t.Errorf("got %v", got)
+			}
+		})
+	}
+}
+
+// FuzzSSHUserAllowed: whatever a client asks for, a login is admitted
+// only as a valid name, root never by autogroup:nonroot, and a named
+// user only as exactly that name.
+func FuzzSSHUserAllowed(f *testing.F) {
+	for _, s := range []string{"root", "deploy", "", "a b", "ROOT", "root\x00", "user$", "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, login string) {
+		if SSHUserAllowed([]string{wire.SSHUserNonRoot}, login) && (login == "root" || !validUser(login)) {
+			t.Errorf("nonroot admitted %q", login)
+		}
+		if SSHUserAllowed([]string{"deploy"}, login) != (login == "deploy") {
+			t.Errorf("named user: %q", login)
+		}
+		if SSHUserAllowed([]string{"*"}, login) && strings.ContainsAny(login, " /:\x00\n") {
+			t.Errorf("* admitted %q", login)
+		}
+	})
+}
