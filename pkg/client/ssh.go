@@ -3,11 +3,17 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
@@ -72,4 +78,41 @@ func (c *Client) SSHCheckInfo(ctx context.Context, id string) (wire.SSHCheck, er
 func (c *Client) ConfirmSSHCheck(ctx context.Context, id string) (wire.SSHCheck, error) {
 	var out wire.SSHCheck
 	return out, c.do(ctx, http.MethodPost, wire.PathSSHChecks+"/"+url.PathEscape(id)+"/confirm", nil, &out)
+}
+
+// SSHConsoleRequests waits up to wait for console terminals asking this
+// machine for a login.
+func (c *Client) SSHConsoleRequests(ctx context.Context, wait time.Duration) ([]wire.SSHConsoleRequest, error) {
+	var out wire.SSHConsoleRequests
+	err := c.do(ctx, http.MethodGet, wire.PathAgentSSHConsole+"?wait="+strconv.Itoa(int(wait/time.Second)), nil, &out)
+	return out.Requests, err
+}
+
+// DialSSHConsole answers console request id: the WebSocket the server's
+// SSH client runs over, as a net.Conn.
+func (c *Client) DialSSHConsole(ctx context.Context, id string) (net.Conn, error) {
+	hc := *c.http
+	if tr, ok := c.http.Transport.(*http.Transport); ok {
+		tr = tr.Clone() // WebSockets need HTTP/1.1
+		tr.ForceAttemptHTTP2 = false
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		if tr.TLSClientConfig != nil {
+			tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
+		}
+		hc.Transport = tr
+	}
+	h := http.Header{}
+	if tok := c.bearer(); tok != "" {
+		h.Set("Authorization", "Bearer "+tok)
+	}
+	u := "ws" + strings.TrimPrefix(c.base, "http") + wire.PathAgentSSHConsole + "/" + url.PathEscape(id)
+	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: &hc, HTTPHeader: h, CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		if resp != nil && resp.StatusCode >= 400 {
+			return nil, fmt.Errorf("client: console: %s: %w", resp.Status, err)
+		}
+		return nil, fmt.Errorf("client: console: %w", err)
+	}
+	conn.SetReadLimit(1 << 20) // SSH packets (up to 35,000 bytes) travel whole in one message
+	return websocket.NetConn(context.Background(), conn, websocket.MessageBinary), nil
 }

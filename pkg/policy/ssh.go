@@ -21,6 +21,8 @@ import (
 //	],
 //	"recordSessions": true,
 //
+// "autogroup:admin" in src admits the fleet's admins through the
+// console's terminal (checked against their sign-in for a check rule).
 // An ssh rule lets its sources reach port 22 of its destinations (they
 // become peers, and their filters admit it) as a network rule would.
 type SSHRuleDoc struct {
@@ -46,11 +48,12 @@ const (
 )
 
 type sshRule struct {
-	net    rule // src, dst, posture; tcp port 22
-	action string
-	users  []string
-	period time.Duration
-	fwd    bool
+	net     rule // src, dst, posture; tcp port 22
+	console bool // src names autogroup:admin: the console's admins
+	action  string
+	users   []string
+	period  time.Duration
+	fwd     bool
 }
 
 // validUser reports whether s is a name a local account can have
@@ -102,6 +105,10 @@ func (c *checker) compileSSH(p *Policy) {
 		for j, s := range r.Src {
 			if s == Internet {
 				c.add(fmt.Sprintf("%s/src/%d", path, j), "%s is not a source", Internet)
+				continue
+			}
+			if s == wire.SSHConsoleSrc {
+				sr.console = true // people at the console, not a machine
 				continue
 			}
 			for _, a := range c.selector(fmt.Sprintf("%s/src/%d", path, j), s, doc) {
@@ -159,6 +166,9 @@ func (p *Policy) SSHFor(c Class, version int64) *wire.SSHPolicy {
 			out = &wire.SSHPolicy{Policy: version, Record: p.Doc.RecordSessions}
 		}
 		fr := p.filterRule(r.net, nil)
+		if r.console {
+			fr.Src = append(fr.Src, wire.SSHConsoleSrc)
+		}
 		sr := wire.SSHRule{Action: r.action, Src: fr.Src, SrcPosture: fr.SrcPosture, Users: slices.Clone(r.users), Forwarding: r.fwd, Rule: r.net.index}
 		if r.action == wire.SSHActionCheck {
 			sr.CheckPeriod = int(r.period / time.Second)
@@ -166,6 +176,20 @@ func (p *Policy) SSHFor(c Class, version int64) *wire.SSHPolicy {
 		out.Rules = append(out.Rules, sr)
 	}
 	return out
+}
+
+// ConsoleRule returns the first rule of sp that lets the console's
+// admins log in as login (server and agent both ask it).
+func ConsoleRule(sp *wire.SSHPolicy, login string) (wire.SSHRule, bool) {
+	if sp == nil {
+		return wire.SSHRule{}, false
+	}
+	for _, r := range sp.Rules {
+		if (r.Action == wire.SSHActionAccept || r.Action == wire.SSHActionCheck) && slices.Contains(r.Src, wire.SSHConsoleSrc) && SSHUserAllowed(r.Users, login) {
+			return r, true
+		}
+	}
+	return wire.SSHRule{}, false
 }
 
 // SSHRules returns the number of ssh rules.

@@ -85,6 +85,37 @@ func TestSSHRules(t *testing.T) {
 	}
 }
 
+// autogroup:admin admits the console's admins: no machine becomes a
+// peer by it, and only the rules that name it admit the console.
+func TestSSHConsoleRules(t *testing.T) {
+	p, err := Parse([]byte(`{"tags": ["tag:srv", "tag:ops"], "rules": [], "ssh": [
+  {"action": "accept", "src": ["autogroup:admin"], "dst": ["tag:srv"], "users": ["deploy"]},
+  {"action": "check", "src": ["tag:ops", "autogroup:admin"], "dst": ["tag:srv"], "users": ["root"]},
+]}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, ops := machine("srv-1", "100.64.0.2", "srv"), machine("ops-1", "100.64.0.1", "ops")
+	other := machine("x-1", "100.64.0.9")
+	if p.Peers(other, srv) || !p.Peers(ops, srv) {
+		t.Error("autogroup:admin made peers, or the second rule did not")
+	}
+	sp := p.SSHFor(p.ClassOf(srv), 1)
+	for _, tc := range []struct {
+		login  string
+		rule   int
+		action string
+	}{{"deploy", 0, wire.SSHActionAccept}, {"root", 1, wire.SSHActionCheck}, {"alice", -1, ""}} {
+		r, ok := ConsoleRule(sp, tc.login)
+		if ok != (tc.rule >= 0) || ok && (r.Rule != tc.rule || r.Action != tc.action) {
+			t.Errorf("%s: %+v %v", tc.login, r, ok)
+		}
+	}
+	if _, ok := ConsoleRule(p.SSHFor(p.ClassOf(ops), 1), "root"); ok {
+		t.Error("a machine no rule names admits the console")
+	}
+}
+
 func TestSSHUserAllowed(t *testing.T) {
 	for _, tc := range []struct {
 		users []string

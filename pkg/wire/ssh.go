@@ -17,6 +17,11 @@ const (
 	// asciinema v2 cast to session id's recording (offset: the bytes
 	// already stored; a repeated append is ignored, a gap refused).
 	PathAgentSSHRecording = "/api/v1/agent/ssh/recordings"
+	// PathAgentSSHConsole: GET (?wait=SECONDS) the console terminals
+	// waiting for this machine (SSHConsoleRequests, long-poll); GET
+	// /{id} is the WebSocket the agent answers one with — an SSH
+	// connection from the server, for the admin at the console.
+	PathAgentSSHConsole = "/api/v1/agent/ssh/console"
 	// PathSSHSessions: GET an SSHSessionList; GET /{id}/recording the
 	// cast (application/x-asciicast).
 	PathSSHSessions = "/api/v1/ssh/sessions"
@@ -30,6 +35,22 @@ const (
 	SSHActionAccept = "accept"
 	SSHActionCheck  = "check"
 )
+
+// SSHConsoleSrc ("autogroup:admin") in an ssh rule's src admits the
+// fleet's admins through the console's terminal.
+const SSHConsoleSrc = "autogroup:admin"
+
+// SSHConsoleRequest is a console terminal waiting for a machine's agent.
+type SSHConsoleRequest struct {
+	ID      string `json:"id"`
+	Account string `json:"account"` // the admin at the console
+	User    string `json:"user"`
+}
+
+// SSHConsoleRequests answers GET PathAgentSSHConsole.
+type SSHConsoleRequests struct {
+	Requests []SSHConsoleRequest `json:"requests"`
+}
 
 // SSHUserNonRoot ("autogroup:nonroot") in a rule's users stands for every
 // local user but root.

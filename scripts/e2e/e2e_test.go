@@ -31,7 +31,7 @@ import (
 var bins string
 
 func TestMain(m *testing.M) {
-	if tcpHelper() || dnsHelper() || pebbleHelper() {
+	if tcpHelper() || dnsHelper() || pebbleHelper() || consoleHelper() {
 		return
 	}
 	dir, err := os.MkdirTemp("", "wirefleet-e2e-bin")

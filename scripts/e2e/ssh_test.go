@@ -98,6 +98,7 @@ func TestSSHInNamespaces(t *testing.T) {
   "ssh": [
     {"action": "accept", "src": ["tag:ops"], "dst": ["tag:srv"], "users": ["deploy"]},
     {"action": "check", "src": ["tag:ops"], "dst": ["tag:srv"], "users": ["root"], "checkPeriod": "1h"},
+    {"action": "accept", "src": ["autogroup:admin"], "dst": ["tag:srv"], "users": ["deploy"]},
   ],
 ` + fmt.Sprintf(`  "recordSessions": %v,`, record) + "\n}\n"
 		pol := filepath.Join(t.TempDir(), "ssh.hujson")
@@ -309,6 +310,40 @@ func TestSSHInNamespaces(t *testing.T) {
 			}
 		}
 		setPolicy(false)
+	})
+	t.Run("the console's terminal", func(t *testing.T) {
+		pw := regexp.MustCompile(`admin password: (\S+)`).FindStringSubmatch(f.srv.output())
+		if pw == nil {
+			t.Fatal("no admin password in the server's output")
+		}
+		exe, _ := os.Executable()
+		browse := func(login, command string) string {
+			c := f.hosts[0].cmd(exe)
+			c.Env = append(os.Environ(), "WF_E2E_CONSOLE="+strings.Join([]string{f.serverURL, "admin", pw[1], srv.name(), login, command}, "|"))
+			out, err := c.CombinedOutput()
+			if err != nil {
+				return fmt.Sprintf("%s\n(the helper: %v)", out, err)
+			}
+			return string(out)
+		}
+		t0 := time.Now()
+		out := browse("deploy", `echo console-$((40+2)) $(id -un); echo END-OF""-TEST`) // the echo of the typed line does not end it
+		if !strings.Contains(out, "console-42 deploy") {
+			t.Fatalf("the terminal showed:\n%s", out)
+		}
+		t.Logf("console terminal: a command's output %v after the page asked", time.Since(t0).Round(time.Millisecond))
+		if out := browse("root", "id"); !strings.Contains(out, "no ssh rule lets admins log in") {
+			t.Errorf("root from the console:\n%s", out)
+		}
+		var list wire.SSHSessionList
+		json.Unmarshal([]byte(run(t, f.server, "ssh", "sessions", "--data-dir", f.data, "--json")), &list)
+		found := false
+		for _, s := range list.Sessions {
+			found = found || s.Console == "admin" && s.User == "deploy" && s.Src == ""
+		}
+		if !found {
+			t.Errorf("no console session among %+v", list.Sessions)
+		}
 	})
 	t.Run("revoking the source ends its session", func(t *testing.T) {
 		c := client.cmd("ssh", sshArgs("-o", "BatchMode=yes", "deploy@"+name, "echo started; exec sleep 300")...)

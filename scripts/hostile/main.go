@@ -262,6 +262,8 @@ var routes = []route{
 	{"POST", wire.PathHealth, "machine"},
 	{"POST", wire.PathAgentFlows, "machine"},
 	{"POST", wire.PathAgentSSHCheck, "machine"},
+	{"GET", wire.PathAgentSSHConsole + "?wait={}", "machine"},
+	{"GET", wire.PathAgentSSHConsole + "/{}", "machine"},
 	{"POST", wire.PathAgentSSHSessions, "machine"},
 	{"POST", wire.PathAgentSSHRecording + "/{}?offset={}", "machine"},
 	{"GET", wire.PathAgentFlags + "?wait={}", "machine"},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	gossh "golang.org/x/crypto/ssh"
 
@@ -31,7 +32,57 @@ func (e *Engine) runSSH(ctx context.Context, cl *client.Client) {
 	e.mu.Lock()
 	e.ssh = srv
 	e.mu.Unlock()
+	go e.pollConsole(ctx, cl, srv)
 	srv.Run(ctx)
+}
+
+// pollConsole answers the console's terminals: while the policy gives
+// this machine ssh rules it holds a poll on the server, and dials a
+// WebSocket back for each request (no port is opened for it).
+func (e *Engine) pollConsole(ctx context.Context, cl *client.Client, srv *sshd.Server) {
+	fails := 0
+	for ctx.Err() == nil {
+		if self := e.view.Self(); self == nil || self.SSH == nil {
+			select { // off: look again now and then (a policy may turn it on)
+			case <-ctx.Done():
+				return
+			case <-time.After(2 * time.Second):
+			}
+			continue
+		}
+		reqs, err := cl.SSHConsoleRequests(ctx, 25*time.Second)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			var we *wire.Error
+			if errors.As(err, &we) && we.Code == wire.CodeNotFound {
+				e.Log.Info("ssh: the server has no console terminals (older than this agent); not asking again")
+				return
+			}
+			fails++
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(Backoff(fails)):
+			}
+			continue
+		}
+		fails = 0
+		for _, r := range reqs {
+			go func() {
+				dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+				nc, err := cl.DialSSHConsole(dctx, r.ID)
+				cancel()
+				if err != nil {
+					e.Log.Warn("ssh: answering a console terminal", "admin", r.Account, "err", err)
+					return
+				}
+				e.Log.Info("ssh: a console terminal", "admin", r.Account, "user", r.User)
+				srv.ServeConsole(nc, r.Account)
+			}()
+		}
+	}
 }
 
 // sshChanged tells the SSH server a map arrived.

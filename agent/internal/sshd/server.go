@@ -34,6 +34,7 @@ import (
 	gliderssh "github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/wirefleet/wirefleet/pkg/policy"
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
 
@@ -85,13 +86,14 @@ type Server struct {
 // conn is one client connection: its grant, once authenticated.
 type conn struct {
 	net.Conn
-	mu     sync.Mutex
-	peer   wire.Peer
-	login  string
-	rule   wire.SSHRule
-	authed bool
-	asked  bool   // a check was asked on this connection (one per connection)
-	reason string // why the server closed it
+	mu      sync.Mutex
+	peer    wire.Peer
+	console string // the admin at the console, for a console connection
+	login   string
+	rule    wire.SSHRule
+	authed  bool
+	asked   bool   // a check was asked on this connection (one per connection)
+	reason  string // why the server closed it
 }
 
 func (c *conn) grant() (wire.Peer, wire.SSHRule, string, bool) {
@@ -225,6 +227,13 @@ func (s *Server) recheck() {
 		if !ok {
 			continue
 		}
+		if c.console != "" {
+			if _, ok := policy.ConsoleRule(pol, login); !ok {
+				s.Log.Info("ssh: closing a console session the policy no longer allows", "admin", c.console, "user", login)
+				c.closeFor("the policy no longer allows it")
+			}
+			continue
+		}
 		now, there := s.View.Peer(peer.ID)
 		if !there {
 			s.Log.Info("ssh: closing a session: its source machine left the map (revoked or removed)", "src", peer.Name, "user", login)
@@ -311,6 +320,9 @@ func (s *Server) newServer() *gliderssh.Server {
 		Handler:     s.handle,
 		ConnCallback: func(ctx gliderssh.Context, nc net.Conn) net.Conn {
 			c := &conn{Conn: nc}
+			if cc, ok := nc.(*consoleConn); ok {
+				c.console = cc.account
+			}
 			ctx.SetValue(ctxKey{}, c)
 			s.mu.Lock()
 			s.conns[c] = struct{}{}
@@ -346,6 +358,19 @@ func (s *Server) newServer() *gliderssh.Server {
 		cfg := &gossh.ServerConfig{NoClientAuth: true, MaxAuthTries: 4}
 		cfg.NoClientAuthCallback = func(cm gossh.ConnMetadata) (*gossh.Permissions, error) {
 			c, _ := ctx.Value(ctxKey{}).(*conn)
+			if c.console != "" {
+				// The server asked for this connection for an admin at
+				// the console; the policy must still admit the console.
+				r, ok := policy.ConsoleRule(s.policy(), cm.User())
+				if !ok {
+					s.Log.Info("ssh: console login refused", "admin", c.console, "user", cm.User())
+					return nil, fmt.Errorf("no ssh rule lets the console log in as %q", cm.User())
+				}
+				c.mu.Lock()
+				c.rule, c.login, c.authed = r, cm.User(), true
+				c.mu.Unlock()
+				return &gossh.Permissions{}, nil
+			}
 			peer, r, err := s.authorize(cm)
 			if err != nil {
 				s.deny(cm, peer, err)
@@ -362,6 +387,29 @@ func (s *Server) newServer() *gliderssh.Server {
 		return cfg
 	}
 	return srv
+}
+
+// consoleConn is a connection the server opened for an admin at the
+// console (through the agent's WebSocket, not the overlay).
+type consoleConn struct {
+	net.Conn
+	account string
+}
+
+// ServeConsole serves one SSH connection the server opened for account,
+// an admin at the console (the agent dialed it: console requests come
+// through the server, never inbound). It returns when the connection
+// ends.
+func (s *Server) ServeConsole(nc net.Conn, account string) {
+	s.mu.Lock()
+	srv := s.srv
+	on := len(s.lns) > 0 || (s.View.Self() != nil && s.View.Self().SSH != nil)
+	s.mu.Unlock()
+	if srv == nil || !on {
+		nc.Close()
+		return
+	}
+	srv.HandleConn(&consoleConn{Conn: nc, account: account})
 }
 
 var errNoPeer = errors.New("the source address is no machine of the fleet")

@@ -72,7 +72,7 @@ func (s *Server) serve(sess gliderssh.Session, kind string) {
 		refuse("file transfer is refused on this machine: its sessions must be recorded (the policy's recordSessions), and a transfer cannot be")
 		return
 	}
-	ev := wire.SSHSessionEvent{ID: newID(), Event: wire.SSHSessionStart, Src: peer.ID, SrcAddr: hostOf(sess.RemoteAddr()), User: login,
+	ev := wire.SSHSessionEvent{ID: newID(), Event: wire.SSHSessionStart, Src: peer.ID, SrcAddr: hostOf(sess.RemoteAddr()), Console: c.console, User: login,
 		Kind: kind, Command: truncate(sess.RawCommand(), 1024), Rule: rule.Rule, Recorded: record, Time: s.now().UTC()}
 	tell := func(ev wire.SSHSessionEvent) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -87,7 +87,7 @@ func (s *Server) serve(sess gliderssh.Session, kind string) {
 	if record {
 		ptyReq, _, _ := sess.Pty()
 		h := castHeader{Width: max(ptyReq.Window.Width, 80), Height: max(ptyReq.Window.Height, 24),
-			Title: fmt.Sprintf("%s@%s from %s", login, s.selfName(), peer.Name), Env: map[string]string{"TERM": ptyReq.Term, "SHELL": acct.Shell}}
+			Title: fmt.Sprintf("%s@%s from %s", login, s.selfName(), or(peer.Name, "the console ("+c.console+")")), Env: map[string]string{"TERM": ptyReq.Term, "SHELL": acct.Shell}}
 		ctx, cancel := context.WithTimeout(sess.Context(), 15*time.Second)
 		rec, err = startRecording(ctx, s.Control.SSHRecord, s.now, ev.ID, h)
 		cancel()
@@ -148,6 +148,13 @@ func (s *Server) account(login string) (*Account, error) {
 		return s.Accounts(login)
 	}
 	return lookupAccount(login)
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 func truncate(s string, n int) string {

@@ -25,6 +25,7 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/jsonkeys"
 	"github.com/wirefleet/wirefleet/pkg/ofrep"
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/console"
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/netmap"
 	"github.com/wirefleet/wirefleet/server/internal/openapi"
@@ -50,6 +51,8 @@ type Config struct {
 	Relay *relay.Server
 	// TLS, when set, is the server's self-signed key set (tls rotate).
 	TLS fleet.TLSKeys
+	// Console, when set, pairs console terminals with agents.
+	Console *console.Broker
 }
 
 // Server is the API. Create it with New. It is an adapter: changes go
@@ -156,6 +159,8 @@ func (s *Server) routes(local bool) http.Handler {
 	agent("POST "+wire.PathAgentSSHCheck, s.agentSSHCheck)
 	agent("POST "+wire.PathAgentSSHSessions, s.agentSSHSession)
 	agent("POST "+wire.PathAgentSSHRecording+"/{id}", s.agentSSHRecording)
+	agent("GET "+wire.PathAgentSSHConsole, s.agentSSHConsole)
+	agent("GET "+wire.PathAgentSSHConsole+"/{id}", s.agentSSHConsoleConn)
 	if !local {
 		mux.Handle(wire.PathSCIM+"/", s.scimAuth(s.scim))
 		ofr := s.ofrep.auth(ofrep.Handler(s.ofrep, nil))

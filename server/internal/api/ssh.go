@@ -2,10 +2,16 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
 )
@@ -124,4 +130,65 @@ func (s *Server) confirmSSHCheck(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, c)
+}
+
+// agentSSHConsole hands a machine's agent the console terminals waiting
+// for it (long-poll, ?wait=SECONDS up to MaxWait).
+func (s *Server) agentSSHConsole(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Console == nil {
+		writeJSON(w, http.StatusOK, wire.SSHConsoleRequests{Requests: []wire.SSHConsoleRequest{}})
+		return
+	}
+	var wait time.Duration
+	if v := r.URL.Query().Get("wait"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			s.writeError(w, r, wire.Errorf(wire.CodeInvalidArgument, "wait %q: seconds (0 or more)", clip(v)))
+			return
+		}
+		wait = min(time.Duration(n)*time.Second, s.cfg.MaxWait)
+	}
+	reqs := s.cfg.Console.Poll(r.Context(), machineFrom(r.Context()).ID, wait)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, wire.SSHConsoleRequests{Requests: reqs})
+}
+
+// agentSSHConsoleConn is the WebSocket an agent answers a console
+// request with: the server's SSH client runs over it (console.Bridge).
+func (s *Server) agentSSHConsoleConn(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Console == nil {
+		s.writeError(w, r, wire.Errorf(wire.CodeNotFound, "no console terminal waits here"))
+		return
+	}
+	if !s.requireUpgrade(w, r, "a console terminal") {
+		return
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		return
+	}
+	ws.SetReadLimit(1 << 20) // SSH packets (up to 35,000 bytes) travel whole in one message
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	conn := &closing{Conn: websocket.NetConn(ctx, ws, websocket.MessageBinary), done: make(chan struct{})}
+	if !s.cfg.Console.Answer(machineFrom(r.Context()).ID, r.PathValue("id"), conn) {
+		ws.Close(websocket.StatusPolicyViolation, "no such console request for this machine (it ended?)")
+		return
+	}
+	select { // the bridge owns it now; the request lives as long as it
+	case <-conn.done:
+	case <-ctx.Done():
+	}
+}
+
+// closing is a net.Conn that says when it was closed.
+type closing struct {
+	net.Conn
+	once sync.Once
+	done chan struct{}
+}
+
+func (c *closing) Close() error {
+	c.once.Do(func() { close(c.done) })
+	return c.Conn.Close()
 }

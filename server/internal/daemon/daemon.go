@@ -35,6 +35,7 @@ import (
 	"github.com/wirefleet/wirefleet/pkg/wire"
 	"github.com/wirefleet/wirefleet/server/internal/api"
 	"github.com/wirefleet/wirefleet/server/internal/connlimit"
+	"github.com/wirefleet/wirefleet/server/internal/console"
 	"github.com/wirefleet/wirefleet/server/internal/datalock"
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/flowexport"
@@ -617,8 +618,9 @@ func routes(o Options, db *store.DB, svc *fleet.Service, rel *relay.Server, reg 
 	if id.keys != nil {
 		rotator = id.keys
 	}
+	terminals := console.New() // console terminals meet their agents here
 	a := api.New(svc, log, reg, api.Config{
-		EnrollRate: o.EnrollRate, EnrollBurst: o.EnrollBurst, MaxWait: o.LongPoll, Relay: rel, TLS: rotator,
+		EnrollRate: o.EnrollRate, EnrollBurst: o.EnrollBurst, MaxWait: o.LongPoll, Relay: rel, TLS: rotator, Console: terminals,
 		Info: func() wire.ServerInfo {
 			ula, _ := db.ULA(context.Background())
 			return wire.ServerInfo{Version: Version, URL: extURL, Pin: pin(), Prefix4: store.OverlayPrefix4().String(), Prefix6: ula.String(), StartedAt: started,
@@ -650,7 +652,7 @@ func routes(o Options, db *store.DB, svc *fleet.Service, rel *relay.Server, reg 
 	sec.metrics.Store(&metricsToken)
 	mux.Handle("GET /metrics", a.MetricsAuth(sec.metricsToken, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	page, err := web.New(svc, log, web.Config{
-		Secure: !o.InsecureHTTP, SSO: ssoProvider, NoPasswordLogin: o.NoPasswordLogin,
+		Secure: !o.InsecureHTTP, SSO: ssoProvider, NoPasswordLogin: o.NoPasswordLogin, Console: terminals,
 		Server: func() oneliner.Server {
 			return oneliner.Server{URL: extURL, Pin: pin(), ReleaseKey: svc.Releases().RootKey()}
 		},

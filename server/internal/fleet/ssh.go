@@ -196,3 +196,29 @@ func clipID(s string) string {
 	}
 	return s
 }
+
+// ConsoleGrant says whether the policy lets the console's admins log in
+// to machine m as login (an ssh rule naming it with src
+// "autogroup:admin"); a check rule needs a sign-in within its period.
+func (s *Service) ConsoleGrant(m wire.Machine, login string, signedIn time.Time) (wire.SSHRule, error) {
+	if m.State != "active" {
+		return wire.SSHRule{}, wire.Errorf(wire.CodeConflict, "%s is %s", m.Name, m.State)
+	}
+	if !policy.SSHUserAllowed([]string{"*"}, login) {
+		return wire.SSHRule{}, wire.Errorf(wire.CodeInvalidArgument, "user %q: a local user name", clipID(login))
+	}
+	pol, ver := s.hub.Policy()
+	if pol == nil {
+		return wire.SSHRule{}, wire.Errorf(wire.CodeForbidden, "there is no access policy, so no ssh rules: add one with src %q naming %s", wire.SSHConsoleSrc, m.Name)
+	}
+	r, ok := policy.ConsoleRule(pol.SSHFor(pol.ClassOf(policy.MachineOf(m)), ver), login)
+	if !ok {
+		return wire.SSHRule{}, wire.Errorf(wire.CodeForbidden, "no ssh rule lets admins log in to %s as %s from the console (one with src %q)", m.Name, login, wire.SSHConsoleSrc)
+	}
+	if r.Action == wire.SSHActionCheck {
+		if period := time.Duration(r.CheckPeriod) * time.Second; s.Now().Sub(signedIn) > period {
+			return wire.SSHRule{}, wire.Errorf(wire.CodeForbidden, "ssh rule %d asks for a sign-in within %s: sign out and in again", r.Rule+1, period)
+		}
+	}
+	return r, nil
+}

@@ -121,6 +121,10 @@ var Routes = []Route{
 	{Method: "POST", Path: wire.PathAgentPeerRelay, ID: "checkPeerRelay", Summary: "May this machine relay between two peers?", Tag: "agent", Auth: Machine, Request: wire.PeerRelayCheck{}, Status: http.StatusNoContent},
 	{Method: "POST", Path: wire.PathAgentSSHCheck, ID: "sshCheck", Summary: "Has the owner of a connecting machine confirmed an SSH login (a check rule)?", Tag: "agent", Auth: Machine, Request: wire.SSHCheckRequest{}, Response: wire.SSHCheckAnswer{}},
 	{Method: "POST", Path: wire.PathAgentSSHSessions, ID: "reportSSHSession", Summary: "Report an SSH session's start, end or a refused login", Tag: "agent", Auth: Machine, Request: wire.SSHSessionEvent{}, Status: http.StatusNoContent},
+	{Method: "GET", Path: wire.PathAgentSSHConsole, ID: "sshConsoleRequests", Summary: "Console terminals waiting for this machine (long-poll)", Tag: "agent", Auth: Machine,
+		Params: []Param{query("wait", "integer", "seconds to hold the poll while none waits")}, Response: wire.SSHConsoleRequests{}},
+	{Method: "GET", Path: wire.PathAgentSSHConsole + "/{id}", ID: "answerSSHConsole", Summary: "Answer a console terminal: a WebSocket the server's SSH client runs over", Tag: "agent", Auth: Machine,
+		Params: []Param{path("id", "the request's ID")}, Status: http.StatusSwitchingProtocols, Raw: "websocket"},
 	{Method: "POST", Path: wire.PathAgentSSHRecording + "/{id}", ID: "appendSSHRecording", Summary: "Append to a session's recording (asciinema v2) at an offset", Tag: "agent", Auth: Machine,
 		Params: []Param{path("id", "the session's ID"), {Name: "offset", In: "query", Type: "integer", Required: true, Doc: "the bytes of the recording the server holds"}}, RequestType: "application/x-asciicast", Status: http.StatusNoContent},
 

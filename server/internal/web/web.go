@@ -27,6 +27,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wirefleet/wirefleet/pkg/wire"
+	"github.com/wirefleet/wirefleet/server/internal/console"
 	"github.com/wirefleet/wirefleet/server/internal/fleet"
 	"github.com/wirefleet/wirefleet/server/internal/oneliner"
 	"github.com/wirefleet/wirefleet/server/internal/presence"
@@ -58,6 +59,8 @@ type Config struct {
 	// provider; NoPasswordLogin then turns the password form off.
 	SSO             *sso.Provider
 	NoPasswordLogin bool
+	// Console, when set, serves terminals to machines (console.Broker).
+	Console *console.Broker
 }
 
 // Web serves the admin page. It is an adapter: changes go through the
@@ -118,7 +121,7 @@ func New(fl *fleet.Service, log *slog.Logger, cfg Config) (*Web, error) {
 		"list":        func() []string { return []string{wire.FlagBoolean, wire.FlagString, wire.FlagNumber, wire.FlagObject} },
 		"routeAction": routeAction,
 	}
-	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "routes", "clouds", "flows", "error", "signed_in", "signed_out", "enroll", "bulk", "admins", "shown_once", "clients", "ssh_check"} {
+	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "routes", "clouds", "flows", "error", "signed_in", "signed_out", "enroll", "bulk", "admins", "shown_once", "clients", "ssh_check", "terminal"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -171,6 +174,8 @@ func (w *Web) Handler() http.Handler {
 	team("POST /machines/{id}/rename", w.rename)
 	team("POST /machines/{id}/tags", w.retag)
 	team("POST /machines/{id}/pin", w.pin)
+	auth("GET /machines/{id}/terminal", w.terminalPage)
+	auth("GET /machines/{id}/terminal/ws", w.terminalWS)
 	member("GET /e/{code}", w.enrollPage)
 	member("POST /e/{code}/{decision}", w.decideEnroll)
 	member("GET /ssh/check/{id}", w.sshCheckPage)
