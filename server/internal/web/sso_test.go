@@ -476,7 +476,7 @@ func TestSingleSignOnMember(t *testing.T) {
 		t.Errorf("a request read from another address carries no warning:\n%s", errorBox(p))
 	}
 	machineID := approveAndOwn(t, c, base, admin, ir, req, "alice@corp.example")
-	for _, p := range []string{"/machines", "/machines/" + machineID, "/tokens", "/admins", "/audit", "/policy"} {
+	for _, p := range []string{"/machines", "/machines/" + machineID, "/machines/" + machineID + "/terminal", "/machines/" + machineID + "/terminal/ws?user=root", "/tokens", "/admins", "/audit", "/policy"} {
 		resp, err := c.Get(base + p)
 		if page := body(t, resp, err); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "signed in as a member") {
 			t.Errorf("a member at %s: %d", p, resp.StatusCode)

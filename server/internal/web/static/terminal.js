@@ -39,5 +39,5 @@
     term.onData(function (d) { if (ws.readyState === 1) ws.send(JSON.stringify({ t: 'i', d: d })); });
     term.onResize(function (s) { if (ws.readyState === 1) ws.send(JSON.stringify({ t: 'r', c: s.cols, r: s.rows })); });
   });
-  if (form.dataset.autoconnect === '1') form.requestSubmit();
+  form.dataset.ready = '1';
 }());
