@@ -4,16 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 	"unicode/utf8"
 )
 
-// Recording limits: how much may wait for the server before the session
-// is ended (it would otherwise run unrecorded), and how often the
-// recording is sent.
+// Recording limits: how much may wait for the server before the
+// session's output waits for it (back-pressure: a session never runs
+// ahead of its recording), and how often the recording is sent.
 const (
 	maxUnsent     = 8 << 20
 	flushEvery    = 250 * time.Millisecond
@@ -44,6 +43,7 @@ type recorder struct {
 	now   func() time.Time
 
 	mu      sync.Mutex
+	room    *sync.Cond   // signalled when a send made room in buf
 	buf     bytes.Buffer // lines not sent yet
 	partial []byte       // the start of a character split between writes
 	sent    int64
@@ -59,6 +59,7 @@ type recorder struct {
 func startRecording(ctx context.Context, send func(context.Context, string, int64, []byte) error, now func() time.Time, id string, h castHeader) (*recorder, error) {
 	r := &recorder{id: id, send: send, now: now, start: now(), failed: make(chan struct{}), kick: make(chan struct{}, 1),
 		done: make(chan struct{}), stopped: make(chan struct{})}
+	r.room = sync.NewCond(&r.mu)
 	h.Version, h.Timestamp = 2, r.start.Unix()
 	line, err := json.Marshal(h)
 	if err != nil {
@@ -73,11 +74,19 @@ func startRecording(ctx context.Context, send func(context.Context, string, int6
 	return r, nil
 }
 
-// Write records p as output ("o") at this moment. It never blocks on the
-// server; past maxUnsent unsent bytes the recording fails.
+// Write records p as output ("o") at this moment. Past maxUnsent bytes
+// not yet sent it waits for the server to take them: the session's
+// output goes no faster than its recording.
 func (r *recorder) Write(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for r.err == nil && r.buf.Len() > maxUnsent {
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+		r.room.Wait()
+	}
 	if r.err != nil {
 		return 0, r.err
 	}
@@ -90,10 +99,6 @@ func (r *recorder) Write(p []byte) (int, error) {
 	}
 	if len(data) > 0 {
 		r.event("o", data)
-	}
-	if r.buf.Len() > maxUnsent {
-		r.failLocked(errors.New("the server takes the recording too slowly"))
-		return 0, r.err
 	}
 	if r.buf.Len() >= flushSize {
 		select {
@@ -141,6 +146,7 @@ func (r *recorder) failLocked(err error) {
 	if r.err == nil {
 		r.err = err
 		close(r.failed)
+		r.room.Broadcast()
 	}
 }
 
@@ -192,6 +198,7 @@ func (r *recorder) flush() error {
 	}
 	r.buf.Next(len(data))
 	r.sent += int64(len(data))
+	r.room.Broadcast()
 	return nil
 }
 

@@ -93,3 +93,47 @@ func TestRecorderFails(t *testing.T) {
 		t.Error("a recording the server never took started")
 	}
 }
+
+// A slow server slows the session down instead of letting it run ahead
+// of its recording: past maxUnsent a write waits for a send.
+func TestRecorderBackPressure(t *testing.T) {
+	gate := make(chan struct{})
+	s := &sink{}
+	send := func(ctx context.Context, id string, off int64, b []byte) error {
+		if off > 0 {
+			<-gate
+		}
+		return s.send(ctx, id, off, b)
+	}
+	r, err := startRecording(context.Background(), send, time.Now, "id", castHeader{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := []byte(strings.Repeat("x", 1<<20))
+	wrote := make(chan int, 1)
+	go func() {
+		n := 0
+		for range 20 {
+			r.Write(chunk)
+			n++
+		}
+		wrote <- n
+	}()
+	select {
+	case n := <-wrote:
+		t.Fatalf("%d MiB written while the server took nothing", n)
+	case <-time.After(500 * time.Millisecond):
+	}
+	close(gate)
+	select {
+	case <-wrote:
+	case <-time.After(20 * time.Second):
+		t.Fatal("writes did not go on once the server took the recording")
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(s.data), strings.Repeat("x", 1<<20)); got != 20 {
+		t.Errorf("%d of 20 chunks recorded", got)
+	}
+}
