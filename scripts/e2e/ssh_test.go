@@ -31,7 +31,7 @@ func sshTools(t *testing.T) {
 // localUser gives namespace ns a passwd and group of its own (the host's
 // plus user NAME with uid/gid), which `ip netns exec` mounts over /etc:
 // the test adds a login to the machine without touching the host's.
-func localUser(t *testing.T, ns, name string, id int) string {
+func localUser(t testing.TB, ns, name string, id int) string {
 	t.Helper()
 	home, err := os.MkdirTemp("", "wf-home-"+name+"-") // a test's temp dir is 0700: the user could not enter
 	if err != nil {

@@ -356,6 +356,7 @@ func (s *Server) newServer() *gliderssh.Server {
 	}
 	srv.ServerConfigCallback = func(ctx gliderssh.Context) *gossh.ServerConfig {
 		cfg := &gossh.ServerConfig{NoClientAuth: true, MaxAuthTries: 4}
+		cfg.Ciphers = ciphers
 		cfg.NoClientAuthCallback = func(cm gossh.ConnMetadata) (*gossh.Permissions, error) {
 			c, _ := ctx.Value(ctxKey{}).(*conn)
 			if c.console != "" {
@@ -411,6 +412,13 @@ func (s *Server) ServeConsole(nc net.Conn, account string) {
 	}
 	srv.HandleConn(&consoleConn{Conn: nc, account: account})
 }
+
+// ciphers are AES-GCM alone: a client takes the first of its own list
+// the server offers, and OpenSSH lists chacha20-poly1305 first, which Go
+// runs at about two thirds of AES-GCM's speed here (scp 86 against 129
+// MiB/s; BENCHMARKS "SSH over the overlay"). Every OpenSSH since 6.2,
+// PuTTY since 0.76 and Go have AES-GCM.
+var ciphers = []string{"aes128-gcm@openssh.com", "aes256-gcm@openssh.com"}
 
 var errNoPeer = errors.New("the source address is no machine of the fleet")
 
