@@ -23,7 +23,7 @@ import (
 // `ssh USER@NAME.<fleet domain>` works as well: the server needs no
 // client plugin.
 func sshCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "ssh [USER@]NAME [COMMAND…]",
 		Short: "Log in to a machine of the fleet over the overlay (as the policy's ssh rules allow)",
 		Long: `Log in to a machine of the fleet over the overlay: the machine's agent
@@ -69,6 +69,8 @@ SSH keys or passwords. This runs OpenSSH's ssh; plain
 			return err
 		},
 	}
+	cmd.Flags().SetInterspersed(false) // what follows NAME is the command's, dashes and all
+	return cmd
 }
 
 // sshSFTPCmd is what the SSH server runs, as the user, for the sftp

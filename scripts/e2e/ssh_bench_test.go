@@ -126,7 +126,6 @@ func BenchmarkSSH(b *testing.B) {
 	}
 }
 
-
 func cipher() []string {
 	if c := os.Getenv("WF_SSH_CIPHER"); c != "" {
 		return []string{"-c", c}

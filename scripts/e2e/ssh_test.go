@@ -122,7 +122,7 @@ func TestSSHInNamespaces(t *testing.T) {
 	})
 	t.Logf("ssh deploy@%s works %v after the policy was set", name, took.Round(time.Millisecond))
 	st := srvHost.run(t, bins+"/wirefleet-agent", "status", "--state-dir", srv.dir)
-	if !strings.Contains(st, "ssh:\tlistening on "+srv.ipv4()+":22") && !strings.Contains(st, "ssh:") {
+	if !regexp.MustCompile(`ssh:\s+listening on .*` + regexp.QuoteMeta(srv.ipv4()+":22")).MatchString(st) {
 		t.Errorf("status:\n%s", st)
 	}
 
@@ -138,6 +138,17 @@ func TestSSHInNamespaces(t *testing.T) {
 		}
 		if out, err := sshOut(client, "-o", "BatchMode=yes", "deploy@"+name, "exit 7"); err == nil || !strings.Contains(err.Error(), "exit status 7") {
 			t.Errorf("exit status: %v %s", err, out)
+		}
+		// The agent's convenience: the bare name, host keys kept in its
+		// state directory, the command's exit status passed on.
+		c := client.cmd(bins+"/wirefleet-agent", "ssh", "--state-dir", ops.dir, "deploy@"+srv.name(), "echo via-agent; exit 4")
+		c.Env = append(os.Environ(), "HOME="+t.TempDir())
+		o, err := c.CombinedOutput()
+		if out := string(o); !strings.Contains(out, "via-agent") || err == nil || !strings.Contains(err.Error(), "exit status 4") {
+			t.Errorf("wirefleet-agent ssh: %v\n%s", err, out)
+		}
+		if b, _ := os.ReadFile(filepath.Join(ops.dir, "ssh_known_hosts")); !strings.Contains(string(b), "ssh-ed25519") {
+			t.Errorf("known hosts: %q", b)
 		}
 	})
 	t.Run("a shell on a terminal", func(t *testing.T) {

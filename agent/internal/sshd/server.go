@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -135,6 +136,7 @@ func (s *Server) Status() Status {
 	for a := range s.lns {
 		st.Listen = append(st.Listen, netip.AddrPortFrom(a, uint16(s.port())).String())
 	}
+	slices.Sort(st.Listen)
 	st.On = len(st.Listen) > 0
 	return st
 }

@@ -166,6 +166,11 @@ func (s *Service) SSHSessions(ctx context.Context, a Actor, machine string, limi
 	return s.db.SSHSessions(ctx, id, limit)
 }
 
+// SSHSession returns one session.
+func (s *Service) SSHSession(ctx context.Context, id string) (wire.SSHSession, error) {
+	return s.db.SSHSession(ctx, id)
+}
+
 // WriteSSHRecording writes session id's cast to w (ErrNotFound when the
 // session was not recorded).
 func (s *Service) WriteSSHRecording(ctx context.Context, id string, w io.Writer) error {

@@ -66,7 +66,8 @@ func machineSSH(t *testing.T, ctx context.Context, cl *client.Client) {
 
 // TestConsoleTerminalInChromium: an admin opens a machine's terminal from
 // its page in Chromium, types a command, and its output appears; a login
-// the policy does not grant the console is refused with the reason.
+// the policy does not grant the console is refused with the reason; a
+// recorded session plays back in the sessions page.
 func TestConsoleTerminalInChromium(t *testing.T) {
 	exe := chromium(t)
 	base, password, admin := server(t)
@@ -146,5 +147,31 @@ func TestConsoleTerminalInChromium(t *testing.T) {
 	)
 	if !strings.Contains(status, "no ssh rule lets admins log in to srv-1 as root from the console") {
 		t.Errorf("status: %q", status)
+	}
+
+	// A recorded session, as an agent reports it, plays in the page.
+	id := strings.Repeat("5a", 16)
+	if err := machine.SSHSessionEvent(ctx, wire.SSHSessionEvent{ID: id, Event: wire.SSHSessionStart, Console: "admin", User: "deploy", Kind: "shell", Recorded: true}); err != nil {
+		t.Fatal(err)
+	}
+	cast := `{"version": 2, "width": 80, "height": 24, "timestamp": 1}` + "\n" +
+		`[0.1, "o", "deploy@srv-1:~$ "]` + "\n" + `[0.5, "o", "uptime\r\n played-back \u001b[1mbold\u001b[0m\r\n"]` + "\n"
+	if err := machine.SSHRecord(ctx, id, 0, []byte(cast)); err != nil {
+		t.Fatal(err)
+	}
+	machine.SSHSessionEvent(ctx, wire.SSHSessionEvent{ID: id, Event: wire.SSHSessionEnd, User: "deploy"})
+	var played string
+	run("play a recording",
+		chromedp.Navigate(base+"/ssh"),
+		chromedp.WaitVisible("#ssh-sessions a.play"),
+		chromedp.Click("#ssh-sessions a.play"),
+		chromedp.WaitReady(`#player[data-ready="1"]`),
+		chromedp.Click("#play"),
+		chromedp.WaitReady(`#player[data-played="1"]`),
+		chromedp.Text("#player .xterm-rows", &played),
+		shot("recording"),
+	)
+	if !strings.Contains(played, "played-back bold") || !strings.Contains(played, "deploy@srv-1:~$ uptime") {
+		t.Errorf("played: %q", played)
 	}
 }

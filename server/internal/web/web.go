@@ -121,7 +121,7 @@ func New(fl *fleet.Service, log *slog.Logger, cfg Config) (*Web, error) {
 		"list":        func() []string { return []string{wire.FlagBoolean, wire.FlagString, wire.FlagNumber, wire.FlagObject} },
 		"routeAction": routeAction,
 	}
-	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "routes", "clouds", "flows", "error", "signed_in", "signed_out", "enroll", "bulk", "admins", "shown_once", "clients", "ssh_check", "terminal"} {
+	for _, page := range []string{"login", "machines", "machine", "tokens", "token_created", "audit", "flags", "updates", "policy", "dns", "routes", "clouds", "flows", "error", "signed_in", "signed_out", "enroll", "bulk", "admins", "shown_once", "clients", "ssh_check", "terminal", "ssh_sessions", "ssh_play"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -174,6 +174,9 @@ func (w *Web) Handler() http.Handler {
 	team("POST /machines/{id}/rename", w.rename)
 	team("POST /machines/{id}/tags", w.retag)
 	team("POST /machines/{id}/pin", w.pin)
+	auth("GET /ssh", w.sshSessionsPage)
+	auth("GET /ssh/sessions/{id}/play", w.sshPlayPage)
+	auth("GET /ssh/sessions/{id}/cast", w.sshCast)
 	auth("GET /machines/{id}/terminal", w.terminalPage)
 	auth("GET /machines/{id}/terminal/ws", w.terminalWS)
 	member("GET /e/{code}", w.enrollPage)
