@@ -41,10 +41,16 @@ SSH keys or passwords. This runs OpenSSH's ssh; plain
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			domain := ""
-			if err := control.Status(ctx, g.paths().ControlSocket(), &st); err == nil && st.DNS != nil {
+			serr := control.Status(ctx, g.paths().ControlSocket(), &st)
+			if serr == nil && st.DNS != nil {
 				domain = st.DNS.Domain
 			}
-			if domain != "" && !strings.Contains(host, ".") {
+			if !strings.Contains(host, ".") {
+				if domain == "" {
+					// Not root (the control socket is the administrators'),
+					// or names are off: the user says the full name.
+					return fmt.Errorf("give the machine's full name, e.g. %s.fleet.internal (the agent's fleet domain cannot be read here: %v)", host, orNoNames(serr))
+				}
 				host += "." + domain
 			}
 			target := host
@@ -55,9 +61,13 @@ SSH keys or passwords. This runs OpenSSH's ssh; plain
 			if err != nil {
 				return errors.New("OpenSSH's ssh is not installed (Debian: apt install openssh-client)")
 			}
-			known := filepath.Join(g.paths().State, "ssh_known_hosts")
-			argv := []string{"-o", "UserKnownHostsFile=" + known, "-o", "StrictHostKeyChecking=accept-new",
-				"-o", "PreferredAuthentications=none,keyboard-interactive", target}
+			argv := []string{"-o", "StrictHostKeyChecking=accept-new", "-o", "PreferredAuthentications=none,keyboard-interactive"}
+			if serr == nil {
+				// Fleet host keys apart from the user's own (administrators:
+				// the state directory is theirs); others keep ~/.ssh's.
+				argv = append(argv, "-o", "UserKnownHostsFile="+filepath.Join(g.paths().State, "ssh_known_hosts"))
+			}
+			argv = append(argv, target)
 			argv = append(argv, args[1:]...)
 			c := exec.Command(bin, argv...)
 			c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -71,6 +81,13 @@ SSH keys or passwords. This runs OpenSSH's ssh; plain
 	}
 	cmd.Flags().SetInterspersed(false) // what follows NAME is the command's, dashes and all
 	return cmd
+}
+
+func orNoNames(err error) error {
+	if err == nil {
+		return errors.New("the agent answers no fleet names (--accept-dns=false)")
+	}
+	return err
 }
 
 // sshSFTPCmd is what the SSH server runs, as the user, for the sftp
