@@ -834,6 +834,28 @@ func (c *Client) PauseRollout(ctx context.Context, channel string, pause bool) e
 // client's credential and TLS settings (pin included). It always speaks
 // HTTP/1.1, which the WebSocket upgrade needs.
 func (c *Client) DialRelay(ctx context.Context) (*websocket.Conn, error) {
+	hc := c.websocketHTTP()
+	u := "ws" + strings.TrimPrefix(c.base, "http") + wire.PathRelay
+	h := http.Header{}
+	if tok := c.bearer(); tok != "" {
+		h.Set("Authorization", "Bearer "+tok)
+	}
+	// Offering Protocol2 lets a server that knows batches send several
+	// packets per message; an older one ignores the offer.
+	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: hc, HTTPHeader: h, CompressionMode: websocket.CompressionDisabled,
+		Subprotocols: []string{relayframe.Protocol2}})
+	if err != nil {
+		if resp != nil && resp.StatusCode >= 400 {
+			return nil, fmt.Errorf("client: relay: %s: %w", resp.Status, err)
+		}
+		return nil, fmt.Errorf("client: relay: %w", err)
+	}
+	return conn, nil
+}
+
+// websocketHTTP is the pinned HTTP client for a WebSocket: HTTP/1.1, the
+// only version the WebSocket upgrade works over here.
+func (c *Client) websocketHTTP() *http.Client {
 	hc := *c.http
 	if tr, ok := c.http.Transport.(*http.Transport); ok {
 		tr = tr.Clone()
@@ -844,22 +866,7 @@ func (c *Client) DialRelay(ctx context.Context) (*websocket.Conn, error) {
 		}
 		hc.Transport = tr
 	}
-	u := "ws" + strings.TrimPrefix(c.base, "http") + wire.PathRelay
-	h := http.Header{}
-	if tok := c.bearer(); tok != "" {
-		h.Set("Authorization", "Bearer "+tok)
-	}
-	// Offering Protocol2 lets a server that knows batches send several
-	// packets per message; an older one ignores the offer.
-	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: &hc, HTTPHeader: h, CompressionMode: websocket.CompressionDisabled,
-		Subprotocols: []string{relayframe.Protocol2}})
-	if err != nil {
-		if resp != nil && resp.StatusCode >= 400 {
-			return nil, fmt.Errorf("client: relay: %s: %w", resp.Status, err)
-		}
-		return nil, fmt.Errorf("client: relay: %w", err)
-	}
-	return conn, nil
+	return &hc
 }
 
 // Policy fetches the access-control policy in force.

@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -91,22 +90,13 @@ func (c *Client) SSHConsoleRequests(ctx context.Context, wait time.Duration) ([]
 // DialSSHConsole answers console request id: the WebSocket the server's
 // SSH client runs over, as a net.Conn.
 func (c *Client) DialSSHConsole(ctx context.Context, id string) (net.Conn, error) {
-	hc := *c.http
-	if tr, ok := c.http.Transport.(*http.Transport); ok {
-		tr = tr.Clone() // WebSockets need HTTP/1.1
-		tr.ForceAttemptHTTP2 = false
-		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
-		if tr.TLSClientConfig != nil {
-			tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
-		}
-		hc.Transport = tr
-	}
+	hc := c.websocketHTTP()
 	h := http.Header{}
 	if tok := c.bearer(); tok != "" {
 		h.Set("Authorization", "Bearer "+tok)
 	}
 	u := "ws" + strings.TrimPrefix(c.base, "http") + wire.PathAgentSSHConsole + "/" + url.PathEscape(id)
-	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: &hc, HTTPHeader: h, CompressionMode: websocket.CompressionDisabled})
+	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: hc, HTTPHeader: h, CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		if resp != nil && resp.StatusCode >= 400 {
 			return nil, fmt.Errorf("client: console: %s: %w", resp.Status, err)

@@ -281,3 +281,6 @@ func getent(ctx context.Context, db, key string) (string, error) {
 	}
 	return "", fmt.Errorf("there is no user %q on this machine", key)
 }
+
+// sessionsSupported: Linux and macOS serve sessions.
+const sessionsSupported = true

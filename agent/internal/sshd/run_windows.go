@@ -13,3 +13,6 @@ func (s *Server) run(gliderssh.Session, *Account, string, io.Writer, *recorder, 
 }
 
 func lookupAccount(string) (*Account, error) { return nil, ErrNotSupported }
+
+// sessionsSupported: Windows does not listen at all (status says why).
+const sessionsSupported = false

@@ -253,6 +253,16 @@ func (s *Server) recheck() {
 // for this machine, and not otherwise.
 func (s *Server) reconcile() {
 	want := map[netip.Addr]bool{}
+	if !sessionsSupported {
+		s.mu.Lock()
+		if self := s.View.Self(); self != nil && self.SSH != nil {
+			s.lastErr = ErrNotSupported.Error() + " (the policy's ssh rules name this machine)"
+		} else {
+			s.lastErr = ""
+		}
+		s.mu.Unlock()
+		return
+	}
 	if self := s.View.Self(); self != nil && self.SSH != nil {
 		for _, as := range []string{self.IPv4, self.IPv6} {
 			if a, err := netip.ParseAddr(as); err == nil {
