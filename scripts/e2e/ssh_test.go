@@ -98,7 +98,7 @@ func TestSSHInNamespaces(t *testing.T) {
   "ssh": [
     {"action": "accept", "src": ["tag:ops"], "dst": ["tag:srv"], "users": ["deploy"]},
     {"action": "check", "src": ["tag:ops"], "dst": ["tag:srv"], "users": ["root"], "checkPeriod": "1h"},
-    {"action": "accept", "src": ["autogroup:admin"], "dst": ["tag:srv"], "users": ["deploy"]},
+    {"action": "accept", "src": ["autogroup:admin"], "dst": ["tag:srv"], "users": ["deploy", "ghost"]},
   ],
 ` + fmt.Sprintf(`  "recordSessions": %v,`, record) + "\n}\n"
 		pol := filepath.Join(t.TempDir(), "ssh.hujson")
@@ -345,6 +345,10 @@ func TestSSHInNamespaces(t *testing.T) {
 		t.Logf("console terminal: a command's output %v after the page asked", time.Since(t0).Round(time.Millisecond))
 		if out := browse("root", "id"); !strings.Contains(out, "no ssh rule lets admins log in") {
 			t.Errorf("root from the console:\n%s", out)
+		}
+		// The machine's own refusal (no such user) reaches the terminal.
+		if out := browse("ghost", "id"); !strings.Contains(out, `there is no user "ghost" on this machine`) {
+			t.Errorf("a user the machine lacks, from the console:\n%s", out)
 		}
 		var list wire.SSHSessionList
 		json.Unmarshal([]byte(run(t, f.server, "ssh", "sessions", "--data-dir", f.data, "--json")), &list)

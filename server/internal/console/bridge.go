@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -48,7 +49,11 @@ func Bridge(ctx context.Context, browser *websocket.Conn, agent net.Conn, user s
 	defer sess.Close()
 	stdin, _ := sess.StdinPipe()
 	stdout, _ := sess.StdoutPipe()
-	sess.Stderr = nil
+	// What the machine says on stderr (why it refused the session: no
+	// such user, the audit or the recording unavailable) goes to the
+	// terminal too; with a PTY there is nothing else there.
+	toBrowser := &browserWriter{ctx: ctx, ws: browser}
+	sess.Stderr = toBrowser
 	if err := sess.RequestPty("xterm-256color", max(rows, 2), max(cols, 10), gossh.TerminalModes{gossh.ECHO: 1}); err != nil {
 		return endWith(browser, nil, "the machine refused a terminal: "+err.Error())
 	}
@@ -87,7 +92,7 @@ func Bridge(ctx context.Context, browser *websocket.Conn, agent net.Conn, user s
 		for {
 			n, err := stdout.Read(buf)
 			if n > 0 {
-				if werr := browser.Write(ctx, websocket.MessageBinary, buf[:n]); werr != nil {
+				if _, werr := toBrowser.Write(buf[:n]); werr != nil {
 					out <- werr
 					return
 				}
@@ -113,6 +118,23 @@ func Bridge(ctx context.Context, browser *websocket.Conn, agent net.Conn, user s
 		return endWith(browser, nil, "the session ended: "+werr.Error())
 	}
 	return endWith(browser, &status, fmt.Sprintf("the session ended (exit status %d)", status))
+}
+
+// browserWriter sends terminal output to the browser, one message per
+// write, from stdout and stderr alike.
+type browserWriter struct {
+	ctx context.Context
+	ws  *websocket.Conn
+	mu  sync.Mutex
+}
+
+func (w *browserWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.ws.Write(w.ctx, websocket.MessageBinary, b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 func endWith(browser *websocket.Conn, status *int, msg string) error {
