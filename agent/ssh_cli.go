@@ -30,8 +30,7 @@ func sshCmd(g *globals) *cobra.Command {
 admits you by this machine's identity and the policy's "ssh" rules — no
 SSH keys or passwords. This runs OpenSSH's ssh; plain
 'ssh USER@NAME.fleet.internal' works the same.`,
-		Args:               cobra.MinimumNArgs(1),
-		DisableFlagParsing: false,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			user, host, ok := strings.Cut(args[0], "@")
 			if !ok {

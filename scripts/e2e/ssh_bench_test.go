@@ -101,13 +101,12 @@ func BenchmarkSSH(b *testing.B) {
 		return nil
 	}
 	for _, s := range []struct {
-		name   string
-		up     []string
-		down   []string
-		target string
+		name string
+		up   []string
+		down []string
 	}{
-		{"wirefleet", append(cipher(), src, "deploy@"+name+":big"), append(cipher(), "deploy@"+name+":big", filepath.Join(dir, "back")), ""},
-		{"openssh", []string{"-i", key, "-P", "2222", src, "deploy@" + srv.ipv4() + ":big"}, []string{"-i", key, "-P", "2222", "deploy@" + srv.ipv4() + ":big", filepath.Join(dir, "back")}, ""},
+		{"wirefleet", append(cipher(), src, "deploy@"+name+":big"), append(cipher(), "deploy@"+name+":big", filepath.Join(dir, "back"))},
+		{"openssh", []string{"-i", key, "-P", "2222", src, "deploy@" + srv.ipv4() + ":big"}, []string{"-i", key, "-P", "2222", "deploy@" + srv.ipv4() + ":big", filepath.Join(dir, "back")}},
 	} {
 		up := median(3, func() error { return scp(s.up...) })
 		down := median(3, func() error { return scp(s.down...) })

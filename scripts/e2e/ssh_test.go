@@ -87,7 +87,7 @@ func TestSSHInNamespaces(t *testing.T) {
 	home := localUser(t, srvHost.ns, "deploy", 4242) // before the agent starts: `ip netns exec` mounts it then
 	ops := f.enrollWith(client, 1, nil, "ops")
 	srv := f.enrollWith(srvHost, 2, opsArgs, "srv")
-	other := f.enroll(f.hosts[3], 3, "other")
+	f.enroll(f.hosts[3], 3, "other")
 
 	setPolicy := func(record bool) {
 		t.Helper()
@@ -225,7 +225,6 @@ func TestSSHInNamespaces(t *testing.T) {
 		if m == nil || m[1] != "keyboard-interactive" {
 			t.Errorf("methods offered: %q", m)
 		}
-		_ = other
 	})
 	t.Run("check: refused until the owner confirms", func(t *testing.T) {
 		// LogLevel INFO (ssh's default): ssh shows the server's message.

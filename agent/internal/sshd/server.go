@@ -80,7 +80,6 @@ type Server struct {
 	lastErr  string
 	conns    map[*conn]struct{}
 	wake     chan struct{}
-	started  bool
 	sessions int // open sessions (status)
 }
 

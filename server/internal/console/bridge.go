@@ -137,6 +137,10 @@ func (w *browserWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// Refuse ends the browser's terminal with msg before any session began
+// (the policy refused it, the machine did not answer).
+func Refuse(browser *websocket.Conn, msg string) { _ = endWith(browser, nil, msg) }
+
 func endWith(browser *websocket.Conn, status *int, msg string) error {
 	b, _ := json.Marshal(message{Type: "x", Data: msg, Exit: status})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -24,7 +24,7 @@ func (s *Service) sshSource(ctx context.Context, dst wire.Machine, src string) (
 	}
 	m, err := s.db.Machine(ctx, src)
 	if err != nil || m.ID != src || m.State != "active" {
-		return wire.Machine{}, wire.Errorf(wire.CodeNotFound, "no active machine %s", clipID(src))
+		return wire.Machine{}, wire.Errorf(wire.CodeNotFound, "no active machine %s", clip(src))
 	}
 	if pol, _ := s.hub.Policy(); pol == nil || !pol.Peers(policy.MachineOf(m), policy.MachineOf(dst)) {
 		return wire.Machine{}, wire.Errorf(wire.CodeForbidden, "%s is not a peer of %s under the policy", m.Name, dst.Name)
@@ -56,7 +56,7 @@ func (s *Service) SSHCheck(ctx context.Context, dst wire.Machine, req wire.SSHCh
 	if req.Check != "" {
 		c, err := s.db.SSHCheck(ctx, req.Check)
 		if err != nil || c.Dst != dst.ID || c.Src != src.ID {
-			return wire.SSHCheckAnswer{}, wire.Errorf(wire.CodeNotFound, "no check %s for this login", clipID(req.Check))
+			return wire.SSHCheckAnswer{}, wire.Errorf(wire.CodeNotFound, "no check %s for this login", clip(req.Check))
 		}
 		out.Check, out.URL = c.ID, baseURL+"/ssh/check/"+c.ID
 		out.OK = c.ConfirmedAt != nil && now.Sub(*c.ConfirmedAt) <= period
@@ -86,7 +86,7 @@ func (s *Service) SSHCheck(ctx context.Context, dst wire.Machine, req wire.SSHCh
 func (s *Service) SSHCheckFor(ctx context.Context, account, id string) (wire.SSHCheck, error) {
 	c, err := s.db.SSHCheck(ctx, id)
 	if err != nil || account == "" || c.Owner != account {
-		return wire.SSHCheck{}, wire.Errorf(wire.CodeNotFound, "no check %s of yours", clipID(id))
+		return wire.SSHCheck{}, wire.Errorf(wire.CodeNotFound, "no check %s of yours", clip(id))
 	}
 	out := wire.SSHCheck{ID: c.ID, Owner: c.Owner, Src: c.Src, Dst: c.Dst, User: c.Login, CreatedAt: c.CreatedAt, ConfirmedAt: c.ConfirmedAt}
 	for _, p := range []*string{&out.Src, &out.Dst} {
@@ -125,7 +125,7 @@ func (s *Service) SSHSessionEvent(ctx context.Context, m wire.Machine, ev wire.S
 		if ev.Console == "" {
 			src, err := s.db.Machine(ctx, ev.Src)
 			if err != nil || src.ID != ev.Src {
-				return wire.Errorf(wire.CodeNotFound, "no machine %s", clipID(ev.Src))
+				return wire.Errorf(wire.CodeNotFound, "no machine %s", clip(ev.Src))
 			}
 			ss.Src, ss.SrcName, ss.Owner = src.ID, src.Name, src.Owner
 		}
@@ -139,7 +139,7 @@ func (s *Service) SSHSessionEvent(ctx context.Context, m wire.Machine, ev wire.S
 		}
 		return s.db.Audit(ctx, actor, "ssh.login.deny", m.Name, d)
 	}
-	return wire.Errorf(wire.CodeInvalidArgument, "event %q: start, end or deny", clipID(ev.Event))
+	return wire.Errorf(wire.CodeInvalidArgument, "event %q: start, end or deny", clip(ev.Event))
 }
 
 // AppendSSHRecording appends to m's recording of session id.
@@ -176,7 +176,7 @@ func (s *Service) SSHSession(ctx context.Context, id string) (wire.SSHSession, e
 func (s *Service) WriteSSHRecording(ctx context.Context, id string, w io.Writer) error {
 	ss, err := s.db.SSHSession(ctx, id)
 	if err != nil || !ss.Recorded {
-		return wire.Errorf(wire.CodeNotFound, "no recording of session %s", clipID(id))
+		return wire.Errorf(wire.CodeNotFound, "no recording of session %s", clip(id))
 	}
 	return s.db.WriteSSHRecording(ctx, id, w)
 }
@@ -195,13 +195,6 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func clipID(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
-}
-
 // ConsoleGrant says whether the policy lets the console's admins log in
 // to machine m as login (an ssh rule naming it with src
 // "autogroup:admin"); a check rule needs a sign-in within its period.
@@ -210,7 +203,7 @@ func (s *Service) ConsoleGrant(m wire.Machine, login string, signedIn time.Time)
 		return wire.SSHRule{}, wire.Errorf(wire.CodeConflict, "%s is %s", m.Name, m.State)
 	}
 	if !policy.SSHUserAllowed([]string{"*"}, login) {
-		return wire.SSHRule{}, wire.Errorf(wire.CodeInvalidArgument, "user %q: a local user name", clipID(login))
+		return wire.SSHRule{}, wire.Errorf(wire.CodeInvalidArgument, "user %q: a local user name", clip(login))
 	}
 	pol, ver := s.hub.Policy()
 	if pol == nil {

@@ -91,7 +91,7 @@ func (db *DB) StartSSHSession(ctx context.Context, a Actor, s wire.SSHSession, r
 		}
 		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO ssh_sessions (id, machine, machine_name, src, src_name, owner, console, login, kind, command,
 			start_at, reason, recorded, recording_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, 0)`),
-			s.ID, s.Machine, s.MachineName, s.Src, s.SrcName, s.Owner, s.Console, s.User, s.Kind, s.Command, ms(s.Start), boolInt(s.Recorded)); err != nil {
+			s.ID, s.Machine, s.MachineName, s.Src, s.SrcName, s.Owner, s.Console, s.User, s.Kind, s.Command, ms(s.Start), b2i(s.Recorded)); err != nil {
 			return fmt.Errorf("store: start ssh session: %w", err)
 		}
 		return db.audit(ctx, tx, a, "ssh.session.start", s.MachineName, map[string]any{"session": s.ID, "src": s.SrcName, "owner": s.Owner,
@@ -261,11 +261,4 @@ func (db *DB) PruneSSH(ctx context.Context, before time.Time) (int64, error) {
 		return 0, fmt.Errorf("store: prune ssh sessions: %w", err)
 	}
 	return n, nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

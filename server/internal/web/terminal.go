@@ -67,7 +67,7 @@ func (w *Web) terminalWS(rw http.ResponseWriter, r *http.Request, s store.Sessio
 	}
 	signedIn := s.ExpiresAt.Add(-w.cfg.SessionTTL)
 	if _, err := w.fl.ConsoleGrant(m, login, signedIn); err != nil {
-		refuseTerminal(ws, err.Error())
+		console.Refuse(ws, err.Error())
 		return
 	}
 	_ = ws.Write(r.Context(), websocket.MessageBinary, []byte("connecting to "+m.Name+" as "+login+"…\r\n"))
@@ -77,16 +77,9 @@ func (w *Web) terminalWS(rw http.ResponseWriter, r *http.Request, s store.Sessio
 	agent, err := w.cfg.Console.Open(ctx, m.ID, wire.SSHConsoleRequest{ID: hex.EncodeToString(id), Account: s.Admin.Name, User: login})
 	cancel()
 	if err != nil {
-		refuseTerminal(ws, err.Error())
+		console.Refuse(ws, err.Error())
 		return
 	}
 	w.log.Info("console terminal", "admin", s.Admin.Name, "machine", m.Name, "user", login)
 	_ = console.Bridge(r.Context(), ws, agent, login, cols, rows)
-}
-
-func refuseTerminal(ws *websocket.Conn, msg string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = ws.Write(ctx, websocket.MessageText, []byte(`{"t":"x","d":`+strconv.Quote(msg)+`}`))
-	ws.Close(websocket.StatusNormalClosure, "")
 }
