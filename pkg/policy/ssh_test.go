@@ -160,3 +160,43 @@ func FuzzSSHUserAllowed(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSSHPolicy: whatever "ssh" rules a policy holds, parsing never
+// panics, and an accepted policy compiles for any machine into rules
+// whose actions and users the agents understand.
+func FuzzSSHPolicy(f *testing.F) {
+	for _, s := range []string{
+		`{"tags": ["tag:a"], "rules": [], "ssh": [{"action": "accept", "src": ["tag:a"], "dst": ["*"], "users": ["root"]}]}`,
+		`{"rules": [], "ssh": [{"action": "check", "src": ["autogroup:admin", "100.64.0.0/10"], "dst": ["*"], "users": ["autogroup:nonroot", "*"], "checkPeriod": "2h", "allowForwarding": true}], "recordSessions": true}`,
+		`{"rules": [], "ssh": [{"action": "check", "src": [], "dst": ["autogroup:internet"], "users": ["a b"], "checkPeriod": "1s"}]}`,
+		`{"rules": [], "ssh": [{"action": 5}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, text []byte) {
+		p, err := Load(text)
+		if err != nil {
+			return
+		}
+		for _, m := range []Machine{machine("a-1", "100.64.0.1", "a"), machine("b-1", "100.64.0.2")} {
+			sp := p.SSHFor(p.ClassOf(m), 1)
+			if sp == nil {
+				continue
+			}
+			for _, r := range sp.Rules {
+				if r.Action != wire.SSHActionAccept && r.Action != wire.SSHActionCheck {
+					t.Fatalf("action %q compiled", r.Action)
+				}
+				for _, u := range r.Users {
+					if u != "*" && u != wire.SSHUserNonRoot && !validUser(u) {
+						t.Fatalf("user %q compiled", u)
+					}
+				}
+				if r.Action == wire.SSHActionCheck && (r.CheckPeriod < 60 || r.CheckPeriod > 7*24*3600) {
+					t.Fatalf("check period %d", r.CheckPeriod)
+				}
+			}
+			ConsoleRule(sp, "root")
+		}
+	})
+}
